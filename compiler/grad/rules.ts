@@ -1,0 +1,231 @@
+import * as B from '../ir/build.js';
+import { constantNode } from '../ir/convert.js';
+import { Node } from '../ir/node.js';
+import type { Op, ReduceArgs } from '../ir/ops.js';
+import type { Shape } from '../ir/type.js';
+import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
+import { GradError } from '../../runtime/errors.js';
+
+/**
+ * A vector-Jacobian product: given the node and the gradient `g` of the cost with respect to its
+ * output, the gradient with respect to each operand (null: no gradient flows to that operand).
+ */
+export type VJP<K extends Op> = (node: Node<K>, g: Node) => readonly (Node | null)[];
+
+const sameStatic = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d !== null && d === b[i]);
+
+/** Sums a gradient back to an operand's shape, undoing broadcasting (a no-op when shapes provably match). */
+export const unbroadcast = (g: Node, x: Node): Node => (sameStatic(g.shape, x.shape) ? g : Node.make('sumLike', [g, x], {}));
+export const broadcastLike = (g: Node, x: Node): Node => (sameStatic(g.shape, x.shape) ? g : Node.make('broadcastLike', [g, x], {}));
+export const zerosLike = (x: Node): Node => Node.make('broadcastLike', [constantNode(0, x.dtype), x], {});
+
+const noGrad = (node: Node): null[] => node.inputs.map(() => null);
+const unaryGrad = <K extends Op>(f: (x: Node, y: Node, g: Node, node: Node<K>) => Node): VJP<K> =>
+  (node, g) => [f(node.inputs[0]!, node, g, node)];
+
+/** The gradient of a reduction, spread back over the reduced axes. */
+function expandReduced(g: Node, x: Node, a: ReduceArgs): Node {
+  let out = g;
+  if (!a.keepdims) for (const axis of a.axes) out = B.expandDims(out, axis);
+  return broadcastLike(out, x);
+}
+const keep = (y: Node, x: Node, a: ReduceArgs): Node => (a.keepdims ? y : expandReduced(y, x, { ...a, keepdims: false }));
+
+function reducedCount(x: Node, axes: readonly number[]): Node {
+  const dims = axes.map((a) => x.shape[a]);
+  if (dims.every((d) => d !== null)) return B.cast((dims as number[]).reduce((p, d) => p * d, 1), x.dtype);
+  return B.sum(B.add(zerosLike(x), 1), axes, true);
+}
+
+const swapLast = (x: Node): Node => {
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.ndim - 2], perm[x.ndim - 1]] = [perm[x.ndim - 1]!, perm[x.ndim - 2]!];
+  return B.transpose(x, perm);
+};
+
+/** Gradients of NumPy matmul, including 1-D operands (promoted, then the added axis summed away). */
+function matmulGrad(a: Node, b: Node, g: Node): [Node, Node] {
+  if (a.ndim === 1 && b.ndim === 1) return [B.mul(g, b), B.mul(g, a)];
+  if (a.ndim === 1) {
+    const ga = B.squeeze(B.matmul(B.expandDims(g, -2), swapLast(b)), -2);
+    const gb = B.matmul(B.expandDims(a, -1), B.expandDims(g, -2));
+    return [unbroadcast(ga, a), unbroadcast(gb, b)];
+  }
+  if (b.ndim === 1) {
+    const ga = B.matmul(B.expandDims(g, -1), B.expandDims(b, 0));
+    const gb = B.squeeze(B.matmul(swapLast(a), B.expandDims(g, -1)), -1);
+    return [unbroadcast(ga, a), unbroadcast(gb, b)];
+  }
+  return [unbroadcast(B.matmul(g, swapLast(b)), a), unbroadcast(B.matmul(swapLast(a), g), b)];
+}
+
+const selected = (cond: Node, g: Node) => B.where(cond, g, 0);
+const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+
+function unsupported(op: string, why: string): never {
+  throw new GradError(`${op}: ${why}`);
+}
+
+/** One VJP per op; a missing op is a compile error. */
+export const VJPS: { readonly [K in Op]: VJP<K> } = {
+  input: () => [], constant: () => [], shared: () => [],
+  randomUniformLike: noGrad,
+
+  neg: unaryGrad((_x, _y, g) => B.neg(g)),
+  exp: unaryGrad((_x, y, g) => B.mul(g, y)),
+  log: unaryGrad((x, _y, g) => B.div(g, x)),
+  log1p: unaryGrad((x, _y, g) => B.div(g, B.add(x, 1))),
+  expm1: unaryGrad((_x, y, g) => B.mul(g, B.add(y, 1))),
+  sqrt: unaryGrad((_x, y, g) => B.div(B.mul(g, 0.5), y)),
+  rsqrt: unaryGrad((_x, y, g) => B.mul(B.mul(g, -0.5), B.mul(y, B.square(y)))),
+  square: unaryGrad((x, _y, g) => B.mul(g, B.mul(x, 2))),
+  abs: unaryGrad((x, _y, g) => B.mul(g, B.sign(x))),
+  sign: noGrad,
+  tanh: unaryGrad((_x, y, g) => B.mul(g, B.sub(1, B.square(y)))),
+  sigmoid: unaryGrad((_x, y, g) => B.mul(g, B.mul(y, B.sub(1, y)))),
+  softplus: unaryGrad((x, _y, g) => B.mul(g, B.sigmoid(x))),
+  relu: unaryGrad((x, _y, g) => selected(B.gt(x, 0), g)),
+  elu: (node, g) => {
+    const [x] = node.inputs;
+    return [B.where(B.gt(x!, 0), g, B.mul(g, B.add(node, node.args.alpha)))];
+  },
+  selu: unaryGrad((x, y, g) => B.where(B.gt(x, 0), B.mul(g, SELU_SCALE), B.mul(g, B.add(y, SELU_SCALE * SELU_ALPHA)))),
+  gelu: unaryGrad((x, _y, g) => {
+    const cdf = B.mul(B.add(B.erf(B.mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = B.mul(B.exp(B.mul(B.square(x), -0.5)), SQRT_2_OVER_PI_HALF);
+    return B.mul(g, B.add(cdf, B.mul(x, pdf)));
+  }),
+  erf: unaryGrad((x, _y, g) => B.mul(g, B.mul(B.exp(B.neg(B.square(x))), TWO_OVER_SQRT_PI))),
+  sin: unaryGrad((x, _y, g) => B.mul(g, B.cos(x))),
+  cos: unaryGrad((x, _y, g) => B.neg(B.mul(g, B.sin(x)))),
+  not: noGrad,
+  reciprocal: unaryGrad((_x, y, g) => B.neg(B.mul(g, B.square(y)))),
+  log1mexp: unaryGrad((x, _y, g) => B.div(B.neg(g), B.expm1(B.neg(x)))),
+  cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
+
+  add: (node, g) => node.inputs.map((x) => unbroadcast(g, x)),
+  sub: (node, g) => [unbroadcast(g, node.inputs[0]!), unbroadcast(B.neg(g), node.inputs[1]!)],
+  mul: (node, g) => {
+    const [a, b] = node.inputs as [Node, Node];
+    return [unbroadcast(B.mul(g, b), a), unbroadcast(B.mul(g, a), b)];
+  },
+  div: (node, g) => {
+    const [a, b] = node.inputs as [Node, Node];
+    return [unbroadcast(B.div(g, b), a), unbroadcast(B.neg(B.div(B.mul(g, node), b)), b)];
+  },
+  pow: (node, g) => {
+    const [a, b] = node.inputs as [Node, Node];
+    const ga = B.mul(g, B.mul(b, B.pow(a, B.sub(b, 1))));
+    // The exponent's gradient needs log(a): only built when the exponent is not a constant.
+    const gb = b.op === 'constant' ? null : unbroadcast(B.mul(g, B.mul(node, B.log(a))), b);
+    return [unbroadcast(ga, a), gb];
+  },
+  // Ties: both operands receive the full gradient, as Theano does.
+  maximum: (node, g) => node.inputs.map((x) => unbroadcast(selected(B.eq(node, x), g), x)),
+  minimum: (node, g) => node.inputs.map((x) => unbroadcast(selected(B.eq(node, x), g), x)),
+  eq: noGrad, ne: noGrad, lt: noGrad, le: noGrad, gt: noGrad, ge: noGrad, and: noGrad, or: noGrad,
+  where: (node, g) => {
+    const [c, a, b] = node.inputs as [Node, Node, Node];
+    return [null, unbroadcast(B.where(c, g, 0), a), unbroadcast(B.where(c, 0, g), b)];
+  },
+  clip: (node, g) => {
+    const [x, lo, hi] = node.inputs as [Node, Node, Node];
+    return [
+      unbroadcast(selected(B.and(B.ge(x, lo), B.le(x, hi)), g), x),
+      unbroadcast(selected(B.lt(x, lo), g), lo),
+      unbroadcast(selected(B.gt(x, hi), g), hi),
+    ];
+  },
+
+  sum: (node, g) => [expandReduced(g, node.inputs[0]!, node.args)],
+  mean: (node, g) => {
+    const x = node.inputs[0]!;
+    return [B.div(expandReduced(g, x, node.args), reducedCount(x, node.args.axes))];
+  },
+  prod: (node, g) => {
+    // Exact at zeros (Theano's approach): with one zero in a slice only that element gets the product of the others.
+    const x = node.inputs[0]!;
+    const a = node.args;
+    const isZero = B.eq(x, 0);
+    const zeros = B.sum(B.cast(isZero, 'int32'), a.axes, true);
+    const nonZeroProd = B.prod(B.where(isZero, 1, x), a.axes, true);
+    const y = keep(node, x, a);
+    const local = B.where(
+      B.eq(zeros, 0), B.div(y, B.where(isZero, 1, x)),
+      B.where(B.and(B.eq(zeros, 1), isZero), nonZeroProd, 0),
+    );
+    return [B.mul(expandReduced(g, x, a), local)];
+  },
+  // Ties: every maximal element receives the full gradient, as Theano's Max does.
+  max: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
+  min: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
+  logsumexp: (node, g) => {
+    const x = node.inputs[0]!;
+    return [B.mul(expandReduced(g, x, node.args), B.exp(B.sub(x, keep(node, x, node.args))))];
+  },
+  argmax: noGrad, argmin: noGrad,
+
+  dot: (node, g) => {
+    const [a, b] = node.inputs as [Node, Node];
+    if (a.ndim === 0 || b.ndim === 0) return [unbroadcast(B.mul(g, b), a), unbroadcast(B.mul(g, a), b)];
+    if (b.ndim > 2) unsupported('dot', 'gradient with a second operand of rank > 2 is not supported; use matmul');
+    return matmulGrad(a, b, g);
+  },
+  matmul: (node, g) => matmulGrad(node.inputs[0]!, node.inputs[1]!, g),
+
+  reshape: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
+  transpose: (node, g) => {
+    const inverse = [...node.args.perm];
+    node.args.perm.forEach((p, i) => (inverse[p] = i));
+    return [B.transpose(g, inverse)];
+  },
+  expandDims: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
+  squeeze: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
+  concat: (node, g) =>
+    node.inputs.map((x, index) => {
+      const part = Node.make('concatPart', [g, ...node.inputs], { axis: node.args.axis, index });
+      return part.dtype === x.dtype ? part : B.cast(part, x.dtype);
+    }),
+  slice: (node, g) => [Node.make('sliceGrad', [g, node.inputs[0]!], node.args)],
+  gather: (node, g) => [Node.make('gatherGrad', [g, node.inputs[1]!, node.inputs[0]!], node.args), null],
+  oneHot: noGrad,
+  pad: (node, g) => {
+    const spec = {
+      starts: node.args.paddings.map((p) => p[0]),
+      stops: node.args.paddings.map((p) => (p[1] === 0 ? null : -p[1])),
+      steps: node.args.paddings.map(() => 1),
+    };
+    return [Node.make('slice', [g], spec)];
+  },
+
+  softmax: (node, g) => [B.mul(node, B.sub(g, B.sum(B.mul(g, node), node.args.axis, true)))],
+  logSoftmax: (node, g) => [B.sub(g, B.mul(B.exp(node), B.sum(g, node.args.axis, true)))],
+  conv2d: (node, g) => {
+    const [x, w] = node.inputs as [Node, Node];
+    return [Node.make('conv2dGradInput', [g, w, x], node.args), Node.make('conv2dGradFilter', [x, g, w], node.args)];
+  },
+  maxPool2d: (node, g) => [Node.make('maxPool2dGrad', [node.inputs[0]!, g], node.args)],
+  avgPool2d: (node, g) => [Node.make('avgPool2dGrad', [g, node.inputs[0]!], node.args)],
+
+  broadcastLike: (node, g) => [unbroadcast(g, node.inputs[0]!), null],
+  sumLike: (node, g) => [broadcastLike(g, node.inputs[0]!), null],
+  reshapeLike: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {}), null],
+  sliceGrad: (node, g) => [Node.make('slice', [g], node.args), null],
+  gatherGrad: (node, g) => [B.gather(g, node.inputs[1]!, node.args.axis), null, null],
+  concatPart: (node, g) => {
+    const [, ...operands] = node.inputs;
+    const pieces = operands.map((x, i) => (i === node.args.index ? g : zerosLike(x)));
+    return [B.concat(pieces, node.args.axis), ...operands.map(() => null)];
+  },
+  conv2dGradInput: (node, g) => {
+    const [g0, w] = node.inputs as [Node, Node, Node];
+    return [B.conv2d(g, w, node.args), Node.make('conv2dGradFilter', [g, g0, w], node.args), null];
+  },
+  conv2dGradFilter: (node, g) => {
+    const [x, g0] = node.inputs as [Node, Node, Node];
+    return [Node.make('conv2dGradInput', [g0, g, x], node.args), B.conv2d(x, g, node.args), null];
+  },
+  maxPool2dGrad: () => unsupported('maxPool2d', 'second derivatives of max pooling are not supported'),
+  avgPool2dGrad: (node, g) => [B.avgPool2d(g, node.args), null],
+};

@@ -1,0 +1,320 @@
+import { Node } from './node.js';
+import type { ConvArgs, Op, OpArgs, PoolArgs, SliceSpec } from './ops.js';
+import { captureOrigin } from './origin.js';
+import { normalizeAxes, TypeRuleError } from './type.js';
+import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.js';
+import { isDType, type DType } from '../../runtime/dtype.js';
+import { DTypeError, ShapeError } from '../../runtime/errors.js';
+import { nextSeed } from '../../runtime/random.js';
+import { asNode, asNodes, type TensorLike } from './convert.js';
+
+/** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
+function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {
+  return Node.make(op, asNodes(operands), args, captureOrigin());
+}
+
+/** Axis arguments normalised against the operand's rank, with a ShapeError naming the op when out of range. */
+function axesOf(x: Node, axis: number | readonly number[] | undefined, op: string): number[] {
+  const all = x.shape.map((_, i) => i);
+  if (axis === undefined) return all;
+  try {
+    return normalizeAxes(typeof axis === 'number' ? [axis] : axis, x.ndim);
+  } catch (e) {
+    if (e instanceof TypeRuleError) throw new ShapeError(`${op}(${describeShort(x)}): ${e.message}`);
+    throw e;
+  }
+}
+const describeShort = (x: Node) => x.name ?? x.op;
+const axisOf = (x: Node, axis: number, op: string, rank = x.ndim): number => {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
+    throw new ShapeError(`${op}(${describeShort(x)}): axis ${axis} is out of range for rank ${rank}`);
+  }
+  return axis < 0 ? axis + rank : axis;
+};
+
+// ---- elementwise ----
+const none = {} as Record<string, never>;
+const unary = (op: Op) => (x: TensorLike): Node => build(op, [x], none as never);
+const binary = (op: Op) => (a: TensorLike, b: TensorLike): Node => build(op, [a, b], none as never);
+
+export const neg = unary('neg');
+export const exp = unary('exp');
+export const log = unary('log');
+export const log1p = unary('log1p');
+export const expm1 = unary('expm1');
+export const sqrt = unary('sqrt');
+export const rsqrt = unary('rsqrt');
+export const square = unary('square');
+export const abs = unary('abs');
+export const sign = unary('sign');
+export const tanh = unary('tanh');
+export const sigmoid = unary('sigmoid');
+export const softplus = unary('softplus');
+export const relu = unary('relu');
+export const selu = unary('selu');
+export const gelu = unary('gelu');
+export const erf = unary('erf');
+export const sin = unary('sin');
+export const cos = unary('cos');
+export const not = unary('not');
+export const reciprocal = unary('reciprocal');
+/** log(1 - exp(x)), accurate for all x <= 0. */
+export const log1mexp = unary('log1mexp');
+export const elu = (x: TensorLike, alpha = 1): Node => build('elu', [x], { alpha });
+
+export const add = binary('add');
+export const sub = binary('sub');
+export const mul = binary('mul');
+export const div = binary('div');
+export const pow = binary('pow');
+export const maximum = binary('maximum');
+export const minimum = binary('minimum');
+export const eq = binary('eq');
+export const ne = binary('ne');
+export const lt = binary('lt');
+export const le = binary('le');
+export const gt = binary('gt');
+export const ge = binary('ge');
+export const and = binary('and');
+export const or = binary('or');
+
+/** Elementwise choice: `a` where `cond` is true, else `b`. */
+export const where = (cond: TensorLike, a: TensorLike, b: TensorLike): Node => build('where', [cond, a, b], none);
+/** Limits x to [lo, hi]. */
+export const clip = (x: TensorLike, lo: TensorLike, hi: TensorLike): Node => build('clip', [x, lo, hi], none);
+
+export function cast(x: TensorLike, dtype: DType): Node {
+  if (!isDType(dtype)) throw new DTypeError(`cast: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  const node = asNode(x);
+  return node.dtype === dtype ? node : build('cast', [node], { dtype });
+}
+
+// ---- reductions ----
+type Axis = number | readonly number[];
+const reduction = (op: 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp') =>
+  (x: TensorLike, axis?: Axis, keepdims = false): Node => {
+    const node = asNode(x);
+    return build(op, [node], { axes: axesOf(node, axis, op), keepdims });
+  };
+
+export const sum = reduction('sum');
+export const mean = reduction('mean');
+export const max = reduction('max');
+export const min = reduction('min');
+export const prod = reduction('prod');
+/** log(sum(exp(x))) computed without overflow. */
+export const logsumexp = reduction('logsumexp');
+
+const argReduction = (op: 'argmax' | 'argmin') => (x: TensorLike, axis?: number, keepdims = false): Node => {
+  const node = asNode(x);
+  // No axis means the index into the flattened array, as NumPy.
+  const axes = axis === undefined ? node.shape.map((_, i) => i) : [axisOf(node, axis, op)];
+  return build(op, [node], { axes, keepdims });
+};
+export const argmax = argReduction('argmax');
+export const argmin = argReduction('argmin');
+
+/** Population variance (ddof 0, as NumPy and Keras). */
+export function variance(x: TensorLike, axis?: Axis, keepdims = false): Node {
+  const node = asNode(x);
+  const centered = sub(node, mean(node, axis, true));
+  return mean(square(centered), axis, keepdims);
+}
+export const std = (x: TensorLike, axis?: Axis, keepdims = false): Node => sqrt(variance(x, axis, keepdims));
+
+// ---- linear algebra ----
+/** NumPy dot. */
+export const dot = binary('dot');
+/** NumPy matmul (batched, broadcasting leading axes). */
+export const matmul = binary('matmul');
+/** Outer product of the flattened operands. */
+export function outer(a: TensorLike, b: TensorLike): Node {
+  const [x, y] = asNodes([a, b]);
+  return mul(expandDims(reshape(x!, [-1]), 1), expandDims(reshape(y!, [-1]), 0));
+}
+
+// ---- shape ----
+export const reshape = (x: TensorLike, shape: readonly number[]): Node => build('reshape', [x], { shape: [...shape] });
+
+/** Reverses the axes, or permutes them by `perm`. */
+export function transpose(x: TensorLike, perm?: readonly number[]): Node {
+  const node = asNode(x);
+  return build('transpose', [node], { perm: perm ? [...perm] : node.shape.map((_, i) => node.ndim - 1 - i) });
+}
+
+/** Theano's flatten: keeps the first ndim-1 axes and folds the rest into one. */
+export function flatten(x: TensorLike, ndim = 1): Node {
+  const node = asNode(x);
+  if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(node.ndim, 1)) {
+    throw new ShapeError(`flatten(${describeShort(node)}): ndim ${ndim} is out of range for rank ${node.ndim}`);
+  }
+  const lead = node.shape.slice(0, ndim - 1);
+  const rest = node.shape.slice(ndim - 1);
+  const restKnown = rest.every((d) => d !== null);
+  if (restKnown && lead.filter((d) => d === null).length <= 1) {
+    return reshape(node, [...lead.map((d) => d ?? -1), (rest as number[]).reduce((a, b) => a * b, 1)]);
+  }
+  if (lead.every((d) => d !== null)) return reshape(node, [...(lead as number[]), -1]);
+  throw new ShapeError(`flatten(${describeShort(node)}): shape [${node.shape.join(', ')}] has too many unknown sizes to flatten to ${ndim} axes`);
+}
+
+export function expandDims(x: TensorLike, axis: number): Node {
+  const node = asNode(x);
+  return build('expandDims', [node], { axis: axisOf(node, axis, 'expandDims', node.ndim + 1) });
+}
+
+/** Removes the given size-1 axes, or every axis statically known to be 1. */
+export function squeeze(x: TensorLike, axis?: Axis): Node {
+  const node = asNode(x);
+  const axes = axis === undefined ? node.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axesOf(node, axis, 'squeeze');
+  return build('squeeze', [node], { axes });
+}
+
+export function concat(xs: readonly TensorLike[], axis = 0): Node {
+  if (xs.length === 0) throw new ShapeError('concat: needs at least one operand');
+  const nodes = asNodes(xs);
+  return build('concat', nodes, { axis: axisOf(nodes[0]!, axis, 'concat') });
+}
+
+export function stack(xs: readonly TensorLike[], axis = 0): Node {
+  if (xs.length === 0) throw new ShapeError('stack: needs at least one operand');
+  const nodes = asNodes(xs);
+  const a = axisOf(nodes[0]!, axis, 'stack', nodes[0]!.ndim + 1);
+  return concat(nodes.map((n) => expandDims(n, a)), a);
+}
+
+/** One axis of an index expression: an integer (drops the axis), a [start, stop, step] triple, 'a:b:c' text, or null (all). */
+export type IndexSpec = number | null | string | readonly [number | null, (number | null)?, number?];
+
+function parseSpec(spec: IndexSpec): { start: number | null; stop: number | null; step: number; drop: boolean } {
+  if (typeof spec === 'number') return { start: spec, stop: spec === -1 ? null : spec + 1, step: 1, drop: true };
+  if (spec === null) return { start: null, stop: null, step: 1, drop: false };
+  if (typeof spec === 'string') {
+    const parts = spec.split(':').map((s) => s.trim());
+    const num = (s: string | undefined) => (s === undefined || s === '' ? null : Number(s));
+    if (parts.length === 1) return parseSpec(Number(parts[0]));
+    if (parts.length > 3 || parts.some((p) => p !== '' && !/^-?\d+$/.test(p))) {
+      throw new ShapeError(`index: cannot read slice '${spec}' (write it like '1:5', ':-1' or '::2')`);
+    }
+    return { start: num(parts[0]), stop: num(parts[1]), step: num(parts[2]) ?? 1, drop: false };
+  }
+  return { start: spec[0], stop: spec[1] ?? null, step: spec[2] ?? 1, drop: false };
+}
+
+/** NumPy-style basic indexing: `T.index(x, 0, '1:3', null)` is `x[0, 1:3, :]`; missing trailing axes are taken whole. */
+export function index(x: TensorLike, ...specs: IndexSpec[]): Node {
+  const node = asNode(x);
+  if (specs.length > node.ndim) {
+    throw new ShapeError(`index(${describeShort(node)}): ${specs.length} indices for rank ${node.ndim}`);
+  }
+  const parsed = node.shape.map((_, i) => (i < specs.length ? parseSpec(specs[i]!) : parseSpec(null)));
+  parsed.forEach((p, i) => {
+    const d = node.shape[i];
+    if (p.drop && d !== null && d !== undefined && (p.start! >= d || p.start! < -d)) {
+      throw new ShapeError(`index(${describeShort(node)}): index ${p.start} is out of range for axis ${i} of size ${d}`);
+    }
+  });
+  const spec: SliceSpec = { starts: parsed.map((p) => p.start), stops: parsed.map((p) => p.stop), steps: parsed.map((p) => p.step) };
+  const sliced = build('slice', [node], spec);
+  const dropped = parsed.flatMap((p, i) => (p.drop ? [i] : []));
+  return dropped.length ? build('squeeze', [sliced], { axes: dropped }) : sliced;
+}
+
+/** TensorFlow.js's slice: `size[i]` elements from `begin[i]` (-1 = to the end). */
+export function slice(x: TensorLike, begin: readonly number[], size?: readonly number[]): Node {
+  const node = asNode(x);
+  const specs: IndexSpec[] = node.shape.map((_, i) => {
+    const b = begin[i] ?? 0;
+    const s = size?.[i] ?? -1;
+    return [b, s === -1 ? null : b + s, 1] as const;
+  });
+  return index(node, ...specs);
+}
+
+/** Rows (or slices along `axis`) of x picked by int32 `indices`. */
+export function gather(x: TensorLike, indices: TensorLike, axis = 0): Node {
+  const node = asNode(x);
+  const idx = asNode(indices instanceof Node ? indices : asNodeInt(indices));
+  return build('gather', [node, idx], { axis: axisOf(node, axis, 'gather') });
+}
+function asNodeInt(v: TensorLike): Node {
+  const n = asNode(v);
+  return n.dtype === 'int32' ? n : cast(n, 'int32');
+}
+
+export function oneHot(indices: TensorLike, depth: number, dtype?: DType): Node {
+  const idx = indices instanceof Node ? indices : asNodeInt(indices);
+  if (dtype !== undefined && !isDType(dtype)) throw new DTypeError(`oneHot: unknown dtype '${String(dtype)}'`);
+  return build('oneHot', [idx], { depth, dtype: dtype ?? floatx() });
+}
+
+/** Constant padding: `paddings[i] = [before, after]` for each axis. */
+export const pad = (x: TensorLike, paddings: readonly (readonly [number, number])[], value = 0): Node =>
+  build('pad', [x], { paddings: paddings.map((p) => [p[0], p[1]] as const), value });
+
+// ---- neural ----
+export function softmax(x: TensorLike, axis = -1): Node {
+  const node = asNode(x);
+  return build('softmax', [node], { axis: axisOf(node, axis, 'softmax') });
+}
+export function logSoftmax(x: TensorLike, axis = -1): Node {
+  const node = asNode(x);
+  return build('logSoftmax', [node], { axis: axisOf(node, axis, 'logSoftmax') });
+}
+
+type PairLike = number | readonly [number, number];
+const pair = (v: PairLike): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+export interface Conv2dOptions {
+  strides?: PairLike;
+  padding?: 'valid' | 'same';
+  dilation?: PairLike;
+  dataFormat?: DataFormat;
+}
+
+/** 2-D convolution (cross-correlation, as Keras); kernel shape [kh, kw, inChannels, outChannels]. */
+export function conv2d(x: TensorLike, kernel: TensorLike, options: Conv2dOptions = {}): Node {
+  const args: ConvArgs = {
+    strides: pair(options.strides ?? 1),
+    padding: checkPadding(options.padding ?? 'valid', 'conv2d'),
+    dilation: pair(options.dilation ?? 1),
+    dataFormat: options.dataFormat ?? imageDataFormat(),
+  };
+  return build('conv2d', [x, kernel], args);
+}
+
+export interface Pool2dOptions {
+  poolSize?: PairLike;
+  strides?: PairLike;
+  padding?: 'valid' | 'same';
+  dataFormat?: DataFormat;
+}
+
+function poolArgs(options: Pool2dOptions, op: string): PoolArgs {
+  const poolSize = pair(options.poolSize ?? 2);
+  return {
+    poolSize,
+    strides: pair(options.strides ?? poolSize),
+    padding: checkPadding(options.padding ?? 'valid', op),
+    dataFormat: options.dataFormat ?? imageDataFormat(),
+  };
+}
+function checkPadding(p: string, op: string): 'valid' | 'same' {
+  if (p !== 'valid' && p !== 'same') throw new ShapeError(`${op}: padding must be 'valid' or 'same', got '${p}'`);
+  return p;
+}
+
+export const maxPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node => build('maxPool2d', [x], poolArgs(options, 'maxPool2d'));
+export const avgPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node => build('avgPool2d', [x], poolArgs(options, 'avgPool2d'));
+
+/** Uniform [0, 1) noise shaped like x, redrawn at every call of a compiled function. */
+export const randomUniformLike = (x: TensorLike, seed: number = nextSeed()): Node => build('randomUniformLike', [x], { seed });
+
+/** Inverted dropout: zeroes a `rate` fraction of x and scales the rest by 1/(1-rate). A fresh mask every call. */
+export function dropout(x: TensorLike, rate: number, options: { seed?: number } = {}): Node {
+  if (!(rate >= 0 && rate < 1)) throw new ShapeError(`dropout: rate must be in [0, 1), got ${rate}`);
+  const node = asNode(x);
+  if (rate === 0) return node;
+  const keep = ge(randomUniformLike(node, options.seed ?? nextSeed()), rate);
+  return where(keep, div(node, 1 - rate), 0);
+}

@@ -1,0 +1,45 @@
+import { Node } from './node.js';
+import type { Op, OpArgs } from './ops.js';
+
+/** Every node the outputs depend on, operands before users (iterative, so deep graphs cannot overflow the stack). */
+export function toposort(outputs: readonly Node[]): Node[] {
+  const order: Node[] = [];
+  const done = new Set<Node>();
+  const stack: [Node, number][] = outputs.map((o) => [o, 0]);
+  stack.reverse();
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [node, next] = top;
+    if (done.has(node)) {
+      stack.pop();
+      continue;
+    }
+    if (next < node.inputs.length) {
+      top[1]++;
+      const child = node.inputs[next]!;
+      if (!done.has(child)) stack.push([child, 0]);
+      continue;
+    }
+    stack.pop();
+    done.add(node);
+    order.push(node);
+  }
+  return order;
+}
+
+/** Rebuilds `outputs` with some nodes replaced (Theano's `givens`/`clone(replace=…)`); unchanged parts stay the same objects. */
+export function substitute(outputs: readonly Node[], replacements: ReadonlyMap<Node, Node>): Node[] {
+  const mapped = new Map<Node, Node>(replacements);
+  for (const node of toposort(outputs)) {
+    if (mapped.has(node)) continue;
+    const inputs = node.inputs.map((i) => mapped.get(i) ?? i);
+    const changed = inputs.some((x, i) => x !== node.inputs[i]);
+    mapped.set(node, changed ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node);
+  }
+  return outputs.map((o) => mapped.get(o)!);
+}
+
+/** The leaves of a given op among the ancestors of `outputs`. */
+export function leavesOf<K extends 'input' | 'shared'>(outputs: readonly Node[], op: K): Node<K>[] {
+  return toposort(outputs).filter((n): n is Node<K> => n.op === op);
+}

@@ -1,0 +1,297 @@
+import { isFloat, promote, type DType } from '../../runtime/dtype.js';
+import { floatx } from '../../runtime/config.js';
+import type { NDArray } from '../../runtime/ndarray.js';
+import { broadcastShapes, normalizeAxes, TypeRuleError, type Dim, type Shape, type TensorType } from './type.js';
+import { convOutputShape, poolOutputShape, type ConvArgs, type PoolArgs } from './conv-shape.js';
+import { dotShape, matmulShape } from './linalg-shape.js';
+import {
+  concatShape, expandDimsShape, gatherShape, padShape, reduceShape, reshapeShape, sliceShape, squeezeShape,
+  transposeShape, type SliceSpec,
+} from './shape-rules.js';
+
+export type { ConvArgs, PoolArgs, SliceSpec };
+
+/** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
+export interface SharedContainer {
+  value: NDArray;
+  readonly name: string;
+}
+
+export interface ReduceArgs {
+  readonly axes: readonly number[];
+  readonly keepdims: boolean;
+}
+
+type None = Record<string, never>;
+
+/** Per-op arguments, typed by op. Every op of the closed set appears here exactly once. */
+export interface OpArgs {
+  // leaves
+  input: { readonly name: string; readonly uid: number };
+  constant: { readonly value: NDArray };
+  shared: { readonly container: SharedContainer; readonly uid: number };
+  // random: uniform [0, 1) with its operand's shape, a fresh draw per call
+  randomUniformLike: { readonly seed: number };
+  // elementwise unary
+  neg: None; exp: None; log: None; log1p: None; expm1: None; sqrt: None; rsqrt: None; square: None;
+  abs: None; sign: None; tanh: None; sigmoid: None; softplus: None; relu: None; elu: { readonly alpha: number };
+  selu: None; gelu: None; erf: None; sin: None; cos: None; not: None; reciprocal: None; log1mexp: None;
+  cast: { readonly dtype: DType };
+  // elementwise binary
+  add: None; sub: None; mul: None; div: None; pow: None; maximum: None; minimum: None;
+  eq: None; ne: None; lt: None; le: None; gt: None; ge: None; and: None; or: None;
+  // elementwise ternary
+  where: None; clip: None;
+  // reductions
+  sum: ReduceArgs; mean: ReduceArgs; max: ReduceArgs; min: ReduceArgs; prod: ReduceArgs; logsumexp: ReduceArgs;
+  argmax: ReduceArgs; argmin: ReduceArgs;
+  // linear algebra
+  dot: None; matmul: None;
+  // shape
+  reshape: { readonly shape: readonly number[] };
+  transpose: { readonly perm: readonly number[] };
+  expandDims: { readonly axis: number };
+  squeeze: { readonly axes: readonly number[] };
+  concat: { readonly axis: number };
+  slice: SliceSpec;
+  gather: { readonly axis: number };
+  oneHot: { readonly depth: number; readonly dtype: DType };
+  pad: { readonly paddings: readonly (readonly [number, number])[]; readonly value: number };
+  // neural
+  softmax: { readonly axis: number };
+  logSoftmax: { readonly axis: number };
+  conv2d: ConvArgs;
+  maxPool2d: PoolArgs;
+  avgPool2d: PoolArgs;
+  // helpers that gradients emit: they take a reference operand for shapes only known at call time
+  broadcastLike: None; // (x, ref): x broadcast to ref's shape
+  sumLike: None; // (x, ref): x summed down to ref's shape (reverse of broadcasting)
+  reshapeLike: None; // (x, ref): x reshaped to ref's shape
+  sliceGrad: SliceSpec; // (g, ref): g placed into zeros shaped like ref
+  gatherGrad: { readonly axis: number }; // (g, indices, ref): g scatter-added into zeros shaped like ref
+  concatPart: { readonly axis: number; readonly index: number }; // (g, ...operands): the part of g for operand `index`
+  conv2dGradInput: ConvArgs; // (g, w, xRef)
+  conv2dGradFilter: ConvArgs; // (x, g, wRef)
+  maxPool2dGrad: PoolArgs; // (x, g)
+  avgPool2dGrad: PoolArgs; // (g, xRef)
+}
+
+/** The closed set of operations. */
+export type Op = keyof OpArgs;
+
+export type OpKind = 'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient';
+
+/** Metadata of one op: passes ask this table, never hand-list ops. */
+export interface OpInfo<K extends Op> {
+  readonly kind: OpKind;
+  /** Number of operands; -1 for variadic (at least one). */
+  readonly arity: number;
+  readonly commutative?: boolean;
+  /** Output type from operand types; throws TypeRuleError. */
+  type(inputs: readonly TensorType[], args: OpArgs[K]): TensorType;
+  /** Arguments as printed by debugprint, e.g. `axes=[1]`. */
+  format?(args: OpArgs[K]): string;
+}
+
+const floatOf = (d: DType): DType => (isFloat(d) ? d : floatx());
+const promoteAll = (ts: readonly TensorType[]): DType => ts.map((t) => t.dtype).reduce(promote);
+const shapesOf = (ts: readonly TensorType[]): Dim[] => broadcastShapes(ts.map((t) => t.shape));
+
+/** How an elementwise op's output dtype follows its operands. */
+type ElementwiseDType = 'float' | 'promote' | 'bool';
+function elementwise(arity: number, rule: ElementwiseDType, commutative = false): OpInfo<any> {
+  return {
+    kind: 'elementwise',
+    arity,
+    commutative,
+    type: (ins) => ({
+      dtype: rule === 'bool' ? 'bool' : rule === 'promote' ? promoteAll(ins) : floatOf(promoteAll(ins)),
+      shape: shapesOf(ins),
+    }),
+  };
+}
+
+function requireFloat(t: TensorType, what: string): void {
+  if (!isFloat(t.dtype)) throw new TypeRuleError(`${what} needs a float operand, got ${t.dtype}`, 'dtype');
+}
+
+const formatReduce = (a: ReduceArgs) => `axes=[${a.axes.join(',')}]${a.keepdims ? ', keepdims' : ''}`;
+function reduction(dtype: (t: TensorType) => DType): OpInfo<any> {
+  return {
+    kind: 'reduce',
+    arity: 1,
+    type: ([x], a: ReduceArgs) => ({ dtype: dtype(x!), shape: reduceShape(x!.shape, a.axes, a.keepdims) }),
+    format: formatReduce,
+  };
+}
+
+const sameType = (t: TensorType): TensorType => t;
+function softmaxType(x: TensorType, axis: number): TensorType {
+  normalizeAxes([axis], x.shape.length);
+  return { dtype: floatOf(x.dtype), shape: x.shape };
+}
+const like = (t: TensorType, ref: TensorType): TensorType => ({ dtype: t.dtype, shape: ref.shape });
+const formatConv = (a: ConvArgs) =>
+  `strides=[${a.strides}], padding=${a.padding}, dilation=[${a.dilation}], ${a.dataFormat}`;
+const formatPool = (a: PoolArgs) => `pool=[${a.poolSize}], strides=[${a.strides}], padding=${a.padding}, ${a.dataFormat}`;
+const formatSlice = (s: SliceSpec) =>
+  s.starts.map((st, i) => `${st ?? ''}:${s.stops[i] ?? ''}${s.steps[i] === 1 ? '' : ':' + s.steps[i]}`).join(',');
+
+function checkConvOperands(x: TensorType, w: TensorType): void {
+  if (x.shape.length !== 4) throw new TypeRuleError(`input must be rank 4, got rank ${x.shape.length}`);
+  if (w.shape.length !== 4) throw new TypeRuleError(`kernel must be rank 4 [kh, kw, in, out], got rank ${w.shape.length}`);
+  requireFloat(x, 'conv2d');
+}
+
+export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
+  input: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('inputs are created with T.tensor'); } },
+  constant: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('constants are created with T.constant'); } },
+  shared: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('shared variables are created with T.shared'); } },
+  randomUniformLike: {
+    kind: 'random', arity: 1,
+    type: ([x]) => ({ dtype: floatOf(x!.dtype), shape: x!.shape }),
+    format: (a) => `seed=${a.seed}`,
+  },
+
+  neg: elementwise(1, 'promote'), exp: elementwise(1, 'float'), log: elementwise(1, 'float'),
+  log1p: elementwise(1, 'float'), expm1: elementwise(1, 'float'), sqrt: elementwise(1, 'float'),
+  rsqrt: elementwise(1, 'float'), square: elementwise(1, 'promote'), abs: elementwise(1, 'promote'),
+  sign: elementwise(1, 'promote'), tanh: elementwise(1, 'float'), sigmoid: elementwise(1, 'float'),
+  softplus: elementwise(1, 'float'), relu: elementwise(1, 'promote'),
+  elu: { ...elementwise(1, 'float'), format: (a) => `alpha=${a.alpha}` },
+  selu: elementwise(1, 'float'), gelu: elementwise(1, 'float'), erf: elementwise(1, 'float'),
+  sin: elementwise(1, 'float'), cos: elementwise(1, 'float'), not: elementwise(1, 'bool'),
+  reciprocal: elementwise(1, 'float'), log1mexp: elementwise(1, 'float'),
+  cast: {
+    kind: 'elementwise', arity: 1,
+    type: ([x], a) => ({ dtype: a.dtype, shape: x!.shape }),
+    format: (a) => a.dtype,
+  },
+
+  add: elementwise(2, 'promote', true), sub: elementwise(2, 'promote'), mul: elementwise(2, 'promote', true),
+  div: elementwise(2, 'float'), pow: elementwise(2, 'float'),
+  maximum: elementwise(2, 'promote', true), minimum: elementwise(2, 'promote', true),
+  eq: elementwise(2, 'bool', true), ne: elementwise(2, 'bool', true), lt: elementwise(2, 'bool'),
+  le: elementwise(2, 'bool'), gt: elementwise(2, 'bool'), ge: elementwise(2, 'bool'),
+  and: elementwise(2, 'bool', true), or: elementwise(2, 'bool', true),
+
+  where: {
+    kind: 'elementwise', arity: 3,
+    type: ([c, a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: shapesOf([c!, a!, b!]) }),
+  },
+  clip: elementwise(3, 'promote'),
+
+  sum: reduction((t) => (t.dtype === 'bool' ? 'int32' : t.dtype)),
+  prod: reduction((t) => (t.dtype === 'bool' ? 'int32' : t.dtype)),
+  mean: reduction((t) => floatOf(t.dtype)),
+  max: reduction((t) => t.dtype),
+  min: reduction((t) => t.dtype),
+  logsumexp: reduction((t) => floatOf(t.dtype)),
+  argmax: reduction(() => 'int32'),
+  argmin: reduction(() => 'int32'),
+
+  dot: { kind: 'linalg', arity: 2, type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: dotShape(a!.shape, b!.shape) }) },
+  matmul: {
+    kind: 'linalg', arity: 2,
+    type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: matmulShape(a!.shape, b!.shape) }),
+  },
+
+  reshape: {
+    kind: 'shape', arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: reshapeShape(x!.shape, a.shape) }),
+    format: (a) => `[${a.shape.join(',')}]`,
+  },
+  transpose: {
+    kind: 'shape', arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: transposeShape(x!.shape, a.perm) }),
+    format: (a) => `perm=[${a.perm.join(',')}]`,
+  },
+  expandDims: {
+    kind: 'shape', arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: expandDimsShape(x!.shape, a.axis) }),
+    format: (a) => `axis=${a.axis}`,
+  },
+  squeeze: {
+    kind: 'shape', arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: squeezeShape(x!.shape, a.axes) }),
+    format: (a) => `axes=[${a.axes.join(',')}]`,
+  },
+  concat: {
+    kind: 'shape', arity: -1,
+    type: (xs, a) => ({ dtype: promoteAll(xs), shape: concatShape(xs.map((x) => x.shape), a.axis) }),
+    format: (a) => `axis=${a.axis}`,
+  },
+  slice: {
+    kind: 'shape', arity: 1,
+    type: ([x], s) => ({ dtype: x!.dtype, shape: sliceShape(x!.shape, s) }),
+    format: formatSlice,
+  },
+  gather: {
+    kind: 'shape', arity: 2,
+    type: ([x, idx], a) => {
+      if (idx!.dtype !== 'int32') throw new TypeRuleError(`indices must be int32, got ${idx!.dtype}`, 'dtype');
+      return { dtype: x!.dtype, shape: gatherShape(x!.shape, idx!.shape, a.axis) };
+    },
+    format: (a) => `axis=${a.axis}`,
+  },
+  oneHot: {
+    kind: 'shape', arity: 1,
+    type: ([idx], a) => {
+      if (idx!.dtype !== 'int32') throw new TypeRuleError(`indices must be int32, got ${idx!.dtype}`, 'dtype');
+      if (!Number.isInteger(a.depth) || a.depth < 1) throw new TypeRuleError(`depth must be a positive integer, got ${a.depth}`);
+      return { dtype: a.dtype, shape: [...idx!.shape, a.depth] };
+    },
+    format: (a) => `depth=${a.depth}`,
+  },
+  pad: {
+    kind: 'shape', arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: padShape(x!.shape, a.paddings) }),
+    format: (a) => `[${a.paddings.map((p) => p.join(':')).join(',')}], value=${a.value}`,
+  },
+
+  softmax: {
+    kind: 'nn', arity: 1,
+    type: ([x], a) => softmaxType(x!, a.axis),
+    format: (a) => `axis=${a.axis}`,
+  },
+  logSoftmax: {
+    kind: 'nn', arity: 1,
+    type: ([x], a) => softmaxType(x!, a.axis),
+    format: (a) => `axis=${a.axis}`,
+  },
+  conv2d: {
+    kind: 'nn', arity: 2,
+    type: ([x, w], a) => {
+      checkConvOperands(x!, w!);
+      return { dtype: promote(x!.dtype, w!.dtype), shape: convOutputShape(x!.shape, w!.shape, a) };
+    },
+    format: formatConv,
+  },
+  maxPool2d: { kind: 'nn', arity: 1, type: ([x], a) => ({ dtype: x!.dtype, shape: poolOutputShape(x!.shape, a) }), format: formatPool },
+  avgPool2d: {
+    kind: 'nn', arity: 1,
+    type: ([x], a) => ({ dtype: floatOf(x!.dtype), shape: poolOutputShape(x!.shape, a) }),
+    format: formatPool,
+  },
+
+  broadcastLike: { kind: 'gradient', arity: 2, type: ([x, ref]) => like(x!, ref!) },
+  sumLike: { kind: 'gradient', arity: 2, type: ([x, ref]) => like(x!, ref!) },
+  reshapeLike: { kind: 'gradient', arity: 2, type: ([x, ref]) => like(x!, ref!) },
+  sliceGrad: { kind: 'gradient', arity: 2, type: ([g, ref]) => like(g!, ref!), format: formatSlice },
+  gatherGrad: { kind: 'gradient', arity: 3, type: ([g, , ref]) => like(g!, ref!), format: (a) => `axis=${a.axis}` },
+  concatPart: {
+    kind: 'gradient', arity: -1,
+    type: ([g, ...refs], a) => like(g!, refs[a.index]!),
+    format: (a) => `axis=${a.axis}, part=${a.index}`,
+  },
+  conv2dGradInput: { kind: 'gradient', arity: 3, type: ([g, , x]) => like(g!, x!), format: formatConv },
+  conv2dGradFilter: { kind: 'gradient', arity: 3, type: ([, g, w]) => like(g!, w!), format: formatConv },
+  maxPool2dGrad: { kind: 'gradient', arity: 2, type: ([x]) => sameType(x!), format: formatPool },
+  avgPool2dGrad: { kind: 'gradient', arity: 2, type: ([g, x]) => like(g!, x!), format: formatPool },
+};
+
+export const ALL_OPS = Object.keys(OP_INFO) as Op[];
+export const isElementwise = (op: Op): boolean => OP_INFO[op].kind === 'elementwise';
+export const isLeaf = (op: Op): boolean => OP_INFO[op].kind === 'leaf';
+
+export type { Shape };

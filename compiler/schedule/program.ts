@@ -1,0 +1,93 @@
+import { toposort } from '../ir/graph.js';
+import { describe, Node, whereBuilt } from '../ir/node.js';
+import type { Op, OpArgs, SharedContainer } from '../ir/ops.js';
+import { formatShape, type Shape } from '../ir/type.js';
+import type { DType } from '../../runtime/dtype.js';
+import type { NDArray } from '../../runtime/ndarray.js';
+
+/** One operation of a program: read slots, compute, write one slot. Carries what error messages need. */
+export interface Step {
+  readonly op: Op;
+  readonly args: OpArgs[Op];
+  readonly inputs: readonly number[];
+  readonly out: number;
+  readonly dtype: DType;
+  readonly shape: Shape;
+  /** "add(x, w)" and where the user built it, for call-time errors. */
+  readonly label: string;
+  readonly operandLabels: readonly string[];
+  readonly where: string;
+  /** Slots whose value is dead after this step (so the executor can drop them). */
+  readonly release: readonly number[];
+}
+
+/**
+ * A straight-line program over numbered value slots: what the executors run. It refers to no graph
+ * node, so backends and exported artifacts need nothing from the compiler.
+ */
+export interface Program {
+  readonly slotCount: number;
+  readonly inputSlots: readonly number[];
+  readonly constants: readonly { readonly slot: number; readonly value: NDArray }[];
+  readonly shared: readonly { readonly slot: number; readonly container: SharedContainer }[];
+  readonly steps: readonly Step[];
+  readonly outputSlots: readonly number[];
+  readonly updates: readonly { readonly container: SharedContainer; readonly slot: number; readonly label: string }[];
+}
+
+/** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
+export function schedule(inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[]): Program {
+  const roots = [...outputs, ...updates.map(([, e]) => e)];
+  const order = toposort(roots);
+  const slotOf = new Map<Node, number>();
+  inputs.forEach((n, i) => slotOf.set(n, i));
+  const constants: { slot: number; value: NDArray }[] = [];
+  const shared: { slot: number; container: SharedContainer }[] = [];
+  const computed: Node[] = [];
+  for (const node of order) {
+    if (slotOf.has(node)) continue;
+    const slot = slotOf.size;
+    slotOf.set(node, slot);
+    if (node.op === 'constant') constants.push({ slot, value: (node.args as OpArgs['constant']).value });
+    else if (node.op === 'shared') shared.push({ slot, container: (node.args as OpArgs['shared']).container });
+    else if (node.op === 'input') throw new Error(`internal: input ${describe(node)} has no slot`);
+    else computed.push(node);
+  }
+  // Liveness: a computed value dies after its last reader, unless it is a program result.
+  const lastUse = new Map<number, number>();
+  computed.forEach((node, k) => node.inputs.forEach((i) => lastUse.set(slotOf.get(i)!, k)));
+  const pinned = new Set(roots.map((r) => slotOf.get(r)!));
+  const computedSlots = new Set(computed.map((n) => slotOf.get(n)!));
+  const releaseAt = computed.map(() => [] as number[]);
+  for (const [slot, k] of lastUse) {
+    if (computedSlots.has(slot) && !pinned.has(slot)) releaseAt[k]!.push(slot);
+  }
+  const steps: Step[] = computed.map((node, k) => ({
+    op: node.op,
+    args: node.args as OpArgs[Op],
+    inputs: node.inputs.map((i) => slotOf.get(i)!),
+    out: slotOf.get(node)!,
+    dtype: node.dtype,
+    shape: node.shape,
+    label: describe(node),
+    operandLabels: node.inputs.map((i) => describe(i)),
+    where: whereBuilt(node),
+    release: releaseAt[k]!,
+  }));
+  return {
+    slotCount: slotOf.size,
+    inputSlots: inputs.map((n) => slotOf.get(n)!),
+    constants,
+    shared,
+    steps,
+    outputSlots: outputs.map((o) => slotOf.get(o)!),
+    updates: updates.map(([s, e]) => ({ container: (s.args as OpArgs['shared']).container, slot: slotOf.get(e)!, label: describe(s) })),
+  };
+}
+
+/** One line per step, for debugging the schedule. */
+export function printProgram(p: Program): string {
+  return p.steps
+    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}`)
+    .join('\n');
+}

@@ -1,0 +1,29 @@
+import type { DType } from './dtype.js';
+
+/**
+ * Process-wide defaults that Keras's keras.json controls: the float dtype of new arrays and variables,
+ * the fuzz factor epsilon, and the image data format. tsano/keras loads them from the file.
+ */
+export type FloatX = 'float32' | 'float64';
+export type DataFormat = 'channelsLast' | 'channelsFirst';
+
+const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat } = {
+  floatx: 'float32',
+  epsilon: 1e-7,
+  imageDataFormat: 'channelsLast',
+};
+
+export const floatx = (): FloatX => state.floatx;
+export const epsilon = (): number => state.epsilon;
+export const imageDataFormat = (): DataFormat => state.imageDataFormat;
+
+export function setFloatxDType(d: DType): void {
+  if (d !== 'float32' && d !== 'float64') throw new Error(`floatx must be float32 or float64, got ${d}`);
+  state.floatx = d;
+}
+export function setEpsilonValue(e: number): void {
+  state.epsilon = e;
+}
+export function setImageDataFormatValue(f: DataFormat): void {
+  state.imageDataFormat = f;
+}

@@ -1,0 +1,63 @@
+/** The element types tsano computes with. */
+export type DType = 'float32' | 'float64' | 'int32' | 'bool';
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
+
+export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+
+const STORAGE = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  bool: Uint8Array,
+} as const;
+
+/** A zeroed typed array of the storage class for `dtype`. */
+export function allocate(dtype: DType, size: number): TypedArray {
+  return new STORAGE[dtype](size);
+}
+
+/** The dtype whose storage class `data` is, or undefined for other typed arrays. */
+export function dtypeOfTypedArray(data: unknown): DType | undefined {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint8Array) return 'bool';
+  return undefined;
+}
+
+export const isFloat = (d: DType): boolean => d === 'float32' || d === 'float64';
+
+export function isDType(s: unknown): s is DType {
+  return typeof s === 'string' && (DTYPES as readonly string[]).includes(s);
+}
+
+const RANK: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 3 };
+
+/** NumPy-style promotion over our four dtypes (int32 with float32 gives float32, as Theano's floatX rule does). */
+export function promote(a: DType, b: DType): DType {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** True when every value of `from` is exactly representable in `to` (used to accept inputs without asking). */
+export function isLosslessCast(from: DType, to: DType): boolean {
+  if (from === to || from === 'bool') return true;
+  if (to === 'float64') return true;
+  return false;
+}
+
+/** Converts one JS number to what storing it in `dtype` would give. */
+export function coerce(value: number, dtype: DType): number {
+  switch (dtype) {
+    case 'float32':
+      return Math.fround(value);
+    case 'float64':
+      return value;
+    case 'int32':
+      return value | 0;
+    case 'bool':
+      // NaN is truthy, as in NumPy (JS would say falsy).
+      return value !== 0 ? 1 : 0;
+    default:
+      return dtype satisfies never;
+  }
+}

@@ -1,0 +1,32 @@
+/** Every error tsano raises on purpose derives from TsanoError, so callers can catch ours and only ours. */
+export class TsanoError extends Error {
+  override name = 'TsanoError';
+}
+/** Operand shapes that cannot work together (at build time or, for unknown sizes, at call time). */
+export class ShapeError extends TsanoError {
+  override name = 'ShapeError';
+}
+/** Operand dtypes an op does not accept, or an input value of the wrong dtype. */
+export class DTypeError extends TsanoError {
+  override name = 'DTypeError';
+}
+/** A call of a compiled function with the wrong inputs. */
+export class InputError extends TsanoError {
+  override name = 'InputError';
+}
+/** Differentiation that cannot be done: non-scalar cost, disconnected variable. */
+export class GradError extends TsanoError {
+  override name = 'GradError';
+}
+/** Bad configuration: keras.json, environment variables, option values. */
+export class ConfigError extends TsanoError {
+  override name = 'ConfigError';
+}
+/** A saved model or weights file that cannot be read. */
+export class LoadError extends TsanoError {
+  override name = 'LoadError';
+}
+/** A feature that is specified but not built yet. */
+export class NotAvailableError extends TsanoError {
+  override name = 'NotAvailableError';
+}

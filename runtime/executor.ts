@@ -1,0 +1,55 @@
+import type { Program } from '../compiler/schedule/program.js';
+import { TsanoError, ShapeError } from './errors.js';
+import type { NDArray } from './ndarray.js';
+import { Random } from './random.js';
+import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
+import type { Op } from '../compiler/ir/ops.js';
+
+const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+
+/**
+ * Runs a Program with the reference kernels. Random streams live as long as the executor, so each
+ * call draws fresh values while a given seed reproduces the same sequence of calls.
+ */
+export class ReferenceExecutor {
+  private readonly streams = new Map<number, Random>();
+  private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
+
+  constructor(private readonly program: Program) {
+    this.context = (dtype) => ({
+      dtype,
+      random: (seed) => {
+        let r = this.streams.get(seed);
+        if (!r) this.streams.set(seed, (r = new Random(seed)));
+        return r;
+      },
+    });
+  }
+
+  /** Computes outputs and update values from already-validated inputs; the caller applies updates. */
+  run(inputs: readonly NDArray[]): { outputs: NDArray[]; updates: NDArray[] } {
+    const p = this.program;
+    const slots: (NDArray | undefined)[] = new Array(p.slotCount);
+    p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
+    for (const c of p.constants) slots[c.slot] = c.value;
+    for (const s of p.shared) slots[s.slot] = s.container.value;
+    for (const step of p.steps) {
+      const operands = step.inputs.map((i) => slots[i]!);
+      let result: NDArray;
+      try {
+        result = (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
+      } catch (e) {
+        if (!(e instanceof TsanoError)) throw e;
+        const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');
+        const Ctor = e.constructor as new (m: string) => TsanoError;
+        throw new Ctor(`${step.label}: ${e.message} (at call time: ${shapes})${step.where}`);
+      }
+      if (result.ndim !== step.shape.length || step.shape.some((d, i) => d !== null && d !== result.shape[i])) {
+        throw new ShapeError(`${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`);
+      }
+      slots[step.out] = result.dtype === step.dtype ? result : result.astype(step.dtype);
+      for (const r of step.release) slots[r] = undefined;
+    }
+    return { outputs: p.outputSlots.map((s) => slots[s]!), updates: p.updates.map((u) => slots[u.slot]!) };
+  }
+}

@@ -1,0 +1,192 @@
+import { allocate, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
+import { DTypeError, ShapeError } from './errors.js';
+import { floatx } from './config.js';
+import { Random, nextSeed } from './random.js';
+
+/** Nested JS arrays of numbers or booleans, as users write literals. */
+export type NestedArray = number | boolean | readonly NestedArray[];
+/** Everything tsano accepts where an array value is expected. */
+export type ArrayValue = NDArray | NestedArray | TypedArray;
+
+export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Row-major strides in elements. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+/** A dense, row-major, immutable-by-convention n-dimensional array. */
+export class NDArray {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly data: TypedArray;
+
+  constructor(data: TypedArray, shape: readonly number[], dtype?: DType) {
+    const inferred = dtype ?? dtypeOfTypedArray(data);
+    if (!inferred) throw new DTypeError('NDArray: unsupported typed array');
+    if (dtypeOfTypedArray(data) !== inferred) {
+      throw new DTypeError(`NDArray: ${data.constructor.name} cannot hold dtype ${inferred}`);
+    }
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError(`NDArray: invalid shape [${shape.join(', ')}]`);
+    }
+    if (sizeOf(shape) !== data.length) {
+      throw new ShapeError(`NDArray: shape [${shape.join(', ')}] needs ${sizeOf(shape)} elements, data has ${data.length}`);
+    }
+    this.shape = Object.freeze([...shape]);
+    this.dtype = inferred;
+    this.data = data;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** Nested JS arrays (booleans for bool arrays); a plain number or boolean for a scalar. */
+  toArray(): NestedArray {
+    const read = (i: number): number | boolean => (this.dtype === 'bool' ? this.data[i] !== 0 : this.data[i]!);
+    const build = (axis: number, offset: number, strides: number[]): NestedArray => {
+      if (axis === this.shape.length) return read(offset);
+      const out: NestedArray[] = [];
+      for (let i = 0; i < this.shape[axis]!; i++) out.push(build(axis + 1, offset + i * strides[axis]!, strides));
+      return out;
+    };
+    return build(0, 0, stridesOf(this.shape));
+  }
+
+  /** The value of a one-element array. */
+  item(): number {
+    if (this.size !== 1) throw new ShapeError(`item(): array of shape [${this.shape.join(', ')}] has ${this.size} elements`);
+    return this.data[0]!;
+  }
+
+  /** A copy converted to `dtype` (float to int truncates toward zero, as NumPy's astype). */
+  astype(dtype: DType): NDArray {
+    const out = allocate(dtype, this.size);
+    for (let i = 0; i < this.size; i++) out[i] = coerce(this.data[i]!, dtype);
+    return new NDArray(out, this.shape, dtype);
+  }
+
+  /** Same data viewed with another shape of the same size. */
+  reshape(shape: readonly number[]): NDArray {
+    return new NDArray(this.data, shape, this.dtype);
+  }
+
+  clone(): NDArray {
+    return new NDArray(this.data.slice(), this.shape, this.dtype);
+  }
+
+  toString(): string {
+    return `NDArray(${this.dtype}, [${this.shape.join(', ')}]) ${JSON.stringify(this.toArray())}`;
+  }
+}
+
+function nestedShape(value: NestedArray): number[] {
+  const shape: number[] = [];
+  let v: NestedArray = value;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    if (v.length === 0) break;
+    v = v[0] as NestedArray;
+  }
+  return shape;
+}
+
+function flattenNested(value: NestedArray, shape: readonly number[], out: number[], axis: number, where: string): void {
+  if (axis === shape.length) {
+    if (typeof value === 'number') out.push(value);
+    else if (typeof value === 'boolean') out.push(value ? 1 : 0);
+    else throw new ShapeError(`${where}: ragged nested array (expected a number at depth ${axis})`);
+    return;
+  }
+  if (!Array.isArray(value) || value.length !== shape[axis]) {
+    throw new ShapeError(`${where}: ragged nested array (expected length ${shape[axis]} at depth ${axis})`);
+  }
+  for (const item of value as readonly NestedArray[]) flattenNested(item, shape, out, axis + 1, where);
+}
+
+function isBoolNested(value: NestedArray): boolean {
+  let v: NestedArray = value;
+  while (Array.isArray(v)) {
+    if (v.length === 0) return false;
+    v = v[0] as NestedArray;
+  }
+  return typeof v === 'boolean';
+}
+
+export interface ArrayOptions {
+  dtype?: DType;
+  shape?: readonly number[];
+}
+
+/**
+ * Converts any accepted value into an NDArray. Numbers become floatx unless `dtype` says otherwise;
+ * an NDArray of another dtype is converted (callers that must not convert check dtypes first).
+ */
+export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where = 'array'): NDArray {
+  if (options.dtype !== undefined && !isDType(options.dtype)) {
+    throw new DTypeError(`${where}: unknown dtype '${String(options.dtype)}' (use float32, float64, int32 or bool)`);
+  }
+  if (value instanceof NDArray) {
+    let out = options.dtype && options.dtype !== value.dtype ? value.astype(options.dtype) : value;
+    if (options.shape) out = out.reshape(options.shape);
+    return out;
+  }
+  const typedDType = dtypeOfTypedArray(value);
+  if (typedDType) {
+    const typed = value as TypedArray;
+    const shape = options.shape ?? [typed.length];
+    const arr = new NDArray(typed, shape, typedDType);
+    return options.dtype && options.dtype !== typedDType ? arr.astype(options.dtype) : arr;
+  }
+  if (ArrayBuffer.isView(value)) throw new DTypeError(`${where}: unsupported typed array ${value.constructor.name}`);
+  const nested = value as NestedArray;
+  const shape = nestedShape(nested);
+  const flat: number[] = [];
+  flattenNested(nested, shape, flat, 0, where);
+  const dtype = options.dtype ?? (isBoolNested(nested) ? 'bool' : floatx());
+  const data = allocate(dtype, flat.length);
+  for (let i = 0; i < flat.length; i++) data[i] = coerce(flat[i]!, dtype);
+  return new NDArray(data, options.shape ?? shape, dtype);
+}
+
+/** An array filled with one value. */
+export function full(shape: readonly number[], value: number, dtype: DType = floatx()): NDArray {
+  const data = allocate(dtype, sizeOf(shape));
+  data.fill(coerce(value, dtype));
+  return new NDArray(data, shape, dtype);
+}
+
+export interface RandomOptions {
+  seed?: number;
+  dtype?: DType;
+}
+
+function randomArray(shape: readonly number[], options: RandomOptions, draw: (r: Random) => number): NDArray {
+  const dtype = options.dtype ?? floatx();
+  const rng = new Random(options.seed ?? nextSeed());
+  const data = allocate(dtype, sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = coerce(draw(rng), dtype);
+  return new NDArray(data, shape, dtype);
+}
+
+/** Normal samples with the given mean and standard deviation. */
+export function randomNormal(shape: readonly number[], options: RandomOptions & { mean?: number; stddev?: number } = {}): NDArray {
+  const { mean = 0, stddev = 1 } = options;
+  return randomArray(shape, options, (r) => mean + stddev * r.normal());
+}
+
+/** Uniform samples in [minval, maxval). */
+export function randomUniform(shape: readonly number[], options: RandomOptions & { minval?: number; maxval?: number } = {}): NDArray {
+  const { minval = 0, maxval = 1 } = options;
+  return randomArray(shape, options, (r) => minval + (maxval - minval) * r.uniform());
+}

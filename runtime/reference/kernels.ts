@@ -1,0 +1,88 @@
+import type { Op, OpArgs, ReduceArgs } from '../../compiler/ir/ops.js';
+import { allocate, type DType } from '../dtype.js';
+import { NDArray } from '../ndarray.js';
+import type { Random } from '../random.js';
+import { mapBroadcast } from './elementwise.js';
+import { dot, matmul } from './linalg.js';
+import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
+import { REDUCERS, reduceWith } from './reduce.js';
+import * as S from './scalar-math.js';
+import * as shape from './shape.js';
+
+/** What a kernel knows besides its operands: the output dtype and, for random ops, a generator. */
+export interface KernelContext {
+  readonly dtype: DType;
+  random(seed: number): Random;
+}
+
+export type Kernel<K extends Op> = (inputs: readonly NDArray[], args: OpArgs[K], ctx: KernelContext) => NDArray;
+
+const leaf = (): never => {
+  throw new Error('leaves are bound by the executor, not computed');
+};
+const unary = (fn: (a: number) => number): Kernel<any> => (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, fn);
+const binary = (fn: (a: number, b: number) => number): Kernel<any> => (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, fn);
+const compare = (fn: (a: number, b: number) => boolean): Kernel<any> => binary((a, b) => (fn(a, b) ? 1 : 0));
+const reduce = (name: keyof typeof REDUCERS) => ([x]: readonly NDArray[], a: ReduceArgs, ctx: KernelContext) =>
+  reduceWith(x!, a.axes, a.keepdims, ctx.dtype, REDUCERS[name]);
+
+/** The reference implementation of every op, in plain TypeScript: the oracle for every other backend. */
+export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
+  input: leaf, constant: leaf, shared: leaf,
+  randomUniformLike: ([x], a, ctx) => {
+    const rng = ctx.random(a.seed);
+    const data = allocate(ctx.dtype, x!.size);
+    for (let i = 0; i < data.length; i++) data[i] = rng.uniform();
+    return new NDArray(data, x!.shape, ctx.dtype);
+  },
+
+  neg: unary((a) => -a), exp: unary(Math.exp), log: unary(Math.log), log1p: unary(Math.log1p),
+  expm1: unary(Math.expm1), sqrt: unary(Math.sqrt), rsqrt: unary((a) => 1 / Math.sqrt(a)), square: unary((a) => a * a),
+  abs: unary(Math.abs), sign: unary(Math.sign), tanh: unary(Math.tanh), sigmoid: unary(S.sigmoid),
+  softplus: unary(S.softplus), relu: unary(S.relu),
+  elu: (xs, a, ctx) => mapBroadcast(xs, ctx.dtype, (x) => S.elu(x, a.alpha)),
+  selu: unary(S.selu), gelu: unary(S.gelu), erf: unary(S.erf), sin: unary(Math.sin), cos: unary(Math.cos),
+  not: unary((a) => (S.truthy(a) ? 0 : 1)), reciprocal: unary((a) => 1 / a), log1mexp: unary(S.log1mexp),
+  cast: unary((a) => a),
+
+  add: binary((a, b) => a + b), sub: binary((a, b) => a - b), mul: binary((a, b) => a * b),
+  div: binary((a, b) => a / b), pow: binary(Math.pow), maximum: binary(Math.max), minimum: binary(Math.min),
+  eq: compare((a, b) => a === b), ne: compare((a, b) => a !== b), lt: compare((a, b) => a < b),
+  le: compare((a, b) => a <= b), gt: compare((a, b) => a > b), ge: compare((a, b) => a >= b),
+  and: compare((a, b) => S.truthy(a) && S.truthy(b)), or: compare((a, b) => S.truthy(a) || S.truthy(b)),
+  where: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (c, a, b) => (S.truthy(c) ? a : b)),
+  clip: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (x, lo, hi) => Math.min(Math.max(x, lo), hi)),
+
+  sum: reduce('sum'), mean: reduce('mean'), max: reduce('max'), min: reduce('min'), prod: reduce('prod'),
+  logsumexp: reduce('logsumexp'), argmax: reduce('argmax'), argmin: reduce('argmin'),
+
+  dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
+  matmul: ([a, b], _a, ctx) => matmul(a!, b!, ctx.dtype),
+
+  reshape: ([x], a) => shape.reshape(x!, a.shape),
+  transpose: ([x], a) => shape.transpose(x!, a.perm),
+  expandDims: ([x], a) => shape.expandDims(x!, a.axis),
+  squeeze: ([x], a) => shape.squeeze(x!, a.axes),
+  concat: (xs, a, ctx) => shape.concat(xs.map((x) => (x.dtype === ctx.dtype ? x : x.astype(ctx.dtype))), a.axis, ctx.dtype),
+  slice: ([x], a) => shape.slice(x!, a),
+  gather: ([x, idx], a) => shape.gather(x!, idx!, a.axis),
+  oneHot: ([idx], a) => shape.oneHot(idx!, a.depth, a.dtype),
+  pad: ([x], a) => shape.pad(x!, a.paddings, a.value),
+
+  softmax: ([x], a, ctx) => softmax(x!, a.axis, ctx.dtype, false),
+  logSoftmax: ([x], a, ctx) => softmax(x!, a.axis, ctx.dtype, true),
+  conv2d: ([x, w], a, ctx) => conv2d(x!, w!, a, ctx.dtype),
+  maxPool2d: ([x], a, ctx) => pool2d(x!, a, 'max', ctx.dtype),
+  avgPool2d: ([x], a, ctx) => pool2d(x!, a, 'avg', ctx.dtype),
+
+  broadcastLike: ([x, ref]) => shape.broadcastTo(x!, ref!.shape),
+  sumLike: ([x, ref]) => shape.sumTo(x!, ref!.shape),
+  reshapeLike: ([x, ref]) => shape.reshape(x!, ref!.shape),
+  sliceGrad: ([g, ref], a) => shape.sliceGrad(g!, ref!, a),
+  gatherGrad: ([g, idx, ref], a) => shape.gatherGrad(g!, idx!, ref!, a.axis),
+  concatPart: ([g, ...refs], a) => shape.concatPart(g!, refs, a.axis, a.index),
+  conv2dGradInput: ([g, w, x], a) => conv2dGradInput(g!, w!, x!, a),
+  conv2dGradFilter: ([x, g, w], a) => conv2dGradFilter(x!, g!, w!, a),
+  maxPool2dGrad: ([x, g], a) => pool2dGrad(x!, g!, a, 'max'),
+  avgPool2dGrad: ([g, x], a) => pool2dGrad(x!, g!, a, 'avg'),
+};

@@ -1,0 +1,189 @@
+import { allocate, type DType } from '../dtype.js';
+import { ShapeError } from '../errors.js';
+import { windowGeometry, type Padding } from '../geometry.js';
+import { NDArray } from '../ndarray.js';
+import { offsetsOver } from './layout.js';
+import { transpose } from './shape.js';
+
+type Pair = readonly [number, number];
+export interface ConvParams {
+  readonly strides: Pair;
+  readonly padding: Padding;
+  readonly dilation: Pair;
+  readonly dataFormat: 'channelsLast' | 'channelsFirst';
+}
+export interface PoolParams {
+  readonly poolSize: Pair;
+  readonly strides: Pair;
+  readonly padding: Padding;
+  readonly dataFormat: 'channelsLast' | 'channelsFirst';
+}
+
+/** softmax or logSoftmax along one axis, max-shifted so no exp overflows. */
+export function softmax(x: NDArray, axis: number, dtype: DType, log: boolean): NDArray {
+  const others = x.shape.map((_, i) => i).filter((i) => i !== axis);
+  const bases = offsetsOver(x.shape, others);
+  const along = offsetsOver(x.shape, [axis]);
+  const out = allocate(dtype, x.size);
+  for (const base of bases) {
+    let m = -Infinity;
+    for (const o of along) m = Math.max(m, x.data[base + o]!);
+    // An all -inf row has no finite maximum; shifting by 0 then gives NaN like the formula, not a fake distribution.
+    const shift = Number.isFinite(m) ? m : 0;
+    let s = 0;
+    for (const o of along) s += Math.exp(x.data[base + o]! - shift);
+    const logS = Math.log(s);
+    for (const o of along) {
+      const z = x.data[base + o]! - shift;
+      out[base + o] = log ? z - logS : Math.exp(z) / s;
+    }
+  }
+  return new NDArray(out, x.shape, dtype);
+}
+
+const toNHWC = (x: NDArray, format: ConvParams['dataFormat']) => (format === 'channelsLast' ? x : transpose(x, [0, 2, 3, 1]));
+const fromNHWC = (x: NDArray, format: ConvParams['dataFormat']) => (format === 'channelsLast' ? x : transpose(x, [0, 3, 1, 2]));
+
+interface Window {
+  n: number; h: number; w: number; c: number;
+  oh: number; ow: number; ph: number; pw: number;
+}
+
+function windowOf(xs: readonly number[], kh: number, kw: number, strides: Pair, dilation: Pair, padding: Padding): Window {
+  const [n, h, w, c] = xs as [number, number, number, number];
+  const gh = windowGeometry(h, kh, strides[0], dilation[0], padding);
+  const gw = windowGeometry(w, kw, strides[1], dilation[1], padding);
+  return { n, h, w, c, oh: gh.out, ow: gw.out, ph: gh.padBefore, pw: gw.padBefore };
+}
+
+/**
+ * Visits every (output position, kernel tap) pair whose input position lies inside the image:
+ * visit(outBase, inBase, tapI, tapJ) with element offsets of the pixel (channel 0) in NHWC layout.
+ */
+function forEachTap(win: Window, kh: number, kw: number, strides: Pair, dilation: Pair, outChannels: number,
+  visit: (outPixel: number, inPixel: number, i: number, j: number) => void): void {
+  for (let b = 0; b < win.n; b++) {
+    for (let y = 0; y < win.oh; y++) {
+      for (let x = 0; x < win.ow; x++) {
+        const outPixel = ((b * win.oh + y) * win.ow + x) * outChannels;
+        for (let i = 0; i < kh; i++) {
+          const iy = y * strides[0] + i * dilation[0] - win.ph;
+          if (iy < 0 || iy >= win.h) continue;
+          for (let j = 0; j < kw; j++) {
+            const ix = x * strides[1] + j * dilation[1] - win.pw;
+            if (ix < 0 || ix >= win.w) continue;
+            visit(outPixel, ((b * win.h + iy) * win.w + ix) * win.c, i, j);
+          }
+        }
+      }
+    }
+  }
+}
+
+function checkChannels(x: NDArray, w: NDArray): void {
+  if (x.shape[3] !== w.shape[2]) {
+    throw new ShapeError(`input has ${x.shape[3]} channels, kernel [${w.shape.join(', ')}] expects ${w.shape[2]}`);
+  }
+}
+
+export function conv2d(xIn: NDArray, w: NDArray, p: ConvParams, dtype: DType): NDArray {
+  const x = toNHWC(xIn, p.dataFormat);
+  checkChannels(x, w);
+  const [kh, kw, cin, cout] = w.shape as [number, number, number, number];
+  const win = windowOf(x.shape, kh, kw, p.strides, p.dilation, p.padding);
+  const acc = new Float64Array(win.n * win.oh * win.ow * cout);
+  forEachTap(win, kh, kw, p.strides, p.dilation, cout, (op, ip, i, j) => {
+    const wBase = (i * kw + j) * cin * cout;
+    for (let c = 0; c < cin; c++) {
+      const xv = x.data[ip + c]!;
+      for (let o = 0; o < cout; o++) acc[op + o]! += xv * w.data[wBase + c * cout + o]!;
+    }
+  });
+  const out = allocate(dtype, acc.length);
+  out.set(acc);
+  return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, cout], dtype), p.dataFormat);
+}
+
+export function conv2dGradInput(gIn: NDArray, w: NDArray, xRef: NDArray, p: ConvParams): NDArray {
+  const g = toNHWC(gIn, p.dataFormat);
+  const xShape = toNHWC(xRef, p.dataFormat).shape;
+  const [kh, kw, cin, cout] = w.shape as [number, number, number, number];
+  const win = windowOf(xShape, kh, kw, p.strides, p.dilation, p.padding);
+  const acc = new Float64Array(xRef.size);
+  forEachTap(win, kh, kw, p.strides, p.dilation, cout, (op, ip, i, j) => {
+    const wBase = (i * kw + j) * cin * cout;
+    for (let c = 0; c < cin; c++) {
+      let s = 0;
+      for (let o = 0; o < cout; o++) s += g.data[op + o]! * w.data[wBase + c * cout + o]!;
+      acc[ip + c]! += s;
+    }
+  });
+  const out = allocate(g.dtype, acc.length);
+  out.set(acc);
+  return fromNHWC(new NDArray(out, xShape, g.dtype), p.dataFormat);
+}
+
+export function conv2dGradFilter(xIn: NDArray, gIn: NDArray, wRef: NDArray, p: ConvParams): NDArray {
+  const x = toNHWC(xIn, p.dataFormat);
+  const g = toNHWC(gIn, p.dataFormat);
+  const [kh, kw, cin, cout] = wRef.shape as [number, number, number, number];
+  const win = windowOf(x.shape, kh, kw, p.strides, p.dilation, p.padding);
+  const acc = new Float64Array(wRef.size);
+  forEachTap(win, kh, kw, p.strides, p.dilation, cout, (op, ip, i, j) => {
+    const wBase = (i * kw + j) * cin * cout;
+    for (let c = 0; c < cin; c++) {
+      const xv = x.data[ip + c]!;
+      for (let o = 0; o < cout; o++) acc[wBase + c * cout + o]! += xv * g.data[op + o]!;
+    }
+  });
+  const out = allocate(g.dtype, acc.length);
+  out.set(acc);
+  return new NDArray(out, wRef.shape, g.dtype);
+}
+
+/** Pooling windows per output element: the input offsets (NHWC) of the pixels inside the image. */
+function poolWindows(shape: readonly number[], p: PoolParams): { win: Window; taps: number[][] } {
+  const [kh, kw] = p.poolSize;
+  const win = windowOf(shape, kh, kw, p.strides, [1, 1], p.padding);
+  const taps: number[][] = Array.from({ length: win.n * win.oh * win.ow }, () => []);
+  forEachTap(win, kh, kw, p.strides, [1, 1], 1, (op, ip) => taps[op]!.push(ip));
+  return { win, taps };
+}
+
+/** Max or average pooling; windows ignore padding (average divides by the pixels inside, as TensorFlow). */
+export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: DType): NDArray {
+  const x = toNHWC(xIn, p.dataFormat);
+  const { win, taps } = poolWindows(x.shape, p);
+  const out = allocate(dtype, taps.length * win.c);
+  taps.forEach((pixels, k) => {
+    for (let c = 0; c < win.c; c++) {
+      let acc = kind === 'max' ? -Infinity : 0;
+      for (const ip of pixels) acc = kind === 'max' ? Math.max(acc, x.data[ip + c]!) : acc + x.data[ip + c]!;
+      out[k * win.c + c] = kind === 'max' ? acc : acc / pixels.length;
+    }
+  });
+  return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, win.c], dtype), p.dataFormat);
+}
+
+/** Gradient of pooling: max routes each output's gradient to the first maximum of its window. */
+export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max' | 'avg'): NDArray {
+  const x = toNHWC(xIn, p.dataFormat);
+  const g = toNHWC(gIn, p.dataFormat);
+  const { win, taps } = poolWindows(x.shape, p);
+  const acc = new Float64Array(x.size);
+  taps.forEach((pixels, k) => {
+    for (let c = 0; c < win.c; c++) {
+      const gv = g.data[k * win.c + c]!;
+      if (kind === 'avg') {
+        for (const ip of pixels) acc[ip + c]! += gv / pixels.length;
+        continue;
+      }
+      let best = pixels[0]!;
+      for (const ip of pixels) if (x.data[ip + c]! > x.data[best + c]!) best = ip;
+      acc[best + c]! += gv;
+    }
+  });
+  const out = allocate(g.dtype, acc.length);
+  out.set(acc);
+  return fromNHWC(new NDArray(out, x.shape, g.dtype), p.dataFormat);
+}

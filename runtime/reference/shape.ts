@@ -1,0 +1,179 @@
+import { allocate, coerce, type DType } from '../dtype.js';
+import { ShapeError } from '../errors.js';
+import { resolveSlice } from '../geometry.js';
+import { NDArray, sizeOf, stridesOf } from '../ndarray.js';
+import { broadcastConcrete, broadcastStrides, forEachIndex } from './layout.js';
+import { reduceWith, compensatedSum } from './reduce.js';
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Copies the elements of x visited with `strides` over `shape` into a new contiguous array. */
+function gatherStrided(x: NDArray, shape: readonly number[], strides: readonly number[], base = 0): NDArray {
+  const out = allocate(x.dtype, sizeOf(shape));
+  forEachIndex(shape, [strides], (i, [o]) => (out[i] = x.data[base + o!]!));
+  return new NDArray(out, shape, x.dtype);
+}
+
+export function reshape(x: NDArray, target: readonly number[]): NDArray {
+  const known = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const shape = target.map((d) => (d === -1 ? (known === 0 ? 0 : x.size / known) : d));
+  if (!shape.every(Number.isInteger) || sizeOf(shape) !== x.size) {
+    throw new ShapeError(`cannot reshape an array of shape ${fmt(x.shape)} into ${fmt(target)}`);
+  }
+  return new NDArray(x.data, shape, x.dtype);
+}
+
+export function transpose(x: NDArray, perm: readonly number[]): NDArray {
+  const strides = stridesOf(x.shape);
+  return gatherStrided(x, perm.map((p) => x.shape[p]!), perm.map((p) => strides[p]!));
+}
+
+export function expandDims(x: NDArray, axis: number): NDArray {
+  const shape = [...x.shape];
+  shape.splice(axis, 0, 1);
+  return new NDArray(x.data, shape, x.dtype);
+}
+
+export function squeeze(x: NDArray, axes: readonly number[]): NDArray {
+  for (const a of axes) {
+    if (x.shape[a] !== 1) throw new ShapeError(`cannot squeeze axis ${a} of an array of shape ${fmt(x.shape)}`);
+  }
+  return new NDArray(x.data, x.shape.filter((_, i) => !axes.includes(i)), x.dtype);
+}
+
+export function concat(xs: readonly NDArray[], axis: number, dtype: DType): NDArray {
+  const first = xs[0]!;
+  xs.forEach((x) => {
+    if (x.ndim !== first.ndim || x.shape.some((d, i) => i !== axis && d !== first.shape[i])) {
+      throw new ShapeError(`cannot concatenate shapes ${xs.map((x) => fmt(x.shape)).join(', ')} on axis ${axis}`);
+    }
+  });
+  const shape = [...first.shape];
+  shape[axis] = xs.reduce((s, x) => s + x.shape[axis]!, 0);
+  const outer = sizeOf(shape.slice(0, axis));
+  const inner = sizeOf(shape.slice(axis + 1));
+  const out = allocate(dtype, sizeOf(shape));
+  let pos = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const x of xs) {
+      const chunk = x.shape[axis]! * inner;
+      for (let i = 0; i < chunk; i++) out[pos++] = x.data[o * chunk + i]!;
+    }
+  }
+  return new NDArray(out, shape, dtype);
+}
+
+export interface SliceArgs {
+  readonly starts: readonly (number | null)[];
+  readonly stops: readonly (number | null)[];
+  readonly steps: readonly number[];
+}
+
+function resolveAll(shape: readonly number[], s: SliceArgs) {
+  return shape.map((n, i) => resolveSlice(n, s.starts[i]!, s.stops[i]!, s.steps[i]!));
+}
+
+export function slice(x: NDArray, s: SliceArgs): NDArray {
+  const parts = resolveAll(x.shape, s);
+  const strides = stridesOf(x.shape);
+  const base = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * strides[i]! : 0), 0);
+  return gatherStrided(x, parts.map((p) => p.length), parts.map((p, i) => p.step * strides[i]!), base);
+}
+
+/** The adjoint of slice: g written into zeros shaped like ref. */
+export function sliceGrad(g: NDArray, ref: NDArray, s: SliceArgs): NDArray {
+  const parts = resolveAll(ref.shape, s);
+  const strides = stridesOf(ref.shape);
+  const out = allocate(g.dtype, ref.size);
+  const base = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * strides[i]! : 0), 0);
+  forEachIndex(g.shape, [parts.map((p, i) => p.step * strides[i]!)], (i, [o]) => (out[base + o!] = g.data[i]!));
+  return new NDArray(out, ref.shape, g.dtype);
+}
+
+function checkIndex(i: number, n: number, what: string): number {
+  const j = i < 0 ? i + n : i;
+  if (!(j >= 0 && j < n)) throw new ShapeError(`${what}: index ${i} is out of range for an axis of size ${n}`);
+  return j;
+}
+
+export function gather(x: NDArray, indices: NDArray, axis: number): NDArray {
+  const outer = sizeOf(x.shape.slice(0, axis));
+  const n = x.shape[axis]!;
+  const inner = sizeOf(x.shape.slice(axis + 1));
+  const shape = [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)];
+  const out = allocate(x.dtype, sizeOf(shape));
+  let pos = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const raw of indices.data) {
+      const j = checkIndex(raw, n, 'gather');
+      for (let i = 0; i < inner; i++) out[pos++] = x.data[(o * n + j) * inner + i]!;
+    }
+  }
+  return new NDArray(out, shape, x.dtype);
+}
+
+/** The adjoint of gather: g scatter-added into zeros shaped like ref (repeated indices accumulate). */
+export function gatherGrad(g: NDArray, indices: NDArray, ref: NDArray, axis: number): NDArray {
+  const outer = sizeOf(ref.shape.slice(0, axis));
+  const n = ref.shape[axis]!;
+  const inner = sizeOf(ref.shape.slice(axis + 1));
+  const acc = new Float64Array(ref.size);
+  let pos = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const raw of indices.data) {
+      const j = checkIndex(raw, n, 'gather');
+      for (let i = 0; i < inner; i++) acc[(o * n + j) * inner + i]! += g.data[pos++]!;
+    }
+  }
+  const out = allocate(g.dtype, ref.size);
+  out.set(acc);
+  return new NDArray(out, ref.shape, g.dtype);
+}
+
+/** One-hot rows; an index outside [0, depth) gives a row of zeros, as in TensorFlow. */
+export function oneHot(indices: NDArray, depth: number, dtype: DType): NDArray {
+  const out = allocate(dtype, indices.size * depth);
+  indices.data.forEach((v, i) => {
+    if (v >= 0 && v < depth) out[i * depth + v] = 1;
+  });
+  return new NDArray(out, [...indices.shape, depth], dtype);
+}
+
+export function pad(x: NDArray, paddings: readonly (readonly [number, number])[], value: number): NDArray {
+  const shape = x.shape.map((d, i) => d + paddings[i]![0] + paddings[i]![1]);
+  const out = allocate(x.dtype, sizeOf(shape));
+  out.fill(coerce(value, x.dtype));
+  const outStrides = stridesOf(shape);
+  const base = paddings.reduce((o, p, i) => o + p[0] * outStrides[i]!, 0);
+  forEachIndex(x.shape, [outStrides], (i, [o]) => (out[base + o!] = x.data[i]!));
+  return new NDArray(out, shape, x.dtype);
+}
+
+export function broadcastTo(x: NDArray, shape: readonly number[]): NDArray {
+  const target = broadcastConcrete([x.shape, shape]);
+  if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`cannot broadcast shape ${fmt(x.shape)} to ${fmt(shape)}`);
+  }
+  return gatherStrided(x, shape, broadcastStrides(x.shape, shape));
+}
+
+/** Sums x down to `shape`, undoing NumPy broadcasting (the gradient of a broadcast). */
+export function sumTo(x: NDArray, shape: readonly number[]): NDArray {
+  const lead = x.ndim - shape.length;
+  const axes: number[] = [];
+  x.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
+    else if (shape[i - lead] !== d) throw new ShapeError(`cannot sum shape ${fmt(x.shape)} down to ${fmt(shape)}`);
+  });
+  if (lead < 0) throw new ShapeError(`cannot sum shape ${fmt(x.shape)} down to ${fmt(shape)}`);
+  return reshape(reduceWith(x, axes, false, x.dtype, compensatedSum), shape);
+}
+
+/** The part of g (a concatenation along `axis`) that came from operand `index`. */
+export function concatPart(g: NDArray, operands: readonly NDArray[], axis: number, index: number): NDArray {
+  const start = operands.slice(0, index).reduce((s, x) => s + x.shape[axis]!, 0);
+  const len = operands[index]!.shape[axis]!;
+  const starts = g.shape.map((_, i) => (i === axis ? start : null));
+  const stops = g.shape.map((_, i) => (i === axis ? start + len : null));
+  return slice(g, { starts, stops, steps: g.shape.map(() => 1) });
+}

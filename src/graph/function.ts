@@ -1,0 +1,205 @@
+import { cast } from '../../compiler/ir/build.js';
+import { leavesOf, substitute, toposort } from '../../compiler/ir/graph.js';
+import { describe, Node } from '../../compiler/ir/node.js';
+import { formatShape, type Shape } from '../../compiler/ir/type.js';
+import { schedule, type Program } from '../../compiler/schedule/program.js';
+import { isFloat, isLosslessCast, promote } from '../../runtime/dtype.js';
+import { ConfigError, DTypeError, InputError, NotAvailableError, ShapeError } from '../../runtime/errors.js';
+import { ReferenceExecutor } from '../../runtime/executor.js';
+import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
+import { coerceShared } from './variables.js';
+
+export type Mode = 'wasm' | 'js';
+export type OptimizerLevel = 'fast_run' | 'fast_compile' | 'none';
+
+export interface CompileOptions {
+  /** Pairs [sharedVariable, newValueExpression], applied together after the outputs are computed. */
+  updates?: readonly (readonly [Node, Node])[];
+  /** Pairs [variable, replacementExpression] substituted into the graph before compiling. */
+  givens?: readonly (readonly [Node, Node])[];
+  mode?: Mode;
+  optimizer?: OptimizerLevel;
+  /** Names of rewrites or passes to leave out. */
+  exclude?: readonly string[];
+}
+
+export interface CompileStats {
+  /** Wall time spent in T.compile. */
+  compileTimeMs: number;
+  /** How often each rewrite rule fired. */
+  rewrites: Record<string, number>;
+  /** Nodes in the graph before and after optimization. */
+  nodesBefore: number;
+  nodesAfter: number;
+  /** Steps the backend runs per call. */
+  kernels: number;
+  /** The backend actually in use. */
+  mode: Mode;
+}
+
+/** What T.compile returns: call it with input values; `.graph` and `.stats` describe what was compiled. */
+export interface CompiledFunction<R = NDArray | NDArray[]> {
+  (...inputs: ArrayValue[]): R;
+  readonly graph: { readonly inputs: readonly Node[]; readonly outputs: readonly Node[]; readonly updates: readonly (readonly [Node, Node])[] };
+  readonly program: Program;
+  readonly stats: CompileStats;
+}
+
+const MODES: readonly Mode[] = ['wasm', 'js'];
+const OPTIMIZERS: readonly OptimizerLevel[] = ['fast_run', 'fast_compile', 'none'];
+
+function compatibleShapes(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === null || b[i] === null || d === b[i]);
+}
+
+function checkOptions(options: CompileOptions): Mode {
+  if (options.mode !== undefined && !MODES.includes(options.mode)) {
+    throw new ConfigError(`compile: mode must be one of ${MODES.join(', ')}, got '${String(options.mode)}'`);
+  }
+  if (options.optimizer !== undefined && !OPTIMIZERS.includes(options.optimizer)) {
+    throw new ConfigError(`compile: optimizer must be one of ${OPTIMIZERS.join(', ')}, got '${String(options.optimizer)}'`);
+  }
+  if (options.exclude !== undefined && (!Array.isArray(options.exclude) || options.exclude.some((e) => typeof e !== 'string'))) {
+    throw new ConfigError('compile: exclude must be an array of rewrite names');
+  }
+  if (options.mode === 'wasm') {
+    throw new NotAvailableError("compile: mode 'wasm' is not available yet in this version; use mode 'js' (the default falls back to it)");
+  }
+  return 'js';
+}
+
+function checkInputs(inputs: readonly Node[]): void {
+  const seen = new Set<Node>();
+  inputs.forEach((n, i) => {
+    if (!(n instanceof Node)) throw new InputError(`compile: inputs[${i}] is not a symbolic variable`);
+    if (n.op !== 'input') {
+      throw new InputError(`compile: inputs[${i}] (${describe(n)}) is a ${n.op === 'shared' ? 'shared variable, which needs no input' : 'computed expression'}; inputs must be variables made with T.scalar/T.vector/T.matrix/T.tensor`);
+    }
+    if (seen.has(n)) throw new InputError(`compile: input ${describe(n)} is listed twice`);
+    seen.add(n);
+  });
+}
+
+function checkGivens(givens: readonly (readonly [Node, Node])[]): Map<Node, Node> {
+  const map = new Map<Node, Node>();
+  for (const [variable, expr] of givens) {
+    if (!(variable instanceof Node) || (variable.op !== 'input' && variable.op !== 'shared')) {
+      throw new InputError('compile: givens must replace variables (T.tensor inputs or shared variables)');
+    }
+    if (!(expr instanceof Node)) throw new InputError(`compile: givens must map ${describe(variable)} to a symbolic expression`);
+    const replacement = expr;
+    if (replacement.dtype !== variable.dtype) {
+      throw new DTypeError(`compile: givens replaces ${describe(variable)} (${variable.dtype}) with ${describe(replacement)} of dtype ${replacement.dtype}`);
+    }
+    if (!compatibleShapes(variable.shape, replacement.shape)) {
+      throw new ShapeError(`compile: givens replaces ${describe(variable)} ${formatShape(variable.shape)} with ${describe(replacement)} of shape ${formatShape(replacement.shape)}`);
+    }
+    map.set(variable, replacement);
+  }
+  return map;
+}
+
+function checkUpdates(updates: readonly (readonly [Node, Node])[]): [Node<'shared'>, Node][] {
+  const seen = new Set<Node>();
+  return updates.map(([variable, expr]) => {
+    if (!(variable instanceof Node) || variable.op !== 'shared') {
+      throw new InputError(`compile: updates must target shared variables, but ${variable instanceof Node ? describe(variable) : String(variable)} is not one`);
+    }
+    if (seen.has(variable)) throw new InputError(`compile: ${describe(variable)} is updated twice`);
+    seen.add(variable);
+    if (!(expr instanceof Node)) throw new InputError(`compile: the update of ${describe(variable)} must be a symbolic expression`);
+    let value = expr;
+    if (value.dtype !== variable.dtype) {
+      // Float precision differences are common (a float64 constant in a float32 model); other changes are bugs.
+      if (isFloat(value.dtype) && isFloat(variable.dtype)) value = cast(value, variable.dtype);
+      else if (promote(value.dtype, variable.dtype) === variable.dtype && isLosslessCast(value.dtype, variable.dtype)) value = cast(value, variable.dtype);
+      else throw new DTypeError(`compile: ${describe(variable)} is ${variable.dtype}, its update ${describe(expr)} is ${expr.dtype}`);
+    }
+    if (!compatibleShapes(variable.shape, value.shape)) {
+      throw new ShapeError(`compile: ${describe(variable)} has shape ${formatShape(variable.shape)}, its update ${describe(expr)} has shape ${formatShape(value.shape)}`);
+    }
+    return [variable as Node<'shared'>, value];
+  });
+}
+
+/** Converts one call argument to an NDArray of the input's dtype and checks its shape against the declared one. */
+function convertInput(value: ArrayValue, input: Node, position: number): NDArray {
+  const name = describe(input);
+  const where = `input ${position} (${name})`;
+  if (value === undefined || value === null) throw new InputError(`${where}: missing value`);
+  let array: NDArray;
+  if (value instanceof NDArray || ArrayBuffer.isView(value)) {
+    const given = toNDArray(value, {}, where);
+    if (given.dtype !== input.dtype && !isLosslessCast(given.dtype, input.dtype)) {
+      throw new DTypeError(`${where}: expected ${input.dtype}, got ${given.dtype} (convert it with .astype('${input.dtype}') if the loss of precision is intended)`);
+    }
+    array = given.dtype === input.dtype ? given : given.astype(input.dtype);
+  } else {
+    array = toNDArray(value, { dtype: input.dtype }, where);
+    if (input.dtype === 'int32') {
+      const raw = toNDArray(value, { dtype: 'float64' }, where);
+      if (raw.data.some((v) => !Number.isInteger(v))) throw new DTypeError(`${where}: expected int32 values, got non-integers`);
+    }
+  }
+  if (array.ndim !== input.ndim || input.shape.some((d, i) => d !== null && d !== array.shape[i])) {
+    throw new ShapeError(`${where}: expected shape ${formatShape(input.shape)}, got ${formatShape(array.shape)}`);
+  }
+  return array;
+}
+
+/**
+ * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
+ * wasm backend loads its code generator; calling the result is synchronous.
+ */
+export async function compile<O extends Node | readonly Node[]>(
+  inputs: readonly Node[], outputs: O, options: CompileOptions = {},
+): Promise<CompiledFunction<O extends Node ? NDArray : NDArray[]>> {
+  const started = performance.now();
+  const mode = checkOptions(options);
+  checkInputs(inputs);
+  const single = outputs instanceof Node;
+  const outputList = (single ? [outputs] : outputs) as readonly Node[];
+  outputList.forEach((o, i) => {
+    if (!(o instanceof Node)) throw new InputError(`compile: outputs[${i}] is not a symbolic expression`);
+  });
+  const givens = checkGivens(options.givens ?? []);
+  const updates = checkUpdates(options.updates ?? []);
+
+  const roots = substitute([...outputList, ...updates.map(([, e]) => e)], givens);
+  const finalOutputs = roots.slice(0, outputList.length);
+  const finalUpdates = updates.map(([v], i) => [v, roots[outputList.length + i]!] as [Node<'shared'>, Node]);
+
+  const provided = new Set(inputs);
+  for (const leaf of leavesOf(roots, 'input')) {
+    if (!provided.has(leaf)) {
+      throw new InputError(`compile: the outputs depend on ${describe(leaf)}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`);
+    }
+  }
+  const nodes = toposort(roots).length;
+  const program = schedule(inputs, finalOutputs, finalUpdates);
+  const executor = new ReferenceExecutor(program);
+
+  const fn = (...args: ArrayValue[]) => {
+    if (args.length !== inputs.length) {
+      throw new InputError(`expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`);
+    }
+    const values = args.map((v, i) => convertInput(v, inputs[i]!, i));
+    const { outputs: results, updates: newValues } = executor.run(values);
+    // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
+    const checked = newValues.map((v, i) => coerceShared(v, program.updates[i]!.container.value, program.updates[i]!.label));
+    checked.forEach((v, i) => (program.updates[i]!.container.value = v));
+    // Results must not alias state the caller could later observe changing.
+    const out = results.map((r) => (values.includes(r) || program.shared.some((s) => s.container.value === r) || program.constants.some((c) => c.value === r) ? r.clone() : r));
+    return single ? out[0]! : out;
+  };
+  const stats: CompileStats = {
+    compileTimeMs: performance.now() - started,
+    rewrites: {},
+    nodesBefore: nodes,
+    nodesAfter: nodes,
+    kernels: program.steps.length,
+    mode,
+  };
+  return Object.assign(fn, { graph: { inputs, outputs: finalOutputs, updates: finalUpdates }, program, stats }) as never;
+}
+

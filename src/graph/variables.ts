@@ -1,0 +1,89 @@
+import { constantNode } from '../../compiler/ir/convert.js';
+import { Node } from '../../compiler/ir/node.js';
+import type { Dim } from '../../compiler/ir/type.js';
+import { floatx } from '../../runtime/config.js';
+import { isDType, isLosslessCast, type DType } from '../../runtime/dtype.js';
+import { DTypeError, ShapeError } from '../../runtime/errors.js';
+import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
+
+let nextUid = 1;
+
+function checkDType(dtype: DType, where: string): DType {
+  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  return dtype;
+}
+
+function checkShape(shape: readonly Dim[], where: string): Dim[] {
+  if (!Array.isArray(shape) || shape.some((d) => d !== null && (!Number.isInteger(d) || d < 0))) {
+    throw new ShapeError(`${where}: shape must list non-negative integers or null, got ${JSON.stringify(shape)}`);
+  }
+  return [...shape];
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+  /** Static shape; null marks a size known only at call time. */
+  shape: readonly Dim[];
+}
+
+/** A symbolic input of any rank. */
+export function tensor(name: string, options: TensorOptions): Node<'input'> {
+  const where = `tensor('${name}')`;
+  const dtype = checkDType(options.dtype ?? floatx(), where);
+  return Node.leaf('input', { name, uid: nextUid++ }, { dtype, shape: checkShape(options.shape, where) }, name);
+}
+
+const ofRank = (rank: number) => (name = '', dtype?: DType): Node<'input'> =>
+  tensor(name, { dtype: dtype ?? floatx(), shape: new Array<Dim>(rank).fill(null) });
+
+/** A symbolic scalar input. */
+export const scalar = ofRank(0);
+/** A symbolic 1-D input of unknown length. */
+export const vector = ofRank(1);
+/** A symbolic 2-D input of unknown size. */
+export const matrix = ofRank(2);
+export const tensor3 = ofRank(3);
+export const tensor4 = ofRank(4);
+
+/** A constant folded into the graph. */
+export function constant(value: ArrayValue, dtype?: DType, name?: string): Node<'constant'> {
+  if (dtype !== undefined) checkDType(dtype, 'constant');
+  return constantNode(value, dtype, name);
+}
+
+/** A shared variable: state that lives across calls of compiled functions (`w.get()`, `w.set(v)`). */
+export interface SharedVariable extends Node<'shared'> {
+  /** The current value (do not mutate it; use set). */
+  get(): NDArray;
+  /** Replaces the value; it must keep the variable's shape, and dtype unless the conversion is lossless. */
+  set(value: ArrayValue): void;
+}
+
+export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
+  const array = toNDArray(value, options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {}, `shared('${name}')`);
+  const container = { value: array, name };
+  const node = Node.leaf('shared', { container, uid: nextUid++ }, { dtype: array.dtype, shape: array.shape }, name) as SharedVariable;
+  node.get = () => container.value;
+  node.set = (v: ArrayValue) => {
+    container.value = coerceShared(v, container.value, name);
+  };
+  return node;
+}
+
+/** Validates a new value for a shared variable against its current one. */
+export function coerceShared(v: ArrayValue, current: NDArray, name: string): NDArray {
+  const where = `${name}.set`;
+  let next: NDArray;
+  if (v instanceof NDArray) {
+    if (v.dtype !== current.dtype && !isLosslessCast(v.dtype, current.dtype)) {
+      throw new DTypeError(`${where}: ${name} is ${current.dtype}, got a ${v.dtype} array (convert it with .astype('${current.dtype}'))`);
+    }
+    next = v.dtype === current.dtype ? v : v.astype(current.dtype);
+  } else {
+    next = toNDArray(v, { dtype: current.dtype }, where);
+  }
+  if (next.ndim !== current.ndim || next.shape.some((d, i) => d !== current.shape[i])) {
+    throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);
+  }
+  return next;
+}

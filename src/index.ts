@@ -1,0 +1,30 @@
+/**
+ * tsano: Theano-style symbolic graphs for TypeScript.
+ * `import * as T from 'tsano'`: build expressions, differentiate them, compile them to functions.
+ */
+import './graph/methods.js';
+
+export * from '../compiler/ir/build.js';
+export { Node } from '../compiler/ir/node.js';
+export type { Node as Variable } from '../compiler/ir/node.js';
+export type { TensorLike } from '../compiler/ir/convert.js';
+export type { Dim, Shape, TensorType } from '../compiler/ir/type.js';
+export type { Origin } from '../compiler/ir/origin.js';
+export { grad, type GradOptions } from '../compiler/grad/grad.js';
+export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
+export type { SharedVariable, TensorOptions } from './graph/variables.js';
+export { compile } from './graph/function.js';
+export type { CompileOptions, CompiledFunction, CompileStats, Mode, OptimizerLevel } from './graph/function.js';
+export { debugprint, type DebugprintOptions } from './graph/debugprint.js';
+export { NDArray, toNDArray as array, full, randomNormal, randomUniform } from '../runtime/ndarray.js';
+export type { ArrayValue, NestedArray } from '../runtime/ndarray.js';
+export type { DType } from '../runtime/dtype.js';
+export { floatx, epsilon, imageDataFormat } from '../runtime/config.js';
+export * from '../runtime/errors.js';
+
+import { full } from '../runtime/ndarray.js';
+import type { DType } from '../runtime/dtype.js';
+/** An array of zeros (dtype defaults to floatx). */
+export const zeros = (shape: readonly number[], dtype?: DType) => full(shape, 0, dtype);
+/** An array of ones (dtype defaults to floatx). */
+export const ones = (shape: readonly number[], dtype?: DType) => full(shape, 1, dtype);

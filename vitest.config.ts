@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import the package by its public name, as users do, but run against the sources.
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^tsano$/, replacement: here('./src/index.ts') },
+      { find: /^tsano\/keras$/, replacement: here('./src/keras/index.ts') },
+      { find: /^tsano\/export$/, replacement: here('./src/export/index.ts') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+  },
+});
