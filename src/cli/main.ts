@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { epsilon, floatx, imageDataFormat } from '../index.js';
+import { runLogisticDemo } from '../demo/logistic.js';
+
+const USAGE = `usage: tsano <command>
+
+commands:
+  demo    train a logistic regression defined with T.grad and updates, printing the loss per step
+  info    print the configuration in force (floatx, epsilon, image data format) and wasm support
+  help    show this text`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command = 'help'] = argv;
+  switch (command) {
+    case 'demo':
+      await runLogisticDemo();
+      return 0;
+    case 'info': {
+      // A one-function module using v128: validates only where SIMD128 is supported.
+      const wasm = (globalThis as unknown as { WebAssembly: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
+      const simd = wasm.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
+      console.log(JSON.stringify({ floatx: floatx(), epsilon: epsilon(), imageDataFormat: imageDataFormat(), node: process.version, wasmSimd: simd }, null, 2));
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`tsano: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,32 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
+
+// The README is the first thing users run: every ```ts block in it must execute as written.
+const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const dir = fileURLToPath(new URL('./.generated/', import.meta.url));
+
+describe('README examples', () => {
+  it('has examples', () => expect(blocks.length).toBeGreaterThanOrEqual(2));
+  blocks.forEach((code, i) => {
+    it(`example ${i + 1} runs`, async () => {
+      mkdirSync(dir, { recursive: true });
+      const file = `${dir}readme-${i + 1}.ts`;
+      writeFileSync(file, code);
+      const lines: string[] = [];
+      const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
+      try {
+        await import(/* @vite-ignore */ file);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(lines.length).toBeGreaterThan(0);
+      if (i === 0) {
+        const [before, , after] = lines[0]!.split(' ').map(Number);
+        expect(after).toBeLessThan(before!);
+      }
+      if (i === 1) expect(lines[0]).toMatch(/ShapeError: dot\(alpha, beta\): inner dimensions differ/);
+    });
+  });
+});
