@@ -26,6 +26,8 @@ function erfcLarge(x: number): number {
 export function erf(x: number): number {
   if (Number.isNaN(x)) return NaN;
   const ax = Math.abs(x);
+  // Past 6, erfc is below half an ulp of 1 (and the continued fraction would meet inf/inf).
+  if (ax >= 6) return Math.sign(x);
   if (ax >= 3) return Math.sign(x) * (1 - erfcLarge(ax));
   // erf(x) = 2/sqrt(pi) e^{-x^2} sum_n 2^n x^{2n+1} / (1*3*...*(2n+1))
   let term = ax;
@@ -61,6 +63,6 @@ export const SELU_SCALE = 1.0507009873554805;
 export const selu = (x: number): number => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
 export const elu = (x: number, alpha: number): number => (x > 0 ? x : alpha * Math.expm1(x));
 /** Exact GELU, x * Phi(x), as Keras's default (approximate=False). */
-export const gelu = (x: number): number => 0.5 * x * (1 + erf(x / Math.SQRT2));
+export const gelu = (x: number): number => (x === -Infinity ? 0 : 0.5 * x * (1 + erf(x / Math.SQRT2)));
 export const relu = (x: number): number => (x > 0 ? x : Number.isNaN(x) ? NaN : 0);
 export const truthy = (x: number): boolean => x !== 0;
