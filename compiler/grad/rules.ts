@@ -130,11 +130,13 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     return [null, unbroadcast(B.where(c, g, 0), a), unbroadcast(B.where(c, 0, g), b)];
   },
   clip: (node, g) => {
+    // clip(x, lo, hi) = minimum(maximum(x, lo), hi), NumPy's definition, which also fixes lo > hi.
     const [x, lo, hi] = node.inputs as [Node, Node, Node];
+    const belowHi = B.le(B.maximum(x, lo), hi);
     return [
-      unbroadcast(selected(B.and(B.ge(x, lo), B.le(x, hi)), g), x),
-      unbroadcast(selected(B.lt(x, lo), g), lo),
-      unbroadcast(selected(B.gt(x, hi), g), hi),
+      unbroadcast(selected(B.and(belowHi, B.ge(x, lo)), g), x),
+      unbroadcast(selected(B.and(belowHi, B.lt(x, lo)), g), lo),
+      unbroadcast(selected(B.not(belowHi), g), hi),
     ];
   },
 
