@@ -116,11 +116,17 @@ function requireFloat(t: TensorType, what: string): void {
 }
 
 const formatReduce = (a: ReduceArgs) => `axes=[${a.axes.join(',')}]${a.keepdims ? ', keepdims' : ''}`;
-function reduction(dtype: (t: TensorType) => DType): OpInfo<any> {
+/** `identityless` reductions (max, min, argmax, argmin) have no value for an empty axis. */
+function reduction(dtype: (t: TensorType) => DType, identityless = false): OpInfo<any> {
   return {
     kind: 'reduce',
     arity: 1,
-    type: ([x], a: ReduceArgs) => ({ dtype: dtype(x!), shape: reduceShape(x!.shape, a.axes, a.keepdims) }),
+    type: ([x], a: ReduceArgs) => {
+      if (identityless && a.axes.some((axis) => x!.shape[axis] === 0)) {
+        throw new TypeRuleError(`reduction over an empty axis has no identity (axes [${a.axes.join(', ')}])`);
+      }
+      return { dtype: dtype(x!), shape: reduceShape(x!.shape, a.axes, a.keepdims) };
+    },
     format: formatReduce,
   };
 }
@@ -184,11 +190,11 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   sum: reduction((t) => (t.dtype === 'bool' ? 'int32' : t.dtype)),
   prod: reduction((t) => (t.dtype === 'bool' ? 'int32' : t.dtype)),
   mean: reduction((t) => floatOf(t.dtype)),
-  max: reduction((t) => t.dtype),
-  min: reduction((t) => t.dtype),
+  max: reduction((t) => t.dtype, true),
+  min: reduction((t) => t.dtype, true),
   logsumexp: reduction((t) => floatOf(t.dtype)),
-  argmax: reduction(() => 'int32'),
-  argmin: reduction(() => 'int32'),
+  argmax: reduction(() => 'int32', true),
+  argmin: reduction(() => 'int32', true),
 
   dot: { kind: 'linalg', arity: 2, type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: dotShape(a!.shape, b!.shape) }) },
   matmul: {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
 
-describe('smoke', () => {
+describe('one training step', () => {
   it('compiles and runs a small expression with a gradient', async () => {
     const x = T.matrix('x');
     const w = T.shared(T.array([[1], [2]]), 'w');
@@ -12,7 +12,7 @@ describe('smoke', () => {
     expect(c!.item()).toBe(9);
     expect(gw!.toArray()).toEqual([[6], [6]]);
     expect(w.get().toArray()).toEqual([[0.94], [1.94]].map((r) => r.map(Math.fround)));
-    T.debugprint(f);
+    expect(T.debugprint(f, { file: 'str' })).toMatch(/update of w/);
     expect(() => T.add(T.matrix('a'), T.tensor('b', { shape: [3, 4, 5] })).add(T.tensor('c', { shape: [2, 1] }))).toThrow();
   });
 });

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+
+describe('T.compile: updates, givens and shared variables', () => {
+  it('updates apply after outputs, all at once: an update reading another updated variable sees the old value', async () => {
+    const a = T.shared(T.array([1], { dtype: 'float64' }), 'a');
+    const b = T.shared(T.array([10], { dtype: 'float64' }), 'b');
+    // swap a and b, and return a + b as computed before the swap
+    const f = await T.compile([], T.add(a, b), { updates: [[a, b], [b, a]] });
+    const out = f();
+    expect(out.toArray()).toEqual([11]);
+    expect(a.get().toArray()).toEqual([10]);
+    expect(b.get().toArray()).toEqual([1]);
+    f();
+    expect(a.get().toArray()).toEqual([1]);
+  });
+
+  it('an accumulator keeps state across calls, and set() is seen by the next call', async () => {
+    const total = T.shared(T.array(0, { dtype: 'float64' }), 'total');
+    const x = T.scalar('x', 'float64');
+    const step = await T.compile([x], total, { updates: [[total, T.add(total, x)]] });
+    expect(step(2).item()).toBe(0);
+    expect(step(3).item()).toBe(2);
+    expect(total.get().item()).toBe(5);
+    total.set(100);
+    expect(step(1).item()).toBe(100);
+    expect(total.get().item()).toBe(101);
+  });
+
+  it('outputs do not alias shared state', async () => {
+    const w = T.shared(T.array([1, 2], { dtype: 'float64' }), 'w');
+    const f = await T.compile([], w, { updates: [[w, T.mul(w, 2)]] });
+    const first = f();
+    f();
+    expect(first.toArray()).toEqual([1, 2]);
+  });
+
+  it('givens replaces a variable by an expression', async () => {
+    const x = T.vector('x', 'float64');
+    const y = T.vector('y', 'float64');
+    const z = T.mul(x, 3);
+    const f = await T.compile([y], z, { givens: [[x, T.add(y, 1)]] });
+    expect(f([1, 2]).toArray()).toEqual([6, 9]);
+  });
+
+  it('givens can replace a shared variable (e.g. to evaluate with other weights)', async () => {
+    const w = T.shared(T.array([1, 1], { dtype: 'float64' }), 'w');
+    const x = T.vector('x', 'float64');
+    const f = await T.compile([x], T.dot(x, w), { givens: [[w, T.mul(x, 0)]] });
+    expect(f([3, 4]).item()).toBe(0);
+  });
+
+  it('several outputs come back as an array in order; an empty output list returns []', async () => {
+    const x = T.vector('x', 'float64');
+    const f = await T.compile([x], [T.sum(x), T.max(x)]);
+    const [s, m] = f([1, 5, 2]);
+    expect(s!.item()).toBe(8);
+    expect(m!.item()).toBe(5);
+    const c = T.shared(T.array(0, { dtype: 'float64' }), 'c');
+    const g = await T.compile([], [], { updates: [[c, T.add(c, 1)]] });
+    expect(g()).toEqual([]);
+    expect(c.get().item()).toBe(1);
+  });
+
+  it('a float64 update expression is stored in a float32 shared variable', async () => {
+    const w = T.shared(T.array([1, 2]), 'w');
+    const f = await T.compile([], [], { updates: [[w, T.mul(w, T.constant(0.1, 'float64'))]] });
+    f();
+    expect(w.get().dtype).toBe('float32');
+    expect(Array.from(w.get().data)).toEqual([0.1, 0.2].map(Math.fround));
+  });
+
+  it('stats and graph describe what was compiled', async () => {
+    const x = T.vector('x');
+    const f = await T.compile([x], T.exp(x));
+    expect(f.stats.mode).toBe('js');
+    expect(f.stats.kernels).toBe(1);
+    expect(f.stats.compileTimeMs).toBeGreaterThanOrEqual(0);
+    expect(f.graph.outputs[0]!.op).toBe('exp');
+  });
+
+  it('calls accept numbers, nested arrays, typed arrays and NDArrays; lossless dtype changes are accepted', async () => {
+    const x = T.vector('x', 'float64');
+    const f = await T.compile([x], T.sum(x));
+    expect(f([1, 2]).item()).toBe(3);
+    expect(f(new Float64Array([1, 2])).item()).toBe(3);
+    expect(f(new Float32Array([1, 2])).item()).toBe(3);
+    expect(f(T.array([1, 2], { dtype: 'int32' })).item()).toBe(3);
+  });
+});
