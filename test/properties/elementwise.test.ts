@@ -128,3 +128,20 @@ describe('elementwise ops against plain loops (broadcasting, size-0 and size-1 a
     expect(closeTo(out.data, table.map(([, v]) => v), 1e-15)).toBeUndefined();
   });
 });
+
+describe('cast', () => {
+  it('float to int32 truncates toward zero, to bool is "not zero" (NaN is true), int to float is exact', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.constant(NaN)), { maxLength: 8 }), async (values) => {
+        const data = values.map((v) => (Number.isNaN(v) ? 0.5 : v));
+        const { out: ints } = await evaluate([{ shape: [data.length], data }], ([x]) => T.cast(x!, 'int32'));
+        expect(Array.from(ints.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
+        const { out: bools } = await evaluate([{ shape: [values.length], data: values }], ([x]) => T.cast(x!, 'bool'));
+        expect(Array.from(bools.data)).toEqual(values.map((v) => (v === 0 ? 0 : 1)));
+        const { out: back } = await evaluate([{ shape: [data.length], data: data.map(Math.trunc), dtype: 'int32' }], ([x]) => T.cast(x!, 'float64'));
+        expect(Array.from(back.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
