@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Check graph invariants after every optimizer phase.
+    env: { TSANO_VERIFY: '1' },
     testTimeout: 60_000,
   },
 });

@@ -74,12 +74,42 @@ export interface OpArgs {
   conv2dGradFilter: ConvArgs; // (x, g, wRef)
   maxPool2dGrad: PoolArgs; // (x, g)
   avgPool2dGrad: PoolArgs; // (g, xRef)
+  // fusion: one loop nest for a convex region of elementwise ops (Theano's Composite)
+  fused: FusedArgs; // (...regionInputs): the value of output 0
+  fusedOutput: { readonly index: number; readonly type: TensorType }; // (fused): its output `index`
+}
+
+/** Where an instruction of a fused region reads an operand: a region input or an earlier instruction. */
+export interface FusedRef {
+  readonly from: 'input' | 'instr';
+  readonly index: number;
+}
+
+/** One elementwise op inside a fused region. */
+export interface FusedInstr {
+  readonly op: Op;
+  readonly args: object;
+  readonly inputs: readonly FusedRef[];
+  readonly dtype: DType;
+}
+
+/** Reductions a fused region may end with (an elementwise producer feeding a reduction). */
+export type FusableReduce = 'sum' | 'mean' | 'max' | 'min' | 'prod';
+
+export interface FusedArgs {
+  /** Elementwise instructions in dependency order. */
+  readonly instrs: readonly FusedInstr[];
+  /** Instructions whose values leave the region; output 0 is the fused node's own value. */
+  readonly outputs: readonly number[];
+  readonly outputTypes: readonly TensorType[];
+  /** A reduction applied to output 0 inside the same kernel. */
+  readonly reduce?: { readonly op: FusableReduce; readonly axes: readonly number[]; readonly keepdims: boolean };
 }
 
 /** The closed set of operations. */
 export type Op = keyof OpArgs;
 
-export type OpKind = 'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient';
+export type OpKind = 'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient' | 'fused';
 
 /** Metadata of one op: passes ask this table, never hand-list ops. */
 export interface OpInfo<K extends Op> {
@@ -294,6 +324,13 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   conv2dGradFilter: { kind: 'gradient', arity: 3, type: ([, g, w]) => like(g!, w!), format: formatConv },
   maxPool2dGrad: { kind: 'gradient', arity: 2, type: ([x]) => sameType(x!), format: formatPool },
   avgPool2dGrad: { kind: 'gradient', arity: 2, type: ([g, x]) => like(g!, x!), format: formatPool },
+
+  fused: {
+    kind: 'fused', arity: -1,
+    type: (_xs, a) => a.outputTypes[0]!,
+    format: (a) => `${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
+  },
+  fusedOutput: { kind: 'fused', arity: 1, type: (_xs, a) => a.type, format: (a) => `${a.index}` },
 };
 
 export const ALL_OPS = Object.keys(OP_INFO) as Op[];

@@ -25,8 +25,25 @@ function isInternal(file: string): boolean {
 
 const FRAME = /\(?((?:file:\/\/)?[^\s()]+):(\d+):(\d+)\)?$/;
 
+let inherited: Origin | undefined;
+
+/**
+ * Runs `build` so that every node it creates takes `origin`: a rewrite's replacement keeps pointing at
+ * the user line of the expression it replaces, not at the optimizer.
+ */
+export function withOrigin<T>(origin: Origin | undefined, build: () => T): T {
+  const saved = inherited;
+  inherited = origin;
+  try {
+    return build();
+  } finally {
+    inherited = saved;
+  }
+}
+
 /** The first stack frame outside tsano itself, or undefined when there is none (e.g. internal rewrites). */
 export function captureOrigin(): Origin | undefined {
+  if (inherited) return inherited;
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 40;
   const stack = new Error().stack ?? '';

@@ -1,6 +1,6 @@
 import { toposort } from '../ir/graph.js';
 import { describe, Node, whereBuilt } from '../ir/node.js';
-import type { Op, OpArgs, SharedContainer } from '../ir/ops.js';
+import { isElementwise, type Op, type OpArgs, type SharedContainer } from '../ir/ops.js';
 import { formatShape, type Shape } from '../ir/type.js';
 import type { DType } from '../../runtime/dtype.js';
 import type { NDArray } from '../../runtime/ndarray.js';
@@ -19,6 +19,8 @@ export interface Step {
   readonly where: string;
   /** Slots whose value is dead after this step (so the executor can drop them). */
   readonly release: readonly number[];
+  /** An operand slot, dead after this step, whose buffer the result may take over (in-place). */
+  readonly reuses: number | undefined;
 }
 
 /**
@@ -36,7 +38,9 @@ export interface Program {
 }
 
 /** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
-export function schedule(inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[]): Program {
+export function schedule(
+  inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[], options: { inPlace?: boolean } = {},
+): Program {
   const roots = [...outputs, ...updates.map(([, e]) => e)];
   const order = toposort(roots);
   const slotOf = new Map<Node, number>();
@@ -62,6 +66,13 @@ export function schedule(inputs: readonly Node[], outputs: readonly Node[], upda
   for (const [slot, k] of lastUse) {
     if (computedSlots.has(slot) && !pinned.has(slot)) releaseAt[k]!.push(slot);
   }
+  // Memory phase: an elementwise result may overwrite an operand that dies here, when both have the same type.
+  const inPlaceCandidate = (node: Node, k: number): number | undefined => {
+    if (!options.inPlace || !(isElementwise(node.op) || node.op === 'fused')) return undefined;
+    const operand = node.inputs.find((i) => releaseAt[k]!.includes(slotOf.get(i)!) && i.dtype === node.dtype &&
+      i.ndim === node.ndim && i.shape.every((d, a) => d !== null && d === node.shape[a]));
+    return operand ? slotOf.get(operand) : undefined;
+  };
   const steps: Step[] = computed.map((node, k) => ({
     op: node.op,
     args: node.args as OpArgs[Op],
@@ -73,6 +84,7 @@ export function schedule(inputs: readonly Node[], outputs: readonly Node[], upda
     operandLabels: node.inputs.map((i) => describe(i)),
     where: whereBuilt(node),
     release: releaseAt[k]!,
+    reuses: inPlaceCandidate(node, k),
   }));
   return {
     slotCount: slotOf.size,
@@ -88,6 +100,6 @@ export function schedule(inputs: readonly Node[], outputs: readonly Node[], upda
 /** One line per step, for debugging the schedule. */
 export function printProgram(p: Program): string {
   return p.steps
-    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}`)
+    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}`)
     .join('\n');
 }

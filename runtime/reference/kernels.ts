@@ -1,4 +1,4 @@
-import type { Op, OpArgs, ReduceArgs } from '../../compiler/ir/ops.js';
+import type { FusedArgs, Op, OpArgs, ReduceArgs } from '../../compiler/ir/ops.js';
 import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
 import type { Random } from '../random.js';
@@ -85,4 +85,28 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   conv2dGradFilter: ([x, g, w], a) => conv2dGradFilter(x!, g!, w!, a),
   maxPool2dGrad: ([x, g], a) => pool2dGrad(x!, g!, a, 'max'),
   avgPool2dGrad: ([g, x], a) => pool2dGrad(x!, g!, a, 'avg'),
+  fused: (xs, a, ctx) => runFused(xs, a, ctx),
+  fusedOutput: ([f], a) => (a.index === 0 ? f! : (f as MultiOutput).outputs[a.index]!),
 };
+
+/** The value of a fused node: output 0, carrying the region's other outputs for fusedOutput. */
+class MultiOutput extends NDArray {
+  constructor(first: NDArray, readonly outputs: readonly NDArray[]) {
+    super(first.data, first.shape, first.dtype);
+  }
+}
+
+/**
+ * Reference semantics of a fused region: exactly the unfused ops, instruction by instruction, so
+ * fusion cannot change a result; backends that build one loop nest are checked against this.
+ */
+function runFused(inputs: readonly NDArray[], a: FusedArgs, ctx: KernelContext): NDArray {
+  const values: NDArray[] = [];
+  for (const instr of a.instrs) {
+    const operands = instr.inputs.map((r) => (r.from === 'input' ? inputs[r.index]! : values[r.index]!));
+    values.push((REFERENCE_KERNELS[instr.op] as Kernel<Op>)(operands, instr.args as OpArgs[Op], { ...ctx, dtype: instr.dtype }));
+  }
+  const outputs = a.outputs.map((i) => values[i]!);
+  if (a.reduce) outputs[0] = reduceWith(outputs[0]!, a.reduce.axes, a.reduce.keepdims, ctx.dtype, REDUCERS[a.reduce.op]);
+  return new MultiOutput(outputs[0]!, outputs);
+}

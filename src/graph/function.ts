@@ -3,6 +3,8 @@ import { leavesOf, substitute, toposort } from '../../compiler/ir/graph.js';
 import { describe, Node } from '../../compiler/ir/node.js';
 import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
+import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
+import { epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast, promote } from '../../runtime/dtype.js';
 import { ConfigError, DTypeError, InputError, NotAvailableError, ShapeError } from '../../runtime/errors.js';
 import { ReferenceExecutor } from '../../runtime/executor.js';
@@ -10,7 +12,6 @@ import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared } from './variables.js';
 
 export type Mode = 'wasm' | 'js';
-export type OptimizerLevel = 'fast_run' | 'fast_compile' | 'none';
 
 export interface CompileOptions {
   /** Pairs [sharedVariable, newValueExpression], applied together after the outputs are computed. */
@@ -31,16 +32,27 @@ export interface CompileStats {
   /** Nodes in the graph before and after optimization. */
   nodesBefore: number;
   nodesAfter: number;
+  /** Each optimizer phase with its node counts and time. */
+  phases: PhaseReport[];
   /** Steps the backend runs per call. */
   kernels: number;
   /** The backend actually in use. */
   mode: Mode;
 }
 
+export interface CompiledGraph {
+  readonly inputs: readonly Node[];
+  readonly outputs: readonly Node[];
+  readonly updates: readonly (readonly [Node, Node])[];
+}
+
 /** What T.compile returns: call it with input values; `.graph` and `.stats` describe what was compiled. */
 export interface CompiledFunction<R = NDArray | NDArray[]> {
   (...inputs: ArrayValue[]): R;
-  readonly graph: { readonly inputs: readonly Node[]; readonly outputs: readonly Node[]; readonly updates: readonly (readonly [Node, Node])[] };
+  /** The optimized graph. */
+  readonly graph: CompiledGraph;
+  /** The graph as built, before optimization (givens applied). */
+  readonly graphBefore: CompiledGraph;
   readonly program: Program;
   readonly stats: CompileStats;
 }
@@ -175,8 +187,24 @@ export async function compile<O extends Node | readonly Node[]>(
       throw new InputError(`compile: the outputs depend on ${describe(leaf)}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`);
     }
   }
-  const nodes = toposort(roots).length;
-  const program = schedule(inputs, finalOutputs, finalUpdates);
+  const level = options.optimizer ?? 'fast_run';
+  const optimized = optimize(roots, {
+    level,
+    exclude: options.exclude ?? [],
+    epsilon: epsilon(),
+    verify: process.env['TSANO_VERIFY'] === '1',
+  });
+  const optimizedOutputs = optimized.roots.slice(0, outputList.length);
+  const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
+  const inPlace = level === 'fast_run' && !(options.exclude ?? []).includes('memory');
+  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace });
+  const rewrites: Record<string, number> = { ...optimized.counts };
+  const reused = program.steps.filter((s) => s.reuses !== undefined).length;
+  if (reused) rewrites['memory.inplace'] = reused;
+  if (process.env['TSANO_DEBUG']?.split(',').includes('passes')) {
+    for (const p of optimized.phases) console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
+    console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
+  }
   const executor = new ReferenceExecutor(program);
 
   const fn = (...args: ArrayValue[]) => {
@@ -194,12 +222,18 @@ export async function compile<O extends Node | readonly Node[]>(
   };
   const stats: CompileStats = {
     compileTimeMs: performance.now() - started,
-    rewrites: {},
-    nodesBefore: nodes,
-    nodesAfter: nodes,
+    rewrites,
+    nodesBefore: toposort(roots).length,
+    nodesAfter: toposort(optimized.roots).length,
+    phases: optimized.phases,
     kernels: program.steps.length,
     mode,
   };
-  return Object.assign(fn, { graph: { inputs, outputs: finalOutputs, updates: finalUpdates }, program, stats }) as never;
+  return Object.assign(fn, {
+    graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
+    graphBefore: { inputs, outputs: finalOutputs, updates: finalUpdates },
+    program,
+    stats,
+  }) as never;
 }
 

@@ -1,0 +1,55 @@
+import * as B from '../../ir/build.js';
+import { Node } from '../../ir/node.js';
+import { anyConstant, cap, constantValue, op, rule, type Bindings, type Rule } from '../pattern.js';
+import { cannotWiden, scalarConst, uniformValue } from './helpers.js';
+
+const x = cap('x');
+const y = cap('y');
+
+/** pow(x, c) with a scalar-like constant c that cannot widen x, else undefined. */
+function exponent(m: Bindings, node: Node): number | undefined {
+  const c = m.c!;
+  if (!cannotWiden(c, m.x!) || m.x!.dtype !== node.dtype) return undefined;
+  return uniformValue(c);
+}
+
+const POW_FORMS: Record<number, (x: Node) => Node> = {
+  2: (v) => B.square(v),
+  0.5: (v) => B.sqrt(v),
+  [-1]: (v) => B.reciprocal(v),
+  [-0.5]: (v) => B.rsqrt(v),
+  1: (v) => v,
+  3: (v) => B.mul(v, B.square(v)),
+};
+
+/** True for ±2^k with k in the normal range: there 1/c is exact and x/c equals x*(1/c) bit for bit. */
+const powerOfTwo = (c: number) => c !== 0 && Number.isFinite(c) && Number.isInteger(Math.log2(Math.abs(c))) && Math.abs(Math.log2(Math.abs(c))) < 126;
+
+/** Cheaper forms once the math is settled. */
+export const specialize: readonly Rule[] = [
+  // pow(x, 2) -> square(x), pow(x, 0.5) -> sqrt(x), pow(x, -1) -> reciprocal(x), pow(x, -0.5) -> rsqrt(x), pow(x, 1) -> x, pow(x, 3) -> x * square(x)
+  rule('pow_specialize', op('pow', x, anyConstant('c')), (m, node) => {
+    const e = exponent(m, node);
+    return e === undefined ? undefined : POW_FORMS[e]?.(m.x!);
+  }),
+  // x / c -> x * (1/c) when 1/c is exact (c a power of two)
+  rule('div_by_power_of_two', op('div', x, anyConstant('c')), (m, node) => {
+    const c = uniformValue(m.c!);
+    return c !== undefined && powerOfTwo(c) && cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.mul(m.x!, scalarConst(1 / c, node.dtype)) : undefined;
+  }),
+  // x * x -> square(x)
+  rule('mul_self_to_square', op('mul', x, x), (m) => B.square(m.x!)),
+  // x * -1 -> -x
+  rule('mul_minus_one', op('mul', x, constantValue(-1, 'c')), (m, node) => (cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.neg(m.x!) : undefined)),
+  // x + (-y) -> x - y
+  rule('add_neg_to_sub', op('add', x, op('neg', y)), (m) => B.sub(m.x!, m.y!)),
+  // sum(a * b, last axis) with b a vector along that axis -> dot(a, b)
+  rule('sum_mul_to_dot', op('sum', op('mul', x, y)), (m, node) => {
+    const a = (node as Node<'sum'>).args;
+    const [big, vec] = m.x!.ndim >= m.y!.ndim ? [m.x!, m.y!] : [m.y!, m.x!];
+    if (a.keepdims || vec.ndim !== 1 || big.ndim < 1 || a.axes.length !== 1 || a.axes[0] !== big.ndim - 1) return undefined;
+    const k = big.shape[big.ndim - 1];
+    if (k === null || vec.shape[0] !== k || big.dtype !== vec.dtype) return undefined;
+    return B.dot(big, vec);
+  }),
+];
