@@ -4,7 +4,7 @@ import { anyValue } from './arbitraries.js';
 
 /** One step of a random program: an op choice plus the numbers it needs, interpreted against the nodes built so far. */
 const stepArb = fc.record({
-  kind: fc.constantFrom('unary', 'binary', 'reduce', 'transpose', 'reshape', 'softmax', 'matmul', 'where', 'constant', 'index', 'concat'),
+  kind: fc.constantFrom('unary', 'binary', 'reduce', 'transpose', 'reshape', 'softmax', 'matmul', 'where', 'constant', 'index', 'concat', 'pattern', 'pattern'),
   a: fc.nat(),
   b: fc.nat(),
   c: fc.nat(),
@@ -15,6 +15,31 @@ const stepArb = fc.record({
 const UNARY = [T.neg, T.exp, T.log, T.log1p, T.sqrt, T.tanh, T.sigmoid, T.softplus, T.relu, T.abs, T.square, T.erf, T.gelu, T.expm1];
 const BINARY = [T.add, T.sub, T.mul, T.div, T.maximum, T.minimum, T.pow];
 const REDUCE = [T.sum, T.mean, T.max, T.min, T.logsumexp, T.prod];
+/** Expressions the optimizer has rules for, as users write them, so random graphs exercise the rewrites. */
+const PATTERNS: ((x: T.Node, y: T.Node, c: number) => T.Node)[] = [
+  (x) => T.log(T.add(1, x)),
+  (x) => T.sub(T.exp(x), 1),
+  (x) => T.log(T.add(1, T.exp(x))),
+  (x) => T.log(T.sigmoid(x)),
+  (x) => T.log(T.sub(1, T.sigmoid(x))),
+  (x) => T.sub(1, T.sigmoid(x)),
+  (x) => T.div(1, T.add(1, T.exp(T.neg(x)))),
+  (x) => T.div(T.exp(x), T.add(1, T.exp(x))),
+  (x) => T.exp(T.log(x)),
+  (x) => T.log(T.exp(x)),
+  (x) => T.neg(T.neg(x)),
+  (x) => T.mul(T.mul(x, 3), 0.25),
+  (x) => T.add(T.mul(x, 1), 0),
+  (x) => T.div(x, 4),
+  (x, _y, c) => T.pow(x, [2, 0.5, -1, 3, 1, -0.5][Math.abs(Math.trunc(c)) % 6]!),
+  (x) => T.mul(x, x),
+  (x, y) => T.where(T.gt(x, y), x, x),
+  (x) => T.transpose(T.transpose(x)),
+  (x) => (x.ndim ? T.log(T.softmax(x, -1)) : x),
+  (x) => (x.ndim ? T.log(T.sum(T.exp(x), -1)) : x),
+  (x) => (x.ndim ? T.div(T.exp(x), T.sum(T.exp(x), -1, true)) : x),
+  (x, y) => T.sub(x, T.neg(y)),
+];
 
 export interface RandomGraph {
   /** Inputs with fully known shapes; the graph is built (and type-checked) on these. */
@@ -57,6 +82,7 @@ export const randomGraph = (dtype: 'float32' | 'float64' = 'float64') =>
           case 'constant': next = T.mul(x, st.value); break;
           case 'index': next = x.ndim === 0 ? undefined : T.index(x, st.flag ? '::-1' : '1:'); break;
           case 'concat': next = x.ndim === 0 ? undefined : T.concat([x, x], st.b % x.ndim); break;
+          case 'pattern': next = PATTERNS[st.c % PATTERNS.length]!(x, y, st.value); break;
         }
       } catch (e) {
         if (!(e instanceof T.ShapeError)) throw e;

@@ -23,7 +23,8 @@ const isEpsilon = (c: Node | undefined, ctx: RewriteContext) => {
 };
 const isOneMinusEpsilon = (c: Node | undefined, ctx: RewriteContext) => {
   const v = c && uniformValue(c);
-  return v !== undefined && isClose(v, 1 - ctx.epsilon, 1e-9);
+  // A quarter of epsilon separates 1 - eps from 1 and absorbs float32 rounding of the constant.
+  return v !== undefined && Math.abs(v - (1 - ctx.epsilon)) <= ctx.epsilon / 4;
 };
 
 /** sigmoid(z), or Keras's clip(sigmoid(z), eps, 1 - eps). */
