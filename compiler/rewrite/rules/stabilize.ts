@@ -46,8 +46,8 @@ function binaryCrossentropyRules(): Rule[] {
     });
     logQ.forEach((pattern, e) => {
       const name = `keras_log1m_sigmoid${clipped}${e ? '_eps' : ''}`;
-      // log(1 - clip(sigmoid(z), eps, 1-eps) [+ eps]) -> -softplus(z)
-      if (k || e) rules.push(rule(name, pattern, (m, node, ctx) => (clipOk(m, ctx) && epsOk(m, ctx) && m.z!.dtype === node.dtype && sameShape(m.z!, node) ? B.neg(B.softplus(m.z!)) : undefined)));
+      // log(1 - clip(sigmoid(z), eps, 1-eps) [+ eps]) -> -softplus(z); unclipped, 1 - sigmoid(z) already became sigmoid(-z)
+      if (k) rules.push(rule(name, pattern, (m, node, ctx) => (clipOk(m, ctx) && epsOk(m, ctx) && m.z!.dtype === node.dtype && sameShape(m.z!, node) ? B.neg(B.softplus(m.z!)) : undefined)));
     });
   });
   return rules;
@@ -60,6 +60,18 @@ const sameShape = (a: Node, b: Node) => a.ndim === b.ndim && a.shape.every((d, i
 
 /** Exact identities that turn overflowing or cancelling float expressions into stable forms. */
 export const stabilize: readonly Rule[] = [
+  // Keras's epsilon-clipped forms first: they are more specific than the generic log rules below.
+  // log(clip(softmax(z), eps, 1 - eps)) -> logSoftmax(z): Keras's categorical crossentropy on probabilities, without the cap at -log(eps)
+  rule('keras_log_softmax_clipped', op('log', op('clip', op('softmax', cap('z')), epsilonConst('lo'), epsilonConst('hi'))), (m, node, ctx) =>
+    clipOk(m, ctx) && sameShape(m.z!, node) ? B.logSoftmax(m.z!, axisOf(node.inputs[0]!.inputs[0]!)) : undefined),
+  // log(clip(p / sum(p, axis, keepdims), eps, 1 - eps)) with p = softmax(z) -> logSoftmax(z) (Keras 2 normalises first)
+  rule('keras_log_softmax_normalized', op('log', op('clip', op('div', op('softmax', cap('z')), op('sum', op('softmax', cap('z')))), epsilonConst('lo'), epsilonConst('hi'))), (m, node, ctx) => {
+    const softmax = node.inputs[0]!.inputs[0]!.inputs[0]!;
+    const a = reduceArgs(node.inputs[0]!.inputs[0]!.inputs[1]!);
+    const axis = axisOf(softmax);
+    return clipOk(m, ctx) && a.keepdims && a.axes.length === 1 && a.axes[0] === axis && sameShape(m.z!, node) ? B.logSoftmax(m.z!, axis) : undefined;
+  }),
+  ...binaryCrossentropyRules(),
   // log(1 + x) -> log1p(x)
   rule('log1p', op('log', op('add', x, one)), narrow((m) => B.log1p(m.x!))),
   // log(1 - x) -> log1p(-x)
@@ -100,17 +112,6 @@ export const stabilize: readonly Rule[] = [
   rule('exp_log', op('exp', op('log', x)), (m, node) => (m.x!.dtype === node.dtype ? B.where(B.ge(m.x!, 0), m.x!, scalarConst(NaN, node.dtype)) : undefined)),
   // exp(log1p(x)) -> where(x >= -1, 1 + x, NaN)
   rule('exp_log1p', op('exp', op('log1p', x)), (m, node) => (m.x!.dtype === node.dtype ? B.where(B.ge(m.x!, -1), B.add(m.x!, 1), scalarConst(NaN, node.dtype)) : undefined)),
-  // log(clip(softmax(z), eps, 1 - eps)) -> logSoftmax(z): Keras's categorical crossentropy on probabilities, without the cap at -log(eps)
-  rule('keras_log_softmax_clipped', op('log', op('clip', op('softmax', cap('z')), epsilonConst('lo'), epsilonConst('hi'))), (m, node, ctx) =>
-    clipOk(m, ctx) && sameShape(m.z!, node) ? B.logSoftmax(m.z!, axisOf(node.inputs[0]!.inputs[0]!)) : undefined),
-  // log(clip(p / sum(p, axis, keepdims), eps, 1 - eps)) with p = softmax(z) -> logSoftmax(z) (Keras 2 normalises first)
-  rule('keras_log_softmax_normalized', op('log', op('clip', op('div', op('softmax', cap('z')), op('sum', op('softmax', cap('z')))), epsilonConst('lo'), epsilonConst('hi'))), (m, node, ctx) => {
-    const softmax = node.inputs[0]!.inputs[0]!.inputs[0]!;
-    const a = reduceArgs(node.inputs[0]!.inputs[0]!.inputs[1]!);
-    const axis = axisOf(softmax);
-    return clipOk(m, ctx) && a.keepdims && a.axes.length === 1 && a.axes[0] === axis && sameShape(m.z!, node) ? B.logSoftmax(m.z!, axis) : undefined;
-  }),
-  ...binaryCrossentropyRules(),
   // x / sqrt(sum(square(x))) -> x * rsqrt(maximum(sum(square(x)), eps)), as Keras's l2_normalize (0 instead of 0/0)
   rule('l2_normalize_epsilon', op('div', x, op('sqrt', op('sum', op('square', x)))), (m, node, ctx) => {
     const ss = node.inputs[1]!.inputs[0]!;
