@@ -73,7 +73,7 @@ describe('elementwise fusion', () => {
     const { naive, optimized, fast } = await bothWays([x], [out], [T.array([0.1, -0.3, 2], { dtype: 'float64' })]);
     expect(optimizerAgrees(optimized[0]!.data, naive[0]!.data, 1e-12, 1e-12)).toBeUndefined();
     // exp is computed once: either fused with sin/add (and read by sum as an extra output) or on its own
-    const exps = toposort(fast.graph.outputs).flatMap((n) => (n.op === 'fused' ? (n as T.Node<'fused'>).args.instrs.filter((i) => i.op === 'exp') : n.op === 'exp' ? [n] : []));
+    const exps = toposort(fast.graph.outputs).flatMap((n): unknown[] => (n.op === 'fused' ? (n as T.Node<'fused'>).args.instrs.filter((i) => i.op === 'exp') : n.op === 'exp' ? [n] : []));
     expect(exps).toHaveLength(1);
   });
 
