@@ -1,0 +1,135 @@
+import type { Op, OpArgs } from '../ir/ops.js';
+import type { DType } from '../../runtime/dtype.js';
+import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
+import type { Layout, KernelSpec } from '../schedule/kernels.js';
+import type { Expr } from './binaryen.js';
+import type { FunctionEmitter, Local } from './emitter.js';
+import { SimdMath, type Stmts } from './simd-math.js';
+
+/** A value inside a kernel: four float32 lanes, or a comparison mask (all bits set where true). */
+interface Value {
+  readonly v: Local;
+  readonly kind: 'f32' | 'mask';
+}
+
+type Lowering = (s: SimdMath, out: Stmts, xs: readonly Value[], args: never, m: FunctionEmitter['m']) => Value;
+
+const f32 = (v: Local): Value => ({ v, kind: 'f32' });
+const mask = (v: Local): Value => ({ v, kind: 'mask' });
+const map1 = (f: (m: FunctionEmitter['m'], a: Expr) => Expr): Lowering => (s, out, [a], _args, m) => f32(s.set(out, f(m, a!.v.get())));
+const map2 = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, m) => f32(s.set(out, f(m, a!.v.get(), b!.v.get())));
+const cmp = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, m) => mask(s.set(out, f(m, a!.v.get(), b!.v.get())));
+const math = (name: 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus'): Lowering => (s, out, [a]) => f32(s[name](out, a!.v));
+const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, m) => {
+  const e = s.expm1(out, a!.v);
+  const neg = s.set(out, m.f32x4.mul(e.get(), s.c(alpha(args) * scale)));
+  const pos = s.set(out, m.f32x4.mul(a!.v.get(), s.c(scale)));
+  return f32(s.select(out, pos.get(), neg.get(), m.f32x4.gt(a!.v.get(), s.c(0))));
+};
+
+/**
+ * The float32 SIMD lowering of each op; null where there is none yet (erf, gelu, sin, cos, pow:
+ * those kernels run on the reference implementation until accurate SIMD versions exist).
+ */
+export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
+  input: null, constant: null, shared: null, randomUniformLike: null,
+  neg: map1((m, a) => m.f32x4.neg(a)),
+  exp: math('exp'), log: math('log'), log1p: math('log1p'), expm1: math('expm1'),
+  sqrt: map1((m, a) => m.f32x4.sqrt(a)),
+  rsqrt: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), m.f32x4.sqrt(a!.v.get())))),
+  square: map1((m, a) => m.f32x4.mul(a, a)),
+  abs: map1((m, a) => m.f32x4.abs(a)),
+  sign: (s, out, [a], _x, m) => {
+    const pos = s.select(out, s.c(1), s.c(0), m.f32x4.gt(a!.v.get(), s.c(0)));
+    const both = s.select(out, s.c(-1), pos.get(), m.f32x4.lt(a!.v.get(), s.c(0)));
+    return f32(s.select(out, both.get(), a!.v.get(), m.f32x4.eq(a!.v.get(), a!.v.get())));
+  },
+  tanh: math('tanh'), sigmoid: math('sigmoid'), softplus: math('softplus'),
+  relu: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.max(a!.v.get(), s.c(0)))),
+  elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
+  selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
+  gelu: null, erf: null, sin: null, cos: null,
+  not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(a!.v.get()))),
+  reciprocal: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), a!.v.get()))),
+  log1mexp: null,
+  cast: (s, out, [a], _x, m) => (a!.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!),
+  add: map2((m, a, b) => m.f32x4.add(a, b)), sub: map2((m, a, b) => m.f32x4.sub(a, b)),
+  mul: map2((m, a, b) => m.f32x4.mul(a, b)), div: map2((m, a, b) => m.f32x4.div(a, b)),
+  pow: null,
+  maximum: map2((m, a, b) => m.f32x4.max(a, b)), minimum: map2((m, a, b) => m.f32x4.min(a, b)),
+  eq: cmp((m, a, b) => m.f32x4.eq(a, b)), ne: cmp((m, a, b) => m.f32x4.ne(a, b)),
+  lt: cmp((m, a, b) => m.f32x4.lt(a, b)), le: cmp((m, a, b) => m.f32x4.le(a, b)),
+  gt: cmp((m, a, b) => m.f32x4.gt(a, b)), ge: cmp((m, a, b) => m.f32x4.ge(a, b)),
+  and: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.and(a!.v.get(), b!.v.get()))),
+  or: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.or(a!.v.get(), b!.v.get()))),
+  where: (s, out, [c, a, b], _x, m) => f32(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), c!.v.get()))),
+  clip: (s, out, [x, lo, hi], _x, m) => f32(s.set(out, m.f32x4.min(m.f32x4.max(x!.v.get(), lo!.v.get()), hi!.v.get()))),
+  sum: null, mean: null, max: null, min: null, prod: null, logsumexp: null, argmax: null, argmin: null,
+  dot: null, matmul: null, reshape: null, transpose: null, expandDims: null, squeeze: null, concat: null,
+  slice: null, gather: null, oneHot: null, pad: null, softmax: null, logSoftmax: null, conv2d: null,
+  maxPool2d: null, avgPool2d: null, broadcastLike: null, sumLike: null, reshapeLike: null, sliceGrad: null,
+  gatherGrad: null, concatPart: null, conv2dGradInput: null, conv2dGradFilter: null, maxPool2dGrad: null,
+  avgPool2dGrad: null, fused: null, fusedOutput: null,
+};
+
+/** Whether an instruction can be lowered: float32 values or comparison masks, and a lowering exists. */
+export const supportedF32 = (op: Op, dtype: DType): boolean =>
+  F32X4_LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool');
+
+/**
+ * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, four lanes
+ * at a time, the last few elements of a row through the same code on splatted lanes (no separate
+ * scalar math), with per-input addressing hoisted out of the inner loop by layout.
+ */
+export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { kind: 'elementwise' }>, name: string): void {
+  const { m, b } = e;
+  const [outer, inner, ...ptrs] = e.params;
+  const inputs = ptrs.slice(0, spec.layouts.length);
+  const outputs = ptrs.slice(spec.layouts.length);
+  const s = new SimdMath(e);
+  const o = e.local(b.i32);
+  const j = e.local(b.i32);
+  const rowBase = spec.layouts.map(() => e.local(b.i32));
+  const outBase = outputs.map(() => e.local(b.i32));
+  const i32 = (c: number) => m.i32.const(c);
+  const byteOffset = (l: Local) => m.i32.shl(l.get(), i32(2));
+
+  const body = (vector: boolean): Stmts => {
+    const out: Stmts = [];
+    const loaded: Value[] = spec.layouts.map((layout, k) => {
+      const streaming = layout === 'full' || layout === 'row';
+      const addr = streaming ? m.i32.add(rowBase[k]!.get(), byteOffset(j)) : rowBase[k]!.get();
+      return f32(s.set(out, vector && streaming ? m.v128.load(0, 4, addr) : m.v128.load32_splat(0, 4, addr)));
+    });
+    const values: Value[] = [];
+    for (const instr of spec.instrs) {
+      const operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
+      values.push(F32X4_LOWERING[instr.op]!(s, out, operands, instr.args as never, m));
+    }
+    spec.outputs.forEach((index, q) => {
+      const addr = m.i32.add(outBase[q]!.get(), byteOffset(j));
+      const value = values[index]!.v.get();
+      out.push(vector ? m.v128.store(0, 4, addr, value) : m.v128.store32_lane(0, 4, 0, addr, value));
+    });
+    out.push(m.local.set(j.index, m.i32.add(j.get(), i32(vector ? 4 : 1))));
+    return out;
+  };
+
+  const rowSetup: Stmts = [
+    ...spec.layouts.map((layout, k) => {
+      const stride = layout === 'full' ? m.i32.mul(o.get(), inner!.get()) : layout === 'column' ? o.get() : i32(0);
+      return m.local.set(rowBase[k]!.index, m.i32.add(inputs[k]!.get(), m.i32.shl(stride, i32(2))));
+    }),
+    ...outputs.map((p, q) => m.local.set(outBase[q]!.index, m.i32.add(p.get(), m.i32.shl(m.i32.mul(o.get(), inner!.get()), i32(2))))),
+    m.local.set(j.index, i32(0)),
+  ];
+  const loop = (label: string, exitWhen: Expr, stmts: Stmts) =>
+    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
+  const rows = loop('row', m.i32.ge_u(o.get(), outer!.get()), [
+    ...rowSetup,
+    loop('vec', m.i32.gt_u(m.i32.add(j.get(), i32(4)), inner!.get()), body(true)),
+    loop('tail', m.i32.ge_u(j.get(), inner!.get()), body(false)),
+    m.local.set(o.index, m.i32.add(o.get(), i32(1))),
+  ]);
+  e.finish(name, [m.local.set(o.index, i32(0)), rows]);
+}

@@ -1,0 +1,82 @@
+import { Node } from '../ir/node.js';
+import type { FusedArgs, FusedInstr, FusedRef } from '../ir/ops.js';
+import { isElementwise } from '../ir/ops.js';
+import type { Shape } from '../ir/type.js';
+
+/**
+ * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
+ * axis): the whole array, one row repeated (a bias), one value per row (a column), or one value.
+ */
+export type Layout = 'full' | 'row' | 'column' | 'scalar';
+
+/** Kernel IR: what the code generator sees. It names no graph node. */
+export type KernelSpec =
+  | {
+      readonly kind: 'elementwise';
+      readonly instrs: readonly FusedInstr[];
+      readonly outputs: readonly number[];
+      readonly layouts: readonly Layout[];
+    }
+  | { readonly kind: 'matmul' };
+
+export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
+
+/** Ops the float32 SIMD lowering implements (the capability table lives with the lowering). */
+export type Supported = (op: FusedInstr['op'], dtype: FusedInstr['dtype']) => boolean;
+
+/** The layout an operand of static shape `s` will have against output shape `out`, assuming unknown sizes match. */
+export function predictLayout(s: Shape, out: Shape): Layout | undefined {
+  const rank = out.length;
+  const padded = [...new Array<number>(Math.max(0, rank - s.length)).fill(1), ...s];
+  if (padded.length > rank) return undefined;
+  if (padded.every((d) => d === 1)) return 'scalar';
+  const same = (d: number | null, o: number | null) => d === o || d === null || (o === null && d !== 1);
+  if (padded.every((d, i) => same(d, out[i]!))) return 'full';
+  const lead = padded.slice(0, -1);
+  const last = padded[rank - 1]!;
+  if (lead.every((d) => d === 1) && same(last, out[rank - 1]!)) return 'row';
+  if (last === 1 && lead.every((d, i) => same(d, out[i]!))) return 'column';
+  return undefined;
+}
+
+/** The layout an operand actually has at call time, or undefined when none of the four fits. */
+export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {
+  const rank = out.length;
+  if (s.length > rank) return undefined;
+  const padded = [...new Array<number>(rank - s.length).fill(1), ...s];
+  if (padded.every((d, i) => d === out[i])) return 'full';
+  if (padded.every((d) => d === 1)) return 'scalar';
+  if (padded.slice(0, -1).every((d) => d === 1) && padded[rank - 1] === out[rank - 1]) return 'row';
+  if (padded[rank - 1] === 1 && padded.slice(0, -1).every((d, i) => d === out[i])) return 'column';
+  return undefined;
+}
+
+/** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
+export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
+  if (node.op === 'matmul' || node.op === 'dot') {
+    const [a, b] = node.inputs as [Node, Node];
+    const ok = a.dtype === 'float32' && b.dtype === 'float32' && a.ndim === 2 && (b.ndim === 2 || b.ndim === 1);
+    return ok ? { kind: 'matmul' } : undefined;
+  }
+  let instrs: readonly FusedInstr[];
+  let outputs: readonly number[];
+  if (node.op === 'fused') {
+    const a = node.args as FusedArgs;
+    if (a.reduce) return undefined;
+    instrs = a.instrs;
+    outputs = a.outputs;
+    if (a.outputTypes.some((t) => t.dtype !== 'float32')) return undefined;
+  } else if (isElementwise(node.op)) {
+    const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
+    instrs = [{ op: node.op, args: node.args, inputs, dtype: node.dtype }];
+    outputs = [0];
+    if (node.dtype !== 'float32') return undefined;
+  } else {
+    return undefined;
+  }
+  if (node.inputs.some((i) => i.dtype !== 'float32')) return undefined;
+  if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
+  const layouts = node.inputs.map((i) => predictLayout(i.shape, node.shape));
+  if (layouts.some((l) => l === undefined)) return undefined;
+  return { kind: 'elementwise', instrs, outputs, layouts: layouts as Layout[] };
+}
