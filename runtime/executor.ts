@@ -1,4 +1,4 @@
-import type { Program } from '../compiler/schedule/program.js';
+import type { Program, Step } from '../compiler/schedule/program.js';
 import { TsanoError, ShapeError } from './errors.js';
 import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
@@ -7,15 +7,21 @@ import type { Op } from '../compiler/ir/ops.js';
 
 const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
 
+/** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
+export interface Accelerator {
+  run(step: Step, operands: readonly NDArray[]): NDArray | undefined;
+}
+
 /**
- * Runs a Program with the reference kernels. Random streams live as long as the executor, so each
- * call draws fresh values while a given seed reproduces the same sequence of calls.
+ * Runs a Program: each step on the accelerator when it has a kernel for it (and the operands fit),
+ * else on the reference kernels. Random streams live as long as the executor, so each call draws
+ * fresh values while a given seed reproduces the same sequence of calls.
  */
-export class ReferenceExecutor {
+export class Executor {
   private readonly streams = new Map<number, Random>();
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
 
-  constructor(private readonly program: Program) {
+  constructor(private readonly program: Program, private readonly accelerator?: Accelerator) {
     this.context = (dtype) => ({
       dtype,
       random: (seed) => {
@@ -37,7 +43,8 @@ export class ReferenceExecutor {
       const operands = step.inputs.map((i) => slots[i]!);
       let result: NDArray;
       try {
-        result = (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
+        result = (step.kernel !== undefined && this.accelerator?.run(step, operands)) ||
+          (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
       } catch (e) {
         if (!(e instanceof TsanoError)) throw e;
         const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');

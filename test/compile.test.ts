@@ -73,8 +73,9 @@ describe('T.compile: updates, givens and shared variables', () => {
   it('stats and graph describe what was compiled', async () => {
     const x = T.vector('x');
     const f = await T.compile([x], T.exp(x));
-    expect(f.stats.mode).toBe('js');
+    expect(f.stats.mode).toBe('wasm');
     expect(f.stats.kernels).toBe(1);
+    expect(f.stats.wasmKernels).toBe(1);
     expect(f.stats.compileTimeMs).toBeGreaterThanOrEqual(0);
     expect(f.graph.outputs[0]!.op).toBe('exp');
   });

@@ -2,6 +2,7 @@ import { toposort } from '../ir/graph.js';
 import { describe, Node, whereBuilt } from '../ir/node.js';
 import { isElementwise, type Op, type OpArgs, type SharedContainer } from '../ir/ops.js';
 import { formatShape, type Shape } from '../ir/type.js';
+import { kernelKey, selectKernel, type KernelSpec, type Supported } from './kernels.js';
 import type { DType } from '../../runtime/dtype.js';
 import type { NDArray } from '../../runtime/ndarray.js';
 
@@ -21,6 +22,8 @@ export interface Step {
   readonly release: readonly number[];
   /** An operand slot, dead after this step, whose buffer the result may take over (in-place). */
   readonly reuses: number | undefined;
+  /** Index into Program.kernels of the compiled kernel for this step; undefined runs the reference kernel. */
+  readonly kernel: number | undefined;
 }
 
 /**
@@ -35,11 +38,14 @@ export interface Program {
   readonly steps: readonly Step[];
   readonly outputSlots: readonly number[];
   readonly updates: readonly { readonly container: SharedContainer; readonly slot: number; readonly label: string }[];
+  /** Distinct compiled kernels (kernel IR for the code generator). */
+  readonly kernels: readonly KernelSpec[];
 }
 
 /** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
 export function schedule(
-  inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[], options: { inPlace?: boolean } = {},
+  inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[],
+  options: { inPlace?: boolean; kernels?: Supported } = {},
 ): Program {
   const roots = [...outputs, ...updates.map(([, e]) => e)];
   const order = toposort(roots);
@@ -73,6 +79,15 @@ export function schedule(
       i.ndim === node.ndim && i.shape.every((d, a) => d !== null && d === node.shape[a]));
     return operand ? slotOf.get(operand) : undefined;
   };
+  const kernels: KernelSpec[] = [];
+  const kernelIndex = new Map<string, number>();
+  const kernelFor = (node: Node): number | undefined => {
+    const spec = options.kernels && selectKernel(node, options.kernels);
+    if (!spec) return undefined;
+    const key = kernelKey(spec);
+    if (!kernelIndex.has(key)) kernelIndex.set(key, kernels.push(spec) - 1);
+    return kernelIndex.get(key);
+  };
   const steps: Step[] = computed.map((node, k) => ({
     op: node.op,
     args: node.args as OpArgs[Op],
@@ -85,6 +100,7 @@ export function schedule(
     where: whereBuilt(node),
     release: releaseAt[k]!,
     reuses: inPlaceCandidate(node, k),
+    kernel: kernelFor(node),
   }));
   return {
     slotCount: slotOf.size,
@@ -94,12 +110,13 @@ export function schedule(
     steps,
     outputSlots: outputs.map((o) => slotOf.get(o)!),
     updates: updates.map(([s, e]) => ({ container: (s.args as OpArgs['shared']).container, slot: slotOf.get(e)!, label: describe(s) })),
+    kernels,
   };
 }
 
 /** One line per step, for debugging the schedule. */
 export function printProgram(p: Program): string {
   return p.steps
-    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}`)
+    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}${s.kernel === undefined ? '' : ` [wasm k${s.kernel}]`}`)
     .join('\n');
 }

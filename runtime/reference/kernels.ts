@@ -90,7 +90,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
 };
 
 /** The value of a fused node: output 0, carrying the region's other outputs for fusedOutput. */
-class MultiOutput extends NDArray {
+export class MultiOutput extends NDArray {
   constructor(first: NDArray, readonly outputs: readonly NDArray[]) {
     super(first.data, first.shape, first.dtype);
   }

@@ -6,8 +6,10 @@ import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
 import { epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast, promote } from '../../runtime/dtype.js';
-import { ConfigError, DTypeError, InputError, NotAvailableError, ShapeError } from '../../runtime/errors.js';
-import { ReferenceExecutor } from '../../runtime/executor.js';
+import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
+import { Executor } from '../../runtime/executor.js';
+import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
+import { supportedF32 } from '../../compiler/codegen/elementwise.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared } from './variables.js';
 
@@ -36,6 +38,8 @@ export interface CompileStats {
   phases: PhaseReport[];
   /** Steps the backend runs per call. */
   kernels: number;
+  /** Of those, steps with a compiled wasm kernel (the rest run the reference kernels). */
+  wasmKernels: number;
   /** The backend actually in use. */
   mode: Mode;
 }
@@ -74,10 +78,7 @@ function checkOptions(options: CompileOptions): Mode {
   if (options.exclude !== undefined && (!Array.isArray(options.exclude) || options.exclude.some((e) => typeof e !== 'string'))) {
     throw new ConfigError('compile: exclude must be an array of rewrite names');
   }
-  if (options.mode === 'wasm') {
-    throw new NotAvailableError("compile: mode 'wasm' is not available yet in this version; use mode 'js' (the default falls back to it)");
-  }
-  return 'js';
+  return options.mode ?? 'wasm';
 }
 
 function checkInputs(inputs: readonly Node[]): void {
@@ -197,7 +198,7 @@ export async function compile<O extends Node | readonly Node[]>(
   const optimizedOutputs = optimized.roots.slice(0, outputList.length);
   const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
   const inPlace = level === 'fast_run' && !(options.exclude ?? []).includes('memory');
-  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace });
+  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedF32 } : {}) });
   const rewrites: Record<string, number> = { ...optimized.counts };
   const reused = program.steps.filter((s) => s.reuses !== undefined).length;
   if (reused) rewrites['memory.inplace'] = reused;
@@ -205,7 +206,7 @@ export async function compile<O extends Node | readonly Node[]>(
     for (const p of optimized.phases) console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
-  const executor = new ReferenceExecutor(program);
+  const executor = new Executor(program, mode === 'wasm' ? await WasmAccelerator.create(program) : undefined);
 
   const fn = (...args: ArrayValue[]) => {
     if (args.length !== inputs.length) {
@@ -227,6 +228,7 @@ export async function compile<O extends Node | readonly Node[]>(
     nodesAfter: toposort(optimized.roots).length,
     phases: optimized.phases,
     kernels: program.steps.length,
+    wasmKernels: program.steps.filter((s) => s.kernel !== undefined).length,
     mode,
   };
   return Object.assign(fn, {

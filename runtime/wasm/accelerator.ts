@@ -1,0 +1,105 @@
+import type { KernelSpec } from '../../compiler/schedule/kernels.js';
+import { actualLayout } from '../../compiler/schedule/kernels.js';
+import type { Program, Step } from '../../compiler/schedule/program.js';
+import type { Accelerator } from '../executor.js';
+import { NDArray, sizeOf } from '../ndarray.js';
+import { MultiOutput } from '../reference/kernels.js';
+import { broadcastConcrete } from '../reference/layout.js';
+import { WasmArena } from './arena.js';
+
+type KernelFn = (...args: number[]) => void;
+
+let liftoffChecked = false;
+/**
+ * V8 first compiles wasm with Liftoff and tiers a function up only after many calls; a kernel called
+ * once on a big array stays at a quarter of its speed. Turning Liftoff off before the first module
+ * is compiled avoids that (TSANO_LIFTOFF=1 keeps it, e.g. to measure the difference).
+ */
+async function avoidLiftoff(): Promise<void> {
+  if (liftoffChecked) return;
+  liftoffChecked = true;
+  if (process.env['TSANO_LIFTOFF'] === '1') return;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--no-liftoff');
+}
+
+const TILE_ROWS = 4;
+const TILE_COLS = 8;
+const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
+
+/** Runs a compiled function's wasm kernels in memory it owns; operands are copied in and results out. */
+export class WasmAccelerator implements Accelerator {
+  private readonly arena = new WasmArena();
+  private readonly fns: KernelFn[];
+
+  private constructor(private readonly kernels: readonly KernelSpec[], bytes: Uint8Array, exportNames: readonly string[]) {
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.arena.memory } });
+    this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
+  }
+
+  /** Compiles the program's kernels into one module (loading binaryen on first use). */
+  static async create(program: Program): Promise<WasmAccelerator | undefined> {
+    if (program.kernels.length === 0) return undefined;
+    await avoidLiftoff();
+    const { buildModule } = await import('../../compiler/codegen/module.js');
+    const mod = await buildModule(program.kernels);
+    return new WasmAccelerator(program.kernels, mod.bytes, mod.exports);
+  }
+
+  run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
+    const spec = this.kernels[step.kernel!]!;
+    if (operands.some((o) => o.dtype !== 'float32')) return undefined;
+    this.arena.reset();
+    return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
+  }
+
+  private elementwise(step: Step, spec: Extract<KernelSpec, { kind: 'elementwise' }>, operands: readonly NDArray[]): NDArray | undefined {
+    let shape: number[];
+    try {
+      shape = broadcastConcrete(operands.map((o) => o.shape));
+    } catch {
+      return undefined; // the reference kernel reports the mismatch with its usual message
+    }
+    const size = sizeOf(shape);
+    if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
+    const inner = shape.length ? shape[shape.length - 1]! : 1;
+    const outer = size / inner;
+    const inPtrs = operands.map((o) => this.arena.copyIn(o.data as Float32Array));
+    const outPtrs = spec.outputs.map(() => this.arena.alloc(size * 4));
+    this.fns[step.kernel!]!(outer, inner, ...inPtrs, ...outPtrs);
+    const results = outPtrs.map((p) => new NDArray(this.arena.f32(p, size).slice(), shape, 'float32'));
+    return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
+  }
+
+  private matmul(step: Step, [a, b]: readonly NDArray[]): NDArray | undefined {
+    const [n, k] = a!.shape as [number, number];
+    const vector = b!.ndim === 1;
+    const m = vector ? 1 : b!.shape[1]!;
+    if (b!.shape[0] !== k) return undefined;
+    const rows = roundUp(Math.max(n, 1), TILE_ROWS);
+    const cols = roundUp(Math.max(m, 1), TILE_COLS);
+    const aPtr = this.arena.alloc(rows * k * 4);
+    const bPtr = this.arena.alloc(cols * k * 4);
+    const cPtr = this.arena.alloc(rows * cols * 4);
+    const aView = this.arena.f32(aPtr, rows * k);
+    aView.set(a!.data as Float32Array);
+    aView.fill(0, n * k);
+    // Pack B into panels of 8 columns: [panel][k][8], zero beyond the last column.
+    const packed = this.arena.f32(bPtr, cols * k);
+    const bData = b!.data as Float32Array;
+    for (let p = 0; p < cols / TILE_COLS; p++) {
+      for (let l = 0; l < k; l++) {
+        const dst = (p * k + l) * TILE_COLS;
+        for (let c = 0; c < TILE_COLS; c++) {
+          const col = p * TILE_COLS + c;
+          packed[dst + c] = col < m ? bData[l * m + col]! : 0;
+        }
+      }
+    }
+    this.fns[step.kernel!]!(aPtr, bPtr, cPtr, rows, k, cols);
+    const c = this.arena.f32(cPtr, rows * cols);
+    const out = new Float32Array(n * m);
+    for (let i = 0; i < n; i++) out.set(c.subarray(i * cols, i * cols + m), i * m);
+    return new NDArray(out, vector ? [n] : [n, m], 'float32');
+  }
+}
