@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+import { dataFor, inRange } from '../helpers/arbitraries.js';
+import { randomGraph } from '../helpers/random-graph.js';
+
+/** float32 agreement: same NaN positions and infinities, finite values within a few float32 ulps of scale. */
+function agreeF32(wasm: ArrayLike<number>, js: ArrayLike<number>): string | undefined {
+  for (let i = 0; i < js.length; i++) {
+    const [a, b] = [wasm[i]!, js[i]!];
+    if (Number.isNaN(a) || Number.isNaN(b) || !Number.isFinite(a) || !Number.isFinite(b)) {
+      if (!(Object.is(a, b) || a === b || (Number.isNaN(a) && Number.isNaN(b)))) return `at ${i}: wasm ${a}, js ${b}`;
+      continue;
+    }
+    if (Math.abs(a - b) > 1e-4 * Math.abs(b) + 1e-5) return `at ${i}: wasm ${a}, js ${b}`;
+  }
+  return undefined;
+}
+
+describe('wasm and js modes agree', () => {
+  it('on random float32 graphs (moderate inputs)', async () => {
+    await fc.assert(
+      fc.asyncProperty(randomGraph('float32').chain((g) => fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3)))))), async ([g, data]) => {
+        const values = data.map((d, i) => T.array(Float32Array.from(d), { shape: g.shapes[i]! }));
+        const js = await T.compile(g.inputs, g.output, { mode: 'js' });
+        const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
+        const [a, b] = [wasm(...values), js(...values)];
+        expect(a.shape).toEqual(b.shape);
+        // Ill-conditioned random graphs amplify last-place differences; compare only well-scaled outputs.
+        expect(agreeF32(a.data, b.data)).toBeUndefined();
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('matmul over odd sizes (1, 3, 7, 17, 63, 65, 129) and vector right operands', async () => {
+    const sizes = [1, 3, 7, 17, 63, 65, 129];
+    const a = T.matrix('a');
+    const b = T.matrix('b');
+    const v = T.vector('v');
+    const mm = await T.compile([a, b], T.dot(a, b), { mode: 'wasm' });
+    const mv = await T.compile([a, v], T.dot(a, v), { mode: 'wasm' });
+    expect(mm.stats.wasmKernels).toBe(1);
+    for (const n of sizes) {
+      for (const k of [1, 7, 65]) {
+        const m = sizes[(n + k) % sizes.length]!;
+        const A = T.randomUniform([n, k], { seed: n, minval: -1, maxval: 1 });
+        const B = T.randomUniform([k, m], { seed: m + 100, minval: -1, maxval: 1 });
+        const got = mm(A, B);
+        const want = new Float64Array(n * m);
+        for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[i * m + j]! += A.data[i * k + l]! * B.data[l * m + j]!;
+        expect(got.shape).toEqual([n, m]);
+        expect(agreeF32(got.data, want)).toBeUndefined();
+        const V = T.randomUniform([k], { seed: 7 });
+        const gv = mv(A, V);
+        const wv = Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, l) => A.data[i * k + l]! * V.data[l]!).reduce((s, x) => s + x, 0));
+        expect(agreeF32(gv.data, wv)).toBeUndefined();
+      }
+    }
+  });
+
+  it('falls back to the reference kernels when operands do not fit the compiled layout', async () => {
+    const x = T.tensor('x', { shape: [null, null] });
+    const y = T.tensor('y', { shape: [null, null] });
+    const f = await T.compile([x, y], T.add(x, y), { mode: 'wasm' });
+    // compiled for equal shapes; a [3, 1] + [1, 4] call broadcasts both ways
+    const out = f(T.array([[1], [2], [3]]), T.array([[10, 20, 30, 40]]));
+    expect(out.toArray()).toEqual([[11, 21, 31, 41], [12, 22, 32, 42], [13, 23, 33, 43]]);
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+
+/** Distance in float32 units in the last place between two float32 values. */
+function ulps(a: number, b: number): number {
+  if (Object.is(a, b) || a === b) return 0;
+  if (Number.isNaN(a) || Number.isNaN(b) || !Number.isFinite(a) || !Number.isFinite(b)) return Infinity;
+  const toOrdered = (x: number) => {
+    const i = new Int32Array(new Float32Array([x]).buffer)[0]!;
+    return i < 0 ? -2147483648 - i : i;
+  };
+  return Math.abs(toOrdered(a) - toOrdered(b));
+}
+
+/** A sweep of float32 inputs over the whole range: dense near 0 and 1, logarithmic out to the overflow limits, plus specials. */
+function sweep(lo: number, hi: number): Float32Array {
+  const values = new Set<number>();
+  for (let i = 0; i <= 4000; i++) values.add(Math.fround(lo + ((hi - lo) * i) / 4000));
+  for (let e = -45; e <= 38; e += 0.05) {
+    for (const s of [1, -1]) {
+      const v = Math.fround(s * 10 ** e);
+      if (v >= lo && v <= hi) values.add(v);
+    }
+  }
+  return Float32Array.from(values);
+}
+const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1.4e-45, -1.4e-45, 1.17549435e-38, 3.4028234e38, -3.4028234e38];
+
+const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+const sigmoid = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** Each SIMD function against the float64 library value rounded to float32; limits are this suite's contract. */
+const CASES: [string, (x: T.Node) => T.Node, (x: number) => number, number, number, number][] = [
+  // name, op, reference, lo, hi, max ulps
+  ['exp', T.exp, Math.exp, -110, 90, 2],
+  ['log', T.log, Math.log, -1, 3.4e38, 2],
+  ['log1p', T.log1p, Math.log1p, -1, 3.4e38, 3],
+  ['expm1', T.expm1, Math.expm1, -110, 90, 3],
+  ['tanh', T.tanh, Math.tanh, -20, 20, 3],
+  ['sigmoid', T.sigmoid, sigmoid, -110, 110, 3],
+  ['softplus', T.softplus, softplus, -110, 3.4e38, 3],
+];
+
+describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
+  for (const [name, op, reference, lo, hi, limit] of CASES) {
+    it(`${name}: at most ${limit} ulp over [${lo}, ${hi}], specials exact`, async () => {
+      const inputs = Float32Array.from([...sweep(lo, hi), ...SPECIALS]);
+      const x = T.vector('x');
+      const f = await T.compile([x], op(x), { mode: 'wasm' });
+      expect(f.stats.wasmKernels).toBe(1);
+      const got = f(inputs);
+      let worst = 0;
+      let worstAt = 0;
+      inputs.forEach((v, i) => {
+        const want = Math.fround(reference(v));
+        const err = Number.isNaN(want) ? (Number.isNaN(got.data[i]!) ? 0 : Infinity) : ulps(got.data[i]!, want);
+        // Results below the smallest normal float32 count by absolute error (subnormals have fewer digits).
+        const tolerated = Math.abs(want) < 1.17549435e-38 ? (Math.abs(got.data[i]! - want) <= 1.17549435e-38 * 2 ** -20 ? 0 : err) : err;
+        if (tolerated > worst) {
+          worst = tolerated;
+          worstAt = v;
+        }
+      });
+      if (process.env["TSANO_REPORT_ULPS"]) console.log(`${name}: worst ${worst} ulp at x = ${worstAt}`);
+      expect(worst, `${name} worst at x = ${worstAt}: got ${f([worstAt]).data[0]}, want ${Math.fround(reference(worstAt))}`).toBeLessThanOrEqual(limit);
+    });
+  }
+});
