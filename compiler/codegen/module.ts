@@ -27,7 +27,7 @@ export async function buildModule(kernels: readonly KernelSpec[]): Promise<WasmM
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
-      const params = spec.kind === 'matmul' ? 6 : 2 + spec.layouts.length + spec.outputs.length;
+      const params = spec.kind === 'matmul' ? 7 : 2 + spec.layouts.length + spec.outputs.length;
       const e = new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32));
       if (spec.kind === 'matmul') emitMatmul(e, name);
       else emitElementwise(e, spec, name);

@@ -6,6 +6,7 @@ import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete } from '../reference/layout.js';
 import { WasmArena } from './arena.js';
+import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 
 type KernelFn = (...args: number[]) => void;
 
@@ -23,8 +24,6 @@ async function avoidLiftoff(): Promise<void> {
   v8.setFlagsFromString('--no-liftoff');
 }
 
-const TILE_ROWS = 4;
-const TILE_COLS = 8;
 const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
 
 /** Runs a compiled function's wasm kernels in memory it owns; operands are copied in and results out. */
@@ -76,30 +75,19 @@ export class WasmAccelerator implements Accelerator {
     const vector = b!.ndim === 1;
     const m = vector ? 1 : b!.shape[1]!;
     if (b!.shape[0] !== k) return undefined;
-    const rows = roundUp(Math.max(n, 1), TILE_ROWS);
-    const cols = roundUp(Math.max(m, 1), TILE_COLS);
-    const aPtr = this.arena.alloc(rows * k * 4);
-    const bPtr = this.arena.alloc(cols * k * 4);
+    const rows = roundUp(n, TILE_ROWS);
+    const cols = roundUp(m, TILE_COLS);
+    const aPtr = this.arena.alloc(n * k * 4);
+    const bPtr = this.arena.alloc(k * m * 4);
     const cPtr = this.arena.alloc(rows * cols * 4);
-    const aView = this.arena.f32(aPtr, rows * k);
-    aView.set(a!.data as Float32Array);
-    aView.fill(0, n * k);
-    // Pack B into panels of 8 columns: [panel][k][8], zero beyond the last column.
-    const packed = this.arena.f32(bPtr, cols * k);
-    const bData = b!.data as Float32Array;
-    for (let p = 0; p < cols / TILE_COLS; p++) {
-      for (let l = 0; l < k; l++) {
-        const dst = (p * k + l) * TILE_COLS;
-        for (let c = 0; c < TILE_COLS; c++) {
-          const col = p * TILE_COLS + c;
-          packed[dst + c] = col < m ? bData[l * m + col]! : 0;
-        }
-      }
-    }
-    this.fns[step.kernel!]!(aPtr, bPtr, cPtr, rows, k, cols);
+    const scratch = this.arena.alloc(matmulScratchBytes(n, k, m));
+    this.arena.f32(aPtr, n * k).set(a!.data as Float32Array);
+    this.arena.f32(bPtr, k * m).set(b!.data as Float32Array);
+    this.fns[step.kernel!]!(aPtr, bPtr, cPtr, n, k, m, scratch);
     const c = this.arena.f32(cPtr, rows * cols);
     const out = new Float32Array(n * m);
-    for (let i = 0; i < n; i++) out.set(c.subarray(i * cols, i * cols + m), i * m);
+    if (cols === m) out.set(c.subarray(0, n * m));
+    else for (let i = 0; i < n; i++) out.set(c.subarray(i * cols, i * cols + m), i * m);
     return new NDArray(out, vector ? [n] : [n, m], 'float32');
   }
 }
