@@ -1,64 +1,75 @@
 /**
- * Benchmarks. Until the wasm backend lands this measures what exists: the optimizer (node and
- * kernel counts, compile time) on the PERFORMANCE.md workloads, and the reference interpreter.
- * Peers (TF.js wasm, jax-js) join when there are kernels worth comparing with them.
+ * `npm run bench`: tsano against TensorFlow.js's wasm backend (XNNPACK) and jax-js on the workloads
+ * of PERFORMANCE.md, alternating in one process after warm-up, median of several runs; then the
+ * optimizer's node and kernel counts. Liftoff is turned off first, for every peer alike.
  */
-import * as T from '../src/index.js';
+import v8 from 'node:v8';
+v8.setFlagsFromString('--no-liftoff');
+
+const { tsano } = await import('./tsano.js');
+const { tfjsWasm, jaxJs } = await import('./peers.js');
+type Workloads = Awaited<ReturnType<typeof tfjsWasm>>;
+type Runner = () => void;
+
+const quick = process.argv.includes('--quick');
+const REPEATS = quick ? 3 : 7;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function time(fn: () => unknown, repeats = 5): Promise<number> {
-  fn(); // warm-up
-  const runs: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const t = performance.now();
-    fn();
-    runs.push(performance.now() - t);
+/** Times each runner alternately, after one warm-up call each, and returns the median ms per runner. */
+function race(runners: (Runner | undefined)[], repeats: number, inner = 1): (number | undefined)[] {
+  runners.forEach((r) => r?.());
+  const times = runners.map(() => [] as number[]);
+  for (let rep = 0; rep < repeats; rep++) {
+    runners.forEach((r, i) => {
+      if (!r) return;
+      const t = performance.now();
+      for (let k = 0; k < inner; k++) r();
+      times[i]!.push((performance.now() - t) / inner);
+    });
   }
-  return median(runs);
+  return times.map((t) => (t.length ? median(t) : undefined));
 }
 
-function mlp(sizes: number[]) {
-  const x = T.matrix('x');
-  const y = T.matrix('y');
-  const params = sizes.slice(1).flatMap((n, i) => [
-    T.shared(T.randomNormal([sizes[i]!, n], { seed: i + 1, stddev: 0.05 }), `W${i}`),
-    T.shared(T.zeros([n]), `b${i}`),
-  ]);
-  let h: T.Node = x;
-  for (let i = 0; i < params.length; i += 2) {
-    const z = T.add(T.dot(h, params[i]!), params[i + 1]!);
-    h = i + 2 < params.length ? T.relu(z) : T.softmax(z);
+const peers: [string, Workloads | undefined][] = [['tsano (1 thread)', tsano()]];
+for (const [name, load] of [['TF.js wasm 4.22', tfjsWasm], ['jax-js 0.1.25', jaxJs]] as const) {
+  try {
+    peers.push([name, await load()]);
+  } catch (e) {
+    console.error(`${name}: not available (${(e as Error).message})`);
+    peers.push([name, undefined]);
   }
-  const eps = T.epsilon();
-  const loss = T.mean(T.neg(T.sum(T.mul(y, T.log(T.clip(h, eps, 1 - eps))), -1)));
-  const grads = T.grad(loss, params);
-  return { x, y, h, loss, updates: params.map((p, i) => [p, T.sub(p, T.mul(grads[i]!, 0.01))] as const) };
 }
 
-const rows: string[][] = [['workload', 'nodes before', 'nodes after', 'kernels before', 'kernels after', 'compile ms', 'run ms (js interpreter)']];
+const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number) => string][] = [
+  ['matmul 256^3', (w) => w.matmul(256), 1, (ms) => `${((2 * 256 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
+  ['matmul 512^3', (w) => w.matmul(512), 1, (ms) => `${((2 * 512 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
+  ['matmul 1024^3', (w) => w.matmul(1024), 1, (ms) => `${((2 * 1024 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
+  ['elementwise chain, 4M', (w) => w.chain(4 * 1024 * 1024), 1, (ms) => `${((4 * 1024 * 1024) / ms / 1e3).toFixed(0)} M elem/s`],
+  ['MLP 784-512-512-10, batch 256', (w) => w.mlp(256), 1, () => ''],
+  ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
+];
 
-async function report(name: string, inputs: T.Node[], outputs: T.Node | T.Node[], values: T.NDArray[], updates: readonly (readonly [T.Node, T.Node])[] = []) {
-  const plain = await T.compile(inputs, outputs as T.Node[], { optimizer: 'none', updates });
-  const t0 = performance.now();
-  const fast = await T.compile(inputs, outputs as T.Node[], { updates });
-  const compileMs = performance.now() - t0;
-  const ms = await time(() => fast(...values), 3);
-  const kernels = (f: typeof fast) => f.program.steps.filter((s) => s.op !== 'fusedOutput').length;
-  rows.push([name, String(fast.stats.nodesBefore), String(fast.stats.nodesAfter), String(kernels(plain)), String(kernels(fast)), compileMs.toFixed(1), ms.toFixed(1)]);
+const header = ['workload', ...peers.map(([n]) => n), ...peers.slice(1).map(([n]) => `tsano / ${n.split(' ')[0]}`)];
+const rows: string[][] = [header];
+for (const [name, build, inner, rate] of workloads) {
+  const runners: (Runner | undefined)[] = [];
+  for (const [peerName, w] of peers) {
+    try {
+      runners.push(w ? await build(w) : undefined);
+    } catch (e) {
+      console.error(`${peerName} ${name}: ${(e as Error).message}`);
+      runners.push(undefined);
+    }
+  }
+  const ms = race(runners, REPEATS, inner);
+  const cell = (t: number | undefined) => (t === undefined ? '–' : t < 0.1 ? `${(t * 1000).toFixed(1)} µs` : `${t.toFixed(2)} ms${rate(t) ? ` (${rate(t)})` : ''}`);
+  rows.push([name, ...ms.map(cell), ...ms.slice(1).map((t) => (t && ms[0] ? (ms[0] / t).toFixed(2) : '–'))]);
 }
 
-const x = T.vector('x');
-const chain = T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x))));
-await report('elementwise chain, 64K elements', [x], [chain], [T.randomNormal([65536], { seed: 1 })]);
-
-const small = mlp([784, 512, 512, 10]);
-await report('MLP 784-512-512-10 inference, batch 32', [small.x], [small.h], [T.randomNormal([32, 784], { seed: 2 })]);
-const labels = T.array(Array.from({ length: 32 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))));
-await report('MLP 784-512-512-10 SGD step, batch 32', [small.x, small.y], [small.loss], [T.randomNormal([32, 784], { seed: 2 }), labels], small.updates);
-
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+console.log(`\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, median of ${REPEATS}; ratio < 1 means tsano is faster\n`);
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' | '));

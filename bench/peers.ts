@@ -1,0 +1,129 @@
+/**
+ * The peers of PERFORMANCE.md behind one interface: each builds a workload once and returns a
+ * function that runs it to completion (results read back), so every peer is timed the same way.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+export type Runner = () => void;
+
+export interface Workloads {
+  matmul(n: number): Promise<Runner>;
+  /** tanh(1.5x + 0.5) * sigmoid(x) - log(1 + exp(x)) over `size` elements. */
+  chain(size: number): Promise<Runner>;
+  /** 784-512-512-10 relu MLP with softmax output. */
+  mlp(batch: number): Promise<Runner>;
+  /** exp(2x + 1) on 4 floats, result read back. */
+  tiny(): Promise<Runner>;
+}
+
+const seeded = (n: number, seed: number) => {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2);
+};
+export const data = { seeded };
+
+export async function tfjsWasm(): Promise<Workloads> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const require = createRequire(import.meta.url);
+  wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const run = (f: () => InstanceType<typeof tf.Tensor>) => () => {
+    const out = f();
+    out.dataSync();
+    out.dispose();
+  };
+  return {
+    async matmul(n) {
+      const a = tf.tensor2d(seeded(n * n, 1), [n, n]);
+      const b = tf.tensor2d(seeded(n * n, 2), [n, n]);
+      return run(() => tf.matMul(a, b));
+    },
+    async chain(size) {
+      const x = tf.tensor1d(seeded(size, 3));
+      return run(() => tf.tidy(() => tf.sub(tf.mul(tf.tanh(tf.add(tf.mul(x, 1.5), 0.5)), tf.sigmoid(x)), tf.log(tf.add(1, tf.exp(x))))));
+    },
+    async mlp(batch) {
+      const x = tf.tensor2d(seeded(batch * 784, 4), [batch, 784]);
+      const sizes = [784, 512, 512, 10];
+      const ws = sizes.slice(1).map((n, i) => tf.tensor2d(seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]));
+      const bs = sizes.slice(1).map((n) => tf.zeros([n]));
+      return run(() => tf.tidy(() => {
+        let h: InstanceType<typeof tf.Tensor> = x;
+        ws.forEach((w, i) => {
+          const z = tf.add(tf.matMul(h, w), bs[i]!);
+          h = i < ws.length - 1 ? tf.relu(z) : tf.softmax(z);
+        });
+        return h;
+      }));
+    },
+    async tiny() {
+      const x = tf.tensor1d([0.1, 0.2, 0.3, 0.4]);
+      return run(() => tf.tidy(() => tf.exp(tf.add(tf.mul(x, 2), 1))));
+    },
+  };
+}
+
+export async function jaxJs(): Promise<Workloads> {
+  // jax-js looks for a browser; on Node 20 it needs a navigator before import.
+  (globalThis as { navigator?: unknown }).navigator ??= { hardwareConcurrency: 1, userAgent: 'node' };
+  const jax = (await import('@jax-js/jax')) as unknown as JaxModule;
+  await jax.init();
+  const { numpy: np, nn, jit } = jax;
+  const arr = (d: Float32Array, shape: number[]) => np.array(d).reshape(shape);
+  const run = (f: () => JaxArray) => () => void f().dataSync();
+  return {
+    async matmul(n) {
+      const a = arr(seeded(n * n, 1), [n, n]);
+      const b = arr(seeded(n * n, 2), [n, n]);
+      const f = jit((x: JaxArray, y: JaxArray) => np.matmul(x, y));
+      return run(() => f(a.ref, b.ref));
+    },
+    async chain(size) {
+      const x = arr(seeded(size, 3), [size]);
+      const f = jit((v: JaxArray) => np.tanh(v.ref.mul(1.5).add(0.5)).mul(nn.sigmoid(v.ref)).sub(np.log(np.exp(v).add(1))));
+      return run(() => f(x.ref));
+    },
+    async mlp(batch) {
+      const sizes = [784, 512, 512, 10];
+      const x = arr(seeded(batch * 784, 4), [batch, 784]);
+      const ws = sizes.slice(1).map((n, i) => arr(seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]));
+      const bs = sizes.slice(1).map((n) => np.zeros([n]));
+      const f = jit((h0: JaxArray, w: JaxArray[], b: JaxArray[]) => {
+        let h = h0;
+        w.forEach((wi, i) => {
+          const z = np.matmul(h, wi).add(b[i]!);
+          h = i < w.length - 1 ? nn.relu(z) : nn.softmax(z);
+        });
+        return h;
+      });
+      return run(() => f(x.ref, ws.map((w) => w.ref), bs.map((b) => b.ref)));
+    },
+    async tiny() {
+      const x = arr(new Float32Array([0.1, 0.2, 0.3, 0.4]), [4]);
+      const f = jit((v: JaxArray) => np.exp(v.mul(2).add(1)));
+      return run(() => f(x.ref));
+    },
+  };
+}
+
+// The slice of jax-js's API used here (its own types are loose about JsTree arguments).
+interface JaxArray {
+  readonly ref: JaxArray;
+  mul(o: JaxArray | number): JaxArray;
+  add(o: JaxArray | number): JaxArray;
+  sub(o: JaxArray | number): JaxArray;
+  reshape(shape: number[]): JaxArray;
+  dataSync(): unknown;
+}
+interface JaxModule {
+  init(): Promise<unknown>;
+  jit<F extends (...args: never[]) => JaxArray>(f: F): F;
+  numpy: {
+    array(d: Float32Array): JaxArray; zeros(shape: number[]): JaxArray; matmul(a: JaxArray, b: JaxArray): JaxArray;
+    tanh(a: JaxArray): JaxArray; exp(a: JaxArray): JaxArray; log(a: JaxArray): JaxArray;
+  };
+  nn: { sigmoid(a: JaxArray): JaxArray; relu(a: JaxArray): JaxArray; softmax(a: JaxArray): JaxArray };
+}

@@ -1,0 +1,42 @@
+/** tsano's side of the peer workloads, compiled once with T.compile in wasm mode. */
+import * as T from '../src/index.js';
+import { data, type Workloads } from './peers.js';
+
+export function tsano(): Workloads {
+  const f32 = (d: Float32Array, shape: number[]) => T.array(d, { shape });
+  return {
+    async matmul(n) {
+      const a = T.matrix('a');
+      const b = T.matrix('b');
+      const f = await T.compile([a, b], T.dot(a, b));
+      const [A, B] = [f32(data.seeded(n * n, 1), [n, n]), f32(data.seeded(n * n, 2), [n, n])];
+      return () => void f(A, B);
+    },
+    async chain(size) {
+      const x = T.vector('x');
+      const f = await T.compile([x], T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x)))));
+      const X = f32(data.seeded(size, 3), [size]);
+      return () => void f(X);
+    },
+    async mlp(batch) {
+      const sizes = [784, 512, 512, 10];
+      const x = T.matrix('x');
+      let h: T.Node = x;
+      sizes.slice(1).forEach((n, i) => {
+        const w = T.shared(f32(data.seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]), `W${i}`);
+        const b = T.shared(T.zeros([n]), `b${i}`);
+        const z = T.add(T.dot(h, w), b);
+        h = i < sizes.length - 2 ? T.relu(z) : T.softmax(z);
+      });
+      const f = await T.compile([x], h);
+      const X = f32(data.seeded(batch * 784, 4), [batch, 784]);
+      return () => void f(X);
+    },
+    async tiny() {
+      const x = T.vector('x');
+      const f = await T.compile([x], T.exp(T.add(T.mul(x, 2), 1)));
+      const X = new Float32Array([0.1, 0.2, 0.3, 0.4]);
+      return () => void f(X);
+    },
+  };
+}
