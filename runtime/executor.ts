@@ -10,6 +10,10 @@ const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join('
 /** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
 export interface Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined;
+  /** Called before each call's first step. */
+  beginCall(): void;
+  /** True for values in memory the accelerator reuses on the next call (copied before returning). */
+  resident(value: NDArray): boolean;
 }
 
 /**
@@ -35,6 +39,7 @@ export class Executor {
   /** Computes outputs and update values from already-validated inputs; the caller applies updates. */
   run(inputs: readonly NDArray[]): { outputs: NDArray[]; updates: NDArray[] } {
     const p = this.program;
+    this.accelerator?.beginCall();
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
@@ -57,6 +62,7 @@ export class Executor {
       slots[step.out] = result.dtype === step.dtype ? result : result.astype(step.dtype);
       for (const r of step.release) slots[r] = undefined;
     }
-    return { outputs: p.outputSlots.map((s) => slots[s]!), updates: p.updates.map((u) => slots[u.slot]!) };
+    const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
+    return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => detach(slots[u.slot]!)) };
   }
 }

@@ -9,6 +9,7 @@ import { WasmArena } from './arena.js';
 import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 
 type KernelFn = (...args: number[]) => void;
+const OUT_OF_ROOM = Symbol('out of room');
 
 let liftoffChecked = false;
 /**
@@ -45,11 +46,41 @@ export class WasmAccelerator implements Accelerator {
     return new WasmAccelerator(program.kernels, mod.bytes, mod.exports);
   }
 
+  beginCall(): void {
+    this.arena.beginCall();
+  }
+
+  /** True for results that view this accelerator's memory and must be copied before the call returns. */
+  resident(value: NDArray): boolean {
+    return this.arena.holds(value.data);
+  }
+
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
     if (operands.some((o) => o.dtype !== 'float32')) return undefined;
-    this.arena.reset();
-    return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
+    const mark = this.arena.used;
+    try {
+      return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
+    } catch (e) {
+      if (e !== OUT_OF_ROOM) throw e;
+      this.arena.release(mark);
+      return undefined;
+    }
+  }
+
+  /** Memory for `bytes`, or a jump back to `run`, which lets the reference kernel take this step. */
+  private alloc(bytes: number): number {
+    const ptr = this.arena.alloc(bytes);
+    if (ptr === undefined) throw OUT_OF_ROOM;
+    return ptr;
+  }
+
+  /** The address of an operand in wasm memory, copying it in unless an earlier kernel left it there. */
+  private place(x: NDArray): number {
+    if (this.arena.holds(x.data)) return x.data.byteOffset;
+    const ptr = this.alloc(x.data.byteLength);
+    this.arena.f32(ptr, x.size).set(x.data as Float32Array);
+    return ptr;
   }
 
   private elementwise(step: Step, spec: Extract<KernelSpec, { kind: 'elementwise' }>, operands: readonly NDArray[]): NDArray | undefined {
@@ -63,10 +94,10 @@ export class WasmAccelerator implements Accelerator {
     if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
-    const inPtrs = operands.map((o) => this.arena.copyIn(o.data as Float32Array));
-    const outPtrs = spec.outputs.map(() => this.arena.alloc(size * 4));
+    const inPtrs = operands.map((o) => this.place(o));
+    const outPtrs = spec.outputs.map(() => this.alloc(size * 4));
     this.fns[step.kernel!]!(outer, inner, ...inPtrs, ...outPtrs);
-    const results = outPtrs.map((p) => new NDArray(this.arena.f32(p, size).slice(), shape, 'float32'));
+    const results = outPtrs.map((p) => new NDArray(this.arena.f32(p, size), shape, 'float32'));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 
@@ -77,17 +108,16 @@ export class WasmAccelerator implements Accelerator {
     if (b!.shape[0] !== k) return undefined;
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, TILE_COLS);
-    const aPtr = this.arena.alloc(n * k * 4);
-    const bPtr = this.arena.alloc(k * m * 4);
-    const cPtr = this.arena.alloc(rows * cols * 4);
-    const scratch = this.arena.alloc(matmulScratchBytes(n, k, m));
-    this.arena.f32(aPtr, n * k).set(a!.data as Float32Array);
-    this.arena.f32(bPtr, k * m).set(b!.data as Float32Array);
+    const aPtr = this.place(a!);
+    const bPtr = this.place(b!);
+    const cPtr = this.alloc(rows * cols * 4);
+    const scratch = this.alloc(matmulScratchBytes(n, k, m));
     this.fns[step.kernel!]!(aPtr, bPtr, cPtr, n, k, m, scratch);
+    const shape = vector ? [n] : [n, m];
+    if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
+    // Compact the padded rows in place (row i moves left, never over a row not yet moved).
     const c = this.arena.f32(cPtr, rows * cols);
-    const out = new Float32Array(n * m);
-    if (cols === m) out.set(c.subarray(0, n * m));
-    else for (let i = 0; i < n; i++) out.set(c.subarray(i * cols, i * cols + m), i * m);
-    return new NDArray(out, vector ? [n] : [n, m], 'float32');
+    for (let i = 1; i < n; i++) c.copyWithin(i * m, i * cols, i * cols + m);
+    return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
   }
 }
