@@ -34,7 +34,8 @@ function race(runners: (Runner | undefined)[], repeats: number, inner = 1): (num
   return times.map((t) => (t.length ? median(t) : undefined));
 }
 
-const peers: [string, Workloads | undefined][] = [['tsano (1 thread)', tsano()]];
+const cores = (await import('node:os')).availableParallelism();
+const peers: [string, Workloads | undefined][] = [['tsano 1 thread', tsano(1)], [`tsano ${cores} threads`, tsano()]];
 for (const [name, load] of [['TF.js wasm 4.22', tfjsWasm], ['jax-js 0.1.25', jaxJs]] as const) {
   try {
     peers.push([name, await load()]);
@@ -53,7 +54,9 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
 ];
 
-const header = ['workload', ...peers.map(([n]) => n), ...peers.slice(1).map(([n]) => `tsano / ${n.split(' ')[0]}`)];
+// Ratios: tsano on one thread, then on all threads, against each outside peer.
+const outside = peers.slice(2);
+const header = ['workload', ...peers.map(([n]) => n), ...outside.flatMap(([n]) => [`1 thread / ${n.split(' ')[0]}`, `all / ${n.split(' ')[0]}`])];
 const rows: string[][] = [header];
 for (const [name, build, inner, rate] of workloads) {
   const runners: (Runner | undefined)[] = [];
@@ -67,7 +70,8 @@ for (const [name, build, inner, rate] of workloads) {
   }
   const ms = race(runners, REPEATS, inner);
   const cell = (t: number | undefined) => (t === undefined ? '–' : t < 0.1 ? `${(t * 1000).toFixed(1)} µs` : `${t.toFixed(2)} ms${rate(t) ? ` (${rate(t)})` : ''}`);
-  rows.push([name, ...ms.map(cell), ...ms.slice(1).map((t) => (t && ms[0] ? (ms[0] / t).toFixed(2) : '–'))]);
+  const ratio = (ours: number | undefined, theirs: number | undefined) => (ours && theirs ? (ours / theirs).toFixed(2) : '–');
+  rows.push([name, ...ms.map(cell), ...ms.slice(2).flatMap((t) => [ratio(ms[0], t), ratio(ms[1], t)])]);
 }
 
 const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));

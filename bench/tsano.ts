@@ -2,7 +2,28 @@
 import * as T from '../src/index.js';
 import { data, type Workloads } from './peers.js';
 
-export function tsano(): Workloads {
+/** tsano's workloads, compiled with `threads` threads (TSANO_THREADS is read when a function is compiled). */
+export function tsano(threads?: number): Workloads {
+  const withThreads = async <R>(build: () => Promise<R>): Promise<R> => {
+    const saved = process.env['TSANO_THREADS'];
+    if (threads !== undefined) process.env['TSANO_THREADS'] = String(threads);
+    try {
+      return await build();
+    } finally {
+      if (saved === undefined) delete process.env['TSANO_THREADS'];
+      else process.env['TSANO_THREADS'] = saved;
+    }
+  };
+  const workloads = tsanoWorkloads();
+  return {
+    matmul: (n) => withThreads(() => workloads.matmul(n)),
+    chain: (n) => withThreads(() => workloads.chain(n)),
+    mlp: (b) => withThreads(() => workloads.mlp(b)),
+    tiny: () => withThreads(() => workloads.tiny()),
+  };
+}
+
+function tsanoWorkloads(): Workloads {
   const f32 = (d: Float32Array, shape: number[]) => T.array(d, { shape });
   return {
     async matmul(n) {

@@ -22,8 +22,9 @@ export async function buildModule(kernels: readonly KernelSpec[]): Promise<WasmM
   const b = await loadBinaryen();
   const m = new b.Module();
   try {
-    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.NontrappingFPToInt | b.Features.SignExt);
-    m.setMemory(1, MAX_PAGES, null, [], false, false, '0');
+    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics);
+    // Shared, so worker threads run kernels on the same memory (and growing it never detaches views).
+    m.setMemory(1, MAX_PAGES, null, [], true, false, '0');
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;

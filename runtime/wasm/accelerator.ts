@@ -1,15 +1,15 @@
 import type { KernelSpec } from '../../compiler/schedule/kernels.js';
 import { actualLayout } from '../../compiler/schedule/kernels.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
+import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete } from '../reference/layout.js';
 import { WasmArena } from './arena.js';
-import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
+import { threadPool, type ThreadPool } from './threads.js';
 
 type KernelFn = (...args: number[]) => void;
-const OUT_OF_ROOM = Symbol('out of room');
 
 let liftoffChecked = false;
 /**
@@ -26,15 +26,30 @@ async function avoidLiftoff(): Promise<void> {
 }
 
 const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
+/** Work below these sizes stays on one thread: waking a helper costs more than it saves. */
+const PARALLEL_ELEMENTS = 1 << 16;
+const PARALLEL_FLOPS = 1 << 22;
 
-/** Runs a compiled function's wasm kernels in memory it owns; operands are copied in and results out. */
+/** One kernel invocation: function index and i32 arguments. */
+type Job = readonly [number, readonly number[]];
+
+/**
+ * Runs a compiled function's wasm kernels in memory it owns. Operands are copied in unless an
+ * earlier kernel of the same call left them there; results stay in place for the next kernel. Big
+ * kernels are split into row ranges across the thread pool (bit-identical to one thread).
+ */
 export class WasmAccelerator implements Accelerator {
   private readonly arena = new WasmArena();
   private readonly fns: KernelFn[];
+  private readonly pool: ThreadPool | undefined;
+  private readonly moduleId: number;
 
   private constructor(private readonly kernels: readonly KernelSpec[], bytes: Uint8Array, exportNames: readonly string[]) {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.arena.memory } });
+    const module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
+    this.pool = threadPool();
+    this.moduleId = this.pool ? this.pool.register(module, this.arena.memory) : 0;
   }
 
   /** Compiles the program's kernels into one module (loading binaryen on first use). */
@@ -46,11 +61,15 @@ export class WasmAccelerator implements Accelerator {
     return new WasmAccelerator(program.kernels, mod.bytes, mod.exports);
   }
 
+  /** Threads this accelerator splits big kernels across. */
+  get threads(): number {
+    return (this.pool?.helpers ?? 0) + 1;
+  }
+
   beginCall(): void {
     this.arena.beginCall();
   }
 
-  /** True for results that view this accelerator's memory and must be copied before the call returns. */
   resident(value: NDArray): boolean {
     return this.arena.holds(value.data);
   }
@@ -58,29 +77,33 @@ export class WasmAccelerator implements Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
     if (operands.some((o) => o.dtype !== 'float32')) return undefined;
-    const mark = this.arena.used;
-    try {
-      return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
-    } catch (e) {
-      if (e !== OUT_OF_ROOM) throw e;
-      this.arena.release(mark);
-      return undefined;
-    }
+    return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
   }
 
-  /** Memory for `bytes`, or a jump back to `run`, which lets the reference kernel take this step. */
-  private alloc(bytes: number): number {
-    const ptr = this.arena.alloc(bytes);
-    if (ptr === undefined) throw OUT_OF_ROOM;
-    return ptr;
+  /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
+  private dispatch(jobs: readonly Job[]): void {
+    if (!this.pool || jobs.length === 1) {
+      for (const [fn, args] of jobs) this.fns[fn]!(...args);
+      return;
+    }
+    const [[fn, args], ...rest] = jobs as [Job, ...Job[]];
+    this.pool.run(this.moduleId, () => this.fns[fn]!(...args), rest);
   }
 
   /** The address of an operand in wasm memory, copying it in unless an earlier kernel left it there. */
   private place(x: NDArray): number {
     if (this.arena.holds(x.data)) return x.data.byteOffset;
-    const ptr = this.alloc(x.data.byteLength);
+    const ptr = this.arena.alloc(x.data.byteLength);
     this.arena.f32(ptr, x.size).set(x.data as Float32Array);
     return ptr;
+  }
+
+  /** Contiguous parts of [0, total) for each thread, every boundary a multiple of `align`. */
+  private parts(total: number, align: number, worth: boolean): [number, number][] {
+    const threads = worth ? Math.min(this.threads, Math.ceil(total / align)) : 1;
+    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor((total * t) / threads), align)));
+    cuts[threads] = total;
+    return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
   }
 
   private elementwise(step: Step, spec: Extract<KernelSpec, { kind: 'elementwise' }>, operands: readonly NDArray[]): NDArray | undefined {
@@ -95,8 +118,22 @@ export class WasmAccelerator implements Accelerator {
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
     const inPtrs = operands.map((o) => this.place(o));
-    const outPtrs = spec.outputs.map(() => this.alloc(size * 4));
-    this.fns[step.kernel!]!(outer, inner, ...inPtrs, ...outPtrs);
+    const outPtrs = spec.outputs.map(() => this.arena.alloc(size * 4));
+    const fn = step.kernel!;
+    const worth = size >= PARALLEL_ELEMENTS;
+    let jobs: Job[];
+    if (outer === 1) {
+      // One long row: split it, offsetting the streamed operands and the outputs.
+      jobs = this.parts(inner, 4, worth).map(([a, b]) => [fn, [1, b - a,
+        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * 4 : p)),
+        ...outPtrs.map((p) => p + a * 4)]]);
+    } else {
+      // Whole rows per thread: full operands move by rows, columns by one value per row.
+      jobs = this.parts(outer, 1, worth).map(([a, b]) => [fn, [b - a, inner,
+        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * 4 : spec.layouts[i] === 'column' ? p + a * 4 : p)),
+        ...outPtrs.map((p) => p + a * inner * 4)]]);
+    }
+    this.dispatch(jobs);
     const results = outPtrs.map((p) => new NDArray(this.arena.f32(p, size), shape, 'float32'));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
@@ -110,9 +147,14 @@ export class WasmAccelerator implements Accelerator {
     const cols = roundUp(m, TILE_COLS);
     const aPtr = this.place(a!);
     const bPtr = this.place(b!);
-    const cPtr = this.alloc(rows * cols * 4);
-    const scratch = this.alloc(matmulScratchBytes(n, k, m));
-    this.fns[step.kernel!]!(aPtr, bPtr, cPtr, n, k, m, scratch);
+    const cPtr = this.arena.alloc(rows * cols * 4);
+    // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
+    const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
+    const jobs: Job[] = bands.map(([r0, r1]) => {
+      const scratch = this.arena.alloc(matmulScratchBytes(r1 - r0, k, m));
+      return [step.kernel!, [aPtr + r0 * k * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch]];
+    });
+    this.dispatch(jobs);
     const shape = vector ? [n] : [n, m];
     if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).

@@ -5,20 +5,18 @@ const PAGE = 65536;
 export const MAX_PAGES = 65536;
 
 /**
- * One WebAssembly.Memory per compiled function, used as a bump allocator reset at the start of each
- * call, so results of one kernel stay in place for the next. Growing memory detaches every view of
- * it, so memory only grows between calls: a call that runs out of room lets the step fall back to
- * the reference kernels and reserves more for the next call. Beyond wasm32's 4 GiB is a clear error.
+ * One shared WebAssembly.Memory per compiled function, used as a bump allocator reset at the start
+ * of each call, so results of one kernel stay in place for the next. Shared memory grows without
+ * detaching existing views. A request beyond wasm32's 4 GiB is a clear error, never a trap.
  */
 export class WasmArena {
-  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES });
+  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   private top = 0;
-  private highWater = 0;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
-  /** Starts a call: frees everything and makes sure the previous call's peak fits without growing. */
+  /** Starts a call: everything allocated in the previous call is free again. */
   beginCall(): void {
     this.top = 0;
-    this.ensure(this.highWater);
   }
 
   /** Bytes reserved so far in this call. */
@@ -36,35 +34,25 @@ export class WasmArena {
     this.memory.grow(needed - have);
   }
 
-  /**
-   * Reserves `bytes` (plus 16 bytes of padding, so four-lane loads past the end stay inside) at a
-   * 16-byte boundary; undefined when that would need more memory than this call started with.
-   */
-  alloc(bytes: number): number | undefined {
+  /** Reserves `bytes` (plus 16 bytes of padding, so four-lane loads past the end stay inside) at a 16-byte boundary. */
+  alloc(bytes: number): number {
     const start = this.top;
-    const end = start + Math.ceil((bytes + 16) / 16) * 16;
-    if (end > this.memory.buffer.byteLength) {
-      // The rest of this call is unknown: reserve twice what was reached, so a few calls converge.
-      this.highWater = Math.max(this.highWater, 2 * end);
-      return undefined;
-    }
-    this.highWater = Math.max(this.highWater, end);
-    this.top = end;
+    this.top = start + Math.ceil((bytes + 16) / 16) * 16;
+    const size = this.memory.buffer.byteLength;
+    // Grow geometrically (up to the limit), so a call's allocations cost few grow operations.
+    if (this.top > size) this.ensure(this.top > MAX_PAGES * PAGE ? this.top : Math.min(Math.max(this.top, 2 * size), MAX_PAGES * PAGE));
     return start;
-  }
-
-  /** Gives back everything allocated after `mark` (a step that could not finish). */
-  release(mark: number): void {
-    this.top = mark;
   }
 
   /** A float32 view of `count` elements at byte offset `ptr`. */
   f32(ptr: number, count: number): Float32Array {
-    return new Float32Array(this.memory.buffer, ptr, count);
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Float32Array(buffer, ptr, count);
   }
 
-  /** True for arrays that already live in this memory (results of earlier kernels in this call). */
+  /** True for arrays that live in this memory (results of earlier kernels in this call). */
   holds(data: ArrayBufferView): boolean {
-    return data.buffer === this.memory.buffer;
+    return this.buffers.has(data.buffer);
   }
 }

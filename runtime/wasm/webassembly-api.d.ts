@@ -7,7 +7,7 @@ declare global {
   namespace WebAssembly {
     class Memory {
       constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
-      readonly buffer: ArrayBuffer;
+      readonly buffer: ArrayBuffer | SharedArrayBuffer;
       grow(pages: number): number;
     }
     class Module {

@@ -68,3 +68,29 @@ describe('wasm and js modes agree', () => {
     expect(out.toArray()).toEqual([[11, 21, 31, 41], [12, 22, 32, 42], [13, 23, 33, 43]]);
   });
 });
+
+describe('threads', () => {
+  it('splitting kernels across threads gives bit-identical elementwise results and the same matmul', async () => {
+    const x = T.matrix('x');
+    const w = T.matrix('w');
+    const build = () => [T.tanh(T.add(T.mul(x, 1.5), 0.5)).mul(T.sigmoid(x)), T.dot(x, w)];
+    const saved = process.env['TSANO_THREADS'];
+    try {
+      process.env['TSANO_THREADS'] = '1';
+      const one = await T.compile([x, w], build(), { mode: 'wasm' });
+      process.env['TSANO_THREADS'] = '2';
+      const two = await T.compile([x, w], build(), { mode: 'wasm' });
+      for (const [n, k, m] of [[300, 270, 33], [1, 70000, 1], [257, 64, 65]] as const) {
+        const X = T.randomNormal([n, k], { seed: n });
+        const W = T.randomNormal([k, m], { seed: m });
+        const [a1, b1] = one(X, W);
+        const [a2, b2] = two(X, W);
+        expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
+        expect(Array.from(b2!.data)).toEqual(Array.from(b1!.data));
+      }
+    } finally {
+      if (saved === undefined) delete process.env['TSANO_THREADS'];
+      else process.env['TSANO_THREADS'] = saved;
+    }
+  });
+});
