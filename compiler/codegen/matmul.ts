@@ -11,6 +11,12 @@ export const KC = 256;
 export const matmulScratchBytes = (n: number, k: number, m: number): number =>
   (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / TILE_COLS) * TILE_COLS) * k * 4;
 
+/** f32x4.relaxed_madd(x, y, z) = x * y + z; binaryen.js has no helper for it, only the C API. */
+function relaxedMadd(e: FunctionEmitter, x: Expr, y: Expr, z: Expr): Expr {
+  const b = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
+  return b._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, b.RelaxedMaddVecF32x4, x, y, z);
+}
+
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 
 /**
@@ -19,7 +25,7 @@ type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k, so both packed slices stay in cache.
  */
-export function emitMatmul(e: FunctionEmitter, name: string): void {
+export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void {
   const { m, b } = e;
   const [A, B, C, n, k, cols0, scratch] = e.params as Local[];
   const i32 = (c: number) => m.i32.const(c);
@@ -122,10 +128,12 @@ export function emitMatmul(e: FunctionEmitter, name: string): void {
   // One step of k for the whole tile, reading A and B at constant offsets from the running pointers.
   const step = (u: number): Expr[] => {
     const out: Expr[] = [set(b0, m.v128.load(u * 32, 4, bPtr.get())), set(b1, m.v128.load(u * 32 + 16, 4, bPtr.get()))];
+    // acc + a * b: one fused relaxed_madd where the engine has relaxed SIMD, else mul then add.
+    const madd = (x: Expr, y: Expr, z: Expr): Expr => (fma ? relaxedMadd(e, x, y, z) : m.f32x4.add(z, m.f32x4.mul(x, y)));
     for (let row = 0; row < TILE_ROWS; row++) {
       out.push(set(a, m.v128.load32_splat(u * 16 + row * 4, 4, aPtr.get())));
-      out.push(set(acc[2 * row]!, m.f32x4.add(acc[2 * row]!.get(), m.f32x4.mul(a.get(), b0.get()))));
-      out.push(set(acc[2 * row + 1]!, m.f32x4.add(acc[2 * row + 1]!.get(), m.f32x4.mul(a.get(), b1.get()))));
+      out.push(set(acc[2 * row]!, madd(a.get(), b0.get(), acc[2 * row]!.get())));
+      out.push(set(acc[2 * row + 1]!, madd(a.get(), b1.get(), acc[2 * row + 1]!.get())));
     }
     return out;
   };

@@ -18,11 +18,12 @@ export interface WasmModule {
  * runtime owns it (and can share it between threads later). Validated, not optimized: binaryen's
  * optimizer costs compile time without making these kernels faster (V8 allocates registers itself).
  */
-export async function buildModule(kernels: readonly KernelSpec[]): Promise<WasmModule> {
+export async function buildModule(kernels: readonly KernelSpec[], options: { relaxedSimd?: boolean } = {}): Promise<WasmModule> {
   const b = await loadBinaryen();
   const m = new b.Module();
   try {
-    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics);
+    const relaxed = options.relaxedSimd ? b.Features.RelaxedSIMD : 0;
+    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics | relaxed);
     // Shared, so worker threads run kernels on the same memory (and growing it never detaches views).
     m.setMemory(1, MAX_PAGES, null, [], true, false, '0');
     m.addMemoryImport('0', 'env', 'memory');
@@ -30,7 +31,7 @@ export async function buildModule(kernels: readonly KernelSpec[]): Promise<WasmM
       const name = `k${i}`;
       const params = spec.kind === 'matmul' ? 7 : 2 + spec.layouts.length + spec.outputs.length;
       const e = new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32));
-      if (spec.kind === 'matmul') emitMatmul(e, name);
+      if (spec.kind === 'matmul') emitMatmul(e, name, options.relaxedSimd);
       else emitElementwise(e, spec, name);
       return name;
     });

@@ -18,8 +18,13 @@ describe('the whole pipeline on random graphs', () => {
         const { naive, optimized } = await bothWays(g.inputs, [g.output], values);
         expect(optimized[0]!.shape).toEqual(naive[0]!.shape);
         const verdict = optimizerAgrees(optimized[0]!.data, naive[0]!.data);
-        if (verdict !== undefined && (await passesThroughSubnormals(g.inputs, g.output, values))) return;
-        expect(verdict).toBeUndefined();
+        if (verdict === undefined || (await passesThroughSubnormals(g.inputs, g.output, values))) return;
+        // A stability rewrite may legitimately change a value the graph as written only got by rounding
+        // (log(1 + 1e-30) is 0, so sqrt of it is 0, where the exact log1p is negative and sqrt is NaN;
+        // or a NaN hidden by a comparison). Those rules are checked one by one against exact formulas
+        // (rewrites.test.ts); here every other phase must still agree exactly.
+        const unstabilized = (await T.compile(g.inputs, g.output, { exclude: ['stabilize'] }))(...values);
+        expect(optimizerAgrees(unstabilized.data, naive[0]!.data)).toBeUndefined();
       }),
       { numRuns: 200 },
     );
