@@ -85,7 +85,7 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
   const x = T.matrix('x');
   const y = T.matrix('y');
   const params = sizes.slice(1).flatMap((n, i) => [T.shared(T.randomNormal([sizes[i]!, n], { seed: i, stddev: 0.05 }), `W${i}`), T.shared(T.zeros([n]), `b${i}`)]);
-  let h: InstanceType<typeof T.Node> = x;
+  let h: import('../src/index.js').Node = x;
   for (let i = 0; i < params.length; i += 2) {
     const z = T.add(T.dot(h, params[i]!), params[i + 1]!);
     h = i + 2 < params.length ? T.relu(z) : T.softmax(z);
@@ -94,7 +94,7 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
   const grads = T.grad(loss, params);
   const t = T.shared(T.zeros([]), 't');
   const t1 = T.add(t, 1);
-  const updates: [InstanceType<typeof T.Node>, InstanceType<typeof T.Node>][] = [[t, t1]];
+  const updates: [import('../src/index.js').Node, import('../src/index.js').Node][] = [[t, t1]];
   params.forEach((p, i) => {
     const m = T.shared(T.zeros(p.shape as number[]), `m${i}`);
     const v = T.shared(T.zeros(p.shape as number[]), `v${i}`);
