@@ -108,6 +108,9 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
   const train = await T.compile([x, y], loss, { updates });
   const ms = performance.now() - started;
   console.log(`\ncompile MLP 784-512-512-10 Adam training step: ${ms.toFixed(0)} ms (${train.stats.nodesBefore} -> ${train.stats.nodesAfter} nodes, ${train.stats.kernels} steps, ${train.stats.wasmKernels} wasm kernels)`);
+  const again = performance.now();
+  const retrain = await T.compile([x, y], loss, { updates });
+  console.log(`compiling it again: ${(performance.now() - again).toFixed(0)} ms (module from the ${retrain.stats.moduleCache} cache)`);
   const X = T.randomNormal([256, 784], { seed: 1 });
   const Y = T.array(Array.from({ length: 256 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))));
   train(X, Y);

@@ -89,3 +89,14 @@ describe('T.compile: updates, givens and shared variables', () => {
     expect(f(T.array([1, 2], { dtype: 'int32' })).item()).toBe(3);
   });
 });
+
+describe('compiled module cache', () => {
+  it('compiling the same function again reuses the compiled module', async () => {
+    const x = T.vector('x');
+    const first = await T.compile([x], T.tanh(T.mul(x, 3.25)));
+    const again = await T.compile([x], T.tanh(T.mul(x, 3.25)));
+    expect(first.stats.moduleCache).toBeDefined();
+    expect(again.stats.moduleCache).toBe('memory');
+    expect(Array.from(again([0.5]).data)).toEqual(Array.from(first([0.5]).data));
+  });
+});

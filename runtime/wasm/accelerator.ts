@@ -8,6 +8,7 @@ import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete } from '../reference/layout.js';
 import { WasmArena } from './arena.js';
 import { threadPool, type ThreadPool } from './threads.js';
+import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
 type KernelFn = (...args: number[]) => void;
 
@@ -48,7 +49,10 @@ export class WasmAccelerator implements Accelerator {
   private readonly pool: ThreadPool | undefined;
   private readonly moduleId: number;
 
-  private constructor(private readonly kernels: readonly KernelSpec[], module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean) {
+  private constructor(
+    private readonly kernels: readonly KernelSpec[], module: WebAssembly.Module, exportNames: readonly string[],
+    readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
+  ) {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.pool = threadPool();
@@ -59,17 +63,22 @@ export class WasmAccelerator implements Accelerator {
   static async create(program: Program): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
-    const { buildModule } = await import('../../compiler/codegen/module.js');
+    // Exports are named k0, k1, … in kernel order, so a cached module needs no side table.
+    const exports = program.kernels.map((_, i) => `k${i}`);
+    const build = (relaxedSimd: boolean) => async () => {
+      const { buildModule } = await import('../../compiler/codegen/module.js');
+      return (await buildModule(program.kernels, { relaxedSimd })).bytes;
+    };
     if (wantRelaxed()) {
-      const relaxed = await buildModule(program.kernels, { relaxedSimd: true });
       try {
-        return new WasmAccelerator(program.kernels, new WebAssembly.Module(relaxed.bytes), relaxed.exports, true);
+        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
+        return new WasmAccelerator(program.kernels, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
-    const plain = await buildModule(program.kernels);
-    return new WasmAccelerator(program.kernels, new WebAssembly.Module(plain.bytes), plain.exports, false);
+    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
+    return new WasmAccelerator(program.kernels, module, exports, false, source);
   }
 
   /** Threads this accelerator splits big kernels across. */

@@ -42,6 +42,11 @@ export interface CompileStats {
   wasmKernels: number;
   /** The backend actually in use. */
   mode: Mode;
+  /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
+  moduleCache?: 'memory' | 'disk' | 'built';
+  /** Threads big kernels are split across, and whether relaxed-SIMD FMA is in use. */
+  threads?: number;
+  relaxedSimd?: boolean;
 }
 
 export interface CompiledGraph {
@@ -206,7 +211,8 @@ export async function compile<O extends Node | readonly Node[]>(
     for (const p of optimized.phases) console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
-  const executor = new Executor(program, mode === 'wasm' ? await WasmAccelerator.create(program) : undefined);
+  const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program) : undefined;
+  const executor = new Executor(program, accelerator);
 
   const fn = (...args: ArrayValue[]) => {
     if (args.length !== inputs.length) {
@@ -230,6 +236,7 @@ export async function compile<O extends Node | readonly Node[]>(
     kernels: program.steps.length,
     wasmKernels: program.steps.filter((s) => s.kernel !== undefined).length,
     mode,
+    ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
   };
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
