@@ -5,6 +5,9 @@ import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
 import type { Op } from '../compiler/ir/ops.js';
 
+/** TSANO_DEBUG=steps prints the slowest steps of every call. */
+const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('steps');
+
 const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
 
 /** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
@@ -44,7 +47,9 @@ export class Executor {
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
     for (const s of p.shared) slots[s.slot] = s.container.value;
+    const profile = profiling() ? new Map<string, number>() : undefined;
     for (const step of p.steps) {
+      const started = profile ? performance.now() : 0;
       const operands = step.inputs.map((i) => slots[i]!);
       let result: NDArray;
       try {
@@ -61,6 +66,14 @@ export class Executor {
       }
       slots[step.out] = result.dtype === step.dtype ? result : result.astype(step.dtype);
       for (const r of step.release) slots[r] = undefined;
+      if (profile) {
+        const key = `${step.op}${step.kernel === undefined ? '' : ' [wasm]'} ${fmt(result.shape)}`;
+        profile.set(key, (profile.get(key) ?? 0) + performance.now() - started);
+      }
+    }
+    if (profile) {
+      const rows = [...profile].sort((a, b) => b[1] - a[1]).slice(0, 12);
+      console.error(`tsano: slowest steps of this call\n${rows.map(([k, ms]) => `  ${ms.toFixed(2).padStart(8)} ms  ${k}`).join('\n')}`);
     }
     const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
     return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => detach(slots[u.slot]!)) };

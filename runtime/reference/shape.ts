@@ -23,7 +23,22 @@ export function reshape(x: NDArray, target: readonly number[]): NDArray {
   return new NDArray(x.data, shape, x.dtype);
 }
 
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
 export function transpose(x: NDArray, perm: readonly number[]): NDArray {
+  if (x.ndim === 2 && perm[0] === 1) {
+    // The common matrix case as a blocked loop (32x32 tiles stay in cache).
+    const [r, c] = x.shape as [number, number];
+    const out = allocate(x.dtype, x.size);
+    for (let i0 = 0; i0 < r; i0 += 32) {
+      for (let j0 = 0; j0 < c; j0 += 32) {
+        for (let i = i0; i < Math.min(i0 + 32, r); i++) {
+          for (let j = j0; j < Math.min(j0 + 32, c); j++) out[j * r + i] = x.data[i * c + j]!;
+        }
+      }
+    }
+    return new NDArray(out, [c, r], x.dtype);
+  }
   const strides = stridesOf(x.shape);
   return gatherStrided(x, perm.map((p) => x.shape[p]!), perm.map((p) => strides[p]!));
 }
@@ -149,7 +164,18 @@ export function pad(x: NDArray, paddings: readonly (readonly [number, number])[]
   return new NDArray(out, shape, x.dtype);
 }
 
+/** Whether `inner` is `outer` with leading axes dropped (a bias against a batch). */
+const isSuffix = (inner: readonly number[], outer: readonly number[]) =>
+  inner.length <= outer.length && inner.every((d, i) => d === outer[outer.length - inner.length + i]);
+
 export function broadcastTo(x: NDArray, shape: readonly number[]): NDArray {
+  if (sameShape(x.shape, shape)) return x;
+  if (isSuffix(x.shape, shape)) {
+    // Repeat the whole array: copies of contiguous blocks.
+    const out = allocate(x.dtype, sizeOf(shape));
+    for (let o = 0; o < out.length; o += x.size) out.set(x.data, o);
+    return new NDArray(out, shape, x.dtype);
+  }
   const target = broadcastConcrete([x.shape, shape]);
   if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
     throw new ShapeError(`cannot broadcast shape ${fmt(x.shape)} to ${fmt(shape)}`);
@@ -159,6 +185,16 @@ export function broadcastTo(x: NDArray, shape: readonly number[]): NDArray {
 
 /** Sums x down to `shape`, undoing NumPy broadcasting (the gradient of a broadcast). */
 export function sumTo(x: NDArray, shape: readonly number[]): NDArray {
+  if (sameShape(x.shape, shape)) return x;
+  if (isSuffix(shape, x.shape) && sizeOf(shape) > 0) {
+    // Sum of contiguous blocks (the gradient of a bias), accumulated in float64.
+    const n = sizeOf(shape);
+    const acc = new Float64Array(n);
+    for (let o = 0; o < x.size; o += n) for (let i = 0; i < n; i++) acc[i]! += x.data[o + i]!;
+    const out = allocate(x.dtype, n);
+    out.set(acc);
+    return new NDArray(out, shape, x.dtype);
+  }
   const lead = x.ndim - shape.length;
   const axes: number[] = [];
   x.shape.forEach((d, i) => {
