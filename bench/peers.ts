@@ -15,6 +15,17 @@ export interface Workloads {
   mlp(batch: number): Promise<Runner>;
   /** exp(2x + 1) on 4 floats, result read back. */
   tiny(): Promise<Runner>;
+  /** conv 3x3x32 relu, maxpool 2, conv 3x3x64 relu, maxpool 2, dense 10 softmax on 28x28x1 (channels last). */
+  cnn?(batch: number): Promise<Runner>;
+}
+
+/** Weights of the CNN workload, shared by every peer. */
+export function cnnWeights() {
+  return {
+    k1: seeded(3 * 3 * 1 * 32, 21).map((v) => v * 0.3),
+    k2: seeded(3 * 3 * 32 * 64, 22).map((v) => v * 0.05),
+    wd: seeded(5 * 5 * 64 * 10, 23).map((v) => v * 0.02),
+  };
 }
 
 const seeded = (n: number, seed: number) => {
@@ -62,6 +73,18 @@ export async function tfjsWasm(): Promise<Workloads> {
     async tiny() {
       const x = tf.tensor1d([0.1, 0.2, 0.3, 0.4]);
       return run(() => tf.tidy(() => tf.exp(tf.add(tf.mul(x, 2), 1))));
+    },
+    async cnn(batch) {
+      const w = cnnWeights();
+      const x = tf.tensor4d(seeded(batch * 28 * 28, 5), [batch, 28, 28, 1]);
+      const k1 = tf.tensor4d(w.k1, [3, 3, 1, 32]);
+      const k2 = tf.tensor4d(w.k2, [3, 3, 32, 64]);
+      const wd = tf.tensor2d(w.wd, [5 * 5 * 64, 10]);
+      return run(() => tf.tidy(() => {
+        const h1 = tf.maxPool(tf.relu(tf.conv2d(x, k1, 1, 'valid')), 2, 2, 'valid');
+        const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, k2, 1, 'valid')), 2, 2, 'valid');
+        return tf.softmax(tf.matMul(tf.reshape(h2, [batch, 5 * 5 * 64]), wd));
+      }));
     },
   };
 }

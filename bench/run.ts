@@ -51,6 +51,10 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
   ['matmul 1024^3', (w) => w.matmul(1024), 1, (ms) => `${((2 * 1024 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
   ['elementwise chain, 4M', (w) => w.chain(4 * 1024 * 1024), 1, (ms) => `${((4 * 1024 * 1024) / ms / 1e3).toFixed(0)} M elem/s`],
   ['MLP 784-512-512-10, batch 256', (w) => w.mlp(256), 1, () => ''],
+  ['CNN conv32-pool-conv64-pool-dense10, batch 64', async (w) => {
+    if (!w.cnn) throw new Error('no CNN workload');
+    return w.cnn(64);
+  }, 1, () => ''],
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
 ];
 

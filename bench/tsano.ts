@@ -1,6 +1,6 @@
 /** tsano's side of the peer workloads, compiled once with T.compile in wasm mode. */
 import * as T from '../src/index.js';
-import { data, type Workloads } from './peers.js';
+import { cnnWeights, data, type Workloads } from './peers.js';
 
 /** tsano's workloads, compiled with `threads` threads (TSANO_THREADS is read when a function is compiled). */
 export function tsano(threads?: number): Workloads {
@@ -20,6 +20,7 @@ export function tsano(threads?: number): Workloads {
     chain: (n) => withThreads(() => workloads.chain(n)),
     mlp: (b) => withThreads(() => workloads.mlp(b)),
     tiny: () => withThreads(() => workloads.tiny()),
+    cnn: (b) => withThreads(() => workloads.cnn!(b)),
   };
 }
 
@@ -51,6 +52,19 @@ function tsanoWorkloads(): Workloads {
       });
       const f = await T.compile([x], h);
       const X = f32(data.seeded(batch * 784, 4), [batch, 784]);
+      return () => void f(X);
+    },
+    async cnn(batch) {
+      const w = cnnWeights();
+      const x = T.tensor('img', { shape: [null, 28, 28, 1] });
+      const k1 = T.shared(f32(w.k1, [3, 3, 1, 32]), 'k1');
+      const k2 = T.shared(f32(w.k2, [3, 3, 32, 64]), 'k2');
+      const wd = T.shared(f32(w.wd, [5 * 5 * 64, 10]), 'wd');
+      const pool = { poolSize: 2, strides: 2, padding: 'valid' as const, dataFormat: 'channelsLast' as const };
+      const h1 = T.maxPool2d(T.relu(T.conv2d(x, k1, { dataFormat: 'channelsLast' })), pool);
+      const h2 = T.maxPool2d(T.relu(T.conv2d(h1, k2, { dataFormat: 'channelsLast' })), pool);
+      const f = await T.compile([x], T.softmax(T.dot(T.reshape(h2, [-1, 5 * 5 * 64]), wd)));
+      const X = f32(data.seeded(batch * 28 * 28, 5), [batch, 28, 28, 1]);
       return () => void f(X);
     },
     async tiny() {

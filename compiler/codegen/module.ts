@@ -3,6 +3,7 @@ import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul } from './matmul.js';
+import { emitMaxPool } from './pool.js';
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
@@ -29,9 +30,10 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
-      const params = spec.kind === 'matmul' ? 7 : 2 + spec.layouts.length + spec.outputs.length;
+      const params = spec.kind === 'matmul' || spec.kind === 'conv2d' ? 7 : spec.kind === 'maxPool2d' ? 14 : 2 + spec.layouts.length + spec.outputs.length;
       const e = new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32));
-      if (spec.kind === 'matmul') emitMatmul(e, name, options.relaxedSimd);
+      if (spec.kind === 'matmul' || spec.kind === 'conv2d') emitMatmul(e, name, options.relaxedSimd);
+      else if (spec.kind === 'maxPool2d') emitMaxPool(e, name);
       else emitElementwise(e, spec, name);
       return name;
     });

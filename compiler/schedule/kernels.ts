@@ -1,5 +1,5 @@
 import { Node } from '../ir/node.js';
-import type { FusedArgs, FusedInstr, FusedRef } from '../ir/ops.js';
+import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
 import { isElementwise } from '../ir/ops.js';
 import type { Shape } from '../ir/type.js';
 
@@ -17,7 +17,11 @@ export type KernelSpec =
       readonly outputs: readonly number[];
       readonly layouts: readonly Layout[];
     }
-  | { readonly kind: 'matmul' };
+  | { readonly kind: 'matmul' }
+  /** conv2d as im2col (done by the runtime) feeding the matmul kernel. */
+  | { readonly kind: 'conv2d' }
+  /** Max pooling, channels last, four channels at a time. */
+  | { readonly kind: 'maxPool2d' };
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
@@ -57,6 +61,18 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const [a, b] = node.inputs as [Node, Node];
     const ok = a.dtype === 'float32' && b.dtype === 'float32' && a.ndim === 2 && (b.ndim === 2 || b.ndim === 1);
     return ok ? { kind: 'matmul' } : undefined;
+  }
+  if (node.op === 'conv2d') {
+    const [x, w] = node.inputs as [Node, Node];
+    const a = node.args as OpArgs['conv2d'];
+    return x.dtype === 'float32' && w.dtype === 'float32' && a.dataFormat === 'channelsLast' ? { kind: 'conv2d' } : undefined;
+  }
+  if (node.op === 'maxPool2d') {
+    const x = node.inputs[0]!;
+    const a = node.args as OpArgs['maxPool2d'];
+    const channels = x.shape[3];
+    return x.dtype === 'float32' && a.dataFormat === 'channelsLast' && channels !== null && channels !== undefined && channels % 4 === 0
+      ? { kind: 'maxPool2d' } : undefined;
   }
   let instrs: readonly FusedInstr[];
   let outputs: readonly number[];

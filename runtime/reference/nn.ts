@@ -153,16 +153,34 @@ function poolWindows(shape: readonly number[], p: PoolParams): { win: Window; ta
 /** Max or average pooling; windows ignore padding (average divides by the pixels inside, as TensorFlow). */
 export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: DType): NDArray {
   const x = toNHWC(xIn, p.dataFormat);
-  const { win, taps } = poolWindows(x.shape, p);
-  const out = allocate(dtype, taps.length * win.c);
-  taps.forEach((pixels, k) => {
-    for (let c = 0; c < win.c; c++) {
-      let acc = kind === 'max' ? -Infinity : 0;
-      for (const ip of pixels) acc = kind === 'max' ? Math.max(acc, x.data[ip + c]!) : acc + x.data[ip + c]!;
-      out[k * win.c + c] = kind === 'max' ? acc : acc / pixels.length;
+  const [kh, kw] = p.poolSize;
+  const win = windowOf(x.shape, kh, kw, p.strides, [1, 1], p.padding);
+  const { c } = win;
+  const out = allocate(dtype, win.n * win.oh * win.ow * c);
+  const acc = new Float64Array(c);
+  for (let b = 0; b < win.n; b++) {
+    for (let oy = 0; oy < win.oh; oy++) {
+      const y0 = Math.max(0, oy * p.strides[0] - win.ph);
+      const y1 = Math.min(win.h, oy * p.strides[0] - win.ph + kh);
+      for (let ox = 0; ox < win.ow; ox++) {
+        const x0 = Math.max(0, ox * p.strides[1] - win.pw);
+        const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
+        acc.fill(kind === 'max' ? -Infinity : 0);
+        for (let y = y0; y < y1; y++) {
+          for (let xx = x0; xx < x1; xx++) {
+            const base = ((b * win.h + y) * win.w + xx) * c;
+            // Math.max propagates NaN, as the reference must.
+            if (kind === 'max') for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch]!, x.data[base + ch]!);
+            else for (let ch = 0; ch < c; ch++) acc[ch]! += x.data[base + ch]!;
+          }
+        }
+        const count = (y1 - y0) * (x1 - x0);
+        const o = ((b * win.oh + oy) * win.ow + ox) * c;
+        for (let ch = 0; ch < c; ch++) out[o + ch] = kind === 'max' ? acc[ch]! : acc[ch]! / count;
+      }
     }
-  });
-  return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, win.c], dtype), p.dataFormat);
+  }
+  return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, c], dtype), p.dataFormat);
 }
 
 /** Gradient of pooling: max routes each output's gradient to the first maximum of its window. */

@@ -6,6 +6,8 @@ import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete } from '../reference/layout.js';
+import type { ConvParams, PoolParams } from '../reference/nn.js';
+import { windowGeometry } from '../geometry.js';
 import { WasmArena } from './arena.js';
 import { threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
@@ -97,7 +99,18 @@ export class WasmAccelerator implements Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
     if (operands.some((o) => o.dtype !== 'float32')) return undefined;
-    return spec.kind === 'matmul' ? this.matmul(step, operands) : this.elementwise(step, spec, operands);
+    switch (spec.kind) {
+      case 'matmul':
+        return this.matmul(step, operands);
+      case 'conv2d':
+        return this.conv2d(step, operands);
+      case 'maxPool2d':
+        return this.maxPool(step, operands[0]!);
+      case 'elementwise':
+        return this.elementwise(step, spec, operands);
+      default:
+        return spec satisfies never;
+    }
   }
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
@@ -163,19 +176,73 @@ export class WasmAccelerator implements Accelerator {
     const vector = b!.ndim === 1;
     const m = vector ? 1 : b!.shape[1]!;
     if (b!.shape[0] !== k) return undefined;
+    return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m]);
+  }
+
+  /**
+   * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
+   * (im2col, zeros for padding), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
+   */
+  private conv2d(step: Step, [x, w]: readonly NDArray[]): NDArray | undefined {
+    const a = step.args as ConvParams;
+    const [n, h, wd, c] = x!.shape as [number, number, number, number];
+    const [kh, kw, cin, cout] = w!.shape as [number, number, number, number];
+    if (cin !== c) return undefined;
+    const gh = windowGeometry(h, kh, a.strides[0], a.dilation[0], a.padding);
+    const gw = windowGeometry(wd, kw, a.strides[1], a.dilation[1], a.padding);
+    const rows = n * gh.out * gw.out;
+    const depth = kh * kw * c;
+    const colPtr = this.arena.alloc(rows * depth * 4);
+    const cols = this.arena.f32(colPtr, rows * depth);
+    cols.fill(0);
+    const xd = x!.data as Float32Array;
+    let row = 0;
+    for (let b = 0; b < n; b++) {
+      for (let oy = 0; oy < gh.out; oy++) {
+        for (let ox = 0; ox < gw.out; ox++, row++) {
+          for (let i = 0; i < kh; i++) {
+            const iy = oy * a.strides[0] + i * a.dilation[0] - gh.padBefore;
+            if (iy < 0 || iy >= h) continue;
+            for (let j = 0; j < kw; j++) {
+              const ix = ox * a.strides[1] + j * a.dilation[1] - gw.padBefore;
+              if (ix < 0 || ix >= wd) continue;
+              const src = ((b * h + iy) * wd + ix) * c;
+              const dst = row * depth + (i * kw + j) * c;
+              if (c === 1) cols[dst] = xd[src]!;
+              else cols.set(xd.subarray(src, src + c), dst);
+            }
+          }
+        }
+      }
+    }
+    return this.gemm(step.kernel!, colPtr, this.place(w!), rows, depth, cout, [n, gh.out, gw.out, cout]);
+  }
+
+  private maxPool(step: Step, x: NDArray): NDArray | undefined {
+    const a = step.args as PoolParams;
+    const [n, h, w, c] = x.shape as [number, number, number, number];
+    if (c % 4 !== 0) return undefined;
+    const gh = windowGeometry(h, a.poolSize[0], a.strides[0], 1, a.padding);
+    const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
+    const size = n * gh.out * gw.out * c;
+    const outPtr = this.arena.alloc(size * 4);
+    this.fns[step.kernel!]!(this.place(x), outPtr, n, h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1],
+      a.strides[0], a.strides[1], gh.padBefore, gw.padBefore);
+    return new NDArray(this.arena.f32(outPtr, size), [n, gh.out, gw.out, c], 'float32');
+  }
+
+  /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
+  private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[]): NDArray {
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, TILE_COLS);
-    const aPtr = this.place(a!);
-    const bPtr = this.place(b!);
     const cPtr = this.arena.alloc(rows * cols * 4);
     // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const jobs: Job[] = bands.map(([r0, r1]) => {
       const scratch = this.arena.alloc(matmulScratchBytes(r1 - r0, k, m));
-      return [step.kernel!, [aPtr + r0 * k * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch]];
+      return [kernel, [aPtr + r0 * k * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch]];
     });
     this.dispatch(jobs);
-    const shape = vector ? [n] : [n, m];
     if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).
     const c = this.arena.f32(cPtr, rows * cols);

@@ -94,3 +94,50 @@ describe('threads', () => {
     }
   });
 });
+
+describe('conv2d on the wasm matmul kernel', () => {
+  it('agrees with the reference over strides, dilations and paddings', async () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 3, max: 9 }), w: fc.integer({ min: 3, max: 9 }),
+      c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
+      stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+    }).filter((p) => p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= Math.min(p.h, p.w));
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.tensor('x', { shape: [null, p.h, p.w, p.c] });
+        const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
+        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: 'channelsLast' });
+        const wasm = await T.compile([x, k], out, { mode: 'wasm' });
+        const js = await T.compile([x, k], out, { mode: 'js' });
+        expect(wasm.stats.wasmKernels).toBe(1);
+        const X = T.randomUniform([p.n, p.h, p.w, p.c], { seed: p.h * 7 + p.c, minval: -1, maxval: 1 });
+        const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
+        const [a, b] = [wasm(X, K), js(X, K)];
+        expect(a.shape).toEqual(b.shape);
+        expect(agreeF32(a.data, b.data)).toBeUndefined();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('max pooling on wasm', () => {
+  it('agrees with the reference (channels last, multiples of four channels)', async () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 2, max: 9 }), w: fc.integer({ min: 2, max: 9 }), c: fc.constantFrom(4, 8, 12),
+      k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+    }).filter((p) => p.padding === 'same' || p.k <= Math.min(p.h, p.w));
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.tensor('x', { shape: [null, p.h, p.w, p.c] });
+        const out = T.maxPool2d(x, { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: 'channelsLast' });
+        const wasm = await T.compile([x], out, { mode: 'wasm' });
+        const js = await T.compile([x], out, { mode: 'js' });
+        expect(wasm.stats.wasmKernels).toBe(1);
+        const X = T.randomNormal([p.n, p.h, p.w, p.c], { seed: p.h * 13 + p.w });
+        expect(Array.from(wasm(X).data)).toEqual(Array.from(js(X).data));
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
