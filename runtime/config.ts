@@ -7,15 +7,23 @@ import type { DType } from './dtype.js';
 export type FloatX = 'float32' | 'float64';
 export type DataFormat = 'channelsLast' | 'channelsFirst';
 
-const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat } = {
+/** Where compiled functions run by default: keras.json's backend. */
+export type Backend = 'wasm' | 'js';
+
+const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat; backend: Backend } = {
   floatx: 'float32',
   epsilon: 1e-7,
   imageDataFormat: 'channelsLast',
+  backend: 'wasm',
 };
 
 export const floatx = (): FloatX => state.floatx;
 export const epsilon = (): number => state.epsilon;
 export const imageDataFormat = (): DataFormat => state.imageDataFormat;
+export const defaultBackend = (): Backend => state.backend;
+export function setDefaultBackend(b: Backend): void {
+  state.backend = b;
+}
 
 export function setFloatxDType(d: DType): void {
   if (d !== 'float32' && d !== 'float64') throw new Error(`floatx must be float32 or float64, got ${d}`);

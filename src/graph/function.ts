@@ -4,7 +4,7 @@ import { describe, Node } from '../../compiler/ir/node.js';
 import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
-import { epsilon } from '../../runtime/config.js';
+import { defaultBackend, epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast, promote } from '../../runtime/dtype.js';
 import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { Executor } from '../../runtime/executor.js';
@@ -83,7 +83,7 @@ function checkOptions(options: CompileOptions): Mode {
   if (options.exclude !== undefined && (!Array.isArray(options.exclude) || options.exclude.some((e) => typeof e !== 'string'))) {
     throw new ConfigError('compile: exclude must be an array of rewrite names');
   }
-  return options.mode ?? 'wasm';
+  return options.mode ?? defaultBackend();
 }
 
 function checkInputs(inputs: readonly Node[]): void {

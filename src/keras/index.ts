@@ -1,14 +1,73 @@
 /**
- * tsano/keras: the Keras-compatible layer API. The backend settings it reads from keras.json already
- * drive the core (floatx, epsilon, image data format); layers, models and training come next.
+ * tsano/keras: the Keras-compatible layer API (TensorFlow.js spelling). On first import it reads
+ * keras.json exactly as Keras does and prints which backend is in use.
  */
-import { epsilon, floatx, imageDataFormat, setEpsilonValue, setFloatxDType } from '../../runtime/config.js';
+import '../graph/methods.js';
+import { epsilon, floatx, imageDataFormat, setEpsilonValue, setFloatxDType, setImageDataFormatValue, defaultBackend } from '../../runtime/config.js';
+import { ConfigError } from '../../runtime/errors.js';
+import * as T from '../index.js';
+import { applyKerasConfig, loadKerasConfig } from './config.js';
+import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
+import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D, type Conv2DArgs, type PoolArgs } from './layers/conv.js';
+import type { Layer, LayerArgs } from './layers/layer.js';
+import { EarlyStopping, History, Sequential } from './model.js';
+import * as optimizerFns from './optimizers.js';
 
-/** Keras's backend configuration functions over the values the core uses. */
+const config = loadKerasConfig();
+applyKerasConfig(config);
+for (const w of config.warnings) console.error(w);
+console.error(`Using ${config.backend} backend.`);
+
+const FLOATX = ['float16', 'float32', 'float64'];
+
+/** Keras's backend module: configuration plus the classic functions over the graph API. */
 export const backend = {
-  floatx,
-  setFloatx: (d: 'float32' | 'float64') => setFloatxDType(d),
+  floatx: (): string => (config.floatx === 'float16' ? 'float16' : floatx()),
+  setFloatx(value: 'float16' | 'float32' | 'float64') {
+    if (!FLOATX.includes(value)) throw new ConfigError(`setFloatx: unknown floatx '${value}' (expected one of ${FLOATX.join(', ')})`);
+    config.floatx = value;
+    setFloatxDType(value === 'float64' ? 'float64' : 'float32');
+  },
   epsilon,
-  setEpsilon: (e: number) => setEpsilonValue(e),
+  setEpsilon: (value: number) => setEpsilonValue(value),
   imageDataFormat: () => (imageDataFormat() === 'channelsLast' ? 'channels_last' : 'channels_first'),
+  setImageDataFormat(value: string) {
+    const v = value.toLowerCase();
+    if (v !== 'channels_last' && v !== 'channels_first') throw new ConfigError(`setImageDataFormat: expected channels_last or channels_first, got '${value}'`);
+    setImageDataFormatValue(v === 'channels_last' ? 'channelsLast' : 'channelsFirst');
+  },
+  backend: () => defaultBackend(),
+  // classic backend functions, so Keras-1/2 backend code ports line by line
+  placeholder: (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) => T.tensor(args.name ?? 'placeholder', { shape: args.shape, ...(args.dtype ? { dtype: args.dtype } : {}) }),
+  variable: (value: T.ArrayValue, name?: string) => T.shared(value, name),
+  constant: T.constant,
+  dot: T.dot, sum: T.sum, mean: T.mean, max: T.max, exp: T.exp, log: T.log, sigmoid: T.sigmoid,
+  softmax: T.softmax, relu: T.relu,
+  gradients: (loss: T.Node, variables: T.Node[]) => T.grad(loss, variables),
+  /** keras.backend.function(inputs, outputs, updates): a compiled function taking an array of inputs. */
+  async function(inputs: T.Node[], outputs: T.Node[], updates: [T.Node, T.Node][] = []) {
+    const f = await T.compile(inputs, outputs, { updates });
+    return (values: T.ArrayValue[]) => f(...values);
+  },
 };
+
+type Pair = number | readonly [number, number];
+/** Layer factories (TensorFlow.js spelling: keras.layers.dense({ units })). */
+export const layers = {
+  dense: (args: DenseArgs) => new Dense(args),
+  activation: (args: LayerArgs & { activation: string }) => new Activation(args),
+  dropout: (args: LayerArgs & { rate: number; seed?: number }) => new Dropout(args),
+  flatten: (args: LayerArgs = {}) => new Flatten(args),
+  reshape: (args: LayerArgs & { targetShape: readonly number[] }) => new Reshape(args),
+  conv2d: (args: Conv2DArgs) => new Conv2D(args),
+  maxPooling2d: (args: PoolArgs = {}) => new MaxPooling2D(args),
+  averagePooling2d: (args: PoolArgs = {}) => new AveragePooling2D(args),
+  globalAveragePooling2d: (args: LayerArgs = {}) => new GlobalAveragePooling2D(args),
+};
+export type { Pair };
+
+export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
+export const optimizers = { sgd: optimizerFns.sgd, adam: optimizerFns.adam, rmsprop: optimizerFns.rmsprop, adagrad: optimizerFns.adagrad };
+export const callbacks = { earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args) };
+export { Sequential, History, EarlyStopping };
+export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };

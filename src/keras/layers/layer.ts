@@ -1,0 +1,120 @@
+import * as T from '../../index.js';
+import type { SharedVariable } from '../../graph/variables.js';
+import { ConfigError, ShapeError } from '../../../runtime/errors.js';
+import { initialize } from '../initializers.js';
+
+export type Shape = readonly (number | null)[];
+
+/** Common layer options (TensorFlow.js spelling). */
+export interface LayerArgs {
+  name?: string;
+  /** Shape of one sample, without the batch axis (first layer of a sequential model). */
+  inputShape?: readonly (number | null)[];
+  /** Shape with the batch axis. */
+  batchInputShape?: readonly (number | null)[];
+}
+
+export interface Regularizer {
+  l1?: number;
+  l2?: number;
+}
+
+const counters = new Map<string, number>();
+/** Keras's automatic names: dense, dense_1, dense_2… */
+export function uniqueName(base: string): string {
+  const n = counters.get(base) ?? 0;
+  counters.set(base, n + 1);
+  return n === 0 ? base : `${base}_${n}`;
+}
+
+let seedCounter = 1000;
+/** Seeds for weight initialisation: deterministic in a process, so a script builds the same model every run. */
+export const nextWeightSeed = (): number => (seedCounter += 7919);
+
+/** A layer: owns its weights (shared variables) and turns a symbolic input into a symbolic output. */
+export abstract class Layer {
+  readonly name: string;
+  readonly batchInputShape: Shape | undefined;
+  protected readonly weightList: SharedVariable[] = [];
+  protected readonly penalties: (() => T.Node | undefined)[] = [];
+  private builtFor: Shape | undefined;
+
+  constructor(readonly className: string, args: LayerArgs) {
+    this.name = args.name ?? uniqueName(className.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase());
+    if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
+    else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
+  }
+
+  /** Creates the weights for inputs of `inputShape` (with the batch axis). */
+  protected build(_inputShape: Shape): void {}
+  /** The symbolic output for a symbolic input. */
+  protected abstract forward(x: T.Node, training: boolean): T.Node;
+  abstract computeOutputShape(inputShape: Shape): Shape;
+
+  /** Applies the layer to a symbolic tensor, building its weights on first use. */
+  apply(x: T.Node, training = false): T.Node {
+    if (!this.builtFor) {
+      this.build(x.shape);
+      this.builtFor = x.shape;
+    }
+    return this.forward(x, training).named(this.name);
+  }
+
+  get built(): boolean {
+    return this.builtFor !== undefined;
+  }
+
+  /** Adds a weight initialised by `initializer`. */
+  protected addWeight(name: string, shape: readonly number[], initializer: string, regularizer?: Regularizer): SharedVariable {
+    const w = T.shared(initialize(initializer, shape, nextWeightSeed(), `${this.name}.${name}`), `${this.name}/${name}`);
+    this.weightList.push(w);
+    if (regularizer) this.penalties.push(() => penalty(w, regularizer));
+    return w;
+  }
+
+  get weights(): readonly SharedVariable[] {
+    return this.weightList;
+  }
+
+  /** The weight penalty this layer adds to the loss (kernel/bias regularizers). */
+  regularization(): T.Node | undefined {
+    const terms = this.penalties.map((p) => p()).filter((t): t is T.Node => t !== undefined);
+    return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
+  }
+
+  countParams(): number {
+    return this.weightList.reduce((s, w) => s + w.get().size, 0);
+  }
+
+  getWeights(): T.NDArray[] {
+    return this.weightList.map((w) => w.get());
+  }
+
+  setWeights(values: readonly T.NDArray[]): void {
+    if (values.length !== this.weightList.length) {
+      throw new ShapeError(`${this.name}.setWeights: expected ${this.weightList.length} arrays, got ${values.length}`);
+    }
+    values.forEach((v, i) => this.weightList[i]!.set(v));
+  }
+
+  /** Keras config (snake_case), for model.json. */
+  abstract getConfig(): Record<string, unknown>;
+}
+
+function penalty(w: T.Node, r: Regularizer): T.Node | undefined {
+  const terms: T.Node[] = [];
+  if (r.l1) terms.push(T.mul(T.sum(T.abs(w)), r.l1));
+  if (r.l2) terms.push(T.mul(T.sum(T.square(w)), r.l2));
+  return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
+}
+
+/** A positive integer option, or a clear error. */
+export function positiveInt(value: unknown, what: string): number {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
+  return value as number;
+}
+
+export const knownSize = (d: number | null | undefined, what: string): number => {
+  if (d === null || d === undefined) throw new ShapeError(`${what}: the size must be known when the layer is built`);
+  return d;
+};

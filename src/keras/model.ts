@@ -1,0 +1,288 @@
+import * as T from '../index.js';
+import type { SharedVariable } from '../graph/variables.js';
+import { floatx } from '../../runtime/config.js';
+import { ConfigError, ShapeError } from '../../runtime/errors.js';
+import { Random } from '../../runtime/random.js';
+import { Layer, type Shape } from './layers/layer.js';
+import { lossByName, metricByName, type Loss } from './losses.js';
+import { optimizerByName, type Optimizer } from './optimizers.js';
+import { ProgressBar } from './progress.js';
+
+export interface CompileArgs {
+  optimizer: string | Optimizer;
+  loss: string | { name: string; fromLogits?: boolean };
+  metrics?: readonly string[];
+}
+
+export interface Callback {
+  onEpochEnd?(epoch: number, logs: Record<string, number>): void | Promise<void>;
+  onBatchEnd?(batch: number, logs: Record<string, number>): void | Promise<void>;
+  onTrainEnd?(history: Record<string, number[]>): void | Promise<void>;
+  /** Set by callbacks such as EarlyStopping; fit stops after the current epoch. */
+  stopTraining?: boolean;
+}
+
+export interface FitArgs {
+  epochs?: number;
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Seeds the shuffling, so fit is deterministic. */
+  seed?: number;
+  validationSplit?: number;
+  validationData?: readonly [T.ArrayValue, T.ArrayValue];
+  callbacks?: readonly Callback[];
+  verbose?: 0 | 1;
+}
+
+/** What fit returns: per-epoch logs by name, as Keras's History. */
+export class History {
+  readonly history: Record<string, number[]> = {};
+  readonly epoch: number[] = [];
+  record(epoch: number, logs: Record<string, number>): void {
+    this.epoch.push(epoch);
+    for (const [k, v] of Object.entries(logs)) (this.history[k] ??= []).push(v);
+  }
+}
+
+/** Stops fit when a monitored value stops improving. */
+export class EarlyStopping implements Callback {
+  stopTraining = false;
+  private best = Infinity;
+  private wait = 0;
+  constructor(private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {}) {}
+  onEpochEnd(_epoch: number, logs: Record<string, number>): void {
+    const monitor = this.args.monitor ?? 'val_loss';
+    const raw = logs[monitor] ?? logs['loss'];
+    if (raw === undefined) return;
+    const value = (this.args.mode ?? (monitor.includes('acc') ? 'max' : 'min')) === 'max' ? -raw : raw;
+    if (value < this.best - (this.args.minDelta ?? 0)) {
+      this.best = value;
+      this.wait = 0;
+    } else if (++this.wait > (this.args.patience ?? 0)) {
+      this.stopTraining = true;
+    }
+  }
+}
+
+const asArray = (v: T.ArrayValue, what: string) => {
+  const a = v instanceof T.NDArray ? v : T.array(v);
+  if (a.ndim === 0) throw new ShapeError(`${what}: expected a batch of samples, got a scalar`);
+  return a.dtype === floatx() ? a : a.astype(floatx());
+};
+
+/** Rows `indices` of a [samples, ...] array, as a new contiguous array. */
+function takeRows(a: T.NDArray, indices: ArrayLike<number>): T.NDArray {
+  const row = a.size / a.shape[0]!;
+  const Ctor = a.data.constructor as new (n: number) => typeof a.data;
+  const out = new Ctor(indices.length * row);
+  for (let i = 0; i < indices.length; i++) out.set(a.data.subarray(indices[i]! * row, (indices[i]! + 1) * row), i * row);
+  return T.array(out, { shape: [indices.length, ...a.shape.slice(1)] });
+}
+
+/**
+ * A linear stack of layers. The whole training step (forward, loss, gradients, optimizer updates)
+ * is one compiled tsano function, so it is optimized, stabilized and fused like any graph.
+ */
+export class Sequential {
+  readonly layers: Layer[] = [];
+  private compiled?: { optimizer: Optimizer; loss: Loss; lossName: string; metrics: { name: string; fn: Loss }[] };
+  private trainFn?: T.CompiledFunction<T.NDArray[]>;
+  private predictFn?: T.CompiledFunction<T.NDArray>;
+  private evalFn?: T.CompiledFunction<T.NDArray[]>;
+  private input?: T.Node;
+
+  constructor(args: { layers?: readonly Layer[]; name?: string } = {}) {
+    for (const l of args.layers ?? []) this.add(l);
+  }
+
+  add(layer: Layer): void {
+    if (this.layers.length === 0 && !layer.batchInputShape) {
+      throw new ConfigError(`the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`);
+    }
+    this.layers.push(layer);
+    this.trainFn = this.predictFn = this.evalFn = undefined;
+  }
+
+  /** The symbolic input and output (training or inference) of the stack. */
+  private forward(training: boolean): { x: T.Node; y: T.Node } {
+    this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
+    let h = this.input;
+    for (const l of this.layers) h = l.apply(h, training);
+    return { x: this.input, y: h };
+  }
+
+  get outputShape(): Shape {
+    let s: Shape = this.layers[0]!.batchInputShape!;
+    for (const l of this.layers) s = l.computeOutputShape(s);
+    return s;
+  }
+
+  get weights(): SharedVariable[] {
+    this.forward(false);
+    return this.layers.flatMap((l) => [...l.weights]);
+  }
+
+  getWeights(): T.NDArray[] {
+    return this.weights.map((w) => w.get());
+  }
+
+  setWeights(values: readonly T.NDArray[]): void {
+    const ws = this.weights;
+    if (values.length !== ws.length) throw new ShapeError(`setWeights: the model has ${ws.length} weight arrays, got ${values.length}`);
+    values.forEach((v, i) => ws[i]!.set(v));
+  }
+
+  compile(args: CompileArgs): void {
+    const optimizer = typeof args.optimizer === 'string' ? optimizerByName(args.optimizer) : args.optimizer;
+    const lossName = typeof args.loss === 'string' ? args.loss : args.loss.name;
+    const loss = lossByName(lossName, typeof args.loss === 'string' ? {} : args.loss);
+    const metrics = (args.metrics ?? []).map((name) => ({ name, fn: metricByName(name, lossName) }));
+    this.compiled = { optimizer, loss, lossName, metrics };
+    this.trainFn = this.evalFn = undefined;
+  }
+
+  private requireCompiled() {
+    if (!this.compiled) throw new ConfigError('call model.compile({ optimizer, loss }) before fit or evaluate');
+    return this.compiled;
+  }
+
+  private targetInput(): T.Node {
+    const out = this.outputShape;
+    const sparse = this.requireCompiled().lossName.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === 'sparse_categorical_crossentropy';
+    return T.tensor('target', { shape: sparse ? [null] : out });
+  }
+
+  /** Mean loss (plus regularization) and mean metrics over a batch, as graphs. */
+  private objective(y: T.Node, target: T.Node) {
+    const c = this.requireCompiled();
+    let loss = T.mean(c.loss(target, y));
+    const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);
+    if (reg.length) loss = T.add(loss, reg.reduce((a, b) => T.add(a, b)));
+    return { loss, metrics: c.metrics.map((m) => T.mean(m.fn(target, y))) };
+  }
+
+  private async trainStep(): Promise<T.CompiledFunction<T.NDArray[]>> {
+    if (this.trainFn) return this.trainFn;
+    const c = this.requireCompiled();
+    const { x, y } = this.forward(true);
+    const target = this.targetInput();
+    const { loss, metrics } = this.objective(y, target);
+    const params = this.weights;
+    const grads = T.grad(loss, params);
+    this.trainFn = await T.compile([x, target], [loss, ...metrics], { updates: c.optimizer.updates(params, grads) });
+    return this.trainFn;
+  }
+
+  /** Trains for `epochs`, returning the History of loss and metrics per epoch. */
+  async fit(xIn: T.ArrayValue, yIn: T.ArrayValue, args: FitArgs = {}): Promise<History> {
+    const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
+    let x = asArray(xIn, 'fit x');
+    let y = asArray(yIn, 'fit y');
+    if (x.shape[0] !== y.shape[0]) throw new ShapeError(`fit: x has ${x.shape[0]} samples, y has ${y.shape[0]}`);
+    let validation: [T.NDArray, T.NDArray] | undefined;
+    if (args.validationData) validation = [asArray(args.validationData[0], 'validation x'), asArray(args.validationData[1], 'validation y')];
+    else if (args.validationSplit) {
+      // Keras takes the last samples, before shuffling.
+      const n = x.shape[0]!;
+      const split = Math.floor(n * (1 - args.validationSplit));
+      const all = Array.from({ length: n }, (_, i) => i);
+      validation = [takeRows(x, all.slice(split)), takeRows(y, all.slice(split))];
+      [x, y] = [takeRows(x, all.slice(0, split)), takeRows(y, all.slice(0, split))];
+    }
+    const train = await this.trainStep();
+    const names = ['loss', ...this.requireCompiled().metrics.map((m) => m.name)];
+    const history = new History();
+    const rng = new Random(args.seed ?? 1);
+    const n = x.shape[0]!;
+    const steps = Math.ceil(n / batchSize);
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const order = Array.from({ length: n }, (_, i) => i);
+      if (shuffle) {
+        for (let i = n - 1; i > 0; i--) {
+          const j = Math.floor(rng.uniform() * (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+      }
+      const bar = verbose ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
+      const sums = names.map(() => 0);
+      let seen = 0;
+      for (let s = 0; s < steps; s++) {
+        const idx = order.slice(s * batchSize, (s + 1) * batchSize);
+        const results = train(takeRows(x, idx), takeRows(y, idx));
+        results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
+        seen += idx.length;
+        const logs = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
+        bar?.update(s + 1, logs);
+        for (const cb of callbacks) await cb.onBatchEnd?.(s, logs);
+      }
+      const logs: Record<string, number> = Object.fromEntries(names.map((name, k) => [name, sums[k]! / n]));
+      if (validation) {
+        const v = await this.evaluateArrays(validation[0], validation[1], batchSize);
+        names.forEach((name, k) => (logs[`val_${name}`] = v[k]!));
+      }
+      bar?.finish(logs);
+      history.record(epoch, logs);
+      for (const cb of callbacks) await cb.onEpochEnd?.(epoch, logs);
+      if (callbacks.some((cb) => cb.stopTraining)) break;
+    }
+    for (const cb of callbacks) await cb.onTrainEnd?.(history.history);
+    return history;
+  }
+
+  private async evaluateArrays(x: T.NDArray, y: T.NDArray, batchSize: number): Promise<number[]> {
+    if (!this.evalFn) {
+      const { x: input, y: out } = this.forward(false);
+      const target = this.targetInput();
+      const { loss, metrics } = this.objective(out, target);
+      this.evalFn = await T.compile([input, target], [loss, ...metrics]);
+    }
+    const n = x.shape[0]!;
+    const sums: number[] = [];
+    for (let s = 0; s < n; s += batchSize) {
+      const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
+      this.evalFn(takeRows(x, idx), takeRows(y, idx)).forEach((r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * idx.length));
+    }
+    return sums.map((v) => v / n);
+  }
+
+  /** Loss and metrics on the given data, in inference mode (dropout off). */
+  async evaluate(x: T.ArrayValue, y: T.ArrayValue, args: { batchSize?: number } = {}): Promise<number[]> {
+    return this.evaluateArrays(asArray(x, 'evaluate x'), asArray(y, 'evaluate y'), args.batchSize ?? 32);
+  }
+
+  /** Outputs for a batch of inputs, in inference mode. */
+  async predict(xIn: T.ArrayValue): Promise<T.NDArray> {
+    if (!this.predictFn) {
+      const { x, y } = this.forward(false);
+      this.predictFn = await T.compile([x], y);
+    }
+    return this.predictFn(asArray(xIn, 'predict x'));
+  }
+
+  /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
+  summary(print: (line: string) => void = console.log): string {
+    this.forward(false);
+    let shape: Shape = this.layers[0]!.batchInputShape!;
+    const rows = this.layers.map((l) => {
+      shape = l.computeOutputShape(shape);
+      return [`${l.name} (${l.className})`, `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`, String(l.countParams())];
+    });
+    const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
+    const widths = [34, 26, 10];
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('');
+    const text = [
+      'Model: "sequential"',
+      '_'.repeat(70),
+      line(['Layer (type)', 'Output Shape', 'Param #']),
+      '='.repeat(70),
+      ...rows.map(line),
+      '='.repeat(70),
+      `Total params: ${total}`,
+      `Trainable params: ${total}`,
+      'Non-trainable params: 0',
+      '_'.repeat(70),
+    ].join('\n');
+    print(text);
+    return text;
+  }
+}
