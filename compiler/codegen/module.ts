@@ -30,11 +30,23 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
-      const params = spec.kind === 'matmul' || spec.kind === 'conv2d' ? 7 : spec.kind === 'maxPool2d' ? 14 : 2 + spec.layouts.length + spec.outputs.length;
-      const e = new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32));
-      if (spec.kind === 'matmul' || spec.kind === 'conv2d') emitMatmul(e, name, options.relaxedSimd);
-      else if (spec.kind === 'maxPool2d') emitMaxPool(e, name);
-      else emitElementwise(e, spec, name);
+      const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
+      switch (spec.kind) {
+        case 'matmul':
+        case 'conv2d':
+        case 'conv2dGradInput':
+        case 'conv2dGradFilter':
+          emit(7, (e) => emitMatmul(e, name, options.relaxedSimd));
+          break;
+        case 'maxPool2d':
+          emit(14, (e) => emitMaxPool(e, name));
+          break;
+        case 'elementwise':
+          emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name));
+          break;
+        default:
+          spec satisfies never;
+      }
       return name;
     });
     if (!m.validate()) throw new Error('internal: generated wasm does not validate');

@@ -18,8 +18,8 @@ export type KernelSpec =
       readonly layouts: readonly Layout[];
     }
   | { readonly kind: 'matmul' }
-  /** conv2d as im2col (done by the runtime) feeding the matmul kernel. */
-  | { readonly kind: 'conv2d' }
+  /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
+  | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
   /** Max pooling, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' };
 
@@ -62,10 +62,9 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const ok = a.dtype === 'float32' && b.dtype === 'float32' && a.ndim === 2 && (b.ndim === 2 || b.ndim === 1);
     return ok ? { kind: 'matmul' } : undefined;
   }
-  if (node.op === 'conv2d') {
-    const [x, w] = node.inputs as [Node, Node];
+  if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {
     const a = node.args as OpArgs['conv2d'];
-    return x.dtype === 'float32' && w.dtype === 'float32' && a.dataFormat === 'channelsLast' ? { kind: 'conv2d' } : undefined;
+    return node.inputs.every((i) => i.dtype === 'float32') && a.dataFormat === 'channelsLast' ? { kind: node.op } : undefined;
   }
   if (node.op === 'maxPool2d') {
     const x = node.inputs[0]!;

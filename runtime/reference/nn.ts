@@ -141,15 +141,6 @@ export function conv2dGradFilter(xIn: NDArray, gIn: NDArray, wRef: NDArray, p: C
   return new NDArray(out, wRef.shape, g.dtype);
 }
 
-/** Pooling windows per output element: the input offsets (NHWC) of the pixels inside the image. */
-function poolWindows(shape: readonly number[], p: PoolParams): { win: Window; taps: number[][] } {
-  const [kh, kw] = p.poolSize;
-  const win = windowOf(shape, kh, kw, p.strides, [1, 1], p.padding);
-  const taps: number[][] = Array.from({ length: win.n * win.oh * win.ow }, () => []);
-  forEachTap(win, kh, kw, p.strides, [1, 1], 1, (op, ip) => taps[op]!.push(ip));
-  return { win, taps };
-}
-
 /** Max or average pooling; windows ignore padding (average divides by the pixels inside, as TensorFlow). */
 export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: DType): NDArray {
   const x = toNHWC(xIn, p.dataFormat);
@@ -183,24 +174,42 @@ export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: 
   return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, c], dtype), p.dataFormat);
 }
 
-/** Gradient of pooling: max routes each output's gradient to the first maximum of its window. */
+/** Gradient of pooling: max routes each output's gradient to the first maximum of its window (row-major scan). */
 export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max' | 'avg'): NDArray {
   const x = toNHWC(xIn, p.dataFormat);
   const g = toNHWC(gIn, p.dataFormat);
-  const { win, taps } = poolWindows(x.shape, p);
+  const [kh, kw] = p.poolSize;
+  const win = windowOf(x.shape, kh, kw, p.strides, [1, 1], p.padding);
+  const { c } = win;
   const acc = new Float64Array(x.size);
-  taps.forEach((pixels, k) => {
-    for (let c = 0; c < win.c; c++) {
-      const gv = g.data[k * win.c + c]!;
-      if (kind === 'avg') {
-        for (const ip of pixels) acc[ip + c]! += gv / pixels.length;
-        continue;
+  for (let b = 0; b < win.n; b++) {
+    for (let oy = 0; oy < win.oh; oy++) {
+      const y0 = Math.max(0, oy * p.strides[0] - win.ph);
+      const y1 = Math.min(win.h, oy * p.strides[0] - win.ph + kh);
+      for (let ox = 0; ox < win.ow; ox++) {
+        const x0 = Math.max(0, ox * p.strides[1] - win.pw);
+        const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
+        const o = ((b * win.oh + oy) * win.ow + ox) * c;
+        const pixel = (y: number, xx: number) => ((b * win.h + y) * win.w + xx) * c;
+        for (let ch = 0; ch < c; ch++) {
+          const gv = g.data[o + ch]!;
+          if (kind === 'avg') {
+            const share = gv / ((y1 - y0) * (x1 - x0));
+            for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[pixel(y, xx) + ch]! += share;
+            continue;
+          }
+          let best = pixel(y0, x0) + ch;
+          for (let y = y0; y < y1; y++) {
+            for (let xx = x0; xx < x1; xx++) {
+              const at = pixel(y, xx) + ch;
+              if (x.data[at]! > x.data[best]!) best = at;
+            }
+          }
+          acc[best]! += gv;
+        }
       }
-      let best = pixels[0]!;
-      for (const ip of pixels) if (x.data[ip + c]! > x.data[best + c]!) best = ip;
-      acc[best + c]! += gv;
     }
-  });
+  }
   const out = allocate(g.dtype, acc.length);
   out.set(acc);
   return fromNHWC(new NDArray(out, x.shape, g.dtype), p.dataFormat);

@@ -104,6 +104,10 @@ export class WasmAccelerator implements Accelerator {
         return this.matmul(step, operands);
       case 'conv2d':
         return this.conv2d(step, operands);
+      case 'conv2dGradFilter':
+        return this.conv2dGradFilter(step, operands);
+      case 'conv2dGradInput':
+        return this.conv2dGradInput(step, operands);
       case 'maxPool2d':
         return this.maxPool(step, operands[0]!);
       case 'elementwise':
@@ -183,39 +187,91 @@ export class WasmAccelerator implements Accelerator {
    * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
    * (im2col, zeros for padding), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
    */
-  private conv2d(step: Step, [x, w]: readonly NDArray[]): NDArray | undefined {
-    const a = step.args as ConvParams;
-    const [n, h, wd, c] = x!.shape as [number, number, number, number];
-    const [kh, kw, cin, cout] = w!.shape as [number, number, number, number];
-    if (cin !== c) return undefined;
+  /** Output geometry of a channels-last convolution of `x` by a kernel of shape `w`. */
+  private convGeometry(a: ConvParams, x: readonly number[], w: readonly number[]) {
+    const [n, h, wd, c] = x as [number, number, number, number];
+    const [kh, kw, , cout] = w as [number, number, number, number];
     const gh = windowGeometry(h, kh, a.strides[0], a.dilation[0], a.padding);
     const gw = windowGeometry(wd, kw, a.strides[1], a.dilation[1], a.padding);
-    const rows = n * gh.out * gw.out;
-    const depth = kh * kw * c;
-    const colPtr = this.arena.alloc(rows * depth * 4);
-    const cols = this.arena.f32(colPtr, rows * depth);
-    cols.fill(0);
-    const xd = x!.data as Float32Array;
+    return { n, h, wd, c, kh, kw, cout, gh, gw, rows: n * gh.out * gw.out, depth: kh * kw * c };
+  }
+
+  /**
+   * Visits every (output pixel row, kernel tap) pair inside the image: `visit(row, tapOffset, pixelOffset)`
+   * with the tap's column offset in an im2col row and the input pixel's element offset.
+   */
+  private forEachTap(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, visit: (row: number, tap: number, pixel: number) => void): void {
     let row = 0;
-    for (let b = 0; b < n; b++) {
-      for (let oy = 0; oy < gh.out; oy++) {
-        for (let ox = 0; ox < gw.out; ox++, row++) {
-          for (let i = 0; i < kh; i++) {
-            const iy = oy * a.strides[0] + i * a.dilation[0] - gh.padBefore;
-            if (iy < 0 || iy >= h) continue;
-            for (let j = 0; j < kw; j++) {
-              const ix = ox * a.strides[1] + j * a.dilation[1] - gw.padBefore;
-              if (ix < 0 || ix >= wd) continue;
-              const src = ((b * h + iy) * wd + ix) * c;
-              const dst = row * depth + (i * kw + j) * c;
-              if (c === 1) cols[dst] = xd[src]!;
-              else cols.set(xd.subarray(src, src + c), dst);
+    for (let b = 0; b < g.n; b++) {
+      for (let oy = 0; oy < g.gh.out; oy++) {
+        for (let ox = 0; ox < g.gw.out; ox++, row++) {
+          for (let i = 0; i < g.kh; i++) {
+            const iy = oy * a.strides[0] + i * a.dilation[0] - g.gh.padBefore;
+            if (iy < 0 || iy >= g.h) continue;
+            for (let j = 0; j < g.kw; j++) {
+              const ix = ox * a.strides[1] + j * a.dilation[1] - g.gw.padBefore;
+              if (ix < 0 || ix >= g.wd) continue;
+              visit(row, (i * g.kw + j) * g.c, ((b * g.h + iy) * g.wd + ix) * g.c);
             }
           }
         }
       }
     }
-    return this.gemm(step.kernel!, colPtr, this.place(w!), rows, depth, cout, [n, gh.out, gw.out, cout]);
+  }
+
+  /** Receptive fields as rows (im2col, zeros for padding), or as columns when `transposed`. */
+  private im2col(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: NDArray, transposed: boolean): number {
+    const ptr = this.arena.alloc(g.rows * g.depth * 4);
+    const cols = this.arena.f32(ptr, g.rows * g.depth);
+    cols.fill(0);
+    const xd = x.data as Float32Array;
+    if (!transposed) {
+      this.forEachTap(a, g, (row, tap, pixel) => {
+        if (g.c === 1) cols[row * g.depth + tap] = xd[pixel]!;
+        else cols.set(xd.subarray(pixel, pixel + g.c), row * g.depth + tap);
+      });
+    } else {
+      this.forEachTap(a, g, (row, tap, pixel) => {
+        for (let ch = 0; ch < g.c; ch++) cols[(tap + ch) * g.rows + row] = xd[pixel + ch]!;
+      });
+    }
+    return ptr;
+  }
+
+  /**
+   * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
+   * (im2col), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
+   */
+  private conv2d(step: Step, [x, w]: readonly NDArray[]): NDArray | undefined {
+    const a = step.args as ConvParams;
+    const g = this.convGeometry(a, x!.shape, w!.shape);
+    if (w!.shape[2] !== g.c) return undefined;
+    const cols = this.im2col(a, g, x!, false);
+    return this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
+  }
+
+  /** The kernel's gradient: im2col(x)ᵀ · g, a [kh*kw*in, out] product that is the kernel's own layout. */
+  private conv2dGradFilter(step: Step, [x, gy, wRef]: readonly NDArray[]): NDArray | undefined {
+    const a = step.args as ConvParams;
+    const g = this.convGeometry(a, x!.shape, wRef!.shape);
+    const colsT = this.im2col(a, g, x!, true);
+    return this.gemm(step.kernel!, colsT, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape]);
+  }
+
+  /** The input's gradient: g · Wᵀ gives each output pixel's share of its receptive field, added back (col2im). */
+  private conv2dGradInput(step: Step, [gy, w, xRef]: readonly NDArray[]): NDArray | undefined {
+    const a = step.args as ConvParams;
+    const g = this.convGeometry(a, xRef!.shape, w!.shape);
+    const wd = w!.data as Float32Array;
+    const wtPtr = this.arena.alloc(g.depth * g.cout * 4);
+    const wt = this.arena.f32(wtPtr, g.depth * g.cout);
+    for (let d = 0; d < g.depth; d++) for (let o = 0; o < g.cout; o++) wt[o * g.depth + d] = wd[d * g.cout + o]!;
+    const dcols = this.gemm(step.kernel!, this.place(gy!), wtPtr, g.rows, g.cout, g.depth, [g.rows, g.depth]).data as Float32Array;
+    const dx = new Float32Array(xRef!.size);
+    this.forEachTap(a, g, (row, tap, pixel) => {
+      for (let ch = 0; ch < g.c; ch++) dx[pixel + ch]! += dcols[row * g.depth + tap + ch]!;
+    });
+    return new NDArray(dx, xRef!.shape, 'float32');
   }
 
   private maxPool(step: Step, x: NDArray): NDArray | undefined {
