@@ -1,7 +1,7 @@
 import type { Op, OpArgs } from '../ir/ops.js';
 import type { DType } from '../../runtime/dtype.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
-import type { Layout, KernelSpec } from '../schedule/kernels.js';
+import type { ElementType, KernelSpec } from '../schedule/kernels.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
@@ -52,7 +52,10 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(a!.v.get()))),
   reciprocal: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), a!.v.get()))),
   log1mexp: null,
-  cast: (s, out, [a], _x, m) => (a!.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!),
+  cast: (s, out, [a], args: OpArgs['cast'], m) => {
+    if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, m.f32x4.ne(a!.v.get(), s.c(0))));
+    return a!.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
+  },
   add: map2((m, a, b) => m.f32x4.add(a, b)), sub: map2((m, a, b) => m.f32x4.sub(a, b)),
   mul: map2((m, a, b) => m.f32x4.mul(a, b)), div: map2((m, a, b) => m.f32x4.div(a, b)),
   pow: null,
@@ -92,13 +95,26 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
   const rowBase = spec.layouts.map(() => e.local(b.i32));
   const outBase = outputs.map(() => e.local(b.i32));
   const i32 = (c: number) => m.i32.const(c);
-  const byteOffset = (l: Local) => m.i32.shl(l.get(), i32(2));
+  // Byte offset of element `l` for an element type: float32 is 4 bytes, bool 1.
+  const byteOffset = (l: Expr, t: ElementType) => (t === 'bool' ? l : m.i32.shl(l, i32(2)));
+  const one = e.i32x4Const(1);
+
+  /** A bool operand (bytes 0/1) as a lane mask: widen bytes to 32-bit lanes, compare with zero. */
+  const boolMask = (bytes: Expr) => m.i32x4.ne(m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(bytes)), e.i32x4Const(0).get());
+  /** A lane mask stored as bool bytes: 1 where set, narrowed from 32-bit lanes to bytes. */
+  const maskBytes = (value: Expr) => {
+    const bits = m.v128.and(value, one.get());
+    const halves = m.i16x8.narrow_i32x4_u(bits, m.v128.const(new Array(16).fill(0)));
+    return m.i8x16.narrow_i16x8_u(halves, m.v128.const(new Array(16).fill(0)));
+  };
 
   const body = (vector: boolean): Stmts => {
     const out: Stmts = [];
     const loaded: Value[] = spec.layouts.map((layout, k) => {
       const streaming = layout === 'full' || layout === 'row';
-      const addr = streaming ? m.i32.add(rowBase[k]!.get(), byteOffset(j)) : rowBase[k]!.get();
+      const t = spec.inputTypes[k]!;
+      const addr = streaming ? m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t)) : rowBase[k]!.get();
+      if (t === 'bool') return mask(s.set(out, boolMask(vector && streaming ? m.v128.load32_zero(0, 1, addr) : m.v128.load8_splat(0, 1, addr))));
       return f32(s.set(out, vector && streaming ? m.v128.load(0, 4, addr) : m.v128.load32_splat(0, 4, addr)));
     });
     const values: Value[] = [];
@@ -107,9 +123,11 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
       values.push(F32X4_LOWERING[instr.op]!(s, out, operands, instr.args as never, m));
     }
     spec.outputs.forEach((index, q) => {
-      const addr = m.i32.add(outBase[q]!.get(), byteOffset(j));
+      const t = spec.outputTypes[q]!;
+      const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));
       const value = values[index]!.v.get();
-      out.push(vector ? m.v128.store(0, 4, addr, value) : m.v128.store32_lane(0, 4, 0, addr, value));
+      if (t === 'bool') out.push(vector ? m.v128.store32_lane(0, 1, 0, addr, maskBytes(value)) : m.v128.store8_lane(0, 1, 0, addr, maskBytes(value)));
+      else out.push(vector ? m.v128.store(0, 4, addr, value) : m.v128.store32_lane(0, 4, 0, addr, value));
     });
     out.push(m.local.set(j.index, m.i32.add(j.get(), i32(vector ? 4 : 1))));
     return out;
@@ -118,9 +136,9 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
   const rowSetup: Stmts = [
     ...spec.layouts.map((layout, k) => {
       const stride = layout === 'full' ? m.i32.mul(o.get(), inner!.get()) : layout === 'column' ? o.get() : i32(0);
-      return m.local.set(rowBase[k]!.index, m.i32.add(inputs[k]!.get(), m.i32.shl(stride, i32(2))));
+      return m.local.set(rowBase[k]!.index, m.i32.add(inputs[k]!.get(), byteOffset(stride, spec.inputTypes[k]!)));
     }),
-    ...outputs.map((p, q) => m.local.set(outBase[q]!.index, m.i32.add(p.get(), m.i32.shl(m.i32.mul(o.get(), inner!.get()), i32(2))))),
+    ...outputs.map((p, q) => m.local.set(outBase[q]!.index, m.i32.add(p.get(), byteOffset(m.i32.mul(o.get(), inner!.get()), spec.outputTypes[q]!)))),
     m.local.set(j.index, i32(0)),
   ];
   const loop = (label: string, exitWhen: Expr, stmts: Stmts) =>

@@ -16,12 +16,18 @@ export type KernelSpec =
       readonly instrs: readonly FusedInstr[];
       readonly outputs: readonly number[];
       readonly layouts: readonly Layout[];
+      /** Element types of the operands and outputs: float32, or bool (one byte, read as a comparison mask). */
+      readonly inputTypes: readonly ElementType[];
+      readonly outputTypes: readonly ElementType[];
     }
   | { readonly kind: 'matmul' }
   /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
   | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
   /** Max pooling, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' };
+
+export type ElementType = 'float32' | 'bool';
+const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'bool' ? d : undefined);
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
@@ -80,18 +86,20 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     if (a.reduce) return undefined;
     instrs = a.instrs;
     outputs = a.outputs;
-    if (a.outputTypes.some((t) => t.dtype !== 'float32')) return undefined;
   } else if (isElementwise(node.op)) {
     const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
     instrs = [{ op: node.op, args: node.args, inputs, dtype: node.dtype }];
     outputs = [0];
-    if (node.dtype !== 'float32') return undefined;
   } else {
     return undefined;
   }
-  if (node.inputs.some((i) => i.dtype !== 'float32')) return undefined;
+  const inputTypes = node.inputs.map((i) => elementType(i.dtype));
+  const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
+  if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
+  // A kernel computes in float32 lanes: bool values may pass through, float32 must be there to compute.
+  if (!inputTypes.includes('float32') && !instrs.some((i) => i.dtype === 'float32')) return undefined;
   if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
   const layouts = node.inputs.map((i) => predictLayout(i.shape, node.shape));
   if (layouts.some((l) => l === undefined)) return undefined;
-  return { kind: 'elementwise', instrs, outputs, layouts: layouts as Layout[] };
+  return { kind: 'elementwise', instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };
 }

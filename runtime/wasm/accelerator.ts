@@ -98,7 +98,8 @@ export class WasmAccelerator implements Accelerator {
 
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
-    if (operands.some((o) => o.dtype !== 'float32')) return undefined;
+    const expected = spec.kind === 'elementwise' ? spec.inputTypes : operands.map(() => 'float32');
+    if (operands.some((o, i) => o.dtype !== expected[i])) return undefined;
     switch (spec.kind) {
       case 'matmul':
         return this.matmul(step, operands);
@@ -131,7 +132,7 @@ export class WasmAccelerator implements Accelerator {
   private place(x: NDArray): number {
     if (this.arena.holds(x.data)) return x.data.byteOffset;
     const ptr = this.arena.alloc(x.data.byteLength);
-    this.arena.f32(ptr, x.size).set(x.data as Float32Array);
+    this.arena.u8(ptr, x.data.byteLength).set(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
     return ptr;
   }
 
@@ -154,24 +155,28 @@ export class WasmAccelerator implements Accelerator {
     if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
+    const bytes = (t: string) => (t === 'bool' ? 1 : 4);
     const inPtrs = operands.map((o) => this.place(o));
-    const outPtrs = spec.outputs.map(() => this.arena.alloc(size * 4));
+    const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytes(t)));
     const fn = step.kernel!;
     const worth = size >= PARALLEL_ELEMENTS;
+    const inSize = spec.inputTypes.map(bytes);
+    const outSize = spec.outputTypes.map(bytes);
     let jobs: Job[];
     if (outer === 1) {
       // One long row: split it, offsetting the streamed operands and the outputs.
       jobs = this.parts(inner, 4, worth).map(([a, b]) => [fn, [1, b - a,
-        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * 4 : p)),
-        ...outPtrs.map((p) => p + a * 4)]]);
+        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)),
+        ...outPtrs.map((p, q) => p + a * outSize[q]!)]]);
     } else {
       // Whole rows per thread: full operands move by rows, columns by one value per row.
       jobs = this.parts(outer, 1, worth).map(([a, b]) => [fn, [b - a, inner,
-        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * 4 : spec.layouts[i] === 'column' ? p + a * 4 : p)),
-        ...outPtrs.map((p) => p + a * inner * 4)]]);
+        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)),
+        ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]]);
     }
     this.dispatch(jobs);
-    const results = outPtrs.map((p) => new NDArray(this.arena.f32(p, size), shape, 'float32'));
+    const results = outPtrs.map((p, q) =>
+      spec.outputTypes[q] === 'bool' ? new NDArray(this.arena.u8(p, size), shape, 'bool') : new NDArray(this.arena.f32(p, size), shape, 'float32'));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 

@@ -51,6 +51,13 @@ export class WasmArena {
     return new Float32Array(buffer, ptr, count);
   }
 
+  /** A byte view of `count` bytes at `ptr`. */
+  u8(ptr: number, count: number): Uint8Array {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Uint8Array(buffer, ptr, count);
+  }
+
   /** True for arrays that live in this memory (results of earlier kernels in this call). */
   holds(data: ArrayBufferView): boolean {
     return this.buffers.has(data.buffer);

@@ -166,3 +166,29 @@ describe('conv2d gradients on wasm', () => {
     );
   });
 });
+
+describe('bool values in wasm kernels', () => {
+  it('bool inputs and outputs (masks) agree with the reference, including odd lengths and NaN', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 23 }), fc.integer({ min: 1, max: 3 }), async (n, rows) => {
+        const x = T.matrix('x');
+        const y = T.matrix('y');
+        const keep = T.tensor('keep', { dtype: 'bool', shape: [null, null] });
+        const outs = [T.gt(x, y), T.where(keep, T.mul(x, 2), y), T.cast(T.and(keep, T.le(x, 0)), 'float32'), T.cast(x, 'bool')];
+        const wasm = await T.compile([x, y, keep], outs, { mode: 'wasm' });
+        const js = await T.compile([x, y, keep], outs, { mode: 'js' });
+        expect(wasm.stats.wasmKernels).toBeGreaterThan(0);
+        const X = T.randomNormal([rows, n], { seed: n });
+        X.data[0] = NaN;
+        const Y = T.randomNormal([rows, n], { seed: n + 1 });
+        const K = T.array(Array.from({ length: rows }, (_, r) => Array.from({ length: n }, (_, i) => (i * 7 + r) % 3 === 0)));
+        const [a, b] = [wasm(X, Y, K), js(X, Y, K)];
+        a.forEach((v, i) => {
+          expect(v.dtype).toBe(b[i]!.dtype);
+          expect(Array.from(v.data)).toEqual(Array.from(b[i]!.data));
+        });
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
