@@ -15,7 +15,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Check graph invariants after every optimizer phase.
-    env: { TSANO_VERIFY: '1' },
+    // Keras's configuration comes from a private folder, not the user's ~/.keras.
+    env: { TSANO_VERIFY: '1', KERAS_HOME: fileURLToPath(new URL('./test/.generated/keras-home/', import.meta.url)) },
     testTimeout: 60_000,
   },
 });

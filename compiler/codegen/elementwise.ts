@@ -18,7 +18,22 @@ const f32 = (v: Local): Value => ({ v, kind: 'f32' });
 const mask = (v: Local): Value => ({ v, kind: 'mask' });
 const map1 = (f: (m: FunctionEmitter['m'], a: Expr) => Expr): Lowering => (s, out, [a], _args, m) => f32(s.set(out, f(m, a!.v.get())));
 const map2 = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, m) => f32(s.set(out, f(m, a!.v.get(), b!.v.get())));
-const cmp = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, m) => mask(s.set(out, f(m, a!.v.get(), b!.v.get())));
+/** Two bools compared as bits (a mask lane is all ones, a NaN as float32, so float comparison would lie). */
+type MaskCompare = (m: FunctionEmitter['m'], a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
+const cmp = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering => (s, out, [a, b], _args, m) => {
+  if (a!.kind === 'mask' && b!.kind === 'mask') {
+    return mask(s.set(out, onMasks(m, a!.v.get(), b!.v.get(), () => m.v128.not(a!.v.get()), () => m.v128.not(b!.v.get()))));
+  }
+  return mask(s.set(out, f(m, asFloat(s, out, a!, m).v.get(), asFloat(s, out, b!, m).v.get())));
+};
+/** A value as a mask: a float is true where it is not 0 (NaN is true, as in NumPy). */
+function asMask(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Value {
+  return v.kind === 'mask' ? v : mask(s.set(out, m.f32x4.ne(v.v.get(), s.c(0))));
+}
+/** A bool as float32 1 or 0, the value the reference computes with. */
+function asFloat(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Value {
+  return v.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
+}
 const math = (name: 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus'): Lowering => (s, out, [a]) => f32(s[name](out, a!.v));
 const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, m) => {
   const e = s.expm1(out, a!.v);
@@ -49,7 +64,7 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
   selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
   gelu: null, erf: null, sin: null, cos: null,
-  not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(a!.v.get()))),
+  not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(asMask(s, out, a!, m).v.get()))),
   reciprocal: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), a!.v.get()))),
   log1mexp: null,
   cast: (s, out, [a], args: OpArgs['cast'], m) => {
@@ -60,12 +75,20 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   mul: map2((m, a, b) => m.f32x4.mul(a, b)), div: map2((m, a, b) => m.f32x4.div(a, b)),
   pow: null,
   maximum: map2((m, a, b) => m.f32x4.max(a, b)), minimum: map2((m, a, b) => m.f32x4.min(a, b)),
-  eq: cmp((m, a, b) => m.f32x4.eq(a, b)), ne: cmp((m, a, b) => m.f32x4.ne(a, b)),
-  lt: cmp((m, a, b) => m.f32x4.lt(a, b)), le: cmp((m, a, b) => m.f32x4.le(a, b)),
-  gt: cmp((m, a, b) => m.f32x4.gt(a, b)), ge: cmp((m, a, b) => m.f32x4.ge(a, b)),
-  and: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.and(a!.v.get(), b!.v.get()))),
-  or: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.or(a!.v.get(), b!.v.get()))),
-  where: (s, out, [c, a, b], _x, m) => f32(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), c!.v.get()))),
+  // false < true: a < b is !a & b, a > b is a & !b.
+  eq: cmp((m, a, b) => m.f32x4.eq(a, b), (m, a, b) => m.i32x4.eq(a, b)),
+  ne: cmp((m, a, b) => m.f32x4.ne(a, b), (m, a, b) => m.v128.xor(a, b)),
+  lt: cmp((m, a, b) => m.f32x4.lt(a, b), (m, _a, b, notA) => m.v128.and(notA(), b)),
+  le: cmp((m, a, b) => m.f32x4.le(a, b), (m, _a, b, notA) => m.v128.or(notA(), b)),
+  gt: cmp((m, a, b) => m.f32x4.gt(a, b), (m, a, _b, _notA, notB) => m.v128.and(a, notB())),
+  ge: cmp((m, a, b) => m.f32x4.ge(a, b), (m, a, _b, _notA, notB) => m.v128.or(a, notB())),
+  and: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.and(asMask(s, out, a!, m).v.get(), asMask(s, out, b!, m).v.get()))),
+  or: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.or(asMask(s, out, a!, m).v.get(), asMask(s, out, b!, m).v.get()))),
+  where: (s, out, [c, a, b], _x, m) => {
+    const cond = asMask(s, out, c!, m);
+    if (a!.kind === 'mask' && b!.kind === 'mask') return mask(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), cond.v.get())));
+    return f32(s.set(out, m.v128.bitselect(asFloat(s, out, a!, m).v.get(), asFloat(s, out, b!, m).v.get(), cond.v.get())));
+  },
   clip: (s, out, [x, lo, hi], _x, m) => f32(s.set(out, m.f32x4.min(m.f32x4.max(x!.v.get(), lo!.v.get()), hi!.v.get()))),
   sum: null, mean: null, max: null, min: null, prod: null, logsumexp: null, argmax: null, argmin: null,
   dot: null, matmul: null, reshape: null, transpose: null, expandDims: null, squeeze: null, concat: null,
@@ -74,6 +97,9 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   gatherGrad: null, concatPart: null, conv2dGradInput: null, conv2dGradFilter: null, maxPool2dGrad: null,
   avgPool2dGrad: null, fused: null, fusedOutput: null,
 };
+
+/** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
+const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);
 
 /** Whether an instruction can be lowered: float32 values or comparison masks, and a lowering exists. */
 export const supportedF32 = (op: Op, dtype: DType): boolean =>
@@ -119,8 +145,12 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
     });
     const values: Value[] = [];
     for (const instr of spec.instrs) {
-      const operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
-      values.push(F32X4_LOWERING[instr.op]!(s, out, operands, instr.args as never, m));
+      let operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
+      // Arithmetic on bools (max of two masks, bool + bool…) computes on 1/0 floats, as the reference does.
+      if (!MASK_AWARE.has(instr.op)) operands = operands.map((v) => asFloat(s, out, v, m));
+      let value = F32X4_LOWERING[instr.op]!(s, out, operands, instr.args as never, m);
+      if (instr.dtype === 'bool' && value.kind === 'f32') value = mask(s.set(out, m.f32x4.ne(value.v.get(), s.c(0))));
+      values.push(value);
     }
     spec.outputs.forEach((index, q) => {
       const t = spec.outputTypes[q]!;

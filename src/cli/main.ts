@@ -5,14 +5,20 @@ import { runLogisticDemo } from '../demo/logistic.js';
 const USAGE = `usage: tsano <command>
 
 commands:
-  demo    train a logistic regression defined with T.grad and updates, printing the loss per step
+  demo        train a small convnet on the bundled MNIST digits with the Keras API, print test accuracy
+  graph-demo  train a logistic regression defined with T.grad and updates, printing the loss per step
   info    print the configuration in force (floatx, epsilon, image data format) and wasm support
   help    show this text`;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command = 'help'] = argv;
   switch (command) {
-    case 'demo':
+    case 'demo': {
+      const { runMnistDemo } = await import('../demo/mnist.js');
+      await runMnistDemo();
+      return 0;
+    }
+    case 'graph-demo':
       await runLogisticDemo();
       return 0;
     case 'info': {

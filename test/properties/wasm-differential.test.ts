@@ -174,7 +174,9 @@ describe('bool values in wasm kernels', () => {
         const x = T.matrix('x');
         const y = T.matrix('y');
         const keep = T.tensor('keep', { dtype: 'bool', shape: [null, null] });
-        const outs = [T.gt(x, y), T.where(keep, T.mul(x, 2), y), T.cast(T.and(keep, T.le(x, 0)), 'float32'), T.cast(x, 'bool')];
+        const m1 = T.gt(x, y);
+        const outs = [m1, T.where(keep, T.mul(x, 2), y), T.cast(T.and(keep, T.le(x, 0)), 'float32'), T.cast(x, 'bool'),
+          T.eq(m1, keep), T.lt(m1, keep), T.ge(keep, m1), T.cast(T.maximum(T.cast(m1, 'float32'), T.cast(keep, 'float32')), 'float32')];
         const wasm = await T.compile([x, y, keep], outs, { mode: 'wasm' });
         const js = await T.compile([x, y, keep], outs, { mode: 'js' });
         expect(wasm.stats.wasmKernels).toBeGreaterThan(0);

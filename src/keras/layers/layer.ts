@@ -19,6 +19,10 @@ export interface Regularizer {
   l2?: number;
 }
 
+/** Keras's to_snake_case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d. */
+export const toSnakeCase = (name: string): string =>
+  name.replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+
 const counters = new Map<string, number>();
 /** Keras's automatic names: dense, dense_1, dense_2… */
 export function uniqueName(base: string): string {
@@ -40,7 +44,7 @@ export abstract class Layer {
   private builtFor: Shape | undefined;
 
   constructor(readonly className: string, args: LayerArgs) {
-    this.name = args.name ?? uniqueName(className.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase());
+    this.name = args.name ?? uniqueName(toSnakeCase(className));
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
   }

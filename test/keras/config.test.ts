@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadKerasConfig } from '../../src/keras/config.js';
+import { ConfigError } from 'tsano';
+
+const saved = { home: process.env['KERAS_HOME'], backend: process.env['KERAS_BACKEND'] };
+afterEach(() => {
+  for (const [k, v] of [['KERAS_HOME', saved.home], ['KERAS_BACKEND', saved.backend]] as const) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+const freshHome = () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tsano-keras-'));
+  process.env['KERAS_HOME'] = dir;
+  delete process.env['KERAS_BACKEND'];
+  return dir;
+};
+const writeConfig = (dir: string, value: unknown) => writeFileSync(path.join(dir, 'keras.json'), typeof value === 'string' ? value : JSON.stringify(value));
+
+describe('keras.json', () => {
+  it('is created with the defaults when missing', () => {
+    const dir = freshHome();
+    const c = loadKerasConfig();
+    expect(c).toMatchObject({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm', imageDataFormat: 'channels_last' });
+    expect(JSON.parse(readFileSync(path.join(dir, 'keras.json'), 'utf8'))).toEqual({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm', image_data_format: 'channels_last' });
+  });
+
+  it('applies an existing file, keeps unknown keys, and never rewrites it', () => {
+    const dir = freshHome();
+    const text = JSON.stringify({ floatx: 'float64', epsilon: 1e-5, backend: 'js', image_data_format: 'channels_first', extra: [1, 2] });
+    writeConfig(dir, text);
+    const before = statSync(path.join(dir, 'keras.json')).mtimeMs;
+    expect(loadKerasConfig()).toMatchObject({ floatx: 'float64', epsilon: 1e-5, backend: 'js', imageDataFormat: 'channels_first' });
+    expect(readFileSync(path.join(dir, 'keras.json'), 'utf8')).toBe(text);
+    expect(statSync(path.join(dir, 'keras.json')).mtimeMs).toBe(before);
+  });
+
+  it('KERAS_BACKEND overrides the file; Python backend names run on wasm with a warning', () => {
+    const dir = freshHome();
+    writeConfig(dir, { backend: 'wasm' });
+    process.env['KERAS_BACKEND'] = 'js';
+    expect(loadKerasConfig().backend).toBe('js');
+    process.env['KERAS_BACKEND'] = 'tensorflow';
+    const c = loadKerasConfig();
+    expect(c.backend).toBe('wasm');
+    expect(c.warnings.join('\n')).toMatch(/'tensorflow'.*running on wasm/);
+    process.env['KERAS_BACKEND'] = 'cuda';
+    expect(() => loadKerasConfig()).toThrow(/KERAS_BACKEND: unknown backend "cuda"/);
+  });
+
+  it.each([
+    ['{ not json', /invalid JSON/],
+    [{ floatx: 'float8' }, /invalid "floatx": "float8" \(expected one of float16, float32, float64\)/],
+    [{ epsilon: 0 }, /invalid "epsilon": 0/],
+    [{ epsilon: '1e-7' }, /invalid "epsilon": "1e-7"/],
+    [{ image_data_format: 'NHWC' }, /invalid "image_data_format": "NHWC" \(expected one of channels_last, channels_first\)/],
+    [{ backend: 'gpu' }, /"backend": unknown backend "gpu"/],
+    [[1, 2], /invalid JSON \(not a JSON object\)/],
+  ])('rejects %j naming the file and the key, and leaves the file alone', (content, message) => {
+    const dir = freshHome();
+    writeConfig(dir, content);
+    const text = readFileSync(path.join(dir, 'keras.json'), 'utf8');
+    let error: unknown;
+    try {
+      loadKerasConfig();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(String(error)).toMatch(message);
+    expect(String(error)).toContain(path.join(dir, 'keras.json'));
+    expect(readFileSync(path.join(dir, 'keras.json'), 'utf8')).toBe(text);
+  });
+
+  it('an unwritable location gives the defaults silently', () => {
+    // A folder below a regular file can never be created, whatever the user's rights.
+    const dir = freshHome();
+    writeFileSync(path.join(dir, 'file'), '');
+    process.env['KERAS_HOME'] = path.join(dir, 'file', 'keras');
+    expect(loadKerasConfig()).toMatchObject({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm' });
+  });
+});
