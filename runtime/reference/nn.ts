@@ -182,6 +182,9 @@ export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max
   const win = windowOf(x.shape, kh, kw, p.strides, [1, 1], p.padding);
   const { c } = win;
   const acc = new Float64Array(x.size);
+  // Plain number arrays of one kind keep this loop monomorphic (operands arrive as any typed array).
+  const xd = Float64Array.from(x.data);
+  const gd = Float64Array.from(g.data);
   for (let b = 0; b < win.n; b++) {
     for (let oy = 0; oy < win.oh; oy++) {
       const y0 = Math.max(0, oy * p.strides[0] - win.ph);
@@ -190,19 +193,19 @@ export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max
         const x0 = Math.max(0, ox * p.strides[1] - win.pw);
         const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
         const o = ((b * win.oh + oy) * win.ow + ox) * c;
-        const pixel = (y: number, xx: number) => ((b * win.h + y) * win.w + xx) * c;
+        const rowBase = b * win.h;
         for (let ch = 0; ch < c; ch++) {
-          const gv = g.data[o + ch]!;
+          const gv = gd[o + ch]!;
           if (kind === 'avg') {
             const share = gv / ((y1 - y0) * (x1 - x0));
-            for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[pixel(y, xx) + ch]! += share;
+            for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[((rowBase + y) * win.w + xx) * c + ch]! += share;
             continue;
           }
-          let best = pixel(y0, x0) + ch;
+          let best = ((rowBase + y0) * win.w + x0) * c + ch;
           for (let y = y0; y < y1; y++) {
             for (let xx = x0; xx < x1; xx++) {
-              const at = pixel(y, xx) + ch;
-              if (x.data[at]! > x.data[best]!) best = at;
+              const at = ((rowBase + y) * win.w + xx) * c + ch;
+              if (xd[at]! > xd[best]!) best = at;
             }
           }
           acc[best]! += gv;

@@ -12,7 +12,7 @@ export interface MnistDemoOptions {
  * package (8,000 to train, 2,000 to test), printing progress, per-epoch time and test accuracy.
  */
 export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ testAccuracy: number; epochSeconds: number[] }> {
-  const { epochs = 5, batchSize = 64, log = console.log } = options;
+  const { epochs = 10, batchSize = 64, log = console.log } = options;
   const { xTrain, yTrain, xTest, yTest } = loadMnist();
   log(`MNIST: ${xTrain.shape[0]} training and ${xTest.shape[0]} test digits`);
   const model = keras.sequential({
@@ -27,7 +27,7 @@ export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ te
       keras.layers.dense({ units: 10, activation: 'softmax' }),
     ],
   });
-  model.compile({ optimizer: 'adam', loss: 'categorical_crossentropy', metrics: ['accuracy'] });
+  model.compile({ optimizer: keras.optimizers.adam({ learningRate: 0.003 }), loss: 'categorical_crossentropy', metrics: ['accuracy'] });
   model.summary(log);
   const epochSeconds: number[] = [];
   let started = performance.now();
