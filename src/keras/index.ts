@@ -10,7 +10,9 @@ import { applyKerasConfig, loadKerasConfig } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
 import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D, type Conv2DArgs, type PoolArgs } from './layers/conv.js';
 import type { Layer, LayerArgs } from './layers/layer.js';
-import { EarlyStopping, History, Sequential } from './model.js';
+import { EarlyStopping, Functional, History, LayersModel, Sequential } from './model.js';
+import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
+import { Add, Concatenate, Multiply } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
 
 const config = loadKerasConfig();
@@ -63,11 +65,24 @@ export const layers = {
   maxPooling2d: (args: PoolArgs = {}) => new MaxPooling2D(args),
   averagePooling2d: (args: PoolArgs = {}) => new AveragePooling2D(args),
   globalAveragePooling2d: (args: LayerArgs = {}) => new GlobalAveragePooling2D(args),
+  batchNormalization: (args: NormalizationArgs & { momentum?: number } = {}) => new BatchNormalization(args),
+  layerNormalization: (args: NormalizationArgs = {}) => new LayerNormalization(args),
+  embedding: (args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) => new Embedding(args),
+  add: (args: LayerArgs = {}) => new Add(args),
+  multiply: (args: LayerArgs = {}) => new Multiply(args),
+  concatenate: (args: LayerArgs & { axis?: number } = {}) => new Concatenate(args),
 };
+
+/** A symbolic input for the functional API: `keras.input({ shape: [784] })` (batch axis added). */
+export const input = (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) =>
+  T.tensor(args.name ?? 'input', { shape: [null, ...args.shape], ...(args.dtype ? { dtype: args.dtype } : {}) });
+/** A model from layer calls between `inputs` and `outputs`. */
+export const model = (args: { inputs: T.Node; outputs: T.Node }) => new Functional(args.inputs, args.outputs);
 export type { Pair };
 
 export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
 export const optimizers = { sgd: optimizerFns.sgd, adam: optimizerFns.adam, rmsprop: optimizerFns.rmsprop, adagrad: optimizerFns.adagrad };
 export const callbacks = { earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args) };
-export { Sequential, History, EarlyStopping };
+export { Sequential, Functional, LayersModel, History, EarlyStopping };
+export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate };
 export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };

@@ -3,7 +3,7 @@ import type { SharedVariable } from '../graph/variables.js';
 import { floatx } from '../../runtime/config.js';
 import { ConfigError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
-import { Layer, type Shape } from './layers/layer.js';
+import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { ProgressBar } from './progress.js';
@@ -80,46 +80,32 @@ function takeRows(a: T.NDArray, indices: ArrayLike<number>): T.NDArray {
 }
 
 /**
- * A linear stack of layers. The whole training step (forward, loss, gradients, optimizer updates)
- * is one compiled tsano function, so it is optimized, stabilized and fused like any graph.
+ * What Sequential and functional models share. The whole training step (forward, loss, gradients,
+ * optimizer updates) is one compiled tsano function, so it is optimized, stabilized and fused like any graph.
  */
-export class Sequential {
-  readonly layers: Layer[] = [];
+export abstract class LayersModel {
+  abstract readonly layers: readonly Layer[];
   private compiled?: { optimizer: Optimizer; loss: Loss; lossName: string; metrics: { name: string; fn: Loss }[] };
-  private trainFn?: T.CompiledFunction<T.NDArray[]>;
-  private predictFn?: T.CompiledFunction<T.NDArray>;
-  private evalFn?: T.CompiledFunction<T.NDArray[]>;
-  private input?: T.Node;
+  protected trainFn?: T.CompiledFunction<T.NDArray[]>;
+  protected predictFn?: T.CompiledFunction<T.NDArray>;
+  protected evalFn?: T.CompiledFunction<T.NDArray[]>;
 
-  constructor(args: { layers?: readonly Layer[]; name?: string } = {}) {
-    for (const l of args.layers ?? []) this.add(l);
-  }
-
-  add(layer: Layer): void {
-    if (this.layers.length === 0 && !layer.batchInputShape) {
-      throw new ConfigError(`the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`);
-    }
-    this.layers.push(layer);
-    this.trainFn = this.predictFn = this.evalFn = undefined;
-  }
-
-  /** The symbolic input and output (training or inference) of the stack. */
-  private forward(training: boolean): { x: T.Node; y: T.Node } {
-    this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
-    let h = this.input;
-    for (const l of this.layers) h = l.apply(h, training);
-    return { x: this.input, y: h };
-  }
+  /** The symbolic input and output, built in training or inference mode. */
+  protected abstract forward(training: boolean): { x: T.Node; y: T.Node };
 
   get outputShape(): Shape {
-    let s: Shape = this.layers[0]!.batchInputShape!;
-    for (const l of this.layers) s = l.computeOutputShape(s);
-    return s;
+    return this.forward(false).y.shape;
   }
 
+  /** Every weight, layer by layer (Keras order). */
   get weights(): SharedVariable[] {
     this.forward(false);
-    return this.layers.flatMap((l) => [...l.weights]);
+    return [...new Set(this.layers.flatMap((l) => [...l.weights]))];
+  }
+
+  get trainableWeights(): SharedVariable[] {
+    this.forward(false);
+    return [...new Set(this.layers.flatMap((l) => [...l.trainableWeights]))];
   }
 
   getWeights(): T.NDArray[] {
@@ -140,6 +126,9 @@ export class Sequential {
     this.compiled = { optimizer, loss, lossName, metrics };
     this.trainFn = this.evalFn = undefined;
   }
+
+  abstract readonly modelName: string;
+  protected abstract layerOutputShape(layer: Layer): Shape;
 
   private requireCompiled() {
     if (!this.compiled) throw new ConfigError('call model.compile({ optimizer, loss }) before fit or evaluate');
@@ -165,11 +154,12 @@ export class Sequential {
     if (this.trainFn) return this.trainFn;
     const c = this.requireCompiled();
     const { x, y } = this.forward(true);
+    const stateUpdates = this.layers.flatMap((l) => l.takeUpdates());
     const target = this.targetInput();
     const { loss, metrics } = this.objective(y, target);
-    const params = this.weights;
+    const params = this.trainableWeights;
     const grads = T.grad(loss, params);
-    this.trainFn = await T.compile([x, target], [loss, ...metrics], { updates: c.optimizer.updates(params, grads) });
+    this.trainFn = await T.compile([x, target], [loss, ...metrics], { updates: [...c.optimizer.updates(params, grads), ...stateUpdates] });
     return this.trainFn;
   }
 
@@ -262,16 +252,15 @@ export class Sequential {
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
   summary(print: (line: string) => void = console.log): string {
     this.forward(false);
-    let shape: Shape = this.layers[0]!.batchInputShape!;
     const rows = this.layers.map((l) => {
-      shape = l.computeOutputShape(shape);
+      const shape = this.layerOutputShape(l);
       return [`${l.name} (${l.className})`, `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`, String(l.countParams())];
     });
     const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
     const widths = [34, 26, 10];
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('');
     const text = [
-      'Model: "sequential"',
+      `Model: "${this.modelName}"`,
       '_'.repeat(70),
       line(['Layer (type)', 'Output Shape', 'Param #']),
       '='.repeat(70),
@@ -284,5 +273,84 @@ export class Sequential {
     ].join('\n');
     print(text);
     return text;
+  }
+}
+
+/** A linear stack of layers. */
+export class Sequential extends LayersModel {
+  readonly layers: Layer[] = [];
+  readonly modelName = 'sequential';
+  private input?: T.Node;
+
+  constructor(args: { layers?: readonly Layer[]; name?: string } = {}) {
+    super();
+    for (const l of args.layers ?? []) this.add(l);
+  }
+
+  add(layer: Layer): void {
+    if (this.layers.length === 0 && !layer.batchInputShape) {
+      throw new ConfigError(`the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`);
+    }
+    this.layers.push(layer);
+    this.trainFn = this.predictFn = this.evalFn = undefined;
+  }
+
+  protected forward(training: boolean): { x: T.Node; y: T.Node } {
+    this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
+    let h = this.input;
+    for (const l of this.layers) h = l.apply(h, training);
+    return { x: this.input, y: h };
+  }
+
+  protected layerOutputShape(layer: Layer): Shape {
+    let s: Shape = this.layers[0]!.batchInputShape!;
+    for (const l of this.layers) {
+      s = l.computeOutputShape(s);
+      if (l === layer) break;
+    }
+    return s;
+  }
+}
+
+/** A model from a graph of layer calls: `keras.model({ inputs, outputs })` (one input, one output). */
+export class Functional extends LayersModel {
+  readonly layers: Layer[];
+  readonly modelName = 'model';
+  private readonly shapes = new Map<Layer, Shape>();
+
+  constructor(private readonly input: T.Node, private readonly output: T.Node) {
+    super();
+    const order: Layer[] = [];
+    const visit = (n: T.Node) => {
+      const call = CALLS.get(n);
+      if (!call) {
+        if (n !== input) throw new ConfigError(`keras.model: the outputs depend on ${n.name ?? 'a tensor'} that is neither the input nor a layer's output`);
+        return;
+      }
+      call.inputs.forEach(visit);
+      if (!order.includes(call.layer)) order.push(call.layer);
+      this.shapes.set(call.layer, n.shape);
+    };
+    visit(output);
+    this.layers = order;
+  }
+
+  /** Replays the recorded layer calls, so training mode reaches dropout and batch normalization. */
+  protected forward(training: boolean): { x: T.Node; y: T.Node } {
+    const memo = new Map<T.Node, T.Node>([[this.input, this.input]]);
+    const rebuild = (n: T.Node): T.Node => {
+      const done = memo.get(n);
+      if (done) return done;
+      const call = CALLS.get(n)!;
+      const inputs = call.inputs.map(rebuild);
+      const out = call.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, training);
+      memo.set(n, out);
+      return out;
+    };
+    return { x: this.input, y: rebuild(this.output) };
+  }
+
+  protected layerOutputShape(layer: Layer): Shape {
+    return this.shapes.get(layer) ?? [];
   }
 }

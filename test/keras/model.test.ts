@@ -107,3 +107,43 @@ describe('keras layers and models', () => {
     expect(f([[[1, 1], [2, 2]]])[0]!.item()).toBe(9);
   });
 });
+
+describe('functional models, normalization, embedding and merges', () => {
+  it('a functional model with a skip connection (Add) and Concatenate trains and predicts', async () => {
+    const inp = keras.input({ shape: [4] });
+    const h = keras.layers.dense({ units: 8, activation: 'relu' }).apply(inp);
+    const skip = keras.layers.dense({ units: 8 }).apply(inp);
+    const merged = keras.layers.add().apply([h, skip]);
+    const both = keras.layers.concatenate().apply([merged, keras.layers.layerNormalization().apply(merged)]);
+    const out = keras.layers.dense({ units: 3, activation: 'softmax' }).apply(both);
+    const model = keras.model({ inputs: inp, outputs: out });
+    expect(model.layers.map((l) => l.className)).toEqual(['Dense', 'Dense', 'Add', 'LayerNormalization', 'Concatenate', 'Dense']);
+    model.compile({ optimizer: keras.optimizers.adam({ learningRate: 0.01 }), loss: 'categorical_crossentropy', metrics: ['accuracy'] });
+    const { x, y } = separable(300, 9);
+    const history = await model.fit(x, y, { epochs: 15, batchSize: 32, verbose: 0 });
+    expect(history.history['accuracy']!.at(-1)!).toBeGreaterThan(0.85);
+    expect((await model.predict(x)).shape).toEqual([300, 3]);
+  });
+
+  it('BatchNormalization normalizes with batch statistics while training and moves its averages', async () => {
+    const model = keras.sequential({ layers: [keras.layers.batchNormalization({ inputShape: [3], momentum: 0.5 })] });
+    model.compile({ optimizer: 'sgd', loss: 'mse' });
+    const x = T.array([[1, 10, -1], [3, 30, -3], [5, 50, -5]]);
+    // inference before training: moving mean 0, variance 1 -> x / sqrt(1 + 1e-3)
+    const before = await model.predict(x);
+    before.data.forEach((v, i) => expect(v).toBeCloseTo(x.data[i]! / Math.sqrt(1 + 1e-3), 4));
+    await model.fit(x, T.zeros([3, 3]), { epochs: 1, batchSize: 3, verbose: 0, shuffle: false });
+    const [, , movingMean] = model.getWeights();
+    // one update with momentum 0.5 from 0 towards the batch mean [3, 30, -3]
+    expect(Array.from(movingMean!.data)).toEqual([1.5, 15, -1.5].map(Math.fround));
+    expect(model.trainableWeights).toHaveLength(2);
+  });
+
+  it('Embedding looks up rows by id', async () => {
+    const model = keras.sequential({ layers: [keras.layers.embedding({ inputDim: 5, outputDim: 2, inputShape: [3] })] });
+    const [table] = model.getWeights();
+    const out = await model.predict(T.array([[0, 4, 2]]));
+    expect(out.shape).toEqual([1, 3, 2]);
+    expect(Array.from(out.data)).toEqual([0, 4, 2].flatMap((id) => [table!.data[id * 2]!, table!.data[id * 2 + 1]!]));
+  });
+});

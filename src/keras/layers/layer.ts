@@ -40,7 +40,9 @@ export abstract class Layer {
   readonly name: string;
   readonly batchInputShape: Shape | undefined;
   protected readonly weightList: SharedVariable[] = [];
+  private readonly trainable = new Set<SharedVariable>();
   protected readonly penalties: (() => T.Node | undefined)[] = [];
+  private pendingUpdates: [T.Node, T.Node][] = [];
   private builtFor: Shape | undefined;
 
   constructor(readonly className: string, args: LayerArgs) {
@@ -51,17 +53,31 @@ export abstract class Layer {
 
   /** Creates the weights for inputs of `inputShape` (with the batch axis). */
   protected build(_inputShape: Shape): void {}
-  /** The symbolic output for a symbolic input. */
-  protected abstract forward(x: T.Node, training: boolean): T.Node;
+  /** The symbolic output for a symbolic input (an array of them for merge layers). */
+  protected abstract forward(x: T.Node | T.Node[], training: boolean): T.Node;
   abstract computeOutputShape(inputShape: Shape): Shape;
 
-  /** Applies the layer to a symbolic tensor, building its weights on first use. */
-  apply(x: T.Node, training = false): T.Node {
+  /** Applies the layer to a symbolic tensor (or several), building its weights on first use. */
+  apply(x: T.Node | T.Node[], training = false): T.Node {
+    const first = Array.isArray(x) ? x[0]! : x;
     if (!this.builtFor) {
-      this.build(x.shape);
-      this.builtFor = x.shape;
+      this.build(first.shape);
+      this.builtFor = first.shape;
     }
-    return this.forward(x, training).named(this.name);
+    const out = this.forward(x, training).named(this.name);
+    CALLS.set(out, { layer: this, inputs: Array.isArray(x) ? [...x] : [x] });
+    return out;
+  }
+
+  /** State updates the last training-mode forward pass asked for (BatchNormalization's moving averages). */
+  takeUpdates(): [T.Node, T.Node][] {
+    const u = this.pendingUpdates;
+    this.pendingUpdates = [];
+    return u;
+  }
+
+  protected addUpdate(variable: T.Node, value: T.Node): void {
+    this.pendingUpdates.push([variable, value]);
   }
 
   get built(): boolean {
@@ -69,15 +85,21 @@ export abstract class Layer {
   }
 
   /** Adds a weight initialised by `initializer`. */
-  protected addWeight(name: string, shape: readonly number[], initializer: string, regularizer?: Regularizer): SharedVariable {
+  protected addWeight(name: string, shape: readonly number[], initializer: string, regularizer?: Regularizer, trainable = true): SharedVariable {
     const w = T.shared(initialize(initializer, shape, nextWeightSeed(), `${this.name}.${name}`), `${this.name}/${name}`);
     this.weightList.push(w);
+    if (trainable) this.trainable.add(w);
     if (regularizer) this.penalties.push(() => penalty(w, regularizer));
     return w;
   }
 
   get weights(): readonly SharedVariable[] {
     return this.weightList;
+  }
+
+  /** The weights gradients update (moving statistics are not among them). */
+  get trainableWeights(): readonly SharedVariable[] {
+    return this.weightList.filter((w) => this.trainable.has(w));
   }
 
   /** The weight penalty this layer adds to the loss (kernel/bias regularizers). */
@@ -111,6 +133,9 @@ function penalty(w: T.Node, r: Regularizer): T.Node | undefined {
   if (r.l2) terms.push(T.mul(T.sum(T.square(w)), r.l2));
   return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
 }
+
+/** Which layer produced a symbolic tensor from which inputs: the functional API replays these calls. */
+export const CALLS = new WeakMap<T.Node, { layer: Layer; inputs: T.Node[] }>();
 
 /** A positive integer option, or a clear error. */
 export function positiveInt(value: unknown, what: string): number {

@@ -1,0 +1,52 @@
+import * as T from '../../index.js';
+import { ShapeError } from '../../../runtime/errors.js';
+import { Layer, type LayerArgs, type Shape } from './layer.js';
+
+abstract class Merge extends Layer {
+  protected inputsOf(x: T.Node | T.Node[]): T.Node[] {
+    if (!Array.isArray(x) || x.length < 2) throw new ShapeError(`${this.name}: a merge layer takes an array of at least two tensors`);
+    return x;
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name };
+  }
+}
+
+/** Elementwise sum of its inputs. */
+export class Add extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Add', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    return this.inputsOf(x).reduce((a, b) => T.add(a, b));
+  }
+}
+
+/** Elementwise product of its inputs. */
+export class Multiply extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Multiply', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    return this.inputsOf(x).reduce((a, b) => T.mul(a, b));
+  }
+}
+
+/** Concatenation along `axis` (the last by default). */
+export class Concatenate extends Merge {
+  constructor(private readonly args: LayerArgs & { axis?: number } = {}) {
+    super('Concatenate', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    return T.concat(this.inputsOf(x), this.args.axis ?? -1);
+  }
+  override computeOutputShape(s: Shape): Shape {
+    return s.map(() => null);
+  }
+  override getConfig() {
+    return { name: this.name, axis: this.args.axis ?? -1 };
+  }
+}

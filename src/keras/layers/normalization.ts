@@ -1,0 +1,120 @@
+import * as T from '../../index.js';
+import type { SharedVariable } from '../../graph/variables.js';
+import { ShapeError } from '../../../runtime/errors.js';
+import { knownSize, Layer, type LayerArgs, type Shape } from './layer.js';
+
+export interface NormalizationArgs extends LayerArgs {
+  axis?: number;
+  /** Keras's own default 1e-3 (not keras.json's epsilon), as in Keras. */
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+}
+
+/** The feature axis as a non-negative index, and the parameter shape that broadcasts along it. */
+function featureAxis(shape: Shape, axis: number, name: string): { axis: number; size: number; broadcast: number[] } {
+  const a = axis < 0 ? axis + shape.length : axis;
+  if (a < 1 || a >= shape.length) throw new ShapeError(`${name}: axis ${axis} is not a feature axis of an input of rank ${shape.length}`);
+  const size = knownSize(shape[a], `${name}: the feature axis`);
+  return { axis: a, size, broadcast: shape.map((_, i) => (i === a ? size : 1)).slice(1) };
+}
+
+/**
+ * Batch normalization: batch statistics while training (and moving averages updated with `momentum`),
+ * the moving averages at inference. Weights in Keras order: gamma, beta, moving_mean, moving_variance.
+ */
+export class BatchNormalization extends Layer {
+  private gamma?: SharedVariable;
+  private beta?: SharedVariable;
+  private movingMean?: SharedVariable;
+  private movingVariance?: SharedVariable;
+  private geometry?: ReturnType<typeof featureAxis>;
+
+  constructor(private readonly args: NormalizationArgs & { momentum?: number } = {}) {
+    super('BatchNormalization', args);
+  }
+  protected override build(s: Shape): void {
+    this.geometry = featureAxis(s, this.args.axis ?? -1, `batch_normalization ${this.name}`);
+    const n = this.geometry.size;
+    if (this.args.scale ?? true) this.gamma = this.addWeight('gamma', [n], 'ones');
+    if (this.args.center ?? true) this.beta = this.addWeight('beta', [n], 'zeros');
+    this.movingMean = this.addWeight('moving_mean', [n], 'zeros', undefined, false);
+    this.movingVariance = this.addWeight('moving_variance', [n], 'ones', undefined, false);
+  }
+  private param(w: SharedVariable | undefined, fallback: number): T.TensorLike {
+    return w ? T.reshape(w, this.geometry!.broadcast) : fallback;
+  }
+  protected forward(input: T.Node | T.Node[], training: boolean): T.Node {
+    const x = input as T.Node;
+    const g = this.geometry!;
+    const eps = this.args.epsilon ?? 1e-3;
+    const reduce = x.shape.map((_, i) => i).filter((i) => i !== g.axis);
+    let mean: T.Node;
+    let variance: T.Node;
+    if (training) {
+      mean = T.mean(x, reduce, true);
+      variance = T.mean(T.square(T.sub(x, mean)), reduce, true);
+      const m = this.args.momentum ?? 0.99;
+      this.addUpdate(this.movingMean!, T.add(T.mul(this.movingMean!, m), T.mul(T.reshape(mean, [g.size]), 1 - m)));
+      this.addUpdate(this.movingVariance!, T.add(T.mul(this.movingVariance!, m), T.mul(T.reshape(variance, [g.size]), 1 - m)));
+    } else {
+      mean = T.reshape(this.movingMean!, g.broadcast);
+      variance = T.reshape(this.movingVariance!, g.broadcast);
+    }
+    const normalized = T.mul(T.sub(x, mean), T.rsqrt(T.add(variance, eps)));
+    return T.add(T.mul(normalized, this.param(this.gamma, 1)), this.param(this.beta, 0));
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, axis: this.args.axis ?? -1, momentum: this.args.momentum ?? 0.99, epsilon: this.args.epsilon ?? 1e-3 };
+  }
+}
+
+/** Layer normalization over the last axis (per sample), with gamma and beta. */
+export class LayerNormalization extends Layer {
+  private gamma?: SharedVariable;
+  private beta?: SharedVariable;
+  constructor(private readonly args: NormalizationArgs = {}) {
+    super('LayerNormalization', args);
+  }
+  protected override build(s: Shape): void {
+    const n = knownSize(s[s.length - 1], `layer_normalization ${this.name}: the last axis`);
+    if (this.args.scale ?? true) this.gamma = this.addWeight('gamma', [n], 'ones');
+    if (this.args.center ?? true) this.beta = this.addWeight('beta', [n], 'zeros');
+  }
+  protected forward(input: T.Node | T.Node[]): T.Node {
+    const x = input as T.Node;
+    const mean = T.mean(x, -1, true);
+    const variance = T.mean(T.square(T.sub(x, mean)), -1, true);
+    const y = T.mul(T.sub(x, mean), T.rsqrt(T.add(variance, this.args.epsilon ?? 1e-3)));
+    return T.add(T.mul(y, this.gamma ?? 1), this.beta ?? 0);
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, epsilon: this.args.epsilon ?? 1e-3 };
+  }
+}
+
+/** Rows of a [inputDim, outputDim] table picked by integer ids. */
+export class Embedding extends Layer {
+  private table?: SharedVariable;
+  constructor(private readonly args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) {
+    super('Embedding', args);
+  }
+  protected override build(): void {
+    this.table = this.addWeight('embeddings', [this.args.inputDim, this.args.outputDim], this.args.embeddingsInitializer ?? 'random_uniform');
+  }
+  protected forward(input: T.Node | T.Node[]): T.Node {
+    return T.gather(this.table!, T.cast(input as T.Node, 'int32'), 0);
+  }
+  computeOutputShape(s: Shape): Shape {
+    return [...s, this.args.outputDim];
+  }
+  getConfig() {
+    return { name: this.name, input_dim: this.args.inputDim, output_dim: this.args.outputDim };
+  }
+}
