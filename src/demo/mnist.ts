@@ -5,6 +5,8 @@ export interface MnistDemoOptions {
   epochs?: number;
   batchSize?: number;
   log?: (line: string) => void;
+  /** Folder for the trained model (model.json + weights.bin). */
+  saveTo?: string;
 }
 
 /**
@@ -46,5 +48,7 @@ export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ te
   const [loss, accuracy] = await model.evaluate(xTest, yTest, { batchSize: 256 });
   log(`test loss ${loss!.toFixed(4)}, test accuracy ${(accuracy! * 100).toFixed(2)}%`);
   log(`seconds per epoch: ${epochSeconds.map((s) => s.toFixed(1)).join(', ')}`);
+  await model.save(options.saveTo ?? 'mnist-model');
+  log(`saved to ${options.saveTo ?? 'mnist-model'}/model.json (TensorFlow.js layers format)`);
   return { testAccuracy: accuracy!, epochSeconds };
 }

@@ -14,6 +14,7 @@ import { EarlyStopping, Functional, History, LayersModel, Sequential } from './m
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Concatenate, Multiply } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
+import { loadModel, modelFromJSON } from './serialization.js';
 
 const config = loadKerasConfig();
 applyKerasConfig(config);
@@ -81,6 +82,10 @@ export const model = (args: { inputs: T.Node; outputs: T.Node }) => new Function
 export type { Pair };
 
 export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
+/** Loading saved models: TensorFlow.js layers models (tsano's own saves included) and Keras JSON topologies. */
+export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
+export { loadModel, loadModel as loadLayersModel, modelFromJSON };
+
 export const optimizers = { sgd: optimizerFns.sgd, adam: optimizerFns.adam, rmsprop: optimizerFns.rmsprop, adagrad: optimizerFns.adagrad };
 export const callbacks = { earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args) };
 export { Sequential, Functional, LayersModel, History, EarlyStopping };

@@ -249,6 +249,12 @@ export abstract class LayersModel {
     return this.predictFn(asArray(xIn, 'predict x'));
   }
 
+  /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
+  async save(dir: string): Promise<void> {
+    const { saveModel } = await import('./serialization.js');
+    await saveModel(this, dir);
+  }
+
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
   summary(print: (line: string) => void = console.log): string {
     this.forward(false);
@@ -319,6 +325,7 @@ export class Functional extends LayersModel {
   private readonly shapes = new Map<Layer, Shape>();
 
   constructor(private readonly input: T.Node, private readonly output: T.Node) {
+    void 0;
     super();
     const order: Layer[] = [];
     const visit = (n: T.Node) => {
@@ -352,5 +359,12 @@ export class Functional extends LayersModel {
 
   protected layerOutputShape(layer: Layer): Shape {
     return this.shapes.get(layer) ?? [];
+  }
+
+  get inputNode(): T.Node {
+    return this.input;
+  }
+  get outputNode(): T.Node {
+    return this.output;
   }
 }

@@ -7,6 +7,7 @@ import { knownSize, Layer, positiveInt, type LayerArgs, type Regularizer, type S
 
 type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+const snakeFormat = (f: DataFormat) => (f === 'channelsLast' ? 'channels_last' : 'channels_first');
 const axes = (f: DataFormat) => (f === 'channelsLast' ? { h: 1, w: 2, c: 3 } : { h: 2, w: 3, c: 1 });
 
 export interface Conv2DArgs extends LayerArgs {
@@ -63,7 +64,11 @@ export class Conv2D extends Layer {
     return out;
   }
   getConfig() {
-    return { name: this.name, filters: this.args.filters, kernel_size: pair(this.args.kernelSize), strides: pair(this.args.strides ?? 1), padding: this.args.padding ?? 'valid', activation: this.args.activation ?? 'linear' };
+    return {
+      name: this.name, filters: this.args.filters, kernel_size: pair(this.args.kernelSize), strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid', data_format: snakeFormat(this.format), dilation_rate: pair(this.args.dilationRate ?? 1),
+      activation: this.args.activation ?? 'linear', use_bias: this.args.useBias ?? true,
+    };
   }
 }
 
@@ -94,7 +99,7 @@ abstract class Pooling2D extends Layer {
   }
   getConfig() {
     const o = this.options();
-    return { name: this.name, pool_size: o.poolSize, strides: o.strides, padding: o.padding };
+    return { name: this.name, pool_size: o.poolSize, strides: o.strides, padding: o.padding, data_format: snakeFormat(this.format) };
   }
 }
 
@@ -131,6 +136,6 @@ export class GlobalAveragePooling2D extends Layer {
     return [s[0] ?? null, s[axes(this.format).c] ?? null];
   }
   getConfig() {
-    return { name: this.name };
+    return { name: this.name, data_format: snakeFormat(this.format) };
   }
 }

@@ -68,7 +68,7 @@ export class BatchNormalization extends Layer {
     return s;
   }
   getConfig() {
-    return { name: this.name, axis: this.args.axis ?? -1, momentum: this.args.momentum ?? 0.99, epsilon: this.args.epsilon ?? 1e-3 };
+    return { name: this.name, axis: this.args.axis ?? -1, momentum: this.args.momentum ?? 0.99, epsilon: this.args.epsilon ?? 1e-3, center: this.args.center ?? true, scale: this.args.scale ?? true };
   }
 }
 
@@ -95,7 +95,7 @@ export class LayerNormalization extends Layer {
     return s;
   }
   getConfig() {
-    return { name: this.name, epsilon: this.args.epsilon ?? 1e-3 };
+    return { name: this.name, axis: -1, epsilon: this.args.epsilon ?? 1e-3, center: this.args.center ?? true, scale: this.args.scale ?? true };
   }
 }
 

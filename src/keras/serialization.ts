@@ -1,0 +1,245 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as T from '../index.js';
+import { LoadError } from '../../runtime/errors.js';
+import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
+import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D } from './layers/conv.js';
+import { CALLS, type Layer } from './layers/layer.js';
+import { Add, Concatenate, Multiply } from './layers/merge.js';
+import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
+import { Functional, Sequential, type LayersModel } from './model.js';
+
+/** Keras JSON keys are snake_case; layer arguments are camelCase (as TensorFlow.js converts them). */
+const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+type Config = Record<string, unknown>;
+const camelKeys = (c: Config): Config => Object.fromEntries(Object.entries(c).map(([k, v]) => [camel(k), v]));
+const dataFormat = (v: unknown): 'channelsFirst' | 'channelsLast' | undefined =>
+  v === 'channels_first' ? 'channelsFirst' : v === 'channels_last' ? 'channelsLast' : undefined;
+
+/** Keras layer classes tsano reads, with the arguments it takes from their configs. */
+const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
+  Dense: (c, s) => new Dense({ ...s, units: c['units'] as number, activation: c['activation'] as string, useBias: c['useBias'] as boolean }),
+  Activation: (c, s) => new Activation({ ...s, activation: c['activation'] as string }),
+  Dropout: (c, s) => new Dropout({ ...s, rate: c['rate'] as number }),
+  Flatten: (_c, s) => new Flatten(s),
+  Reshape: (c, s) => new Reshape({ ...s, targetShape: c['targetShape'] as number[] }),
+  Conv2D: (c, s) => new Conv2D({
+    ...s, filters: c['filters'] as number, kernelSize: c['kernelSize'] as [number, number], strides: c['strides'] as [number, number],
+    padding: c['padding'] as 'valid', dilationRate: c['dilationRate'] as [number, number], activation: c['activation'] as string,
+    useBias: c['useBias'] as boolean, ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
+  }),
+  MaxPooling2D: (c, s) => new MaxPooling2D({ ...s, ...pool(c) }),
+  AveragePooling2D: (c, s) => new AveragePooling2D({ ...s, ...pool(c) }),
+  GlobalAveragePooling2D: (c, s) => new GlobalAveragePooling2D({ ...s, ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}) }),
+  BatchNormalization: (c, s) => new BatchNormalization({
+    ...s, axis: c['axis'] as number, momentum: c['momentum'] as number, epsilon: c['epsilon'] as number, center: c['center'] as boolean, scale: c['scale'] as boolean,
+  }),
+  LayerNormalization: (c, s) => new LayerNormalization({ ...s, epsilon: c['epsilon'] as number, center: c['center'] as boolean, scale: c['scale'] as boolean }),
+  Embedding: (c, s) => new Embedding({ ...s, inputDim: c['inputDim'] as number, outputDim: c['outputDim'] as number }),
+  Add: (_c, s) => new Add(s),
+  Multiply: (_c, s) => new Multiply(s),
+  Concatenate: (c, s) => new Concatenate({ ...s, axis: c['axis'] as number }),
+};
+const pool = (c: Config) => ({
+  poolSize: c['poolSize'] as [number, number], strides: (c['strides'] ?? undefined) as [number, number],
+  padding: c['padding'] as 'valid', ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
+});
+
+/** Removes undefined values, so layer defaults apply for keys a file leaves out. */
+const defined = (o: Config): Config => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
+
+/** The batch shape of an input, in any of Keras 2, Keras 3 and TensorFlow.js spellings. */
+function batchShape(c: Config): (number | null)[] | undefined {
+  if (Array.isArray(c['batchInputShape'])) return c['batchInputShape'] as (number | null)[];
+  if (Array.isArray(c['batchShape'])) return c['batchShape'] as (number | null)[];
+  if (Array.isArray(c['inputShape'])) return [null, ...(c['inputShape'] as (number | null)[])];
+  return undefined;
+}
+
+function makeLayer(entry: Config, where: string): Layer {
+  const className = String(entry['class_name'] ?? entry['className']);
+  const config = camelKeys((entry['config'] ?? {}) as Config);
+  const factory = LAYERS[className];
+  if (!factory) throw new LoadError(`${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`);
+  const shape = batchShape(config);
+  const common = defined({ name: config['name'] as string | undefined, ...(shape ? { batchInputShape: shape } : {}) });
+  const layer = factory(defined(config), common);
+  return layer;
+}
+
+/** A model from a Keras topology (Keras 2, Keras 3 or TensorFlow.js). */
+export function modelFromTopology(topology: Config, where: string): LayersModel {
+  const root = (topology['model_config'] ?? topology) as Config;
+  const className = root['class_name'];
+  const config = (root['config'] ?? {}) as Config;
+  const entries = (Array.isArray(config) ? config : (config['layers'] as Config[] | undefined)) ?? [];
+  if (className === 'Sequential') {
+    const layers: Layer[] = [];
+    let pendingShape: (number | null)[] | undefined = batchShape(camelKeys((config['build_input_shape'] ? { batch_input_shape: config['build_input_shape'] } : {}) as Config));
+    for (const entry of entries) {
+      let e = entry;
+      if (e['class_name'] === 'InputLayer') {
+        pendingShape = batchShape(camelKeys((e['config'] ?? {}) as Config));
+        continue;
+      }
+      const conf = (e['config'] ?? {}) as Config;
+      if (layers.length === 0 && pendingShape && !batchShape(camelKeys(conf))) e = { ...e, config: { ...conf, batch_input_shape: pendingShape } };
+      layers.push(makeLayer(e, where));
+    }
+    return new Sequential({ layers });
+  }
+  if (className === 'Model' || className === 'Functional') return functionalFrom(config, entries, where);
+  throw new LoadError(`${where}: model class '${String(className)}' is not supported (Sequential, Model, Functional)`);
+}
+
+/** Inbound layer names of a functional layer entry, in Keras 2 (lists) or Keras 3 ({args}) form. */
+function inboundNames(e: Config): string[] {
+  const nodes = (e['inbound_nodes'] ?? []) as unknown[];
+  if (nodes.length === 0) return [];
+  const node = nodes[0];
+  if (Array.isArray(node)) return (node as unknown[][]).map((t) => String(t[0]));
+  const names: string[] = [];
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const o = v as Config;
+      if (o['class_name'] === '__keras_tensor__') names.push(String(((o['config'] as Config)['keras_history'] as unknown[])[0]));
+      else Object.values(o).forEach(walk);
+    }
+  };
+  walk((node as Config)['args']);
+  return names;
+}
+
+function functionalFrom(config: Config, entries: Config[], where: string): LayersModel {
+  const tensors = new Map<string, T.Node>();
+  let input: T.Node | undefined;
+  for (const e of entries) {
+    const conf = camelKeys((e['config'] ?? {}) as Config);
+    const name = String(e['name'] ?? conf['name']);
+    if (e['class_name'] === 'InputLayer') {
+      const shape = batchShape(conf);
+      if (!shape) throw new LoadError(`${where}: input layer '${name}' has no shape`);
+      input = T.tensor(name, { shape });
+      tensors.set(name, input);
+      continue;
+    }
+    const layer = makeLayer(e, where);
+    const inbound = inboundNames(e).map((n) => {
+      const t = tensors.get(n);
+      if (!t) throw new LoadError(`${where}: layer '${name}' reads '${n}', which is not defined before it`);
+      return t;
+    });
+    tensors.set(name, layer.apply(inbound.length === 1 ? inbound[0]! : inbound));
+  }
+  const outputs = (config['output_layers'] ?? []) as unknown[];
+  const outName = String((Array.isArray(outputs[0]) ? outputs[0] : outputs)[0]);
+  const output = tensors.get(outName);
+  if (!input || !output) throw new LoadError(`${where}: the model needs one input layer and one output layer`);
+  return new Functional(input, output);
+}
+
+/** Keras topology of a model (`model.to_json()` layout, Keras 2 style with batch_input_shape). */
+export function modelToTopology(model: LayersModel): Config {
+  const layerEntry = (l: Layer, first: boolean): Config => ({
+    class_name: l.className,
+    config: { ...l.getConfig(), trainable: true, dtype: 'float32', ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}) },
+  });
+  if (model instanceof Sequential) {
+    return { class_name: 'Sequential', config: { name: 'sequential', layers: model.layers.map((l, i) => layerEntry(l, i === 0)) }, keras_version: 'tsano', backend: 'tsano' };
+  }
+  // Functional: an InputLayer, then each layer with the names of the layers it reads.
+  const f = model as Functional;
+  const names = new Map<T.Node, string>();
+  const input = f.inputNode;
+  names.set(input, input.name ?? 'input');
+  const layers: Config[] = [{ class_name: 'InputLayer', name: names.get(input), config: { name: names.get(input), batch_input_shape: input.shape, dtype: 'float32' }, inbound_nodes: [] }];
+  const visit = (n: T.Node) => {
+    if (names.has(n)) return;
+    const call = CALLS.get(n)!;
+    call.inputs.forEach(visit);
+    names.set(n, call.layer.name);
+    layers.push({ ...layerEntry(call.layer, false), name: call.layer.name, inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])] });
+  };
+  visit(f.outputNode);
+  return {
+    class_name: 'Model',
+    config: { name: 'model', layers, input_layers: [[names.get(input), 0, 0]], output_layers: [[names.get(f.outputNode), 0, 0]] },
+    keras_version: 'tsano', backend: 'tsano',
+  };
+}
+
+const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, bool: 1, float16: 2, uint16: 2 };
+
+/** Writes `dir/model.json` (TensorFlow.js layers-model format) and `dir/weights.bin`. */
+export async function saveModel(model: LayersModel, target: string): Promise<void> {
+  const dir = target.startsWith('file://') ? target.slice('file://'.length) : target;
+  await mkdir(dir, { recursive: true });
+  const weights = model.weights;
+  const bytes = new Uint8Array(weights.reduce((s, w) => s + w.get().size * 4, 0));
+  let offset = 0;
+  for (const w of weights) {
+    const v = w.get().dtype === 'float32' ? w.get() : w.get().astype('float32');
+    bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), offset);
+    offset += v.data.byteLength;
+  }
+  const json = {
+    format: 'layers-model',
+    generatedBy: 'tsano',
+    convertedBy: null,
+    modelTopology: modelToTopology(model),
+    weightsManifest: [{ paths: ['weights.bin'], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) }],
+  };
+  await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+  await writeFile(path.join(dir, 'weights.bin'), bytes);
+}
+
+/** Loads a TensorFlow.js layers model (written by tsano or by TensorFlow.js), weights included. */
+export async function loadModel(file: string): Promise<LayersModel> {
+  const jsonPath = file.startsWith('file://') ? file.slice('file://'.length) : file;
+  let json: Config;
+  try {
+    json = JSON.parse(await readFile(jsonPath, 'utf8')) as Config;
+  } catch (e) {
+    throw new LoadError(`${jsonPath}: cannot read the model (${(e as Error).message})`);
+  }
+  const topology = json['modelTopology'] as Config | undefined;
+  if (!topology) throw new LoadError(`${jsonPath}: no modelTopology (is this a TensorFlow.js layers model?)`);
+  const model = modelFromTopology(topology, jsonPath);
+  const byName = new Map(model.weights.map((w) => [w.name ?? '', w]));
+  const seen = new Set<string>();
+  for (const group of (json['weightsManifest'] ?? []) as { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[]) {
+    const buffers = await Promise.all(group.paths.map((p) => readFile(path.join(path.dirname(jsonPath), p))));
+    const data = Buffer.concat(buffers);
+    let offset = 0;
+    for (const spec of group.weights) {
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      const width = BYTES[spec.dtype];
+      if (!width) throw new LoadError(`${jsonPath}: weight ${spec.name} has unsupported dtype ${spec.dtype}`);
+      const raw = data.subarray(offset, offset + size * width);
+      offset += size * width;
+      const name = spec.name.replace(/:0$/, '');
+      const target = byName.get(name);
+      if (!target) throw new LoadError(`${jsonPath}: weight '${name}' has no matching layer weight (model weights: ${[...byName.keys()].join(', ')})`);
+      const values = spec.dtype === 'float32'
+        ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))
+        : spec.dtype === 'int32' ? Float32Array.from(new Int32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))) : Float32Array.from(raw);
+      target.set(T.array(values, { shape: spec.shape }).astype(target.dtype));
+      seen.add(name);
+    }
+  }
+  const missing = [...byName.keys()].filter((n) => !seen.has(n));
+  if (missing.length) throw new LoadError(`${jsonPath}: ${missing.length} of ${byName.size} weights are not set: ${missing.join(', ')}`);
+  return model;
+}
+
+/** A model from Keras's `model.to_json()` output (Keras 2 or Keras 3 layout), with fresh weights. */
+export function modelFromJSON(text: string): LayersModel {
+  let json: Config;
+  try {
+    json = JSON.parse(text) as Config;
+  } catch (e) {
+    throw new LoadError(`modelFromJSON: invalid JSON (${(e as Error).message})`);
+  }
+  return modelFromTopology(json, 'modelFromJSON');
+}
