@@ -65,7 +65,7 @@ export const layers = {
   conv2d: (args: Conv2DArgs) => new Conv2D(args),
   maxPooling2d: (args: PoolArgs = {}) => new MaxPooling2D(args),
   averagePooling2d: (args: PoolArgs = {}) => new AveragePooling2D(args),
-  globalAveragePooling2d: (args: LayerArgs = {}) => new GlobalAveragePooling2D(args),
+  globalAveragePooling2d: (args: LayerArgs & { dataFormat?: 'channelsLast' | 'channelsFirst' } = {}) => new GlobalAveragePooling2D(args),
   batchNormalization: (args: NormalizationArgs & { momentum?: number } = {}) => new BatchNormalization(args),
   layerNormalization: (args: NormalizationArgs = {}) => new LayerNormalization(args),
   embedding: (args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) => new Embedding(args),

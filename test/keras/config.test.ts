@@ -84,3 +84,17 @@ describe('keras.json', () => {
     expect(loadKerasConfig()).toMatchObject({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm' });
   });
 });
+
+describe('import message', () => {
+  it("prints 'Using wasm backend.' once to stderr, however often tsano/keras is imported", async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = freshHome();
+    const script = "await import('./src/keras/index.ts'); await import('./src/keras/index.ts'); console.log('ok');";
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, KERAS_HOME: dir }, encoding: 'utf8',
+    });
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe('ok');
+    expect(result.stderr.split('\n').filter((l) => l.includes('Using')).join('\n')).toBe('Using wasm backend.');
+  });
+});

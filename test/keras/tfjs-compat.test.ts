@@ -1,0 +1,70 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import * as T from 'tsano';
+import * as keras from 'tsano/keras';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** Saves a TF.js model the way its file handlers do: model.json (layers-model) and one weights shard. */
+async function saveWithTfjs(model: tfl.LayersModel): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-saved-'));
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    writeFileSync(path.join(dir, 'model.json'), JSON.stringify({
+      format: 'layers-model', generatedBy: 'TensorFlow.js tfjs-layers v4.22.0', convertedBy: null,
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+    }));
+    writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer));
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  return path.join(dir, 'model.json');
+}
+
+function seededInput(shape: number[], seed: number): Float32Array {
+  const a = T.randomNormal(shape, { seed });
+  return a.data as Float32Array;
+}
+
+describe('models saved by TensorFlow.js load in tsano and predict the same', () => {
+  it('a convnet with batch normalization, pooling and dense layers', async () => {
+    const model = tfl.sequential({ layers: [
+      tfl.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 2], padding: 'same' }),
+      tfl.layers.maxPooling2d({ poolSize: 2 }),
+      tfl.layers.batchNormalization(),
+      tfl.layers.conv2d({ filters: 3, kernelSize: 2, strides: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dropout({ rate: 0.3 }),
+      tfl.layers.dense({ units: 5, activation: 'tanh' }),
+      tfl.layers.dense({ units: 3, activation: 'softmax' }),
+    ] });
+    // Non-trivial batch-normalization statistics, so the loaded moving averages matter.
+    const bn = model.layers[2]!;
+    bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.scalar(0.1 * (i + 1)))));
+    const file = await saveWithTfjs(model);
+    const loaded = await keras.models.loadModel(file);
+    const x = seededInput([3, 8, 8, 2], 11);
+    const theirs = (model.predict(tf.tensor4d(x, [3, 8, 8, 2])) as tf.Tensor).dataSync();
+    const ours = (await loaded.predict(T.array(x, { shape: [3, 8, 8, 2] }))).data;
+    expect(ours.length).toBe(theirs.length);
+    ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
+  });
+
+  it('dense layers with every activation tsano shares with TF.js', async () => {
+    const activations = ['relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'linear', 'softmax'] as const;
+    const layers: tfl.layers.Layer[] = activations.map((activation, i) => tfl.layers.dense({ units: 4, activation, ...(i === 0 ? { inputShape: [6] } : {}) }));
+    const model = tfl.sequential({ layers });
+    const file = await saveWithTfjs(model);
+    const loaded = await keras.loadLayersModel(file);
+    const x = seededInput([4, 6], 3);
+    const theirs = (model.predict(tf.tensor2d(x, [4, 6])) as tf.Tensor).dataSync();
+    const ours = (await loaded.predict(T.array(x, { shape: [4, 6] }))).data;
+    ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
+  });
+});
