@@ -10,8 +10,9 @@ export type DataFormat = 'channelsLast' | 'channelsFirst';
 /** Where compiled functions run by default: keras.json's backend. */
 export type Backend = 'wasm' | 'js';
 
-const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat; backend: Backend } = {
+const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat; backend: Backend; halfStorage: boolean } = {
   floatx: 'float32',
+  halfStorage: false,
   epsilon: 1e-7,
   imageDataFormat: 'channelsLast',
   backend: 'wasm',
@@ -21,6 +22,11 @@ export const floatx = (): FloatX => state.floatx;
 export const epsilon = (): number => state.epsilon;
 export const imageDataFormat = (): DataFormat => state.imageDataFormat;
 export const defaultBackend = (): Backend => state.backend;
+/** Keras floatx 'float16': values are stored rounded to half precision and computed in float32. */
+export const halfStorage = (): boolean => state.halfStorage;
+export function setHalfStorage(on: boolean): void {
+  state.halfStorage = on;
+}
 export function setDefaultBackend(b: Backend): void {
   state.backend = b;
 }

@@ -61,3 +61,21 @@ export function coerce(value: number, dtype: DType): number {
       return dtype satisfies never;
   }
 }
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The nearest float16 value (round to nearest even), as a number: overflow gives ±Infinity, tiny values go subnormal. */
+export function roundToHalf(value: number): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const a = Math.abs(value);
+  if (a >= 65520) return Math.sign(value) * Infinity; // halfway above the largest half, 65504
+  f32[0] = a;
+  const exponent = ((u32[0]! >>> 23) & 0xff) - 127;
+  // Half precision keeps 10 fraction bits, fewer below 2^-14 (subnormals, spacing 2^-24).
+  const spacing = 2 ** (Math.max(exponent, -14) - 10);
+  const q = a / spacing;
+  const r = Math.round(q);
+  const even = q - Math.floor(q) === 0.5 ? (Math.floor(q) % 2 === 0 ? Math.floor(q) : Math.ceil(q)) : r;
+  return Math.sign(value) * even * spacing;
+}

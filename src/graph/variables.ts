@@ -1,8 +1,8 @@
 import { constantNode } from '../../compiler/ir/convert.js';
 import { Node } from '../../compiler/ir/node.js';
 import type { Dim } from '../../compiler/ir/type.js';
-import { floatx } from '../../runtime/config.js';
-import { isDType, isLosslessCast, type DType } from '../../runtime/dtype.js';
+import { floatx, halfStorage } from '../../runtime/config.js';
+import { isDType, isLosslessCast, roundToHalf, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 
@@ -60,7 +60,7 @@ export interface SharedVariable extends Node<'shared'> {
 }
 
 export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
-  const array = toNDArray(value, options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {}, `shared('${name}')`);
+  const array = storeRounded(toNDArray(value, options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {}, `shared('${name}')`));
   const container = { value: array, name };
   const node = Node.leaf('shared', { container, uid: nextUid++ }, { dtype: array.dtype, shape: array.shape }, name) as SharedVariable;
   node.get = () => container.value;
@@ -85,5 +85,13 @@ export function coerceShared(v: ArrayValue, current: NDArray, name: string): NDA
   if (next.ndim !== current.ndim || next.shape.some((d, i) => d !== current.shape[i])) {
     throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);
   }
-  return next;
+  return storeRounded(next);
+}
+
+/** With Keras floatx 'float16', float32 state is stored rounded to half precision. */
+function storeRounded(a: NDArray): NDArray {
+  if (!halfStorage() || a.dtype !== 'float32') return a;
+  const out = new Float32Array(a.size);
+  for (let i = 0; i < out.length; i++) out[i] = roundToHalf(a.data[i]!);
+  return new NDArray(out, a.shape, 'float32');
 }

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setDefaultBackend, setEpsilonValue, setFloatxDType, setImageDataFormatValue } from '../../runtime/config.js';
+import { setDefaultBackend, setEpsilonValue, setHalfStorage, setFloatxDType, setImageDataFormatValue } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 
 /** The backends tsano runs on, and the Python Keras names it accepts in their place. */
@@ -106,6 +106,7 @@ export function loadKerasConfig(): KerasConfig {
 /** Applies a configuration to the values the core uses (float16 is stored as float32 arithmetic). */
 export function applyKerasConfig(c: KerasConfig): void {
   setFloatxDType(c.floatx === 'float64' ? 'float64' : 'float32');
+  setHalfStorage(c.floatx === 'float16');
   setEpsilonValue(c.epsilon);
   setImageDataFormatValue(c.imageDataFormat === 'channels_last' ? 'channelsLast' : 'channelsFirst');
   setDefaultBackend(c.backend);

@@ -3,7 +3,7 @@
  * keras.json exactly as Keras does and prints which backend is in use.
  */
 import '../graph/methods.js';
-import { epsilon, floatx, imageDataFormat, setEpsilonValue, setFloatxDType, setImageDataFormatValue, defaultBackend } from '../../runtime/config.js';
+import { epsilon, floatx, imageDataFormat, setEpsilonValue, setFloatxDType, setHalfStorage, setImageDataFormatValue, defaultBackend } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import * as T from '../index.js';
 import { applyKerasConfig, loadKerasConfig } from './config.js';
@@ -30,6 +30,7 @@ export const backend = {
     if (!FLOATX.includes(value)) throw new ConfigError(`setFloatx: unknown floatx '${value}' (expected one of ${FLOATX.join(', ')})`);
     config.floatx = value;
     setFloatxDType(value === 'float64' ? 'float64' : 'float32');
+    setHalfStorage(value === 'float16');
   },
   epsilon,
   setEpsilon: (value: number) => setEpsilonValue(value),

@@ -1,6 +1,8 @@
 import * as T from '../index.js';
 import type { SharedVariable } from '../graph/variables.js';
 import { ConfigError } from '../../runtime/errors.js';
+// As Keras 2: an optimizer's epsilon defaults to keras.backend.epsilon() when it is created.
+import { epsilon as backendEpsilon } from '../../runtime/config.js';
 
 /** An optimizer turns (weights, gradients) into update pairs; its state lives in shared variables. */
 export interface Optimizer {
@@ -30,7 +32,7 @@ export function sgd(config: { learningRate?: number; momentum?: number; nesterov
 
 /** Adam, as Keras 3: alpha = lr·sqrt(1-β2^t)/(1-β1^t), w -= alpha·m/(sqrt(v)+ε). */
 export function adam(config: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } = {}): Optimizer {
-  const { learningRate: lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 } = config;
+  const { learningRate: lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = backendEpsilon() } = config;
   return {
     name: 'Adam',
     updates(params, grads) {
@@ -52,7 +54,7 @@ export function adam(config: { learningRate?: number; beta1?: number; beta2?: nu
 }
 
 export function rmsprop(config: { learningRate?: number; rho?: number; epsilon?: number } = {}): Optimizer {
-  const { learningRate: lr = 0.001, rho = 0.9, epsilon = 1e-7 } = config;
+  const { learningRate: lr = 0.001, rho = 0.9, epsilon = backendEpsilon() } = config;
   return {
     name: 'RMSprop',
     updates(params, grads) {
@@ -67,7 +69,7 @@ export function rmsprop(config: { learningRate?: number; rho?: number; epsilon?:
 }
 
 export function adagrad(config: { learningRate?: number; initialAccumulatorValue?: number; epsilon?: number } = {}): Optimizer {
-  const { learningRate: lr = 0.001, initialAccumulatorValue = 0.1, epsilon = 1e-7 } = config;
+  const { learningRate: lr = 0.001, initialAccumulatorValue = 0.1, epsilon = backendEpsilon() } = config;
   return {
     name: 'Adagrad',
     updates(params, grads) {

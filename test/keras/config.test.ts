@@ -98,3 +98,43 @@ describe('import message', () => {
     expect(result.stderr.split('\n').filter((l) => l.includes('Using')).join('\n')).toBe('Using wasm backend.');
   });
 });
+
+describe('floatx float16 and the home fallback', () => {
+  it('float16 rounding matches IEEE half precision (published values)', async () => {
+    const { roundToHalf } = await import('../../runtime/dtype.js');
+    expect(roundToHalf(0.1)).toBe(0.0999755859375);
+    expect(roundToHalf(65504)).toBe(65504);
+    expect(roundToHalf(65520)).toBe(Infinity);
+    expect(roundToHalf(2 ** -24)).toBe(2 ** -24);
+    expect(roundToHalf(2 ** -26)).toBe(0);
+    expect(roundToHalf(1 + 2 ** -11)).toBe(1); // a tie rounds to even
+    expect(roundToHalf(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
+    expect(roundToHalf(-3.14159)).toBe(-3.140625);
+  });
+
+  it('with floatx float16, weights are stored rounded to half precision and computed in float32', async () => {
+    const keras = await import('tsano/keras');
+    const T = await import('tsano');
+    keras.backend.setFloatx('float16');
+    try {
+      expect(keras.backend.floatx()).toBe('float16');
+      const w = T.shared(T.array([0.1, 1 / 3]), 'w');
+      expect(w.dtype).toBe('float32');
+      expect(Array.from(w.get().data)).toEqual([0.0999755859375, 0.333251953125]);
+    } finally {
+      keras.backend.setFloatx('float32');
+    }
+  });
+
+  it('an unwritable or missing home falls back to /tmp/.keras', async () => {
+    const { kerasDir } = await import('../../src/keras/config.js');
+    const savedHome = process.env['HOME'];
+    delete process.env['KERAS_HOME'];
+    process.env['HOME'] = '/nonexistent-home-for-tsano-tests';
+    try {
+      expect(kerasDir()).toBe(path.join(os.tmpdir(), '.keras'));
+    } finally {
+      process.env['HOME'] = savedHome;
+    }
+  });
+});

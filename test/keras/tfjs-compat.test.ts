@@ -68,3 +68,37 @@ describe('models saved by TensorFlow.js load in tsano and predict the same', () 
     ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
   });
 });
+
+describe('functional TF.js models with the other layers', () => {
+  it('pooling, normalization and merge layers', async () => {
+    const inp = tfl.input({ shape: [6, 6, 2] });
+    const pooled = tfl.layers.flatten().apply(tfl.layers.averagePooling2d({ poolSize: 2 }).apply(inp)) as tfl.SymbolicTensor;
+    const global = tfl.layers.globalAveragePooling2d({}).apply(inp) as tfl.SymbolicTensor;
+    const joined = tfl.layers.concatenate().apply([pooled, global]) as tfl.SymbolicTensor;
+    const a = tfl.layers.layerNormalization().apply(tfl.layers.dense({ units: 4 }).apply(joined)) as tfl.SymbolicTensor;
+    const b = tfl.layers.dense({ units: 4, activation: 'tanh' }).apply(joined) as tfl.SymbolicTensor;
+    const out = tfl.layers.multiply().apply([tfl.layers.add().apply([a, b]) as tfl.SymbolicTensor, b]) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: inp, outputs: out });
+    const ln = model.layers.find((l) => l.getClassName() === 'LayerNormalization')!;
+    ln.setWeights(ln.getWeights().map((w, i) => tf.add(w, tf.scalar(0.2 * (i + 1)))));
+    const loaded = await keras.models.loadModel(await saveWithTfjs(model));
+    const x = seededInput([2, 6, 6, 2], 21);
+    const theirs = (model.predict(tf.tensor4d(x, [2, 6, 6, 2])) as tf.Tensor).dataSync();
+    const ours = (await loaded.predict(T.array(x, { shape: [2, 6, 6, 2] }))).data;
+    expect(ours.length).toBe(theirs.length);
+    ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
+  });
+
+  it('embedding', async () => {
+    const model = tfl.sequential({ layers: [
+      tfl.layers.embedding({ inputDim: 10, outputDim: 3, inputLength: 5, inputShape: [5] }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 2 }),
+    ] });
+    const loaded = await keras.models.loadModel(await saveWithTfjs(model));
+    const ids = [[1, 2, 3, 9, 0], [4, 4, 7, 8, 5]];
+    const theirs = (model.predict(tf.tensor2d(ids)) as tf.Tensor).dataSync();
+    const ours = (await loaded.predict(T.array(ids))).data;
+    ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
+  });
+});
