@@ -141,6 +141,23 @@ export function conv2dGradFilter(xIn: NDArray, gIn: NDArray, wRef: NDArray, p: C
   return new NDArray(out, wRef.shape, g.dtype);
 }
 
+/** Calls `visit` for every output pixel with its window's bounds inside the image and its output offset (NHWC). */
+function forEachPoolWindow(win: Window, p: PoolParams,
+  visit: (w: { b: number; y0: number; y1: number; x0: number; x1: number; out: number }) => void): void {
+  const [kh, kw] = p.poolSize;
+  for (let b = 0; b < win.n; b++) {
+    for (let oy = 0; oy < win.oh; oy++) {
+      const y0 = Math.max(0, oy * p.strides[0] - win.ph);
+      const y1 = Math.min(win.h, oy * p.strides[0] - win.ph + kh);
+      for (let ox = 0; ox < win.ow; ox++) {
+        const x0 = Math.max(0, ox * p.strides[1] - win.pw);
+        const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
+        visit({ b, y0, y1, x0, x1, out: ((b * win.oh + oy) * win.ow + ox) * win.c });
+      }
+    }
+  }
+}
+
 /** Max or average pooling; windows ignore padding (average divides by the pixels inside, as TensorFlow). */
 export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: DType): NDArray {
   const x = toNHWC(xIn, p.dataFormat);
@@ -149,28 +166,19 @@ export function pool2d(xIn: NDArray, p: PoolParams, kind: 'max' | 'avg', dtype: 
   const { c } = win;
   const out = allocate(dtype, win.n * win.oh * win.ow * c);
   const acc = new Float64Array(c);
-  for (let b = 0; b < win.n; b++) {
-    for (let oy = 0; oy < win.oh; oy++) {
-      const y0 = Math.max(0, oy * p.strides[0] - win.ph);
-      const y1 = Math.min(win.h, oy * p.strides[0] - win.ph + kh);
-      for (let ox = 0; ox < win.ow; ox++) {
-        const x0 = Math.max(0, ox * p.strides[1] - win.pw);
-        const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
-        acc.fill(kind === 'max' ? -Infinity : 0);
-        for (let y = y0; y < y1; y++) {
-          for (let xx = x0; xx < x1; xx++) {
-            const base = ((b * win.h + y) * win.w + xx) * c;
-            // Math.max propagates NaN, as the reference must.
-            if (kind === 'max') for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch]!, x.data[base + ch]!);
-            else for (let ch = 0; ch < c; ch++) acc[ch]! += x.data[base + ch]!;
-          }
-        }
-        const count = (y1 - y0) * (x1 - x0);
-        const o = ((b * win.oh + oy) * win.ow + ox) * c;
-        for (let ch = 0; ch < c; ch++) out[o + ch] = kind === 'max' ? acc[ch]! : acc[ch]! / count;
+  forEachPoolWindow(win, p, ({ b, y0, y1, x0, x1, out: o }) => {
+    acc.fill(kind === 'max' ? -Infinity : 0);
+    for (let y = y0; y < y1; y++) {
+      for (let xx = x0; xx < x1; xx++) {
+        const base = ((b * win.h + y) * win.w + xx) * c;
+        // Math.max propagates NaN, as the reference must.
+        if (kind === 'max') for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch]!, x.data[base + ch]!);
+        else for (let ch = 0; ch < c; ch++) acc[ch]! += x.data[base + ch]!;
       }
     }
-  }
+    const count = (y1 - y0) * (x1 - x0);
+    for (let ch = 0; ch < c; ch++) out[o + ch] = kind === 'max' ? acc[ch]! : acc[ch]! / count;
+  });
   return fromNHWC(new NDArray(out, [win.n, win.oh, win.ow, c], dtype), p.dataFormat);
 }
 
@@ -185,34 +193,25 @@ export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max
   // Plain number arrays of one kind keep this loop monomorphic (operands arrive as any typed array).
   const xd = Float64Array.from(x.data);
   const gd = Float64Array.from(g.data);
-  for (let b = 0; b < win.n; b++) {
-    for (let oy = 0; oy < win.oh; oy++) {
-      const y0 = Math.max(0, oy * p.strides[0] - win.ph);
-      const y1 = Math.min(win.h, oy * p.strides[0] - win.ph + kh);
-      for (let ox = 0; ox < win.ow; ox++) {
-        const x0 = Math.max(0, ox * p.strides[1] - win.pw);
-        const x1 = Math.min(win.w, ox * p.strides[1] - win.pw + kw);
-        const o = ((b * win.oh + oy) * win.ow + ox) * c;
-        const rowBase = b * win.h;
-        for (let ch = 0; ch < c; ch++) {
-          const gv = gd[o + ch]!;
-          if (kind === 'avg') {
-            const share = gv / ((y1 - y0) * (x1 - x0));
-            for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[((rowBase + y) * win.w + xx) * c + ch]! += share;
-            continue;
-          }
-          let best = ((rowBase + y0) * win.w + x0) * c + ch;
-          for (let y = y0; y < y1; y++) {
-            for (let xx = x0; xx < x1; xx++) {
-              const at = ((rowBase + y) * win.w + xx) * c + ch;
-              if (xd[at]! > xd[best]!) best = at;
-            }
-          }
-          acc[best]! += gv;
+  forEachPoolWindow(win, p, ({ b, y0, y1, x0, x1, out: o }) => {
+    const rowBase = b * win.h;
+    for (let ch = 0; ch < c; ch++) {
+      const gv = gd[o + ch]!;
+      if (kind === 'avg') {
+        const share = gv / ((y1 - y0) * (x1 - x0));
+        for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[((rowBase + y) * win.w + xx) * c + ch]! += share;
+        continue;
+      }
+      let best = ((rowBase + y0) * win.w + x0) * c + ch;
+      for (let y = y0; y < y1; y++) {
+        for (let xx = x0; xx < x1; xx++) {
+          const at = ((rowBase + y) * win.w + xx) * c + ch;
+          if (xd[at]! > xd[best]!) best = at;
         }
       }
+      acc[best]! += gv;
     }
-  }
+  });
   const out = allocate(g.dtype, acc.length);
   out.set(acc);
   return fromNHWC(new NDArray(out, x.shape, g.dtype), p.dataFormat);
