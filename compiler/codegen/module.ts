@@ -4,6 +4,7 @@ import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul } from './matmul.js';
 import { emitMaxPool } from './pool.js';
+import { emitIm2col } from './im2col.js';
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
@@ -24,7 +25,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
   const m = new b.Module();
   try {
     const relaxed = options.relaxedSimd ? b.Features.RelaxedSIMD : 0;
-    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics | relaxed);
+    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.BulkMemoryOpt | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics | relaxed);
     // Shared, so worker threads run kernels on the same memory (and growing it never detaches views).
     m.setMemory(1, MAX_PAGES, null, [], true, false, '0');
     m.addMemoryImport('0', 'env', 'memory');
@@ -32,8 +33,11 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
       const name = `k${i}`;
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
       switch (spec.kind) {
-        case 'matmul':
         case 'conv2d':
+          emit(7, (e) => emitMatmul(e, name, options.relaxedSimd));
+          emit(16, (e) => emitIm2col(e, `${name}_im2col`));
+          break;
+        case 'matmul':
         case 'conv2dGradInput':
         case 'conv2dGradFilter':
           emit(7, (e) => emitMatmul(e, name, options.relaxedSimd));

@@ -50,6 +50,8 @@ export class WasmAccelerator implements Accelerator {
   private readonly fns: KernelFn[];
   private readonly pool: ThreadPool | undefined;
   private readonly moduleId: number;
+  /** conv2d kernels' companion im2col functions, by kernel index. */
+  private readonly im2colFns: Map<number, KernelFn | undefined>;
 
   private constructor(
     private readonly kernels: readonly KernelSpec[], module: WebAssembly.Module, exportNames: readonly string[],
@@ -58,7 +60,8 @@ export class WasmAccelerator implements Accelerator {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.pool = threadPool();
-    this.moduleId = this.pool ? this.pool.register(module, this.arena.memory) : 0;
+    this.moduleId = this.pool ? this.pool.register(module, this.arena.memory, exportNames) : 0;
+    this.im2colFns = new Map(exportNames.map((n, i) => [i, instance.exports[`${n}_im2col`] as KernelFn | undefined]));
   }
 
   /** Compiles the program's kernels into one module (loading binaryen on first use). */
@@ -251,7 +254,15 @@ export class WasmAccelerator implements Accelerator {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, w!.shape);
     if (w!.shape[2] !== g.c) return undefined;
-    const cols = this.im2col(a, g, x!, false);
+    const im2col = this.im2colFns.get(step.kernel!);
+    let cols: number;
+    if (im2col) {
+      cols = this.arena.alloc(g.rows * g.depth * 4);
+      im2col(this.place(x!), cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
+        a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
+    } else {
+      cols = this.im2col(a, g, x!, false);
+    }
     return this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
   }
 

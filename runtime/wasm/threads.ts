@@ -28,9 +28,9 @@ const modules = new Map();
 for (;;) {
   for (let s = Atomics.load(control, ${STATE}); s !== ${RUNNING}; s = Atomics.load(control, ${STATE})) Atomics.wait(control, ${STATE}, s);
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-    const { id, module, memory } = m.message;
+    const { id, module, memory, names } = m.message;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    modules.set(id, Object.values(instance.exports).filter((e) => typeof e === 'function'));
+    modules.set(id, names.map((n) => instance.exports[n]));
   }
   try {
     const fns = modules.get(control[${MODULE}]);
@@ -83,9 +83,10 @@ class ThreadPool {
   }
 
   /** Makes a module (instantiated on the shared memory) callable by every helper; returns its id. */
-  register(module: WebAssembly.Module, memory: WebAssembly.Memory): number {
+  register(module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[]): number {
     const id = nextModuleId++;
-    for (const w of this.workers) w.port.postMessage({ id, module, memory });
+    // Kernels are called by index into `names`, the same order on every thread.
+    for (const w of this.workers) w.port.postMessage({ id, module, memory, names });
     return id;
   }
 
