@@ -325,7 +325,6 @@ export class Functional extends LayersModel {
   private readonly shapes = new Map<Layer, Shape>();
 
   constructor(private readonly input: T.Node, private readonly output: T.Node) {
-    void 0;
     super();
     const order: Layer[] = [];
     const visit = (n: T.Node) => {
