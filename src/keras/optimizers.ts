@@ -12,14 +12,27 @@ export interface Optimizer {
 
 const zerosLike = (p: SharedVariable, name: string) => T.shared(T.zeros(p.get().shape, p.dtype), name);
 
+/** The update pairs of a per-weight rule applied to every weight and its gradient. */
+const eachParam = (params: readonly SharedVariable[], grads: readonly T.Node[], rule: (p: SharedVariable, g: T.Node) => [T.Node, T.Node][]) =>
+  params.flatMap((p, i) => rule(p, grads[i]!));
+
+/** Adaptive step: a per-weight accumulator `a` of squared gradients, then w -= lr·g/(sqrt(a)+ε). */
+function adaptive(params: readonly SharedVariable[], grads: readonly T.Node[], lr: number, epsilon: number,
+  accumulator: (p: SharedVariable) => SharedVariable, next: (a: T.Node, g: T.Node) => T.Node): [T.Node, T.Node][] {
+  return eachParam(params, grads, (p, g) => {
+    const a = accumulator(p);
+    const a1 = next(a, g);
+    return [[a, a1], [p, T.sub(p, T.div(T.mul(g, lr), T.add(T.sqrt(a1), epsilon)))]];
+  });
+}
+
 /** SGD with optional momentum and Nesterov momentum (Keras 3's update rule). */
 export function sgd(config: { learningRate?: number; momentum?: number; nesterov?: boolean } = {}): Optimizer {
   const { learningRate: lr = 0.01, momentum = 0, nesterov = false } = config;
   return {
     name: 'SGD',
     updates(params, grads) {
-      return params.flatMap((p, i): [T.Node, T.Node][] => {
-        const g = grads[i]!;
+      return eachParam(params, grads, (p, g) => {
         if (momentum === 0) return [[p, T.sub(p, T.mul(g, lr))]];
         const v = zerosLike(p, `${p.name}/momentum`);
         const v1 = T.sub(T.mul(v, momentum), T.mul(g, lr));
@@ -58,12 +71,7 @@ export function rmsprop(config: { learningRate?: number; rho?: number; epsilon?:
   return {
     name: 'RMSprop',
     updates(params, grads) {
-      return params.flatMap((p, i): [T.Node, T.Node][] => {
-        const g = grads[i]!;
-        const a = zerosLike(p, `${p.name}/rms`);
-        const a1 = T.add(T.mul(a, rho), T.mul(T.square(g), 1 - rho));
-        return [[a, a1], [p, T.sub(p, T.div(T.mul(g, lr), T.add(T.sqrt(a1), epsilon)))]];
-      });
+      return adaptive(params, grads, lr, epsilon, (p) => zerosLike(p, `${p.name}/rms`), (a, g) => T.add(T.mul(a, rho), T.mul(T.square(g), 1 - rho)));
     },
   };
 }
@@ -73,12 +81,8 @@ export function adagrad(config: { learningRate?: number; initialAccumulatorValue
   return {
     name: 'Adagrad',
     updates(params, grads) {
-      return params.flatMap((p, i): [T.Node, T.Node][] => {
-        const g = grads[i]!;
-        const a = T.shared(T.full(p.get().shape, initialAccumulatorValue, p.dtype), `${p.name}/accumulator`);
-        const a1 = T.add(a, T.square(g));
-        return [[a, a1], [p, T.sub(p, T.div(T.mul(g, lr), T.add(T.sqrt(a1), epsilon)))]];
-      });
+      const start = (p: SharedVariable) => T.shared(T.full(p.get().shape, initialAccumulatorValue, p.dtype), `${p.name}/accumulator`);
+      return adaptive(params, grads, lr, epsilon, start, (a, g) => T.add(a, T.square(g)));
     },
   };
 }
