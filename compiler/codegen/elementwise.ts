@@ -110,12 +110,12 @@ export const supportedF32 = (op: Op, dtype: DType): boolean =>
  * at a time, the last few elements of a row through the same code on splatted lanes (no separate
  * scalar math), with per-input addressing hoisted out of the inner loop by layout.
  */
-export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { kind: 'elementwise' }>, name: string): void {
+export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { kind: 'elementwise' }>, name: string, fma = false): void {
   const { m, b } = e;
   const [outer, inner, ...ptrs] = e.params;
   const inputs = ptrs.slice(0, spec.layouts.length);
   const outputs = ptrs.slice(spec.layouts.length);
-  const s = new SimdMath(e);
+  const s = new SimdMath(e, fma);
   const o = e.local(b.i32);
   const j = e.local(b.i32);
   const rowBase = spec.layouts.map(() => e.local(b.i32));

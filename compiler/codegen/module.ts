@@ -46,7 +46,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(14, (e) => emitMaxPool(e, name));
           break;
         case 'elementwise':
-          emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name));
+          emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));
           break;
         default:
           spec satisfies never;

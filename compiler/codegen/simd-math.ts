@@ -15,7 +15,8 @@ const LN2_LO = -2.12194440e-4;
 
 /** Shorthands over one emitter. */
 export class SimdMath {
-  constructor(private readonly e: FunctionEmitter) {}
+  /** With `fma`, polynomial steps use f32x4.relaxed_madd (one rounding instead of two). */
+  constructor(private readonly e: FunctionEmitter, private readonly fma = false) {}
   private get m() {
     return this.e.m;
   }
@@ -34,9 +35,16 @@ export class SimdMath {
   /** Horner evaluation of coeffs[0]*x^n + … + coeffs[n]. */
   poly(out: Stmts, x: V, coeffs: readonly number[]): V {
     let acc = this.set(out, this.c(coeffs[0]!));
-    for (const k of coeffs.slice(1)) acc = this.set(out, this.m.f32x4.add(this.m.f32x4.mul(acc.get(), x.get()), this.c(k)));
+    for (const k of coeffs.slice(1)) acc = this.set(out, this.madd(acc.get(), x.get(), this.c(k)));
     return acc;
   }
+  /** a * b + c. */
+  madd(a: Expr, b: Expr, c: Expr): Expr {
+    if (!this.fma) return this.m.f32x4.add(this.m.f32x4.mul(a, b), c);
+    const bin = this.e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
+    return bin._BinaryenSIMDTernary((this.m as unknown as { ptr: number }).ptr, bin.RelaxedMaddVecF32x4, a, b, c);
+  }
+
   select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
     return this.set(out, this.m.v128.bitselect(ifTrue, ifFalse, mask));
   }
