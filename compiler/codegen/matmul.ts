@@ -1,5 +1,6 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { relaxedMadd } from './simd-math.js';
 
 /** Register tile: 4 rows of A times 8 columns of B, 8 f32x4 accumulators (V8 has 16 vector registers). */
 export const TILE_ROWS = 4;
@@ -10,12 +11,6 @@ export const KC = 256;
 /** Bytes of scratch the kernel needs for operands of these sizes (packed A and packed B). */
 export const matmulScratchBytes = (n: number, k: number, m: number): number =>
   (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / TILE_COLS) * TILE_COLS) * k * 4;
-
-/** f32x4.relaxed_madd(x, y, z) = x * y + z; binaryen.js has no helper for it, only the C API. */
-function relaxedMadd(e: FunctionEmitter, x: Expr, y: Expr, z: Expr): Expr {
-  const b = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
-  return b._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, b.RelaxedMaddVecF32x4, x, y, z);
-}
 
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 

@@ -13,6 +13,12 @@ const LOG2E = 1.4426950408889634;
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
 
+/** f32x4.relaxed_madd(a, b, c) = a * b + c; binaryen.js has no helper for it, only the C API. */
+export function relaxedMadd(e: FunctionEmitter, a: Expr, b: Expr, c: Expr): Expr {
+  const bin = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
+  return bin._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, bin.RelaxedMaddVecF32x4, a, b, c);
+}
+
 /** Shorthands over one emitter. */
 export class SimdMath {
   /** With `fma`, polynomial steps use f32x4.relaxed_madd (one rounding instead of two). */
@@ -40,9 +46,7 @@ export class SimdMath {
   }
   /** a * b + c. */
   madd(a: Expr, b: Expr, c: Expr): Expr {
-    if (!this.fma) return this.m.f32x4.add(this.m.f32x4.mul(a, b), c);
-    const bin = this.e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
-    return bin._BinaryenSIMDTernary((this.m as unknown as { ptr: number }).ptr, bin.RelaxedMaddVecF32x4, a, b, c);
+    return this.fma ? relaxedMadd(this.e, a, b, c) : this.m.f32x4.add(this.m.f32x4.mul(a, b), c);
   }
 
   select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
