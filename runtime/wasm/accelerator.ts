@@ -191,10 +191,6 @@ export class WasmAccelerator implements Accelerator {
     return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m]);
   }
 
-  /**
-   * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
-   * (im2col, zeros for padding), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
-   */
   /** Output geometry of a channels-last convolution of `x` by a kernel of shape `w`. */
   private convGeometry(a: ConvParams, x: readonly number[], w: readonly number[]) {
     const [n, h, wd, c] = x as [number, number, number, number];
@@ -227,22 +223,15 @@ export class WasmAccelerator implements Accelerator {
     }
   }
 
-  /** Receptive fields as rows (im2col, zeros for padding), or as columns when `transposed`. */
-  private im2col(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: NDArray, transposed: boolean): number {
+  /** Receptive fields as columns (transposed im2col, zeros for padding): [kh*kw*in, rows]. */
+  private im2colTransposed(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: NDArray): number {
     const ptr = this.arena.alloc(g.rows * g.depth * 4);
     const cols = this.arena.f32(ptr, g.rows * g.depth);
     cols.fill(0);
     const xd = x.data as Float32Array;
-    if (!transposed) {
-      this.forEachTap(a, g, (row, tap, pixel) => {
-        if (g.c === 1) cols[row * g.depth + tap] = xd[pixel]!;
-        else cols.set(xd.subarray(pixel, pixel + g.c), row * g.depth + tap);
-      });
-    } else {
-      this.forEachTap(a, g, (row, tap, pixel) => {
-        for (let ch = 0; ch < g.c; ch++) cols[(tap + ch) * g.rows + row] = xd[pixel + ch]!;
-      });
-    }
+    this.forEachTap(a, g, (row, tap, pixel) => {
+      for (let ch = 0; ch < g.c; ch++) cols[(tap + ch) * g.rows + row] = xd[pixel + ch]!;
+    });
     return ptr;
   }
 
@@ -254,15 +243,12 @@ export class WasmAccelerator implements Accelerator {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, w!.shape);
     if (w!.shape[2] !== g.c) return undefined;
+    // Gathered by the module's companion im2col function (wasm bulk copies).
     const im2col = this.im2colFns.get(step.kernel!);
-    let cols: number;
-    if (im2col) {
-      cols = this.arena.alloc(g.rows * g.depth * 4);
-      im2col(this.place(x!), cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
-        a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
-    } else {
-      cols = this.im2col(a, g, x!, false);
-    }
+    if (!im2col) return undefined;
+    const cols = this.arena.alloc(g.rows * g.depth * 4);
+    im2col(this.place(x!), cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
+      a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
     return this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
   }
 
@@ -270,7 +256,7 @@ export class WasmAccelerator implements Accelerator {
   private conv2dGradFilter(step: Step, [x, gy, wRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, wRef!.shape);
-    const colsT = this.im2col(a, g, x!, true);
+    const colsT = this.im2colTransposed(a, g, x!);
     return this.gemm(step.kernel!, colsT, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape]);
   }
 
