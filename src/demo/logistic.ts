@@ -18,8 +18,7 @@ export async function runLogisticDemo(options: LogisticDemoOptions = {}): Promis
   const { samples = 512, features = 8, steps = 30, learningRate = 0.5, seed = 7, log = console.log } = options;
   const trueW = T.randomNormal([features, 1], { seed });
   const xData = T.randomNormal([samples, features], { seed: seed + 1 });
-  const logits = xData.data.length ? matVec(xData, trueW) : [];
-  const yData = T.array(logits.map((v) => [v > 0 ? 1 : 0]));
+  const yData = T.array(matVec(xData, trueW).map((v) => [v > 0 ? 1 : 0]));
 
   const x = T.matrix('x');
   const y = T.matrix('y');

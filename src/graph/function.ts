@@ -5,7 +5,7 @@ import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
 import { defaultBackend, epsilon } from '../../runtime/config.js';
-import { isFloat, isLosslessCast, promote } from '../../runtime/dtype.js';
+import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
 import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { Executor } from '../../runtime/executor.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
@@ -130,7 +130,7 @@ function checkUpdates(updates: readonly (readonly [Node, Node])[]): [Node<'share
     if (value.dtype !== variable.dtype) {
       // Float precision differences are common (a float64 constant in a float32 model); other changes are bugs.
       if (isFloat(value.dtype) && isFloat(variable.dtype)) value = cast(value, variable.dtype);
-      else if (promote(value.dtype, variable.dtype) === variable.dtype && isLosslessCast(value.dtype, variable.dtype)) value = cast(value, variable.dtype);
+      else if (isLosslessCast(value.dtype, variable.dtype)) value = cast(value, variable.dtype);
       else throw new DTypeError(`compile: ${describe(variable)} is ${variable.dtype}, its update ${describe(expr)} is ${expr.dtype}`);
     }
     if (!compatibleShapes(variable.shape, value.shape)) {
