@@ -16,7 +16,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Check graph invariants after every optimizer phase.
     // Keras's configuration comes from a private folder, not the user's ~/.keras.
-    env: { TSANO_VERIFY: '1', KERAS_HOME: fileURLToPath(new URL('./test/.generated/keras-home/', import.meta.url)) },
+    // Never the disk cache: a module cached by an older build of the code generator would hide changes.
+    env: { TSANO_VERIFY: '1', TSANO_CACHE: 'off', KERAS_HOME: fileURLToPath(new URL('./test/.generated/keras-home/', import.meta.url)) },
     testTimeout: 60_000,
   },
 });

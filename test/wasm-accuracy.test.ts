@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
+import { erf, gelu, log1mexp } from '../runtime/reference/scalar-math.js';
 
 /** Distance in float32 units in the last place between two float32 values. */
 function ulps(a: number, b: number): number {
@@ -24,6 +25,20 @@ function sweep(lo: number, hi: number): Float32Array {
   }
   return Float32Array.from(values);
 }
+/** Where the interesting structure of erf, gelu, sin and cos is: a dense sweep of [-30, 30] within the range. */
+function denseNearZero(lo: number, hi: number): number[] {
+  return Array.from({ length: 6001 }, (_, i) => Math.fround(-30 + i / 100)).filter((v) => v >= lo && v <= hi);
+}
+/** Float32 values next to multiples of π/2, where sin and cos lose the most digits to range reduction. */
+function nearHalfPiMultiples(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let k = 1; k < 1e30; k = k < 200 ? k + 1 : k * 7.3) {
+    const v = Math.fround((k * Math.PI) / 2);
+    const bits = new Int32Array(new Float32Array([v]).buffer)[0]!;
+    for (const d of [-1, 0, 1]) out.push(new Float32Array(new Int32Array([bits + d]).buffer)[0]!, -new Float32Array(new Int32Array([bits + d]).buffer)[0]!);
+  }
+  return out.filter((v) => v >= lo && v <= hi);
+}
 const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1.4e-45, -1.4e-45, 1.17549435e-38, 3.4028234e38, -3.4028234e38];
 
 const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
@@ -39,12 +54,17 @@ const CASES: [string, (x: T.Node) => T.Node, (x: number) => number, number, numb
   ['tanh', T.tanh, Math.tanh, -20, 20, 3],
   ['sigmoid', T.sigmoid, sigmoid, -110, 110, 3],
   ['softplus', T.softplus, softplus, -110, 3.4e38, 3],
+  ['erf', T.erf, erf, -3.4e38, 3.4e38, 4],
+  ['gelu', T.gelu, gelu, -3.4e38, 3.4e38, 4],
+  ['sin', T.sin, Math.sin, -3.4e38, 3.4e38, 4],
+  ['cos', T.cos, Math.cos, -3.4e38, 3.4e38, 4],
+  ['log1mexp', T.log1mexp, log1mexp, -110, 3.4e38, 4],
 ];
 
 describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
   for (const [name, op, reference, lo, hi, limit] of CASES) {
     it(`${name}: at most ${limit} ulp over [${lo}, ${hi}], specials exact`, async () => {
-      const inputs = Float32Array.from([...sweep(lo, hi), ...SPECIALS]);
+      const inputs = Float32Array.from([...sweep(lo, hi), ...denseNearZero(lo, hi), ...nearHalfPiMultiples(lo, hi), ...SPECIALS]);
       const x = T.vector('x');
       const f = await T.compile([x], op(x), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
@@ -65,4 +85,29 @@ describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
       expect(worst, `${name} worst at x = ${worstAt}: got ${f([worstAt]).data[0]}, want ${Math.fround(reference(worstAt))}`).toBeLessThanOrEqual(limit);
     });
   }
+});
+
+describe('wasm SIMD float32 pow against Math.pow, in ulps', () => {
+  it('at most 2 ulp over bases and exponents of every magnitude and sign, specials as Math.pow', async () => {
+    const bases = [...SPECIALS, -1, 1, -2, 0.5, ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-40 + (i * 78) / 59)))];
+    const exponents = [...SPECIALS, 1, -1, 2, 3, -3, 0.5, -0.5, 1 / 3, 7, 2 ** 24, 2 ** 24 + 2, ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-6 + (i * 10) / 59)))];
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (const b of bases) for (const e of exponents) (xs.push(b), ys.push(e));
+    const x = T.vector('x');
+    const y = T.vector('y');
+    const f = await T.compile([x, y], T.pow(x, y), { mode: 'wasm' });
+    expect(f.stats.wasmKernels).toBe(1);
+    const got = f(Float32Array.from(xs), Float32Array.from(ys)).data;
+    let worst = 0;
+    let worstAt = '';
+    xs.forEach((b, i) => {
+      const want = Math.fround(Math.pow(Math.fround(b), Math.fround(ys[i]!)));
+      const g = got[i]!;
+      const err = Number.isNaN(want) ? (Number.isNaN(g) ? 0 : Infinity) : Math.abs(want) < 1.17549435e-38 ? (Math.abs(g - want) <= 2 ** -146 ? 0 : Infinity) : ulps(g, want);
+      if (err > worst) [worst, worstAt] = [err, `${Math.fround(b)} ** ${Math.fround(ys[i]!)}: got ${g}, want ${want}`];
+    });
+    if (process.env['TSANO_REPORT_ULPS']) console.log(`pow: worst ${worst} ulp at ${worstAt}`);
+    expect(worst, worstAt).toBeLessThanOrEqual(2);
+  });
 });

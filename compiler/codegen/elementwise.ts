@@ -34,7 +34,8 @@ function asMask(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Val
 function asFloat(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Value {
   return v.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
 }
-const math = (name: 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus'): Lowering => (s, out, [a]) => f32(s[name](out, a!.v));
+type MathName = 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus' | 'erf' | 'gelu' | 'sin' | 'cos' | 'log1mexp';
+const math = (name: MathName): Lowering => (s, out, [a]) => f32(s[name](out, a!.v));
 const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, m) => {
   const e = s.expm1(out, a!.v);
   const neg = s.set(out, m.f32x4.mul(e.get(), s.c(alpha(args) * scale)));
@@ -42,10 +43,7 @@ const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s,
   return f32(s.select(out, pos.get(), neg.get(), m.f32x4.gt(a!.v.get(), s.c(0))));
 };
 
-/**
- * The float32 SIMD lowering of each op; null where there is none yet (erf, gelu, sin, cos, pow:
- * those kernels run on the reference implementation until accurate SIMD versions exist).
- */
+/** The float32 SIMD lowering of each op; null for ops that are not elementwise. */
 export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   input: null, constant: null, shared: null, randomUniformLike: null,
   neg: map1((m, a) => m.f32x4.neg(a)),
@@ -63,17 +61,17 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   relu: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.max(a!.v.get(), s.c(0)))),
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
   selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
-  gelu: null, erf: null, sin: null, cos: null,
+  gelu: math('gelu'), erf: math('erf'), sin: math('sin'), cos: math('cos'),
   not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(asMask(s, out, a!, m).v.get()))),
   reciprocal: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), a!.v.get()))),
-  log1mexp: null,
+  log1mexp: math('log1mexp'),
   cast: (s, out, [a], args: OpArgs['cast'], m) => {
     if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, m.f32x4.ne(a!.v.get(), s.c(0))));
     return a!.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
   },
   add: map2((m, a, b) => m.f32x4.add(a, b)), sub: map2((m, a, b) => m.f32x4.sub(a, b)),
   mul: map2((m, a, b) => m.f32x4.mul(a, b)), div: map2((m, a, b) => m.f32x4.div(a, b)),
-  pow: null,
+  pow: (s, out, [a, b]) => f32(s.pow(out, a!.v, b!.v)),
   maximum: map2((m, a, b) => m.f32x4.max(a, b)), minimum: map2((m, a, b) => m.f32x4.min(a, b)),
   // false < true: a < b is !a & b, a > b is a & !b.
   eq: cmp((m, a, b) => m.f32x4.eq(a, b), (m, a, b) => m.i32x4.eq(a, b)),

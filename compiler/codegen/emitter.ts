@@ -1,5 +1,7 @@
 import type { Binaryen, Expr, Module } from './binaryen.js';
 
+const helpersBuilt = new WeakMap<Module, Set<string>>();
+
 /** A value held in a local: every use gets its own `local.get` (binaryen expressions are trees, never shared). */
 export interface Local {
   readonly index: number;
@@ -49,6 +51,32 @@ export class FunctionEmitter {
     return this.hoisted(`i32x4:${c}`, this.b.v128, () => this.m.i32x4.splat(this.m.i32.const(c)));
   }
 
+  /** An f64x2 splat of `c`, computed once in the prologue. */
+  f64x2Const(c: number): Local {
+    return this.hoisted(`f64x2:${Object.is(c, -0) ? '-0' : c}`, this.b.v128, () => this.m.f64x2.splat(this.m.f64.const(c)));
+  }
+
+  /** An i64x2 splat of the 64-bit integer `c`, computed once in the prologue. */
+  i64x2Const(c: bigint): Local {
+    return this.hoisted(`i64x2:${c}`, this.b.v128, () => this.m.i64x2.splat(this.i64Const(c)));
+  }
+
+  /** An i64 constant: binaryen 132 takes one BigInt, though its typings still say (low, high). */
+  i64Const(c: bigint): Expr {
+    return (this.m.i64.const as unknown as (value: bigint) => Expr)(c);
+  }
+
+  /** Adds a module-level helper function the first time a kernel of this module asks for it. */
+  helper(name: string, build: () => void): string {
+    let built = helpersBuilt.get(this.m);
+    if (!built) helpersBuilt.set(this.m, (built = new Set()));
+    if (!built.has(name)) {
+      built.add(name);
+      build();
+    }
+    return name;
+  }
+
   private hoisted(key: string, type: number, make: () => Expr): Local {
     let l = this.constants.get(key);
     if (!l) {
@@ -59,10 +87,10 @@ export class FunctionEmitter {
     return l;
   }
 
-  /** Adds the function to the module. */
-  finish(name: string, body: Expr[], resultType: number = this.b.none): void {
+  /** Adds the function to the module (exported under its name unless it is an internal helper). */
+  finish(name: string, body: Expr[], resultType: number = this.b.none, exported = true): void {
     const paramType = this.b.createType(this.params.map((p) => p.type));
     this.m.addFunction(name, paramType, resultType, this.localTypes, this.m.block(null, [...this.prologue, ...body]));
-    this.m.addFunctionExport(name, name);
+    if (exported) this.m.addFunctionExport(name, name);
   }
 }

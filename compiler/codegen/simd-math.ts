@@ -3,8 +3,12 @@
  * (Cephes coefficients), with NaN, ±Inf, ±0 and subnormals handled explicitly. Each function
  * appends statements to `out` and returns the local holding its result.
  */
+import { erf, erfc } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { chebyshevFit, type PolynomialPiece } from './fit.js';
+import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
+import { reduceHalfPi } from './trig-reduction.js';
 
 export type Stmts = Expr[];
 type V = Local;
@@ -12,6 +16,23 @@ type V = Local;
 const LOG2E = 1.4426950408889634;
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
+
+/**
+ * Fitted once per process from the reference's float64 functions. erf(x) = x·P(x²) below 1;
+ * erfc(z) = e^(−z²)·G(z) from 0.5 up, G smooth and slowly varying (≈ 1/(z√π)), in three pieces.
+ */
+let erfFits: { small: PolynomialPiece; tail: PolynomialPiece[] } | undefined;
+function fits() {
+  erfFits ??= {
+    small: chebyshevFit((u) => (u === 0 ? 2 / Math.sqrt(Math.PI) : erf(Math.sqrt(u)) / Math.sqrt(u)), 0, 1, 7),
+    tail: [[0.5, 2], [2, 4.5], [4.5, 10]].map(([lo, hi]) => chebyshevFit((z) => erfc(z) * Math.exp(z * z), lo!, hi!, 11)),
+  };
+  return erfFits;
+}
+/** Cephes sinf/cosf minimax coefficients on [−π/4, π/4]. */
+const SIN_COEFFS = [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1];
+const COS_COEFFS = [2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2];
+const SIGN_BIT = -0x80000000;
 
 /** f32x4.relaxed_madd(a, b, c) = a * b + c; binaryen.js has no helper for it, only the C API. */
 export function relaxedMadd(e: FunctionEmitter, a: Expr, b: Expr, c: Expr): Expr {
@@ -142,5 +163,134 @@ export class SimdMath {
     const e = this.exp(out, negAbs);
     const l = this.log1p(out, e);
     return this.set(out, m.f32x4.add(m.f32x4.max(x.get(), this.c(0)), l.get()));
+  }
+
+  /**
+   * A piecewise polynomial: each lane picks the piece whose [lo, hi) holds x (pieces ascending, one
+   * degree), by selecting coefficients rather than evaluating every piece.
+   */
+  piecewise(out: Stmts, x: V, pieces: readonly PolynomialPiece[]): V {
+    const { m } = this;
+    const masks = pieces.slice(1).map((p) => this.set(out, m.f32x4.ge(x.get(), this.c(p.lo))));
+    const pick = (value: (p: PolynomialPiece) => number): Expr =>
+      pieces.slice(1).reduce<Expr>((acc, p, i) => m.v128.bitselect(this.c(value(p)), acc, masks[i]!.get()), this.c(value(pieces[0]!)));
+    const t = this.set(out, m.f32x4.mul(m.f32x4.sub(x.get(), pick((p) => (p.lo + p.hi) / 2)), pick((p) => 2 / (p.hi - p.lo))));
+    let acc = this.set(out, pick((p) => p.coeffs[0]!));
+    for (let k = 1; k < pieces[0]!.coeffs.length; k++) acc = this.set(out, this.madd(acc.get(), t.get(), pick((p) => p.coeffs[k]!)));
+    return acc;
+  }
+
+  /**
+   * factor·erfc(z) for z ≥ 0, as factor·G(z)·e^(−s·a²) where s·a² = z² (a = z for erf, x for gelu).
+   * e^(−s·a²) without the rounding error of a² (which e^ would multiply by a²): a = h + l with h's low
+   * 12 mantissa bits cleared, so s·h² is exact and e^(−s(a² − h²)) is near 1. The tiny e^(−s·h²)
+   * factor is applied last, so that a result in the subnormal range is rounded only once.
+   */
+  private erfcTail(out: Stmts, z: V, a: V, s: number, factor: Expr): V {
+    const { m } = this;
+    const zc = this.set(out, m.f32x4.min(m.f32x4.max(z.get(), this.c(0.5)), this.c(10)));
+    const g = this.piecewise(out, zc, fits().tail);
+    const h = this.set(out, m.v128.and(a.get(), this.ci(-0x1000)));
+    const d = this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.sub(a.get(), h.get()), m.f32x4.add(a.get(), h.get())), this.c(-s)));
+    const near1 = this.poly(out, d, [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]);
+    const tiny = this.exp(out, this.set(out, m.f32x4.neg(m.f32x4.mul(m.f32x4.mul(h.get(), h.get()), this.c(s)))));
+    return this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.mul(factor, g.get()), near1.get()), tiny.get()));
+  }
+
+  /** x·P(x²) on |x| < 1; 1 − erfc(|x|) with x's sign above. */
+  erf(out: Stmts, x: V): V {
+    const { m } = this;
+    const ax = this.set(out, m.f32x4.min(m.f32x4.abs(x.get()), this.c(10)));
+    const u = this.set(out, m.f32x4.mul(x.get(), x.get()));
+    const p = this.piecewise(out, u, [fits().small]);
+    const small = this.set(out, m.f32x4.mul(x.get(), p.get()));
+    const tail = this.erfcTail(out, ax, ax, 1, this.c(1));
+    const large = this.set(out, m.f32x4.sub(this.c(1), tail.get()));
+    const signed = this.select(out, x.get(), large.get(), this.ci(SIGN_BIT));
+    return this.select(out, small.get(), signed.get(), m.f32x4.lt(m.f32x4.abs(x.get()), this.c(1)));
+  }
+
+  /**
+   * gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2): ½ + ½·erf near 0, else from the tail, which keeps its
+   * relative accuracy for negative x (where Φ is tiny), with e^(−x²/2) from x itself.
+   */
+  gelu(out: Stmts, x: V): V {
+    const { m } = this;
+    const w = this.set(out, m.f32x4.mul(x.get(), this.c(Math.SQRT1_2)));
+    const p = this.piecewise(out, this.set(out, m.f32x4.mul(w.get(), w.get())), [fits().small]);
+    const central = this.set(out, m.f32x4.add(this.c(0.5), m.f32x4.mul(m.f32x4.mul(w.get(), p.get()), this.c(0.5))));
+    const ax = this.set(out, m.f32x4.min(m.f32x4.abs(x.get()), this.c(20)));
+    // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
+    const lowerTail = this.erfcTail(out, this.set(out, m.f32x4.abs(w.get())), ax, 0.5, m.f32x4.mul(m.f32x4.min(x.get(), this.c(20)), this.c(0.5)));
+    const tail = this.select(out, m.f32x4.sub(x.get(), lowerTail.get()), lowerTail.get(), m.f32x4.gt(x.get(), this.c(0)));
+    const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(m.f32x4.abs(w.get()), this.c(0.5)));
+    return this.select(out, this.c(0), g.get(), m.f32x4.eq(x.get(), this.c(-Infinity)));
+  }
+
+  /** log(1 − e^x) for x ≤ 0 (NaN above): log(−expm1 x) above −ln 2, log1p(−e^x) below (Mächler). */
+  log1mexp(out: Stmts, x: V): V {
+    const { m } = this;
+    const em1 = this.expm1(out, x);
+    const near = this.log(out, this.set(out, m.f32x4.neg(em1.get())));
+    const ex = this.exp(out, x);
+    const far = this.log1p(out, this.set(out, m.f32x4.neg(ex.get())));
+    const r = this.select(out, near.get(), far.get(), m.f32x4.gt(x.get(), this.c(-Math.LN2)));
+    return this.select(out, this.c(NaN), r.get(), m.f32x4.gt(x.get(), this.c(0)));
+  }
+
+  /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */
+  private sinCos(out: Stmts, x: V, cosine: boolean): V {
+    const { m } = this;
+    const ax = this.set(out, m.f32x4.abs(x.get()));
+    const { r, n } = reduceHalfPi(this.e, out, ax);
+    const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
+    const ps = this.poly(out, z, SIN_COEFFS);
+    const sin = this.set(out, this.madd(m.f32x4.mul(r.get(), z.get()), ps.get(), r.get()));
+    const pc = this.poly(out, z, COS_COEFFS);
+    const cos = this.set(out, this.madd(m.f32x4.mul(z.get(), z.get()), pc.get(), m.f32x4.sub(this.c(1), m.f32x4.mul(z.get(), this.c(0.5)))));
+    // cos(a) = sin(a + π/2): one quadrant further.
+    const q = this.set(out, cosine ? m.i32x4.add(n.get(), this.ci(1)) : n.get());
+    const swap = this.set(out, m.i32x4.ne(m.v128.and(q.get(), this.ci(1)), this.ci(0)));
+    const v = this.select(out, cos.get(), sin.get(), swap.get());
+    let sign: Expr = m.i32x4.shl(m.v128.and(q.get(), this.ci(2)), m.i32.const(30));
+    // sin is odd: the sign of x too (cos is even).
+    if (!cosine) sign = m.v128.xor(sign, m.v128.and(x.get(), this.ci(SIGN_BIT)));
+    return this.set(out, m.v128.xor(v.get(), sign));
+  }
+  sin(out: Stmts, x: V): V {
+    return this.sinCos(out, x, false);
+  }
+  cos(out: Stmts, x: V): V {
+    return this.sinCos(out, x, true);
+  }
+
+  /**
+   * x^y with JavaScript's Math.pow rules: e^(y·log|x|) in float64 (so the float32 result is
+   * correctly rounded but for rare ties), the sign for negative x and odd integer y, NaN for
+   * negative x and non-integer y, 1 for y = 0.
+   */
+  pow(out: Stmts, x: V, y: V): V {
+    const { m } = this;
+    const d = new SimdMathF64(this.e);
+    const ax = this.set(out, m.f32x4.abs(x.get()));
+    const [ax0, ax1] = widen(this.e, out, ax.get(), ax.get());
+    const [y0, y1] = widen(this.e, out, y.get(), y.get());
+    const half = (a: V, b: V) => {
+      const l = d.log(out, a);
+      let lx = d.set(out, m.v128.bitselect(d.c(-Infinity), l.get(), m.f64x2.eq(a.get(), d.c(0))));
+      lx = d.set(out, m.v128.bitselect(d.c(Infinity), lx.get(), m.f64x2.eq(a.get(), d.c(Infinity))));
+      return d.exp(out, d.set(out, m.f64x2.mul(b.get(), lx.get())));
+    };
+    const r = this.set(out, narrow(this.e, half(ax0, y0).get(), half(ax1, y1).get()));
+    const isInteger = this.set(out, m.f32x4.eq(m.f32x4.nearest(y.get()), y.get()));
+    const yHalf = this.set(out, m.f32x4.mul(y.get(), this.c(0.5)));
+    const odd = this.set(out, m.v128.andnot(isInteger.get(), m.f32x4.eq(m.f32x4.nearest(yHalf.get()), yHalf.get())));
+    let v = this.set(out, m.v128.xor(r.get(), m.v128.and(m.v128.and(x.get(), odd.get()), this.ci(SIGN_BIT))));
+    // Finite negative bases with non-integer exponents (−Inf and −0 have answers).
+    const negativeFinite = m.v128.and(m.f32x4.lt(x.get(), this.c(0)), m.f32x4.gt(x.get(), this.c(-Infinity)));
+    v = this.select(out, this.c(NaN), v.get(), m.v128.andnot(negativeFinite, isInteger.get()));
+    // NaN inputs stay NaN (log of a NaN bit pattern is not), and y = 0 gives 1 whatever x is.
+    v = this.select(out, this.c(NaN), v.get(), m.f32x4.ne(x.get(), x.get()));
+    return this.select(out, this.c(1), v.get(), m.f32x4.eq(y.get(), this.c(0)));
   }
 }

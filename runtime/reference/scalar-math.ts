@@ -3,13 +3,13 @@
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 const SQRT_PI = 1.7724538509055159;
 
-/** erfc(x) for x >= 3 by its continued fraction (modified Lentz), to full double precision. */
-function erfcLarge(x: number): number {
+/** erfc(x) for x >= 0.5 by its continued fraction (modified Lentz), to full double precision. */
+function erfcFraction(x: number): number {
   const tiny = 1e-300;
   let f = x;
   let c = x;
   let d = 0;
-  for (let n = 1; n < 200; n++) {
+  for (let n = 1; n < 5000; n++) {
     const a = n / 2;
     d = x + a * d;
     d = Math.abs(d) < tiny ? 1 / tiny : 1 / d;
@@ -28,7 +28,7 @@ export function erf(x: number): number {
   const ax = Math.abs(x);
   // Past 6, erfc is below half an ulp of 1 (and the continued fraction would meet inf/inf).
   if (ax >= 6) return Math.sign(x);
-  if (ax >= 3) return Math.sign(x) * (1 - erfcLarge(ax));
+  if (ax >= 3) return Math.sign(x) * (1 - erfcFraction(ax));
   // erf(x) = 2/sqrt(pi) e^{-x^2} sum_n 2^n x^{2n+1} / (1*3*...*(2n+1))
   let term = ax;
   let sum = ax;
@@ -37,6 +37,14 @@ export function erf(x: number): number {
     sum += term;
   }
   return Math.sign(x) * TWO_OVER_SQRT_PI * Math.exp(-ax * ax) * sum;
+}
+
+/** 1 − erf(x) without the cancellation: the continued fraction from 0.5 up, so tiny tails keep their digits. */
+export function erfc(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 0.5) return 1 - erf(x);
+  // Past 27, erfc is below the smallest float64.
+  return x >= 27 ? 0 : erfcFraction(x);
 }
 
 export function sigmoid(x: number): number {
@@ -62,7 +70,7 @@ export const SELU_SCALE = 1.0507009873554805;
 
 export const selu = (x: number): number => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
 export const elu = (x: number, alpha: number): number => (x > 0 ? x : alpha * Math.expm1(x));
-/** Exact GELU, x * Phi(x), as Keras's default (approximate=False). */
-export const gelu = (x: number): number => (x === -Infinity ? 0 : 0.5 * x * (1 + erf(x / Math.SQRT2)));
+/** Exact GELU, x * Phi(x), as Keras's default (approximate=False); Phi through erfc, so the negative tail keeps its digits. */
+export const gelu = (x: number): number => (x === -Infinity ? 0 : 0.5 * x * erfc(-x / Math.SQRT2));
 export const relu = (x: number): number => (x > 0 ? x : Number.isNaN(x) ? NaN : 0);
 export const truthy = (x: number): boolean => x !== 0;

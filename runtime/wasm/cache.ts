@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** Bump when generated code changes, so old cached modules are never reused. */
-const CODEGEN_VERSION = 'tsano-codegen-3';
+const CODEGEN_VERSION = 'tsano-codegen-4';
 
 /** Where compiled modules are kept: $TSANO_CACHE, else ~/.cache/tsano; TSANO_CACHE=off disables the disk cache. */
 function cacheDir(): string | undefined {

@@ -1,0 +1,82 @@
+/**
+ * Constants the SIMD math derives rather than copies: polynomial approximations fitted at load time
+ * to the reference interpreter's float64 functions (Chebyshev interpolation, so the fit is close to
+ * minimax), and the bits of π/2 and 2/π that range reduction needs beyond float64's 53.
+ */
+
+/** A polynomial in t = (x - mid) / half on [lo, hi], coefficients highest degree first. */
+export interface PolynomialPiece {
+  readonly lo: number;
+  readonly hi: number;
+  readonly coeffs: readonly number[];
+}
+
+/** Interpolates `f` at the Chebyshev nodes of [lo, hi] with a polynomial of `degree`. */
+export function chebyshevFit(f: (x: number) => number, lo: number, hi: number, degree: number): PolynomialPiece {
+  const n = degree + 1;
+  const mid = (lo + hi) / 2;
+  const half = (hi - lo) / 2;
+  const angle = (j: number, k: number) => (Math.PI * j * (k + 0.5)) / n;
+  const values = Array.from({ length: n }, (_, k) => f(mid + half * Math.cos(angle(1, k))));
+  const cheb = Array.from({ length: n }, (_, j) => ((j === 0 ? 1 : 2) / n) * values.reduce((s, v, k) => s + v * Math.cos(angle(j, k)), 0));
+  // Chebyshev basis to monomials in t: T[j+1] = 2t·T[j] − T[j−1].
+  const monomial = new Array<number>(n).fill(0);
+  let previous = [1];
+  let current = [0, 1];
+  monomial[0] = cheb[0]!;
+  if (n > 1) monomial[1] = cheb[1]!;
+  for (let j = 2; j < n; j++) {
+    const next = new Array<number>(j + 1).fill(0);
+    current.forEach((c, i) => (next[i + 1]! += 2 * c));
+    previous.forEach((c, i) => (next[i]! -= c));
+    next.forEach((c, i) => (monomial[i]! += cheb[j]! * c));
+    [previous, current] = [current, next];
+  }
+  return { lo, hi, coeffs: monomial.reverse() };
+}
+
+/** π as a fixed-point BigInt with `bits` fractional bits (Machin: π = 16·atan(1/5) − 4·atan(1/239)). */
+function piFixed(bits: number): bigint {
+  const one = 1n << BigInt(bits + 32);
+  const atanInverse = (q: bigint) => {
+    let sum = 0n;
+    let power = one / q;
+    for (let k = 0n; power !== 0n; k++) {
+      sum += (k % 2n === 0n ? 1n : -1n) * (power / (2n * k + 1n));
+      power /= q * q;
+    }
+    return sum;
+  };
+  return (16n * atanInverse(5n) - 4n * atanInverse(239n)) >> 32n;
+}
+
+const BITS = 256;
+const PI = piFixed(BITS);
+
+/**
+ * π/2 as a sum of float64 parts, the first ones with `partBits` significant bits so that n·part is
+ * exact for integers n below 2^(53 − partBits): Cody–Waite reduction x − n·p1 − n·p2 − n·p3.
+ */
+export function halfPiParts(partBits: number, count: number): number[] {
+  // π/2 is π's fixed-point bits read one place lower: rest · 2^-(BITS + 1).
+  let rest = PI;
+  const exponent = BITS + 1;
+  const parts: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const length = rest.toString(2).length;
+    const keep = i === count - 1 ? 53 : partBits;
+    const shift = BigInt(Math.max(0, length - keep));
+    const head = (rest >> shift) << shift;
+    parts.push(Number(head >> shift) * 2 ** (Number(shift) - exponent));
+    rest -= head;
+    if (rest === 0n) break;
+  }
+  return parts;
+}
+
+/** 2/π in chunks of 24 bits: 2/π = Σ chunk[k] · 2^(−24(k+1)), each chunk an integer below 2^24. */
+export function twoOverPiChunks(count: number): number[] {
+  // 2/π with 24·count fractional bits: 2^(24·count + 1) / π, computed from π's fixed-point value.
+  const scaled = (1n << BigInt(24 * count + 1 + BITS)) / PI;
+  return Array.from({ length: count }, (_, k) => Number((scaled >> BigInt(24 * (count - 1 - k))) & 0xffffffn));
+}

@@ -1,0 +1,97 @@
+/**
+ * Vectorized float64 math as wasm SIMD (f64x2) builders, accurate to a few float64 ulps: the float32
+ * functions that need more than float32 in between (pow) compute here. Each function appends
+ * statements to `out` and returns the local holding its result.
+ */
+import type { Expr } from './binaryen.js';
+import type { FunctionEmitter, Local } from './emitter.js';
+import type { Stmts } from './simd-math.js';
+
+type V = Local;
+
+/** 2^52 + 2^51: adding it to a float64 integer puts that integer in the low mantissa bits (and back). */
+const MAGIC = 6755399441055744;
+const MAGIC_BITS = 0x4338000000000000n;
+const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
+const LN2_LO = 1.90821492927058770002e-10;
+const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
+
+export class SimdMathF64 {
+  constructor(private readonly e: FunctionEmitter) {}
+  private get m() {
+    return this.e.m;
+  }
+  set(out: Stmts, value: Expr): V {
+    return this.e.let(out, this.e.b.v128, value);
+  }
+  c(value: number): Expr {
+    return this.e.f64x2Const(value).get();
+  }
+  ci(value: bigint): Expr {
+    return this.e.i64x2Const(value).get();
+  }
+  poly(out: Stmts, x: V, coeffs: readonly number[]): V {
+    const { m } = this;
+    let acc = this.set(out, this.c(coeffs[0]!));
+    for (const k of coeffs.slice(1)) acc = this.set(out, m.f64x2.add(m.f64x2.mul(acc.get(), x.get()), this.c(k)));
+    return acc;
+  }
+
+  /** Integer-valued float64 lanes (|n| < 2^51) as i64 lanes. */
+  private toInt(n: Expr): Expr {
+    return this.m.i64x2.sub(this.m.f64x2.add(n, this.c(MAGIC)), this.ci(MAGIC_BITS));
+  }
+  /** i64 lanes (|k| < 2^51) as float64 lanes. */
+  private toFloat(k: Expr): Expr {
+    return this.m.f64x2.sub(this.m.i64x2.add(k, this.ci(MAGIC_BITS)), this.c(MAGIC));
+  }
+
+  /** e^x: n = round(x / ln 2), a two-part reduction, Taylor to degree 13 on |r| ≤ ln2/2, 2^n as two factors. */
+  exp(out: Stmts, x: V): V {
+    const { m } = this;
+    const xc = this.set(out, m.f64x2.max(m.f64x2.min(x.get(), this.c(709.8)), this.c(-745.2)));
+    const n = this.set(out, m.f64x2.nearest(m.f64x2.mul(xc.get(), this.c(Math.LOG2E))));
+    const r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
+    const p = this.poly(out, r, Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)));
+    const ni = this.set(out, this.toInt(n.get()));
+    const n1 = this.set(out, m.i64x2.shr_s(ni.get(), m.i32.const(1)));
+    const n2 = this.set(out, m.i64x2.sub(ni.get(), n1.get()));
+    const scale = (k: V) => m.i64x2.shl(m.i64x2.add(k.get(), this.ci(1023n)), m.i32.const(52));
+    return this.set(out, m.f64x2.mul(m.f64x2.mul(p.get(), scale(n1)), scale(n2)));
+  }
+
+  /**
+   * log(x) for positive finite x (callers handle 0, Inf, NaN and negatives): x = 2^e · m with m in
+   * [√½, √2), log m = 2·atanh(s) with s = (m − 1)/(m + 1), the odd series to s^19.
+   */
+  log(out: Stmts, x: V): V {
+    const { m } = this;
+    // Subnormals first scaled into the normal range.
+    const tiny = this.set(out, m.f64x2.lt(x.get(), this.c(2.2250738585072014e-308)));
+    const xs = this.set(out, m.v128.bitselect(m.f64x2.mul(x.get(), this.c(2 ** 54)), x.get(), tiny.get()));
+    const bias = this.set(out, m.v128.bitselect(this.ci(1023n + 54n), this.ci(1023n), tiny.get()));
+    const e0 = this.set(out, m.i64x2.sub(m.i64x2.shr_u(xs.get(), m.i32.const(52)), bias.get()));
+    const mant = this.set(out, m.v128.or(m.v128.and(xs.get(), this.ci(0x000fffffffffffffn)), this.ci(0x3ff0000000000000n)));
+    const big = this.set(out, m.f64x2.gt(mant.get(), this.c(Math.SQRT2)));
+    const mm = this.set(out, m.v128.bitselect(m.f64x2.mul(mant.get(), this.c(0.5)), mant.get(), big.get()));
+    const ef = this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get())));
+    const s = this.set(out, m.f64x2.div(m.f64x2.sub(mm.get(), this.c(1)), m.f64x2.add(mm.get(), this.c(1))));
+    const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
+    const p = this.poly(out, s2, [19, 17, 15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
+    const logM = this.set(out, m.f64x2.add(m.f64x2.mul(s.get(), this.c(2)), m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), p.get())));
+    return this.set(out, m.f64x2.add(m.f64x2.add(m.f64x2.mul(ef.get(), this.c(LN2_LO)), logM.get()), m.f64x2.mul(ef.get(), this.c(LN2_HI))));
+  }
+}
+
+/** The float32 lanes [0, 1] and [2, 3] of `x` as two float64 vectors. */
+export function widen(e: FunctionEmitter, out: Stmts, x: Expr, xAgain: Expr): [V, V] {
+  const { m } = e;
+  const high = m.i8x16.shuffle(xAgain, xAgain, [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
+  return [e.let(out, e.b.v128, m.f64x2.promote_low_f32x4(x)), e.let(out, e.b.v128, m.f64x2.promote_low_f32x4(high))];
+}
+
+/** Two float64 vectors rounded back into one vector of four float32 lanes. */
+export function narrow(e: FunctionEmitter, low: Expr, high: Expr): Expr {
+  const { m } = e;
+  return m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(low), m.f32x4.demote_f64x2_zero(high), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+}
