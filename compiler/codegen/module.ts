@@ -5,6 +5,7 @@ import { FunctionEmitter } from './emitter.js';
 import { emitMatmul } from './matmul.js';
 import { emitMaxPool } from './pool.js';
 import { emitIm2col } from './im2col.js';
+import { emitReduce, emitSoftmax } from './reduce.js';
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
@@ -47,6 +48,15 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           break;
         case 'elementwise':
           emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));
+          break;
+        case 'reduce': {
+          const map = spec.map;
+          emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd));
+          if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
+          break;
+        }
+        case 'softmax':
+          emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd));
           break;
         default:
           spec satisfies never;

@@ -1,7 +1,7 @@
 import { Node } from '../ir/node.js';
 import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
 import { isElementwise } from '../ir/ops.js';
-import type { Shape } from '../ir/type.js';
+import { broadcastShapes, type Shape } from '../ir/type.js';
 
 /**
  * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
@@ -9,17 +9,27 @@ import type { Shape } from '../ir/type.js';
  */
 export type Layout = 'full' | 'row' | 'column' | 'scalar';
 
+export interface ElementwiseSpec {
+  readonly kind: 'elementwise';
+  readonly instrs: readonly FusedInstr[];
+  readonly outputs: readonly number[];
+  readonly layouts: readonly Layout[];
+  /** Element types of the operands and outputs: float32, or bool (one byte, read as a comparison mask). */
+  readonly inputTypes: readonly ElementType[];
+  readonly outputTypes: readonly ElementType[];
+}
+
+/** Reductions with a wasm kernel (float32 in, float32 out). */
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
+const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'logsumexp']);
+
 /** Kernel IR: what the code generator sees. It names no graph node. */
 export type KernelSpec =
-  | {
-      readonly kind: 'elementwise';
-      readonly instrs: readonly FusedInstr[];
-      readonly outputs: readonly number[];
-      readonly layouts: readonly Layout[];
-      /** Element types of the operands and outputs: float32, or bool (one byte, read as a comparison mask). */
-      readonly inputTypes: readonly ElementType[];
-      readonly outputTypes: readonly ElementType[];
-    }
+  | ElementwiseSpec
+  /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
+  | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
+  /** softmax or logSoftmax along the last axis. */
+  | { readonly kind: 'softmax'; readonly log: boolean }
   | { readonly kind: 'matmul' }
   /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
   | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
@@ -61,8 +71,31 @@ export function actualLayout(s: readonly number[], out: readonly number[]): Layo
   return undefined;
 }
 
+/**
+ * Export names of a module's functions in the order the runtime calls them by index: the kernels
+ * k0, k1, … and then each kernel's companion (conv2d's im2col, a fused reduction's elementwise map).
+ */
+export function kernelExports(kernels: readonly KernelSpec[]): string[] {
+  const companions = kernels.flatMap((k, i) => (k.kind === 'conv2d' ? [`k${i}_im2col`] : k.kind === 'reduce' && k.map ? [`k${i}_map`] : []));
+  return [...kernels.map((_, i) => `k${i}`), ...companions];
+}
+
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
+  const float32 = (n: Node) => n.dtype === 'float32';
+  if (REDUCE_OPS.has(node.op)) {
+    return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: node.op as ReduceOp } : undefined;
+  }
+  if (node.op === 'softmax' || node.op === 'logSoftmax') {
+    return float32(node) ? { kind: 'softmax', log: node.op === 'logSoftmax' } : undefined;
+  }
+  if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
+    const a = node.args as FusedArgs;
+    const op = a.reduce!.op;
+    if (!REDUCE_OPS.has(op) || a.outputs.length !== 1 || !float32(node)) return undefined;
+    const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported);
+    return map && map.outputTypes[0] === 'float32' ? { kind: 'reduce', op: op as ReduceOp, map } : undefined;
+  }
   if (node.op === 'matmul' || node.op === 'dot') {
     const [a, b] = node.inputs as [Node, Node];
     const ok = a.dtype === 'float32' && b.dtype === 'float32' && a.ndim === 2 && (b.ndim === 2 || b.ndim === 1);
@@ -79,27 +112,26 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     return x.dtype === 'float32' && a.dataFormat === 'channelsLast' && channels !== null && channels !== undefined && channels % 4 === 0
       ? { kind: 'maxPool2d' } : undefined;
   }
-  let instrs: readonly FusedInstr[];
-  let outputs: readonly number[];
   if (node.op === 'fused') {
     const a = node.args as FusedArgs;
-    if (a.reduce) return undefined;
-    instrs = a.instrs;
-    outputs = a.outputs;
-  } else if (isElementwise(node.op)) {
-    const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
-    instrs = [{ op: node.op, args: node.args, inputs, dtype: node.dtype }];
-    outputs = [0];
-  } else {
-    return undefined;
+    return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
   }
+  if (isElementwise(node.op)) {
+    const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
+    return elementwiseSpec(node, [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], [0], node.shape, supported);
+  }
+  return undefined;
+}
+
+/** The elementwise kernel computing `instrs` over `node`'s inputs into arrays of shape `shape`, if the lowering covers it. */
+function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: readonly number[], shape: Shape, supported: Supported): ElementwiseSpec | undefined {
   const inputTypes = node.inputs.map((i) => elementType(i.dtype));
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
   if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
   // A kernel computes in float32 lanes: bool values may pass through, float32 must be there to compute.
   if (!inputTypes.includes('float32') && !instrs.some((i) => i.dtype === 'float32')) return undefined;
   if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
-  const layouts = node.inputs.map((i) => predictLayout(i.shape, node.shape));
+  const layouts = node.inputs.map((i) => predictLayout(i.shape, shape));
   if (layouts.some((l) => l === undefined)) return undefined;
   return { kind: 'elementwise', instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };
 }

@@ -1,5 +1,6 @@
-import type { KernelSpec } from '../../compiler/schedule/kernels.js';
-import { actualLayout } from '../../compiler/schedule/kernels.js';
+import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernels.js';
+import { actualLayout, kernelExports } from '../../compiler/schedule/kernels.js';
+import type { FusedArgs, ReduceArgs } from '../../compiler/ir/ops.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 import type { Accelerator } from '../executor.js';
@@ -50,8 +51,8 @@ export class WasmAccelerator implements Accelerator {
   private readonly fns: KernelFn[];
   private readonly pool: ThreadPool | undefined;
   private readonly moduleId: number;
-  /** conv2d kernels' companion im2col functions, by kernel index. */
-  private readonly im2colFns: Map<number, KernelFn | undefined>;
+  /** Index of each exported function in `fns` (kernels and their companions), by export name. */
+  private readonly fnIndex: Map<string, number>;
 
   private constructor(
     private readonly kernels: readonly KernelSpec[], module: WebAssembly.Module, exportNames: readonly string[],
@@ -61,15 +62,15 @@ export class WasmAccelerator implements Accelerator {
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.pool = threadPool();
     this.moduleId = this.pool ? this.pool.register(module, this.arena.memory, exportNames) : 0;
-    this.im2colFns = new Map(exportNames.map((n, i) => [i, instance.exports[`${n}_im2col`] as KernelFn | undefined]));
+    this.fnIndex = new Map(exportNames.map((n, i) => [n, i]));
   }
 
   /** Compiles the program's kernels into one module (loading binaryen on first use). */
   static async create(program: Program): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
-    // Exports are named k0, k1, … in kernel order, so a cached module needs no side table.
-    const exports = program.kernels.map((_, i) => `k${i}`);
+    // Export names follow from the kernel list, so a cached module needs no side table.
+    const exports = kernelExports(program.kernels);
     const build = (relaxedSimd: boolean) => async () => {
       const { buildModule } = await import('../../compiler/codegen/module.js');
       return (await buildModule(program.kernels, { relaxedSimd })).bytes;
@@ -101,7 +102,7 @@ export class WasmAccelerator implements Accelerator {
 
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
-    const expected = spec.kind === 'elementwise' ? spec.inputTypes : operands.map(() => 'float32');
+    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : operands.map(() => 'float32');
     if (operands.some((o, i) => o.dtype !== expected[i])) return undefined;
     switch (spec.kind) {
       case 'matmul':
@@ -115,7 +116,11 @@ export class WasmAccelerator implements Accelerator {
       case 'maxPool2d':
         return this.maxPool(step, operands[0]!);
       case 'elementwise':
-        return this.elementwise(step, spec, operands);
+        return this.elementwise(step.kernel!, spec, operands);
+      case 'reduce':
+        return this.reduce(step, spec, operands);
+      case 'softmax':
+        return this.softmax(step, operands[0]!);
       default:
         return spec satisfies never;
     }
@@ -147,7 +152,7 @@ export class WasmAccelerator implements Accelerator {
     return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
   }
 
-  private elementwise(step: Step, spec: Extract<KernelSpec, { kind: 'elementwise' }>, operands: readonly NDArray[]): NDArray | undefined {
+  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[]): NDArray | undefined {
     let shape: number[];
     try {
       shape = broadcastConcrete(operands.map((o) => o.shape));
@@ -161,7 +166,6 @@ export class WasmAccelerator implements Accelerator {
     const bytes = (t: string) => (t === 'bool' ? 1 : 4);
     const inPtrs = operands.map((o) => this.place(o));
     const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytes(t)));
-    const fn = step.kernel!;
     const worth = size >= PARALLEL_ELEMENTS;
     const inSize = spec.inputTypes.map(bytes);
     const outSize = spec.outputTypes.map(bytes);
@@ -181,6 +185,60 @@ export class WasmAccelerator implements Accelerator {
     const results = outPtrs.map((p, q) =>
       spec.outputTypes[q] === 'bool' ? new NDArray(this.arena.u8(p, size), shape, 'bool') : new NDArray(this.arena.f32(p, size), shape, 'float32'));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
+  }
+
+  /**
+   * A reduction over any axis set: the axes form runs of neighbours, each reduced as an
+   * [outer, reduced, inner] view, the last run first (so earlier axes keep their positions). Rows
+   * are split across threads; sums accumulate in float64.
+   */
+  private reduce(step: Step, spec: Extract<KernelSpec, { kind: 'reduce' }>, operands: readonly NDArray[]): NDArray | undefined {
+    const args = spec.map ? (step.args as FusedArgs).reduce! : (step.args as ReduceArgs);
+    const x = spec.map ? this.elementwise(this.fnIndex.get(`k${step.kernel}_map`)!, spec.map, operands) : operands[0]!;
+    if (!x || x.size === 0) return undefined; // empty axes: the reference knows the identities and the errors
+    const rank = x.ndim;
+    const axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+    if (axes.length === 0) return undefined;
+    const runs: [number, number][] = [];
+    for (const a of axes) {
+      const last = runs[runs.length - 1];
+      if (last && last[1] === a - 1) last[1] = a;
+      else runs.push([a, a]);
+    }
+    const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+    // logsumexp's kernel reduces whole rows: only the axes after each run that are kept count.
+    const keptAfter = (end: number) => product(x.shape.filter((_, i) => i > end && !axes.includes(i)));
+    if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return undefined;
+    let shape = [...x.shape];
+    let ptr = this.place(x);
+    for (const [start, end] of runs.reverse()) {
+      const outer = product(shape.slice(0, start));
+      const reduced = product(shape.slice(start, end + 1));
+      const inner = product(shape.slice(end + 1));
+      const out = this.arena.alloc(outer * inner * 4);
+      const jobs: Job[] = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS).map(([o0, o1]) => {
+        const scratch = inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0;
+        return [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * 4, out + o0 * inner * 4, scratch]];
+      });
+      this.dispatch(jobs);
+      shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
+      ptr = out;
+    }
+    const outShape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
+    return new NDArray(this.arena.f32(ptr, sizeOf(outShape)), outShape, 'float32');
+  }
+
+  /** softmax / logSoftmax along the last axis, rows split across threads. */
+  private softmax(step: Step, x: NDArray): NDArray | undefined {
+    const axis = (step.args as { axis: number }).axis;
+    if (x.size === 0 || (axis + x.ndim) % x.ndim !== x.ndim - 1) return undefined;
+    const reduced = x.shape[x.ndim - 1]!;
+    const outer = x.size / reduced;
+    const input = this.place(x);
+    const out = this.arena.alloc(x.size * 4);
+    this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
+      [step.kernel!, [o1 - o0, reduced, input + o0 * reduced * 4, out + o0 * reduced * 4]]));
+    return new NDArray(this.arena.f32(out, x.size), [...x.shape], 'float32');
   }
 
   private matmul(step: Step, [a, b]: readonly NDArray[]): NDArray | undefined {
@@ -244,7 +302,8 @@ export class WasmAccelerator implements Accelerator {
     const g = this.convGeometry(a, x!.shape, w!.shape);
     if (w!.shape[2] !== g.c) return undefined;
     // Gathered by the module's companion im2col function (wasm bulk copies).
-    const im2col = this.im2colFns.get(step.kernel!);
+    const index = this.fnIndex.get(`k${step.kernel}_im2col`);
+    const im2col = index === undefined ? undefined : this.fns[index];
     if (!im2col) return undefined;
     const cols = this.arena.alloc(g.rows * g.depth * 4);
     im2col(this.place(x!), cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],

@@ -3,19 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
 import { dataFor, inRange } from '../helpers/arbitraries.js';
 import { randomGraph } from '../helpers/random-graph.js';
-
-/** float32 agreement: same NaN positions and infinities, finite values within a few float32 ulps of scale. */
-function agreeF32(wasm: ArrayLike<number>, js: ArrayLike<number>): string | undefined {
-  for (let i = 0; i < js.length; i++) {
-    const [a, b] = [wasm[i]!, js[i]!];
-    if (Number.isNaN(a) || Number.isNaN(b) || !Number.isFinite(a) || !Number.isFinite(b)) {
-      if (!(Object.is(a, b) || a === b || (Number.isNaN(a) && Number.isNaN(b)))) return `at ${i}: wasm ${a}, js ${b}`;
-      continue;
-    }
-    if (Math.abs(a - b) > 1e-4 * Math.abs(b) + 1e-5) return `at ${i}: wasm ${a}, js ${b}`;
-  }
-  return undefined;
-}
+import { agreeF32 } from '../helpers/agree.js';
 
 describe('wasm and js modes agree', () => {
   it('on random float32 graphs (moderate inputs)', async () => {

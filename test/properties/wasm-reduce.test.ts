@@ -1,0 +1,85 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+import { agreeF32 } from '../helpers/agree.js';
+import { dataFor, inRange, SPECIAL_VALUES } from '../helpers/arbitraries.js';
+
+/** Mostly ordinary values, sometimes a special one (NaN, ±Inf, huge, tiny). */
+const values = fc.oneof({ weight: 12, arbitrary: inRange(-50, 50) }, { weight: 1, arbitrary: fc.constantFrom(...SPECIAL_VALUES) });
+/** Sums are compared without ±1e30 terms: their cancellation is where the compensated reference and any kernel part ways. */
+const summable = fc.oneof({ weight: 12, arbitrary: inRange(-50, 50) }, { weight: 1, arbitrary: fc.constantFrom(...SPECIAL_VALUES.filter((v) => !(Math.abs(v) > 1e3 && Number.isFinite(v)))) });
+const shapeAndAxes = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 4 }).chain((shape) =>
+  fc.tuple(fc.constant(shape), fc.subarray(shape.map((_, i) => i), { minLength: 1 }), fc.boolean()));
+const f32 = (d: number[], shape: number[]) => T.array(Float32Array.from(d), { shape });
+
+const REDUCTIONS = { sum: T.sum, mean: T.mean, max: T.max, min: T.min, logsumexp: T.logsumexp } as const;
+
+describe('wasm reduction kernels agree with the reference', () => {
+  for (const [name, op] of Object.entries(REDUCTIONS)) {
+    it(`${name} over every kind of axis subset, keepdims or not, with specials`, async () => {
+      await fc.assert(
+        fc.asyncProperty(shapeAndAxes.chain(([shape, axes, keepdims]) => fc.tuple(fc.constant(shape), fc.constant(axes), fc.constant(keepdims), dataFor(shape, name === 'sum' || name === 'mean' ? summable : values))),
+          async ([shape, axes, keepdims, data]) => {
+            const x = T.tensor('x', { shape: shape.map(() => null) });
+            const build = () => op(x, axes, keepdims);
+            const wasm = await T.compile([x], build(), { mode: 'wasm' });
+            const js = await T.compile([x], build(), { mode: 'js' });
+            expect(wasm.stats.wasmKernels).toBe(1);
+            const [a, b] = [wasm(f32(data, shape)), js(f32(data, shape))];
+            expect(a.shape).toEqual(b.shape);
+            expect(agreeF32(a.data, b.data)).toBeUndefined();
+          }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it('a fused elementwise producer followed by a reduction (mean squared error over axes)', async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeAndAxes.chain(([shape, axes]) => fc.tuple(fc.constant(shape), fc.constant(axes), dataFor(shape, summable), dataFor(shape, summable))),
+        async ([shape, axes, p, q]) => {
+          const x = T.tensor('x', { shape: shape.map(() => null) });
+          const y = T.tensor('y', { shape: shape.map(() => null) });
+          const build = () => T.mean(T.square(T.sub(x, y)), axes);
+          const wasm = await T.compile([x, y], build(), { mode: 'wasm' });
+          const js = await T.compile([x, y], build(), { mode: 'js' });
+          expect(wasm.stats.wasmKernels).toBe(1);
+          expect(agreeF32(wasm(f32(p, shape), f32(q, shape)).data, js(f32(p, shape), f32(q, shape)).data)).toBeUndefined();
+        }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a big sum keeps float32 digits (float64 accumulation), split across threads the same', async () => {
+    const n = 1 << 20;
+    const x = T.matrix('x');
+    const f = await T.compile([x], T.sum(x, 1), { mode: 'wasm' });
+    const data = new Float32Array(4 * n).map((_, i) => (i % 2 ? 1 : 1e-4) * (1 + (i % 7)));
+    const got = f(T.array(data, { shape: [4, n] })).data;
+    for (let r = 0; r < 4; r++) {
+      let want = 0;
+      for (let i = 0; i < n; i++) want += data[r * n + i]!;
+      expect(Math.abs(got[r]! - want) / want).toBeLessThan(2 ** -23);
+    }
+  });
+});
+
+describe('wasm softmax kernels agree with the reference', () => {
+  for (const log of [false, true]) {
+    it(`${log ? 'logSoftmax' : 'softmax'} along each axis, rows with NaN, ±Inf and huge values`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 }).chain((shape) =>
+          fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 }), dataFor(shape, values))),
+        async ([shape, axis, data]) => {
+          const x = T.tensor('x', { shape: shape.map(() => null) });
+          const build = () => (log ? T.logSoftmax(x, axis) : T.softmax(x, axis));
+          const wasm = await T.compile([x], build(), { mode: 'wasm', optimizer: 'fast_compile' });
+          const js = await T.compile([x], build(), { mode: 'js', optimizer: 'fast_compile' });
+          const [a, b] = [wasm(f32(data, shape)), js(f32(data, shape))];
+          expect(agreeF32(a.data, b.data, 1e-5, 1e-6)).toBeUndefined();
+        }),
+        { numRuns: 80 },
+      );
+    });
+  }
+});
