@@ -53,6 +53,28 @@ export class SimdMath {
   set(out: Stmts, value: Expr): V {
     return this.e.let(out, this.v128, value);
   }
+  /**
+   * A value computed once per statement list: sigmoid(x) and softplus(x) of the same x share
+   * e^(−|x|), 1 + e^(−|x|) and its reciprocal, the costly parts of both.
+   */
+  private shared(out: Stmts, key: string, x: V, compute: () => V): V {
+    let memo = this.memos.get(out);
+    if (!memo) this.memos.set(out, (memo = new Map()));
+    const k = `${key}:${x.index}`;
+    let v = memo.get(k);
+    if (!v) memo.set(k, (v = compute()));
+    return v;
+  }
+  private readonly memos = new WeakMap<Stmts, Map<string, V>>();
+  private expNegAbs(out: Stmts, x: V): V {
+    return this.shared(out, 'expNegAbs', x, () => this.exp(out, this.set(out, this.m.f32x4.neg(this.m.f32x4.abs(x.get())))));
+  }
+  private onePlus(out: Stmts, x: V): V {
+    return this.shared(out, 'onePlus', x, () => this.set(out, this.m.f32x4.add(x.get(), this.c(1))));
+  }
+  private reciprocal(out: Stmts, x: V): V {
+    return this.shared(out, 'reciprocal', x, () => this.set(out, this.m.f32x4.div(this.c(1), x.get())));
+  }
   c(value: number): Expr {
     return this.e.f32x4Const(value).get();
   }
@@ -116,9 +138,9 @@ export class SimdMath {
   /** log(1 + x) with the rounding error of 1 + x corrected: log(u) - ((u - 1) - x) / u. */
   log1p(out: Stmts, x: V): V {
     const { m } = this;
-    const u = this.set(out, m.f32x4.add(x.get(), this.c(1)));
+    const u = this.onePlus(out, x);
     const lu = this.log(out, u);
-    let r = this.set(out, m.f32x4.sub(lu.get(), m.f32x4.div(m.f32x4.sub(m.f32x4.sub(u.get(), this.c(1)), x.get()), u.get())));
+    let r = this.set(out, m.f32x4.sub(lu.get(), m.f32x4.mul(m.f32x4.sub(m.f32x4.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
     r = this.select(out, this.c(-Infinity), r.get(), m.f32x4.eq(u.get(), this.c(0)));
     return this.select(out, this.c(Infinity), r.get(), m.f32x4.eq(u.get(), this.c(Infinity)));
   }
@@ -150,21 +172,17 @@ export class SimdMath {
   /** 1 / (1 + e^-x) without overflow: e = exp(-|x|), then 1/(1+e) or e/(1+e) by the sign of x. */
   sigmoid(out: Stmts, x: V): V {
     const { m } = this;
-    const negAbs = this.set(out, m.f32x4.neg(m.f32x4.abs(x.get())));
-    const e = this.exp(out, negAbs);
-    const q = this.set(out, m.f32x4.div(this.c(1), m.f32x4.add(e.get(), this.c(1))));
+    const e = this.expNegAbs(out, x);
+    const q = this.reciprocal(out, this.onePlus(out, e));
     return this.select(out, q.get(), m.f32x4.mul(e.get(), q.get()), m.f32x4.ge(x.get(), this.c(0)));
   }
 
   /** log(1 + e^x) = max(x, 0) + log1p(e^-|x|). */
   softplus(out: Stmts, x: V): V {
     const { m } = this;
-    const negAbs = this.set(out, m.f32x4.neg(m.f32x4.abs(x.get())));
-    const e = this.exp(out, negAbs);
-    const l = this.log1p(out, e);
+    const l = this.log1p(out, this.expNegAbs(out, x));
     return this.set(out, m.f32x4.add(m.f32x4.max(x.get(), this.c(0)), l.get()));
   }
-
   /**
    * A piecewise polynomial: each lane picks the piece whose [lo, hi) holds x (pieces ascending, one
    * degree), by selecting coefficients rather than evaluating every piece.

@@ -1,10 +1,29 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** Bump when generated code changes, so old cached modules are never reused. */
-const CODEGEN_VERSION = 'tsano-codegen-4';
+const CODEGEN_VERSION = 'tsano-codegen-5';
+
+let fingerprint: string | undefined;
+/**
+ * What the generated code depends on: the code generator's own source files, hashed once per
+ * process, so a module cached by another version of the generator is never reused (a source-less
+ * install falls back to the version string).
+ */
+function codegenFingerprint(): string {
+  if (fingerprint !== undefined) return fingerprint;
+  const hash = createHash('sha256').update(CODEGEN_VERSION);
+  try {
+    const dir = new URL('../../compiler/codegen/', import.meta.url);
+    for (const name of readdirSync(dir).sort()) {
+      if (/\.(ts|js)$/.test(name)) hash.update(name).update(readFileSync(new URL(name, dir)));
+    }
+  } catch {
+    // no sources to read: the version string alone
+  }
+  return (fingerprint = hash.digest('hex'));
+}
 
 /** Where compiled modules are kept: $TSANO_CACHE, else ~/.cache/tsano; TSANO_CACHE=off disables the disk cache. */
 function cacheDir(): string | undefined {
@@ -17,7 +36,7 @@ const memory = new Map<string, WebAssembly.Module>();
 
 /** A stable key for a module's content: its kernel IR and the features it was built with. */
 export function moduleKey(kernels: unknown, features: string): string {
-  return createHash('sha256').update(CODEGEN_VERSION).update(features).update(JSON.stringify(kernels)).digest('hex').slice(0, 32);
+  return createHash('sha256').update(codegenFingerprint()).update(features).update(JSON.stringify(kernels)).digest('hex').slice(0, 32);
 }
 
 /**
