@@ -111,3 +111,41 @@ describe('wasm SIMD float32 pow against Math.pow, in ulps', () => {
     expect(worst, worstAt).toBeLessThanOrEqual(2);
   });
 });
+
+describe('wasm SIMD float64 math against the float64 library', () => {
+  /** |a − b| relative to |b| (absolute below 1e-300, where the library itself is subnormal). */
+  const relative = (a: number, b: number) =>
+    Object.is(a, b) || a === b ? 0 : Number.isNaN(a) && Number.isNaN(b) ? 0 : !Number.isFinite(a) || !Number.isFinite(b) ? Infinity : Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+  const CASES64: [string, (x: T.Node) => T.Node, (x: number) => number, number, number][] = [
+    ['exp', T.exp, Math.exp, -745, 709],
+    ['log', T.log, Math.log, -1, 1.7e308],
+    ['log1p', T.log1p, Math.log1p, -1, 1.7e308],
+    ['expm1', T.expm1, Math.expm1, -745, 709],
+    ['tanh', T.tanh, Math.tanh, -30, 30],
+    ['sigmoid', T.sigmoid, sigmoid, -745, 745],
+    ['softplus', T.softplus, softplus, -745, 1.7e308],
+    ['log1mexp', T.log1mexp, log1mexp, -745, 1e300],
+  ];
+  for (const [name, op, reference, lo, hi] of CASES64) {
+    it(`${name}: within 1e-14 relative over [${lo}, ${hi}], specials exact`, async () => {
+      const inputs = new Set<number>([0, -0, Infinity, -Infinity, NaN, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]);
+      for (let i = 0; i <= 4000; i++) inputs.add(lo + ((hi - lo) * i) / 4000);
+      for (let i = 0; i <= 6000; i++) inputs.add(-30 + i / 100);
+      for (let e = -320; e <= 308; e += 0.1) (inputs.add(10 ** e), inputs.add(-(10 ** e)));
+      const xs = Float64Array.from([...inputs].filter((v) => Number.isNaN(v) || !Number.isFinite(v) || (v >= lo && v <= hi)));
+      const x = T.vector('x', 'float64');
+      const f = await T.compile([x], op(x), { mode: 'wasm' });
+      expect(f.stats.wasmKernels).toBe(1);
+      const got = f(T.array(xs, { dtype: 'float64' })).data;
+      let worst = 0;
+      let worstAt = 0;
+      xs.forEach((v, i) => {
+        const want = reference(v);
+        const err = Math.abs(want) < 1e-300 && Math.abs(got[i]! - want) < 1e-310 ? 0 : relative(got[i]!, want);
+        if (err > worst) [worst, worstAt] = [err, v];
+      });
+      if (process.env['TSANO_REPORT_ULPS']) console.log(`float64 ${name}: worst ${worst.toExponential(2)} at x = ${worstAt}`);
+      expect(worst, `${name} at x = ${worstAt}: got ${f(T.array([worstAt], { dtype: 'float64' })).data[0]}, want ${reference(worstAt)}`).toBeLessThanOrEqual(1e-14);
+    });
+  }
+});

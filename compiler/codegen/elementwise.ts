@@ -1,93 +1,102 @@
 import type { Op, OpArgs } from '../ir/ops.js';
 import type { DType } from '../../runtime/dtype.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
-import type { ElementType, KernelSpec } from '../schedule/kernels.js';
-import type { Expr } from './binaryen.js';
+import type { ElementType, ElementwiseSpec } from '../schedule/kernels.js';
+import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
+import { SimdMathF64 } from './simd-math-f64.js';
 
-/** A value inside a kernel: four float32 lanes, or a comparison mask (all bits set where true). */
+/** A value inside a kernel: float lanes, or a comparison mask (all bits set where true). */
 interface Value {
   readonly v: Local;
-  readonly kind: 'f32' | 'mask';
+  readonly kind: 'float' | 'mask';
 }
 
-type Lowering = (s: SimdMath, out: Stmts, xs: readonly Value[], args: never, m: FunctionEmitter['m']) => Value;
+/** The float lane operations of one width: binaryen's f32x4 or f64x2 (the same method names). */
+type FloatLanes = Module['f32x4'] & Module['f64x2'];
+/** Math a lowering may call: SimdMath (float32 lanes) or SimdMathF64 (float64 lanes). */
+type LaneMath = SimdMath | SimdMathF64;
+type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: Module, fx: FloatLanes) => Value;
 
-const f32 = (v: Local): Value => ({ v, kind: 'f32' });
+const float = (v: Local): Value => ({ v, kind: 'float' });
 const mask = (v: Local): Value => ({ v, kind: 'mask' });
-const map1 = (f: (m: FunctionEmitter['m'], a: Expr) => Expr): Lowering => (s, out, [a], _args, m) => f32(s.set(out, f(m, a!.v.get())));
-const map2 = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, m) => f32(s.set(out, f(m, a!.v.get(), b!.v.get())));
-/** Two bools compared as bits (a mask lane is all ones, a NaN as float32, so float comparison would lie). */
-type MaskCompare = (m: FunctionEmitter['m'], a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
-const cmp = (f: (m: FunctionEmitter['m'], a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering => (s, out, [a, b], _args, m) => {
+const map1 = (f: (fx: FloatLanes, a: Expr) => Expr): Lowering => (s, out, [a], _args, _m, fx) => float(s.set(out, f(fx, a!.v.get())));
+const map2 = (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, _m, fx) => float(s.set(out, f(fx, a!.v.get(), b!.v.get())));
+/** Two bools compared as bits (a mask lane is all ones, a NaN as a float, so float comparison would lie). */
+type MaskCompare = (m: Module, a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
+const cmp = (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering => (s, out, [a, b], _args, m, fx) => {
   if (a!.kind === 'mask' && b!.kind === 'mask') {
     return mask(s.set(out, onMasks(m, a!.v.get(), b!.v.get(), () => m.v128.not(a!.v.get()), () => m.v128.not(b!.v.get()))));
   }
-  return mask(s.set(out, f(m, asFloat(s, out, a!, m).v.get(), asFloat(s, out, b!, m).v.get())));
+  return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
 };
 /** A value as a mask: a float is true where it is not 0 (NaN is true, as in NumPy). */
-function asMask(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Value {
-  return v.kind === 'mask' ? v : mask(s.set(out, m.f32x4.ne(v.v.get(), s.c(0))));
+function asMask(s: LaneMath, out: Stmts, v: Value, fx: FloatLanes): Value {
+  return v.kind === 'mask' ? v : mask(s.set(out, fx.ne(v.v.get(), s.c(0))));
 }
-/** A bool as float32 1 or 0, the value the reference computes with. */
-function asFloat(s: SimdMath, out: Stmts, v: Value, m: FunctionEmitter['m']): Value {
-  return v.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
+/** A bool as 1 or 0, the value the reference computes with. */
+function asFloat(s: LaneMath, out: Stmts, v: Value): Value {
+  return v.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
 }
 type MathName = 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus' | 'erf' | 'gelu' | 'sin' | 'cos' | 'log1mexp';
-const math = (name: MathName): Lowering => (s, out, [a]) => f32(s[name](out, a!.v));
-const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, m) => {
+const math = (name: MathName): Lowering => (s, out, [a]) => {
+  const f = (s as unknown as Record<MathName, ((out: Stmts, x: Local) => Local) | undefined>)[name];
+  if (!f) throw new Error(`internal: no ${name} for these lanes`);
+  return float(f.call(s, out, a!.v));
+};
+const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, _m, fx) => {
   const e = s.expm1(out, a!.v);
-  const neg = s.set(out, m.f32x4.mul(e.get(), s.c(alpha(args) * scale)));
-  const pos = s.set(out, m.f32x4.mul(a!.v.get(), s.c(scale)));
-  return f32(s.select(out, pos.get(), neg.get(), m.f32x4.gt(a!.v.get(), s.c(0))));
+  const neg = s.set(out, fx.mul(e.get(), s.c(alpha(args) * scale)));
+  const pos = s.set(out, fx.mul(a!.v.get(), s.c(scale)));
+  return float(s.select(out, pos.get(), neg.get(), fx.gt(a!.v.get(), s.c(0))));
 };
 
-/** The float32 SIMD lowering of each op; null for ops that are not elementwise. */
-export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
+/** The SIMD lowering of each op (either lane width); null for ops that are not elementwise. */
+export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   input: null, constant: null, shared: null, randomUniformLike: null,
-  neg: map1((m, a) => m.f32x4.neg(a)),
+  neg: map1((fx, a) => fx.neg(a)),
   exp: math('exp'), log: math('log'), log1p: math('log1p'), expm1: math('expm1'),
-  sqrt: map1((m, a) => m.f32x4.sqrt(a)),
-  rsqrt: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), m.f32x4.sqrt(a!.v.get())))),
-  square: map1((m, a) => m.f32x4.mul(a, a)),
-  abs: map1((m, a) => m.f32x4.abs(a)),
-  sign: (s, out, [a], _x, m) => {
-    const pos = s.select(out, s.c(1), s.c(0), m.f32x4.gt(a!.v.get(), s.c(0)));
-    const both = s.select(out, s.c(-1), pos.get(), m.f32x4.lt(a!.v.get(), s.c(0)));
-    return f32(s.select(out, both.get(), a!.v.get(), m.f32x4.eq(a!.v.get(), a!.v.get())));
+  sqrt: map1((fx, a) => fx.sqrt(a)),
+  rsqrt: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), fx.sqrt(a!.v.get())))),
+  square: map1((fx, a) => fx.mul(a, a)),
+  abs: map1((fx, a) => fx.abs(a)),
+  sign: (s, out, [a], _x, _m, fx) => {
+    const pos = s.select(out, s.c(1), s.c(0), fx.gt(a!.v.get(), s.c(0)));
+    const both = s.select(out, s.c(-1), pos.get(), fx.lt(a!.v.get(), s.c(0)));
+    return float(s.select(out, both.get(), a!.v.get(), fx.eq(a!.v.get(), a!.v.get())));
   },
   tanh: math('tanh'), sigmoid: math('sigmoid'), softplus: math('softplus'),
-  relu: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.max(a!.v.get(), s.c(0)))),
+  relu: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.max(a!.v.get(), s.c(0)))),
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
   selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
   gelu: math('gelu'), erf: math('erf'), sin: math('sin'), cos: math('cos'),
-  not: (s, out, [a], _x, m) => mask(s.set(out, m.v128.not(asMask(s, out, a!, m).v.get()))),
-  reciprocal: (s, out, [a], _x, m) => f32(s.set(out, m.f32x4.div(s.c(1), a!.v.get()))),
+  not: (s, out, [a], _x, m, fx) => mask(s.set(out, m.v128.not(asMask(s, out, a!, fx).v.get()))),
+  reciprocal: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), a!.v.get()))),
   log1mexp: math('log1mexp'),
-  cast: (s, out, [a], args: OpArgs['cast'], m) => {
-    if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, m.f32x4.ne(a!.v.get(), s.c(0))));
-    return a!.kind === 'mask' ? f32(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
+  cast: (s, out, [a], args: OpArgs['cast'], _m, fx) => {
+    if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, fx.ne(a!.v.get(), s.c(0))));
+    return a!.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
   },
-  add: map2((m, a, b) => m.f32x4.add(a, b)), sub: map2((m, a, b) => m.f32x4.sub(a, b)),
-  mul: map2((m, a, b) => m.f32x4.mul(a, b)), div: map2((m, a, b) => m.f32x4.div(a, b)),
-  pow: (s, out, [a, b]) => f32(s.pow(out, a!.v, b!.v)),
-  maximum: map2((m, a, b) => m.f32x4.max(a, b)), minimum: map2((m, a, b) => m.f32x4.min(a, b)),
+  add: map2((fx, a, b) => fx.add(a, b)), sub: map2((fx, a, b) => fx.sub(a, b)),
+  mul: map2((fx, a, b) => fx.mul(a, b)), div: map2((fx, a, b) => fx.div(a, b)),
+  pow: (s, out, [a, b]) => float((s as SimdMath).pow(out, a!.v, b!.v)),
+  maximum: map2((fx, a, b) => fx.max(a, b)), minimum: map2((fx, a, b) => fx.min(a, b)),
   // false < true: a < b is !a & b, a > b is a & !b.
-  eq: cmp((m, a, b) => m.f32x4.eq(a, b), (m, a, b) => m.i32x4.eq(a, b)),
-  ne: cmp((m, a, b) => m.f32x4.ne(a, b), (m, a, b) => m.v128.xor(a, b)),
-  lt: cmp((m, a, b) => m.f32x4.lt(a, b), (m, _a, b, notA) => m.v128.and(notA(), b)),
-  le: cmp((m, a, b) => m.f32x4.le(a, b), (m, _a, b, notA) => m.v128.or(notA(), b)),
-  gt: cmp((m, a, b) => m.f32x4.gt(a, b), (m, a, _b, _notA, notB) => m.v128.and(a, notB())),
-  ge: cmp((m, a, b) => m.f32x4.ge(a, b), (m, a, _b, _notA, notB) => m.v128.or(a, notB())),
-  and: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.and(asMask(s, out, a!, m).v.get(), asMask(s, out, b!, m).v.get()))),
-  or: (s, out, [a, b], _x, m) => mask(s.set(out, m.v128.or(asMask(s, out, a!, m).v.get(), asMask(s, out, b!, m).v.get()))),
-  where: (s, out, [c, a, b], _x, m) => {
-    const cond = asMask(s, out, c!, m);
+  eq: cmp((fx, a, b) => fx.eq(a, b), (m, a, b) => m.v128.not(m.v128.xor(a, b))),
+  ne: cmp((fx, a, b) => fx.ne(a, b), (m, a, b) => m.v128.xor(a, b)),
+  lt: cmp((fx, a, b) => fx.lt(a, b), (m, _a, b, notA) => m.v128.and(notA(), b)),
+  le: cmp((fx, a, b) => fx.le(a, b), (m, _a, b, notA) => m.v128.or(notA(), b)),
+  gt: cmp((fx, a, b) => fx.gt(a, b), (m, a, _b, _notA, notB) => m.v128.and(a, notB())),
+  ge: cmp((fx, a, b) => fx.ge(a, b), (m, a, _b, _notA, notB) => m.v128.or(a, notB())),
+  and: (s, out, [a, b], _x, m, fx) => mask(s.set(out, m.v128.and(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  or: (s, out, [a, b], _x, m, fx) => mask(s.set(out, m.v128.or(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  where: (s, out, [c, a, b], _x, m, fx) => {
+    const cond = asMask(s, out, c!, fx);
     if (a!.kind === 'mask' && b!.kind === 'mask') return mask(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), cond.v.get())));
-    return f32(s.set(out, m.v128.bitselect(asFloat(s, out, a!, m).v.get(), asFloat(s, out, b!, m).v.get(), cond.v.get())));
+    return float(s.set(out, m.v128.bitselect(asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get(), cond.v.get())));
   },
-  clip: (s, out, [x, lo, hi], _x, m) => f32(s.set(out, m.f32x4.min(m.f32x4.max(x!.v.get(), lo!.v.get()), hi!.v.get()))),
+  clip: (s, out, [x, lo, hi], _x, _m, fx) => float(s.set(out, fx.min(fx.max(x!.v.get(), lo!.v.get()), hi!.v.get()))),
   sum: null, mean: null, max: null, min: null, prod: null, logsumexp: null, argmax: null, argmin: null,
   dot: null, matmul: null, reshape: null, transpose: null, expandDims: null, squeeze: null, concat: null,
   slice: null, gather: null, oneHot: null, pad: null, softmax: null, logSoftmax: null, conv2d: null,
@@ -96,41 +105,61 @@ export const F32X4_LOWERING: { readonly [K in Op]: Lowering | null } = {
   avgPool2dGrad: null, fused: null, fusedOutput: null,
 };
 
+/**
+ * float64 lanes have no SIMD erf, gelu, sin, cos or pow yet (their float64 accuracy needs more than
+ * the float32 methods scaled up); kernels with them run on the reference implementation.
+ */
+const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu', 'sin', 'cos', 'pow']);
+
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
 const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);
 
-/** Whether an instruction can be lowered: float32 values or comparison masks, and a lowering exists. */
-export const supportedF32 = (op: Op, dtype: DType): boolean =>
-  F32X4_LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool');
+/** Whether an instruction can be lowered: float32, float64 or bool values, and a lowering for that width. */
+export const supportedLanes = (op: Op, dtype: DType): boolean =>
+  LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || (dtype === 'float64' && !NOT_IN_FLOAT64.has(op)));
+
+const BYTES: Record<ElementType, number> = { bool: 1, float32: 4, float64: 8 };
 
 /**
- * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, four lanes
- * at a time, the last few elements of a row through the same code on splatted lanes (no separate
- * scalar math), with per-input addressing hoisted out of the inner loop by layout.
+ * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, one vector
+ * (four float32 or two float64 lanes) at a time, the last few elements of a row through the same code
+ * on splatted lanes (no separate scalar math), with per-input addressing hoisted out of the inner loop
+ * by layout.
  */
-export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { kind: 'elementwise' }>, name: string, fma = false): void {
+export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name: string, fma = false): void {
   const { m, b } = e;
+  const wide = spec.lanes === 'f64x2';
+  const width = wide ? 2 : 4;
+  const fx = (wide ? m.f64x2 : m.f32x4) as FloatLanes;
   const [outer, inner, ...ptrs] = e.params;
   const inputs = ptrs.slice(0, spec.layouts.length);
   const outputs = ptrs.slice(spec.layouts.length);
-  const s = new SimdMath(e, fma);
+  const s: LaneMath = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
   const o = e.local(b.i32);
   const j = e.local(b.i32);
   const rowBase = spec.layouts.map(() => e.local(b.i32));
   const outBase = outputs.map(() => e.local(b.i32));
   const i32 = (c: number) => m.i32.const(c);
-  // Byte offset of element `l` for an element type: float32 is 4 bytes, bool 1.
-  const byteOffset = (l: Expr, t: ElementType) => (t === 'bool' ? l : m.i32.shl(l, i32(2)));
-  const one = e.i32x4Const(1);
+  const byteOffset = (l: Expr, t: ElementType) => (t === 'bool' ? l : m.i32.shl(l, i32(t === 'float64' ? 3 : 2)));
+  const zero = () => m.v128.const(new Array(16).fill(0));
 
-  /** A bool operand (bytes 0/1) as a lane mask: widen bytes to 32-bit lanes, compare with zero. */
-  const boolMask = (bytes: Expr) => m.i32x4.ne(m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(bytes)), e.i32x4Const(0).get());
-  /** A lane mask stored as bool bytes: 1 where set, narrowed from 32-bit lanes to bytes. */
-  const maskBytes = (value: Expr) => {
-    const bits = m.v128.and(value, one.get());
-    const halves = m.i16x8.narrow_i32x4_u(bits, m.v128.const(new Array(16).fill(0)));
-    return m.i8x16.narrow_i16x8_u(halves, m.v128.const(new Array(16).fill(0)));
+  /** A bool operand (bytes 0/1) as a lane mask: widen bytes to the lane width, compare with zero. */
+  const boolMask = (bytes: Expr) => {
+    const words = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(bytes));
+    return wide ? m.i64x2.ne(m.i64x2.extend_low_i32x4_u(words), e.i64x2Const(0n).get()) : m.i32x4.ne(words, e.i32x4Const(0).get());
   };
+  /** A lane mask stored as bool bytes: 1 where set, narrowed from the lane width to bytes. */
+  const maskBytes = (value: Expr) => {
+    let words = m.v128.and(value, e.i32x4Const(1).get());
+    if (wide) words = m.i8x16.shuffle(words, words, [0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11]);
+    return m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(words, zero()), zero());
+  };
+  const loadBools = (vector: boolean, addr: Expr) =>
+    (!vector ? m.v128.load8_splat(0, 1, addr) : wide ? m.v128.load16_splat(0, 1, addr) : m.v128.load32_zero(0, 1, addr));
+  const storeBools = (vector: boolean, addr: Expr, bytes: Expr) =>
+    (!vector ? m.v128.store8_lane(0, 1, 0, addr, bytes) : wide ? m.v128.store16_lane(0, 1, 0, addr, bytes) : m.v128.store32_lane(0, 1, 0, addr, bytes));
+  const loadOne = (addr: Expr) => (wide ? m.v128.load64_splat(0, 8, addr) : m.v128.load32_splat(0, 4, addr));
+  const storeOne = (addr: Expr, v: Expr) => (wide ? m.v128.store64_lane(0, 8, 0, addr, v) : m.v128.store32_lane(0, 4, 0, addr, v));
 
   const body = (vector: boolean): Stmts => {
     const out: Stmts = [];
@@ -138,26 +167,26 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
       const streaming = layout === 'full' || layout === 'row';
       const t = spec.inputTypes[k]!;
       const addr = streaming ? m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t)) : rowBase[k]!.get();
-      if (t === 'bool') return mask(s.set(out, boolMask(vector && streaming ? m.v128.load32_zero(0, 1, addr) : m.v128.load8_splat(0, 1, addr))));
-      return f32(s.set(out, vector && streaming ? m.v128.load(0, 4, addr) : m.v128.load32_splat(0, 4, addr)));
+      if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector && streaming, addr))));
+      return float(s.set(out, vector && streaming ? m.v128.load(0, BYTES[t], addr) : loadOne(addr)));
     });
     const values: Value[] = [];
     for (const instr of spec.instrs) {
       let operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
       // Arithmetic on bools (max of two masks, bool + bool…) computes on 1/0 floats, as the reference does.
-      if (!MASK_AWARE.has(instr.op)) operands = operands.map((v) => asFloat(s, out, v, m));
-      let value = F32X4_LOWERING[instr.op]!(s, out, operands, instr.args as never, m);
-      if (instr.dtype === 'bool' && value.kind === 'f32') value = mask(s.set(out, m.f32x4.ne(value.v.get(), s.c(0))));
+      if (!MASK_AWARE.has(instr.op)) operands = operands.map((v) => asFloat(s, out, v));
+      let value = LOWERING[instr.op]!(s, out, operands, instr.args as never, m, fx);
+      if (instr.dtype === 'bool' && value.kind === 'float') value = mask(s.set(out, fx.ne(value.v.get(), s.c(0))));
       values.push(value);
     }
     spec.outputs.forEach((index, q) => {
       const t = spec.outputTypes[q]!;
       const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));
       const value = values[index]!.v.get();
-      if (t === 'bool') out.push(vector ? m.v128.store32_lane(0, 1, 0, addr, maskBytes(value)) : m.v128.store8_lane(0, 1, 0, addr, maskBytes(value)));
-      else out.push(vector ? m.v128.store(0, 4, addr, value) : m.v128.store32_lane(0, 4, 0, addr, value));
+      if (t === 'bool') out.push(storeBools(vector, addr, maskBytes(value)));
+      else out.push(vector ? m.v128.store(0, BYTES[t], addr, value) : storeOne(addr, value));
     });
-    out.push(m.local.set(j.index, m.i32.add(j.get(), i32(vector ? 4 : 1))));
+    out.push(m.local.set(j.index, m.i32.add(j.get(), i32(vector ? width : 1))));
     return out;
   };
 
@@ -173,7 +202,7 @@ export function emitElementwise(e: FunctionEmitter, spec: Extract<KernelSpec, { 
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
   const rows = loop('row', m.i32.ge_u(o.get(), outer!.get()), [
     ...rowSetup,
-    loop('vec', m.i32.gt_u(m.i32.add(j.get(), i32(4)), inner!.get()), body(true)),
+    loop('vec', m.i32.gt_u(m.i32.add(j.get(), i32(width)), inner!.get()), body(true)),
     loop('tail', m.i32.ge_u(j.get(), inner!.get()), body(false)),
     m.local.set(o.index, m.i32.add(o.get(), i32(1))),
   ]);

@@ -66,6 +66,19 @@ export class FunctionEmitter {
     return (this.m.i64.const as unknown as (value: bigint) => Expr)(c);
   }
 
+  /**
+   * A value computed once per statement list (a loop body), by key: the math builders share costly
+   * parts this way (sigmoid and softplus of one x share e^(−|x|), 1 + e^(−|x|) and its reciprocal).
+   */
+  memo(out: Expr[], key: string, compute: () => Local): Local {
+    let memo = this.memos.get(out);
+    if (!memo) this.memos.set(out, (memo = new Map()));
+    let v = memo.get(key);
+    if (!v) memo.set(key, (v = compute()));
+    return v;
+  }
+  private readonly memos = new WeakMap<Expr[], Map<string, Local>>();
+
   /** Adds a module-level helper function the first time a kernel of this module asks for it. */
   helper(name: string, build: () => void): string {
     let built = helpersBuilt.get(this.m);

@@ -53,27 +53,14 @@ export class SimdMath {
   set(out: Stmts, value: Expr): V {
     return this.e.let(out, this.v128, value);
   }
-  /**
-   * A value computed once per statement list: sigmoid(x) and softplus(x) of the same x share
-   * e^(−|x|), 1 + e^(−|x|) and its reciprocal, the costly parts of both.
-   */
-  private shared(out: Stmts, key: string, x: V, compute: () => V): V {
-    let memo = this.memos.get(out);
-    if (!memo) this.memos.set(out, (memo = new Map()));
-    const k = `${key}:${x.index}`;
-    let v = memo.get(k);
-    if (!v) memo.set(k, (v = compute()));
-    return v;
-  }
-  private readonly memos = new WeakMap<Stmts, Map<string, V>>();
   private expNegAbs(out: Stmts, x: V): V {
-    return this.shared(out, 'expNegAbs', x, () => this.exp(out, this.set(out, this.m.f32x4.neg(this.m.f32x4.abs(x.get())))));
+    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.m.f32x4.neg(this.m.f32x4.abs(x.get())))));
   }
   private onePlus(out: Stmts, x: V): V {
-    return this.shared(out, 'onePlus', x, () => this.set(out, this.m.f32x4.add(x.get(), this.c(1))));
+    return this.e.memo(out, `onePlus:${x.index}`, () => this.set(out, this.m.f32x4.add(x.get(), this.c(1))));
   }
   private reciprocal(out: Stmts, x: V): V {
-    return this.shared(out, 'reciprocal', x, () => this.set(out, this.m.f32x4.div(this.c(1), x.get())));
+    return this.e.memo(out, `reciprocal:${x.index}`, () => this.set(out, this.m.f32x4.div(this.c(1), x.get())));
   }
   c(value: number): Expr {
     return this.e.f32x4Const(value).get();
@@ -294,7 +281,7 @@ export class SimdMath {
     const [ax0, ax1] = widen(this.e, out, ax.get(), ax.get());
     const [y0, y1] = widen(this.e, out, y.get(), y.get());
     const half = (a: V, b: V) => {
-      const l = d.log(out, a);
+      const l = d.logPositive(out, a);
       let lx = d.set(out, m.v128.bitselect(d.c(-Infinity), l.get(), m.f64x2.eq(a.get(), d.c(0))));
       lx = d.set(out, m.v128.bitselect(d.c(Infinity), lx.get(), m.f64x2.eq(a.get(), d.c(Infinity))));
       return d.exp(out, d.set(out, m.f64x2.mul(b.get(), lx.get())));

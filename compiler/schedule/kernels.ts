@@ -11,10 +11,12 @@ export type Layout = 'full' | 'row' | 'column' | 'scalar';
 
 export interface ElementwiseSpec {
   readonly kind: 'elementwise';
+  /** Four float32 lanes or two float64 lanes: a kernel computes in one float type. */
+  readonly lanes: 'f32x4' | 'f64x2';
   readonly instrs: readonly FusedInstr[];
   readonly outputs: readonly number[];
   readonly layouts: readonly Layout[];
-  /** Element types of the operands and outputs: float32, or bool (one byte, read as a comparison mask). */
+  /** Element types of the operands and outputs: the lanes' float type, or bool (one byte, read as a comparison mask). */
   readonly inputTypes: readonly ElementType[];
   readonly outputTypes: readonly ElementType[];
 }
@@ -36,8 +38,8 @@ export type KernelSpec =
   /** Max pooling, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' };
 
-export type ElementType = 'float32' | 'bool';
-const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'bool' ? d : undefined);
+export type ElementType = 'float32' | 'float64' | 'bool';
+const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
@@ -128,10 +130,12 @@ function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: rea
   const inputTypes = node.inputs.map((i) => elementType(i.dtype));
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
   if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
-  // A kernel computes in float32 lanes: bool values may pass through, float32 must be there to compute.
-  if (!inputTypes.includes('float32') && !instrs.some((i) => i.dtype === 'float32')) return undefined;
+  // A kernel computes in one float type's lanes: bool values may pass through, a float type must be there.
+  const floats = new Set([...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'));
+  if (floats.size !== 1) return undefined;
   if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
   const layouts = node.inputs.map((i) => predictLayout(i.shape, shape));
   if (layouts.some((l) => l === undefined)) return undefined;
-  return { kind: 'elementwise', instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };
+  const lanes = floats.has('float64') ? 'f64x2' : 'f32x4';
+  return { kind: 'elementwise', lanes, instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };
 }

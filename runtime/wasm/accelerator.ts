@@ -163,7 +163,7 @@ export class WasmAccelerator implements Accelerator {
     if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
-    const bytes = (t: string) => (t === 'bool' ? 1 : 4);
+    const bytes = (t: string) => (t === 'bool' ? 1 : t === 'float64' ? 8 : 4);
     const inPtrs = operands.map((o) => this.place(o));
     const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytes(t)));
     const worth = size >= PARALLEL_ELEMENTS;
@@ -183,7 +183,7 @@ export class WasmAccelerator implements Accelerator {
     }
     this.dispatch(jobs);
     const results = outPtrs.map((p, q) =>
-      spec.outputTypes[q] === 'bool' ? new NDArray(this.arena.u8(p, size), shape, 'bool') : new NDArray(this.arena.f32(p, size), shape, 'float32'));
+      new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 

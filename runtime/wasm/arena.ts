@@ -51,6 +51,13 @@ export class WasmArena {
     return new Float32Array(buffer, ptr, count);
   }
 
+  /** A view of `count` elements of `type` at byte offset `ptr` (bool as bytes). */
+  view(type: 'float32' | 'float64' | 'bool', ptr: number, count: number): Float32Array | Float64Array | Uint8Array {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return type === 'float32' ? new Float32Array(buffer, ptr, count) : type === 'float64' ? new Float64Array(buffer, ptr, count) : new Uint8Array(buffer, ptr, count);
+  }
+
   /** A byte view of `count` bytes at `ptr`. */
   u8(ptr: number, count: number): Uint8Array {
     const buffer = this.memory.buffer;

@@ -9,7 +9,7 @@ import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
 import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { Executor } from '../../runtime/executor.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
-import { supportedF32 } from '../../compiler/codegen/elementwise.js';
+import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared } from './variables.js';
 
@@ -203,7 +203,7 @@ export async function compile<O extends Node | readonly Node[]>(
   const optimizedOutputs = optimized.roots.slice(0, outputList.length);
   const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
   const inPlace = level === 'fast_run' && !(options.exclude ?? []).includes('memory');
-  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedF32 } : {}) });
+  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) });
   const rewrites: Record<string, number> = { ...optimized.counts };
   const reused = program.steps.filter((s) => s.reuses !== undefined).length;
   if (reused) rewrites['memory.inplace'] = reused;

@@ -21,6 +21,21 @@ describe('wasm and js modes agree', () => {
     );
   });
 
+  it('on random float64 graphs (moderate inputs), within 1e-9 relative', async () => {
+    await fc.assert(
+      fc.asyncProperty(randomGraph('float64').chain((g) => fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3)))))), async ([g, data]) => {
+        const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: g.shapes[i]!, dtype: 'float64' }));
+        const js = await T.compile(g.inputs, g.output, { mode: 'js' });
+        const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
+        const [a, b] = [wasm(...values), js(...values)];
+        expect(a.shape).toEqual(b.shape);
+        expect(a.dtype).toBe(b.dtype);
+        expect(agreeF32(a.data, b.data, 1e-9, 1e-12)).toBeUndefined();
+      }),
+      { numRuns: 120 },
+    );
+  });
+
   it('matmul over odd sizes (1, 3, 7, 17, 63, 65, 129) and vector right operands', async () => {
     const sizes = [1, 3, 7, 17, 63, 65, 129];
     const a = T.matrix('a');
