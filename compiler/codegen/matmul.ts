@@ -14,15 +14,20 @@ export const matmulScratchBytes = (n: number, k: number, m: number): number =>
 
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 
+/** Parameters of the matmul kernel, in order. */
+export const MATMUL_PARAMS = 11;
+
 /**
- * Emits `matmul(A, B, C, n, k, m, scratch)`: C[rows, cols] = A[n, k] · B[k, m] into a C padded to
- * whole tiles (rows = n rounded up to 4, cols = m rounded up to 8). The kernel packs A into
+ * Emits `matmul(A, B, C, n, k, m, scratch, aRowStride, aDepthStride, bDepthStride, bColStride)`:
+ * C[rows, cols] = A[n, k] · B[k, m] into a C padded to whole tiles (rows = n rounded up to 4, cols =
+ * m rounded up to 8), with A[i, l] at A + (i·aRowStride + l·aDepthStride) floats and B[l, j] at
+ * B + (l·bDepthStride + j·bColStride): a transposed operand is read in place. The kernel packs A into
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k, so both packed slices stay in cache.
  */
 export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void {
   const { m, b } = e;
-  const [A, B, C, n, k, cols0, scratch] = e.params as Local[];
+  const [A, B, C, n, k, cols0, scratch, aRow, aDepth, bDepth, bCol] = e.params as Local[];
   const i32 = (c: number) => m.i32.const(c);
   const add = (x: Expr, y: Expr) => m.i32.add(x, y);
   const mul = (x: Expr, y: Expr) => m.i32.mul(x, y);
@@ -64,7 +69,7 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
   stmts.push(set(packedA, scratch.get()));
   stmts.push(set(packedB, add(scratch.get(), shl(mul(rows.get(), k.get()), 2))));
 
-  // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*k + l], zero for rows past n.
+  // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*aRow + l*aDepth], zero for rows past n.
   stmts.push(set(i, i32(0)));
   stmts.push(loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
     set(r, i32(0)),
@@ -72,11 +77,11 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
       set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), 2))),
       m.if(m.i32.lt_u(add(i.get(), r.get()), n.get()),
         m.block(null, [
-          set(src, add(A.get(), shl(mul(add(i.get(), r.get()), k.get()), 2))),
+          set(src, add(A.get(), shl(mul(add(i.get(), r.get()), aRow.get()), 2))),
           set(l, i32(0)),
           loop('packa_l', m.i32.ge_u(l.get(), k.get()), [
             m.f32.store(0, 4, dst.get(), m.f32.load(0, 4, src.get())),
-            set(src, add(src.get(), i32(4))),
+            set(src, add(src.get(), shl(aDepth.get(), 2))),
             set(dst, add(dst.get(), i32(16))),
             set(l, add(l.get(), i32(1))),
           ]),
@@ -94,14 +99,15 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
     set(i, add(i.get(), i32(TILE_ROWS))),
   ]));
 
-  // Pack B: packedB[p*k*8 + l*8 + c] = B[l*m + p*8 + c], zero for columns past m.
+  // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m;
+  // whole contiguous panels as two vector copies.
   stmts.push(set(l, i32(0)));
   stmts.push(loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
     set(p, i32(0)),
     loop('packb_p', m.i32.ge_u(shl(p.get(), 3), cols.get()), [
       set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), 3), shl(l.get(), 3)), 2))),
-      set(src, add(B.get(), shl(add(mul(l.get(), cols0.get()), shl(p.get(), 3)), 2))),
-      m.if(m.i32.le_u(add(shl(p.get(), 3), i32(TILE_COLS)), cols0.get()),
+      set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), 3), bCol.get())), 2))),
+      m.if(m.i32.and(m.i32.le_u(add(shl(p.get(), 3), i32(TILE_COLS)), cols0.get()), m.i32.eq(bCol.get(), i32(1))),
         m.block(null, [
           m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
           m.v128.store(16, 4, dst.get(), m.v128.load(16, 4, src.get())),
@@ -110,7 +116,7 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
           set(c, i32(0)),
           loop('packb_c', m.i32.ge_u(c.get(), i32(TILE_COLS)), [
             m.f32.store(0, 4, add(dst.get(), shl(c.get(), 2)),
-              m.if(m.i32.lt_u(add(shl(p.get(), 3), c.get()), cols0.get()), m.f32.load(0, 4, add(src.get(), shl(c.get(), 2))), m.f32.const(0))),
+              m.if(m.i32.lt_u(add(shl(p.get(), 3), c.get()), cols0.get()), m.f32.load(0, 4, add(src.get(), shl(mul(c.get(), bCol.get()), 2))), m.f32.const(0))),
             set(c, add(c.get(), i32(1))),
           ]),
         ])),

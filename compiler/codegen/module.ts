@@ -2,7 +2,7 @@ import type { KernelSpec } from '../schedule/kernels.js';
 import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
-import { emitMatmul } from './matmul.js';
+import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
 import { emitMaxPool } from './pool.js';
 import { emitIm2col } from './im2col.js';
 import { emitReduce, emitSoftmax } from './reduce.js';
@@ -35,13 +35,13 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
       switch (spec.kind) {
         case 'conv2d':
-          emit(7, (e) => emitMatmul(e, name, options.relaxedSimd));
+          emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           emit(16, (e) => emitIm2col(e, `${name}_im2col`));
           break;
         case 'matmul':
         case 'conv2dGradInput':
         case 'conv2dGradFilter':
-          emit(7, (e) => emitMatmul(e, name, options.relaxedSimd));
+          emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           break;
         case 'maxPool2d':
           emit(14, (e) => emitMaxPool(e, name));

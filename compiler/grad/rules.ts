@@ -174,7 +174,13 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     if (b.ndim > 2) unsupported('dot', 'gradient with a second operand of rank > 2 is not supported; use matmul');
     return matmulGrad(a, b, g);
   },
-  matmul: (node, g) => matmulGrad(node.inputs[0]!, node.inputs[1]!, g),
+  matmul: (node, g) => {
+    // A transposed operand is differentiated as the explicit transpose it stands for.
+    const f = (node as Node<'matmul'>).args;
+    const [a, b] = node.inputs as [Node, Node];
+    const [ga, gb] = matmulGrad(f.transposeA ? swapLast(a) : a, f.transposeB ? swapLast(b) : b, g);
+    return [f.transposeA ? swapLast(ga) : ga, f.transposeB ? swapLast(gb) : gb];
+  },
 
   reshape: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
   transpose: (node, g) => {

@@ -1,5 +1,5 @@
 import { Node } from './node.js';
-import type { ConvArgs, Op, OpArgs, PoolArgs, SliceSpec } from './ops.js';
+import type { ConvArgs, MatmulArgs, Op, OpArgs, PoolArgs, SliceSpec } from './ops.js';
 import { captureOrigin } from './origin.js';
 import { normalizeAxes, TypeRuleError } from './type.js';
 import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.js';
@@ -125,8 +125,14 @@ export const std = (x: TensorLike, axis?: Axis, keepdims = false): Node => sqrt(
 // ---- linear algebra ----
 /** NumPy dot. */
 export const dot = binary('dot');
-/** NumPy matmul (batched, broadcasting leading axes). */
-export const matmul = binary('matmul');
+/**
+ * NumPy matmul (batched, broadcasting leading axes); `transposeA` / `transposeB` read an operand
+ * with its last two axes swapped, as TensorFlow's matmul does.
+ */
+export function matmul(a: TensorLike, b: TensorLike, options: { transposeA?: boolean; transposeB?: boolean } = {}): Node {
+  const args: MatmulArgs = { ...(options.transposeA ? { transposeA: true } : {}), ...(options.transposeB ? { transposeB: true } : {}) };
+  return build('matmul', [a, b], args);
+}
 /** Outer product of the flattened operands. */
 export function outer(a: TensorLike, b: TensorLike): Node {
   const [x, y] = asNodes([a, b]);

@@ -17,6 +17,18 @@ export interface SharedContainer {
   readonly name: string;
 }
 
+/**
+ * matmul may read an operand with its last two axes swapped, instead of through a transpose node
+ * (TensorFlow's transpose_a / transpose_b); the optimizer sets these, so kernels skip the copy.
+ */
+/** A shape with its last two axes swapped (a matrix transposed, batch axes kept). */
+export const swapLastTwo = <D>(s: readonly D[]): D[] => (s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!]);
+
+export interface MatmulArgs {
+  readonly transposeA?: true;
+  readonly transposeB?: true;
+}
+
 export interface ReduceArgs {
   readonly axes: readonly number[];
   readonly keepdims: boolean;
@@ -46,7 +58,7 @@ export interface OpArgs {
   sum: ReduceArgs; mean: ReduceArgs; max: ReduceArgs; min: ReduceArgs; prod: ReduceArgs; logsumexp: ReduceArgs;
   argmax: ReduceArgs; argmin: ReduceArgs;
   // linear algebra
-  dot: None; matmul: None;
+  dot: None; matmul: MatmulArgs;
   // shape
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
@@ -229,7 +241,8 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   dot: { kind: 'linalg', arity: 2, type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: dotShape(a!.shape, b!.shape) }) },
   matmul: {
     kind: 'linalg', arity: 2,
-    type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: matmulShape(a!.shape, b!.shape) }),
+    type: ([a, b], f) => ({ dtype: promote(a!.dtype, b!.dtype), shape: matmulShape(f.transposeA ? swapLastTwo(a!.shape) : a!.shape, f.transposeB ? swapLastTwo(b!.shape) : b!.shape) }),
+    format: (f) => [f.transposeA ? 'transposeA' : '', f.transposeB ? 'transposeB' : ''].filter(Boolean).join(', '),
   },
 
   reshape: {

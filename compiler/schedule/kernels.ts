@@ -85,6 +85,8 @@ export function kernelExports(kernels: readonly KernelSpec[]): string[] {
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
   const float32 = (n: Node) => n.dtype === 'float32';
+  // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
+  if (node.op === 'sumLike') return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: 'sum' } : undefined;
   if (REDUCE_OPS.has(node.op)) {
     return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: node.op as ReduceOp } : undefined;
   }

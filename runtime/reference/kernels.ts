@@ -9,6 +9,14 @@ import { REDUCERS, reduceWith } from './reduce.js';
 import * as S from './scalar-math.js';
 import * as shape from './shape.js';
 
+/** An array with its last two axes swapped (matmul's transposed operands); vectors stay as they are. */
+const swapLastAxes = (x: NDArray): NDArray => {
+  if (x.ndim < 2) return x;
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.ndim - 2], perm[x.ndim - 1]] = [perm[x.ndim - 1]!, perm[x.ndim - 2]!];
+  return shape.transpose(x, perm);
+};
+
 /** What a kernel knows besides its operands: the output dtype and, for random ops, a generator. */
 export interface KernelContext {
   readonly dtype: DType;
@@ -57,7 +65,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   logsumexp: reduce('logsumexp'), argmax: reduce('argmax'), argmin: reduce('argmin'),
 
   dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
-  matmul: ([a, b], _a, ctx) => matmul(a!, b!, ctx.dtype),
+  matmul: ([a, b], f, ctx) => matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
 
   reshape: ([x], a) => shape.reshape(x!, a.shape),
   transpose: ([x], a) => shape.transpose(x!, a.perm),

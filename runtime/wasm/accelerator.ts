@@ -1,6 +1,6 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernels.js';
 import { actualLayout, kernelExports } from '../../compiler/schedule/kernels.js';
-import type { FusedArgs, ReduceArgs } from '../../compiler/ir/ops.js';
+import type { FusedArgs, MatmulArgs, ReduceArgs } from '../../compiler/ir/ops.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 import type { Accelerator } from '../executor.js';
@@ -14,6 +14,14 @@ import { threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
 type KernelFn = (...args: number[]) => void;
+
+/** Element strides of the matmul kernel's operands: A[i, l] at i·aRow + l·aDepth, B[l, j] at l·bDepth + j·bCol. */
+interface GemmStrides {
+  readonly aRow: number;
+  readonly aDepth: number;
+  readonly bDepth: number;
+  readonly bCol: number;
+}
 
 let configured = false;
 /**
@@ -102,8 +110,10 @@ export class WasmAccelerator implements Accelerator {
 
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined {
     const spec = this.kernels[step.kernel!]!;
-    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : operands.map(() => 'float32');
-    if (operands.some((o, i) => o.dtype !== expected[i])) return undefined;
+    // sumLike's second operand only lends its shape.
+    const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
+    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => 'float32');
+    if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     switch (spec.kind) {
       case 'matmul':
         return this.matmul(step, operands);
@@ -193,11 +203,23 @@ export class WasmAccelerator implements Accelerator {
    * are split across threads; sums accumulate in float64.
    */
   private reduce(step: Step, spec: Extract<KernelSpec, { kind: 'reduce' }>, operands: readonly NDArray[]): NDArray | undefined {
-    const args = spec.map ? (step.args as FusedArgs).reduce! : (step.args as ReduceArgs);
     const x = spec.map ? this.elementwise(this.fnIndex.get(`k${step.kernel}_map`)!, spec.map, operands) : operands[0]!;
     if (!x || x.size === 0) return undefined; // empty axes: the reference knows the identities and the errors
     const rank = x.ndim;
-    const axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+    let axes: number[];
+    let outShape: number[];
+    if (step.op === 'sumLike') {
+      // Down to the reference operand's shape: its missing leading axes and its 1s where x is wider.
+      const target = operands[1]!.shape;
+      const lead = rank - target.length;
+      if (lead < 0 || target.some((d, i) => d !== 1 && d !== x.shape[lead + i])) return undefined;
+      axes = x.shape.flatMap((d, i) => (i < lead || (target[i - lead] === 1 && d !== 1) ? [i] : []));
+      outShape = [...target];
+    } else {
+      const args = spec.map ? (step.args as FusedArgs).reduce! : (step.args as ReduceArgs);
+      axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+      outShape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
+    }
     if (axes.length === 0) return undefined;
     const runs: [number, number][] = [];
     for (const a of axes) {
@@ -224,7 +246,6 @@ export class WasmAccelerator implements Accelerator {
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
       ptr = out;
     }
-    const outShape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
     return new NDArray(this.arena.f32(ptr, sizeOf(outShape)), outShape, 'float32');
   }
 
@@ -242,11 +263,16 @@ export class WasmAccelerator implements Accelerator {
   }
 
   private matmul(step: Step, [a, b]: readonly NDArray[]): NDArray | undefined {
-    const [n, k] = a!.shape as [number, number];
+    // Transposed operands (matmul's flags; dot has none) are read in place through strides.
+    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : {};
     const vector = b!.ndim === 1;
-    const m = vector ? 1 : b!.shape[1]!;
-    if (b!.shape[0] !== k) return undefined;
-    return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m]);
+    const transA = !!f.transposeA;
+    const transB = !!f.transposeB && !vector;
+    const [n, k] = (transA ? [a!.shape[1], a!.shape[0]] : a!.shape) as [number, number];
+    const [kb, m] = (vector ? [b!.shape[0], 1] : transB ? [b!.shape[1], b!.shape[0]] : b!.shape) as [number, number];
+    if (kb !== k) return undefined;
+    const strides: GemmStrides = { aRow: transA ? 1 : k, aDepth: transA ? n : 1, bDepth: transB ? 1 : m, bCol: transB ? k : 1 };
+    return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m], strides);
   }
 
   /** Output geometry of a channels-last convolution of `x` by a kernel of shape `w`. */
@@ -323,11 +349,9 @@ export class WasmAccelerator implements Accelerator {
   private conv2dGradInput(step: Step, [gy, w, xRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, xRef!.shape, w!.shape);
-    const wd = w!.data as Float32Array;
-    const wtPtr = this.arena.alloc(g.depth * g.cout * 4);
-    const wt = this.arena.f32(wtPtr, g.depth * g.cout);
-    for (let d = 0; d < g.depth; d++) for (let o = 0; o < g.cout; o++) wt[o * g.depth + d] = wd[d * g.cout + o]!;
-    const dcols = this.gemm(step.kernel!, this.place(gy!), wtPtr, g.rows, g.cout, g.depth, [g.rows, g.depth]).data as Float32Array;
+    // Wᵀ read in place: B[l, j] = W[j, l].
+    const dcols = this.gemm(step.kernel!, this.place(gy!), this.place(w!), g.rows, g.cout, g.depth, [g.rows, g.depth],
+      { aRow: g.cout, aDepth: 1, bDepth: 1, bCol: g.cout }).data as Float32Array;
     const dx = new Float32Array(xRef!.size);
     this.forEachTap(a, g, (row, tap, pixel) => {
       for (let ch = 0; ch < g.c; ch++) dx[pixel + ch]! += dcols[row * g.depth + tap + ch]!;
@@ -349,7 +373,8 @@ export class WasmAccelerator implements Accelerator {
   }
 
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
-  private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[]): NDArray {
+  private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[],
+    s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }): NDArray {
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, TILE_COLS);
     const cPtr = this.arena.alloc(rows * cols * 4);
@@ -357,7 +382,7 @@ export class WasmAccelerator implements Accelerator {
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const jobs: Job[] = bands.map(([r0, r1]) => {
       const scratch = this.arena.alloc(matmulScratchBytes(r1 - r0, k, m));
-      return [kernel, [aPtr + r0 * k * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch]];
+      return [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch, s.aRow, s.aDepth, s.bDepth, s.bCol]];
     });
     this.dispatch(jobs);
     if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');

@@ -87,6 +87,10 @@ const EXAMPLES: Record<string, Example> = {
   mul_self_to_square: { inputs: [v3], build: ([x]) => T.mul(x!, x!), expected: ([x]) => T.square(x!) },
   mul_minus_one: { inputs: [v3], build: ([x]) => T.exp(T.mul(x!, -1)), expected: ([x]) => T.exp(T.neg(x!)) },
   add_neg_to_sub: { inputs: [v3, ['y', [3]]], build: ([x, y]) => T.add(x!, T.neg(y!)), expected: ([x, y]) => T.sub(x!, y!) },
+  matmul_transposed_operand: {
+    inputs: [m23, ['y', [2, 4]]], build: ([x, y]) => T.matmul(T.transpose(x!), y!),
+    expected: ([x, y]) => T.matmul(x!, y!, { transposeA: true }), domain: inRange(-5, 5),
+  },
   sum_mul_to_dot: { inputs: [m23, ['y', [3]]], build: ([x, y]) => T.sum(T.mul(x!, y!), 1), expected: ([x, y]) => T.dot(x!, y!), domain: inRange(-5, 5) },
 
   elementwise_fusion: { inputs: [v3], build: ([x]) => T.mul(T.tanh(x!), T.sigmoid(x!)) },

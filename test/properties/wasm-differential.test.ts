@@ -62,6 +62,27 @@ describe('wasm and js modes agree', () => {
     }
   });
 
+  it('matmul reads transposed operands in place (transposeA, transposeB, both) over odd sizes', async () => {
+    const a = T.matrix('a');
+    const b = T.matrix('b');
+    const variants = [[false, true], [true, false], [true, true]] as const;
+    for (const [ta, tb] of variants) {
+      const f = await T.compile([a, b], T.matmul(a, b, { transposeA: ta, transposeB: tb }), { mode: 'wasm' });
+      expect(f.stats.wasmKernels).toBe(1);
+      for (const [n, k, m] of [[1, 1, 1], [3, 7, 17], [65, 63, 9], [129, 17, 65]] as const) {
+        const A = T.randomUniform(ta ? [k, n] : [n, k], { seed: n + k, minval: -1, maxval: 1 });
+        const B = T.randomUniform(tb ? [m, k] : [k, m], { seed: m * 3, minval: -1, maxval: 1 });
+        const at = (i: number, l: number) => A.data[ta ? l * n + i : i * k + l]!;
+        const bt = (l: number, j: number) => B.data[tb ? j * k + l : l * m + j]!;
+        const want = new Float64Array(n * m);
+        for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[i * m + j]! += at(i, l) * bt(l, j);
+        const got = f(A, B);
+        expect(got.shape).toEqual([n, m]);
+        expect(agreeF32(got.data, want), `${n}x${k}x${m} transposeA=${ta} transposeB=${tb}`).toBeUndefined();
+      }
+    }
+  });
+
   it('falls back to the reference kernels when operands do not fit the compiled layout', async () => {
     const x = T.tensor('x', { shape: [null, null] });
     const y = T.tensor('y', { shape: [null, null] });

@@ -50,6 +50,26 @@ describe('wasm reduction kernels agree with the reference', () => {
     );
   });
 
+  it("a broadcast's gradient (sumLike) down to every broadcastable shape", async () => {
+    const shapes = fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }).chain((shape) =>
+      fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 }), fc.array(fc.boolean(), { minLength: shape.length, maxLength: shape.length })));
+    await fc.assert(
+      fc.asyncProperty(shapes.chain(([shape, drop, ones]) => fc.tuple(fc.constant(shape), fc.constant(shape.slice(drop).map((d, i) => (ones[i] ? 1 : d))), dataFor(shape, summable))),
+        async ([shape, bShape, data]) => {
+          const x = T.tensor('x', { shape: shape.map(() => null) });
+          const b = T.tensor('b', { shape: bShape.map(() => null) });
+          const build = () => T.grad(T.sum(T.mul(T.tanh(x), b)), b);
+          const wasm = await T.compile([x, b], build(), { mode: 'wasm' });
+          const js = await T.compile([x, b], build(), { mode: 'js' });
+          const B = T.ones(bShape, 'float32');
+          const [p, q] = [wasm(f32(data, shape), B), js(f32(data, shape), B)];
+          expect(p.shape).toEqual(q.shape);
+          expect(agreeF32(p.data, q.data)).toBeUndefined();
+        }),
+      { numRuns: 60 },
+    );
+  });
+
   it('a big sum keeps float32 digits (float64 accumulation), split across threads the same', async () => {
     const n = 1 << 20;
     const x = T.matrix('x');

@@ -43,6 +43,16 @@ export const specialize: readonly Rule[] = [
   rule('mul_minus_one', op('mul', x, constantValue(-1, 'c')), (m, node) => (cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.neg(m.x!) : undefined)),
   // x + (-y) -> x - y
   rule('add_neg_to_sub', op('add', x, op('neg', y)), (m) => B.sub(m.x!, m.y!)),
+  // matmul(transpose(a), b) -> matmul(a, b, transposeA), and the same for b: the kernel reads the
+  // operand transposed instead of a transpose copying it (matrices only: batched transposes stay)
+  rule('matmul_transposed_operand', op('matmul', x, y), (m, node) => {
+    const f = (node as Node<'matmul'>).args;
+    const swapped = (v: Node) => v.op === 'transpose' && v.ndim === 2 && (v as Node<'transpose'>).args.perm[0] === 1;
+    const a = !f.transposeA && swapped(m.x!);
+    const b = !f.transposeB && swapped(m.y!);
+    if (!a && !b) return undefined;
+    return B.matmul(a ? m.x!.inputs[0]! : m.x!, b ? m.y!.inputs[0]! : m.y!, { transposeA: a || !!f.transposeA, transposeB: b || !!f.transposeB });
+  }),
   // sum(a * b, last axis) with b a vector along that axis -> dot(a, b)
   rule('sum_mul_to_dot', op('sum', op('mul', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;
