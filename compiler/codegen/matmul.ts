@@ -7,6 +7,8 @@ export const TILE_ROWS = 4;
 export const TILE_COLS = 8;
 /** Depth of one cache block: a 4 x KC slice of packed A and a KC x 8 slice of packed B stay in L1. */
 export const KC = 256;
+/** Rows of one cache block: an MC x KC block of packed A (64 KiB) stays in L2 while every panel of B passes. */
+const MC = 64;
 
 /** Bytes of scratch the kernel needs for operands of these sizes (packed A and packed B). */
 export const matmulScratchBytes = (n: number, k: number, m: number): number =>
@@ -23,7 +25,7 @@ export const MATMUL_PARAMS = 11;
  * m rounded up to 8), with A[i, l] at A + (i·aRowStride + l·aDepthStride) floats and B[l, j] at
  * B + (l·bDepthStride + j·bColStride): a transposed operand is read in place. The kernel packs A into
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
- * micro-kernel over blocks of KC along k, so both packed slices stay in cache.
+ * micro-kernel over blocks of KC along k and MC rows, so the packed slices stay in cache.
  */
 export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void {
   const { m, b } = e;
@@ -52,6 +54,8 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
   const c = e.local(b.i32);
   const k0 = e.local(b.i32);
   const kEnd = e.local(b.i32);
+  const ic = e.local(b.i32);
+  const icEnd = e.local(b.i32);
   const src = e.local(b.i32);
   const dst = e.local(b.i32);
   const aPtr = e.local(b.i32);
@@ -161,11 +165,16 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
   stmts.push(set(k0, i32(0)));
   stmts.push(loop('kc', m.i32.and(m.i32.ge_u(k0.get(), k.get()), m.i32.ne(k0.get(), i32(0))), [
     set(kEnd, m.select(m.i32.lt_u(add(k0.get(), i32(KC)), k.get()), add(k0.get(), i32(KC)), k.get())),
-    set(p, i32(0)),
-    loop('panel', m.i32.ge_u(shl(p.get(), 3), cols.get()), [
-      set(i, i32(0)),
-      loop('rows', m.i32.ge_u(i.get(), rows.get()), tile),
-      set(p, add(p.get(), i32(1))),
+    set(ic, i32(0)),
+    loop('mc', m.i32.ge_u(ic.get(), rows.get()), [
+      set(icEnd, m.select(m.i32.lt_u(add(ic.get(), i32(MC)), rows.get()), add(ic.get(), i32(MC)), rows.get())),
+      set(p, i32(0)),
+      loop('panel', m.i32.ge_u(shl(p.get(), 3), cols.get()), [
+        set(i, ic.get()),
+        loop('rows', m.i32.ge_u(i.get(), icEnd.get()), tile),
+        set(p, add(p.get(), i32(1))),
+      ]),
+      set(ic, add(ic.get(), i32(MC))),
     ]),
     set(k0, add(k0.get(), i32(KC))),
   ]));
