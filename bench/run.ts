@@ -78,6 +78,17 @@ for (const [name, build, inner, rate] of workloads) {
   rows.push([name, ...ms.map(cell), ...ms.slice(2).flatMap((t) => [ratio(ms[0], t), ratio(ms[1], t)])]);
 }
 
+// The machine's ceiling in this run, to read matmul's GFLOPS against (PERFORMANCE.md: the 47 GFLOPS
+// target is 80% of the plain mul+add peak measured on the reference machine).
+{
+  const { simdPeak } = await import('./peak.js');
+  const [plain, fused] = [await simdPeak(false), await simdPeak(true)];
+  const matmulRow = rows.find((r) => r[0] === 'matmul 1024^3');
+  const oneThread = matmulRow && Number(/\(([\d.]+) GFLOPS\)/.exec(matmulRow[1]!)?.[1]);
+  console.log(`wasm SIMD peak on one thread in this run: ${plain?.toFixed(1)} GFLOPS with f32x4 mul+add, ${fused ? fused.toFixed(1) : '–'} with relaxed_madd` +
+    (oneThread ? `; matmul 1024^3 on one thread reaches ${oneThread} GFLOPS = ${((100 * oneThread) / plain!).toFixed(0)}% of the mul+add peak, ${fused ? ((100 * oneThread) / fused).toFixed(0) : '–'}% of the relaxed_madd peak` : ''));
+}
+
 const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
 console.log(`\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, median of ${REPEATS}; ratio < 1 means tsano is faster\n`);
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' | '));
