@@ -17,6 +17,9 @@ export interface Accelerator {
   beginCall(): void;
   /** True for values in memory the accelerator reuses on the next call (copied before returning). */
   resident(value: NDArray): boolean;
+  /** A slot now holds `value`; `drop` when it no longer does, so memory of dead values is reused within the call. */
+  hold(value: NDArray): void;
+  drop(value: NDArray): void;
 }
 
 /**
@@ -64,8 +67,14 @@ export class Executor {
       if (result.ndim !== step.shape.length || step.shape.some((d, i) => d !== null && d !== result.shape[i])) {
         throw new ShapeError(`${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`);
       }
-      slots[step.out] = result.dtype === step.dtype ? result : result.astype(step.dtype);
-      for (const r of step.release) slots[r] = undefined;
+      const value = result.dtype === step.dtype ? result : result.astype(step.dtype);
+      slots[step.out] = value;
+      this.accelerator?.hold(value);
+      for (const r of step.release) {
+        const dead = slots[r];
+        slots[r] = undefined;
+        if (dead) this.accelerator?.drop(dead);
+      }
       if (profile) {
         const key = `${step.op}${step.kernel === undefined ? '' : ' [wasm]'} ${fmt(result.shape)}`;
         profile.set(key, (profile.get(key) ?? 0) + performance.now() - started);

@@ -2,11 +2,15 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 
 /**
- * Emits `im2col(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)` for channels-last
- * float32: row (b, oy, ox) of `cols` holds, tap by tap, the c channels of the input pixel under that
- * tap, or zeros where the tap falls in the padding. Each tap is one bulk memory.copy / memory.fill.
+ * Emits a walk over every (output pixel, kernel tap) of a channels-last float32 convolution,
+ * `(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)`, where row (b, oy, ox) of `cols`
+ * has one c-channel slot per tap.
+ * - 'im2col' gathers: each slot gets the input pixel under its tap (one bulk memory.copy), or zeros
+ *   where the tap falls in the padding (memory.fill).
+ * - 'col2im' scatters back, the transpose: x (zeroed first) accumulates every slot whose tap is inside
+ *   the image, four channels at a time (the input gradient of a convolution).
  */
-export function emitIm2col(e: FunctionEmitter, name: string): void {
+export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col' | 'col2im' = 'im2col'): void {
   const { m, b } = e;
   const [x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = e.params as Local[];
   const i32 = (v: number) => m.i32.const(v);
@@ -15,21 +19,34 @@ export function emitIm2col(e: FunctionEmitter, name: string): void {
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
   const loop = (label: string, exitWhen: Expr, stmts: Expr[]) =>
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
-  const [bi, oy, ox, i, j, iy, ix, dst, bytes] = Array.from({ length: 9 }, () => e.local(b.i32));
+  const [bi, oy, ox, i, j, iy, ix, dst, bytes, q] = Array.from({ length: 10 }, () => e.local(b.i32));
 
   const inside = m.i32.and(
     m.i32.and(m.i32.ge_s(iy.get(), i32(0)), m.i32.lt_s(iy.get(), h.get())),
     m.i32.and(m.i32.ge_s(ix.get(), i32(0)), m.i32.lt_s(ix.get(), w.get())),
   );
   const source = add(x.get(), m.i32.shl(mul(add(mul(add(mul(bi.get(), h.get()), iy.get()), w.get()), ix.get()), c.get()), i32(2)));
+  const pixel = e.local(b.i32);
+  // x[pixel + q] += cols[dst + q] over the c channels: four at a time, then one at a time.
+  const accumulate = (step: number): Expr => {
+    const at = (base: Local) => add(base.get(), m.i32.shl(q.get(), i32(2)));
+    const sum = step === 4
+      ? m.v128.store(0, 4, at(pixel), m.f32x4.add(m.v128.load(0, 4, at(pixel)), m.v128.load(0, 4, at(dst))))
+      : m.f32.store(0, 4, at(pixel), m.f32.add(m.f32.load(0, 4, at(pixel)), m.f32.load(0, 4, at(dst))));
+    return loop(`acc${step}`, m.i32.gt_s(add(q.get(), i32(step)), c.get()), [sum, set(q, add(q.get(), i32(step)))]);
+  };
+  const visit = direction === 'im2col'
+    ? m.if(inside, m.memory.copy(dst.get(), source, bytes.get()), m.memory.fill(dst.get(), i32(0), bytes.get()))
+    : m.if(inside, m.block(null, [set(pixel, source), set(q, i32(0)), accumulate(4), accumulate(1)]));
   const tap: Expr[] = [
     set(ix, m.i32.sub(add(mul(ox.get(), sw.get()), mul(j.get(), dw.get())), pw.get())),
-    m.if(inside, m.memory.copy(dst.get(), source, bytes.get()), m.memory.fill(dst.get(), i32(0), bytes.get())),
+    visit,
     set(dst, add(dst.get(), bytes.get())),
     set(j, add(j.get(), i32(1))),
   ];
   const body = [
     set(bytes, m.i32.shl(c.get(), i32(2))),
+    ...(direction === 'col2im' ? [m.memory.fill(x.get(), i32(0), mul(mul(mul(n.get(), h.get()), w.get()), bytes.get()))] : []),
     set(dst, cols.get()),
     set(bi, i32(0)),
     loop('b', m.i32.ge_s(bi.get(), n.get()), [

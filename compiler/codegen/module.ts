@@ -35,12 +35,15 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
       switch (spec.kind) {
         case 'conv2d':
+        case 'conv2dGradFilter':
           emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
-          emit(16, (e) => emitIm2col(e, `${name}_im2col`));
+          emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
+          break;
+        case 'conv2dGradInput':
+          emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
+          emit(16, (e) => emitIm2col(e, `${name}_col2im`, 'col2im'));
           break;
         case 'matmul':
-        case 'conv2dGradInput':
-        case 'conv2dGradFilter':
           emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           break;
         case 'maxPool2d':

@@ -73,12 +73,17 @@ export function actualLayout(s: readonly number[], out: readonly number[]): Layo
   return undefined;
 }
 
+/** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
+const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
+  conv2d: ['im2col'], conv2dGradFilter: ['im2col'], conv2dGradInput: ['col2im'],
+};
+
 /**
  * Export names of a module's functions in the order the runtime calls them by index: the kernels
  * k0, k1, … and then each kernel's companion (conv2d's im2col, a fused reduction's elementwise map).
  */
 export function kernelExports(kernels: readonly KernelSpec[]): string[] {
-  const companions = kernels.flatMap((k, i) => (k.kind === 'conv2d' ? [`k${i}_im2col`] : k.kind === 'reduce' && k.map ? [`k${i}_map`] : []));
+  const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? (k.kind === 'reduce' && k.map ? ['map'] : [])).map((c) => `k${i}_${c}`));
   return [...kernels.map((_, i) => `k${i}`), ...companions];
 }
 

@@ -40,6 +40,8 @@ export interface Program {
   readonly updates: readonly { readonly container: SharedContainer; readonly slot: number; readonly label: string }[];
   /** Distinct compiled kernels (kernel IR for the code generator). */
   readonly kernels: readonly KernelSpec[];
+  /** Whether results may overwrite operands that die at their step (the optimizer's memory phase). */
+  readonly inPlace: boolean;
 }
 
 /** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
@@ -111,6 +113,7 @@ export function schedule(
     outputSlots: outputs.map((o) => slotOf.get(o)!),
     updates: updates.map(([s, e]) => ({ container: (s.args as OpArgs['shared']).container, slot: slotOf.get(e)!, label: describe(s) })),
     kernels,
+    inPlace: options.inPlace ?? false,
   };
 }
 

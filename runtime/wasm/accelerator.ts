@@ -59,12 +59,16 @@ export class WasmAccelerator implements Accelerator {
   private readonly fns: KernelFn[];
   private readonly pool: ThreadPool | undefined;
   private readonly moduleId: number;
+  /** Per call: how many slots hold a value in each arena block (a block is freed when none does). */
+  private readonly holders = new Map<number, number>();
+  /** Per call: where an operand from JavaScript memory was copied in, so it is copied once. */
+  private readonly copies = new Map<ArrayBufferView, number>();
   /** Index of each exported function in `fns` (kernels and their companions), by export name. */
   private readonly fnIndex: Map<string, number>;
 
   private constructor(
-    private readonly kernels: readonly KernelSpec[], module: WebAssembly.Module, exportNames: readonly string[],
-    readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
+    private readonly kernels: readonly KernelSpec[], private readonly inPlace: boolean, module: WebAssembly.Module,
+    exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
   ) {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
@@ -86,13 +90,18 @@ export class WasmAccelerator implements Accelerator {
     if (wantRelaxed()) {
       try {
         const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
-        return new WasmAccelerator(program.kernels, module, exports, true, source);
+        return new WasmAccelerator(program.kernels, program.inPlace, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
     const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
-    return new WasmAccelerator(program.kernels, module, exports, false, source);
+    return new WasmAccelerator(program.kernels, program.inPlace, module, exports, false, source);
+  }
+
+  /** The most bytes of wasm memory one call has spanned. */
+  get memoryPeak(): number {
+    return this.arena.peak;
   }
 
   /** Threads this accelerator splits big kernels across. */
@@ -102,6 +111,32 @@ export class WasmAccelerator implements Accelerator {
 
   beginCall(): void {
     this.arena.beginCall();
+    this.holders.clear();
+    this.copies.clear();
+  }
+
+  hold(value: NDArray): void {
+    if (!this.arena.holds(value.data)) return;
+    const block = this.arena.blockOf(value.data.byteOffset);
+    if (block !== undefined) this.holders.set(block, (this.holders.get(block) ?? 0) + 1);
+  }
+
+  drop(value: NDArray): void {
+    if (!this.arena.holds(value.data)) {
+      const copy = this.copies.get(value.data);
+      if (copy !== undefined) (this.copies.delete(value.data), this.arena.free(copy));
+      return;
+    }
+    const block = this.arena.blockOf(value.data.byteOffset);
+    if (block === undefined) return;
+    const left = (this.holders.get(block) ?? 1) - 1;
+    if (left > 0) this.holders.set(block, left);
+    else (this.holders.delete(block), this.arena.free(block));
+  }
+
+  /** True for a value no other slot holds, in a block of its own: a dying operand whose memory a result may take. */
+  private solelyHeld(value: NDArray): boolean {
+    return this.arena.holds(value.data) && this.holders.get(value.data.byteOffset) === 1;
   }
 
   resident(value: NDArray): boolean {
@@ -126,7 +161,7 @@ export class WasmAccelerator implements Accelerator {
       case 'maxPool2d':
         return this.maxPool(step, operands[0]!);
       case 'elementwise':
-        return this.elementwise(step.kernel!, spec, operands);
+        return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : []);
       case 'reduce':
         return this.reduce(step, spec, operands);
       case 'softmax':
@@ -146,11 +181,14 @@ export class WasmAccelerator implements Accelerator {
     this.pool.run(this.moduleId, () => this.fns[fn]!(...args), rest);
   }
 
-  /** The address of an operand in wasm memory, copying it in unless an earlier kernel left it there. */
+  /** The address of an operand in wasm memory, copying it in (once per call) unless an earlier kernel left it there. */
   private place(x: NDArray): number {
     if (this.arena.holds(x.data)) return x.data.byteOffset;
+    const copied = this.copies.get(x.data);
+    if (copied !== undefined) return copied;
     const ptr = this.arena.alloc(x.data.byteLength);
     this.arena.u8(ptr, x.data.byteLength).set(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
+    this.copies.set(x.data, ptr);
     return ptr;
   }
 
@@ -162,7 +200,7 @@ export class WasmAccelerator implements Accelerator {
     return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
   }
 
-  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[]): NDArray | undefined {
+  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], dying: readonly boolean[] = []): NDArray | undefined {
     let shape: number[];
     try {
       shape = broadcastConcrete(operands.map((o) => o.shape));
@@ -175,7 +213,10 @@ export class WasmAccelerator implements Accelerator {
     const outer = size / inner;
     const bytes = (t: string) => (t === 'bool' ? 1 : t === 'float64' ? 8 : 4);
     const inPtrs = operands.map((o) => this.place(o));
-    const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytes(t)));
+    // In place: the first output may take the memory of a full-size operand that dies at this step
+    // (each element is read before it is written, in the same iteration).
+    const taken = operands.findIndex((o, k) => dying[k] && spec.layouts[k] === 'full' && spec.inputTypes[k] === spec.outputTypes[0] && this.solelyHeld(o));
+    const outPtrs = spec.outputTypes.map((t, q) => (q === 0 && taken >= 0 ? inPtrs[taken]! : this.arena.alloc(size * bytes(t))));
     const worth = size >= PARALLEL_ELEMENTS;
     const inSize = spec.inputTypes.map(bytes);
     const outSize = spec.outputTypes.map(bytes);
@@ -204,7 +245,8 @@ export class WasmAccelerator implements Accelerator {
    */
   private reduce(step: Step, spec: Extract<KernelSpec, { kind: 'reduce' }>, operands: readonly NDArray[]): NDArray | undefined {
     const x = spec.map ? this.elementwise(this.fnIndex.get(`k${step.kernel}_map`)!, spec.map, operands) : operands[0]!;
-    if (!x || x.size === 0) return undefined; // empty axes: the reference knows the identities and the errors
+    const discard = () => (spec.map && x ? (this.arena.free(x.data.byteOffset), undefined) : undefined);
+    if (!x || x.size === 0) return discard(); // empty axes: the reference knows the identities and the errors
     const rank = x.ndim;
     let axes: number[];
     let outShape: number[];
@@ -212,7 +254,7 @@ export class WasmAccelerator implements Accelerator {
       // Down to the reference operand's shape: its missing leading axes and its 1s where x is wider.
       const target = operands[1]!.shape;
       const lead = rank - target.length;
-      if (lead < 0 || target.some((d, i) => d !== 1 && d !== x.shape[lead + i])) return undefined;
+      if (lead < 0 || target.some((d, i) => d !== 1 && d !== x.shape[lead + i])) return discard();
       axes = x.shape.flatMap((d, i) => (i < lead || (target[i - lead] === 1 && d !== 1) ? [i] : []));
       outShape = [...target];
     } else {
@@ -220,7 +262,7 @@ export class WasmAccelerator implements Accelerator {
       axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
       outShape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
     }
-    if (axes.length === 0) return undefined;
+    if (axes.length === 0) return discard();
     const runs: [number, number][] = [];
     for (const a of axes) {
       const last = runs[runs.length - 1];
@@ -230,22 +272,25 @@ export class WasmAccelerator implements Accelerator {
     const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
     // logsumexp's kernel reduces whole rows: only the axes after each run that are kept count.
     const keptAfter = (end: number) => product(x.shape.filter((_, i) => i > end && !axes.includes(i)));
-    if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return undefined;
+    if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return discard();
     let shape = [...x.shape];
     let ptr = this.place(x);
+    // Blocks this step made for itself (the fused producer's values, earlier runs' partial results).
+    const own = spec.map ? [ptr] : [];
     for (const [start, end] of runs.reverse()) {
       const outer = product(shape.slice(0, start));
       const reduced = product(shape.slice(start, end + 1));
       const inner = product(shape.slice(end + 1));
       const out = this.arena.alloc(outer * inner * 4);
-      const jobs: Job[] = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS).map(([o0, o1]) => {
-        const scratch = inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0;
-        return [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * 4, out + o0 * inner * 4, scratch]];
-      });
-      this.dispatch(jobs);
+      const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
+      const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0));
+      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * 4, out + o0 * inner * 4, scratch[t]!]]));
+      scratch.forEach((p) => p && this.arena.free(p));
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
       ptr = out;
+      own.push(out);
     }
+    own.slice(0, -1).forEach((p) => this.arena.free(p));
     return new NDArray(this.arena.f32(ptr, sizeOf(outShape)), outShape, 'float32');
   }
 
@@ -284,39 +329,14 @@ export class WasmAccelerator implements Accelerator {
     return { n, h, wd, c, kh, kw, cout, gh, gw, rows: n * gh.out * gw.out, depth: kh * kw * c };
   }
 
-  /**
-   * Visits every (output pixel row, kernel tap) pair inside the image: `visit(row, tapOffset, pixelOffset)`
-   * with the tap's column offset in an im2col row and the input pixel's element offset.
-   */
-  private forEachTap(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, visit: (row: number, tap: number, pixel: number) => void): void {
-    let row = 0;
-    for (let b = 0; b < g.n; b++) {
-      for (let oy = 0; oy < g.gh.out; oy++) {
-        for (let ox = 0; ox < g.gw.out; ox++, row++) {
-          for (let i = 0; i < g.kh; i++) {
-            const iy = oy * a.strides[0] + i * a.dilation[0] - g.gh.padBefore;
-            if (iy < 0 || iy >= g.h) continue;
-            for (let j = 0; j < g.kw; j++) {
-              const ix = ox * a.strides[1] + j * a.dilation[1] - g.gw.padBefore;
-              if (ix < 0 || ix >= g.wd) continue;
-              visit(row, (i * g.kw + j) * g.c, ((b * g.h + iy) * g.wd + ix) * g.c);
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /** Receptive fields as columns (transposed im2col, zeros for padding): [kh*kw*in, rows]. */
-  private im2colTransposed(a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: NDArray): number {
-    const ptr = this.arena.alloc(g.rows * g.depth * 4);
-    const cols = this.arena.f32(ptr, g.rows * g.depth);
-    cols.fill(0);
-    const xd = x.data as Float32Array;
-    this.forEachTap(a, g, (row, tap, pixel) => {
-      for (let ch = 0; ch < g.c; ch++) cols[(tap + ch) * g.rows + row] = xd[pixel + ch]!;
-    });
-    return ptr;
+  /** Runs a convolution's companion walk (`im2col` gathers x into cols, `col2im` scatters cols back into x). */
+  private walk(step: Step, direction: 'im2col' | 'col2im', a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: number, cols: number): boolean {
+    const index = this.fnIndex.get(`k${step.kernel}_${direction}`);
+    const fn = index === undefined ? undefined : this.fns[index];
+    if (!fn) return false;
+    fn(x, cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
+      a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
+    return true;
   }
 
   /**
@@ -327,36 +347,37 @@ export class WasmAccelerator implements Accelerator {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, w!.shape);
     if (w!.shape[2] !== g.c) return undefined;
-    // Gathered by the module's companion im2col function (wasm bulk copies).
-    const index = this.fnIndex.get(`k${step.kernel}_im2col`);
-    const im2col = index === undefined ? undefined : this.fns[index];
-    if (!im2col) return undefined;
     const cols = this.arena.alloc(g.rows * g.depth * 4);
-    im2col(this.place(x!), cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
-      a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
-    return this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
+    if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
+    const out = this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
+    this.arena.free(cols);
+    return out;
   }
 
-  /** The kernel's gradient: im2col(x)ᵀ · g, a [kh*kw*in, out] product that is the kernel's own layout. */
+  /** The kernel's gradient: im2col(x)ᵀ · g (the gathered rows read transposed), a [kh*kw*in, out] product in the kernel's own layout. */
   private conv2dGradFilter(step: Step, [x, gy, wRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, wRef!.shape);
-    const colsT = this.im2colTransposed(a, g, x!);
-    return this.gemm(step.kernel!, colsT, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape]);
+    const cols = this.arena.alloc(g.rows * g.depth * 4);
+    if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
+    const out = this.gemm(step.kernel!, cols, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape],
+      { aRow: 1, aDepth: g.depth, bDepth: g.cout, bCol: 1 });
+    this.arena.free(cols);
+    return out;
   }
 
-  /** The input's gradient: g · Wᵀ gives each output pixel's share of its receptive field, added back (col2im). */
+  /** The input's gradient: g · Wᵀ (W read transposed) gives each output pixel's share of its receptive field, added back by col2im. */
   private conv2dGradInput(step: Step, [gy, w, xRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, xRef!.shape, w!.shape);
-    // Wᵀ read in place: B[l, j] = W[j, l].
     const dcols = this.gemm(step.kernel!, this.place(gy!), this.place(w!), g.rows, g.cout, g.depth, [g.rows, g.depth],
-      { aRow: g.cout, aDepth: 1, bDepth: 1, bCol: g.cout }).data as Float32Array;
-    const dx = new Float32Array(xRef!.size);
-    this.forEachTap(a, g, (row, tap, pixel) => {
-      for (let ch = 0; ch < g.c; ch++) dx[pixel + ch]! += dcols[row * g.depth + tap + ch]!;
-    });
-    return new NDArray(dx, xRef!.shape, 'float32');
+      { aRow: g.cout, aDepth: 1, bDepth: 1, bCol: g.cout });
+    const dx = this.arena.alloc(xRef!.size * 4);
+    const dcolsPtr = dcols.data.byteOffset;
+    const ok = this.walk(step, 'col2im', a, g, dx, dcolsPtr);
+    this.arena.free(dcolsPtr);
+    if (!ok) return (this.arena.free(dx), undefined);
+    return new NDArray(this.arena.f32(dx, xRef!.size), [...xRef!.shape], 'float32');
   }
 
   private maxPool(step: Step, x: NDArray): NDArray | undefined {
@@ -380,11 +401,9 @@ export class WasmAccelerator implements Accelerator {
     const cPtr = this.arena.alloc(rows * cols * 4);
     // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
-    const jobs: Job[] = bands.map(([r0, r1]) => {
-      const scratch = this.arena.alloc(matmulScratchBytes(r1 - r0, k, m));
-      return [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch, s.aRow, s.aDepth, s.bDepth, s.bCol]];
-    });
-    this.dispatch(jobs);
+    const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m)));
+    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol]]));
+    scratch.forEach((p) => this.arena.free(p));
     if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).
     const c = this.arena.f32(cPtr, rows * cols);

@@ -5,23 +5,38 @@ const PAGE = 65536;
 export const MAX_PAGES = 65536;
 
 /**
- * One shared WebAssembly.Memory per compiled function, used as a bump allocator reset at the start
- * of each call, so results of one kernel stay in place for the next. Shared memory grows without
- * detaching existing views. A request beyond wasm32's 4 GiB is a clear error, never a trap.
+ * One shared WebAssembly.Memory per compiled function and its allocator for one call: blocks are
+ * taken first-fit from the holes that dead values left (neighbouring holes merge), else from the top,
+ * so each call of the same shapes lays values out at the same offsets and a buffer is reused as soon
+ * as the schedule says its value is dead. Everything is free again at the start of the next call.
+ * Shared memory grows without detaching existing views. A request beyond wasm32's 4 GiB is a clear
+ * error, never a trap.
  */
 export class WasmArena {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   private top = 0;
+  /** Live blocks: start → size in bytes. */
+  private readonly live = new Map<number, number>();
+  /** Holes below the top, sorted by start. */
+  private holes: { start: number; size: number }[] = [];
+  private highWater = 0;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   /** Starts a call: everything allocated in the previous call is free again. */
   beginCall(): void {
     this.top = 0;
+    this.live.clear();
+    this.holes = [];
   }
 
-  /** Bytes reserved so far in this call. */
+  /** Bytes spanned by this call's blocks so far (the top of the arena). */
   get used(): number {
     return this.top;
+  }
+
+  /** The most bytes any call has spanned. */
+  get peak(): number {
+    return this.highWater;
   }
 
   private ensure(bytes: number): void {
@@ -36,19 +51,54 @@ export class WasmArena {
 
   /** Reserves `bytes` (plus 16 bytes of padding, so four-lane loads past the end stay inside) at a 16-byte boundary. */
   alloc(bytes: number): number {
+    const size = Math.ceil((bytes + 16) / 16) * 16;
+    const hole = this.holes.findIndex((h) => h.size >= size);
+    if (hole >= 0) {
+      const h = this.holes[hole]!;
+      const start = h.start;
+      if (h.size === size) this.holes.splice(hole, 1);
+      else this.holes[hole] = { start: start + size, size: h.size - size };
+      this.live.set(start, size);
+      return start;
+    }
     const start = this.top;
-    this.top = start + Math.ceil((bytes + 16) / 16) * 16;
-    const size = this.memory.buffer.byteLength;
+    this.top = start + size;
+    this.highWater = Math.max(this.highWater, this.top);
+    const capacity = this.memory.buffer.byteLength;
     // Grow geometrically (up to the limit), so a call's allocations cost few grow operations.
-    if (this.top > size) this.ensure(this.top > MAX_PAGES * PAGE ? this.top : Math.min(Math.max(this.top, 2 * size), MAX_PAGES * PAGE));
+    if (this.top > capacity) this.ensure(this.top > MAX_PAGES * PAGE ? this.top : Math.min(Math.max(this.top, 2 * capacity), MAX_PAGES * PAGE));
+    this.live.set(start, size);
     return start;
   }
 
-  /** A float32 view of `count` elements at byte offset `ptr`. */
-  f32(ptr: number, count: number): Float32Array {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return new Float32Array(buffer, ptr, count);
+  /** Returns the block starting at `start` to the free space (merged with neighbouring holes). */
+  free(start: number): void {
+    const size = this.live.get(start);
+    if (size === undefined) return;
+    this.live.delete(start);
+    let at = this.holes.findIndex((h) => h.start > start);
+    if (at < 0) at = this.holes.length;
+    this.holes.splice(at, 0, { start, size });
+    // Merge with the next hole, then with the previous one.
+    const merge = (i: number) => {
+      const [a, b] = [this.holes[i], this.holes[i + 1]];
+      if (a && b && a.start + a.size === b.start) this.holes.splice(i, 2, { start: a.start, size: a.size + b.size });
+    };
+    merge(at);
+    merge(at - 1);
+    // A hole that reaches the top lowers the top instead.
+    const last = this.holes[this.holes.length - 1];
+    if (last && last.start + last.size === this.top) {
+      this.top = last.start;
+      this.holes.pop();
+    }
+  }
+
+  /** The start of the live block holding byte `ptr`, if any. */
+  blockOf(ptr: number): number | undefined {
+    if (this.live.has(ptr)) return ptr;
+    for (const [start, size] of this.live) if (ptr >= start && ptr < start + size) return start;
+    return undefined;
   }
 
   /** A view of `count` elements of `type` at byte offset `ptr` (bool as bytes). */
@@ -56,6 +106,13 @@ export class WasmArena {
     const buffer = this.memory.buffer;
     this.buffers.add(buffer);
     return type === 'float32' ? new Float32Array(buffer, ptr, count) : type === 'float64' ? new Float64Array(buffer, ptr, count) : new Uint8Array(buffer, ptr, count);
+  }
+
+  /** A float32 view of `count` elements at byte offset `ptr`. */
+  f32(ptr: number, count: number): Float32Array {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Float32Array(buffer, ptr, count);
   }
 
   /** A byte view of `count` bytes at `ptr`. */

@@ -47,6 +47,8 @@ export interface CompileStats {
   /** Threads big kernels are split across, and whether relaxed-SIMD FMA is in use. */
   threads?: number;
   relaxedSimd?: boolean;
+  /** The most wasm memory one call has used so far, in bytes (values are freed as soon as they die). */
+  readonly wasmMemoryPeak?: number;
 }
 
 export interface CompiledGraph {
@@ -238,6 +240,7 @@ export async function compile<O extends Node | readonly Node[]>(
     mode,
     ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
   };
+  if (accelerator) Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => accelerator.memoryPeak, enumerable: true });
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
     graphBefore: { inputs, outputs: finalOutputs, updates: finalUpdates },

@@ -83,6 +83,22 @@ describe('wasm and js modes agree', () => {
     }
   });
 
+  it('reuses the memory of dead values: a chain of 12 unfused kernels needs a few buffers, not 12', async () => {
+    const x = T.vector('x');
+    let y: T.Node = x;
+    // Alternating ops that fusion would merge; fast_compile keeps them apart.
+    for (let i = 0; i < 12; i++) y = i % 2 ? T.exp(T.neg(y)) : T.tanh(y);
+    const n = 1 << 16;
+    const data = T.randomUniform([n], { seed: 3, minval: -2, maxval: 2 });
+    for (const [optimizer, maxBuffers] of [['fast_compile', 4], ['fast_run', 4]] as const) {
+      const f = await T.compile([x], y, { mode: 'wasm', optimizer });
+      const js = await T.compile([x], y, { mode: 'js', optimizer });
+      expect(agreeF32(f(data).data, js(data).data)).toBeUndefined();
+      expect(f.stats.wasmMemoryPeak!).toBeGreaterThan(n * 4);
+      expect(f.stats.wasmMemoryPeak!, `${optimizer}: ${f.stats.kernels} steps`).toBeLessThanOrEqual(maxBuffers * (n * 4 + 16));
+    }
+  });
+
   it('falls back to the reference kernels when operands do not fit the compiled layout', async () => {
     const x = T.tensor('x', { shape: [null, null] });
     const y = T.tensor('y', { shape: [null, null] });
