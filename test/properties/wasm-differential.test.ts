@@ -186,16 +186,17 @@ describe('conv2d gradients on wasm', () => {
   it('agree with the reference kernels', async () => {
     const arb = fc.record({
       h: fc.integer({ min: 3, max: 8 }), c: fc.integer({ min: 1, max: 4 }), o: fc.integer({ min: 1, max: 9 }), k: fc.integer({ min: 1, max: 3 }),
-      stride: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-    }).filter((p) => p.padding === 'same' || p.k <= p.h);
+      stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+    }).filter((p) => (p.stride === 1 || p.dilation === 1) && (p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= p.h));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const x = T.tensor('x', { shape: [2, p.h, p.h, p.c] });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
-        const y = T.conv2d(x, k, { strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' });
+        const y = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: 'channelsLast' });
         const cost = T.sum(T.mul(y, T.sin(y)));
         const grads = T.grad(cost, [x, k]);
         const wasm = await T.compile([x, k], grads, { mode: 'wasm' });
+        expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2dGrad') && s.kernel !== undefined)).toHaveLength(2);
         const js = await T.compile([x, k], grads, { mode: 'js' });
         const X = T.randomUniform([2, p.h, p.h, p.c], { seed: p.h + p.c, minval: -1, maxval: 1 });
         const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
