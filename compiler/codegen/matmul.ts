@@ -1,18 +1,13 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { relaxedMadd } from './simd-math.js';
+// The register tile: 4 rows of A times 8 columns of B, 8 f32x4 accumulators (V8 has 16 vector registers).
+import { TILE_COLS, TILE_ROWS } from '../schedule/kernel-abi.js';
 
-/** Register tile: 4 rows of A times 8 columns of B, 8 f32x4 accumulators (V8 has 16 vector registers). */
-export const TILE_ROWS = 4;
-export const TILE_COLS = 8;
 /** Depth of one cache block: a 4 x KC slice of packed A and a KC x 8 slice of packed B stay in L1. */
 export const KC = 256;
 /** Rows of one cache block: an MC x KC block of packed A (64 KiB) stays in L2 while every panel of B passes. */
 const MC = 64;
-
-/** Bytes of scratch the kernel needs for operands of these sizes (packed A and packed B). */
-export const matmulScratchBytes = (n: number, k: number, m: number): number =>
-  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / TILE_COLS) * TILE_COLS) * k * 4;
 
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 

@@ -6,7 +6,7 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
-import type { ReduceOp } from '../schedule/kernels.js';
+import type { ReduceOp } from '../schedule/kernel-abi.js';
 
 /** Above this, e^x overflows float64. */
 const FLOAT64_EXP_OVERFLOW = 709.782712893384;

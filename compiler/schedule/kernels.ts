@@ -2,43 +2,9 @@ import { Node } from '../ir/node.js';
 import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
 import { isElementwise } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
+import type { ElementType, ElementwiseSpec, KernelSpec, Layout, ReduceOp } from './kernel-abi.js';
 
-/**
- * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
- * axis): the whole array, one row repeated (a bias), one value per row (a column), or one value.
- */
-export type Layout = 'full' | 'row' | 'column' | 'scalar';
-
-export interface ElementwiseSpec {
-  readonly kind: 'elementwise';
-  /** Four float32 lanes or two float64 lanes: a kernel computes in one float type. */
-  readonly lanes: 'f32x4' | 'f64x2';
-  readonly instrs: readonly FusedInstr[];
-  readonly outputs: readonly number[];
-  readonly layouts: readonly Layout[];
-  /** Element types of the operands and outputs: the lanes' float type, or bool (one byte, read as a comparison mask). */
-  readonly inputTypes: readonly ElementType[];
-  readonly outputTypes: readonly ElementType[];
-}
-
-/** Reductions with a wasm kernel (float32 in, float32 out). */
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
 const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'logsumexp']);
-
-/** Kernel IR: what the code generator sees. It names no graph node. */
-export type KernelSpec =
-  | ElementwiseSpec
-  /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
-  | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
-  /** softmax or logSoftmax along the last axis. */
-  | { readonly kind: 'softmax'; readonly log: boolean }
-  | { readonly kind: 'matmul' }
-  /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
-  | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
-  /** Max pooling, channels last, four channels at a time. */
-  | { readonly kind: 'maxPool2d' };
-
-export type ElementType = 'float32' | 'float64' | 'bool';
 const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
@@ -59,32 +25,6 @@ export function predictLayout(s: Shape, out: Shape): Layout | undefined {
   if (lead.every((d) => d === 1) && same(last, out[rank - 1]!)) return 'row';
   if (last === 1 && lead.every((d, i) => same(d, out[i]!))) return 'column';
   return undefined;
-}
-
-/** The layout an operand actually has at call time, or undefined when none of the four fits. */
-export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {
-  const rank = out.length;
-  if (s.length > rank) return undefined;
-  const padded = [...new Array<number>(rank - s.length).fill(1), ...s];
-  if (padded.every((d, i) => d === out[i])) return 'full';
-  if (padded.every((d) => d === 1)) return 'scalar';
-  if (padded.slice(0, -1).every((d) => d === 1) && padded[rank - 1] === out[rank - 1]) return 'row';
-  if (padded[rank - 1] === 1 && padded.slice(0, -1).every((d, i) => d === out[i])) return 'column';
-  return undefined;
-}
-
-/** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
-const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
-  conv2d: ['im2col'], conv2dGradFilter: ['im2col'], conv2dGradInput: ['col2im'],
-};
-
-/**
- * Export names of a module's functions in the order the runtime calls them by index: the kernels
- * k0, k1, … and then each kernel's companion (conv2d's im2col, a fused reduction's elementwise map).
- */
-export function kernelExports(kernels: readonly KernelSpec[]): string[] {
-  const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? (k.kind === 'reduce' && k.map ? ['map'] : [])).map((c) => `k${i}_${c}`));
-  return [...kernels.map((_, i) => `k${i}`), ...companions];
 }
 
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */

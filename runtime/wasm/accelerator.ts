@@ -1,8 +1,7 @@
-import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernels.js';
-import { actualLayout, kernelExports } from '../../compiler/schedule/kernels.js';
+import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
+import { actualLayout, kernelExports, matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs } from '../../compiler/ir/ops.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
-import { matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/codegen/matmul.js';
 import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';

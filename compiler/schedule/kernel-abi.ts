@@ -1,0 +1,76 @@
+/**
+ * The kernel IR and the calling convention between generated modules and the runtime: what a
+ * compiled function's driver needs at run time. It imports no graph, optimizer or code generator,
+ * so an exported function can carry it alone.
+ */
+import type { FusedInstr } from '../ir/ops.js';
+
+/**
+ * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
+ * axis): the whole array, one row repeated (a bias), one value per row (a column), or one value.
+ */
+export type Layout = 'full' | 'row' | 'column' | 'scalar';
+
+export interface ElementwiseSpec {
+  readonly kind: 'elementwise';
+  /** Four float32 lanes or two float64 lanes: a kernel computes in one float type. */
+  readonly lanes: 'f32x4' | 'f64x2';
+  readonly instrs: readonly FusedInstr[];
+  readonly outputs: readonly number[];
+  readonly layouts: readonly Layout[];
+  /** Element types of the operands and outputs: the lanes' float type, or bool (one byte, read as a comparison mask). */
+  readonly inputTypes: readonly ElementType[];
+  readonly outputTypes: readonly ElementType[];
+}
+
+/** Reductions with a wasm kernel (float32 in, float32 out). */
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
+
+/** Kernel IR: what the code generator sees. It names no graph node. */
+export type KernelSpec =
+  | ElementwiseSpec
+  /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
+  | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
+  /** softmax or logSoftmax along the last axis. */
+  | { readonly kind: 'softmax'; readonly log: boolean }
+  | { readonly kind: 'matmul' }
+  /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
+  | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
+  /** Max pooling, channels last, four channels at a time. */
+  | { readonly kind: 'maxPool2d' };
+
+export type ElementType = 'float32' | 'float64' | 'bool';
+
+/** Matmul register tile: 4 rows of A times 8 columns of B (the padding of C and of packed operands). */
+export const TILE_ROWS = 4;
+export const TILE_COLS = 8;
+
+/** Bytes of scratch the matmul kernel needs for operands of these sizes (packed A and packed B). */
+export const matmulScratchBytes = (n: number, k: number, m: number): number =>
+  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / TILE_COLS) * TILE_COLS) * k * 4;
+
+/** The layout an operand actually has at call time, or undefined when none of the four fits. */
+export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {
+  const rank = out.length;
+  if (s.length > rank) return undefined;
+  const padded = [...new Array<number>(rank - s.length).fill(1), ...s];
+  if (padded.every((d, i) => d === out[i])) return 'full';
+  if (padded.every((d) => d === 1)) return 'scalar';
+  if (padded.slice(0, -1).every((d) => d === 1) && padded[rank - 1] === out[rank - 1]) return 'row';
+  if (padded[rank - 1] === 1 && padded.slice(0, -1).every((d, i) => d === out[i])) return 'column';
+  return undefined;
+}
+
+/** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
+const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
+  conv2d: ['im2col'], conv2dGradFilter: ['im2col'], conv2dGradInput: ['col2im'],
+};
+
+/**
+ * Export names of a module's functions in the order the runtime calls them by index: the kernels
+ * k0, k1, … and then each kernel's companion (conv2d's im2col, a fused reduction's elementwise map).
+ */
+export function kernelExports(kernels: readonly KernelSpec[]): string[] {
+  const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? (k.kind === 'reduce' && k.map ? ['map'] : [])).map((c) => `k${i}_${c}`));
+  return [...kernels.map((_, i) => `k${i}`), ...companions];
+}
