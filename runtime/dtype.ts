@@ -11,6 +11,15 @@ const STORAGE = {
   bool: Uint8Array,
 } as const;
 
+/** A view of `length` elements of `dtype` on `buffer` at byte offset `offset`. */
+export function viewOf(dtype: DType, buffer: ArrayBufferLike, offset: number, length: number): TypedArray {
+  // Shared buffers (wasm memory with threads) are views' buffers as well; the typings only list ArrayBuffer here.
+  return new STORAGE[dtype](buffer as ArrayBuffer, offset, length);
+}
+
+/** Bytes per element of `dtype`'s storage. */
+export const bytesPerElement = (dtype: DType): number => STORAGE[dtype].BYTES_PER_ELEMENT;
+
 /** A zeroed typed array of the storage class for `dtype`. */
 export function allocate(dtype: DType, size: number): TypedArray {
   return new STORAGE[dtype](size);

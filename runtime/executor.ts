@@ -3,7 +3,7 @@ import { TsanoError, ShapeError } from './errors.js';
 import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
-import type { Op } from '../compiler/ir/ops.js';
+import type { Op, SharedContainer } from '../compiler/ir/ops.js';
 
 /** TSANO_DEBUG=steps prints the slowest steps of every call. */
 const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('steps');
@@ -17,6 +17,10 @@ export interface Accelerator {
   beginCall(): void;
   /** True for values in memory the accelerator reuses on the next call (copied before returning). */
   resident(value: NDArray): boolean;
+  /** The value a shared variable's slot starts a call with (possibly already in the accelerator's memory). */
+  sharedInput(shared: SharedContainer): NDArray;
+  /** Applies updates; returns, for each, the JavaScript value to assign, or undefined where the accelerator kept it. */
+  commit(updates: readonly (readonly [SharedContainer, NDArray])[]): (NDArray | undefined)[];
   /** A slot now holds `value`; `drop` when it no longer does, so memory of dead values is reused within the call. */
   hold(value: NDArray): void;
   drop(value: NDArray): void;
@@ -49,7 +53,7 @@ export class Executor {
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
-    for (const s of p.shared) slots[s.slot] = s.container.value;
+    for (const s of p.shared) slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
     const profile = profiling() ? new Map<string, number>() : undefined;
     for (const step of p.steps) {
       const started = profile ? performance.now() : 0;
@@ -85,6 +89,17 @@ export class Executor {
       console.error(`tsano: slowest steps of this call\n${rows.map(([k, ms]) => `  ${ms.toFixed(2).padStart(8)} ms  ${k}`).join('\n')}`);
     }
     const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
-    return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => detach(slots[u.slot]!)) };
+    // Update values stay where they are: commit decides whether they leave the accelerator's memory.
+    return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => slots[u.slot]!) };
+  }
+
+  /** Gives each updated shared variable its new value (values already checked); call after `run`, before the next one. */
+  commit(values: readonly NDArray[]): void {
+    const pairs = this.program.updates.map((u, i) => [u.container, values[i]!] as const);
+    const assign = this.accelerator ? this.accelerator.commit(pairs) : values;
+    pairs.forEach(([shared], i) => {
+      const v = assign[i];
+      if (v) shared.value = v;
+    });
   }
 }

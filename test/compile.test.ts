@@ -27,6 +27,25 @@ describe('T.compile: updates, givens and shared variables', () => {
     expect(total.get().item()).toBe(101);
   });
 
+  it('a function keeps updated shared values in its wasm memory; set(), other functions and get() still see the newest value', async () => {
+    const w = T.shared(T.array([1, 2, 3, 4, 5]), 'w');
+    const f = await T.compile([], T.sum(w), { updates: [[w, T.add(w, 1)]], mode: 'wasm' });
+    const g = await T.compile([], T.sum(w), { updates: [[w, T.mul(w, 2)]], mode: 'wasm' });
+    const read = await T.compile([], T.mul(w, 1), { mode: 'wasm' });
+    expect(f().item()).toBe(15);
+    expect(f().item()).toBe(20); // w = [2..6], kept in f's memory
+    const snapshot = w.get();
+    expect(snapshot.toArray()).toEqual([3, 4, 5, 6, 7]);
+    expect(read().toArray()).toEqual([3, 4, 5, 6, 7]);
+    expect(g().item()).toBe(25); // g reads f's newest value, then keeps w * 2
+    expect(f().item()).toBe(50); // f reads g's value
+    expect(snapshot.toArray()).toEqual([3, 4, 5, 6, 7]); // an earlier get() never changes
+    w.set([0, 0, 0, 0, 1]);
+    expect(f().item()).toBe(1);
+    expect(read().toArray()).toEqual([1, 1, 1, 1, 2]);
+    expect(w.get().toArray()).toEqual([1, 1, 1, 1, 2]);
+  });
+
   it('outputs do not alias shared state', async () => {
     const w = T.shared(T.array([1, 2], { dtype: 'float64' }), 'w');
     const f = await T.compile([], w, { updates: [[w, T.mul(w, 2)]] });

@@ -1,6 +1,7 @@
 import { isFloat, promote, type DType } from '../../runtime/dtype.js';
 import { floatx } from '../../runtime/config.js';
 import type { NDArray } from '../../runtime/ndarray.js';
+import type { SharedValue } from '../../runtime/shared-value.js';
 import { broadcastShapes, normalizeAxes, TypeRuleError, type Dim, type Shape, type TensorType } from './type.js';
 import { convOutputShape, poolOutputShape, type ConvArgs, type PoolArgs } from './conv-shape.js';
 import { dotShape, matmulShape } from './linalg-shape.js';
@@ -12,10 +13,7 @@ import {
 export type { ConvArgs, PoolArgs, SliceSpec };
 
 /** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
-export interface SharedContainer {
-  value: NDArray;
-  readonly name: string;
-}
+export type SharedContainer = SharedValue;
 
 /**
  * matmul may read an operand with its last two axes swapped, instead of through a transpose node

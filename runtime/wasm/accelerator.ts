@@ -1,6 +1,8 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
 import { actualLayout, kernelExports, matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
-import type { FusedArgs, MatmulArgs, ReduceArgs } from '../../compiler/ir/ops.js';
+import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
+import { bytesPerElement } from '../dtype.js';
+import type { Residence } from '../shared-value.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
@@ -53,7 +55,7 @@ type Job = readonly [number, readonly number[]];
  * earlier kernel of the same call left them there; results stay in place for the next kernel. Big
  * kernels are split into row ranges across the thread pool (bit-identical to one thread).
  */
-export class WasmAccelerator implements Accelerator {
+export class WasmAccelerator implements Accelerator, Residence {
   private readonly arena = new WasmArena();
   private readonly fns: KernelFn[];
   private readonly pool: ThreadPool | undefined;
@@ -62,13 +64,21 @@ export class WasmAccelerator implements Accelerator {
   private readonly holders = new Map<number, number>();
   /** Per call: where an operand from JavaScript memory was copied in, so it is copied once. */
   private readonly copies = new Map<ArrayBufferView, number>();
+  /** Where each shared variable the function reads is kept across calls (the bottom of the arena). */
+  private readonly residents = new Map<SharedContainer, { readonly ptr: number; copiedFrom?: NDArray }>();
   /** Index of each exported function in `fns` (kernels and their companions), by export name. */
   private readonly fnIndex: Map<string, number>;
 
   private constructor(
-    private readonly kernels: readonly KernelSpec[], private readonly inPlace: boolean, module: WebAssembly.Module,
-    exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
+    private readonly kernels: readonly KernelSpec[], private readonly inPlace: boolean, shared: readonly SharedContainer[],
+    module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
   ) {
+    let kept = 0;
+    for (const s of shared) {
+      this.residents.set(s, { ptr: kept });
+      kept += Math.ceil((sizeOf(s.shape) * bytesPerElement(s.dtype) + 16) / 16) * 16;
+    }
+    this.arena.keep(kept);
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.pool = threadPool();
@@ -80,6 +90,7 @@ export class WasmAccelerator implements Accelerator {
   static async create(program: Program): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
+    const shared = program.shared.map((s) => s.container);
     // Export names follow from the kernel list, so a cached module needs no side table.
     const exports = kernelExports(program.kernels);
     const build = (relaxedSimd: boolean) => async () => {
@@ -89,13 +100,13 @@ export class WasmAccelerator implements Accelerator {
     if (wantRelaxed()) {
       try {
         const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
-        return new WasmAccelerator(program.kernels, program.inPlace, module, exports, true, source);
+        return new WasmAccelerator(program.kernels, program.inPlace, shared, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
     const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
-    return new WasmAccelerator(program.kernels, program.inPlace, module, exports, false, source);
+    return new WasmAccelerator(program.kernels, program.inPlace, shared, module, exports, false, source);
   }
 
   /** The most bytes of wasm memory one call has spanned. */
@@ -112,6 +123,51 @@ export class WasmAccelerator implements Accelerator {
     this.arena.beginCall();
     this.holders.clear();
     this.copies.clear();
+  }
+
+  /**
+   * A shared variable's value for this call, in wasm memory: where this function left it after its
+   * last update, else copied in, once, from JavaScript (again only when the variable gets a new value).
+   */
+  sharedInput(shared: SharedContainer): NDArray {
+    const home = this.residents.get(shared);
+    if (!home) return shared.value;
+    const view = () => new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)), [...shared.shape], shared.dtype);
+    if (shared.livesIn(this)) return view();
+    const value = shared.value;
+    if (home.copiedFrom !== value) {
+      this.arena.u8(home.ptr, value.data.byteLength).set(new Uint8Array(value.data.buffer, value.data.byteOffset, value.data.byteLength));
+      home.copiedFrom = value;
+    }
+    return view();
+  }
+
+  /**
+   * Applies a call's updates (all computed before any is applied): a variable this function keeps
+   * gets the new value in its wasm home, with no copy out; the others get JavaScript arrays, returned
+   * here for the caller to assign (undefined where the value was kept).
+   */
+  commit(updates: readonly (readonly [SharedContainer, NDArray])[]): (NDArray | undefined)[] {
+    // First snapshot every value that a write below could overwrite or that must leave wasm memory.
+    const sources = updates.map(([shared, v]) => {
+      if (!this.arena.holds(v.data)) return v;
+      return this.residents.has(shared) && !this.arena.isKept(v.data.byteOffset) ? v : v.clone();
+    });
+    return updates.map(([shared], i) => {
+      const home = this.residents.get(shared);
+      const source = sources[i]!;
+      if (!home) return source;
+      this.arena.u8(home.ptr, source.data.byteLength).set(new Uint8Array(source.data.buffer, source.data.byteOffset, source.data.byteLength));
+      home.copiedFrom = undefined;
+      shared.movedTo(this);
+      return undefined;
+    });
+  }
+
+  /** A JavaScript copy of a value this function holds (Residence). */
+  readBack(shared: SharedContainer): NDArray {
+    const home = this.residents.get(shared)!;
+    return new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)).slice(), [...shared.shape], shared.dtype);
   }
 
   hold(value: NDArray): void {

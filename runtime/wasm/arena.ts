@@ -1,3 +1,4 @@
+import { viewOf, type DType, type TypedArray } from '../dtype.js';
 import { TsanoError } from '../errors.js';
 
 const PAGE = 65536;
@@ -15,6 +16,8 @@ export const MAX_PAGES = 65536;
 export class WasmArena {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   private top = 0;
+  /** Bytes at the bottom kept across calls (shared variables' values); each call allocates above them. */
+  private base = 0;
   /** Live blocks: start → size in bytes. */
   private readonly live = new Map<number, number>();
   /** Holes below the top, sorted by start. */
@@ -24,9 +27,23 @@ export class WasmArena {
 
   /** Starts a call: everything allocated in the previous call is free again. */
   beginCall(): void {
-    this.top = 0;
+    this.top = this.base;
     this.live.clear();
     this.holes = [];
+  }
+
+  /** Keeps the lowest `bytes` across calls (between calls only); returns where the kept region starts (0). */
+  keep(bytes: number): number {
+    this.base = Math.ceil(bytes / 16) * 16;
+    this.ensure(this.base);
+    this.top = Math.max(this.top, this.base);
+    this.highWater = Math.max(this.highWater, this.base);
+    return 0;
+  }
+
+  /** True for a byte offset in the region kept across calls. */
+  isKept(ptr: number): boolean {
+    return ptr < this.base;
   }
 
   /** Bytes spanned by this call's blocks so far (the top of the arena). */
@@ -101,11 +118,11 @@ export class WasmArena {
     return undefined;
   }
 
-  /** A view of `count` elements of `type` at byte offset `ptr` (bool as bytes). */
-  view(type: 'float32' | 'float64' | 'bool', ptr: number, count: number): Float32Array | Float64Array | Uint8Array {
+  /** A view of `count` elements of `dtype` at byte offset `ptr` (bool as bytes). */
+  view(dtype: DType, ptr: number, count: number): TypedArray {
     const buffer = this.memory.buffer;
     this.buffers.add(buffer);
-    return type === 'float32' ? new Float32Array(buffer, ptr, count) : type === 'float64' ? new Float64Array(buffer, ptr, count) : new Uint8Array(buffer, ptr, count);
+    return viewOf(dtype, buffer, ptr, count);
   }
 
   /** A float32 view of `count` elements at byte offset `ptr`. */

@@ -223,10 +223,9 @@ export async function compile<O extends Node | readonly Node[]>(
     const values = args.map((v, i) => convertInput(v, inputs[i]!, i));
     const { outputs: results, updates: newValues } = executor.run(values);
     // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
-    const checked = newValues.map((v, i) => coerceShared(v, program.updates[i]!.container.value, program.updates[i]!.label));
-    checked.forEach((v, i) => (program.updates[i]!.container.value = v));
+    executor.commit(newValues.map((v, i) => coerceShared(v, program.updates[i]!.container, program.updates[i]!.label)));
     // Results must not alias state the caller could later observe changing.
-    const out = results.map((r) => (values.includes(r) || program.shared.some((s) => s.container.value === r) || program.constants.some((c) => c.value === r) ? r.clone() : r));
+    const out = results.map((r) => (values.includes(r) || program.shared.some((s) => s.container.peek() === r) || program.constants.some((c) => c.value === r) ? r.clone() : r));
     return single ? out[0]! : out;
   };
   const stats: CompileStats = {

@@ -5,6 +5,7 @@ import { floatx, halfStorage } from '../../runtime/config.js';
 import { isDType, isLosslessCast, roundToHalf, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
+import { SharedValue } from '../../runtime/shared-value.js';
 
 let nextUid = 1;
 
@@ -61,17 +62,17 @@ export interface SharedVariable extends Node<'shared'> {
 
 export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
   const array = storeRounded(toNDArray(value, options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {}, `shared('${name}')`));
-  const container = { value: array, name };
+  const container = new SharedValue(name, array);
   const node = Node.leaf('shared', { container, uid: nextUid++ }, { dtype: array.dtype, shape: array.shape }, name) as SharedVariable;
   node.get = () => container.value;
   node.set = (v: ArrayValue) => {
-    container.value = coerceShared(v, container.value, name);
+    container.value = coerceShared(v, container, name);
   };
   return node;
 }
 
-/** Validates a new value for a shared variable against its current one. */
-export function coerceShared(v: ArrayValue, current: NDArray, name: string): NDArray {
+/** Validates a new value for a shared variable against its dtype and shape. */
+export function coerceShared(v: ArrayValue, current: { readonly dtype: DType; readonly shape: readonly number[] }, name: string): NDArray {
   const where = `${name}.set`;
   let next: NDArray;
   if (v instanceof NDArray) {
@@ -82,7 +83,7 @@ export function coerceShared(v: ArrayValue, current: NDArray, name: string): NDA
   } else {
     next = toNDArray(v, { dtype: current.dtype }, where);
   }
-  if (next.ndim !== current.ndim || next.shape.some((d, i) => d !== current.shape[i])) {
+  if (next.ndim !== current.shape.length || next.shape.some((d, i) => d !== current.shape[i])) {
     throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);
   }
   return storeRounded(next);
