@@ -47,7 +47,9 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   }
   if (node.op === 'matmul' || node.op === 'dot') {
     const [a, b] = node.inputs as [Node, Node];
-    const ok = a.dtype === 'float32' && b.dtype === 'float32' && a.ndim === 2 && (b.ndim === 2 || b.ndim === 1);
+    // Matrices, a matrix times a vector, or (matmul) batches of matrices broadcast over leading axes.
+    const batched = node.op === 'matmul' && a.ndim >= 2 && b.ndim >= 2;
+    const ok = a.dtype === 'float32' && b.dtype === 'float32' && (batched || (a.ndim === 2 && (b.ndim === 2 || b.ndim === 1)));
     return ok ? { kind: 'matmul' } : undefined;
   }
   if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {

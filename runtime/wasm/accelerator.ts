@@ -7,7 +7,7 @@ import type { Program, Step } from '../../compiler/schedule/program.js';
 import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
-import { broadcastConcrete } from '../reference/layout.js';
+import { broadcastConcrete, broadcastStrides, forEachIndex } from '../reference/layout.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
 import { WasmArena } from './arena.js';
@@ -363,6 +363,7 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   private matmul(step: Step, [a, b]: readonly NDArray[]): NDArray | undefined {
+    if (a!.ndim > 2 || b!.ndim > 2) return this.batchedMatmul(step, a!, b!);
     // Transposed operands (matmul's flags; dot has none) are read in place through strides.
     const f = step.op === 'matmul' ? (step.args as MatmulArgs) : {};
     const vector = b!.ndim === 1;
@@ -373,6 +374,38 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (kb !== k) return undefined;
     const strides: GemmStrides = { aRow: transA ? 1 : k, aDepth: transA ? n : 1, bDepth: transB ? 1 : m, bCol: transB ? k : 1 };
     return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m], strides);
+  }
+
+  /** matmul over batches of matrices (leading axes broadcast): one product per batch, each split across threads. */
+  private batchedMatmul(step: Step, a: NDArray, b: NDArray): NDArray | undefined {
+    if (a.ndim < 2 || b.ndim < 2) return undefined;
+    const f = step.args as MatmulArgs;
+    const matrix = (x: NDArray, transposed: boolean) => {
+      const [r, c] = x.shape.slice(-2) as [number, number];
+      return transposed ? { rows: c, cols: r, stride: { row: 1, col: c } } : { rows: r, cols: c, stride: { row: c, col: 1 } };
+    };
+    const A = matrix(a, !!f.transposeA);
+    const B = matrix(b, !!f.transposeB);
+    if (A.cols !== B.rows) return undefined;
+    let batch: number[];
+    try {
+      batch = broadcastConcrete([a.shape.slice(0, -2), b.shape.slice(0, -2)]);
+    } catch {
+      return undefined;
+    }
+    const [n, k, m] = [A.rows, A.cols, B.cols];
+    const aBatch = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * n * k * 4);
+    const bBatch = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * m * 4);
+    const [aPtr, bPtr] = [this.place(a), this.place(b)];
+    const count = sizeOf(batch);
+    const out = this.arena.alloc(count * n * m * 4);
+    const strides: GemmStrides = { aRow: A.stride.row, aDepth: A.stride.col, bDepth: B.stride.row, bCol: B.stride.col };
+    forEachIndex(batch, [aBatch, bBatch], (i, [ao, bo]) => {
+      const c = this.gemm(step.kernel!, aPtr + ao!, bPtr + bo!, n, k, m, [n, m], strides);
+      this.arena.u8(out + i * n * m * 4, n * m * 4).set(new Uint8Array(c.data.buffer, c.data.byteOffset, n * m * 4));
+      this.arena.free(c.data.byteOffset);
+    });
+    return new NDArray(this.arena.f32(out, count * n * m), [...batch, n, m], 'float32');
   }
 
   /** Output geometry of a channels-last convolution of `x` by a kernel of shape `w`. */

@@ -83,6 +83,32 @@ describe('wasm and js modes agree', () => {
     }
   });
 
+  it('batched matmul with broadcast leading axes and transposed operands agrees with the reference', async () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 9 }), k: fc.integer({ min: 1, max: 9 }), m: fc.integer({ min: 1, max: 11 }),
+      batchA: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }), broadcastB: fc.boolean(), ta: fc.boolean(), tb: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const batchB = p.broadcastB ? p.batchA.map(() => 1) : p.batchA;
+        const aShape = [...p.batchA, ...(p.ta ? [p.k, p.n] : [p.n, p.k])];
+        const bShape = [...batchB, ...(p.tb ? [p.m, p.k] : [p.k, p.m])];
+        const a = T.tensor('a', { shape: aShape.map(() => null) });
+        const b = T.tensor('b', { shape: bShape.map(() => null) });
+        const build = () => T.matmul(a, b, { transposeA: p.ta, transposeB: p.tb });
+        const wasm = await T.compile([a, b], build(), { mode: 'wasm' });
+        const js = await T.compile([a, b], build(), { mode: 'js' });
+        expect(wasm.stats.wasmKernels).toBe(1);
+        const A = T.randomUniform(aShape, { seed: p.n * 7 + p.k, minval: -1, maxval: 1 });
+        const B = T.randomUniform(bShape, { seed: p.m, minval: -1, maxval: 1 });
+        const [x, y] = [wasm(A, B), js(A, B)];
+        expect(x.shape).toEqual(y.shape);
+        expect(agreeF32(x.data, y.data)).toBeUndefined();
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('reuses the memory of dead values: a chain of 12 unfused kernels needs a few buffers, not 12', async () => {
     const x = T.vector('x');
     let y: T.Node = x;
