@@ -1,4 +1,4 @@
-import type { Op, OpArgs } from '../ir/ops.js';
+import type { FusedInstr, Op, OpArgs } from '../ir/ops.js';
 import type { DType } from '../../runtime/dtype.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import type { ElementType, ElementwiseSpec } from '../schedule/kernel-abi.js';
@@ -8,13 +8,13 @@ import { SimdMath, type Stmts } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 
 /** A value inside a kernel: float lanes, or a comparison mask (all bits set where true). */
-interface Value {
+export interface Value {
   readonly v: Local;
   readonly kind: 'float' | 'mask';
 }
 
 /** The float lane operations of one width: binaryen's f32x4 or f64x2 (the same method names). */
-type FloatLanes = Module['f32x4'] & Module['f64x2'];
+export type FloatLanes = Module['f32x4'] & Module['f64x2'];
 /** Math a lowering may call: SimdMath (float32 lanes) or SimdMathF64 (float64 lanes). */
 type LaneMath = SimdMath | SimdMathF64;
 type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: Module, fx: FloatLanes) => Value;
@@ -118,6 +118,23 @@ const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or',
 export const supportedLanes = (op: Op, dtype: DType): boolean =>
   LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || (dtype === 'float64' && !NOT_IN_FLOAT64.has(op)));
 
+/** Computes a region's instructions on loaded operands (appending to `out`); returns every instruction's value. */
+export function evaluate(s: LaneMath, out: Stmts, instrs: readonly FusedInstr[], loaded: readonly Value[], m: Module, fx: FloatLanes): Value[] {
+  const values: Value[] = [];
+  for (const instr of instrs) {
+    let operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
+    // Arithmetic on bools (max of two masks, bool + bool…) computes on 1/0 floats, as the reference does.
+    if (!MASK_AWARE.has(instr.op)) operands = operands.map((v) => asFloat(s, out, v));
+    let value = LOWERING[instr.op]!(s, out, operands, instr.args as never, m, fx);
+    if (instr.dtype === 'bool' && value.kind === 'float') value = mask(s.set(out, fx.ne(value.v.get(), s.c(0))));
+    values.push(value);
+  }
+  return values;
+}
+
+/** A float vector held in a local, as an operand for `evaluate`. */
+export const floatValue = (v: Local): Value => float(v);
+
 const BYTES: Record<ElementType, number> = { bool: 1, float32: 4, float64: 8 };
 
 /**
@@ -170,15 +187,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
       if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector && streaming, addr))));
       return float(s.set(out, vector && streaming ? m.v128.load(0, BYTES[t], addr) : loadOne(addr)));
     });
-    const values: Value[] = [];
-    for (const instr of spec.instrs) {
-      let operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
-      // Arithmetic on bools (max of two masks, bool + bool…) computes on 1/0 floats, as the reference does.
-      if (!MASK_AWARE.has(instr.op)) operands = operands.map((v) => asFloat(s, out, v));
-      let value = LOWERING[instr.op]!(s, out, operands, instr.args as never, m, fx);
-      if (instr.dtype === 'bool' && value.kind === 'float') value = mask(s.set(out, fx.ne(value.v.get(), s.c(0))));
-      values.push(value);
-    }
+    const values = evaluate(s, out, spec.instrs, loaded, m, fx);
     spec.outputs.forEach((index, q) => {
       const t = spec.outputTypes[q]!;
       const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));

@@ -1,6 +1,8 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import { relaxedMadd } from './simd-math.js';
+import { relaxedMadd, SimdMath } from './simd-math.js';
+import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
+import type { MatmulEpilogue } from '../schedule/kernel-abi.js';
 // The register tile: 4 rows of A times 8 columns of B, 8 f32x4 accumulators (V8 has 16 vector registers).
 import { TILE_COLS, TILE_ROWS } from '../schedule/kernel-abi.js';
 
@@ -22,9 +24,9 @@ export const MATMUL_PARAMS = 11;
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k and MC rows, so the packed slices stay in cache.
  */
-export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void {
+export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilogue?: MatmulEpilogue): void {
   const { m, b } = e;
-  const [A, B, C, n, k, cols0, scratch, aRow, aDepth, bDepth, bCol] = e.params as Local[];
+  const [A, B, C, n, k, cols0, scratch, aRow, aDepth, bDepth, bCol, ...epilogueInputs] = e.params as Local[];
   const i32 = (c: number) => m.i32.const(c);
   const add = (x: Expr, y: Expr) => m.i32.add(x, y);
   const mul = (x: Expr, y: Expr) => m.i32.mul(x, y);
@@ -146,6 +148,26 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
   const single: Expr[] = [...step(0), ...advance(1)];
 
   const cRow = (row: number) => add(cPtr.get(), shl(mul(i32(row), cols.get()), 2));
+  const storeRaw = (): Expr[] => acc.map((v, q) => m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), v.get()));
+  /** The epilogue on each accumulator (row r of the tile, columns p*8 + 4h …), then the store. */
+  const storeWithEpilogue = (ep: MatmulEpilogue): Expr[] => {
+    const s = new SimdMath(e, fma);
+    return acc.flatMap((v, q) => {
+      const [r, h] = [Math.floor(q / 2), q % 2];
+      const out: Expr[] = [];
+      const loaded = [floatValue(v), ...ep.layouts.map((layout, t) => {
+        const ptr = epilogueInputs[t]!.get();
+        const value = layout === 'row' ? m.v128.load(h * 16, 4, add(ptr, shl(shl(p.get(), 3), 2)))
+          : layout === 'column' ? m.v128.load32_splat(0, 4, add(ptr, shl(add(i.get(), i32(r)), 2)))
+          : m.v128.load32_splat(0, 4, ptr);
+        return floatValue(s.set(out, value));
+      })];
+      const values = evaluate(s, out, ep.instrs, loaded, m, m.f32x4 as FloatLanes);
+      out.push(m.v128.store(h * 16, 4, cRow(r), values[ep.output]!.v.get()));
+      return out;
+    });
+  };
+  const store = epilogue ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))] : storeRaw();
   const tile: Expr[] = [
     set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), 3)), 2))),
     ...acc.map((v, q) =>
@@ -154,7 +176,7 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false): void 
     set(bPtr, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), 3), shl(k0.get(), 3)), 2))),
     set(l, k0.get()),
     doWhile('k', m.i32.lt_u(l.get(), kEnd.get()), single),
-    ...acc.map((v, q) => m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), v.get())),
+    ...store,
     set(i, add(i.get(), i32(TILE_ROWS))),
   ];
   stmts.push(set(k0, i32(0)));

@@ -6,6 +6,7 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
+import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import type { ReduceOp } from '../schedule/kernel-abi.js';
 
 /** Above this, e^x overflows float64. */
@@ -101,9 +102,10 @@ class Builder {
     return m.select(m.f32.eq(m.f32.sub(best.get(), best.get()), m.f32.const(0)), best.get(), m.f32.const(0));
   }
 
-  /** log of an f64 sum, as f32, through the SIMD log. */
+  /** log of an f64 sum, in float64 (the reference combines max and log-sum in float64 too). */
   logOf(out: Stmts, sum: Local): Expr {
-    return this.m.f32x4.extract_lane(this.s.log(out, this.s.set(out, this.m.f32x4.splat(this.m.f32.demote(sum.get())))).get(), 0);
+    const d = new SimdMathF64(this.e);
+    return this.m.f64x2.extract_lane(d.log(out, d.set(out, this.m.f64x2.splat(sum.get()))).get(), 0);
   }
 }
 
@@ -134,7 +136,7 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
       ...k.rowExtremum(row, reduced, j, best, false),
       ...k.rowSum(row, reduced, j, sum, (v, out) => s.exp(out, s.set(out, m.f32x4.sub(v, m.f32x4.splat(best.get())))).get()),
       ...logStmts,
-      store(m.select(m.f32.eq(m.f32.sub(best.get(), best.get()), m.f32.const(0)), m.f32.add(best.get(), logSum), best.get())),
+      store(m.select(m.f32.eq(m.f32.sub(best.get(), best.get()), m.f32.const(0)), m.f32.demote(m.f64.add(m.f64.promote(best.get()), logSum)), best.get())),
     ];
   } else if (isSum) {
     rows = [...k.rowSum(row, reduced, j, sum, (v) => v), store(total(sum.get()))];
@@ -196,6 +198,7 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
   const best = e.local(b.f32);
   const shift = e.local(b.f32);
   const scale = e.local(b.f32);
+  const logSum64 = e.local(b.f64);
   const storeAt = (vector: boolean, value: Expr) => (vector
     ? m.v128.store(0, 4, k.at(dst.get(), j.get()), value)
     : m.v128.store32_lane(0, 4, 0, k.at(dst.get(), j.get()), value));
@@ -213,8 +216,13 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
   const logStmts: Stmts = [];
   const logSum = log ? k.logOf(logStmts, sum) : undefined;
   const finalPass = (vector: boolean): Expr[] => {
-    const v = vector ? m.v128.load(0, 4, k.at(log ? row.get() : dst.get(), j.get())) : m.v128.load32_splat(0, 4, k.at(log ? row.get() : dst.get(), j.get()));
-    return [storeAt(vector, log ? m.f32x4.sub(shifted(v), m.f32x4.splat(scale.get())) : m.f32x4.div(v, m.f32x4.splat(scale.get())))];
+    const out: Stmts = [];
+    const v = s.set(out, vector ? m.v128.load(0, 4, k.at(log ? row.get() : dst.get(), j.get())) : m.v128.load32_splat(0, 4, k.at(log ? row.get() : dst.get(), j.get())));
+    if (!log) return [...out, storeAt(vector, m.f32x4.div(v.get(), m.f32x4.splat(scale.get())))];
+    // (x − shift) − log Σ in float64, rounded once, as the reference computes it.
+    const halves = widen(e, out, v.get(), v.get()).map((h) =>
+      m.f64x2.sub(m.f64x2.sub(h.get(), m.f64x2.splat(m.f64.promote(shift.get()))), m.f64x2.splat(logSum64.get())));
+    return [...out, storeAt(vector, narrow(e, halves[0]!, halves[1]!))];
   };
   const rows = k.loop(o, k.i32(0), () => outer.get(), 1, [
     k.set(row, k.at(x.get(), m.i32.mul(o.get(), reduced.get()))),
@@ -223,7 +231,7 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
     k.set(shift, k.finiteOrZero(best)),
     ...k.rowSum(row, reduced, j, sum, exps),
     ...logStmts,
-    k.set(scale, logSum ?? m.f32.demote(sum.get())),
+    log ? k.set(logSum64, logSum!) : k.set(scale, m.f32.demote(sum.get())),
     k.loop(j, k.i32(0), () => reduced.get(), 4, finalPass(true)),
     k.loop(j, undefined, () => reduced.get(), 1, finalPass(false)),
   ]);

@@ -114,6 +114,11 @@ export interface FusedArgs {
   readonly outputTypes: readonly TensorType[];
   /** A reduction applied to output 0 inside the same kernel. */
   readonly reduce?: { readonly op: FusableReduce; readonly axes: readonly number[]; readonly keepdims: boolean };
+  /**
+   * A matmul epilogue: the node's first two inputs are multiplied (with these flags) and the
+   * product is the region's input 0; the region's input i > 0 is the node's input i + 1.
+   */
+  readonly matmul?: MatmulArgs;
 }
 
 /** The closed set of operations. */
@@ -339,7 +344,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   fused: {
     kind: 'fused', arity: -1,
     type: (_xs, a) => a.outputTypes[0]!,
-    format: (a) => `${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
+    format: (a) => `${a.matmul ? 'matmul -> ' : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
   },
   fusedOutput: { kind: 'fused', arity: 1, type: (_xs, a) => a.type, format: (a) => `${a.index}` },
 };

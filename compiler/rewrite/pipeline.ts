@@ -7,6 +7,7 @@ import { fuseElementwise } from './fuse.js';
 import type { Rule } from './pattern.js';
 import { canonicalize } from './rules/canonicalize.js';
 import { specialize } from './rules/specialize.js';
+import { EPILOGUE_RULE, fuseMatmulEpilogues, type EpilogueSupport } from './epilogue.js';
 import { stabilize } from './rules/stabilize.js';
 
 export type OptimizerLevel = 'fast_run' | 'fast_compile' | 'none';
@@ -19,6 +20,8 @@ export interface OptimizeOptions {
   readonly epsilon: number;
   /** Verify graph invariants after every phase (tests turn this on). */
   readonly verify?: boolean;
+  /** What the backend can compute inside its matmul kernel (no epilogue fusion without it). */
+  readonly epilogues?: EpilogueSupport;
 }
 
 export interface PhaseReport {
@@ -36,7 +39,7 @@ export interface OptimizeResult {
 
 export const PHASES = ['canonicalize', 'stabilize', 'specialize', 'fusion', 'memory'] as const;
 /** Every rule name, for validating `exclude` and for documentation. */
-export const RULE_NAMES: readonly string[] = [...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)), 'elementwise_fusion'];
+export const RULE_NAMES: readonly string[] = [...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)), 'elementwise_fusion', EPILOGUE_RULE];
 
 function checkExclude(exclude: readonly string[]): void {
   const known = new Set<string>([...PHASES, ...RULE_NAMES]);
@@ -73,6 +76,9 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   // Cheaper spellings once the math is settled.
   phase('specialize', rewrite([...specialize, ...canonicalize]));
   // Last: fused nodes hide structure from every rule above.
-  phase('fusion', (g) => (excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts)));
+  phase('fusion', (g) => {
+    const fused = excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts);
+    return options.epilogues && !excluded.has(EPILOGUE_RULE) ? fuseMatmulEpilogues(fused, counts, options.epilogues) : fused;
+  });
   return { roots: current, counts, phases };
 }

@@ -23,6 +23,16 @@ export interface ElementwiseSpec {
   readonly outputTypes: readonly ElementType[];
 }
 
+/**
+ * Elementwise work inside the matmul kernel: region input 0 is the product, inputs 1… are read with
+ * these layouts against it (a bias row, a value per row, a scalar); float32 throughout.
+ */
+export interface MatmulEpilogue {
+  readonly instrs: readonly FusedInstr[];
+  readonly output: number;
+  readonly layouts: readonly Layout[];
+}
+
 /** Reductions with a wasm kernel (float32 in, float32 out). */
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
 
@@ -33,7 +43,8 @@ export type KernelSpec =
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
   /** softmax or logSoftmax along the last axis. */
   | { readonly kind: 'softmax'; readonly log: boolean }
-  | { readonly kind: 'matmul' }
+  /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
+  | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue }
   /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
   | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
   /** Max pooling, channels last, four channels at a time. */

@@ -27,6 +27,15 @@ export function predictLayout(s: Shape, out: Shape): Layout | undefined {
   return undefined;
 }
 
+/**
+ * What the matmul kernel can apply to its accumulators: float32 instructions the SIMD lowering has,
+ * reading float32 operands that are a row (bias), a column or a scalar against the product.
+ */
+export const epilogueSupport = (supported: Supported) => (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean =>
+  shape.length === 2 &&
+  instrs.every((i) => i.dtype === 'float32' && supported(i.op, i.dtype)) &&
+  others.every((o) => o.dtype === 'float32' && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
+
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
   const float32 = (n: Node) => n.dtype === 'float32';
@@ -37,6 +46,13 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   }
   if (node.op === 'softmax' || node.op === 'logSoftmax') {
     return float32(node) ? { kind: 'softmax', log: node.op === 'logSoftmax' } : undefined;
+  }
+  if (node.op === 'fused' && (node.args as FusedArgs).matmul) {
+    const a = node.args as FusedArgs;
+    const others = node.inputs.slice(2);
+    if (!epilogueSupport(supported)(a.instrs, others, node.shape)) return undefined;
+    const layouts = others.map((o) => predictLayout(o.shape, node.shape)!);
+    return { kind: 'matmul', epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts } };
   }
   if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
     const a = node.args as FusedArgs;

@@ -108,7 +108,9 @@ export class MultiOutput extends NDArray {
  * Reference semantics of a fused region: exactly the unfused ops, instruction by instruction, so
  * fusion cannot change a result; backends that build one loop nest are checked against this.
  */
-function runFused(inputs: readonly NDArray[], a: FusedArgs, ctx: KernelContext): NDArray {
+function runFused(operands: readonly NDArray[], a: FusedArgs, ctx: KernelContext): NDArray {
+  // A matmul epilogue: the product of the first two operands is the region's input 0.
+  const inputs = a.matmul ? [REFERENCE_KERNELS.matmul(operands.slice(0, 2), a.matmul, ctx), ...operands.slice(2)] : operands;
   const values: NDArray[] = [];
   for (const instr of a.instrs) {
     const operands = instr.inputs.map((r) => (r.from === 'input' ? inputs[r.index]! : values[r.index]!));

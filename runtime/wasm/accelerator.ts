@@ -10,7 +10,7 @@ import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete, broadcastStrides, forEachIndex } from '../reference/layout.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
-import { WasmArena } from './arena.js';
+import { PADDING, WasmArena } from './arena.js';
 import { threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
@@ -76,7 +76,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     let kept = 0;
     for (const s of shared) {
       this.residents.set(s, { ptr: kept });
-      kept += Math.ceil((sizeOf(s.shape) * bytesPerElement(s.dtype) + 16) / 16) * 16;
+      kept += Math.ceil((sizeOf(s.shape) * bytesPerElement(s.dtype) + PADDING) / 16) * 16;
     }
     this.arena.keep(kept);
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
@@ -206,7 +206,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     switch (spec.kind) {
       case 'matmul':
-        return this.matmul(step, operands);
+        return this.matmul(step, spec, operands);
       case 'conv2d':
         return this.conv2d(step, operands);
       case 'conv2dGradFilter':
@@ -362,10 +362,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     return new NDArray(this.arena.f32(out, x.size), [...x.shape], 'float32');
   }
 
-  private matmul(step: Step, [a, b]: readonly NDArray[]): NDArray | undefined {
-    if (a!.ndim > 2 || b!.ndim > 2) return this.batchedMatmul(step, a!, b!);
+  private matmul(step: Step, spec: Extract<KernelSpec, { kind: 'matmul' }>, [a, b, ...rest]: readonly NDArray[]): NDArray | undefined {
+    const fused = step.op === 'fused';
+    if (!fused && (a!.ndim > 2 || b!.ndim > 2)) return this.batchedMatmul(step, a!, b!);
+    if (fused && (a!.ndim !== 2 || b!.ndim !== 2)) return undefined;
     // Transposed operands (matmul's flags; dot has none) are read in place through strides.
-    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : {};
+    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : fused ? (step.args as FusedArgs).matmul! : {};
     const vector = b!.ndim === 1;
     const transA = !!f.transposeA;
     const transB = !!f.transposeB && !vector;
@@ -373,7 +375,11 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [kb, m] = (vector ? [b!.shape[0], 1] : transB ? [b!.shape[1], b!.shape[0]] : b!.shape) as [number, number];
     if (kb !== k) return undefined;
     const strides: GemmStrides = { aRow: transA ? 1 : k, aDepth: transA ? n : 1, bDepth: transB ? 1 : m, bCol: transB ? k : 1 };
-    return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m], strides);
+    // The epilogue's operands must have the layouts the kernel was built for.
+    const layouts = spec.epilogue?.layouts ?? [];
+    if (rest.some((o, t) => actualLayout(o.shape, [n, m]) !== layouts[t])) return undefined;
+    const epilogue = rest.map((o, t) => ({ ptr: this.place(o), perRow: layouts[t] === 'column' }));
+    return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m], strides, epilogue);
   }
 
   /** matmul over batches of matrices (leading axes broadcast): one product per batch, each split across threads. */
@@ -483,14 +489,15 @@ export class WasmAccelerator implements Accelerator, Residence {
 
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
   private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[],
-    s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }): NDArray {
+    s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }, epilogue: readonly { ptr: number; perRow: boolean }[] = []): NDArray {
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, TILE_COLS);
     const cPtr = this.arena.alloc(rows * cols * 4);
     // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m)));
-    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol]]));
+    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
+      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * 4 : x.ptr))]]));
     scratch.forEach((p) => this.arena.free(p));
     if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).

@@ -2,6 +2,8 @@ import { viewOf, type DType, type TypedArray } from '../dtype.js';
 import { TsanoError } from '../errors.js';
 
 const PAGE = 65536;
+/** Bytes after every block that kernels may read (never write) past its end. */
+export const PADDING = 32;
 /** Must equal the maximum the generated modules declare for their imported memory. */
 export const MAX_PAGES = 65536;
 
@@ -66,9 +68,12 @@ export class WasmArena {
     this.memory.grow(needed - have);
   }
 
-  /** Reserves `bytes` (plus 16 bytes of padding, so four-lane loads past the end stay inside) at a 16-byte boundary. */
+  /**
+   * Reserves `bytes` at a 16-byte boundary, plus 32 bytes of padding: vector loads that run past the
+   * end (a four-lane tail, a matmul epilogue reading a bias row padded to eight columns) stay inside.
+   */
   alloc(bytes: number): number {
-    const size = Math.ceil((bytes + 16) / 16) * 16;
+    const size = Math.ceil((bytes + PADDING) / 16) * 16;
     const hole = this.holes.findIndex((h) => h.size >= size);
     if (hole >= 0) {
       const h = this.holes[hole]!;

@@ -10,6 +10,7 @@ import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/e
 import { Executor } from '../../runtime/executor.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
+import { epilogueSupport } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared } from './variables.js';
 
@@ -201,6 +202,7 @@ export async function compile<O extends Node | readonly Node[]>(
     exclude: options.exclude ?? [],
     epsilon: epsilon(),
     verify: process.env['TSANO_VERIFY'] === '1',
+    ...(mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {}),
   });
   const optimizedOutputs = optimized.roots.slice(0, outputList.length);
   const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);

@@ -22,7 +22,7 @@ export function optimizerAgrees(optimized: ArrayLike<number>, naive: ArrayLike<n
 
 /** Compiles the same outputs with and without the optimizer and runs both on the same values. */
 export async function bothWays(inputs: readonly T.Node[], outputs: readonly T.Node[], values: readonly T.NDArray[], options: T.CompileOptions = {}) {
-  const plain = await T.compile(inputs, outputs, { optimizer: 'none' });
+  const plain = await T.compile(inputs, outputs, { optimizer: 'none', ...(options.mode ? { mode: options.mode } : {}) });
   const fast = await T.compile(inputs, outputs, { optimizer: 'fast_run', ...options });
   return { naive: plain(...values), optimized: fast(...values), fast, plain };
 }

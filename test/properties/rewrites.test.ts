@@ -94,6 +94,10 @@ const EXAMPLES: Record<string, Example> = {
   sum_mul_to_dot: { inputs: [m23, ['y', [3]]], build: ([x, y]) => T.sum(T.mul(x!, y!), 1), expected: ([x, y]) => T.dot(x!, y!), domain: inRange(-5, 5) },
 
   elementwise_fusion: { inputs: [v3], build: ([x]) => T.mul(T.tanh(x!), T.sigmoid(x!)) },
+  matmul_epilogue_fusion: {
+    inputs: [['x', [3, 5], 'float32'], ['w', [5, 9], 'float32'], ['b', [9], 'float32']],
+    build: ([x, w, b]) => T.relu(T.add(T.dot(x!, w!), b!)),
+  },
 };
 
 const inputsOf = (ex: Example, dtype: T.DType = 'float64') => ex.inputs.map(([name, shape, dt]) => T.tensor(name, { dtype: dt ?? dtype, shape }));

@@ -109,6 +109,33 @@ describe('wasm and js modes agree', () => {
     );
   });
 
+  it('matmul epilogues (bias row, per-row value, scalar, then an activation) run inside the kernel and agree with the reference', async () => {
+    const activations = [T.relu, T.tanh, T.gelu, T.sigmoid, T.softplus, (v: T.Node) => T.elu(v), T.sin] as const;
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 37 }), k: fc.integer({ min: 1, max: 20 }), m: fc.integer({ min: 1, max: 29 }),
+      act: fc.integer({ min: 0, max: activations.length - 1 }), operand: fc.constantFrom('row', 'column', 'scalar'), ta: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.matrix('x');
+        const w = T.matrix('w');
+        const shape = p.operand === 'row' ? [p.m] : p.operand === 'column' ? [p.n, 1] : [];
+        const c = T.tensor('c', { shape: p.operand === 'column' ? [null, 1] : shape.map(() => null) });
+        const product = p.ta ? T.matmul(T.transpose(x), w) : T.dot(x, w);
+        const build = () => activations[p.act]!(T.mul(T.add(product, c), 1.5));
+        const wasm = await T.compile([x, w, c], build(), { mode: 'wasm' });
+        const js = await T.compile([x, w, c], build(), { mode: 'js' });
+        expect(wasm.stats.rewrites['matmul_epilogue_fusion']).toBe(1);
+        expect(wasm.program.steps.map((s) => s.op)).toEqual(['fused']);
+        const X = T.randomUniform(p.ta ? [p.k, p.n] : [p.n, p.k], { seed: p.n, minval: -1, maxval: 1 });
+        const W = T.randomUniform([p.k, p.m], { seed: p.m + 1, minval: -1, maxval: 1 });
+        const C = T.randomUniform(shape, { seed: 5, minval: -1, maxval: 1 });
+        expect(agreeF32(wasm(X, W, C).data, js(X, W, C).data)).toBeUndefined();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('reuses the memory of dead values: a chain of 12 unfused kernels needs a few buffers, not 12', async () => {
     const x = T.vector('x');
     let y: T.Node = x;

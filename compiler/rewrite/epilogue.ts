@@ -1,0 +1,76 @@
+import { toposort } from '../ir/graph.js';
+import { Node } from '../ir/node.js';
+import { isElementwise, type FusedArgs, type FusedInstr, type FusedRef, type MatmulArgs, type Op, type OpArgs } from '../ir/ops.js';
+import { withOrigin } from '../ir/origin.js';
+import type { RuleCounts } from './engine.js';
+
+export const EPILOGUE_RULE = 'matmul_epilogue_fusion';
+
+/**
+ * Whether a backend computes `instrs` on a matmul's product inside the matmul kernel, reading the
+ * region's other inputs `others` (input 0 is the product, of shape `shape`).
+ */
+export type EpilogueSupport = (instrs: readonly FusedInstr[], others: readonly Node[], shape: Node['shape']) => boolean;
+
+/** A single elementwise op as a one-instruction region. */
+function asRegion(node: Node): FusedArgs | undefined {
+  if (node.op === 'fused') return node.args as FusedArgs;
+  if (!isElementwise(node.op)) return undefined;
+  const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
+  return { instrs: [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], outputs: [0], outputTypes: [node.type] };
+}
+
+/** A 2-D float32 product whose flags the epilogue can carry (dot of two matrices is matmul). */
+function productFlags(p: Node): MatmulArgs | undefined {
+  if (p.dtype !== 'float32' || p.ndim !== 2 || p.inputs.some((i) => i.ndim !== 2)) return undefined;
+  if (p.op === 'matmul') return (p as Node<'matmul'>).args;
+  return p.op === 'dot' ? {} : undefined;
+}
+
+/**
+ * Moves the elementwise work that follows a matrix product (bias, scale, activation) into the matmul
+ * kernel, which applies it to its accumulators before they are stored: one pass over the product
+ * instead of two. Only where the product has no other reader and `supports` says the backend can.
+ */
+export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, supports: EpilogueSupport): Node[] {
+  const order = toposort(roots);
+  const readers = new Map<Node, number>();
+  for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const isRoot = new Set(roots);
+  // Decide first, then rebuild in one topological pass, so a fused node's inputs are the rebuilt ones.
+  const plans = new Map<Node, { inputs: Node[]; args: FusedArgs }>();
+  const absorbed = new Set<Node>();
+  for (const node of order) {
+    const region = asRegion(node);
+    if (!region || region.reduce || region.matmul || region.outputs.length !== 1 || node.dtype !== 'float32') continue;
+    const j = node.inputs.findIndex((p) =>
+      productFlags(p) !== undefined && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
+      p.shape.every((d, a) => d === node.shape[a]) && node.inputs.indexOf(p) === node.inputs.lastIndexOf(p));
+    if (j < 0) continue;
+    const product = node.inputs[j]!;
+    const others = node.inputs.filter((_, i) => i !== j);
+    // Region input j becomes input 0 (the product); the others keep their order after it.
+    const renumber = (i: number) => (i === j ? 0 : 1 + (i < j ? i : i - 1));
+    const instrs = region.instrs.map((instr) => ({
+      ...instr,
+      inputs: instr.inputs.map((r) => (r.from === 'input' ? { from: 'input' as const, index: renumber(r.index) } : r)),
+    }));
+    if (!supports(instrs, others, node.shape)) continue;
+    absorbed.add(product);
+    plans.set(node, { inputs: [product.inputs[0]!, product.inputs[1]!, ...others], args: { ...region, instrs, matmul: productFlags(product)! } });
+    counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
+  }
+  if (plans.size === 0) return [...roots];
+  const mapped = new Map<Node, Node>();
+  for (const node of order) {
+    const plan = plans.get(node);
+    if (plan) {
+      mapped.set(node, withOrigin(node.origin, () => Node.make('fused', plan.inputs.map((i) => mapped.get(i) ?? i), plan.args)));
+      continue;
+    }
+    const inputs = node.inputs.map((i) => mapped.get(i) ?? i);
+    const changed = inputs.some((x, i) => x !== node.inputs[i]);
+    mapped.set(node, changed ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node);
+  }
+  return roots.map((r) => mapped.get(r)!);
+}
