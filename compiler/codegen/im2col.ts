@@ -35,8 +35,18 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
       : m.f32.store(0, 4, at(pixel), m.f32.add(m.f32.load(0, 4, at(pixel)), m.f32.load(0, 4, at(dst))));
     return loop(`acc${step}`, m.i32.gt_s(add(q.get(), i32(step)), c.get()), [sum, set(q, add(q.get(), i32(step)))]);
   };
+  // Few channels (a grey or RGB image) copy value by value: a bulk memory.copy per 4 or 12 bytes costs more than it moves.
+  const copyFew = () => m.block(null, [set(pixel, source), set(q, i32(0)),
+    loop('few', m.i32.ge_s(q.get(), c.get()), [
+      m.f32.store(0, 4, add(dst.get(), m.i32.shl(q.get(), i32(2))), m.f32.load(0, 4, add(pixel.get(), m.i32.shl(q.get(), i32(2))))),
+      set(q, add(q.get(), i32(1))),
+    ])]);
+  const zeroFew = () => m.block(null, [set(q, i32(0)),
+    loop('zero', m.i32.ge_s(q.get(), c.get()), [m.f32.store(0, 4, add(dst.get(), m.i32.shl(q.get(), i32(2))), m.f32.const(0)), set(q, add(q.get(), i32(1)))])]);
+  const few = m.i32.lt_s(c.get(), i32(8));
   const visit = direction === 'im2col'
-    ? m.if(inside, m.memory.copy(dst.get(), source, bytes.get()), m.memory.fill(dst.get(), i32(0), bytes.get()))
+    ? m.if(inside, m.if(few, copyFew(), m.memory.copy(dst.get(), m.copyExpression(source), bytes.get())),
+      m.if(m.copyExpression(few), zeroFew(), m.memory.fill(dst.get(), i32(0), bytes.get())))
     : m.if(inside, m.block(null, [set(pixel, source), set(q, i32(0)), accumulate(4), accumulate(1)]));
   const tap: Expr[] = [
     set(ix, m.i32.sub(add(mul(ox.get(), sw.get()), mul(j.get(), dw.get())), pw.get())),

@@ -426,10 +426,11 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** Runs a convolution's companion walk (`im2col` gathers x into cols, `col2im` scatters cols back into x). */
   private walk(step: Step, direction: 'im2col' | 'col2im', a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: number, cols: number): boolean {
     const index = this.fnIndex.get(`k${step.kernel}_${direction}`);
-    const fn = index === undefined ? undefined : this.fns[index];
-    if (!fn) return false;
-    fn(x, cols, g.n, g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1],
-      a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore);
+    if (index === undefined || !this.fns[index]) return false;
+    // Images are independent (in both directions): whole images per thread.
+    const [image, patches] = [g.h * g.wd * g.c * 4, g.gh.out * g.gw.out * g.depth * 4];
+    this.dispatch(this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [index, [x + b0 * image, cols + b0 * patches, b1 - b0,
+      g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1], a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore]]));
     return true;
   }
 
