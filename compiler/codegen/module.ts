@@ -35,6 +35,9 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
       switch (spec.kind) {
         case 'conv2d':
+          emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue));
+          emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
+          break;
         case 'conv2dGradFilter':
           emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));

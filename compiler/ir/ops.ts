@@ -115,11 +115,14 @@ export interface FusedArgs {
   /** A reduction applied to output 0 inside the same kernel. */
   readonly reduce?: { readonly op: FusableReduce; readonly axes: readonly number[]; readonly keepdims: boolean };
   /**
-   * A matmul epilogue: the node's first two inputs are multiplied (with these flags) and the
-   * product is the region's input 0; the region's input i > 0 is the node's input i + 1.
+   * An epilogue: the node's first two inputs go through this product (a matmul with its flags, or a
+   * convolution), whose result is the region's input 0; the region's input i > 0 is the node's input i + 1.
    */
-  readonly matmul?: MatmulArgs;
+  readonly product?: FusedProduct;
 }
+
+/** The products a fused region may follow inside one kernel. */
+export type FusedProduct = { readonly op: 'matmul'; readonly args: MatmulArgs } | { readonly op: 'conv2d'; readonly args: ConvArgs };
 
 /** The closed set of operations. */
 export type Op = keyof OpArgs;
@@ -344,7 +347,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   fused: {
     kind: 'fused', arity: -1,
     type: (_xs, a) => a.outputTypes[0]!,
-    format: (a) => `${a.matmul ? 'matmul -> ' : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
+    format: (a) => `${a.product ? `${a.product.op} -> ` : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
   },
   fusedOutput: { kind: 'fused', arity: 1, type: (_xs, a) => a.type, format: (a) => `${a.index}` },
 };

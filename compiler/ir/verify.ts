@@ -19,7 +19,7 @@ export function verifyGraph(roots: readonly Node[], after: string): void {
     }
     if (node.op === 'fused') {
       const a = node.args as FusedArgs;
-      const regionInputs = a.matmul ? node.inputs.length - 1 : node.inputs.length;
+      const regionInputs = a.product ? node.inputs.length - 1 : node.inputs.length;
       a.instrs.forEach((instr, k) => instr.inputs.forEach((r) => {
         const bad = r.from === 'input' ? r.index >= regionInputs : r.index >= k;
         if (bad) throw new Error(`internal (after ${after}): fused instruction ${k} reads a value that does not exist yet`);

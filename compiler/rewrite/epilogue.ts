@@ -1,6 +1,6 @@
 import { toposort } from '../ir/graph.js';
 import { Node } from '../ir/node.js';
-import { isElementwise, type FusedArgs, type FusedInstr, type FusedRef, type MatmulArgs, type Op, type OpArgs } from '../ir/ops.js';
+import { isElementwise, type FusedArgs, type FusedInstr, type FusedProduct, type FusedRef, type Op, type OpArgs } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import type { RuleCounts } from './engine.js';
 
@@ -20,17 +20,22 @@ function asRegion(node: Node): FusedArgs | undefined {
   return { instrs: [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], outputs: [0], outputTypes: [node.type] };
 }
 
-/** A 2-D float32 product whose flags the epilogue can carry (dot of two matrices is matmul). */
-function productFlags(p: Node): MatmulArgs | undefined {
-  if (p.dtype !== 'float32' || p.ndim !== 2 || p.inputs.some((i) => i.ndim !== 2)) return undefined;
-  if (p.op === 'matmul') return (p as Node<'matmul'>).args;
-  return p.op === 'dot' ? {} : undefined;
+/** A float32 product a kernel can end with: a matrix product (dot of two matrices is matmul) or a channels-last convolution. */
+function productOf(p: Node): FusedProduct | undefined {
+  if (p.dtype !== 'float32') return undefined;
+  if (p.op === 'conv2d') {
+    const args = (p as Node<'conv2d'>).args;
+    return args.dataFormat === 'channelsLast' ? { op: 'conv2d', args } : undefined;
+  }
+  if (p.ndim !== 2 || p.inputs.some((i) => i.ndim !== 2)) return undefined;
+  if (p.op === 'matmul') return { op: 'matmul', args: (p as Node<'matmul'>).args };
+  return p.op === 'dot' ? { op: 'matmul', args: {} } : undefined;
 }
 
 /**
- * Moves the elementwise work that follows a matrix product (bias, scale, activation) into the matmul
- * kernel, which applies it to its accumulators before they are stored: one pass over the product
- * instead of two. Only where the product has no other reader and `supports` says the backend can.
+ * Moves the elementwise work that follows a matrix product or a convolution (bias, scale, activation)
+ * into its kernel, which applies it to its accumulators before they are stored: one pass over the
+ * product instead of two. Only where the product has no other reader and `supports` says the backend can.
  */
 export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, supports: EpilogueSupport): Node[] {
   const order = toposort(roots);
@@ -42,9 +47,9 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
   const absorbed = new Set<Node>();
   for (const node of order) {
     const region = asRegion(node);
-    if (!region || region.reduce || region.matmul || region.outputs.length !== 1 || node.dtype !== 'float32') continue;
+    if (!region || region.reduce || region.product || region.outputs.length !== 1 || node.dtype !== 'float32') continue;
     const j = node.inputs.findIndex((p) =>
-      productFlags(p) !== undefined && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
+      productOf(p) !== undefined && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
       p.shape.every((d, a) => d === node.shape[a]) && node.inputs.indexOf(p) === node.inputs.lastIndexOf(p));
     if (j < 0) continue;
     const product = node.inputs[j]!;
@@ -57,7 +62,7 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     }));
     if (!supports(instrs, others, node.shape)) continue;
     absorbed.add(product);
-    plans.set(node, { inputs: [product.inputs[0]!, product.inputs[1]!, ...others], args: { ...region, instrs, matmul: productFlags(product)! } });
+    plans.set(node, { inputs: [product.inputs[0]!, product.inputs[1]!, ...others], args: { ...region, instrs, product: productOf(product)! } });
     counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
   }
   if (plans.size === 0) return [...roots];

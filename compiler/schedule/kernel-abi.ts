@@ -45,8 +45,9 @@ export type KernelSpec =
   | { readonly kind: 'softmax'; readonly log: boolean }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
   | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue }
-  /** conv2d and its two gradients as im2col / col2im (done by the runtime) around the matmul kernel. */
-  | { readonly kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter' }
+  /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
+  | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue }
+  | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter' }
   /** Max pooling, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' };
 

@@ -28,11 +28,12 @@ export function predictLayout(s: Shape, out: Shape): Layout | undefined {
 }
 
 /**
- * What the matmul kernel can apply to its accumulators: float32 instructions the SIMD lowering has,
- * reading float32 operands that are a row (bias), a column or a scalar against the product.
+ * What the matmul kernel (also under conv2d) can apply to its accumulators: float32 instructions the
+ * SIMD lowering has, reading float32 operands that are a row (bias), a column (one value per output
+ * row or pixel) or a scalar against the product.
  */
 export const epilogueSupport = (supported: Supported) => (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean =>
-  shape.length === 2 &&
+  shape.length >= 2 &&
   instrs.every((i) => i.dtype === 'float32' && supported(i.op, i.dtype)) &&
   others.every((o) => o.dtype === 'float32' && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
 
@@ -47,12 +48,12 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   if (node.op === 'softmax' || node.op === 'logSoftmax') {
     return float32(node) ? { kind: 'softmax', log: node.op === 'logSoftmax' } : undefined;
   }
-  if (node.op === 'fused' && (node.args as FusedArgs).matmul) {
+  if (node.op === 'fused' && (node.args as FusedArgs).product) {
     const a = node.args as FusedArgs;
     const others = node.inputs.slice(2);
     if (!epilogueSupport(supported)(a.instrs, others, node.shape)) return undefined;
     const layouts = others.map((o) => predictLayout(o.shape, node.shape)!);
-    return { kind: 'matmul', epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts } };
+    return { kind: a.product!.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts } };
   }
   if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
     const a = node.args as FusedArgs;

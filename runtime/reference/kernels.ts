@@ -109,8 +109,9 @@ export class MultiOutput extends NDArray {
  * fusion cannot change a result; backends that build one loop nest are checked against this.
  */
 function runFused(operands: readonly NDArray[], a: FusedArgs, ctx: KernelContext): NDArray {
-  // A matmul epilogue: the product of the first two operands is the region's input 0.
-  const inputs = a.matmul ? [REFERENCE_KERNELS.matmul(operands.slice(0, 2), a.matmul, ctx), ...operands.slice(2)] : operands;
+  // An epilogue: the product of the first two operands is the region's input 0.
+  const product = a.product && (REFERENCE_KERNELS[a.product.op] as Kernel<Op>)(operands.slice(0, 2), a.product.args as OpArgs[Op], ctx);
+  const inputs = product ? [product, ...operands.slice(2)] : operands;
   const values: NDArray[] = [];
   for (const instr of a.instrs) {
     const operands = instr.inputs.map((r) => (r.from === 'input' ? inputs[r.index]! : values[r.index]!));

@@ -208,7 +208,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       case 'matmul':
         return this.matmul(step, spec, operands);
       case 'conv2d':
-        return this.conv2d(step, operands);
+        return this.conv2d(step, spec, operands);
       case 'conv2dGradFilter':
         return this.conv2dGradFilter(step, operands);
       case 'conv2dGradInput':
@@ -367,7 +367,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (!fused && (a!.ndim > 2 || b!.ndim > 2)) return this.batchedMatmul(step, a!, b!);
     if (fused && (a!.ndim !== 2 || b!.ndim !== 2)) return undefined;
     // Transposed operands (matmul's flags; dot has none) are read in place through strides.
-    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : fused ? (step.args as FusedArgs).matmul! : {};
+    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : fused ? ((step.args as FusedArgs).product!.args as MatmulArgs) : {};
     const vector = b!.ndim === 1;
     const transA = !!f.transposeA;
     const transB = !!f.transposeB && !vector;
@@ -438,13 +438,18 @@ export class WasmAccelerator implements Accelerator, Residence {
    * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
    * (im2col), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
    */
-  private conv2d(step: Step, [x, w]: readonly NDArray[]): NDArray | undefined {
-    const a = step.args as ConvParams;
+  private conv2d(step: Step, spec: Extract<KernelSpec, { kind: 'conv2d' }>, [x, w, ...rest]: readonly NDArray[]): NDArray | undefined {
+    const a = (step.op === 'fused' ? (step.args as FusedArgs).product!.args : step.args) as ConvParams;
+    if (x!.ndim !== 4 || w!.ndim !== 4) return undefined;
     const g = this.convGeometry(a, x!.shape, w!.shape);
     if (w!.shape[2] !== g.c) return undefined;
+    const shape = [g.n, g.gh.out, g.gw.out, g.cout];
+    const layouts = spec.epilogue?.layouts ?? [];
+    if (rest.some((o, t) => actualLayout(o.shape, shape) !== layouts[t])) return undefined;
+    const epilogue = rest.map((o, t) => ({ ptr: this.place(o), perRow: layouts[t] === 'column' }));
     const cols = this.arena.alloc(g.rows * g.depth * 4);
     if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
-    const out = this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, [g.n, g.gh.out, g.gw.out, g.cout]);
+    const out = this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, shape, undefined, epilogue);
     this.arena.free(cols);
     return out;
   }

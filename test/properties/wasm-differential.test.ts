@@ -235,6 +235,36 @@ describe('max pooling on wasm', () => {
   });
 });
 
+describe('conv2d epilogues on wasm', () => {
+  it('bias, per-pixel value or scalar, then an activation, inside the convolution kernel, agree with the reference', async () => {
+    const arb = fc.record({
+      h: fc.integer({ min: 3, max: 9 }), c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
+      stride: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      operand: fc.constantFrom('row', 'column', 'scalar'), act: fc.constantFrom('relu', 'tanh', 'gelu'),
+    }).filter((p) => (p.padding === 'same' || p.k <= p.h) && (p.operand !== 'column' || p.o > 1)); // one output channel: a column is the whole array
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.tensor('x', { shape: [2, p.h, p.h, p.c] });
+        const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
+        const y = T.conv2d(x, k, { strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' });
+        const outShape = y.shape as number[];
+        const cShape = p.operand === 'row' ? [p.o] : p.operand === 'column' ? [...outShape.slice(0, 3), 1] : [];
+        const c = T.tensor('c', { shape: cShape });
+        const out = T[p.act](T.add(y, c));
+        const wasm = await T.compile([x, k, c], out, { mode: 'wasm' });
+        const js = await T.compile([x, k, c], out, { mode: 'js' });
+        expect(wasm.stats.rewrites['matmul_epilogue_fusion']).toBe(1);
+        expect(wasm.program.steps.map((s) => [s.op, s.kernel !== undefined])).toEqual([['fused', true]]);
+        const X = T.randomUniform([2, p.h, p.h, p.c], { seed: p.h + p.c, minval: -1, maxval: 1 });
+        const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
+        const C = T.randomUniform(cShape, { seed: 9, minval: -1, maxval: 1 });
+        expect(agreeF32(wasm(X, K, C).data, js(X, K, C).data)).toBeUndefined();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('conv2d gradients on wasm', () => {
   it('agree with the reference kernels', async () => {
     const arb = fc.record({
