@@ -3,8 +3,8 @@ import type { FunctionEmitter, Local } from './emitter.js';
 import { relaxedMadd, SimdMath } from './simd-math.js';
 import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
 import type { MatmulEpilogue } from '../schedule/kernel-abi.js';
-// The register tile: 4 rows of A times 8 columns of B, 8 f32x4 accumulators (V8 has 16 vector registers).
-import { TILE_COLS, TILE_ROWS } from '../schedule/kernel-abi.js';
+// The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
+import { TILE_ROWS, tileCols } from '../schedule/kernel-abi.js';
 
 /** Depth of one cache block: a 4 x KC slice of packed A and a KC x 8 slice of packed B stay in L1. */
 export const KC = 256;
@@ -24,8 +24,16 @@ export const MATMUL_PARAMS = 11;
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k and MC rows, so the packed slices stay in cache.
  */
-export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilogue?: MatmulEpilogue): void {
+export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilogue?: MatmulEpilogue, dtype: 'float32' | 'float64' = 'float32'): void {
   const { m, b } = e;
+  // float64: the same 32-byte panels hold 4 columns of two-lane vectors instead of 8 of four-lane ones.
+  const wide = dtype === 'float64';
+  const E = wide ? 8 : 4; // bytes per element
+  const ES = wide ? 3 : 2; // log2 E
+  const TC = tileCols(dtype);
+  const CS = wide ? 2 : 3; // log2 TC
+  const fx = wide ? m.f64x2 : m.f32x4;
+  const scalar = wide ? m.f64 : m.f32;
   const [A, B, C, n, k, cols0, scratch, aRow, aDepth, bDepth, bCol, ...epilogueInputs] = e.params as Local[];
   const i32 = (c: number) => m.i32.const(c);
   const add = (x: Expr, y: Expr) => m.i32.add(x, y);
@@ -62,36 +70,36 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   const b0 = e.local(b.v128);
   const b1 = e.local(b.v128);
   const a = e.local(b.v128);
-  const zero = e.f32x4Const(0);
+  const zero = wide ? e.f64x2Const(0) : e.f32x4Const(0);
   const stmts: Expr[] = [];
 
   stmts.push(set(rows, m.i32.and(add(n.get(), i32(TILE_ROWS - 1)), i32(-TILE_ROWS))));
-  stmts.push(set(cols, m.i32.and(add(cols0.get(), i32(TILE_COLS - 1)), i32(-TILE_COLS))));
+  stmts.push(set(cols, m.i32.and(add(cols0.get(), i32(TC - 1)), i32(-TC))));
   stmts.push(set(packedA, scratch.get()));
-  stmts.push(set(packedB, add(scratch.get(), shl(mul(rows.get(), k.get()), 2))));
+  stmts.push(set(packedB, add(scratch.get(), shl(mul(rows.get(), k.get()), ES))));
 
   // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*aRow + l*aDepth], zero for rows past n.
   stmts.push(set(i, i32(0)));
   stmts.push(loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
     set(r, i32(0)),
     loop('packa_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
-      set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), 2))),
+      set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), ES))),
       m.if(m.i32.lt_u(add(i.get(), r.get()), n.get()),
         m.block(null, [
-          set(src, add(A.get(), shl(mul(add(i.get(), r.get()), aRow.get()), 2))),
+          set(src, add(A.get(), shl(mul(add(i.get(), r.get()), aRow.get()), ES))),
           set(l, i32(0)),
           loop('packa_l', m.i32.ge_u(l.get(), k.get()), [
-            m.f32.store(0, 4, dst.get(), m.f32.load(0, 4, src.get())),
-            set(src, add(src.get(), shl(aDepth.get(), 2))),
-            set(dst, add(dst.get(), i32(16))),
+            scalar.store(0, E, dst.get(), scalar.load(0, E, src.get())),
+            set(src, add(src.get(), shl(aDepth.get(), ES))),
+            set(dst, add(dst.get(), i32(TILE_ROWS * E))),
             set(l, add(l.get(), i32(1))),
           ]),
         ]),
         m.block(null, [
           set(l, i32(0)),
           loop('packa_z', m.i32.ge_u(l.get(), k.get()), [
-            m.f32.store(0, 4, dst.get(), m.f32.const(0)),
-            set(dst, add(dst.get(), i32(16))),
+            scalar.store(0, E, dst.get(), scalar.const(0)),
+            set(dst, add(dst.get(), i32(TILE_ROWS * E))),
             set(l, add(l.get(), i32(1))),
           ]),
         ])),
@@ -105,19 +113,19 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   stmts.push(set(l, i32(0)));
   stmts.push(loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
     set(p, i32(0)),
-    loop('packb_p', m.i32.ge_u(shl(p.get(), 3), cols.get()), [
-      set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), 3), shl(l.get(), 3)), 2))),
-      set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), 3), bCol.get())), 2))),
-      m.if(m.i32.and(m.i32.le_u(add(shl(p.get(), 3), i32(TILE_COLS)), cols0.get()), m.i32.eq(bCol.get(), i32(1))),
+    loop('packb_p', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
+      set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(l.get(), CS)), ES))),
+      set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), CS), bCol.get())), ES))),
+      m.if(m.i32.and(m.i32.le_u(add(shl(p.get(), CS), i32(TC)), cols0.get()), m.i32.eq(bCol.get(), i32(1))),
         m.block(null, [
           m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
           m.v128.store(16, 4, dst.get(), m.v128.load(16, 4, src.get())),
         ]),
         m.block(null, [
           set(c, i32(0)),
-          loop('packb_c', m.i32.ge_u(c.get(), i32(TILE_COLS)), [
-            m.f32.store(0, 4, add(dst.get(), shl(c.get(), 2)),
-              m.if(m.i32.lt_u(add(shl(p.get(), 3), c.get()), cols0.get()), m.f32.load(0, 4, add(src.get(), shl(mul(c.get(), bCol.get()), 2))), m.f32.const(0))),
+          loop('packb_c', m.i32.ge_u(c.get(), i32(TC)), [
+            scalar.store(0, E, add(dst.get(), shl(c.get(), ES)),
+              m.if(m.i32.lt_u(add(shl(p.get(), CS), c.get()), cols0.get()), scalar.load(0, E, add(src.get(), shl(mul(c.get(), bCol.get()), ES))), scalar.const(0))),
             set(c, add(c.get(), i32(1))),
           ]),
         ])),
@@ -131,23 +139,24 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   const step = (u: number): Expr[] => {
     const out: Expr[] = [set(b0, m.v128.load(u * 32, 4, bPtr.get())), set(b1, m.v128.load(u * 32 + 16, 4, bPtr.get()))];
     // acc + a * b: one fused relaxed_madd where the engine has relaxed SIMD, else mul then add.
-    const madd = (x: Expr, y: Expr, z: Expr): Expr => (fma ? relaxedMadd(e, x, y, z) : m.f32x4.add(z, m.f32x4.mul(x, y)));
+    const madd = (x: Expr, y: Expr, z: Expr): Expr => (fma && !wide ? relaxedMadd(e, x, y, z) : fx.add(z, fx.mul(x, y)));
     for (let row = 0; row < TILE_ROWS; row++) {
-      out.push(set(a, m.v128.load32_splat(u * 16 + row * 4, 4, aPtr.get())));
+      const at = u * TILE_ROWS * E + row * E;
+      out.push(set(a, wide ? m.v128.load64_splat(at, 8, aPtr.get()) : m.v128.load32_splat(at, 4, aPtr.get())));
       out.push(set(acc[2 * row]!, madd(a.get(), b0.get(), acc[2 * row]!.get())));
       out.push(set(acc[2 * row + 1]!, madd(a.get(), b1.get(), acc[2 * row + 1]!.get())));
     }
     return out;
   };
   const advance = (steps: number): Expr[] => [
-    set(aPtr, add(aPtr.get(), i32(16 * steps))), set(bPtr, add(bPtr.get(), i32(32 * steps))), set(l, add(l.get(), i32(steps))),
+    set(aPtr, add(aPtr.get(), i32(TILE_ROWS * E * steps))), set(bPtr, add(bPtr.get(), i32(32 * steps))), set(l, add(l.get(), i32(steps))),
   ];
   // Unrolling k (by 2, 4 or 8, with separate or shared temporaries), shuffle-based broadcasts of A and
   // the tile as a separate function all measured no faster than this plain loop under V8 11.3
   // (interleaved in one process, 256^3 to 1024^3).
   const single: Expr[] = [...step(0), ...advance(1)];
 
-  const cRow = (row: number) => add(cPtr.get(), shl(mul(i32(row), cols.get()), 2));
+  const cRow = (row: number) => add(cPtr.get(), shl(mul(i32(row), cols.get()), ES));
   const storeRaw = (): Expr[] => acc.map((v, q) => m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), v.get()));
   /** The epilogue on each accumulator (row r of the tile, columns p*8 + 4h …), then the store. */
   const storeWithEpilogue = (ep: MatmulEpilogue): Expr[] => {
@@ -169,11 +178,11 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   };
   const store = epilogue ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))] : storeRaw();
   const tile: Expr[] = [
-    set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), 3)), 2))),
+    set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), CS)), ES))),
     ...acc.map((v, q) =>
       set(v, m.select(m.i32.eqz(k0.get()), zero.get(), m.v128.load((q % 2) * 16, 4, cRow(Math.floor(q / 2)))))),
-    set(aPtr, add(packedA.get(), shl(add(mul(i.get(), k.get()), shl(k0.get(), 2)), 2))),
-    set(bPtr, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), 3), shl(k0.get(), 3)), 2))),
+    set(aPtr, add(packedA.get(), shl(add(mul(i.get(), k.get()), shl(k0.get(), 2)), ES))),
+    set(bPtr, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(k0.get(), CS)), ES))),
     set(l, k0.get()),
     doWhile('k', m.i32.lt_u(l.get(), kEnd.get()), single),
     ...store,
@@ -186,7 +195,7 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     loop('mc', m.i32.ge_u(ic.get(), rows.get()), [
       set(icEnd, m.select(m.i32.lt_u(add(ic.get(), i32(MC)), rows.get()), add(ic.get(), i32(MC)), rows.get())),
       set(p, i32(0)),
-      loop('panel', m.i32.ge_u(shl(p.get(), 3), cols.get()), [
+      loop('panel', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
         set(i, ic.get()),
         loop('rows', m.i32.ge_u(i.get(), icEnd.get()), tile),
         set(p, add(p.get(), i32(1))),

@@ -47,7 +47,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(16, (e) => emitIm2col(e, `${name}_col2im`, 'col2im'));
           break;
         case 'matmul':
-          emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue));
+          emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype));
           break;
         case 'maxPool2d':
           emit(14, (e) => emitMaxPool(e, name));

@@ -44,7 +44,7 @@ export type KernelSpec =
   /** softmax or logSoftmax along the last axis. */
   | { readonly kind: 'softmax'; readonly log: boolean }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
-  | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue }
+  | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
   | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue }
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter' }
@@ -53,13 +53,16 @@ export type KernelSpec =
 
 export type ElementType = 'float32' | 'float64' | 'bool';
 
-/** Matmul register tile: 4 rows of A times 8 columns of B (the padding of C and of packed operands). */
+/**
+ * Matmul register tile: 4 rows of A times 8 float32 (or 4 float64) columns of B, two vectors per row
+ * (the padding of C and of the packed operands).
+ */
 export const TILE_ROWS = 4;
-export const TILE_COLS = 8;
+export const tileCols = (dtype: 'float32' | 'float64'): number => (dtype === 'float64' ? 4 : 8);
 
 /** Bytes of scratch the matmul kernel needs for operands of these sizes (packed A and packed B). */
-export const matmulScratchBytes = (n: number, k: number, m: number): number =>
-  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / TILE_COLS) * TILE_COLS) * k * 4;
+export const matmulScratchBytes = (n: number, k: number, m: number, dtype: 'float32' | 'float64' = 'float32'): number =>
+  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) * k * (dtype === 'float64' ? 8 : 4);
 
 /** The layout an operand actually has at call time, or undefined when none of the four fits. */
 export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {

@@ -66,8 +66,9 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const [a, b] = node.inputs as [Node, Node];
     // Matrices, a matrix times a vector, or (matmul) batches of matrices broadcast over leading axes.
     const batched = node.op === 'matmul' && a.ndim >= 2 && b.ndim >= 2;
-    const ok = a.dtype === 'float32' && b.dtype === 'float32' && (batched || (a.ndim === 2 && (b.ndim === 2 || b.ndim === 1)));
-    return ok ? { kind: 'matmul' } : undefined;
+    const float = a.dtype === b.dtype && (a.dtype === 'float32' || a.dtype === 'float64');
+    const ok = float && (batched || (a.ndim === 2 && (b.ndim === 2 || b.ndim === 1)));
+    return ok ? (a.dtype === 'float64' ? { kind: 'matmul', dtype: 'float64' } : { kind: 'matmul' }) : undefined;
   }
   if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {
     const a = node.args as OpArgs['conv2d'];

@@ -1,5 +1,5 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
-import { actualLayout, kernelExports, matmulScratchBytes, TILE_COLS, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
+import { actualLayout, kernelExports, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -202,7 +202,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     const spec = this.kernels[step.kernel!]!;
     // sumLike's second operand only lends its shape.
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
-    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => 'float32');
+    const float = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
+    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     switch (spec.kind) {
       case 'matmul':
@@ -400,18 +401,19 @@ export class WasmAccelerator implements Accelerator, Residence {
       return undefined;
     }
     const [n, k, m] = [A.rows, A.cols, B.cols];
-    const aBatch = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * n * k * 4);
-    const bBatch = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * m * 4);
+    const E = a.dtype === 'float64' ? 8 : 4;
+    const aBatch = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * n * k * E);
+    const bBatch = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * m * E);
     const [aPtr, bPtr] = [this.place(a), this.place(b)];
     const count = sizeOf(batch);
-    const out = this.arena.alloc(count * n * m * 4);
+    const out = this.arena.alloc(count * n * m * E);
     const strides: GemmStrides = { aRow: A.stride.row, aDepth: A.stride.col, bDepth: B.stride.row, bCol: B.stride.col };
     forEachIndex(batch, [aBatch, bBatch], (i, [ao, bo]) => {
       const c = this.gemm(step.kernel!, aPtr + ao!, bPtr + bo!, n, k, m, [n, m], strides);
-      this.arena.u8(out + i * n * m * 4, n * m * 4).set(new Uint8Array(c.data.buffer, c.data.byteOffset, n * m * 4));
+      this.arena.u8(out + i * n * m * E, n * m * E).set(new Uint8Array(c.data.buffer, c.data.byteOffset, n * m * E));
       this.arena.free(c.data.byteOffset);
     });
-    return new NDArray(this.arena.f32(out, count * n * m), [...batch, n, m], 'float32');
+    return new NDArray(this.arena.view(a.dtype, out, count * n * m), [...batch, n, m], a.dtype);
   }
 
   /** Output geometry of a channels-last convolution of `x` by a kernel of shape `w`. */
@@ -496,19 +498,22 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
   private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[],
     s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }, epilogue: readonly { ptr: number; perRow: boolean }[] = []): NDArray {
+    const spec = this.kernels[kernel]!;
+    const dtype = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
+    const E = dtype === 'float64' ? 8 : 4;
     const rows = roundUp(n, TILE_ROWS);
-    const cols = roundUp(m, TILE_COLS);
-    const cPtr = this.arena.alloc(rows * cols * 4);
+    const cols = roundUp(m, tileCols(dtype));
+    const cPtr = this.arena.alloc(rows * cols * E);
     // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
-    const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m)));
-    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * 4, bPtr, cPtr + r0 * cols * 4, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
+    const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
+    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * E, bPtr, cPtr + r0 * cols * E, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
       ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * 4 : x.ptr))]]));
     scratch.forEach((p) => this.arena.free(p));
-    if (cols === m) return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
+    if (cols === m) return new NDArray(this.arena.view(dtype, cPtr, n * m), shape, dtype);
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).
-    const c = this.arena.f32(cPtr, rows * cols);
+    const c = this.arena.view(dtype, cPtr, rows * cols);
     for (let i = 1; i < n; i++) c.copyWithin(i * m, i * cols, i * cols + m);
-    return new NDArray(this.arena.f32(cPtr, n * m), shape, 'float32');
+    return new NDArray(this.arena.view(dtype, cPtr, n * m), shape, dtype);
   }
 }

@@ -62,6 +62,30 @@ describe('wasm and js modes agree', () => {
     }
   });
 
+  it('float64 matmul (two-lane kernel) over odd sizes, transposed and batched, within 1e-12', async () => {
+    for (const [ta, tb, batch] of [[false, false, []], [true, false, []], [false, true, [2]], [true, true, [3]]] as const) {
+      const a = T.tensor('a', { dtype: 'float64', shape: [...batch.map(() => null), null, null] });
+      const b = T.tensor('b', { dtype: 'float64', shape: [...batch.map(() => null), null, null] });
+      const f = await T.compile([a, b], T.matmul(a, b, { transposeA: ta, transposeB: tb }), { mode: 'wasm' });
+      expect(f.stats.wasmKernels).toBe(1);
+      for (const [n, k, m] of [[1, 1, 1], [3, 7, 5], [17, 65, 9], [66, 31, 13]] as const) {
+        const A = T.randomUniform([...batch, ...(ta ? [k, n] : [n, k])], { seed: n + k, minval: -1, maxval: 1, dtype: 'float64' });
+        const B = T.randomUniform([...batch, ...(tb ? [m, k] : [k, m])], { seed: m * 3, minval: -1, maxval: 1, dtype: 'float64' });
+        const count = batch.reduce((p, d) => p * d, 1);
+        const want = new Float64Array(count * n * m);
+        for (let q = 0; q < count; q++) {
+          const at = (i: number, l: number) => A.data[q * n * k + (ta ? l * n + i : i * k + l)]!;
+          const bt = (l: number, j: number) => B.data[q * k * m + (tb ? j * k + l : l * m + j)]!;
+          for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[q * n * m + i * m + j]! += at(i, l) * bt(l, j);
+        }
+        const got = f(A, B);
+        expect(got.dtype).toBe('float64');
+        expect(got.shape).toEqual([...batch, n, m]);
+        expect(agreeF32(got.data, want, 1e-12, 1e-14), `${n}x${k}x${m} ${ta} ${tb} [${batch}]`).toBeUndefined();
+      }
+    }
+  });
+
   it('matmul reads transposed operands in place (transposeA, transposeB, both) over odd sizes', async () => {
     const a = T.matrix('a');
     const b = T.matrix('b');
