@@ -5,7 +5,7 @@
  */
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import type { Stmts } from './simd-math.js';
+import { LaneMath, type Stmts } from './lane-math.js';
 
 type V = Local;
 
@@ -16,28 +16,16 @@ const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exac
 const LN2_LO = 1.90821492927058770002e-10;
 const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
 
-export class SimdMathF64 {
-  constructor(private readonly e: FunctionEmitter) {}
-  private get m() {
-    return this.e.m;
-  }
-  set(out: Stmts, value: Expr): V {
-    return this.e.let(out, this.e.b.v128, value);
+/** The float64 builders (two lanes). */
+export class SimdMathF64 extends LaneMath {
+  constructor(e: FunctionEmitter) {
+    super(e, e.m.f64x2 as never);
   }
   c(value: number): Expr {
     return this.e.f64x2Const(value).get();
   }
   ci(value: bigint): Expr {
     return this.e.i64x2Const(value).get();
-  }
-  select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
-    return this.set(out, this.m.v128.bitselect(ifTrue, ifFalse, mask));
-  }
-  poly(out: Stmts, x: V, coeffs: readonly number[]): V {
-    const { m } = this;
-    let acc = this.set(out, this.c(coeffs[0]!));
-    for (const k of coeffs.slice(1)) acc = this.set(out, m.f64x2.add(m.f64x2.mul(acc.get(), x.get()), this.c(k)));
-    return acc;
   }
 
   /** Integer-valued float64 lanes (|n| < 2^51) as i64 lanes. */
@@ -72,16 +60,6 @@ export class SimdMathF64 {
     return this.select(out, r.get(), this.c(NaN), m.f64x2.ge(x.get(), this.c(0)));
   }
 
-  /** log(1 + x) with the rounding error of 1 + x corrected: log(u) − ((u − 1) − x)/u. */
-  log1p(out: Stmts, x: V): V {
-    const { m } = this;
-    const u = this.onePlus(out, x);
-    const lu = this.log(out, u);
-    const r = this.set(out, m.f64x2.sub(lu.get(), m.f64x2.mul(m.f64x2.sub(m.f64x2.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
-    // At u = 0 and u = Inf the correction is NaN; log(u) is the answer there.
-    return this.select(out, r.get(), lu.get(), m.v128.and(m.f64x2.ne(u.get(), this.c(0)), m.f64x2.ne(u.get(), this.c(Infinity))));
-  }
-
   /** e^x − 1: the Taylor series to degree 16 below |x| = ½ (no cancellation), e^x − 1 above. */
   expm1(out: Stmts, x: V): V {
     const { m } = this;
@@ -98,40 +76,6 @@ export class SimdMathF64 {
     const t = this.expm1(out, this.set(out, m.f64x2.add(a.get(), a.get())));
     const r = this.set(out, m.f64x2.div(t.get(), m.f64x2.add(t.get(), this.c(2))));
     return this.select(out, x.get(), r.get(), this.ci(-0x8000000000000000n));
-  }
-
-  /** 1/(1 + e) or e/(1 + e) with e = e^(−|x|), by the sign of x: no overflow. */
-  sigmoid(out: Stmts, x: V): V {
-    const { m } = this;
-    const e = this.expNegAbs(out, x);
-    const q = this.reciprocal(out, this.onePlus(out, e));
-    return this.select(out, q.get(), m.f64x2.mul(e.get(), q.get()), m.f64x2.ge(x.get(), this.c(0)));
-  }
-
-  /** max(x, 0) + log1p(e^(−|x|)). */
-  softplus(out: Stmts, x: V): V {
-    const { m } = this;
-    const l = this.log1p(out, this.expNegAbs(out, x));
-    return this.set(out, m.f64x2.add(m.f64x2.max(x.get(), this.c(0)), l.get()));
-  }
-
-  /** log(1 − e^x) for x ≤ 0 (NaN above): log(−expm1 x) above −ln 2, log1p(−e^x) below (Mächler). */
-  log1mexp(out: Stmts, x: V): V {
-    const { m } = this;
-    const near = this.log(out, this.set(out, m.f64x2.neg(this.expm1(out, x).get())));
-    const far = this.log1p(out, this.set(out, m.f64x2.neg(this.exp(out, x).get())));
-    const r = this.select(out, near.get(), far.get(), m.f64x2.gt(x.get(), this.c(-Math.LN2)));
-    return this.select(out, this.c(NaN), r.get(), m.f64x2.gt(x.get(), this.c(0)));
-  }
-
-  private expNegAbs(out: Stmts, x: V): V {
-    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.m.f64x2.neg(this.m.f64x2.abs(x.get())))));
-  }
-  private onePlus(out: Stmts, x: V): V {
-    return this.e.memo(out, `onePlus:${x.index}`, () => this.set(out, this.m.f64x2.add(x.get(), this.c(1))));
-  }
-  private reciprocal(out: Stmts, x: V): V {
-    return this.e.memo(out, `reciprocal:${x.index}`, () => this.set(out, this.m.f64x2.div(this.c(1), x.get())));
   }
 
   /**

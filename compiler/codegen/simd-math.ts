@@ -6,11 +6,13 @@
 import { erf, erfc } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { LaneMath, type Stmts } from './lane-math.js';
 import { chebyshevFit, type PolynomialPiece } from './fit.js';
 import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import { reduceHalfPi } from './trig-reduction.js';
 
-export type Stmts = Expr[];
+export type { Stmts };
+
 type V = Local;
 
 const LOG2E = 1.4426950408889634;
@@ -40,27 +42,11 @@ export function relaxedMadd(e: FunctionEmitter, a: Expr, b: Expr, c: Expr): Expr
   return bin._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, bin.RelaxedMaddVecF32x4, a, b, c);
 }
 
-/** Shorthands over one emitter. */
-export class SimdMath {
+/** The float32 builders (four lanes). */
+export class SimdMath extends LaneMath {
   /** With `fma`, polynomial steps use f32x4.relaxed_madd (one rounding instead of two). */
-  constructor(private readonly e: FunctionEmitter, private readonly fma = false) {}
-  private get m() {
-    return this.e.m;
-  }
-  private get v128() {
-    return this.e.b.v128;
-  }
-  set(out: Stmts, value: Expr): V {
-    return this.e.let(out, this.v128, value);
-  }
-  private expNegAbs(out: Stmts, x: V): V {
-    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.m.f32x4.neg(this.m.f32x4.abs(x.get())))));
-  }
-  private onePlus(out: Stmts, x: V): V {
-    return this.e.memo(out, `onePlus:${x.index}`, () => this.set(out, this.m.f32x4.add(x.get(), this.c(1))));
-  }
-  private reciprocal(out: Stmts, x: V): V {
-    return this.e.memo(out, `reciprocal:${x.index}`, () => this.set(out, this.m.f32x4.div(this.c(1), x.get())));
+  constructor(e: FunctionEmitter, private readonly fma = false) {
+    super(e, e.m.f32x4 as never);
   }
   c(value: number): Expr {
     return this.e.f32x4Const(value).get();
@@ -68,19 +54,9 @@ export class SimdMath {
   ci(value: number): Expr {
     return this.e.i32x4Const(value).get();
   }
-  /** Horner evaluation of coeffs[0]*x^n + … + coeffs[n]. */
-  poly(out: Stmts, x: V, coeffs: readonly number[]): V {
-    let acc = this.set(out, this.c(coeffs[0]!));
-    for (const k of coeffs.slice(1)) acc = this.set(out, this.madd(acc.get(), x.get(), this.c(k)));
-    return acc;
-  }
-  /** a * b + c. */
-  madd(a: Expr, b: Expr, c: Expr): Expr {
-    return this.fma ? relaxedMadd(this.e, a, b, c) : this.m.f32x4.add(this.m.f32x4.mul(a, b), c);
-  }
-
-  select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
-    return this.set(out, this.m.v128.bitselect(ifTrue, ifFalse, mask));
+  /** a * b + c, one rounding with relaxed SIMD. */
+  override madd(a: Expr, b: Expr, c: Expr): Expr {
+    return this.fma ? relaxedMadd(this.e, a, b, c) : super.madd(a, b, c);
   }
 
   exp(out: Stmts, x: V): V {
@@ -122,16 +98,6 @@ export class SimdMath {
     return this.select(out, r.get(), this.c(NaN), m.f32x4.ge(x.get(), this.c(0)));
   }
 
-  /** log(1 + x) with the rounding error of 1 + x corrected: log(u) - ((u - 1) - x) / u. */
-  log1p(out: Stmts, x: V): V {
-    const { m } = this;
-    const u = this.onePlus(out, x);
-    const lu = this.log(out, u);
-    let r = this.set(out, m.f32x4.sub(lu.get(), m.f32x4.mul(m.f32x4.sub(m.f32x4.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
-    r = this.select(out, this.c(-Infinity), r.get(), m.f32x4.eq(u.get(), this.c(0)));
-    return this.select(out, this.c(Infinity), r.get(), m.f32x4.eq(u.get(), this.c(Infinity)));
-  }
-
   /** e^x - 1: a Taylor polynomial below |x| = 0.5 (no cancellation), exp(x) - 1 above. */
   expm1(out: Stmts, x: V): V {
     const { m } = this;
@@ -156,20 +122,6 @@ export class SimdMath {
     return this.select(out, small.get(), signed.get(), m.f32x4.lt(m.f32x4.abs(x.get()), this.c(0.625)));
   }
 
-  /** 1 / (1 + e^-x) without overflow: e = exp(-|x|), then 1/(1+e) or e/(1+e) by the sign of x. */
-  sigmoid(out: Stmts, x: V): V {
-    const { m } = this;
-    const e = this.expNegAbs(out, x);
-    const q = this.reciprocal(out, this.onePlus(out, e));
-    return this.select(out, q.get(), m.f32x4.mul(e.get(), q.get()), m.f32x4.ge(x.get(), this.c(0)));
-  }
-
-  /** log(1 + e^x) = max(x, 0) + log1p(e^-|x|). */
-  softplus(out: Stmts, x: V): V {
-    const { m } = this;
-    const l = this.log1p(out, this.expNegAbs(out, x));
-    return this.set(out, m.f32x4.add(m.f32x4.max(x.get(), this.c(0)), l.get()));
-  }
   /**
    * A piecewise polynomial: each lane picks the piece whose [lo, hi) holds x (pieces ascending, one
    * degree), by selecting coefficients rather than evaluating every piece.
@@ -230,17 +182,6 @@ export class SimdMath {
     const tail = this.select(out, m.f32x4.sub(x.get(), lowerTail.get()), lowerTail.get(), m.f32x4.gt(x.get(), this.c(0)));
     const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(m.f32x4.abs(w.get()), this.c(0.5)));
     return this.select(out, this.c(0), g.get(), m.f32x4.eq(x.get(), this.c(-Infinity)));
-  }
-
-  /** log(1 − e^x) for x ≤ 0 (NaN above): log(−expm1 x) above −ln 2, log1p(−e^x) below (Mächler). */
-  log1mexp(out: Stmts, x: V): V {
-    const { m } = this;
-    const em1 = this.expm1(out, x);
-    const near = this.log(out, this.set(out, m.f32x4.neg(em1.get())));
-    const ex = this.exp(out, x);
-    const far = this.log1p(out, this.set(out, m.f32x4.neg(ex.get())));
-    const r = this.select(out, near.get(), far.get(), m.f32x4.gt(x.get(), this.c(-Math.LN2)));
-    return this.select(out, this.c(NaN), r.get(), m.f32x4.gt(x.get(), this.c(0)));
   }
 
   /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */

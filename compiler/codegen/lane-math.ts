@@ -1,0 +1,81 @@
+/**
+ * What the float32 (f32x4) and float64 (f64x2) math builders have in common: the formulas that are
+ * the same at either width once exp, log and expm1 exist. Each function appends statements to `out`
+ * and returns the local holding its result.
+ */
+import type { Expr, Module } from './binaryen.js';
+import type { FunctionEmitter, Local } from './emitter.js';
+
+export type Stmts = Expr[];
+type V = Local;
+
+export abstract class LaneMath {
+  constructor(protected readonly e: FunctionEmitter, protected readonly fx: Module['f32x4'] & Module['f64x2']) {}
+  protected get m() {
+    return this.e.m;
+  }
+  set(out: Stmts, value: Expr): V {
+    return this.e.let(out, this.e.b.v128, value);
+  }
+  select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
+    return this.set(out, this.m.v128.bitselect(ifTrue, ifFalse, mask));
+  }
+  /** a * b + c. */
+  madd(a: Expr, b: Expr, c: Expr): Expr {
+    return this.fx.add(this.fx.mul(a, b), c);
+  }
+  /** Horner evaluation of coeffs[0]·x^n + … + coeffs[n]. */
+  poly(out: Stmts, x: V, coeffs: readonly number[]): V {
+    let acc = this.set(out, this.c(coeffs[0]!));
+    for (const k of coeffs.slice(1)) acc = this.set(out, this.madd(acc.get(), x.get(), this.c(k)));
+    return acc;
+  }
+  /** A splatted constant of this width. */
+  abstract c(value: number): Expr;
+  abstract exp(out: Stmts, x: V): V;
+  abstract log(out: Stmts, x: V): V;
+  abstract expm1(out: Stmts, x: V): V;
+
+  /** log(1 + x) with the rounding error of 1 + x corrected: log(u) − ((u − 1) − x)/u (log(u) itself at u = 0 and Inf). */
+  log1p(out: Stmts, x: V): V {
+    const { fx } = this;
+    const u = this.onePlus(out, x);
+    const lu = this.log(out, u);
+    const r = this.set(out, fx.sub(lu.get(), fx.mul(fx.sub(fx.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
+    return this.select(out, r.get(), lu.get(), this.m.v128.and(fx.ne(u.get(), this.c(0)), fx.ne(u.get(), this.c(Infinity))));
+  }
+
+  /** 1/(1 + e) or e/(1 + e) with e = e^(−|x|), by the sign of x: no overflow. */
+  sigmoid(out: Stmts, x: V): V {
+    const { fx } = this;
+    const e = this.expNegAbs(out, x);
+    const q = this.reciprocal(out, this.onePlus(out, e));
+    return this.select(out, q.get(), fx.mul(e.get(), q.get()), fx.ge(x.get(), this.c(0)));
+  }
+
+  /** log(1 + e^x) = max(x, 0) + log1p(e^(−|x|)). */
+  softplus(out: Stmts, x: V): V {
+    const l = this.log1p(out, this.expNegAbs(out, x));
+    return this.set(out, this.fx.add(this.fx.max(x.get(), this.c(0)), l.get()));
+  }
+
+  /** log(1 − e^x) for x ≤ 0 (NaN above): log(−expm1 x) above −ln 2, log1p(−e^x) below (Mächler). */
+  log1mexp(out: Stmts, x: V): V {
+    const { fx } = this;
+    const near = this.log(out, this.set(out, fx.neg(this.expm1(out, x).get())));
+    const far = this.log1p(out, this.set(out, fx.neg(this.exp(out, x).get())));
+    const r = this.select(out, near.get(), far.get(), fx.gt(x.get(), this.c(-Math.LN2)));
+    return this.select(out, this.c(NaN), r.get(), fx.gt(x.get(), this.c(0)));
+  }
+
+  // Computed once per loop body: sigmoid(x) and softplus(x) of one x share e^(−|x|), 1 + e^(−|x|) and its reciprocal.
+  protected expNegAbs(out: Stmts, x: V): V {
+    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.fx.neg(this.fx.abs(x.get())))));
+  }
+  protected onePlus(out: Stmts, x: V): V {
+    return this.e.memo(out, `onePlus:${x.index}`, () => this.set(out, this.fx.add(x.get(), this.c(1))));
+  }
+  protected reciprocal(out: Stmts, x: V): V {
+    return this.e.memo(out, `reciprocal:${x.index}`, () => this.set(out, this.fx.div(this.c(1), x.get())));
+  }
+}
