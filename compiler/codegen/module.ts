@@ -3,7 +3,7 @@ import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
-import { emitMaxPool } from './pool.js';
+import { emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col } from './im2col.js';
 import { emitReduce, emitSoftmax } from './reduce.js';
 
@@ -51,6 +51,9 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           break;
         case 'maxPool2d':
           emit(14, (e) => emitMaxPool(e, name));
+          break;
+        case 'maxPool2dGrad':
+          emit(15, (e) => emitMaxPoolGrad(e, name));
           break;
         case 'elementwise':
           emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));

@@ -74,12 +74,12 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const a = node.args as OpArgs['conv2d'];
     return node.inputs.every((i) => i.dtype === 'float32') && a.dataFormat === 'channelsLast' ? { kind: node.op } : undefined;
   }
-  if (node.op === 'maxPool2d') {
+  if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad') {
     const x = node.inputs[0]!;
     const a = node.args as OpArgs['maxPool2d'];
     const channels = x.shape[3];
-    return x.dtype === 'float32' && a.dataFormat === 'channelsLast' && channels !== null && channels !== undefined && channels % 4 === 0
-      ? { kind: 'maxPool2d' } : undefined;
+    return node.inputs.every((i) => i.dtype === 'float32') && a.dataFormat === 'channelsLast' && channels !== null && channels !== undefined && channels % 4 === 0
+      ? { kind: node.op } : undefined;
   }
   if (node.op === 'fused') {
     const a = node.args as FusedArgs;

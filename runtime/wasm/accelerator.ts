@@ -216,6 +216,8 @@ export class WasmAccelerator implements Accelerator, Residence {
         return this.conv2dGradInput(step, operands);
       case 'maxPool2d':
         return this.maxPool(step, operands[0]!);
+      case 'maxPool2dGrad':
+        return this.maxPoolGrad(step, operands[0]!, operands[1]!);
       case 'elementwise':
         return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : []);
       case 'reduce':
@@ -480,6 +482,23 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.arena.free(dcolsPtr);
     if (!ok) return (this.arena.free(dx), undefined);
     return new NDArray(this.arena.f32(dx, xRef!.size), [...xRef!.shape], 'float32');
+  }
+
+  /** The gradient of max pooling: each window's gradient to the first position of its maximum; whole images per thread. */
+  private maxPoolGrad(step: Step, x: NDArray, g: NDArray): NDArray | undefined {
+    const a = step.args as PoolParams;
+    if (x.ndim !== 4 || g.ndim !== 4) return undefined;
+    const [n, h, w, c] = x.shape as [number, number, number, number];
+    if (c % 4 !== 0) return undefined;
+    const gh = windowGeometry(h, a.poolSize[0], a.strides[0], 1, a.padding);
+    const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
+    if (g.shape[0] !== n || g.shape[1] !== gh.out || g.shape[2] !== gw.out || g.shape[3] !== c) return undefined;
+    const [xPtr, gPtr] = [this.place(x), this.place(g)];
+    const dx = this.arena.alloc(x.size * 4);
+    const [image, pooled] = [h * w * c * 4, gh.out * gw.out * c * 4];
+    this.dispatch(this.parts(n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) => [step.kernel!, [xPtr + b0 * image, gPtr + b0 * pooled, dx + b0 * image,
+      b1 - b0, h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1], a.strides[0], a.strides[1], gh.padBefore, gw.padBefore]]));
+    return new NDArray(this.arena.f32(dx, x.size), [...x.shape], 'float32');
   }
 
   private maxPool(step: Step, x: NDArray): NDArray | undefined {

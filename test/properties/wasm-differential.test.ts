@@ -289,6 +289,31 @@ describe('conv2d epilogues on wasm', () => {
   });
 });
 
+describe('max pooling gradient on wasm', () => {
+  it('sends the gradient of each window to the first position of its maximum, as the reference (ties, NaN, overlapping windows)', async () => {
+    const arb = fc.record({
+      h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(4, 8, 12), n: fc.integer({ min: 1, max: 3 }),
+      pool: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      seed: fc.integer({ min: 0, max: 1000 }),
+    }).filter((p) => p.padding === 'same' || (p.pool <= p.h && p.pool <= p.w));
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.tensor('x', { shape: [null, null, null, p.c] });
+        const pooled = T.maxPool2d(x, { poolSize: p.pool, strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' });
+        const grad = T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x);
+        const wasm = await T.compile([x], grad, { mode: 'wasm' });
+        const js = await T.compile([x], grad, { mode: 'js' });
+        expect(wasm.program.steps.some((s) => s.op === 'maxPool2dGrad' && s.kernel !== undefined)).toBe(true);
+        // Small integers make ties common; one NaN now and then.
+        const data = Array.from({ length: p.n * p.h * p.w * p.c }, (_, i) => ((i * 7919 + p.seed) % 13 === 0 && p.seed % 3 === 0 ? NaN : ((i * 31 + p.seed) % 5) - 2));
+        const X = T.array(Float32Array.from(data), { shape: [p.n, p.h, p.w, p.c] });
+        expect(agreeF32(wasm(X).data, js(X).data)).toBeUndefined();
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('conv2d gradients on wasm', () => {
   it('agree with the reference kernels', async () => {
     const arb = fc.record({
