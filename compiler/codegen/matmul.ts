@@ -79,8 +79,8 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   stmts.push(set(packedB, add(scratch.get(), shl(mul(rows.get(), k.get()), ES))));
 
   // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*aRow + l*aDepth], zero for rows past n.
-  stmts.push(set(i, i32(0)));
-  stmts.push(loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
+  // Row by row when A's rows are contiguous:
+  const packRowwise = m.block(null, [set(i, i32(0)), loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
     set(r, i32(0)),
     loop('packa_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
       set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), ES))),
@@ -106,7 +106,30 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
       set(r, add(r.get(), i32(1))),
     ]),
     set(i, add(i.get(), i32(TILE_ROWS))),
-  ]));
+  ])]);
+  // A read transposed (aRow = 1: its columns are contiguous): depth by depth, four rows in one vector
+  // load where they exist, so the source is read once, in order, however many rows there are.
+  const packDepthwise = m.block(null, [set(l, i32(0)), loop('packt_l', m.i32.ge_u(l.get(), k.get()), [
+    set(src, add(A.get(), shl(mul(l.get(), aDepth.get()), ES))),
+    set(dst, add(packedA.get(), shl(shl(l.get(), 2), ES))),
+    set(i, i32(0)),
+    loop('packt_i', m.i32.ge_u(i.get(), rows.get()), [
+      m.if(m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get()),
+        wide
+          ? m.block(null, [m.v128.store(0, 8, dst.get(), m.v128.load(0, 8, src.get())), m.v128.store(16, 8, dst.get(), m.v128.load(16, 8, src.get()))])
+          : m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
+        m.block(null, [set(r, i32(0)), loop('packt_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
+          scalar.store(0, E, add(dst.get(), shl(r.get(), ES)),
+            m.if(m.i32.lt_u(add(i.get(), r.get()), n.get()), scalar.load(0, E, add(src.get(), shl(r.get(), ES))), scalar.const(0))),
+          set(r, add(r.get(), i32(1))),
+        ])])),
+      set(src, add(src.get(), i32(TILE_ROWS * E))),
+      set(dst, add(dst.get(), shl(shl(k.get(), 2), ES))),
+      set(i, add(i.get(), i32(TILE_ROWS))),
+    ]),
+    set(l, add(l.get(), i32(1))),
+  ])]);
+  stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
 
   // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m;
   // whole contiguous panels as two vector copies.

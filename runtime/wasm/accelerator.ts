@@ -46,6 +46,9 @@ const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
 /** Work below these sizes stays on one thread: waking a helper costs more than it saves. */
 const PARALLEL_ELEMENTS = 1 << 16;
 const PARALLEL_FLOPS = 1 << 22;
+/** Products with at most this many rows and at least two depth chunks are split along the depth. */
+const SKINNY_ROWS = 64;
+const DEPTH_CHUNK = 16384;
 
 /** One kernel invocation: function index and i32 arguments. */
 type Job = readonly [number, readonly number[]];
@@ -523,16 +526,50 @@ export class WasmAccelerator implements Accelerator, Residence {
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, tileCols(dtype));
     const cPtr = this.arena.alloc(rows * cols * E);
-    // Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B.
-    const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
-    const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
-    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * E, bPtr, cPtr + r0 * cols * E, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
-      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * 4 : x.ptr))]]));
-    scratch.forEach((p) => this.arena.free(p));
+    if (n <= SKINNY_ROWS && k >= 2 * DEPTH_CHUNK && epilogue.length === 0) this.gemmByDepth(kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype);
+    else this.gemmByRows(kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype, epilogue);
     if (cols === m) return new NDArray(this.arena.view(dtype, cPtr, n * m), shape, dtype);
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).
     const c = this.arena.view(dtype, cPtr, rows * cols);
     for (let i = 1; i < n; i++) c.copyWithin(i * m, i * cols, i * cols + m);
     return new NDArray(this.arena.view(dtype, cPtr, n * m), shape, dtype);
+  }
+
+  /** Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B. */
+  private gemmByRows(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides,
+    dtype: 'float32' | 'float64', epilogue: readonly { ptr: number; perRow: boolean }[]): void {
+    const E = dtype === 'float64' ? 8 : 4;
+    const cols = roundUp(m, tileCols(dtype));
+    const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
+    const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
+    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * E, bPtr, cPtr + r0 * cols * E, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
+      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * 4 : x.ptr))]]));
+    scratch.forEach((p) => this.arena.free(p));
+  }
+
+  /**
+   * A product with few rows and a long depth (a weight gradient: im2colᵀ · dy): row bands would leave
+   * threads idle and each would pack all of B. The depth is cut into fixed chunks instead, each
+   * chunk's partial product computed by whichever thread, then added in chunk order, so the result
+   * does not depend on the number of threads.
+   */
+  private gemmByDepth(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides, dtype: 'float32' | 'float64'): void {
+    const E = dtype === 'float64' ? 8 : 4;
+    const size = roundUp(n, TILE_ROWS) * roundUp(m, tileCols(dtype));
+    const chunks = Array.from({ length: Math.ceil(k / DEPTH_CHUNK) }, (_, c) => [c * DEPTH_CHUNK, Math.min(k, (c + 1) * DEPTH_CHUNK)] as const);
+    const partials = chunks.map((_, c) => (c === 0 ? cPtr : this.arena.alloc(size * E)));
+    for (let first = 0; first < chunks.length; first += this.threads) {
+      const round = chunks.slice(first, first + this.threads);
+      const scratch = round.map(([l0, l1]) => this.arena.alloc(matmulScratchBytes(n, l1 - l0, m, dtype)));
+      this.dispatch(round.map(([l0, l1], t) => [kernel, [aPtr + l0 * s.aDepth * E, bPtr + l0 * s.bDepth * E, partials[first + t]!, n, l1 - l0, m, scratch[t]!,
+        s.aRow, s.aDepth, s.bDepth, s.bCol]]));
+      scratch.forEach((p) => this.arena.free(p));
+    }
+    const total = this.arena.view(dtype, cPtr, size);
+    for (const p of partials.slice(1)) {
+      const part = this.arena.view(dtype, p, size);
+      for (let i = 0; i < size; i++) total[i]! += part[i]!;
+      this.arena.free(p);
+    }
   }
 }
