@@ -5,8 +5,8 @@ import type { FunctionEmitter, Local } from './emitter.js';
  * Emits a walk over every (output pixel, kernel tap) of a channels-last float32 convolution,
  * `(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)`, where row (b, oy, ox) of `cols`
  * has one c-channel slot per tap.
- * - 'im2col' gathers: each slot gets the input pixel under its tap (one bulk memory.copy), or zeros
- *   where the tap falls in the padding (memory.fill).
+ * - 'im2col' gathers: each slot gets the input pixel under its tap, or zeros
+ *   where the tap falls in the padding.
  * - 'col2im' scatters back, the transpose: x (zeroed first) accumulates every slot whose tap is inside
  *   the image, four channels at a time (the input gradient of a convolution).
  */
@@ -27,27 +27,25 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
   );
   const source = add(x.get(), m.i32.shl(mul(add(mul(add(mul(bi.get(), h.get()), iy.get()), w.get()), ix.get()), c.get()), i32(2)));
   const pixel = e.local(b.i32);
-  // x[pixel + q] += cols[dst + q] over the c channels: four at a time, then one at a time.
-  const accumulate = (step: number): Expr => {
-    const at = (base: Local) => add(base.get(), m.i32.shl(q.get(), i32(2)));
-    const sum = step === 4
-      ? m.v128.store(0, 4, at(pixel), m.f32x4.add(m.v128.load(0, 4, at(pixel)), m.v128.load(0, 4, at(dst))))
-      : m.f32.store(0, 4, at(pixel), m.f32.add(m.f32.load(0, 4, at(pixel)), m.f32.load(0, 4, at(dst))));
-    return loop(`acc${step}`, m.i32.gt_s(add(q.get(), i32(step)), c.get()), [sum, set(q, add(q.get(), i32(step)))]);
-  };
-  // Few channels (a grey or RGB image) copy value by value: a bulk memory.copy per 4 or 12 bytes costs more than it moves.
-  const copyFew = () => m.block(null, [set(pixel, source), set(q, i32(0)),
-    loop('few', m.i32.ge_s(q.get(), c.get()), [
-      m.f32.store(0, 4, add(dst.get(), m.i32.shl(q.get(), i32(2))), m.f32.load(0, 4, add(pixel.get(), m.i32.shl(q.get(), i32(2))))),
-      set(q, add(q.get(), i32(1))),
-    ])]);
-  const zeroFew = () => m.block(null, [set(q, i32(0)),
-    loop('zero', m.i32.ge_s(q.get(), c.get()), [m.f32.store(0, 4, add(dst.get(), m.i32.shl(q.get(), i32(2))), m.f32.const(0)), set(q, add(q.get(), i32(1)))])]);
-  const few = m.i32.lt_s(c.get(), i32(8));
+  // Over the c channels of one slot, four at a time then one at a time (a bulk memory.copy per slot
+  // costs a call each, more than it moves for the few channels of a slot). `one` gets the byte offset.
+  const channels = (label: string, vector: (at: Expr) => Expr, one: (at: Expr) => Expr): Expr[] => [
+    set(q, i32(0)),
+    ...([[4, vector], [1, one]] as const).map(([step, op]) =>
+      loop(`${label}${step}`, m.i32.gt_s(add(q.get(), i32(step)), c.get()), [op(m.i32.shl(q.get(), i32(2))), set(q, add(q.get(), i32(step)))])),
+  ];
+  const at = (base: Local, offset: Expr) => add(base.get(), offset);
   const visit = direction === 'im2col'
-    ? m.if(inside, m.if(few, copyFew(), m.memory.copy(dst.get(), m.copyExpression(source), bytes.get())),
-      m.if(m.copyExpression(few), zeroFew(), m.memory.fill(dst.get(), i32(0), bytes.get())))
-    : m.if(inside, m.block(null, [set(pixel, source), set(q, i32(0)), accumulate(4), accumulate(1)]));
+    ? m.if(inside,
+      m.block(null, [set(pixel, source), ...channels('copy',
+        (o) => m.v128.store(0, 4, at(dst, o), m.v128.load(0, 4, at(pixel, m.copyExpression(o)))),
+        (o) => m.f32.store(0, 4, at(dst, o), m.f32.load(0, 4, at(pixel, m.copyExpression(o)))))]),
+      m.block(null, channels('zero', (o) => m.v128.store(0, 4, at(dst, o), e.f32x4Const(0).get()), (o) => m.f32.store(0, 4, at(dst, o), m.f32.const(0)))))
+    // x[pixel + q] += cols[dst + q]
+    : m.if(inside, m.block(null, [set(pixel, source), ...channels('acc',
+      (o) => m.v128.store(0, 4, at(pixel, o), m.f32x4.add(m.v128.load(0, 4, at(pixel, m.copyExpression(o))), m.v128.load(0, 4, at(dst, m.copyExpression(o))))),
+      (o) => m.f32.store(0, 4, at(pixel, o), m.f32.add(m.f32.load(0, 4, at(pixel, m.copyExpression(o))), m.f32.load(0, 4, at(dst, m.copyExpression(o)))))),
+    ]));
   const tap: Expr[] = [
     set(ix, m.i32.sub(add(mul(ox.get(), sw.get()), mul(j.get(), dw.get())), pw.get())),
     visit,

@@ -80,7 +80,42 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
 
   // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*aRow + l*aDepth], zero for rows past n.
   // Row by row when A's rows are contiguous:
+  // Four whole float32 rows with contiguous depth: 4x4 blocks transposed in registers (four loads,
+  // eight shuffles, four stores) instead of sixteen scalar copies.
+  const rowBytes = e.local(b.i32);
+  const quad = [0, 1, 2, 3].map(() => e.local(b.v128));
+  const lanes = (...groups: number[]) => groups.flatMap((g) => [4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3]);
+  const transposeBlock = (): Expr[] => {
+    const [r0, r1, r2, r3] = quad as [Local, Local, Local, Local];
+    const low = (p: Local, q: Local) => m.i8x16.shuffle(p.get(), q.get(), lanes(0, 4, 1, 5));
+    const high = (p: Local, q: Local) => m.i8x16.shuffle(p.get(), q.get(), lanes(2, 6, 3, 7));
+    const [t0, t1, t2, t3] = [0, 1, 2, 3].map(() => e.local(b.v128)) as [Local, Local, Local, Local];
+    return [
+      ...quad.map((v, row) => set(v, m.v128.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2))))),
+      set(t0, low(r0, r1)), set(t1, low(r2, r3)), set(t2, high(r0, r1)), set(t3, high(r2, r3)),
+      m.v128.store(0, 4, dst.get(), m.i8x16.shuffle(t0.get(), t1.get(), lanes(0, 1, 4, 5))),
+      m.v128.store(16, 4, dst.get(), m.i8x16.shuffle(t0.get(), t1.get(), lanes(2, 3, 6, 7))),
+      m.v128.store(32, 4, dst.get(), m.i8x16.shuffle(t2.get(), t3.get(), lanes(0, 1, 4, 5))),
+      m.v128.store(48, 4, dst.get(), m.i8x16.shuffle(t2.get(), t3.get(), lanes(2, 3, 6, 7))),
+      set(dst, add(dst.get(), i32(64))),
+      set(l, add(l.get(), i32(4))),
+    ];
+  };
+  const packFour = m.block(null, [
+    set(rowBytes, shl(aRow.get(), 2)),
+    set(src, add(A.get(), mul(i.get(), rowBytes.get()))),
+    set(dst, add(packedA.get(), shl(mul(i.get(), k.get()), 2))),
+    set(l, i32(0)),
+    loop('pack4_l', m.i32.gt_u(add(l.get(), i32(4)), k.get()), transposeBlock()),
+    loop('pack4_t', m.i32.ge_u(l.get(), k.get()), [
+      ...[0, 1, 2, 3].map((row) => m.f32.store(row * 4, 4, dst.get(), m.f32.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2))))),
+      set(dst, add(dst.get(), i32(16))),
+      set(l, add(l.get(), i32(1))),
+    ]),
+  ]);
   const packRowwise = m.block(null, [set(i, i32(0)), loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
+    ...(wide ? [] : [m.if(m.i32.and(m.i32.eq(aDepth.get(), i32(1)), m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get())),
+      m.block(null, [packFour, set(i, add(i.get(), i32(TILE_ROWS))), m.br('packa_i_loop')]))]),
     set(r, i32(0)),
     loop('packa_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
       set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), ES))),
