@@ -72,13 +72,14 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   }
   if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {
     const a = node.args as OpArgs['conv2d'];
-    return node.inputs.every((i) => i.dtype === 'float32') && a.dataFormat === 'channelsLast' ? { kind: node.op } : undefined;
+    // channels-first operands are transposed around the channels-last kernels by the runtime.
+    return node.inputs.every((i) => i.dtype === 'float32') ? { kind: node.op } : undefined;
   }
   if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad') {
     const x = node.inputs[0]!;
     const a = node.args as OpArgs['maxPool2d'];
-    const channels = x.shape[3];
-    return node.inputs.every((i) => i.dtype === 'float32') && a.dataFormat === 'channelsLast' && channels !== null && channels !== undefined && channels % 4 === 0
+    const channels = x.shape[a.dataFormat === 'channelsLast' ? 3 : 1];
+    return node.inputs.every((i) => i.dtype === 'float32') && channels !== null && channels !== undefined && channels % 4 === 0
       ? { kind: node.op } : undefined;
   }
   if (node.op === 'fused') {

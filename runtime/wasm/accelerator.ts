@@ -16,6 +16,19 @@ import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
 type KernelFn = (...args: number[]) => void;
 
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+/** Which operands of a convolution or pooling step are activations (transposed for channels first), only lend a shape, or are kernels. */
+const ACTIVATIONS = {
+  conv2d: ['data', 'kernel'],
+  conv2dGradInput: ['data', 'kernel', 'shape'],
+  conv2dGradFilter: ['data', 'data', 'kernel'],
+  maxPool2d: ['data'],
+  maxPool2dGrad: ['data', 'data'],
+} as const;
+/** An array standing for another shape only (its values are never read). */
+const shapeOnly = (x: NDArray, perm: readonly number[]) => new NDArray(x.data, perm.map((p) => x.shape[p]!), x.dtype);
+
 /** Element strides of the matmul kernel's operands: A[i, l] at i·aRow + l·aDepth, B[l, j] at l·bDepth + j·bCol. */
 interface GemmStrides {
   readonly aRow: number;
@@ -208,6 +221,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const float = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
     const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
+    if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst') return this.channelsFirst(step, spec, operands);
     switch (spec.kind) {
       case 'matmul':
         return this.matmul(step, spec, operands);
@@ -230,6 +244,39 @@ export class WasmAccelerator implements Accelerator, Residence {
       default:
         return spec satisfies never;
     }
+  }
+
+  /**
+   * A channels-first (NCHW) convolution or pooling step on the channels-last kernels: activations are
+   * transposed to NHWC on the way in and the result back on the way out (kernels are HWIO either way).
+   */
+  private channelsFirst(step: Step, spec: KernelSpec, operands: readonly NDArray[]): NDArray | undefined {
+    const roles: readonly string[] = ACTIVATIONS[spec.kind as keyof typeof ACTIVATIONS];
+    if (operands.some((o, k) => roles[k] !== 'kernel' && o.ndim !== 4)) return undefined;
+    const last = { ...step, args: { ...(step.args as ConvParams), dataFormat: 'channelsLast' } } as Step;
+    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(o, NCHW_TO_NHWC) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
+    const result = this.run(last, converted);
+    converted.forEach((o, k) => roles[k] === 'data' && this.arena.free(o.data.byteOffset));
+    if (!result || spec.kind === 'conv2dGradFilter') return result;
+    const back = this.transposed(result, NHWC_TO_NCHW);
+    this.arena.free(result.data.byteOffset);
+    return back;
+  }
+
+  /** A 4-D float32 array with its axes permuted, in a new arena block. */
+  private transposed(x: NDArray, perm: readonly number[]): NDArray {
+    const shape = perm.map((p) => x.shape[p]!);
+    const out = this.arena.alloc(x.size * 4);
+    const dst = this.arena.f32(out, x.size);
+    const src = x.data as Float32Array;
+    const strides = [x.shape[1]! * x.shape[2]! * x.shape[3]!, x.shape[2]! * x.shape[3]!, x.shape[3]!, 1];
+    const [s0, s1, s2, s3] = perm.map((p) => strides[p]!) as [number, number, number, number];
+    let o = 0;
+    for (let a = 0; a < shape[0]!; a++) for (let b = 0; b < shape[1]!; b++) for (let c = 0; c < shape[2]!; c++) {
+      const base = a * s0 + b * s1 + c * s2;
+      for (let d = 0; d < shape[3]!; d++) dst[o++] = src[base + d * s3]!;
+    }
+    return new NDArray(dst, shape, 'float32');
   }
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */

@@ -213,21 +213,23 @@ describe('threads', () => {
 });
 
 describe('conv2d on the wasm matmul kernel', () => {
-  it('agrees with the reference over strides, dilations and paddings', async () => {
+  it('agrees with the reference over strides, dilations, paddings and both data formats', async () => {
     const arb = fc.record({
       n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 3, max: 9 }), w: fc.integer({ min: 3, max: 9 }),
       c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
     }).filter((p) => p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= Math.min(p.h, p.w));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.tensor('x', { shape: [null, p.h, p.w, p.c] });
+        const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
+        const x = T.tensor('x', { shape: [null, ...xShape.slice(1)] });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
-        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: 'channelsLast' });
+        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
         const wasm = await T.compile([x, k], out, { mode: 'wasm' });
         const js = await T.compile([x, k], out, { mode: 'js' });
         expect(wasm.stats.wasmKernels).toBe(1);
-        const X = T.randomUniform([p.n, p.h, p.w, p.c], { seed: p.h * 7 + p.c, minval: -1, maxval: 1 });
+        const X = T.randomUniform(xShape, { seed: p.h * 7 + p.c, minval: -1, maxval: 1 });
         const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
         const [a, b] = [wasm(X, K), js(X, K)];
         expect(a.shape).toEqual(b.shape);
@@ -239,19 +241,21 @@ describe('conv2d on the wasm matmul kernel', () => {
 });
 
 describe('max pooling on wasm', () => {
-  it('agrees with the reference (channels last, multiples of four channels)', async () => {
+  it('agrees with the reference (both data formats, multiples of four channels)', async () => {
     const arb = fc.record({
       n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 2, max: 9 }), w: fc.integer({ min: 2, max: 9 }), c: fc.constantFrom(4, 8, 12),
       k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
     }).filter((p) => p.padding === 'same' || p.k <= Math.min(p.h, p.w));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.tensor('x', { shape: [null, p.h, p.w, p.c] });
-        const out = T.maxPool2d(x, { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: 'channelsLast' });
+        const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
+        const x = T.tensor('x', { shape: [null, ...xShape.slice(1)] });
+        const out = T.maxPool2d(x, { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: p.dataFormat });
         const wasm = await T.compile([x], out, { mode: 'wasm' });
         const js = await T.compile([x], out, { mode: 'js' });
         expect(wasm.stats.wasmKernels).toBe(1);
-        const X = T.randomNormal([p.n, p.h, p.w, p.c], { seed: p.h * 13 + p.w });
+        const X = T.randomNormal(xShape, { seed: p.h * 13 + p.w });
         expect(Array.from(wasm(X).data)).toEqual(Array.from(js(X).data));
       }),
       { numRuns: 40 },
@@ -294,19 +298,20 @@ describe('max pooling gradient on wasm', () => {
     const arb = fc.record({
       h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(4, 8, 12), n: fc.integer({ min: 1, max: 3 }),
       pool: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      seed: fc.integer({ min: 0, max: 1000 }),
+      seed: fc.integer({ min: 0, max: 1000 }), dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
     }).filter((p) => p.padding === 'same' || (p.pool <= p.h && p.pool <= p.w));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.tensor('x', { shape: [null, null, null, p.c] });
-        const pooled = T.maxPool2d(x, { poolSize: p.pool, strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' });
+        const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
+        const x = T.tensor('x', { shape: p.dataFormat === 'channelsLast' ? [null, null, null, p.c] : [null, p.c, null, null] });
+        const pooled = T.maxPool2d(x, { poolSize: p.pool, strides: p.stride, padding: p.padding, dataFormat: p.dataFormat });
         const grad = T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x);
         const wasm = await T.compile([x], grad, { mode: 'wasm' });
         const js = await T.compile([x], grad, { mode: 'js' });
         expect(wasm.program.steps.some((s) => s.op === 'maxPool2dGrad' && s.kernel !== undefined)).toBe(true);
         // Small integers make ties common; one NaN now and then.
         const data = Array.from({ length: p.n * p.h * p.w * p.c }, (_, i) => ((i * 7919 + p.seed) % 13 === 0 && p.seed % 3 === 0 ? NaN : ((i * 31 + p.seed) % 5) - 2));
-        const X = T.array(Float32Array.from(data), { shape: [p.n, p.h, p.w, p.c] });
+        const X = T.array(Float32Array.from(data), { shape: xShape });
         expect(agreeF32(wasm(X).data, js(X).data)).toBeUndefined();
       }),
       { numRuns: 60 },
@@ -319,18 +324,20 @@ describe('conv2d gradients on wasm', () => {
     const arb = fc.record({
       h: fc.integer({ min: 3, max: 8 }), c: fc.integer({ min: 1, max: 4 }), o: fc.integer({ min: 1, max: 9 }), k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
     }).filter((p) => (p.stride === 1 || p.dilation === 1) && (p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= p.h));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.tensor('x', { shape: [2, p.h, p.h, p.c] });
+        const xShape = p.dataFormat === 'channelsLast' ? [2, p.h, p.h, p.c] : [2, p.c, p.h, p.h];
+        const x = T.tensor('x', { shape: xShape });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
-        const y = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: 'channelsLast' });
+        const y = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
         const cost = T.sum(T.mul(y, T.sin(y)));
         const grads = T.grad(cost, [x, k]);
         const wasm = await T.compile([x, k], grads, { mode: 'wasm' });
         expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2dGrad') && s.kernel !== undefined)).toHaveLength(2);
         const js = await T.compile([x, k], grads, { mode: 'js' });
-        const X = T.randomUniform([2, p.h, p.h, p.c], { seed: p.h + p.c, minval: -1, maxval: 1 });
+        const X = T.randomUniform(xShape, { seed: p.h + p.c, minval: -1, maxval: 1 });
         const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
         const [a, b] = [wasm(X, K), js(X, K)];
         a.forEach((g, i) => expect(agreeF32(g.data, b[i]!.data)).toBeUndefined());
