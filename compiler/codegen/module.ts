@@ -5,7 +5,7 @@ import { FunctionEmitter } from './emitter.js';
 import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
 import { emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col } from './im2col.js';
-import { emitReduce, emitSoftmax } from './reduce.js';
+import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
@@ -64,6 +64,9 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
           break;
         }
+        case 'argReduce':
+          emit(5, (e) => emitArgReduce(e, spec.op, name));
+          break;
         case 'softmax':
           emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd));
           break;

@@ -41,6 +41,8 @@ export type KernelSpec =
   | ElementwiseSpec
   /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
+  /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
+  | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin' }
   /** softmax or logSoftmax along the last axis. */
   | { readonly kind: 'softmax'; readonly log: boolean }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */

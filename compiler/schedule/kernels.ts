@@ -45,6 +45,7 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   if (REDUCE_OPS.has(node.op)) {
     return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: node.op as ReduceOp } : undefined;
   }
+  if (node.op === 'argmax' || node.op === 'argmin') return float32(node.inputs[0]!) ? { kind: 'argReduce', op: node.op } : undefined;
   if (node.op === 'softmax' || node.op === 'logSoftmax') {
     return float32(node) ? { kind: 'softmax', log: node.op === 'logSoftmax' } : undefined;
   }

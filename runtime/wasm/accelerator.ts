@@ -241,6 +241,8 @@ export class WasmAccelerator implements Accelerator, Residence {
         return this.reduce(step, spec, operands);
       case 'softmax':
         return this.softmax(step, operands[0]!);
+      case 'argReduce':
+        return this.argReduce(step, operands[0]!);
       default:
         return spec satisfies never;
     }
@@ -400,6 +402,24 @@ export class WasmAccelerator implements Accelerator, Residence {
     }
     own.slice(0, -1).forEach((p) => this.arena.free(p));
     return new NDArray(this.arena.f32(ptr, sizeOf(outShape)), outShape, 'float32');
+  }
+
+  /** argmax / argmin over axes that are neighbours (one [outer, reduced, inner] view), rows split across threads. */
+  private argReduce(step: Step, x: NDArray): NDArray | undefined {
+    const args = step.args as ReduceArgs;
+    const rank = x.ndim;
+    const axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+    if (x.size === 0 || axes.length === 0 || axes[axes.length - 1]! - axes[0]! !== axes.length - 1) return undefined; // empty: the reference's error
+    const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+    const outer = product(x.shape.slice(0, axes[0]!));
+    const reduced = product(x.shape.slice(axes[0]!, axes[axes.length - 1]! + 1));
+    const inner = product(x.shape.slice(axes[axes.length - 1]! + 1));
+    const input = this.place(x);
+    const out = this.arena.alloc(outer * inner * 4);
+    this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
+      [step.kernel!, [o1 - o0, reduced, inner, input + o0 * reduced * inner * 4, out + o0 * inner * 4]]));
+    const shape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
+    return new NDArray(this.arena.view('int32', out, outer * inner), shape, 'int32');
   }
 
   /** softmax / logSoftmax along the last axis, rows split across threads. */
