@@ -3,7 +3,7 @@ import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
-import { emitMaxPool, emitMaxPoolGrad } from './pool.js';
+import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col } from './im2col.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
@@ -52,8 +52,14 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'maxPool2d':
           emit(14, (e) => emitMaxPool(e, name));
           break;
+        case 'avgPool2d':
+          emit(14, (e) => emitAvgPool(e, name));
+          break;
         case 'maxPool2dGrad':
           emit(15, (e) => emitMaxPoolGrad(e, name));
+          break;
+        case 'avgPool2dGrad':
+          emit(15, (e) => emitAvgPoolGrad(e, name));
           break;
         case 'elementwise':
           emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));

@@ -50,8 +50,8 @@ export type KernelSpec =
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
   | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue }
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter' }
-  /** Max pooling and its gradient, channels last, four channels at a time. */
-  | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' };
+  /** Max and average pooling and their gradients, channels last, four channels at a time. */
+  | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad' };
 
 export type ElementType = 'float32' | 'float64' | 'bool';
 

@@ -76,7 +76,7 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     // channels-first operands are transposed around the channels-last kernels by the runtime.
     return node.inputs.every((i) => i.dtype === 'float32') ? { kind: node.op } : undefined;
   }
-  if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad') {
+  if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad' || node.op === 'avgPool2d' || node.op === 'avgPool2dGrad') {
     const x = node.inputs[0]!;
     const a = node.args as OpArgs['maxPool2d'];
     const channels = x.shape[a.dataFormat === 'channelsLast' ? 3 : 1];

@@ -25,6 +25,8 @@ const ACTIVATIONS = {
   conv2dGradFilter: ['data', 'data', 'kernel'],
   maxPool2d: ['data'],
   maxPool2dGrad: ['data', 'data'],
+  avgPool2d: ['data'],
+  avgPool2dGrad: ['data', 'shape'],
 } as const;
 /** An array standing for another shape only (its values are never read). */
 const shapeOnly = (x: NDArray, perm: readonly number[]) => new NDArray(x.data, perm.map((p) => x.shape[p]!), x.dtype);
@@ -232,9 +234,13 @@ export class WasmAccelerator implements Accelerator, Residence {
       case 'conv2dGradInput':
         return this.conv2dGradInput(step, operands);
       case 'maxPool2d':
-        return this.maxPool(step, operands[0]!);
+      case 'avgPool2d':
+        return this.pooling(step, operands[0]!);
       case 'maxPool2dGrad':
-        return this.maxPoolGrad(step, operands[0]!, operands[1]!);
+        return this.poolGrad(step, operands[0]!, operands[1]!, operands[0]!);
+      case 'avgPool2dGrad':
+        // (g, x): x only lends its shape.
+        return this.poolGrad(step, operands[1]!, operands[0]!, undefined);
       case 'elementwise':
         return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : []);
       case 'reduce':
@@ -554,34 +560,45 @@ export class WasmAccelerator implements Accelerator, Residence {
     return new NDArray(this.arena.f32(dx, xRef!.size), [...xRef!.shape], 'float32');
   }
 
-  /** The gradient of max pooling: each window's gradient to the first position of its maximum; whole images per thread. */
-  private maxPoolGrad(step: Step, x: NDArray, g: NDArray): NDArray | undefined {
-    const a = step.args as PoolParams;
-    if (x.ndim !== 4 || g.ndim !== 4) return undefined;
-    const [n, h, w, c] = x.shape as [number, number, number, number];
-    if (c % 4 !== 0) return undefined;
-    const gh = windowGeometry(h, a.poolSize[0], a.strides[0], 1, a.padding);
-    const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
-    if (g.shape[0] !== n || g.shape[1] !== gh.out || g.shape[2] !== gw.out || g.shape[3] !== c) return undefined;
-    const [xPtr, gPtr] = [this.place(x), this.place(g)];
-    const dx = this.arena.alloc(x.size * 4);
-    const [image, pooled] = [h * w * c * 4, gh.out * gw.out * c * 4];
-    this.dispatch(this.parts(n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) => [step.kernel!, [xPtr + b0 * image, gPtr + b0 * pooled, dx + b0 * image,
-      b1 - b0, h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1], a.strides[0], a.strides[1], gh.padBefore, gw.padBefore]]));
-    return new NDArray(this.arena.f32(dx, x.size), [...x.shape], 'float32');
+  /** Max or average pooling, whole images per thread. */
+  private pooling(step: Step, x: NDArray): NDArray | undefined {
+    const g = this.poolGeometry(step, x);
+    if (!g) return undefined;
+    const out = this.arena.alloc(g.pooledSize * 4);
+    const input = this.place(x);
+    this.dispatch(this.parts(g.n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
+      [step.kernel!, [input + b0 * g.image, out + b0 * g.pooled, b1 - b0, ...g.args]]));
+    return new NDArray(this.arena.f32(out, g.pooledSize), g.pooledShape, 'float32');
   }
 
-  private maxPool(step: Step, x: NDArray): NDArray | undefined {
+  /**
+   * A pooling gradient (`x` the pooled input, or only its shape for average pooling; `g` the pooled
+   * gradient): max sends each window's gradient to the first position of its maximum, average
+   * spreads it evenly; whole images per thread.
+   */
+  private poolGrad(step: Step, shapeOf: NDArray, g: NDArray, x: NDArray | undefined): NDArray | undefined {
+    const geo = this.poolGeometry(step, shapeOf);
+    if (!geo || g.ndim !== 4 || g.shape.some((d, i) => d !== geo.pooledShape[i])) return undefined;
+    const [xPtr, gPtr] = [x ? this.place(x) : 0, this.place(g)];
+    const dx = this.arena.alloc(shapeOf.size * 4);
+    this.dispatch(this.parts(geo.n, 1, shapeOf.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
+      [step.kernel!, [x ? xPtr + b0 * geo.image : 0, gPtr + b0 * geo.pooled, dx + b0 * geo.image, b1 - b0, ...geo.args]]));
+    return new NDArray(this.arena.f32(dx, shapeOf.size), [...shapeOf.shape], 'float32');
+  }
+
+  /** Window geometry of a channels-last pooling step over `x`, or undefined where the kernels do not apply. */
+  private poolGeometry(step: Step, x: NDArray) {
     const a = step.args as PoolParams;
+    if (x.ndim !== 4) return undefined;
     const [n, h, w, c] = x.shape as [number, number, number, number];
-    if (c % 4 !== 0) return undefined;
+    if (c % 4 !== 0 || x.size === 0) return undefined;
     const gh = windowGeometry(h, a.poolSize[0], a.strides[0], 1, a.padding);
     const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
-    const size = n * gh.out * gw.out * c;
-    const outPtr = this.arena.alloc(size * 4);
-    this.fns[step.kernel!]!(this.place(x), outPtr, n, h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1],
-      a.strides[0], a.strides[1], gh.padBefore, gw.padBefore);
-    return new NDArray(this.arena.f32(outPtr, size), [n, gh.out, gw.out, c], 'float32');
+    const pooledShape = [n, gh.out, gw.out, c];
+    return {
+      n, image: h * w * c * 4, pooled: gh.out * gw.out * c * 4, pooledShape, pooledSize: n * gh.out * gw.out * c,
+      args: [h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1], a.strides[0], a.strides[1], gh.padBefore, gw.padBefore],
+    };
   }
 
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
