@@ -84,11 +84,13 @@ export class WasmArena {
       return start;
     }
     const start = this.top;
-    this.top = start + size;
-    this.highWater = Math.max(this.highWater, this.top);
+    const end = start + size;
     const capacity = this.memory.buffer.byteLength;
-    // Grow geometrically (up to the limit), so a call's allocations cost few grow operations.
-    if (this.top > capacity) this.ensure(this.top > MAX_PAGES * PAGE ? this.top : Math.min(Math.max(this.top, 2 * capacity), MAX_PAGES * PAGE));
+    // Grow geometrically (up to the limit), so a call's allocations cost few grow operations; a request
+    // past the limit throws before anything changes.
+    if (end > capacity) this.ensure(end > MAX_PAGES * PAGE ? end : Math.min(Math.max(end, 2 * capacity), MAX_PAGES * PAGE));
+    this.top = end;
+    this.highWater = Math.max(this.highWater, this.top);
     this.live.set(start, size);
     return start;
   }
