@@ -66,7 +66,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           break;
         case 'reduce': {
           const map = spec.map;
-          emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd));
+          emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
           if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
           break;
         }
@@ -74,7 +74,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(5, (e) => emitArgReduce(e, spec.op, name));
           break;
         case 'softmax':
-          emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd));
+          emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));
           break;
         default:
           spec satisfies never;

@@ -1,31 +1,47 @@
 /**
- * Reductions and softmax as wasm SIMD kernels over float32 viewed as [outer, reduced, inner]
- * (the runtime maps any axis set onto one or more such views). Sums accumulate in float64 lanes, so
- * a long sum keeps float32's digits; max and min are exact and propagate NaN like Math.max.
+ * Reductions and softmax as wasm SIMD kernels over float32 or float64 viewed as [outer, reduced,
+ * inner] (the runtime maps any axis set onto one or more such views). Sums accumulate in float64
+ * lanes, so a long float32 sum keeps its digits; max and min are exact and propagate NaN like Math.max.
  */
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
+import type { FloatLanes } from './elementwise.js';
 import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import type { ReduceOp } from '../schedule/kernel-abi.js';
 
 /** Above this, e^x overflows float64. */
 const FLOAT64_EXP_OVERFLOW = 709.782712893384;
 
-/** Loops, addressing and row passes shared by the kernels below. */
+/** Loops, addressing and row passes shared by the kernels below, for float32 or float64 data. */
 class Builder {
   readonly m: FunctionEmitter['m'];
-  readonly s: SimdMath;
+  readonly s: SimdMath | SimdMathF64;
+  /** Bytes per element, lanes per vector, and the lane and scalar operations of the data's type. */
+  readonly E: number;
+  readonly W: number;
+  readonly fx: FloatLanes;
+  readonly scalar: FunctionEmitter['m']['f32'] & FunctionEmitter['m']['f64'];
+  readonly scalarType: number;
   private labels = 0;
-  constructor(readonly e: FunctionEmitter, fma: boolean) {
+  constructor(readonly e: FunctionEmitter, fma: boolean, readonly wide = false) {
     this.m = e.m;
-    this.s = new SimdMath(e, fma);
+    this.s = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
+    this.E = wide ? 8 : 4;
+    this.W = wide ? 2 : 4;
+    this.fx = (wide ? e.m.f64x2 : e.m.f32x4) as FloatLanes;
+    this.scalar = (wide ? e.m.f64 : e.m.f32) as Builder['scalar'];
+    this.scalarType = wide ? e.b.f64 : e.b.f32;
   }
   i32(v: number): Expr {
     return this.m.i32.const(v);
   }
   set(l: Local, v: Expr): Expr {
     return this.m.local.set(l.index, v);
+  }
+  /** A splatted constant of the data's type. */
+  splat(v: number): Expr {
+    return (this.wide ? this.e.f64x2Const(v) : this.e.f32x4Const(v)).get();
   }
   /** `for (counter = from; counter + step <= end; counter += step) body`; leaves counter where it stopped. */
   loop(counter: Local, from: Expr | undefined, end: () => Expr, step: number, body: Expr[]): Expr {
@@ -41,37 +57,42 @@ class Builder {
       ]))]),
     ]);
   }
-  /** Address of element `index` (4- or 8-byte elements) from `base` (bytes). */
-  at(base: Expr, index: Expr, bytes = 4): Expr {
+  /** Address of element `index` of `bytes`-byte elements (the data's by default) from `base`. */
+  at(base: Expr, index: Expr, bytes = this.E): Expr {
     return this.m.i32.add(base, this.m.i32.shl(index, this.i32(bytes === 8 ? 3 : 2)));
+  }
+  /** One element splatted across a vector. */
+  loadOne(addr: Expr): Expr {
+    return this.wide ? this.m.v128.load64_splat(0, 8, addr) : this.m.v128.load32_splat(0, 4, addr);
   }
   /** The high two float32 lanes moved low. */
   high(v: Expr): Expr {
     return this.m.i8x16.shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
   }
-  /** The four lanes of a float32 vector combined into one scalar. */
+  /** The lanes of a vector combined into one scalar. */
   horizontal(v: Local, combine: (a: Expr, b: Expr) => Expr): Expr {
-    const lane = (i: number) => this.m.f32x4.extract_lane(v.get(), i);
-    return combine(combine(lane(0), lane(1)), combine(lane(2), lane(3)));
+    const lane = (i: number) => this.fx.extract_lane(v.get(), i);
+    return this.wide ? combine(lane(0), lane(1)) : combine(combine(lane(0), lane(1)), combine(lane(2), lane(3)));
   }
 
-  /** Max (or min) of `count` floats at `row` into the f32 local `best`, four lanes then the tail. */
+  /** Max (or min) of `count` elements at `row` into the scalar local `best`, vectors then the tail. */
   rowExtremum(row: Local, count: Local, j: Local, best: Local, min: boolean): Expr[] {
-    const { m, e } = this;
+    const { m, e, fx, scalar } = this;
     const acc = e.local(e.b.v128);
-    const vec = (a: Expr, c: Expr) => (min ? m.f32x4.min(a, c) : m.f32x4.max(a, c));
-    const one = (a: Expr, c: Expr) => (min ? m.f32.min(a, c) : m.f32.max(a, c));
+    const vec = (a: Expr, c: Expr) => (min ? fx.min(a, c) : fx.max(a, c));
+    const one = (a: Expr, c: Expr) => (min ? scalar.min(a, c) : scalar.max(a, c));
     return [
-      this.set(acc, e.f32x4Const(min ? Infinity : -Infinity).get()),
-      this.loop(j, this.i32(0), () => count.get(), 4, [this.set(acc, vec(acc.get(), m.v128.load(0, 4, this.at(row.get(), j.get()))))]),
+      this.set(acc, this.splat(min ? Infinity : -Infinity)),
+      this.loop(j, this.i32(0), () => count.get(), this.W, [this.set(acc, vec(acc.get(), m.v128.load(0, 4, this.at(row.get(), j.get()))))]),
       this.set(best, this.horizontal(acc, one)),
-      this.loop(j, undefined, () => count.get(), 1, [this.set(best, one(best.get(), m.f32.load(0, 4, this.at(row.get(), j.get()))))]),
+      this.loop(j, undefined, () => count.get(), 1, [this.set(best, one(best.get(), scalar.load(0, this.E, this.at(row.get(), j.get()))))]),
     ];
   }
 
   /**
-   * Σ value(x[j]) over `count` floats at `row` into the f64 local `sum`; `value` sees four lanes (or,
-   * in the tail, one value splatted) and may append stores of its own at element j.
+   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`; `value` sees a vector (or,
+   * in the tail, one value splatted) and may append stores of its own at element j. float32 values
+   * are widened to float64 lanes before they are added.
    */
   rowSum(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts, vector: boolean) => Expr): Expr[] {
     const { m, e } = this;
@@ -79,27 +100,29 @@ class Builder {
     const acc1 = e.local(e.b.v128);
     const vec: Stmts = [];
     const v = this.s.set(vec, value(m.v128.load(0, 4, this.at(row.get(), j.get())), vec, true));
-    vec.push(
-      this.set(acc0, m.f64x2.add(acc0.get(), m.f64x2.promote_low_f32x4(v.get()))),
-      this.set(acc1, m.f64x2.add(acc1.get(), m.f64x2.promote_low_f32x4(this.high(v.get())))),
-    );
+    vec.push(...(this.wide
+      ? [this.set(acc0, m.f64x2.add(acc0.get(), v.get()))]
+      : [
+        this.set(acc0, m.f64x2.add(acc0.get(), m.f64x2.promote_low_f32x4(v.get()))),
+        this.set(acc1, m.f64x2.add(acc1.get(), m.f64x2.promote_low_f32x4(this.high(v.get())))),
+      ]));
     const tail: Stmts = [];
-    const t = this.s.set(tail, value(m.v128.load32_splat(0, 4, this.at(row.get(), j.get())), tail, false));
-    tail.push(this.set(sum, m.f64.add(sum.get(), m.f64.promote(m.f32x4.extract_lane(t.get(), 0)))));
+    const t = this.s.set(tail, value(this.loadOne(this.at(row.get(), j.get())), tail, false));
+    const first = this.wide ? m.f64x2.extract_lane(t.get(), 0) : m.f64.promote(m.f32x4.extract_lane(t.get(), 0));
+    tail.push(this.set(sum, m.f64.add(sum.get(), first)));
     const lane = (a: Local, i: number) => m.f64x2.extract_lane(a.get(), i);
     return [
       this.set(acc0, e.f64x2Const(0).get()),
       this.set(acc1, e.f64x2Const(0).get()),
-      this.loop(j, this.i32(0), () => count.get(), 4, vec),
+      this.loop(j, this.i32(0), () => count.get(), this.W, vec),
       this.set(sum, m.f64.add(m.f64.add(lane(acc0, 0), lane(acc0, 1)), m.f64.add(lane(acc1, 0), lane(acc1, 1)))),
       this.loop(j, undefined, () => count.get(), 1, tail),
     ];
   }
 
-  /** An f32 value: `best` where finite, else 0 (the shift softmax and logsumexp subtract). */
-  finiteOrZero(best: Local): Expr {
-    const { m } = this;
-    return m.select(m.f32.eq(m.f32.sub(best.get(), best.get()), m.f32.const(0)), best.get(), m.f32.const(0));
+  /** True where the scalar `best` is finite. */
+  finite(best: Local): Expr {
+    return this.scalar.eq(this.scalar.sub(best.get(), best.get()), this.scalar.const(0));
   }
 
   /** log of an f64 sum, in float64 (the reference combines max and log-sum in float64 too). */
@@ -107,25 +130,34 @@ class Builder {
     const d = new SimdMathF64(this.e);
     return this.m.f64x2.extract_lane(d.log(out, d.set(out, this.m.f64x2.splat(sum.get()))).get(), 0);
   }
+
+  /** A scalar of the data's type from an f64 value, and back. */
+  narrow(v: Expr): Expr {
+    return this.wide ? v : this.m.f32.demote(v);
+  }
+  widen(v: Expr): Expr {
+    return this.wide ? v : this.m.f64.promote(v);
+  }
 }
 
 /**
- * Emits `reduce(outer, reduced, inner, x, out, scratch)`: out[o, i] = op over r of x[o, r, i].
- * inner = 1 reduces contiguous rows with vector accumulators; inner > 1 accumulates whole rows
- * (sums in float64 `scratch`, inner doubles; extrema in `out` itself). logsumexp needs inner = 1.
+ * Emits `reduce(outer, reduced, inner, x, out, scratch)`: out[o, i] = op over r of x[o, r, i], in
+ * float32 or float64. inner = 1 reduces contiguous rows with vector accumulators; inner > 1
+ * accumulates whole rows (sums in float64 `scratch`, inner doubles; extrema in `out` itself).
+ * logsumexp needs inner = 1.
  */
-export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: boolean): void {
-  const k = new Builder(e, fma);
-  const { m, s } = k;
+export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: boolean, dtype: 'float32' | 'float64' = 'float32'): void {
+  const k = new Builder(e, fma, dtype === 'float64');
+  const { m, s, fx, scalar, E, W } = k;
   const b = e.b;
   const [outer, reduced, inner, x, out, scratch] = e.params as Local[];
   const [o, j, r, row, dst] = Array.from({ length: 5 }, () => e.local(b.i32));
   const sum = e.local(b.f64);
-  const best = e.local(b.f32);
+  const best = e.local(k.scalarType);
   const isSum = op === 'sum' || op === 'mean';
   const min = op === 'min';
-  const total = (v: Expr): Expr => (op === 'mean' ? m.f32.demote(m.f64.div(v, m.f64.convert_u.i32(reduced.get()))) : m.f32.demote(v));
-  const store = (v: Expr) => m.f32.store(0, 4, k.at(out.get(), o.get()), v);
+  const total = (v: Expr): Expr => k.narrow(op === 'mean' ? m.f64.div(v, m.f64.convert_u.i32(reduced.get())) : v);
+  const store = (v: Expr) => scalar.store(0, E, k.at(out.get(), o.get()), v);
 
   let rows: Expr[];
   if (op === 'logsumexp') {
@@ -134,9 +166,9 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
     const logSum = k.logOf(logStmts, sum);
     rows = [
       ...k.rowExtremum(row, reduced, j, best, false),
-      ...k.rowSum(row, reduced, j, sum, (v, out) => s.exp(out, s.set(out, m.f32x4.sub(v, m.f32x4.splat(best.get())))).get()),
+      ...k.rowSum(row, reduced, j, sum, (v, out) => s.exp(out, s.set(out, fx.sub(v, fx.splat(best.get())))).get()),
       ...logStmts,
-      store(m.select(m.f32.eq(m.f32.sub(best.get(), best.get()), m.f32.const(0)), m.f32.demote(m.f64.add(m.f64.promote(best.get()), logSum)), best.get())),
+      store(m.select(k.finite(best), k.narrow(m.f64.add(k.widen(best.get()), logSum)), best.get())),
     ];
   } else if (isSum) {
     rows = [...k.rowSum(row, reduced, j, sum, (v) => v), store(total(sum.get()))];
@@ -146,30 +178,30 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   const rowMode = k.loop(o, k.i32(0), () => outer.get(), 1, [k.set(row, k.at(x.get(), m.i32.mul(o.get(), reduced.get()))), ...rows]);
   if (op === 'logsumexp') return e.finish(name, [rowMode]);
 
-  // inner > 1: accumulate rows of `inner` elements, four columns at a time, then the tail columns.
+  // inner > 1: accumulate rows of `inner` elements, a vector of columns at a time, then the tail columns.
   const acc = isSum ? scratch! : dst;
   const src = (i: Expr) => k.at(row.get(), i);
-  const accAt = (i: Expr) => k.at(acc.get(), i, isSum ? 8 : 4);
-  const extremum = (a: Expr, c: Expr) => (min ? m.f32x4.min(a, c) : m.f32x4.max(a, c));
-  const scalarExtremum = (a: Expr, c: Expr) => (min ? m.f32.min(a, c) : m.f32.max(a, c));
+  const accAt = (i: Expr) => k.at(acc.get(), i, isSum ? 8 : E);
+  const extremum = (a: Expr, c: Expr) => (min ? fx.min(a, c) : fx.max(a, c));
+  const scalarExtremum = (a: Expr, c: Expr) => (min ? scalar.min(a, c) : scalar.max(a, c));
   const columns = (vec: (i: Expr) => Expr[], one: (i: Expr) => Expr[]): Expr[] => [
-    k.loop(j, k.i32(0), () => inner.get(), 4, vec(j.get())),
+    k.loop(j, k.i32(0), () => inner.get(), W, vec(j.get())),
     k.loop(j, undefined, () => inner.get(), 1, one(j.get())),
   ];
+  const identity = min ? Infinity : -Infinity;
+  // float32 columns add into two float64 vectors per four lanes; float64 columns into one per two.
+  const halves = k.wide ? [0] : [0, 16];
   const init = columns(
-    (i) => (isSum ? [m.v128.store(0, 8, accAt(i), e.f64x2Const(0).get()), m.v128.store(16, 8, accAt(i), e.f64x2Const(0).get())]
-      : [m.v128.store(0, 4, accAt(i), e.f32x4Const(min ? Infinity : -Infinity).get())]),
-    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.const(0)) : m.f32.store(0, 4, accAt(i), m.f32.const(min ? Infinity : -Infinity))],
+    (i) => (isSum ? halves.map((off) => m.v128.store(off, 8, accAt(i), e.f64x2Const(0).get())) : [m.v128.store(0, 4, accAt(i), k.splat(identity))]),
+    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.const(0)) : scalar.store(0, E, accAt(i), scalar.const(identity))],
   );
+  const widened = (i: Expr, half: number) => (k.wide ? m.v128.load(0, 8, src(i)) : m.f64x2.promote_low_f32x4(half ? k.high(m.v128.load(0, 4, src(i))) : m.v128.load(0, 4, src(i))));
   const accumulate = columns(
     (i) => (isSum
-      ? [
-        m.v128.store(0, 8, accAt(i), m.f64x2.add(m.v128.load(0, 8, accAt(i)), m.f64x2.promote_low_f32x4(m.v128.load(0, 4, src(i))))),
-        m.v128.store(16, 8, accAt(i), m.f64x2.add(m.v128.load(16, 8, accAt(i)), m.f64x2.promote_low_f32x4(k.high(m.v128.load(0, 4, src(i)))))),
-      ]
+      ? halves.map((off, half) => m.v128.store(off, 8, accAt(i), m.f64x2.add(m.v128.load(off, 8, accAt(i)), widened(i, half))))
       : [m.v128.store(0, 4, accAt(i), extremum(m.v128.load(0, 4, accAt(i)), m.v128.load(0, 4, src(i))))]),
-    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.add(m.f64.load(0, 8, accAt(i)), m.f64.promote(m.f32.load(0, 4, src(i)))))
-      : m.f32.store(0, 4, accAt(i), scalarExtremum(m.f32.load(0, 4, accAt(i)), m.f32.load(0, 4, src(i))))],
+    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.add(m.f64.load(0, 8, accAt(i)), k.widen(scalar.load(0, E, src(i)))))
+      : scalar.store(0, E, accAt(i), scalarExtremum(scalar.load(0, E, accAt(i)), scalar.load(0, E, src(i))))],
   );
   const columnMode = k.loop(o, k.i32(0), () => outer.get(), 1, [
     k.set(dst, k.at(out.get(), m.i32.mul(o.get(), inner.get()))),
@@ -178,38 +210,43 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
       k.set(row, k.at(x.get(), m.i32.mul(m.i32.add(m.i32.mul(o.get(), reduced.get()), r.get()), inner.get()))),
       ...accumulate,
     ]),
-    ...(isSum ? [k.loop(j, k.i32(0), () => inner.get(), 1, [m.f32.store(0, 4, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get()))))])] : []),
+    ...(isSum ? [k.loop(j, k.i32(0), () => inner.get(), 1, [scalar.store(0, E, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get()))))])] : []),
   ]);
   e.finish(name, [m.if(m.i32.eq(inner.get(), k.i32(1)), rowMode, columnMode)]);
 }
 
 /**
- * Emits `softmax(outer, reduced, x, out)` over contiguous rows: the row max (a non-finite max shifts
- * by 0, as the reference), e^(x − max) stored while summing in float64, then a division by the sum;
- * the log form stores (x − max) − log Σ instead.
+ * Emits `softmax(outer, reduced, x, out)` over contiguous rows, float32 or float64: the row max (a
+ * non-finite max shifts by 0, as the reference), e^(x − max) stored while summing in float64, then a
+ * division by the sum; the log form stores (x − max) − log Σ instead, combined in float64.
  */
-export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma: boolean): void {
-  const k = new Builder(e, fma);
-  const { m, s } = k;
+export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma: boolean, dtype: 'float32' | 'float64' = 'float32'): void {
+  const k = new Builder(e, fma, dtype === 'float64');
+  const { m, s, fx, W } = k;
   const b = e.b;
   const [outer, reduced, x, out] = e.params as Local[];
   const [o, j, row, dst] = Array.from({ length: 4 }, () => e.local(b.i32));
   const sum = e.local(b.f64);
-  const best = e.local(b.f32);
-  const shift = e.local(b.f32);
-  const scale = e.local(b.f32);
+  const best = e.local(k.scalarType);
+  const shift = e.local(k.scalarType);
+  const scale = e.local(k.scalarType);
   const logSum64 = e.local(b.f64);
   const storeAt = (vector: boolean, value: Expr) => (vector
     ? m.v128.store(0, 4, k.at(dst.get(), j.get()), value)
-    : m.v128.store32_lane(0, 4, 0, k.at(dst.get(), j.get()), value));
-  const shifted = (v: Expr) => m.f32x4.sub(v, m.f32x4.splat(shift.get()));
+    : k.wide ? m.v128.store64_lane(0, 8, 0, k.at(dst.get(), j.get()), value) : m.v128.store32_lane(0, 4, 0, k.at(dst.get(), j.get()), value));
+  const shifted = (v: Expr) => fx.sub(v, fx.splat(shift.get()));
   const exps = (v: Expr, out: Stmts, vector: boolean) => {
-    // Only a row whose max is +Inf (shift 0) has z above 0. The reference computes e^z in float64:
-    // values below its overflow give e^z / Inf = 0, so they are capped below float32's overflow;
-    // values above it (and +Inf) give Inf, then NaN.
     const z = s.set(out, shifted(v));
-    const capped = s.exp(out, s.set(out, m.f32x4.min(z.get(), s.c(88))));
-    const ez = s.select(out, s.c(Infinity), capped.get(), m.f32x4.gt(z.get(), s.c(FLOAT64_EXP_OVERFLOW)));
+    let ez;
+    if (k.wide) {
+      ez = s.exp(out, z);
+    } else {
+      // Only a row whose max is +Inf (shift 0) has z above 0. The reference computes e^z in float64:
+      // values below its overflow give e^z / Inf = 0, so they are capped below float32's overflow;
+      // values above it (and +Inf) give Inf, then NaN.
+      const capped = s.exp(out, s.set(out, m.f32x4.min(z.get(), s.c(88))));
+      ez = s.select(out, s.c(Infinity), capped.get(), m.f32x4.gt(z.get(), s.c(FLOAT64_EXP_OVERFLOW)));
+    }
     if (!log) out.push(storeAt(vector, ez.get()));
     return ez.get();
   };
@@ -217,9 +254,11 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
   const logSum = log ? k.logOf(logStmts, sum) : undefined;
   const finalPass = (vector: boolean): Expr[] => {
     const out: Stmts = [];
-    const v = s.set(out, vector ? m.v128.load(0, 4, k.at(log ? row.get() : dst.get(), j.get())) : m.v128.load32_splat(0, 4, k.at(log ? row.get() : dst.get(), j.get())));
-    if (!log) return [...out, storeAt(vector, m.f32x4.div(v.get(), m.f32x4.splat(scale.get())))];
+    const source = k.at(log ? row.get() : dst.get(), j.get());
+    const v = s.set(out, vector ? m.v128.load(0, 4, source) : k.loadOne(source));
+    if (!log) return [...out, storeAt(vector, fx.div(v.get(), fx.splat(scale.get())))];
     // (x − shift) − log Σ in float64, rounded once, as the reference computes it.
+    if (k.wide) return [...out, storeAt(vector, m.f64x2.sub(shifted(v.get()), m.f64x2.splat(logSum64.get())))];
     const halves = widen(e, out, v.get(), v.get()).map((h) =>
       m.f64x2.sub(m.f64x2.sub(h.get(), m.f64x2.splat(m.f64.promote(shift.get()))), m.f64x2.splat(logSum64.get())));
     return [...out, storeAt(vector, narrow(e, halves[0]!, halves[1]!))];
@@ -228,11 +267,11 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
     k.set(row, k.at(x.get(), m.i32.mul(o.get(), reduced.get()))),
     k.set(dst, k.at(out.get(), m.i32.mul(o.get(), reduced.get()))),
     ...k.rowExtremum(row, reduced, j, best, false),
-    k.set(shift, k.finiteOrZero(best)),
+    k.set(shift, m.select(k.finite(best), best.get(), k.scalar.const(0))),
     ...k.rowSum(row, reduced, j, sum, exps),
     ...logStmts,
-    log ? k.set(logSum64, logSum!) : k.set(scale, m.f32.demote(sum.get())),
-    k.loop(j, k.i32(0), () => reduced.get(), 4, finalPass(true)),
+    log ? k.set(logSum64, logSum!) : k.set(scale, k.narrow(sum.get())),
+    k.loop(j, k.i32(0), () => reduced.get(), W, finalPass(true)),
     k.loop(j, undefined, () => reduced.get(), 1, finalPass(false)),
   ]);
   e.finish(name, [rows]);

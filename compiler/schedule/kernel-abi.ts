@@ -33,18 +33,18 @@ export interface MatmulEpilogue {
   readonly layouts: readonly Layout[];
 }
 
-/** Reductions with a wasm kernel (float32 in, float32 out). */
+/** Reductions with a wasm kernel (float32 or float64, the same type in and out). */
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
 
 /** Kernel IR: what the code generator sees. It names no graph node. */
 export type KernelSpec =
   | ElementwiseSpec
   /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
-  | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec }
+  | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec; readonly dtype?: 'float64' }
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
   | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin' }
   /** softmax or logSoftmax along the last axis. */
-  | { readonly kind: 'softmax'; readonly log: boolean }
+  | { readonly kind: 'softmax'; readonly log: boolean; readonly dtype?: 'float64' }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
   | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */

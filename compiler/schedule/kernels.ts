@@ -40,14 +40,15 @@ export const epilogueSupport = (supported: Supported) => (instrs: readonly Fused
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
   const float32 = (n: Node) => n.dtype === 'float32';
+  // Reductions and softmax in float32 or float64, the same type in and out.
+  const sameFloat = (n: Node) => (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs[0]!.dtype === n.dtype;
+  const width = (n: Node) => (n.dtype === 'float64' ? { dtype: 'float64' as const } : {});
   // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
-  if (node.op === 'sumLike') return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: 'sum' } : undefined;
-  if (REDUCE_OPS.has(node.op)) {
-    return float32(node) && float32(node.inputs[0]!) ? { kind: 'reduce', op: node.op as ReduceOp } : undefined;
-  }
+  if (node.op === 'sumLike') return sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined;
+  if (REDUCE_OPS.has(node.op)) return sameFloat(node) ? { kind: 'reduce', op: node.op as ReduceOp, ...width(node) } : undefined;
   if (node.op === 'argmax' || node.op === 'argmin') return float32(node.inputs[0]!) ? { kind: 'argReduce', op: node.op } : undefined;
   if (node.op === 'softmax' || node.op === 'logSoftmax') {
-    return float32(node) ? { kind: 'softmax', log: node.op === 'logSoftmax' } : undefined;
+    return sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined;
   }
   if (node.op === 'fused' && (node.args as FusedArgs).product) {
     const a = node.args as FusedArgs;
@@ -59,9 +60,9 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
     const a = node.args as FusedArgs;
     const op = a.reduce!.op;
-    if (!REDUCE_OPS.has(op) || a.outputs.length !== 1 || !float32(node)) return undefined;
+    if (!REDUCE_OPS.has(op) || a.outputs.length !== 1 || (node.dtype !== 'float32' && node.dtype !== 'float64')) return undefined;
     const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported);
-    return map && map.outputTypes[0] === 'float32' ? { kind: 'reduce', op: op as ReduceOp, map } : undefined;
+    return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op: op as ReduceOp, map, ...width(node) } : undefined;
   }
   if (node.op === 'matmul' || node.op === 'dot') {
     const [a, b] = node.inputs as [Node, Node];

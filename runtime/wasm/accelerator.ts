@@ -220,7 +220,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const spec = this.kernels[step.kernel!]!;
     // sumLike's second operand only lends its shape.
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
-    const float = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
+    const float = 'dtype' in spec && spec.dtype === 'float64' ? 'float64' : 'float32';
     const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst') return this.channelsFirst(step, spec, operands);
@@ -246,7 +246,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       case 'reduce':
         return this.reduce(step, spec, operands);
       case 'softmax':
-        return this.softmax(step, operands[0]!);
+        return this.softmax(step, spec, operands[0]!);
       case 'argReduce':
         return this.argReduce(step, operands[0]!);
       default:
@@ -389,6 +389,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     // logsumexp's kernel reduces whole rows: only the axes after each run that are kept count.
     const keptAfter = (end: number) => product(x.shape.filter((_, i) => i > end && !axes.includes(i)));
     if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return discard();
+    const dtype = spec.dtype ?? 'float32';
+    const E = dtype === 'float64' ? 8 : 4;
     let shape = [...x.shape];
     let ptr = this.place(x);
     // Blocks this step made for itself (the fused producer's values, earlier runs' partial results).
@@ -397,17 +399,17 @@ export class WasmAccelerator implements Accelerator, Residence {
       const outer = product(shape.slice(0, start));
       const reduced = product(shape.slice(start, end + 1));
       const inner = product(shape.slice(end + 1));
-      const out = this.arena.alloc(outer * inner * 4);
+      const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
       const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0));
-      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * 4, out + o0 * inner * 4, scratch[t]!]]));
+      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * E, out + o0 * inner * E, scratch[t]!]]));
       scratch.forEach((p) => p && this.arena.free(p));
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
       ptr = out;
       own.push(out);
     }
     own.slice(0, -1).forEach((p) => this.arena.free(p));
-    return new NDArray(this.arena.f32(ptr, sizeOf(outShape)), outShape, 'float32');
+    return new NDArray(this.arena.view(dtype, ptr, sizeOf(outShape)), outShape, dtype);
   }
 
   /** argmax / argmin over axes that are neighbours (one [outer, reduced, inner] view), rows split across threads. */
@@ -429,16 +431,18 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** softmax / logSoftmax along the last axis, rows split across threads. */
-  private softmax(step: Step, x: NDArray): NDArray | undefined {
+  private softmax(step: Step, spec: Extract<KernelSpec, { kind: 'softmax' }>, x: NDArray): NDArray | undefined {
     const axis = (step.args as { axis: number }).axis;
     if (x.size === 0 || (axis + x.ndim) % x.ndim !== x.ndim - 1) return undefined;
+    const dtype = spec.dtype ?? 'float32';
+    const E = dtype === 'float64' ? 8 : 4;
     const reduced = x.shape[x.ndim - 1]!;
     const outer = x.size / reduced;
     const input = this.place(x);
-    const out = this.arena.alloc(x.size * 4);
+    const out = this.arena.alloc(x.size * E);
     this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, [o1 - o0, reduced, input + o0 * reduced * 4, out + o0 * reduced * 4]]));
-    return new NDArray(this.arena.f32(out, x.size), [...x.shape], 'float32');
+      [step.kernel!, [o1 - o0, reduced, input + o0 * reduced * E, out + o0 * reduced * E]]));
+    return new NDArray(this.arena.view(dtype, out, x.size), [...x.shape], dtype);
   }
 
   private matmul(step: Step, spec: Extract<KernelSpec, { kind: 'matmul' }>, [a, b, ...rest]: readonly NDArray[]): NDArray | undefined {

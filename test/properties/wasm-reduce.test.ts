@@ -15,23 +15,27 @@ const f32 = (d: number[], shape: number[]) => T.array(Float32Array.from(d), { sh
 const REDUCTIONS = { sum: T.sum, mean: T.mean, max: T.max, min: T.min, logsumexp: T.logsumexp } as const;
 
 describe('wasm reduction kernels agree with the reference', () => {
-  for (const [name, op] of Object.entries(REDUCTIONS)) {
-    it(`${name} over every kind of axis subset, keepdims or not, with specials`, async () => {
-      await fc.assert(
-        fc.asyncProperty(shapeAndAxes.chain(([shape, axes, keepdims]) => fc.tuple(fc.constant(shape), fc.constant(axes), fc.constant(keepdims), dataFor(shape, name === 'sum' || name === 'mean' ? summable : values))),
-          async ([shape, axes, keepdims, data]) => {
-            const x = T.tensor('x', { shape: shape.map(() => null) });
-            const build = () => op(x, axes, keepdims);
-            const wasm = await T.compile([x], build(), { mode: 'wasm' });
-            const js = await T.compile([x], build(), { mode: 'js' });
-            expect(wasm.stats.wasmKernels).toBe(1);
-            const [a, b] = [wasm(f32(data, shape)), js(f32(data, shape))];
-            expect(a.shape).toEqual(b.shape);
-            expect(agreeF32(a.data, b.data)).toBeUndefined();
-          }),
-        { numRuns: 60 },
-      );
-    });
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const [name, op] of Object.entries(REDUCTIONS)) {
+      it(`${name} in ${dtype} over every kind of axis subset, keepdims or not, with specials`, async () => {
+        await fc.assert(
+          fc.asyncProperty(shapeAndAxes.chain(([shape, axes, keepdims]) => fc.tuple(fc.constant(shape), fc.constant(axes), fc.constant(keepdims), dataFor(shape, name === 'sum' || name === 'mean' ? summable : values))),
+            async ([shape, axes, keepdims, data]) => {
+              const x = T.tensor('x', { dtype, shape: shape.map(() => null) });
+              const build = () => op(x, axes, keepdims);
+              const wasm = await T.compile([x], build(), { mode: 'wasm' });
+              const js = await T.compile([x], build(), { mode: 'js' });
+              expect(wasm.stats.wasmKernels).toBe(1);
+              const input = T.array(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), { shape, dtype });
+              const [a, b] = [wasm(input), js(input)];
+              expect(a.shape).toEqual(b.shape);
+              expect(a.dtype).toBe(dtype);
+              expect(dtype === 'float32' ? agreeF32(a.data, b.data) : agreeF32(a.data, b.data, 1e-12, 1e-12)).toBeUndefined();
+            }),
+          { numRuns: 40 },
+        );
+      });
+    }
   }
 
   for (const [name, op] of [['argmax', T.argmax], ['argmin', T.argmin]] as const) {
@@ -56,17 +60,18 @@ describe('wasm reduction kernels agree with the reference', () => {
     });
   }
 
-  it('a fused elementwise producer followed by a reduction (mean squared error over axes)', async () => {
+  it('a fused elementwise producer followed by a reduction (mean squared error over axes), float32 and float64', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeAndAxes.chain(([shape, axes]) => fc.tuple(fc.constant(shape), fc.constant(axes), dataFor(shape, summable), dataFor(shape, summable))),
-        async ([shape, axes, p, q]) => {
-          const x = T.tensor('x', { shape: shape.map(() => null) });
-          const y = T.tensor('y', { shape: shape.map(() => null) });
+      fc.asyncProperty(shapeAndAxes.chain(([shape, axes]) => fc.tuple(fc.constant(shape), fc.constant(axes), dataFor(shape, summable), dataFor(shape, summable), fc.constantFrom('float32' as const, 'float64' as const))),
+        async ([shape, axes, p, q, dtype]) => {
+          const x = T.tensor('x', { dtype, shape: shape.map(() => null) });
+          const y = T.tensor('y', { dtype, shape: shape.map(() => null) });
           const build = () => T.mean(T.square(T.sub(x, y)), axes);
           const wasm = await T.compile([x, y], build(), { mode: 'wasm' });
           const js = await T.compile([x, y], build(), { mode: 'js' });
           expect(wasm.stats.wasmKernels).toBe(1);
-          expect(agreeF32(wasm(f32(p, shape), f32(q, shape)).data, js(f32(p, shape), f32(q, shape)).data)).toBeUndefined();
+          const arr = (d: number[]) => T.array(dtype === 'float32' ? Float32Array.from(d) : Float64Array.from(d), { shape, dtype });
+          expect(agreeF32(wasm(arr(p), arr(q)).data, js(arr(p), arr(q)).data)).toBeUndefined();
         }),
       { numRuns: 60 },
     );
@@ -107,18 +112,20 @@ describe('wasm reduction kernels agree with the reference', () => {
 });
 
 describe('wasm softmax kernels agree with the reference', () => {
-  for (const log of [false, true]) {
-    it(`${log ? 'logSoftmax' : 'softmax'} along each axis, rows with NaN, ±Inf and huge values`, async () => {
+  for (const [log, dtype] of [[false, 'float32'], [true, 'float32'], [false, 'float64'], [true, 'float64']] as const) {
+    it(`${log ? 'logSoftmax' : 'softmax'} in ${dtype} along each axis, rows with NaN, ±Inf and huge values`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 }).chain((shape) =>
           fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 }), dataFor(shape, values))),
         async ([shape, axis, data]) => {
-          const x = T.tensor('x', { shape: shape.map(() => null) });
+          const x = T.tensor('x', { dtype, shape: shape.map(() => null) });
           const build = () => (log ? T.logSoftmax(x, axis) : T.softmax(x, axis));
           const wasm = await T.compile([x], build(), { mode: 'wasm', optimizer: 'fast_compile' });
           const js = await T.compile([x], build(), { mode: 'js', optimizer: 'fast_compile' });
-          const [a, b] = [wasm(f32(data, shape)), js(f32(data, shape))];
-          expect(agreeF32(a.data, b.data, 1e-5, 1e-6)).toBeUndefined();
+          const input = T.array(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), { shape, dtype });
+          const [a, b] = [wasm(input), js(input)];
+          expect(a.dtype).toBe(dtype);
+          expect(dtype === 'float32' ? agreeF32(a.data, b.data, 1e-5, 1e-6) : agreeF32(a.data, b.data, 1e-13, 1e-15)).toBeUndefined();
         }),
         { numRuns: 80 },
       );
