@@ -7,6 +7,11 @@ import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './po
 import { emitIm2col } from './im2col.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
+/** The pooling kernels: parameter count (two or three pointers and the window geometry) and emitter. */
+const POOLING = {
+  maxPool2d: [14, emitMaxPool], avgPool2d: [14, emitAvgPool], maxPool2dGrad: [15, emitMaxPoolGrad], avgPool2dGrad: [15, emitAvgPoolGrad],
+} as const;
+
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
 
@@ -50,17 +55,13 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype));
           break;
         case 'maxPool2d':
-          emit(14, (e) => emitMaxPool(e, name));
-          break;
         case 'avgPool2d':
-          emit(14, (e) => emitAvgPool(e, name));
-          break;
         case 'maxPool2dGrad':
-          emit(15, (e) => emitMaxPoolGrad(e, name));
+        case 'avgPool2dGrad': {
+          const [params, emitPool] = POOLING[spec.kind];
+          emit(params, (e) => emitPool(e, name));
           break;
-        case 'avgPool2dGrad':
-          emit(15, (e) => emitAvgPoolGrad(e, name));
-          break;
+        }
         case 'elementwise':
           emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));
           break;
