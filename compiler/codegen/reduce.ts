@@ -120,6 +120,29 @@ class Builder {
     ];
   }
 
+  /**
+   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`, where `value` works on float64
+   * lanes (float32 data is widened first): logsumexp's exponentials in float64, as the reference.
+   */
+  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr): Expr[] {
+    const { m, e } = this;
+    const acc = [e.local(e.b.v128), e.local(e.b.v128)];
+    const vec: Stmts = [];
+    const loaded = this.s.set(vec, m.v128.load(0, 4, this.at(row.get(), j.get())));
+    const halves = this.wide ? [loaded.get()] : [m.f64x2.promote_low_f32x4(loaded.get()), m.f64x2.promote_low_f32x4(this.high(loaded.get()))];
+    halves.forEach((h, i) => vec.push(this.set(acc[i]!, m.f64x2.add(acc[i]!.get(), value(h, vec)))));
+    const tail: Stmts = [];
+    const one = this.wide ? m.v128.load64_splat(0, 8, this.at(row.get(), j.get())) : m.f64x2.splat(m.f64.promote(m.f32.load(0, 4, this.at(row.get(), j.get()))));
+    tail.push(this.set(sum, m.f64.add(sum.get(), m.f64x2.extract_lane(value(one, tail), 0))));
+    const lane = (a: Local, i: number) => m.f64x2.extract_lane(a.get(), i);
+    return [
+      ...acc.map((a) => this.set(a, e.f64x2Const(0).get())),
+      this.loop(j, this.i32(0), () => count.get(), this.W, vec),
+      this.set(sum, m.f64.add(m.f64.add(lane(acc[0]!, 0), lane(acc[0]!, 1)), m.f64.add(lane(acc[1]!, 0), lane(acc[1]!, 1)))),
+      this.loop(j, undefined, () => count.get(), 1, tail),
+    ];
+  }
+
   /** True where the scalar `best` is finite. */
   finite(best: Local): Expr {
     return this.scalar.eq(this.scalar.sub(best.get(), best.get()), this.scalar.const(0));
@@ -164,14 +187,15 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
     // max, then max + log Σ e^(x − max); a non-finite max is the answer itself (as the reference).
     const logStmts: Stmts = [];
     const logSum = k.logOf(logStmts, sum);
+    const d = new SimdMathF64(e);
     rows = [
       ...k.rowExtremum(row, reduced, j, best, false),
-      ...k.rowSum(row, reduced, j, sum, (v, out) => s.exp(out, s.set(out, fx.sub(v, fx.splat(best.get())))).get()),
+      ...k.rowSum64(row, reduced, j, sum, (v, out) => d.exp(out, d.set(out, m.f64x2.sub(v, m.f64x2.splat(k.widen(best.get()))))).get()),
       ...logStmts,
       store(m.select(k.finite(best), k.narrow(m.f64.add(k.widen(best.get()), logSum)), best.get())),
     ];
   } else if (isSum) {
-    rows = [...k.rowSum(row, reduced, j, sum, (v) => v), store(total(sum.get()))];
+    rows = [...k.rowSum64(row, reduced, j, sum, (v) => v), store(total(sum.get()))];
   } else {
     rows = [...k.rowExtremum(row, reduced, j, best, min), store(best.get())];
   }
