@@ -90,50 +90,18 @@ class Builder {
   }
 
   /**
-   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`; `value` sees a vector (or,
-   * in the tail, one value splatted) and may append stores of its own at element j. float32 values
-   * are widened to float64 lanes before they are added.
+   * The float64 sum over `count` elements at `row` into the f64 local `sum`: `terms` gives, for the
+   * element(s) at j (a vector, or in the tail one element), the float64 vectors to add (in the tail,
+   * lane 0 of the first counts).
    */
-  rowSum(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts, vector: boolean) => Expr): Expr[] {
-    const { m, e } = this;
-    const acc0 = e.local(e.b.v128);
-    const acc1 = e.local(e.b.v128);
-    const vec: Stmts = [];
-    const v = this.s.set(vec, value(m.v128.load(0, 4, this.at(row.get(), j.get())), vec, true));
-    vec.push(...(this.wide
-      ? [this.set(acc0, m.f64x2.add(acc0.get(), v.get()))]
-      : [
-        this.set(acc0, m.f64x2.add(acc0.get(), m.f64x2.promote_low_f32x4(v.get()))),
-        this.set(acc1, m.f64x2.add(acc1.get(), m.f64x2.promote_low_f32x4(this.high(v.get())))),
-      ]));
-    const tail: Stmts = [];
-    const t = this.s.set(tail, value(this.loadOne(this.at(row.get(), j.get())), tail, false));
-    const first = this.wide ? m.f64x2.extract_lane(t.get(), 0) : m.f64.promote(m.f32x4.extract_lane(t.get(), 0));
-    tail.push(this.set(sum, m.f64.add(sum.get(), first)));
-    const lane = (a: Local, i: number) => m.f64x2.extract_lane(a.get(), i);
-    return [
-      this.set(acc0, e.f64x2Const(0).get()),
-      this.set(acc1, e.f64x2Const(0).get()),
-      this.loop(j, this.i32(0), () => count.get(), this.W, vec),
-      this.set(sum, m.f64.add(m.f64.add(lane(acc0, 0), lane(acc0, 1)), m.f64.add(lane(acc1, 0), lane(acc1, 1)))),
-      this.loop(j, undefined, () => count.get(), 1, tail),
-    ];
-  }
-
-  /**
-   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`, where `value` works on float64
-   * lanes (float32 data is widened first): logsumexp's exponentials in float64, as the reference.
-   */
-  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr): Expr[] {
+  private sumLoop(row: Local, count: Local, j: Local, sum: Local, terms: (addr: () => Expr, out: Stmts, vector: boolean) => Expr[]): Expr[] {
     const { m, e } = this;
     const acc = [e.local(e.b.v128), e.local(e.b.v128)];
+    const addr = () => this.at(row.get(), j.get());
     const vec: Stmts = [];
-    const loaded = this.s.set(vec, m.v128.load(0, 4, this.at(row.get(), j.get())));
-    const halves = this.wide ? [loaded.get()] : [m.f64x2.promote_low_f32x4(loaded.get()), m.f64x2.promote_low_f32x4(this.high(loaded.get()))];
-    halves.forEach((h, i) => vec.push(this.set(acc[i]!, m.f64x2.add(acc[i]!.get(), value(h, vec)))));
+    terms(addr, vec, true).forEach((t, i) => vec.push(this.set(acc[i]!, m.f64x2.add(acc[i]!.get(), t))));
     const tail: Stmts = [];
-    const one = this.wide ? m.v128.load64_splat(0, 8, this.at(row.get(), j.get())) : m.f64x2.splat(m.f64.promote(m.f32.load(0, 4, this.at(row.get(), j.get()))));
-    tail.push(this.set(sum, m.f64.add(sum.get(), m.f64x2.extract_lane(value(one, tail), 0))));
+    tail.push(this.set(sum, m.f64.add(sum.get(), m.f64x2.extract_lane(terms(addr, tail, false)[0]!, 0))));
     const lane = (a: Local, i: number) => m.f64x2.extract_lane(a.get(), i);
     return [
       ...acc.map((a) => this.set(a, e.f64x2Const(0).get())),
@@ -141,6 +109,33 @@ class Builder {
       this.set(sum, m.f64.add(m.f64.add(lane(acc[0]!, 0), lane(acc[0]!, 1)), m.f64.add(lane(acc[1]!, 0), lane(acc[1]!, 1)))),
       this.loop(j, undefined, () => count.get(), 1, tail),
     ];
+  }
+
+  /** Data as float64 vectors: itself in float64, its low and (for a whole vector) high halves widened in float32. */
+  private float64Halves(v: Local, vector: boolean): Expr[] {
+    const { m } = this;
+    if (this.wide) return [v.get()];
+    const low = m.f64x2.promote_low_f32x4(v.get());
+    return vector ? [low, m.f64x2.promote_low_f32x4(this.high(v.get()))] : [low];
+  }
+
+  /**
+   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`; `value` sees a vector (or,
+   * in the tail, one value splatted) of the data's type and may append stores of its own at element j.
+   * float32 values are widened to float64 lanes before they are added.
+   */
+  rowSum(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts, vector: boolean) => Expr): Expr[] {
+    return this.sumLoop(row, count, j, sum, (addr, out, vector) =>
+      this.float64Halves(this.s.set(out, value(vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr()), out, vector)), vector));
+  }
+
+  /**
+   * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`, where `value` works on float64
+   * lanes (float32 data is widened first): logsumexp's exponentials in float64, as the reference.
+   */
+  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr): Expr[] {
+    return this.sumLoop(row, count, j, sum, (addr, out, vector) =>
+      this.float64Halves(this.s.set(out, vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr())), vector).map((h) => value(h, out)));
   }
 
   /** True where the scalar `best` is finite. */

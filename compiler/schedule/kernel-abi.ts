@@ -4,6 +4,7 @@
  * so an exported function can carry it alone.
  */
 import type { FusedInstr } from '../ir/ops.js';
+import { bytesPerElement } from '../../runtime/dtype.js';
 
 /**
  * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
@@ -64,7 +65,7 @@ export const tileCols = (dtype: 'float32' | 'float64'): number => (dtype === 'fl
 
 /** Bytes of scratch the matmul kernel needs for operands of these sizes (packed A and packed B). */
 export const matmulScratchBytes = (n: number, k: number, m: number, dtype: 'float32' | 'float64' = 'float32'): number =>
-  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) * k * (dtype === 'float64' ? 8 : 4);
+  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) * k * bytesPerElement(dtype);
 
 /** The layout an operand actually has at call time, or undefined when none of the four fits. */
 export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {

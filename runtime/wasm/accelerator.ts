@@ -8,9 +8,10 @@ import type { Accelerator } from '../executor.js';
 import { NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete, broadcastStrides, forEachIndex } from '../reference/layout.js';
+import { reducedShape } from '../reference/reduce.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
-import { PADDING, WasmArena } from './arena.js';
+import { blockBytes, WasmArena } from './arena.js';
 import { threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
@@ -28,6 +29,9 @@ const ACTIVATIONS = {
   avgPool2d: ['data'],
   avgPool2dGrad: ['data', 'shape'],
 } as const;
+/** A reduction's axes, each once, ascending (negative ones counted from the end). */
+const sortedAxes = (axes: readonly number[], rank: number) => [...new Set(axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+
 /** An array standing for another shape only (its values are never read). */
 const shapeOnly = (x: NDArray, perm: readonly number[]) => new NDArray(x.data, perm.map((p) => x.shape[p]!), x.dtype);
 
@@ -94,7 +98,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     let kept = 0;
     for (const s of shared) {
       this.residents.set(s, { ptr: kept });
-      kept += Math.ceil((sizeOf(s.shape) * bytesPerElement(s.dtype) + PADDING) / 16) * 16;
+      kept += blockBytes(sizeOf(s.shape) * bytesPerElement(s.dtype));
     }
     this.arena.keep(kept);
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
@@ -154,7 +158,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (shared.livesIn(this)) return view();
     const value = shared.value;
     if (home.copiedFrom !== value) {
-      this.arena.u8(home.ptr, value.data.byteLength).set(new Uint8Array(value.data.buffer, value.data.byteOffset, value.data.byteLength));
+      this.arena.write(home.ptr, value.data);
       home.copiedFrom = value;
     }
     return view();
@@ -175,7 +179,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       const home = this.residents.get(shared);
       const source = sources[i]!;
       if (!home) return source;
-      this.arena.u8(home.ptr, source.data.byteLength).set(new Uint8Array(source.data.buffer, source.data.byteOffset, source.data.byteLength));
+      this.arena.write(home.ptr, source.data);
       home.copiedFrom = undefined;
       shared.movedTo(this);
       return undefined;
@@ -303,7 +307,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const copied = this.copies.get(x.data);
     if (copied !== undefined) return copied;
     const ptr = this.arena.alloc(x.data.byteLength);
-    this.arena.u8(ptr, x.data.byteLength).set(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength));
+    this.arena.write(ptr, x.data);
     this.copies.set(x.data, ptr);
     return ptr;
   }
@@ -327,15 +331,14 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
-    const bytes = (t: string) => (t === 'bool' ? 1 : t === 'float64' ? 8 : 4);
     const inPtrs = operands.map((o) => this.place(o));
     // In place: the first output may take the memory of a full-size operand that dies at this step
     // (each element is read before it is written, in the same iteration).
     const taken = operands.findIndex((o, k) => dying[k] && spec.layouts[k] === 'full' && spec.inputTypes[k] === spec.outputTypes[0] && this.solelyHeld(o));
-    const outPtrs = spec.outputTypes.map((t, q) => (q === 0 && taken >= 0 ? inPtrs[taken]! : this.arena.alloc(size * bytes(t))));
+    const outPtrs = spec.outputTypes.map((t, q) => (q === 0 && taken >= 0 ? inPtrs[taken]! : this.arena.alloc(size * bytesPerElement(t))));
     const worth = size >= PARALLEL_ELEMENTS;
-    const inSize = spec.inputTypes.map(bytes);
-    const outSize = spec.outputTypes.map(bytes);
+    const inSize = spec.inputTypes.map(bytesPerElement);
+    const outSize = spec.outputTypes.map(bytesPerElement);
     let jobs: Job[];
     if (outer === 1) {
       // One long row: split it, offsetting the streamed operands and the outputs.
@@ -375,8 +378,8 @@ export class WasmAccelerator implements Accelerator, Residence {
       outShape = [...target];
     } else {
       const args = spec.map ? (step.args as FusedArgs).reduce! : (step.args as ReduceArgs);
-      axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
-      outShape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
+      axes = sortedAxes(args.axes, rank);
+      outShape = reducedShape(x.shape, axes, args.keepdims);
     }
     if (axes.length === 0) return discard();
     const runs: [number, number][] = [];
@@ -385,20 +388,19 @@ export class WasmAccelerator implements Accelerator, Residence {
       if (last && last[1] === a - 1) last[1] = a;
       else runs.push([a, a]);
     }
-    const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
     // logsumexp's kernel reduces whole rows: only the axes after each run that are kept count.
-    const keptAfter = (end: number) => product(x.shape.filter((_, i) => i > end && !axes.includes(i)));
+    const keptAfter = (end: number) => sizeOf(x.shape.filter((_, i) => i > end && !axes.includes(i)));
     if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return discard();
     const dtype = spec.dtype ?? 'float32';
-    const E = dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(dtype);
     let shape = [...x.shape];
     let ptr = this.place(x);
     // Blocks this step made for itself (the fused producer's values, earlier runs' partial results).
     const own = spec.map ? [ptr] : [];
     for (const [start, end] of runs.reverse()) {
-      const outer = product(shape.slice(0, start));
-      const reduced = product(shape.slice(start, end + 1));
-      const inner = product(shape.slice(end + 1));
+      const outer = sizeOf(shape.slice(0, start));
+      const reduced = sizeOf(shape.slice(start, end + 1));
+      const inner = sizeOf(shape.slice(end + 1));
       const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
       const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0));
@@ -415,19 +417,16 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** argmax / argmin over axes that are neighbours (one [outer, reduced, inner] view), rows split across threads. */
   private argReduce(step: Step, x: NDArray): NDArray | undefined {
     const args = step.args as ReduceArgs;
-    const rank = x.ndim;
-    const axes = [...new Set(args.axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+    const axes = sortedAxes(args.axes, x.ndim);
     if (x.size === 0 || axes.length === 0 || axes[axes.length - 1]! - axes[0]! !== axes.length - 1) return undefined; // empty: the reference's error
-    const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
-    const outer = product(x.shape.slice(0, axes[0]!));
-    const reduced = product(x.shape.slice(axes[0]!, axes[axes.length - 1]! + 1));
-    const inner = product(x.shape.slice(axes[axes.length - 1]! + 1));
+    const outer = sizeOf(x.shape.slice(0, axes[0]!));
+    const reduced = sizeOf(x.shape.slice(axes[0]!, axes[axes.length - 1]! + 1));
+    const inner = sizeOf(x.shape.slice(axes[axes.length - 1]! + 1));
     const input = this.place(x);
     const out = this.arena.alloc(outer * inner * 4);
     this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
       [step.kernel!, [o1 - o0, reduced, inner, input + o0 * reduced * inner * 4, out + o0 * inner * 4]]));
-    const shape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : args.keepdims ? [1] : []));
-    return new NDArray(this.arena.view('int32', out, outer * inner), shape, 'int32');
+    return new NDArray(this.arena.view('int32', out, outer * inner), reducedShape(x.shape, axes, args.keepdims), 'int32');
   }
 
   /** softmax / logSoftmax along the last axis, rows split across threads. */
@@ -435,7 +434,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const axis = (step.args as { axis: number }).axis;
     if (x.size === 0 || (axis + x.ndim) % x.ndim !== x.ndim - 1) return undefined;
     const dtype = spec.dtype ?? 'float32';
-    const E = dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(dtype);
     const reduced = x.shape[x.ndim - 1]!;
     const outer = x.size / reduced;
     const input = this.place(x);
@@ -483,7 +482,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       return undefined;
     }
     const [n, k, m] = [A.rows, A.cols, B.cols];
-    const E = a.dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(a.dtype);
     const aBatch = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * n * k * E);
     const bBatch = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * m * E);
     const [aPtr, bPtr] = [this.place(a), this.place(b)];
@@ -492,7 +491,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const strides: GemmStrides = { aRow: A.stride.row, aDepth: A.stride.col, bDepth: B.stride.row, bCol: B.stride.col };
     forEachIndex(batch, [aBatch, bBatch], (i, [ao, bo]) => {
       const c = this.gemm(step.kernel!, aPtr + ao!, bPtr + bo!, n, k, m, [n, m], strides);
-      this.arena.u8(out + i * n * m * E, n * m * E).set(new Uint8Array(c.data.buffer, c.data.byteOffset, n * m * E));
+      this.arena.write(out + i * n * m * E, c.data);
       this.arena.free(c.data.byteOffset);
     });
     return new NDArray(this.arena.view(a.dtype, out, count * n * m), [...batch, n, m], a.dtype);
@@ -610,7 +609,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }, epilogue: readonly { ptr: number; perRow: boolean }[] = []): NDArray {
     const spec = this.kernels[kernel]!;
     const dtype = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
-    const E = dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(dtype);
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, tileCols(dtype));
     const cPtr = this.arena.alloc(rows * cols * E);
@@ -626,7 +625,7 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B. */
   private gemmByRows(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides,
     dtype: 'float32' | 'float64', epilogue: readonly { ptr: number; perRow: boolean }[]): void {
-    const E = dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(dtype);
     const cols = roundUp(m, tileCols(dtype));
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
@@ -642,7 +641,7 @@ export class WasmAccelerator implements Accelerator, Residence {
    * does not depend on the number of threads.
    */
   private gemmByDepth(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides, dtype: 'float32' | 'float64'): void {
-    const E = dtype === 'float64' ? 8 : 4;
+    const E = bytesPerElement(dtype);
     const size = roundUp(n, TILE_ROWS) * roundUp(m, tileCols(dtype));
     const chunks = Array.from({ length: Math.ceil(k / DEPTH_CHUNK) }, (_, c) => [c * DEPTH_CHUNK, Math.min(k, (c + 1) * DEPTH_CHUNK)] as const);
     const partials = chunks.map((_, c) => (c === 0 ? cPtr : this.arena.alloc(size * E)));

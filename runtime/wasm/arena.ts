@@ -3,7 +3,9 @@ import { TsanoError } from '../errors.js';
 
 const PAGE = 65536;
 /** Bytes after every block that kernels may read (never write) past its end. */
-export const PADDING = 32;
+const PADDING = 32;
+/** The bytes a block of `bytes` takes: padding included, a multiple of 16. */
+export const blockBytes = (bytes: number): number => Math.ceil((bytes + PADDING) / 16) * 16;
 /** Must equal the maximum the generated modules declare for their imported memory. */
 export const MAX_PAGES = 65536;
 
@@ -34,13 +36,12 @@ export class WasmArena {
     this.holes = [];
   }
 
-  /** Keeps the lowest `bytes` across calls (between calls only); returns where the kept region starts (0). */
-  keep(bytes: number): number {
+  /** Keeps the lowest `bytes` across calls (set between calls): the region starts at offset 0. */
+  keep(bytes: number): void {
     this.base = Math.ceil(bytes / 16) * 16;
     this.ensure(this.base);
     this.top = Math.max(this.top, this.base);
     this.highWater = Math.max(this.highWater, this.base);
-    return 0;
   }
 
   /** True for a byte offset in the region kept across calls. */
@@ -73,7 +74,7 @@ export class WasmArena {
    * end (a four-lane tail, a matmul epilogue reading a bias row padded to eight columns) stay inside.
    */
   alloc(bytes: number): number {
-    const size = Math.ceil((bytes + PADDING) / 16) * 16;
+    const size = blockBytes(bytes);
     const hole = this.holes.findIndex((h) => h.size >= size);
     if (hole >= 0) {
       const h = this.holes[hole]!;
@@ -134,16 +135,12 @@ export class WasmArena {
 
   /** A float32 view of `count` elements at byte offset `ptr`. */
   f32(ptr: number, count: number): Float32Array {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return new Float32Array(buffer, ptr, count);
+    return this.view('float32', ptr, count) as Float32Array;
   }
 
-  /** A byte view of `count` bytes at `ptr`. */
-  u8(ptr: number, count: number): Uint8Array {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return new Uint8Array(buffer, ptr, count);
+  /** Copies the bytes of `data` (JavaScript memory or this memory) to byte offset `ptr`. */
+  write(ptr: number, data: ArrayBufferView): void {
+    this.view('bool', ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
   /** True for arrays that live in this memory (results of earlier kernels in this call). */
