@@ -27,16 +27,30 @@ export function toposort(outputs: readonly Node[]): Node[] {
   return order;
 }
 
-/** Rebuilds `outputs` with some nodes replaced (Theano's `givens`/`clone(replace=…)`); unchanged parts stay the same objects. */
-export function substitute(outputs: readonly Node[], replacements: ReadonlyMap<Node, Node>): Node[] {
-  const mapped = new Map<Node, Node>(replacements);
+/**
+ * Rebuilds `outputs` bottom-up: `replace(node, rebuilt)` may return a node to stand for `node`
+ * (`rebuilt` gives the new version of any node before it); other nodes are remade only where an
+ * input changed, so unchanged parts stay the same objects.
+ */
+export function rebuild(outputs: readonly Node[], replace: (node: Node, rebuilt: (n: Node) => Node) => Node | undefined): Node[] {
+  const mapped = new Map<Node, Node>();
+  const rebuilt = (n: Node) => mapped.get(n) ?? n;
   for (const node of toposort(outputs)) {
-    if (mapped.has(node)) continue;
-    const inputs = node.inputs.map((i) => mapped.get(i) ?? i);
+    const replacement = replace(node, rebuilt);
+    if (replacement) {
+      mapped.set(node, replacement);
+      continue;
+    }
+    const inputs = node.inputs.map(rebuilt);
     const changed = inputs.some((x, i) => x !== node.inputs[i]);
     mapped.set(node, changed ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node);
   }
-  return outputs.map((o) => mapped.get(o)!);
+  return outputs.map(rebuilt);
+}
+
+/** Rebuilds `outputs` with some nodes replaced (Theano's `givens`/`clone(replace=…)`). */
+export function substitute(outputs: readonly Node[], replacements: ReadonlyMap<Node, Node>): Node[] {
+  return rebuild(outputs, (node) => replacements.get(node));
 }
 
 /** The leaves of a given op among the ancestors of `outputs`. */

@@ -1,6 +1,6 @@
-import { toposort } from '../ir/graph.js';
+import { rebuild, toposort } from '../ir/graph.js';
 import { Node } from '../ir/node.js';
-import { isElementwise, type FusedArgs, type FusedInstr, type FusedProduct, type FusedRef, type Op, type OpArgs } from '../ir/ops.js';
+import { isElementwise, type FusedArgs, type FusedInstr, type FusedProduct, type FusedRef } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import type { RuleCounts } from './engine.js';
 
@@ -42,7 +42,7 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
   const readers = new Map<Node, number>();
   for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
   const isRoot = new Set(roots);
-  // Decide first, then rebuild in one topological pass, so a fused node's inputs are the rebuilt ones.
+  // Decide first, then rebuild bottom-up, so a fused node's inputs are the rebuilt ones.
   const plans = new Map<Node, { inputs: Node[]; args: FusedArgs }>();
   const absorbed = new Set<Node>();
   for (const node of order) {
@@ -66,16 +66,8 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
   }
   if (plans.size === 0) return [...roots];
-  const mapped = new Map<Node, Node>();
-  for (const node of order) {
+  return rebuild(roots, (node, rebuilt) => {
     const plan = plans.get(node);
-    if (plan) {
-      mapped.set(node, withOrigin(node.origin, () => Node.make('fused', plan.inputs.map((i) => mapped.get(i) ?? i), plan.args)));
-      continue;
-    }
-    const inputs = node.inputs.map((i) => mapped.get(i) ?? i);
-    const changed = inputs.some((x, i) => x !== node.inputs[i]);
-    mapped.set(node, changed ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node);
-  }
-  return roots.map((r) => mapped.get(r)!);
+    return plan && withOrigin(node.origin, () => Node.make('fused', plan.inputs.map(rebuilt), plan.args));
+  });
 }

@@ -9,7 +9,7 @@ const elementType = (d: string): ElementType | undefined => (d === 'float32' || 
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
-/** Ops the float32 SIMD lowering implements (the capability table lives with the lowering). */
+/** Ops and dtypes the SIMD lowering implements (the capability table lives with the lowering). */
 export type Supported = (op: FusedInstr['op'], dtype: FusedInstr['dtype']) => boolean;
 
 /** The layout an operand of static shape `s` will have against output shape `out`, assuming unknown sizes match. */
