@@ -82,7 +82,7 @@ export class NDArray {
   }
 
   clone(): NDArray {
-    return new NDArray(this.data.slice(), this.shape, this.dtype);
+    return new NDArray(copyOf(this.data), this.shape, this.dtype);
   }
 
   toString(): string {
@@ -189,4 +189,14 @@ export function randomNormal(shape: readonly number[], options: RandomOptions & 
 export function randomUniform(shape: readonly number[], options: RandomOptions & { minval?: number; maxval?: number } = {}): NDArray {
   const { minval = 0, maxval = 1 } = options;
   return randomArray(shape, options, (r) => minval + (maxval - minval) * r.uniform());
+}
+
+/**
+ * A copy of typed data in a new (unshared) buffer. Not `slice()`: on a view of a SharedArrayBuffer
+ * (wasm memory shared with worker threads) V8 copies element by element, ~7x slower than `set`.
+ */
+export function copyOf<T extends TypedArray>(data: T): T {
+  const copy = new (data.constructor as new (length: number) => T)(data.length);
+  copy.set(data as never);
+  return copy;
 }

@@ -137,6 +137,16 @@ export const floatValue = (v: Local): Value => float(v);
 
 const BYTES: Record<ElementType, number> = { bool: 1, float32: 4, float64: 8 };
 
+/** Vectors computed side by side in the main loop. */
+const INTERLEAVED = 4;
+
+/** Statement lists merged round-robin: each list keeps its order, independent lists alternate. */
+function interleave(lists: readonly Stmts[]): Stmts {
+  const merged: Stmts = [];
+  for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) for (const l of lists) if (i < l.length) merged.push(l[i]!);
+  return merged;
+}
+
 /**
  * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, one vector
  * (four float32 or two float64 lanes) at a time, the last few elements of a row through the same code
@@ -171,33 +181,43 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
     if (wide) words = m.i8x16.shuffle(words, words, [0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11]);
     return m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(words, zero()), zero());
   };
-  const loadBools = (vector: boolean, addr: Expr) =>
-    (!vector ? m.v128.load8_splat(0, 1, addr) : wide ? m.v128.load16_splat(0, 1, addr) : m.v128.load32_zero(0, 1, addr));
-  const storeBools = (vector: boolean, addr: Expr, bytes: Expr) =>
-    (!vector ? m.v128.store8_lane(0, 1, 0, addr, bytes) : wide ? m.v128.store16_lane(0, 1, 0, addr, bytes) : m.v128.store32_lane(0, 1, 0, addr, bytes));
+  const loadBools = (vector: boolean, at: number, addr: Expr) =>
+    (!vector ? m.v128.load8_splat(at, 1, addr) : wide ? m.v128.load16_splat(at, 1, addr) : m.v128.load32_zero(at, 1, addr));
+  const storeBools = (vector: boolean, at: number, addr: Expr, bytes: Expr) =>
+    (!vector ? m.v128.store8_lane(at, 1, 0, addr, bytes) : wide ? m.v128.store16_lane(at, 1, 0, addr, bytes) : m.v128.store32_lane(at, 1, 0, addr, bytes));
   const loadOne = (addr: Expr) => (wide ? m.v128.load64_splat(0, 8, addr) : m.v128.load32_splat(0, 4, addr));
   const storeOne = (addr: Expr, v: Expr) => (wide ? m.v128.store64_lane(0, 8, 0, addr, v) : m.v128.store32_lane(0, 4, 0, addr, v));
 
-  const body = (vector: boolean): Stmts => {
+  /** One vector's (or, not `vector`, one element's) work at element j + `lane0`. */
+  const step = (vector: boolean, lane0: number): Stmts => {
     const out: Stmts = [];
+    const offset = (t: ElementType) => lane0 * (t === 'bool' ? 1 : BYTES[t]);
     const loaded: Value[] = spec.layouts.map((layout, k) => {
       const streaming = layout === 'full' || layout === 'row';
       const t = spec.inputTypes[k]!;
+      const at = streaming ? offset(t) : 0;
       const addr = streaming ? m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t)) : rowBase[k]!.get();
-      if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector && streaming, addr))));
-      return float(s.set(out, vector && streaming ? m.v128.load(0, BYTES[t], addr) : loadOne(addr)));
+      if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector && streaming, at, addr))));
+      return float(s.set(out, vector && streaming ? m.v128.load(at, BYTES[t], addr) : loadOne(addr)));
     });
     const values = evaluate(s, out, spec.instrs, loaded, m, fx);
     spec.outputs.forEach((index, q) => {
       const t = spec.outputTypes[q]!;
       const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));
       const value = values[index]!.v.get();
-      if (t === 'bool') out.push(storeBools(vector, addr, maskBytes(value)));
-      else out.push(vector ? m.v128.store(0, BYTES[t], addr, value) : storeOne(addr, value));
+      if (t === 'bool') out.push(storeBools(vector, offset(t), addr, maskBytes(value)));
+      else out.push(vector ? m.v128.store(offset(t), BYTES[t], addr, value) : storeOne(addr, value));
     });
-    out.push(m.local.set(j.index, m.i32.add(j.get(), i32(vector ? width : 1))));
     return out;
   };
+  /**
+   * `count` vectors per iteration, their statements interleaved: a long math chain is latency-bound,
+   * and independent chains side by side let the core overlap them.
+   */
+  const body = (vector: boolean, count: number): Stmts => [
+    ...interleave(Array.from({ length: count }, (_, k) => step(vector, k * width))),
+    m.local.set(j.index, m.i32.add(j.get(), i32(vector ? width * count : 1))),
+  ];
 
   const rowSetup: Stmts = [
     ...spec.layouts.map((layout, k) => {
@@ -211,8 +231,9 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
   const rows = loop('row', m.i32.ge_u(o.get(), outer!.get()), [
     ...rowSetup,
-    loop('vec', m.i32.gt_u(m.i32.add(j.get(), i32(width)), inner!.get()), body(true)),
-    loop('tail', m.i32.ge_u(j.get(), inner!.get()), body(false)),
+    loop('wide', m.i32.gt_u(m.i32.add(j.get(), i32(width * INTERLEAVED)), inner!.get()), body(true, INTERLEAVED)),
+    loop('vec', m.i32.gt_u(m.i32.add(j.get(), i32(width)), inner!.get()), body(true, 1)),
+    loop('tail', m.i32.ge_u(j.get(), inner!.get()), body(false, 1)),
     m.local.set(o.index, m.i32.add(o.get(), i32(1))),
   ]);
   e.finish(name, [m.local.set(o.index, i32(0)), rows]);

@@ -40,7 +40,7 @@ export class SimdMathF64 extends LaneMath {
   /** e^x: n = round(x / ln 2), a two-part reduction, Taylor to degree 13 on |r| ≤ ln2/2, 2^n as two factors. */
   exp(out: Stmts, x: V): V {
     const { m } = this;
-    const xc = this.set(out, m.f64x2.max(m.f64x2.min(x.get(), this.c(709.8)), this.c(-745.2)));
+    const xc = this.set(out, this.atLeast(this.atMost(x.get(), 709.8), -745.2));
     const n = this.set(out, m.f64x2.nearest(m.f64x2.mul(xc.get(), this.c(Math.LOG2E))));
     const r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
     const p = this.poly(out, r, Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)));
@@ -72,7 +72,7 @@ export class SimdMathF64 extends LaneMath {
   /** tanh |x| = t/(t + 2) with t = expm1(2|x|) (|x| capped at 20, where tanh is 1), x's sign copied. */
   tanh(out: Stmts, x: V): V {
     const { m } = this;
-    const a = this.set(out, m.f64x2.min(m.f64x2.abs(x.get()), this.c(20)));
+    const a = this.set(out, this.atMost(m.f64x2.abs(x.get()), 20));
     const t = this.expm1(out, this.set(out, m.f64x2.add(a.get(), a.get())));
     const r = this.set(out, m.f64x2.div(t.get(), m.f64x2.add(t.get(), this.c(2))));
     return this.select(out, x.get(), r.get(), this.ci(-0x8000000000000000n));

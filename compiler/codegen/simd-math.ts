@@ -18,6 +18,9 @@ type V = Local;
 const LOG2E = 1.4426950408889634;
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
+/** 1.5·2^23 and its bit pattern: x + 1.5·2^23 rounds x to an integer held in the low mantissa bits (|x| < 2^22). */
+const ROUNDING_SHIFT = 12582912;
+const ROUNDING_SHIFT_BITS = 0x4b400000;
 
 /**
  * Fitted once per process from the reference's float64 functions. erf(x) = x·P(x²) below 1;
@@ -61,14 +64,16 @@ export class SimdMath extends LaneMath {
 
   exp(out: Stmts, x: V): V {
     const { m } = this;
-    const xc = this.set(out, m.f32x4.max(m.f32x4.min(x.get(), this.c(89)), this.c(-104)));
-    const n = this.set(out, m.f32x4.nearest(m.f32x4.mul(xc.get(), this.c(LOG2E))));
+    const xc = this.set(out, this.atLeast(this.atMost(x.get(), 89), -104));
+    // n = round(x / ln 2) by adding 1.5·2^23: the sum's low mantissa bits are n as an integer.
+    const shifted = this.set(out, this.madd(xc.get(), this.c(LOG2E), this.c(ROUNDING_SHIFT)));
+    const n = this.set(out, m.f32x4.sub(shifted.get(), this.c(ROUNDING_SHIFT)));
     const r = this.set(out, m.f32x4.sub(m.f32x4.sub(xc.get(), m.f32x4.mul(n.get(), this.c(LN2_HI))), m.f32x4.mul(n.get(), this.c(LN2_LO))));
     const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
     const p = this.poly(out, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
     const y = this.set(out, m.f32x4.add(m.f32x4.add(m.f32x4.mul(p.get(), z.get()), r.get()), this.c(1)));
     // 2^n as two factors, so that n down to -150 (subnormal results) and up to 128 (overflow) both work.
-    const ni = this.set(out, m.i32x4.trunc_sat_f32x4_s(n.get()));
+    const ni = this.set(out, m.i32x4.sub(shifted.get(), this.ci(ROUNDING_SHIFT_BITS)));
     const n1 = this.set(out, m.i32x4.shr_s(ni.get(), m.i32.const(1)));
     const n2 = this.set(out, m.i32x4.sub(ni.get(), n1.get()));
     const scale = (k: V) => m.i32x4.shl(m.i32x4.add(k.get(), this.ci(127)), m.i32.const(23));
@@ -145,7 +150,7 @@ export class SimdMath extends LaneMath {
    */
   private erfcTail(out: Stmts, z: V, a: V, s: number, factor: Expr): V {
     const { m } = this;
-    const zc = this.set(out, m.f32x4.min(m.f32x4.max(z.get(), this.c(0.5)), this.c(10)));
+    const zc = this.set(out, this.atMost(this.atLeast(z.get(), 0.5), 10));
     const g = this.piecewise(out, zc, fits().tail);
     const h = this.set(out, m.v128.and(a.get(), this.ci(-0x1000)));
     const d = this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.sub(a.get(), h.get()), m.f32x4.add(a.get(), h.get())), this.c(-s)));
@@ -157,7 +162,7 @@ export class SimdMath extends LaneMath {
   /** x·P(x²) on |x| < 1; 1 − erfc(|x|) with x's sign above. */
   erf(out: Stmts, x: V): V {
     const { m } = this;
-    const ax = this.set(out, m.f32x4.min(m.f32x4.abs(x.get()), this.c(10)));
+    const ax = this.set(out, this.atMost(m.f32x4.abs(x.get()), 10));
     const u = this.set(out, m.f32x4.mul(x.get(), x.get()));
     const p = this.piecewise(out, u, [fits().small]);
     const small = this.set(out, m.f32x4.mul(x.get(), p.get()));
@@ -176,9 +181,9 @@ export class SimdMath extends LaneMath {
     const w = this.set(out, m.f32x4.mul(x.get(), this.c(Math.SQRT1_2)));
     const p = this.piecewise(out, this.set(out, m.f32x4.mul(w.get(), w.get())), [fits().small]);
     const central = this.set(out, m.f32x4.add(this.c(0.5), m.f32x4.mul(m.f32x4.mul(w.get(), p.get()), this.c(0.5))));
-    const ax = this.set(out, m.f32x4.min(m.f32x4.abs(x.get()), this.c(20)));
+    const ax = this.set(out, this.atMost(m.f32x4.abs(x.get()), 20));
     // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
-    const lowerTail = this.erfcTail(out, this.set(out, m.f32x4.abs(w.get())), ax, 0.5, m.f32x4.mul(m.f32x4.min(x.get(), this.c(20)), this.c(0.5)));
+    const lowerTail = this.erfcTail(out, this.set(out, m.f32x4.abs(w.get())), ax, 0.5, m.f32x4.mul(this.atMost(x.get(), 20), this.c(0.5)));
     const tail = this.select(out, m.f32x4.sub(x.get(), lowerTail.get()), lowerTail.get(), m.f32x4.gt(x.get(), this.c(0)));
     const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(m.f32x4.abs(w.get()), this.c(0.5)));
     return this.select(out, this.c(0), g.get(), m.f32x4.eq(x.get(), this.c(-Infinity)));

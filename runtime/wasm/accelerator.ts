@@ -5,7 +5,7 @@ import { bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import type { Accelerator } from '../executor.js';
-import { NDArray, sizeOf } from '../ndarray.js';
+import { copyOf, NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete, broadcastStrides, forEachIndex } from '../reference/layout.js';
 import { reducedShape } from '../reference/reduce.js';
@@ -189,7 +189,7 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** A JavaScript copy of a value this function holds (Residence). */
   readBack(shared: SharedContainer): NDArray {
     const home = this.residents.get(shared)!;
-    return new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)).slice(), [...shared.shape], shared.dtype);
+    return new NDArray(copyOf(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape))), [...shared.shape], shared.dtype);
   }
 
   hold(value: NDArray): void {
