@@ -12,6 +12,8 @@ type Workloads = Awaited<ReturnType<typeof tfjsWasm>>;
 type Runner = () => void;
 
 const quick = process.argv.includes('--quick');
+/** `--only <text>`: just the workloads whose name contains the text (e.g. `--only chain`). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const REPEATS = quick ? 3 : 7;
 
 function median(xs: number[]): number {
@@ -63,6 +65,7 @@ const outside = peers.slice(2);
 const header = ['workload', ...peers.map(([n]) => n), ...outside.flatMap(([n]) => [`1 thread / ${n.split(' ')[0]}`, `all / ${n.split(' ')[0]}`])];
 const rows: string[][] = [header];
 for (const [name, build, inner, rate] of workloads) {
+  if (only !== undefined && !name.includes(only)) continue;
   const runners: (Runner | undefined)[] = [];
   for (const [peerName, w] of peers) {
     try {

@@ -63,9 +63,14 @@ export abstract class LaneMath {
     return this.select(out, q.get(), fx.mul(e.get(), q.get()), fx.ge(x.get(), this.c(0)));
   }
 
-  /** log(1 + e^x) = max(x, 0) + log1p(e^(−|x|)). */
+  /** log1p for x in [0, 1] (or NaN, where any result may come back): a width may skip the special cases. */
+  log1pOfUnit(out: Stmts, x: V): V {
+    return this.log1p(out, x);
+  }
+
+  /** log(1 + e^x) = max(x, 0) + log1p(e^(−|x|)); a NaN x passes through the max. */
   softplus(out: Stmts, x: V): V {
-    const l = this.log1p(out, this.expNegAbs(out, x));
+    const l = this.log1pOfUnit(out, this.expNegAbs(out, x));
     return this.set(out, this.fx.add(this.atLeast(x.get(), 0), l.get()));
   }
 

@@ -21,6 +21,9 @@ const LN2_LO = -2.12194440e-4;
 /** 1.5·2^23 and its bit pattern: x + 1.5·2^23 rounds x to an integer held in the low mantissa bits (|x| < 2^22). */
 const ROUNDING_SHIFT = 12582912;
 const ROUNDING_SHIFT_BITS = 0x4b400000;
+const ONE_BITS = 0x3f800000;
+/** √½ rounded down to float32, as bits. */
+const SQRT_HALF_BITS = 0x3f3504f3;
 
 /**
  * Fitted once per process from the reference's float64 functions. erf(x) = x·P(x²) below 1;
@@ -82,25 +85,42 @@ export class SimdMath extends LaneMath {
 
   log(out: Stmts, x: V): V {
     const { m } = this;
+    // Subnormals first scaled into the normal range (2^23), the exponent corrected by 23.
     const tiny = this.set(out, m.f32x4.lt(x.get(), this.c(1.17549435e-38)));
     const xs = this.select(out, m.f32x4.mul(x.get(), this.c(8388608)), x.get(), tiny.get());
-    const bias = this.select(out, this.ci(127 + 23), this.ci(127), tiny.get());
-    const e0 = this.set(out, m.i32x4.sub(m.v128.and(m.i32x4.shr_u(xs.get(), m.i32.const(23)), this.ci(0xff)), bias.get()));
-    const mant = this.set(out, m.v128.or(m.v128.and(xs.get(), this.ci(0x007fffff)), this.ci(0x3f800000)));
-    const big = this.set(out, m.f32x4.gt(mant.get(), this.c(Math.SQRT2)));
-    const mm = this.select(out, m.f32x4.mul(mant.get(), this.c(0.5)), mant.get(), big.get());
-    const e = this.set(out, m.f32x4.convert_i32x4_s(m.i32x4.sub(e0.get(), big.get())));
-    const f = this.set(out, m.f32x4.sub(mm.get(), this.c(1)));
+    let r = this.logOfNormal(out, xs, m.v128.and(tiny.get(), this.ci(23)));
+    r = this.select(out, this.c(-Infinity), r.get(), m.f32x4.eq(x.get(), this.c(0)));
+    r = this.select(out, this.c(Infinity), r.get(), m.f32x4.eq(x.get(), this.c(Infinity)));
+    // Negative inputs and NaN give NaN (x >= 0 is false for both).
+    return this.select(out, r.get(), this.c(NaN), m.f32x4.ge(x.get(), this.c(0)));
+  }
+
+  /**
+   * log x for a positive normal x whose exponent is `exponentCorrection` too high: x = 2^e·m with
+   * m in [√½, √2) straight from the bits (offsetting them by √½'s bits moves the exponent boundary
+   * there), then Cephes' degree-8 polynomial in m − 1.
+   */
+  private logOfNormal(out: Stmts, x: V, exponentCorrection?: Expr): V {
+    const { m } = this;
+    const shifted = this.set(out, m.i32x4.add(x.get(), this.ci(ONE_BITS - SQRT_HALF_BITS)));
+    let exponent = m.i32x4.sub(m.i32x4.shr_u(shifted.get(), m.i32.const(23)), this.ci(127));
+    if (exponentCorrection) exponent = m.i32x4.sub(exponent, exponentCorrection);
+    const e = this.set(out, m.f32x4.convert_i32x4_s(exponent));
+    const mantissa = m.i32x4.add(m.v128.and(shifted.get(), this.ci(0x007fffff)), this.ci(SQRT_HALF_BITS));
+    const f = this.set(out, m.f32x4.sub(mantissa, this.c(1)));
     const z = this.set(out, m.f32x4.mul(f.get(), f.get()));
     const p = this.poly(out, f, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1]);
     let y = this.set(out, m.f32x4.mul(m.f32x4.mul(f.get(), z.get()), p.get()));
     y = this.set(out, m.f32x4.add(y.get(), m.f32x4.mul(e.get(), this.c(LN2_LO))));
     y = this.set(out, m.f32x4.sub(y.get(), m.f32x4.mul(z.get(), this.c(0.5))));
-    let r = this.set(out, m.f32x4.add(m.f32x4.add(f.get(), y.get()), m.f32x4.mul(e.get(), this.c(LN2_HI))));
-    r = this.select(out, this.c(-Infinity), r.get(), m.f32x4.eq(x.get(), this.c(0)));
-    r = this.select(out, this.c(Infinity), r.get(), m.f32x4.eq(x.get(), this.c(Infinity)));
-    // Negative inputs and NaN give NaN (x >= 0 is false for both).
-    return this.select(out, r.get(), this.c(NaN), m.f32x4.ge(x.get(), this.c(0)));
+    return this.set(out, m.f32x4.add(m.f32x4.add(f.get(), y.get()), m.f32x4.mul(e.get(), this.c(LN2_HI))));
+  }
+
+  /** log(1 + x) for x in [0, 1] (NaN may give any value): 1 + x is normal and finite, no special cases. */
+  override log1pOfUnit(out: Stmts, x: V): V {
+    const u = this.onePlus(out, x);
+    const lu = this.logOfNormal(out, u);
+    return this.set(out, this.m.f32x4.sub(lu.get(), this.m.f32x4.mul(this.m.f32x4.sub(this.m.f32x4.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
   }
 
   /** e^x - 1: a Taylor polynomial below |x| = 0.5 (no cancellation), exp(x) - 1 above. */
