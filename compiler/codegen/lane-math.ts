@@ -17,8 +17,26 @@ export abstract class LaneMath {
   set(out: Stmts, value: Expr): V {
     return this.e.let(out, this.e.b.v128, value);
   }
+  /** ifTrue where `mask` (a comparison result: each lane all ones or all zeros) is set, else ifFalse. */
   select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
     return this.set(out, this.m.v128.bitselect(ifTrue, ifFalse, mask));
+  }
+  /** |v| with the sign of `sign`. */
+  copySign(out: Stmts, v: Expr, sign: Expr): V {
+    return this.set(out, this.m.v128.bitselect(sign, v, this.signMask()));
+  }
+  /** The sign bit of each lane. */
+  protected abstract signMask(): Expr;
+  // |v|, −v and −|v| as one bitwise op on the sign bit: V8 builds f32x4.abs's and neg's mask anew at
+  // every use (three instructions each).
+  abs(v: Expr): Expr {
+    return this.m.v128.andnot(v, this.signMask());
+  }
+  neg(v: Expr): Expr {
+    return this.m.v128.xor(v, this.signMask());
+  }
+  negAbs(v: Expr): Expr {
+    return this.m.v128.or(v, this.signMask());
   }
   /**
    * min(v, c) and max(v, c) against a constant, NaN in v passing through: pmin/pmax (b < a ? b : a)
@@ -77,15 +95,15 @@ export abstract class LaneMath {
   /** log(1 − e^x) for x ≤ 0 (NaN above): log(−expm1 x) above −ln 2, log1p(−e^x) below (Mächler). */
   log1mexp(out: Stmts, x: V): V {
     const { fx } = this;
-    const near = this.log(out, this.set(out, fx.neg(this.expm1(out, x).get())));
-    const far = this.log1p(out, this.set(out, fx.neg(this.exp(out, x).get())));
+    const near = this.log(out, this.set(out, this.neg(this.expm1(out, x).get())));
+    const far = this.log1p(out, this.set(out, this.neg(this.exp(out, x).get())));
     const r = this.select(out, near.get(), far.get(), fx.gt(x.get(), this.c(-Math.LN2)));
     return this.select(out, this.c(NaN), r.get(), fx.gt(x.get(), this.c(0)));
   }
 
   // Computed once per loop body: sigmoid(x) and softplus(x) of one x share e^(−|x|), 1 + e^(−|x|) and its reciprocal.
   protected expNegAbs(out: Stmts, x: V): V {
-    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.fx.neg(this.fx.abs(x.get())))));
+    return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.negAbs(x.get()))));
   }
   protected onePlus(out: Stmts, x: V): V {
     return this.e.memo(out, `onePlus:${x.index}`, () => this.set(out, this.fx.add(x.get(), this.c(1))));

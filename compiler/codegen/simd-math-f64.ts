@@ -27,6 +27,9 @@ export class SimdMathF64 extends LaneMath {
   ci(value: bigint): Expr {
     return this.e.i64x2Const(value).get();
   }
+  protected signMask(): Expr {
+    return this.ci(-0x8000000000000000n);
+  }
 
   /** Integer-valued float64 lanes (|n| < 2^51) as i64 lanes. */
   private toInt(n: Expr): Expr {
@@ -66,16 +69,16 @@ export class SimdMathF64 extends LaneMath {
     const p = this.poly(out, x, Array.from({ length: 16 }, (_, i) => 1 / factorial(16 - i)));
     const small = this.set(out, m.f64x2.mul(p.get(), x.get()));
     const ex = this.exp(out, x);
-    return this.select(out, small.get(), m.f64x2.sub(ex.get(), this.c(1)), m.f64x2.lt(m.f64x2.abs(x.get()), this.c(0.5)));
+    return this.select(out, small.get(), m.f64x2.sub(ex.get(), this.c(1)), m.f64x2.lt(this.abs(x.get()), this.c(0.5)));
   }
 
   /** tanh |x| = t/(t + 2) with t = expm1(2|x|) (|x| capped at 20, where tanh is 1), x's sign copied. */
   tanh(out: Stmts, x: V): V {
     const { m } = this;
-    const a = this.set(out, this.atMost(m.f64x2.abs(x.get()), 20));
+    const a = this.set(out, this.atMost(this.abs(x.get()), 20));
     const t = this.expm1(out, this.set(out, m.f64x2.add(a.get(), a.get())));
     const r = this.set(out, m.f64x2.div(t.get(), m.f64x2.add(t.get(), this.c(2))));
-    return this.select(out, x.get(), r.get(), this.ci(-0x8000000000000000n));
+    return this.copySign(out, r.get(), x.get());
   }
 
   /**

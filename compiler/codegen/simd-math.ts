@@ -44,8 +44,13 @@ const SIGN_BIT = -0x80000000;
 
 /** f32x4.relaxed_madd(a, b, c) = a * b + c; binaryen.js has no helper for it, only the C API. */
 export function relaxedMadd(e: FunctionEmitter, a: Expr, b: Expr, c: Expr): Expr {
-  const bin = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
-  return bin._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, bin.RelaxedMaddVecF32x4, a, b, c);
+  return relaxedTernary(e, 'RelaxedMaddVecF32x4', a, b, c);
+}
+
+/** A relaxed-SIMD three-operand instruction (binaryen.js has helpers for none of them, only the C API). */
+function relaxedTernary(e: FunctionEmitter, op: 'RelaxedMaddVecF32x4' | 'RelaxedLaneselectI32x4', a: Expr, b: Expr, c: Expr): Expr {
+  const bin = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr } & Record<typeof op, number>;
+  return bin._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, bin[op], a, b, c);
 }
 
 /** The float32 builders (four lanes). */
@@ -59,6 +64,13 @@ export class SimdMath extends LaneMath {
   }
   ci(value: number): Expr {
     return this.e.i32x4Const(value).get();
+  }
+  protected signMask(): Expr {
+    return this.ci(SIGN_BIT);
+  }
+  /** With relaxed SIMD one blend instruction (the mask's lanes are all ones or all zeros, so it is exact). */
+  override select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
+    return this.fma ? this.set(out, relaxedTernary(this.e, 'RelaxedLaneselectI32x4', ifTrue, ifFalse, mask)) : super.select(out, ifTrue, ifFalse, mask);
   }
   /** a * b + c, one rounding with relaxed SIMD. */
   override madd(a: Expr, b: Expr, c: Expr): Expr {
@@ -131,7 +143,7 @@ export class SimdMath extends LaneMath {
     const small = this.set(out, m.f32x4.mul(p.get(), x.get()));
     const ex = this.exp(out, x);
     const large = this.set(out, m.f32x4.sub(ex.get(), this.c(1)));
-    return this.select(out, small.get(), large.get(), m.f32x4.lt(m.f32x4.abs(x.get()), this.c(0.5)));
+    return this.select(out, small.get(), large.get(), m.f32x4.lt(this.abs(x.get()), this.c(0.5)));
   }
 
   tanh(out: Stmts, x: V): V {
@@ -139,12 +151,12 @@ export class SimdMath extends LaneMath {
     const z = this.set(out, m.f32x4.mul(x.get(), x.get()));
     const p = this.poly(out, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]);
     const small = this.set(out, m.f32x4.add(m.f32x4.mul(m.f32x4.mul(p.get(), z.get()), x.get()), x.get()));
-    const twoA = this.set(out, m.f32x4.mul(m.f32x4.abs(x.get()), this.c(2)));
+    const twoA = this.set(out, m.f32x4.mul(this.abs(x.get()), this.c(2)));
     const ex = this.exp(out, twoA);
     const t = this.set(out, m.f32x4.sub(this.c(1), m.f32x4.div(this.c(2), m.f32x4.add(ex.get(), this.c(1)))));
     // copysign(t, x): the sign bit from x, the rest from t
-    const signed = this.select(out, x.get(), t.get(), this.ci(-0x80000000));
-    return this.select(out, small.get(), signed.get(), m.f32x4.lt(m.f32x4.abs(x.get()), this.c(0.625)));
+    const signed = this.copySign(out, t.get(), x.get());
+    return this.select(out, small.get(), signed.get(), m.f32x4.lt(this.abs(x.get()), this.c(0.625)));
   }
 
   /**
@@ -175,21 +187,21 @@ export class SimdMath extends LaneMath {
     const h = this.set(out, m.v128.and(a.get(), this.ci(-0x1000)));
     const d = this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.sub(a.get(), h.get()), m.f32x4.add(a.get(), h.get())), this.c(-s)));
     const near1 = this.poly(out, d, [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]);
-    const tiny = this.exp(out, this.set(out, m.f32x4.neg(m.f32x4.mul(m.f32x4.mul(h.get(), h.get()), this.c(s)))));
+    const tiny = this.exp(out, this.set(out, this.neg(m.f32x4.mul(m.f32x4.mul(h.get(), h.get()), this.c(s)))));
     return this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.mul(factor, g.get()), near1.get()), tiny.get()));
   }
 
   /** x·P(x²) on |x| < 1; 1 − erfc(|x|) with x's sign above. */
   erf(out: Stmts, x: V): V {
     const { m } = this;
-    const ax = this.set(out, this.atMost(m.f32x4.abs(x.get()), 10));
+    const ax = this.set(out, this.atMost(this.abs(x.get()), 10));
     const u = this.set(out, m.f32x4.mul(x.get(), x.get()));
     const p = this.piecewise(out, u, [fits().small]);
     const small = this.set(out, m.f32x4.mul(x.get(), p.get()));
     const tail = this.erfcTail(out, ax, ax, 1, this.c(1));
     const large = this.set(out, m.f32x4.sub(this.c(1), tail.get()));
-    const signed = this.select(out, x.get(), large.get(), this.ci(SIGN_BIT));
-    return this.select(out, small.get(), signed.get(), m.f32x4.lt(m.f32x4.abs(x.get()), this.c(1)));
+    const signed = this.copySign(out, large.get(), x.get());
+    return this.select(out, small.get(), signed.get(), m.f32x4.lt(this.abs(x.get()), this.c(1)));
   }
 
   /**
@@ -201,18 +213,18 @@ export class SimdMath extends LaneMath {
     const w = this.set(out, m.f32x4.mul(x.get(), this.c(Math.SQRT1_2)));
     const p = this.piecewise(out, this.set(out, m.f32x4.mul(w.get(), w.get())), [fits().small]);
     const central = this.set(out, m.f32x4.add(this.c(0.5), m.f32x4.mul(m.f32x4.mul(w.get(), p.get()), this.c(0.5))));
-    const ax = this.set(out, this.atMost(m.f32x4.abs(x.get()), 20));
+    const ax = this.set(out, this.atMost(this.abs(x.get()), 20));
     // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
-    const lowerTail = this.erfcTail(out, this.set(out, m.f32x4.abs(w.get())), ax, 0.5, m.f32x4.mul(this.atMost(x.get(), 20), this.c(0.5)));
+    const lowerTail = this.erfcTail(out, this.set(out, this.abs(w.get())), ax, 0.5, m.f32x4.mul(this.atMost(x.get(), 20), this.c(0.5)));
     const tail = this.select(out, m.f32x4.sub(x.get(), lowerTail.get()), lowerTail.get(), m.f32x4.gt(x.get(), this.c(0)));
-    const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(m.f32x4.abs(w.get()), this.c(0.5)));
+    const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(this.abs(w.get()), this.c(0.5)));
     return this.select(out, this.c(0), g.get(), m.f32x4.eq(x.get(), this.c(-Infinity)));
   }
 
   /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */
   private sinCos(out: Stmts, x: V, cosine: boolean): V {
     const { m } = this;
-    const ax = this.set(out, m.f32x4.abs(x.get()));
+    const ax = this.set(out, this.abs(x.get()));
     const { r, n } = reduceHalfPi(this.e, out, ax);
     const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
     const ps = this.poly(out, z, SIN_COEFFS);
@@ -243,7 +255,7 @@ export class SimdMath extends LaneMath {
   pow(out: Stmts, x: V, y: V): V {
     const { m } = this;
     const d = new SimdMathF64(this.e);
-    const ax = this.set(out, m.f32x4.abs(x.get()));
+    const ax = this.set(out, this.abs(x.get()));
     const [ax0, ax1] = widen(this.e, out, ax.get(), ax.get());
     const [y0, y1] = widen(this.e, out, y.get(), y.get());
     const half = (a: V, b: V) => {
