@@ -1,7 +1,7 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
 import { actualLayout, kernelExports, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
-import { bytesPerElement } from '../dtype.js';
+import { allocate, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import type { Accelerator } from '../executor.js';
@@ -91,7 +91,16 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** Index of each exported function in `fns` (kernels and their companions), by export name. */
   private readonly fnIndex: Map<string, number>;
 
+  /**
+   * Steps whose result goes straight back to the caller (an output no later step reads and no update
+   * keeps): an elementwise kernel copies it out part by part as the parts finish.
+   */
+  private readonly leaving: ReadonlySet<Step>;
+  /** Per elementwise kernel: the share of its elements the calling thread computes (it also does the copies). */
+  private readonly callerShare = new Map<number, number>();
+
   private constructor(
+    program: Program,
     private readonly kernels: readonly KernelSpec[], private readonly inPlace: boolean, shared: readonly SharedContainer[],
     module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
   ) {
@@ -106,6 +115,14 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.pool = threadPool();
     this.moduleId = this.pool ? this.pool.register(module, this.arena.memory, exportNames) : 0;
     this.fnIndex = new Map(exportNames.map((n, i) => [n, i]));
+    const readLater = new Set([...program.updates.map((u) => u.slot)]);
+    const leaving = new Set<Step>();
+    for (let i = program.steps.length - 1; i >= 0; i--) {
+      const step = program.steps[i]!;
+      if (program.outputSlots.includes(step.out) && !readLater.has(step.out)) leaving.add(step);
+      step.inputs.forEach((slot) => readLater.add(slot));
+    }
+    this.leaving = leaving;
   }
 
   /** Compiles the program's kernels into one module (loading binaryen on first use). */
@@ -122,13 +139,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (wantRelaxed()) {
       try {
         const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
-        return new WasmAccelerator(program.kernels, program.inPlace, shared, module, exports, true, source);
+        return new WasmAccelerator(program, program.kernels, program.inPlace, shared, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
     const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
-    return new WasmAccelerator(program.kernels, program.inPlace, shared, module, exports, false, source);
+    return new WasmAccelerator(program, program.kernels, program.inPlace, shared, module, exports, false, source);
   }
 
   /** The most bytes of wasm memory one call has spanned. */
@@ -246,7 +263,7 @@ export class WasmAccelerator implements Accelerator, Residence {
         // (g, x): x only lends its shape.
         return this.poolGrad(step, operands[1]!, operands[0]!, undefined);
       case 'elementwise':
-        return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : []);
+        return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : [], this.leaving.has(step));
       case 'reduce':
         return this.reduce(step, spec, operands);
       case 'softmax':
@@ -301,6 +318,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.pool.run(this.moduleId, () => this.fns[fn]!(...args), rest);
   }
 
+  /** Memory for an operand from JavaScript that the caller copies in itself (registered as its copy for this call). */
+  private reserve(x: NDArray): number {
+    const ptr = this.arena.alloc(x.data.byteLength);
+    this.copies.set(x.data, ptr);
+    return ptr;
+  }
+
   /** The address of an operand in wasm memory, copying it in (once per call) unless an earlier kernel left it there. */
   private place(x: NDArray): number {
     if (this.arena.holds(x.data)) return x.data.byteOffset;
@@ -312,15 +336,26 @@ export class WasmAccelerator implements Accelerator, Residence {
     return ptr;
   }
 
-  /** Contiguous parts of [0, total) for each thread, every boundary a multiple of `align`. */
-  private parts(total: number, align: number, worth: boolean): [number, number][] {
+  /**
+   * Contiguous parts of [0, total) for each thread, every boundary a multiple of `align`; the first
+   * (the calling thread's) is `callerShare` of the total, the others share the rest evenly.
+   */
+  private parts(total: number, align: number, worth: boolean, callerShare?: number): [number, number][] {
     const threads = worth ? Math.min(this.threads, Math.ceil(total / align)) : 1;
-    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor((total * t) / threads), align)));
+    const first = callerShare === undefined || threads === 1 ? 1 / threads : callerShare;
+    const at = (t: number) => (t === 0 ? 0 : first + ((1 - first) * (t - 1)) / (threads - 1));
+    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor(total * at(t)), align)));
     cuts[threads] = total;
     return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
   }
 
-  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], dying: readonly boolean[] = []): NDArray | undefined {
+  /**
+   * An elementwise kernel over the broadcast shape, split across threads. Full-size operands from
+   * JavaScript are copied in part by part, and a result that goes back to the caller is copied out
+   * part by part: the helpers' parts first copied in and started, then the calling thread copies and
+   * computes its own (smaller) part, so copies overlap the helpers' work.
+   */
+  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], dying: readonly boolean[] = [], leaves = false): NDArray | undefined {
     let shape: number[];
     try {
       shape = broadcastConcrete(operands.map((o) => o.shape));
@@ -331,7 +366,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
     const inner = shape.length ? shape[shape.length - 1]! : 1;
     const outer = size / inner;
-    const inPtrs = operands.map((o) => this.place(o));
+    const streamedIn: boolean[] = [];
+    const inPtrs = operands.map((o, i) => {
+      const streamed = spec.layouts[i] === 'full' && !this.arena.holds(o.data) && !this.copies.has(o.data);
+      streamedIn.push(streamed);
+      return streamed ? this.reserve(o) : this.place(o);
+    });
     // In place: the first output may take the memory of a full-size operand that dies at this step
     // (each element is read before it is written, in the same iteration).
     const taken = operands.findIndex((o, k) => dying[k] && spec.layouts[k] === 'full' && spec.inputTypes[k] === spec.outputTypes[0] && this.solelyHeld(o));
@@ -339,22 +379,52 @@ export class WasmAccelerator implements Accelerator, Residence {
     const worth = size >= PARALLEL_ELEMENTS;
     const inSize = spec.inputTypes.map(bytesPerElement);
     const outSize = spec.outputTypes.map(bytesPerElement);
-    let jobs: Job[];
-    if (outer === 1) {
-      // One long row: split it, offsetting the streamed operands and the outputs.
-      jobs = this.parts(inner, 4, worth).map(([a, b]) => [fn, [1, b - a,
-        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)),
-        ...outPtrs.map((p, q) => p + a * outSize[q]!)]]);
-    } else {
+    // Parts in rows of `inner` elements, or pieces of one long row.
+    const unit = outer === 1 ? 1 : inner;
+    const copies = leaves || streamedIn.some(Boolean);
+    const parts = outer === 1 ? this.parts(inner, 4, worth, copies ? this.callerShare.get(fn) : undefined) : this.parts(outer, 1, worth, copies ? this.callerShare.get(fn) : undefined);
+    const jobs: Job[] = parts.map(([a, b]) => [fn, outer === 1
+      ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
       // Whole rows per thread: full operands move by rows, columns by one value per row.
-      jobs = this.parts(outer, 1, worth).map(([a, b]) => [fn, [b - a, inner,
-        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)),
-        ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]]);
+      : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]]);
+    const single = spec.outputTypes.length === 1 && leaves;
+    const returned = single ? allocate(spec.outputTypes[0]!, size) : undefined;
+    const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
+      if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
+    });
+    const copyOut = ([a, b]: readonly [number, number]) => returned?.set(this.arena.view(spec.outputTypes[0]!, outPtrs[0]! + a * unit * outSize[0]!, (b - a) * unit) as never, a * unit);
+    if (!this.pool || jobs.length === 1) {
+      parts.forEach((part, t) => (copyIn(part), this.fns[fn]!(...jobs[t]![1]), copyOut(part)));
+    } else {
+      parts.slice(1).forEach(copyIn);
+      let callerDone = 0;
+      this.pool.run(this.moduleId, () => {
+        copyIn(parts[0]!);
+        this.fns[fn]!(...jobs[0]![1]);
+        copyOut(parts[0]!);
+        callerDone = performance.now();
+      }, jobs.slice(1));
+      if (copies) this.rebalance(fn, performance.now() - callerDone, parts, outer === 1 ? inner : outer);
+      parts.slice(1).forEach(copyOut);
     }
-    this.dispatch(jobs);
+    if (returned) {
+      if (taken < 0) this.arena.free(outPtrs[0]!);
+      return new NDArray(returned, shape, spec.outputTypes[0]!);
+    }
     const results = outPtrs.map((p, q) =>
       new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
+  }
+
+  /**
+   * Moves the calling thread's share of a kernel towards the point where it and the helpers finish
+   * together: more when it waited for them, less when they were done first. Results do not depend on
+   * the split (each element is computed alone).
+   */
+  private rebalance(fn: number, waitedMs: number, parts: readonly (readonly [number, number])[], total: number): void {
+    const share = (parts[0]![1] - parts[0]![0]) / total;
+    const next = waitedMs > 0.05 ? share * 1.05 : share * 0.97;
+    this.callerShare.set(fn, Math.min(0.95, Math.max(0.05, next)));
   }
 
   /**
