@@ -379,16 +379,15 @@ export class WasmAccelerator implements Accelerator, Residence {
     const worth = size >= PARALLEL_ELEMENTS;
     const inSize = spec.inputTypes.map(bytesPerElement);
     const outSize = spec.outputTypes.map(bytesPerElement);
-    // Parts in rows of `inner` elements, or pieces of one long row.
-    const unit = outer === 1 ? 1 : inner;
+    // Parts are rows of `inner` elements, or pieces of one long row.
+    const [count, align, unit] = outer === 1 ? [inner, 4, 1] : [outer, 1, inner];
     const copies = leaves || streamedIn.some(Boolean);
-    const parts = outer === 1 ? this.parts(inner, 4, worth, copies ? this.callerShare.get(fn) : undefined) : this.parts(outer, 1, worth, copies ? this.callerShare.get(fn) : undefined);
+    const parts = this.parts(count, align, worth, copies ? this.callerShare.get(fn) : undefined);
     const jobs: Job[] = parts.map(([a, b]) => [fn, outer === 1
       ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
       // Whole rows per thread: full operands move by rows, columns by one value per row.
       : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]]);
-    const single = spec.outputTypes.length === 1 && leaves;
-    const returned = single ? allocate(spec.outputTypes[0]!, size) : undefined;
+    const returned = leaves && spec.outputTypes.length === 1 ? allocate(spec.outputTypes[0]!, size) : undefined;
     const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
       if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
     });
@@ -404,7 +403,7 @@ export class WasmAccelerator implements Accelerator, Residence {
         copyOut(parts[0]!);
         callerDone = performance.now();
       }, jobs.slice(1));
-      if (copies) this.rebalance(fn, performance.now() - callerDone, parts, outer === 1 ? inner : outer);
+      if (copies) this.rebalance(fn, performance.now() - callerDone, parts, count);
       parts.slice(1).forEach(copyOut);
     }
     if (returned) {
