@@ -54,6 +54,21 @@ describe('T.compile: updates, givens and shared variables', () => {
     expect(first.toArray()).toEqual([1, 2]);
   });
 
+  it('an output listed twice comes back as two arrays, in both modes and for results copied straight out of wasm memory', async () => {
+    const x = T.vector('x');
+    const y = T.tanh(T.mul(x, 2));
+    const X = T.randomUniform([1 << 17], { seed: 1, minval: -3, maxval: 3 });
+    for (const mode of ['js', 'wasm'] as const) {
+      const f = await T.compile([x], [y, y], { mode });
+      const [a, b] = f(X);
+      expect(a).not.toBe(b);
+      expect(Array.from(b!.data)).toEqual(Array.from(a!.data));
+      const before = b!.data[0];
+      a!.data[0] = 123;
+      expect(b!.data[0]).toBe(before);
+    }
+  });
+
   it('givens replaces a variable by an expression', async () => {
     const x = T.vector('x', 'float64');
     const y = T.vector('y', 'float64');
