@@ -83,10 +83,10 @@ export class SimdMath extends LaneMath {
     // n = round(x / ln 2) by adding 1.5·2^23: the sum's low mantissa bits are n as an integer.
     const shifted = this.set(out, this.madd(xc.get(), this.c(LOG2E), this.c(ROUNDING_SHIFT)));
     const n = this.set(out, m.f32x4.sub(shifted.get(), this.c(ROUNDING_SHIFT)));
-    const r = this.set(out, m.f32x4.sub(m.f32x4.sub(xc.get(), m.f32x4.mul(n.get(), this.c(LN2_HI))), m.f32x4.mul(n.get(), this.c(LN2_LO))));
+    const r = this.set(out, this.madd(n.get(), this.c(-LN2_LO), this.madd(n.get(), this.c(-LN2_HI), xc.get())));
     const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
     const p = this.poly(out, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
-    const y = this.set(out, m.f32x4.add(m.f32x4.add(m.f32x4.mul(p.get(), z.get()), r.get()), this.c(1)));
+    const y = this.set(out, m.f32x4.add(this.madd(p.get(), z.get(), r.get()), this.c(1)));
     // 2^n as two factors, so that n down to -150 (subnormal results) and up to 128 (overflow) both work.
     const ni = this.set(out, m.i32x4.sub(shifted.get(), this.ci(ROUNDING_SHIFT_BITS)));
     const n1 = this.set(out, m.i32x4.shr_s(ni.get(), m.i32.const(1)));
@@ -123,9 +123,9 @@ export class SimdMath extends LaneMath {
     const z = this.set(out, m.f32x4.mul(f.get(), f.get()));
     const p = this.poly(out, f, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1]);
     let y = this.set(out, m.f32x4.mul(m.f32x4.mul(f.get(), z.get()), p.get()));
-    y = this.set(out, m.f32x4.add(y.get(), m.f32x4.mul(e.get(), this.c(LN2_LO))));
-    y = this.set(out, m.f32x4.sub(y.get(), m.f32x4.mul(z.get(), this.c(0.5))));
-    return this.set(out, m.f32x4.add(m.f32x4.add(f.get(), y.get()), m.f32x4.mul(e.get(), this.c(LN2_HI))));
+    y = this.set(out, this.madd(e.get(), this.c(LN2_LO), y.get()));
+    y = this.set(out, this.madd(z.get(), this.c(-0.5), y.get()));
+    return this.set(out, this.madd(e.get(), this.c(LN2_HI), m.f32x4.add(f.get(), y.get())));
   }
 
   /** log(1 + x) for x in [0, 1] (NaN may give any value): 1 + x is normal and finite, no special cases. */
