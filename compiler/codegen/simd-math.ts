@@ -79,20 +79,37 @@ export class SimdMath extends LaneMath {
 
   exp(out: Stmts, x: V): V {
     const { m } = this;
-    const xc = this.set(out, this.atLeast(this.atMost(x.get(), 89), -104));
-    // n = round(x / ln 2) by adding 1.5·2^23: the sum's low mantissa bits are n as an integer.
-    const shifted = this.set(out, this.madd(xc.get(), this.c(LOG2E), this.c(ROUNDING_SHIFT)));
+    const { y, n } = this.expReduced(out, this.set(out, this.atLeast(this.atMost(x.get(), 89), -104)));
+    // 2^n as two factors, so that n down to -150 (subnormal results) and up to 128 (overflow) both work.
+    const n1 = this.set(out, m.i32x4.shr_s(n.get(), m.i32.const(1)));
+    const n2 = this.set(out, m.i32x4.sub(n.get(), n1.get()));
+    return this.set(out, m.f32x4.mul(m.f32x4.mul(y.get(), this.powerOfTwo(n1)), this.powerOfTwo(n2)));
+  }
+
+  /** e^x for x in [−87, 88] or NaN (the caller's clamp): results are normal, so 2^n is one factor. */
+  private expOfNormal(out: Stmts, x: V): V {
+    const { y, n } = this.expReduced(out, x);
+    return this.set(out, this.m.f32x4.mul(y.get(), this.powerOfTwo(n)));
+  }
+
+  /**
+   * e^x = 2^n · y: n = round(x / ln 2) by adding 1.5·2^23 (the sum's low mantissa bits are n as an
+   * integer), a two-part reduction by n·ln 2 and Cephes' degree-5 polynomial for y.
+   */
+  private expReduced(out: Stmts, x: V): { y: V; n: V } {
+    const { m } = this;
+    const shifted = this.set(out, this.madd(x.get(), this.c(LOG2E), this.c(ROUNDING_SHIFT)));
     const n = this.set(out, m.f32x4.sub(shifted.get(), this.c(ROUNDING_SHIFT)));
-    const r = this.set(out, this.madd(n.get(), this.c(-LN2_LO), this.madd(n.get(), this.c(-LN2_HI), xc.get())));
+    const r = this.set(out, this.madd(n.get(), this.c(-LN2_LO), this.madd(n.get(), this.c(-LN2_HI), x.get())));
     const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
     const p = this.poly(out, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
     const y = this.set(out, m.f32x4.add(this.madd(p.get(), z.get(), r.get()), this.c(1)));
-    // 2^n as two factors, so that n down to -150 (subnormal results) and up to 128 (overflow) both work.
-    const ni = this.set(out, m.i32x4.sub(shifted.get(), this.ci(ROUNDING_SHIFT_BITS)));
-    const n1 = this.set(out, m.i32x4.shr_s(ni.get(), m.i32.const(1)));
-    const n2 = this.set(out, m.i32x4.sub(ni.get(), n1.get()));
-    const scale = (k: V) => m.i32x4.shl(m.i32x4.add(k.get(), this.ci(127)), m.i32.const(23));
-    return this.set(out, m.f32x4.mul(m.f32x4.mul(y.get(), scale(n1)), scale(n2)));
+    return { y, n: this.set(out, m.i32x4.sub(shifted.get(), this.ci(ROUNDING_SHIFT_BITS))) };
+  }
+
+  /** 2^k for integer lanes k in [−126, 127], built in the exponent bits. */
+  private powerOfTwo(k: V): Expr {
+    return this.m.i32x4.shl(this.m.i32x4.add(k.get(), this.ci(127)), this.m.i32.const(23));
   }
 
   log(out: Stmts, x: V): V {
@@ -150,9 +167,10 @@ export class SimdMath extends LaneMath {
     const { m } = this;
     const z = this.set(out, m.f32x4.mul(x.get(), x.get()));
     const p = this.poly(out, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]);
-    const small = this.set(out, m.f32x4.add(m.f32x4.mul(m.f32x4.mul(p.get(), z.get()), x.get()), x.get()));
-    const twoA = this.set(out, m.f32x4.mul(this.abs(x.get()), this.c(2)));
-    const ex = this.exp(out, twoA);
+    const small = this.set(out, this.madd(m.f32x4.mul(p.get(), z.get()), x.get(), x.get()));
+    // tanh is 1 in float32 from |x| = 9.01 on: 2|x| capped at 40 keeps e^(2|x|) normal.
+    const twoA = this.set(out, this.atMost(m.f32x4.mul(this.abs(x.get()), this.c(2)), 40));
+    const ex = this.expOfNormal(out, twoA);
     const t = this.set(out, m.f32x4.sub(this.c(1), m.f32x4.div(this.c(2), m.f32x4.add(ex.get(), this.c(1)))));
     // copysign(t, x): the sign bit from x, the rest from t
     const signed = this.copySign(out, t.get(), x.get());
