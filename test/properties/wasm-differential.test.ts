@@ -212,6 +212,52 @@ describe('threads', () => {
   });
 });
 
+describe('copies that overlap the helpers', () => {
+  it('big elementwise steps on JavaScript operands (every broadcast layout, float and bool results) agree across thread counts and calls, and with the reference', async () => {
+    const x = T.matrix('x');
+    const row = T.vector('row');
+    const col = T.matrix('col');
+    // Either output alone goes straight back to the caller (copied out part by part); both together
+    // come from one two-output kernel.
+    const outputsOf = [(): T.Node[] => [T.tanh(x.mul(row)).add(T.sigmoid(col)).mul(2)], (): T.Node[] => [T.gt(x, row)]];
+    const build = (which: number) => async (mode: 'wasm' | 'js') => {
+      const fs = await Promise.all(outputsOf.map((o) => T.compile([x, row, col], o(), { mode })));
+      const both = await T.compile([x, row, col], outputsOf.flatMap((o) => o()), { mode });
+      return (...a: T.NDArray[]) => (which === 2 ? both(...a) : [fs[0]!(...a)[0]!, fs[1]!(...a)[0]!]);
+    };
+    const saved = process.env['TSANO_THREADS'];
+    for (const which of [1, 2]) try {
+      process.env['TSANO_THREADS'] = '1';
+      const one = await build(which)('wasm');
+      process.env['TSANO_THREADS'] = '2';
+      const two = await build(which)('wasm');
+      const js = await build(which)('js');
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 0, max: 1000 }), async (n, k, seed) => {
+          fc.pre(n * k >= 1 << 16);
+          const X = T.randomNormal([n, k], { seed, stddev: 3 });
+          const R = T.randomNormal([k], { seed: seed + 1 });
+          const C = T.randomNormal([n, 1], { seed: seed + 2 });
+          const [a1, m1] = one(X, R, C);
+          const [r1, r2] = [js(X, R, C), two(X, R, C)];
+          // Several calls: the calling thread's share moves between them; results must not.
+          for (let call = 0; call < 3; call++) {
+            const [a2, m2] = two(X, R, C);
+            expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
+            expect(Array.from(m2!.data)).toEqual(Array.from(m1!.data));
+          }
+          expect(agreeF32(r2[0]!.data, r1[0]!.data)).toBeUndefined();
+          expect(Array.from(m1!.data)).toEqual(Array.from(r1[1]!.data));
+        }),
+        { numRuns: 4 },
+      );
+    } finally {
+      if (saved === undefined) delete process.env['TSANO_THREADS'];
+      else process.env['TSANO_THREADS'] = saved;
+    }
+  });
+});
+
 describe('conv2d on the wasm matmul kernel', () => {
   it('agrees with the reference over strides, dilations, paddings and both data formats', async () => {
     const arb = fc.record({
