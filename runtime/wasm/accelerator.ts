@@ -383,28 +383,47 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [count, align, unit] = outer === 1 ? [inner, 4, 1] : [outer, 1, inner];
     const copies = leaves || streamedIn.some(Boolean);
     const parts = this.parts(count, align, worth, copies ? this.callerShare.get(fn) : undefined);
-    const jobs: Job[] = parts.map(([a, b]) => [fn, outer === 1
+    const job = ([a, b]: readonly [number, number]): Job => [fn, outer === 1
       ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
       // Whole rows per thread: full operands move by rows, columns by one value per row.
-      : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]]);
+      : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]];
     const returned = leaves && spec.outputTypes.length === 1 ? allocate(spec.outputTypes[0]!, size) : undefined;
     const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
       if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
     });
     const copyOut = ([a, b]: readonly [number, number]) => returned?.set(this.arena.view(spec.outputTypes[0]!, outPtrs[0]! + a * unit * outSize[0]!, (b - a) * unit) as never, a * unit);
-    if (!this.pool || jobs.length === 1) {
-      parts.forEach((part, t) => (copyIn(part), this.fns[fn]!(...jobs[t]![1]), copyOut(part)));
+    const run = (part: readonly [number, number]) => {
+      const [index, args] = job(part);
+      this.fns[index]!(...args);
+    };
+    if (!this.pool || parts.length === 1) {
+      parts.forEach((part) => (copyIn(part), run(part), copyOut(part)));
+    } else if (!copies) {
+      this.dispatch(parts.map(job));
     } else {
-      parts.slice(1).forEach(copyIn);
-      let callerDone = 0;
-      this.pool.run(this.moduleId, () => {
-        copyIn(parts[0]!);
-        this.fns[fn]!(...jobs[0]![1]);
-        copyOut(parts[0]!);
-        callerDone = performance.now();
-      }, jobs.slice(1));
-      if (copies) this.rebalance(fn, performance.now() - callerDone, parts, count);
-      parts.slice(1).forEach(copyOut);
+      // Each helper's part in two halves, queued: it computes the first while this thread copies the
+      // second in, and this thread copies the first out while it computes the second.
+      const [mine, ...theirs] = parts as [[number, number], ...[number, number][]];
+      const queues = theirs.map(([a, b]) => {
+        const mid = Math.min(b, a + roundUp(Math.floor((b - a) / 2), align));
+        return mid > a && mid < b ? [[a, mid], [mid, b]] as [number, number][] : [[a, b]] as [number, number][];
+      });
+      queues.forEach((q) => copyIn(q[0]!));
+      const helpers = this.pool.start(this.moduleId, queues.map((q) => q.map(job)));
+      helpers.forEach((h) => h.release(1));
+      queues.forEach((q, i) => q.slice(1).forEach((half) => (copyIn(half), helpers[i]!.release(2))));
+      copyIn(mine);
+      run(mine);
+      copyOut(mine);
+      let waited = 0;
+      const blocked = (wait: () => void) => {
+        const t = performance.now();
+        wait();
+        waited += performance.now() - t;
+      };
+      queues.forEach((q, i) => (blocked(() => helpers[i]!.waitFor(1)), copyOut(q[0]!)));
+      queues.forEach((q, i) => (blocked(() => helpers[i]!.finish()), q.slice(1).forEach(copyOut)));
+      this.rebalance(fn, waited, parts, count);
     }
     if (returned) {
       if (taken < 0) this.arena.free(outPtrs[0]!);

@@ -9,18 +9,25 @@ import { TsanoError } from '../errors.js';
  * messages that they pull synchronously (receiveMessageOnPort) before running a job.
  */
 
-// Control block layout (Int32): state, module id, function index, argument count, arguments…
+// Control block layout (Int32): state, module id, job count, jobs released, jobs done, then per job
+// a function index, an argument count and the arguments.
 const STATE = 0;
 const MODULE = 1;
-const FN = 2;
-const ARGC = 3;
-const ARGS = 4;
+const COUNT = 2;
+const RELEASED = 3;
+const DONE_JOBS = 4;
+const JOBS = 5;
 const MAX_ARGS = 28;
+const JOB_WORDS = 2 + MAX_ARGS;
+/** Jobs one helper can be given per call, run in order. */
+export const MAX_QUEUED = 4;
 const IDLE = 0;
 const RUNNING = 1;
 const DONE = 2;
 const FAILED = 3;
 
+// A helper runs its jobs in order, each once the caller has released it (its inputs are in place),
+// and counts the finished ones, so the caller can use a job's output while the next one runs.
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { control, port } = workerData;
@@ -34,11 +41,18 @@ for (;;) {
   }
   try {
     const fns = modules.get(control[${MODULE}]);
-    const args = Array.from(control.subarray(${ARGS}, ${ARGS} + control[${ARGC}]));
-    fns[control[${FN}]](...args);
+    for (let q = 0; q < control[${COUNT}]; q++) {
+      for (let r = Atomics.load(control, ${RELEASED}); r <= q; r = Atomics.load(control, ${RELEASED})) Atomics.wait(control, ${RELEASED}, r);
+      const at = ${JOBS} + q * ${JOB_WORDS};
+      fns[control[at]](...Array.from(control.subarray(at + 2, at + 2 + control[at + 1])));
+      Atomics.store(control, ${DONE_JOBS}, q + 1);
+      Atomics.notify(control, ${DONE_JOBS});
+    }
     Atomics.store(control, ${STATE}, ${DONE});
   } catch (e) {
     Atomics.store(control, ${STATE}, ${FAILED});
+    Atomics.store(control, ${DONE_JOBS}, ${MAX_QUEUED + 1});
+    Atomics.notify(control, ${DONE_JOBS});
   }
   Atomics.notify(control, ${STATE});
 }
@@ -68,7 +82,7 @@ class ThreadPool {
 
   constructor(helpers: number) {
     for (let i = 0; i < helpers; i++) {
-      const control = new Int32Array(new SharedArrayBuffer((ARGS + MAX_ARGS) * 4));
+      const control = new Int32Array(new SharedArrayBuffer((JOBS + MAX_QUEUED * JOB_WORDS) * 4));
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { control, port: port2 }, transferList: [port2] });
       // Idle helpers must not keep the process alive.
@@ -95,24 +109,58 @@ class ThreadPool {
    * Each job is a function index and its i32 arguments.
    */
   run(moduleId: number, local: () => void, jobs: readonly (readonly [number, readonly number[]])[]): void {
-    const started = jobs.map(([fn, args], i) => {
+    const queue = this.start(moduleId, jobs.map((job) => [job]));
+    queue.forEach((q) => q.release(1));
+    local();
+    queue.forEach((q) => q.finish());
+  }
+
+  /**
+   * Starts helper i on the jobs `queues[i]`, to be run in order, each only once released: the caller
+   * releases a job when its inputs are in place, and may wait for a job's output while the helper
+   * runs the next. `finish` waits for all of them and reports a failure.
+   */
+  start(moduleId: number, queues: readonly (readonly (readonly [number, readonly number[]])[])[]): {
+    release(count: number): void;
+    waitFor(count: number): void;
+    finish(): void;
+  }[] {
+    return queues.map((jobs, i) => {
       const c = this.workers[i]!.control;
-      if (args.length > MAX_ARGS) throw new Error('internal: too many kernel arguments for a worker job');
+      if (jobs.length > MAX_QUEUED || jobs.some(([, args]) => args.length > MAX_ARGS)) throw new Error('internal: too many jobs or kernel arguments for a worker');
       c[MODULE] = moduleId;
-      c[FN] = fn;
-      c[ARGC] = args.length;
-      c.set(args, ARGS);
+      c[COUNT] = jobs.length;
+      Atomics.store(c, RELEASED, 0);
+      Atomics.store(c, DONE_JOBS, 0);
+      jobs.forEach(([fn, args], q) => {
+        const at = JOBS + q * JOB_WORDS;
+        c[at] = fn;
+        c[at + 1] = args.length;
+        c.set(args, at + 2);
+      });
       Atomics.store(c, STATE, RUNNING);
       Atomics.notify(c, STATE);
-      return c;
+      const failed = () => {
+        Atomics.store(c, STATE, IDLE);
+        throw new TsanoError('wasm backend: a kernel failed on a worker thread');
+      };
+      return {
+        release: (count: number) => {
+          Atomics.store(c, RELEASED, count);
+          Atomics.notify(c, RELEASED);
+        },
+        waitFor: (count: number) => {
+          for (let d = Atomics.load(c, DONE_JOBS); d < count; d = Atomics.load(c, DONE_JOBS)) Atomics.wait(c, DONE_JOBS, d);
+          if (Atomics.load(c, DONE_JOBS) > MAX_QUEUED) failed();
+        },
+        finish: () => {
+          while (Atomics.load(c, STATE) === RUNNING) Atomics.wait(c, STATE, RUNNING);
+          const state = Atomics.load(c, STATE);
+          Atomics.store(c, STATE, IDLE);
+          if (state === FAILED) failed();
+        },
+      };
     });
-    local();
-    for (const c of started) {
-      while (Atomics.load(c, STATE) === RUNNING) Atomics.wait(c, STATE, RUNNING);
-      const state = Atomics.load(c, STATE);
-      Atomics.store(c, STATE, IDLE);
-      if (state === FAILED) throw new TsanoError('wasm backend: a kernel failed on a worker thread');
-    }
   }
 }
 
