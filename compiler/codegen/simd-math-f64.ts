@@ -31,10 +31,6 @@ export class SimdMathF64 extends LaneMath {
     return this.ci(-0x8000000000000000n);
   }
 
-  /** Integer-valued float64 lanes (|n| < 2^51) as i64 lanes. */
-  private toInt(n: Expr): Expr {
-    return this.m.i64x2.sub(this.m.f64x2.add(n, this.c(MAGIC)), this.ci(MAGIC_BITS));
-  }
   /** i64 lanes (|k| < 2^51) as float64 lanes. */
   private toFloat(k: Expr): Expr {
     return this.m.f64x2.sub(this.m.i64x2.add(k, this.ci(MAGIC_BITS)), this.c(MAGIC));
@@ -44,10 +40,12 @@ export class SimdMathF64 extends LaneMath {
   exp(out: Stmts, x: V): V {
     const { m } = this;
     const xc = this.set(out, this.atLeast(this.atMost(x.get(), 709.8), -745.2));
-    const n = this.set(out, m.f64x2.nearest(m.f64x2.mul(xc.get(), this.c(Math.LOG2E))));
+    // n = round(x / ln 2) by adding 1.5·2^52: the sum's low mantissa bits are n as an integer.
+    const shifted = this.set(out, this.madd(xc.get(), this.c(Math.LOG2E), this.c(MAGIC)));
+    const n = this.set(out, m.f64x2.sub(shifted.get(), this.c(MAGIC)));
     const r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
     const p = this.poly(out, r, Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)));
-    const ni = this.set(out, this.toInt(n.get()));
+    const ni = this.set(out, m.i64x2.sub(shifted.get(), this.ci(MAGIC_BITS)));
     const n1 = this.set(out, m.i64x2.shr_s(ni.get(), m.i32.const(1)));
     const n2 = this.set(out, m.i64x2.sub(ni.get(), n1.get()));
     const scale = (k: V) => m.i64x2.shl(m.i64x2.add(k.get(), this.ci(1023n)), m.i32.const(52));
