@@ -263,7 +263,7 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
       // Only a row whose max is +Inf (shift 0) has z above 0. The reference computes e^z in float64:
       // values below its overflow give e^z / Inf = 0, so they are capped below float32's overflow;
       // values above it (and +Inf) give Inf, then NaN.
-      const capped = s.exp(out, s.set(out, m.f32x4.min(z.get(), s.c(88))));
+      const capped = s.exp(out, s.set(out, s.atMost(z.get(), 88)));
       ez = s.select(out, s.c(Infinity), capped.get(), m.f32x4.gt(z.get(), s.c(FLOAT64_EXP_OVERFLOW)));
     }
     if (!log) out.push(storeAt(vector, ez.get()));
