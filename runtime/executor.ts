@@ -88,14 +88,9 @@ export class Executor {
       const rows = [...profile].sort((a, b) => b[1] - a[1]).slice(0, 12);
       console.error(`tsano: slowest steps of this call\n${rows.map(([k, ms]) => `  ${ms.toFixed(2).padStart(8)} ms  ${k}`).join('\n')}`);
     }
-    // Outputs leave the accelerator's memory, and an output listed twice comes back as two arrays.
-    const outputs: NDArray[] = [];
-    for (const s of p.outputSlots) {
-      const v = slots[s]!;
-      outputs.push(this.accelerator?.resident(v) || outputs.includes(v) ? v.clone() : v);
-    }
+    const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
     // Update values stay where they are: commit decides whether they leave the accelerator's memory.
-    return { outputs, updates: p.updates.map((u) => slots[u.slot]!) };
+    return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => slots[u.slot]!) };
   }
 
   /** Gives each updated shared variable its new value (values already checked); call after `run`, before the next one. */

@@ -226,8 +226,9 @@ export async function compile<O extends Node | readonly Node[]>(
     const { outputs: results, updates: newValues } = executor.run(values);
     // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
     executor.commit(newValues.map((v, i) => coerceShared(v, program.updates[i]!.container, program.updates[i]!.label)));
-    // Results must not alias state the caller could later observe changing.
-    const out = results.map((r) => (values.includes(r) || program.shared.some((s) => s.container.peek() === r) || program.constants.some((c) => c.value === r) ? r.clone() : r));
+    // Results must not alias state the caller could later observe changing, nor each other (an output listed twice).
+    const aliased = (r: NDArray, i: number) => results.indexOf(r) < i || values.includes(r) || program.shared.some((s) => s.container.peek() === r) || program.constants.some((c) => c.value === r);
+    const out = results.map((r, i) => (aliased(r, i) ? r.clone() : r));
     return single ? out[0]! : out;
   };
   const stats: CompileStats = {
