@@ -1,5 +1,5 @@
 import type { FusedInstr, Op, OpArgs } from '../ir/ops.js';
-import type { DType } from '../../runtime/dtype.js';
+import { bytesPerElement, type DType } from '../../runtime/dtype.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import type { ElementType, ElementwiseSpec, Layout } from '../schedule/kernel-abi.js';
 import type { Expr, Module } from './binaryen.js';
@@ -135,8 +135,6 @@ export function evaluate(s: LaneMath, out: Stmts, instrs: readonly FusedInstr[],
 /** A float vector held in a local, as an operand for `evaluate`. */
 export const floatValue = (v: Local): Value => float(v);
 
-const BYTES: Record<ElementType, number> = { bool: 1, float32: 4, float64: 8 };
-
 /**
  * Vectors computed side by side in the main loop: up to four, fewer for long bodies, whose copies
  * would run out of registers (V8 has 16 on x64) and spill more than the overlap gains. Measured on
@@ -148,15 +146,16 @@ const interleaving = (statementsPerVector: number) => Math.max(2, Math.min(4, Ma
 /** Statement lists merged round-robin: each list keeps its order, independent lists alternate. */
 function interleave(lists: readonly Stmts[]): Stmts {
   const merged: Stmts = [];
-  for (let i = 0; i < Math.max(...lists.map((l) => l.length)); i++) for (const l of lists) if (i < l.length) merged.push(l[i]!);
+  const longest = Math.max(...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) merged.push(l[i]!);
   return merged;
 }
 
 /**
- * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, one vector
- * (four float32 or two float64 lanes) at a time, the last few elements of a row through the same code
- * on splatted lanes (no separate scalar math), with per-input addressing hoisted out of the inner loop
- * by layout.
+ * Emits an elementwise kernel `(outer, inner, in0, …, out0, …)`: rows of `inner` elements, several
+ * vectors (four float32 or two float64 lanes each) per iteration, then single vectors, the last few
+ * elements of a row through the same code on splatted lanes (no separate scalar math), with per-input
+ * addressing hoisted out of the inner loop by layout.
  */
 export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name: string, fma = false): void {
   const { m, b } = e;
@@ -172,7 +171,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
   const rowBase = spec.layouts.map(() => e.local(b.i32));
   const outBase = outputs.map(() => e.local(b.i32));
   const i32 = (c: number) => m.i32.const(c);
-  const byteOffset = (l: Expr, t: ElementType) => (t === 'bool' ? l : m.i32.shl(l, i32(t === 'float64' ? 3 : 2)));
+  const byteOffset = (l: Expr, t: ElementType) => (t === 'bool' ? l : m.i32.shl(l, i32(Math.log2(bytesPerElement(t)))));
   const zero = () => m.v128.const(new Array(16).fill(0));
 
   /** A bool operand (bytes 0/1) as a lane mask: widen bytes to the lane width, compare with zero. */
@@ -206,13 +205,13 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
   /** One vector's (or, not `vector`, one element's) work at element j + `lane0`. */
   const step = (vector: boolean, lane0: number): Stmts => {
     const out: Stmts = [];
-    const offset = (t: ElementType) => lane0 * (t === 'bool' ? 1 : BYTES[t]);
+    const offset = (t: ElementType) => lane0 * bytesPerElement(t);
     const loaded: Value[] = spec.layouts.map((layout, k) => {
       const t = spec.inputTypes[k]!;
       if (!streams(layout)) return rowConstant[k]!;
       const addr = m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t));
       if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector, offset(t), addr))));
-      return float(s.set(out, vector ? m.v128.load(offset(t), BYTES[t], addr) : loadOne(addr)));
+      return float(s.set(out, vector ? m.v128.load(offset(t), bytesPerElement(t), addr) : loadOne(addr)));
     });
     const values = evaluate(s, out, spec.instrs, loaded, m, fx);
     spec.outputs.forEach((index, q) => {
@@ -220,7 +219,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
       const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));
       const value = values[index]!.v.get();
       if (t === 'bool') out.push(storeBools(vector, offset(t), addr, maskBytes(value)));
-      else out.push(vector ? m.v128.store(offset(t), BYTES[t], addr, value) : storeOne(addr, value));
+      else out.push(vector ? m.v128.store(offset(t), bytesPerElement(t), addr, value) : storeOne(addr, value));
     });
     return out;
   };
