@@ -55,8 +55,11 @@ function relaxedTernary(e: FunctionEmitter, op: 'RelaxedMaddVecF32x4' | 'Relaxed
 
 /** The float32 builders (four lanes). */
 export class SimdMath extends LaneMath {
-  /** With `fma`, polynomial steps use f32x4.relaxed_madd (one rounding instead of two). */
-  constructor(e: FunctionEmitter, private readonly fma = false) {
+  /**
+   * With `relaxed` (relaxed SIMD), multiply-adds are f32x4.relaxed_madd (one rounding instead of two)
+   * and selects relaxed_laneselect.
+   */
+  constructor(e: FunctionEmitter, private readonly relaxed = false) {
     super(e, e.m.f32x4 as never);
   }
   c(value: number): Expr {
@@ -70,11 +73,11 @@ export class SimdMath extends LaneMath {
   }
   /** With relaxed SIMD one blend instruction (the mask's lanes are all ones or all zeros, so it is exact). */
   override select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
-    return this.fma ? this.set(out, relaxedTernary(this.e, 'RelaxedLaneselectI32x4', ifTrue, ifFalse, mask)) : super.select(out, ifTrue, ifFalse, mask);
+    return this.relaxed ? this.set(out, relaxedTernary(this.e, 'RelaxedLaneselectI32x4', ifTrue, ifFalse, mask)) : super.select(out, ifTrue, ifFalse, mask);
   }
   /** a * b + c, one rounding with relaxed SIMD. */
   override madd(a: Expr, b: Expr, c: Expr): Expr {
-    return this.fma ? relaxedMadd(this.e, a, b, c) : super.madd(a, b, c);
+    return this.relaxed ? relaxedMadd(this.e, a, b, c) : super.madd(a, b, c);
   }
 
   exp(out: Stmts, x: V): V {
