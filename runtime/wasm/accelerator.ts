@@ -99,13 +99,16 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** Per elementwise kernel: the share of its elements the calling thread computes (it also does the copies). */
   private readonly callerShare = new Map<number, number>();
 
+  private readonly kernels: readonly KernelSpec[];
+  private readonly inPlace: boolean;
+
   private constructor(
-    program: Program,
-    private readonly kernels: readonly KernelSpec[], private readonly inPlace: boolean, shared: readonly SharedContainer[],
-    module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
+    program: Program, module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
   ) {
+    this.kernels = program.kernels;
+    this.inPlace = program.inPlace;
     let kept = 0;
-    for (const s of shared) {
+    for (const { container: s } of program.shared) {
       this.residents.set(s, { ptr: kept });
       kept += blockBytes(sizeOf(s.shape) * bytesPerElement(s.dtype));
     }
@@ -115,7 +118,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.pool = threadPool();
     this.moduleId = this.pool ? this.pool.register(module, this.arena.memory, exportNames) : 0;
     this.fnIndex = new Map(exportNames.map((n, i) => [n, i]));
-    const readLater = new Set([...program.updates.map((u) => u.slot)]);
+    const readLater = new Set(program.updates.map((u) => u.slot));
     const leaving = new Set<Step>();
     for (let i = program.steps.length - 1; i >= 0; i--) {
       const step = program.steps[i]!;
@@ -129,7 +132,6 @@ export class WasmAccelerator implements Accelerator, Residence {
   static async create(program: Program): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
-    const shared = program.shared.map((s) => s.container);
     // Export names follow from the kernel list, so a cached module needs no side table.
     const exports = kernelExports(program.kernels);
     const build = (relaxedSimd: boolean) => async () => {
@@ -139,13 +141,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (wantRelaxed()) {
       try {
         const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
-        return new WasmAccelerator(program, program.kernels, program.inPlace, shared, module, exports, true, source);
+        return new WasmAccelerator(program, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
     const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
-    return new WasmAccelerator(program, program.kernels, program.inPlace, shared, module, exports, false, source);
+    return new WasmAccelerator(program, module, exports, false, source);
   }
 
   /** The most bytes of wasm memory one call has spanned. */
@@ -330,9 +332,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (this.arena.holds(x.data)) return x.data.byteOffset;
     const copied = this.copies.get(x.data);
     if (copied !== undefined) return copied;
-    const ptr = this.arena.alloc(x.data.byteLength);
+    const ptr = this.reserve(x);
     this.arena.write(ptr, x.data);
-    this.copies.set(x.data, ptr);
     return ptr;
   }
 
