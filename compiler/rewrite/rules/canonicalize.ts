@@ -72,8 +72,6 @@ export const canonicalize: readonly Rule[] = [
     if (!moderate(c1) || !moderate(c2)) return undefined;
     return B.mul(m.x!, scalarConst(c1 * c2, node.dtype));
   }),
-  // log(exp(x)) -> x
-  rule('log_exp', op('log', op('exp', x)), (m, node) => (m.x!.dtype === node.dtype ? m.x : undefined)),
   // transpose(transpose(x)) -> transpose(x, composed perm), or x
   rule('transpose_transpose', op('transpose', op('transpose', x)), (m, node) => {
     const inner = (node.inputs[0] as Node<'transpose'>).args.perm;

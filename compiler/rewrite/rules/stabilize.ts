@@ -108,6 +108,8 @@ export const stabilize: readonly Rule[] = [
     const a = reduceArgs(node.inputs[0]!);
     return B.logsumexp(m.x!, a.axes, a.keepdims);
   }),
+  // log(exp(x)) -> x: exact where exp overflows, and where exp(x) rounds to 1 (tiny x) it keeps x, not 0
+  rule('log_exp', op('log', op('exp', x)), (m, node) => (m.x!.dtype === node.dtype ? m.x : undefined)),
   // exp(log(x)) -> where(x >= 0, x, NaN)
   rule('exp_log', op('exp', op('log', x)), (m, node) => (m.x!.dtype === node.dtype ? B.where(B.ge(m.x!, 0), m.x!, scalarConst(NaN, node.dtype)) : undefined)),
   // exp(log1p(x)) -> where(x >= -1, 1 + x, NaN)
