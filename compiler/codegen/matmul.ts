@@ -167,11 +167,12 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
 
   // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m;
-  // whole contiguous panels as two vector copies.
-  stmts.push(set(l, i32(0)));
-  stmts.push(loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
-    set(p, i32(0)),
-    loop('packb_p', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
+  // whole contiguous panels as two vector copies. Panel by panel, so the writes are sequential: depth
+  // by depth they jump a panel apart (k·32 bytes), which took 1.5 ms instead of 1.0 for a 1024² B.
+  stmts.push(set(p, i32(0)));
+  stmts.push(loop('packb_p', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
+    set(l, i32(0)),
+    loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
       set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(l.get(), CS)), ES))),
       set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), CS), bCol.get())), ES))),
       m.if(m.i32.and(m.i32.le_u(add(shl(p.get(), CS), i32(TC)), cols0.get()), m.i32.eq(bCol.get(), i32(1))),
@@ -187,9 +188,9 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
             set(c, add(c.get(), i32(1))),
           ]),
         ])),
-      set(p, add(p.get(), i32(1))),
+      set(l, add(l.get(), i32(1))),
     ]),
-    set(l, add(l.get(), i32(1))),
+    set(p, add(p.get(), i32(1))),
   ]));
 
   // Micro-kernel over KC-deep blocks; the first block starts from zero, later ones accumulate into C.
