@@ -1,4 +1,4 @@
-import { allocate, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
+import { allocate, allocateForOverwrite, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { floatx } from './config.js';
 import { Random, nextSeed } from './random.js';
@@ -196,7 +196,7 @@ export function randomUniform(shape: readonly number[], options: RandomOptions &
  * (wasm memory shared with worker threads) V8 copies element by element, ~7x slower than `set`.
  */
 export function copyOf<T extends TypedArray>(data: T): T {
-  const copy = new (data.constructor as new (length: number) => T)(data.length);
+  const copy = allocateForOverwrite(dtypeOfTypedArray(data)!, data.length) as T;
   copy.set(data as never);
   return copy;
 }

@@ -1,7 +1,7 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
 import { actualLayout, kernelExports, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
-import { allocate, bytesPerElement } from '../dtype.js';
+import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
 import type { Program, Step } from '../../compiler/schedule/program.js';
 import type { Accelerator } from '../executor.js';
@@ -12,7 +12,7 @@ import { reducedShape } from '../reference/reduce.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
 import { blockBytes, WasmArena } from './arena.js';
-import { threadPool, type ThreadPool } from './threads.js';
+import { MAX_QUEUED, threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
 type KernelFn = (...args: number[]) => void;
@@ -62,6 +62,12 @@ async function configureV8(): Promise<void> {
 const wantRelaxed = () => process.env['TSANO_RELAXED_SIMD'] !== '0';
 
 const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
+/** [a, b) cut into up to `count` non-empty pieces of about equal size, every cut a multiple of `align` from a. */
+function pieces([a, b]: readonly [number, number], count: number, align: number): [number, number][] {
+  const cuts = Array.from({ length: count + 1 }, (_, t) => Math.min(b, a + roundUp(Math.floor(((b - a) * t) / count), align)));
+  cuts[count] = b;
+  return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([p, q]) => q > p);
+}
 /** Work below these sizes stays on one thread: waking a helper costs more than it saves. */
 const PARALLEL_ELEMENTS = 1 << 16;
 const PARALLEL_FLOPS = 1 << 22;
@@ -343,12 +349,11 @@ export class WasmAccelerator implements Accelerator, Residence {
    */
   private parts(total: number, align: number, worth: boolean, callerShare?: number): [number, number][] {
     const threads = worth ? Math.min(this.threads, Math.ceil(total / align)) : 1;
-    const first = callerShare === undefined || threads === 1 ? 1 / threads : callerShare;
-    const at = (t: number) => (t === 0 ? 0 : first + ((1 - first) * (t - 1)) / (threads - 1));
-    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor(total * at(t)), align)));
-    cuts[threads] = total;
-    return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
+    if (threads === 1) return [[0, total]];
+    const mine = Math.min(total, roundUp(Math.floor(total * (callerShare ?? 1 / threads)), align));
+    return [[0, mine] as [number, number], ...pieces([mine, total], threads - 1, align)].filter(([a, b]) => b > a);
   }
+
 
   /**
    * An elementwise kernel over the broadcast shape, split across threads. Full-size operands from
@@ -388,7 +393,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
       // Whole rows per thread: full operands move by rows, columns by one value per row.
       : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]];
-    const returned = leaves && spec.outputTypes.length === 1 ? allocate(spec.outputTypes[0]!, size) : undefined;
+    const returned = leaves && spec.outputTypes.length === 1 ? allocateForOverwrite(spec.outputTypes[0]!, size) : undefined;
     const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
       if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
     });
@@ -402,17 +407,15 @@ export class WasmAccelerator implements Accelerator, Residence {
     } else if (!copies) {
       this.dispatch(parts.map(job));
     } else {
-      // Each helper's part in two halves, queued: it computes the first while this thread copies the
-      // second in, and this thread copies the first out while it computes the second.
+      // Each helper's part in pieces, queued: it computes the first while this thread copies the
+      // next ones in, and this thread copies finished pieces out while it computes the last; only the
+      // first piece's copy in and the last one's copy out are not overlapped.
       const [mine, ...theirs] = parts as [[number, number], ...[number, number][]];
-      const queues = theirs.map(([a, b]) => {
-        const mid = Math.min(b, a + roundUp(Math.floor((b - a) / 2), align));
-        return mid > a && mid < b ? [[a, mid], [mid, b]] as [number, number][] : [[a, b]] as [number, number][];
-      });
+      const queues = theirs.map((part) => pieces(part, MAX_QUEUED, align));
       queues.forEach((q) => copyIn(q[0]!));
       const helpers = this.pool.start(this.moduleId, queues.map((q) => q.map(job)));
       helpers.forEach((h) => h.release(1));
-      queues.forEach((q, i) => q.slice(1).forEach((half) => (copyIn(half), helpers[i]!.release(2))));
+      queues.forEach((q, i) => q.forEach((piece, k) => k > 0 && (copyIn(piece), helpers[i]!.release(k + 1))));
       copyIn(mine);
       run(mine);
       copyOut(mine);
@@ -422,8 +425,8 @@ export class WasmAccelerator implements Accelerator, Residence {
         wait();
         waited += performance.now() - t;
       };
-      queues.forEach((q, i) => (blocked(() => helpers[i]!.waitFor(1)), copyOut(q[0]!)));
-      queues.forEach((q, i) => (blocked(() => helpers[i]!.finish()), q.slice(1).forEach(copyOut)));
+      queues.forEach((q, i) => q.slice(0, -1).forEach((piece, k) => (blocked(() => helpers[i]!.waitFor(k + 1)), copyOut(piece))));
+      queues.forEach((q, i) => (blocked(() => helpers[i]!.finish()), copyOut(q[q.length - 1]!)));
       this.rebalance(fn, waited, parts, count);
     }
     if (returned) {
