@@ -10,6 +10,8 @@ import { TILE_ROWS, tileCols } from '../schedule/kernel-abi.js';
 export const KC = 256;
 /** Rows of one cache block: an MC x KC block of packed A (64 KiB) stays in L2 while every panel of B passes. */
 const MC = 64;
+/** Panels of B packed side by side: four 32-byte panel rows are two cache lines of a row of B. */
+const B_PACK_PANELS = 4;
 
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 
@@ -166,31 +168,56 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   ])]);
   stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
 
-  // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m;
-  // whole contiguous panels as two vector copies. Panel by panel, so the writes are sequential: depth
-  // by depth they jump a panel apart (k·32 bytes), which took 1.5 ms instead of 1.0 for a 1024² B.
-  stmts.push(set(p, i32(0)));
-  stmts.push(loop('packb_p', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
+  // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m.
+  // Four panels at a time, depth by depth: where B's columns are contiguous and all four panels are
+  // whole, each row of B is read 128 bytes at once into the four panels' next 32 bytes, with running
+  // pointers. Depth-major over all panels (writes a panel apart, k·32 bytes: the same cache sets when
+  // k is a power of two) took 1.7 ms for a 1024² B and 0.24 ms for 784x512; this 0.6 and 0.2.
+  const group = e.local(b.i32);
+  const groupEnd = e.local(b.i32);
+  const panelBytes = e.local(b.i32);
+  const rowBytesB = e.local(b.i32);
+  const panelRow = (at: Expr, to: Expr) => [
+    m.v128.store(0, 4, to, m.v128.load(0, 4, at)),
+    m.v128.store(16, 4, m.copyExpression(to), m.v128.load(16, 4, m.copyExpression(at))),
+  ];
+  const wholeGroup = m.block(null, [
+    set(src, add(B.get(), shl(shl(group.get(), CS), ES))),
+    set(dst, add(packedB.get(), mul(group.get(), panelBytes.get()))),
     set(l, i32(0)),
-    loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
-      set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(l.get(), CS)), ES))),
-      set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), CS), bCol.get())), ES))),
-      m.if(m.i32.and(m.i32.le_u(add(shl(p.get(), CS), i32(TC)), cols0.get()), m.i32.eq(bCol.get(), i32(1))),
-        m.block(null, [
-          m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
-          m.v128.store(16, 4, dst.get(), m.v128.load(16, 4, src.get())),
-        ]),
-        m.block(null, [
-          set(c, i32(0)),
-          loop('packb_c', m.i32.ge_u(c.get(), i32(TC)), [
-            scalar.store(0, E, add(dst.get(), shl(c.get(), ES)),
-              m.if(m.i32.lt_u(add(shl(p.get(), CS), c.get()), cols0.get()), scalar.load(0, E, add(src.get(), shl(mul(c.get(), bCol.get()), ES))), scalar.const(0))),
-            set(c, add(c.get(), i32(1))),
-          ]),
-        ])),
+    loop('packb_fast', m.i32.ge_u(l.get(), k.get()), [
+      ...Array.from({ length: B_PACK_PANELS }, (_, j) =>
+        panelRow(add(src.get(), i32(32 * j)), j === 0 ? dst.get() : add(dst.get(), mul(panelBytes.get(), i32(j))))).flat(),
+      set(src, add(src.get(), rowBytesB.get())),
+      set(dst, add(dst.get(), i32(32))),
       set(l, add(l.get(), i32(1))),
     ]),
-    set(p, add(p.get(), i32(1))),
+  ]);
+  const anyGroup = m.block(null, [
+    set(l, i32(0)),
+    loop('packb_l', m.i32.ge_u(l.get(), k.get()), [
+      set(p, group.get()),
+      loop('packb_p', m.i32.ge_u(p.get(), groupEnd.get()), [
+        set(dst, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(l.get(), CS)), ES))),
+        set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), CS), bCol.get())), ES))),
+        set(c, i32(0)),
+        loop('packb_c', m.i32.ge_u(c.get(), i32(TC)), [
+          scalar.store(0, E, add(dst.get(), shl(c.get(), ES)),
+            m.if(m.i32.lt_u(add(shl(p.get(), CS), c.get()), cols0.get()), scalar.load(0, E, add(src.get(), shl(mul(c.get(), bCol.get()), ES))), scalar.const(0))),
+          set(c, add(c.get(), i32(1))),
+        ]),
+        set(p, add(p.get(), i32(1))),
+      ]),
+      set(l, add(l.get(), i32(1))),
+    ]),
+  ]);
+  stmts.push(set(panelBytes, shl(mul(k.get(), i32(TC)), ES)));
+  stmts.push(set(rowBytesB, shl(bDepth.get(), ES)));
+  stmts.push(set(group, i32(0)));
+  stmts.push(loop('packb_g', m.i32.ge_u(shl(group.get(), CS), cols.get()), [
+    set(groupEnd, m.select(m.i32.lt_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols.get()), add(group.get(), i32(B_PACK_PANELS)), m.i32.shr_u(cols.get(), i32(CS)))),
+    m.if(m.i32.and(m.i32.eq(bCol.get(), i32(1)), m.i32.le_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols0.get())), wholeGroup, anyGroup),
+    set(group, groupEnd.get()),
   ]));
 
   // Micro-kernel over KC-deep blocks; the first block starts from zero, later ones accumulate into C.

@@ -68,7 +68,8 @@ describe('wasm and js modes agree', () => {
       const b = T.tensor('b', { dtype: 'float64', shape: [...batch.map(() => null), null, null] });
       const f = await T.compile([a, b], T.matmul(a, b, { transposeA: ta, transposeB: tb }), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
-      for (const [n, k, m] of [[1, 1, 1], [3, 7, 5], [17, 65, 9], [66, 31, 13]] as const) {
+      // 37 columns: two groups of four whole two-lane panels packed at once, then two more one by one.
+      for (const [n, k, m] of [[1, 1, 1], [3, 7, 5], [17, 65, 9], [66, 31, 13], [5, 9, 37]] as const) {
         const A = T.randomUniform([...batch, ...(ta ? [k, n] : [n, k])], { seed: n + k, minval: -1, maxval: 1, dtype: 'float64' });
         const B = T.randomUniform([...batch, ...(tb ? [m, k] : [k, m])], { seed: m * 3, minval: -1, maxval: 1, dtype: 'float64' });
         const count = batch.reduce((p, d) => p * d, 1);
