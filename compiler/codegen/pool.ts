@@ -12,6 +12,8 @@ interface Window {
   readonly forEachPosition: (body: (at: Local) => Expr[]) => Expr;
   /** Address of element `at + ch` of the float32 array at `base`. */
   readonly address: (base: Local, at: Local) => Expr;
+  /** `body()` for every group of four channels (`ch` set), for kernels that walk channels inside a window. */
+  readonly forEachGroup: (body: () => Expr[]) => Expr;
 }
 
 /**
@@ -20,7 +22,7 @@ interface Window {
  * output) or `(x, g, dx, n, …)` for the gradients (dx zeroed first). Windows keep to the image
  * (padding is ignored, as TensorFlow).
  */
-function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[]): void {
+function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true): void {
   const { m, b } = e;
   const ptrs = e.params.slice(0, pointers) as Local[];
   const [n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw] = e.params.slice(pointers) as Local[];
@@ -47,7 +49,12 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
       ]),
     ]),
     address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(2))),
+    forEachGroup: (body) => {
+      const label = `ch${groupLoops++}`;
+      return m.block(null, [set(ch, i32(0)), loop(label, m.i32.ge_s(ch.get(), c!.get()), [...body(), set(ch, add(ch.get(), i32(4)))])]);
+    },
   };
+  let groupLoops = 0;
   const body = [
     ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(2)))] : []),
     set(outAt, i32(0)),
@@ -61,8 +68,7 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
         loop('ox', m.i32.ge_s(ox.get(), ow!.get()), [
           set(x0, max(sub(mul(ox.get(), sw!.get()), pw!.get()), i32(0))),
           set(x1, min(add(sub(mul(ox.get(), sw!.get()), pw!.get()), kw!.get()), w!.get())),
-          set(ch, i32(0)),
-          loop('ch', m.i32.ge_s(ch.get(), c!.get()), [...window(ptrs, view), set(ch, add(ch.get(), i32(4)))]),
+          ...(groupsOutside ? [view.forEachGroup(() => window(ptrs, view))] : window(ptrs, view)),
           set(outAt, add(outAt.get(), c!.get())),
           set(ox, add(ox.get(), i32(1))),
         ]),
@@ -74,26 +80,33 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
   e.finish(name, body);
 }
 
+/**
+ * Forward pooling, one output pixel at a time: the output's channels start at `start`, then each
+ * window position's address is computed once and `combine`d into all of them (per channel group
+ * and position, as many address computations as loads made the window walk twice as slow).
+ */
+function emitPoolForward(e: FunctionEmitter, name: string, start: () => Expr, combine: (acc: Expr, v: Expr) => Expr, finish?: (acc: Expr, count: Expr) => Expr): void {
+  const { m } = e;
+  emitPoolWalk(e, name, 2, ([x, out], w) => {
+    const slot = () => w.address(out!, w.outAt);
+    return [
+      w.forEachGroup(() => [m.v128.store(0, 4, slot(), start())]),
+      w.forEachPosition((at) => [w.forEachGroup(() => [m.v128.store(0, 4, slot(), combine(m.v128.load(0, 4, slot()), m.v128.load(0, 4, w.address(x!, at))))])]),
+      ...(finish ? [w.forEachGroup(() => [m.v128.store(0, 4, slot(), finish(m.v128.load(0, 4, slot()), w.count()))])] : []),
+    ];
+  }, false);
+}
+
 /** Max pooling: the lane-wise f32x4.max over the window (which propagates NaN). */
 export function emitMaxPool(e: FunctionEmitter, name: string): void {
-  const acc = e.local(e.b.v128);
-  const { m } = e;
-  emitPoolWalk(e, name, 2, ([x, out], w) => [
-    m.local.set(acc.index, e.f32x4Const(-Infinity).get()),
-    w.forEachPosition((at) => [m.local.set(acc.index, m.f32x4.max(acc.get(), m.v128.load(0, 4, w.address(x!, at))))]),
-    m.v128.store(0, 4, w.address(out!, w.outAt), acc.get()),
-  ]);
+  emitPoolForward(e, name, () => e.f32x4Const(-Infinity).get(), (acc, v) => e.m.f32x4.max(acc, v));
 }
 
 /** Average pooling: the window's sum divided by the number of its positions inside the image. */
 export function emitAvgPool(e: FunctionEmitter, name: string): void {
-  const acc = e.local(e.b.v128);
   const { m } = e;
-  emitPoolWalk(e, name, 2, ([x, out], w) => [
-    m.local.set(acc.index, e.f32x4Const(0).get()),
-    w.forEachPosition((at) => [m.local.set(acc.index, m.f32x4.add(acc.get(), m.v128.load(0, 4, w.address(x!, at))))]),
-    m.v128.store(0, 4, w.address(out!, w.outAt), m.f32x4.div(acc.get(), m.f32x4.splat(m.f32.convert_s.i32(w.count())))),
-  ]);
+  emitPoolForward(e, name, () => e.f32x4Const(0).get(), (acc, v) => m.f32x4.add(acc, v),
+    (acc, count) => m.f32x4.div(acc, m.f32x4.splat(m.f32.convert_s.i32(count))));
 }
 
 /**
