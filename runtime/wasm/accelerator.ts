@@ -12,7 +12,7 @@ import { reducedShape } from '../reference/reduce.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
 import { blockBytes, WasmArena } from './arena.js';
-import { MAX_QUEUED, threadPool, type ThreadPool } from './threads.js';
+import { MAX_CHUNKS, threadPool, type ThreadPool } from './threads.js';
 import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 
 type KernelFn = (...args: number[]) => void;
@@ -62,15 +62,11 @@ async function configureV8(): Promise<void> {
 const wantRelaxed = () => process.env['TSANO_RELAXED_SIMD'] !== '0';
 
 const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
-/** [a, b) cut into up to `count` non-empty pieces of about equal size, every cut a multiple of `align` from a. */
-function pieces([a, b]: readonly [number, number], count: number, align: number): [number, number][] {
-  const cuts = Array.from({ length: count + 1 }, (_, t) => Math.min(b, a + roundUp(Math.floor(((b - a) * t) / count), align)));
-  cuts[count] = b;
-  return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([p, q]) => q > p);
-}
 /** Work below these sizes stays on one thread: waking a helper costs more than it saves. */
 const PARALLEL_ELEMENTS = 1 << 16;
 const PARALLEL_FLOPS = 1 << 22;
+/** Chunks of an elementwise step shared with copies: enough that the last one's wait is short. */
+const SHARED_CHUNKS = 24;
 /** Products with at most this many rows and at least two depth chunks are split along the depth. */
 const SKINNY_ROWS = 64;
 const DEPTH_CHUNK = 16384;
@@ -103,7 +99,6 @@ export class WasmAccelerator implements Accelerator, Residence {
    */
   private readonly leaving: ReadonlySet<Step>;
   /** Per elementwise kernel: the share of its elements the calling thread computes (it also does the copies). */
-  private readonly callerShare = new Map<number, number>();
 
   private readonly kernels: readonly KernelSpec[];
   private readonly inPlace: boolean;
@@ -343,15 +338,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     return ptr;
   }
 
-  /**
-   * Contiguous parts of [0, total) for each thread, every boundary a multiple of `align`; the first
-   * (the calling thread's) is `callerShare` of the total, the others share the rest evenly.
-   */
-  private parts(total: number, align: number, worth: boolean, callerShare?: number): [number, number][] {
+  /** Contiguous parts of [0, total) for each thread, about equal, every boundary a multiple of `align`. */
+  private parts(total: number, align: number, worth: boolean): [number, number][] {
     const threads = worth ? Math.min(this.threads, Math.ceil(total / align)) : 1;
-    if (threads === 1) return [[0, total]];
-    const mine = Math.min(total, roundUp(Math.floor(total * (callerShare ?? 1 / threads)), align));
-    return [[0, mine] as [number, number], ...pieces([mine, total], threads - 1, align)].filter(([a, b]) => b > a);
+    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor((total * t) / threads), align)));
+    cuts[threads] = total;
+    return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
   }
 
 
@@ -388,7 +380,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     // Parts are rows of `inner` elements, or pieces of one long row.
     const [count, align, unit] = outer === 1 ? [inner, 4, 1] : [outer, 1, inner];
     const copies = leaves || streamedIn.some(Boolean);
-    const parts = this.parts(count, align, worth, copies ? this.callerShare.get(fn) : undefined);
+    const parts = this.parts(count, align, worth);
     const job = ([a, b]: readonly [number, number]): Job => [fn, outer === 1
       ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
       // Whole rows per thread: full operands move by rows, columns by one value per row.
@@ -407,27 +399,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     } else if (!copies) {
       this.dispatch(parts.map(job));
     } else {
-      // Each helper's part in pieces, queued: it computes the first while this thread copies the
-      // next ones in, and this thread copies finished pieces out while it computes the last; only the
-      // first piece's copy in and the last one's copy out are not overlapped.
-      const [mine, ...theirs] = parts as [[number, number], ...[number, number][]];
-      const queues = theirs.map((part) => pieces(part, MAX_QUEUED, align));
-      queues.forEach((q) => copyIn(q[0]!));
-      const helpers = this.pool.start(this.moduleId, queues.map((q) => q.map(job)));
-      helpers.forEach((h) => h.release(1));
-      queues.forEach((q, i) => q.forEach((piece, k) => k > 0 && (copyIn(piece), helpers[i]!.release(k + 1))));
-      copyIn(mine);
-      run(mine);
-      copyOut(mine);
-      let waited = 0;
-      const blocked = (wait: () => void) => {
-        const t = performance.now();
-        wait();
-        waited += performance.now() - t;
-      };
-      queues.forEach((q, i) => q.slice(0, -1).forEach((piece, k) => (blocked(() => helpers[i]!.waitFor(k + 1)), copyOut(piece))));
-      queues.forEach((q, i) => (blocked(() => helpers[i]!.finish()), copyOut(q[q.length - 1]!)));
-      this.rebalance(fn, waited, parts, count);
+      this.shareWithCopies(job, count, align, copyIn, run, copyOut);
     }
     if (returned) {
       if (taken < 0) this.arena.free(outPtrs[0]!);
@@ -439,14 +411,43 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /**
-   * Moves the calling thread's share of a kernel towards the point where it and the helpers finish
-   * together: more when it waited for them, less when they were done first. Results do not depend on
-   * the split (each element is computed alone).
+   * A big elementwise step with copies to make: cut into chunks that the helpers and this thread take
+   * as they become free. This thread first copies every chunk's operands in (the helpers start on
+   * the first while it copies the next), then between chunks of its own copies out whatever is
+   * finished, so the copies, which only it can make, never leave a helper idle or waiting for it.
    */
-  private rebalance(fn: number, waitedMs: number, parts: readonly (readonly [number, number])[], total: number): void {
-    const share = (parts[0]![1] - parts[0]![0]) / total;
-    const next = waitedMs > 0.05 ? share * 1.05 : share * 0.97;
-    this.callerShare.set(fn, Math.min(0.95, Math.max(0.05, next)));
+  private shareWithCopies(job: (part: readonly [number, number]) => Job, total: number, align: number,
+    copyIn: (part: readonly [number, number]) => void, run: (part: readonly [number, number]) => void, copyOut: (part: readonly [number, number]) => void): void {
+    const chunkUnits = roundUp(Math.ceil(total / Math.min(MAX_CHUNKS, SHARED_CHUNKS)), align);
+    const chunk = (k: number): [number, number] => [k * chunkUnits, Math.min(total, (k + 1) * chunkUnits)];
+    const chunkCount = Math.ceil(total / chunkUnits);
+    // Each argument is linear in the start of the part: base + a·step, the part's length aside.
+    const [fn, base] = job([0, 0]);
+    const step = job([1, 1])[1].map((v, i) => v - base[i]!);
+    const length = job([0, 1])[1].findIndex((v, i) => v !== base[i]);
+    const work = this.pool!.share(this.moduleId, { fn, base, step, length }, chunkUnits, total, this.threads - 1);
+    let released = 0;
+    try {
+      for (; released < chunkCount; released++) {
+        copyIn(chunk(released));
+        work.release(released + 1);
+      }
+      const mine = new Set<number>();
+      let copied = 0;
+      for (let k = work.take(); k !== undefined; k = work.take()) {
+        for (; copied < chunkCount && (mine.has(copied) || work.doneByHelper(copied)); copied++) copyOut(chunk(copied));
+        run(chunk(k));
+        mine.add(k);
+      }
+      for (; copied < chunkCount; copied++) {
+        if (!mine.has(copied)) work.waitForHelper(copied);
+        copyOut(chunk(copied));
+      }
+    } finally {
+      // Helpers waiting for chunks that were never released (an error here) must still get to the end.
+      if (released < chunkCount) work.release(chunkCount);
+      work.finish();
+    }
   }
 
   /**

@@ -241,7 +241,7 @@ describe('copies that overlap the helpers', () => {
           const C = T.randomNormal([n, 1], { seed: seed + 2 });
           const [a1, m1] = one(X, R, C);
           const [r1, r2] = [js(X, R, C), two(X, R, C)];
-          // Several calls: the calling thread's share moves between them; results must not.
+          // Several calls: which thread takes which chunk changes between them; results must not.
           for (let call = 0; call < 3; call++) {
             const [a2, m2] = two(X, R, C);
             expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
