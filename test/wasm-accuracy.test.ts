@@ -81,6 +81,12 @@ describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
           worstAt = v;
         }
       });
+      // At ±0 and ±Inf the result is exact, down to the sign of a zero (1/x tells them apart).
+      for (const v of [0, -0, Infinity, -Infinity]) {
+        const want = Math.fround(reference(v));
+        const at = f([v]).data[0]!;
+        expect(Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)), `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`).toBe(true);
+      }
       if (process.env["TSANO_REPORT_ULPS"]) console.log(`${name}: worst ${worst} ulp at x = ${worstAt}`);
       expect(worst, `${name} worst at x = ${worstAt}: got ${f([worstAt]).data[0]}, want ${Math.fround(reference(worstAt))}`).toBeLessThanOrEqual(limit);
     });
@@ -144,6 +150,10 @@ describe('wasm SIMD float64 math against the float64 library', () => {
         const err = Math.abs(want) < 1e-300 && Math.abs(got[i]! - want) < 1e-310 ? 0 : relative(got[i]!, want);
         if (err > worst) [worst, worstAt] = [err, v];
       });
+      for (const v of [0, -0, Infinity, -Infinity]) {
+        const [at, want] = [f(T.array([v], { dtype: 'float64' })).data[0]!, reference(v)];
+        expect(Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)), `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`).toBe(true);
+      }
       if (process.env['TSANO_REPORT_ULPS']) console.log(`float64 ${name}: worst ${worst.toExponential(2)} at x = ${worstAt}`);
       expect(worst, `${name} at x = ${worstAt}: got ${f(T.array([worstAt], { dtype: 'float64' })).data[0]}, want ${reference(worstAt)}`).toBeLessThanOrEqual(1e-14);
     });

@@ -64,13 +64,17 @@ export abstract class LaneMath {
   abstract log(out: Stmts, x: V): V;
   abstract expm1(out: Stmts, x: V): V;
 
-  /** log(1 + x) with the rounding error of 1 + x corrected: log(u) − ((u − 1) − x)/u (log(u) itself at u = 0 and Inf). */
+  /**
+   * log(1 + x) with the rounding error of 1 + x corrected: log(u) − ((u − 1) − x)/u (log(u) itself at
+   * u = 0 and Inf), and x itself at ±0 (the correction would turn −0 into +0).
+   */
   log1p(out: Stmts, x: V): V {
     const { fx } = this;
     const u = this.onePlus(out, x);
     const lu = this.log(out, u);
     const r = this.set(out, fx.sub(lu.get(), fx.mul(fx.sub(fx.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
-    return this.select(out, r.get(), lu.get(), this.m.v128.and(fx.ne(u.get(), this.c(0)), fx.ne(u.get(), this.c(Infinity))));
+    const finite = this.select(out, r.get(), lu.get(), this.m.v128.and(fx.ne(u.get(), this.c(0)), fx.ne(u.get(), this.c(Infinity))));
+    return this.select(out, x.get(), finite.get(), fx.eq(x.get(), this.c(0)));
   }
 
   /** 1/(1 + e) or e/(1 + e) with e = e^(−|x|), by the sign of x: no overflow. */

@@ -175,9 +175,9 @@ export class SimdMath extends LaneMath {
     const twoA = this.set(out, this.atMost(m.f32x4.mul(this.abs(x.get()), this.c(2)), 40));
     const ex = this.expOfNormal(out, twoA);
     const t = this.set(out, m.f32x4.sub(this.c(1), m.f32x4.div(this.c(2), m.f32x4.add(ex.get(), this.c(1)))));
-    // copysign(t, x): the sign bit from x, the rest from t
-    const signed = this.copySign(out, t.get(), x.get());
-    return this.select(out, small.get(), signed.get(), m.f32x4.lt(this.abs(x.get()), this.c(0.625)));
+    const r = this.select(out, small.get(), t.get(), m.f32x4.lt(this.abs(x.get()), this.c(0.625)));
+    // x's sign on both branches: t is |tanh x|, and the polynomial gives +0 at x = −0 ((−0)·(−0) + (−0)).
+    return this.copySign(out, r.get(), x.get());
   }
 
   /**

@@ -313,7 +313,8 @@ export class WasmAccelerator implements Accelerator, Residence {
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
   private dispatch(jobs: readonly Job[]): void {
-    if (!this.pool || jobs.length === 1) {
+    // No jobs at all for empty work (a product with no rows, pooling over no images).
+    if (!this.pool || jobs.length <= 1) {
       for (const [fn, args] of jobs) this.fns[fn]!(...args);
       return;
     }

@@ -36,6 +36,19 @@ describe('wasm and js modes agree', () => {
     );
   });
 
+  it('matmul with an empty side (no rows, no columns, no depth) gives the empty or zero product, float32 and float64', async () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const a = T.matrix('a', dtype);
+      const b = T.matrix('b', dtype);
+      const mm = await T.compile([a, b], T.dot(a, b), { mode: 'wasm' });
+      for (const [n, k, m] of [[0, 3, 5], [4, 3, 0], [4, 0, 5], [0, 0, 0]] as const) {
+        const got = mm(T.ones([n, k], dtype), T.ones([k, m], dtype));
+        expect(got.shape).toEqual([n, m]);
+        expect(Array.from(got.data)).toEqual(new Array(n * m).fill(0).map(() => k));
+      }
+    }
+  });
+
   it('matmul over odd sizes (1, 3, 7, 17, 63, 65, 129) and vector right operands', async () => {
     const sizes = [1, 3, 7, 17, 63, 65, 129];
     const a = T.matrix('a');
