@@ -90,23 +90,24 @@ class Builder {
   }
 
   /**
-   * The float64 sum over `count` elements at `row` into the f64 local `sum`: `terms` gives, for the
-   * element(s) at j (a vector, or in the tail one element), the float64 vectors to add (in the tail,
-   * lane 0 of the first counts).
+   * The float64 sum (or, `product`, product) over `count` elements at `row` into the f64 local `sum`:
+   * `terms` gives, for the element(s) at j (a vector, or in the tail one element), the float64 vectors
+   * to add (in the tail, lane 0 of the first counts).
    */
-  private sumLoop(row: Local, count: Local, j: Local, sum: Local, terms: (addr: () => Expr, out: Stmts, vector: boolean) => Expr[]): Expr[] {
+  private sumLoop(row: Local, count: Local, j: Local, sum: Local, terms: (addr: () => Expr, out: Stmts, vector: boolean) => Expr[], product = false): Expr[] {
     const { m, e } = this;
+    const [lanes, one] = product ? [m.f64x2.mul, m.f64.mul] : [m.f64x2.add, m.f64.add];
     const acc = [e.local(e.b.v128), e.local(e.b.v128)];
     const addr = () => this.at(row.get(), j.get());
     const vec: Stmts = [];
-    terms(addr, vec, true).forEach((t, i) => vec.push(this.set(acc[i]!, m.f64x2.add(acc[i]!.get(), t))));
+    terms(addr, vec, true).forEach((t, i) => vec.push(this.set(acc[i]!, lanes(acc[i]!.get(), t))));
     const tail: Stmts = [];
-    tail.push(this.set(sum, m.f64.add(sum.get(), m.f64x2.extract_lane(terms(addr, tail, false)[0]!, 0))));
+    tail.push(this.set(sum, one(sum.get(), m.f64x2.extract_lane(terms(addr, tail, false)[0]!, 0))));
     const lane = (a: Local, i: number) => m.f64x2.extract_lane(a.get(), i);
     return [
-      ...acc.map((a) => this.set(a, e.f64x2Const(0).get())),
+      ...acc.map((a) => this.set(a, e.f64x2Const(product ? 1 : 0).get())),
       this.loop(j, this.i32(0), () => count.get(), this.W, vec),
-      this.set(sum, m.f64.add(m.f64.add(lane(acc[0]!, 0), lane(acc[0]!, 1)), m.f64.add(lane(acc[1]!, 0), lane(acc[1]!, 1)))),
+      this.set(sum, one(one(lane(acc[0]!, 0), lane(acc[0]!, 1)), one(lane(acc[1]!, 0), lane(acc[1]!, 1)))),
       this.loop(j, undefined, () => count.get(), 1, tail),
     ];
   }
@@ -133,9 +134,9 @@ class Builder {
    * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`, where `value` works on float64
    * lanes (float32 data is widened first): logsumexp's exponentials in float64, as the reference.
    */
-  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr): Expr[] {
+  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr, product = false): Expr[] {
     return this.sumLoop(row, count, j, sum, (addr, out, vector) =>
-      this.float64Halves(this.s.set(out, vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr())), vector).map((h) => value(h, out)));
+      this.float64Halves(this.s.set(out, vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr())), vector).map((h) => value(h, out)), product);
   }
 
   /** True where the scalar `best` is finite. */
@@ -172,7 +173,11 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   const [o, j, r, row, dst] = Array.from({ length: 5 }, () => e.local(b.i32));
   const sum = e.local(b.f64);
   const best = e.local(k.scalarType);
-  const isSum = op === 'sum' || op === 'mean';
+  // Sums and products accumulate in float64 (in `scratch` when inner > 1), extrema in the data's type.
+  const product = op === 'prod';
+  const inFloat64 = op === 'sum' || op === 'mean' || product;
+  const [combine64, combineOne] = product ? [m.f64x2.mul, m.f64.mul] : [m.f64x2.add, m.f64.add];
+  const identity64 = product ? 1 : 0;
   const min = op === 'min';
   const total = (v: Expr): Expr => k.narrow(op === 'mean' ? m.f64.div(v, m.f64.convert_u.i32(reduced.get())) : v);
   const store = (v: Expr) => scalar.store(0, E, k.at(out.get(), o.get()), v);
@@ -189,8 +194,8 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
       ...logStmts,
       store(m.select(k.finite(best), k.narrow(m.f64.add(k.widen(best.get()), logSum)), best.get())),
     ];
-  } else if (isSum) {
-    rows = [...k.rowSum64(row, reduced, j, sum, (v) => v), store(total(sum.get()))];
+  } else if (inFloat64) {
+    rows = [...k.rowSum64(row, reduced, j, sum, (v) => v, product), store(total(sum.get()))];
   } else {
     rows = [...k.rowExtremum(row, reduced, j, best, min), store(best.get())];
   }
@@ -198,9 +203,9 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   if (op === 'logsumexp') return e.finish(name, [rowMode]);
 
   // inner > 1: accumulate rows of `inner` elements, a vector of columns at a time, then the tail columns.
-  const acc = isSum ? scratch! : dst;
+  const acc = inFloat64 ? scratch! : dst;
   const src = (i: Expr) => k.at(row.get(), i);
-  const accAt = (i: Expr) => k.at(acc.get(), i, isSum ? 8 : E);
+  const accAt = (i: Expr) => k.at(acc.get(), i, inFloat64 ? 8 : E);
   const extremum = (a: Expr, c: Expr) => (min ? fx.min(a, c) : fx.max(a, c));
   const scalarExtremum = (a: Expr, c: Expr) => (min ? scalar.min(a, c) : scalar.max(a, c));
   const columns = (vec: (i: Expr) => Expr[], one: (i: Expr) => Expr[]): Expr[] => [
@@ -211,15 +216,15 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   // float32 columns add into two float64 vectors per four lanes; float64 columns into one per two.
   const halves = k.wide ? [0] : [0, 16];
   const init = columns(
-    (i) => (isSum ? halves.map((off) => m.v128.store(off, 8, accAt(i), e.f64x2Const(0).get())) : [m.v128.store(0, 4, accAt(i), k.splat(identity))]),
-    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.const(0)) : scalar.store(0, E, accAt(i), scalar.const(identity))],
+    (i) => (inFloat64 ? halves.map((off) => m.v128.store(off, 8, accAt(i), e.f64x2Const(identity64).get())) : [m.v128.store(0, 4, accAt(i), k.splat(identity))]),
+    (i) => [inFloat64 ? m.f64.store(0, 8, accAt(i), m.f64.const(identity64)) : scalar.store(0, E, accAt(i), scalar.const(identity))],
   );
   const widened = (i: Expr, half: number) => (k.wide ? m.v128.load(0, 8, src(i)) : m.f64x2.promote_low_f32x4(half ? k.high(m.v128.load(0, 4, src(i))) : m.v128.load(0, 4, src(i))));
   const accumulate = columns(
-    (i) => (isSum
-      ? halves.map((off, half) => m.v128.store(off, 8, accAt(i), m.f64x2.add(m.v128.load(off, 8, accAt(i)), widened(i, half))))
+    (i) => (inFloat64
+      ? halves.map((off, half) => m.v128.store(off, 8, accAt(i), combine64(m.v128.load(off, 8, accAt(i)), widened(i, half))))
       : [m.v128.store(0, 4, accAt(i), extremum(m.v128.load(0, 4, accAt(i)), m.v128.load(0, 4, src(i))))]),
-    (i) => [isSum ? m.f64.store(0, 8, accAt(i), m.f64.add(m.f64.load(0, 8, accAt(i)), k.widen(scalar.load(0, E, src(i)))))
+    (i) => [inFloat64 ? m.f64.store(0, 8, accAt(i), combineOne(m.f64.load(0, 8, accAt(i)), k.widen(scalar.load(0, E, src(i)))))
       : scalar.store(0, E, accAt(i), scalarExtremum(scalar.load(0, E, accAt(i)), scalar.load(0, E, src(i))))],
   );
   const columnMode = k.loop(o, k.i32(0), () => outer.get(), 1, [
@@ -229,7 +234,7 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
       k.set(row, k.at(x.get(), m.i32.mul(m.i32.add(m.i32.mul(o.get(), reduced.get()), r.get()), inner.get()))),
       ...accumulate,
     ]),
-    ...(isSum ? [k.loop(j, k.i32(0), () => inner.get(), 1, [scalar.store(0, E, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get()))))])] : []),
+    ...(inFloat64 ? [k.loop(j, k.i32(0), () => inner.get(), 1, [scalar.store(0, E, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get()))))])] : []),
   ]);
   e.finish(name, [m.if(m.i32.eq(inner.get(), k.i32(1)), rowMode, columnMode)]);
 }

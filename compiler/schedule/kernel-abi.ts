@@ -35,7 +35,7 @@ export interface MatmulEpilogue {
 }
 
 /** Reductions with a wasm kernel (float32 or float64, the same type in and out). */
-export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'logsumexp';
+export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'logsumexp';
 
 /** Kernel IR: what the code generator sees. It names no graph node. */
 export type KernelSpec =

@@ -4,7 +4,7 @@ import { isElementwise } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
 import type { ElementType, ElementwiseSpec, KernelSpec, Layout, ReduceOp } from './kernel-abi.js';
 
-const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'logsumexp']);
+const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'prod', 'max', 'min', 'logsumexp']);
 const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);

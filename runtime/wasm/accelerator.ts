@@ -497,7 +497,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       const inner = sizeOf(shape.slice(end + 1));
       const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
-      const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean') ? this.arena.alloc(inner * 8) : 0));
+      const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean' || spec.op === 'prod') ? this.arena.alloc(inner * 8) : 0));
       this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * E, out + o0 * inner * E, scratch[t]!]]));
       scratch.forEach((p) => p && this.arena.free(p));
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];

@@ -12,14 +12,18 @@ const shapeAndAxes = fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, ma
   fc.tuple(fc.constant(shape), fc.subarray(shape.map((_, i) => i), { minLength: 1 }), fc.boolean()));
 const f32 = (d: number[], shape: number[]) => T.array(Float32Array.from(d), { shape });
 
-const REDUCTIONS = { sum: T.sum, mean: T.mean, max: T.max, min: T.min, logsumexp: T.logsumexp } as const;
+/** Factors of either sign around 1 (products of thousands stay in range), sometimes 0, ±Inf or NaN. */
+const factors = fc.oneof({ weight: 12, arbitrary: fc.tuple(inRange(0.5, 2), fc.boolean()).map(([v, negative]) => (negative ? -v : v)) },
+  { weight: 1, arbitrary: fc.constantFrom(0, -0, NaN, Infinity, -Infinity) });
+const REDUCTIONS = { sum: T.sum, mean: T.mean, prod: T.prod, max: T.max, min: T.min, logsumexp: T.logsumexp } as const;
+const valuesFor = (name: string) => (name === 'sum' || name === 'mean' ? summable : name === 'prod' ? factors : values);
 
 describe('wasm reduction kernels agree with the reference', () => {
   for (const dtype of ['float32', 'float64'] as const) {
     for (const [name, op] of Object.entries(REDUCTIONS)) {
       it(`${name} in ${dtype} over every kind of axis subset, keepdims or not, with specials`, async () => {
         await fc.assert(
-          fc.asyncProperty(shapeAndAxes.chain(([shape, axes, keepdims]) => fc.tuple(fc.constant(shape), fc.constant(axes), fc.constant(keepdims), dataFor(shape, name === 'sum' || name === 'mean' ? summable : values))),
+          fc.asyncProperty(shapeAndAxes.chain(([shape, axes, keepdims]) => fc.tuple(fc.constant(shape), fc.constant(axes), fc.constant(keepdims), dataFor(shape, valuesFor(name)))),
             async ([shape, axes, keepdims, data]) => {
               const x = T.tensor('x', { dtype, shape: shape.map(() => null) });
               const build = () => op(x, axes, keepdims);
