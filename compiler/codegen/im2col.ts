@@ -95,3 +95,43 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
   ];
   e.finish(name, body);
 }
+
+/**
+ * Emits `transpose4(src, dst, d0, d1, d2, d3, s0, s1, s2, s3)`: dst, contiguous of shape [d0, d1, d2,
+ * d3], gets element (a, b, c, d) from src + a·s0 + b·s1 + c·s2 + d·s3 (strides in float32 elements):
+ * any permutation of a 4-D float32 array, such as NCHW to NHWC and back around the channels-last
+ * convolution and pooling kernels.
+ */
+export function emitTranspose4(e: FunctionEmitter, name: string): void {
+  const { m, b } = e;
+  const [src, dst, d0, d1, d2, d3, s0, s1, s2, s3] = e.params as Local[];
+  const i32 = (v: number) => m.i32.const(v);
+  const add = (p: Expr, q: Expr) => m.i32.add(p, q);
+  const set = (l: Local, v: Expr) => m.local.set(l.index, v);
+  const loop = (label: string, counter: Local, end: Local, stmts: Expr[]) => m.block(null, [
+    set(counter, i32(0)),
+    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
+      m.br(`${label}_exit`, m.i32.ge_s(counter.get(), end.get())), ...stmts, set(counter, add(counter.get(), i32(1))), m.br(`${label}_loop`),
+    ]))]),
+  ]);
+  const [a, bb, c, d, rowA, rowB, at, out, step] = Array.from({ length: 9 }, () => e.local(b.i32));
+  const bytes = (l: Local) => m.i32.shl(l.get(), i32(2));
+  e.finish(name, [
+    set(out, dst.get()),
+    set(step, bytes(s3)),
+    loop('a', a, d0, [
+      set(rowA, add(src.get(), m.i32.mul(a.get(), bytes(s0)))),
+      loop('b', bb, d1, [
+        set(rowB, add(rowA.get(), m.i32.mul(bb.get(), bytes(s1)))),
+        loop('c', c, d2, [
+          set(at, add(rowB.get(), m.i32.mul(c.get(), bytes(s2)))),
+          loop('d', d, d3, [
+            m.f32.store(0, 4, out.get(), m.f32.load(0, 4, at.get())),
+            set(at, add(at.get(), step.get())),
+            set(out, add(out.get(), i32(4))),
+          ]),
+        ]),
+      ]),
+    ]),
+  ]);
+}

@@ -286,29 +286,26 @@ export class WasmAccelerator implements Accelerator, Residence {
     const roles: readonly string[] = ACTIVATIONS[spec.kind as keyof typeof ACTIVATIONS];
     if (operands.some((o, k) => roles[k] !== 'kernel' && o.ndim !== 4)) return undefined;
     const last = { ...step, args: { ...(step.args as ConvParams), dataFormat: 'channelsLast' } } as Step;
-    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(o, NCHW_TO_NHWC) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
+    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(step, o, NCHW_TO_NHWC) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
     const result = this.run(last, converted);
     converted.forEach((o, k) => roles[k] === 'data' && this.arena.free(o.data.byteOffset));
     if (!result || spec.kind === 'conv2dGradFilter') return result;
-    const back = this.transposed(result, NHWC_TO_NCHW);
+    const back = this.transposed(step, result, NHWC_TO_NCHW);
     this.arena.free(result.data.byteOffset);
     return back;
   }
 
-  /** A 4-D float32 array with its axes permuted, in a new arena block. */
-  private transposed(x: NDArray, perm: readonly number[]): NDArray {
-    const shape = perm.map((p) => x.shape[p]!);
+  /** A 4-D float32 array with its axes permuted, in a new arena block, by the step's transpose kernel (images split across threads). */
+  private transposed(step: Step, x: NDArray, perm: readonly number[]): NDArray {
+    const shape = perm.map((p) => x.shape[p]!) as [number, number, number, number];
     const out = this.arena.alloc(x.size * 4);
-    const dst = this.arena.f32(out, x.size);
-    const src = x.data as Float32Array;
     const strides = [x.shape[1]! * x.shape[2]! * x.shape[3]!, x.shape[2]! * x.shape[3]!, x.shape[3]!, 1];
     const [s0, s1, s2, s3] = perm.map((p) => strides[p]!) as [number, number, number, number];
-    let o = 0;
-    for (let a = 0; a < shape[0]!; a++) for (let b = 0; b < shape[1]!; b++) for (let c = 0; c < shape[2]!; c++) {
-      const base = a * s0 + b * s1 + c * s2;
-      for (let d = 0; d < shape[3]!; d++) dst[o++] = src[base + d * s3]!;
-    }
-    return new NDArray(dst, shape, 'float32');
+    const src = this.place(x);
+    const image = shape[1] * shape[2] * shape[3];
+    this.dispatch(this.parts(shape[0], 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
+      [src + a * s0 * 4, out + a * image * 4, b - a, shape[1], shape[2], shape[3], s0, s1, s2, s3]]));
+    return new NDArray(this.arena.f32(out, x.size), shape, 'float32');
   }
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
