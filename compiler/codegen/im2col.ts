@@ -97,41 +97,52 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
 }
 
 /**
- * Emits `transpose4(src, dst, d0, d1, d2, d3, s0, s1, s2, s3)`: dst, contiguous of shape [d0, d1, d2,
- * d3], gets element (a, b, c, d) from src + a·s0 + b·s1 + c·s2 + d·s3 (strides in float32 elements):
- * any permutation of a 4-D float32 array, such as NCHW to NHWC and back around the channels-last
- * convolution and pooling kernels.
+ * Emits `transpose(src, dst, batch, rows, cols)`: each of `batch` float32 matrices [rows, cols] at src
+ * is written transposed, [cols, rows], at dst. NCHW to NHWC is this per image with rows = C and cols =
+ * H·W, and back with rows = H·W and cols = C. 4x4 blocks are transposed in registers (four loads,
+ * eight shuffles, four stores); the ragged edges go element by element.
  */
-export function emitTranspose4(e: FunctionEmitter, name: string): void {
+export function emitTranspose(e: FunctionEmitter, name: string): void {
   const { m, b } = e;
-  const [src, dst, d0, d1, d2, d3, s0, s1, s2, s3] = e.params as Local[];
+  const [src, dst, batch, rows, cols] = e.params as Local[];
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
+  const mul = (p: Expr, q: Expr) => m.i32.mul(p, q);
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
-  const loop = (label: string, counter: Local, end: Local, stmts: Expr[]) => m.block(null, [
-    set(counter, i32(0)),
+  // while (counter + step <= end) { body; counter += step }, the counter left where it stopped.
+  const loop = (label: string, counter: Local, step: number, end: () => Expr, stmts: Expr[]) =>
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
-      m.br(`${label}_exit`, m.i32.ge_s(counter.get(), end.get())), ...stmts, set(counter, add(counter.get(), i32(1))), m.br(`${label}_loop`),
-    ]))]),
-  ]);
-  const [a, bb, c, d, rowA, rowB, at, out, step] = Array.from({ length: 9 }, () => e.local(b.i32));
-  const bytes = (l: Local) => m.i32.shl(l.get(), i32(2));
+      m.br(`${label}_exit`, m.i32.gt_s(add(counter.get(), i32(step)), end())), ...stmts, set(counter, add(counter.get(), i32(step))), m.br(`${label}_loop`),
+    ]))]);
+  const [bi, i, j, r, from, to] = Array.from({ length: 6 }, () => e.local(b.i32));
+  const quad = [0, 1, 2, 3].map(() => e.local(b.v128));
+  const t = [0, 1, 2, 3].map(() => e.local(b.v128));
+  const lanes = (...groups: number[]) => groups.flatMap((g) => [4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3]);
+  const at = (base: Local, row: Expr, col: Expr, width: Local) => add(base.get(), m.i32.shl(add(mul(row, width.get()), col), i32(2)));
+  // dst[col, row] = src[row, col]
+  const one = (row: Expr, col: Expr) => m.f32.store(0, 4, at(to, m.copyExpression(col), m.copyExpression(row), rows), m.f32.load(0, 4, at(from, row, col, cols)));
+  const block = [
+    ...quad.map((v, k) => set(v, m.v128.load(0, 4, at(from, add(i.get(), i32(k)), j.get(), cols)))),
+    set(t[0]!, m.i8x16.shuffle(quad[0]!.get(), quad[1]!.get(), lanes(0, 4, 1, 5))),
+    set(t[1]!, m.i8x16.shuffle(quad[2]!.get(), quad[3]!.get(), lanes(0, 4, 1, 5))),
+    set(t[2]!, m.i8x16.shuffle(quad[0]!.get(), quad[1]!.get(), lanes(2, 6, 3, 7))),
+    set(t[3]!, m.i8x16.shuffle(quad[2]!.get(), quad[3]!.get(), lanes(2, 6, 3, 7))),
+    ...([[0, 1, lanes(0, 1, 4, 5)], [0, 1, lanes(2, 3, 6, 7)], [2, 3, lanes(0, 1, 4, 5)], [2, 3, lanes(2, 3, 6, 7)]] as const).map(([p, q, pattern], k) =>
+      m.v128.store(0, 4, at(to, add(j.get(), i32(k)), i.get(), rows), m.i8x16.shuffle(t[p]!.get(), t[q]!.get(), pattern))),
+  ];
+  const matrixBytes = () => m.i32.shl(mul(rows.get(), cols.get()), i32(2));
   e.finish(name, [
-    set(out, dst.get()),
-    set(step, bytes(s3)),
-    loop('a', a, d0, [
-      set(rowA, add(src.get(), m.i32.mul(a.get(), bytes(s0)))),
-      loop('b', bb, d1, [
-        set(rowB, add(rowA.get(), m.i32.mul(bb.get(), bytes(s1)))),
-        loop('c', c, d2, [
-          set(at, add(rowB.get(), m.i32.mul(c.get(), bytes(s2)))),
-          loop('d', d, d3, [
-            m.f32.store(0, 4, out.get(), m.f32.load(0, 4, at.get())),
-            set(at, add(at.get(), step.get())),
-            set(out, add(out.get(), i32(4))),
-          ]),
-        ]),
+    set(bi, i32(0)),
+    loop('batch', bi, 1, () => batch.get(), [
+      set(from, add(src.get(), mul(bi.get(), matrixBytes()))),
+      set(to, add(dst.get(), mul(bi.get(), matrixBytes()))),
+      set(i, i32(0)),
+      loop('rows4', i, 4, () => rows.get(), [
+        set(j, i32(0)),
+        loop('cols4', j, 4, () => cols.get(), block),
+        loop('cols1', j, 1, () => cols.get(), [set(r, i32(0)), loop('r', r, 1, () => i32(4), [one(add(i.get(), r.get()), j.get())])]),
       ]),
+      loop('rows1', i, 1, () => rows.get(), [set(j, i32(0)), loop('tail', j, 1, () => cols.get(), [one(i.get(), j.get())])]),
     ]),
   ]);
 }

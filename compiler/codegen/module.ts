@@ -4,7 +4,7 @@ import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
 import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
-import { emitIm2col, emitTranspose4 } from './im2col.js';
+import { emitIm2col, emitTranspose } from './im2col.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** The pooling kernels: parameter count (two or three pointers and the window geometry) and emitter. */
@@ -42,17 +42,17 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'conv2d':
           emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue));
           emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
-          emit(10, (e) => emitTranspose4(e, `${name}_transpose`));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
           break;
         case 'conv2dGradFilter':
           emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
-          emit(10, (e) => emitTranspose4(e, `${name}_transpose`));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
           break;
         case 'conv2dGradInput':
           emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
           emit(16, (e) => emitIm2col(e, `${name}_col2im`, 'col2im'));
-          emit(10, (e) => emitTranspose4(e, `${name}_transpose`));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
           break;
         case 'matmul':
           emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype));
@@ -63,7 +63,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'avgPool2dGrad': {
           const [params, emitPool] = POOLING[spec.kind];
           emit(params, (e) => emitPool(e, name));
-          emit(10, (e) => emitTranspose4(e, `${name}_transpose`));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
           break;
         }
         case 'elementwise':

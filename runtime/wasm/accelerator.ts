@@ -18,7 +18,6 @@ import { cachedModule, moduleKey, type CacheSource } from './cache.js';
 type KernelFn = (...args: number[]) => void;
 
 const NCHW_TO_NHWC = [0, 2, 3, 1];
-const NHWC_TO_NCHW = [0, 3, 1, 2];
 /** Which operands of a convolution or pooling step are activations (transposed for channels first), only lend a shape, or are kernels. */
 const ACTIVATIONS = {
   conv2d: ['data', 'kernel'],
@@ -286,25 +285,28 @@ export class WasmAccelerator implements Accelerator, Residence {
     const roles: readonly string[] = ACTIVATIONS[spec.kind as keyof typeof ACTIVATIONS];
     if (operands.some((o, k) => roles[k] !== 'kernel' && o.ndim !== 4)) return undefined;
     const last = { ...step, args: { ...(step.args as ConvParams), dataFormat: 'channelsLast' } } as Step;
-    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(step, o, NCHW_TO_NHWC) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
+    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(step, o, true) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
     const result = this.run(last, converted);
     converted.forEach((o, k) => roles[k] === 'data' && this.arena.free(o.data.byteOffset));
     if (!result || spec.kind === 'conv2dGradFilter') return result;
-    const back = this.transposed(step, result, NHWC_TO_NCHW);
+    const back = this.transposed(step, result, false);
     this.arena.free(result.data.byteOffset);
     return back;
   }
 
-  /** A 4-D float32 array with its axes permuted, in a new arena block, by the step's transpose kernel (images split across threads). */
-  private transposed(step: Step, x: NDArray, perm: readonly number[]): NDArray {
-    const shape = perm.map((p) => x.shape[p]!) as [number, number, number, number];
+  /**
+   * NCHW to NHWC or back (`toChannelsLast`), in a new arena block: per image a [C, H·W] matrix
+   * transposed or the other way, by the step's transpose kernel, images split across threads.
+   */
+  private transposed(step: Step, x: NDArray, toChannelsLast: boolean): NDArray {
+    const [n, ...rest] = x.shape as [number, number, number, number];
+    const [rows, cols] = toChannelsLast ? [rest[0], rest[1] * rest[2]] : [rest[0] * rest[1], rest[2]];
+    const shape = toChannelsLast ? [n, rest[1], rest[2], rest[0]] : [n, rest[2], rest[0], rest[1]];
     const out = this.arena.alloc(x.size * 4);
-    const strides = [x.shape[1]! * x.shape[2]! * x.shape[3]!, x.shape[2]! * x.shape[3]!, x.shape[3]!, 1];
-    const [s0, s1, s2, s3] = perm.map((p) => strides[p]!) as [number, number, number, number];
     const src = this.place(x);
-    const image = shape[1] * shape[2] * shape[3];
-    this.dispatch(this.parts(shape[0], 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
-      [src + a * s0 * 4, out + a * image * 4, b - a, shape[1], shape[2], shape[3], s0, s1, s2, s3]]));
+    const image = rows * cols * 4;
+    this.dispatch(this.parts(n, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
+      [src + a * image, out + a * image, b - a, rows, cols]]));
     return new NDArray(this.arena.f32(out, x.size), shape, 'float32');
   }
 
