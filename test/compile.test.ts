@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
+import { setEpsilonValue } from '../runtime/config.js';
 
 describe('T.compile: updates, givens and shared variables', () => {
   it('updates apply after outputs, all at once: an update reading another updated variable sees the old value', async () => {
@@ -132,5 +133,27 @@ describe('compiled module cache', () => {
     expect(first.stats.moduleCache).toBeDefined();
     expect(again.stats.moduleCache).toBe('memory');
     expect(Array.from(again([0.5]).data)).toEqual(Array.from(first([0.5]).data));
+  });
+
+  it('compiling the same expression again reuses the optimized program, unless the options or epsilon differ', async () => {
+    const x = T.vector('x');
+    const normalized = T.div(x, T.sqrt(T.sum(T.square(x))));
+    const first = await T.compile([x], normalized);
+    const again = await T.compile([x], normalized);
+    expect(again.program).toBe(first.program);
+    expect(again.graph.outputs[0]).toBe(first.graph.outputs[0]);
+    expect(Array.from(again([3, 4]).data)).toEqual(Array.from(first([3, 4]).data));
+    expect((await T.compile([x], normalized, { exclude: ['stabilize'] })).program).not.toBe(first.program);
+    expect((await T.compile([x], normalized, { mode: 'js' })).program).not.toBe(first.program);
+    // l2_normalize_epsilon puts Keras's epsilon into the optimized graph: another epsilon, another program.
+    const saved = T.epsilon();
+    setEpsilonValue(1e-3);
+    try {
+      const other = await T.compile([x], normalized);
+      expect(other.program).not.toBe(first.program);
+      expect(Array.from(other([0, 0]).data)).toEqual([0, 0]);
+    } finally {
+      setEpsilonValue(saved);
+    }
   });
 });

@@ -172,6 +172,24 @@ function convertInput(value: ArrayValue, input: Node, position: number): NDArray
  * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
  * wasm backend loads its code generator; calling the result is synchronous.
  */
+/**
+ * Optimized and scheduled programs by what they were made from (the mode, the optimizer's options,
+ * epsilon, and the ids of the inputs, expressions and updated variables): compiling the same function
+ * again skips the optimizer and the scheduler, as the wasm module cache skips code generation.
+ * Expressions are interned, so building the same expression again gives the same nodes. Programs are
+ * read-only; the most recent few are kept.
+ */
+const programs = new Map<string, { optimized: ReturnType<typeof optimize>; program: Program }>();
+const PROGRAMS_KEPT = 32;
+function madeBefore(key: string, make: () => { optimized: ReturnType<typeof optimize>; program: Program }) {
+  const hit = programs.get(key);
+  if (hit) programs.delete(key);
+  const made = hit ?? make();
+  programs.set(key, made);
+  if (programs.size > PROGRAMS_KEPT) programs.delete(programs.keys().next().value!);
+  return made;
+}
+
 export async function compile<O extends Node | readonly Node[]>(
   inputs: readonly Node[], outputs: O, options: CompileOptions = {},
 ): Promise<CompiledFunction<O extends Node ? NDArray : NDArray[]>> {
@@ -197,17 +215,17 @@ export async function compile<O extends Node | readonly Node[]>(
     }
   }
   const level = options.optimizer ?? 'fast_run';
-  const optimized = optimize(roots, {
-    level,
-    exclude: options.exclude ?? [],
-    epsilon: epsilon(),
-    verify: process.env['TSANO_VERIFY'] === '1',
-    ...(mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {}),
+  const exclude = options.exclude ?? [];
+  const verify = process.env['TSANO_VERIFY'] === '1';
+  const { optimized, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
+    const optimized = optimize(roots, { level, exclude, epsilon: epsilon(), verify, ...(mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {}) });
+    const optimizedOutputs = optimized.roots.slice(0, outputList.length);
+    const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
+    const inPlace = level === 'fast_run' && !exclude.includes('memory');
+    return { optimized, program: schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) }) };
   });
   const optimizedOutputs = optimized.roots.slice(0, outputList.length);
   const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
-  const inPlace = level === 'fast_run' && !(options.exclude ?? []).includes('memory');
-  const program = schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) });
   const rewrites: Record<string, number> = { ...optimized.counts };
   const reused = program.steps.filter((s) => s.reuses !== undefined).length;
   if (reused) rewrites['memory.inplace'] = reused;
