@@ -21,9 +21,17 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Times each runner alternately, after one warm-up call each, and returns the median ms per runner. */
+/**
+ * Times each runner alternately, after a warm-up, and returns the median ms per runner. A big
+ * workload is warm after one call; a tiny one (`inner` calls per sample) after thousands, when V8 has
+ * optimized the JavaScript around it: every peer's 4-float call took several times longer over its first
+ * few thousand calls.
+ */
 function race(runners: (Runner | undefined)[], repeats: number, inner = 1): (number | undefined)[] {
-  runners.forEach((r) => r?.());
+  const warmUp = inner > 1 ? 25 * inner : 1;
+  runners.forEach((r) => {
+    for (let k = 0; k < warmUp; k++) r?.();
+  });
   const times = runners.map(() => [] as number[]);
   for (let rep = 0; rep < repeats; rep++) {
     runners.forEach((r, i) => {
