@@ -14,7 +14,7 @@ type Runner = () => void;
 const quick = process.argv.includes('--quick');
 /** `--only <text>`: just the workloads whose name contains the text (e.g. `--only chain`). */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-const REPEATS = quick ? 3 : 7;
+const REPEATS = quick ? 3 : 11;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -23,12 +23,12 @@ function median(xs: number[]): number {
 
 /**
  * Times each runner alternately, after a warm-up, and returns the median ms per runner. A big
- * workload is warm after one call; a tiny one (`inner` calls per sample) after thousands, when V8 has
- * optimized the JavaScript around it: every peer's 4-float call took several times longer over its first
- * few thousand calls.
+ * workload is warm after a call or two; a tiny one (`inner` calls per sample) after thousands,
+ * when V8 has optimized the JavaScript around it: every peer's 4-float call took several times
+ * longer over its first few thousand calls.
  */
 function race(runners: (Runner | undefined)[], repeats: number, inner = 1): (number | undefined)[] {
-  const warmUp = inner > 1 ? 25 * inner : 1;
+  const warmUp = inner > 1 ? 25 * inner : 2;
   runners.forEach((r) => {
     for (let k = 0; k < warmUp; k++) r?.();
   });
