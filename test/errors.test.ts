@@ -64,6 +64,9 @@ describe('errors name the op, the shapes, the user variables and the user line',
     const x = T.vector('x');
     const y = T.vector('y');
     await expect(T.compile([x], T.add(x, y))).rejects.toThrow(/depend on y, which is not among the inputs \[x\]/);
+    // Two variables with one name: the message tells them apart by where each was created (this file).
+    const y2 = T.vector('y');
+    await expect(T.compile([y2], T.add(y2, y))).rejects.toThrow(/depend on y \(a different variable named y from the input: this one was created at .*errors\.test\.ts:\d+:\d+, the input at .*errors\.test\.ts:\d+:\d+\), which is not among the inputs \[y\]/);
     await expect(T.compile([x], x, { updates: [[x, x]] })).rejects.toThrow(/updates must target shared variables, but x is not one/);
     const w = T.shared(T.zeros([3]), 'w');
     await expect(T.compile([], [], { updates: [[w, T.zeros([4]) as never]] })).rejects.toThrow(/must be a symbolic expression/);

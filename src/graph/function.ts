@@ -1,6 +1,7 @@
 import { cast } from '../../compiler/ir/build.js';
 import { leavesOf, substitute, toposort } from '../../compiler/ir/graph.js';
 import { describe, Node } from '../../compiler/ir/node.js';
+import { formatOrigin } from '../../compiler/ir/origin.js';
 import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
@@ -211,7 +212,10 @@ export async function compile<O extends Node | readonly Node[]>(
   const provided = new Set(inputs);
   for (const leaf of leavesOf(roots, 'input')) {
     if (!provided.has(leaf)) {
-      throw new InputError(`compile: the outputs depend on ${describe(leaf)}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`);
+      // Two variables may share a name: then say which one is meant, by where each was created.
+      const namesake = inputs.find((n) => describe(n) === describe(leaf));
+      const which = namesake ? ` (a different variable named ${describe(leaf)} from the input: this one was created at ${formatOrigin(leaf.origin)}, the input at ${formatOrigin(namesake.origin)})` : '';
+      throw new InputError(`compile: the outputs depend on ${describe(leaf)}${which}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`);
     }
   }
   const level = options.optimizer ?? 'fast_run';
