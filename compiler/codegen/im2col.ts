@@ -97,12 +97,12 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
 }
 
 /**
- * Emits `transpose(src, dst, batch, rows, cols)`: each of `batch` float32 matrices [rows, cols] at src
+ * Emits `transpose(src, dst, batch, rows, cols)`: each of `batch` float32 (float64, `wide`) matrices [rows, cols] at src
  * is written transposed, [cols, rows], at dst. NCHW to NHWC is this per image with rows = C and cols =
  * H·W, and back with rows = H·W and cols = C. 4x4 blocks are transposed in registers (four loads,
  * eight shuffles, four stores); the ragged edges go element by element.
  */
-export function emitTranspose(e: FunctionEmitter, name: string): void {
+export function emitTranspose(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
   const [src, dst, batch, rows, cols] = e.params as Local[];
   const i32 = (v: number) => m.i32.const(v);
@@ -118,9 +118,11 @@ export function emitTranspose(e: FunctionEmitter, name: string): void {
   const quad = [0, 1, 2, 3].map(() => e.local(b.v128));
   const t = [0, 1, 2, 3].map(() => e.local(b.v128));
   const lanes = (...groups: number[]) => groups.flatMap((g) => [4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3]);
-  const at = (base: Local, row: Expr, col: Expr, width: Local) => add(base.get(), m.i32.shl(add(mul(row, width.get()), col), i32(2)));
+  const shift = wide ? 3 : 2;
+  const scalar = wide ? m.f64 : m.f32;
+  const at = (base: Local, row: Expr, col: Expr, width: Local) => add(base.get(), m.i32.shl(add(mul(row, width.get()), col), i32(shift)));
   // dst[col, row] = src[row, col]
-  const one = (row: Expr, col: Expr) => m.f32.store(0, 4, at(to, m.copyExpression(col), m.copyExpression(row), rows), m.f32.load(0, 4, at(from, row, col, cols)));
+  const one = (row: Expr, col: Expr) => scalar.store(0, 4, at(to, m.copyExpression(col), m.copyExpression(row), rows), scalar.load(0, 4, at(from, row, col, cols)));
   const block = [
     ...quad.map((v, k) => set(v, m.v128.load(0, 4, at(from, add(i.get(), i32(k)), j.get(), cols)))),
     set(t[0]!, m.i8x16.shuffle(quad[0]!.get(), quad[1]!.get(), lanes(0, 4, 1, 5))),
@@ -130,18 +132,19 @@ export function emitTranspose(e: FunctionEmitter, name: string): void {
     ...([[0, 1, lanes(0, 1, 4, 5)], [0, 1, lanes(2, 3, 6, 7)], [2, 3, lanes(0, 1, 4, 5)], [2, 3, lanes(2, 3, 6, 7)]] as const).map(([p, q, pattern], k) =>
       m.v128.store(0, 4, at(to, add(j.get(), i32(k)), i.get(), rows), m.i8x16.shuffle(t[p]!.get(), t[q]!.get(), pattern))),
   ];
-  const matrixBytes = () => m.i32.shl(mul(rows.get(), cols.get()), i32(2));
+  const matrixBytes = () => m.i32.shl(mul(rows.get(), cols.get()), i32(shift));
   e.finish(name, [
     set(bi, i32(0)),
     loop('batch', bi, 1, () => batch.get(), [
       set(from, add(src.get(), mul(bi.get(), matrixBytes()))),
       set(to, add(dst.get(), mul(bi.get(), matrixBytes()))),
       set(i, i32(0)),
-      loop('rows4', i, 4, () => rows.get(), [
+      // float64: element by element (its blocks would be 2x2).
+      ...(wide ? [] : [loop('rows4', i, 4, () => rows.get(), [
         set(j, i32(0)),
         loop('cols4', j, 4, () => cols.get(), block),
         loop('cols1', j, 1, () => cols.get(), [set(r, i32(0)), loop('r', r, 1, () => i32(4), [one(add(i.get(), r.get()), j.get())])]),
-      ]),
+      ])]),
       loop('rows1', i, 1, () => rows.get(), [set(j, i32(0)), loop('tail', j, 1, () => cols.get(), [one(i.get(), j.get())])]),
     ]),
   ]);

@@ -62,8 +62,9 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'maxPool2dGrad':
         case 'avgPool2dGrad': {
           const [params, emitPool] = POOLING[spec.kind];
-          emit(params, (e) => emitPool(e, name));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
+          const wide = spec.dtype === 'float64';
+          emit(params, (e) => emitPool(e, name, wide));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`, wide));
           break;
         }
         case 'elementwise':

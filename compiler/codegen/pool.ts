@@ -17,12 +17,12 @@ interface Window {
 }
 
 /**
- * The pooling kernels' common walk, channels-last float32 with c a multiple of 4, four channels at a
- * time: `(a, b, n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw)` for the forward kernels (a input, b
- * output) or `(x, g, dx, n, …)` for the gradients (dx zeroed first). Windows keep to the image
- * (padding is ignored, as TensorFlow).
+ * The pooling kernels' common walk, channels-last float32 (float64, `wide`) with c a multiple of the
+ * lanes, a vector of channels at a time: `(a, b, n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw)` for the
+ * forward kernels (a input, b output) or `(x, g, dx, n, …)` for the gradients (dx zeroed first).
+ * Windows keep to the image (padding is ignored, as TensorFlow).
  */
-function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true): void {
+function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true, wide = false): void {
   const { m, b } = e;
   const ptrs = e.params.slice(0, pointers) as Local[];
   const [n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw] = e.params.slice(pointers) as Local[];
@@ -48,15 +48,15 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
         set(y, add(y.get(), i32(1))),
       ]),
     ]),
-    address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(2))),
+    address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(wide ? 3 : 2))),
     forEachGroup: (body) => {
       const label = `ch${groupLoops++}`;
-      return m.block(null, [set(ch, i32(0)), loop(label, m.i32.ge_s(ch.get(), c!.get()), [...body(), set(ch, add(ch.get(), i32(4)))])]);
+      return m.block(null, [set(ch, i32(0)), loop(label, m.i32.ge_s(ch.get(), c!.get()), [...body(), set(ch, add(ch.get(), i32(wide ? 2 : 4)))])]);
     },
   };
   let groupLoops = 0;
   const body = [
-    ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(2)))] : []),
+    ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(wide ? 3 : 2)))] : []),
     set(outAt, i32(0)),
     set(bi, i32(0)),
     loop('b', m.i32.ge_s(bi.get(), n!.get()), [
@@ -85,7 +85,7 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
  * window position's address is computed once and `combine`d into all of them (per channel group
  * and position, as many address computations as loads made the window walk twice as slow).
  */
-function emitPoolForward(e: FunctionEmitter, name: string, start: () => Expr, combine: (acc: Expr, v: Expr) => Expr, finish?: (acc: Expr, count: Expr) => Expr): void {
+function emitPoolForward(e: FunctionEmitter, name: string, wide: boolean, start: () => Expr, combine: (acc: Expr, v: Expr) => Expr, finish?: (acc: Expr, count: Expr) => Expr): void {
   const { m } = e;
   emitPoolWalk(e, name, 2, ([x, out], w) => {
     const slot = () => w.address(out!, w.outAt);
@@ -94,19 +94,27 @@ function emitPoolForward(e: FunctionEmitter, name: string, start: () => Expr, co
       w.forEachPosition((at) => [w.forEachGroup(() => [m.v128.store(0, 4, slot(), combine(m.v128.load(0, 4, slot()), m.v128.load(0, 4, w.address(x!, at))))])]),
       ...(finish ? [w.forEachGroup(() => [m.v128.store(0, 4, slot(), finish(m.v128.load(0, 4, slot()), w.count()))])] : []),
     ];
-  }, false);
+  }, false, wide);
 }
 
-/** Max pooling: the lane-wise f32x4.max over the window (which propagates NaN). */
-export function emitMaxPool(e: FunctionEmitter, name: string): void {
-  emitPoolForward(e, name, () => e.f32x4Const(-Infinity).get(), (acc, v) => e.m.f32x4.max(acc, v));
+/** The lane operations, a splatted constant and a count as a splatted float, of float32 or (`wide`) float64 lanes. */
+function lanesOf(e: FunctionEmitter, wide: boolean) {
+  const { m } = e;
+  return wide
+    ? { fx: m.f64x2, splat: (v: number) => e.f64x2Const(v).get(), splatCount: (count: Expr) => m.f64x2.splat(m.f64.convert_s.i32(count)) }
+    : { fx: m.f32x4, splat: (v: number) => e.f32x4Const(v).get(), splatCount: (count: Expr) => m.f32x4.splat(m.f32.convert_s.i32(count)) };
+}
+
+/** Max pooling: the lane-wise max over the window (which propagates NaN). */
+export function emitMaxPool(e: FunctionEmitter, name: string, wide = false): void {
+  const l = lanesOf(e, wide);
+  emitPoolForward(e, name, wide, () => l.splat(-Infinity), (acc, v) => l.fx.max(acc, v));
 }
 
 /** Average pooling: the window's sum divided by the number of its positions inside the image. */
-export function emitAvgPool(e: FunctionEmitter, name: string): void {
-  const { m } = e;
-  emitPoolForward(e, name, () => e.f32x4Const(0).get(), (acc, v) => m.f32x4.add(acc, v),
-    (acc, count) => m.f32x4.div(acc, m.f32x4.splat(m.f32.convert_s.i32(count))));
+export function emitAvgPool(e: FunctionEmitter, name: string, wide = false): void {
+  const l = lanesOf(e, wide);
+  emitPoolForward(e, name, wide, () => l.splat(0), (acc, v) => l.fx.add(acc, v), (acc, count) => l.fx.div(acc, l.splatCount(count)));
 }
 
 /**
@@ -114,36 +122,42 @@ export function emitAvgPool(e: FunctionEmitter, name: string): void {
  * (NaN never wins a comparison): a lane-wise running max with the index where it was found, then one
  * scalar add per lane.
  */
-export function emitMaxPoolGrad(e: FunctionEmitter, name: string): void {
+export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
+  const { fx } = lanesOf(e, wide);
   const [best, bestAt, v, better] = [0, 1, 2, 3].map(() => e.local(b.v128)) as [Local, Local, Local, Local];
   const first = e.local(b.i32);
   const set = (l: Local, value: Expr) => m.local.set(l.index, value);
-  const laneOffsets = () => m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]);
-  const elementIndex = (at: Local) => m.i32x4.add(m.i32x4.splat(at.get()), laneOffsets());
+  // Element indices per lane, as i32 lanes (float32) or i64 lanes (float64: the masks are 64 bits wide).
+  const index = (k: Expr) => (wide ? m.i64x2.add(m.i64x2.splat(m.i64.extend_s(k)), m.v128.const([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
+    : m.i32x4.add(m.i32x4.splat(k), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])));
+  const indexAt = (lane: number) => (wide ? m.i32.wrap(m.i64x2.extract_lane(bestAt.get(), lane)) : m.i32x4.extract_lane(bestAt.get(), lane));
+  const scalar = wide ? m.f64 : m.f32;
+  const E = wide ? 8 : 4;
   emitPoolWalk(e, name, 3, ([x, g, dx], w) => [
     set(first, m.i32.const(1)),
     w.forEachPosition((at) => [
       set(v, m.v128.load(0, 4, w.address(x!, at))),
       // The first position starts the search; later ones replace it only when strictly greater.
-      set(better, m.v128.or(m.i32x4.splat(m.i32.sub(m.i32.const(0), first.get())), m.f32x4.gt(v.get(), best.get()))),
+      set(better, m.v128.or(m.i32x4.splat(m.i32.sub(m.i32.const(0), first.get())), fx.gt(v.get(), best.get()))),
       set(best, m.v128.bitselect(v.get(), best.get(), better.get())),
-      set(bestAt, m.v128.bitselect(m.i32x4.add(elementIndex(at), m.i32x4.splat(w.ch.get())), bestAt.get(), better.get())),
+      set(bestAt, m.v128.bitselect(index(m.i32.add(at.get(), w.ch.get())), bestAt.get(), better.get())),
       set(first, m.i32.const(0)),
     ]),
-    ...[0, 1, 2, 3].map((lane) => {
-      const target = () => m.i32.add(dx!.get(), m.i32.shl(m.i32x4.extract_lane(bestAt.get(), lane), m.i32.const(2)));
-      return m.f32.store(0, 4, target(), m.f32.add(m.f32.load(0, 4, target()), m.f32.load(lane * 4, 4, w.address(g!, w.outAt))));
+    ...Array.from({ length: 16 / E }, (_, lane) => {
+      const target = () => m.i32.add(dx!.get(), m.i32.shl(indexAt(lane), m.i32.const(wide ? 3 : 2)));
+      return scalar.store(0, E, target(), scalar.add(scalar.load(0, E, target()), scalar.load(lane * E, E, w.address(g!, w.outAt))));
     }),
-  ]);
+  ], true, wide);
 }
 
 /** The average pooling gradient: each window's gradient divided evenly over its positions inside the image. */
-export function emitAvgPoolGrad(e: FunctionEmitter, name: string): void {
+export function emitAvgPoolGrad(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
+  const { fx, splatCount } = lanesOf(e, wide);
   const share = e.local(b.v128);
   emitPoolWalk(e, name, 3, ([, g, dx], w) => [
-    m.local.set(share.index, m.f32x4.div(m.v128.load(0, 4, w.address(g!, w.outAt)), m.f32x4.splat(m.f32.convert_s.i32(w.count())))),
-    w.forEachPosition((at) => [m.v128.store(0, 4, w.address(dx!, at), m.f32x4.add(m.v128.load(0, 4, w.address(dx!, at)), share.get()))]),
-  ]);
+    m.local.set(share.index, fx.div(m.v128.load(0, 4, w.address(g!, w.outAt)), splatCount(w.count()))),
+    w.forEachPosition((at) => [m.v128.store(0, 4, w.address(dx!, at), fx.add(m.v128.load(0, 4, w.address(dx!, at)), share.get()))]),
+  ], true, wide);
 }

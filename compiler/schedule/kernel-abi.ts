@@ -52,7 +52,7 @@ export type KernelSpec =
   | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue }
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter' }
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
-  | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad' };
+  | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 
 export type ElementType = 'float32' | 'float64' | 'bool';
 

@@ -81,8 +81,10 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const x = node.inputs[0]!;
     const a = node.args as OpArgs['maxPool2d'];
     const channels = x.shape[a.dataFormat === 'channelsLast' ? 3 : 1];
-    return node.inputs.every((i) => i.dtype === 'float32') && channels !== null && channels !== undefined && channels % 4 === 0
-      ? { kind: node.op } : undefined;
+    // A vector of channels at a time: four float32 or two float64 lanes.
+    const lanes = x.dtype === 'float64' ? 2 : 4;
+    return node.inputs.every((i) => i.dtype === x.dtype) && (x.dtype === 'float32' || x.dtype === 'float64') && channels !== null && channels !== undefined && channels % lanes === 0
+      ? { kind: node.op, ...width(node) } : undefined;
   }
   if (node.op === 'fused') {
     const a = node.args as FusedArgs;

@@ -302,12 +302,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [n, ...rest] = x.shape as [number, number, number, number];
     const [rows, cols] = toChannelsLast ? [rest[0], rest[1] * rest[2]] : [rest[0] * rest[1], rest[2]];
     const shape = toChannelsLast ? [n, rest[1], rest[2], rest[0]] : [n, rest[2], rest[0], rest[1]];
-    const out = this.arena.alloc(x.size * 4);
+    const E = bytesPerElement(x.dtype);
+    const out = this.arena.alloc(x.size * E);
     const src = this.place(x);
-    const image = rows * cols * 4;
+    const image = rows * cols * E;
     this.dispatch(this.parts(n, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
       [src + a * image, out + a * image, b - a, rows, cols]]));
-    return new NDArray(this.arena.f32(out, x.size), shape, 'float32');
+    return new NDArray(this.arena.view(x.dtype, out, x.size), shape, x.dtype);
   }
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
@@ -660,11 +661,11 @@ export class WasmAccelerator implements Accelerator, Residence {
   private pooling(step: Step, x: NDArray): NDArray | undefined {
     const g = this.poolGeometry(step, x);
     if (!g) return undefined;
-    const out = this.arena.alloc(g.pooledSize * 4);
+    const out = this.arena.alloc(g.pooledSize * g.E);
     const input = this.place(x);
     this.dispatch(this.parts(g.n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
       [step.kernel!, [input + b0 * g.image, out + b0 * g.pooled, b1 - b0, ...g.args]]));
-    return new NDArray(this.arena.f32(out, g.pooledSize), g.pooledShape, 'float32');
+    return new NDArray(this.arena.view(x.dtype, out, g.pooledSize), g.pooledShape, x.dtype);
   }
 
   /**
@@ -676,10 +677,10 @@ export class WasmAccelerator implements Accelerator, Residence {
     const geo = this.poolGeometry(step, shapeOf);
     if (!geo || g.ndim !== 4 || g.shape.some((d, i) => d !== geo.pooledShape[i])) return undefined;
     const [xPtr, gPtr] = [x ? this.place(x) : 0, this.place(g)];
-    const dx = this.arena.alloc(shapeOf.size * 4);
+    const dx = this.arena.alloc(shapeOf.size * geo.E);
     this.dispatch(this.parts(geo.n, 1, shapeOf.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
       [step.kernel!, [x ? xPtr + b0 * geo.image : 0, gPtr + b0 * geo.pooled, dx + b0 * geo.image, b1 - b0, ...geo.args]]));
-    return new NDArray(this.arena.f32(dx, shapeOf.size), [...shapeOf.shape], 'float32');
+    return new NDArray(this.arena.view(g.dtype, dx, shapeOf.size), [...shapeOf.shape], g.dtype);
   }
 
   /** Window geometry of a channels-last pooling step over `x`, or undefined where the kernels do not apply. */
@@ -687,12 +688,14 @@ export class WasmAccelerator implements Accelerator, Residence {
     const a = step.args as PoolParams;
     if (x.ndim !== 4) return undefined;
     const [n, h, w, c] = x.shape as [number, number, number, number];
-    if (c % 4 !== 0 || x.size === 0) return undefined;
+    const E = bytesPerElement(x.dtype);
+    // A vector of channels at a time: four float32 or two float64 lanes.
+    if (c % (16 / E) !== 0 || x.size === 0) return undefined;
     const gh = windowGeometry(h, a.poolSize[0], a.strides[0], 1, a.padding);
     const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
     const pooledShape = [n, gh.out, gw.out, c];
     return {
-      n, image: h * w * c * 4, pooled: gh.out * gw.out * c * 4, pooledShape, pooledSize: n * gh.out * gw.out * c,
+      n, E, image: h * w * c * E, pooled: gh.out * gw.out * c * E, pooledShape, pooledSize: n * gh.out * gw.out * c,
       args: [h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1], a.strides[0], a.strides[1], gh.padBefore, gw.padBefore],
     };
   }

@@ -316,28 +316,29 @@ describe('conv2d on the wasm matmul kernel', () => {
 });
 
 describe('pooling on wasm', () => {
-  it('max pooling agrees exactly, average pooling and its gradient closely, with the reference (both data formats, windows cut by the border)', async () => {
+  it('max pooling agrees exactly, average pooling and the gradients closely, with the reference (float32 and float64, both data formats, windows cut by the border)', async () => {
     const arb = fc.record({
-      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(4, 8),
+      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(2, 4, 6, 8),
       k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
-    }).filter((p) => p.padding === 'same' || p.k <= Math.min(p.h, p.w));
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const), dtype: fc.constantFrom('float32' as const, 'float64' as const),
+    }).filter((p) => (p.padding === 'same' || p.k <= Math.min(p.h, p.w)) && p.c % (p.dtype === 'float64' ? 2 : 4) === 0); // a vector of channels
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
-        const x = T.tensor('x', { shape: [null, ...xShape.slice(1)] });
+        const x = T.tensor('x', { shape: [null, ...xShape.slice(1)], dtype: p.dtype });
         const options = { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: p.dataFormat };
-        const pooled = T.avgPool2d(x, options);
-        const outs = [T.maxPool2d(x, options), pooled, T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x)];
+        const [maxed, pooled] = [T.maxPool2d(x, options), T.avgPool2d(x, options)];
+        const outs = [maxed, pooled, T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x), T.grad(T.sum(T.mul(maxed, T.cos(maxed))), x)];
         const wasm = await T.compile([x], outs, { mode: 'wasm' });
         const js = await T.compile([x], outs, { mode: 'js' });
-        expect(wasm.program.steps.filter((s) => /^(max|avg)Pool2d/.test(s.op) && s.kernel !== undefined)).toHaveLength(3);
-        const X = T.randomNormal(xShape, { seed: p.h * 13 + p.w });
+        expect(wasm.program.steps.filter((s) => /^(max|avg)Pool2d/.test(s.op) && s.kernel !== undefined)).toHaveLength(4);
+        const X = T.randomNormal(xShape, { seed: p.h * 13 + p.w, dtype: p.dtype });
         const [a, b] = [wasm(X), js(X)];
+        expect(a.map((v) => v.dtype)).toEqual(outs.map(() => p.dtype));
         expect(Array.from(a[0]!.data)).toEqual(Array.from(b[0]!.data));
         a.slice(1).forEach((v, i) => expect(agreeF32(v.data, b[i + 1]!.data, 1e-5, 1e-6)).toBeUndefined());
       }),
-      { numRuns: 50 },
+      { numRuns: 60 },
     );
   });
 });
