@@ -2,7 +2,7 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 
 /**
- * Emits a walk over every (output pixel, kernel tap) of a channels-last float32 convolution,
+ * Emits a walk over every (output pixel, kernel tap) of a channels-last float32 (float64, `wide`) convolution,
  * `(x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw)`, where row (b, oy, ox) of `cols`
  * has one c-channel slot per tap.
  * - 'im2col' gathers: each slot gets the input pixel under its tap, or zeros
@@ -10,8 +10,14 @@ import type { FunctionEmitter, Local } from './emitter.js';
  * - 'col2im' scatters back, the transpose: x (zeroed first) accumulates every slot whose tap is inside
  *   the image, four channels at a time (the input gradient of a convolution).
  */
-export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col' | 'col2im' = 'im2col'): void {
+export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col' | 'col2im' = 'im2col', wide = false): void {
   const { m, b } = e;
+  // Element size as a shift, elements per vector, and the scalar and lane operations.
+  const shift = wide ? 3 : 2;
+  const lanes = wide ? 2 : 4;
+  const scalar = wide ? m.f64 : m.f32;
+  const fx = wide ? m.f64x2 : m.f32x4;
+  const zeros = () => (wide ? e.f64x2Const(0) : e.f32x4Const(0)).get();
   const [x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = e.params as Local[];
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
@@ -25,26 +31,26 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
     m.i32.and(m.i32.ge_s(iy.get(), i32(0)), m.i32.lt_s(iy.get(), h.get())),
     m.i32.and(m.i32.ge_s(ix.get(), i32(0)), m.i32.lt_s(ix.get(), w.get())),
   );
-  const source = add(x.get(), m.i32.shl(mul(add(mul(add(mul(bi.get(), h.get()), iy.get()), w.get()), ix.get()), c.get()), i32(2)));
+  const source = add(x.get(), m.i32.shl(mul(add(mul(add(mul(bi.get(), h.get()), iy.get()), w.get()), ix.get()), c.get()), i32(shift)));
   const pixel = e.local(b.i32);
-  // Over the c channels of one slot, four at a time then one at a time (a bulk memory.copy per slot
+  // Over the c channels of one slot, a vector at a time then one at a time (a bulk memory.copy per slot
   // costs a call each, more than it moves for the few channels of a slot). `one` gets the byte offset.
   const channels = (label: string, vector: (at: Expr) => Expr, one: (at: Expr) => Expr, count: Local = c): Expr[] => [
     set(q, i32(0)),
-    ...([[4, vector], [1, one]] as const).map(([step, op]) =>
-      loop(`${label}${step}`, m.i32.gt_s(add(q.get(), i32(step)), count.get()), [op(m.i32.shl(q.get(), i32(2))), set(q, add(q.get(), i32(step)))])),
+    ...([[lanes, vector], [1, one]] as const).map(([step, op]) =>
+      loop(`${label}${step}`, m.i32.gt_s(add(q.get(), i32(step)), count.get()), [op(m.i32.shl(q.get(), i32(shift))), set(q, add(q.get(), i32(step)))])),
   ];
   const at = (base: Local, offset: Expr) => add(base.get(), offset);
   const visit = direction === 'im2col'
     ? m.if(inside,
       m.block(null, [set(pixel, source), ...channels('copy',
         (o) => m.v128.store(0, 4, at(dst, o), m.v128.load(0, 4, at(pixel, m.copyExpression(o)))),
-        (o) => m.f32.store(0, 4, at(dst, o), m.f32.load(0, 4, at(pixel, m.copyExpression(o)))))]),
-      m.block(null, channels('zero', (o) => m.v128.store(0, 4, at(dst, o), e.f32x4Const(0).get()), (o) => m.f32.store(0, 4, at(dst, o), m.f32.const(0)))))
+        (o) => scalar.store(0, 4, at(dst, o), scalar.load(0, 4, at(pixel, m.copyExpression(o)))))]),
+      m.block(null, channels('zero', (o) => m.v128.store(0, 4, at(dst, o), zeros()), (o) => scalar.store(0, 4, at(dst, o), scalar.const(0)))))
     // x[pixel + q] += cols[dst + q]
     : m.if(inside, m.block(null, [set(pixel, source), ...channels('acc',
-      (o) => m.v128.store(0, 4, at(pixel, o), m.f32x4.add(m.v128.load(0, 4, at(pixel, m.copyExpression(o))), m.v128.load(0, 4, at(dst, m.copyExpression(o))))),
-      (o) => m.f32.store(0, 4, at(pixel, o), m.f32.add(m.f32.load(0, 4, at(pixel, m.copyExpression(o))), m.f32.load(0, 4, at(dst, m.copyExpression(o)))))),
+      (o) => m.v128.store(0, 4, at(pixel, o), fx.add(m.v128.load(0, 4, at(pixel, m.copyExpression(o))), m.v128.load(0, 4, at(dst, m.copyExpression(o))))),
+      (o) => scalar.store(0, 4, at(pixel, o), scalar.add(scalar.load(0, 4, at(pixel, m.copyExpression(o))), scalar.load(0, 4, at(dst, m.copyExpression(o)))))),
     ]));
   const tap: Expr[] = [
     set(ix, m.i32.sub(add(mul(ox.get(), sw.get()), mul(j.get(), dw.get())), pw.get())),
@@ -64,11 +70,11 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
     set(pixel, source),
     ...channels('row',
       (o) => m.v128.store(0, 4, at(dst, o), m.v128.load(0, 4, at(pixel, m.copyExpression(o)))),
-      (o) => m.f32.store(0, 4, at(dst, o), m.f32.load(0, 4, at(pixel, m.copyExpression(o)))), rowFloats),
-    set(dst, add(dst.get(), m.i32.shl(rowFloats.get(), i32(2)))),
+      (o) => scalar.store(0, 4, at(dst, o), scalar.load(0, 4, at(pixel, m.copyExpression(o)))), rowFloats),
+    set(dst, add(dst.get(), m.i32.shl(rowFloats.get(), i32(shift)))),
   ];
   const body = [
-    set(bytes, m.i32.shl(c.get(), i32(2))),
+    set(bytes, m.i32.shl(c.get(), i32(shift))),
     set(rowFloats, mul(kw.get(), c.get())),
     ...(direction === 'col2im' ? [m.memory.fill(x.get(), i32(0), mul(mul(mul(n.get(), h.get()), w.get()), bytes.get()))] : []),
     set(dst, cols.get()),

@@ -40,20 +40,18 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
       switch (spec.kind) {
         case 'conv2d':
-          emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue));
-          emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
-          break;
         case 'conv2dGradFilter':
-          emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
-          emit(16, (e) => emitIm2col(e, `${name}_im2col`, 'im2col'));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
+        case 'conv2dGradInput': {
+          // A convolution and its gradients: the matmul kernel, the im2col walk (col2im for the input's
+          // gradient) and the channels-first transpose, in the convolution's float type.
+          const dtype = spec.dtype ?? 'float32';
+          const epilogue = spec.kind === 'conv2d' ? spec.epilogue : undefined;
+          emit(MATMUL_PARAMS + (epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, epilogue, dtype));
+          const walk = spec.kind === 'conv2dGradInput' ? 'col2im' : 'im2col';
+          emit(16, (e) => emitIm2col(e, `${name}_${walk}`, walk, dtype === 'float64'));
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
           break;
-        case 'conv2dGradInput':
-          emit(MATMUL_PARAMS, (e) => emitMatmul(e, name, options.relaxedSimd));
-          emit(16, (e) => emitIm2col(e, `${name}_col2im`, 'col2im'));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`));
-          break;
+        }
         case 'matmul':
           emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype));
           break;

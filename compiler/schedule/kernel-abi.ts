@@ -49,8 +49,8 @@ export type KernelSpec =
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
   | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
-  | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue }
-  | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter' }
+  | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
+  | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter'; readonly dtype?: 'float64' }
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 

@@ -75,7 +75,7 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {
     const a = node.args as OpArgs['conv2d'];
     // channels-first operands are transposed around the channels-last kernels by the runtime.
-    return node.inputs.every((i) => i.dtype === 'float32') ? { kind: node.op } : undefined;
+    return sameFloat(node) && node.inputs.every((i) => i.dtype === node.dtype) ? { kind: node.op, ...width(node) } : undefined;
   }
   if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad' || node.op === 'avgPool2d' || node.op === 'avgPool2dGrad') {
     const x = node.inputs[0]!;

@@ -605,7 +605,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     const index = this.fnIndex.get(`k${step.kernel}_${direction}`);
     if (index === undefined || !this.fns[index]) return false;
     // Images are independent (in both directions): whole images per thread.
-    const [image, patches] = [g.h * g.wd * g.c * 4, g.gh.out * g.gw.out * g.depth * 4];
+    const E = bytesPerElement(this.floatType(step.kernel!));
+    const [image, patches] = [g.h * g.wd * g.c * E, g.gh.out * g.gw.out * g.depth * E];
     this.dispatch(this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [index, [x + b0 * image, cols + b0 * patches, b1 - b0,
       g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1], a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore]]));
     return true;
@@ -624,7 +625,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const layouts = spec.epilogue?.layouts ?? [];
     if (rest.some((o, t) => actualLayout(o.shape, shape) !== layouts[t])) return undefined;
     const epilogue = rest.map((o, t) => ({ ptr: this.place(o), perRow: layouts[t] === 'column' }));
-    const cols = this.arena.alloc(g.rows * g.depth * 4);
+    const cols = this.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
     if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
     const out = this.gemm(step.kernel!, cols, this.place(w!), g.rows, g.depth, g.cout, shape, undefined, epilogue);
     this.arena.free(cols);
@@ -635,7 +636,7 @@ export class WasmAccelerator implements Accelerator, Residence {
   private conv2dGradFilter(step: Step, [x, gy, wRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, x!.shape, wRef!.shape);
-    const cols = this.arena.alloc(g.rows * g.depth * 4);
+    const cols = this.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
     if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
     const out = this.gemm(step.kernel!, cols, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape],
       { aRow: 1, aDepth: g.depth, bDepth: g.cout, bCol: 1 });
@@ -649,12 +650,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     const g = this.convGeometry(a, xRef!.shape, w!.shape);
     const dcols = this.gemm(step.kernel!, this.place(gy!), this.place(w!), g.rows, g.cout, g.depth, [g.rows, g.depth],
       { aRow: g.cout, aDepth: 1, bDepth: 1, bCol: g.cout });
-    const dx = this.arena.alloc(xRef!.size * 4);
+    const dx = this.arena.alloc(xRef!.size * bytesPerElement(gy!.dtype));
     const dcolsPtr = dcols.data.byteOffset;
     const ok = this.walk(step, 'col2im', a, g, dx, dcolsPtr);
     this.arena.free(dcolsPtr);
     if (!ok) return (this.arena.free(dx), undefined);
-    return new NDArray(this.arena.f32(dx, xRef!.size), [...xRef!.shape], 'float32');
+    return new NDArray(this.arena.view(gy!.dtype, dx, xRef!.size), [...xRef!.shape], gy!.dtype);
   }
 
   /** Max or average pooling, whole images per thread. */
@@ -700,11 +701,16 @@ export class WasmAccelerator implements Accelerator, Residence {
     };
   }
 
+  /** The float type a matmul, convolution or pooling kernel was built for. */
+  private floatType(kernel: number): 'float32' | 'float64' {
+    const spec = this.kernels[kernel]!;
+    return 'dtype' in spec && spec.dtype === 'float64' ? 'float64' : 'float32';
+  }
+
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
   private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[],
     s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }, epilogue: readonly { ptr: number; perRow: boolean }[] = []): NDArray {
-    const spec = this.kernels[kernel]!;
-    const dtype = spec.kind === 'matmul' && spec.dtype === 'float64' ? 'float64' : 'float32';
+    const dtype = this.floatType(kernel);
     const E = bytesPerElement(dtype);
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, tileCols(dtype));

@@ -313,6 +313,36 @@ describe('conv2d on the wasm matmul kernel', () => {
       { numRuns: 40 },
     );
   });
+
+  it('in float64, with both gradients, agrees with the reference within 1e-12', async () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 3, max: 9 }), w: fc.integer({ min: 3, max: 9 }),
+      c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 7 }), k: fc.integer({ min: 1, max: 3 }),
+      stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
+    }).filter((p) => p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= Math.min(p.h, p.w));
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
+        const x = T.tensor('x', { shape: [null, ...xShape.slice(1)], dtype: 'float64' });
+        const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o], dtype: 'float64' });
+        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
+        const outs = [out, ...T.grad(T.sum(T.mul(out, out)), [x, k])];
+        const wasm = await T.compile([x, k], outs, { mode: 'wasm' });
+        const js = await T.compile([x, k], outs, { mode: 'js' });
+        expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2d') && s.kernel !== undefined).map((s) => s.op).sort()).toEqual(['conv2d', 'conv2dGradFilter', 'conv2dGradInput']);
+        const X = T.randomUniform(xShape, { seed: p.h * 7 + p.c, minval: -1, maxval: 1, dtype: 'float64' });
+        const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1, dtype: 'float64' });
+        const [a, b] = [wasm(X, K), js(X, K)];
+        a.forEach((v, i) => {
+          expect(v.dtype).toBe('float64');
+          expect(v.shape).toEqual(b[i]!.shape);
+          expect(agreeF32(v.data, b[i]!.data, 1e-12, 1e-12)).toBeUndefined();
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
 
 describe('pooling on wasm', () => {
