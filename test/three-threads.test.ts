@@ -33,4 +33,18 @@ describe('three threads: two helpers', () => {
       got.forEach((r, i) => expect(agreeF32(r.data, reference[i]!.data)).toBeUndefined());
     }
   });
+
+  it('a float64 convolution and its gradients split three ways agree with the reference', async () => {
+    const x = T.tensor('x', { shape: [null, 12, 12, 6], dtype: 'float64' });
+    const k = T.tensor('k', { shape: [3, 3, 6, 16], dtype: 'float64' });
+    const out = T.conv2d(x, k, { padding: 'same' });
+    const outs = [out, ...T.grad(T.sum(T.mul(out, out)), [x, k])];
+    const wasm = await T.compile([x, k], outs);
+    const js = await T.compile([x, k], outs, { mode: 'js' });
+    expect(wasm.stats.threads).toBe(3);
+    const X = T.randomUniform([24, 12, 12, 6], { seed: 5, minval: -1, maxval: 1, dtype: 'float64' });
+    const K = T.randomUniform([3, 3, 6, 16], { seed: 6, minval: -1, maxval: 1, dtype: 'float64' });
+    const [a, b] = [wasm(X, K), js(X, K)];
+    a.forEach((v, i) => expect(agreeF32(v.data, b[i]!.data, 1e-12, 1e-12)).toBeUndefined());
+  });
 });
