@@ -75,7 +75,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           break;
         }
         case 'argReduce':
-          emit(5, (e) => emitArgReduce(e, spec.op, name));
+          emit(5, (e) => emitArgReduce(e, spec.op, name, spec.dtype === 'float64'));
           break;
         case 'softmax':
           emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));

@@ -303,30 +303,31 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
 
 /**
  * Emits `argreduce(outer, reduced, inner, x, out)`: out[o, i] (int32) = the index r of the first
- * largest (argmax) or smallest (argmin) x[o, r, i]; the first NaN wins, as in NumPy.
+ * largest (argmax) or smallest (argmin) x[o, r, i], x float32 (float64, `wide`); the first NaN wins,
+ * as in NumPy.
  */
-export function emitArgReduce(e: FunctionEmitter, op: 'argmax' | 'argmin', name: string): void {
-  const k = new Builder(e, false);
-  const { m } = k;
+export function emitArgReduce(e: FunctionEmitter, op: 'argmax' | 'argmin', name: string, wide = false): void {
+  const k = new Builder(e, false, wide);
+  const { m, scalar, E } = k;
   const b = e.b;
   const [outer, reduced, inner, x, out] = e.params as Local[];
   const [o, j, r, at, index] = Array.from({ length: 5 }, () => e.local(b.i32));
-  const best = e.local(b.f32);
-  const v = e.local(b.f32);
-  const better = (p: Expr, q: Expr) => (op === 'argmax' ? m.f32.gt(p, q) : m.f32.lt(p, q));
-  const isNaN = (l: Local) => m.f32.ne(l.get(), l.get());
+  const best = e.local(k.scalarType);
+  const v = e.local(k.scalarType);
+  const better = (p: Expr, q: Expr) => (op === 'argmax' ? scalar.gt(p, q) : scalar.lt(p, q));
+  const isNaN = (l: Local) => scalar.ne(l.get(), l.get());
   const column = [
     // x[o, 0, j], then down the reduced axis with a stride of `inner` elements.
     k.set(at, k.at(x.get(), m.i32.add(m.i32.mul(m.i32.mul(o.get(), reduced.get()), inner.get()), j.get()))),
-    k.set(best, m.f32.load(0, 4, at.get())),
+    k.set(best, scalar.load(0, E, at.get())),
     k.set(index, k.i32(0)),
     m.if(m.i32.eqz(isNaN(best)), m.block('scan_exit', [k.loop(r, k.i32(1), () => reduced.get(), 1, [
-      k.set(at, m.i32.add(at.get(), m.i32.shl(inner.get(), k.i32(2)))),
-      k.set(v, m.f32.load(0, 4, at.get())),
+      k.set(at, m.i32.add(at.get(), m.i32.shl(inner.get(), k.i32(wide ? 3 : 2)))),
+      k.set(v, scalar.load(0, E, at.get())),
       m.if(isNaN(v), m.block(null, [k.set(index, r.get()), m.br('scan_exit')])),
       m.if(better(v.get(), best.get()), m.block(null, [k.set(best, v.get()), k.set(index, r.get())])),
     ])])),
-    m.i32.store(0, 4, k.at(out.get(), m.i32.add(m.i32.mul(o.get(), inner.get()), j.get())), index.get()),
+    m.i32.store(0, 4, k.at(out.get(), m.i32.add(m.i32.mul(o.get(), inner.get()), j.get()), 4), index.get()),
   ];
   e.finish(name, [k.loop(o, k.i32(0), () => outer.get(), 1, [k.loop(j, k.i32(0), () => inner.get(), 1, column)])]);
 }

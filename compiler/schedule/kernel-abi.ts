@@ -43,7 +43,7 @@ export type KernelSpec =
   /** A reduction over the axes in the step's arguments; `map` first computes a fused elementwise producer. */
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec; readonly dtype?: 'float64' }
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
-  | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin' }
+  | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin'; readonly dtype?: 'float64' }
   /** softmax or logSoftmax along the last axis. */
   | { readonly kind: 'softmax'; readonly log: boolean; readonly dtype?: 'float64' }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */

@@ -39,14 +39,16 @@ export const epilogueSupport = (supported: Supported) => (instrs: readonly Fused
 
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
-  const float32 = (n: Node) => n.dtype === 'float32';
   // Reductions and softmax in float32 or float64, the same type in and out.
   const sameFloat = (n: Node) => (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs[0]!.dtype === n.dtype;
   const width = (n: Node) => (n.dtype === 'float64' ? { dtype: 'float64' as const } : {});
   // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
   if (node.op === 'sumLike') return sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined;
   if (REDUCE_OPS.has(node.op)) return sameFloat(node) ? { kind: 'reduce', op: node.op as ReduceOp, ...width(node) } : undefined;
-  if (node.op === 'argmax' || node.op === 'argmin') return float32(node.inputs[0]!) ? { kind: 'argReduce', op: node.op } : undefined;
+  if (node.op === 'argmax' || node.op === 'argmin') {
+    const x = node.inputs[0]!;
+    return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
+  }
   if (node.op === 'softmax' || node.op === 'logSoftmax') {
     return sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined;
   }

@@ -518,8 +518,9 @@ export class WasmAccelerator implements Accelerator, Residence {
     const inner = sizeOf(x.shape.slice(axes[axes.length - 1]! + 1));
     const input = this.place(x);
     const out = this.arena.alloc(outer * inner * 4);
+    const E = bytesPerElement(x.dtype);
     this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, [o1 - o0, reduced, inner, input + o0 * reduced * inner * 4, out + o0 * inner * 4]]));
+      [step.kernel!, [o1 - o0, reduced, inner, input + o0 * reduced * inner * E, out + o0 * inner * 4]]));
     return new NDArray(this.arena.view('int32', out, outer * inner), reducedShape(x.shape, axes, args.keepdims), 'int32');
   }
 

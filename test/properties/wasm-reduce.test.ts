@@ -42,19 +42,20 @@ describe('wasm reduction kernels agree with the reference', () => {
     }
   }
 
-  for (const [name, op] of [['argmax', T.argmax], ['argmin', T.argmin]] as const) {
-    it(`${name} along each axis and over the whole array: first best index, first NaN wins, ties common`, async () => {
+  for (const [name, op, dtype] of [['argmax', T.argmax, 'float32'], ['argmin', T.argmin, 'float32'], ['argmax', T.argmax, 'float64'], ['argmin', T.argmin, 'float64']] as const) {
+    it(`${name} in ${dtype} along each axis and over the whole array: first best index, first NaN wins, ties common`, async () => {
       const ties = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: -3, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity) });
       await fc.assert(
         fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }).chain((shape) =>
           fc.tuple(fc.constant(shape), fc.option(fc.integer({ min: 0, max: shape.length - 1 }), { nil: undefined }), fc.boolean(), dataFor(shape, ties))),
         async ([shape, axis, keepdims, data]) => {
-          const x = T.tensor('x', { shape: shape.map(() => null) });
+          const x = T.tensor('x', { shape: shape.map(() => null), dtype });
           const build = () => op(x, axis, keepdims);
           const wasm = await T.compile([x], build(), { mode: 'wasm' });
           const js = await T.compile([x], build(), { mode: 'js' });
           expect(wasm.stats.wasmKernels).toBe(1);
-          const [a, b] = [wasm(f32(data, shape)), js(f32(data, shape))];
+          const input = T.array(data, { shape, dtype });
+          const [a, b] = [wasm(input), js(input)];
           expect(a.dtype).toBe('int32');
           expect(a.shape).toEqual(b.shape);
           expect(Array.from(a.data)).toEqual(Array.from(b.data));
