@@ -79,6 +79,23 @@ export class FunctionEmitter {
   }
   private readonly memos = new WeakMap<Expr[], Map<string, Local>>();
 
+  /** `for (counter = from; counter + step <= end; counter += step) body`; leaves counter where it stopped. */
+  countedLoop(counter: Local, from: Expr | undefined, end: () => Expr, step: number, body: Expr[]): Expr {
+    const { m } = this;
+    const label = `counted${this.loops++}`;
+    const next = () => m.i32.add(counter.get(), m.i32.const(step));
+    return m.block(null, [
+      ...(from === undefined ? [] : [m.local.set(counter.index, from)]),
+      m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
+        m.br(`${label}_exit`, m.i32.gt_u(next(), end())),
+        ...body,
+        m.local.set(counter.index, next()),
+        m.br(`${label}_loop`),
+      ]))]),
+    ]);
+  }
+  private loops = 0;
+
   /** Adds a module-level helper function the first time a kernel of this module asks for it. */
   helper(name: string, build: () => void): string {
     let built = helpersBuilt.get(this.m);

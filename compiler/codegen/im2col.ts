@@ -1,5 +1,6 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { floatLanes } from './lane-math.js';
 
 /**
  * Emits a walk over every (output pixel, kernel tap) of a channels-last float32 (float64, `wide`) convolution,
@@ -12,12 +13,7 @@ import type { FunctionEmitter, Local } from './emitter.js';
  */
 export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col' | 'col2im' = 'im2col', wide = false): void {
   const { m, b } = e;
-  // Element size as a shift, elements per vector, and the scalar and lane operations.
-  const shift = wide ? 3 : 2;
-  const lanes = wide ? 2 : 4;
-  const scalar = wide ? m.f64 : m.f32;
-  const fx = wide ? m.f64x2 : m.f32x4;
-  const zeros = () => (wide ? e.f64x2Const(0) : e.f32x4Const(0)).get();
+  const { shift, lanes, scalar, fx, splat } = floatLanes(e, wide);
   const [x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = e.params as Local[];
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
@@ -46,7 +42,7 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
       m.block(null, [set(pixel, source), ...channels('copy',
         (o) => m.v128.store(0, 4, at(dst, o), m.v128.load(0, 4, at(pixel, m.copyExpression(o)))),
         (o) => scalar.store(0, 4, at(dst, o), scalar.load(0, 4, at(pixel, m.copyExpression(o)))))]),
-      m.block(null, channels('zero', (o) => m.v128.store(0, 4, at(dst, o), zeros()), (o) => scalar.store(0, 4, at(dst, o), scalar.const(0)))))
+      m.block(null, channels('zero', (o) => m.v128.store(0, 4, at(dst, o), splat(0)), (o) => scalar.store(0, 4, at(dst, o), scalar.const(0)))))
     // x[pixel + q] += cols[dst + q]
     : m.if(inside, m.block(null, [set(pixel, source), ...channels('acc',
       (o) => m.v128.store(0, 4, at(pixel, o), fx.add(m.v128.load(0, 4, at(pixel, m.copyExpression(o))), m.v128.load(0, 4, at(dst, m.copyExpression(o))))),
@@ -115,17 +111,12 @@ export function emitTranspose(e: FunctionEmitter, name: string, wide = false): v
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
   const mul = (p: Expr, q: Expr) => m.i32.mul(p, q);
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
-  // while (counter + step <= end) { body; counter += step }, the counter left where it stopped.
-  const loop = (label: string, counter: Local, step: number, end: () => Expr, stmts: Expr[]) =>
-    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
-      m.br(`${label}_exit`, m.i32.gt_s(add(counter.get(), i32(step)), end())), ...stmts, set(counter, add(counter.get(), i32(step))), m.br(`${label}_loop`),
-    ]))]);
+  const loop = (counter: Local, step: number, end: () => Expr, stmts: Expr[]) => e.countedLoop(counter, undefined, end, step, stmts);
   const [bi, i, j, r, from, to] = Array.from({ length: 6 }, () => e.local(b.i32));
   const quad = [0, 1, 2, 3].map(() => e.local(b.v128));
   const t = [0, 1, 2, 3].map(() => e.local(b.v128));
   const lanes = (...groups: number[]) => groups.flatMap((g) => [4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3]);
-  const shift = wide ? 3 : 2;
-  const scalar = wide ? m.f64 : m.f32;
+  const { shift, scalar } = floatLanes(e, wide);
   const at = (base: Local, row: Expr, col: Expr, width: Local) => add(base.get(), m.i32.shl(add(mul(row, width.get()), col), i32(shift)));
   // dst[col, row] = src[row, col]
   const one = (row: Expr, col: Expr) => scalar.store(0, 4, at(to, m.copyExpression(col), m.copyExpression(row), rows), scalar.load(0, 4, at(from, row, col, cols)));
@@ -141,17 +132,17 @@ export function emitTranspose(e: FunctionEmitter, name: string, wide = false): v
   const matrixBytes = () => m.i32.shl(mul(rows.get(), cols.get()), i32(shift));
   e.finish(name, [
     set(bi, i32(0)),
-    loop('batch', bi, 1, () => batch.get(), [
+    loop(bi, 1, () => batch.get(), [
       set(from, add(src.get(), mul(bi.get(), matrixBytes()))),
       set(to, add(dst.get(), mul(bi.get(), matrixBytes()))),
       set(i, i32(0)),
       // float64: element by element (its blocks would be 2x2).
-      ...(wide ? [] : [loop('rows4', i, 4, () => rows.get(), [
+      ...(wide ? [] : [loop(i, 4, () => rows.get(), [
         set(j, i32(0)),
-        loop('cols4', j, 4, () => cols.get(), block),
-        loop('cols1', j, 1, () => cols.get(), [set(r, i32(0)), loop('r', r, 1, () => i32(4), [one(add(i.get(), r.get()), j.get())])]),
+        loop(j, 4, () => cols.get(), block),
+        loop(j, 1, () => cols.get(), [set(r, i32(0)), loop(r, 1, () => i32(4), [one(add(i.get(), r.get()), j.get())])]),
       ])]),
-      loop('rows1', i, 1, () => rows.get(), [set(j, i32(0)), loop('tail', j, 1, () => cols.get(), [one(i.get(), j.get())])]),
+      loop(i, 1, () => rows.get(), [set(j, i32(0)), loop(j, 1, () => cols.get(), [one(i.get(), j.get())])]),
     ]),
   ]);
 }

@@ -116,3 +116,15 @@ export abstract class LaneMath {
     return this.e.memo(out, `reciprocal:${x.index}`, () => this.set(out, this.fx.div(this.c(1), x.get())));
   }
 }
+
+/**
+ * What kernels that move and combine float32 (float64, `wide`) values without math need of the type:
+ * element size in bytes and as a shift, lanes per vector, the scalar and lane operations, a splatted
+ * constant and a count as a splatted float.
+ */
+export function floatLanes(e: FunctionEmitter, wide: boolean) {
+  const { m } = e;
+  return wide
+    ? { bytes: 8, shift: 3, lanes: 2, scalar: m.f64, fx: m.f64x2, splat: (v: number) => e.f64x2Const(v).get(), splatCount: (count: Expr) => m.f64x2.splat(m.f64.convert_s.i32(count)) }
+    : { bytes: 4, shift: 2, lanes: 4, scalar: m.f32, fx: m.f32x4, splat: (v: number) => e.f32x4Const(v).get(), splatCount: (count: Expr) => m.f32x4.splat(m.f32.convert_s.i32(count)) };
+}

@@ -1,5 +1,6 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { floatLanes } from './lane-math.js';
 
 /** What a pooling kernel's body sees of the window it is at. */
 interface Window {
@@ -10,9 +11,9 @@ interface Window {
   readonly count: () => Expr;
   /** `body(at)` for every position inside the image, `at` the element offset of its channel 0. */
   readonly forEachPosition: (body: (at: Local) => Expr[]) => Expr;
-  /** Address of element `at + ch` of the float32 array at `base`. */
+  /** Address of element `at + ch` of the float array at `base`. */
   readonly address: (base: Local, at: Local) => Expr;
-  /** `body()` for every group of four channels (`ch` set), for kernels that walk channels inside a window. */
+  /** `body()` for every vector of channels (`ch` set), for kernels that walk channels inside a window. */
   readonly forEachGroup: (body: () => Expr[]) => Expr;
 }
 
@@ -24,6 +25,7 @@ interface Window {
  */
 function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true, wide = false): void {
   const { m, b } = e;
+  const { shift, lanes } = floatLanes(e, wide);
   const ptrs = e.params.slice(0, pointers) as Local[];
   const [n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw] = e.params.slice(pointers) as Local[];
   const i32 = (v: number) => m.i32.const(v);
@@ -48,15 +50,11 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
         set(y, add(y.get(), i32(1))),
       ]),
     ]),
-    address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(wide ? 3 : 2))),
-    forEachGroup: (body) => {
-      const label = `ch${groupLoops++}`;
-      return m.block(null, [set(ch, i32(0)), loop(label, m.i32.ge_s(ch.get(), c!.get()), [...body(), set(ch, add(ch.get(), i32(wide ? 2 : 4)))])]);
-    },
+    address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(shift))),
+    forEachGroup: (body) => e.countedLoop(ch, i32(0), () => c!.get(), lanes, body()),
   };
-  let groupLoops = 0;
   const body = [
-    ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(wide ? 3 : 2)))] : []),
+    ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(shift)))] : []),
     set(outAt, i32(0)),
     set(bi, i32(0)),
     loop('b', m.i32.ge_s(bi.get(), n!.get()), [
@@ -97,23 +95,15 @@ function emitPoolForward(e: FunctionEmitter, name: string, wide: boolean, start:
   }, false, wide);
 }
 
-/** The lane operations, a splatted constant and a count as a splatted float, of float32 or (`wide`) float64 lanes. */
-function lanesOf(e: FunctionEmitter, wide: boolean) {
-  const { m } = e;
-  return wide
-    ? { fx: m.f64x2, splat: (v: number) => e.f64x2Const(v).get(), splatCount: (count: Expr) => m.f64x2.splat(m.f64.convert_s.i32(count)) }
-    : { fx: m.f32x4, splat: (v: number) => e.f32x4Const(v).get(), splatCount: (count: Expr) => m.f32x4.splat(m.f32.convert_s.i32(count)) };
-}
-
 /** Max pooling: the lane-wise max over the window (which propagates NaN). */
 export function emitMaxPool(e: FunctionEmitter, name: string, wide = false): void {
-  const l = lanesOf(e, wide);
+  const l = floatLanes(e, wide);
   emitPoolForward(e, name, wide, () => l.splat(-Infinity), (acc, v) => l.fx.max(acc, v));
 }
 
 /** Average pooling: the window's sum divided by the number of its positions inside the image. */
 export function emitAvgPool(e: FunctionEmitter, name: string, wide = false): void {
-  const l = lanesOf(e, wide);
+  const l = floatLanes(e, wide);
   emitPoolForward(e, name, wide, () => l.splat(0), (acc, v) => l.fx.add(acc, v), (acc, count) => l.fx.div(acc, l.splatCount(count)));
 }
 
@@ -124,7 +114,7 @@ export function emitAvgPool(e: FunctionEmitter, name: string, wide = false): voi
  */
 export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
-  const { fx } = lanesOf(e, wide);
+  const { fx, scalar, bytes: E, shift, lanes } = floatLanes(e, wide);
   const [best, bestAt, v, better] = [0, 1, 2, 3].map(() => e.local(b.v128)) as [Local, Local, Local, Local];
   const first = e.local(b.i32);
   const set = (l: Local, value: Expr) => m.local.set(l.index, value);
@@ -132,8 +122,6 @@ export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false):
   const index = (k: Expr) => (wide ? m.i64x2.add(m.i64x2.splat(m.i64.extend_s(k)), m.v128.const([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
     : m.i32x4.add(m.i32x4.splat(k), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])));
   const indexAt = (lane: number) => (wide ? m.i32.wrap(m.i64x2.extract_lane(bestAt.get(), lane)) : m.i32x4.extract_lane(bestAt.get(), lane));
-  const scalar = wide ? m.f64 : m.f32;
-  const E = wide ? 8 : 4;
   emitPoolWalk(e, name, 3, ([x, g, dx], w) => [
     set(first, m.i32.const(1)),
     w.forEachPosition((at) => [
@@ -144,8 +132,8 @@ export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false):
       set(bestAt, m.v128.bitselect(index(m.i32.add(at.get(), w.ch.get())), bestAt.get(), better.get())),
       set(first, m.i32.const(0)),
     ]),
-    ...Array.from({ length: 16 / E }, (_, lane) => {
-      const target = () => m.i32.add(dx!.get(), m.i32.shl(indexAt(lane), m.i32.const(wide ? 3 : 2)));
+    ...Array.from({ length: lanes }, (_, lane) => {
+      const target = () => m.i32.add(dx!.get(), m.i32.shl(indexAt(lane), m.i32.const(shift)));
       return scalar.store(0, E, target(), scalar.add(scalar.load(0, E, target()), scalar.load(lane * E, E, w.address(g!, w.outAt))));
     }),
   ], true, wide);
@@ -154,7 +142,7 @@ export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false):
 /** The average pooling gradient: each window's gradient divided evenly over its positions inside the image. */
 export function emitAvgPoolGrad(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
-  const { fx, splatCount } = lanesOf(e, wide);
+  const { fx, splatCount } = floatLanes(e, wide);
   const share = e.local(b.v128);
   emitPoolWalk(e, name, 3, ([, g, dx], w) => [
     m.local.set(share.index, fx.div(m.v128.load(0, 4, w.address(g!, w.outAt)), splatCount(w.count()))),

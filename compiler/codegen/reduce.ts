@@ -23,7 +23,6 @@ class Builder {
   readonly fx: FloatLanes;
   readonly scalar: FunctionEmitter['m']['f32'] & FunctionEmitter['m']['f64'];
   readonly scalarType: number;
-  private labels = 0;
   constructor(readonly e: FunctionEmitter, fma: boolean, readonly wide = false) {
     this.m = e.m;
     this.s = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
@@ -45,17 +44,7 @@ class Builder {
   }
   /** `for (counter = from; counter + step <= end; counter += step) body`; leaves counter where it stopped. */
   loop(counter: Local, from: Expr | undefined, end: () => Expr, step: number, body: Expr[]): Expr {
-    const { m } = this;
-    const label = `l${this.labels++}`;
-    return m.block(null, [
-      ...(from === undefined ? [] : [this.set(counter, from)]),
-      m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
-        m.br(`${label}_exit`, m.i32.gt_u(m.i32.add(counter.get(), this.i32(step)), end())),
-        ...body,
-        this.set(counter, m.i32.add(counter.get(), this.i32(step))),
-        m.br(`${label}_loop`),
-      ]))]),
-    ]);
+    return this.e.countedLoop(counter, from, end, step, body);
   }
   /** Address of element `index` of `bytes`-byte elements (the data's by default) from `base`. */
   at(base: Expr, index: Expr, bytes = this.E): Expr {
