@@ -131,13 +131,29 @@ describe('wasm SIMD float64 math against the float64 library', () => {
     ['sigmoid', T.sigmoid, sigmoid, -745, 745],
     ['softplus', T.softplus, softplus, -745, 1.7e308],
     ['log1mexp', T.log1mexp, log1mexp, -745, 1e300],
+    ['sin', T.sin, Math.sin, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['cos', T.cos, Math.cos, -1.7976931348623157e308, 1.7976931348623157e308],
   ];
+  /**
+   * Float64 values within two units in the last place of multiples of π/2, up to 1e300, and the
+   * double closest to one (6381956970095103·2^797, Kahan and McDonald's worst case): where sin and
+   * cos lose the most digits to range reduction.
+   */
+  const nearHalfPiMultiples64 = (): number[] => {
+    const out = [6381956970095103 * 2 ** 797, -6381956970095103 * 2 ** 797];
+    for (let k = 1; k < 1e300; k = k < 200 ? k + 1 : k * 7.3) {
+      const bits = new BigInt64Array(new Float64Array([(k * Math.PI) / 2]).buffer)[0]!;
+      for (const d of [-2n, -1n, 0n, 1n, 2n]) out.push(new Float64Array(new BigInt64Array([bits + d]).buffer)[0]!);
+    }
+    return out;
+  };
   for (const [name, op, reference, lo, hi] of CASES64) {
     it(`${name}: within 1e-14 relative over [${lo}, ${hi}], specials exact`, async () => {
       const inputs = new Set<number>([0, -0, Infinity, -Infinity, NaN, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]);
       for (let i = 0; i <= 4000; i++) inputs.add(lo + ((hi - lo) * i) / 4000);
       for (let i = 0; i <= 6000; i++) inputs.add(-30 + i / 100);
       for (let e = -320; e <= 308; e += 0.1) (inputs.add(10 ** e), inputs.add(-(10 ** e)));
+      if (name === 'sin' || name === 'cos') for (const v of nearHalfPiMultiples64()) (inputs.add(v), inputs.add(-v));
       const xs = Float64Array.from([...inputs].filter((v) => Number.isNaN(v) || !Number.isFinite(v) || (v >= lo && v <= hi)));
       const x = T.vector('x', 'float64');
       const f = await T.compile([x], op(x), { mode: 'wasm' });

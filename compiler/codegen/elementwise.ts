@@ -106,10 +106,10 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
 };
 
 /**
- * float64 lanes have no SIMD erf, gelu, sin, cos or pow yet (their float64 accuracy needs more than
- * the float32 methods scaled up); kernels with them run on the reference implementation.
+ * float64 lanes have no SIMD erf, gelu or pow yet (their float64 accuracy needs more than the
+ * float32 methods scaled up); kernels with them run on the reference implementation.
  */
-const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu', 'sin', 'cos', 'pow']);
+const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu', 'pow']);
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
 const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);

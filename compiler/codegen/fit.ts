@@ -80,3 +80,16 @@ export function twoOverPiChunks(count: number): number[] {
   const scaled = (1n << BigInt(24 * count + 1 + BITS)) / PI;
   return Array.from({ length: count }, (_, k) => Number((scaled >> BigInt(24 * (count - 1 - k))) & 0xffffffn));
 }
+
+/**
+ * 2/π as 64-bit words after `zeroWords` words of zeros: word k holds bits 64(k − zeroWords) + 1 …
+ * 64(k − zeroWords + 1) of 2/π's binary fraction. The zeros let a reduction read 2/π from a bit
+ * position before its point (arguments below 2^53 need bits "before" the first one).
+ */
+export function twoOverPiWords(count: number, zeroWords: number): bigint[] {
+  const fractionWords = count - zeroWords;
+  const bits = 64 * fractionWords + 64;
+  const scaled = (1n << BigInt(64 * fractionWords + 1 + bits)) / piFixed(bits);
+  const mask = (1n << 64n) - 1n;
+  return Array.from({ length: count }, (_, k) => (k < zeroWords ? 0n : (scaled >> BigInt(64 * (count - 1 - k))) & mask));
+}

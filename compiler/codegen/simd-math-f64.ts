@@ -6,6 +6,7 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { LaneMath, type Stmts } from './lane-math.js';
+import { reduceHalfPiF64 } from './trig-reduction.js';
 
 type V = Local;
 
@@ -15,6 +16,12 @@ const MAGIC_BITS = 0x4338000000000000n;
 const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.90821492927058770002e-10;
 const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
+/**
+ * Taylor coefficients on |r| ≤ π/4, highest first: sin r = r + r·z·S(z) and cos r = 1 − z/2 + z²·C(z)
+ * with z = r², to r^17 and r^18 (the next terms are below 1e-19 of the result).
+ */
+const SIN_TAYLOR = Array.from({ length: 8 }, (_, i) => (i % 2 ? -1 : 1) / factorial(17 - 2 * i));
+const COS_TAYLOR = Array.from({ length: 8 }, (_, i) => (i % 2 ? 1 : -1) / factorial(18 - 2 * i));
 
 /** The float64 builders (two lanes). */
 export class SimdMathF64 extends LaneMath {
@@ -77,6 +84,32 @@ export class SimdMathF64 extends LaneMath {
     const t = this.expm1(out, this.set(out, m.f64x2.add(a.get(), a.get())));
     const r = this.set(out, m.f64x2.div(t.get(), m.f64x2.add(t.get(), this.c(2))));
     return this.copySign(out, r.get(), x.get());
+  }
+
+  /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine series by quadrant. */
+  private sinCos(out: Stmts, x: V, cosine: boolean): V {
+    const { m } = this;
+    const ax = this.set(out, this.abs(x.get()));
+    const { r, n } = reduceHalfPiF64(this.e, out, ax);
+    const z = this.set(out, m.f64x2.mul(r.get(), r.get()));
+    const ps = this.poly(out, z, SIN_TAYLOR);
+    const sin = this.set(out, this.madd(m.f64x2.mul(r.get(), z.get()), ps.get(), r.get()));
+    const pc = this.poly(out, z, COS_TAYLOR);
+    const cos = this.set(out, this.madd(m.f64x2.mul(z.get(), z.get()), pc.get(), m.f64x2.sub(this.c(1), m.f64x2.mul(z.get(), this.c(0.5)))));
+    // cos(a) = sin(a + π/2): one quadrant further.
+    const q = this.set(out, cosine ? m.i64x2.add(n.get(), this.ci(1n)) : n.get());
+    const swap = this.set(out, m.i64x2.ne(m.v128.and(q.get(), this.ci(1n)), this.ci(0n)));
+    const v = this.select(out, cos.get(), sin.get(), swap.get());
+    let sign: Expr = m.i64x2.shl(m.v128.and(q.get(), this.ci(2n)), m.i32.const(62));
+    // sin is odd: the sign of x too (cos is even).
+    if (!cosine) sign = m.v128.xor(sign, m.v128.and(x.get(), this.signMask()));
+    return this.set(out, m.v128.xor(v.get(), sign));
+  }
+  sin(out: Stmts, x: V): V {
+    return this.sinCos(out, x, false);
+  }
+  cos(out: Stmts, x: V): V {
+    return this.sinCos(out, x, true);
   }
 
   /**
