@@ -174,4 +174,34 @@ describe('wasm SIMD float64 math against the float64 library', () => {
       expect(worst, `${name} at x = ${worstAt}: got ${f(T.array([worstAt], { dtype: 'float64' })).data[0]}, want ${reference(worstAt)}`).toBeLessThanOrEqual(1e-14);
     });
   }
+
+  it('pow: within 1e-14 relative over bases and exponents of every magnitude and sign, and where y·log x nears ±745; specials as Math.pow', async () => {
+    const specials = [0, -0, Infinity, -Infinity, NaN, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -1.7976931348623157e308];
+    const bases = [...specials, -1, 1, -2, 0.5, 1 + 2 ** -52, 1 - 2 ** -53, -(1 + 2 ** -52), ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-320 + (i * 628) / 119))];
+    const exponents = [...specials, 1, -1, 2, 3, -3, 0.5, -0.5, 1 / 3, 7, 2 ** 53, 2 ** 53 + 2, 2 ** 52 + 1, 1e20, -1e20, ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-6 + (i * 12) / 119))];
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (const b of bases) for (const e of exponents) (xs.push(b), ys.push(e));
+    // Bases over the whole range with exponents that put y·log x anywhere in [−700, 700], where one
+    // rounding of y·log x alone would cost up to 1.1e-13.
+    for (let i = 0; i < 20000; i++) {
+      const [u, v] = [(i * 0.6180339887498949) % 1, (i * 0.7548776662466927) % 1];
+      const b = Math.exp((u - 0.5) * 1400);
+      (xs.push(b), ys.push(((v - 0.5) * 1400) / Math.max(Math.abs(Math.log(b)), 1e-3)));
+    }
+    const x = T.vector('x', 'float64');
+    const y = T.vector('y', 'float64');
+    const f = await T.compile([x, y], T.pow(x, y), { mode: 'wasm' });
+    expect(f.stats.wasmKernels).toBe(1);
+    const got = f(T.array(xs, { dtype: 'float64' }), T.array(ys, { dtype: 'float64' })).data;
+    let worst = 0;
+    let worstAt = '';
+    xs.forEach((b, i) => {
+      const want = Math.pow(b, ys[i]!);
+      const err = Math.abs(want) < 1e-300 && Math.abs(got[i]! - want) < 1e-310 ? 0 : relative(got[i]!, want);
+      if (err > worst) [worst, worstAt] = [err, `${b} ** ${ys[i]}: got ${got[i]}, want ${want}`];
+    });
+    if (process.env['TSANO_REPORT_ULPS']) console.log(`float64 pow: worst ${worst.toExponential(2)} at ${worstAt}`);
+    expect(worst, worstAt).toBeLessThanOrEqual(1e-14);
+  });
 });

@@ -80,7 +80,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   },
   add: map2((fx, a, b) => fx.add(a, b)), sub: map2((fx, a, b) => fx.sub(a, b)),
   mul: map2((fx, a, b) => fx.mul(a, b)), div: map2((fx, a, b) => fx.div(a, b)),
-  pow: (s, out, [a, b]) => float((s as SimdMath).pow(out, a!.v, b!.v)),
+  pow: (s, out, [a, b]) => float(s.pow(out, a!.v, b!.v)),
   maximum: map2((fx, a, b) => fx.max(a, b)), minimum: map2((fx, a, b) => fx.min(a, b)),
   // false < true: a < b is !a & b, a > b is a & !b.
   eq: cmp((fx, a, b) => fx.eq(a, b), (m, a, b) => m.v128.not(m.v128.xor(a, b))),
@@ -109,7 +109,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
  * float64 lanes have no SIMD erf, gelu or pow yet (their float64 accuracy needs more than the
  * float32 methods scaled up); kernels with them run on the reference implementation.
  */
-const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu', 'pow']);
+const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu']);
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
 const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);

@@ -93,3 +93,25 @@ export function twoOverPiWords(count: number, zeroWords: number): bigint[] {
   const mask = (1n << 64n) - 1n;
   return Array.from({ length: count }, (_, k) => (k < zeroWords ? 0n : (scaled >> BigInt(64 * (count - 1 - k))) & mask));
 }
+
+/** log(numerator / denominator) as a float64 pair high + low (about 2^−106 relative), by the atanh series in BigInt fixed point. */
+export function logTwoParts(numerator: number, denominator: number): [number, number] {
+  const bits = 200n;
+  const one = 1n << bits;
+  // log q = 2·atanh(s), s = (q − 1)/(q + 1) = (n − d)/(n + d).
+  const [n, d] = [BigInt(numerator), BigInt(denominator)];
+  // The series on |s| (a negative power would shift down to −1, never 0), the sign applied after.
+  const negative = n < d;
+  const s = ((negative ? d - n : n - d) * one) / (n + d);
+  const s2 = (s * s) >> bits;
+  let sum = 0n;
+  let power = s;
+  for (let k = 1n; power !== 0n; k += 2n) {
+    sum += power / k;
+    power = (power * s2) >> bits;
+  }
+  const value = (negative ? -2n : 2n) * sum;
+  const scale = 2 ** Number(bits);
+  const high = Number(value) / scale;
+  return [high, Number(value - BigInt(high * scale)) / scale];
+}

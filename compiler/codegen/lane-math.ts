@@ -105,6 +105,27 @@ export abstract class LaneMath {
     return this.select(out, this.c(NaN), r.get(), fx.gt(x.get(), this.c(0)));
   }
 
+  /** |x|^y for |x| in [0, Inf] and any y; NaN where y·log|x| is (0·Inf); the caller has the specials. */
+  protected abstract powMagnitude(out: Stmts, ax: V, y: V): V;
+
+  /**
+   * x^y with JavaScript's Math.pow rules: |x|^y, the sign for negative x and odd integer y, NaN for
+   * negative finite x and non-integer y, NaN for a NaN x, 1 for y = 0 whatever x is.
+   */
+  pow(out: Stmts, x: V, y: V): V {
+    const { fx, m } = this;
+    const r = this.powMagnitude(out, this.set(out, this.abs(x.get())), y);
+    const isInteger = this.set(out, fx.eq(fx.nearest(y.get()), y.get()));
+    const yHalf = this.set(out, fx.mul(y.get(), this.c(0.5)));
+    const odd = this.set(out, m.v128.andnot(isInteger.get(), fx.eq(fx.nearest(yHalf.get()), yHalf.get())));
+    let v = this.set(out, m.v128.xor(r.get(), m.v128.and(m.v128.and(x.get(), odd.get()), this.signMask())));
+    // Finite negative bases with non-integer exponents (−Inf and −0 have answers).
+    const negativeFinite = m.v128.and(fx.lt(x.get(), this.c(0)), fx.gt(x.get(), this.c(-Infinity)));
+    v = this.select(out, this.c(NaN), v.get(), m.v128.andnot(negativeFinite, isInteger.get()));
+    v = this.select(out, this.c(NaN), v.get(), fx.ne(x.get(), x.get()));
+    return this.select(out, this.c(1), v.get(), fx.eq(y.get(), this.c(0)));
+  }
+
   // Computed once per loop body: sigmoid(x) and softplus(x) of one x share e^(−|x|), 1 + e^(−|x|) and its reciprocal.
   protected expNegAbs(out: Stmts, x: V): V {
     return this.e.memo(out, `expNegAbs:${x.index}`, () => this.exp(out, this.set(out, this.negAbs(x.get()))));

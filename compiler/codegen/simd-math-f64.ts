@@ -5,6 +5,7 @@
  */
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import { logTwoParts } from './fit.js';
 import { LaneMath, type Stmts } from './lane-math.js';
 import { reduceHalfPiF64 } from './trig-reduction.js';
 
@@ -15,6 +16,15 @@ const MAGIC = 6755399441055744;
 const MAGIC_BITS = 0x4338000000000000n;
 const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.90821492927058770002e-10;
+/** The centres the double-double log reduces the mantissa to (near 2^(−1/3), 1, 2^(1/3)), their logs and the boundaries between them. */
+const LOG_CENTERS = {
+  low: 203 / 256,
+  high: 323 / 256,
+  logLow: logTwoParts(203, 256),
+  logHigh: logTwoParts(323, 256),
+  lowBoundary: Math.sqrt(203 / 256),
+  highBoundary: Math.sqrt(323 / 256),
+};
 const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
 /**
  * Taylor coefficients on |r| ≤ π/4, highest first: sin r = r + r·z·S(z) and cos r = 1 − z/2 + z²·C(z)
@@ -45,18 +55,105 @@ export class SimdMathF64 extends LaneMath {
 
   /** e^x: n = round(x / ln 2), a two-part reduction, Taylor to degree 13 on |r| ≤ ln2/2, 2^n as two factors. */
   exp(out: Stmts, x: V): V {
+    return this.expOfSum(out, x);
+  }
+
+  /** e^(x + low) where `low` is below an ulp of x (a double-double's low part), joining the reduced argument. */
+  private expOfSum(out: Stmts, x: V, low?: V): V {
     const { m } = this;
     const xc = this.set(out, this.atLeast(this.atMost(x.get(), 709.8), -745.2));
     // n = round(x / ln 2) by adding 1.5·2^52: the sum's low mantissa bits are n as an integer.
     const shifted = this.set(out, this.madd(xc.get(), this.c(Math.LOG2E), this.c(MAGIC)));
     const n = this.set(out, m.f64x2.sub(shifted.get(), this.c(MAGIC)));
-    const r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
+    let r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
+    // A clamped x over- or underflows whatever its low part says.
+    if (low) r = this.set(out, m.f64x2.add(r.get(), m.v128.and(low.get(), m.f64x2.eq(xc.get(), x.get()))));
     const p = this.poly(out, r, Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)));
     const ni = this.set(out, m.i64x2.sub(shifted.get(), this.ci(MAGIC_BITS)));
     const n1 = this.set(out, m.i64x2.shr_s(ni.get(), m.i32.const(1)));
     const n2 = this.set(out, m.i64x2.sub(ni.get(), n1.get()));
     const scale = (k: V) => m.i64x2.shl(m.i64x2.add(k.get(), this.ci(1023n)), m.i32.const(52));
     return this.set(out, m.f64x2.mul(m.f64x2.mul(p.get(), scale(n1)), scale(n2)));
+  }
+
+  /** Veltkamp's split: a = high + low exactly, each with at most 26 significant bits (|a| < 2^996). */
+  private split(out: Stmts, a: V): [V, V] {
+    const { m } = this;
+    const c = this.set(out, m.f64x2.mul(a.get(), this.c(134217729)));
+    const high = this.set(out, m.f64x2.sub(c.get(), m.f64x2.sub(c.get(), a.get())));
+    return [high, this.set(out, m.f64x2.sub(a.get(), high.get()))];
+  }
+
+  /** The rounding error of p = a·b (a·b − p exactly, Dekker's product without a fused multiply-add). */
+  private productError(out: Stmts, a: V, b: V, p: V): V {
+    const { m } = this;
+    const [ah, al] = this.split(out, a);
+    const [bh, bl] = this.split(out, b);
+    const partial = m.f64x2.add(m.f64x2.add(m.f64x2.sub(m.f64x2.mul(ah.get(), bh.get()), p.get()), m.f64x2.mul(ah.get(), bl.get())), m.f64x2.mul(al.get(), bh.get()));
+    return this.set(out, m.f64x2.add(partial, m.f64x2.mul(al.get(), bl.get())));
+  }
+
+  /** a + b = sum + error exactly (Knuth's two-sum). */
+  private twoSum(out: Stmts, a: Expr, b: Expr): [V, V] {
+    const { m } = this;
+    const [av, bv] = [this.set(out, a), this.set(out, b)];
+    const sum = this.set(out, m.f64x2.add(av.get(), bv.get()));
+    const bb = this.set(out, m.f64x2.sub(sum.get(), av.get()));
+    return [sum, this.set(out, m.f64x2.add(m.f64x2.sub(av.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(bv.get(), bb.get())))];
+  }
+
+  /**
+   * |x|^y = e^(y·log|x|) with log|x| and the product carried as double-doubles: y·log|x| reaches
+   * ±745, where one float64 rounding (1e-13) would already miss 1e-14 relative in the result.
+   */
+  protected powMagnitude(out: Stmts, ax: V, y: V): V {
+    const { m } = this;
+    const [lh, ll] = this.logTwoParts(out, ax);
+    const logHigh = this.select(out, this.c(-Infinity), this.select(out, this.c(Infinity), lh.get(), m.f64x2.eq(ax.get(), this.c(Infinity))).get(), m.f64x2.eq(ax.get(), this.c(0)));
+    const p = this.set(out, m.f64x2.mul(y.get(), logHigh.get()));
+    // Beyond 2^64 (where the split would overflow), y·log|x| over- or underflows unless log|x| is 0:
+    // the error term then only needs to be finite.
+    const yc = this.set(out, this.atLeast(this.atMost(y.get(), 2 ** 64), -(2 ** 64)));
+    const low = this.set(out, m.f64x2.add(this.productError(out, yc, lh, p).get(), m.f64x2.mul(yc.get(), ll.get())));
+    // Infinite or NaN products leave a NaN error term, which must not turn an overflow or 0 into NaN.
+    return this.expOfSum(out, p, this.select(out, low.get(), this.c(0), m.f64x2.eq(low.get(), low.get())));
+  }
+
+  /**
+   * log x as high + low (about 2^−100 relative) for positive finite x: x = 2^e·m with m in [√½, √2),
+   * m = c·(1 + s)/(1 − s) for the nearest of c = 203/256, 1, 323/256 (|s| ≤ 0.058, c = 1 around
+   * x = 1 so that nothing cancels there), s with its division's error, log m = log c + 2s + 2s³/3 +
+   * … to s^15, log c and e·ln 2 in two parts each. With the series' sum below 1.3e-4 its rounding
+   * stays below 1e-17 of y·log x.
+   */
+  private logTwoParts(out: Stmts, x: V): [V, V] {
+    const { m } = this;
+    const { e: ef, m: mm } = this.exponentAndMantissa(out, x);
+    const below = this.set(out, m.f64x2.lt(mm.get(), this.c(LOG_CENTERS.lowBoundary)));
+    const above = this.set(out, m.f64x2.ge(mm.get(), this.c(LOG_CENTERS.highBoundary)));
+    const pick = (low: number, middle: number, high: number) => this.select(out, this.c(low), this.select(out, this.c(high), this.c(middle), above.get()).get(), below.get());
+    const center = pick(LOG_CENTERS.low, 1, LOG_CENTERS.high);
+    const logCenterHigh = pick(LOG_CENTERS.logLow[0], 0, LOG_CENTERS.logHigh[0]);
+    const logCenterLow = pick(LOG_CENTERS.logLow[1], 0, LOG_CENTERS.logHigh[1]);
+    // m − c is exact (m is within a factor 2 of c); s = (m − c)/(m + c) with m + c's rounding kept.
+    const f = this.set(out, m.f64x2.sub(mm.get(), center.get()));
+    const [d, dl] = this.twoSum(out, mm.get(), center.get());
+    const s = this.set(out, m.f64x2.div(f.get(), d.get()));
+    // f − s·(d + dl), the product's rounding error included: s's residual, divided again.
+    const sd = this.set(out, m.f64x2.mul(s.get(), d.get()));
+    const residual = m.f64x2.sub(m.f64x2.sub(m.f64x2.sub(f.get(), sd.get()), this.productError(out, s, d, sd).get()), m.f64x2.mul(s.get(), dl.get()));
+    const sl = this.set(out, m.f64x2.div(residual, d.get()));
+    const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
+    const tail = this.poly(out, s2, [15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
+    // 2s³/3 + … from s alone, plus its derivative's share of sl (2s²·sl), plus 2sl, log c's and ln 2's low parts.
+    const small = m.f64x2.add(m.f64x2.add(m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), tail.get()), m.f64x2.mul(m.f64x2.mul(s2.get(), sl.get()), this.c(2))),
+      m.f64x2.add(m.f64x2.add(m.f64x2.mul(sl.get(), this.c(2)), m.f64x2.mul(ef.get(), this.c(LN2_LO))), logCenterLow.get()));
+    // e·LN2_HI is exact (LN2_HI has 32 significant bits), and so is its sum's error with log c's high part.
+    const [h1, error1] = this.twoSum(out, m.f64x2.mul(ef.get(), this.c(LN2_HI)), logCenterHigh.get());
+    const [high, error2] = this.twoSum(out, h1.get(), m.f64x2.mul(s.get(), this.c(2)));
+    const lowSum = this.set(out, m.f64x2.add(m.f64x2.add(error1.get(), error2.get()), small));
+    const sum = this.set(out, m.f64x2.add(high.get(), lowSum.get()));
+    return [sum, this.set(out, m.f64x2.sub(lowSum.get(), m.f64x2.sub(sum.get(), high.get())))];
   }
 
   /** log(x): −Inf at 0, +Inf at +Inf, NaN below 0 and for NaN. */
@@ -118,7 +215,17 @@ export class SimdMathF64 extends LaneMath {
    */
   logPositive(out: Stmts, x: V): V {
     const { m } = this;
-    // Subnormals first scaled into the normal range.
+    const { e: ef, m: mm } = this.exponentAndMantissa(out, x);
+    const s = this.set(out, m.f64x2.div(m.f64x2.sub(mm.get(), this.c(1)), m.f64x2.add(mm.get(), this.c(1))));
+    const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
+    const p = this.poly(out, s2, [19, 17, 15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
+    const logM = this.set(out, m.f64x2.add(m.f64x2.mul(s.get(), this.c(2)), m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), p.get())));
+    return this.set(out, m.f64x2.add(m.f64x2.add(m.f64x2.mul(ef.get(), this.c(LN2_LO)), logM.get()), m.f64x2.mul(ef.get(), this.c(LN2_HI))));
+  }
+
+  /** x = 2^e · m with m in [√½, √2), e as a float64, for positive finite x (subnormals first scaled into the normal range). */
+  private exponentAndMantissa(out: Stmts, x: V): { e: V; m: V } {
+    const { m } = this;
     const tiny = this.set(out, m.f64x2.lt(x.get(), this.c(2.2250738585072014e-308)));
     const xs = this.set(out, m.v128.bitselect(m.f64x2.mul(x.get(), this.c(2 ** 54)), x.get(), tiny.get()));
     const bias = this.set(out, m.v128.bitselect(this.ci(1023n + 54n), this.ci(1023n), tiny.get()));
@@ -126,13 +233,9 @@ export class SimdMathF64 extends LaneMath {
     const mant = this.set(out, m.v128.or(m.v128.and(xs.get(), this.ci(0x000fffffffffffffn)), this.ci(0x3ff0000000000000n)));
     const big = this.set(out, m.f64x2.gt(mant.get(), this.c(Math.SQRT2)));
     const mm = this.set(out, m.v128.bitselect(m.f64x2.mul(mant.get(), this.c(0.5)), mant.get(), big.get()));
-    const ef = this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get())));
-    const s = this.set(out, m.f64x2.div(m.f64x2.sub(mm.get(), this.c(1)), m.f64x2.add(mm.get(), this.c(1))));
-    const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
-    const p = this.poly(out, s2, [19, 17, 15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
-    const logM = this.set(out, m.f64x2.add(m.f64x2.mul(s.get(), this.c(2)), m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), p.get())));
-    return this.set(out, m.f64x2.add(m.f64x2.add(m.f64x2.mul(ef.get(), this.c(LN2_LO)), logM.get()), m.f64x2.mul(ef.get(), this.c(LN2_HI))));
+    return { e: this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get()))), m: mm };
   }
+
 }
 
 /** The float32 lanes [0, 1] and [2, 3] of `x` as two float64 vectors. */

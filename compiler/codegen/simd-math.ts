@@ -268,15 +268,10 @@ export class SimdMath extends LaneMath {
     return this.sinCos(out, x, true);
   }
 
-  /**
-   * x^y with JavaScript's Math.pow rules: e^(y·log|x|) in float64 (so the float32 result is
-   * correctly rounded but for rare ties), the sign for negative x and odd integer y, NaN for
-   * negative x and non-integer y, 1 for y = 0.
-   */
-  pow(out: Stmts, x: V, y: V): V {
+  /** |x|^y as e^(y·log|x|) in float64 lanes (f64x2 log and exp to a few float64 ulps), rounded once to float32. */
+  protected powMagnitude(out: Stmts, ax: V, y: V): V {
     const { m } = this;
     const d = new SimdMathF64(this.e);
-    const ax = this.set(out, this.abs(x.get()));
     const [ax0, ax1] = widen(this.e, out, ax.get(), ax.get());
     const [y0, y1] = widen(this.e, out, y.get(), y.get());
     const half = (a: V, b: V) => {
@@ -285,16 +280,6 @@ export class SimdMath extends LaneMath {
       lx = d.set(out, m.v128.bitselect(d.c(Infinity), lx.get(), m.f64x2.eq(a.get(), d.c(Infinity))));
       return d.exp(out, d.set(out, m.f64x2.mul(b.get(), lx.get())));
     };
-    const r = this.set(out, narrow(this.e, half(ax0, y0).get(), half(ax1, y1).get()));
-    const isInteger = this.set(out, m.f32x4.eq(m.f32x4.nearest(y.get()), y.get()));
-    const yHalf = this.set(out, m.f32x4.mul(y.get(), this.c(0.5)));
-    const odd = this.set(out, m.v128.andnot(isInteger.get(), m.f32x4.eq(m.f32x4.nearest(yHalf.get()), yHalf.get())));
-    let v = this.set(out, m.v128.xor(r.get(), m.v128.and(m.v128.and(x.get(), odd.get()), this.ci(SIGN_BIT))));
-    // Finite negative bases with non-integer exponents (−Inf and −0 have answers).
-    const negativeFinite = m.v128.and(m.f32x4.lt(x.get(), this.c(0)), m.f32x4.gt(x.get(), this.c(-Infinity)));
-    v = this.select(out, this.c(NaN), v.get(), m.v128.andnot(negativeFinite, isInteger.get()));
-    // NaN inputs stay NaN (log of a NaN bit pattern is not), and y = 0 gives 1 whatever x is.
-    v = this.select(out, this.c(NaN), v.get(), m.f32x4.ne(x.get(), x.get()));
-    return this.select(out, this.c(1), v.get(), m.f32x4.eq(y.get(), this.c(0)));
+    return this.set(out, narrow(this.e, half(ax0, y0).get(), half(ax1, y1).get()));
   }
 }
