@@ -133,6 +133,8 @@ describe('wasm SIMD float64 math against the float64 library', () => {
     ['log1mexp', T.log1mexp, log1mexp, -745, 1e300],
     ['sin', T.sin, Math.sin, -1.7976931348623157e308, 1.7976931348623157e308],
     ['cos', T.cos, Math.cos, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['erf', T.erf, erf, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['gelu', T.gelu, gelu, -1.7976931348623157e308, 1.7976931348623157e308],
   ];
   /**
    * Float64 values within two units in the last place of multiples of π/2, up to 1e300, and the

@@ -105,18 +105,12 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   avgPool2dGrad: null, fused: null, fusedOutput: null,
 };
 
-/**
- * float64 lanes have no SIMD erf, gelu or pow yet (their float64 accuracy needs more than the
- * float32 methods scaled up); kernels with them run on the reference implementation.
- */
-const NOT_IN_FLOAT64: ReadonlySet<Op> = new Set<Op>(['erf', 'gelu']);
-
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
 const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);
 
-/** Whether an instruction can be lowered: float32, float64 or bool values, and a lowering for that width. */
+/** Whether an instruction can be lowered: float32, float64 or bool values, and a lowering. */
 export const supportedLanes = (op: Op, dtype: DType): boolean =>
-  LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || (dtype === 'float64' && !NOT_IN_FLOAT64.has(op)));
+  LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || dtype === 'float64');
 
 /** Computes a region's instructions on loaded operands (appending to `out`); returns every instruction's value. */
 export function evaluate(s: LaneMath, out: Stmts, instrs: readonly FusedInstr[], loaded: readonly Value[], m: Module, fx: FloatLanes): Value[] {

@@ -5,9 +5,23 @@
  */
 import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
+import type { PolynomialPiece } from './fit.js';
 
 export type Stmts = Expr[];
 type V = Local;
+
+/**
+ * What erf and gelu need of a width: erf(x)/x as a polynomial in x² on [0, 1], erfc(z)·e^(z²) in
+ * pieces from 0.5 to `tailEnd` (where erfc underflows), gelu's cap on x (where Φ(x) rounds to 1), and
+ * e^d for the tiny d of an exact-square split, as a polynomial.
+ */
+export interface ErfShape {
+  readonly small: PolynomialPiece;
+  readonly tail: readonly PolynomialPiece[];
+  readonly tailEnd: number;
+  readonly geluCap: number;
+  readonly nearOne: readonly number[];
+}
 
 export abstract class LaneMath {
   constructor(protected readonly e: FunctionEmitter, protected readonly fx: Module['f32x4'] & Module['f64x2']) {}
@@ -103,6 +117,76 @@ export abstract class LaneMath {
     const far = this.log1p(out, this.set(out, this.neg(this.exp(out, x).get())));
     const r = this.select(out, near.get(), far.get(), fx.gt(x.get(), this.c(-Math.LN2)));
     return this.select(out, this.c(NaN), r.get(), fx.gt(x.get(), this.c(0)));
+  }
+
+  /** This width's erf and gelu approximations. */
+  protected abstract erfShape(): ErfShape;
+  /** a with enough low mantissa bits cleared that its square is exact. */
+  protected abstract squareHead(a: V): Expr;
+
+  /**
+   * A piecewise polynomial: each lane picks the piece whose [lo, hi) holds x (pieces ascending, one
+   * degree), by selecting coefficients rather than evaluating every piece.
+   */
+  piecewise(out: Stmts, x: V, pieces: readonly PolynomialPiece[]): V {
+    const { fx, m } = this;
+    const masks = pieces.slice(1).map((p) => this.set(out, fx.ge(x.get(), this.c(p.lo))));
+    const pick = (value: (p: PolynomialPiece) => number): Expr =>
+      pieces.slice(1).reduce<Expr>((acc, p, i) => m.v128.bitselect(this.c(value(p)), acc, masks[i]!.get()), this.c(value(pieces[0]!)));
+    const t = this.set(out, fx.mul(fx.sub(x.get(), pick((p) => (p.lo + p.hi) / 2)), pick((p) => 2 / (p.hi - p.lo))));
+    let acc = this.set(out, pick((p) => p.coeffs[0]!));
+    for (let k = 1; k < pieces[0]!.coeffs.length; k++) acc = this.set(out, this.madd(acc.get(), t.get(), pick((p) => p.coeffs[k]!)));
+    return acc;
+  }
+
+  /**
+   * factor·erfc(z) for z ≥ 0, as factor·G(z)·e^(−s·a²) where s·a² = z² (a = z for erf, x for gelu).
+   * e^(−s·a²) without the rounding error of a² (which e^ would multiply by a²): a = h + l with h's
+   * square exact, so s·h² is exact and e^(−s(a² − h²)) is near 1. The tiny e^(−s·h²) factor is
+   * applied last, so that a result in the subnormal range is rounded only once.
+   */
+  private erfcTail(out: Stmts, z: V, a: V, s: number, factor: Expr): V {
+    const { fx } = this;
+    const shape = this.erfShape();
+    const zc = this.set(out, this.atMost(this.atLeast(z.get(), 0.5), shape.tailEnd));
+    const g = this.piecewise(out, zc, shape.tail);
+    const h = this.set(out, this.squareHead(a));
+    const d = this.set(out, fx.mul(fx.mul(fx.sub(a.get(), h.get()), fx.add(a.get(), h.get())), this.c(-s)));
+    const nearOne = this.poly(out, d, shape.nearOne);
+    const tiny = this.exp(out, this.set(out, this.neg(fx.mul(fx.mul(h.get(), h.get()), this.c(s)))));
+    return this.set(out, fx.mul(fx.mul(fx.mul(factor, g.get()), nearOne.get()), tiny.get()));
+  }
+
+  /** x·P(x²) on |x| < 1; 1 − erfc(|x|) with x's sign above. */
+  erf(out: Stmts, x: V): V {
+    const { fx } = this;
+    const shape = this.erfShape();
+    const ax = this.set(out, this.atMost(this.abs(x.get()), shape.tailEnd));
+    const u = this.set(out, fx.mul(x.get(), x.get()));
+    const p = this.piecewise(out, u, [shape.small]);
+    const small = this.set(out, fx.mul(x.get(), p.get()));
+    const tail = this.erfcTail(out, ax, ax, 1, this.c(1));
+    const large = this.set(out, fx.sub(this.c(1), tail.get()));
+    const signed = this.copySign(out, large.get(), x.get());
+    return this.select(out, small.get(), signed.get(), fx.lt(this.abs(x.get()), this.c(1)));
+  }
+
+  /**
+   * gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2): ½ + ½·erf near 0, else from the tail, which keeps its
+   * relative accuracy for negative x (where Φ is tiny), with e^(−x²/2) from x itself.
+   */
+  gelu(out: Stmts, x: V): V {
+    const { fx } = this;
+    const cap = this.erfShape().geluCap;
+    const w = this.set(out, fx.mul(x.get(), this.c(Math.SQRT1_2)));
+    const p = this.piecewise(out, this.set(out, fx.mul(w.get(), w.get())), [this.erfShape().small]);
+    const central = this.set(out, fx.add(this.c(0.5), fx.mul(fx.mul(w.get(), p.get()), this.c(0.5))));
+    const ax = this.set(out, this.atMost(this.abs(x.get()), cap));
+    // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
+    const lowerTail = this.erfcTail(out, this.set(out, this.abs(w.get())), ax, 0.5, fx.mul(this.atMost(x.get(), cap), this.c(0.5)));
+    const tail = this.select(out, fx.sub(x.get(), lowerTail.get()), lowerTail.get(), fx.gt(x.get(), this.c(0)));
+    const g = this.select(out, fx.mul(x.get(), central.get()), tail.get(), fx.lt(this.abs(w.get()), this.c(0.5)));
+    return this.select(out, this.c(0), g.get(), fx.eq(x.get(), this.c(-Infinity)));
   }
 
   /** |x|^y for |x| in [0, Inf] and any y; NaN where y·log|x| is (0·Inf); the caller has the specials. */

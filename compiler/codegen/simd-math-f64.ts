@@ -5,8 +5,9 @@
  */
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import { logTwoParts } from './fit.js';
-import { LaneMath, type Stmts } from './lane-math.js';
+import { erfcScaled } from '../../runtime/reference/scalar-math.js';
+import { chebyshevFit, logTwoParts } from './fit.js';
+import { type ErfShape, LaneMath, type Stmts } from './lane-math.js';
 import { reduceHalfPiF64 } from './trig-reduction.js';
 
 type V = Local;
@@ -26,6 +27,23 @@ const LOG_CENTERS = {
   highBoundary: Math.sqrt(323 / 256),
 };
 const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
+
+/**
+ * erf(x)/x = 2/√π·Σ (−u)^n/(n!(2n + 1)) in u = x² on [0, 1], to n = 17 (the next term is 4e-18 of
+ * the sum); erfc(z)·e^(z²) fitted once per process from the reference's continued fraction, degree 20
+ * on six pieces doubling from 0.5 (about 2e-15 each), up to 27, where erfc underflows.
+ */
+let erfShape64: ErfShape | undefined;
+function erfShape(): ErfShape {
+  const bounds = [0.5, 1, 2, 4, 8, 16, 27];
+  return erfShape64 ??= {
+    small: { lo: -1, hi: 1, coeffs: Array.from({ length: 18 }, (_, i) => ((17 - i) % 2 ? -1 : 1) * (2 / Math.sqrt(Math.PI)) / (factorial(17 - i) * (2 * (17 - i) + 1))) },
+    tail: bounds.slice(1).map((hi, i) => chebyshevFit(erfcScaled, bounds[i]!, hi, 20)),
+    tailEnd: 27,
+    geluCap: 40,
+    nearOne: Array.from({ length: 7 }, (_, i) => 1 / factorial(6 - i)),
+  };
+}
 /**
  * Taylor coefficients on |r| ≤ π/4, highest first: sin r = r + r·z·S(z) and cos r = 1 − z/2 + z²·C(z)
  * with z = r², to r^17 and r^18 (the next terms are below 1e-19 of the result).
@@ -181,6 +199,14 @@ export class SimdMathF64 extends LaneMath {
     const t = this.expm1(out, this.set(out, m.f64x2.add(a.get(), a.get())));
     const r = this.set(out, m.f64x2.div(t.get(), m.f64x2.add(t.get(), this.c(2))));
     return this.copySign(out, r.get(), x.get());
+  }
+
+  protected erfShape(): ErfShape {
+    return erfShape();
+  }
+  /** a with its low 27 mantissa bits cleared: its square is exact. */
+  protected squareHead(a: V): Expr {
+    return this.m.v128.and(a.get(), this.ci(-(1n << 27n)));
   }
 
   /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine series by quadrant. */

@@ -3,10 +3,10 @@
  * (Cephes coefficients), with NaN, ±Inf, ±0 and subnormals handled explicitly. Each function
  * appends statements to `out` and returns the local holding its result.
  */
-import { erf, erfc } from '../../runtime/reference/scalar-math.js';
+import { erf, erfcScaled } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import { LaneMath, type Stmts } from './lane-math.js';
+import { type ErfShape, LaneMath, type Stmts } from './lane-math.js';
 import { chebyshevFit, type PolynomialPiece } from './fit.js';
 import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import { reduceHalfPi } from './trig-reduction.js';
@@ -30,10 +30,11 @@ const SQRT_HALF_BITS = 0x3f3504f3;
  * erfc(z) = e^(−z²)·G(z) from 0.5 up, G smooth and slowly varying (≈ 1/(z√π)), in three pieces.
  */
 let erfFits: { small: PolynomialPiece; tail: PolynomialPiece[] } | undefined;
+let erfShape32: ErfShape | undefined;
 function fits() {
   erfFits ??= {
     small: chebyshevFit((u) => (u === 0 ? 2 / Math.sqrt(Math.PI) : erf(Math.sqrt(u)) / Math.sqrt(u)), 0, 1, 7),
-    tail: [[0.5, 2], [2, 4.5], [4.5, 10]].map(([lo, hi]) => chebyshevFit((z) => erfc(z) * Math.exp(z * z), lo!, hi!, 11)),
+    tail: [[0.5, 2], [2, 4.5], [4.5, 10]].map(([lo, hi]) => chebyshevFit(erfcScaled, lo!, hi!, 11)),
   };
   return erfFits;
 }
@@ -180,66 +181,14 @@ export class SimdMath extends LaneMath {
     return this.copySign(out, r.get(), x.get());
   }
 
-  /**
-   * A piecewise polynomial: each lane picks the piece whose [lo, hi) holds x (pieces ascending, one
-   * degree), by selecting coefficients rather than evaluating every piece.
-   */
-  piecewise(out: Stmts, x: V, pieces: readonly PolynomialPiece[]): V {
-    const { m } = this;
-    const masks = pieces.slice(1).map((p) => this.set(out, m.f32x4.ge(x.get(), this.c(p.lo))));
-    const pick = (value: (p: PolynomialPiece) => number): Expr =>
-      pieces.slice(1).reduce<Expr>((acc, p, i) => m.v128.bitselect(this.c(value(p)), acc, masks[i]!.get()), this.c(value(pieces[0]!)));
-    const t = this.set(out, m.f32x4.mul(m.f32x4.sub(x.get(), pick((p) => (p.lo + p.hi) / 2)), pick((p) => 2 / (p.hi - p.lo))));
-    let acc = this.set(out, pick((p) => p.coeffs[0]!));
-    for (let k = 1; k < pieces[0]!.coeffs.length; k++) acc = this.set(out, this.madd(acc.get(), t.get(), pick((p) => p.coeffs[k]!)));
-    return acc;
+  protected erfShape(): ErfShape {
+    return erfShape32 ??= {
+      small: fits().small, tail: fits().tail, tailEnd: 10, geluCap: 20, nearOne: [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
+    };
   }
-
-  /**
-   * factor·erfc(z) for z ≥ 0, as factor·G(z)·e^(−s·a²) where s·a² = z² (a = z for erf, x for gelu).
-   * e^(−s·a²) without the rounding error of a² (which e^ would multiply by a²): a = h + l with h's low
-   * 12 mantissa bits cleared, so s·h² is exact and e^(−s(a² − h²)) is near 1. The tiny e^(−s·h²)
-   * factor is applied last, so that a result in the subnormal range is rounded only once.
-   */
-  private erfcTail(out: Stmts, z: V, a: V, s: number, factor: Expr): V {
-    const { m } = this;
-    const zc = this.set(out, this.atMost(this.atLeast(z.get(), 0.5), 10));
-    const g = this.piecewise(out, zc, fits().tail);
-    const h = this.set(out, m.v128.and(a.get(), this.ci(-0x1000)));
-    const d = this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.sub(a.get(), h.get()), m.f32x4.add(a.get(), h.get())), this.c(-s)));
-    const near1 = this.poly(out, d, [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]);
-    const tiny = this.exp(out, this.set(out, this.neg(m.f32x4.mul(m.f32x4.mul(h.get(), h.get()), this.c(s)))));
-    return this.set(out, m.f32x4.mul(m.f32x4.mul(m.f32x4.mul(factor, g.get()), near1.get()), tiny.get()));
-  }
-
-  /** x·P(x²) on |x| < 1; 1 − erfc(|x|) with x's sign above. */
-  erf(out: Stmts, x: V): V {
-    const { m } = this;
-    const ax = this.set(out, this.atMost(this.abs(x.get()), 10));
-    const u = this.set(out, m.f32x4.mul(x.get(), x.get()));
-    const p = this.piecewise(out, u, [fits().small]);
-    const small = this.set(out, m.f32x4.mul(x.get(), p.get()));
-    const tail = this.erfcTail(out, ax, ax, 1, this.c(1));
-    const large = this.set(out, m.f32x4.sub(this.c(1), tail.get()));
-    const signed = this.copySign(out, large.get(), x.get());
-    return this.select(out, small.get(), signed.get(), m.f32x4.lt(this.abs(x.get()), this.c(1)));
-  }
-
-  /**
-   * gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2): ½ + ½·erf near 0, else from the tail, which keeps its
-   * relative accuracy for negative x (where Φ is tiny), with e^(−x²/2) from x itself.
-   */
-  gelu(out: Stmts, x: V): V {
-    const { m } = this;
-    const w = this.set(out, m.f32x4.mul(x.get(), this.c(Math.SQRT1_2)));
-    const p = this.piecewise(out, this.set(out, m.f32x4.mul(w.get(), w.get())), [fits().small]);
-    const central = this.set(out, m.f32x4.add(this.c(0.5), m.f32x4.mul(m.f32x4.mul(w.get(), p.get()), this.c(0.5))));
-    const ax = this.set(out, this.atMost(this.abs(x.get()), 20));
-    // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
-    const lowerTail = this.erfcTail(out, this.set(out, this.abs(w.get())), ax, 0.5, m.f32x4.mul(this.atMost(x.get(), 20), this.c(0.5)));
-    const tail = this.select(out, m.f32x4.sub(x.get(), lowerTail.get()), lowerTail.get(), m.f32x4.gt(x.get(), this.c(0)));
-    const g = this.select(out, m.f32x4.mul(x.get(), central.get()), tail.get(), m.f32x4.lt(this.abs(w.get()), this.c(0.5)));
-    return this.select(out, this.c(0), g.get(), m.f32x4.eq(x.get(), this.c(-Infinity)));
+  /** a with its low 12 mantissa bits cleared: its square is exact in float32. */
+  protected squareHead(a: V): Expr {
+    return this.m.v128.and(a.get(), this.ci(-0x1000));
   }
 
   /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */

@@ -20,18 +20,16 @@ const sameSpelling = (a: TensorType, b: TensorType) => a.shape.length === b.shap
 /**
  * Groups elementwise ops into maximal convex regions (no path leaves a region and comes back) and
  * replaces each by one `fused` node, optionally ending in a reduction. Values used outside a region
- * become extra outputs (read through `fusedOutput`), so nothing is computed twice. Nodes `keepOut`
- * names stay alone (ops the backend cannot lower: in a region they would send all of it to the
- * reference kernels).
+ * become extra outputs (read through `fusedOutput`), so nothing is computed twice.
  */
-export function fuseElementwise(roots: readonly Node[], counts: RuleCounts, keepOut: (n: Node) => boolean = () => false): Node[] {
+export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Node[] {
   const order = toposort(roots);
   const position = new Map(order.map((n, i) => [n, i]));
   const consumers = new Map<Node, Node[]>(order.map((n) => [n, []]));
   for (const n of order) for (const i of new Set(n.inputs)) consumers.get(i)!.push(n);
   const isRoot = new Set(roots);
   const regionOf = new Map<Node, Region>();
-  const fusable = (n: Node) => isElementwise(n.op) && !regionOf.has(n) && !keepOut(n);
+  const fusable = (n: Node) => isElementwise(n.op) && !regionOf.has(n);
 
   /** Does any path from `start` (outside the region) reach a region member? */
   const reachesRegion = (start: Node, region: Set<Node>, limit: number): boolean => {

@@ -22,8 +22,6 @@ export interface OptimizeOptions {
   readonly verify?: boolean;
   /** What the backend can compute inside its matmul kernel (no epilogue fusion without it). */
   readonly epilogues?: EpilogueSupport;
-  /** Float elementwise ops the backend cannot lower (float64 sin, say): kept out of fused regions, so their neighbours still fuse into lowered kernels. */
-  readonly unlowered?: (op: Node['op'], dtype: Node['dtype']) => boolean;
 }
 
 export interface PhaseReport {
@@ -79,8 +77,7 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   phase('specialize', rewrite([...specialize, ...canonicalize]));
   // Last: fused nodes hide structure from every rule above.
   phase('fusion', (g) => {
-    const unlowered = options.unlowered;
-    const fused = excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts, unlowered && ((n) => unlowered(n.op, n.dtype)));
+    const fused = excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts);
     return options.epilogues && !excluded.has(EPILOGUE_RULE) ? fuseMatmulEpilogues(fused, counts, options.epilogues) : fused;
   });
   return { roots: current, counts, phases };

@@ -222,7 +222,7 @@ export async function compile<O extends Node | readonly Node[]>(
   const exclude = options.exclude ?? [];
   const verify = process.env['TSANO_VERIFY'] === '1';
   const { optimized, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
-    const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes), unlowered: (op: Node['op'], dtype: Node['dtype']) => isFloat(dtype) && !supportedLanes(op, dtype) } : {};
+    const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {};
     const optimized = optimize(roots, { level, exclude, epsilon: epsilon(), verify, ...backend });
     const optimizedOutputs = optimized.roots.slice(0, outputList.length);
     const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);

@@ -4,6 +4,7 @@ import * as T from 'tsano';
 import { broadcastingShapes, dataFor, anyValue } from '../helpers/arbitraries.js';
 import { closeTo, naiveElementwise } from '../helpers/naive.js';
 import { evaluate } from '../helpers/run.js';
+import { erfc, gelu } from '../../runtime/reference/scalar-math.js';
 
 /** erf by composite Simpson integration of 2/sqrt(pi) e^{-t^2}: slow, simple, and independent of the runtime's series. */
 function erfBySimpson(x: number): number {
@@ -126,6 +127,16 @@ describe('elementwise ops against plain loops (broadcasting, size-0 and size-1 a
     const table: [number, number][] = [[0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [3.5, 0.9999992569016276]];
     const { out } = await evaluate([{ shape: [4], data: table.map(([x]) => x) }], ([x]) => T.erf(x!));
     expect(closeTo(out.data, table.map(([, v]) => v), 1e-15)).toBeUndefined();
+  });
+
+  it('erfc and gelu keep their digits down to the float64 underflow', () => {
+    // Evaluated at 80 digits from the float64 inputs' exact values (erfc's continued fraction run
+    // backward 4000 terms deep), independently of this code. Squaring x or −x/√2 in float64 alone
+    // would cost up to 2e-14 here.
+    const erfcTable: [number, number][] = [[4.1, 6.70002765408491828435e-9], [13.37, 9.79381736412246811425e-80], [20.7, 2.20854811024888849426e-188], [25.9, 1.02028331847326673057e-293], [26.3, 8.59024905879404878010e-303]];
+    const geluTable: [number, number][] = [[-3.3, -1.59529966986646579152e-3], [-10.5, -4.53495663369969193728e-25], [-25.3, -4.04070127951276553103e-140], [-33.7, -9.74043655289046772141e-248], [-37.1, -5.21148139501240848076e-300]];
+    expect(closeTo(erfcTable.map(([x]) => erfc(x)), erfcTable.map(([, v]) => v), 1e-15)).toBeUndefined();
+    expect(closeTo(geluTable.map(([x]) => gelu(x)), geluTable.map(([, v]) => v), 1e-15)).toBeUndefined();
   });
 });
 

@@ -37,16 +37,6 @@ describe('wasm and js modes agree', () => {
     );
   });
 
-  it('a float64 op without a wasm lowering (erf) stays out of fused regions: its neighbours still run as wasm kernels, and agree', async () => {
-    const x = T.vector('x', 'float64');
-    const build = () => T.add(T.mul(T.erf(T.mul(x, 2)), 3), T.exp(T.neg(x)));
-    const wasm = await T.compile([x], build(), { mode: 'wasm' });
-    const js = await T.compile([x], build(), { mode: 'js' });
-    expect(wasm.program.steps.map((s) => `${s.op}${s.kernel === undefined ? '' : ' [wasm]'}`)).toEqual(['mul [wasm]', 'erf', 'fused [wasm]']);
-    const X = T.randomUniform([1001], { seed: 3, minval: -5, maxval: 5, dtype: 'float64' });
-    expect(agreeF32(wasm(X).data, js(X).data, 1e-12, 1e-12)).toBeUndefined();
-  });
-
   it('matmul with an empty side (no rows, no columns, no depth) gives the empty or zero product, float32 and float64', async () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const a = T.matrix('a', dtype);
