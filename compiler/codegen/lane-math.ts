@@ -23,6 +23,20 @@ export interface ErfShape {
   readonly nearOne: readonly number[];
 }
 
+/**
+ * What sin and cos need of a width: the reduction by π/2 (r and the quadrant n in integer lanes of
+ * the float's width), the polynomials of sin r = r + r·z·S(z) and cos r = 1 − z/2 + z²·C(z) in
+ * z = r², those integer lanes' operations, and the position of the sign bit in them.
+ */
+export interface Trig {
+  reduce(out: Stmts, ax: Local): { r: Local; n: Local };
+  readonly sin: readonly number[];
+  readonly cos: readonly number[];
+  readonly ints: Module['i32x4'] | Module['i64x2'];
+  int(c: number): Expr;
+  readonly signBit: number;
+}
+
 export abstract class LaneMath {
   constructor(protected readonly e: FunctionEmitter, protected readonly fx: Module['f32x4'] & Module['f64x2']) {}
   protected get m() {
@@ -117,6 +131,37 @@ export abstract class LaneMath {
     const far = this.log1p(out, this.set(out, this.neg(this.exp(out, x).get())));
     const r = this.select(out, near.get(), far.get(), fx.gt(x.get(), this.c(-Math.LN2)));
     return this.select(out, this.c(NaN), r.get(), fx.gt(x.get(), this.c(0)));
+  }
+
+  /** This width's reduction and polynomials for sin and cos. */
+  protected abstract trig(): Trig;
+
+  /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */
+  private sinCos(out: Stmts, x: V, cosine: boolean): V {
+    const { fx, m } = this;
+    const { reduce, sin: sinCoeffs, cos: cosCoeffs, ints, int, signBit } = this.trig();
+    const ax = this.set(out, this.abs(x.get()));
+    const { r, n } = reduce(out, ax);
+    const z = this.set(out, fx.mul(r.get(), r.get()));
+    const ps = this.poly(out, z, sinCoeffs);
+    const sin = this.set(out, this.madd(fx.mul(r.get(), z.get()), ps.get(), r.get()));
+    const pc = this.poly(out, z, cosCoeffs);
+    const cos = this.set(out, this.madd(fx.mul(z.get(), z.get()), pc.get(), fx.sub(this.c(1), fx.mul(z.get(), this.c(0.5)))));
+    // cos(a) = sin(a + π/2): one quadrant further.
+    const q = this.set(out, cosine ? ints.add(n.get(), int(1)) : n.get());
+    const swap = this.set(out, ints.ne(m.v128.and(q.get(), int(1)), int(0)));
+    const v = this.select(out, cos.get(), sin.get(), swap.get());
+    // Quadrants 2 and 3 negate: bit 1 of q moved to the sign bit.
+    let sign: Expr = ints.shl(m.v128.and(q.get(), int(2)), m.i32.const(signBit - 1));
+    // sin is odd: the sign of x too (cos is even).
+    if (!cosine) sign = m.v128.xor(sign, m.v128.and(x.get(), this.signMask()));
+    return this.set(out, m.v128.xor(v.get(), sign));
+  }
+  sin(out: Stmts, x: V): V {
+    return this.sinCos(out, x, false);
+  }
+  cos(out: Stmts, x: V): V {
+    return this.sinCos(out, x, true);
   }
 
   /** This width's erf and gelu approximations. */

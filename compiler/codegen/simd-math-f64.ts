@@ -7,7 +7,7 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { erfcScaled } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit, logTwoParts } from './fit.js';
-import { type ErfShape, LaneMath, type Stmts } from './lane-math.js';
+import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
 import { reduceHalfPiF64 } from './trig-reduction.js';
 
 type V = Local;
@@ -204,35 +204,12 @@ export class SimdMathF64 extends LaneMath {
   protected erfShape(): ErfShape {
     return erfShape();
   }
+  protected trig(): Trig {
+    return { reduce: (out, ax) => reduceHalfPiF64(this.e, out, ax), sin: SIN_TAYLOR, cos: COS_TAYLOR, ints: this.m.i64x2, int: (c) => this.ci(BigInt(c)), signBit: 63 };
+  }
   /** a with its low 27 mantissa bits cleared: its square is exact. */
   protected squareHead(a: V): Expr {
     return this.m.v128.and(a.get(), this.ci(-(1n << 27n)));
-  }
-
-  /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine series by quadrant. */
-  private sinCos(out: Stmts, x: V, cosine: boolean): V {
-    const { m } = this;
-    const ax = this.set(out, this.abs(x.get()));
-    const { r, n } = reduceHalfPiF64(this.e, out, ax);
-    const z = this.set(out, m.f64x2.mul(r.get(), r.get()));
-    const ps = this.poly(out, z, SIN_TAYLOR);
-    const sin = this.set(out, this.madd(m.f64x2.mul(r.get(), z.get()), ps.get(), r.get()));
-    const pc = this.poly(out, z, COS_TAYLOR);
-    const cos = this.set(out, this.madd(m.f64x2.mul(z.get(), z.get()), pc.get(), m.f64x2.sub(this.c(1), m.f64x2.mul(z.get(), this.c(0.5)))));
-    // cos(a) = sin(a + π/2): one quadrant further.
-    const q = this.set(out, cosine ? m.i64x2.add(n.get(), this.ci(1n)) : n.get());
-    const swap = this.set(out, m.i64x2.ne(m.v128.and(q.get(), this.ci(1n)), this.ci(0n)));
-    const v = this.select(out, cos.get(), sin.get(), swap.get());
-    let sign: Expr = m.i64x2.shl(m.v128.and(q.get(), this.ci(2n)), m.i32.const(62));
-    // sin is odd: the sign of x too (cos is even).
-    if (!cosine) sign = m.v128.xor(sign, m.v128.and(x.get(), this.signMask()));
-    return this.set(out, m.v128.xor(v.get(), sign));
-  }
-  sin(out: Stmts, x: V): V {
-    return this.sinCos(out, x, false);
-  }
-  cos(out: Stmts, x: V): V {
-    return this.sinCos(out, x, true);
   }
 
   /**

@@ -6,7 +6,7 @@
 import { erf, erfcScaled } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import { type ErfShape, LaneMath, type Stmts } from './lane-math.js';
+import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
 import { chebyshevFit, type PolynomialPiece } from './fit.js';
 import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import { reduceHalfPi } from './trig-reduction.js';
@@ -186,35 +186,12 @@ export class SimdMath extends LaneMath {
       small: fits().small, tail: fits().tail, tailEnd: 10, geluCap: 20, nearOne: [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
     };
   }
+  protected trig(): Trig {
+    return { reduce: (out, ax) => reduceHalfPi(this.e, out, ax), sin: SIN_COEFFS, cos: COS_COEFFS, ints: this.m.i32x4, int: (c) => this.ci(c), signBit: 31 };
+  }
   /** a with its low 12 mantissa bits cleared: its square is exact in float32. */
   protected squareHead(a: V): Expr {
     return this.m.v128.and(a.get(), this.ci(-0x1000));
-  }
-
-  /** sin or cos: reduction by π/2 (trig-reduction.ts), then the sine or cosine polynomial by quadrant. */
-  private sinCos(out: Stmts, x: V, cosine: boolean): V {
-    const { m } = this;
-    const ax = this.set(out, this.abs(x.get()));
-    const { r, n } = reduceHalfPi(this.e, out, ax);
-    const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
-    const ps = this.poly(out, z, SIN_COEFFS);
-    const sin = this.set(out, this.madd(m.f32x4.mul(r.get(), z.get()), ps.get(), r.get()));
-    const pc = this.poly(out, z, COS_COEFFS);
-    const cos = this.set(out, this.madd(m.f32x4.mul(z.get(), z.get()), pc.get(), m.f32x4.sub(this.c(1), m.f32x4.mul(z.get(), this.c(0.5)))));
-    // cos(a) = sin(a + π/2): one quadrant further.
-    const q = this.set(out, cosine ? m.i32x4.add(n.get(), this.ci(1)) : n.get());
-    const swap = this.set(out, m.i32x4.ne(m.v128.and(q.get(), this.ci(1)), this.ci(0)));
-    const v = this.select(out, cos.get(), sin.get(), swap.get());
-    let sign: Expr = m.i32x4.shl(m.v128.and(q.get(), this.ci(2)), m.i32.const(30));
-    // sin is odd: the sign of x too (cos is even).
-    if (!cosine) sign = m.v128.xor(sign, m.v128.and(x.get(), this.ci(SIGN_BIT)));
-    return this.set(out, m.v128.xor(v.get(), sign));
-  }
-  sin(out: Stmts, x: V): V {
-    return this.sinCos(out, x, false);
-  }
-  cos(out: Stmts, x: V): V {
-    return this.sinCos(out, x, true);
   }
 
   /** |x|^y as e^(y·log|x|) in float64 lanes (f64x2 log and exp to a few float64 ulps), rounded once to float32. */

@@ -50,6 +50,19 @@ export function reduceHalfPi(e: FunctionEmitter, out: Stmts, ax: Local): { r: Lo
   return { r, n };
 }
 
+/** A function `name(k)` returning `values[k]`: a br_table over the constants. */
+function constantTable(e: FunctionEmitter, name: string, type: number, values: readonly Expr[]): string {
+  const { m, b } = e;
+  const labels = values.map((_, k) => `${name}_${k}`);
+  let inner: Expr = m.block(labels[0]!, [m.switch(labels, labels[labels.length - 1]!, m.local.get(0, b.i32))]);
+  values.forEach((v, k) => {
+    const body = [inner, m.return(v)];
+    inner = k + 1 < labels.length ? m.block(labels[k + 1]!, body) : m.block(null, body);
+  });
+  m.addFunction(name, b.createType([b.i32]), type, [], m.block(null, [inner, m.unreachable()]));
+  return name;
+}
+
 /**
  * (f32 x ≥ 2^19, finite) → f64 r, quadrant in a global. x = M·2^E (M < 2^24); 2/π = Σ c_k·2^(−24(k+1)).
  * The terms M·c_k·2^(E−24(k+1)) are exact in float64; those worth a multiple of 4 are dropped, the
@@ -59,15 +72,7 @@ export function reduceHalfPi(e: FunctionEmitter, out: Stmts, ax: Local): { r: Lo
 function emitLargeReduction(parent: FunctionEmitter): void {
   const { m, b } = parent;
   quadrantGlobal(parent);
-  const chunk = 'two_over_pi_chunk';
-  // chunk(k): a br_table over the constants.
-  const labels = CHUNKS.map((_, k) => `c${k}`);
-  let inner: Expr = m.block(labels[0]!, [m.switch(labels, labels[labels.length - 1]!, m.local.get(0, b.i32))]);
-  CHUNKS.forEach((c, k) => {
-    const body = [inner, m.return(m.f64.const(c))];
-    inner = k + 1 < labels.length ? m.block(labels[k + 1]!, body) : m.block(null, body);
-  });
-  m.addFunction(chunk, b.createType([b.i32]), b.f64, [], m.block(null, [inner, m.unreachable()]));
+  const chunk = constantTable(parent, 'two_over_pi_chunk', b.f64, CHUNKS.map((c) => m.f64.const(c)));
 
   const e = new FunctionEmitter(b, m, [b.f32]);
   const body: Expr[] = [];
@@ -145,14 +150,7 @@ export function reduceHalfPiF64(e: FunctionEmitter, out: Stmts, ax: Local): { r:
 function emitLargeReductionF64(parent: FunctionEmitter): void {
   const { m, b } = parent;
   quadrantGlobal(parent);
-  const word = 'two_over_pi_word';
-  const labels = TWO_OVER_PI_WORDS.map((_, k) => `w${k}`);
-  let inner: Expr = m.block(labels[0]!, [m.switch(labels, labels[labels.length - 1]!, m.local.get(0, b.i32))]);
-  TWO_OVER_PI_WORDS.forEach((w, k) => {
-    const body = [inner, m.return(parent.i64Const(BigInt.asIntN(64, w)))];
-    inner = k + 1 < labels.length ? m.block(labels[k + 1]!, body) : m.block(null, body);
-  });
-  m.addFunction(word, b.createType([b.i32]), b.i64, [], m.block(null, [inner, m.unreachable()]));
+  const word = constantTable(parent, 'two_over_pi_word', b.i64, TWO_OVER_PI_WORDS.map((w) => parent.i64Const(BigInt.asIntN(64, w))));
 
   const e = new FunctionEmitter(b, m, [b.f64]);
   const body: Expr[] = [];
