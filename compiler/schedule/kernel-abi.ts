@@ -79,6 +79,68 @@ export function actualLayout(s: readonly number[], out: readonly number[]): Layo
   return undefined;
 }
 
+/**
+ * How an elementwise step covers operands broadcast any way: output axes of size 1 dropped,
+ * neighbouring axes where every operand is broadcast alike merged, the last two merged axes as the
+ * kernel's [outer, inner] view with each operand's layout there, and the axes before them (when the
+ * pattern needs more than two) walked by the driver, one kernel call per index, with each operand's
+ * stride (elements; 0 where broadcast) and the output's along them.
+ */
+export interface BroadcastPlan {
+  readonly layouts: readonly Layout[];
+  readonly outer: number;
+  readonly inner: number;
+  readonly leading: readonly number[];
+  readonly strides: readonly (readonly number[])[];
+  readonly outStrides: readonly number[];
+}
+
+export function broadcastPlan(shapes: readonly (readonly number[])[], out: readonly number[]): BroadcastPlan | undefined {
+  if (shapes.some((s) => s.length > out.length)) return undefined;
+  const padded = shapes.map((s) => [...new Array<number>(out.length - s.length).fill(1), ...s]);
+  if (padded.some((s) => s.some((d, a) => d !== out[a] && d !== 1))) return undefined;
+  // Merged axes, outermost first: size and, per operand, whether it is broadcast along them.
+  const groups: { size: number; broadcast: boolean[] }[] = [];
+  out.forEach((size, a) => {
+    if (size === 1) return;
+    const broadcast = padded.map((s) => s[a] === 1);
+    const last = groups[groups.length - 1];
+    if (last && last.broadcast.every((b, k) => b === broadcast[k])) last.size *= size;
+    else groups.push({ size, broadcast });
+  });
+  const innerGroup = groups[groups.length - 1];
+  const outerGroup = groups[groups.length - 2];
+  const layouts = shapes.map((_, k): Layout => {
+    const innerBroadcast = innerGroup?.broadcast[k] ?? true;
+    const outerBroadcast = outerGroup?.broadcast[k] ?? innerBroadcast;
+    return outerBroadcast ? (innerBroadcast ? 'scalar' : 'row') : innerBroadcast ? 'column' : 'full';
+  });
+  const leadingGroups = groups.slice(0, Math.max(0, groups.length - 2));
+  // Elements one step along a leading group spans: the product of the later groups an operand has.
+  const stride = (k: number | undefined, g: number) =>
+    groups.slice(g + 1).reduce((n, later) => n * (k !== undefined && later.broadcast[k] ? 1 : later.size), 1);
+  return {
+    layouts,
+    outer: outerGroup?.size ?? 1,
+    inner: innerGroup?.size ?? 1,
+    leading: leadingGroups.map((g) => g.size),
+    strides: shapes.map((_, k) => leadingGroups.map((g, i) => (g.broadcast[k] ? 0 : stride(k, i)))),
+    outStrides: leadingGroups.map((_, i) => stride(undefined, i)),
+  };
+}
+
+/**
+ * Whether a kernel built for layout `built` reads an operand of layout `actual` correctly in an
+ * [outer, inner] view: the same layout, or one row (a row is the whole array, a column one value),
+ * or rows of one element (a column is the whole array, a row one value).
+ */
+export function layoutFits(built: Layout, actual: Layout, outer: number, inner: number): boolean {
+  if (built === actual) return true;
+  const pair = (a: Layout, b: Layout) => (built === a && actual === b) || (built === b && actual === a);
+  if (outer === 1 && (pair('row', 'full') || pair('column', 'scalar'))) return true;
+  return inner === 1 && (pair('column', 'full') || pair('row', 'scalar'));
+}
+
 /** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
 const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
   conv2d: ['im2col', 'transpose'], conv2dGradFilter: ['im2col', 'transpose'], conv2dGradInput: ['col2im', 'transpose'],

@@ -2,7 +2,7 @@ import { Node } from '../ir/node.js';
 import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
 import { isElementwise } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
-import type { ElementType, ElementwiseSpec, KernelSpec, Layout, ReduceOp } from './kernel-abi.js';
+import { broadcastPlan, type ElementType, type ElementwiseSpec, type KernelSpec, type Layout, type ReduceOp } from './kernel-abi.js';
 
 const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'prod', 'max', 'min', 'logsumexp']);
 const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
@@ -63,7 +63,7 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const a = node.args as FusedArgs;
     const op = a.reduce!.op;
     if (!REDUCE_OPS.has(op) || a.outputs.length !== 1 || (node.dtype !== 'float32' && node.dtype !== 'float64')) return undefined;
-    const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported);
+    const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported, false);
     return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op: op as ReduceOp, map, ...width(node) } : undefined;
   }
   if (node.op === 'matmul' || node.op === 'dot') {
@@ -99,8 +99,26 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
   return undefined;
 }
 
-/** The elementwise kernel computing `instrs` over `node`'s inputs into arrays of shape `shape`, if the lowering covers it. */
-function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: readonly number[], shape: Shape, supported: Supported): ElementwiseSpec | undefined {
+/**
+ * Operand layouts for an elementwise step: with every size known, the broadcast plan's (any pattern:
+ * axes merged, the driver walking what two axes cannot hold); otherwise the layout each operand
+ * will have against the last axis, assuming unknown sizes match.
+ */
+function elementwiseLayouts(node: Node, shape: Shape, anyPattern: boolean): (Layout | undefined)[] {
+  const known = (s: Shape): s is number[] => s.every((d) => d !== null);
+  if (anyPattern && known(shape) && node.inputs.every((i) => known(i.shape))) {
+    const plan = broadcastPlan(node.inputs.map((i) => i.shape as number[]), shape);
+    if (plan) return [...plan.layouts];
+  }
+  return node.inputs.map((i) => predictLayout(i.shape, shape));
+}
+
+/**
+ * The elementwise kernel computing `instrs` over `node`'s inputs into arrays of shape `shape`, if
+ * the lowering covers it. `anyPattern`: the step runs on its own (a fused reduction's producer
+ * reads its operands against the last axis only).
+ */
+function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: readonly number[], shape: Shape, supported: Supported, anyPattern = true): ElementwiseSpec | undefined {
   const inputTypes = node.inputs.map((i) => elementType(i.dtype));
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
   if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
@@ -108,7 +126,7 @@ function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: rea
   const floats = new Set([...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'));
   if (floats.size !== 1) return undefined;
   if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
-  const layouts = node.inputs.map((i) => predictLayout(i.shape, shape));
+  const layouts = elementwiseLayouts(node, shape, anyPattern);
   if (layouts.some((l) => l === undefined)) return undefined;
   const lanes = floats.has('float64') ? 'f64x2' : 'f32x4';
   return { kind: 'elementwise', lanes, instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };

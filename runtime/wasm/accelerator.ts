@@ -1,5 +1,5 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
-import { actualLayout, kernelExports, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
+import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -362,9 +362,10 @@ export class WasmAccelerator implements Accelerator, Residence {
       return undefined; // the reference kernel reports the mismatch with its usual message
     }
     const size = sizeOf(shape);
-    if (size === 0 || operands.some((o, i) => actualLayout(o.shape, shape) !== spec.layouts[i])) return undefined;
-    const inner = shape.length ? shape[shape.length - 1]! : 1;
-    const outer = size / inner;
+    const plan = size === 0 ? undefined : broadcastPlan(operands.map((o) => o.shape), shape);
+    if (!plan || operands.some((_, i) => !layoutFits(spec.layouts[i]!, plan.layouts[i]!, plan.outer, plan.inner))) return undefined;
+    const { outer, inner } = plan;
+    if (plan.leading.length) return this.elementwiseWalk(fn, spec, operands, plan, shape);
     const streamedIn: boolean[] = [];
     const inPtrs = operands.map((o, i) => {
       const streamed = spec.layouts[i] === 'full' && !this.arena.holds(o.data) && !this.copies.has(o.data);
@@ -408,6 +409,30 @@ export class WasmAccelerator implements Accelerator, Residence {
     }
     const results = outPtrs.map((p, q) =>
       new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
+    return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
+  }
+
+  /**
+   * An elementwise step whose broadcasting needs more than two axes: the kernel runs over the last
+   * two merged axes once per index of the axes before them, each operand's pointer moved by its
+   * strides (0 where it is broadcast). On the calling thread: the calls are as many as those indices.
+   */
+  private elementwiseWalk(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], plan: BroadcastPlan, shape: number[]): NDArray {
+    const size = sizeOf(shape);
+    const inPtrs = operands.map((o) => this.place(o));
+    const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytesPerElement(t)));
+    const inSize = spec.inputTypes.map(bytesPerElement);
+    const outSize = spec.outputTypes.map(bytesPerElement);
+    const kernel = this.fns[fn]!;
+    const index = plan.leading.map(() => 0);
+    const count = plan.leading.reduce((a, b) => a * b, 1);
+    for (let call = 0; call < count; call++) {
+      const offset = (strides: readonly number[]) => strides.reduce((sum, st, g) => sum + st * index[g]!, 0);
+      const outOffset = offset(plan.outStrides);
+      kernel(plan.outer, plan.inner, ...inPtrs.map((p, i) => p + offset(plan.strides[i]!) * inSize[i]!), ...outPtrs.map((p, q) => p + outOffset * outSize[q]!));
+      for (let g = index.length - 1; g >= 0 && ++index[g]! === plan.leading[g]; g--) index[g] = 0;
+    }
+    const results = outPtrs.map((p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 
