@@ -5,7 +5,7 @@ import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
 import type { Op, SharedContainer } from '../compiler/ir/ops.js';
 
-/** TSANO_DEBUG=steps prints the slowest steps of every call. */
+/** TSANO_DEBUG=steps prints the slowest steps of every call (read when a function is compiled: the environment is slow to read per call). */
 const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('steps');
 
 const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
@@ -34,6 +34,7 @@ export interface Accelerator {
 export class Executor {
   private readonly streams = new Map<number, Random>();
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
+  private readonly profiling = profiling();
 
   constructor(private readonly program: Program, private readonly accelerator?: Accelerator) {
     this.context = (dtype) => ({
@@ -54,7 +55,7 @@ export class Executor {
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
     for (const s of p.shared) slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
-    const profile = profiling() ? new Map<string, number>() : undefined;
+    const profile = this.profiling ? new Map<string, number>() : undefined;
     for (const step of p.steps) {
       const started = profile ? performance.now() : 0;
       const operands = step.inputs.map((i) => slots[i]!);

@@ -96,6 +96,11 @@ export interface BroadcastPlan {
 }
 
 export function broadcastPlan(shapes: readonly (readonly number[])[], out: readonly number[]): BroadcastPlan | undefined {
+  // The common case, cheaply (a tiny call pays for every step of the general one): no broadcasting.
+  if (shapes.every((s) => s.length === out.length && s.every((d, a) => d === out[a]))) {
+    const size = out.reduce((n, d) => n * d, 1);
+    return { layouts: shapes.map(() => 'full'), outer: 1, inner: size, leading: [], strides: shapes.map(() => []), outStrides: [] };
+  }
   if (shapes.some((s) => s.length > out.length)) return undefined;
   const padded = shapes.map((s) => [...new Array<number>(out.length - s.length).fill(1), ...s]);
   if (padded.some((s) => s.some((d, a) => d !== out[a] && d !== 1))) return undefined;

@@ -28,6 +28,13 @@ export class WasmArena {
   private holes: { start: number; size: number }[] = [];
   private highWater = 0;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** The memory's buffer since it last grew (reading `memory.buffer` costs a call into the engine). */
+  private current: ArrayBufferLike = this.remember(this.memory.buffer);
+
+  private remember(buffer: ArrayBufferLike): ArrayBufferLike {
+    this.buffers.add(buffer);
+    return buffer;
+  }
 
   /** Starts a call: everything allocated in the previous call is free again. */
   beginCall(): void {
@@ -61,12 +68,13 @@ export class WasmArena {
 
   private ensure(bytes: number): void {
     const needed = Math.ceil(bytes / PAGE);
-    const have = this.memory.buffer.byteLength / PAGE;
+    const have = this.current.byteLength / PAGE;
     if (needed <= have) return;
     if (needed > MAX_PAGES) {
       throw new TsanoError(`wasm backend: this call needs ${(bytes / 2 ** 30).toFixed(2)} GiB of memory, above wasm32's 4 GiB limit (use smaller batches)`);
     }
     this.memory.grow(needed - have);
+    this.current = this.remember(this.memory.buffer);
   }
 
   /**
@@ -86,7 +94,7 @@ export class WasmArena {
     }
     const start = this.top;
     const end = start + size;
-    const capacity = this.memory.buffer.byteLength;
+    const capacity = this.current.byteLength;
     // Grow geometrically (up to the limit), so a call's allocations cost few grow operations; a request
     // past the limit throws before anything changes.
     if (end > capacity) this.ensure(end > MAX_PAGES * PAGE ? end : Math.min(Math.max(end, 2 * capacity), MAX_PAGES * PAGE));
@@ -128,9 +136,7 @@ export class WasmArena {
 
   /** A view of `count` elements of `dtype` at byte offset `ptr` (bool as bytes). */
   view(dtype: DType, ptr: number, count: number): TypedArray {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return viewOf(dtype, buffer, ptr, count);
+    return viewOf(dtype, this.current, ptr, count);
   }
 
   /** A float32 view of `count` elements at byte offset `ptr`. */
