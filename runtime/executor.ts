@@ -35,6 +35,8 @@ export class Executor {
   private readonly streams = new Map<number, Random>();
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
   private readonly profiling = profiling();
+  /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
+  referenceFallbacks = 0;
 
   constructor(private readonly program: Program, private readonly accelerator?: Accelerator) {
     this.context = (dtype) => ({
@@ -61,8 +63,9 @@ export class Executor {
       const operands = step.inputs.map((i) => slots[i]!);
       let result: NDArray;
       try {
-        result = (step.kernel !== undefined && this.accelerator?.run(step, operands)) ||
-          (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
+        const accelerated = step.kernel !== undefined ? this.accelerator?.run(step, operands) : undefined;
+        if (step.kernel !== undefined && this.accelerator && !accelerated) this.referenceFallbacks++;
+        result = accelerated ?? (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
       } catch (e) {
         if (!(e instanceof TsanoError)) throw e;
         const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');

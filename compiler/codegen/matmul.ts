@@ -1,6 +1,7 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { relaxedMadd, SimdMath } from './simd-math.js';
+import { SimdMathF64 } from './simd-math-f64.js';
 import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
 import type { MatmulEpilogue } from '../schedule/kernel-abi.js';
 // The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
@@ -247,20 +248,21 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
 
   const cRow = (row: number) => add(cPtr.get(), shl(mul(i32(row), cols.get()), ES));
   const storeRaw = (): Expr[] => acc.map((v, q) => m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), v.get()));
-  /** The epilogue on each accumulator (row r of the tile, columns p*8 + 4h …), then the store. */
+  /** The epilogue on each accumulator (row r of the tile, columns p·TC + h·(lanes) …), then the store. */
   const storeWithEpilogue = (ep: MatmulEpilogue): Expr[] => {
-    const s = new SimdMath(e, fma);
+    const s = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
+    const splat = (at: Expr) => (wide ? m.v128.load64_splat(0, 8, at) : m.v128.load32_splat(0, 4, at));
     return acc.flatMap((v, q) => {
       const [r, h] = [Math.floor(q / 2), q % 2];
       const out: Expr[] = [];
       const loaded = [floatValue(v), ...ep.layouts.map((layout, t) => {
         const ptr = epilogueInputs[t]!.get();
-        const value = layout === 'row' ? m.v128.load(h * 16, 4, add(ptr, shl(shl(p.get(), 3), 2)))
-          : layout === 'column' ? m.v128.load32_splat(0, 4, add(ptr, shl(add(i.get(), i32(r)), 2)))
-          : m.v128.load32_splat(0, 4, ptr);
+        const value = layout === 'row' ? m.v128.load(h * 16, E, add(ptr, shl(shl(p.get(), CS), ES)))
+          : layout === 'column' ? splat(add(ptr, shl(add(i.get(), i32(r)), ES)))
+          : splat(ptr);
         return floatValue(s.set(out, value));
       })];
-      const values = evaluate(s, out, ep.instrs, loaded, m, m.f32x4 as FloatLanes);
+      const values = evaluate(s, out, ep.instrs, loaded, m, fx as FloatLanes);
       out.push(m.v128.store(h * 16, 4, cRow(r), values[ep.output]!.v.get()));
       return out;
     });

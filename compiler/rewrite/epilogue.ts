@@ -20,9 +20,9 @@ function asRegion(node: Node): FusedArgs | undefined {
   return { instrs: [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], outputs: [0], outputTypes: [node.type] };
 }
 
-/** A float32 product a kernel can end with: a matrix product (dot of two matrices is matmul) or a channels-last convolution. */
+/** A float product a kernel can end with: a matrix product (dot of two matrices is matmul) or a channels-last convolution. */
 function productOf(p: Node): FusedProduct | undefined {
-  if (p.dtype !== 'float32') return undefined;
+  if (p.dtype !== 'float32' && p.dtype !== 'float64') return undefined;
   if (p.op === 'conv2d') {
     const args = (p as Node<'conv2d'>).args;
     return args.dataFormat === 'channelsLast' ? { op: 'conv2d', args } : undefined;
@@ -47,9 +47,10 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
   const absorbed = new Set<Node>();
   for (const node of order) {
     const region = asRegion(node);
-    if (!region || region.reduce || region.product || region.outputs.length !== 1 || node.dtype !== 'float32') continue;
+    if (!region || region.reduce || region.product || region.outputs.length !== 1) continue;
+    // The epilogue computes in the product's float type, from its accumulators to the stored result.
     const j = node.inputs.findIndex((p) =>
-      productOf(p) !== undefined && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
+      productOf(p) !== undefined && p.dtype === node.dtype && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
       p.shape.every((d, a) => d === node.shape[a]) && node.inputs.indexOf(p) === node.inputs.lastIndexOf(p));
     if (j < 0) continue;
     const product = node.inputs[j]!;

@@ -26,7 +26,7 @@ export interface ElementwiseSpec {
 
 /**
  * Elementwise work inside the matmul kernel: region input 0 is the product, inputs 1… are read with
- * these layouts against it (a bias row, a value per row, a scalar); float32 throughout.
+ * these layouts against it (a bias row, a value per row, a scalar), all in the product's float type.
  */
 export interface MatmulEpilogue {
   readonly instrs: readonly FusedInstr[];
@@ -136,14 +136,14 @@ export function broadcastPlan(shapes: readonly (readonly number[])[], out: reado
 
 /**
  * Whether a kernel built for layout `built` reads an operand of layout `actual` correctly in an
- * [outer, inner] view: the same layout, or one row (a row is the whole array, a column one value),
- * or rows of one element (a column is the whole array, a row one value).
+ * [outer, inner] view: they must agree on moving along each axis, except along an axis of one
+ * element (with one row, a row is the whole array and a column one value; with one column, the
+ * other way round).
  */
 export function layoutFits(built: Layout, actual: Layout, outer: number, inner: number): boolean {
-  if (built === actual) return true;
-  const pair = (a: Layout, b: Layout) => (built === a && actual === b) || (built === b && actual === a);
-  if (outer === 1 && (pair('row', 'full') || pair('column', 'scalar'))) return true;
-  return inner === 1 && (pair('column', 'full') || pair('row', 'scalar'));
+  const alongOuter = (l: Layout) => l === 'full' || l === 'column';
+  const alongInner = (l: Layout) => l === 'full' || l === 'row';
+  return (outer === 1 || alongOuter(built) === alongOuter(actual)) && (inner === 1 || alongInner(built) === alongInner(actual));
 }
 
 /** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */

@@ -28,14 +28,16 @@ export function predictLayout(s: Shape, out: Shape): Layout | undefined {
 }
 
 /**
- * What the matmul kernel (also under conv2d) can apply to its accumulators: float32 instructions the
- * SIMD lowering has, reading float32 operands that are a row (bias), a column (one value per output
- * row or pixel) or a scalar against the product.
+ * What the matmul kernel (also under conv2d) can apply to its accumulators: instructions the SIMD
+ * lowering has, all in the product's float type (float32 or float64), reading operands of that type
+ * that are a row (bias), a column (one value per output row or pixel) or a scalar against the product.
  */
-export const epilogueSupport = (supported: Supported) => (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean =>
-  shape.length >= 2 &&
-  instrs.every((i) => i.dtype === 'float32' && supported(i.op, i.dtype)) &&
-  others.every((o) => o.dtype === 'float32' && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
+export const epilogueSupport = (supported: Supported) => (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean => {
+  const dtype = instrs[0]?.dtype;
+  return shape.length >= 2 && (dtype === 'float32' || dtype === 'float64') &&
+    instrs.every((i) => i.dtype === dtype && supported(i.op, i.dtype)) &&
+    others.every((o) => o.dtype === dtype && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
+};
 
 /** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
@@ -57,7 +59,7 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
     const others = node.inputs.slice(2);
     if (!epilogueSupport(supported)(a.instrs, others, node.shape)) return undefined;
     const layouts = others.map((o) => predictLayout(o.shape, node.shape)!);
-    return { kind: a.product!.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts } };
+    return { kind: a.product!.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts }, ...width(node) };
   }
   if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
     const a = node.args as FusedArgs;

@@ -1,5 +1,5 @@
 import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
-import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
+import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -8,6 +8,7 @@ import type { Accelerator } from '../executor.js';
 import { copyOf, NDArray, sizeOf } from '../ndarray.js';
 import { MultiOutput } from '../reference/kernels.js';
 import { broadcastConcrete, broadcastStrides, forEachIndex } from '../reference/layout.js';
+import { broadcastTo } from '../reference/shape.js';
 import { reducedShape } from '../reference/reduce.js';
 import type { ConvParams, PoolParams } from '../reference/nn.js';
 import { windowGeometry } from '../geometry.js';
@@ -362,8 +363,18 @@ export class WasmAccelerator implements Accelerator, Residence {
       return undefined; // the reference kernel reports the mismatch with its usual message
     }
     const size = sizeOf(shape);
-    const plan = size === 0 ? undefined : broadcastPlan(operands.map((o) => o.shape), shape);
-    if (!plan || operands.some((_, i) => !layoutFits(spec.layouts[i]!, plan.layouts[i]!, plan.outer, plan.inner))) return undefined;
+    let plan = size === 0 ? undefined : broadcastPlan(operands.map((o) => o.shape), shape);
+    if (!plan) return undefined;
+    const fits = (p: BroadcastPlan, i: number) => layoutFits(spec.layouts[i]!, p.layouts[i]!, p.outer, p.inner);
+    if (operands.some((_, i) => !fits(plan!, i))) {
+      // Broadcast at call time where the kernel was built for whole arrays (sizes unknown when it was
+      // compiled): those operands are expanded to the output's shape first.
+      if (operands.some((_, i) => !fits(plan!, i) && spec.layouts[i] !== 'full')) return undefined;
+      operands = operands.map((o, i) => (fits(plan!, i) ? o : broadcastTo(o, shape)));
+      dying = [];
+      plan = broadcastPlan(operands.map((o) => o.shape), shape)!;
+      if (operands.some((_, i) => !fits(plan!, i))) return undefined;
+    }
     const { outer, inner } = plan;
     if (plan.leading.length) return this.elementwiseWalk(fn, spec, operands, plan, shape);
     const streamedIn: boolean[] = [];
@@ -500,7 +511,8 @@ export class WasmAccelerator implements Accelerator, Residence {
       axes = sortedAxes(args.axes, rank);
       outShape = reducedShape(x.shape, axes, args.keepdims);
     }
-    if (axes.length === 0) return discard();
+    // Nothing to reduce (a broadcast's gradient where nothing was broadcast): the values, reshaped.
+    if (axes.length === 0) return spec.map ? new NDArray(x.data, outShape, x.dtype) : this.copyInto(x, outShape);
     const runs: [number, number][] = [];
     for (const a of axes) {
       const last = runs[runs.length - 1];
@@ -579,9 +591,24 @@ export class WasmAccelerator implements Accelerator, Residence {
     const strides: GemmStrides = { aRow: transA ? 1 : k, aDepth: transA ? n : 1, bDepth: transB ? 1 : m, bCol: transB ? k : 1 };
     // The epilogue's operands must have the layouts the kernel was built for.
     const layouts = spec.epilogue?.layouts ?? [];
-    if (rest.some((o, t) => actualLayout(o.shape, [n, m]) !== layouts[t])) return undefined;
+    if (!this.epilogueFits(rest, layouts, [n, m], n, m)) return undefined;
     const epilogue = rest.map((o, t) => ({ ptr: this.place(o), perRow: layouts[t] === 'column' }));
     return this.gemm(step.kernel!, this.place(a!), this.place(b!), n, k, m, vector ? [n] : [n, m], strides, epilogue);
+  }
+
+  /** A copy of `x`'s values in this call's memory, with `shape` (of the same size). */
+  private copyInto(x: NDArray, shape: readonly number[]): NDArray {
+    const ptr = this.arena.alloc(x.data.byteLength);
+    this.arena.write(ptr, x.data);
+    return new NDArray(this.arena.view(x.dtype, ptr, x.size), [...shape], x.dtype);
+  }
+
+  /** Whether the epilogue's operands can be read as the kernel was built to, against a product of `rows` x `cols` (shaped `shape`). */
+  private epilogueFits(operands: readonly NDArray[], layouts: readonly Layout[], shape: readonly number[], rows: number, cols: number): boolean {
+    return operands.every((o, t) => {
+      const actual = actualLayout(o.shape, shape);
+      return actual !== undefined && layoutFits(layouts[t]!, actual, rows, cols);
+    });
   }
 
   /** matmul over batches of matrices (leading axes broadcast): one product per batch, each split across threads. */
@@ -649,7 +676,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (w!.shape[2] !== g.c) return undefined;
     const shape = [g.n, g.gh.out, g.gw.out, g.cout];
     const layouts = spec.epilogue?.layouts ?? [];
-    if (rest.some((o, t) => actualLayout(o.shape, shape) !== layouts[t])) return undefined;
+    if (!this.epilogueFits(rest, layouts, shape, g.rows, g.cout)) return undefined;
     const epilogue = rest.map((o, t) => ({ ptr: this.place(o), perRow: layouts[t] === 'column' }));
     const cols = this.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
     if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
@@ -758,7 +785,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
     this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * E, bPtr, cPtr + r0 * cols * E, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
-      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * 4 : x.ptr))]]));
+      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * E : x.ptr))]]));
     scratch.forEach((p) => this.arena.free(p));
   }
 

@@ -51,6 +51,12 @@ export interface CompileStats {
   relaxedSimd?: boolean;
   /** The most wasm memory one call has used so far, in bytes (values are freed as soon as they die). */
   readonly wasmMemoryPeak?: number;
+  /**
+   * Steps with a wasm kernel that ran on the reference kernels instead, over all calls so far: their
+   * operands did not fit the compiled kernel at call time (a broadcast the kernel was not built for,
+   * another dtype, a shape the kernel does not cover).
+   */
+  readonly referenceFallbacks?: number;
 }
 
 export interface CompiledGraph {
@@ -265,7 +271,10 @@ export async function compile<O extends Node | readonly Node[]>(
     mode,
     ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
   };
-  if (accelerator) Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => accelerator.memoryPeak, enumerable: true });
+  if (accelerator) {
+    Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => accelerator.memoryPeak, enumerable: true });
+    Object.defineProperty(stats, 'referenceFallbacks', { get: () => executor.referenceFallbacks, enumerable: true });
+  }
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
     graphBefore: { inputs, outputs: finalOutputs, updates: finalUpdates },

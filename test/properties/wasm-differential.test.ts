@@ -149,19 +149,20 @@ describe('wasm and js modes agree', () => {
     );
   });
 
-  it('matmul epilogues (bias row, per-row value, scalar, then an activation) run inside the kernel and agree with the reference', async () => {
+  it('matmul epilogues (bias row, per-row value, scalar, then an activation) run inside the kernel and agree with the reference, float32 and float64', async () => {
     const activations = [T.relu, T.tanh, T.gelu, T.sigmoid, T.softplus, (v: T.Node) => T.elu(v), T.sin] as const;
     const arb = fc.record({
       // Depths past one cache block too: the epilogue applies once, after the last block.
       n: fc.integer({ min: 1, max: 37 }), k: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: KC + 1, max: 2 * KC + 9 })), m: fc.integer({ min: 1, max: 29 }),
       act: fc.integer({ min: 0, max: activations.length - 1 }), operand: fc.constantFrom('row', 'column', 'scalar'), ta: fc.boolean(),
+      dtype: fc.constantFrom('float32' as const, 'float64' as const),
     });
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.matrix('x');
-        const w = T.matrix('w');
+        const x = T.matrix('x', p.dtype);
+        const w = T.matrix('w', p.dtype);
         const shape = p.operand === 'row' ? [p.m] : p.operand === 'column' ? [p.n, 1] : [];
-        const c = T.tensor('c', { shape: p.operand === 'column' ? [null, 1] : shape.map(() => null) });
+        const c = T.tensor('c', { shape: p.operand === 'column' ? [null, 1] : shape.map(() => null), dtype: p.dtype });
         const product = p.ta ? T.matmul(T.transpose(x), w) : T.dot(x, w);
         const build = () => activations[p.act]!(T.mul(T.add(product, c), 1.5));
         const wasm = await T.compile([x, w, c], build(), { mode: 'wasm' });
@@ -170,10 +171,12 @@ describe('wasm and js modes agree', () => {
         expect(wasm.program.steps.map((s) => s.op)).toEqual(['fused']);
         // Entries of X scaled by 1/√k keep the product near 1 however deep it is: a sum of hundreds of float32
         // products is otherwise large enough that its rounding, not the kernel, decides sin near a zero.
-        const X = T.randomUniform(p.ta ? [p.k, p.n] : [p.n, p.k], { seed: p.n, minval: -1 / Math.sqrt(p.k), maxval: 1 / Math.sqrt(p.k) });
-        const W = T.randomUniform([p.k, p.m], { seed: p.m + 1, minval: -1, maxval: 1 });
-        const C = T.randomUniform(shape, { seed: 5, minval: -1, maxval: 1 });
-        expect(agreeF32(wasm(X, W, C).data, js(X, W, C).data)).toBeUndefined();
+        const X = T.randomUniform(p.ta ? [p.k, p.n] : [p.n, p.k], { seed: p.n, minval: -1 / Math.sqrt(p.k), maxval: 1 / Math.sqrt(p.k), dtype: p.dtype });
+        const W = T.randomUniform([p.k, p.m], { seed: p.m + 1, minval: -1, maxval: 1, dtype: p.dtype });
+        const C = T.randomUniform(shape, { seed: 5, minval: -1, maxval: 1, dtype: p.dtype });
+        const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
+        expect(agreeF32(wasm(X, W, C).data, js(X, W, C).data, tolerance, floor)).toBeUndefined();
+        expect(wasm.stats.referenceFallbacks).toBe(0);
       }),
       { numRuns: 60 },
     );
@@ -362,29 +365,32 @@ describe('pooling on wasm', () => {
 });
 
 describe('conv2d epilogues on wasm', () => {
-  it('bias, per-pixel value or scalar, then an activation, inside the convolution kernel, agree with the reference', async () => {
+  it('bias, per-pixel value or scalar, then an activation, inside the convolution kernel, agree with the reference, float32 and float64', async () => {
     const arb = fc.record({
       h: fc.integer({ min: 3, max: 9 }), c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
       operand: fc.constantFrom('row', 'column', 'scalar'), act: fc.constantFrom('relu', 'tanh', 'gelu'),
+      dtype: fc.constantFrom('float32' as const, 'float64' as const),
     }).filter((p) => (p.padding === 'same' || p.k <= p.h) && (p.operand !== 'column' || p.o > 1)); // one output channel: a column is the whole array
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
-        const x = T.tensor('x', { shape: [2, p.h, p.h, p.c] });
-        const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
+        const x = T.tensor('x', { shape: [2, p.h, p.h, p.c], dtype: p.dtype });
+        const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o], dtype: p.dtype });
         const y = T.conv2d(x, k, { strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' });
         const outShape = y.shape as number[];
         const cShape = p.operand === 'row' ? [p.o] : p.operand === 'column' ? [...outShape.slice(0, 3), 1] : [];
-        const c = T.tensor('c', { shape: cShape });
+        const c = T.tensor('c', { shape: cShape, dtype: p.dtype });
         const out = T[p.act](T.add(y, c));
         const wasm = await T.compile([x, k, c], out, { mode: 'wasm' });
         const js = await T.compile([x, k, c], out, { mode: 'js' });
         expect(wasm.stats.rewrites['matmul_epilogue_fusion']).toBe(1);
         expect(wasm.program.steps.map((s) => [s.op, s.kernel !== undefined])).toEqual([['fused', true]]);
-        const X = T.randomUniform([2, p.h, p.h, p.c], { seed: p.h + p.c, minval: -1, maxval: 1 });
-        const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
-        const C = T.randomUniform(cShape, { seed: 9, minval: -1, maxval: 1 });
-        expect(agreeF32(wasm(X, K, C).data, js(X, K, C).data)).toBeUndefined();
+        const X = T.randomUniform([2, p.h, p.h, p.c], { seed: p.h + p.c, minval: -1, maxval: 1, dtype: p.dtype });
+        const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1, dtype: p.dtype });
+        const C = T.randomUniform(cShape, { seed: 9, minval: -1, maxval: 1, dtype: p.dtype });
+        const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
+        expect(agreeF32(wasm(X, K, C).data, js(X, K, C).data, tolerance, floor)).toBeUndefined();
+        expect(wasm.stats.referenceFallbacks).toBe(0);
       }),
       { numRuns: 40 },
     );

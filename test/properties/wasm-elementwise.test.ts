@@ -50,6 +50,8 @@ describe('each elementwise op as a wasm kernel agrees with the reference on extr
             const [a, b] = [wasm(...values), js(...values)];
             expect(a.shape).toEqual(b.shape);
             expect(a.dtype).toBe(b.dtype);
+            // The kernel ran (an empty result is left to the reference: there is nothing to compute).
+            expect(wasm.stats.referenceFallbacks).toBe(a.size === 0 ? 1 : 0);
             expect(differ(a.data, b.data, rtol, atol)).toBeUndefined();
           }),
           { numRuns: 25 },
@@ -75,11 +77,45 @@ describe('broadcasting that needs more than two axes', () => {
         expect(wasm.program.steps.map((s) => `${s.op}${s.kernel === undefined ? '' : ' [wasm]'}`)).toEqual(['fused [wasm]']);
         const values = shapes.map((s, i) => T.randomUniform(s, { seed: i + 1, minval: -2, maxval: 2 }));
         const [x, y] = [wasm(...values), js(...values)];
+        expect(wasm.stats.referenceFallbacks).toBe(0);
         expect(x.shape).toEqual(y.shape);
         // The same float32 operations in the same order: equal to the last bit.
         expect(Array.from(x.data)).toEqual(Array.from(y.data));
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('shapes known only at call time', () => {
+  it('an operand broadcast at call time where the kernel was built for whole arrays is expanded and still runs in wasm', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), async (out, keep) => {
+        const x = T.tensor('x', { shape: out.map(() => null), dtype: 'float64' });
+        const y = T.tensor('y', { shape: out.map(() => null), dtype: 'float64' });
+        const build = () => T.pow(T.abs(x), T.sub(y, 0.5));
+        const wasm = await T.compile([x, y], build(), { mode: 'wasm' });
+        const js = await T.compile([x, y], build(), { mode: 'js' });
+        const X = T.randomUniform(out, { seed: 1, minval: -3, maxval: 3, dtype: 'float64' });
+        const Y = T.randomUniform(out.map((d, a) => (keep[a] ? d : 1)), { seed: 2, minval: -3, maxval: 3, dtype: 'float64' });
+        const [a, b] = [wasm(X, Y), js(X, Y)];
+        expect(wasm.stats.referenceFallbacks).toBe(0);
+        expect(differ(a.data, b.data, 1e-13, 1e-300)).toBeUndefined();
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('the gradient of a broadcast that did not broadcast at call time (sumLike over no axes) runs in wasm and agrees', async () => {
+    const x = T.matrix('x');
+    const b = T.matrix('b');
+    const grads = T.grad(T.sum(T.square(T.add(x, b))), [x, b]);
+    const wasm = await T.compile([x, b], grads, { mode: 'wasm' });
+    const js = await T.compile([x, b], grads, { mode: 'js' });
+    const X = T.randomUniform([5, 3], { seed: 1 });
+    const B = T.randomUniform([5, 3], { seed: 2 });
+    const [got, want] = [wasm(X, B), js(X, B)];
+    expect(wasm.stats.referenceFallbacks).toBe(0);
+    got.forEach((g, i) => expect(Array.from(g.data)).toEqual(Array.from(want[i]!.data)));
   });
 });
