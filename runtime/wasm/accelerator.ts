@@ -43,6 +43,19 @@ interface GemmStrides {
   readonly bCol: number;
 }
 
+/**
+ * An elementwise kernel's arguments for part [a, b) of an [outer, inner] slab: pieces of one long
+ * row when there is one row (whole arrays and rows move by elements), else whole rows (whole arrays
+ * move by rows, columns by one value per row; rows and scalars stay).
+ */
+function elementwiseArgs(spec: ElementwiseSpec, outer: number, inner: number, inPtrs: readonly number[], outPtrs: readonly number[], [a, b]: readonly [number, number]): number[] {
+  const inSize = (i: number) => bytesPerElement(spec.inputTypes[i]!);
+  const outSize = (q: number) => bytesPerElement(spec.outputTypes[q]!);
+  return outer === 1
+    ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * outSize(q))]
+    : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize(i) : spec.layouts[i] === 'column' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * inner * outSize(q))];
+}
+
 let configured = false;
 /**
  * Two V8 settings, made before the first module is compiled. Liftoff off: V8 first compiles wasm
@@ -394,10 +407,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [count, align, unit] = outer === 1 ? [inner, 4, 1] : [outer, 1, inner];
     const copies = leaves || streamedIn.some(Boolean);
     const parts = this.parts(count, align, worth);
-    const job = ([a, b]: readonly [number, number]): Job => [fn, outer === 1
-      ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * outSize[q]!)]
-      // Whole rows per thread: full operands move by rows, columns by one value per row.
-      : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize[i]! : spec.layouts[i] === 'column' ? p + a * inSize[i]! : p)), ...outPtrs.map((p, q) => p + a * inner * outSize[q]!)]];
+    const job = (part: readonly [number, number]): Job => [fn, elementwiseArgs(spec, outer, inner, inPtrs, outPtrs, part)];
     const returned = leaves && spec.outputTypes.length === 1 ? allocateForOverwrite(spec.outputTypes[0]!, size) : undefined;
     const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
       if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
@@ -430,17 +440,21 @@ export class WasmAccelerator implements Accelerator, Residence {
    */
   private elementwiseWalk(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], plan: BroadcastPlan, shape: number[]): NDArray {
     const size = sizeOf(shape);
+    const { outer, inner } = plan;
     const inPtrs = operands.map((o) => this.place(o));
     const outPtrs = spec.outputTypes.map((t) => this.arena.alloc(size * bytesPerElement(t)));
     const inSize = spec.inputTypes.map(bytesPerElement);
     const outSize = spec.outputTypes.map(bytesPerElement);
-    const kernel = this.fns[fn]!;
+    // Each call's [outer, inner] slab is split across threads like a whole step, when it is big enough.
+    const parts = outer === 1 ? this.parts(inner, 4, inner >= PARALLEL_ELEMENTS) : this.parts(outer, 1, outer * inner >= PARALLEL_ELEMENTS);
     const index = plan.leading.map(() => 0);
     const count = plan.leading.reduce((a, b) => a * b, 1);
     for (let call = 0; call < count; call++) {
       const offset = (strides: readonly number[]) => strides.reduce((sum, st, g) => sum + st * index[g]!, 0);
       const outOffset = offset(plan.outStrides);
-      kernel(plan.outer, plan.inner, ...inPtrs.map((p, i) => p + offset(plan.strides[i]!) * inSize[i]!), ...outPtrs.map((p, q) => p + outOffset * outSize[q]!));
+      const ins = inPtrs.map((p, i) => p + offset(plan.strides[i]!) * inSize[i]!);
+      const outs = outPtrs.map((p, q) => p + outOffset * outSize[q]!);
+      this.dispatch(parts.map((part) => [fn, elementwiseArgs(spec, outer, inner, ins, outs, part)]));
       for (let g = index.length - 1; g >= 0 && ++index[g]! === plan.leading[g]; g--) index[g] = 0;
     }
     const results = outPtrs.map((p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
