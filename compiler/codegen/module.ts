@@ -79,6 +79,8 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           break;
         case 'softmax':
           emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));
+          // Along an axis other than the last: that axis moved last and back around the kernel.
+          emit(5, (e) => emitTranspose(e, `${name}_transpose`, spec.dtype === 'float64'));
           break;
         default:
           spec satisfies never;

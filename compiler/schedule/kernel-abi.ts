@@ -150,12 +150,13 @@ export function layoutFits(built: Layout, actual: Layout, outer: number, inner: 
 const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
   conv2d: ['im2col', 'transpose'], conv2dGradFilter: ['im2col', 'transpose'], conv2dGradInput: ['col2im', 'transpose'],
   maxPool2d: ['transpose'], avgPool2d: ['transpose'], maxPool2dGrad: ['transpose'], avgPool2dGrad: ['transpose'],
+  softmax: ['transpose'],
 };
 
 /**
  * Export names of a module's functions in the order the runtime calls them by index: the kernels
  * k0, k1, … and then each kernel's companions (conv2d's im2col, a fused reduction's elementwise map,
- * the channels-first transposes of convolution and pooling).
+ * the channels-first transposes of convolution and pooling, softmax's transpose for other axes).
  */
 export function kernelExports(kernels: readonly KernelSpec[]): string[] {
   const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? (k.kind === 'reduce' && k.map ? ['map'] : [])).map((c) => `k${i}_${c}`));

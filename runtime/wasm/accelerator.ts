@@ -316,13 +316,18 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [n, ...rest] = x.shape as [number, number, number, number];
     const [rows, cols] = toChannelsLast ? [rest[0], rest[1] * rest[2]] : [rest[0] * rest[1], rest[2]];
     const shape = toChannelsLast ? [n, rest[1], rest[2], rest[0]] : [n, rest[2], rest[0], rest[1]];
+    return this.transposedMatrices(step, x, n, rows, cols, shape);
+  }
+
+  /** Each of `batch` [rows, cols] matrices of `x` transposed by the step's transpose kernel, in a new block shaped `shape`, batches split across threads. */
+  private transposedMatrices(step: Step, x: NDArray, batch: number, rows: number, cols: number, shape: readonly number[]): NDArray {
     const E = bytesPerElement(x.dtype);
     const out = this.arena.alloc(x.size * E);
     const src = this.place(x);
-    const image = rows * cols * E;
-    this.dispatch(this.parts(n, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
-      [src + a * image, out + a * image, b - a, rows, cols]]));
-    return new NDArray(this.arena.view(x.dtype, out, x.size), shape, x.dtype);
+    const matrix = rows * cols * E;
+    this.dispatch(this.parts(batch, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
+      [src + a * matrix, out + a * matrix, b - a, rows, cols]]));
+    return new NDArray(this.arena.view(x.dtype, out, x.size), [...shape], x.dtype);
   }
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
@@ -577,8 +582,19 @@ export class WasmAccelerator implements Accelerator, Residence {
 
   /** softmax / logSoftmax along the last axis, rows split across threads. */
   private softmax(step: Step, spec: Extract<KernelSpec, { kind: 'softmax' }>, x: NDArray): NDArray | undefined {
-    const axis = (step.args as { axis: number }).axis;
-    if (x.size === 0 || (axis + x.ndim) % x.ndim !== x.ndim - 1) return undefined;
+    const axis = ((step.args as { axis: number }).axis + x.ndim) % x.ndim;
+    if (x.size === 0) return undefined;
+    if (axis !== x.ndim - 1) {
+      // [outer, reduced, inner] → [outer, inner, reduced], softmax along the last axis, and back.
+      const [outer, reduced, inner] = [sizeOf(x.shape.slice(0, axis)), x.shape[axis]!, sizeOf(x.shape.slice(axis + 1))];
+      const moved = this.transposedMatrices(step, x, outer, reduced, inner, [outer, inner, reduced]);
+      const last = this.softmax({ ...step, args: { ...(step.args as object), axis: -1 } } as Step, spec, moved);
+      this.arena.free(moved.data.byteOffset);
+      if (!last) return undefined;
+      const back = this.transposedMatrices(step, last, outer, inner, reduced, x.shape);
+      this.arena.free(last.data.byteOffset);
+      return back;
+    }
     const dtype = spec.dtype ?? 'float32';
     const E = bytesPerElement(dtype);
     const reduced = x.shape[x.ndim - 1]!;
