@@ -72,6 +72,8 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           const map = spec.map;
           emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
           if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
+          // logsumexp reduces whole rows: axes with kept ones after them are moved last first.
+          if (spec.op === 'logsumexp') emit(5, (e) => emitTranspose(e, `${name}_transpose`, spec.dtype === 'float64'));
           break;
         }
         case 'argReduce':

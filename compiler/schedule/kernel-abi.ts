@@ -156,9 +156,11 @@ const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
 /**
  * Export names of a module's functions in the order the runtime calls them by index: the kernels
  * k0, k1, … and then each kernel's companions (conv2d's im2col, a fused reduction's elementwise map,
- * the channels-first transposes of convolution and pooling, softmax's transpose for other axes).
+ * the channels-first transposes of convolution and pooling, softmax's and logsumexp's transpose for
+ * other axes).
  */
 export function kernelExports(kernels: readonly KernelSpec[]): string[] {
-  const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? (k.kind === 'reduce' && k.map ? ['map'] : [])).map((c) => `k${i}_${c}`));
+  const reduceCompanions = (k: KernelSpec) => (k.kind === 'reduce' ? [...(k.map ? ['map'] : []), ...(k.op === 'logsumexp' ? ['transpose'] : [])] : []);
+  const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? reduceCompanions(k)).map((c) => `k${i}_${c}`));
   return [...kernels.map((_, i) => `k${i}`), ...companions];
 }

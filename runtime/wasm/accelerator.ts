@@ -538,9 +538,6 @@ export class WasmAccelerator implements Accelerator, Residence {
       if (last && last[1] === a - 1) last[1] = a;
       else runs.push([a, a]);
     }
-    // logsumexp's kernel reduces whole rows: only the axes after each run that are kept count.
-    const keptAfter = (end: number) => sizeOf(x.shape.filter((_, i) => i > end && !axes.includes(i)));
-    if (spec.op === 'logsumexp' && runs.some(([, end]) => keptAfter(end) !== 1)) return discard();
     const dtype = spec.dtype ?? 'float32';
     const E = bytesPerElement(dtype);
     let shape = [...x.shape];
@@ -548,9 +545,16 @@ export class WasmAccelerator implements Accelerator, Residence {
     // Blocks this step made for itself (the fused producer's values, earlier runs' partial results).
     const own = spec.map ? [ptr] : [];
     for (const [start, end] of runs.reverse()) {
-      const outer = sizeOf(shape.slice(0, start));
+      let outer = sizeOf(shape.slice(0, start));
       const reduced = sizeOf(shape.slice(start, end + 1));
-      const inner = sizeOf(shape.slice(end + 1));
+      let inner = sizeOf(shape.slice(end + 1));
+      if (spec.op === 'logsumexp' && inner > 1) {
+        // logsumexp's kernel reduces whole rows: [outer, reduced, inner] moved to [outer·inner, reduced] first.
+        const current = new NDArray(this.arena.view(dtype, ptr, outer * reduced * inner), [outer, reduced, inner], dtype);
+        ptr = this.transposedMatrices(step, current, outer, reduced, inner, [outer, inner, reduced]).data.byteOffset;
+        own.push(ptr);
+        [outer, inner] = [outer * inner, 1];
+      }
       const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
       const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean' || spec.op === 'prod') ? this.arena.alloc(inner * 8) : 0));
