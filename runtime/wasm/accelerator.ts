@@ -441,7 +441,7 @@ export class WasmAccelerator implements Accelerator, Residence {
   /**
    * An elementwise step whose broadcasting needs more than two axes: the kernel runs over the last
    * two merged axes once per index of the axes before them, each operand's pointer moved by its
-   * strides (0 where it is broadcast). On the calling thread: the calls are as many as those indices.
+   * strides (0 where it is broadcast).
    */
   private elementwiseWalk(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], plan: BroadcastPlan, shape: number[]): NDArray {
     const size = sizeOf(shape);
@@ -584,7 +584,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     return new NDArray(this.arena.view('int32', out, outer * inner), reducedShape(x.shape, axes, args.keepdims), 'int32');
   }
 
-  /** softmax / logSoftmax along the last axis, rows split across threads. */
+  /** softmax / logSoftmax along any axis (another than the last moved last and back), rows split across threads. */
   private softmax(step: Step, spec: Extract<KernelSpec, { kind: 'softmax' }>, x: NDArray): NDArray | undefined {
     const axis = ((step.args as { axis: number }).axis + x.ndim) % x.ndim;
     if (x.size === 0) return undefined;
