@@ -96,7 +96,9 @@ export class WasmAccelerator implements Accelerator, Residence {
   private readonly arena = new WasmArena();
   private readonly fns: KernelFn[];
   private readonly pool: ThreadPool | undefined;
-  private readonly moduleId: number;
+  /** The module's id with the thread pool, registered the first time a kernel is shared with helpers. */
+  private helperModuleId?: number;
+  private readonly registerWithHelpers: () => number;
   /** Per call: how many slots hold a value in each arena block (a block is freed when none does). */
   private readonly holders = new Map<number, number>();
   /** Per call: where an operand from JavaScript memory was copied in, so it is copied once. */
@@ -130,7 +132,9 @@ export class WasmAccelerator implements Accelerator, Residence {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.pool = threadPool();
-    this.moduleId = this.pool ? this.pool.register(module, this.arena.memory, exportNames) : 0;
+    // Helpers instantiate the module only once work is shared with them: a function that never splits
+    // a kernel costs them nothing.
+    this.registerWithHelpers = () => (this.helperModuleId ??= this.pool!.register(module, this.arena.memory, exportNames, this));
     this.fnIndex = new Map(exportNames.map((n, i) => [n, i]));
     const readLater = new Set(program.updates.map((u) => u.slot));
     const leaving = new Set<Step>();
@@ -338,7 +342,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       return;
     }
     const [[fn, args], ...rest] = jobs as [Job, ...Job[]];
-    this.pool.run(this.moduleId, () => this.fns[fn]!(...args), rest);
+    this.pool.run(this.registerWithHelpers(), () => this.fns[fn]!(...args), rest);
   }
 
   /** Memory for an operand from JavaScript that the caller copies in itself (registered as its copy for this call). */
@@ -481,7 +485,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [fn, base] = job([0, 0]);
     const step = job([1, 1])[1].map((v, i) => v - base[i]!);
     const length = job([0, 1])[1].findIndex((v, i) => v !== base[i]);
-    const work = this.pool!.share(this.moduleId, { fn, base, step, length }, chunkUnits, total, this.threads - 1);
+    const work = this.pool!.share(this.registerWithHelpers(), { fn, base, step, length }, chunkUnits, total, this.threads - 1);
     let released = 0;
     try {
       for (; released < chunkCount; released++) {

@@ -29,7 +29,9 @@ const LENGTH_ARG = STEPS + MAX_ARGS;
 const CHUNK_UNITS = LENGTH_ARG + 1;
 const TOTAL_UNITS = LENGTH_ARG + 2;
 const CHUNK_COUNT = LENGTH_ARG + 3;
-const CONTROL_WORDS = LENGTH_ARG + 4;
+/** Written by the helper: how many modules it holds (instances, and with them memories). */
+const HELD = LENGTH_ARG + 4;
+const CONTROL_WORDS = LENGTH_ARG + 5;
 
 const IDLE = 0;
 const RUNNING = 1;
@@ -50,6 +52,10 @@ const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { control: c, chunks: s, port } = workerData;
 const modules = new Map();
+// A dropped module's memory is shared with the caller's thread: it is freed only once this thread
+// has collected its instance too, and this thread makes too little garbage to collect on its own.
+require('node:v8').setFlagsFromString('--expose-gc');
+const collect = require('node:vm').runInNewContext('gc');
 function shareChunks(fn) {
   const count = c[${ARG_COUNT}];
   const args = new Array(count);
@@ -72,11 +78,19 @@ function shareChunks(fn) {
 }
 for (;;) {
   for (let state = Atomics.load(c, ${STATE}); state !== ${RUNNING}; state = Atomics.load(c, ${STATE})) Atomics.wait(c, ${STATE}, state);
+  let dropped = false;
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-    const { id, module, memory, names } = m.message;
+    const { id, module, memory, names, drop } = m.message;
+    // A compiled function that was garbage collected: its instance and memory go too.
+    if (drop !== undefined) {
+      dropped = modules.delete(drop) || dropped;
+      continue;
+    }
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     modules.set(id, names.map((n) => instance.exports[n]));
   }
+  if (dropped) collect();
+  c[${HELD}] = modules.size;
   try {
     const fn = modules.get(c[${MODULE}])[c[${FN}]];
     if (c[${KIND}] === ${CHUNKS}) shareChunks(fn);
@@ -151,13 +165,27 @@ class ThreadPool {
     return this.workers.length;
   }
 
-  /** Makes a module (instantiated on the shared memory) callable by every helper; returns its id. */
-  register(module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[]): number {
+  /** Modules each helper held after its last job (compiled functions that shared work with it and are still alive, or died since). */
+  get heldModules(): number[] {
+    return this.workers.map((w) => Atomics.load(w.control, HELD));
+  }
+
+  /**
+   * Makes a module (instantiated on the shared memory) callable by every helper; returns its id.
+   * When `owner` is garbage collected, the helpers drop their instance (and with it the memory) as
+   * they pull their next job's messages: without that, every compiled function that ever used
+   * threads would keep its memory for the life of the process.
+   */
+  register(module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[], owner: object): number {
     const id = nextModuleId++;
     // Kernels are called by index into `names`, the same order on every thread.
     for (const w of this.workers) w.port.postMessage({ id, module, memory, names });
+    this.owners.register(owner, id);
     return id;
   }
+  private readonly owners = new FinalizationRegistry<number>((id) => {
+    for (const w of this.workers) w.port.postMessage({ drop: id });
+  });
 
   /**
    * Runs `jobs[i]` on helper i and `local` on the calling thread, returning when all are done. Each
