@@ -10,6 +10,20 @@ export const blockBytes = (bytes: number): number => Math.ceil((bytes + PADDING)
 export const MAX_PAGES = 65536;
 
 /**
+ * A shared memory that may grow to wasm32's 4 GiB. The engine reserves address space for all of it
+ * up front, so with very many compiled functions alive at once a new one can fail: that is reported
+ * as what it is, not as the engine's bare RangeError.
+ */
+function newMemory(): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new TsanoError(`wasm backend: the engine could not reserve memory for another compiled function (${e.message}); too many compiled functions are alive at once: drop those no longer needed, or compile with mode: 'js'`);
+  }
+}
+
+/**
  * One shared WebAssembly.Memory per compiled function and its allocator for one call: blocks are
  * taken first-fit from the holes that dead values left (neighbouring holes merge), else from the top,
  * so each call of the same shapes lays values out at the same offsets and a buffer is reused as soon
@@ -18,7 +32,7 @@ export const MAX_PAGES = 65536;
  * error, never a trap.
  */
 export class WasmArena {
-  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+  readonly memory = newMemory();
   private top = 0;
   /** Bytes at the bottom kept across calls (shared variables' values); each call allocates above them. */
   private base = 0;
