@@ -25,22 +25,57 @@ export function reshape(x: NDArray, target: readonly number[]): NDArray {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/**
+ * Input axes that stay neighbours, in the same order, in the output move as one (axes of size 1 do
+ * not matter): the permutation over those groups, and each group's size in input order.
+ */
+function collapsedPermutation(shape: readonly number[], perm: readonly number[]): { sizes: number[]; perm: number[] } {
+  const kept = perm.filter((a) => shape[a]! !== 1);
+  const runs: number[][] = [];
+  for (const a of kept) {
+    const last = runs[runs.length - 1];
+    // Neighbours in the input, apart from axes of size 1 between them.
+    if (last && shape.slice(last[last.length - 1]! + 1, a).every((d) => d === 1) && a > last[last.length - 1]!) last.push(a);
+    else runs.push([a]);
+  }
+  const byInput = [...runs].sort((p, q) => p[0]! - q[0]!);
+  return { sizes: byInput.map((r) => r.reduce((n, a) => n * shape[a]!, 1)), perm: runs.map((r) => byInput.indexOf(r)) };
+}
+
 export function transpose(x: NDArray, perm: readonly number[]): NDArray {
-  if (x.ndim === 2 && perm[0] === 1) {
-    // The common matrix case as a blocked loop (32x32 tiles stay in cache).
-    const [r, c] = x.shape as [number, number];
-    const out = allocate(x.dtype, x.size);
-    for (let i0 = 0; i0 < r; i0 += 32) {
-      for (let j0 = 0; j0 < c; j0 += 32) {
-        for (let i = i0; i < Math.min(i0 + 32, r); i++) {
-          for (let j = j0; j < Math.min(j0 + 32, c); j++) out[j * r + i] = x.data[i * c + j]!;
+  const outShape = perm.map((p) => x.shape[p]!);
+  const { sizes, perm: groups } = collapsedPermutation(x.shape, perm);
+  const k = groups.length;
+  const out = allocate(x.dtype, x.size);
+  if (groups.every((g, i) => g === i)) {
+    out.set(x.data as never);
+    return new NDArray(out, outShape, x.dtype);
+  }
+  if (groups[k - 1] === k - 1) {
+    // The last axis stays last: whole rows move, each copied at once.
+    const row = sizes[k - 1]!;
+    const strides = stridesOf(sizes);
+    forEachIndex(groups.slice(0, -1).map((g) => sizes[g]!), [groups.slice(0, -1).map((g) => strides[g]!)], (i, [o]) =>
+      out.set(x.data.subarray(o!, o! + row) as never, i * row));
+    return new NDArray(out, outShape, x.dtype);
+  }
+  if ((k === 2 && groups[0] === 1) || (k === 3 && groups[0] === 0 && groups[1] === 2)) {
+    // Matrices transposed (a batch of them), as a blocked loop: 32x32 tiles stay in cache.
+    const [batch, r, c] = (k === 2 ? [1, sizes[0]!, sizes[1]!] : sizes) as [number, number, number];
+    for (let b = 0; b < batch; b++) {
+      const base = b * r * c;
+      for (let i0 = 0; i0 < r; i0 += 32) {
+        for (let j0 = 0; j0 < c; j0 += 32) {
+          for (let i = i0; i < Math.min(i0 + 32, r); i++) {
+            for (let j = j0; j < Math.min(j0 + 32, c); j++) out[base + j * r + i] = x.data[base + i * c + j]!;
+          }
         }
       }
     }
-    return new NDArray(out, [c, r], x.dtype);
+    return new NDArray(out, outShape, x.dtype);
   }
   const strides = stridesOf(x.shape);
-  return gatherStrided(x, perm.map((p) => x.shape[p]!), perm.map((p) => strides[p]!));
+  return gatherStrided(x, outShape, perm.map((p) => strides[p]!));
 }
 
 export function expandDims(x: NDArray, axis: number): NDArray {
