@@ -104,10 +104,13 @@ export function concat(xs: readonly NDArray[], axis: number, dtype: DType): NDAr
   const inner = sizeOf(shape.slice(axis + 1));
   const out = allocate(dtype, sizeOf(shape));
   let pos = 0;
+  // Each operand's part of an outer index is one contiguous run, copied at once (converted to dtype
+  // as an element-by-element assignment would).
   for (let o = 0; o < outer; o++) {
     for (const x of xs) {
       const chunk = x.shape[axis]! * inner;
-      for (let i = 0; i < chunk; i++) out[pos++] = x.data[o * chunk + i]!;
+      out.set(x.data.subarray(o * chunk, (o + 1) * chunk) as never, pos);
+      pos += chunk;
     }
   }
   return new NDArray(out, shape, dtype);
@@ -127,7 +130,18 @@ export function slice(x: NDArray, s: SliceArgs): NDArray {
   const parts = resolveAll(x.shape, s);
   const strides = stridesOf(x.shape);
   const base = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * strides[i]! : 0), 0);
-  return gatherStrided(x, parts.map((p) => p.length), parts.map((p, i) => p.step * strides[i]!), base);
+  const shape = parts.map((p) => p.length);
+  // Trailing axes taken whole, and the axis before them in steps of 1, are contiguous runs in x:
+  // copied a run at a time.
+  let first = parts.length;
+  while (first > 0 && parts[first - 1]!.step === 1 && parts[first - 1]!.length === x.shape[first - 1]) first--;
+  if (first > 0 && parts[first - 1]!.step === 1) first--;
+  const run = sizeOf(shape.slice(first));
+  if (run < 8 || sizeOf(shape) === 0) return gatherStrided(x, shape, parts.map((p, i) => p.step * strides[i]!), base);
+  const out = allocate(x.dtype, sizeOf(shape));
+  forEachIndex(shape.slice(0, first), [parts.slice(0, first).map((p, i) => p.step * strides[i]!)], (i, [o]) =>
+    out.set(x.data.subarray(base + o!, base + o! + run) as never, i * run));
+  return new NDArray(out, shape, x.dtype);
 }
 
 /** The adjoint of slice: g written into zeros shaped like ref. */

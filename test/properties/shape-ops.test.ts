@@ -115,6 +115,20 @@ describe('shape ops against plain loops', () => {
     );
   });
 
+  it('slices of bigger arrays, mostly in steps of 1 with whole trailing axes (copied as contiguous runs), follow Python slicing', async () => {
+    const bound = fc.option(fc.integer({ min: -7, max: 7 }), { nil: null });
+    const spec = fc.oneof({ weight: 3, arbitrary: fc.constant([null, null, 1] as const) }, { weight: 3, arbitrary: fc.tuple(bound, bound, fc.constant(1)) }, { weight: 1, arbitrary: fc.tuple(bound, bound, fc.constantFrom(2, -1)) });
+    const arb = withData(fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 })).chain((x) => fc.tuple(fc.constant(x), fc.tuple(...x.shape.map(() => spec))));
+    await fc.assert(
+      fc.asyncProperty(arb, async ([x, specs]) => {
+        const { out } = await evaluate([x], ([a]) => T.index(a!, ...specs));
+        const picks = specs.map(([s, e, st], i) => pythonSliceIndices(x.shape[i]!, s, e, st));
+        sameValues(out, tabulate(picks.map((p) => p.length), (idx) => x.data[ravel(idx.map((v, a) => picks[a]![v]!), x.shape)]!));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('an integer index drops the axis; string slices read like Python', async () => {
     const x = { shape: [3, 4], data: Array.from({ length: 12 }, (_, i) => i) };
     sameValues((await evaluate([x], ([a]) => T.index(a!, -1))).out, { shape: [4], data: [8, 9, 10, 11] });
