@@ -385,17 +385,36 @@ export class WasmAccelerator implements Accelerator, Residence {
       return undefined; // the reference kernel reports the mismatch with its usual message
     }
     const size = sizeOf(shape);
-    let plan = size === 0 ? undefined : broadcastPlan(operands.map((o) => o.shape), shape);
-    if (!plan) return undefined;
+    if (size === 0) return undefined;
+    // The merged view first, else the last axis against the rest (where a kernel built for a row
+    // meets a last axis of one element, say).
     const fits = (p: BroadcastPlan, i: number) => layoutFits(spec.layouts[i]!, p.layouts[i]!, p.outer, p.inner);
-    if (operands.some((_, i) => !fits(plan!, i))) {
-      // Broadcast at call time where the kernel was built for whole arrays (sizes unknown when it was
-      // compiled): those operands are expanded to the output's shape first.
-      if (operands.some((_, i) => !fits(plan!, i) && spec.layouts[i] !== 'full')) return undefined;
-      operands = operands.map((o, i) => (fits(plan!, i) ? o : broadcastTo(o, shape)));
+    const fitting = (xs: readonly NDArray[]): BroadcastPlan | undefined => {
+      const merged = broadcastPlan(xs.map((o) => o.shape), shape);
+      if (merged && xs.every((_, i) => fits(merged, i))) return merged;
+      const inner = shape.length ? shape[shape.length - 1]! : 1;
+      const layouts = xs.map((o) => actualLayout(o.shape, shape));
+      const lastAxis = { layouts: layouts as Layout[], outer: size / inner, inner, leading: [], strides: xs.map(() => []), outStrides: [] };
+      return layouts.every((l) => l !== undefined) && xs.every((_, i) => fits(lastAxis, i)) ? lastAxis : undefined;
+    };
+    let plan = fitting(operands);
+    if (!plan) {
+      // Broadcast at call time otherwise than the kernel was built for (sizes unknown when it was
+      // compiled): operands are expanded to what the kernel reads, the output's shape for a whole
+      // array, its last axis for a row, one value per row for a column (a scalar cannot be).
+      const target = (layout: Layout) => (layout === 'full' ? shape : layout === 'row' ? shape.slice(-1) : layout === 'column' ? [...shape.slice(0, -1), 1] : undefined);
+      try {
+        operands = operands.map((o, i) => {
+          const to = target(spec.layouts[i]!);
+          if (!to) return o;
+          return to.length === o.shape.length && to.every((d, a) => d === o.shape[a]) ? o : broadcastTo(o, to);
+        });
+      } catch {
+        return undefined;
+      }
       dying = [];
-      plan = broadcastPlan(operands.map((o) => o.shape), shape)!;
-      if (operands.some((_, i) => !fits(plan!, i))) return undefined;
+      plan = fitting(operands);
+      if (!plan) return undefined;
     }
     const { outer, inner } = plan;
     if (plan.leading.length) return this.elementwiseWalk(fn, spec, operands, plan, shape);

@@ -132,6 +132,27 @@ describe('shapes known only at call time', () => {
     );
   });
 
+  it('a kernel built for a row (a vector against a matrix) takes a vector of one element, and whole-array operands any broadcast, still in wasm', async () => {
+    const x = T.matrix('x');
+    const b = T.vector('b');
+    const c = T.matrix('c');
+    const build = () => T.mul(T.add(x, b), c);
+    const wasm = await T.compile([x, b, c], build(), { mode: 'wasm' });
+    const js = await T.compile([x, b, c], build(), { mode: 'js' });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.constantFrom('full', 'row', 'column', 'scalar'), async (n, m, rowOfOne, cLayout) => {
+        const X = T.randomUniform([n, m], { seed: n, minval: -2, maxval: 2 });
+        const B = T.randomUniform([rowOfOne ? 1 : m], { seed: m, minval: -2, maxval: 2 });
+        const C = T.randomUniform(cLayout === 'full' ? [n, m] : cLayout === 'row' ? [1, m] : cLayout === 'column' ? [n, 1] : [1, 1], { seed: 3, minval: -2, maxval: 2 });
+        const before = wasm.stats.referenceFallbacks;
+        const [a, r] = [wasm(X, B, C), js(X, B, C)];
+        expect(wasm.stats.referenceFallbacks).toBe(before);
+        expect(Array.from(a.data)).toEqual(Array.from(r.data));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('the gradient of a broadcast that did not broadcast at call time (sumLike over no axes) runs in wasm and agrees', async () => {
     const x = T.matrix('x');
     const b = T.matrix('b');
