@@ -7,7 +7,7 @@ import { erf, erfcScaled } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
-import { chebyshevFit, type PolynomialPiece } from './fit.js';
+import { chebyshevFit } from './fit.js';
 import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
 import { reduceHalfPi } from './trig-reduction.js';
 
@@ -29,14 +29,15 @@ const SQRT_HALF_BITS = 0x3f3504f3;
  * Fitted once per process from the reference's float64 functions. erf(x) = x·P(x²) below 1;
  * erfc(z) = e^(−z²)·G(z) from 0.5 up, G smooth and slowly varying (≈ 1/(z√π)), in three pieces.
  */
-let erfFits: { small: PolynomialPiece; tail: PolynomialPiece[] } | undefined;
 let erfShape32: ErfShape | undefined;
-function fits() {
-  erfFits ??= {
+function erfShape(): ErfShape {
+  return erfShape32 ??= {
     small: chebyshevFit((u) => (u === 0 ? 2 / Math.sqrt(Math.PI) : erf(Math.sqrt(u)) / Math.sqrt(u)), 0, 1, 7),
     tail: [[0.5, 2], [2, 4.5], [4.5, 10]].map(([lo, hi]) => chebyshevFit(erfcScaled, lo!, hi!, 11)),
+    tailEnd: 10,
+    geluCap: 20,
+    nearOne: [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
   };
-  return erfFits;
 }
 /** Cephes sinf/cosf minimax coefficients on [−π/4, π/4]. */
 const SIN_COEFFS = [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1];
@@ -182,9 +183,7 @@ export class SimdMath extends LaneMath {
   }
 
   protected erfShape(): ErfShape {
-    return erfShape32 ??= {
-      small: fits().small, tail: fits().tail, tailEnd: 10, geluCap: 20, nearOne: [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
-    };
+    return erfShape();
   }
   protected trig(): Trig {
     return { reduce: (out, ax) => reduceHalfPi(this.e, out, ax), sin: SIN_COEFFS, cos: COS_COEFFS, ints: this.m.i32x4, int: (c) => this.ci(c), signBit: 31 };
