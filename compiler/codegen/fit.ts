@@ -3,6 +3,7 @@
  * to the reference interpreter's float64 functions (Chebyshev interpolation, so the fit is close to
  * minimax), and the bits of π/2 and 2/π that range reduction needs beyond float64's 53.
  */
+import { splitHigh } from '../../runtime/reference/scalar-math.js';
 
 /** A polynomial in t = (x - mid) / half on [lo, hi], coefficients highest degree first. */
 export interface PolynomialPiece {
@@ -45,8 +46,7 @@ export function chebyshevFit(f: (x: number) => number, lo: number, hi: number, d
 /** Σ a[k]·b[k] with every product's rounding error (Dekker's split) and every sum's (Neumaier) kept. */
 function compensatedDot(a: readonly number[], b: readonly number[]): number {
   const split = (v: number) => {
-    const c = v * 134217729;
-    const high = c - (c - v);
+    const high = splitHigh(v);
     return [high, v - high] as const;
   };
   let sum = 0;

@@ -3,6 +3,12 @@
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 const SQRT_PI = 1.7724538509055159;
 
+/** Veltkamp's split: the leading 26 bits of v (|v| < 2^996), so that its square and products with another such part are exact. */
+export function splitHigh(v: number): number {
+  const c = v * 134217729;
+  return c - (c - v);
+}
+
 /**
  * e^(−s·a²) for s = 1 or ½ without a²'s rounding error, which e^ would turn into a relative error of
  * s·a²·2^−53 (1e-13 where erfc nears the float64 underflow): a = h + l with h of 26 bits (Veltkamp's
@@ -11,8 +17,7 @@ const SQRT_PI = 1.7724538509055159;
 export function expNegSquare(a: number, s: number): number {
   const ax = Math.abs(a);
   if (!(ax < 40)) return Number.isNaN(a) ? NaN : 0;
-  const c = ax * 134217729;
-  const h = c - (c - ax);
+  const h = splitHigh(ax);
   return Math.exp(-s * h * h) * Math.exp(-s * (ax - h) * (ax + h));
 }
 
