@@ -261,7 +261,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const spec = this.kernels[step.kernel!]!;
     // sumLike's second operand only lends its shape.
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
-    const float = 'dtype' in spec && spec.dtype === 'float64' ? 'float64' : 'float32';
+    const float = this.floatType(step.kernel!);
     const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst') return this.channelsFirst(step, spec, operands);
@@ -406,8 +406,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       try {
         operands = operands.map((o, i) => {
           const to = target(spec.layouts[i]!);
-          if (!to) return o;
-          return to.length === o.shape.length && to.every((d, a) => d === o.shape[a]) ? o : broadcastTo(o, to);
+          return to ? broadcastTo(o, to) : o;
         });
       } catch {
         return undefined;
@@ -456,8 +455,13 @@ export class WasmAccelerator implements Accelerator, Residence {
       if (taken < 0) this.arena.free(outPtrs[0]!);
       return new NDArray(returned, shape, spec.outputTypes[0]!);
     }
-    const results = outPtrs.map((p, q) =>
-      new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
+    return this.elementwiseResults(spec, outPtrs, shape);
+  }
+
+  /** An elementwise step's outputs where the kernel left them: one array, or a MultiOutput. */
+  private elementwiseResults(spec: ElementwiseSpec, outPtrs: readonly number[], shape: number[]): NDArray {
+    const size = sizeOf(shape);
+    const results = outPtrs.map((p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 
@@ -485,8 +489,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       this.dispatch(parts.map((part) => [fn, elementwiseArgs(spec, outer, inner, ins, outs, part)]));
       for (let g = index.length - 1; g >= 0 && ++index[g]! === plan.leading[g]; g--) index[g] = 0;
     }
-    const results = outPtrs.map((p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
-    return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
+    return this.elementwiseResults(spec, outPtrs, shape);
   }
 
   /**
@@ -811,7 +814,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     };
   }
 
-  /** The float type a matmul, convolution or pooling kernel was built for. */
+  /** The float type a kernel was built for (float32 unless its spec says float64). */
   private floatType(kernel: number): 'float32' | 'float64' {
     const spec = this.kernels[kernel]!;
     return 'dtype' in spec && spec.dtype === 'float64' ? 'float64' : 'float32';
