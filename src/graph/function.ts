@@ -175,10 +175,14 @@ function convertInput(value: ArrayValue, input: Node, position: number): NDArray
   return array;
 }
 
-/**
- * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
- * wasm backend loads its code generator; calling the result is synchronous.
- */
+/** A compiled function's optimized graph, its outputs and updates in it, and its schedule. */
+interface Made {
+  readonly optimized: ReturnType<typeof optimize>;
+  readonly outputs: Node[];
+  readonly updates: [Node<'shared'>, Node][];
+  readonly program: Program;
+}
+
 /**
  * Optimized and scheduled programs by what they were made from (the mode, the optimizer's options,
  * epsilon, and the ids of the inputs, expressions and updated variables): compiling the same function
@@ -186,9 +190,9 @@ function convertInput(value: ArrayValue, input: Node, position: number): NDArray
  * Expressions are interned, so building the same expression again gives the same nodes. Programs are
  * read-only; the most recent few are kept.
  */
-const programs = new Map<string, { optimized: ReturnType<typeof optimize>; program: Program }>();
+const programs = new Map<string, Made>();
 const PROGRAMS_KEPT = 32;
-function madeBefore(key: string, make: () => { optimized: ReturnType<typeof optimize>; program: Program }) {
+function madeBefore(key: string, make: () => Made): Made {
   const hit = programs.get(key);
   if (hit) programs.delete(key);
   const made = hit ?? make();
@@ -197,6 +201,10 @@ function madeBefore(key: string, make: () => { optimized: ReturnType<typeof opti
   return made;
 }
 
+/**
+ * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
+ * wasm backend loads its code generator; calling the result is synchronous.
+ */
 export async function compile<O extends Node | readonly Node[]>(
   inputs: readonly Node[], outputs: O, options: CompileOptions = {},
 ): Promise<CompiledFunction<O extends Node ? NDArray : NDArray[]>> {
@@ -227,16 +235,14 @@ export async function compile<O extends Node | readonly Node[]>(
   const level = options.optimizer ?? 'fast_run';
   const exclude = options.exclude ?? [];
   const verify = process.env['TSANO_VERIFY'] === '1';
-  const { optimized, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
+  const { optimized, outputs: optimizedOutputs, updates: optimizedUpdates, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
     const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {};
     const optimized = optimize(roots, { level, exclude, epsilon: epsilon(), verify, ...backend });
-    const optimizedOutputs = optimized.roots.slice(0, outputList.length);
-    const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
+    const outputs = optimized.roots.slice(0, outputList.length);
+    const updates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
     const inPlace = level === 'fast_run' && !exclude.includes('memory');
-    return { optimized, program: schedule(inputs, optimizedOutputs, optimizedUpdates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) }) };
+    return { optimized, outputs, updates, program: schedule(inputs, outputs, updates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) }) };
   });
-  const optimizedOutputs = optimized.roots.slice(0, outputList.length);
-  const optimizedUpdates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
   const rewrites: Record<string, number> = { ...optimized.counts };
   const reused = program.steps.filter((s) => s.reuses !== undefined).length;
   if (reused) rewrites['memory.inplace'] = reused;
