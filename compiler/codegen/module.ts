@@ -38,6 +38,8 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
       const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
+      // The batched transpose companion (kernel-abi's COMPANIONS and reduce companions say which kinds have one).
+      const emitTransposeCompanion = (dtype: 'float32' | 'float64' = 'float32') => emit(5, (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
       switch (spec.kind) {
         case 'conv2d':
         case 'conv2dGradFilter':
@@ -49,7 +51,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(MATMUL_PARAMS + (epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, epilogue, dtype));
           const walk = spec.kind === 'conv2dGradInput' ? 'col2im' : 'im2col';
           emit(16, (e) => emitIm2col(e, `${name}_${walk}`, walk, dtype === 'float64'));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
+          emitTransposeCompanion(dtype);
           break;
         }
         case 'matmul':
@@ -60,9 +62,8 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'maxPool2dGrad':
         case 'avgPool2dGrad': {
           const [params, emitPool] = POOLING[spec.kind];
-          const wide = spec.dtype === 'float64';
-          emit(params, (e) => emitPool(e, name, wide));
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`, wide));
+          emit(params, (e) => emitPool(e, name, spec.dtype === 'float64'));
+          emitTransposeCompanion(spec.dtype);
           break;
         }
         case 'elementwise':
@@ -73,7 +74,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
           if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
           // logsumexp reduces whole rows: axes with kept ones after them are moved last first.
-          if (spec.op === 'logsumexp') emit(5, (e) => emitTranspose(e, `${name}_transpose`, spec.dtype === 'float64'));
+          if (spec.op === 'logsumexp') emitTransposeCompanion(spec.dtype);
           break;
         }
         case 'argReduce':
@@ -82,7 +83,7 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'softmax':
           emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));
           // Along an axis other than the last: that axis moved last and back around the kernel.
-          emit(5, (e) => emitTranspose(e, `${name}_transpose`, spec.dtype === 'float64'));
+          emitTransposeCompanion(spec.dtype);
           break;
         default:
           spec satisfies never;
