@@ -13,7 +13,7 @@ import { reduceHalfPiF64 } from './trig-reduction.js';
 type V = Local;
 
 /** 2^52 + 2^51: adding it to a float64 integer puts that integer in the low mantissa bits (and back). */
-const MAGIC = 6755399441055744;
+export const MAGIC = 6755399441055744;
 const MAGIC_BITS = 0x4338000000000000n;
 const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.90821492927058770002e-10;
@@ -113,11 +113,7 @@ export class SimdMathF64 extends LaneMath {
 
   /** a + b = sum + error exactly (Knuth's two-sum). */
   private twoSum(out: Stmts, a: Expr, b: Expr): [V, V] {
-    const { m } = this;
-    const [av, bv] = [this.set(out, a), this.set(out, b)];
-    const sum = this.set(out, m.f64x2.add(av.get(), bv.get()));
-    const bb = this.set(out, m.f64x2.sub(sum.get(), av.get()));
-    return [sum, this.set(out, m.f64x2.add(m.f64x2.sub(av.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(bv.get(), bb.get())))];
+    return twoSum(this.e, out, this.set(out, a), this.set(out, b));
   }
 
   /**
@@ -239,6 +235,14 @@ export class SimdMathF64 extends LaneMath {
     return { e: this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get()))), m: mm };
   }
 
+}
+
+/** a + b = sum + error exactly, in two float64 lanes (Knuth's two-sum: no ordering of |a| and |b| needed). */
+export function twoSum(e: FunctionEmitter, out: Stmts, a: V, b: V): [V, V] {
+  const { m, b: bin } = e;
+  const sum = e.let(out, bin.v128, m.f64x2.add(a.get(), b.get()));
+  const bb = e.let(out, bin.v128, m.f64x2.sub(sum.get(), a.get()));
+  return [sum, e.let(out, bin.v128, m.f64x2.add(m.f64x2.sub(a.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(b.get(), bb.get())))];
 }
 
 /** The float32 lanes [0, 1] and [2, 3] of `x` as two float64 vectors. */

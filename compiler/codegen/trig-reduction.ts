@@ -12,7 +12,7 @@ import type { Expr } from './binaryen.js';
 import { FunctionEmitter, type Local } from './emitter.js';
 import { halfPiParts, twoOverPiChunks, twoOverPiWords } from './fit.js';
 import type { Stmts } from './simd-math.js';
-import { narrow, widen } from './simd-math-f64.js';
+import { MAGIC, narrow, twoSum, widen } from './simd-math-f64.js';
 
 /** Lanes at or above this magnitude take the scalar path (n·P1 stays exact below it). */
 export const VECTOR_REDUCTION_LIMIT = 2 ** 19;
@@ -105,15 +105,6 @@ const LARGE_F64 = 'reduce_half_pi_large_f64';
 /** 2/π words after one zero word, enough for the largest float64 exponent (bit 969 + 192). */
 const TWO_OVER_PI_WORDS = twoOverPiWords(20, 1);
 
-/** a + b = s + err exactly (Knuth's two-sum; no ordering of |a| and |b| needed). */
-function twoSum(e: FunctionEmitter, out: Stmts, a: Local, b: Local): { s: Local; err: Local } {
-  const { m, b: bin } = e;
-  const s = e.let(out, bin.v128, m.f64x2.add(a.get(), b.get()));
-  const bb = e.let(out, bin.v128, m.f64x2.sub(s.get(), a.get()));
-  const err = e.let(out, bin.v128, m.f64x2.add(m.f64x2.sub(a.get(), m.f64x2.sub(s.get(), bb.get())), m.f64x2.sub(b.get(), bb.get())));
-  return { s, err };
-}
-
 /** Returns r (f64x2) and n (i64x2, only its low two bits matter) for |x| given as `ax`. */
 export function reduceHalfPiF64(e: FunctionEmitter, out: Stmts, ax: Local): { r: Local; n: Local } {
   const { m, b } = e;
@@ -124,11 +115,11 @@ export function reduceHalfPiF64(e: FunctionEmitter, out: Stmts, ax: Local): { r:
   // x − n·p1 is exact (n·p1 has 53 bits, and is within a factor 2 of x); the next two parts are
   // subtracted with their rounding errors kept, which the last part joins.
   const a = e.let(out, b.v128, m.f64x2.add(ax.get(), m.f64x2.neg(m.f64x2.mul(n.get(), c(p1)))));
-  const first = twoSum(e, out, a, times(p2));
-  const second = twoSum(e, out, first.s, times(p3));
-  const r = e.let(out, b.v128, m.f64x2.add(second.s.get(), m.f64x2.sub(m.f64x2.add(first.err.get(), second.err.get()), m.f64x2.mul(n.get(), c(p4)))));
+  const [firstSum, firstError] = twoSum(e, out, a, times(p2));
+  const [secondSum, secondError] = twoSum(e, out, firstSum, times(p3));
+  const r = e.let(out, b.v128, m.f64x2.add(secondSum.get(), m.f64x2.sub(m.f64x2.add(firstError.get(), secondError.get()), m.f64x2.mul(n.get(), c(p4)))));
   // n below 2^51 as an integer: 1.5·2^52 added puts it in the low mantissa bits.
-  const quadrant = e.let(out, b.v128, m.f64x2.add(n.get(), c(6755399441055744)));
+  const quadrant = e.let(out, b.v128, m.f64x2.add(n.get(), c(MAGIC)));
   const large = e.let(out, b.v128, m.v128.and(m.f64x2.ge(ax.get(), c(VECTOR_REDUCTION_LIMIT_F64)), m.f64x2.lt(ax.get(), c(Infinity))));
   const helper = e.helper(LARGE_F64, () => emitLargeReductionF64(e));
   const lanes: Expr[] = [0, 1].map((lane) =>
