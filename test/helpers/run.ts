@@ -21,3 +21,15 @@ export async function evaluate(operands: readonly Operand[], build: (xs: T.Node[
 }
 
 export const dense = (a: T.NDArray): Dense => ({ shape: [...a.shape], data: Array.from(a.data) });
+
+/** Runs `work` (compiling, typically) with TSANO_THREADS set to `threads`, which is read when a function is compiled; restores it after. */
+export async function withThreads<R>(threads: number, work: () => Promise<R>): Promise<R> {
+  const saved = process.env['TSANO_THREADS'];
+  process.env['TSANO_THREADS'] = String(threads);
+  try {
+    return await work();
+  } finally {
+    if (saved === undefined) delete process.env['TSANO_THREADS'];
+    else process.env['TSANO_THREADS'] = saved;
+  }
+}

@@ -5,6 +5,7 @@ import { dataFor, inRange } from '../helpers/arbitraries.js';
 import { randomGraph } from '../helpers/random-graph.js';
 import { agreeF32 } from '../helpers/agree.js';
 import { KC } from '../../compiler/codegen/matmul.js';
+import { withThreads } from '../helpers/run.js';
 
 describe('wasm and js modes agree', () => {
   it('on random float32 graphs (moderate inputs)', async () => {
@@ -213,23 +214,15 @@ describe('threads', () => {
     const x = T.matrix('x');
     const w = T.matrix('w');
     const build = () => [T.tanh(T.add(T.mul(x, 1.5), 0.5)).mul(T.sigmoid(x)), T.dot(x, w)];
-    const saved = process.env['TSANO_THREADS'];
-    try {
-      process.env['TSANO_THREADS'] = '1';
-      const one = await T.compile([x, w], build(), { mode: 'wasm' });
-      process.env['TSANO_THREADS'] = '2';
-      const two = await T.compile([x, w], build(), { mode: 'wasm' });
-      for (const [n, k, m] of [[300, 270, 33], [1, 70000, 1], [257, 64, 65]] as const) {
-        const X = T.randomNormal([n, k], { seed: n });
-        const W = T.randomNormal([k, m], { seed: m });
-        const [a1, b1] = one(X, W);
-        const [a2, b2] = two(X, W);
-        expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
-        expect(Array.from(b2!.data)).toEqual(Array.from(b1!.data));
-      }
-    } finally {
-      if (saved === undefined) delete process.env['TSANO_THREADS'];
-      else process.env['TSANO_THREADS'] = saved;
+    const one = await withThreads(1, () => T.compile([x, w], build(), { mode: 'wasm' }));
+    const two = await withThreads(2, () => T.compile([x, w], build(), { mode: 'wasm' }));
+    for (const [n, k, m] of [[300, 270, 33], [1, 70000, 1], [257, 64, 65]] as const) {
+      const X = T.randomNormal([n, k], { seed: n });
+      const W = T.randomNormal([k, m], { seed: m });
+      const [a1, b1] = one(X, W);
+      const [a2, b2] = two(X, W);
+      expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
+      expect(Array.from(b2!.data)).toEqual(Array.from(b1!.data));
     }
   });
 });
@@ -247,12 +240,9 @@ describe('copies that overlap the helpers', () => {
       const both = await T.compile([x, row, col], outputsOf.flatMap((o) => o()), { mode });
       return (...a: T.NDArray[]) => (which === 2 ? both(...a) : [fs[0]!(...a)[0]!, fs[1]!(...a)[0]!]);
     };
-    const saved = process.env['TSANO_THREADS'];
-    for (const which of [1, 2]) try {
-      process.env['TSANO_THREADS'] = '1';
-      const one = await build(which)('wasm');
-      process.env['TSANO_THREADS'] = '2';
-      const two = await build(which)('wasm');
+    for (const which of [1, 2]) {
+      const one = await withThreads(1, () => build(which)('wasm'));
+      const two = await withThreads(2, () => build(which)('wasm'));
       const js = await build(which)('js');
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 0, max: 1000 }), async (n, k, seed) => {
@@ -273,9 +263,6 @@ describe('copies that overlap the helpers', () => {
         }),
         { numRuns: 4 },
       );
-    } finally {
-      if (saved === undefined) delete process.env['TSANO_THREADS'];
-      else process.env['TSANO_THREADS'] = saved;
     }
   });
 });

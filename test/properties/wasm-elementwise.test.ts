@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
 import { anyValue, broadcastingShapes, dataFor } from '../helpers/arbitraries.js';
+import { withThreads } from '../helpers/run.js';
 
 /**
  * Each elementwise op alone, as a wasm kernel, against the reference on extreme values (±0, ±Inf,
@@ -89,27 +90,20 @@ describe('broadcasting that needs more than two axes', () => {
 
 describe('broadcasting that needs more than two axes, on big arrays', () => {
   it('slabs big enough are split across threads, bit-identical to one thread and the reference', async () => {
-    const saved = process.env['TSANO_THREADS'];
-    try {
-      const build = (a: T.Node, b: T.Node) => T.mul(T.add(a, b), b);
-      const run = async (threads: string, mode: 'wasm' | 'js') => {
-        process.env['TSANO_THREADS'] = threads;
-        const a = T.tensor('a', { shape: [3, 2, 256, 256] });
-        const b = T.tensor('b', { shape: [3, 1, 256, 256] });
-        const f = await T.compile([a, b], build(a, b), { mode });
-        const A = T.randomUniform([3, 2, 256, 256], { seed: 1, minval: -2, maxval: 2 });
-        const B = T.randomUniform([3, 1, 256, 256], { seed: 2, minval: -2, maxval: 2 });
-        const out = f(A, B);
-        if (mode === 'wasm') expect(f.stats.referenceFallbacks).toBe(0);
-        return Array.from(out.data);
-      };
-      const [one, two, reference] = [await run('1', 'wasm'), await run('2', 'wasm'), await run('1', 'js')];
-      expect(two).toEqual(one);
-      expect(one).toEqual(reference);
-    } finally {
-      if (saved === undefined) delete process.env['TSANO_THREADS'];
-      else process.env['TSANO_THREADS'] = saved;
-    }
+    const build = (a: T.Node, b: T.Node) => T.mul(T.add(a, b), b);
+    const run = async (threads: number, mode: 'wasm' | 'js') => {
+      const a = T.tensor('a', { shape: [3, 2, 256, 256] });
+      const b = T.tensor('b', { shape: [3, 1, 256, 256] });
+      const f = await withThreads(threads, () => T.compile([a, b], build(a, b), { mode }));
+      const A = T.randomUniform([3, 2, 256, 256], { seed: 1, minval: -2, maxval: 2 });
+      const B = T.randomUniform([3, 1, 256, 256], { seed: 2, minval: -2, maxval: 2 });
+      const out = f(A, B);
+      if (mode === 'wasm') expect(f.stats.referenceFallbacks).toBe(0);
+      return Array.from(out.data);
+    };
+    const [one, two, reference] = [await run(1, 'wasm'), await run(2, 'wasm'), await run(1, 'js')];
+    expect(two).toEqual(one);
+    expect(one).toEqual(reference);
   });
 });
 
