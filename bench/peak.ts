@@ -54,8 +54,5 @@ export async function peakProbe(fma: boolean): Promise<(() => number) | undefine
   };
 }
 
-/** GFLOPS of the best of five runs, or undefined where the engine lacks the instruction. */
-export async function simdPeak(fma: boolean): Promise<number | undefined> {
-  const probe = await peakProbe(fma);
-  return probe && Math.max(...Array.from({ length: 5 }, probe));
-}
+/** A probe's best of five runs (GFLOPS), or undefined without a probe. */
+export const bestOfFive = (probe: (() => number) | undefined): number | undefined => probe && Math.max(...Array.from({ length: 5 }, probe));

@@ -94,10 +94,9 @@ for (const [name, build, inner, rate] of workloads) {
 // drift by tens of percent within a minute, so the share is also taken pairwise: a one-thread
 // matmul 1024^3 call, then the probe, eleven times, and the median of the pairs' ratios.
 {
-  const { peakProbe } = await import('./peak.js');
+  const { bestOfFive, peakProbe } = await import('./peak.js');
   const [plain, fused] = [await peakProbe(false), await peakProbe(true)];
-  const best = (probe: (() => number) | undefined) => probe && Math.max(...Array.from({ length: 5 }, probe));
-  const [plainBest, fusedBest] = [best(plain), best(fused)];
+  const [plainBest, fusedBest] = [bestOfFive(plain), bestOfFive(fused)];
   const matmulRow = rows.find((r) => r[0] === 'matmul 1024^3');
   const oneThread = matmulRow && Number(/\(([\d.]+) GFLOPS\)/.exec(matmulRow[1]!)?.[1]);
   console.log(`wasm SIMD peak on one thread in this run: ${plainBest?.toFixed(1)} GFLOPS with f32x4 mul+add, ${fusedBest ? fusedBest.toFixed(1) : '–'} with relaxed_madd` +
