@@ -10,7 +10,7 @@ export type { Node as Variable } from '../compiler/ir/node.js';
 export type { TensorLike } from '../compiler/ir/convert.js';
 export type { Dim, Shape, TensorType } from '../compiler/ir/type.js';
 export type { Origin } from '../compiler/ir/origin.js';
-export { grad, type GradOptions } from '../compiler/grad/grad.js';
+export { grad, type GradOptions } from './graph/grad.js';
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
 export { compile } from './graph/function.js';

@@ -13,14 +13,8 @@ export interface GradOptions {
   disconnected?: 'raise' | 'zero';
 }
 
-/**
- * Reverse-mode differentiation: symbolic gradients of a scalar `cost` with respect to each of `wrt`.
- * The result is a graph, optimized and compiled like any other expression.
- */
-export function grad(cost: Node, wrt: Node, options?: GradOptions): Node;
-export function grad(cost: Node, wrt: readonly Node[], options?: GradOptions): Node[];
-export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
-  const targets = Array.isArray(wrt) ? (wrt as readonly Node[]) : [wrt as Node];
+/** Rejects what `grad` cannot differentiate, naming the user's expression: a non-scalar or integer cost, a non-float variable. */
+export function checkGradArguments(cost: Node, targets: readonly Node[]): void {
   if (!(cost instanceof Node)) throw new GradError('grad: cost must be a symbolic expression');
   if (cost.ndim !== 0) {
     throw new GradError(`grad: cost must be a scalar, but ${describe(cost)} has shape ${formatShape(cost.shape)} (reduce it, e.g. with T.sum or T.mean)${whereBuilt(cost)}`);
@@ -30,7 +24,19 @@ export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptio
     if (!(t instanceof Node)) throw new GradError('grad: wrt must be symbolic variables');
     if (!isFloat(t.dtype)) throw new GradError(`grad: ${describe(t)} has dtype ${t.dtype}; only float variables have gradients`);
   });
+}
 
+/** The error for a variable the cost does not depend on. */
+export function disconnectedError(cost: Node, t: Node): GradError {
+  return new GradError(`grad: the cost ${describe(cost)} does not depend on ${describe(t)} (pass { disconnected: 'zero' } to get zeros)${whereBuilt(t)}`);
+}
+
+/**
+ * Reverse-mode differentiation of the graph as written: symbolic gradients of a scalar `cost` with
+ * respect to each of `targets` (`T.grad` stabilizes the cost first, then calls this).
+ */
+export function differentiate(cost: Node, targets: readonly Node[], options: GradOptions = {}): Node[] {
+  checkGradArguments(cost, targets);
   const order = toposort([cost]);
   const reachable = new Set(order);
   const wanted = new Set(targets);
@@ -67,10 +73,10 @@ export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptio
   const results = targets.map((t) => {
     if (!reachable.has(t)) {
       if (options.disconnected === 'zero') return zerosLike(t);
-      throw new GradError(`grad: the cost ${describe(cost)} does not depend on ${describe(t)} (pass { disconnected: 'zero' } to get zeros)${whereBuilt(t)}`);
+      throw disconnectedError(cost, t);
     }
     const g = total(t);
     return g ? unbroadcast(g, t) : zerosLike(t);
   });
-  return Array.isArray(wrt) ? results : results[0]!;
+  return results;
 }

@@ -82,3 +82,11 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   });
   return { roots: current, counts, phases };
 }
+
+/**
+ * The cost as `T.grad` differentiates it: canonical and stabilized with Keras's epsilon in force, so the
+ * gradient is that of the exact form the compiled value uses (not of an overflowing or clipped spelling).
+ */
+export function stabilizeForGradient(roots: readonly Node[], epsilon: number, verify = false): Node[] {
+  return optimize(roots, { level: 'fast_run', exclude: ['specialize', 'fusion'], epsilon, verify }).roots;
+}
