@@ -76,7 +76,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   exp: unaryGrad((_x, y, g) => B.mul(g, y)),
   log: unaryGrad((x, _y, g) => B.div(g, x)),
   log1p: unaryGrad((x, _y, g) => B.div(g, B.add(x, 1))),
-  expm1: unaryGrad((_x, y, g) => B.mul(g, B.add(y, 1))),
+  // exp(x), not expm1(x) + 1: that sum cancels for negative x (at x = -9 it keeps 3 digits in float32).
+  expm1: unaryGrad((x, _y, g) => B.mul(g, B.exp(x))),
   sqrt: unaryGrad((_x, y, g) => B.div(B.mul(g, 0.5), y)),
   rsqrt: unaryGrad((_x, y, g) => B.mul(B.mul(g, -0.5), B.mul(y, B.square(y)))),
   square: unaryGrad((x, _y, g) => B.mul(g, B.mul(x, 2))),
@@ -101,7 +102,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   cos: unaryGrad((x, _y, g) => B.neg(B.mul(g, B.sin(x)))),
   not: noGrad,
   reciprocal: unaryGrad((_x, y, g) => B.neg(B.mul(g, B.square(y)))),
-  log1mexp: unaryGrad((x, _y, g) => B.div(B.neg(g), B.expm1(B.neg(x)))),
+  // exp(x) / expm1(x) = -1 / expm1(-x), written so that its own derivative never divides by expm1(-x)^2 (subnormal in float32 below x = -44).
+  log1mexp: unaryGrad((x, _y, g) => B.div(B.mul(g, B.exp(x)), B.expm1(x))),
   cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
 
   add: (node, g) => node.inputs.map((x) => unbroadcast(g, x)),
@@ -163,8 +165,11 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   max: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
   min: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
   logsumexp: (node, g) => {
+    // softmax over one axis, which shifts by the maximum: x - logsumexp(x) loses digits to the rounding of a large logsumexp.
     const x = node.inputs[0]!;
-    return [B.mul(expandReduced(g, x, node.args), B.exp(B.sub(x, keep(node, x, node.args))))];
+    const a = node.args;
+    const weights = a.axes.length === 1 ? B.softmax(x, a.axes[0]!) : B.exp(B.sub(x, keep(node, x, a)));
+    return [B.mul(expandReduced(g, x, a), weights)];
   },
   argmax: noGrad, argmin: noGrad,
 
