@@ -55,3 +55,43 @@ describe('the numerical anchors of PERFORMANCE.md, in float32', () => {
     expect(relErr(optimized, 50)).toBeLessThan(1e-5);
   });
 });
+
+const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
+const softmax = (z: number[]) => {
+  const e = z.map((v) => Math.exp(v - Math.max(...z)));
+  return e.map((v) => v / e.reduce((a, b) => a + b));
+};
+
+describe('gradients of the same expressions belong to the exact value (float32, both modes)', () => {
+  const eps = 1e-7;
+  const y = (hot: number) => T.constant(T.array([0, 1, 2].map((i) => (i === hot ? 1 : 0)), { dtype: 'float32' }));
+  // expression, input, the exact gradient from the calculus
+  const CASES: [string, (x: T.Node) => T.Node, number[], (x: number[]) => number[]][] = [
+    ['log(1 + exp(x)) at 100', (x) => T.sum(T.log(T.add(1, T.exp(x)))), [100], ([v]) => [sigmoid(v!)]],
+    ['log(sigmoid(x)) at -100', (x) => T.sum(T.log(T.sigmoid(x))), [-100], ([v]) => [sigmoid(-v!)]],
+    ['log(1 - sigmoid(x)) at 100', (x) => T.sum(T.log(T.sub(1, T.sigmoid(x)))), [100], ([v]) => [-sigmoid(v!)]],
+    ['-sum(y * log(softmax(z))) at [0, -200, 1000]', (z) => T.neg(T.sum(T.mul(y(0), T.log(T.softmax(z))))), [0, -200, 1000], (z) => softmax(z).map((s, i) => s - (i === 0 ? 1 : 0))],
+    ["Keras's clipped crossentropy at [1000, 0, -1000]", (z) => T.neg(T.sum(T.mul(y(1), T.log(T.clip(T.softmax(z), eps, 1 - eps))))), [1000, 0, -1000], (z) => softmax(z).map((s, i) => s - (i === 1 ? 1 : 0))],
+  ];
+  for (const [name, build, value, exact] of CASES) {
+    for (const mode of ['js', 'wasm'] as const) {
+      it(`${name} (${mode})`, async () => {
+        const x = T.tensor('x', { dtype: 'float32', shape: [value.length] });
+        const f = await T.compile([x], T.grad(build(x), x), { mode });
+        const got = Array.from((f(value) as T.NDArray).data);
+        exact(value).forEach((e, i) => expect(Math.abs(got[i]! - e)).toBeLessThanOrEqual(1e-6 * Math.abs(e) + 1e-30));
+      });
+    }
+  }
+
+  it('keras.backend.gradients differentiates the exact form too', async () => {
+    const keras = await import('tsano/keras');
+    const z = keras.backend.placeholder({ shape: [3], name: 'z', dtype: 'float32' });
+    const loss = CASES[4]![1](z);
+    const [g] = keras.backend.gradients(loss, [z]);
+    const f = await keras.backend.function([z], [loss, g!]);
+    const [value, gradient] = f([[1000, 0, -1000]]) as T.NDArray[];
+    expect(value!.item()).toBeCloseTo(1000, 2);
+    expect(Array.from(gradient!.data)).toEqual([1, -1, 0]);
+  });
+});

@@ -60,6 +60,28 @@ function matmulGrad(a: Node, b: Node, g: Node): [Node, Node] {
 }
 
 const selected = (cond: Node, g: Node) => B.where(cond, g, 0);
+/** A constant none of whose elements is `v` (so a guard against `v` is not needed). */
+const isConstantWithout = (n: Node, v: number) => n.op === 'constant' && !(n as Node<'constant'>).args.value.data.includes(v);
+
+/**
+ * maximum/minimum: the gradient goes to the operand that was chosen; on a tie each gets half (as PyTorch does), so
+ * maximum(x, x) = x has derivative 1, where Theano's full gradient to both gave 2.
+ */
+function extremumGrad(node: Node<'maximum' | 'minimum'>, g: Node): Node[] {
+  const [a, b] = node.inputs as [Node, Node];
+  const share = B.where(B.eq(a, b), B.mul(g, 0.5), g);
+  return [a, b].map((x) => unbroadcast(selected(B.eq(node, x), share), x));
+}
+
+/**
+ * max/min over axes: the gradient is shared equally by the elements that attain the extremum (max([x, x]) = x has
+ * derivative 1). A slice whose extremum is NaN has none, and gets 0 as before.
+ */
+function reducedExtremumGrad(node: Node<'max' | 'min'>, g: Node): Node {
+  const x = node.inputs[0]!;
+  const attains = B.cast(B.eq(x, keep(node, x, node.args)), node.dtype);
+  return B.div(B.mul(expandReduced(g, x, node.args), attains), B.maximum(B.sum(attains, node.args.axes, true), 1));
+}
 const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
@@ -118,14 +140,15 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   },
   pow: (node, g) => {
     const [a, b] = node.inputs as [Node, Node];
-    const ga = B.mul(g, B.mul(b, B.pow(a, B.sub(b, 1))));
-    // The exponent's gradient needs log(a): only built when the exponent is not a constant.
-    const gb = b.op === 'constant' ? null : unbroadcast(B.mul(g, B.mul(node, B.log(a))), b);
+    // a^0 is 1 for every a: its slope is 0 even at a = 0, where b * a^(b-1) is 0 * Infinity (PyTorch masks it the same way).
+    const slope = B.mul(g, B.mul(b, B.pow(a, B.sub(b, 1))));
+    const ga = isConstantWithout(b, 0) ? slope : B.where(B.eq(b, 0), 0, slope);
+    // The exponent's gradient needs log(a): only built when the exponent is not a constant. 0^b is 0 for b > 0: slope 0, not 0 * -Infinity.
+    const gb = b.op === 'constant' ? null : unbroadcast(B.where(B.and(B.eq(a, 0), B.ge(b, 0)), 0, B.mul(g, B.mul(node, B.log(a)))), b);
     return [unbroadcast(ga, a), gb];
   },
-  // Ties: both operands receive the full gradient, as Theano does.
-  maximum: (node, g) => node.inputs.map((x) => unbroadcast(selected(B.eq(node, x), g), x)),
-  minimum: (node, g) => node.inputs.map((x) => unbroadcast(selected(B.eq(node, x), g), x)),
+  maximum: (node, g) => extremumGrad(node, g),
+  minimum: (node, g) => extremumGrad(node, g),
   eq: noGrad, ne: noGrad, lt: noGrad, le: noGrad, gt: noGrad, ge: noGrad, and: noGrad, or: noGrad,
   where: (node, g) => {
     const [c, a, b] = node.inputs as [Node, Node, Node];
@@ -161,9 +184,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     );
     return [B.mul(expandReduced(g, x, a), local)];
   },
-  // Ties: every maximal element receives the full gradient, as Theano's Max does.
-  max: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
-  min: (node, g) => [B.mul(expandReduced(g, node.inputs[0]!, node.args), B.cast(B.eq(node.inputs[0]!, keep(node, node.inputs[0]!, node.args)), node.dtype))],
+  max: (node, g) => [reducedExtremumGrad(node, g)],
+  min: (node, g) => [reducedExtremumGrad(node, g)],
   logsumexp: (node, g) => {
     // softmax over one axis, which shifts by the maximum: x - logsumexp(x) loses digits to the rounding of a large logsumexp.
     const x = node.inputs[0]!;
