@@ -1,3 +1,5 @@
+import { ShapeError } from './errors.js';
+import { oversize } from './limits.js';
 /** The element types tsano computes with. */
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
@@ -20,9 +22,15 @@ export function viewOf(dtype: DType, buffer: ArrayBufferLike, offset: number, le
 /** Bytes per element of `dtype`'s storage. */
 export const bytesPerElement = (dtype: DType): number => STORAGE[dtype].BYTES_PER_ELEMENT;
 
-/** A zeroed typed array of the storage class for `dtype`. */
+/** A zeroed typed array of the storage class for `dtype` (refused above the size limit, never an engine RangeError). */
 export function allocate(dtype: DType, size: number): TypedArray {
+  refuseOversize(dtype, size);
   return new STORAGE[dtype](size);
+}
+
+function refuseOversize(dtype: DType, size: number): void {
+  const why = oversize(size, dtype);
+  if (why) throw new ShapeError(`the result would have ${why}`);
 }
 
 /** Below this many bytes zero-filling costs next to nothing. */
@@ -39,6 +47,7 @@ const unfilledBytes = (globalThis as { Buffer?: { allocUnsafeSlow?: UnfilledByte
 export function allocateForOverwrite(dtype: DType, size: number): TypedArray {
   const bytes = size * bytesPerElement(dtype);
   if (!unfilledBytes || bytes < UNFILLED_FROM_BYTES) return allocate(dtype, size);
+  refuseOversize(dtype, size);
   // A slow (unpooled) Buffer owns an ArrayBuffer of exactly `bytes` at offset 0.
   return new STORAGE[dtype](unfilledBytes(bytes).buffer, 0, size);
 }

@@ -1,3 +1,4 @@
+import { checkedSize } from './limits.js';
 import { allocate, allocateForOverwrite, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { floatx } from './config.js';
@@ -105,13 +106,21 @@ function flattenNested(value: NestedArray, shape: readonly number[], out: number
   if (axis === shape.length) {
     if (typeof value === 'number') out.push(value);
     else if (typeof value === 'boolean') out.push(value ? 1 : 0);
-    else throw new ShapeError(`${where}: ragged nested array (expected a number at depth ${axis})`);
+    else if (Array.isArray(value)) throw new ShapeError(`${where}: ragged nested array (expected a number at depth ${axis}, found an array)`);
+    else throw new DTypeError(`${where}: arrays hold numbers or booleans, found ${describeValue(value as unknown)} at depth ${axis}`);
     return;
   }
   if (!Array.isArray(value) || value.length !== shape[axis]) {
     throw new ShapeError(`${where}: ragged nested array (expected length ${shape[axis]} at depth ${axis})`);
   }
   for (const item of value as readonly NestedArray[]) flattenNested(item, shape, out, axis + 1, where);
+}
+
+/** A short description of a value that is not a number: `the string "abc"`, `an object`, `undefined`. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
+  if (v === null || v === undefined) return String(v);
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 function isBoolNested(value: NestedArray): boolean {
@@ -160,8 +169,8 @@ export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where =
 }
 
 /** An array filled with one value. */
-export function full(shape: readonly number[], value: number, dtype: DType = floatx()): NDArray {
-  const data = allocate(dtype, sizeOf(shape));
+export function full(shape: readonly number[], value: number, dtype: DType = floatx(), where = 'full'): NDArray {
+  const data = allocate(dtype, checkedSize(shape, dtype, where));
   data.fill(coerce(value, dtype));
   return new NDArray(data, shape, dtype);
 }
@@ -171,10 +180,10 @@ export interface RandomOptions {
   dtype?: DType;
 }
 
-function randomArray(shape: readonly number[], options: RandomOptions, draw: (r: Random) => number): NDArray {
+function randomArray(shape: readonly number[], options: RandomOptions, where: string, draw: (r: Random) => number): NDArray {
   const dtype = options.dtype ?? floatx();
+  const data = allocate(dtype, checkedSize(shape, dtype, where));
   const rng = new Random(options.seed ?? nextSeed());
-  const data = allocate(dtype, sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = coerce(draw(rng), dtype);
   return new NDArray(data, shape, dtype);
 }
@@ -182,13 +191,13 @@ function randomArray(shape: readonly number[], options: RandomOptions, draw: (r:
 /** Normal samples with the given mean and standard deviation. */
 export function randomNormal(shape: readonly number[], options: RandomOptions & { mean?: number; stddev?: number } = {}): NDArray {
   const { mean = 0, stddev = 1 } = options;
-  return randomArray(shape, options, (r) => mean + stddev * r.normal());
+  return randomArray(shape, options, 'randomNormal', (r) => mean + stddev * r.normal());
 }
 
 /** Uniform samples in [minval, maxval). */
 export function randomUniform(shape: readonly number[], options: RandomOptions & { minval?: number; maxval?: number } = {}): NDArray {
   const { minval = 0, maxval = 1 } = options;
-  return randomArray(shape, options, (r) => minval + (maxval - minval) * r.uniform());
+  return randomArray(shape, options, 'randomUniform', (r) => minval + (maxval - minval) * r.uniform());
 }
 
 /**

@@ -27,6 +27,6 @@ export * from '../runtime/errors.js';
 import { full } from '../runtime/ndarray.js';
 import type { DType } from '../runtime/dtype.js';
 /** An array of zeros (dtype defaults to floatx). */
-export const zeros = (shape: readonly number[], dtype?: DType) => full(shape, 0, dtype);
+export const zeros = (shape: readonly number[], dtype?: DType) => full(shape, 0, dtype, 'zeros');
 /** An array of ones (dtype defaults to floatx). */
-export const ones = (shape: readonly number[], dtype?: DType) => full(shape, 1, dtype);
+export const ones = (shape: readonly number[], dtype?: DType) => full(shape, 1, dtype, 'ones');

@@ -1,4 +1,5 @@
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
+import { oversize } from '../../runtime/limits.js';
 import { NDArray } from '../../runtime/ndarray.js';
 import { OP_INFO, type Op, type OpArgs } from './ops.js';
 import { captureOrigin, formatOrigin, type Origin } from './origin.js';
@@ -65,6 +66,8 @@ export class Node<K extends Op = Op> {
       const ErrorClass = e.kind === 'dtype' ? DTypeError : ShapeError;
       throw new ErrorClass(`${op}(${inputs.map(describe).join(', ')}): ${e.message}; ${operandTypes(inputs)}${at(origin)}`);
     }
+    const tooBig = oversize(knownSize(type), type.dtype);
+    if (tooBig) throw new ShapeError(`${op}(${inputs.map(describe).join(', ')}): the result ${formatShape(type.shape)} would have ${tooBig}; ${operandTypes(inputs)}${at(origin)}`);
     const node = new Node(op, inputs, args, type, origin, undefined);
     if (key !== undefined) {
       INTERNED.set(key, new WeakRef(node));
@@ -89,6 +92,9 @@ export class Node<K extends Op = Op> {
     return node;
   }
 }
+
+/** The product of the sizes known at build time (unknown ones may be anything, including 1). */
+export const knownSize = (type: TensorType): number => type.shape.reduce<number>((p, d) => p * (d ?? 1), 1);
 
 const INTERNED = new Map<string, WeakRef<Node>>();
 const REGISTRY = new FinalizationRegistry<string>((key) => {

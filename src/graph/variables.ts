@@ -1,6 +1,7 @@
 import { constantNode } from '../../compiler/ir/convert.js';
-import { Node } from '../../compiler/ir/node.js';
-import type { Dim } from '../../compiler/ir/type.js';
+import { knownSize, Node } from '../../compiler/ir/node.js';
+import { formatShape, type Dim } from '../../compiler/ir/type.js';
+import { oversize } from '../../runtime/limits.js';
 import { floatx, halfStorage } from '../../runtime/config.js';
 import { isDType, isLosslessCast, roundToHalf, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
@@ -14,10 +15,12 @@ function checkDType(dtype: DType, where: string): DType {
   return dtype;
 }
 
-function checkShape(shape: readonly Dim[], where: string): Dim[] {
+function checkShape(shape: readonly Dim[], dtype: DType, where: string): Dim[] {
   if (!Array.isArray(shape) || shape.some((d) => d !== null && (!Number.isInteger(d) || d < 0))) {
     throw new ShapeError(`${where}: shape must list non-negative integers or null, got ${JSON.stringify(shape)}`);
   }
+  const tooBig = oversize(knownSize({ dtype, shape }), dtype);
+  if (tooBig) throw new ShapeError(`${where}: shape ${formatShape(shape)} has ${tooBig}`);
   return [...shape];
 }
 
@@ -31,7 +34,7 @@ export interface TensorOptions {
 export function tensor(name: string, options: TensorOptions): Node<'input'> {
   const where = `tensor('${name}')`;
   const dtype = checkDType(options.dtype ?? floatx(), where);
-  return Node.leaf('input', { name, uid: nextUid++ }, { dtype, shape: checkShape(options.shape, where) }, name);
+  return Node.leaf('input', { name, uid: nextUid++ }, { dtype, shape: checkShape(options.shape, dtype, where) }, name);
 }
 
 const ofRank = (rank: number) => (name = '', dtype?: DType): Node<'input'> =>

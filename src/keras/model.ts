@@ -3,6 +3,7 @@ import type { SharedVariable } from '../graph/variables.js';
 import { floatx } from '../../runtime/config.js';
 import { ConfigError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
+import { checkFinite, checkOptions, checkSparseLabels, EVALUATE_OPTIONS, FIT_OPTIONS, PREDICT_OPTIONS } from './arguments.js';
 import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
@@ -31,7 +32,7 @@ export interface FitArgs {
   validationSplit?: number;
   validationData?: readonly [T.ArrayValue, T.ArrayValue];
   callbacks?: readonly Callback[];
-  verbose?: 0 | 1;
+  verbose?: 0 | 1 | 2;
 }
 
 /** What fit returns: per-epoch logs by name, as Keras's History. */
@@ -63,6 +64,8 @@ export class EarlyStopping implements Callback {
     }
   }
 }
+
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const asArray = (v: T.ArrayValue, what: string) => {
   const a = v instanceof T.NDArray ? v : T.array(v);
@@ -137,7 +140,7 @@ export abstract class LayersModel {
 
   private targetInput(): T.Node {
     const out = this.outputShape;
-    const sparse = this.requireCompiled().lossName.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === 'sparse_categorical_crossentropy';
+    const sparse = snakeCase(this.requireCompiled().lossName) === 'sparse_categorical_crossentropy';
     return T.tensor('target', { shape: sparse ? [null] : out });
   }
 
@@ -165,16 +168,16 @@ export abstract class LayersModel {
 
   /** Trains for `epochs`, returning the History of loss and metrics per epoch. */
   async fit(xIn: T.ArrayValue, yIn: T.ArrayValue, args: FitArgs = {}): Promise<History> {
+    checkOptions('fit', args, FIT_OPTIONS);
     const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
-    let x = asArray(xIn, 'fit x');
-    let y = asArray(yIn, 'fit y');
-    if (x.shape[0] !== y.shape[0]) throw new ShapeError(`fit: x has ${x.shape[0]} samples, y has ${y.shape[0]}`);
+    let [x, y] = this.trainingData(xIn, yIn, 'fit');
     let validation: [T.NDArray, T.NDArray] | undefined;
-    if (args.validationData) validation = [asArray(args.validationData[0], 'validation x'), asArray(args.validationData[1], 'validation y')];
+    if (args.validationData) validation = this.trainingData(args.validationData[0], args.validationData[1], 'fit validationData');
     else if (args.validationSplit) {
       // Keras takes the last samples, before shuffling.
       const n = x.shape[0]!;
       const split = Math.floor(n * (1 - args.validationSplit));
+      if (split === 0 || split === n) throw new ConfigError(`fit: validationSplit ${args.validationSplit} of ${n} samples leaves ${split === 0 ? 'none to train on' : 'none to validate on'}`);
       const all = Array.from({ length: n }, (_, i) => i);
       validation = [takeRows(x, all.slice(split)), takeRows(y, all.slice(split))];
       [x, y] = [takeRows(x, all.slice(0, split)), takeRows(y, all.slice(0, split))];
@@ -236,17 +239,44 @@ export abstract class LayersModel {
   }
 
   /** Loss and metrics on the given data, in inference mode (dropout off). */
-  async evaluate(x: T.ArrayValue, y: T.ArrayValue, args: { batchSize?: number } = {}): Promise<number[]> {
-    return this.evaluateArrays(asArray(x, 'evaluate x'), asArray(y, 'evaluate y'), args.batchSize ?? 32);
+  async evaluate(x: T.ArrayValue, y: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<number[]> {
+    checkOptions('evaluate', args, EVALUATE_OPTIONS);
+    return this.evaluateArrays(...this.trainingData(x, y, 'evaluate'), args.batchSize ?? 32);
   }
 
-  /** Outputs for a batch of inputs, in inference mode. */
-  async predict(xIn: T.ArrayValue): Promise<T.NDArray> {
+  /** Outputs for inputs, in inference mode: all at once, or `batchSize` samples per call. */
+  async predict(xIn: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<T.NDArray> {
+    checkOptions('predict', args, PREDICT_OPTIONS);
     if (!this.predictFn) {
       const { x, y } = this.forward(false);
       this.predictFn = await T.compile([x], y);
     }
-    return this.predictFn(asArray(xIn, 'predict x'));
+    const x = asArray(xIn, 'predict x');
+    const n = x.shape[0]!;
+    if (args.batchSize === undefined || args.batchSize >= n) return this.predictFn(x);
+    const parts: T.NDArray[] = [];
+    for (let s = 0; s < n; s += args.batchSize) parts.push(this.predictFn(takeRows(x, Array.from({ length: Math.min(args.batchSize, n - s) }, (_, i) => s + i))));
+    const out = new (parts[0]!.data.constructor as new (n: number) => T.NDArray['data'])(parts.reduce((t, p) => t + p.size, 0));
+    let offset = 0;
+    for (const p of parts) {
+      out.set(p.data as never, offset);
+      offset += p.size;
+    }
+    return T.array(out, { shape: [n, ...parts[0]!.shape.slice(1)] });
+  }
+
+  /** x and y as arrays with as many samples, finite, and (for sparse crossentropy) labels that are class indices. */
+  private trainingData(xIn: T.ArrayValue, yIn: T.ArrayValue, what: string): [T.NDArray, T.NDArray] {
+    const x = asArray(xIn, `${what} x`);
+    const y = asArray(yIn, `${what} y`);
+    if (x.shape[0] !== y.shape[0]) throw new ShapeError(`${what}: x has ${x.shape[0]} samples, y has ${y.shape[0]}`);
+    checkFinite(x, `${what} x`);
+    checkFinite(y, `${what} y`);
+    if (snakeCase(this.requireCompiled().lossName) === 'sparse_categorical_crossentropy') {
+      const classes = this.outputShape[this.outputShape.length - 1];
+      if (typeof classes === 'number') checkSparseLabels(y, classes, `${what} y`);
+    }
+    return [x, y];
   }
 
   /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
