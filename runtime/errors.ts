@@ -26,6 +26,10 @@ export class ConfigError extends TsanoError {
 export class LoadError extends TsanoError {
   override name = 'LoadError';
 }
+/** A model or file that cannot be written (the path and the system's reason are in the message). */
+export class SaveError extends TsanoError {
+  override name = 'SaveError';
+}
 /** A feature that is specified but not built yet. */
 export class NotAvailableError extends TsanoError {
   override name = 'NotAvailableError';

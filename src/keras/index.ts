@@ -14,7 +14,7 @@ import { EarlyStopping, Functional, History, LayersModel, Sequential } from './m
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Concatenate, Multiply } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
-import { loadModel, modelFromJSON } from './serialization.js';
+import { loadModel, modelFromJSON } from './files.js';
 
 const config = loadKerasConfig();
 applyKerasConfig(config);

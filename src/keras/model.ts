@@ -281,7 +281,7 @@ export abstract class LayersModel {
 
   /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
   async save(dir: string): Promise<void> {
-    const { saveModel } = await import('./serialization.js');
+    const { saveModel } = await import('./files.js');
     await saveModel(this, dir);
   }
 

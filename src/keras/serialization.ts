@@ -1,5 +1,3 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import * as T from '../index.js';
 import { LoadError } from '../../runtime/errors.js';
 import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
@@ -11,7 +9,7 @@ import { Functional, Sequential, type LayersModel } from './model.js';
 
 /** Keras JSON keys are snake_case; layer arguments are camelCase (as TensorFlow.js converts them). */
 const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-type Config = Record<string, unknown>;
+export type Config = Record<string, unknown>;
 const camelKeys = (c: Config): Config => Object.fromEntries(Object.entries(c).map(([k, v]) => [camel(k), v]));
 const dataFormat = (v: unknown): 'channelsFirst' | 'channelsLast' | undefined =>
   v === 'channels_first' ? 'channelsFirst' : v === 'channels_last' ? 'channelsLast' : undefined;
@@ -56,8 +54,11 @@ function batchShape(c: Config): (number | null)[] | undefined {
   return undefined;
 }
 
+const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 function makeLayer(entry: Config, where: string): Layer {
   const className = String(entry['class_name'] ?? entry['className']);
+  if (entry['config'] !== undefined && !isObject(entry['config'])) throw new LoadError(`${where}: the config of layer class '${className}' must be an object`);
   const config = camelKeys((entry['config'] ?? {}) as Config);
   const factory = LAYERS[className];
   if (!factory) throw new LoadError(`${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`);
@@ -70,9 +71,14 @@ function makeLayer(entry: Config, where: string): Layer {
 /** A model from a Keras topology (Keras 2, Keras 3 or TensorFlow.js). */
 export function modelFromTopology(topology: Config, where: string): LayersModel {
   const root = (topology['model_config'] ?? topology) as Config;
+  if (!isObject(root)) throw new LoadError(`${where}: the topology must be an object`);
   const className = root['class_name'];
   const config = (root['config'] ?? {}) as Config;
-  const entries = (Array.isArray(config) ? config : (config['layers'] as Config[] | undefined)) ?? [];
+  const list = Array.isArray(config) ? config : isObject(config) ? (config['layers'] ?? []) : undefined;
+  if (!Array.isArray(list)) throw new LoadError(`${where}: config.layers must be a list of layers, got ${JSON.stringify(isObject(config) ? config['layers'] : config)?.slice(0, 40)}`);
+  const bad = list.findIndex((e) => !isObject(e) || typeof e['class_name'] !== 'string');
+  if (bad >= 0) throw new LoadError(`${where}: config.layers[${bad}] must be an object with a class_name, got ${JSON.stringify(list[bad])?.slice(0, 40)}`);
+  const entries = list as Config[];
   if (className === 'Sequential') {
     const layers: Layer[] = [];
     let pendingShape: (number | null)[] | undefined = batchShape(camelKeys((config['build_input_shape'] ? { batch_input_shape: config['build_input_shape'] } : {}) as Config));
@@ -167,79 +173,4 @@ export function modelToTopology(model: LayersModel): Config {
     config: { name: 'model', layers, input_layers: [[names.get(input), 0, 0]], output_layers: [[names.get(f.outputNode), 0, 0]] },
     keras_version: 'tsano', backend: 'tsano',
   };
-}
-
-const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, bool: 1, float16: 2, uint16: 2 };
-
-/** Writes `dir/model.json` (TensorFlow.js layers-model format) and `dir/weights.bin`. */
-export async function saveModel(model: LayersModel, target: string): Promise<void> {
-  const dir = target.startsWith('file://') ? target.slice('file://'.length) : target;
-  await mkdir(dir, { recursive: true });
-  const weights = model.weights;
-  const bytes = new Uint8Array(weights.reduce((s, w) => s + w.get().size * 4, 0));
-  let offset = 0;
-  for (const w of weights) {
-    const v = w.get().dtype === 'float32' ? w.get() : w.get().astype('float32');
-    bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), offset);
-    offset += v.data.byteLength;
-  }
-  const json = {
-    format: 'layers-model',
-    generatedBy: 'tsano',
-    convertedBy: null,
-    modelTopology: modelToTopology(model),
-    weightsManifest: [{ paths: ['weights.bin'], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) }],
-  };
-  await writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
-  await writeFile(path.join(dir, 'weights.bin'), bytes);
-}
-
-/** Loads a TensorFlow.js layers model (written by tsano or by TensorFlow.js), weights included. */
-export async function loadModel(file: string): Promise<LayersModel> {
-  const jsonPath = file.startsWith('file://') ? file.slice('file://'.length) : file;
-  let json: Config;
-  try {
-    json = JSON.parse(await readFile(jsonPath, 'utf8')) as Config;
-  } catch (e) {
-    throw new LoadError(`${jsonPath}: cannot read the model (${(e as Error).message})`);
-  }
-  const topology = json['modelTopology'] as Config | undefined;
-  if (!topology) throw new LoadError(`${jsonPath}: no modelTopology (is this a TensorFlow.js layers model?)`);
-  const model = modelFromTopology(topology, jsonPath);
-  const byName = new Map(model.weights.map((w) => [w.name ?? '', w]));
-  const seen = new Set<string>();
-  for (const group of (json['weightsManifest'] ?? []) as { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[]) {
-    const buffers = await Promise.all(group.paths.map((p) => readFile(path.join(path.dirname(jsonPath), p))));
-    const data = Buffer.concat(buffers);
-    let offset = 0;
-    for (const spec of group.weights) {
-      const size = spec.shape.reduce((a, b) => a * b, 1);
-      const width = BYTES[spec.dtype];
-      if (!width) throw new LoadError(`${jsonPath}: weight ${spec.name} has unsupported dtype ${spec.dtype}`);
-      const raw = data.subarray(offset, offset + size * width);
-      offset += size * width;
-      const name = spec.name.replace(/:0$/, '');
-      const target = byName.get(name);
-      if (!target) throw new LoadError(`${jsonPath}: weight '${name}' has no matching layer weight (model weights: ${[...byName.keys()].join(', ')})`);
-      const values = spec.dtype === 'float32'
-        ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))
-        : spec.dtype === 'int32' ? Float32Array.from(new Int32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))) : Float32Array.from(raw);
-      target.set(T.array(values, { shape: spec.shape }).astype(target.dtype));
-      seen.add(name);
-    }
-  }
-  const missing = [...byName.keys()].filter((n) => !seen.has(n));
-  if (missing.length) throw new LoadError(`${jsonPath}: ${missing.length} of ${byName.size} weights are not set: ${missing.join(', ')}`);
-  return model;
-}
-
-/** A model from Keras's `model.to_json()` output (Keras 2 or Keras 3 layout), with fresh weights. */
-export function modelFromJSON(text: string): LayersModel {
-  let json: Config;
-  try {
-    json = JSON.parse(text) as Config;
-  } catch (e) {
-    throw new LoadError(`modelFromJSON: invalid JSON (${(e as Error).message})`);
-  }
-  return modelFromTopology(json, 'modelFromJSON');
 }

@@ -46,6 +46,13 @@ export abstract class Layer {
   private builtFor: Shape | undefined;
 
   constructor(readonly className: string, args: LayerArgs) {
+    if (args.name !== undefined && (typeof args.name !== 'string' || args.name === '')) throw new ConfigError(`${className}: name must be a non-empty string, got ${JSON.stringify(args.name)}`);
+    for (const key of ['inputShape', 'batchInputShape'] as const) {
+      const shape = args[key];
+      if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => d !== null && !(Number.isInteger(d) && d >= 1)))) {
+        throw new ConfigError(`${className}: ${key} must list positive integers or null, got ${JSON.stringify(shape)}`);
+      }
+    }
     this.name = args.name ?? uniqueName(toSnakeCase(className));
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
@@ -84,9 +91,11 @@ export abstract class Layer {
     return this.builtFor !== undefined;
   }
 
-  /** Adds a weight initialised by `initializer`. */
+  /** Adds a weight initialised by `initializer` (or taken from the files a model is being loaded from). */
   protected addWeight(name: string, shape: readonly number[], initializer: string, regularizer?: Regularizer, trainable = true): SharedVariable {
-    const w = T.shared(initialize(initializer, shape, nextWeightSeed(), `${this.name}.${name}`), `${this.name}/${name}`);
+    const full = `${this.name}/${name}`;
+    const seed = nextWeightSeed();
+    const w = T.shared(weightSource?.(full, shape) ?? initialize(initializer, shape, seed, `${this.name}.${name}`), full);
     this.weightList.push(w);
     if (trainable) this.trainable.add(w);
     if (regularizer) this.penalties.push(() => penalty(w, regularizer));
@@ -132,6 +141,23 @@ function penalty(w: T.Node, r: Regularizer): T.Node | undefined {
   if (r.l1) terms.push(T.mul(T.sum(T.abs(w)), r.l1));
   if (r.l2) terms.push(T.mul(T.sum(T.square(w)), r.l2));
   return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
+}
+
+type WeightSource = (name: string, shape: readonly number[]) => T.NDArray;
+let weightSource: WeightSource | undefined;
+
+/**
+ * Builds layers inside `build` with their weights from `source` (by weight name) instead of initializers:
+ * loading checks each weight's shape against the file before anything of that size is allocated.
+ */
+export function withWeightSource<R>(source: WeightSource, build: () => R): R {
+  const previous = weightSource;
+  weightSource = source;
+  try {
+    return build();
+  } finally {
+    weightSource = previous;
+  }
 }
 
 /** Which layer produced a symbolic tensor from which inputs: the functional API replays these calls. */
