@@ -26,6 +26,10 @@ export class ConfigError extends TsanoError {
 export class LoadError extends TsanoError {
   override name = 'LoadError';
 }
+/** A NaN or infinity found by the NaN guard (`nanGuard: true`): names the first step that produced it. */
+export class NanError extends TsanoError {
+  override name = 'NanError';
+}
 /** A model or file that cannot be written (the path and the system's reason are in the message). */
 export class SaveError extends TsanoError {
   override name = 'SaveError';

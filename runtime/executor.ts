@@ -1,5 +1,6 @@
 import type { Program, Step } from '../compiler/schedule/program.js';
 import { TsanoError, ShapeError } from './errors.js';
+import { guardFinite, summarize } from './nan-guard.js';
 import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
@@ -38,7 +39,7 @@ export class Executor {
   /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
   referenceFallbacks = 0;
 
-  constructor(private readonly program: Program, private readonly accelerator?: Accelerator) {
+  constructor(private readonly program: Program, private readonly accelerator?: Accelerator, private readonly options: { readonly nanGuard?: boolean } = {}) {
     this.context = (dtype) => ({
       dtype,
       random: (seed) => {
@@ -57,6 +58,11 @@ export class Executor {
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
     for (const s of p.shared) slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
+    const guard = this.options.nanGuard === true;
+    if (guard) {
+      for (const c of p.constants) guardFinite(c.value, `a constant (${c.label}, folded or written) holds`, () => c.where);
+      for (const s of p.shared) guardFinite(slots[s.slot]!, `the shared variable ${s.container.name} holds`);
+    }
     const profile = this.profiling ? new Map<string, number>() : undefined;
     for (const step of p.steps) {
       const started = profile ? performance.now() : 0;
@@ -76,6 +82,9 @@ export class Executor {
         throw new ShapeError(`${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`);
       }
       const value = result.dtype === step.dtype ? result : result.astype(step.dtype);
+      if (guard) {
+        guardFinite(value, `${step.label} produced`, () => `; its operands: ${operands.map((o, k) => `${step.operandLabels[k]} is ${summarize(o)}`).join('; ')}${step.where}`);
+      }
       slots[step.out] = value;
       this.accelerator?.hold(value);
       for (const r of step.release) {

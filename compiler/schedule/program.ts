@@ -34,7 +34,8 @@ export interface Step {
 export interface Program {
   readonly slotCount: number;
   readonly inputSlots: readonly number[];
-  readonly constants: readonly { readonly slot: number; readonly value: NDArray }[];
+  /** Constants, with how error messages name them (a folded constant keeps the user's expression and line). */
+  readonly constants: readonly { readonly slot: number; readonly value: NDArray; readonly label: string; readonly where: string }[];
   readonly shared: readonly { readonly slot: number; readonly container: SharedContainer }[];
   readonly steps: readonly Step[];
   readonly outputSlots: readonly number[];
@@ -54,14 +55,14 @@ export function schedule(
   const order = toposort(roots);
   const slotOf = new Map<Node, number>();
   inputs.forEach((n, i) => slotOf.set(n, i));
-  const constants: { slot: number; value: NDArray }[] = [];
+  const constants: { slot: number; value: NDArray; label: string; where: string }[] = [];
   const shared: { slot: number; container: SharedContainer }[] = [];
   const computed: Node[] = [];
   for (const node of order) {
     if (slotOf.has(node)) continue;
     const slot = slotOf.size;
     slotOf.set(node, slot);
-    if (node.op === 'constant') constants.push({ slot, value: (node.args as OpArgs['constant']).value });
+    if (node.op === 'constant') constants.push({ slot, value: (node.args as OpArgs['constant']).value, label: describe(node), where: whereBuilt(node) });
     else if (node.op === 'shared') shared.push({ slot, container: (node.args as OpArgs['shared']).container });
     else if (node.op === 'input') throw new Error(`internal: input ${describe(node)} has no slot`);
     else computed.push(node);

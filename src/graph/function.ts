@@ -8,6 +8,7 @@ import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/
 import { defaultBackend, epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
 import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
+import { guardFinite } from '../../runtime/nan-guard.js';
 import { Executor } from '../../runtime/executor.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
@@ -26,7 +27,15 @@ export interface CompileOptions {
   optimizer?: OptimizerLevel;
   /** Names of rewrites or passes to leave out. */
   exclude?: readonly string[];
+  /**
+   * Check every value for NaN and infinity as it is computed (Theano's NanGuardMode), and throw naming the
+   * first step that produced one, where it was built, and its operands' ranges. Fusion is off under the guard,
+   * so each step is one op. Also turned on by TSANO_NANGUARD=1 (read at compile time).
+   */
+  nanGuard?: boolean;
 }
+
+const COMPILE_OPTIONS: readonly (keyof CompileOptions)[] = ['updates', 'givens', 'mode', 'optimizer', 'exclude', 'nanGuard'];
 
 export interface CompileStats {
   /** Wall time spent in T.compile. */
@@ -44,6 +53,8 @@ export interface CompileStats {
   wasmKernels: number;
   /** The backend actually in use. */
   mode: Mode;
+  /** Whether every value is checked for NaN and infinity. */
+  nanGuard: boolean;
   /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
   moduleCache?: 'memory' | 'disk' | 'built';
   /** Threads big kernels are split across, and whether relaxed-SIMD FMA is in use. */
@@ -84,6 +95,11 @@ function compatibleShapes(a: Shape, b: Shape): boolean {
 }
 
 function checkOptions(options: CompileOptions): Mode {
+  if (options === null || typeof options !== 'object') throw new ConfigError(`compile: options must be an object, got ${JSON.stringify(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!(COMPILE_OPTIONS as readonly string[]).includes(key)) throw new ConfigError(`compile: unknown option '${key}' (known: ${COMPILE_OPTIONS.join(', ')})`);
+  }
+  if (options.nanGuard !== undefined && typeof options.nanGuard !== 'boolean') throw new ConfigError(`compile: nanGuard must be true or false, got ${JSON.stringify(options.nanGuard)}`);
   if (options.mode !== undefined && !MODES.includes(options.mode)) {
     throw new ConfigError(`compile: mode must be one of ${MODES.join(', ')}, got '${String(options.mode)}'`);
   }
@@ -233,7 +249,10 @@ export async function compile<O extends Node | readonly Node[]>(
     }
   }
   const level = options.optimizer ?? 'fast_run';
-  const exclude = options.exclude ?? [];
+  const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
+  // Under the guard every op is its own step, so the one that produced a NaN can be named, and no result
+  // overwrites its operands, so their ranges can be reported.
+  const exclude = nanGuard ? [...(options.exclude ?? []), 'fusion', 'memory'] : options.exclude ?? [];
   const verify = process.env['TSANO_VERIFY'] === '1';
   const { optimized, outputs: optimizedOutputs, updates: optimizedUpdates, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
     const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {};
@@ -251,13 +270,14 @@ export async function compile<O extends Node | readonly Node[]>(
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
   const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program) : undefined;
-  const executor = new Executor(program, accelerator);
+  const executor = new Executor(program, accelerator, { nanGuard });
 
   const fn = (...args: ArrayValue[]) => {
     if (args.length !== inputs.length) {
       throw new InputError(`expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`);
     }
     const values = args.map((v, i) => convertInput(v, inputs[i]!, i));
+    if (nanGuard) values.forEach((v, i) => guardFinite(v, `input ${i} (${describe(inputs[i]!)}) holds`));
     const { outputs: results, updates: newValues } = executor.run(values);
     // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
     executor.commit(newValues.map((v, i) => coerceShared(v, program.updates[i]!.container, program.updates[i]!.label)));
@@ -275,6 +295,7 @@ export async function compile<O extends Node | readonly Node[]>(
     kernels: program.steps.length,
     wasmKernels: program.steps.filter((s) => s.kernel !== undefined).length,
     mode,
+    nanGuard,
     ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
   };
   if (accelerator) {

@@ -10,7 +10,7 @@ import { applyKerasConfig, loadKerasConfig } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
 import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D, type Conv2DArgs, type PoolArgs } from './layers/conv.js';
 import type { Layer, LayerArgs } from './layers/layer.js';
-import { EarlyStopping, Functional, History, LayersModel, Sequential } from './model.js';
+import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateOnNaN } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Concatenate, Multiply } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
@@ -88,7 +88,10 @@ export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };
 
 export const optimizers = { sgd: optimizerFns.sgd, adam: optimizerFns.adam, rmsprop: optimizerFns.rmsprop, adagrad: optimizerFns.adagrad };
-export const callbacks = { earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args) };
-export { Sequential, Functional, LayersModel, History, EarlyStopping };
+export const callbacks = {
+  earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
+  terminateOnNaN: () => new TerminateOnNaN(),
+};
+export { Sequential, Functional, LayersModel, History, EarlyStopping, TerminateOnNaN };
 export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate };
 export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };

@@ -65,6 +65,18 @@ export class EarlyStopping implements Callback {
   }
 }
 
+/** Stops fit at the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN). */
+export class TerminateOnNaN implements Callback {
+  stopTraining = false;
+  onBatchEnd(batch: number, logs: Record<string, number>): void {
+    const loss = logs['loss'];
+    if (loss !== undefined && !Number.isFinite(loss)) {
+      console.log(`Batch ${batch}: Invalid loss, terminating training`);
+      this.stopTraining = true;
+    }
+  }
+}
+
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const asArray = (v: T.ArrayValue, what: string) => {
@@ -207,8 +219,9 @@ export abstract class LayersModel {
         const logs = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
         bar?.update(s + 1, logs);
         for (const cb of callbacks) await cb.onBatchEnd?.(s, logs);
+        if (callbacks.some((cb) => cb.stopTraining)) break;
       }
-      const logs: Record<string, number> = Object.fromEntries(names.map((name, k) => [name, sums[k]! / n]));
+      const logs: Record<string, number> = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
       if (validation) {
         const v = await this.evaluateArrays(validation[0], validation[1], batchSize);
         names.forEach((name, k) => (logs[`val_${name}`] = v[k]!));
