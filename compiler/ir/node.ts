@@ -132,7 +132,24 @@ export function describe(node: Node, depth = 2): string {
   if (node.op === 'input') return (node.args as OpArgs['input']).name || `<input ${node.id}>`;
   if (node.op === 'shared') return (node.args as OpArgs['shared']).container.name;
   if (depth === 0) return '…';
+  if (node.op === 'fused') return describeFused(node as Node<'fused'>, depth + 1);
   return `${node.op}(${node.inputs.map((i) => describe(i, depth - 1)).join(', ')})`;
+}
+
+/** A fused node as the expression it computes (`exp(add(mul(x, 2), y))`), so messages show the user's ops, not the kernel. */
+function describeFused(node: Node<'fused'>, depth: number): string {
+  const a = node.args;
+  const regionInput = (k: number, d: number): string => {
+    if (!a.product) return describe(node.inputs[k]!, d);
+    return k === 0 ? `${a.product.op}(${node.inputs.slice(0, 2).map((n) => describe(n, d - 1)).join(', ')})` : describe(node.inputs[k + 1]!, d);
+  };
+  const instr = (i: number, d: number): string => {
+    if (d === 0) return '…';
+    const ins = a.instrs[i]!;
+    return `${ins.op}(${ins.inputs.map((r) => (r.from === 'input' ? regionInput(r.index, d - 1) : instr(r.index, d - 1))).join(', ')})`;
+  };
+  const value = instr(a.outputs[0]!, depth);
+  return a.reduce ? `${a.reduce.op}(${value})` : value;
 }
 
 function operandTypes(inputs: readonly Node[]): string {
