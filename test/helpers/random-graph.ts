@@ -31,7 +31,7 @@ const PATTERNS: ((x: T.Node, y: T.Node, c: number) => T.Node)[] = [
   (x) => T.mul(T.mul(x, 3), 0.25),
   (x) => T.add(T.mul(x, 1), 0),
   (x) => T.div(x, 4),
-  (x, _y, c) => T.pow(x, [2, 0.5, -1, 3, 1, -0.5][Math.abs(Math.trunc(c)) % 6]!),
+  (x, _y, c) => T.pow(x, [2, 0.5, -1, 3, 1, -0.5][Number.isFinite(c) ? Math.abs(Math.trunc(c)) % 6 : 0]!),
   (x) => T.mul(x, x),
   (x, y) => T.where(T.gt(x, y), x, x),
   (x) => T.transpose(T.transpose(x)),
