@@ -34,6 +34,10 @@ export class NanError extends TsanoError {
 export class SaveError extends TsanoError {
   override name = 'SaveError';
 }
+/** A compiled function or model used after `dispose()`. */
+export class DisposedError extends TsanoError {
+  override name = 'DisposedError';
+}
 /** A feature that is specified but not built yet. */
 export class NotAvailableError extends TsanoError {
   override name = 'NotAvailableError';

@@ -16,6 +16,8 @@ export interface Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined;
   /** Called before each call's first step. */
   beginCall(): void;
+  /** Lets go of compiled code and memory now; values it holds for shared variables go back to JavaScript. */
+  dispose(): void;
   /** True for values in memory the accelerator reuses on the next call (copied before returning). */
   resident(value: NDArray): boolean;
   /** The value a shared variable's slot starts a call with (possibly already in the accelerator's memory). */
@@ -39,7 +41,9 @@ export class Executor {
   /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
   referenceFallbacks = 0;
 
-  constructor(private readonly program: Program, private readonly accelerator?: Accelerator, private readonly options: { readonly nanGuard?: boolean } = {}) {
+  private disposed = false;
+
+  constructor(private readonly program: Program, private accelerator?: Accelerator, private readonly options: { readonly nanGuard?: boolean } = {}) {
     this.context = (dtype) => ({
       dtype,
       random: (seed) => {
@@ -48,6 +52,18 @@ export class Executor {
         return r;
       },
     });
+  }
+
+  /** Releases the accelerator (its module and memory) at once; later calls are an error. */
+  dispose(): void {
+    this.accelerator?.dispose();
+    this.accelerator = undefined;
+    this.streams.clear();
+    this.disposed = true;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
   }
 
   /** Computes outputs and update values from already-validated inputs; the caller applies updates. */

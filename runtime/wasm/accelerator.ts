@@ -168,6 +168,15 @@ export class WasmAccelerator implements Accelerator, Residence {
     return new WasmAccelerator(program, module, exports, false, source);
   }
 
+  /**
+   * Lets go of the module and its memory at once: values of shared variables this function holds are
+   * copied back to JavaScript first, and helper threads drop their instance.
+   */
+  dispose(): void {
+    for (const shared of this.residents.keys()) if (shared.livesIn(this)) shared.value = this.readBack(shared);
+    if (this.helperModuleId !== undefined) this.pool!.unregister(this.helperModuleId, this);
+  }
+
   /** The most bytes of wasm memory one call has spanned. */
   get memoryPeak(): number {
     return this.arena.peak;

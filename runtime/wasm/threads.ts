@@ -180,8 +180,14 @@ class ThreadPool {
     const id = nextModuleId++;
     // Kernels are called by index into `names`, the same order on every thread.
     for (const w of this.workers) w.port.postMessage({ id, module, memory, names });
-    this.owners.register(owner, id);
+    this.owners.register(owner, id, owner);
     return id;
+  }
+
+  /** The helpers drop module `id` now (a disposed function), instead of when its owner is collected. */
+  unregister(id: number, owner: object): void {
+    this.owners.unregister(owner);
+    for (const w of this.workers) w.port.postMessage({ drop: id });
   }
   private readonly owners = new FinalizationRegistry<number>((id) => {
     for (const w of this.workers) w.port.postMessage({ drop: id });

@@ -7,7 +7,7 @@ import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
 import { defaultBackend, epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
-import { ConfigError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
+import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { Executor } from '../../runtime/executor.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
@@ -85,6 +85,12 @@ export interface CompiledFunction<R = NDArray | NDArray[]> {
   readonly graphBefore: CompiledGraph;
   readonly program: Program;
   readonly stats: CompileStats;
+  /**
+   * Releases the wasm module and memory now rather than when the function is garbage collected (for
+   * long-lived processes that compile many functions). Shared variables keep their newest values.
+   * Calling the function afterwards is a DisposedError.
+   */
+  dispose(): void;
 }
 
 const MODES: readonly Mode[] = ['wasm', 'js'];
@@ -271,8 +277,10 @@ export async function compile<O extends Node | readonly Node[]>(
   }
   const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program) : undefined;
   const executor = new Executor(program, accelerator, { nanGuard });
+  const disposers: (() => void)[] = [() => executor.dispose()];
 
   const fn = (...args: ArrayValue[]) => {
+    if (executor.isDisposed) throw new DisposedError(`this compiled function (${outputList.map((o) => describe(o)).join(', ')}) was disposed; compile it again to call it`);
     if (args.length !== inputs.length) {
       throw new InputError(`expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`);
     }
@@ -299,7 +307,14 @@ export async function compile<O extends Node | readonly Node[]>(
     ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
   };
   if (accelerator) {
-    Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => accelerator.memoryPeak, enumerable: true });
+    // Through a variable dispose clears, so a disposed function's stats do not keep its memory alive.
+    let live: WasmAccelerator | undefined = accelerator;
+    let peakAtDispose = 0;
+    disposers.push(() => {
+      peakAtDispose = live?.memoryPeak ?? peakAtDispose;
+      live = undefined;
+    });
+    Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => live?.memoryPeak ?? peakAtDispose, enumerable: true });
     Object.defineProperty(stats, 'referenceFallbacks', { get: () => executor.referenceFallbacks, enumerable: true });
   }
   return Object.assign(fn, {
@@ -307,6 +322,7 @@ export async function compile<O extends Node | readonly Node[]>(
     graphBefore: { inputs, outputs: finalOutputs, updates: finalUpdates },
     program,
     stats,
+    dispose: () => disposers.forEach((d) => d()),
   }) as never;
 }
 

@@ -1,7 +1,7 @@
 import * as T from '../index.js';
 import type { SharedVariable } from '../graph/variables.js';
 import { floatx } from '../../runtime/config.js';
-import { ConfigError, ShapeError } from '../../runtime/errors.js';
+import { ConfigError, DisposedError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
 import { checkFinite, checkOptions, checkSparseLabels, EVALUATE_OPTIONS, FIT_OPTIONS, PREDICT_OPTIONS } from './arguments.js';
 import { CALLS, Layer, type Shape } from './layers/layer.js';
@@ -180,6 +180,7 @@ export abstract class LayersModel {
 
   /** Trains for `epochs`, returning the History of loss and metrics per epoch. */
   async fit(xIn: T.ArrayValue, yIn: T.ArrayValue, args: FitArgs = {}): Promise<History> {
+    this.checkNotDisposed('fit');
     checkOptions('fit', args, FIT_OPTIONS);
     const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
     let [x, y] = this.trainingData(xIn, yIn, 'fit');
@@ -253,12 +254,14 @@ export abstract class LayersModel {
 
   /** Loss and metrics on the given data, in inference mode (dropout off). */
   async evaluate(x: T.ArrayValue, y: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<number[]> {
+    this.checkNotDisposed('evaluate');
     checkOptions('evaluate', args, EVALUATE_OPTIONS);
     return this.evaluateArrays(...this.trainingData(x, y, 'evaluate'), args.batchSize ?? 32);
   }
 
   /** Outputs for inputs, in inference mode: all at once, or `batchSize` samples per call. */
   async predict(xIn: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<T.NDArray> {
+    this.checkNotDisposed('predict');
     checkOptions('predict', args, PREDICT_OPTIONS);
     if (!this.predictFn) {
       const { x, y } = this.forward(false);
@@ -290,6 +293,21 @@ export abstract class LayersModel {
       if (typeof classes === 'number') checkSparseLabels(y, classes, `${what} y`);
     }
     return [x, y];
+  }
+
+  /**
+   * Releases the model's compiled functions (their wasm modules and memory) at once, for long-lived
+   * processes; its weights stay readable. Training or predicting afterwards is a DisposedError.
+   */
+  dispose(): void {
+    for (const f of [this.trainFn, this.predictFn, this.evalFn]) f?.dispose();
+    this.trainFn = this.predictFn = this.evalFn = undefined;
+    this.disposed = true;
+  }
+  private disposed = false;
+
+  private checkNotDisposed(what: string): void {
+    if (this.disposed) throw new DisposedError(`${what}: the model was disposed`);
   }
 
   /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
