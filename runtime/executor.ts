@@ -1,6 +1,7 @@
 import type { Program, Step } from '../compiler/schedule/program.js';
 import { TsanoError, ShapeError } from './errors.js';
 import { guardFinite, summarize } from './nan-guard.js';
+import { formatProfile, StepTimes, summarizeProfile, type Profile } from './profile.js';
 import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
@@ -67,7 +68,7 @@ export class Executor {
   }
 
   /** Computes outputs and update values from already-validated inputs; the caller applies updates. */
-  run(inputs: readonly NDArray[]): { outputs: NDArray[]; updates: NDArray[] } {
+  run(inputs: readonly NDArray[], times?: StepTimes): { outputs: NDArray[]; updates: NDArray[] } {
     const p = this.program;
     this.accelerator?.beginCall();
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
@@ -79,9 +80,11 @@ export class Executor {
       for (const c of p.constants) guardFinite(c.value, `a constant (${c.label}, folded or written) holds`, () => c.where);
       for (const s of p.shared) guardFinite(slots[s.slot]!, `the shared variable ${s.container.name} holds`);
     }
-    const profile = this.profiling ? new Map<string, number>() : undefined;
-    for (const step of p.steps) {
-      const started = profile ? performance.now() : 0;
+    const timed = times ?? (this.profiling ? new StepTimes(p.steps.length) : undefined);
+    if (timed) timed.calls++;
+    for (let index = 0; index < p.steps.length; index++) {
+      const step = p.steps[index]!;
+      const started = timed ? performance.now() : 0;
       const operands = step.inputs.map((i) => slots[i]!);
       let result: NDArray;
       try {
@@ -108,18 +111,17 @@ export class Executor {
         slots[r] = undefined;
         if (dead) this.accelerator?.drop(dead);
       }
-      if (profile) {
-        const key = `${step.op}${step.kernel === undefined ? '' : ' [wasm]'} ${fmt(result.shape)}`;
-        profile.set(key, (profile.get(key) ?? 0) + performance.now() - started);
-      }
+      timed?.record(index, step, operands, value, performance.now() - started);
     }
-    if (profile) {
-      const rows = [...profile].sort((a, b) => b[1] - a[1]).slice(0, 12);
-      console.error(`tsano: slowest steps of this call\n${rows.map(([k, ms]) => `  ${ms.toFixed(2).padStart(8)} ms  ${k}`).join('\n')}`);
-    }
+    if (timed && !times) console.error(`tsano: ${formatProfile(this.profileOf(timed, timed.ms.reduce((a, b) => a + b, 0)), 12)}`);
     const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
     // Update values stay where they are: commit decides whether they leave the accelerator's memory.
     return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => slots[u.slot]!) };
+  }
+
+  /** The profile of the calls whose step times `times` gathered. */
+  profileOf(times: StepTimes, totalMs: number): Profile {
+    return summarizeProfile(this.program, times, totalMs, (step) => (step.kernel !== undefined && this.accelerator ? 'wasm' : 'reference'));
   }
 
   /** Gives each updated shared variable its new value (values already checked); call after `run`, before the next one. */

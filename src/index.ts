@@ -23,6 +23,14 @@ export type { ArrayValue, NestedArray } from '../runtime/ndarray.js';
 export type { DType } from '../runtime/dtype.js';
 export { floatx, epsilon, imageDataFormat } from '../runtime/config.js';
 export * from '../runtime/errors.js';
+export type { Profile, StepProfile } from '../runtime/profile.js';
+import { formatProfile, type Profile } from '../runtime/profile.js';
+/** Prints a profile (from `f.profile(...)`) as a table, slowest steps first; returns the text. */
+export function printProfile(profile: Profile, options: { limit?: number; print?: (text: string) => void } = {}): string {
+  const text = formatProfile(profile, options.limit);
+  (options.print ?? console.log)(text);
+  return text;
+}
 
 import { full } from '../runtime/ndarray.js';
 import type { DType } from '../runtime/dtype.js';

@@ -117,3 +117,50 @@ describe('the NaN guard', () => {
     await expect(T.compile([x], x, { nanguard: true } as never)).rejects.toThrow(/compile: unknown option 'nanguard' \(known: .*nanGuard/);
   });
 });
+
+describe('the profiler', () => {
+  for (const mode of MODES) {
+    it(`reports every step with its kernel, the user's ops, time, share and rate (${mode})`, async () => {
+      const x = T.matrix('x');
+      const w = T.shared(T.randomNormal([16, 8], { seed: 1 }), 'w');
+      const f = await T.compile([x], T.sum(T.exp(T.mul(T.tanh(T.dot(x, w)), 0.5)), 1), { mode });
+      const data = T.randomNormal([32, 16], { seed: 2 });
+      const p = f.profile(data, { repeats: 7 });
+      expect(p.calls).toBe(7);
+      expect(p.steps).toHaveLength(f.program.steps.length);
+      const shares = p.steps.reduce((s, st) => s + st.share, 0);
+      expect(shares).toBeGreaterThan(0);
+      expect(shares).toBeLessThanOrEqual(1.0001);
+      for (const st of p.steps) {
+        expect(st.calls).toBe(7);
+        expect(st.meanMs).toBeCloseTo(st.totalMs / 7, 9);
+        expect(st.kernel).toMatch(mode === 'wasm' ? /^wasm / : /^reference /);
+      }
+      const product = p.steps.find((st) => /dot\(x, w\)/.test(st.ops))!;
+      expect(product.gflops).toBeGreaterThan(0);
+      expect(product.shape).toEqual([32, 8]);
+      expect(p.steps.filter((st) => st !== product).every((st) => st.gbps !== undefined)).toBe(true);
+      // The same values as a plain call: profiling runs the function itself.
+      expect(Array.from(f(data).data)).toEqual(Array.from(f(data).data));
+      const lines: string[] = [];
+      const text = T.printProfile(p, { print: (t) => lines.push(t) });
+      expect(lines).toEqual([text]);
+      expect(text).toMatch(/^Profile: 7 calls, [\d.]+ ms in all/);
+      expect(text).toMatch(/GFLOPS .*dot\(x, w\)/);
+      expect(() => f.profile(data, { repeats: 0 })).toThrow(/repeats must be an integer >= 1/);
+    });
+  }
+
+  it('Keras models profile their predict and training functions', async () => {
+    const keras = await import('tsano/keras');
+    const model = keras.sequential({ layers: [keras.layers.dense({ units: 4, activation: 'relu', inputShape: [3] }), keras.layers.dense({ units: 2 })] });
+    model.compile({ optimizer: 'sgd', loss: 'mse' });
+    const x = T.randomNormal([5, 3], { seed: 1 });
+    const predict = await model.profilePredict(x, { repeats: 3 });
+    expect(predict.calls).toBe(3);
+    expect(predict.steps.some((s) => s.gflops !== undefined)).toBe(true);
+    const train = await model.profileTrain(x, T.zeros([5, 2]), { repeats: 2 });
+    expect(train.calls).toBe(2);
+    expect(train.steps.length).toBeGreaterThan(predict.steps.length);
+  });
+});

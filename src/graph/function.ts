@@ -10,6 +10,7 @@ import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
 import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { Executor } from '../../runtime/executor.js';
+import { StepTimes, type Profile } from '../../runtime/profile.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport } from '../../compiler/schedule/kernels.js';
@@ -91,6 +92,12 @@ export interface CompiledFunction<R = NDArray | NDArray[]> {
    * Calling the function afterwards is a DisposedError.
    */
   dispose(): void;
+  /**
+   * Calls the function with `inputs` `repeats` times (default 10; the last argument may be `{ repeats }`)
+   * and returns the time of every step: kernel, the user's expression, calls, total and mean, share, and
+   * GFLOPS or GB/s (Theano's ProfileStats). Updates are applied, as in any call. `T.printProfile` prints it.
+   */
+  profile(...inputs: (ArrayValue | { repeats?: number })[]): Profile;
 }
 
 const MODES: readonly Mode[] = ['wasm', 'js'];
@@ -279,20 +286,35 @@ export async function compile<O extends Node | readonly Node[]>(
   const executor = new Executor(program, accelerator, { nanGuard });
   const disposers: (() => void)[] = [() => executor.dispose()];
 
-  const fn = (...args: ArrayValue[]) => {
+  const call = (args: readonly ArrayValue[], times?: StepTimes) => {
     if (executor.isDisposed) throw new DisposedError(`this compiled function (${outputList.map((o) => describe(o)).join(', ')}) was disposed; compile it again to call it`);
     if (args.length !== inputs.length) {
       throw new InputError(`expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`);
     }
     const values = args.map((v, i) => convertInput(v, inputs[i]!, i));
     if (nanGuard) values.forEach((v, i) => guardFinite(v, `input ${i} (${describe(inputs[i]!)}) holds`));
-    const { outputs: results, updates: newValues } = executor.run(values);
+    const { outputs: results, updates: newValues } = executor.run(values, times);
     // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
     executor.commit(newValues.map((v, i) => coerceShared(v, program.updates[i]!.container, program.updates[i]!.label)));
     // Results must not alias state the caller could later observe changing, nor each other (an output listed twice).
     const aliased = (r: NDArray, i: number) => results.indexOf(r) < i || values.includes(r) || program.shared.some((s) => s.container.peek() === r) || program.constants.some((c) => c.value === r);
     const out = results.map((r, i) => (aliased(r, i) ? r.clone() : r));
     return single ? out[0]! : out;
+  };
+  const fn = (...args: ArrayValue[]) => call(args);
+  /** Calls the function `repeats` times (updates applied, as in any call) and reports the time of every step. */
+  const profile = (...args: unknown[]): Profile => {
+    const last = args[args.length - 1];
+    const hasOptions = args.length === inputs.length + 1 && typeof last === 'object' && last !== null && !Array.isArray(last) && !ArrayBuffer.isView(last) && !(last instanceof NDArray);
+    const options = (hasOptions ? args.pop() : {}) as { repeats?: number };
+    const unknown = Object.keys(options).filter((k) => k !== 'repeats');
+    if (unknown.length) throw new ConfigError(`profile: unknown option '${unknown[0]}' (known: repeats)`);
+    const repeats = options.repeats ?? 10;
+    if (!Number.isInteger(repeats) || repeats < 1) throw new ConfigError(`profile: repeats must be an integer >= 1, got ${String(repeats)}`);
+    const times = new StepTimes(program.steps.length);
+    const begun = performance.now();
+    for (let r = 0; r < repeats; r++) call(args as ArrayValue[], times);
+    return executor.profileOf(times, performance.now() - begun);
   };
   const stats: CompileStats = {
     compileTimeMs: performance.now() - started,
@@ -323,6 +345,7 @@ export async function compile<O extends Node | readonly Node[]>(
     program,
     stats,
     dispose: () => disposers.forEach((d) => d()),
+    profile,
   }) as never;
 }
 

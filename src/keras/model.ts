@@ -295,6 +295,19 @@ export abstract class LayersModel {
     return [x, y];
   }
 
+  /** The time of every step of the compiled predict function on `x` (see `T.printProfile`). */
+  async profilePredict(xIn: T.ArrayValue, options: { repeats?: number } = {}): Promise<T.Profile> {
+    await this.predict(xIn);
+    return this.predictFn!.profile(asArray(xIn, 'profilePredict x'), options);
+  }
+
+  /** The time of every step of the compiled training step on one batch (x, y); each repeat trains, as train_on_batch does. */
+  async profileTrain(xIn: T.ArrayValue, yIn: T.ArrayValue, options: { repeats?: number } = {}): Promise<T.Profile> {
+    this.checkNotDisposed('profileTrain');
+    const [x, y] = this.trainingData(xIn, yIn, 'profileTrain');
+    return (await this.trainStep()).profile(x, y, options);
+  }
+
   /**
    * Releases the model's compiled functions (their wasm modules and memory) at once, for long-lived
    * processes; its weights stay readable. Training or predicting afterwards is a DisposedError.
