@@ -1,6 +1,6 @@
 import { checkedSize } from './limits.js';
 import { allocate, allocateForOverwrite, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
-import { DTypeError, ShapeError } from './errors.js';
+import { ConfigError, DTypeError, ShapeError } from './errors.js';
 import { floatx } from './config.js';
 import { Random, nextSeed } from './random.js';
 
@@ -142,6 +142,7 @@ export interface ArrayOptions {
  * an NDArray of another dtype is converted (callers that must not convert check dtypes first).
  */
 export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where = 'array'): NDArray {
+  for (const key of Object.keys(options)) if (key !== 'dtype' && key !== 'shape') throw new ConfigError(`${where}: unknown option '${key}' (known: dtype, shape)`);
   if (options.dtype !== undefined && !isDType(options.dtype)) {
     throw new DTypeError(`${where}: unknown dtype '${String(options.dtype)}' (use float32, float64, int32 or bool)`);
   }
@@ -170,6 +171,7 @@ export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where =
 
 /** An array filled with one value. */
 export function full(shape: readonly number[], value: number, dtype: DType = floatx(), where = 'full'): NDArray {
+  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   const data = allocate(dtype, checkedSize(shape, dtype, where));
   data.fill(coerce(value, dtype));
   return new NDArray(data, shape, dtype);
@@ -180,8 +182,20 @@ export interface RandomOptions {
   dtype?: DType;
 }
 
+/** Rejects unknown option names and values that are not finite numbers (or integers, for `integers`) before any work. */
+function checkNumericOptions(where: string, options: object, known: readonly string[], integers: readonly string[] = []): void {
+  if (typeof options !== 'object' || options === null) throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
+  for (const [key, value] of Object.entries(options)) {
+    if (!known.includes(key)) throw new ConfigError(`${where}: unknown option '${key}' (known: ${known.join(', ')})`);
+    if (key === 'dtype' || value === undefined) continue;
+    const ok = integers.includes(key) ? Number.isSafeInteger(value) : typeof value === 'number' && Number.isFinite(value);
+    if (!ok) throw new ConfigError(`${where}: ${key} must be ${integers.includes(key) ? 'an integer' : 'a finite number'}, got ${JSON.stringify(value) ?? String(value)}`);
+  }
+}
+
 function randomArray(shape: readonly number[], options: RandomOptions, where: string, draw: (r: Random) => number): NDArray {
   const dtype = options.dtype ?? floatx();
+  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   const data = allocate(dtype, checkedSize(shape, dtype, where));
   const rng = new Random(options.seed ?? nextSeed());
   for (let i = 0; i < data.length; i++) data[i] = coerce(draw(rng), dtype);
@@ -190,13 +204,17 @@ function randomArray(shape: readonly number[], options: RandomOptions, where: st
 
 /** Normal samples with the given mean and standard deviation. */
 export function randomNormal(shape: readonly number[], options: RandomOptions & { mean?: number; stddev?: number } = {}): NDArray {
+  checkNumericOptions('randomNormal', options, ['seed', 'dtype', 'mean', 'stddev'], ['seed']);
   const { mean = 0, stddev = 1 } = options;
+  if (stddev < 0) throw new ConfigError(`randomNormal: stddev must be >= 0, got ${stddev}`);
   return randomArray(shape, options, 'randomNormal', (r) => mean + stddev * r.normal());
 }
 
 /** Uniform samples in [minval, maxval). */
 export function randomUniform(shape: readonly number[], options: RandomOptions & { minval?: number; maxval?: number } = {}): NDArray {
+  checkNumericOptions('randomUniform', options, ['seed', 'dtype', 'minval', 'maxval'], ['seed']);
   const { minval = 0, maxval = 1 } = options;
+  if (!(minval <= maxval)) throw new ConfigError(`randomUniform: minval ${minval} is above maxval ${maxval}`);
   return randomArray(shape, options, 'randomUniform', (r) => minval + (maxval - minval) * r.uniform());
 }
 

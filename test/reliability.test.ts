@@ -164,3 +164,16 @@ describe('the profiler', () => {
     expect(train.steps.length).toBeGreaterThan(predict.steps.length);
   });
 });
+
+describe('array constructors check their options', () => {
+  it('unknown options, impossible values and dtypes are ConfigError or DTypeError naming the option', () => {
+    expect(() => T.randomNormal([2], { stdev: 2 } as never)).toThrow(/randomNormal: unknown option 'stdev' \(known: seed, dtype, mean, stddev\)/);
+    expect(() => T.randomNormal([2], { stddev: -1 })).toThrow(/stddev must be >= 0, got -1/);
+    expect(() => T.randomNormal([2], { mean: NaN })).toThrow(/mean must be a finite number/);
+    expect(() => T.randomUniform([2], { minval: 3, maxval: 1 })).toThrow(/minval 3 is above maxval 1/);
+    expect(() => T.randomUniform([2], { seed: 1.5 })).toThrow(/seed must be an integer, got 1.5/);
+    expect(() => T.zeros([2], 'float16' as never)).toThrow(T.DTypeError);
+    expect(() => T.array([1, 2], { dtyp: 'float64' } as never)).toThrow(/unknown option 'dtyp'/);
+    expect(() => T.zeros([2, -1])).toThrow(/zeros: shape must list non-negative integers, got \[2,-1\]/);
+  });
+});
