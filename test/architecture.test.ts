@@ -1,11 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const LAYERS = ['src', 'compiler', 'runtime'] as const;
 
-/** Modules a file loads when it runs: static imports and re-exports that are not type-only. */
+/**
+ * Modules a file loads when it runs: static imports and re-exports that are not type-only, side-effect
+ * imports, and dynamic `import()` with a literal specifier.
+ */
 function valueImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const specifiers: string[] = [];
@@ -16,7 +20,24 @@ function valueImports(file: string): string[] {
     specifiers.push(m[2]!);
   }
   for (const m of text.matchAll(/^import\s+'([^']+)'/gm)) specifiers.push(m[1]!);
+  for (const m of text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) specifiers.push(m[1]!);
   return specifiers;
+}
+
+const resolve = (from: string, spec: string) => path.relative(root, path.resolve(path.dirname(path.join(root, from)), spec.replace(/\.js$/, '.ts')));
+
+/** Every TypeScript file of the library (repository-relative). */
+function libraryFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(path.join(root, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(rel);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) out.push(rel);
+    }
+  };
+  LAYERS.forEach(walk);
+  return out;
 }
 
 /** Every file (repository-relative) and package reached from `entry` through value imports. */
@@ -24,19 +45,18 @@ function closure(entry: string): { files: Set<string>; packages: Set<string> } {
   const files = new Set<string>();
   const packages = new Set<string>();
   const visit = (file: string) => {
-    const rel = path.relative(root, file);
-    if (files.has(rel)) return;
-    files.add(rel);
-    for (const spec of valueImports(file)) {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const spec of valueImports(path.join(root, file))) {
       if (!spec.startsWith('.')) packages.add(spec.startsWith('node:') ? 'node' : spec);
-      else visit(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')));
+      else visit(resolve(file, spec));
     }
   };
-  visit(path.join(root, entry));
+  visit(entry);
   return { files, packages };
 }
 
-describe('what runs a compiled function', () => {
+describe('layering', () => {
   it('the executor and the wasm driver load no graph, optimizer, gradient or code generator module, and not binaryen', () => {
     for (const entry of ['runtime/executor.ts', 'runtime/wasm/accelerator.ts']) {
       const { files, packages } = closure(entry);
@@ -45,5 +65,36 @@ describe('what runs a compiled function', () => {
       expect(forbidden, `${entry} loads ${forbidden.join(', ')}`).toEqual([]);
       expect([...packages].filter((p) => p !== 'node')).toEqual([]);
     }
+  });
+
+  it('no runtime module loads the compiler or the API, statically or with import(); code generation is the compiler side', () => {
+    const offenders = libraryFiles()
+      .filter((f) => f.startsWith('runtime/'))
+      .flatMap((f) => valueImports(path.join(root, f)).filter((s) => s.startsWith('.')).map((s) => [f, resolve(f, s)] as const))
+      .filter(([, target]) => /^(compiler|src)\//.test(target))
+      .map(([f, target]) => `${f} -> ${target}`);
+    expect(offenders).toEqual([]);
+    const binaryen = libraryFiles().filter((f) => valueImports(path.join(root, f)).includes('binaryen'));
+    expect(binaryen).toEqual(['compiler/codegen/binaryen.ts']);
+  });
+
+  it('no import circles among the modules that load each other', () => {
+    const files = libraryFiles();
+    const edges = new Map(files.map((f) => [f, valueImports(path.join(root, f)).filter((s) => s.startsWith('.')).map((s) => resolve(f, s))]));
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const stack: string[] = [];
+    const visit = (f: string) => {
+      state.set(f, 'open');
+      stack.push(f);
+      for (const next of edges.get(f) ?? []) {
+        if (state.get(next) === 'open') circles.push([...stack.slice(stack.indexOf(next)), next].join(' -> '));
+        else if (!state.has(next)) visit(next);
+      }
+      stack.pop();
+      state.set(f, 'done');
+    };
+    files.forEach((f) => state.has(f) || visit(f));
+    expect(circles).toEqual([]);
   });
 });

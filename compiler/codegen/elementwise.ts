@@ -1,7 +1,7 @@
 import type { FusedInstr, Op, OpArgs } from '../ir/ops.js';
 import { bytesPerElement, type DType } from '../../runtime/dtype.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
-import type { ElementType, ElementwiseSpec, Layout } from '../schedule/kernel-abi.js';
+import type { ElementType, ElementwiseSpec, Layout } from '../../runtime/kernel-abi.js';
 import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';

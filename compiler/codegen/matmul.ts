@@ -3,9 +3,9 @@ import type { FunctionEmitter, Local } from './emitter.js';
 import { relaxedMadd, SimdMath } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
-import type { MatmulEpilogue } from '../schedule/kernel-abi.js';
+import type { MatmulEpilogue } from '../../runtime/kernel-abi.js';
 // The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
-import { TILE_ROWS, tileCols } from '../schedule/kernel-abi.js';
+import { TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';
 
 /**
  * Depth of one cache block: a 4 x KC slice of packed A (8 KiB) and a KC x 8 slice of packed B (16 KiB)

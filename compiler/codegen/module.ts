@@ -1,4 +1,4 @@
-import type { KernelSpec } from '../schedule/kernel-abi.js';
+import type { KernelSpec } from '../../runtime/kernel-abi.js';
 import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';

@@ -7,8 +7,9 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
 import type { FloatLanes } from './elementwise.js';
-import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
-import type { ReduceOp } from '../schedule/kernel-abi.js';
+import { narrow, widen } from './f64-lanes.js';
+import { SimdMathF64 } from './simd-math-f64.js';
+import type { ReduceOp } from '../../runtime/kernel-abi.js';
 
 /** Above this, e^x overflows float64. */
 const FLOAT64_EXP_OVERFLOW = 709.782712893384;

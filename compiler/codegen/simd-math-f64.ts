@@ -9,11 +9,11 @@ import { erfcScaled } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit, logTwoParts } from './fit.js';
 import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
 import { reduceHalfPiF64 } from './trig-reduction.js';
+import { MAGIC, narrow, twoSum, widen } from './f64-lanes.js';
 
 type V = Local;
 
 /** 2^52 + 2^51: adding it to a float64 integer puts that integer in the low mantissa bits (and back). */
-export const MAGIC = 6755399441055744;
 const MAGIC_BITS = 0x4338000000000000n;
 const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.90821492927058770002e-10;
@@ -235,25 +235,4 @@ export class SimdMathF64 extends LaneMath {
     return { e: this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get()))), m: mm };
   }
 
-}
-
-/** a + b = sum + error exactly, in two float64 lanes (Knuth's two-sum: no ordering of |a| and |b| needed). */
-export function twoSum(e: FunctionEmitter, out: Stmts, a: V, b: V): [V, V] {
-  const { m, b: bin } = e;
-  const sum = e.let(out, bin.v128, m.f64x2.add(a.get(), b.get()));
-  const bb = e.let(out, bin.v128, m.f64x2.sub(sum.get(), a.get()));
-  return [sum, e.let(out, bin.v128, m.f64x2.add(m.f64x2.sub(a.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(b.get(), bb.get())))];
-}
-
-/** The float32 lanes [0, 1] and [2, 3] of `x` as two float64 vectors. */
-export function widen(e: FunctionEmitter, out: Stmts, x: Expr, xAgain: Expr): [V, V] {
-  const { m } = e;
-  const high = m.i8x16.shuffle(xAgain, xAgain, [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
-  return [e.let(out, e.b.v128, m.f64x2.promote_low_f32x4(x)), e.let(out, e.b.v128, m.f64x2.promote_low_f32x4(high))];
-}
-
-/** Two float64 vectors rounded back into one vector of four float32 lanes. */
-export function narrow(e: FunctionEmitter, low: Expr, high: Expr): Expr {
-  const { m } = e;
-  return m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(low), m.f32x4.demote_f64x2_zero(high), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
 }

@@ -8,7 +8,8 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
 import { chebyshevFit } from './fit.js';
-import { narrow, SimdMathF64, widen } from './simd-math-f64.js';
+import { narrow, widen } from './f64-lanes.js';
+import { SimdMathF64 } from './simd-math-f64.js';
 import { reduceHalfPi } from './trig-reduction.js';
 
 export type { Stmts };

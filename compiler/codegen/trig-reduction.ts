@@ -11,8 +11,8 @@
 import type { Expr } from './binaryen.js';
 import { FunctionEmitter, type Local } from './emitter.js';
 import { halfPiParts, twoOverPiChunks, twoOverPiWords } from './fit.js';
-import type { Stmts } from './simd-math.js';
-import { MAGIC, narrow, twoSum, widen } from './simd-math-f64.js';
+import { MAGIC, narrow, twoSum, widen } from './f64-lanes.js';
+import type { Stmts } from './lane-math.js';
 
 /** Lanes at or above this magnitude take the scalar path (n·P1 stays exact below it). */
 export const VECTOR_REDUCTION_LIMIT = 2 ** 19;

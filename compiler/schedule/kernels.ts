@@ -2,7 +2,7 @@ import { Node } from '../ir/node.js';
 import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
 import { isElementwise } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
-import { broadcastPlan, type ElementType, type ElementwiseSpec, type KernelSpec, type Layout, type ReduceOp } from './kernel-abi.js';
+import { broadcastPlan, type ElementType, type ElementwiseSpec, type KernelSpec, type Layout, type ReduceOp } from '../../runtime/kernel-abi.js';
 
 const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'prod', 'max', 'min', 'logsumexp']);
 const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);

@@ -3,7 +3,7 @@ import { describe, Node, whereBuilt } from '../ir/node.js';
 import { isElementwise, type Op, type OpArgs, type SharedContainer } from '../ir/ops.js';
 import { formatShape, type Shape } from '../ir/type.js';
 import { kernelKey, selectKernel, type Supported } from './kernels.js';
-import type { KernelSpec } from './kernel-abi.js';
+import type { KernelSpec } from '../../runtime/kernel-abi.js';
 import type { DType } from '../../runtime/dtype.js';
 import type { NDArray } from '../../runtime/ndarray.js';
 

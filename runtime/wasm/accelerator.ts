@@ -1,5 +1,5 @@
-import type { ElementwiseSpec, KernelSpec } from '../../compiler/schedule/kernel-abi.js';
-import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../../compiler/schedule/kernel-abi.js';
+import type { ElementwiseSpec, KernelSpec } from '../kernel-abi.js';
+import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -92,6 +92,9 @@ type Job = readonly [number, readonly number[]];
  * earlier kernel of the same call left them there; results stay in place for the next kernel. Big
  * kernels are split into row ranges across the thread pool (bit-identical to one thread).
  */
+/** Generates the module of a program's kernels (wasm bytes), with relaxed-SIMD FMA or plain SIMD128. */
+export type ModuleGenerator = (kernels: readonly KernelSpec[], relaxedSimd: boolean) => Promise<Uint8Array>;
+
 export class WasmAccelerator implements Accelerator, Residence {
   private readonly arena = new WasmArena();
   private readonly fns: KernelFn[];
@@ -146,25 +149,24 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.leaving = leaving;
   }
 
-  /** Compiles the program's kernels into one module (loading binaryen on first use). */
-  static async create(program: Program): Promise<WasmAccelerator | undefined> {
+  /**
+   * The accelerator for `program`, with its kernels' module from the cache or from `generate` (the code
+   * generator, which the compiler passes in: the runtime never loads it itself).
+   */
+  static async create(program: Program, generate: ModuleGenerator): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
     // Export names follow from the kernel list, so a cached module needs no side table.
     const exports = kernelExports(program.kernels);
-    const build = (relaxedSimd: boolean) => async () => {
-      const { buildModule } = await import('../../compiler/codegen/module.js');
-      return (await buildModule(program.kernels, { relaxedSimd })).bytes;
-    };
     if (wantRelaxed()) {
       try {
-        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), build(true));
+        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), () => generate(program.kernels, true));
         return new WasmAccelerator(program, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
-    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), build(false));
+    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), () => generate(program.kernels, false));
     return new WasmAccelerator(program, module, exports, false, source);
   }
 

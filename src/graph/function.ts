@@ -11,7 +11,8 @@ import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { Executor } from '../../runtime/executor.js';
 import { StepTimes, type Profile } from '../../runtime/profile.js';
-import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
+import { WasmAccelerator, type ModuleGenerator } from '../../runtime/wasm/accelerator.js';
+import { buildModule } from '../../compiler/codegen/module.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
@@ -230,6 +231,9 @@ function madeBefore(key: string, make: () => Made): Made {
   return made;
 }
 
+/** Code generation, on the compiler's side: the runtime receives the module's bytes. */
+const generateModule: ModuleGenerator = async (kernels, relaxedSimd) => (await buildModule(kernels, { relaxedSimd })).bytes;
+
 /**
  * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
  * wasm backend loads its code generator; calling the result is synchronous.
@@ -282,7 +286,7 @@ export async function compile<O extends Node | readonly Node[]>(
     for (const p of optimized.phases) console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
-  const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program) : undefined;
+  const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program, generateModule) : undefined;
   const executor = new Executor(program, accelerator, { nanGuard });
   const disposers: (() => void)[] = [() => executor.dispose()];
 

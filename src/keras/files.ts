@@ -1,11 +1,12 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as T from '../index.js';
-import { LoadError, SaveError, TsanoError } from '../../runtime/errors.js';
+import { LoadError, TsanoError } from '../../runtime/errors.js';
 import { checkedSize } from '../../runtime/limits.js';
 import { withWeightSource } from './layers/layer.js';
 import type { LayersModel } from './model.js';
-import { modelFromTopology, modelToTopology, type Config } from './serialization.js';
+import { localPath, reason } from './save.js';
+import { modelFromTopology, type Config } from './serialization.js';
 
 /** A model.json is a topology and a manifest; anything near this size is not one. */
 const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
@@ -26,8 +27,6 @@ interface WeightGroup {
   readonly weights: readonly WeightSpec[];
 }
 
-const localPath = (p: string) => (p.startsWith('file://') ? p.slice('file://'.length) : p);
-const reason = (e: unknown) => ((e as NodeJS.ErrnoException).code ? `${(e as NodeJS.ErrnoException).code}: ${(e as Error).message}` : (e as Error).message);
 
 /** The deepest nesting of arrays and objects in JSON text, counted without parsing (so without recursion). */
 function jsonDepth(text: string): number {
@@ -201,74 +200,4 @@ export function modelFromJSON(text: string): LayersModel {
     void model.weights; // builds every layer now, so an impossible size is an error here, not at the first predict
     return model;
   });
-}
-
-/** Writes `data` to `file` through a temporary file beside it, so a failed write leaves the old file whole. */
-async function writeBeside(file: string, data: string | Uint8Array): Promise<string> {
-  const temporary = `${file}.${process.pid}-${Date.now().toString(36)}.tmp`;
-  try {
-    await writeFile(temporary, data);
-  } catch (e) {
-    await rm(temporary, { force: true });
-    throw new SaveError(`${file}: cannot write (${reason(e)})`);
-  }
-  return temporary;
-}
-
-/** The weights files the model.json already in `dir` lists (none when there is none, or it is not ours to read). */
-async function currentWeightFiles(dir: string): Promise<string[]> {
-  try {
-    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Config;
-    const groups = (Array.isArray(json['weightsManifest']) ? json['weightsManifest'] : []) as Config[];
-    return groups.flatMap((g) => (Array.isArray(g['paths']) ? g['paths'].filter((p): p is string => typeof p === 'string' && /^[\w.-]+$/.test(p) && !/^\.+$/.test(p)) : []));
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Writes `dir/model.json` (TensorFlow.js layers-model format) and its weights file. Replacing a model is
- * atomic: the new weights go to a file the old model.json does not list (weights.bin, or weights-2.bin when
- * weights.bin is in use), model.json is replaced by a rename, and only then is the old weights file removed;
- * if anything fails before, the previous model is left as it was.
- */
-export async function saveModel(model: LayersModel, target: string): Promise<void> {
-  const dir = localPath(target);
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw new SaveError(`${dir}: cannot create the model's folder (${reason(e)})`);
-  }
-  const previous = await currentWeightFiles(dir);
-  const weightsName = previous.includes('weights.bin') ? 'weights-2.bin' : 'weights.bin';
-  const weights = model.weights;
-  const bytes = new Uint8Array(weights.reduce((s, w) => s + w.get().size * 4, 0));
-  let offset = 0;
-  for (const w of weights) {
-    const v = w.get().dtype === 'float32' ? w.get() : w.get().astype('float32');
-    bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), offset);
-    offset += v.data.byteLength;
-  }
-  const json = JSON.stringify({
-    format: 'layers-model',
-    generatedBy: 'tsano',
-    convertedBy: null,
-    modelTopology: modelToTopology(model),
-    weightsManifest: [{ paths: [weightsName], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) }],
-  });
-  const files = [path.join(dir, weightsName), path.join(dir, 'model.json')];
-  const written: string[] = [];
-  let renamed = 0;
-  try {
-    written.push(await writeBeside(files[0]!, bytes));
-    written.push(await writeBeside(files[1]!, json));
-    for (; renamed < files.length; renamed++) await rename(written[renamed]!, files[renamed]!);
-  } catch (e) {
-    await Promise.all(written.slice(renamed).map((t) => rm(t, { force: true })));
-    // A new weights file nobody lists yet is removed too; the old model.json and its weights are untouched.
-    if (renamed === 1) await rm(files[0]!, { force: true });
-    if (e instanceof TsanoError) throw e;
-    throw new SaveError(`${dir}: cannot save the model (${reason(e)})`);
-  }
-  await Promise.all(previous.filter((p) => p !== weightsName).map((p) => rm(path.join(dir, p), { force: true })));
 }

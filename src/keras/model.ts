@@ -8,6 +8,7 @@ import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { ProgressBar } from './progress.js';
+import { saveModel } from './save.js';
 
 export interface CompileArgs {
   optimizer: string | Optimizer;
@@ -77,6 +78,12 @@ export class TerminateOnNaN implements Callback {
   }
 }
 
+/** A layer's entry in a Keras topology; the first layer of a model carries the batch input shape. */
+const layerEntry = (l: Layer, first: boolean): Record<string, unknown> => ({
+  class_name: l.className,
+  config: { ...l.getConfig(), trainable: true, dtype: 'float32', ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}) },
+});
+
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const asArray = (v: T.ArrayValue, what: string) => {
@@ -144,6 +151,8 @@ export abstract class LayersModel {
 
   abstract readonly modelName: string;
   protected abstract layerOutputShape(layer: Layer): Shape;
+  /** The Keras topology (`model.to_json()` layout, Keras 2 style with batch_input_shape). */
+  abstract topology(): Record<string, unknown>;
 
   private requireCompiled() {
     if (!this.compiled) throw new ConfigError('call model.compile({ optimizer, loss }) before fit or evaluate');
@@ -325,7 +334,6 @@ export abstract class LayersModel {
 
   /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
   async save(dir: string): Promise<void> {
-    const { saveModel } = await import('./files.js');
     await saveModel(this, dir);
   }
 
@@ -382,6 +390,10 @@ export class Sequential extends LayersModel {
     return { x: this.input, y: h };
   }
 
+  topology(): Record<string, unknown> {
+    return { class_name: 'Sequential', config: { name: 'sequential', layers: this.layers.map((l, i) => layerEntry(l, i === 0)) }, keras_version: 'tsano', backend: 'tsano' };
+  }
+
   protected layerOutputShape(layer: Layer): Shape {
     let s: Shape = this.layers[0]!.batchInputShape!;
     for (const l of this.layers) {
@@ -432,6 +444,26 @@ export class Functional extends LayersModel {
 
   protected layerOutputShape(layer: Layer): Shape {
     return this.shapes.get(layer) ?? [];
+  }
+
+  /** An InputLayer, then each layer with the names of the layers it reads. */
+  topology(): Record<string, unknown> {
+    const names = new Map<T.Node, string>([[this.input, this.input.name ?? 'input']]);
+    const inputName = names.get(this.input);
+    const layers: Record<string, unknown>[] = [{ class_name: 'InputLayer', name: inputName, config: { name: inputName, batch_input_shape: this.input.shape, dtype: 'float32' }, inbound_nodes: [] }];
+    const visit = (n: T.Node) => {
+      if (names.has(n)) return;
+      const call = CALLS.get(n)!;
+      call.inputs.forEach(visit);
+      names.set(n, call.layer.name);
+      layers.push({ ...layerEntry(call.layer, false), name: call.layer.name, inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])] });
+    };
+    visit(this.output);
+    return {
+      class_name: 'Model',
+      config: { name: 'model', layers, input_layers: [[inputName, 0, 0]], output_layers: [[names.get(this.output), 0, 0]] },
+      keras_version: 'tsano', backend: 'tsano',
+    };
   }
 
   get inputNode(): T.Node {

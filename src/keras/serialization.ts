@@ -2,7 +2,7 @@ import * as T from '../index.js';
 import { LoadError } from '../../runtime/errors.js';
 import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
 import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D } from './layers/conv.js';
-import { CALLS, type Layer } from './layers/layer.js';
+import type { Layer } from './layers/layer.js';
 import { Add, Concatenate, Multiply } from './layers/merge.js';
 import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
 import { Functional, Sequential, type LayersModel } from './model.js';
@@ -143,34 +143,4 @@ function functionalFrom(config: Config, entries: Config[], where: string): Layer
   const output = tensors.get(outName);
   if (!input || !output) throw new LoadError(`${where}: the model needs one input layer and one output layer`);
   return new Functional(input, output);
-}
-
-/** Keras topology of a model (`model.to_json()` layout, Keras 2 style with batch_input_shape). */
-export function modelToTopology(model: LayersModel): Config {
-  const layerEntry = (l: Layer, first: boolean): Config => ({
-    class_name: l.className,
-    config: { ...l.getConfig(), trainable: true, dtype: 'float32', ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}) },
-  });
-  if (model instanceof Sequential) {
-    return { class_name: 'Sequential', config: { name: 'sequential', layers: model.layers.map((l, i) => layerEntry(l, i === 0)) }, keras_version: 'tsano', backend: 'tsano' };
-  }
-  // Functional: an InputLayer, then each layer with the names of the layers it reads.
-  const f = model as Functional;
-  const names = new Map<T.Node, string>();
-  const input = f.inputNode;
-  names.set(input, input.name ?? 'input');
-  const layers: Config[] = [{ class_name: 'InputLayer', name: names.get(input), config: { name: names.get(input), batch_input_shape: input.shape, dtype: 'float32' }, inbound_nodes: [] }];
-  const visit = (n: T.Node) => {
-    if (names.has(n)) return;
-    const call = CALLS.get(n)!;
-    call.inputs.forEach(visit);
-    names.set(n, call.layer.name);
-    layers.push({ ...layerEntry(call.layer, false), name: call.layer.name, inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])] });
-  };
-  visit(f.outputNode);
-  return {
-    class_name: 'Model',
-    config: { name: 'model', layers, input_layers: [[names.get(input), 0, 0]], output_layers: [[names.get(f.outputNode), 0, 0]] },
-    keras_version: 'tsano', backend: 'tsano',
-  };
 }

@@ -3,8 +3,8 @@
  * compiled function's driver needs at run time. It imports no graph, optimizer or code generator,
  * so an exported function can carry it alone.
  */
-import type { FusedInstr } from '../ir/ops.js';
-import { bytesPerElement } from '../../runtime/dtype.js';
+import type { FusedInstr } from '../compiler/ir/ops.js';
+import { bytesPerElement } from './dtype.js';
 
 /**
  * How an elementwise operand is laid out against the output, viewed as [outer, inner] (inner = last
