@@ -56,6 +56,53 @@ export type KernelSpec =
 
 export type ElementType = 'float32' | 'float64' | 'bool';
 
+const POOL_WINDOW = ['n', 'h', 'w', 'c', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw'] as const;
+
+/**
+ * Every kernel function's parameters (all i32: sizes and byte addresses), by name, in the order the
+ * module declares them: the one place they are written. The code generator reads them by name
+ * (`FunctionEmitter.named`), the driver passes them by name (`kernelArgs`); neither writes a position
+ * or a count. Some functions take a tail of operand addresses after these (see `tail` below).
+ */
+export const KERNEL_PARAMS = {
+  /** Rows `outer` of `inner` elements; then one address per operand and per output. */
+  elementwise: ['outer', 'inner'],
+  /** C = A·B for `n` rows of A, depth `k`, `cols` columns, with row and depth strides in elements; then one address per epilogue operand. */
+  matmul: ['a', 'b', 'c', 'n', 'k', 'cols', 'scratch', 'aRow', 'aDepth', 'bDepth', 'bCol'],
+  /** Patches of `n` channels-last images to rows of `cols` (col2im: back, summed), with strides, dilations and padding. */
+  im2col: ['x', 'cols', 'n', 'h', 'w', 'c', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'ph', 'pw'],
+  /** `batch` [rows, cols] matrices transposed. */
+  transpose: ['src', 'dst', 'batch', 'rows', 'cols'],
+  /** [outer, reduced, inner] reduced over the middle axis, with a scratch row. */
+  reduce: ['outer', 'reduced', 'inner', 'x', 'out', 'scratch'],
+  /** Rows of `reduced` elements. */
+  softmax: ['outer', 'reduced', 'x', 'out'],
+  /** Indices of the extremum along the middle axis of [outer, reduced, inner], as int32. */
+  argReduce: ['outer', 'reduced', 'inner', 'x', 'out'],
+  /** Pooling forward: input, output, then the window geometry. */
+  pool: ['x', 'out', ...POOL_WINDOW],
+  /** Pooling gradient: input (max pooling), output gradient, input gradient, then the window geometry. */
+  poolGrad: ['x', 'g', 'dx', ...POOL_WINDOW],
+} as const;
+
+export type KernelFunction = keyof typeof KERNEL_PARAMS;
+export type ParamName<F extends KernelFunction> = (typeof KERNEL_PARAMS)[F][number];
+/** A kernel function's arguments by name. */
+export type KernelArgs<F extends KernelFunction> = { readonly [P in ParamName<F>]: number };
+
+/** The arguments of kernel function `fn` in declaration order, then its tail of operand addresses. */
+export function kernelArgs<F extends KernelFunction>(fn: F, args: KernelArgs<F>, tail: readonly number[] = []): number[] {
+  const names: readonly ParamName<F>[] = KERNEL_PARAMS[fn];
+  return [...names.map((name) => args[name]), ...tail];
+}
+
+/** Operand addresses after the named parameters: elementwise operands and outputs, matmul epilogue operands. */
+export function tailLength(spec: KernelSpec): number {
+  if (spec.kind === 'elementwise') return spec.layouts.length + spec.outputs.length;
+  if (spec.kind === 'matmul' || spec.kind === 'conv2d') return spec.epilogue?.layouts.length ?? 0;
+  return 0;
+}
+
 /**
  * Matmul register tile: 4 rows of A times 8 float32 (or 4 float64) columns of B, two vectors per row
  * (the padding of C and of the packed operands).

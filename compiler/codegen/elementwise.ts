@@ -156,7 +156,8 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
   const wide = spec.lanes === 'f64x2';
   const width = wide ? 2 : 4;
   const fx = (wide ? m.f64x2 : m.f32x4) as FloatLanes;
-  const [outer, inner, ...ptrs] = e.params;
+  const { outer, inner } = e.named('elementwise');
+  const ptrs = e.tail('elementwise');
   const inputs = ptrs.slice(0, spec.layouts.length);
   const outputs = ptrs.slice(spec.layouts.length);
   const s: LaneMath = wide ? new SimdMathF64(e) : new SimdMath(e, fma);

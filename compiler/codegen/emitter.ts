@@ -1,3 +1,4 @@
+import { KERNEL_PARAMS, type KernelFunction, type ParamName } from '../../runtime/kernel-abi.js';
 import type { Binaryen, Expr, Module } from './binaryen.js';
 
 const helpersBuilt = new WeakMap<Module, Set<string>>();
@@ -23,6 +24,23 @@ export class FunctionEmitter {
     this.params = paramTypes.map((t, i) => this.localRef(i, t));
   }
 
+  /** An emitter for kernel function `fn`: its named i32 parameters, then `tail` more (operand addresses). */
+  static forKernel(b: Binaryen, m: Module, fn: KernelFunction, tail = 0): FunctionEmitter {
+    return new FunctionEmitter(b, m, new Array<number>(KERNEL_PARAMS[fn].length + tail).fill(b.i32));
+  }
+
+  /** The parameters of kernel function `fn`, by name (kernel-abi's KERNEL_PARAMS). */
+  named<F extends KernelFunction>(fn: F): { readonly [P in ParamName<F>]: Local } {
+    const names: readonly string[] = KERNEL_PARAMS[fn];
+    if (this.params.length < names.length) throw new Error(`internal: a ${fn} kernel has ${names.length} parameters, this function ${this.params.length}`);
+    return Object.fromEntries(names.map((name, i) => [name, this.params[i]])) as { [P in ParamName<F>]: Local };
+  }
+
+  /** The parameters after kernel function `fn`'s named ones (operand addresses). */
+  tail(fn: KernelFunction): Local[] {
+    return this.params.slice(KERNEL_PARAMS[fn].length);
+  }
+
   private localRef(index: number, type: number): Local {
     return { index, type, get: () => this.m.local.get(index, type) };
   }
@@ -32,6 +50,11 @@ export class FunctionEmitter {
     const index = this.params.length + this.localTypes.length;
     this.localTypes.push(type);
     return this.localRef(index, type);
+  }
+
+  /** Fresh locals of `type`, by name: `const { i, j } = e.locals(['i', 'j'], b.i32)`. */
+  locals<const N extends string>(names: readonly N[], type: number): { readonly [K in N]: Local } {
+    return Object.fromEntries(names.map((name) => [name, this.local(type)])) as { [K in N]: Local };
   }
 
   /** Evaluates `value` once into a new local, appending the assignment to `into`. */

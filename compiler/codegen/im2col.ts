@@ -14,14 +14,14 @@ import { floatLanes } from './lane-math.js';
 export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col' | 'col2im' = 'im2col', wide = false): void {
   const { m, b } = e;
   const { shift, lanes, scalar, fx, splat } = floatLanes(e, wide);
-  const [x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = e.params as Local[];
+  const { x, cols, n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw } = e.named('im2col');
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
   const mul = (p: Expr, q: Expr) => m.i32.mul(p, q);
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
   const loop = (label: string, exitWhen: Expr, stmts: Expr[]) =>
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
-  const [bi, oy, ox, i, j, iy, ix, dst, bytes, q] = Array.from({ length: 10 }, () => e.local(b.i32));
+  const { bi, oy, ox, i, j, iy, ix, dst, bytes, q } = e.locals(['bi', 'oy', 'ox', 'i', 'j', 'iy', 'ix', 'dst', 'bytes', 'q'], b.i32);
 
   const inside = m.i32.and(
     m.i32.and(m.i32.ge_s(iy.get(), i32(0)), m.i32.lt_s(iy.get(), h.get())),
@@ -106,13 +106,13 @@ export function emitIm2col(e: FunctionEmitter, name: string, direction: 'im2col'
  */
 export function emitTranspose(e: FunctionEmitter, name: string, wide = false): void {
   const { m, b } = e;
-  const [src, dst, batch, rows, cols] = e.params as Local[];
+  const { src, dst, batch, rows, cols } = e.named('transpose');
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
   const mul = (p: Expr, q: Expr) => m.i32.mul(p, q);
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
   const loop = (counter: Local, step: number, end: () => Expr, stmts: Expr[]) => e.countedLoop(counter, undefined, end, step, stmts);
-  const [bi, i, j, r, from, to] = Array.from({ length: 6 }, () => e.local(b.i32));
+  const { bi, i, j, r, from, to } = e.locals(['bi', 'i', 'j', 'r', 'from', 'to'], b.i32);
   const quad = [0, 1, 2, 3].map(() => e.local(b.v128));
   const t = [0, 1, 2, 3].map(() => e.local(b.v128));
   const lanes = (...groups: number[]) => groups.flatMap((g) => [4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3]);

@@ -19,9 +19,6 @@ const B_PACK_PANELS = 4;
 
 type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
 
-/** Parameters of the matmul kernel, in order. */
-export const MATMUL_PARAMS = 11;
-
 /**
  * Emits `matmul(A, B, C, n, k, m, scratch, aRowStride, aDepthStride, bDepthStride, bColStride)`:
  * C[rows, cols] = A[n, k] · B[k, m] into a C padded to whole tiles (rows = n rounded up to 4, cols =
@@ -40,7 +37,8 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   const CS = wide ? 2 : 3; // log2 TC
   const fx = wide ? m.f64x2 : m.f32x4;
   const scalar = wide ? m.f64 : m.f32;
-  const [A, B, C, n, k, cols0, scratch, aRow, aDepth, bDepth, bCol, ...epilogueInputs] = e.params as Local[];
+  const { a: A, b: B, c: C, n, k, cols: cols0, scratch, aRow, aDepth, bDepth, bCol } = e.named('matmul');
+  const epilogueInputs = e.tail('matmul');
   const i32 = (c: number) => m.i32.const(c);
   const add = (x: Expr, y: Expr) => m.i32.add(x, y);
   const mul = (x: Expr, y: Expr) => m.i32.mul(x, y);

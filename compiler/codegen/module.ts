@@ -1,15 +1,15 @@
-import type { KernelSpec } from '../../runtime/kernel-abi.js';
+import { tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
 import { loadBinaryen } from './binaryen.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
-import { emitMatmul, MATMUL_PARAMS } from './matmul.js';
+import { emitMatmul } from './matmul.js';
 import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col, emitTranspose } from './im2col.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
-/** The pooling kernels: parameter count (two or three pointers and the window geometry) and emitter. */
+/** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
-  maxPool2d: [14, emitMaxPool], avgPool2d: [14, emitAvgPool], maxPool2dGrad: [15, emitMaxPoolGrad], avgPool2dGrad: [15, emitAvgPoolGrad],
+  maxPool2d: ['pool', emitMaxPool], avgPool2d: ['pool', emitAvgPool], maxPool2dGrad: ['poolGrad', emitMaxPoolGrad], avgPool2dGrad: ['poolGrad', emitAvgPoolGrad],
 } as const;
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
@@ -37,9 +37,9 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
-      const emit = (params: number, body: (e: FunctionEmitter) => void) => body(new FunctionEmitter(b, m, new Array<number>(params).fill(b.i32)));
+      const emit = (fn: KernelFunction, body: (e: FunctionEmitter) => void, tail = 0) => body(FunctionEmitter.forKernel(b, m, fn, tail));
       // The batched transpose companion (kernel-abi's COMPANIONS and reduce companions say which kinds have one).
-      const emitTransposeCompanion = (dtype: 'float32' | 'float64' = 'float32') => emit(5, (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
+      const emitTransposeCompanion = (dtype: 'float32' | 'float64' = 'float32') => emit('transpose', (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
       switch (spec.kind) {
         case 'conv2d':
         case 'conv2dGradFilter':
@@ -48,40 +48,40 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
           // gradient) and the channels-first transpose, in the convolution's float type.
           const dtype = spec.dtype ?? 'float32';
           const epilogue = spec.kind === 'conv2d' ? spec.epilogue : undefined;
-          emit(MATMUL_PARAMS + (epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, epilogue, dtype));
+          emit('matmul', (e) => emitMatmul(e, name, options.relaxedSimd, epilogue, dtype), tailLength(spec));
           const walk = spec.kind === 'conv2dGradInput' ? 'col2im' : 'im2col';
-          emit(16, (e) => emitIm2col(e, `${name}_${walk}`, walk, dtype === 'float64'));
+          emit('im2col', (e) => emitIm2col(e, `${name}_${walk}`, walk, dtype === 'float64'));
           emitTransposeCompanion(dtype);
           break;
         }
         case 'matmul':
-          emit(MATMUL_PARAMS + (spec.epilogue?.layouts.length ?? 0), (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype));
+          emit('matmul', (e) => emitMatmul(e, name, options.relaxedSimd, spec.epilogue, spec.dtype), tailLength(spec));
           break;
         case 'maxPool2d':
         case 'avgPool2d':
         case 'maxPool2dGrad':
         case 'avgPool2dGrad': {
-          const [params, emitPool] = POOLING[spec.kind];
-          emit(params, (e) => emitPool(e, name, spec.dtype === 'float64'));
+          const [fn, emitPool] = POOLING[spec.kind];
+          emit(fn, (e) => emitPool(e, name, spec.dtype === 'float64'));
           emitTransposeCompanion(spec.dtype);
           break;
         }
         case 'elementwise':
-          emit(2 + spec.layouts.length + spec.outputs.length, (e) => emitElementwise(e, spec, name, options.relaxedSimd));
+          emit('elementwise', (e) => emitElementwise(e, spec, name, options.relaxedSimd), tailLength(spec));
           break;
         case 'reduce': {
           const map = spec.map;
-          emit(6, (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
-          if (map) emit(2 + map.layouts.length + map.outputs.length, (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd));
+          emit('reduce', (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
+          if (map) emit('elementwise', (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd), tailLength(map));
           // logsumexp reduces whole rows: axes with kept ones after them are moved last first.
           if (spec.op === 'logsumexp') emitTransposeCompanion(spec.dtype);
           break;
         }
         case 'argReduce':
-          emit(5, (e) => emitArgReduce(e, spec.op, name, spec.dtype === 'float64'));
+          emit('argReduce', (e) => emitArgReduce(e, spec.op, name, spec.dtype === 'float64'));
           break;
         case 'softmax':
-          emit(4, (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));
+          emit('softmax', (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));
           // Along an axis other than the last: that axis moved last and back around the kernel.
           emitTransposeCompanion(spec.dtype);
           break;

@@ -26,8 +26,9 @@ interface Window {
 function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true, wide = false): void {
   const { m, b } = e;
   const { shift, lanes } = floatLanes(e, wide);
-  const ptrs = e.params.slice(0, pointers) as Local[];
-  const [n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw] = e.params.slice(pointers) as Local[];
+  const params = pointers === 2 ? e.named('pool') : e.named('poolGrad');
+  const ptrs = 'out' in params ? [params.x, params.out] : [params.x, params.g, params.dx];
+  const { n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw } = params;
   const i32 = (v: number) => m.i32.const(v);
   const add = (p: Expr, q: Expr) => m.i32.add(p, q);
   const sub = (p: Expr, q: Expr) => m.i32.sub(p, q);
@@ -37,7 +38,7 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
   const min = (p: Expr, q: Expr) => m.select(m.i32.lt_s(p, q), p, q);
   const loop = (label: string, exitWhen: Expr, stmts: Expr[]) =>
     m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
-  const [bi, oy, ox, y, xx, ch, y0, y1, x0, x1, at, outAt] = Array.from({ length: 12 }, () => e.local(b.i32));
+  const { bi, oy, ox, y, xx, ch, y0, y1, x0, x1, at, outAt } = e.locals(['bi', 'oy', 'ox', 'y', 'xx', 'ch', 'y0', 'y1', 'x0', 'x1', 'at', 'outAt'], b.i32);
   const pixel = (yy: Expr, xxx: Expr) => mul(add(mul(add(mul(bi.get(), h!.get()), yy), w!.get()), xxx), c!.get());
   const view: Window = {
     outAt, ch,

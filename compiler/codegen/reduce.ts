@@ -159,8 +159,8 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   const k = new Builder(e, fma, dtype === 'float64');
   const { m, s, fx, scalar, E, W } = k;
   const b = e.b;
-  const [outer, reduced, inner, x, out, scratch] = e.params as Local[];
-  const [o, j, r, row, dst] = Array.from({ length: 5 }, () => e.local(b.i32));
+  const { outer, reduced, inner, x, out, scratch } = e.named('reduce');
+  const { o, j, r, row, dst } = e.locals(['o', 'j', 'r', 'row', 'dst'], b.i32);
   const sum = e.local(b.f64);
   const best = e.local(k.scalarType);
   // Sums and products accumulate in float64 (in `scratch` when inner > 1), extrema in the data's type.
@@ -238,8 +238,8 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
   const k = new Builder(e, fma, dtype === 'float64');
   const { m, s, fx, W } = k;
   const b = e.b;
-  const [outer, reduced, x, out] = e.params as Local[];
-  const [o, j, row, dst] = Array.from({ length: 4 }, () => e.local(b.i32));
+  const { outer, reduced, x, out } = e.named('softmax');
+  const { o, j, row, dst } = e.locals(['o', 'j', 'row', 'dst'], b.i32);
   const sum = e.local(b.f64);
   const best = e.local(k.scalarType);
   const shift = e.local(k.scalarType);
@@ -300,8 +300,8 @@ export function emitArgReduce(e: FunctionEmitter, op: 'argmax' | 'argmin', name:
   const k = new Builder(e, false, wide);
   const { m, scalar, E } = k;
   const b = e.b;
-  const [outer, reduced, inner, x, out] = e.params as Local[];
-  const [o, j, r, at, index] = Array.from({ length: 5 }, () => e.local(b.i32));
+  const { outer, reduced, inner, x, out } = e.named('argReduce');
+  const { o, j, r, at, index } = e.locals(['o', 'j', 'r', 'at', 'index'], b.i32);
   const best = e.local(k.scalarType);
   const v = e.local(k.scalarType);
   const better = (p: Expr, q: Expr) => (op === 'argmax' ? scalar.gt(p, q) : scalar.lt(p, q));

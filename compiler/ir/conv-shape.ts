@@ -44,7 +44,7 @@ export function convOutputShape(x: Shape, w: Shape, a: ConvArgs): Dim[] {
   if (cin !== null && w[2] !== null && cin !== w[2]) {
     throw new TypeRuleError(`input has ${cin} channels, kernel expects ${w[2]}`);
   }
-  const [kh, kw] = [w[0], w[1]];
+  const [kh, kw] = [w[0]!, w[1]!];
   if (kh === null || kw === null) throw new TypeRuleError('kernel height and width must be known');
   const h = spatial(x[ax.h]!, kh, a.strides[0], a.dilation[0], a.padding);
   const wd = spatial(x[ax.w]!, kw, a.strides[1], a.dilation[1], a.padding);

@@ -1,5 +1,5 @@
 import type { ElementwiseSpec, KernelSpec } from '../kernel-abi.js';
-import { actualLayout, broadcastPlan, type BroadcastPlan, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../kernel-abi.js';
+import { actualLayout, broadcastPlan, type BroadcastPlan, kernelArgs, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -52,8 +52,8 @@ function elementwiseArgs(spec: ElementwiseSpec, outer: number, inner: number, in
   const inSize = (i: number) => bytesPerElement(spec.inputTypes[i]!);
   const outSize = (q: number) => bytesPerElement(spec.outputTypes[q]!);
   return outer === 1
-    ? [1, b - a, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * outSize(q))]
-    : [b - a, inner, ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize(i) : spec.layouts[i] === 'column' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * inner * outSize(q))];
+    ? kernelArgs('elementwise', { outer: 1, inner: b - a }, [...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * outSize(q))])
+    : kernelArgs('elementwise', { outer: b - a, inner }, [...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize(i) : spec.layouts[i] === 'column' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * inner * outSize(q))]);
 }
 
 let configured = false;
@@ -341,7 +341,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const src = this.place(x);
     const matrix = rows * cols * E;
     this.dispatch(this.parts(batch, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
-      [src + a * matrix, out + a * matrix, b - a, rows, cols]]));
+      kernelArgs('transpose', { src: src + a * matrix, dst: out + a * matrix, batch: b - a, rows, cols })]));
     return new NDArray(this.arena.view(x.dtype, out, x.size), [...shape], x.dtype);
   }
 
@@ -595,7 +595,7 @@ export class WasmAccelerator implements Accelerator, Residence {
       const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
       const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean' || spec.op === 'prod') ? this.arena.alloc(inner * 8) : 0));
-      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, [o1 - o0, reduced, inner, ptr + o0 * reduced * inner * E, out + o0 * inner * E, scratch[t]!]]));
+      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, kernelArgs('reduce', { outer: o1 - o0, reduced, inner, x: ptr + o0 * reduced * inner * E, out: out + o0 * inner * E, scratch: scratch[t]! })]));
       scratch.forEach((p) => p && this.arena.free(p));
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
       ptr = out;
@@ -617,7 +617,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const out = this.arena.alloc(outer * inner * 4);
     const E = bytesPerElement(x.dtype);
     this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, [o1 - o0, reduced, inner, input + o0 * reduced * inner * E, out + o0 * inner * 4]]));
+      [step.kernel!, kernelArgs('argReduce', { outer: o1 - o0, reduced, inner, x: input + o0 * reduced * inner * E, out: out + o0 * inner * 4 })]));
     return new NDArray(this.arena.view('int32', out, outer * inner), reducedShape(x.shape, axes, args.keepdims), 'int32');
   }
 
@@ -643,7 +643,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const input = this.place(x);
     const out = this.arena.alloc(x.size * E);
     this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, [o1 - o0, reduced, input + o0 * reduced * E, out + o0 * reduced * E]]));
+      [step.kernel!, kernelArgs('softmax', { outer: o1 - o0, reduced, x: input + o0 * reduced * E, out: out + o0 * reduced * E })]));
     return new NDArray(this.arena.view(dtype, out, x.size), [...x.shape], dtype);
   }
 
@@ -731,8 +731,10 @@ export class WasmAccelerator implements Accelerator, Residence {
     // Images are independent (in both directions): whole images per thread.
     const E = bytesPerElement(this.floatType(step.kernel!));
     const [image, patches] = [g.h * g.wd * g.c * E, g.gh.out * g.gw.out * g.depth * E];
-    this.dispatch(this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [index, [x + b0 * image, cols + b0 * patches, b1 - b0,
-      g.h, g.wd, g.c, g.gh.out, g.gw.out, g.kh, g.kw, a.strides[0], a.strides[1], a.dilation[0], a.dilation[1], g.gh.padBefore, g.gw.padBefore]]));
+    this.dispatch(this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [index, kernelArgs('im2col', {
+      x: x + b0 * image, cols: cols + b0 * patches, n: b1 - b0, h: g.h, w: g.wd, c: g.c, oh: g.gh.out, ow: g.gw.out, kh: g.kh, kw: g.kw,
+      sh: a.strides[0], sw: a.strides[1], dh: a.dilation[0], dw: a.dilation[1], ph: g.gh.padBefore, pw: g.gw.padBefore,
+    })]));
     return true;
   }
 
@@ -789,7 +791,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const out = this.arena.alloc(g.pooledSize * g.E);
     const input = this.place(x);
     this.dispatch(this.parts(g.n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
-      [step.kernel!, [input + b0 * g.image, out + b0 * g.pooled, b1 - b0, ...g.args]]));
+      [step.kernel!, kernelArgs('pool', { x: input + b0 * g.image, out: out + b0 * g.pooled, n: b1 - b0, ...g.window })]));
     return new NDArray(this.arena.view(x.dtype, out, g.pooledSize), g.pooledShape, x.dtype);
   }
 
@@ -804,7 +806,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [xPtr, gPtr] = [x ? this.place(x) : 0, this.place(g)];
     const dx = this.arena.alloc(shapeOf.size * geo.E);
     this.dispatch(this.parts(geo.n, 1, shapeOf.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
-      [step.kernel!, [x ? xPtr + b0 * geo.image : 0, gPtr + b0 * geo.pooled, dx + b0 * geo.image, b1 - b0, ...geo.args]]));
+      [step.kernel!, kernelArgs('poolGrad', { x: x ? xPtr + b0 * geo.image : 0, g: gPtr + b0 * geo.pooled, dx: dx + b0 * geo.image, n: b1 - b0, ...geo.window })]));
     return new NDArray(this.arena.view(g.dtype, dx, shapeOf.size), [...shapeOf.shape], g.dtype);
   }
 
@@ -821,7 +823,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     const pooledShape = [n, gh.out, gw.out, c];
     return {
       n, E, image: h * w * c * E, pooled: gh.out * gw.out * c * E, pooledShape, pooledSize: n * gh.out * gw.out * c,
-      args: [h, w, c, gh.out, gw.out, a.poolSize[0], a.poolSize[1], a.strides[0], a.strides[1], gh.padBefore, gw.padBefore],
+      window: { h, w, c, oh: gh.out, ow: gw.out, kh: a.poolSize[0], kw: a.poolSize[1], sh: a.strides[0], sw: a.strides[1], ph: gh.padBefore, pw: gw.padBefore },
     };
   }
 
@@ -855,8 +857,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     const cols = roundUp(m, tileCols(dtype));
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
-    this.dispatch(bands.map(([r0, r1], t) => [kernel, [aPtr + r0 * s.aRow * E, bPtr, cPtr + r0 * cols * E, r1 - r0, k, m, scratch[t]!, s.aRow, s.aDepth, s.bDepth, s.bCol,
-      ...epilogue.map((x) => (x.perRow ? x.ptr + r0 * E : x.ptr))]]));
+    this.dispatch(bands.map(([r0, r1], t) => [kernel, kernelArgs('matmul', { a: aPtr + r0 * s.aRow * E, b: bPtr, c: cPtr + r0 * cols * E, n: r1 - r0, k, cols: m, scratch: scratch[t]!, ...s },
+      epilogue.map((x) => (x.perRow ? x.ptr + r0 * E : x.ptr)))]));
     scratch.forEach((p) => this.arena.free(p));
   }
 
@@ -874,8 +876,7 @@ export class WasmAccelerator implements Accelerator, Residence {
     for (let first = 0; first < chunks.length; first += this.threads) {
       const round = chunks.slice(first, first + this.threads);
       const scratch = round.map(([l0, l1]) => this.arena.alloc(matmulScratchBytes(n, l1 - l0, m, dtype)));
-      this.dispatch(round.map(([l0, l1], t) => [kernel, [aPtr + l0 * s.aDepth * E, bPtr + l0 * s.bDepth * E, partials[first + t]!, n, l1 - l0, m, scratch[t]!,
-        s.aRow, s.aDepth, s.bDepth, s.bCol]]));
+      this.dispatch(round.map(([l0, l1], t) => [kernel, kernelArgs('matmul', { a: aPtr + l0 * s.aDepth * E, b: bPtr + l0 * s.bDepth * E, c: partials[first + t]!, n, k: l1 - l0, cols: m, scratch: scratch[t]!, ...s })]));
       scratch.forEach((p) => this.arena.free(p));
     }
     const total = this.arena.view(dtype, cPtr, size);
