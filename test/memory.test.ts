@@ -24,10 +24,14 @@ async function trainingStep(mode: 'js' | 'wasm') {
   return { step, run: () => step(xs, ys).item(), w1 };
 }
 
+/** Heap and memory outside it after collection; the least of three samples, since buffers outside the heap are freed in the background. */
 const memory = () => {
-  gc();
-  const m = process.memoryUsage();
-  return { heap: m.heapUsed, outside: m.external + m.arrayBuffers };
+  const samples = [0, 1, 2].map(() => {
+    gc();
+    const m = process.memoryUsage();
+    return { heap: m.heapUsed, outside: m.external + m.arrayBuffers };
+  });
+  return { heap: Math.min(...samples.map((s) => s.heap)), outside: Math.min(...samples.map((s) => s.outside)) };
 };
 
 describe('memory over a long run', () => {
@@ -40,9 +44,11 @@ describe('memory over a long run', () => {
       for (let i = 0; i < 8000; i++) loss = run();
       const late = { ...memory(), wasm: step.stats.wasmMemoryPeak ?? 0 };
       expect(Number.isFinite(loss)).toBe(true);
-      // 8,000 more calls: a leak of even 256 bytes a call would add 2 MB.
+      // 8,000 more calls: a leak of even 256 bytes of objects a call would add 2 MB to the heap; one leaked
+      // array of the batch (2 KiB) a call, 16 MB outside it. Buffers outside the heap drift by a few MB with
+      // other work in the process.
       expect(late.heap - early.heap).toBeLessThan(1 << 20);
-      expect(late.outside - early.outside).toBeLessThan(1 << 20);
+      expect(late.outside - early.outside).toBeLessThan(4 << 20);
       expect(late.wasm).toBe(early.wasm);
       if (mode === 'wasm') expect(early.wasm).toBeGreaterThan(0);
 

@@ -1,10 +1,8 @@
 import { Node } from '../ir/node.js';
-import type { FusedArgs, FusedInstr, FusedRef, OpArgs } from '../ir/ops.js';
-import { isElementwise } from '../ir/ops.js';
+import type { FusedInstr, FusedRef, Op } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
 import { broadcastPlan, type ElementType, type ElementwiseSpec, type KernelSpec, type Layout, type ReduceOp } from '../../runtime/kernel-abi.js';
 
-const REDUCE_OPS: ReadonlySet<string> = new Set<ReduceOp>(['sum', 'mean', 'prod', 'max', 'min', 'logsumexp']);
 const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
@@ -39,66 +37,99 @@ export const epilogueSupport = (supported: Supported) => (instrs: readonly Fused
     others.every((o) => o.dtype === dtype && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
 };
 
-/** Chooses a wasm kernel for a node, or undefined to leave it to the reference kernels. */
-export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
-  // Reductions and softmax in float32 or float64, the same type in and out.
-  const sameFloat = (n: Node) => (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs[0]!.dtype === n.dtype;
-  const width = (n: Node) => (n.dtype === 'float64' ? { dtype: 'float64' as const } : {});
-  // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
-  if (node.op === 'sumLike') return sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined;
-  if (REDUCE_OPS.has(node.op)) return sameFloat(node) ? { kind: 'reduce', op: node.op as ReduceOp, ...width(node) } : undefined;
-  if (node.op === 'argmax' || node.op === 'argmin') {
-    const x = node.inputs[0]!;
-    return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
-  }
-  if (node.op === 'softmax' || node.op === 'logSoftmax') {
-    return sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined;
-  }
-  if (node.op === 'fused' && (node.args as FusedArgs).product) {
-    const a = node.args as FusedArgs;
+/** A lowering: the wasm kernel for a node of op K, or undefined where its dtypes or shapes do not fit one (the reference kernel runs it). */
+type Lowering<K extends Op> = (node: Node<K>, supported: Supported) => KernelSpec | undefined;
+/** An op with no wasm kernel yet, and why: it runs on the reference kernels, and `f.stats` counts those steps. */
+interface OnReference {
+  readonly reference: string;
+}
+const onReference = (why: string): OnReference => ({ reference: why });
+
+// Reductions and softmax in float32 or float64, the same type in and out.
+const sameFloat = (n: Node) => (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs[0]!.dtype === n.dtype;
+const width = (n: Node) => (n.dtype === 'float64' ? { dtype: 'float64' as const } : {});
+
+const elementwise: Lowering<Op> = (node, supported) => {
+  const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
+  return elementwiseSpec(node, [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], [0], node.shape, supported);
+};
+const reduction: Lowering<ReduceOp> = (node) => (sameFloat(node) ? { kind: 'reduce', op: node.op, ...width(node) } : undefined);
+const argReduction: Lowering<'argmax' | 'argmin'> = (node) => {
+  const x = node.inputs[0]!;
+  return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
+};
+const softmax: Lowering<'softmax' | 'logSoftmax'> = (node) => (sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined);
+const product: Lowering<'matmul' | 'dot'> = (node) => {
+  const [a, b] = node.inputs as [Node, Node];
+  // Matrices, a matrix times a vector, or (matmul) batches of matrices broadcast over leading axes.
+  const batched = node.op === 'matmul' && a.ndim >= 2 && b.ndim >= 2;
+  const float = a.dtype === b.dtype && (a.dtype === 'float32' || a.dtype === 'float64');
+  const ok = float && (batched || (a.ndim === 2 && (b.ndim === 2 || b.ndim === 1)));
+  return ok ? (a.dtype === 'float64' ? { kind: 'matmul', dtype: 'float64' } : { kind: 'matmul' }) : undefined;
+};
+// channels-first operands are transposed around the channels-last kernels by the runtime.
+const convolution: Lowering<'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter'> = (node) =>
+  sameFloat(node) && node.inputs.every((i) => i.dtype === node.dtype) ? { kind: node.op, ...width(node) } : undefined;
+const pooling: Lowering<'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'> = (node) => {
+  const x = node.inputs[0]!;
+  const channels = x.shape[node.args.dataFormat === 'channelsLast' ? 3 : 1];
+  // A vector of channels at a time: four float32 or two float64 lanes.
+  const lanes = x.dtype === 'float64' ? 2 : 4;
+  return node.inputs.every((i) => i.dtype === x.dtype) && (x.dtype === 'float32' || x.dtype === 'float64') && channels !== null && channels !== undefined && channels % lanes === 0
+    ? { kind: node.op, ...width(node) } : undefined;
+};
+const fused: Lowering<'fused'> = (node, supported) => {
+  const a = node.args;
+  if (a.product) {
     const others = node.inputs.slice(2);
     if (!epilogueSupport(supported)(a.instrs, others, node.shape)) return undefined;
     const layouts = others.map((o) => predictLayout(o.shape, node.shape)!);
-    return { kind: a.product!.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts }, ...width(node) };
+    return { kind: a.product.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts }, ...width(node) };
   }
-  if (node.op === 'fused' && (node.args as FusedArgs).reduce) {
-    const a = node.args as FusedArgs;
-    const op = a.reduce!.op;
-    if (!REDUCE_OPS.has(op) || a.outputs.length !== 1 || (node.dtype !== 'float32' && node.dtype !== 'float64')) return undefined;
+  if (a.reduce) {
+    const op = a.reduce.op;
+    if (a.outputs.length !== 1 || (node.dtype !== 'float32' && node.dtype !== 'float64')) return undefined;
     const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported, false);
-    return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op: op as ReduceOp, map, ...width(node) } : undefined;
+    return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op, ...width(node) , map } : undefined;
   }
-  if (node.op === 'matmul' || node.op === 'dot') {
-    const [a, b] = node.inputs as [Node, Node];
-    // Matrices, a matrix times a vector, or (matmul) batches of matrices broadcast over leading axes.
-    const batched = node.op === 'matmul' && a.ndim >= 2 && b.ndim >= 2;
-    const float = a.dtype === b.dtype && (a.dtype === 'float32' || a.dtype === 'float64');
-    const ok = float && (batched || (a.ndim === 2 && (b.ndim === 2 || b.ndim === 1)));
-    return ok ? (a.dtype === 'float64' ? { kind: 'matmul', dtype: 'float64' } : { kind: 'matmul' }) : undefined;
-  }
-  if (node.op === 'conv2d' || node.op === 'conv2dGradInput' || node.op === 'conv2dGradFilter') {
-    const a = node.args as OpArgs['conv2d'];
-    // channels-first operands are transposed around the channels-last kernels by the runtime.
-    return sameFloat(node) && node.inputs.every((i) => i.dtype === node.dtype) ? { kind: node.op, ...width(node) } : undefined;
-  }
-  if (node.op === 'maxPool2d' || node.op === 'maxPool2dGrad' || node.op === 'avgPool2d' || node.op === 'avgPool2dGrad') {
-    const x = node.inputs[0]!;
-    const a = node.args as OpArgs['maxPool2d'];
-    const channels = x.shape[a.dataFormat === 'channelsLast' ? 3 : 1];
-    // A vector of channels at a time: four float32 or two float64 lanes.
-    const lanes = x.dtype === 'float64' ? 2 : 4;
-    return node.inputs.every((i) => i.dtype === x.dtype) && (x.dtype === 'float32' || x.dtype === 'float64') && channels !== null && channels !== undefined && channels % lanes === 0
-      ? { kind: node.op, ...width(node) } : undefined;
-  }
-  if (node.op === 'fused') {
-    const a = node.args as FusedArgs;
-    return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
-  }
-  if (isElementwise(node.op)) {
-    const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
-    return elementwiseSpec(node, [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], [0], node.shape, supported);
-  }
-  return undefined;
+  return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
+};
+
+const VIEW = onReference('a view of its operand: no data moves');
+const SHAPE_OP = onReference('shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them');
+
+/**
+ * How every op runs in wasm: its lowering, or why it has none yet. A new op without an entry is a
+ * compile error; one on the reference kernels is visible here and counted in `f.stats` (kernels - wasmKernels).
+ */
+export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
+  input: onReference('a leaf'), constant: onReference('a leaf'), shared: onReference('a leaf'),
+  randomUniformLike: onReference('random streams live in the executor until the whole-program module draws them'),
+  neg: elementwise, exp: elementwise, log: elementwise, log1p: elementwise, expm1: elementwise, sqrt: elementwise, rsqrt: elementwise,
+  square: elementwise, abs: elementwise, sign: elementwise, tanh: elementwise, sigmoid: elementwise, softplus: elementwise, relu: elementwise,
+  elu: elementwise, selu: elementwise, gelu: elementwise, erf: elementwise, sin: elementwise, cos: elementwise, not: elementwise,
+  reciprocal: elementwise, log1mexp: elementwise, cast: elementwise, add: elementwise, sub: elementwise, mul: elementwise, div: elementwise,
+  pow: elementwise, maximum: elementwise, minimum: elementwise, eq: elementwise, ne: elementwise, lt: elementwise, le: elementwise,
+  gt: elementwise, ge: elementwise, and: elementwise, or: elementwise, where: elementwise, clip: elementwise,
+  sum: reduction, prod: reduction, mean: reduction, max: reduction, min: reduction, logsumexp: reduction,
+  argmax: argReduction, argmin: argReduction,
+  dot: product, matmul: product,
+  reshape: VIEW, expandDims: VIEW, squeeze: VIEW, reshapeLike: VIEW,
+  transpose: SHAPE_OP, concat: SHAPE_OP, slice: SHAPE_OP, gather: SHAPE_OP, oneHot: SHAPE_OP, pad: SHAPE_OP,
+  broadcastLike: SHAPE_OP, sliceGrad: SHAPE_OP, gatherGrad: SHAPE_OP, concatPart: SHAPE_OP,
+  softmax, logSoftmax: softmax,
+  conv2d: convolution, conv2dGradInput: convolution, conv2dGradFilter: convolution,
+  maxPool2d: pooling, avgPool2d: pooling, maxPool2dGrad: pooling, avgPool2dGrad: pooling,
+  // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
+  sumLike: (node) => (sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined),
+  fused,
+  fusedOutput: onReference('an output of a fused kernel: the kernel writes it'),
+};
+
+/** The wasm kernel for a node, or undefined to leave it to the reference kernels (its op has none, or its dtypes or shapes do not fit). */
+export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {
+  const lowering = LOWERINGS[node.op] as Lowering<Op> | OnReference;
+  return typeof lowering === 'function' ? lowering(node, supported) : undefined;
 }
 
 /**
