@@ -3,7 +3,7 @@ import { describe, Node, whereBuilt } from '../ir/node.js';
 import { isElementwise, type Op, type OpArgs, type SharedContainer } from '../ir/ops.js';
 import { formatShape, type Shape } from '../ir/type.js';
 import { kernelKey, selectKernel, type Supported } from './kernels.js';
-import type { KernelSpec } from '../../runtime/kernel-abi.js';
+import type { ElementwiseSpec, KernelSpec } from '../../runtime/kernel-abi.js';
 import type { DType } from '../../runtime/dtype.js';
 import type { NDArray } from '../../runtime/ndarray.js';
 
@@ -117,6 +117,32 @@ export function schedule(
     kernels,
     inPlace: options.inPlace ?? false,
   };
+}
+
+/** One line per kernel: its kind, float type and what it computes (the instructions of elementwise work, epilogues and maps). */
+export function printKernels(p: Program): string {
+  const instrs = (list: readonly { op: string }[]) => list.map((i) => i.op).join(',');
+  const elementwise = (e: ElementwiseSpec) => `${e.lanes} [${instrs(e.instrs)}] reads ${e.layouts.join(',') || 'nothing'} as ${e.inputTypes.join(',') || '-'} -> ${e.outputTypes.join(',')}`;
+  return p.kernels
+    .map((k, i) => {
+      const dtype = 'dtype' in k && k.dtype ? ` ${k.dtype}` : '';
+      switch (k.kind) {
+        case 'elementwise':
+          return `k${i} elementwise ${elementwise(k)}`;
+        case 'reduce':
+          return `k${i} reduce ${k.op}${dtype}${k.map ? ` of ${elementwise(k.map)}` : ''}`;
+        case 'argReduce':
+          return `k${i} ${k.op}${dtype}`;
+        case 'softmax':
+          return `k${i} ${k.log ? 'logSoftmax' : 'softmax'}${dtype}`;
+        case 'matmul':
+        case 'conv2d':
+          return `k${i} ${k.kind}${dtype}${k.epilogue ? ` then [${instrs(k.epilogue.instrs)}] reading ${k.epilogue.layouts.join(',') || 'nothing'}` : ''}`;
+        default:
+          return `k${i} ${k.kind}${dtype}`;
+      }
+    })
+    .join('\n');
 }
 
 /** One line per step, for debugging the schedule. */
