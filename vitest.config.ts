@@ -17,7 +17,11 @@ export default defineConfig({
     // Check graph invariants after every optimizer phase.
     // Keras's configuration comes from a private folder, not the user's ~/.keras.
     // Never the disk cache: a module cached by an older build of the code generator would hide changes.
-    env: { TSANO_VERIFY: '1', TSANO_CACHE: 'off', KERAS_HOME: fileURLToPath(new URL('./test/.generated/keras-home/', import.meta.url)) },
+    env: {
+      TSANO_VERIFY: '1',
+      TSANO_CACHE: 'off',
+      KERAS_HOME: fileURLToPath(new URL('./test/.generated/keras-home/', import.meta.url)),
+    },
     testTimeout: 60_000,
   },
 });

@@ -22,13 +22,21 @@ async function peakModule(fma: boolean): Promise<(iterations: number) => number>
   const madd = (a: number, p: number, q: number) => (fma ? relaxedMadd(e, p, q, a) : m.f32x4.add(a, m.f32x4.mul(p, q)));
   const body = [
     ...acc.map((v, i) => m.local.set(v.index, e.f32x4Const(i).get())),
-    m.loop('again', m.block(null, [
-      ...acc.map((v) => m.local.set(v.index, madd(v.get(), x.get(), y.get()))),
-      m.local.set(count!.index, m.i32.sub(count!.get(), m.i32.const(1))),
-      m.br('again', count!.get()),
-    ])),
+    m.loop(
+      'again',
+      m.block(null, [
+        ...acc.map((v) => m.local.set(v.index, madd(v.get(), x.get(), y.get()))),
+        m.local.set(count!.index, m.i32.sub(count!.get(), m.i32.const(1))),
+        m.br('again', count!.get()),
+      ]),
+    ),
     // One lane of the sum, so the work cannot be optimized away.
-    m.return(m.f32x4.extract_lane(acc.reduce<number | undefined>((s, v) => (s === undefined ? v.get() : m.f32x4.add(s, v.get())), undefined)!, 0)),
+    m.return(
+      m.f32x4.extract_lane(
+        acc.reduce<number | undefined>((s, v) => (s === undefined ? v.get() : m.f32x4.add(s, v.get())), undefined)!,
+        0,
+      ),
+    ),
   ];
   e.finish('peak', body, b.f32);
   if (!m.validate()) throw new Error('peak module does not validate');
@@ -55,4 +63,5 @@ export async function peakProbe(fma: boolean): Promise<(() => number) | undefine
 }
 
 /** A probe's best of five runs (GFLOPS), or undefined without a probe. */
-export const bestOfFive = (probe: (() => number) | undefined): number | undefined => probe && Math.max(...Array.from({ length: 5 }, probe));
+export const bestOfFive = (probe: (() => number) | undefined): number | undefined =>
+  probe && Math.max(...Array.from({ length: 5 }, probe));

@@ -54,21 +54,32 @@ export async function tfjsWasm(): Promise<Workloads> {
     },
     async chain(size) {
       const x = tf.tensor1d(seeded(size, 3));
-      return run(() => tf.tidy(() => tf.sub(tf.mul(tf.tanh(tf.add(tf.mul(x, 1.5), 0.5)), tf.sigmoid(x)), tf.log(tf.add(1, tf.exp(x))))));
+      return run(() =>
+        tf.tidy(() =>
+          tf.sub(tf.mul(tf.tanh(tf.add(tf.mul(x, 1.5), 0.5)), tf.sigmoid(x)), tf.log(tf.add(1, tf.exp(x)))),
+        ),
+      );
     },
     async mlp(batch) {
       const x = tf.tensor2d(seeded(batch * 784, 4), [batch, 784]);
       const sizes = [784, 512, 512, 10];
-      const ws = sizes.slice(1).map((n, i) => tf.tensor2d(seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]));
+      const ws = sizes.slice(1).map((n, i) =>
+        tf.tensor2d(
+          seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05),
+          [sizes[i]!, n],
+        ),
+      );
       const bs = sizes.slice(1).map((n) => tf.zeros([n]));
-      return run(() => tf.tidy(() => {
-        let h: InstanceType<typeof tf.Tensor> = x;
-        ws.forEach((w, i) => {
-          const z = tf.add(tf.matMul(h, w), bs[i]!);
-          h = i < ws.length - 1 ? tf.relu(z) : tf.softmax(z);
-        });
-        return h;
-      }));
+      return run(() =>
+        tf.tidy(() => {
+          let h: InstanceType<typeof tf.Tensor> = x;
+          ws.forEach((w, i) => {
+            const z = tf.add(tf.matMul(h, w), bs[i]!);
+            h = i < ws.length - 1 ? tf.relu(z) : tf.softmax(z);
+          });
+          return h;
+        }),
+      );
     },
     async tiny() {
       const x = tf.tensor1d([0.1, 0.2, 0.3, 0.4]);
@@ -80,11 +91,13 @@ export async function tfjsWasm(): Promise<Workloads> {
       const k1 = tf.tensor4d(w.k1, [3, 3, 1, 32]);
       const k2 = tf.tensor4d(w.k2, [3, 3, 32, 64]);
       const wd = tf.tensor2d(w.wd, [5 * 5 * 64, 10]);
-      return run(() => tf.tidy(() => {
-        const h1 = tf.maxPool(tf.relu(tf.conv2d(x, k1, 1, 'valid')), 2, 2, 'valid');
-        const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, k2, 1, 'valid')), 2, 2, 'valid');
-        return tf.softmax(tf.matMul(tf.reshape(h2, [batch, 5 * 5 * 64]), wd));
-      }));
+      return run(() =>
+        tf.tidy(() => {
+          const h1 = tf.maxPool(tf.relu(tf.conv2d(x, k1, 1, 'valid')), 2, 2, 'valid');
+          const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, k2, 1, 'valid')), 2, 2, 'valid');
+          return tf.softmax(tf.matMul(tf.reshape(h2, [batch, 5 * 5 * 64]), wd));
+        }),
+      );
     },
   };
 }
@@ -106,13 +119,23 @@ export async function jaxJs(): Promise<Workloads> {
     },
     async chain(size) {
       const x = arr(seeded(size, 3), [size]);
-      const f = jit((v: JaxArray) => np.tanh(v.ref.mul(1.5).add(0.5)).mul(nn.sigmoid(v.ref)).sub(np.log(np.exp(v).add(1))));
+      const f = jit((v: JaxArray) =>
+        np
+          .tanh(v.ref.mul(1.5).add(0.5))
+          .mul(nn.sigmoid(v.ref))
+          .sub(np.log(np.exp(v).add(1))),
+      );
       return run(() => f(x.ref));
     },
     async mlp(batch) {
       const sizes = [784, 512, 512, 10];
       const x = arr(seeded(batch * 784, 4), [batch, 784]);
-      const ws = sizes.slice(1).map((n, i) => arr(seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]));
+      const ws = sizes.slice(1).map((n, i) =>
+        arr(
+          seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05),
+          [sizes[i]!, n],
+        ),
+      );
       const bs = sizes.slice(1).map((n) => np.zeros([n]));
       const f = jit((h0: JaxArray, w: JaxArray[], b: JaxArray[]) => {
         let h = h0;
@@ -122,7 +145,13 @@ export async function jaxJs(): Promise<Workloads> {
         });
         return h;
       });
-      return run(() => f(x.ref, ws.map((w) => w.ref), bs.map((b) => b.ref)));
+      return run(() =>
+        f(
+          x.ref,
+          ws.map((w) => w.ref),
+          bs.map((b) => b.ref),
+        ),
+      );
     },
     async tiny() {
       const x = arr(new Float32Array([0.1, 0.2, 0.3, 0.4]), [4]);
@@ -145,8 +174,12 @@ interface JaxModule {
   init(): Promise<unknown>;
   jit<F extends (...args: never[]) => JaxArray>(f: F): F;
   numpy: {
-    array(d: Float32Array): JaxArray; zeros(shape: number[]): JaxArray; matmul(a: JaxArray, b: JaxArray): JaxArray;
-    tanh(a: JaxArray): JaxArray; exp(a: JaxArray): JaxArray; log(a: JaxArray): JaxArray;
+    array(d: Float32Array): JaxArray;
+    zeros(shape: number[]): JaxArray;
+    matmul(a: JaxArray, b: JaxArray): JaxArray;
+    tanh(a: JaxArray): JaxArray;
+    exp(a: JaxArray): JaxArray;
+    log(a: JaxArray): JaxArray;
   };
   nn: { sigmoid(a: JaxArray): JaxArray; relu(a: JaxArray): JaxArray; softmax(a: JaxArray): JaxArray };
 }

@@ -45,8 +45,14 @@ function race(runners: (Runner | undefined)[], repeats: number, inner = 1): (num
 }
 
 const cores = (await import('node:os')).availableParallelism();
-const peers: [string, Workloads | undefined][] = [['tsano 1 thread', tsano(1)], [`tsano ${cores} threads`, tsano()]];
-for (const [name, load] of [['TF.js wasm 4.22', tfjsWasm], ['jax-js 0.1.25', jaxJs]] as const) {
+const peers: [string, Workloads | undefined][] = [
+  ['tsano 1 thread', tsano(1)],
+  [`tsano ${cores} threads`, tsano()],
+];
+for (const [name, load] of [
+  ['TF.js wasm 4.22', tfjsWasm],
+  ['jax-js 0.1.25', jaxJs],
+] as const) {
   try {
     peers.push([name, await load()]);
   } catch (e) {
@@ -59,18 +65,32 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
   ['matmul 256^3', (w) => w.matmul(256), 1, (ms) => `${((2 * 256 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
   ['matmul 512^3', (w) => w.matmul(512), 1, (ms) => `${((2 * 512 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
   ['matmul 1024^3', (w) => w.matmul(1024), 1, (ms) => `${((2 * 1024 ** 3) / ms / 1e6).toFixed(1)} GFLOPS`],
-  ['elementwise chain, 4M', (w) => w.chain(4 * 1024 * 1024), 1, (ms) => `${((4 * 1024 * 1024) / ms / 1e3).toFixed(0)} M elem/s`],
+  [
+    'elementwise chain, 4M',
+    (w) => w.chain(4 * 1024 * 1024),
+    1,
+    (ms) => `${((4 * 1024 * 1024) / ms / 1e3).toFixed(0)} M elem/s`,
+  ],
   ['MLP 784-512-512-10, batch 256', (w) => w.mlp(256), 1, () => ''],
-  ['CNN conv32-pool-conv64-pool-dense10, batch 64', async (w) => {
-    if (!w.cnn) throw new Error('no CNN workload');
-    return w.cnn(64);
-  }, 1, () => ''],
+  [
+    'CNN conv32-pool-conv64-pool-dense10, batch 64',
+    async (w) => {
+      if (!w.cnn) throw new Error('no CNN workload');
+      return w.cnn(64);
+    },
+    1,
+    () => '',
+  ],
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
 ];
 
 // Ratios: tsano on one thread, then on all threads, against each outside peer.
 const outside = peers.slice(2);
-const header = ['workload', ...peers.map(([n]) => n), ...outside.flatMap(([n]) => [`1 thread / ${n.split(' ')[0]}`, `all / ${n.split(' ')[0]}`])];
+const header = [
+  'workload',
+  ...peers.map(([n]) => n),
+  ...outside.flatMap(([n]) => [`1 thread / ${n.split(' ')[0]}`, `all / ${n.split(' ')[0]}`]),
+];
 const rows: string[][] = [header];
 for (const [name, build, inner, rate] of workloads) {
   if (only !== undefined && !name.includes(only)) continue;
@@ -84,8 +104,14 @@ for (const [name, build, inner, rate] of workloads) {
     }
   }
   const ms = race(runners, REPEATS, inner);
-  const cell = (t: number | undefined) => (t === undefined ? '–' : t < 0.1 ? `${(t * 1000).toFixed(1)} µs` : `${t.toFixed(2)} ms${rate(t) ? ` (${rate(t)})` : ''}`);
-  const ratio = (ours: number | undefined, theirs: number | undefined) => (ours && theirs ? (ours / theirs).toFixed(2) : '–');
+  const cell = (t: number | undefined) =>
+    t === undefined
+      ? '–'
+      : t < 0.1
+        ? `${(t * 1000).toFixed(1)} µs`
+        : `${t.toFixed(2)} ms${rate(t) ? ` (${rate(t)})` : ''}`;
+  const ratio = (ours: number | undefined, theirs: number | undefined) =>
+    ours && theirs ? (ours / theirs).toFixed(2) : '–';
   rows.push([name, ...ms.map(cell), ...ms.slice(2).flatMap((t) => [ratio(ms[0], t), ratio(ms[1], t)])]);
 }
 
@@ -99,8 +125,12 @@ for (const [name, build, inner, rate] of workloads) {
   const [plainBest, fusedBest] = [bestOfFive(plain), bestOfFive(fused)];
   const matmulRow = rows.find((r) => r[0] === 'matmul 1024^3');
   const oneThread = matmulRow && Number(/\(([\d.]+) GFLOPS\)/.exec(matmulRow[1]!)?.[1]);
-  console.log(`wasm SIMD peak on one thread in this run: ${plainBest?.toFixed(1)} GFLOPS with f32x4 mul+add, ${fusedBest ? fusedBest.toFixed(1) : '–'} with relaxed_madd` +
-    (oneThread ? `; matmul 1024^3 on one thread reaches ${oneThread} GFLOPS = ${((100 * oneThread) / plainBest!).toFixed(0)}% of the mul+add peak, ${fusedBest ? ((100 * oneThread) / fusedBest).toFixed(0) : '–'}% of the relaxed_madd peak` : ''));
+  console.log(
+    `wasm SIMD peak on one thread in this run: ${plainBest?.toFixed(1)} GFLOPS with f32x4 mul+add, ${fusedBest ? fusedBest.toFixed(1) : '–'} with relaxed_madd` +
+      (oneThread
+        ? `; matmul 1024^3 on one thread reaches ${oneThread} GFLOPS = ${((100 * oneThread) / plainBest!).toFixed(0)}% of the mul+add peak, ${fusedBest ? ((100 * oneThread) / fusedBest).toFixed(0) : '–'}% of the relaxed_madd peak`
+        : ''),
+  );
   const one = peers[0]![1];
   if (plain && one && (only === undefined || 'matmul 1024^3'.includes(only))) {
     const call = await one.matmul(1024);
@@ -115,12 +145,16 @@ for (const [name, build, inner, rate] of workloads) {
       peaks.push(peak);
       shares.push(gflops / peak);
     }
-    console.log(`paired with the ${fused ? 'relaxed_madd' : 'mul+add'} probe: matmul 1024^3 on one thread at ${(100 * median(shares)).toFixed(0)}% of the ceiling measured right after it (median of ${REPEATS} pairs; the probe's median ${median(peaks).toFixed(1)} GFLOPS)`);
+    console.log(
+      `paired with the ${fused ? 'relaxed_madd' : 'mul+add'} probe: matmul 1024^3 on one thread at ${(100 * median(shares)).toFixed(0)}% of the ceiling measured right after it (median of ${REPEATS} pairs; the probe's median ${median(peaks).toFixed(1)} GFLOPS)`,
+    );
   }
 }
 
 const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-console.log(`\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, median of ${REPEATS}; ratio < 1 means tsano is faster\n`);
+console.log(
+  `\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, median of ${REPEATS}; ratio < 1 means tsano is faster\n`,
+);
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' | '));
 
 // Compile time of a training function (forward, cross-entropy, gradients, Adam updates), binaryen already loaded.
@@ -129,7 +163,12 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
   const sizes = [784, 512, 512, 10];
   const x = T.matrix('x');
   const y = T.matrix('y');
-  const params = sizes.slice(1).flatMap((n, i) => [T.shared(T.randomNormal([sizes[i]!, n], { seed: i, stddev: 0.05 }), `W${i}`), T.shared(T.zeros([n]), `b${i}`)]);
+  const params = sizes
+    .slice(1)
+    .flatMap((n, i) => [
+      T.shared(T.randomNormal([sizes[i]!, n], { seed: i, stddev: 0.05 }), `W${i}`),
+      T.shared(T.zeros([n]), `b${i}`),
+    ]);
   let h: import('../src/index.js').Node = x;
   for (let i = 0; i < params.length; i += 2) {
     const z = T.add(T.dot(h, params[i]!), params[i + 1]!);
@@ -152,12 +191,18 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
   const started = performance.now();
   const train = await T.compile([x, y], loss, { updates });
   const ms = performance.now() - started;
-  console.log(`\ncompile MLP 784-512-512-10 Adam training step: ${ms.toFixed(0)} ms (${train.stats.nodesBefore} -> ${train.stats.nodesAfter} nodes, ${train.stats.kernels} steps, ${train.stats.wasmKernels} wasm kernels)`);
+  console.log(
+    `\ncompile MLP 784-512-512-10 Adam training step: ${ms.toFixed(0)} ms (${train.stats.nodesBefore} -> ${train.stats.nodesAfter} nodes, ${train.stats.kernels} steps, ${train.stats.wasmKernels} wasm kernels)`,
+  );
   const again = performance.now();
   const retrain = await T.compile([x, y], loss, { updates });
-  console.log(`compiling it again: ${(performance.now() - again).toFixed(0)} ms (module from the ${retrain.stats.moduleCache} cache)`);
+  console.log(
+    `compiling it again: ${(performance.now() - again).toFixed(0)} ms (module from the ${retrain.stats.moduleCache} cache)`,
+  );
   const X = T.randomNormal([256, 784], { seed: 1 });
-  const Y = T.array(Array.from({ length: 256 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))));
+  const Y = T.array(
+    Array.from({ length: 256 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))),
+  );
   train(X, Y);
   const runs: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -165,5 +210,7 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
     train(X, Y);
     runs.push(performance.now() - s);
   }
-  console.log(`one Adam step, batch 256: ${median(runs).toFixed(1)} ms (an epoch of 2048 samples: ${(8 * median(runs)).toFixed(0)} ms; TF.js wasm in PERFORMANCE.md: 2334 ms)`);
+  console.log(
+    `one Adam step, batch 256: ${median(runs).toFixed(1)} ms (an epoch of 2048 samples: ${(8 * median(runs)).toFixed(0)} ms; TF.js wasm in PERFORMANCE.md: 2334 ms)`,
+  );
 }

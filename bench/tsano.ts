@@ -36,7 +36,10 @@ function tsanoWorkloads(): Workloads {
     },
     async chain(size) {
       const x = T.vector('x');
-      const f = await T.compile([x], T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x)))));
+      const f = await T.compile(
+        [x],
+        T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x)))),
+      );
       const X = f32(data.seeded(size, 3), [size]);
       return () => void f(X);
     },
@@ -45,7 +48,13 @@ function tsanoWorkloads(): Workloads {
       const x = T.matrix('x');
       let h: T.Node = x;
       sizes.slice(1).forEach((n, i) => {
-        const w = T.shared(f32(data.seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05), [sizes[i]!, n]), `W${i}`);
+        const w = T.shared(
+          f32(
+            data.seeded(sizes[i]! * n, 10 + i).map((v) => v * 0.05),
+            [sizes[i]!, n],
+          ),
+          `W${i}`,
+        );
         const b = T.shared(T.zeros([n]), `b${i}`);
         const z = T.add(T.dot(h, w), b);
         h = i < sizes.length - 2 ? T.relu(z) : T.softmax(z);

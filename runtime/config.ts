@@ -10,13 +10,14 @@ export type DataFormat = 'channelsLast' | 'channelsFirst';
 /** Where compiled functions run by default: keras.json's backend. */
 export type Backend = 'wasm' | 'js';
 
-const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat; backend: Backend; halfStorage: boolean } = {
-  floatx: 'float32',
-  halfStorage: false,
-  epsilon: 1e-7,
-  imageDataFormat: 'channelsLast',
-  backend: 'wasm',
-};
+const state: { floatx: FloatX; epsilon: number; imageDataFormat: DataFormat; backend: Backend; halfStorage: boolean } =
+  {
+    floatx: 'float32',
+    halfStorage: false,
+    epsilon: 1e-7,
+    imageDataFormat: 'channelsLast',
+    backend: 'wasm',
+  };
 
 export const floatx = (): FloatX => state.floatx;
 export const epsilon = (): number => state.epsilon;

@@ -44,7 +44,11 @@ export class Executor {
 
   private disposed = false;
 
-  constructor(private readonly program: Program, private accelerator?: Accelerator, private readonly options: { readonly nanGuard?: boolean } = {}) {
+  constructor(
+    private readonly program: Program,
+    private accelerator?: Accelerator,
+    private readonly options: { readonly nanGuard?: boolean } = {},
+  ) {
     this.context = (dtype) => ({
       dtype,
       random: (seed) => {
@@ -74,10 +78,12 @@ export class Executor {
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
-    for (const s of p.shared) slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
+    for (const s of p.shared)
+      slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
     const guard = this.options.nanGuard === true;
     if (guard) {
-      for (const c of p.constants) guardFinite(c.value, `a constant (${c.label}, folded or written) holds`, () => c.where);
+      for (const c of p.constants)
+        guardFinite(c.value, `a constant (${c.label}, folded or written) holds`, () => c.where);
       for (const s of p.shared) guardFinite(slots[s.slot]!, `the shared variable ${s.container.name} holds`);
     }
     const timed = times ?? (this.profiling ? new StepTimes(p.steps.length) : undefined);
@@ -90,7 +96,8 @@ export class Executor {
       try {
         const accelerated = step.kernel !== undefined ? this.accelerator?.run(step, operands) : undefined;
         if (step.kernel !== undefined && this.accelerator && !accelerated) this.referenceFallbacks++;
-        result = accelerated ?? (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
+        result =
+          accelerated ?? (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
       } catch (e) {
         if (!(e instanceof TsanoError)) throw e;
         const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');
@@ -98,11 +105,18 @@ export class Executor {
         throw new Ctor(`${step.label}: ${e.message} (at call time: ${shapes})${step.where}`);
       }
       if (result.ndim !== step.shape.length || step.shape.some((d, i) => d !== null && d !== result.shape[i])) {
-        throw new ShapeError(`${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`);
+        throw new ShapeError(
+          `${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`,
+        );
       }
       const value = result.dtype === step.dtype ? result : result.astype(step.dtype);
       if (guard) {
-        guardFinite(value, `${step.label} produced`, () => `; its operands: ${operands.map((o, k) => `${step.operandLabels[k]} is ${summarize(o)}`).join('; ')}${step.where}`);
+        guardFinite(
+          value,
+          `${step.label} produced`,
+          () =>
+            `; its operands: ${operands.map((o, k) => `${step.operandLabels[k]} is ${summarize(o)}`).join('; ')}${step.where}`,
+        );
       }
       slots[step.out] = value;
       this.accelerator?.hold(value);
@@ -113,7 +127,16 @@ export class Executor {
       }
       timed?.record(index, step, operands, value, performance.now() - started);
     }
-    if (timed && !times) console.error(`tsano: ${formatProfile(this.profileOf(timed, timed.ms.reduce((a, b) => a + b, 0)), 12)}`);
+    if (timed && !times)
+      console.error(
+        `tsano: ${formatProfile(
+          this.profileOf(
+            timed,
+            timed.ms.reduce((a, b) => a + b, 0),
+          ),
+          12,
+        )}`,
+      );
     const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
     // Update values stay where they are: commit decides whether they leave the accelerator's memory.
     return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => slots[u.slot]!) };
@@ -121,7 +144,9 @@ export class Executor {
 
   /** The profile of the calls whose step times `times` gathered. */
   profileOf(times: StepTimes, totalMs: number): Profile {
-    return summarizeProfile(this.program, times, totalMs, (step) => (step.kernel !== undefined && this.accelerator ? 'wasm' : 'reference'));
+    return summarizeProfile(this.program, times, totalMs, (step) =>
+      step.kernel !== undefined && this.accelerator ? 'wasm' : 'reference',
+    );
   }
 
   /** Gives each updated shared variable its new value (values already checked); call after `run`, before the next one. */

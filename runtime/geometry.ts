@@ -27,7 +27,11 @@ export type Padding = 'valid' | 'same';
 
 /** Output size and leading padding of one spatial axis of a convolution or pooling window (TensorFlow's rule). */
 export function windowGeometry(
-  inSize: number, kernel: number, stride: number, dilation: number, padding: Padding,
+  inSize: number,
+  kernel: number,
+  stride: number,
+  dilation: number,
+  padding: Padding,
 ): { out: number; padBefore: number } {
   const effective = (kernel - 1) * dilation + 1;
   if (padding === 'valid') {

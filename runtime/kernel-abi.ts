@@ -91,7 +91,11 @@ export type ParamName<F extends KernelFunction> = (typeof KERNEL_PARAMS)[F][numb
 export type KernelArgs<F extends KernelFunction> = { readonly [P in ParamName<F>]: number };
 
 /** The arguments of kernel function `fn` in declaration order, then its tail of operand addresses. */
-export function kernelArgs<F extends KernelFunction>(fn: F, args: KernelArgs<F>, tail: readonly number[] = []): number[] {
+export function kernelArgs<F extends KernelFunction>(
+  fn: F,
+  args: KernelArgs<F>,
+  tail: readonly number[] = [],
+): number[] {
   const names: readonly ParamName<F>[] = KERNEL_PARAMS[fn];
   return [...names.map((name) => args[name]), ...tail];
 }
@@ -112,7 +116,9 @@ export const tileCols = (dtype: 'float32' | 'float64'): number => (dtype === 'fl
 
 /** Bytes of scratch the matmul kernel needs for operands of these sizes (packed A and packed B). */
 export const matmulScratchBytes = (n: number, k: number, m: number, dtype: 'float32' | 'float64' = 'float32'): number =>
-  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) * k * bytesPerElement(dtype);
+  (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) *
+  k *
+  bytesPerElement(dtype);
 
 /** The layout an operand actually has at call time, or undefined when none of the four fits. */
 export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {
@@ -142,11 +148,21 @@ export interface BroadcastPlan {
   readonly outStrides: readonly number[];
 }
 
-export function broadcastPlan(shapes: readonly (readonly number[])[], out: readonly number[]): BroadcastPlan | undefined {
+export function broadcastPlan(
+  shapes: readonly (readonly number[])[],
+  out: readonly number[],
+): BroadcastPlan | undefined {
   // The common case, cheaply (a tiny call pays for every step of the general one): no broadcasting.
   if (shapes.every((s) => s.length === out.length && s.every((d, a) => d === out[a]))) {
     const size = out.reduce((n, d) => n * d, 1);
-    return { layouts: shapes.map(() => 'full'), outer: 1, inner: size, leading: [], strides: shapes.map(() => []), outStrides: [] };
+    return {
+      layouts: shapes.map(() => 'full'),
+      outer: 1,
+      inner: size,
+      leading: [],
+      strides: shapes.map(() => []),
+      outStrides: [],
+    };
   }
   if (shapes.some((s) => s.length > out.length)) return undefined;
   const padded = shapes.map((s) => [...new Array<number>(out.length - s.length).fill(1), ...s]);
@@ -190,13 +206,21 @@ export function broadcastPlan(shapes: readonly (readonly number[])[], out: reado
 export function layoutFits(built: Layout, actual: Layout, outer: number, inner: number): boolean {
   const alongOuter = (l: Layout) => l === 'full' || l === 'column';
   const alongInner = (l: Layout) => l === 'full' || l === 'row';
-  return (outer === 1 || alongOuter(built) === alongOuter(actual)) && (inner === 1 || alongInner(built) === alongInner(actual));
+  return (
+    (outer === 1 || alongOuter(built) === alongOuter(actual)) &&
+    (inner === 1 || alongInner(built) === alongInner(actual))
+  );
 }
 
 /** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
 const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
-  conv2d: ['im2col', 'transpose'], conv2dGradFilter: ['im2col', 'transpose'], conv2dGradInput: ['col2im', 'transpose'],
-  maxPool2d: ['transpose'], avgPool2d: ['transpose'], maxPool2dGrad: ['transpose'], avgPool2dGrad: ['transpose'],
+  conv2d: ['im2col', 'transpose'],
+  conv2dGradFilter: ['im2col', 'transpose'],
+  conv2dGradInput: ['col2im', 'transpose'],
+  maxPool2d: ['transpose'],
+  avgPool2d: ['transpose'],
+  maxPool2dGrad: ['transpose'],
+  avgPool2dGrad: ['transpose'],
   softmax: ['transpose'],
 };
 
@@ -207,7 +231,8 @@ const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
  * other axes).
  */
 export function kernelExports(kernels: readonly KernelSpec[]): string[] {
-  const reduceCompanions = (k: KernelSpec) => (k.kind === 'reduce' ? [...(k.map ? ['map'] : []), ...(k.op === 'logsumexp' ? ['transpose'] : [])] : []);
+  const reduceCompanions = (k: KernelSpec) =>
+    k.kind === 'reduce' ? [...(k.map ? ['map'] : []), ...(k.op === 'logsumexp' ? ['transpose'] : [])] : [];
   const companions = kernels.flatMap((k, i) => (COMPANIONS[k.kind] ?? reduceCompanions(k)).map((c) => `k${i}_${c}`));
   return [...kernels.map((_, i) => `k${i}`), ...companions];
 }

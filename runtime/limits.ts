@@ -17,7 +17,9 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${bytes} bytes` : `${v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
+  return u === 0
+    ? `${bytes} bytes`
+    : `${v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
 }
 
 /** 12345, 2.5e9. */

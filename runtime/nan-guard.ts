@@ -32,5 +32,7 @@ export function guardFinite(a: NDArray, what: string, context: () => string = ()
   const i = firstNonFinite(a);
   if (i < 0) return;
   const count = Array.prototype.filter.call(a.data, (v: number) => !Number.isFinite(v)).length;
-  throw new NanError(`nanGuard: ${what} ${a.data[i]} at element ${i} (${count} of ${a.size} elements not finite)${context()}`);
+  throw new NanError(
+    `nanGuard: ${what} ${a.data[i]} at element ${i} (${count} of ${a.size} elements not finite)${context()}`,
+  );
 }

@@ -1,5 +1,13 @@
 import { checkedSize } from './limits.js';
-import { allocate, allocateForOverwrite, coerce, dtypeOfTypedArray, isDType, type DType, type TypedArray } from './dtype.js';
+import {
+  allocate,
+  allocateForOverwrite,
+  coerce,
+  dtypeOfTypedArray,
+  isDType,
+  type DType,
+  type TypedArray,
+} from './dtype.js';
 import { ConfigError, DTypeError, ShapeError } from './errors.js';
 import { floatx } from './config.js';
 import { Random, nextSeed } from './random.js';
@@ -38,7 +46,9 @@ export class NDArray {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`NDArray: invalid shape [${shape.join(', ')}]`);
     }
     if (sizeOf(shape) !== data.length) {
-      throw new ShapeError(`NDArray: shape [${shape.join(', ')}] needs ${sizeOf(shape)} elements, data has ${data.length}`);
+      throw new ShapeError(
+        `NDArray: shape [${shape.join(', ')}] needs ${sizeOf(shape)} elements, data has ${data.length}`,
+      );
     }
     this.shape = Object.freeze([...shape]);
     this.dtype = inferred;
@@ -66,7 +76,8 @@ export class NDArray {
 
   /** The value of a one-element array. */
   item(): number {
-    if (this.size !== 1) throw new ShapeError(`item(): array of shape [${this.shape.join(', ')}] has ${this.size} elements`);
+    if (this.size !== 1)
+      throw new ShapeError(`item(): array of shape [${this.shape.join(', ')}] has ${this.size} elements`);
     return this.data[0]!;
   }
 
@@ -106,8 +117,12 @@ function flattenNested(value: NestedArray, shape: readonly number[], out: number
   if (axis === shape.length) {
     if (typeof value === 'number') out.push(value);
     else if (typeof value === 'boolean') out.push(value ? 1 : 0);
-    else if (Array.isArray(value)) throw new ShapeError(`${where}: ragged nested array (expected a number at depth ${axis}, found an array)`);
-    else throw new DTypeError(`${where}: arrays hold numbers or booleans, found ${describeValue(value as unknown)} at depth ${axis}`);
+    else if (Array.isArray(value))
+      throw new ShapeError(`${where}: ragged nested array (expected a number at depth ${axis}, found an array)`);
+    else
+      throw new DTypeError(
+        `${where}: arrays hold numbers or booleans, found ${describeValue(value as unknown)} at depth ${axis}`,
+      );
     return;
   }
   if (!Array.isArray(value) || value.length !== shape[axis]) {
@@ -142,7 +157,9 @@ export interface ArrayOptions {
  * an NDArray of another dtype is converted (callers that must not convert check dtypes first).
  */
 export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where = 'array'): NDArray {
-  for (const key of Object.keys(options)) if (key !== 'dtype' && key !== 'shape') throw new ConfigError(`${where}: unknown option '${key}' (known: dtype, shape)`);
+  for (const key of Object.keys(options))
+    if (key !== 'dtype' && key !== 'shape')
+      throw new ConfigError(`${where}: unknown option '${key}' (known: dtype, shape)`);
   if (options.dtype !== undefined && !isDType(options.dtype)) {
     throw new DTypeError(`${where}: unknown dtype '${String(options.dtype)}' (use float32, float64, int32 or bool)`);
   }
@@ -171,7 +188,8 @@ export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where =
 
 /** An array filled with one value. */
 export function full(shape: readonly number[], value: number, dtype: DType = floatx(), where = 'full'): NDArray {
-  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  if (!isDType(dtype))
+    throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   const data = allocate(dtype, checkedSize(shape, dtype, where));
   data.fill(coerce(value, dtype));
   return new NDArray(data, shape, dtype);
@@ -183,19 +201,36 @@ export interface RandomOptions {
 }
 
 /** Rejects unknown option names and values that are not finite numbers (or integers, for `integers`) before any work. */
-function checkNumericOptions(where: string, options: object, known: readonly string[], integers: readonly string[] = []): void {
-  if (typeof options !== 'object' || options === null) throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
+function checkNumericOptions(
+  where: string,
+  options: object,
+  known: readonly string[],
+  integers: readonly string[] = [],
+): void {
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
   for (const [key, value] of Object.entries(options)) {
     if (!known.includes(key)) throw new ConfigError(`${where}: unknown option '${key}' (known: ${known.join(', ')})`);
     if (key === 'dtype' || value === undefined) continue;
-    const ok = integers.includes(key) ? Number.isSafeInteger(value) : typeof value === 'number' && Number.isFinite(value);
-    if (!ok) throw new ConfigError(`${where}: ${key} must be ${integers.includes(key) ? 'an integer' : 'a finite number'}, got ${JSON.stringify(value) ?? String(value)}`);
+    const ok = integers.includes(key)
+      ? Number.isSafeInteger(value)
+      : typeof value === 'number' && Number.isFinite(value);
+    if (!ok)
+      throw new ConfigError(
+        `${where}: ${key} must be ${integers.includes(key) ? 'an integer' : 'a finite number'}, got ${JSON.stringify(value) ?? String(value)}`,
+      );
   }
 }
 
-function randomArray(shape: readonly number[], options: RandomOptions, where: string, draw: (r: Random) => number): NDArray {
+function randomArray(
+  shape: readonly number[],
+  options: RandomOptions,
+  where: string,
+  draw: (r: Random) => number,
+): NDArray {
   const dtype = options.dtype ?? floatx();
-  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  if (!isDType(dtype))
+    throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   const data = allocate(dtype, checkedSize(shape, dtype, where));
   const rng = new Random(options.seed ?? nextSeed());
   for (let i = 0; i < data.length; i++) data[i] = coerce(draw(rng), dtype);
@@ -203,7 +238,10 @@ function randomArray(shape: readonly number[], options: RandomOptions, where: st
 }
 
 /** Normal samples with the given mean and standard deviation. */
-export function randomNormal(shape: readonly number[], options: RandomOptions & { mean?: number; stddev?: number } = {}): NDArray {
+export function randomNormal(
+  shape: readonly number[],
+  options: RandomOptions & { mean?: number; stddev?: number } = {},
+): NDArray {
   checkNumericOptions('randomNormal', options, ['seed', 'dtype', 'mean', 'stddev'], ['seed']);
   const { mean = 0, stddev = 1 } = options;
   if (stddev < 0) throw new ConfigError(`randomNormal: stddev must be >= 0, got ${stddev}`);
@@ -211,7 +249,10 @@ export function randomNormal(shape: readonly number[], options: RandomOptions & 
 }
 
 /** Uniform samples in [minval, maxval). */
-export function randomUniform(shape: readonly number[], options: RandomOptions & { minval?: number; maxval?: number } = {}): NDArray {
+export function randomUniform(
+  shape: readonly number[],
+  options: RandomOptions & { minval?: number; maxval?: number } = {},
+): NDArray {
   checkNumericOptions('randomUniform', options, ['seed', 'dtype', 'minval', 'maxval'], ['seed']);
   const { minval = 0, maxval = 1 } = options;
   if (!(minval <= maxval)) throw new ConfigError(`randomUniform: minval ${minval} is above maxval ${maxval}`);

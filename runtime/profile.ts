@@ -57,17 +57,29 @@ export class StepTimes {
 
 /** 2·M·N·K for a product (a matmul, a dot, or a fused kernel that starts with one); undefined otherwise. */
 function multiplyAdds(step: Step, operands: readonly NDArray[], result: NDArray): number | undefined {
-  const product = step.op === 'matmul' || step.op === 'dot' ? step.op : step.op === 'fused' ? (step.args as { product?: { op: string } }).product?.op : undefined;
+  const product =
+    step.op === 'matmul' || step.op === 'dot'
+      ? step.op
+      : step.op === 'fused'
+        ? (step.args as { product?: { op: string } }).product?.op
+        : undefined;
   if (product !== 'matmul' && product !== 'dot') return undefined;
   const a = operands[0]!;
   if (a.ndim === 0 || operands[1]!.ndim === 0) return result.size;
-  const transposeA = (step.args as { transposeA?: boolean }).transposeA ?? (step.args as { product?: { transposeA?: boolean } }).product?.transposeA;
+  const transposeA =
+    (step.args as { transposeA?: boolean }).transposeA ??
+    (step.args as { product?: { transposeA?: boolean } }).product?.transposeA;
   const depth = a.ndim === 1 ? a.shape[0]! : a.shape[a.ndim - (transposeA ? 2 : 1)]!;
   return 2 * result.size * depth;
 }
 
 /** The profile of `program` from gathered times. */
-export function summarizeProfile(program: Program, times: StepTimes, totalMs: number, ran: (step: Step) => 'wasm' | 'reference'): Profile {
+export function summarizeProfile(
+  program: Program,
+  times: StepTimes,
+  totalMs: number,
+  ran: (step: Step) => 'wasm' | 'reference',
+): Profile {
   const steps = program.steps.map((step, index): StepProfile => {
     const ms = times.ms[index]!;
     const seconds = ms / 1000;
@@ -90,19 +102,25 @@ export function summarizeProfile(program: Program, times: StepTimes, totalMs: nu
 
 /** The profile as a table, slowest steps first (`limit` rows). */
 export function formatProfile(p: Profile, limit = 20): string {
-  const rows = p.steps.slice(0, limit).map((s) => [
-    `${(100 * s.share).toFixed(1)}%`,
-    s.totalMs.toFixed(3),
-    s.meanMs.toFixed(4),
-    String(s.calls),
-    s.gflops !== undefined ? `${s.gflops.toFixed(1)} GFLOPS` : `${(s.gbps ?? 0).toFixed(2)} GB/s`,
-    s.kernel,
-    `[${s.shape.join(', ')}]`,
-    s.ops.split('\n')[0]!.slice(0, 60),
-  ]);
+  const rows = p.steps
+    .slice(0, limit)
+    .map((s) => [
+      `${(100 * s.share).toFixed(1)}%`,
+      s.totalMs.toFixed(3),
+      s.meanMs.toFixed(4),
+      String(s.calls),
+      s.gflops !== undefined ? `${s.gflops.toFixed(1)} GFLOPS` : `${(s.gbps ?? 0).toFixed(2)} GB/s`,
+      s.kernel,
+      `[${s.shape.join(', ')}]`,
+      s.ops.split('\n')[0]!.slice(0, 60),
+    ]);
   const header = ['share', 'total ms', 'mean ms', 'calls', 'rate', 'kernel', 'shape', 'computes'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [
     `Profile: ${p.calls} call${p.calls === 1 ? '' : 's'}, ${p.totalMs.toFixed(3)} ms in all, ${p.meanCallMs.toFixed(4)} ms per call; ${p.steps.length} steps${p.steps.length > limit ? `, the slowest ${limit} shown` : ''}`,
     line(header),

@@ -18,7 +18,10 @@ export class SharedValue {
   readonly dtype: DType;
   readonly shape: readonly number[];
 
-  constructor(readonly name: string, value: NDArray) {
+  constructor(
+    readonly name: string,
+    value: NDArray,
+  ) {
     this.current = value;
     this.dtype = value.dtype;
     this.shape = [...value.shape];

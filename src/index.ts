@@ -26,7 +26,10 @@ export * from '../runtime/errors.js';
 export type { Profile, StepProfile } from '../runtime/profile.js';
 import { formatProfile, type Profile } from '../runtime/profile.js';
 /** Prints a profile (from `f.profile(...)`) as a table, slowest steps first; returns the text. */
-export function printProfile(profile: Profile, options: { limit?: number; print?: (text: string) => void } = {}): string {
+export function printProfile(
+  profile: Profile,
+  options: { limit?: number; print?: (text: string) => void } = {},
+): string {
   const text = formatProfile(profile, options.limit);
   (options.print ?? console.log)(text);
   return text;

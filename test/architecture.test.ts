@@ -15,7 +15,10 @@ function valueImports(file: string): string[] {
   const specifiers: string[] = [];
   for (const m of text.matchAll(/^(?:import|export)\s+(?!type\b)([^;]*?)\s+from\s+'([^']+)'/gms)) {
     // `import { type A, type B } from` loads nothing either.
-    const names = m[1]!.replace(/[{}\s]/g, '').split(',').filter(Boolean);
+    const names = m[1]!
+      .replace(/[{}\s]/g, '')
+      .split(',')
+      .filter(Boolean);
     if (names.length > 0 && names.every((n) => n.startsWith('type'))) continue;
     specifiers.push(m[2]!);
   }
@@ -24,7 +27,8 @@ function valueImports(file: string): string[] {
   return specifiers;
 }
 
-const resolve = (from: string, spec: string) => path.relative(root, path.resolve(path.dirname(path.join(root, from)), spec.replace(/\.js$/, '.ts')));
+const resolve = (from: string, spec: string) =>
+  path.relative(root, path.resolve(path.dirname(path.join(root, from)), spec.replace(/\.js$/, '.ts')));
 
 /** Every TypeScript file of the library (repository-relative). */
 function libraryFiles(): string[] {
@@ -70,7 +74,11 @@ describe('layering', () => {
   it('no runtime module loads the compiler or the API, statically or with import(); code generation is the compiler side', () => {
     const offenders = libraryFiles()
       .filter((f) => f.startsWith('runtime/'))
-      .flatMap((f) => valueImports(path.join(root, f)).filter((s) => s.startsWith('.')).map((s) => [f, resolve(f, s)] as const))
+      .flatMap((f) =>
+        valueImports(path.join(root, f))
+          .filter((s) => s.startsWith('.'))
+          .map((s) => [f, resolve(f, s)] as const),
+      )
       .filter(([, target]) => /^(compiler|src)\//.test(target))
       .map(([f, target]) => `${f} -> ${target}`);
     expect(offenders).toEqual([]);
@@ -80,7 +88,14 @@ describe('layering', () => {
 
   it('no import circles among the modules that load each other', () => {
     const files = libraryFiles();
-    const edges = new Map(files.map((f) => [f, valueImports(path.join(root, f)).filter((s) => s.startsWith('.')).map((s) => resolve(f, s))]));
+    const edges = new Map(
+      files.map((f) => [
+        f,
+        valueImports(path.join(root, f))
+          .filter((s) => s.startsWith('.'))
+          .map((s) => resolve(f, s)),
+      ]),
+    );
     const circles: string[] = [];
     const state = new Map<string, 'open' | 'done'>();
     const stack: string[] = [];

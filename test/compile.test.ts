@@ -7,7 +7,12 @@ describe('T.compile: updates, givens and shared variables', () => {
     const a = T.shared(T.array([1], { dtype: 'float64' }), 'a');
     const b = T.shared(T.array([10], { dtype: 'float64' }), 'b');
     // swap a and b, and return a + b as computed before the swap
-    const f = await T.compile([], T.add(a, b), { updates: [[a, b], [b, a]] });
+    const f = await T.compile([], T.add(a, b), {
+      updates: [
+        [a, b],
+        [b, a],
+      ],
+    });
     const out = f();
     expect(out.toArray()).toEqual([11]);
     expect(a.get().toArray()).toEqual([10]);

@@ -24,13 +24,17 @@ describe('errors name the op, the shapes, the user variables and the user line',
     const b = T.vector('right', 'float64');
     const f = await T.compile([a, b], T.mul(a, b));
     expect(() => f([1, 2, 3], [1, 2])).toThrow(T.ShapeError);
-    expect(() => f([1, 2, 3], [1, 2])).toThrow(/mul\(left, right\).*cannot be broadcast.*left is \[3\], right is \[2\]/s);
+    expect(() => f([1, 2, 3], [1, 2])).toThrow(
+      /mul\(left, right\).*cannot be broadcast.*left is \[3\], right is \[2\]/s,
+    );
     expect(() => f([1, 2, 3], [1, 2])).toThrow(thisFile);
   });
 
   it('bad dtypes', async () => {
     expect(() => T.gather(T.matrix('table'), T.vector('ids'))).toThrow(T.DTypeError);
-    expect(() => T.gather(T.matrix('table'), T.vector('ids'))).toThrow(/gather\(table, ids\): indices must be int32, got float32/);
+    expect(() => T.gather(T.matrix('table'), T.vector('ids'))).toThrow(
+      /gather\(table, ids\): indices must be int32, got float32/,
+    );
     expect(() => T.tensor('x', { dtype: 'float16' as never, shape: [] })).toThrow(/unknown dtype 'float16'/);
     const x = T.vector('x');
     const f = await T.compile([x], x);
@@ -46,7 +50,9 @@ describe('errors name the op, the shapes, the user variables and the user line',
     const f = await T.compile([x, y], T.sum(x));
     expect(() => f(T.zeros([1, 28, 28]))).toThrow(T.InputError);
     expect(() => f(T.zeros([1, 28, 28]))).toThrow(/expected 2 inputs \(img, label\), got 1/);
-    expect(() => f(T.zeros([1, 28, 27]), [1])).toThrow(/input 0 \(img\): expected shape \[\?, 28, 28\], got \[1, 28, 27\]/);
+    expect(() => f(T.zeros([1, 28, 27]), [1])).toThrow(
+      /input 0 \(img\): expected shape \[\?, 28, 28\], got \[1, 28, 27\]/,
+    );
     expect(() => f(T.zeros([28, 28]), [1])).toThrow(/expected shape \[\?, 28, 28\], got \[28, 28\]/);
   });
 
@@ -66,11 +72,19 @@ describe('errors name the op, the shapes, the user variables and the user line',
     await expect(T.compile([x], T.add(x, y))).rejects.toThrow(/depend on y, which is not among the inputs \[x\]/);
     // Two variables with one name: the message tells them apart by where each was created (this file).
     const y2 = T.vector('y');
-    await expect(T.compile([y2], T.add(y2, y))).rejects.toThrow(/depend on y \(a different variable named y from the input: this one was created at .*errors\.test\.ts:\d+:\d+, the input at .*errors\.test\.ts:\d+:\d+\), which is not among the inputs \[y\]/);
-    await expect(T.compile([x], x, { updates: [[x, x]] })).rejects.toThrow(/updates must target shared variables, but x is not one/);
+    await expect(T.compile([y2], T.add(y2, y))).rejects.toThrow(
+      /depend on y \(a different variable named y from the input: this one was created at .*errors\.test\.ts:\d+:\d+, the input at .*errors\.test\.ts:\d+:\d+\), which is not among the inputs \[y\]/,
+    );
+    await expect(T.compile([x], x, { updates: [[x, x]] })).rejects.toThrow(
+      /updates must target shared variables, but x is not one/,
+    );
     const w = T.shared(T.zeros([3]), 'w');
-    await expect(T.compile([], [], { updates: [[w, T.zeros([4]) as never]] })).rejects.toThrow(/must be a symbolic expression/);
-    await expect(T.compile([], [], { updates: [[w, T.constant(T.zeros([4]))]] })).rejects.toThrow(/w has shape \[3\], its update .* has shape \[4\]/);
+    await expect(T.compile([], [], { updates: [[w, T.zeros([4]) as never]] })).rejects.toThrow(
+      /must be a symbolic expression/,
+    );
+    await expect(T.compile([], [], { updates: [[w, T.constant(T.zeros([4]))]] })).rejects.toThrow(
+      /w has shape \[3\], its update .* has shape \[4\]/,
+    );
     await expect(T.compile([x], x, { mode: 'gpu' as never })).rejects.toThrow(/mode must be one of wasm, js/);
     await expect(T.compile([x, x], x)).rejects.toThrow(/input x is listed twice/);
   });
@@ -79,19 +93,29 @@ describe('errors name the op, the shapes, the user variables and the user line',
     const w = T.shared(T.zeros([2, 2]), 'weights');
     expect(() => w.set(T.zeros([3, 2]))).toThrow(/weights.set: weights has shape \[2, 2\], got \[3, 2\]/);
     expect(() => w.set(T.zeros([2, 2], 'float64'))).toThrow(/weights is float32, got a float64 array/);
-    w.set([[1, 2], [3, 4]]);
-    expect(w.get().toArray()).toEqual([[1, 2], [3, 4]]);
+    w.set([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(w.get().toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 
   it('ragged nested arrays and bad axes are caught early', () => {
     expect(() => T.array([[1, 2], [3]])).toThrow(/ragged/);
     expect(() => T.sum(T.matrix('m'), 2)).toThrow(/sum\(m\): axis 2 is out of range for rank 2/);
-    expect(() => T.reshape(T.tensor('v', { shape: [6] }), [4, -1])).toThrow(/reshape\(v\): cannot reshape 6 elements into \[4, -1\]/);
+    expect(() => T.reshape(T.tensor('v', { shape: [6] }), [4, -1])).toThrow(
+      /reshape\(v\): cannot reshape 6 elements into \[4, -1\]/,
+    );
   });
 });
 
 describe('errors caught at build time when sizes are known', () => {
   it('max over a statically empty axis', () => {
-    expect(() => T.max(T.tensor('none', { shape: [0, 3] }), 0)).toThrow(/max\(none\): reduction over an empty axis has no identity/);
+    expect(() => T.max(T.tensor('none', { shape: [0, 3] }), 0)).toThrow(
+      /max\(none\): reduction over an empty axis has no identity/,
+    );
   });
 });

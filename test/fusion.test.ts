@@ -11,10 +11,12 @@ const kernelsOf = (f: T.CompiledFunction<unknown>) => f.program.steps.filter((s)
 function mlpTraining(sizes = [20, 16, 16, 4]) {
   const x = T.matrix('x');
   const y = T.matrix('y');
-  const params = sizes.slice(1).flatMap((n, i) => [
-    T.shared(T.randomNormal([sizes[i]!, n], { seed: i + 1, stddev: 0.1 }), `W${i}`),
-    T.shared(T.zeros([n]), `b${i}`),
-  ]);
+  const params = sizes
+    .slice(1)
+    .flatMap((n, i) => [
+      T.shared(T.randomNormal([sizes[i]!, n], { seed: i + 1, stddev: 0.1 }), `W${i}`),
+      T.shared(T.zeros([n]), `b${i}`),
+    ]);
   let h: T.Node = x;
   for (let i = 0; i < params.length; i += 2) {
     const z = T.add(T.dot(h, params[i]!), params[i + 1]!);
@@ -38,8 +40,15 @@ describe('elementwise fusion', () => {
     expect(unfused.program.steps).toHaveLength(9);
     const values = new Float32Array([-100, -1, 0, 0.5, 3, 100]);
     const got = f(values);
-    const exact = Array.from(values, (v) => Math.tanh(1.5 * v + 0.5) / (1 + Math.exp(-v)) - (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v))));
-    got.data.forEach((g, i) => expect(Math.abs(g - exact[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(exact[i]!))));
+    const exact = Array.from(
+      values,
+      (v) =>
+        Math.tanh(1.5 * v + 0.5) / (1 + Math.exp(-v)) -
+        (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v))),
+    );
+    got.data.forEach((g, i) =>
+      expect(Math.abs(g - exact[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(exact[i]!))),
+    );
     expect(unfused(values).data[5]).toBe(-Infinity); // the unoptimized graph overflows at x = 100
   });
 
@@ -66,20 +75,27 @@ describe('elementwise fusion', () => {
     expect(kernelsOf(f)).toBe(2); // the max, then exp(x - max) summed
   });
 
-  it('never forms a non-convex region (Theano\'s example add(sin(exp(x)), sum(exp(x))))', async () => {
+  it("never forms a non-convex region (Theano's example add(sin(exp(x)), sum(exp(x))))", async () => {
     const x = T.vector('x', 'float64');
     const e = T.exp(x);
     const out = T.add(T.sin(e), T.sum(e));
     const { naive, optimized, fast } = await bothWays([x], [out], [T.array([0.1, -0.3, 2], { dtype: 'float64' })]);
     expect(optimizerAgrees(optimized[0]!.data, naive[0]!.data, 1e-12, 1e-12)).toBeUndefined();
     // exp is computed once: either fused with sin/add (and read by sum as an extra output) or on its own
-    const exps = toposort(fast.graph.outputs).flatMap((n): unknown[] => (n.op === 'fused' ? (n as T.Node<'fused'>).args.instrs.filter((i) => i.op === 'exp') : n.op === 'exp' ? [n] : []));
+    const exps = toposort(fast.graph.outputs).flatMap((n): unknown[] =>
+      n.op === 'fused' ? (n as T.Node<'fused'>).args.instrs.filter((i) => i.op === 'exp') : n.op === 'exp' ? [n] : [],
+    );
     expect(exps).toHaveLength(1);
   });
 
   it('fused kernels give the same values as the unfused graph under broadcasting (property)', async () => {
-    const arb = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).chain(([r, c]) =>
-      fc.tuple(dataFor([r, c], inRange(-4, 4)), dataFor([c], inRange(-4, 4)), dataFor([r, 1], inRange(-4, 4))).map((d) => ({ r, c, d })));
+    const arb = fc
+      .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }))
+      .chain(([r, c]) =>
+        fc
+          .tuple(dataFor([r, c], inRange(-4, 4)), dataFor([c], inRange(-4, 4)), dataFor([r, 1], inRange(-4, 4)))
+          .map((d) => ({ r, c, d })),
+      );
     await fc.assert(
       fc.asyncProperty(arb, async ({ r, c, d }) => {
         const a = T.matrix('a', 'float64');
@@ -87,7 +103,11 @@ describe('elementwise fusion', () => {
         const col = T.matrix('col', 'float64');
         const h = T.tanh(T.add(T.mul(a, b), col));
         const outs = [T.mul(h, T.sigmoid(b)), T.sum(T.square(T.sub(h, col)), 0), h];
-        const values = [T.array(Float64Array.from(d[0]), { shape: [r, c] }), T.array(Float64Array.from(d[1])), T.array(Float64Array.from(d[2]), { shape: [r, 1] })];
+        const values = [
+          T.array(Float64Array.from(d[0]), { shape: [r, c] }),
+          T.array(Float64Array.from(d[1])),
+          T.array(Float64Array.from(d[2]), { shape: [r, 1] }),
+        ];
         const { naive, optimized } = await bothWays([a, b, col], outs, values);
         naive.forEach((n, i) => expect(optimizerAgrees(optimized[i]!.data, n.data, 1e-12, 1e-12)).toBeUndefined());
       }),
@@ -105,7 +125,9 @@ describe('elementwise fusion', () => {
     expect(fast.stats.rewrites['elementwise_fusion']).toBeGreaterThan(0);
     expect(fast.stats.rewrites['keras_log_softmax_clipped']).toBe(1);
     const x = T.randomNormal([8, mlp.sizes[0]!], { seed: 9 });
-    const labels = T.array(Array.from({ length: 8 }, (_, i) => Array.from({ length: 4 }, (_, j) => (j === i % 4 ? 1 : 0))));
+    const labels = T.array(
+      Array.from({ length: 8 }, (_, i) => Array.from({ length: 4 }, (_, j) => (j === i % 4 ? 1 : 0))),
+    );
     // Same loss before the update (the clip is inactive on these moderate logits).
     const fastEval = await T.compile([mlp.x, mlp.y], mlp.loss);
     const plainEval = await T.compile([mlp.x, mlp.y], mlp.loss, { optimizer: 'none' });

@@ -11,15 +11,22 @@ const golden = (name: string) => fileURLToPath(new URL(`./golden/${name}.txt`, i
 
 function matchesGolden(name: string, f: T.CompiledFunction<unknown>): void {
   const text = [
-    `# ${name}: optimized graph`, T.debugprint(f, { file: 'str' }).trimEnd(),
-    '', '# steps', printProgram(f.program),
-    '', '# kernels', printKernels(f.program), '',
+    `# ${name}: optimized graph`,
+    T.debugprint(f, { file: 'str' }).trimEnd(),
+    '',
+    '# steps',
+    printProgram(f.program),
+    '',
+    '# kernels',
+    printKernels(f.program),
+    '',
   ].join('\n');
   if (process.env['TSANO_UPDATE_GOLDEN'] === '1') writeFileSync(golden(name), text);
   expect(text).toBe(readFileSync(golden(name), 'utf8'));
 }
 
-const glorot = (shape: [number, number], seed: number) => T.shared(T.randomUniform(shape, { seed, minval: -0.1, maxval: 0.1 }), `w${seed}`);
+const glorot = (shape: [number, number], seed: number) =>
+  T.shared(T.randomUniform(shape, { seed, minval: -0.1, maxval: 0.1 }), `w${seed}`);
 
 describe('golden printouts of compiled programs', () => {
   it('an MLP training step (784-64-10, softmax crossentropy, SGD with momentum)', async () => {
@@ -36,7 +43,10 @@ describe('golden printouts of compiled programs', () => {
     const velocities = params.map((w, i) => T.shared(T.zeros(w.get().shape as number[]), `v${i}`));
     const updates = params.flatMap((w, i): [T.Node, T.Node][] => {
       const v = T.sub(T.mul(velocities[i]!, 0.9), T.mul(grads[i]!, 0.01));
-      return [[velocities[i]!, v], [w, T.add(w, v)]];
+      return [
+        [velocities[i]!, v],
+        [w, T.add(w, v)],
+      ];
     });
     matchesGolden('mlp-train-step', await T.compile([x, y], cost, { updates }));
   });
@@ -44,13 +54,30 @@ describe('golden printouts of compiled programs', () => {
   it('a CNN forward pass (conv-relu-pool twice, dense, softmax)', async () => {
     const img = T.tensor('img', { shape: [null, 28, 28, 1] });
     const conv = (x: T.Node, cin: number, cout: number, seed: number) =>
-      T.maxPool2d(T.relu(T.add(T.conv2d(x, T.shared(T.randomNormal([3, 3, cin, cout], { seed, stddev: 0.1 }), `k${seed}`), { padding: 'same', dataFormat: 'channelsLast' }), T.shared(T.zeros([cout]), `c${seed}`))), { poolSize: 2, dataFormat: 'channelsLast' });
+      T.maxPool2d(
+        T.relu(
+          T.add(
+            T.conv2d(x, T.shared(T.randomNormal([3, 3, cin, cout], { seed, stddev: 0.1 }), `k${seed}`), {
+              padding: 'same',
+              dataFormat: 'channelsLast',
+            }),
+            T.shared(T.zeros([cout]), `c${seed}`),
+          ),
+        ),
+        { poolSize: 2, dataFormat: 'channelsLast' },
+      );
     const h = T.reshape(conv(conv(img, 1, 8, 1), 8, 16, 2), [-1, 7 * 7 * 16]);
-    matchesGolden('cnn-forward', await T.compile([img], T.softmax(T.add(T.dot(h, glorot([784, 10], 3)), T.shared(T.zeros([10]), 'd')))));
+    matchesGolden(
+      'cnn-forward',
+      await T.compile([img], T.softmax(T.add(T.dot(h, glorot([784, 10], 3)), T.shared(T.zeros([10]), 'd')))),
+    );
   });
 
   it("PERFORMANCE.md's elementwise chain", async () => {
     const x = T.vector('x');
-    matchesGolden('elementwise-chain', await T.compile([x], T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x))))));
+    matchesGolden(
+      'elementwise-chain',
+      await T.compile([x], T.sub(T.mul(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.log(T.add(1, T.exp(x))))),
+    );
   });
 });

@@ -18,9 +18,17 @@ async function trainingStep(mode: 'js' | 'wasm') {
   const logits = T.dot(T.relu(T.dot(x, w1)), w2);
   const cost = T.mean(T.neg(T.sum(T.mul(y, T.logSoftmax(logits)), -1)));
   const [g1, g2] = T.grad(cost, [w1, w2]);
-  const step = await T.compile([x, y], cost, { mode, updates: [[w1, T.sub(w1, T.mul(g1!, 0.01))], [w2, T.sub(w2, T.mul(g2!, 0.01))]] });
+  const step = await T.compile([x, y], cost, {
+    mode,
+    updates: [
+      [w1, T.sub(w1, T.mul(g1!, 0.01))],
+      [w2, T.sub(w2, T.mul(g2!, 0.01))],
+    ],
+  });
   const xs = T.randomNormal([16, 32], { seed: 3 });
-  const ys = T.array(Array.from({ length: 16 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))));
+  const ys = T.array(
+    Array.from({ length: 16 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === i % 10 ? 1 : 0))),
+  );
   return { step, run: () => step(xs, ys).item(), w1 };
 }
 

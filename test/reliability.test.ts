@@ -17,16 +17,27 @@ async function failure(f: () => unknown): Promise<{ error: Error; ms: number }> 
 
 describe('sizes nobody can allocate are refused at once, with the size', () => {
   it('array constructors', async () => {
-    for (const [make, name] of [[() => T.zeros([1e9, 1e9]), 'zeros'], [() => T.ones([3e9]), 'ones'], [() => T.randomNormal([1e5, 1e5]), 'randomNormal'], [() => T.randomUniform([1e5, 1e5], { dtype: 'float64' }), 'randomUniform']] as const) {
+    for (const [make, name] of [
+      [() => T.zeros([1e9, 1e9]), 'zeros'],
+      [() => T.ones([3e9]), 'ones'],
+      [() => T.randomNormal([1e5, 1e5]), 'randomNormal'],
+      [() => T.randomUniform([1e5, 1e5], { dtype: 'float64' }), 'randomUniform'],
+    ] as const) {
       const { error, ms } = await failure(make);
       expect(error).toBeInstanceOf(T.ShapeError);
-      expect(error.message).toMatch(new RegExp(`^${name}: shape \\[.*\\] has [\\d.e]+ elements of float(32|64) \\([\\d.]+ [GT]iB\\), more than one array may hold \\(2 GiB\\)`));
+      expect(error.message).toMatch(
+        new RegExp(
+          `^${name}: shape \\[.*\\] has [\\d.e]+ elements of float(32|64) \\([\\d.]+ [GT]iB\\), more than one array may hold \\(2 GiB\\)`,
+        ),
+      );
       expect(ms).toBeLessThan(100);
     }
   });
 
   it('symbolic shapes and the nodes built on them, at build time, naming the op', async () => {
-    expect(() => T.tensor('huge', { shape: [null, 1e6, 1e6] })).toThrow(/tensor\('huge'\): shape \[\?, 1000000, 1000000\] has 1e12 elements/);
+    expect(() => T.tensor('huge', { shape: [null, 1e6, 1e6] })).toThrow(
+      /tensor\('huge'\): shape \[\?, 1000000, 1000000\] has 1e12 elements/,
+    );
     const a = T.tensor('a', { shape: [100000] });
     const { error } = await failure(() => T.outer(a, a));
     expect(error).toBeInstanceOf(T.ShapeError);
@@ -52,8 +63,15 @@ describe('values that are not numbers', () => {
     const x = T.vector('x');
     const f = await T.compile([x], T.exp(x));
     expect(() => f(['1', '2'] as never)).toThrow(T.DTypeError);
-    expect(() => f(['1', '2'] as never)).toThrow(/input 0 \(x\): arrays hold numbers or booleans, found the string "1"/);
-    expect(() => T.array([[1, 2], [3, {}]] as never)).toThrow(/found an object at depth 2/);
+    expect(() => f(['1', '2'] as never)).toThrow(
+      /input 0 \(x\): arrays hold numbers or booleans, found the string "1"/,
+    );
+    expect(() =>
+      T.array([
+        [1, 2],
+        [3, {}],
+      ] as never),
+    ).toThrow(/found an object at depth 2/);
   });
 });
 
@@ -66,7 +84,9 @@ describe('errors inside fused kernels name the user expression and line', () => 
       expect(f.stats.rewrites['elementwise_fusion']).toBe(1);
       const { error } = await failure(() => f([1, 2, 3], [1, 2, 3, 4]));
       expect(error).toBeInstanceOf(T.ShapeError);
-      expect(error.message).toMatch(/^exp\(add\(mul\(x, 2\), y\)\): shapes \[3\] and \[4\] cannot be broadcast \(at call time: x is \[3\], 2 is \[\], y is \[4\]\)/);
+      expect(error.message).toMatch(
+        /^exp\(add\(mul\(x, 2\), y\)\): shapes \[3\] and \[4\] cannot be broadcast \(at call time: x is \[3\], 2 is \[\], y is \[4\]\)/,
+      );
       expect(error.message).toMatch(HERE);
       expect(error.message).not.toMatch(/fused|id \d/);
     });
@@ -83,7 +103,9 @@ describe('the NaN guard', () => {
       expect(guarded([1, 2, 3]).item()).toBeCloseTo(2 * [2, 3, 4].reduce((s, v) => s + Math.sqrt(Math.log(v)), 0), 4);
       const { error } = await failure(() => guarded([1, 2, -0.5]));
       expect(error).toBeInstanceOf(T.NanError);
-      expect(error.message).toMatch(/^nanGuard: sqrt\(log1p\(x\)\) produced NaN at element 2 \(1 of 3 elements not finite\); its operands: log1p\(x\) is float32 \[3\], min -0\.69\d+, max 1\.09\d+/);
+      expect(error.message).toMatch(
+        /^nanGuard: sqrt\(log1p\(x\)\) produced NaN at element 2 \(1 of 3 elements not finite\); its operands: log1p\(x\) is float32 \[3\], min -0\.69\d+, max 1\.09\d+/,
+      );
       expect(error.message).toMatch(HERE);
       // Off by default: the NaN flows through, as it does in NumPy and Theano.
       const plain = await T.compile([x], T.sum(y), { mode });
@@ -94,10 +116,14 @@ describe('the NaN guard', () => {
     it(`catches NaN in inputs, shared variables and constants such as log(-1) (${mode})`, async () => {
       const x = T.vector('x');
       const f = await T.compile([x], T.exp(x), { mode, nanGuard: true });
-      await expect(failure(() => f([1, NaN])).then((r) => r.error.message)).resolves.toMatch(/input 0 \(x\) holds NaN at element 1/);
+      await expect(failure(() => f([1, NaN])).then((r) => r.error.message)).resolves.toMatch(
+        /input 0 \(x\) holds NaN at element 1/,
+      );
       const w = T.shared(T.array([1, Infinity]), 'w');
       const g = await T.compile([x], T.add(x, w), { mode, nanGuard: true });
-      await expect(failure(() => g([1, 2])).then((r) => r.error.message)).resolves.toMatch(/the shared variable w holds Infinity at element 1/);
+      await expect(failure(() => g([1, 2])).then((r) => r.error.message)).resolves.toMatch(
+        /the shared variable w holds Infinity at element 1/,
+      );
       const h = await T.compile([x], T.add(x, T.log(T.constant(-1))), { mode, nanGuard: true });
       const { error } = await failure(() => h([1]));
       expect(error.message).toMatch(/a constant \(NaN, folded or written\) holds NaN/);
@@ -114,7 +140,9 @@ describe('the NaN guard', () => {
     } finally {
       delete process.env['TSANO_NANGUARD'];
     }
-    await expect(T.compile([x], x, { nanguard: true } as never)).rejects.toThrow(/compile: unknown option 'nanguard' \(known: .*nanGuard/);
+    await expect(T.compile([x], x, { nanguard: true } as never)).rejects.toThrow(
+      /compile: unknown option 'nanguard' \(known: .*nanGuard/,
+    );
   });
 });
 
@@ -153,7 +181,9 @@ describe('the profiler', () => {
 
   it('Keras models profile their predict and training functions', async () => {
     const keras = await import('tsano/keras');
-    const model = keras.sequential({ layers: [keras.layers.dense({ units: 4, activation: 'relu', inputShape: [3] }), keras.layers.dense({ units: 2 })] });
+    const model = keras.sequential({
+      layers: [keras.layers.dense({ units: 4, activation: 'relu', inputShape: [3] }), keras.layers.dense({ units: 2 })],
+    });
     model.compile({ optimizer: 'sgd', loss: 'mse' });
     const x = T.randomNormal([5, 3], { seed: 1 });
     const predict = await model.profilePredict(x, { repeats: 3 });
@@ -167,7 +197,9 @@ describe('the profiler', () => {
 
 describe('array constructors check their options', () => {
   it('unknown options, impossible values and dtypes are ConfigError or DTypeError naming the option', () => {
-    expect(() => T.randomNormal([2], { stdev: 2 } as never)).toThrow(/randomNormal: unknown option 'stdev' \(known: seed, dtype, mean, stddev\)/);
+    expect(() => T.randomNormal([2], { stdev: 2 } as never)).toThrow(
+      /randomNormal: unknown option 'stdev' \(known: seed, dtype, mean, stddev\)/,
+    );
     expect(() => T.randomNormal([2], { stddev: -1 })).toThrow(/stddev must be >= 0, got -1/);
     expect(() => T.randomNormal([2], { mean: NaN })).toThrow(/mean must be a finite number/);
     expect(() => T.randomUniform([2], { minval: 3, maxval: 1 })).toThrow(/minval 3 is above maxval 1/);

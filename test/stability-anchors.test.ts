@@ -30,7 +30,7 @@ describe('the numerical anchors of PERFORMANCE.md, in float32', () => {
     expect(relErr(optimized, -100)).toBeLessThan(1e-5);
   });
 
-  it("categorical crossentropy of softmax([1000, 0, -1000]) against class 1, written as Keras writes it, is 1000, not -log(epsilon)", async () => {
+  it('categorical crossentropy of softmax([1000, 0, -1000]) against class 1, written as Keras writes it, is 1000, not -log(epsilon)', async () => {
     const eps = T.epsilon();
     const y = T.constant(T.array([0, 1, 0]));
     const loss = (z: T.Node) => {
@@ -64,14 +64,30 @@ const softmax = (z: number[]) => {
 
 describe('gradients of the same expressions belong to the exact value (float32, both modes)', () => {
   const eps = 1e-7;
-  const y = (hot: number) => T.constant(T.array([0, 1, 2].map((i) => (i === hot ? 1 : 0)), { dtype: 'float32' }));
+  const y = (hot: number) =>
+    T.constant(
+      T.array(
+        [0, 1, 2].map((i) => (i === hot ? 1 : 0)),
+        { dtype: 'float32' },
+      ),
+    );
   // expression, input, the exact gradient from the calculus
   const CASES: [string, (x: T.Node) => T.Node, number[], (x: number[]) => number[]][] = [
     ['log(1 + exp(x)) at 100', (x) => T.sum(T.log(T.add(1, T.exp(x)))), [100], ([v]) => [sigmoid(v!)]],
     ['log(sigmoid(x)) at -100', (x) => T.sum(T.log(T.sigmoid(x))), [-100], ([v]) => [sigmoid(-v!)]],
     ['log(1 - sigmoid(x)) at 100', (x) => T.sum(T.log(T.sub(1, T.sigmoid(x)))), [100], ([v]) => [-sigmoid(v!)]],
-    ['-sum(y * log(softmax(z))) at [0, -200, 1000]', (z) => T.neg(T.sum(T.mul(y(0), T.log(T.softmax(z))))), [0, -200, 1000], (z) => softmax(z).map((s, i) => s - (i === 0 ? 1 : 0))],
-    ["Keras's clipped crossentropy at [1000, 0, -1000]", (z) => T.neg(T.sum(T.mul(y(1), T.log(T.clip(T.softmax(z), eps, 1 - eps))))), [1000, 0, -1000], (z) => softmax(z).map((s, i) => s - (i === 1 ? 1 : 0))],
+    [
+      '-sum(y * log(softmax(z))) at [0, -200, 1000]',
+      (z) => T.neg(T.sum(T.mul(y(0), T.log(T.softmax(z))))),
+      [0, -200, 1000],
+      (z) => softmax(z).map((s, i) => s - (i === 0 ? 1 : 0)),
+    ],
+    [
+      "Keras's clipped crossentropy at [1000, 0, -1000]",
+      (z) => T.neg(T.sum(T.mul(y(1), T.log(T.clip(T.softmax(z), eps, 1 - eps))))),
+      [1000, 0, -1000],
+      (z) => softmax(z).map((s, i) => s - (i === 1 ? 1 : 0)),
+    ],
   ];
   for (const [name, build, value, exact] of CASES) {
     for (const mode of ['js', 'wasm'] as const) {

@@ -13,7 +13,11 @@ describe('three threads: two helpers', () => {
     const w = T.matrix('w');
     const img = T.tensor4('img');
     const k = T.tensor('k', { shape: [3, 3, 8, 16] });
-    const outputs = [T.sub(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)), T.relu(T.dot(x, w)), T.conv2d(img, k, { padding: 'same' })];
+    const outputs = [
+      T.sub(T.tanh(T.add(T.mul(x, 1.5), 0.5)), T.sigmoid(x)),
+      T.relu(T.dot(x, w)),
+      T.conv2d(img, k, { padding: 'same' }),
+    ];
     const three = await T.compile([x, w, img, k], outputs);
     expect(three.stats.threads).toBe(3);
     process.env['TSANO_THREADS'] = '1';
@@ -21,8 +25,10 @@ describe('three threads: two helpers', () => {
     process.env['TSANO_THREADS'] = '3';
     const js = await T.compile([x, w, img, k], outputs, { mode: 'js' });
     const args = [
-      T.randomNormal([300, 700], { seed: 1, stddev: 3 }), T.randomNormal([700, 90], { seed: 2, stddev: 0.05 }),
-      T.randomNormal([6, 20, 20, 8], { seed: 3 }), T.randomNormal([3, 3, 8, 16], { seed: 4, stddev: 0.2 }),
+      T.randomNormal([300, 700], { seed: 1, stddev: 3 }),
+      T.randomNormal([700, 90], { seed: 2, stddev: 0.05 }),
+      T.randomNormal([6, 20, 20, 8], { seed: 3 }),
+      T.randomNormal([3, 3, 8, 16], { seed: 4, stddev: 0.2 }),
     ];
     const reference = js(...args);
     const single = one(...args);

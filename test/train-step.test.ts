@@ -13,6 +13,8 @@ describe('one training step', () => {
     expect(gw!.toArray()).toEqual([[6], [6]]);
     expect(w.get().toArray()).toEqual([[0.94], [1.94]].map((r) => r.map(Math.fround)));
     expect(T.debugprint(f, { file: 'str' })).toMatch(/update of w/);
-    expect(() => T.add(T.matrix('a'), T.tensor('b', { shape: [3, 4, 5] })).add(T.tensor('c', { shape: [2, 1] }))).toThrow();
+    expect(() =>
+      T.add(T.matrix('a'), T.tensor('b', { shape: [3, 4, 5] })).add(T.tensor('c', { shape: [2, 1] })),
+    ).toThrow();
   });
 });

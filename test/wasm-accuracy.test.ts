@@ -35,7 +35,11 @@ function nearHalfPiMultiples(lo: number, hi: number): number[] {
   for (let k = 1; k < 1e30; k = k < 200 ? k + 1 : k * 7.3) {
     const v = Math.fround((k * Math.PI) / 2);
     const bits = new Int32Array(new Float32Array([v]).buffer)[0]!;
-    for (const d of [-1, 0, 1]) out.push(new Float32Array(new Int32Array([bits + d]).buffer)[0]!, -new Float32Array(new Int32Array([bits + d]).buffer)[0]!);
+    for (const d of [-1, 0, 1])
+      out.push(
+        new Float32Array(new Int32Array([bits + d]).buffer)[0]!,
+        -new Float32Array(new Int32Array([bits + d]).buffer)[0]!,
+      );
   }
   return out.filter((v) => v >= lo && v <= hi);
 }
@@ -64,7 +68,12 @@ const CASES: [string, (x: T.Node) => T.Node, (x: number) => number, number, numb
 describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
   for (const [name, op, reference, lo, hi, limit] of CASES) {
     it(`${name}: at most ${limit} ulp over [${lo}, ${hi}], specials exact`, async () => {
-      const inputs = Float32Array.from([...sweep(lo, hi), ...denseNearZero(lo, hi), ...nearHalfPiMultiples(lo, hi), ...SPECIALS]);
+      const inputs = Float32Array.from([
+        ...sweep(lo, hi),
+        ...denseNearZero(lo, hi),
+        ...nearHalfPiMultiples(lo, hi),
+        ...SPECIALS,
+      ]);
       const x = T.vector('x');
       const f = await T.compile([x], op(x), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
@@ -75,7 +84,12 @@ describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
         const want = Math.fround(reference(v));
         const err = Number.isNaN(want) ? (Number.isNaN(got.data[i]!) ? 0 : Infinity) : ulps(got.data[i]!, want);
         // Results below the smallest normal float32 count by absolute error (subnormals have fewer digits).
-        const tolerated = Math.abs(want) < 1.17549435e-38 ? (Math.abs(got.data[i]! - want) <= 1.17549435e-38 * 2 ** -20 ? 0 : err) : err;
+        const tolerated =
+          Math.abs(want) < 1.17549435e-38
+            ? Math.abs(got.data[i]! - want) <= 1.17549435e-38 * 2 ** -20
+              ? 0
+              : err
+            : err;
         if (tolerated > worst) {
           worst = tolerated;
           worstAt = v;
@@ -85,18 +99,45 @@ describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
       for (const v of [0, -0, Infinity, -Infinity]) {
         const want = Math.fround(reference(v));
         const at = f([v]).data[0]!;
-        expect(Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)), `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`).toBe(true);
+        expect(
+          Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)),
+          `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`,
+        ).toBe(true);
       }
-      if (process.env["TSANO_REPORT_ULPS"]) console.log(`${name}: worst ${worst} ulp at x = ${worstAt}`);
-      expect(worst, `${name} worst at x = ${worstAt}: got ${f([worstAt]).data[0]}, want ${Math.fround(reference(worstAt))}`).toBeLessThanOrEqual(limit);
+      if (process.env['TSANO_REPORT_ULPS']) console.log(`${name}: worst ${worst} ulp at x = ${worstAt}`);
+      expect(
+        worst,
+        `${name} worst at x = ${worstAt}: got ${f([worstAt]).data[0]}, want ${Math.fround(reference(worstAt))}`,
+      ).toBeLessThanOrEqual(limit);
     });
   }
 });
 
 describe('wasm SIMD float32 pow against Math.pow, in ulps', () => {
   it('at most 2 ulp over bases and exponents of every magnitude and sign, specials as Math.pow', async () => {
-    const bases = [...SPECIALS, -1, 1, -2, 0.5, ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-40 + (i * 78) / 59)))];
-    const exponents = [...SPECIALS, 1, -1, 2, 3, -3, 0.5, -0.5, 1 / 3, 7, 2 ** 24, 2 ** 24 + 2, ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-6 + (i * 10) / 59)))];
+    const bases = [
+      ...SPECIALS,
+      -1,
+      1,
+      -2,
+      0.5,
+      ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-40 + (i * 78) / 59))),
+    ];
+    const exponents = [
+      ...SPECIALS,
+      1,
+      -1,
+      2,
+      3,
+      -3,
+      0.5,
+      -0.5,
+      1 / 3,
+      7,
+      2 ** 24,
+      2 ** 24 + 2,
+      ...Array.from({ length: 60 }, (_, i) => Math.fround((i % 2 ? -1 : 1) * 10 ** (-6 + (i * 10) / 59))),
+    ];
     const xs: number[] = [];
     const ys: number[] = [];
     for (const b of bases) for (const e of exponents) (xs.push(b), ys.push(e));
@@ -110,7 +151,15 @@ describe('wasm SIMD float32 pow against Math.pow, in ulps', () => {
     xs.forEach((b, i) => {
       const want = Math.fround(Math.pow(Math.fround(b), Math.fround(ys[i]!)));
       const g = got[i]!;
-      const err = Number.isNaN(want) ? (Number.isNaN(g) ? 0 : Infinity) : Math.abs(want) < 1.17549435e-38 ? (Math.abs(g - want) <= 2 ** -146 ? 0 : Infinity) : ulps(g, want);
+      const err = Number.isNaN(want)
+        ? Number.isNaN(g)
+          ? 0
+          : Infinity
+        : Math.abs(want) < 1.17549435e-38
+          ? Math.abs(g - want) <= 2 ** -146
+            ? 0
+            : Infinity
+          : ulps(g, want);
       if (err > worst) [worst, worstAt] = [err, `${Math.fround(b)} ** ${Math.fround(ys[i]!)}: got ${g}, want ${want}`];
     });
     if (process.env['TSANO_REPORT_ULPS']) console.log(`pow: worst ${worst} ulp at ${worstAt}`);
@@ -121,7 +170,13 @@ describe('wasm SIMD float32 pow against Math.pow, in ulps', () => {
 describe('wasm SIMD float64 math against the float64 library', () => {
   /** |a − b| relative to |b| (absolute below 1e-300, where the library itself is subnormal). */
   const relative = (a: number, b: number) =>
-    Object.is(a, b) || a === b ? 0 : Number.isNaN(a) && Number.isNaN(b) ? 0 : !Number.isFinite(a) || !Number.isFinite(b) ? Infinity : Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+    Object.is(a, b) || a === b
+      ? 0
+      : Number.isNaN(a) && Number.isNaN(b)
+        ? 0
+        : !Number.isFinite(a) || !Number.isFinite(b)
+          ? Infinity
+          : Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
   const CASES64: [string, (x: T.Node) => T.Node, (x: number) => number, number, number][] = [
     ['exp', T.exp, Math.exp, -745, 709],
     ['log', T.log, Math.log, -1, 1.7e308],
@@ -151,12 +206,24 @@ describe('wasm SIMD float64 math against the float64 library', () => {
   };
   for (const [name, op, reference, lo, hi] of CASES64) {
     it(`${name}: within 1e-14 relative over [${lo}, ${hi}], specials exact`, async () => {
-      const inputs = new Set<number>([0, -0, Infinity, -Infinity, NaN, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]);
+      const inputs = new Set<number>([
+        0,
+        -0,
+        Infinity,
+        -Infinity,
+        NaN,
+        5e-324,
+        -5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+      ]);
       for (let i = 0; i <= 4000; i++) inputs.add(lo + ((hi - lo) * i) / 4000);
       for (let i = 0; i <= 6000; i++) inputs.add(-30 + i / 100);
       for (let e = -320; e <= 308; e += 0.1) (inputs.add(10 ** e), inputs.add(-(10 ** e)));
       if (name === 'sin' || name === 'cos') for (const v of nearHalfPiMultiples64()) (inputs.add(v), inputs.add(-v));
-      const xs = Float64Array.from([...inputs].filter((v) => Number.isNaN(v) || !Number.isFinite(v) || (v >= lo && v <= hi)));
+      const xs = Float64Array.from(
+        [...inputs].filter((v) => Number.isNaN(v) || !Number.isFinite(v) || (v >= lo && v <= hi)),
+      );
       const x = T.vector('x', 'float64');
       const f = await T.compile([x], op(x), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
@@ -170,17 +237,62 @@ describe('wasm SIMD float64 math against the float64 library', () => {
       });
       for (const v of [0, -0, Infinity, -Infinity]) {
         const [at, want] = [f(T.array([v], { dtype: 'float64' })).data[0]!, reference(v)];
-        expect(Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)), `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`).toBe(true);
+        expect(
+          Object.is(at, want) || (Number.isNaN(want) && Number.isNaN(at)),
+          `${name}(${Object.is(v, -0) ? '-0' : v}): got ${Object.is(at, -0) ? '-0' : at}, want ${Object.is(want, -0) ? '-0' : want}`,
+        ).toBe(true);
       }
-      if (process.env['TSANO_REPORT_ULPS']) console.log(`float64 ${name}: worst ${worst.toExponential(2)} at x = ${worstAt}`);
-      expect(worst, `${name} at x = ${worstAt}: got ${f(T.array([worstAt], { dtype: 'float64' })).data[0]}, want ${reference(worstAt)}`).toBeLessThanOrEqual(1e-14);
+      if (process.env['TSANO_REPORT_ULPS'])
+        console.log(`float64 ${name}: worst ${worst.toExponential(2)} at x = ${worstAt}`);
+      expect(
+        worst,
+        `${name} at x = ${worstAt}: got ${f(T.array([worstAt], { dtype: 'float64' })).data[0]}, want ${reference(worstAt)}`,
+      ).toBeLessThanOrEqual(1e-14);
     });
   }
 
   it('pow: within 1e-14 relative over bases and exponents of every magnitude and sign, and where y·log x nears ±745; specials as Math.pow', async () => {
-    const specials = [0, -0, Infinity, -Infinity, NaN, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -1.7976931348623157e308];
-    const bases = [...specials, -1, 1, -2, 0.5, 1 + 2 ** -52, 1 - 2 ** -53, -(1 + 2 ** -52), ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-320 + (i * 628) / 119))];
-    const exponents = [...specials, 1, -1, 2, 3, -3, 0.5, -0.5, 1 / 3, 7, 2 ** 53, 2 ** 53 + 2, 2 ** 52 + 1, 1e20, -1e20, ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-6 + (i * 12) / 119))];
+    const specials = [
+      0,
+      -0,
+      Infinity,
+      -Infinity,
+      NaN,
+      5e-324,
+      -5e-324,
+      2.2250738585072014e-308,
+      1.7976931348623157e308,
+      -1.7976931348623157e308,
+    ];
+    const bases = [
+      ...specials,
+      -1,
+      1,
+      -2,
+      0.5,
+      1 + 2 ** -52,
+      1 - 2 ** -53,
+      -(1 + 2 ** -52),
+      ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-320 + (i * 628) / 119)),
+    ];
+    const exponents = [
+      ...specials,
+      1,
+      -1,
+      2,
+      3,
+      -3,
+      0.5,
+      -0.5,
+      1 / 3,
+      7,
+      2 ** 53,
+      2 ** 53 + 2,
+      2 ** 52 + 1,
+      1e20,
+      -1e20,
+      ...Array.from({ length: 120 }, (_, i) => (i % 2 ? -1 : 1) * 10 ** (-6 + (i * 12) / 119)),
+    ];
     const xs: number[] = [];
     const ys: number[] = [];
     for (const b of bases) for (const e of exponents) (xs.push(b), ys.push(e));

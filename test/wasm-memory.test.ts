@@ -17,7 +17,9 @@ describe('wasm memory', () => {
     };
     try {
       expect(() => new WasmArena()).toThrow(T.TsanoError);
-      expect(() => new WasmArena()).toThrow(/could not reserve memory for another compiled function .*too many compiled functions are alive at once/);
+      expect(() => new WasmArena()).toThrow(
+        /could not reserve memory for another compiled function .*too many compiled functions are alive at once/,
+      );
     } finally {
       (WebAssembly as { Memory: unknown }).Memory = Memory;
     }

@@ -21,16 +21,35 @@ type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: 
 
 const float = (v: Local): Value => ({ v, kind: 'float' });
 const mask = (v: Local): Value => ({ v, kind: 'mask' });
-const map1 = (f: (fx: FloatLanes, a: Expr) => Expr): Lowering => (s, out, [a], _args, _m, fx) => float(s.set(out, f(fx, a!.v.get())));
-const map2 = (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr): Lowering => (s, out, [a, b], _args, _m, fx) => float(s.set(out, f(fx, a!.v.get(), b!.v.get())));
+const map1 =
+  (f: (fx: FloatLanes, a: Expr) => Expr): Lowering =>
+  (s, out, [a], _args, _m, fx) =>
+    float(s.set(out, f(fx, a!.v.get())));
+const map2 =
+  (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr): Lowering =>
+  (s, out, [a, b], _args, _m, fx) =>
+    float(s.set(out, f(fx, a!.v.get(), b!.v.get())));
 /** Two bools compared as bits (a mask lane is all ones, a NaN as a float, so float comparison would lie). */
 type MaskCompare = (m: Module, a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
-const cmp = (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering => (s, out, [a, b], _args, m, fx) => {
-  if (a!.kind === 'mask' && b!.kind === 'mask') {
-    return mask(s.set(out, onMasks(m, a!.v.get(), b!.v.get(), () => m.v128.not(a!.v.get()), () => m.v128.not(b!.v.get()))));
-  }
-  return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
-};
+const cmp =
+  (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering =>
+  (s, out, [a, b], _args, m, fx) => {
+    if (a!.kind === 'mask' && b!.kind === 'mask') {
+      return mask(
+        s.set(
+          out,
+          onMasks(
+            m,
+            a!.v.get(),
+            b!.v.get(),
+            () => m.v128.not(a!.v.get()),
+            () => m.v128.not(b!.v.get()),
+          ),
+        ),
+      );
+    }
+    return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
+  };
 /** A value as a mask: a float is true where it is not 0 (NaN is true, as in NumPy). */
 function asMask(s: LaneMath, out: Stmts, v: Value, fx: FloatLanes): Value {
   return v.kind === 'mask' ? v : mask(s.set(out, fx.ne(v.v.get(), s.c(0))));
@@ -39,24 +58,35 @@ function asMask(s: LaneMath, out: Stmts, v: Value, fx: FloatLanes): Value {
 function asFloat(s: LaneMath, out: Stmts, v: Value): Value {
   return v.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
 }
-type MathName = 'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus' | 'erf' | 'gelu' | 'sin' | 'cos' | 'log1mexp';
-const math = (name: MathName): Lowering => (s, out, [a]) => {
-  const f = (s as unknown as Record<MathName, ((out: Stmts, x: Local) => Local) | undefined>)[name];
-  if (!f) throw new Error(`internal: no ${name} for these lanes`);
-  return float(f.call(s, out, a!.v));
-};
-const eluLike = (alpha: (args: never) => number, scale: number): Lowering => (s, out, [a], args, _m, fx) => {
-  const e = s.expm1(out, a!.v);
-  const neg = s.set(out, fx.mul(e.get(), s.c(alpha(args) * scale)));
-  const pos = s.set(out, fx.mul(a!.v.get(), s.c(scale)));
-  return float(s.select(out, pos.get(), neg.get(), fx.gt(a!.v.get(), s.c(0))));
-};
+type MathName =
+  'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus' | 'erf' | 'gelu' | 'sin' | 'cos' | 'log1mexp';
+const math =
+  (name: MathName): Lowering =>
+  (s, out, [a]) => {
+    const f = (s as unknown as Record<MathName, ((out: Stmts, x: Local) => Local) | undefined>)[name];
+    if (!f) throw new Error(`internal: no ${name} for these lanes`);
+    return float(f.call(s, out, a!.v));
+  };
+const eluLike =
+  (alpha: (args: never) => number, scale: number): Lowering =>
+  (s, out, [a], args, _m, fx) => {
+    const e = s.expm1(out, a!.v);
+    const neg = s.set(out, fx.mul(e.get(), s.c(alpha(args) * scale)));
+    const pos = s.set(out, fx.mul(a!.v.get(), s.c(scale)));
+    return float(s.select(out, pos.get(), neg.get(), fx.gt(a!.v.get(), s.c(0))));
+  };
 
 /** The SIMD lowering of each op (either lane width); null for ops that are not elementwise. */
 export const LOWERING: { readonly [K in Op]: Lowering | null } = {
-  input: null, constant: null, shared: null, randomUniformLike: null,
+  input: null,
+  constant: null,
+  shared: null,
+  randomUniformLike: null,
   neg: (s, out, [a]) => float(s.set(out, s.neg(a!.v.get()))),
-  exp: math('exp'), log: math('log'), log1p: math('log1p'), expm1: math('expm1'),
+  exp: math('exp'),
+  log: math('log'),
+  log1p: math('log1p'),
+  expm1: math('expm1'),
   sqrt: map1((fx, a) => fx.sqrt(a)),
   rsqrt: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), fx.sqrt(a!.v.get())))),
   square: map1((fx, a) => fx.mul(a, a)),
@@ -66,11 +96,16 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
     const both = s.select(out, s.c(-1), pos.get(), fx.lt(a!.v.get(), s.c(0)));
     return float(s.select(out, both.get(), a!.v.get(), fx.eq(a!.v.get(), a!.v.get())));
   },
-  tanh: math('tanh'), sigmoid: math('sigmoid'), softplus: math('softplus'),
+  tanh: math('tanh'),
+  sigmoid: math('sigmoid'),
+  softplus: math('softplus'),
   relu: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.max(a!.v.get(), s.c(0)))),
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
   selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
-  gelu: math('gelu'), erf: math('erf'), sin: math('sin'), cos: math('cos'),
+  gelu: math('gelu'),
+  erf: math('erf'),
+  sin: math('sin'),
+  cos: math('cos'),
   not: (s, out, [a], _x, m, fx) => mask(s.set(out, m.v128.not(asMask(s, out, a!, fx).v.get()))),
   reciprocal: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), a!.v.get()))),
   log1mexp: math('log1mexp'),
@@ -78,31 +113,85 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
     if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, fx.ne(a!.v.get(), s.c(0))));
     return a!.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
   },
-  add: map2((fx, a, b) => fx.add(a, b)), sub: map2((fx, a, b) => fx.sub(a, b)),
-  mul: map2((fx, a, b) => fx.mul(a, b)), div: map2((fx, a, b) => fx.div(a, b)),
+  add: map2((fx, a, b) => fx.add(a, b)),
+  sub: map2((fx, a, b) => fx.sub(a, b)),
+  mul: map2((fx, a, b) => fx.mul(a, b)),
+  div: map2((fx, a, b) => fx.div(a, b)),
   pow: (s, out, [a, b]) => float(s.pow(out, a!.v, b!.v)),
-  maximum: map2((fx, a, b) => fx.max(a, b)), minimum: map2((fx, a, b) => fx.min(a, b)),
+  maximum: map2((fx, a, b) => fx.max(a, b)),
+  minimum: map2((fx, a, b) => fx.min(a, b)),
   // false < true: a < b is !a & b, a > b is a & !b.
-  eq: cmp((fx, a, b) => fx.eq(a, b), (m, a, b) => m.v128.not(m.v128.xor(a, b))),
-  ne: cmp((fx, a, b) => fx.ne(a, b), (m, a, b) => m.v128.xor(a, b)),
-  lt: cmp((fx, a, b) => fx.lt(a, b), (m, _a, b, notA) => m.v128.and(notA(), b)),
-  le: cmp((fx, a, b) => fx.le(a, b), (m, _a, b, notA) => m.v128.or(notA(), b)),
-  gt: cmp((fx, a, b) => fx.gt(a, b), (m, a, _b, _notA, notB) => m.v128.and(a, notB())),
-  ge: cmp((fx, a, b) => fx.ge(a, b), (m, a, _b, _notA, notB) => m.v128.or(a, notB())),
-  and: (s, out, [a, b], _x, m, fx) => mask(s.set(out, m.v128.and(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
-  or: (s, out, [a, b], _x, m, fx) => mask(s.set(out, m.v128.or(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  eq: cmp(
+    (fx, a, b) => fx.eq(a, b),
+    (m, a, b) => m.v128.not(m.v128.xor(a, b)),
+  ),
+  ne: cmp(
+    (fx, a, b) => fx.ne(a, b),
+    (m, a, b) => m.v128.xor(a, b),
+  ),
+  lt: cmp(
+    (fx, a, b) => fx.lt(a, b),
+    (m, _a, b, notA) => m.v128.and(notA(), b),
+  ),
+  le: cmp(
+    (fx, a, b) => fx.le(a, b),
+    (m, _a, b, notA) => m.v128.or(notA(), b),
+  ),
+  gt: cmp(
+    (fx, a, b) => fx.gt(a, b),
+    (m, a, _b, _notA, notB) => m.v128.and(a, notB()),
+  ),
+  ge: cmp(
+    (fx, a, b) => fx.ge(a, b),
+    (m, a, _b, _notA, notB) => m.v128.or(a, notB()),
+  ),
+  and: (s, out, [a, b], _x, m, fx) =>
+    mask(s.set(out, m.v128.and(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  or: (s, out, [a, b], _x, m, fx) =>
+    mask(s.set(out, m.v128.or(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
   where: (s, out, [c, a, b], _x, m, fx) => {
     const cond = asMask(s, out, c!, fx);
-    if (a!.kind === 'mask' && b!.kind === 'mask') return mask(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), cond.v.get())));
+    if (a!.kind === 'mask' && b!.kind === 'mask')
+      return mask(s.set(out, m.v128.bitselect(a!.v.get(), b!.v.get(), cond.v.get())));
     return float(s.set(out, m.v128.bitselect(asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get(), cond.v.get())));
   },
   clip: (s, out, [x, lo, hi], _x, _m, fx) => float(s.set(out, fx.min(fx.max(x!.v.get(), lo!.v.get()), hi!.v.get()))),
-  sum: null, mean: null, max: null, min: null, prod: null, logsumexp: null, argmax: null, argmin: null,
-  dot: null, matmul: null, reshape: null, transpose: null, expandDims: null, squeeze: null, concat: null,
-  slice: null, gather: null, oneHot: null, pad: null, softmax: null, logSoftmax: null, conv2d: null,
-  maxPool2d: null, avgPool2d: null, broadcastLike: null, sumLike: null, reshapeLike: null, sliceGrad: null,
-  gatherGrad: null, concatPart: null, conv2dGradInput: null, conv2dGradFilter: null, maxPool2dGrad: null,
-  avgPool2dGrad: null, fused: null, fusedOutput: null,
+  sum: null,
+  mean: null,
+  max: null,
+  min: null,
+  prod: null,
+  logsumexp: null,
+  argmax: null,
+  argmin: null,
+  dot: null,
+  matmul: null,
+  reshape: null,
+  transpose: null,
+  expandDims: null,
+  squeeze: null,
+  concat: null,
+  slice: null,
+  gather: null,
+  oneHot: null,
+  pad: null,
+  softmax: null,
+  logSoftmax: null,
+  conv2d: null,
+  maxPool2d: null,
+  avgPool2d: null,
+  broadcastLike: null,
+  sumLike: null,
+  reshapeLike: null,
+  sliceGrad: null,
+  gatherGrad: null,
+  concatPart: null,
+  conv2dGradInput: null,
+  conv2dGradFilter: null,
+  maxPool2dGrad: null,
+  avgPool2dGrad: null,
+  fused: null,
+  fusedOutput: null,
 };
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
@@ -113,7 +202,14 @@ export const supportedLanes = (op: Op, dtype: DType): boolean =>
   LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || dtype === 'float64');
 
 /** Computes a region's instructions on loaded operands (appending to `out`); returns every instruction's value. */
-export function evaluate(s: LaneMath, out: Stmts, instrs: readonly FusedInstr[], loaded: readonly Value[], m: Module, fx: FloatLanes): Value[] {
+export function evaluate(
+  s: LaneMath,
+  out: Stmts,
+  instrs: readonly FusedInstr[],
+  loaded: readonly Value[],
+  m: Module,
+  fx: FloatLanes,
+): Value[] {
   const values: Value[] = [];
   for (const instr of instrs) {
     let operands = instr.inputs.map((r) => (r.from === 'input' ? loaded[r.index]! : values[r.index]!));
@@ -172,7 +268,9 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
   /** A bool operand (bytes 0/1) as a lane mask: widen bytes to the lane width, compare with zero. */
   const boolMask = (bytes: Expr) => {
     const words = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(bytes));
-    return wide ? m.i64x2.ne(m.i64x2.extend_low_i32x4_u(words), e.i64x2Const(0n).get()) : m.i32x4.ne(words, e.i32x4Const(0).get());
+    return wide
+      ? m.i64x2.ne(m.i64x2.extend_low_i32x4_u(words), e.i64x2Const(0n).get())
+      : m.i32x4.ne(words, e.i32x4Const(0).get());
   };
   /** A lane mask stored as bool bytes: 1 where set, narrowed from the lane width to bytes. */
   const maskBytes = (value: Expr) => {
@@ -181,11 +279,20 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
     return m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(words, zero()), zero());
   };
   const loadBools = (vector: boolean, at: number, addr: Expr) =>
-    (!vector ? m.v128.load8_splat(at, 1, addr) : wide ? m.v128.load16_splat(at, 1, addr) : m.v128.load32_zero(at, 1, addr));
+    !vector
+      ? m.v128.load8_splat(at, 1, addr)
+      : wide
+        ? m.v128.load16_splat(at, 1, addr)
+        : m.v128.load32_zero(at, 1, addr);
   const storeBools = (vector: boolean, at: number, addr: Expr, bytes: Expr) =>
-    (!vector ? m.v128.store8_lane(at, 1, 0, addr, bytes) : wide ? m.v128.store16_lane(at, 1, 0, addr, bytes) : m.v128.store32_lane(at, 1, 0, addr, bytes));
+    !vector
+      ? m.v128.store8_lane(at, 1, 0, addr, bytes)
+      : wide
+        ? m.v128.store16_lane(at, 1, 0, addr, bytes)
+        : m.v128.store32_lane(at, 1, 0, addr, bytes);
   const loadOne = (addr: Expr) => (wide ? m.v128.load64_splat(0, 8, addr) : m.v128.load32_splat(0, 4, addr));
-  const storeOne = (addr: Expr, v: Expr) => (wide ? m.v128.store64_lane(0, 8, 0, addr, v) : m.v128.store32_lane(0, 4, 0, addr, v));
+  const storeOne = (addr: Expr, v: Expr) =>
+    wide ? m.v128.store64_lane(0, 8, 0, addr, v) : m.v128.store32_lane(0, 4, 0, addr, v);
 
   const streams = (layout: Layout) => layout === 'full' || layout === 'row';
   // Scalars and per-row values are read once per row (splatted), not once per vector.
@@ -235,12 +342,19 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
       const stride = layout === 'full' ? m.i32.mul(o.get(), inner!.get()) : layout === 'column' ? o.get() : i32(0);
       return m.local.set(rowBase[k]!.index, m.i32.add(inputs[k]!.get(), byteOffset(stride, spec.inputTypes[k]!)));
     }),
-    ...outputs.map((p, q) => m.local.set(outBase[q]!.index, m.i32.add(p.get(), byteOffset(m.i32.mul(o.get(), inner!.get()), spec.outputTypes[q]!)))),
+    ...outputs.map((p, q) =>
+      m.local.set(
+        outBase[q]!.index,
+        m.i32.add(p.get(), byteOffset(m.i32.mul(o.get(), inner!.get()), spec.outputTypes[q]!)),
+      ),
+    ),
     ...rowSetupLoads,
     m.local.set(j.index, i32(0)),
   ];
   const loop = (label: string, exitWhen: Expr, stmts: Stmts) =>
-    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
+    m.block(`${label}_exit`, [
+      m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)])),
+    ]);
   const rows = loop('row', m.i32.ge_u(o.get(), outer!.get()), [
     ...rowSetup,
     loop('wide', m.i32.gt_u(m.i32.add(j.get(), i32(width * count)), inner!.get()), body(side, width * count)),

@@ -20,7 +20,11 @@ export class FunctionEmitter {
   readonly prologue: Expr[] = [];
   readonly params: Local[];
 
-  constructor(readonly b: Binaryen, readonly m: Module, paramTypes: readonly number[]) {
+  constructor(
+    readonly b: Binaryen,
+    readonly m: Module,
+    paramTypes: readonly number[],
+  ) {
     this.params = paramTypes.map((t, i) => this.localRef(i, t));
   }
 
@@ -32,7 +36,8 @@ export class FunctionEmitter {
   /** The parameters of kernel function `fn`, by name (kernel-abi's KERNEL_PARAMS). */
   named<F extends KernelFunction>(fn: F): { readonly [P in ParamName<F>]: Local } {
     const names: readonly string[] = KERNEL_PARAMS[fn];
-    if (this.params.length < names.length) throw new Error(`internal: a ${fn} kernel has ${names.length} parameters, this function ${this.params.length}`);
+    if (this.params.length < names.length)
+      throw new Error(`internal: a ${fn} kernel has ${names.length} parameters, this function ${this.params.length}`);
     return Object.fromEntries(names.map((name, i) => [name, this.params[i]])) as { [P in ParamName<F>]: Local };
   }
 
@@ -66,7 +71,9 @@ export class FunctionEmitter {
 
   /** An f32x4 splat of `c`, computed once in the prologue. */
   f32x4Const(c: number): Local {
-    return this.hoisted(`f32x4:${Object.is(c, -0) ? '-0' : c}`, this.b.v128, () => this.m.f32x4.splat(this.m.f32.const(c)));
+    return this.hoisted(`f32x4:${Object.is(c, -0) ? '-0' : c}`, this.b.v128, () =>
+      this.m.f32x4.splat(this.m.f32.const(c)),
+    );
   }
 
   /** An i32x4 splat of `c`, computed once in the prologue. */
@@ -76,7 +83,9 @@ export class FunctionEmitter {
 
   /** An f64x2 splat of `c`, computed once in the prologue. */
   f64x2Const(c: number): Local {
-    return this.hoisted(`f64x2:${Object.is(c, -0) ? '-0' : c}`, this.b.v128, () => this.m.f64x2.splat(this.m.f64.const(c)));
+    return this.hoisted(`f64x2:${Object.is(c, -0) ? '-0' : c}`, this.b.v128, () =>
+      this.m.f64x2.splat(this.m.f64.const(c)),
+    );
   }
 
   /** An i64x2 splat of the 64-bit integer `c`, computed once in the prologue. */
@@ -109,12 +118,17 @@ export class FunctionEmitter {
     const next = () => m.i32.add(counter.get(), m.i32.const(step));
     return m.block(null, [
       ...(from === undefined ? [] : [m.local.set(counter.index, from)]),
-      m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [
-        m.br(`${label}_exit`, m.i32.gt_u(next(), end())),
-        ...body,
-        m.local.set(counter.index, next()),
-        m.br(`${label}_loop`),
-      ]))]),
+      m.block(`${label}_exit`, [
+        m.loop(
+          `${label}_loop`,
+          m.block(null, [
+            m.br(`${label}_exit`, m.i32.gt_u(next(), end())),
+            ...body,
+            m.local.set(counter.index, next()),
+            m.br(`${label}_loop`),
+          ]),
+        ),
+      ]),
     ]);
   }
   private loops = 0;

@@ -16,7 +16,14 @@ export function twoSum(e: FunctionEmitter, out: Stmts, a: V, b: V): [V, V] {
   const { m, b: bin } = e;
   const sum = e.let(out, bin.v128, m.f64x2.add(a.get(), b.get()));
   const bb = e.let(out, bin.v128, m.f64x2.sub(sum.get(), a.get()));
-  return [sum, e.let(out, bin.v128, m.f64x2.add(m.f64x2.sub(a.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(b.get(), bb.get())))];
+  return [
+    sum,
+    e.let(
+      out,
+      bin.v128,
+      m.f64x2.add(m.f64x2.sub(a.get(), m.f64x2.sub(sum.get(), bb.get())), m.f64x2.sub(b.get(), bb.get())),
+    ),
+  ];
 }
 
 /** The float32 lanes [0, 1] and [2, 3] of `x` as two float64 vectors. */
@@ -29,5 +36,9 @@ export function widen(e: FunctionEmitter, out: Stmts, x: Expr, xAgain: Expr): [V
 /** Two float64 vectors rounded back into one vector of four float32 lanes. */
 export function narrow(e: FunctionEmitter, low: Expr, high: Expr): Expr {
   const { m } = e;
-  return m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(low), m.f32x4.demote_f64x2_zero(high), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+  return m.i8x16.shuffle(
+    m.f32x4.demote_f64x2_zero(low),
+    m.f32x4.demote_f64x2_zero(high),
+    [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23],
+  );
 }

@@ -25,7 +25,15 @@ export function chebyshevFit(f: (x: number) => number, lo: number, hi: number, d
   // cos(π·m/(2n)) with m = j(2k + 1) reduced mod 4n, so that Math.cos sees small angles.
   const cosine = (j: number, k: number) => Math.cos((Math.PI * ((j * (2 * k + 1)) % (4 * n))) / (2 * n));
   const values = Array.from({ length: n }, (_, k) => f(mid + half * cosine(1, k)));
-  const cheb = Array.from({ length: n }, (_, j) => ((j === 0 ? 1 : 2) / n) * compensatedDot(values, values.map((_, k) => cosine(j, k))));
+  const cheb = Array.from(
+    { length: n },
+    (_, j) =>
+      ((j === 0 ? 1 : 2) / n) *
+      compensatedDot(
+        values,
+        values.map((_, k) => cosine(j, k)),
+      ),
+  );
   // Chebyshev basis to monomials in t: T[j+1] = 2t·T[j] − T[j−1], integer coefficients.
   const monomial = new Array<bigint>(n).fill(0n);
   let previous = [1n];
@@ -139,7 +147,9 @@ export function twoOverPiWords(count: number, zeroWords: number): bigint[] {
   const bits = 64 * fractionWords + 64;
   const scaled = (1n << BigInt(64 * fractionWords + 1 + bits)) / piFixed(bits);
   const mask = (1n << 64n) - 1n;
-  return Array.from({ length: count }, (_, k) => (k < zeroWords ? 0n : (scaled >> BigInt(64 * (count - 1 - k))) & mask));
+  return Array.from({ length: count }, (_, k) =>
+    k < zeroWords ? 0n : (scaled >> BigInt(64 * (count - 1 - k))) & mask,
+  );
 }
 
 /** log(numerator / denominator) as a float64 pair high + low (about 2^−106 relative), by the atanh series in BigInt fixed point. */

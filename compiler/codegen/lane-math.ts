@@ -38,7 +38,10 @@ export interface Trig {
 }
 
 export abstract class LaneMath {
-  constructor(protected readonly e: FunctionEmitter, protected readonly fx: Module['f32x4'] & Module['f64x2']) {}
+  constructor(
+    protected readonly e: FunctionEmitter,
+    protected readonly fx: Module['f32x4'] & Module['f64x2'],
+  ) {}
   protected get m() {
     return this.e.m;
   }
@@ -100,8 +103,16 @@ export abstract class LaneMath {
     const { fx } = this;
     const u = this.onePlus(out, x);
     const lu = this.log(out, u);
-    const r = this.set(out, fx.sub(lu.get(), fx.mul(fx.sub(fx.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
-    const finite = this.select(out, r.get(), lu.get(), this.m.v128.and(fx.ne(u.get(), this.c(0)), fx.ne(u.get(), this.c(Infinity))));
+    const r = this.set(
+      out,
+      fx.sub(lu.get(), fx.mul(fx.sub(fx.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())),
+    );
+    const finite = this.select(
+      out,
+      r.get(),
+      lu.get(),
+      this.m.v128.and(fx.ne(u.get(), this.c(0)), fx.ne(u.get(), this.c(Infinity))),
+    );
     return this.select(out, x.get(), finite.get(), fx.eq(x.get(), this.c(0)));
   }
 
@@ -146,7 +157,10 @@ export abstract class LaneMath {
     const ps = this.poly(out, z, sinCoeffs);
     const sin = this.set(out, this.madd(fx.mul(r.get(), z.get()), ps.get(), r.get()));
     const pc = this.poly(out, z, cosCoeffs);
-    const cos = this.set(out, this.madd(fx.mul(z.get(), z.get()), pc.get(), fx.sub(this.c(1), fx.mul(z.get(), this.c(0.5)))));
+    const cos = this.set(
+      out,
+      this.madd(fx.mul(z.get(), z.get()), pc.get(), fx.sub(this.c(1), fx.mul(z.get(), this.c(0.5)))),
+    );
     // cos(a) = sin(a + π/2): one quadrant further.
     const q = this.set(out, cosine ? ints.add(n.get(), int(1)) : n.get());
     const swap = this.set(out, ints.ne(m.v128.and(q.get(), int(1)), int(0)));
@@ -177,10 +191,35 @@ export abstract class LaneMath {
     const { fx, m } = this;
     const masks = pieces.slice(1).map((p) => this.set(out, fx.ge(x.get(), this.c(p.lo))));
     const pick = (value: (p: PolynomialPiece) => number): Expr =>
-      pieces.slice(1).reduce<Expr>((acc, p, i) => m.v128.bitselect(this.c(value(p)), acc, masks[i]!.get()), this.c(value(pieces[0]!)));
-    const t = this.set(out, fx.mul(fx.sub(x.get(), pick((p) => (p.lo + p.hi) / 2)), pick((p) => 2 / (p.hi - p.lo))));
-    let acc = this.set(out, pick((p) => p.coeffs[0]!));
-    for (let k = 1; k < pieces[0]!.coeffs.length; k++) acc = this.set(out, this.madd(acc.get(), t.get(), pick((p) => p.coeffs[k]!)));
+      pieces
+        .slice(1)
+        .reduce<Expr>(
+          (acc, p, i) => m.v128.bitselect(this.c(value(p)), acc, masks[i]!.get()),
+          this.c(value(pieces[0]!)),
+        );
+    const t = this.set(
+      out,
+      fx.mul(
+        fx.sub(
+          x.get(),
+          pick((p) => (p.lo + p.hi) / 2),
+        ),
+        pick((p) => 2 / (p.hi - p.lo)),
+      ),
+    );
+    let acc = this.set(
+      out,
+      pick((p) => p.coeffs[0]!),
+    );
+    for (let k = 1; k < pieces[0]!.coeffs.length; k++)
+      acc = this.set(
+        out,
+        this.madd(
+          acc.get(),
+          t.get(),
+          pick((p) => p.coeffs[k]!),
+        ),
+      );
     return acc;
   }
 
@@ -228,7 +267,13 @@ export abstract class LaneMath {
     const central = this.set(out, fx.add(this.c(0.5), fx.mul(fx.mul(w.get(), p.get()), this.c(0.5))));
     const ax = this.set(out, this.atMost(this.abs(x.get()), cap));
     // x·½·erfc(|w|): gelu itself for x < 0, and x − gelu for x > 0 (x capped: +Inf · 0 would be NaN).
-    const lowerTail = this.erfcTail(out, this.set(out, this.abs(w.get())), ax, 0.5, fx.mul(this.atMost(x.get(), cap), this.c(0.5)));
+    const lowerTail = this.erfcTail(
+      out,
+      this.set(out, this.abs(w.get())),
+      ax,
+      0.5,
+      fx.mul(this.atMost(x.get(), cap), this.c(0.5)),
+    );
     const tail = this.select(out, fx.sub(x.get(), lowerTail.get()), lowerTail.get(), fx.gt(x.get(), this.c(0)));
     const g = this.select(out, fx.mul(x.get(), central.get()), tail.get(), fx.lt(this.abs(w.get()), this.c(0.5)));
     return this.select(out, this.c(0), g.get(), fx.eq(x.get(), this.c(-Infinity)));
@@ -275,6 +320,22 @@ export abstract class LaneMath {
 export function floatLanes(e: FunctionEmitter, wide: boolean) {
   const { m } = e;
   return wide
-    ? { bytes: 8, shift: 3, lanes: 2, scalar: m.f64, fx: m.f64x2, splat: (v: number) => e.f64x2Const(v).get(), splatCount: (count: Expr) => m.f64x2.splat(m.f64.convert_s.i32(count)) }
-    : { bytes: 4, shift: 2, lanes: 4, scalar: m.f32, fx: m.f32x4, splat: (v: number) => e.f32x4Const(v).get(), splatCount: (count: Expr) => m.f32x4.splat(m.f32.convert_s.i32(count)) };
+    ? {
+        bytes: 8,
+        shift: 3,
+        lanes: 2,
+        scalar: m.f64,
+        fx: m.f64x2,
+        splat: (v: number) => e.f64x2Const(v).get(),
+        splatCount: (count: Expr) => m.f64x2.splat(m.f64.convert_s.i32(count)),
+      }
+    : {
+        bytes: 4,
+        shift: 2,
+        lanes: 4,
+        scalar: m.f32,
+        fx: m.f32x4,
+        splat: (v: number) => e.f32x4Const(v).get(),
+        splatCount: (count: Expr) => m.f32x4.splat(m.f32.convert_s.i32(count)),
+      };
 }

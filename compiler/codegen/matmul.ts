@@ -27,7 +27,13 @@ type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k and MC rows, so the packed slices stay in cache.
  */
-export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilogue?: MatmulEpilogue, dtype: 'float32' | 'float64' = 'float32'): void {
+export function emitMatmul(
+  e: FunctionEmitter,
+  name: string,
+  fma = false,
+  epilogue?: MatmulEpilogue,
+  dtype: 'float32' | 'float64' = 'float32',
+): void {
   const { m, b } = e;
   // float64: the same 32-byte panels hold 4 columns of two-lane vectors instead of 8 of four-lane ones.
   const wide = dtype === 'float64';
@@ -45,7 +51,9 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   const shl = (x: Expr, s: number) => m.i32.shl(x, i32(s));
   const set = (l: Local, v: Expr) => m.local.set(l.index, v);
   const loop: Loop = (label, exitWhen, stmts) =>
-    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
+    m.block(`${label}_exit`, [
+      m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)])),
+    ]);
 
   // while (cond) { body }, compiled as if (cond) do { body } while (cond): one branch per iteration.
   const doWhile = (label: string, cond: Expr, stmts: Expr[]) => {
@@ -95,8 +103,13 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     const high = (p: Local, q: Local) => m.i8x16.shuffle(p.get(), q.get(), lanes(2, 6, 3, 7));
     const [t0, t1, t2, t3] = [0, 1, 2, 3].map(() => e.local(b.v128)) as [Local, Local, Local, Local];
     return [
-      ...quad.map((v, row) => set(v, m.v128.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2))))),
-      set(t0, low(r0, r1)), set(t1, low(r2, r3)), set(t2, high(r0, r1)), set(t3, high(r2, r3)),
+      ...quad.map((v, row) =>
+        set(v, m.v128.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2)))),
+      ),
+      set(t0, low(r0, r1)),
+      set(t1, low(r2, r3)),
+      set(t2, high(r0, r1)),
+      set(t3, high(r2, r3)),
       m.v128.store(0, 4, dst.get(), m.i8x16.shuffle(t0.get(), t1.get(), lanes(0, 1, 4, 5))),
       m.v128.store(16, 4, dst.get(), m.i8x16.shuffle(t0.get(), t1.get(), lanes(2, 3, 6, 7))),
       m.v128.store(32, 4, dst.get(), m.i8x16.shuffle(t2.get(), t3.get(), lanes(0, 1, 4, 5))),
@@ -112,62 +125,99 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     set(l, i32(0)),
     loop('pack4_l', m.i32.gt_u(add(l.get(), i32(4)), k.get()), transposeBlock()),
     loop('pack4_t', m.i32.ge_u(l.get(), k.get()), [
-      ...[0, 1, 2, 3].map((row) => m.f32.store(row * 4, 4, dst.get(), m.f32.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2))))),
+      ...[0, 1, 2, 3].map((row) =>
+        m.f32.store(
+          row * 4,
+          4,
+          dst.get(),
+          m.f32.load(0, 4, add(add(src.get(), mul(rowBytes.get(), i32(row))), shl(l.get(), 2))),
+        ),
+      ),
       set(dst, add(dst.get(), i32(16))),
       set(l, add(l.get(), i32(1))),
     ]),
   ]);
-  const packRowwise = m.block(null, [set(i, i32(0)), loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
-    ...(wide ? [] : [m.if(m.i32.and(m.i32.eq(aDepth.get(), i32(1)), m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get())),
-      m.block(null, [packFour, set(i, add(i.get(), i32(TILE_ROWS))), m.br('packa_i_loop')]))]),
-    set(r, i32(0)),
-    loop('packa_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
-      set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), ES))),
-      m.if(m.i32.lt_u(add(i.get(), r.get()), n.get()),
-        m.block(null, [
-          set(src, add(A.get(), shl(mul(add(i.get(), r.get()), aRow.get()), ES))),
-          set(l, i32(0)),
-          loop('packa_l', m.i32.ge_u(l.get(), k.get()), [
-            scalar.store(0, E, dst.get(), scalar.load(0, E, src.get())),
-            set(src, add(src.get(), shl(aDepth.get(), ES))),
-            set(dst, add(dst.get(), i32(TILE_ROWS * E))),
-            set(l, add(l.get(), i32(1))),
-          ]),
-        ]),
-        m.block(null, [
-          set(l, i32(0)),
-          loop('packa_z', m.i32.ge_u(l.get(), k.get()), [
-            scalar.store(0, E, dst.get(), scalar.const(0)),
-            set(dst, add(dst.get(), i32(TILE_ROWS * E))),
-            set(l, add(l.get(), i32(1))),
-          ]),
-        ])),
-      set(r, add(r.get(), i32(1))),
-    ]),
-    set(i, add(i.get(), i32(TILE_ROWS))),
-  ])]);
-  // A read transposed (aRow = 1: its columns are contiguous): depth by depth, four rows in one vector
-  // load where they exist, so the source is read once, in order, however many rows there are.
-  const packDepthwise = m.block(null, [set(l, i32(0)), loop('packt_l', m.i32.ge_u(l.get(), k.get()), [
-    set(src, add(A.get(), shl(mul(l.get(), aDepth.get()), ES))),
-    set(dst, add(packedA.get(), shl(shl(l.get(), 2), ES))),
+  const packRowwise = m.block(null, [
     set(i, i32(0)),
-    loop('packt_i', m.i32.ge_u(i.get(), rows.get()), [
-      m.if(m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get()),
-        wide
-          ? m.block(null, [m.v128.store(0, 8, dst.get(), m.v128.load(0, 8, src.get())), m.v128.store(16, 8, dst.get(), m.v128.load(16, 8, src.get()))])
-          : m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
-        m.block(null, [set(r, i32(0)), loop('packt_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
-          scalar.store(0, E, add(dst.get(), shl(r.get(), ES)),
-            m.if(m.i32.lt_u(add(i.get(), r.get()), n.get()), scalar.load(0, E, add(src.get(), shl(r.get(), ES))), scalar.const(0))),
-          set(r, add(r.get(), i32(1))),
-        ])])),
-      set(src, add(src.get(), i32(TILE_ROWS * E))),
-      set(dst, add(dst.get(), shl(shl(k.get(), 2), ES))),
+    loop('packa_i', m.i32.ge_u(i.get(), rows.get()), [
+      ...(wide
+        ? []
+        : [
+            m.if(
+              m.i32.and(m.i32.eq(aDepth.get(), i32(1)), m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get())),
+              m.block(null, [packFour, set(i, add(i.get(), i32(TILE_ROWS))), m.br('packa_i_loop')]),
+            ),
+          ]),
+      set(r, i32(0)),
+      loop('packa_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
+        set(dst, add(packedA.get(), shl(add(mul(i.get(), k.get()), r.get()), ES))),
+        m.if(
+          m.i32.lt_u(add(i.get(), r.get()), n.get()),
+          m.block(null, [
+            set(src, add(A.get(), shl(mul(add(i.get(), r.get()), aRow.get()), ES))),
+            set(l, i32(0)),
+            loop('packa_l', m.i32.ge_u(l.get(), k.get()), [
+              scalar.store(0, E, dst.get(), scalar.load(0, E, src.get())),
+              set(src, add(src.get(), shl(aDepth.get(), ES))),
+              set(dst, add(dst.get(), i32(TILE_ROWS * E))),
+              set(l, add(l.get(), i32(1))),
+            ]),
+          ]),
+          m.block(null, [
+            set(l, i32(0)),
+            loop('packa_z', m.i32.ge_u(l.get(), k.get()), [
+              scalar.store(0, E, dst.get(), scalar.const(0)),
+              set(dst, add(dst.get(), i32(TILE_ROWS * E))),
+              set(l, add(l.get(), i32(1))),
+            ]),
+          ]),
+        ),
+        set(r, add(r.get(), i32(1))),
+      ]),
       set(i, add(i.get(), i32(TILE_ROWS))),
     ]),
-    set(l, add(l.get(), i32(1))),
-  ])]);
+  ]);
+  // A read transposed (aRow = 1: its columns are contiguous): depth by depth, four rows in one vector
+  // load where they exist, so the source is read once, in order, however many rows there are.
+  const packDepthwise = m.block(null, [
+    set(l, i32(0)),
+    loop('packt_l', m.i32.ge_u(l.get(), k.get()), [
+      set(src, add(A.get(), shl(mul(l.get(), aDepth.get()), ES))),
+      set(dst, add(packedA.get(), shl(shl(l.get(), 2), ES))),
+      set(i, i32(0)),
+      loop('packt_i', m.i32.ge_u(i.get(), rows.get()), [
+        m.if(
+          m.i32.le_u(add(i.get(), i32(TILE_ROWS)), n.get()),
+          wide
+            ? m.block(null, [
+                m.v128.store(0, 8, dst.get(), m.v128.load(0, 8, src.get())),
+                m.v128.store(16, 8, dst.get(), m.v128.load(16, 8, src.get())),
+              ])
+            : m.v128.store(0, 4, dst.get(), m.v128.load(0, 4, src.get())),
+          m.block(null, [
+            set(r, i32(0)),
+            loop('packt_r', m.i32.ge_u(r.get(), i32(TILE_ROWS)), [
+              scalar.store(
+                0,
+                E,
+                add(dst.get(), shl(r.get(), ES)),
+                m.if(
+                  m.i32.lt_u(add(i.get(), r.get()), n.get()),
+                  scalar.load(0, E, add(src.get(), shl(r.get(), ES))),
+                  scalar.const(0),
+                ),
+              ),
+              set(r, add(r.get(), i32(1))),
+            ]),
+          ]),
+        ),
+        set(src, add(src.get(), i32(TILE_ROWS * E))),
+        set(dst, add(dst.get(), shl(shl(k.get(), 2), ES))),
+        set(i, add(i.get(), i32(TILE_ROWS))),
+      ]),
+      set(l, add(l.get(), i32(1))),
+    ]),
+  ]);
   stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
 
   // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m.
@@ -189,7 +239,8 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     set(l, i32(0)),
     loop('packb_fast', m.i32.ge_u(l.get(), k.get()), [
       ...Array.from({ length: B_PACK_PANELS }, (_, j) =>
-        panelRow(add(src.get(), i32(32 * j)), j === 0 ? dst.get() : add(dst.get(), mul(panelBytes.get(), i32(j))))).flat(),
+        panelRow(add(src.get(), i32(32 * j)), j === 0 ? dst.get() : add(dst.get(), mul(panelBytes.get(), i32(j)))),
+      ).flat(),
       set(src, add(src.get(), rowBytesB.get())),
       set(dst, add(dst.get(), i32(32))),
       set(l, add(l.get(), i32(1))),
@@ -204,8 +255,16 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
         set(src, add(B.get(), shl(add(mul(l.get(), bDepth.get()), mul(shl(p.get(), CS), bCol.get())), ES))),
         set(c, i32(0)),
         loop('packb_c', m.i32.ge_u(c.get(), i32(TC)), [
-          scalar.store(0, E, add(dst.get(), shl(c.get(), ES)),
-            m.if(m.i32.lt_u(add(shl(p.get(), CS), c.get()), cols0.get()), scalar.load(0, E, add(src.get(), shl(mul(c.get(), bCol.get()), ES))), scalar.const(0))),
+          scalar.store(
+            0,
+            E,
+            add(dst.get(), shl(c.get(), ES)),
+            m.if(
+              m.i32.lt_u(add(shl(p.get(), CS), c.get()), cols0.get()),
+              scalar.load(0, E, add(src.get(), shl(mul(c.get(), bCol.get()), ES))),
+              scalar.const(0),
+            ),
+          ),
           set(c, add(c.get(), i32(1))),
         ]),
         set(p, add(p.get(), i32(1))),
@@ -216,18 +275,32 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
   stmts.push(set(panelBytes, shl(mul(k.get(), i32(TC)), ES)));
   stmts.push(set(rowBytesB, shl(bDepth.get(), ES)));
   stmts.push(set(group, i32(0)));
-  stmts.push(loop('packb_g', m.i32.ge_u(shl(group.get(), CS), cols.get()), [
-    set(groupEnd, m.select(m.i32.lt_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols.get()), add(group.get(), i32(B_PACK_PANELS)), m.i32.shr_u(cols.get(), i32(CS)))),
-    m.if(m.i32.and(m.i32.eq(bCol.get(), i32(1)), m.i32.le_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols0.get())), wholeGroup, anyGroup),
-    set(group, groupEnd.get()),
-  ]));
+  stmts.push(
+    loop('packb_g', m.i32.ge_u(shl(group.get(), CS), cols.get()), [
+      set(
+        groupEnd,
+        m.select(
+          m.i32.lt_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols.get()),
+          add(group.get(), i32(B_PACK_PANELS)),
+          m.i32.shr_u(cols.get(), i32(CS)),
+        ),
+      ),
+      m.if(
+        m.i32.and(m.i32.eq(bCol.get(), i32(1)), m.i32.le_u(shl(add(group.get(), i32(B_PACK_PANELS)), CS), cols0.get())),
+        wholeGroup,
+        anyGroup,
+      ),
+      set(group, groupEnd.get()),
+    ]),
+  );
 
   // Micro-kernel over KC-deep blocks; the first block starts from zero, later ones accumulate into C.
   // One step of k for the whole tile, reading A and B at constant offsets from the running pointers.
   const step = (u: number): Expr[] => {
     const out: Expr[] = [set(b0, m.v128.load(u * 32, 4, bPtr.get())), set(b1, m.v128.load(u * 32 + 16, 4, bPtr.get()))];
     // acc + a * b: one fused relaxed_madd where the engine has relaxed SIMD, else mul then add.
-    const madd = (x: Expr, y: Expr, z: Expr): Expr => (fma && !wide ? relaxedMadd(e, x, y, z) : fx.add(z, fx.mul(x, y)));
+    const madd = (x: Expr, y: Expr, z: Expr): Expr =>
+      fma && !wide ? relaxedMadd(e, x, y, z) : fx.add(z, fx.mul(x, y));
     for (let row = 0; row < TILE_ROWS; row++) {
       const at = u * TILE_ROWS * E + row * E;
       out.push(set(a, wide ? m.v128.load64_splat(at, 8, aPtr.get()) : m.v128.load32_splat(at, 4, aPtr.get())));
@@ -237,7 +310,9 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     return out;
   };
   const advance = (steps: number): Expr[] => [
-    set(aPtr, add(aPtr.get(), i32(TILE_ROWS * E * steps))), set(bPtr, add(bPtr.get(), i32(32 * steps))), set(l, add(l.get(), i32(steps))),
+    set(aPtr, add(aPtr.get(), i32(TILE_ROWS * E * steps))),
+    set(bPtr, add(bPtr.get(), i32(32 * steps))),
+    set(l, add(l.get(), i32(steps))),
   ];
   // Unrolling k (by 2, 4 or 8, with separate or shared temporaries), shuffle-based broadcasts of A and
   // the tile as a separate function all measured no faster than this plain loop under V8 11.3
@@ -253,23 +328,32 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     return acc.flatMap((v, q) => {
       const [r, h] = [Math.floor(q / 2), q % 2];
       const out: Expr[] = [];
-      const loaded = [floatValue(v), ...ep.layouts.map((layout, t) => {
-        const ptr = epilogueInputs[t]!.get();
-        const value = layout === 'row' ? m.v128.load(h * 16, E, add(ptr, shl(shl(p.get(), CS), ES)))
-          : layout === 'column' ? splat(add(ptr, shl(add(i.get(), i32(r)), ES)))
-          : splat(ptr);
-        return floatValue(s.set(out, value));
-      })];
+      const loaded = [
+        floatValue(v),
+        ...ep.layouts.map((layout, t) => {
+          const ptr = epilogueInputs[t]!.get();
+          const value =
+            layout === 'row'
+              ? m.v128.load(h * 16, E, add(ptr, shl(shl(p.get(), CS), ES)))
+              : layout === 'column'
+                ? splat(add(ptr, shl(add(i.get(), i32(r)), ES)))
+                : splat(ptr);
+          return floatValue(s.set(out, value));
+        }),
+      ];
       const values = evaluate(s, out, ep.instrs, loaded, m, fx as FloatLanes);
       out.push(m.v128.store(h * 16, 4, cRow(r), values[ep.output]!.v.get()));
       return out;
     });
   };
-  const store = epilogue ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))] : storeRaw();
+  const store = epilogue
+    ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
+    : storeRaw();
   const tile: Expr[] = [
     set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), CS)), ES))),
     ...acc.map((v, q) =>
-      set(v, m.select(m.i32.eqz(k0.get()), zero.get(), m.v128.load((q % 2) * 16, 4, cRow(Math.floor(q / 2)))))),
+      set(v, m.select(m.i32.eqz(k0.get()), zero.get(), m.v128.load((q % 2) * 16, 4, cRow(Math.floor(q / 2))))),
+    ),
     set(aPtr, add(packedA.get(), shl(add(mul(i.get(), k.get()), shl(k0.get(), 2)), ES))),
     set(bPtr, add(packedB.get(), shl(add(shl(mul(p.get(), k.get()), CS), shl(k0.get(), CS)), ES))),
     set(l, k0.get()),
@@ -278,20 +362,22 @@ export function emitMatmul(e: FunctionEmitter, name: string, fma = false, epilog
     set(i, add(i.get(), i32(TILE_ROWS))),
   ];
   stmts.push(set(k0, i32(0)));
-  stmts.push(loop('kc', m.i32.and(m.i32.ge_u(k0.get(), k.get()), m.i32.ne(k0.get(), i32(0))), [
-    set(kEnd, m.select(m.i32.lt_u(add(k0.get(), i32(KC)), k.get()), add(k0.get(), i32(KC)), k.get())),
-    set(ic, i32(0)),
-    loop('mc', m.i32.ge_u(ic.get(), rows.get()), [
-      set(icEnd, m.select(m.i32.lt_u(add(ic.get(), i32(MC)), rows.get()), add(ic.get(), i32(MC)), rows.get())),
-      set(p, i32(0)),
-      loop('panel', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
-        set(i, ic.get()),
-        loop('rows', m.i32.ge_u(i.get(), icEnd.get()), tile),
-        set(p, add(p.get(), i32(1))),
+  stmts.push(
+    loop('kc', m.i32.and(m.i32.ge_u(k0.get(), k.get()), m.i32.ne(k0.get(), i32(0))), [
+      set(kEnd, m.select(m.i32.lt_u(add(k0.get(), i32(KC)), k.get()), add(k0.get(), i32(KC)), k.get())),
+      set(ic, i32(0)),
+      loop('mc', m.i32.ge_u(ic.get(), rows.get()), [
+        set(icEnd, m.select(m.i32.lt_u(add(ic.get(), i32(MC)), rows.get()), add(ic.get(), i32(MC)), rows.get())),
+        set(p, i32(0)),
+        loop('panel', m.i32.ge_u(shl(p.get(), CS), cols.get()), [
+          set(i, ic.get()),
+          loop('rows', m.i32.ge_u(i.get(), icEnd.get()), tile),
+          set(p, add(p.get(), i32(1))),
+        ]),
+        set(ic, add(ic.get(), i32(MC))),
       ]),
-      set(ic, add(ic.get(), i32(MC))),
+      set(k0, add(k0.get(), i32(KC))),
     ]),
-    set(k0, add(k0.get(), i32(KC))),
-  ]));
+  );
   e.finish(name, stmts);
 }

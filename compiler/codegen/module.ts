@@ -9,7 +9,10 @@ import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
-  maxPool2d: ['pool', emitMaxPool], avgPool2d: ['pool', emitAvgPool], maxPool2dGrad: ['poolGrad', emitMaxPoolGrad], avgPool2dGrad: ['poolGrad', emitAvgPoolGrad],
+  maxPool2d: ['pool', emitMaxPool],
+  avgPool2d: ['pool', emitAvgPool],
+  maxPool2dGrad: ['poolGrad', emitMaxPoolGrad],
+  avgPool2dGrad: ['poolGrad', emitAvgPoolGrad],
 } as const;
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
@@ -26,20 +29,34 @@ export interface WasmModule {
  * runtime owns it (and can share it between threads later). Validated, not optimized: binaryen's
  * optimizer costs compile time without making these kernels faster (V8 allocates registers itself).
  */
-export async function buildModule(kernels: readonly KernelSpec[], options: { relaxedSimd?: boolean } = {}): Promise<WasmModule> {
+export async function buildModule(
+  kernels: readonly KernelSpec[],
+  options: { relaxedSimd?: boolean } = {},
+): Promise<WasmModule> {
   const b = await loadBinaryen();
   const m = new b.Module();
   try {
     const relaxed = options.relaxedSimd ? b.Features.RelaxedSIMD : 0;
-    m.setFeatures(b.Features.MVP | b.Features.SIMD128 | b.Features.BulkMemory | b.Features.BulkMemoryOpt | b.Features.NontrappingFPToInt | b.Features.SignExt | b.Features.Atomics | relaxed);
+    m.setFeatures(
+      b.Features.MVP |
+        b.Features.SIMD128 |
+        b.Features.BulkMemory |
+        b.Features.BulkMemoryOpt |
+        b.Features.NontrappingFPToInt |
+        b.Features.SignExt |
+        b.Features.Atomics |
+        relaxed,
+    );
     // Shared, so worker threads run kernels on the same memory (and growing it never detaches views).
     m.setMemory(1, MAX_PAGES, null, [], true, false, '0');
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;
-      const emit = (fn: KernelFunction, body: (e: FunctionEmitter) => void, tail = 0) => body(FunctionEmitter.forKernel(b, m, fn, tail));
+      const emit = (fn: KernelFunction, body: (e: FunctionEmitter) => void, tail = 0) =>
+        body(FunctionEmitter.forKernel(b, m, fn, tail));
       // The batched transpose companion (kernel-abi's COMPANIONS and reduce companions say which kinds have one).
-      const emitTransposeCompanion = (dtype: 'float32' | 'float64' = 'float32') => emit('transpose', (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
+      const emitTransposeCompanion = (dtype: 'float32' | 'float64' = 'float32') =>
+        emit('transpose', (e) => emitTranspose(e, `${name}_transpose`, dtype === 'float64'));
       switch (spec.kind) {
         case 'conv2d':
         case 'conv2dGradFilter':
@@ -72,7 +89,8 @@ export async function buildModule(kernels: readonly KernelSpec[], options: { rel
         case 'reduce': {
           const map = spec.map;
           emit('reduce', (e) => emitReduce(e, spec.op, name, !!options.relaxedSimd, spec.dtype));
-          if (map) emit('elementwise', (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd), tailLength(map));
+          if (map)
+            emit('elementwise', (e) => emitElementwise(e, map, `${name}_map`, options.relaxedSimd), tailLength(map));
           // logsumexp reduces whole rows: axes with kept ones after them are moved last first.
           if (spec.op === 'logsumexp') emitTransposeCompanion(spec.dtype);
           break;

@@ -23,7 +23,14 @@ interface Window {
  * forward kernels (a input, b output) or `(x, g, dx, n, …)` for the gradients (dx zeroed first).
  * Windows keep to the image (padding is ignored, as TensorFlow).
  */
-function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window: (ptrs: Local[], w: Window) => Expr[], groupsOutside = true, wide = false): void {
+function emitPoolWalk(
+  e: FunctionEmitter,
+  name: string,
+  pointers: 2 | 3,
+  window: (ptrs: Local[], w: Window) => Expr[],
+  groupsOutside = true,
+  wide = false,
+): void {
   const { m, b } = e;
   const { shift, lanes } = floatLanes(e, wide);
   const params = pointers === 2 ? e.named('pool') : e.named('poolGrad');
@@ -37,25 +44,44 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
   const max = (p: Expr, q: Expr) => m.select(m.i32.gt_s(p, q), p, q);
   const min = (p: Expr, q: Expr) => m.select(m.i32.lt_s(p, q), p, q);
   const loop = (label: string, exitWhen: Expr, stmts: Expr[]) =>
-    m.block(`${label}_exit`, [m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)]))]);
-  const { bi, oy, ox, y, xx, ch, y0, y1, x0, x1, at, outAt } = e.locals(['bi', 'oy', 'ox', 'y', 'xx', 'ch', 'y0', 'y1', 'x0', 'x1', 'at', 'outAt'], b.i32);
+    m.block(`${label}_exit`, [
+      m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, exitWhen), ...stmts, m.br(`${label}_loop`)])),
+    ]);
+  const { bi, oy, ox, y, xx, ch, y0, y1, x0, x1, at, outAt } = e.locals(
+    ['bi', 'oy', 'ox', 'y', 'xx', 'ch', 'y0', 'y1', 'x0', 'x1', 'at', 'outAt'],
+    b.i32,
+  );
   const pixel = (yy: Expr, xxx: Expr) => mul(add(mul(add(mul(bi.get(), h!.get()), yy), w!.get()), xxx), c!.get());
   const view: Window = {
-    outAt, ch,
+    outAt,
+    ch,
     count: () => mul(sub(y1.get(), y0.get()), sub(x1.get(), x0.get())),
-    forEachPosition: (body) => m.block(null, [
-      set(y, y0.get()),
-      loop('wy', m.i32.ge_s(y.get(), y1.get()), [
-        set(xx, x0.get()),
-        loop('wx', m.i32.ge_s(xx.get(), x1.get()), [set(at, pixel(y.get(), xx.get())), ...body(at), set(xx, add(xx.get(), i32(1)))]),
-        set(y, add(y.get(), i32(1))),
+    forEachPosition: (body) =>
+      m.block(null, [
+        set(y, y0.get()),
+        loop('wy', m.i32.ge_s(y.get(), y1.get()), [
+          set(xx, x0.get()),
+          loop('wx', m.i32.ge_s(xx.get(), x1.get()), [
+            set(at, pixel(y.get(), xx.get())),
+            ...body(at),
+            set(xx, add(xx.get(), i32(1))),
+          ]),
+          set(y, add(y.get(), i32(1))),
+        ]),
       ]),
-    ]),
     address: (base, where) => add(base.get(), m.i32.shl(add(where.get(), ch.get()), i32(shift))),
     forEachGroup: (body) => e.countedLoop(ch, i32(0), () => c!.get(), lanes, body()),
   };
   const body = [
-    ...(pointers === 3 ? [m.memory.fill(ptrs[2]!.get(), i32(0), m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(shift)))] : []),
+    ...(pointers === 3
+      ? [
+          m.memory.fill(
+            ptrs[2]!.get(),
+            i32(0),
+            m.i32.shl(mul(mul(mul(n!.get(), h!.get()), w!.get()), c!.get()), i32(shift)),
+          ),
+        ]
+      : []),
     set(outAt, i32(0)),
     set(bi, i32(0)),
     loop('b', m.i32.ge_s(bi.get(), n!.get()), [
@@ -84,28 +110,61 @@ function emitPoolWalk(e: FunctionEmitter, name: string, pointers: 2 | 3, window:
  * window position's address is computed once and `combine`d into all of them (per channel group
  * and position, as many address computations as loads made the window walk twice as slow).
  */
-function emitPoolForward(e: FunctionEmitter, name: string, wide: boolean, start: () => Expr, combine: (acc: Expr, v: Expr) => Expr, finish?: (acc: Expr, count: Expr) => Expr): void {
+function emitPoolForward(
+  e: FunctionEmitter,
+  name: string,
+  wide: boolean,
+  start: () => Expr,
+  combine: (acc: Expr, v: Expr) => Expr,
+  finish?: (acc: Expr, count: Expr) => Expr,
+): void {
   const { m } = e;
-  emitPoolWalk(e, name, 2, ([x, out], w) => {
-    const slot = () => w.address(out!, w.outAt);
-    return [
-      w.forEachGroup(() => [m.v128.store(0, 4, slot(), start())]),
-      w.forEachPosition((at) => [w.forEachGroup(() => [m.v128.store(0, 4, slot(), combine(m.v128.load(0, 4, slot()), m.v128.load(0, 4, w.address(x!, at))))])]),
-      ...(finish ? [w.forEachGroup(() => [m.v128.store(0, 4, slot(), finish(m.v128.load(0, 4, slot()), w.count()))])] : []),
-    ];
-  }, false, wide);
+  emitPoolWalk(
+    e,
+    name,
+    2,
+    ([x, out], w) => {
+      const slot = () => w.address(out!, w.outAt);
+      return [
+        w.forEachGroup(() => [m.v128.store(0, 4, slot(), start())]),
+        w.forEachPosition((at) => [
+          w.forEachGroup(() => [
+            m.v128.store(0, 4, slot(), combine(m.v128.load(0, 4, slot()), m.v128.load(0, 4, w.address(x!, at)))),
+          ]),
+        ]),
+        ...(finish
+          ? [w.forEachGroup(() => [m.v128.store(0, 4, slot(), finish(m.v128.load(0, 4, slot()), w.count()))])]
+          : []),
+      ];
+    },
+    false,
+    wide,
+  );
 }
 
 /** Max pooling: the lane-wise max over the window (which propagates NaN). */
 export function emitMaxPool(e: FunctionEmitter, name: string, wide = false): void {
   const l = floatLanes(e, wide);
-  emitPoolForward(e, name, wide, () => l.splat(-Infinity), (acc, v) => l.fx.max(acc, v));
+  emitPoolForward(
+    e,
+    name,
+    wide,
+    () => l.splat(-Infinity),
+    (acc, v) => l.fx.max(acc, v),
+  );
 }
 
 /** Average pooling: the window's sum divided by the number of its positions inside the image. */
 export function emitAvgPool(e: FunctionEmitter, name: string, wide = false): void {
   const l = floatLanes(e, wide);
-  emitPoolForward(e, name, wide, () => l.splat(0), (acc, v) => l.fx.add(acc, v), (acc, count) => l.fx.div(acc, l.splatCount(count)));
+  emitPoolForward(
+    e,
+    name,
+    wide,
+    () => l.splat(0),
+    (acc, v) => l.fx.add(acc, v),
+    (acc, count) => l.fx.div(acc, l.splatCount(count)),
+  );
 }
 
 /**
@@ -120,24 +179,39 @@ export function emitMaxPoolGrad(e: FunctionEmitter, name: string, wide = false):
   const first = e.local(b.i32);
   const set = (l: Local, value: Expr) => m.local.set(l.index, value);
   // Element indices per lane, as i32 lanes (float32) or i64 lanes (float64: the masks are 64 bits wide).
-  const index = (k: Expr) => (wide ? m.i64x2.add(m.i64x2.splat(m.i64.extend_s(k)), m.v128.const([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
-    : m.i32x4.add(m.i32x4.splat(k), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])));
-  const indexAt = (lane: number) => (wide ? m.i32.wrap(m.i64x2.extract_lane(bestAt.get(), lane)) : m.i32x4.extract_lane(bestAt.get(), lane));
-  emitPoolWalk(e, name, 3, ([x, g, dx], w) => [
-    set(first, m.i32.const(1)),
-    w.forEachPosition((at) => [
-      set(v, m.v128.load(0, 4, w.address(x!, at))),
-      // The first position starts the search; later ones replace it only when strictly greater.
-      set(better, m.v128.or(m.i32x4.splat(m.i32.sub(m.i32.const(0), first.get())), fx.gt(v.get(), best.get()))),
-      set(best, m.v128.bitselect(v.get(), best.get(), better.get())),
-      set(bestAt, m.v128.bitselect(index(m.i32.add(at.get(), w.ch.get())), bestAt.get(), better.get())),
-      set(first, m.i32.const(0)),
-    ]),
-    ...Array.from({ length: lanes }, (_, lane) => {
-      const target = () => m.i32.add(dx!.get(), m.i32.shl(indexAt(lane), m.i32.const(shift)));
-      return scalar.store(0, E, target(), scalar.add(scalar.load(0, E, target()), scalar.load(lane * E, E, w.address(g!, w.outAt))));
-    }),
-  ], true, wide);
+  const index = (k: Expr) =>
+    wide
+      ? m.i64x2.add(m.i64x2.splat(m.i64.extend_s(k)), m.v128.const([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))
+      : m.i32x4.add(m.i32x4.splat(k), m.v128.const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]));
+  const indexAt = (lane: number) =>
+    wide ? m.i32.wrap(m.i64x2.extract_lane(bestAt.get(), lane)) : m.i32x4.extract_lane(bestAt.get(), lane);
+  emitPoolWalk(
+    e,
+    name,
+    3,
+    ([x, g, dx], w) => [
+      set(first, m.i32.const(1)),
+      w.forEachPosition((at) => [
+        set(v, m.v128.load(0, 4, w.address(x!, at))),
+        // The first position starts the search; later ones replace it only when strictly greater.
+        set(better, m.v128.or(m.i32x4.splat(m.i32.sub(m.i32.const(0), first.get())), fx.gt(v.get(), best.get()))),
+        set(best, m.v128.bitselect(v.get(), best.get(), better.get())),
+        set(bestAt, m.v128.bitselect(index(m.i32.add(at.get(), w.ch.get())), bestAt.get(), better.get())),
+        set(first, m.i32.const(0)),
+      ]),
+      ...Array.from({ length: lanes }, (_, lane) => {
+        const target = () => m.i32.add(dx!.get(), m.i32.shl(indexAt(lane), m.i32.const(shift)));
+        return scalar.store(
+          0,
+          E,
+          target(),
+          scalar.add(scalar.load(0, E, target()), scalar.load(lane * E, E, w.address(g!, w.outAt))),
+        );
+      }),
+    ],
+    true,
+    wide,
+  );
 }
 
 /** The average pooling gradient: each window's gradient divided evenly over its positions inside the image. */
@@ -145,8 +219,17 @@ export function emitAvgPoolGrad(e: FunctionEmitter, name: string, wide = false):
   const { m, b } = e;
   const { fx, splatCount } = floatLanes(e, wide);
   const share = e.local(b.v128);
-  emitPoolWalk(e, name, 3, ([, g, dx], w) => [
-    m.local.set(share.index, fx.div(m.v128.load(0, 4, w.address(g!, w.outAt)), splatCount(w.count()))),
-    w.forEachPosition((at) => [m.v128.store(0, 4, w.address(dx!, at), fx.add(m.v128.load(0, 4, w.address(dx!, at)), share.get()))]),
-  ], true, wide);
+  emitPoolWalk(
+    e,
+    name,
+    3,
+    ([, g, dx], w) => [
+      m.local.set(share.index, fx.div(m.v128.load(0, 4, w.address(g!, w.outAt)), splatCount(w.count()))),
+      w.forEachPosition((at) => [
+        m.v128.store(0, 4, w.address(dx!, at), fx.add(m.v128.load(0, 4, w.address(dx!, at)), share.get())),
+      ]),
+    ],
+    true,
+    wide,
+  );
 }

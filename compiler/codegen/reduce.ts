@@ -24,7 +24,11 @@ class Builder {
   readonly fx: FloatLanes;
   readonly scalar: FunctionEmitter['m']['f32'] & FunctionEmitter['m']['f64'];
   readonly scalarType: number;
-  constructor(readonly e: FunctionEmitter, fma: boolean, readonly wide = false) {
+  constructor(
+    readonly e: FunctionEmitter,
+    fma: boolean,
+    readonly wide = false,
+  ) {
     this.m = e.m;
     this.s = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
     this.E = wide ? 8 : 4;
@@ -73,9 +77,13 @@ class Builder {
     const one = (a: Expr, c: Expr) => (min ? scalar.min(a, c) : scalar.max(a, c));
     return [
       this.set(acc, this.splat(min ? Infinity : -Infinity)),
-      this.loop(j, this.i32(0), () => count.get(), this.W, [this.set(acc, vec(acc.get(), m.v128.load(0, 4, this.at(row.get(), j.get()))))]),
+      this.loop(j, this.i32(0), () => count.get(), this.W, [
+        this.set(acc, vec(acc.get(), m.v128.load(0, 4, this.at(row.get(), j.get())))),
+      ]),
       this.set(best, this.horizontal(acc, one)),
-      this.loop(j, undefined, () => count.get(), 1, [this.set(best, one(best.get(), scalar.load(0, this.E, this.at(row.get(), j.get()))))]),
+      this.loop(j, undefined, () => count.get(), 1, [
+        this.set(best, one(best.get(), scalar.load(0, this.E, this.at(row.get(), j.get())))),
+      ]),
     ];
   }
 
@@ -84,7 +92,14 @@ class Builder {
    * `terms` gives, for the element(s) at j (a vector, or in the tail one element), the float64 vectors
    * to add (in the tail, lane 0 of the first counts).
    */
-  private sumLoop(row: Local, count: Local, j: Local, sum: Local, terms: (addr: () => Expr, out: Stmts, vector: boolean) => Expr[], product = false): Expr[] {
+  private sumLoop(
+    row: Local,
+    count: Local,
+    j: Local,
+    sum: Local,
+    terms: (addr: () => Expr, out: Stmts, vector: boolean) => Expr[],
+    product = false,
+  ): Expr[] {
     const { m, e } = this;
     const [lanes, one] = product ? [m.f64x2.mul, m.f64.mul] : [m.f64x2.add, m.f64.add];
     const acc = [e.local(e.b.v128), e.local(e.b.v128)];
@@ -115,18 +130,44 @@ class Builder {
    * in the tail, one value splatted) of the data's type and may append stores of its own at element j.
    * float32 values are widened to float64 lanes before they are added.
    */
-  rowSum(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts, vector: boolean) => Expr): Expr[] {
+  rowSum(
+    row: Local,
+    count: Local,
+    j: Local,
+    sum: Local,
+    value: (v: Expr, out: Stmts, vector: boolean) => Expr,
+  ): Expr[] {
     return this.sumLoop(row, count, j, sum, (addr, out, vector) =>
-      this.float64Halves(this.s.set(out, value(vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr()), out, vector)), vector));
+      this.float64Halves(
+        this.s.set(out, value(vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr()), out, vector)),
+        vector,
+      ),
+    );
   }
 
   /**
    * Σ value(x[j]) over `count` elements at `row` into the f64 local `sum`, where `value` works on float64
    * lanes (float32 data is widened first): logsumexp's exponentials in float64, as the reference.
    */
-  rowSum64(row: Local, count: Local, j: Local, sum: Local, value: (v: Expr, out: Stmts) => Expr, product = false): Expr[] {
-    return this.sumLoop(row, count, j, sum, (addr, out, vector) =>
-      this.float64Halves(this.s.set(out, vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr())), vector).map((h) => value(h, out)), product);
+  rowSum64(
+    row: Local,
+    count: Local,
+    j: Local,
+    sum: Local,
+    value: (v: Expr, out: Stmts) => Expr,
+    product = false,
+  ): Expr[] {
+    return this.sumLoop(
+      row,
+      count,
+      j,
+      sum,
+      (addr, out, vector) =>
+        this.float64Halves(this.s.set(out, vector ? this.m.v128.load(0, 4, addr()) : this.loadOne(addr())), vector).map(
+          (h) => value(h, out),
+        ),
+      product,
+    );
   }
 
   /** True where the scalar `best` is finite. */
@@ -155,7 +196,13 @@ class Builder {
  * accumulates whole rows (sums in float64 `scratch`, inner doubles; extrema in `out` itself).
  * logsumexp needs inner = 1.
  */
-export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: boolean, dtype: 'float32' | 'float64' = 'float32'): void {
+export function emitReduce(
+  e: FunctionEmitter,
+  op: ReduceOp,
+  name: string,
+  fma: boolean,
+  dtype: 'float32' | 'float64' = 'float32',
+): void {
   const k = new Builder(e, fma, dtype === 'float64');
   const { m, s, fx, scalar, E, W } = k;
   const b = e.b;
@@ -180,7 +227,9 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
     const d = new SimdMathF64(e);
     rows = [
       ...k.rowExtremum(row, reduced, j, best, false),
-      ...k.rowSum64(row, reduced, j, sum, (v, out) => d.exp(out, d.set(out, m.f64x2.sub(v, m.f64x2.splat(k.widen(best.get()))))).get()),
+      ...k.rowSum64(row, reduced, j, sum, (v, out) =>
+        d.exp(out, d.set(out, m.f64x2.sub(v, m.f64x2.splat(k.widen(best.get()))))).get(),
+      ),
       ...logStmts,
       store(m.select(k.finite(best), k.narrow(m.f64.add(k.widen(best.get()), logSum)), best.get())),
     ];
@@ -189,7 +238,10 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   } else {
     rows = [...k.rowExtremum(row, reduced, j, best, min), store(best.get())];
   }
-  const rowMode = k.loop(o, k.i32(0), () => outer.get(), 1, [k.set(row, k.at(x.get(), m.i32.mul(o.get(), reduced.get()))), ...rows]);
+  const rowMode = k.loop(o, k.i32(0), () => outer.get(), 1, [
+    k.set(row, k.at(x.get(), m.i32.mul(o.get(), reduced.get()))),
+    ...rows,
+  ]);
   if (op === 'logsumexp') return e.finish(name, [rowMode]);
 
   // inner > 1: accumulate rows of `inner` elements, a vector of columns at a time, then the tail columns.
@@ -206,16 +258,32 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
   // float32 columns add into two float64 vectors per four lanes; float64 columns into one per two.
   const halves = k.wide ? [0] : [0, 16];
   const init = columns(
-    (i) => (inFloat64 ? halves.map((off) => m.v128.store(off, 8, accAt(i), e.f64x2Const(identity64).get())) : [m.v128.store(0, 4, accAt(i), k.splat(identity))]),
-    (i) => [inFloat64 ? m.f64.store(0, 8, accAt(i), m.f64.const(identity64)) : scalar.store(0, E, accAt(i), scalar.const(identity))],
+    (i) =>
+      inFloat64
+        ? halves.map((off) => m.v128.store(off, 8, accAt(i), e.f64x2Const(identity64).get()))
+        : [m.v128.store(0, 4, accAt(i), k.splat(identity))],
+    (i) => [
+      inFloat64
+        ? m.f64.store(0, 8, accAt(i), m.f64.const(identity64))
+        : scalar.store(0, E, accAt(i), scalar.const(identity)),
+    ],
   );
-  const widened = (i: Expr, half: number) => (k.wide ? m.v128.load(0, 8, src(i)) : m.f64x2.promote_low_f32x4(half ? k.high(m.v128.load(0, 4, src(i))) : m.v128.load(0, 4, src(i))));
+  const widened = (i: Expr, half: number) =>
+    k.wide
+      ? m.v128.load(0, 8, src(i))
+      : m.f64x2.promote_low_f32x4(half ? k.high(m.v128.load(0, 4, src(i))) : m.v128.load(0, 4, src(i)));
   const accumulate = columns(
-    (i) => (inFloat64
-      ? halves.map((off, half) => m.v128.store(off, 8, accAt(i), combine64(m.v128.load(off, 8, accAt(i)), widened(i, half))))
-      : [m.v128.store(0, 4, accAt(i), extremum(m.v128.load(0, 4, accAt(i)), m.v128.load(0, 4, src(i))))]),
-    (i) => [inFloat64 ? m.f64.store(0, 8, accAt(i), combineOne(m.f64.load(0, 8, accAt(i)), k.widen(scalar.load(0, E, src(i)))))
-      : scalar.store(0, E, accAt(i), scalarExtremum(scalar.load(0, E, accAt(i)), scalar.load(0, E, src(i))))],
+    (i) =>
+      inFloat64
+        ? halves.map((off, half) =>
+            m.v128.store(off, 8, accAt(i), combine64(m.v128.load(off, 8, accAt(i)), widened(i, half))),
+          )
+        : [m.v128.store(0, 4, accAt(i), extremum(m.v128.load(0, 4, accAt(i)), m.v128.load(0, 4, src(i))))],
+    (i) => [
+      inFloat64
+        ? m.f64.store(0, 8, accAt(i), combineOne(m.f64.load(0, 8, accAt(i)), k.widen(scalar.load(0, E, src(i)))))
+        : scalar.store(0, E, accAt(i), scalarExtremum(scalar.load(0, E, accAt(i)), scalar.load(0, E, src(i)))),
+    ],
   );
   const columnMode = k.loop(o, k.i32(0), () => outer.get(), 1, [
     k.set(dst, k.at(out.get(), m.i32.mul(o.get(), inner.get()))),
@@ -224,7 +292,13 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
       k.set(row, k.at(x.get(), m.i32.mul(m.i32.add(m.i32.mul(o.get(), reduced.get()), r.get()), inner.get()))),
       ...accumulate,
     ]),
-    ...(inFloat64 ? [k.loop(j, k.i32(0), () => inner.get(), 1, [scalar.store(0, E, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get()))))])] : []),
+    ...(inFloat64
+      ? [
+          k.loop(j, k.i32(0), () => inner.get(), 1, [
+            scalar.store(0, E, k.at(dst.get(), j.get()), total(m.f64.load(0, 8, accAt(j.get())))),
+          ]),
+        ]
+      : []),
   ]);
   e.finish(name, [m.if(m.i32.eq(inner.get(), k.i32(1)), rowMode, columnMode)]);
 }
@@ -234,7 +308,13 @@ export function emitReduce(e: FunctionEmitter, op: ReduceOp, name: string, fma: 
  * non-finite max shifts by 0, as the reference), e^(x − max) stored while summing in float64, then a
  * division by the sum; the log form stores (x − max) − log Σ instead, combined in float64.
  */
-export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma: boolean, dtype: 'float32' | 'float64' = 'float32'): void {
+export function emitSoftmax(
+  e: FunctionEmitter,
+  log: boolean,
+  name: string,
+  fma: boolean,
+  dtype: 'float32' | 'float64' = 'float32',
+): void {
   const k = new Builder(e, fma, dtype === 'float64');
   const { m, s, fx, W } = k;
   const b = e.b;
@@ -245,9 +325,12 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
   const shift = e.local(k.scalarType);
   const scale = e.local(k.scalarType);
   const logSum64 = e.local(b.f64);
-  const storeAt = (vector: boolean, value: Expr) => (vector
-    ? m.v128.store(0, 4, k.at(dst.get(), j.get()), value)
-    : k.wide ? m.v128.store64_lane(0, 8, 0, k.at(dst.get(), j.get()), value) : m.v128.store32_lane(0, 4, 0, k.at(dst.get(), j.get()), value));
+  const storeAt = (vector: boolean, value: Expr) =>
+    vector
+      ? m.v128.store(0, 4, k.at(dst.get(), j.get()), value)
+      : k.wide
+        ? m.v128.store64_lane(0, 8, 0, k.at(dst.get(), j.get()), value)
+        : m.v128.store32_lane(0, 4, 0, k.at(dst.get(), j.get()), value);
   const shifted = (v: Expr) => fx.sub(v, fx.splat(shift.get()));
   const exps = (v: Expr, out: Stmts, vector: boolean) => {
     const z = s.set(out, shifted(v));
@@ -274,7 +357,8 @@ export function emitSoftmax(e: FunctionEmitter, log: boolean, name: string, fma:
     // (x − shift) − log Σ in float64, rounded once, as the reference computes it.
     if (k.wide) return [...out, storeAt(vector, m.f64x2.sub(shifted(v.get()), m.f64x2.splat(logSum64.get())))];
     const halves = widen(e, out, v.get(), v.get()).map((h) =>
-      m.f64x2.sub(m.f64x2.sub(h.get(), m.f64x2.splat(m.f64.promote(shift.get()))), m.f64x2.splat(logSum64.get())));
+      m.f64x2.sub(m.f64x2.sub(h.get(), m.f64x2.splat(m.f64.promote(shift.get()))), m.f64x2.splat(logSum64.get())),
+    );
     return [...out, storeAt(vector, narrow(e, halves[0]!, halves[1]!))];
   };
   const rows = k.loop(o, k.i32(0), () => outer.get(), 1, [
@@ -311,12 +395,17 @@ export function emitArgReduce(e: FunctionEmitter, op: 'argmax' | 'argmin', name:
     k.set(at, k.at(x.get(), m.i32.add(m.i32.mul(m.i32.mul(o.get(), reduced.get()), inner.get()), j.get()))),
     k.set(best, scalar.load(0, E, at.get())),
     k.set(index, k.i32(0)),
-    m.if(m.i32.eqz(isNaN(best)), m.block('scan_exit', [k.loop(r, k.i32(1), () => reduced.get(), 1, [
-      k.set(at, m.i32.add(at.get(), m.i32.shl(inner.get(), k.i32(wide ? 3 : 2)))),
-      k.set(v, scalar.load(0, E, at.get())),
-      m.if(isNaN(v), m.block(null, [k.set(index, r.get()), m.br('scan_exit')])),
-      m.if(better(v.get(), best.get()), m.block(null, [k.set(best, v.get()), k.set(index, r.get())])),
-    ])])),
+    m.if(
+      m.i32.eqz(isNaN(best)),
+      m.block('scan_exit', [
+        k.loop(r, k.i32(1), () => reduced.get(), 1, [
+          k.set(at, m.i32.add(at.get(), m.i32.shl(inner.get(), k.i32(wide ? 3 : 2)))),
+          k.set(v, scalar.load(0, E, at.get())),
+          m.if(isNaN(v), m.block(null, [k.set(index, r.get()), m.br('scan_exit')])),
+          m.if(better(v.get(), best.get()), m.block(null, [k.set(best, v.get()), k.set(index, r.get())])),
+        ]),
+      ]),
+    ),
     m.i32.store(0, 4, k.at(out.get(), m.i32.add(m.i32.mul(o.get(), inner.get()), j.get()), 4), index.get()),
   ];
   e.finish(name, [k.loop(o, k.i32(0), () => outer.get(), 1, [k.loop(j, k.i32(0), () => inner.get(), 1, column)])]);

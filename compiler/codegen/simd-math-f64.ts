@@ -15,7 +15,7 @@ type V = Local;
 
 /** 2^52 + 2^51: adding it to a float64 integer puts that integer in the low mantissa bits (and back). */
 const MAGIC_BITS = 0x4338000000000000n;
-const LN2_HI = 6.93147180369123816490e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
+const LN2_HI = 6.9314718036912381649e-1; // fdlibm's split: n · LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.90821492927058770002e-10;
 /** The centres the double-double log reduces the mantissa to (near 2^(−1/3), 1, 2^(1/3)), their logs and the boundaries between them. */
 const LOG_CENTERS = {
@@ -36,13 +36,20 @@ const factorial = (k: number): number => (k <= 1 ? 1 : k * factorial(k - 1));
 let erfShape64: ErfShape | undefined;
 function erfShape(): ErfShape {
   const bounds = [0.5, 1, 2, 4, 8, 16, 27];
-  return erfShape64 ??= {
-    small: { lo: -1, hi: 1, coeffs: Array.from({ length: 18 }, (_, i) => ((17 - i) % 2 ? -1 : 1) * (2 / Math.sqrt(Math.PI)) / (factorial(17 - i) * (2 * (17 - i) + 1))) },
+  return (erfShape64 ??= {
+    small: {
+      lo: -1,
+      hi: 1,
+      coeffs: Array.from(
+        { length: 18 },
+        (_, i) => (((17 - i) % 2 ? -1 : 1) * (2 / Math.sqrt(Math.PI))) / (factorial(17 - i) * (2 * (17 - i) + 1)),
+      ),
+    },
     tail: bounds.slice(1).map((hi, i) => chebyshevFit(erfcScaled, bounds[i]!, hi, 20)),
     tailEnd: 27,
     geluCap: 40,
     nearOne: Array.from({ length: 7 }, (_, i) => 1 / factorial(6 - i)),
-  };
+  });
 }
 /**
  * Taylor coefficients on |r| ≤ π/4, highest first: sin r = r + r·z·S(z) and cos r = 1 − z/2 + z²·C(z)
@@ -83,10 +90,17 @@ export class SimdMathF64 extends LaneMath {
     // n = round(x / ln 2) by adding 1.5·2^52: the sum's low mantissa bits are n as an integer.
     const shifted = this.set(out, this.madd(xc.get(), this.c(Math.LOG2E), this.c(MAGIC)));
     const n = this.set(out, m.f64x2.sub(shifted.get(), this.c(MAGIC)));
-    let r = this.set(out, m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))));
+    let r = this.set(
+      out,
+      m.f64x2.sub(m.f64x2.sub(xc.get(), m.f64x2.mul(n.get(), this.c(LN2_HI))), m.f64x2.mul(n.get(), this.c(LN2_LO))),
+    );
     // A clamped x over- or underflows whatever its low part says.
     if (low) r = this.set(out, m.f64x2.add(r.get(), m.v128.and(low.get(), m.f64x2.eq(xc.get(), x.get()))));
-    const p = this.poly(out, r, Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)));
+    const p = this.poly(
+      out,
+      r,
+      Array.from({ length: 14 }, (_, i) => 1 / factorial(13 - i)),
+    );
     const ni = this.set(out, m.i64x2.sub(shifted.get(), this.ci(MAGIC_BITS)));
     const n1 = this.set(out, m.i64x2.shr_s(ni.get(), m.i32.const(1)));
     const n2 = this.set(out, m.i64x2.sub(ni.get(), n1.get()));
@@ -107,7 +121,10 @@ export class SimdMathF64 extends LaneMath {
     const { m } = this;
     const [ah, al] = this.split(out, a);
     const [bh, bl] = this.split(out, b);
-    const partial = m.f64x2.add(m.f64x2.add(m.f64x2.sub(m.f64x2.mul(ah.get(), bh.get()), p.get()), m.f64x2.mul(ah.get(), bl.get())), m.f64x2.mul(al.get(), bh.get()));
+    const partial = m.f64x2.add(
+      m.f64x2.add(m.f64x2.sub(m.f64x2.mul(ah.get(), bh.get()), p.get()), m.f64x2.mul(ah.get(), bl.get())),
+      m.f64x2.mul(al.get(), bh.get()),
+    );
     return this.set(out, m.f64x2.add(partial, m.f64x2.mul(al.get(), bl.get())));
   }
 
@@ -123,7 +140,12 @@ export class SimdMathF64 extends LaneMath {
   protected powMagnitude(out: Stmts, ax: V, y: V): V {
     const { m } = this;
     const [lh, ll] = this.logTwoParts(out, ax);
-    const logHigh = this.select(out, this.c(-Infinity), this.select(out, this.c(Infinity), lh.get(), m.f64x2.eq(ax.get(), this.c(Infinity))).get(), m.f64x2.eq(ax.get(), this.c(0)));
+    const logHigh = this.select(
+      out,
+      this.c(-Infinity),
+      this.select(out, this.c(Infinity), lh.get(), m.f64x2.eq(ax.get(), this.c(Infinity))).get(),
+      m.f64x2.eq(ax.get(), this.c(0)),
+    );
     const p = this.set(out, m.f64x2.mul(y.get(), logHigh.get()));
     // Beyond 2^64 (where the split would overflow), y·log|x| over- or underflows unless log|x| is 0:
     // the error term then only needs to be finite.
@@ -145,7 +167,8 @@ export class SimdMathF64 extends LaneMath {
     const { e: ef, m: mm } = this.exponentAndMantissa(out, x);
     const below = this.set(out, m.f64x2.lt(mm.get(), this.c(LOG_CENTERS.lowBoundary)));
     const above = this.set(out, m.f64x2.ge(mm.get(), this.c(LOG_CENTERS.highBoundary)));
-    const pick = (low: number, middle: number, high: number) => this.select(out, this.c(low), this.select(out, this.c(high), this.c(middle), above.get()).get(), below.get());
+    const pick = (low: number, middle: number, high: number) =>
+      this.select(out, this.c(low), this.select(out, this.c(high), this.c(middle), above.get()).get(), below.get());
     const center = pick(LOG_CENTERS.low, 1, LOG_CENTERS.high);
     const logCenterHigh = pick(LOG_CENTERS.logLow[0], 0, LOG_CENTERS.logHigh[0]);
     const logCenterLow = pick(LOG_CENTERS.logLow[1], 0, LOG_CENTERS.logHigh[1]);
@@ -155,13 +178,28 @@ export class SimdMathF64 extends LaneMath {
     const s = this.set(out, m.f64x2.div(f.get(), d.get()));
     // f − s·(d + dl), the product's rounding error included: s's residual, divided again.
     const sd = this.set(out, m.f64x2.mul(s.get(), d.get()));
-    const residual = m.f64x2.sub(m.f64x2.sub(m.f64x2.sub(f.get(), sd.get()), this.productError(out, s, d, sd).get()), m.f64x2.mul(s.get(), dl.get()));
+    const residual = m.f64x2.sub(
+      m.f64x2.sub(m.f64x2.sub(f.get(), sd.get()), this.productError(out, s, d, sd).get()),
+      m.f64x2.mul(s.get(), dl.get()),
+    );
     const sl = this.set(out, m.f64x2.div(residual, d.get()));
     const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
-    const tail = this.poly(out, s2, [15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
+    const tail = this.poly(
+      out,
+      s2,
+      [15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k),
+    );
     // 2s³/3 + … from s alone, plus its derivative's share of sl (2s²·sl), plus 2sl, log c's and ln 2's low parts.
-    const small = m.f64x2.add(m.f64x2.add(m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), tail.get()), m.f64x2.mul(m.f64x2.mul(s2.get(), sl.get()), this.c(2))),
-      m.f64x2.add(m.f64x2.add(m.f64x2.mul(sl.get(), this.c(2)), m.f64x2.mul(ef.get(), this.c(LN2_LO))), logCenterLow.get()));
+    const small = m.f64x2.add(
+      m.f64x2.add(
+        m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), tail.get()),
+        m.f64x2.mul(m.f64x2.mul(s2.get(), sl.get()), this.c(2)),
+      ),
+      m.f64x2.add(
+        m.f64x2.add(m.f64x2.mul(sl.get(), this.c(2)), m.f64x2.mul(ef.get(), this.c(LN2_LO))),
+        logCenterLow.get(),
+      ),
+    );
     // e·LN2_HI is exact (LN2_HI has 32 significant bits), and so is its sum's error with log c's high part.
     const [h1, error1] = this.twoSum(out, m.f64x2.mul(ef.get(), this.c(LN2_HI)), logCenterHigh.get());
     const [high, error2] = this.twoSum(out, h1.get(), m.f64x2.mul(s.get(), this.c(2)));
@@ -182,7 +220,11 @@ export class SimdMathF64 extends LaneMath {
   /** e^x − 1: the Taylor series to degree 16 below |x| = ½ (no cancellation), e^x − 1 above. */
   expm1(out: Stmts, x: V): V {
     const { m } = this;
-    const p = this.poly(out, x, Array.from({ length: 16 }, (_, i) => 1 / factorial(16 - i)));
+    const p = this.poly(
+      out,
+      x,
+      Array.from({ length: 16 }, (_, i) => 1 / factorial(16 - i)),
+    );
     const small = this.set(out, m.f64x2.mul(p.get(), x.get()));
     const ex = this.exp(out, x);
     return this.select(out, small.get(), m.f64x2.sub(ex.get(), this.c(1)), m.f64x2.lt(this.abs(x.get()), this.c(0.5)));
@@ -201,7 +243,14 @@ export class SimdMathF64 extends LaneMath {
     return erfShape();
   }
   protected trig(): Trig {
-    return { reduce: (out, ax) => reduceHalfPiF64(this.e, out, ax), sin: SIN_TAYLOR, cos: COS_TAYLOR, ints: this.m.i64x2, int: (c) => this.ci(BigInt(c)), signBit: 63 };
+    return {
+      reduce: (out, ax) => reduceHalfPiF64(this.e, out, ax),
+      sin: SIN_TAYLOR,
+      cos: COS_TAYLOR,
+      ints: this.m.i64x2,
+      int: (c) => this.ci(BigInt(c)),
+      signBit: 63,
+    };
   }
   /** a with its low 27 mantissa bits cleared: its square is exact. */
   protected squareHead(a: V): Expr {
@@ -217,9 +266,22 @@ export class SimdMathF64 extends LaneMath {
     const { e: ef, m: mm } = this.exponentAndMantissa(out, x);
     const s = this.set(out, m.f64x2.div(m.f64x2.sub(mm.get(), this.c(1)), m.f64x2.add(mm.get(), this.c(1))));
     const s2 = this.set(out, m.f64x2.mul(s.get(), s.get()));
-    const p = this.poly(out, s2, [19, 17, 15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k));
-    const logM = this.set(out, m.f64x2.add(m.f64x2.mul(s.get(), this.c(2)), m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), p.get())));
-    return this.set(out, m.f64x2.add(m.f64x2.add(m.f64x2.mul(ef.get(), this.c(LN2_LO)), logM.get()), m.f64x2.mul(ef.get(), this.c(LN2_HI))));
+    const p = this.poly(
+      out,
+      s2,
+      [19, 17, 15, 13, 11, 9, 7, 5, 3].map((k) => 2 / k),
+    );
+    const logM = this.set(
+      out,
+      m.f64x2.add(m.f64x2.mul(s.get(), this.c(2)), m.f64x2.mul(m.f64x2.mul(s.get(), s2.get()), p.get())),
+    );
+    return this.set(
+      out,
+      m.f64x2.add(
+        m.f64x2.add(m.f64x2.mul(ef.get(), this.c(LN2_LO)), logM.get()),
+        m.f64x2.mul(ef.get(), this.c(LN2_HI)),
+      ),
+    );
   }
 
   /** x = 2^e · m with m in [√½, √2), e as a float64, for positive finite x (subnormals first scaled into the normal range). */
@@ -229,10 +291,12 @@ export class SimdMathF64 extends LaneMath {
     const xs = this.set(out, m.v128.bitselect(m.f64x2.mul(x.get(), this.c(2 ** 54)), x.get(), tiny.get()));
     const bias = this.set(out, m.v128.bitselect(this.ci(1023n + 54n), this.ci(1023n), tiny.get()));
     const e0 = this.set(out, m.i64x2.sub(m.i64x2.shr_u(xs.get(), m.i32.const(52)), bias.get()));
-    const mant = this.set(out, m.v128.or(m.v128.and(xs.get(), this.ci(0x000fffffffffffffn)), this.ci(0x3ff0000000000000n)));
+    const mant = this.set(
+      out,
+      m.v128.or(m.v128.and(xs.get(), this.ci(0x000fffffffffffffn)), this.ci(0x3ff0000000000000n)),
+    );
     const big = this.set(out, m.f64x2.gt(mant.get(), this.c(Math.SQRT2)));
     const mm = this.set(out, m.v128.bitselect(m.f64x2.mul(mant.get(), this.c(0.5)), mant.get(), big.get()));
     return { e: this.set(out, this.toFloat(m.i64x2.sub(e0.get(), big.get()))), m: mm };
   }
-
 }

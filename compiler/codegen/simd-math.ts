@@ -18,7 +18,7 @@ type V = Local;
 
 const LOG2E = 1.4426950408889634;
 const LN2_HI = 0.693359375;
-const LN2_LO = -2.12194440e-4;
+const LN2_LO = -2.1219444e-4;
 /** 1.5·2^23 and its bit pattern: x + 1.5·2^23 rounds x to an integer held in the low mantissa bits (|x| < 2^22). */
 const ROUNDING_SHIFT = 12582912;
 const ROUNDING_SHIFT_BITS = 0x4b400000;
@@ -32,13 +32,17 @@ const SQRT_HALF_BITS = 0x3f3504f3;
  */
 let erfShape32: ErfShape | undefined;
 function erfShape(): ErfShape {
-  return erfShape32 ??= {
+  return (erfShape32 ??= {
     small: chebyshevFit((u) => (u === 0 ? 2 / Math.sqrt(Math.PI) : erf(Math.sqrt(u)) / Math.sqrt(u)), 0, 1, 7),
-    tail: [[0.5, 2], [2, 4.5], [4.5, 10]].map(([lo, hi]) => chebyshevFit(erfcScaled, lo!, hi!, 11)),
+    tail: [
+      [0.5, 2],
+      [2, 4.5],
+      [4.5, 10],
+    ].map(([lo, hi]) => chebyshevFit(erfcScaled, lo!, hi!, 11)),
     tailEnd: 10,
     geluCap: 20,
     nearOne: [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
-  };
+  });
 }
 /** Cephes sinf/cosf minimax coefficients on [−π/4, π/4]. */
 const SIN_COEFFS = [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1];
@@ -51,8 +55,16 @@ export function relaxedMadd(e: FunctionEmitter, a: Expr, b: Expr, c: Expr): Expr
 }
 
 /** A relaxed-SIMD three-operand instruction (binaryen.js has helpers for none of them, only the C API). */
-function relaxedTernary(e: FunctionEmitter, op: 'RelaxedMaddVecF32x4' | 'RelaxedLaneselectI32x4', a: Expr, b: Expr, c: Expr): Expr {
-  const bin = e.b as unknown as { _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr } & Record<typeof op, number>;
+function relaxedTernary(
+  e: FunctionEmitter,
+  op: 'RelaxedMaddVecF32x4' | 'RelaxedLaneselectI32x4',
+  a: Expr,
+  b: Expr,
+  c: Expr,
+): Expr {
+  const bin = e.b as unknown as {
+    _BinaryenSIMDTernary(module: number, op: number, a: Expr, b: Expr, c: Expr): Expr;
+  } & Record<typeof op, number>;
   return bin._BinaryenSIMDTernary((e.m as unknown as { ptr: number }).ptr, bin[op], a, b, c);
 }
 
@@ -62,7 +74,10 @@ export class SimdMath extends LaneMath {
    * With `relaxed` (relaxed SIMD), multiply-adds are f32x4.relaxed_madd (one rounding instead of two)
    * and selects relaxed_laneselect.
    */
-  constructor(e: FunctionEmitter, private readonly relaxed = false) {
+  constructor(
+    e: FunctionEmitter,
+    private readonly relaxed = false,
+  ) {
     super(e, e.m.f32x4 as never);
   }
   c(value: number): Expr {
@@ -76,7 +91,9 @@ export class SimdMath extends LaneMath {
   }
   /** With relaxed SIMD one blend instruction (the mask's lanes are all ones or all zeros, so it is exact). */
   override select(out: Stmts, ifTrue: Expr, ifFalse: Expr, mask: Expr): V {
-    return this.relaxed ? this.set(out, relaxedTernary(this.e, 'RelaxedLaneselectI32x4', ifTrue, ifFalse, mask)) : super.select(out, ifTrue, ifFalse, mask);
+    return this.relaxed
+      ? this.set(out, relaxedTernary(this.e, 'RelaxedLaneselectI32x4', ifTrue, ifFalse, mask))
+      : super.select(out, ifTrue, ifFalse, mask);
   }
   /** a * b + c, one rounding with relaxed SIMD. */
   override madd(a: Expr, b: Expr, c: Expr): Expr {
@@ -108,7 +125,11 @@ export class SimdMath extends LaneMath {
     const n = this.set(out, m.f32x4.sub(shifted.get(), this.c(ROUNDING_SHIFT)));
     const r = this.set(out, this.madd(n.get(), this.c(-LN2_LO), this.madd(n.get(), this.c(-LN2_HI), x.get())));
     const z = this.set(out, m.f32x4.mul(r.get(), r.get()));
-    const p = this.poly(out, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
+    const p = this.poly(
+      out,
+      r,
+      [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1],
+    );
     const y = this.set(out, m.f32x4.add(this.madd(p.get(), z.get(), r.get()), this.c(1)));
     return { y, n: this.set(out, m.i32x4.sub(shifted.get(), this.ci(ROUNDING_SHIFT_BITS))) };
   }
@@ -144,7 +165,14 @@ export class SimdMath extends LaneMath {
     const mantissa = m.i32x4.add(m.v128.and(shifted.get(), this.ci(0x007fffff)), this.ci(SQRT_HALF_BITS));
     const f = this.set(out, m.f32x4.sub(mantissa, this.c(1)));
     const z = this.set(out, m.f32x4.mul(f.get(), f.get()));
-    const p = this.poly(out, f, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1]);
+    const p = this.poly(
+      out,
+      f,
+      [
+        7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+        2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
+      ],
+    );
     let y = this.set(out, m.f32x4.mul(m.f32x4.mul(f.get(), z.get()), p.get()));
     y = this.set(out, this.madd(e.get(), this.c(LN2_LO), y.get()));
     y = this.set(out, this.madd(z.get(), this.c(-0.5), y.get()));
@@ -155,7 +183,16 @@ export class SimdMath extends LaneMath {
   override log1pOfUnit(out: Stmts, x: V): V {
     const u = this.onePlus(out, x);
     const lu = this.logOfNormal(out, u);
-    return this.set(out, this.m.f32x4.sub(lu.get(), this.m.f32x4.mul(this.m.f32x4.sub(this.m.f32x4.sub(u.get(), this.c(1)), x.get()), this.reciprocal(out, u).get())));
+    return this.set(
+      out,
+      this.m.f32x4.sub(
+        lu.get(),
+        this.m.f32x4.mul(
+          this.m.f32x4.sub(this.m.f32x4.sub(u.get(), this.c(1)), x.get()),
+          this.reciprocal(out, u).get(),
+        ),
+      ),
+    );
   }
 
   /** e^x - 1: a Taylor polynomial below |x| = 0.5 (no cancellation), exp(x) - 1 above. */
@@ -172,7 +209,11 @@ export class SimdMath extends LaneMath {
   tanh(out: Stmts, x: V): V {
     const { m } = this;
     const z = this.set(out, m.f32x4.mul(x.get(), x.get()));
-    const p = this.poly(out, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]);
+    const p = this.poly(
+      out,
+      z,
+      [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1],
+    );
     const small = this.set(out, this.madd(m.f32x4.mul(p.get(), z.get()), x.get(), x.get()));
     // tanh is 1 in float32 from |x| = 9.01 on: 2|x| capped at 40 keeps e^(2|x|) normal.
     const twoA = this.set(out, this.atMost(m.f32x4.mul(this.abs(x.get()), this.c(2)), 40));
@@ -187,7 +228,14 @@ export class SimdMath extends LaneMath {
     return erfShape();
   }
   protected trig(): Trig {
-    return { reduce: (out, ax) => reduceHalfPi(this.e, out, ax), sin: SIN_COEFFS, cos: COS_COEFFS, ints: this.m.i32x4, int: (c) => this.ci(c), signBit: 31 };
+    return {
+      reduce: (out, ax) => reduceHalfPi(this.e, out, ax),
+      sin: SIN_COEFFS,
+      cos: COS_COEFFS,
+      ints: this.m.i32x4,
+      int: (c) => this.ci(c),
+      signBit: 31,
+    };
   }
   /** a with its low 12 mantissa bits cleared: its square is exact in float32. */
   protected squareHead(a: V): Expr {

@@ -32,20 +32,46 @@ export function reduceHalfPi(e: FunctionEmitter, out: Stmts, ax: Local): { r: Lo
   const halves = widen(e, out, ax.get(), ax.get()).map((h) => {
     const n = e.let(out, b.v128, m.f64x2.nearest(m.f64x2.mul(h.get(), e.f64x2Const(2 / Math.PI).get())));
     let r = e.let(out, b.v128, m.f64x2.sub(h.get(), m.f64x2.mul(n.get(), e.f64x2Const(HALF_PI[0]!).get())));
-    for (const part of HALF_PI.slice(1)) r = e.let(out, b.v128, m.f64x2.sub(r.get(), m.f64x2.mul(n.get(), e.f64x2Const(part).get())));
+    for (const part of HALF_PI.slice(1))
+      r = e.let(out, b.v128, m.f64x2.sub(r.get(), m.f64x2.mul(n.get(), e.f64x2Const(part).get())));
     return { n, r };
   });
   const r = e.let(out, b.v128, narrow(e, halves[0]!.r.get(), halves[1]!.r.get()));
-  const n = e.let(out, b.v128, m.i8x16.shuffle(m.i32x4.trunc_sat_f64x2_s_zero(halves[0]!.n.get()), m.i32x4.trunc_sat_f64x2_s_zero(halves[1]!.n.get()),
-    [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]));
+  const n = e.let(
+    out,
+    b.v128,
+    m.i8x16.shuffle(
+      m.i32x4.trunc_sat_f64x2_s_zero(halves[0]!.n.get()),
+      m.i32x4.trunc_sat_f64x2_s_zero(halves[1]!.n.get()),
+      [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23],
+    ),
+  );
   // Large finite lanes (NaN fails both comparisons; Inf stays on the vector path and gives NaN).
-  const large = e.let(out, b.v128, m.v128.and(m.f32x4.ge(ax.get(), e.f32x4Const(VECTOR_REDUCTION_LIMIT).get()), m.f32x4.lt(ax.get(), e.f32x4Const(Infinity).get())));
+  const large = e.let(
+    out,
+    b.v128,
+    m.v128.and(
+      m.f32x4.ge(ax.get(), e.f32x4Const(VECTOR_REDUCTION_LIMIT).get()),
+      m.f32x4.lt(ax.get(), e.f32x4Const(Infinity).get()),
+    ),
+  );
   const helper = e.helper(LARGE, () => emitLargeReduction(e));
   const lanes: Expr[] = [0, 1, 2, 3].map((lane) =>
-    m.if(m.i32x4.extract_lane(large.get(), lane), m.block(null, [
-      m.local.set(r.index, m.f32x4.replace_lane(r.get(), lane, m.f32.demote(m.call(helper, [m.f32x4.extract_lane(ax.get(), lane)], b.f64)))),
-      m.local.set(n.index, m.i32x4.replace_lane(n.get(), lane, m.global.get(QUADRANT, b.i32))),
-    ])));
+    m.if(
+      m.i32x4.extract_lane(large.get(), lane),
+      m.block(null, [
+        m.local.set(
+          r.index,
+          m.f32x4.replace_lane(
+            r.get(),
+            lane,
+            m.f32.demote(m.call(helper, [m.f32x4.extract_lane(ax.get(), lane)], b.f64)),
+          ),
+        ),
+        m.local.set(n.index, m.i32x4.replace_lane(n.get(), lane, m.global.get(QUADRANT, b.i32))),
+      ]),
+    ),
+  );
   out.push(m.if(m.v128.any_true(large.get()), m.block(null, lanes)));
   return { r, n };
 }
@@ -72,7 +98,12 @@ function constantTable(e: FunctionEmitter, name: string, type: number, values: r
 function emitLargeReduction(parent: FunctionEmitter): void {
   const { m, b } = parent;
   quadrantGlobal(parent);
-  const chunk = constantTable(parent, 'two_over_pi_chunk', b.f64, CHUNKS.map((c) => m.f64.const(c)));
+  const chunk = constantTable(
+    parent,
+    'two_over_pi_chunk',
+    b.f64,
+    CHUNKS.map((c) => m.f64.const(c)),
+  );
 
   const e = new FunctionEmitter(b, m, [b.f32]);
   const body: Expr[] = [];
@@ -80,14 +111,30 @@ function emitLargeReduction(parent: FunctionEmitter): void {
   const i32 = (v: number) => m.i32.const(v);
   const bits = e.let(body, b.i32, m.i32.reinterpret(x.get()));
   const exponent = e.let(body, b.i32, m.i32.sub(m.i32.shr_u(bits.get(), i32(23)), i32(150)));
-  const mantissa = e.let(body, b.f64, m.f64.convert_u.i32(m.i32.or(m.i32.and(bits.get(), i32(0x7fffff)), i32(0x800000))));
+  const mantissa = e.let(
+    body,
+    b.f64,
+    m.f64.convert_u.i32(m.i32.or(m.i32.and(bits.get(), i32(0x7fffff)), i32(0x800000))),
+  );
   // First chunk whose term is not a multiple of 4.
-  const k0 = e.let(body, b.i32, m.select(m.i32.ge_s(exponent.get(), i32(2)), m.i32.div_s(m.i32.sub(exponent.get(), i32(2)), i32(24)), i32(0)));
+  const k0 = e.let(
+    body,
+    b.i32,
+    m.select(m.i32.ge_s(exponent.get(), i32(2)), m.i32.div_s(m.i32.sub(exponent.get(), i32(2)), i32(24)), i32(0)),
+  );
   const scale0 = e.let(body, b.i32, m.i32.sub(exponent.get(), m.i32.mul(m.i32.add(k0.get(), i32(1)), i32(24))));
   const pow2 = (s: Expr) => m.f64.reinterpret(m.i64.shl(m.i64.extend_s(m.i32.add(s, i32(1023))), e.i64Const(52n)));
-  const term = (j: number) => e.let(body, b.f64,
-    m.f64.mul(m.f64.mul(mantissa.get(), m.call(chunk, [m.i32.add(k0.get(), i32(j))], b.f64)), pow2(m.i32.sub(scale0.get(), i32(24 * j)))));
-  const mod4 = (v: Local) => m.f64.sub(v.get(), m.f64.mul(m.f64.floor(m.f64.mul(v.get(), m.f64.const(0.25))), m.f64.const(4)));
+  const term = (j: number) =>
+    e.let(
+      body,
+      b.f64,
+      m.f64.mul(
+        m.f64.mul(mantissa.get(), m.call(chunk, [m.i32.add(k0.get(), i32(j))], b.f64)),
+        pow2(m.i32.sub(scale0.get(), i32(24 * j))),
+      ),
+    );
+  const mod4 = (v: Local) =>
+    m.f64.sub(v.get(), m.f64.mul(m.f64.floor(m.f64.mul(v.get(), m.f64.const(0.25))), m.f64.const(4)));
   const [t0, t1, t2, t3] = [term(0), term(1), term(2), term(3)];
   const s01 = e.let(body, b.f64, m.f64.add(mod4(t0), mod4(t1)));
   const s = e.let(body, b.f64, mod4(s01));
@@ -117,16 +164,37 @@ export function reduceHalfPiF64(e: FunctionEmitter, out: Stmts, ax: Local): { r:
   const a = e.let(out, b.v128, m.f64x2.add(ax.get(), m.f64x2.neg(m.f64x2.mul(n.get(), c(p1)))));
   const [firstSum, firstError] = twoSum(e, out, a, times(p2));
   const [secondSum, secondError] = twoSum(e, out, firstSum, times(p3));
-  const r = e.let(out, b.v128, m.f64x2.add(secondSum.get(), m.f64x2.sub(m.f64x2.add(firstError.get(), secondError.get()), m.f64x2.mul(n.get(), c(p4)))));
+  const r = e.let(
+    out,
+    b.v128,
+    m.f64x2.add(
+      secondSum.get(),
+      m.f64x2.sub(m.f64x2.add(firstError.get(), secondError.get()), m.f64x2.mul(n.get(), c(p4))),
+    ),
+  );
   // n below 2^51 as an integer: 1.5·2^52 added puts it in the low mantissa bits.
   const quadrant = e.let(out, b.v128, m.f64x2.add(n.get(), c(MAGIC)));
-  const large = e.let(out, b.v128, m.v128.and(m.f64x2.ge(ax.get(), c(VECTOR_REDUCTION_LIMIT_F64)), m.f64x2.lt(ax.get(), c(Infinity))));
+  const large = e.let(
+    out,
+    b.v128,
+    m.v128.and(m.f64x2.ge(ax.get(), c(VECTOR_REDUCTION_LIMIT_F64)), m.f64x2.lt(ax.get(), c(Infinity))),
+  );
   const helper = e.helper(LARGE_F64, () => emitLargeReductionF64(e));
   const lanes: Expr[] = [0, 1].map((lane) =>
-    m.if(m.i64.ne(m.i64x2.extract_lane(large.get(), lane), e.i64Const(0n)), m.block(null, [
-      m.local.set(r.index, m.f64x2.replace_lane(r.get(), lane, m.call(helper, [m.f64x2.extract_lane(ax.get(), lane)], b.f64))),
-      m.local.set(quadrant.index, m.i64x2.replace_lane(quadrant.get(), lane, m.i64.extend_u(m.global.get(QUADRANT, b.i32)))),
-    ])));
+    m.if(
+      m.i64.ne(m.i64x2.extract_lane(large.get(), lane), e.i64Const(0n)),
+      m.block(null, [
+        m.local.set(
+          r.index,
+          m.f64x2.replace_lane(r.get(), lane, m.call(helper, [m.f64x2.extract_lane(ax.get(), lane)], b.f64)),
+        ),
+        m.local.set(
+          quadrant.index,
+          m.i64x2.replace_lane(quadrant.get(), lane, m.i64.extend_u(m.global.get(QUADRANT, b.i32))),
+        ),
+      ]),
+    ),
+  );
   out.push(m.if(m.v128.any_true(large.get()), m.block(null, lanes)));
   return { r, n: quadrant };
 }
@@ -141,7 +209,12 @@ export function reduceHalfPiF64(e: FunctionEmitter, out: Stmts, ax: Local): { r:
 function emitLargeReductionF64(parent: FunctionEmitter): void {
   const { m, b } = parent;
   quadrantGlobal(parent);
-  const word = constantTable(parent, 'two_over_pi_word', b.i64, TWO_OVER_PI_WORDS.map((w) => parent.i64Const(BigInt.asIntN(64, w))));
+  const word = constantTable(
+    parent,
+    'two_over_pi_word',
+    b.i64,
+    TWO_OVER_PI_WORDS.map((w) => parent.i64Const(BigInt.asIntN(64, w))),
+  );
 
   const e = new FunctionEmitter(b, m, [b.f64]);
   const body: Expr[] = [];
@@ -160,8 +233,13 @@ function emitLargeReductionF64(parent: FunctionEmitter): void {
     const p = e.let(body, b.i32, at);
     const k = m.i32.shr_u(p.get(), m.i32.const(6));
     const shift = e.let(body, b.i64, m.i64.extend_u(m.i32.and(p.get(), m.i32.const(63))));
-    return m.i64.or(m.i64.shl(m.call(word, [k], b.i64), shift.get()),
-      m.i64.shr_u(m.i64.shr_u(m.call(word, [m.i32.add(m.i32.shr_u(p.get(), m.i32.const(6)), m.i32.const(1))], b.i64), i64(1n)), m.i64.sub(i64(63n), shift.get())));
+    return m.i64.or(
+      m.i64.shl(m.call(word, [k], b.i64), shift.get()),
+      m.i64.shr_u(
+        m.i64.shr_u(m.call(word, [m.i32.add(m.i32.shr_u(p.get(), m.i32.const(6)), m.i32.const(1))], b.i64), i64(1n)),
+        m.i64.sub(i64(63n), shift.get()),
+      ),
+    );
   };
   const windows = [0, 64, 128].map((d) => let64(window(m.i32.add(start.get(), m.i32.const(d)))));
   // 32-bit limbs, least significant first: W = w5…w0, M = m1 m0; each limb product fits 64 bits.
@@ -180,22 +258,38 @@ function emitLargeReductionF64(parent: FunctionEmitter): void {
   const shl = (v: Expr, s: bigint) => m.i64.shl(v, i64(s));
   const shr = (v: Expr, s: bigint) => m.i64.shr_u(v, i64(s));
   // The fraction's 128 bits below bit 190, as two words.
-  const fracHigh = let64(m.i64.or(m.i64.or(shl(m.i64.and(p5.get(), i64(0x3fffffffn)), 34n), shl(p4.get(), 2n)), shr(p3.get(), 30n)));
-  const fracLow = let64(m.i64.or(m.i64.or(shl(m.i64.and(p3.get(), i64(0x3fffffffn)), 34n), shl(p2.get(), 2n)), shr(p1.get(), 30n)));
+  const fracHigh = let64(
+    m.i64.or(m.i64.or(shl(m.i64.and(p5.get(), i64(0x3fffffffn)), 34n), shl(p4.get(), 2n)), shr(p3.get(), 30n)),
+  );
+  const fracLow = let64(
+    m.i64.or(m.i64.or(shl(m.i64.and(p3.get(), i64(0x3fffffffn)), 34n), shl(p2.get(), 2n)), shr(p1.get(), 30n)),
+  );
   // A fraction of ½ or more rounds up to the next quadrant and leaves 1 − fraction, negated.
   const roundsUp = e.let(body, b.i32, m.i32.wrap(shr(fracHigh.get(), 63n)));
   const quadrant = m.i32.add(m.i32.wrap(shr(p5.get(), 30n)), roundsUp.get());
   body.push(m.global.set(QUADRANT, m.i32.and(quadrant, m.i32.const(3))));
-  const high = let64(m.select(roundsUp.get(), m.i64.add(m.i64.xor(fracHigh.get(), i64(-1n)), m.i64.extend_u(m.i64.eqz(fracLow.get()))), fracHigh.get()));
+  const high = let64(
+    m.select(
+      roundsUp.get(),
+      m.i64.add(m.i64.xor(fracHigh.get(), i64(-1n)), m.i64.extend_u(m.i64.eqz(fracLow.get()))),
+      fracHigh.get(),
+    ),
+  );
   const low = let64(m.select(roundsUp.get(), m.i64.sub(i64(0n), fracLow.get()), fracLow.get()));
   // Normalized: a leading word of zeros skipped, then the leading zeros of the rest.
   const highZero = e.let(body, b.i32, m.i64.eqz(high.get()));
   const top = let64(m.select(highZero.get(), low.get(), high.get()));
   const next = let64(m.select(highZero.get(), i64(0n), low.get()));
   const zeros = let64(m.i64.clz(top.get()));
-  const normalized = m.i64.or(m.i64.shl(top.get(), zeros.get()), m.i64.shr_u(shr(next.get(), 1n), m.i64.sub(i64(63n), zeros.get())));
+  const normalized = m.i64.or(
+    m.i64.shl(top.get(), zeros.get()),
+    m.i64.shr_u(shr(next.get(), 1n), m.i64.sub(i64(63n), zeros.get())),
+  );
   // 2^−(64 + zeros + 64·highZero) as a float64 (well inside the normal range).
-  const scaleExponent = m.i64.sub(i64(1023n - 64n), m.i64.add(zeros.get(), m.i64.extend_u(m.i32.shl(highZero.get(), m.i32.const(6)))));
+  const scaleExponent = m.i64.sub(
+    i64(1023n - 64n),
+    m.i64.add(zeros.get(), m.i64.extend_u(m.i32.shl(highZero.get(), m.i32.const(6)))),
+  );
   const fraction = m.f64.mul(m.f64.convert_u.i64(normalized), m.f64.reinterpret(m.i64.shl(scaleExponent, i64(52n))));
   const r = m.f64.mul(fraction, m.f64.const(Math.PI / 2));
   body.push(m.return(m.select(roundsUp.get(), m.f64.neg(r), r)));

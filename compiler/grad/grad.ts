@@ -17,18 +17,26 @@ export interface GradOptions {
 export function checkGradArguments(cost: Node, targets: readonly Node[]): void {
   if (!(cost instanceof Node)) throw new GradError('grad: cost must be a symbolic expression');
   if (cost.ndim !== 0) {
-    throw new GradError(`grad: cost must be a scalar, but ${describe(cost)} has shape ${formatShape(cost.shape)} (reduce it, e.g. with T.sum or T.mean)${whereBuilt(cost)}`);
+    throw new GradError(
+      `grad: cost must be a scalar, but ${describe(cost)} has shape ${formatShape(cost.shape)} (reduce it, e.g. with T.sum or T.mean)${whereBuilt(cost)}`,
+    );
   }
-  if (!isFloat(cost.dtype)) throw new GradError(`grad: cost ${describe(cost)} has dtype ${cost.dtype}; gradients need a float cost${whereBuilt(cost)}`);
+  if (!isFloat(cost.dtype))
+    throw new GradError(
+      `grad: cost ${describe(cost)} has dtype ${cost.dtype}; gradients need a float cost${whereBuilt(cost)}`,
+    );
   targets.forEach((t) => {
     if (!(t instanceof Node)) throw new GradError('grad: wrt must be symbolic variables');
-    if (!isFloat(t.dtype)) throw new GradError(`grad: ${describe(t)} has dtype ${t.dtype}; only float variables have gradients`);
+    if (!isFloat(t.dtype))
+      throw new GradError(`grad: ${describe(t)} has dtype ${t.dtype}; only float variables have gradients`);
   });
 }
 
 /** The error for a variable the cost does not depend on. */
 export function disconnectedError(cost: Node, t: Node): GradError {
-  return new GradError(`grad: the cost ${describe(cost)} does not depend on ${describe(t)} (pass { disconnected: 'zero' } to get zeros)${whereBuilt(t)}`);
+  return new GradError(
+    `grad: the cost ${describe(cost)} does not depend on ${describe(t)} (pass { disconnected: 'zero' } to get zeros)${whereBuilt(t)}`,
+  );
 }
 
 /**

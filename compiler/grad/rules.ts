@@ -15,12 +15,15 @@ export type VJP<K extends Op> = (node: Node<K>, g: Node) => readonly (Node | nul
 const sameStatic = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d !== null && d === b[i]);
 
 /** Sums a gradient back to an operand's shape, undoing broadcasting (a no-op when shapes provably match). */
-export const unbroadcast = (g: Node, x: Node): Node => (sameStatic(g.shape, x.shape) ? g : Node.make('sumLike', [g, x], {}));
-export const broadcastLike = (g: Node, x: Node): Node => (sameStatic(g.shape, x.shape) ? g : Node.make('broadcastLike', [g, x], {}));
+export const unbroadcast = (g: Node, x: Node): Node =>
+  sameStatic(g.shape, x.shape) ? g : Node.make('sumLike', [g, x], {});
+export const broadcastLike = (g: Node, x: Node): Node =>
+  sameStatic(g.shape, x.shape) ? g : Node.make('broadcastLike', [g, x], {});
 export const zerosLike = (x: Node): Node => Node.make('broadcastLike', [constantNode(0, x.dtype), x], {});
 
 const noGrad = (node: Node): null[] => node.inputs.map(() => null);
-const unaryGrad = <K extends Op>(f: (x: Node, y: Node, g: Node, node: Node<K>) => Node): VJP<K> =>
+const unaryGrad =
+  <K extends Op>(f: (x: Node, y: Node, g: Node, node: Node<K>) => Node): VJP<K> =>
   (node, g) => [f(node.inputs[0]!, node, g, node)];
 
 /** The gradient of a reduction, spread back over the reduced axes. */
@@ -29,11 +32,16 @@ function expandReduced(g: Node, x: Node, a: ReduceArgs): Node {
   if (!a.keepdims) for (const axis of a.axes) out = B.expandDims(out, axis);
   return broadcastLike(out, x);
 }
-const keep = (y: Node, x: Node, a: ReduceArgs): Node => (a.keepdims ? y : expandReduced(y, x, { ...a, keepdims: false }));
+const keep = (y: Node, x: Node, a: ReduceArgs): Node =>
+  a.keepdims ? y : expandReduced(y, x, { ...a, keepdims: false });
 
 function reducedCount(x: Node, axes: readonly number[]): Node {
   const dims = axes.map((a) => x.shape[a]);
-  if (dims.every((d) => d !== null)) return B.cast((dims as number[]).reduce((p, d) => p * d, 1), x.dtype);
+  if (dims.every((d) => d !== null))
+    return B.cast(
+      (dims as number[]).reduce((p, d) => p * d, 1),
+      x.dtype,
+    );
   return B.sum(B.add(zerosLike(x), 1), axes, true);
 }
 
@@ -61,7 +69,8 @@ function matmulGrad(a: Node, b: Node, g: Node): [Node, Node] {
 
 const selected = (cond: Node, g: Node) => B.where(cond, g, 0);
 /** A constant none of whose elements is `v` (so a guard against `v` is not needed). */
-const isConstantWithout = (n: Node, v: number) => n.op === 'constant' && !(n as Node<'constant'>).args.value.data.includes(v);
+const isConstantWithout = (n: Node, v: number) =>
+  n.op === 'constant' && !(n as Node<'constant'>).args.value.data.includes(v);
 
 /**
  * maximum/minimum: the gradient goes to the operand that was chosen; on a tie each gets half (as PyTorch does), so
@@ -91,7 +100,9 @@ function unsupported(op: string, why: string): never {
 
 /** One VJP per op; a missing op is a compile error. */
 export const VJPS: { readonly [K in Op]: VJP<K> } = {
-  input: () => [], constant: () => [], shared: () => [],
+  input: () => [],
+  constant: () => [],
+  shared: () => [],
   randomUniformLike: noGrad,
 
   neg: unaryGrad((_x, _y, g) => B.neg(g)),
@@ -144,12 +155,22 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     const slope = B.mul(g, B.mul(b, B.pow(a, B.sub(b, 1))));
     const ga = isConstantWithout(b, 0) ? slope : B.where(B.eq(b, 0), 0, slope);
     // The exponent's gradient needs log(a): only built when the exponent is not a constant. 0^b is 0 for b > 0: slope 0, not 0 * -Infinity.
-    const gb = b.op === 'constant' ? null : unbroadcast(B.where(B.and(B.eq(a, 0), B.ge(b, 0)), 0, B.mul(g, B.mul(node, B.log(a)))), b);
+    const gb =
+      b.op === 'constant'
+        ? null
+        : unbroadcast(B.where(B.and(B.eq(a, 0), B.ge(b, 0)), 0, B.mul(g, B.mul(node, B.log(a)))), b);
     return [unbroadcast(ga, a), gb];
   },
   maximum: (node, g) => extremumGrad(node, g),
   minimum: (node, g) => extremumGrad(node, g),
-  eq: noGrad, ne: noGrad, lt: noGrad, le: noGrad, gt: noGrad, ge: noGrad, and: noGrad, or: noGrad,
+  eq: noGrad,
+  ne: noGrad,
+  lt: noGrad,
+  le: noGrad,
+  gt: noGrad,
+  ge: noGrad,
+  and: noGrad,
+  or: noGrad,
   where: (node, g) => {
     const [c, a, b] = node.inputs as [Node, Node, Node];
     return [null, unbroadcast(B.where(c, g, 0), a), unbroadcast(B.where(c, 0, g), b)];
@@ -179,7 +200,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     const nonZeroProd = B.prod(B.where(isZero, 1, x), a.axes, true);
     const y = keep(node, x, a);
     const local = B.where(
-      B.eq(zeros, 0), B.div(y, B.where(isZero, 1, x)),
+      B.eq(zeros, 0),
+      B.div(y, B.where(isZero, 1, x)),
       B.where(B.and(B.eq(zeros, 1), isZero), nonZeroProd, 0),
     );
     return [B.mul(expandReduced(g, x, a), local)];
@@ -193,7 +215,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     const weights = a.axes.length === 1 ? B.softmax(x, a.axes[0]!) : B.exp(B.sub(x, keep(node, x, a)));
     return [B.mul(expandReduced(g, x, a), weights)];
   },
-  argmax: noGrad, argmin: noGrad,
+  argmax: noGrad,
+  argmin: noGrad,
 
   dot: (node, g) => {
     const [a, b] = node.inputs as [Node, Node];

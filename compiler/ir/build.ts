@@ -34,8 +34,14 @@ const axisOf = (x: Node, axis: number, op: string, rank = x.ndim): number => {
 
 // ---- elementwise ----
 const none = {} as Record<string, never>;
-const unary = (op: Op) => (x: TensorLike): Node => build(op, [x], none as never);
-const binary = (op: Op) => (a: TensorLike, b: TensorLike): Node => build(op, [a, b], none as never);
+const unary =
+  (op: Op) =>
+  (x: TensorLike): Node =>
+    build(op, [x], none as never);
+const binary =
+  (op: Op) =>
+  (a: TensorLike, b: TensorLike): Node =>
+    build(op, [a, b], none as never);
 
 export const neg = unary('neg');
 export const exp = unary('exp');
@@ -84,14 +90,16 @@ export const where = (cond: TensorLike, a: TensorLike, b: TensorLike): Node => b
 export const clip = (x: TensorLike, lo: TensorLike, hi: TensorLike): Node => build('clip', [x, lo, hi], none);
 
 export function cast(x: TensorLike, dtype: DType): Node {
-  if (!isDType(dtype)) throw new DTypeError(`cast: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  if (!isDType(dtype))
+    throw new DTypeError(`cast: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   const node = asNode(x);
   return node.dtype === dtype ? node : build('cast', [node], { dtype });
 }
 
 // ---- reductions ----
 type Axis = number | readonly number[];
-const reduction = (op: 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp') =>
+const reduction =
+  (op: 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp') =>
   (x: TensorLike, axis?: Axis, keepdims = false): Node => {
     const node = asNode(x);
     return build(op, [node], { axes: axesOf(node, axis, op), keepdims });
@@ -105,12 +113,14 @@ export const prod = reduction('prod');
 /** log(sum(exp(x))) computed without overflow. */
 export const logsumexp = reduction('logsumexp');
 
-const argReduction = (op: 'argmax' | 'argmin') => (x: TensorLike, axis?: number, keepdims = false): Node => {
-  const node = asNode(x);
-  // No axis means the index into the flattened array, as NumPy.
-  const axes = axis === undefined ? node.shape.map((_, i) => i) : [axisOf(node, axis, op)];
-  return build(op, [node], { axes, keepdims });
-};
+const argReduction =
+  (op: 'argmax' | 'argmin') =>
+  (x: TensorLike, axis?: number, keepdims = false): Node => {
+    const node = asNode(x);
+    // No axis means the index into the flattened array, as NumPy.
+    const axes = axis === undefined ? node.shape.map((_, i) => i) : [axisOf(node, axis, op)];
+    return build(op, [node], { axes, keepdims });
+  };
 export const argmax = argReduction('argmax');
 export const argmin = argReduction('argmin');
 
@@ -129,8 +139,15 @@ export const dot = binary('dot');
  * NumPy matmul (batched, broadcasting leading axes); `transposeA` / `transposeB` read an operand
  * with its last two axes swapped, as TensorFlow's matmul does.
  */
-export function matmul(a: TensorLike, b: TensorLike, options: { transposeA?: boolean; transposeB?: boolean } = {}): Node {
-  const args: MatmulArgs = { ...(options.transposeA ? { transposeA: true } : {}), ...(options.transposeB ? { transposeB: true } : {}) };
+export function matmul(
+  a: TensorLike,
+  b: TensorLike,
+  options: { transposeA?: boolean; transposeB?: boolean } = {},
+): Node {
+  const args: MatmulArgs = {
+    ...(options.transposeA ? { transposeA: true } : {}),
+    ...(options.transposeB ? { transposeB: true } : {}),
+  };
   return build('matmul', [a, b], args);
 }
 /** Outer product of the flattened operands. */
@@ -161,7 +178,9 @@ export function flatten(x: TensorLike, ndim = 1): Node {
     return reshape(node, [...lead.map((d) => d ?? -1), (rest as number[]).reduce((a, b) => a * b, 1)]);
   }
   if (lead.every((d) => d !== null)) return reshape(node, [...(lead as number[]), -1]);
-  throw new ShapeError(`flatten(${describeShort(node)}): shape [${node.shape.join(', ')}] has too many unknown sizes to flatten to ${ndim} axes`);
+  throw new ShapeError(
+    `flatten(${describeShort(node)}): shape [${node.shape.join(', ')}] has too many unknown sizes to flatten to ${ndim} axes`,
+  );
 }
 
 export function expandDims(x: TensorLike, axis: number): Node {
@@ -186,7 +205,10 @@ export function stack(xs: readonly TensorLike[], axis = 0): Node {
   if (xs.length === 0) throw new ShapeError('stack: needs at least one operand');
   const nodes = asNodes(xs);
   const a = axisOf(nodes[0]!, axis, 'stack', nodes[0]!.ndim + 1);
-  return concat(nodes.map((n) => expandDims(n, a)), a);
+  return concat(
+    nodes.map((n) => expandDims(n, a)),
+    a,
+  );
 }
 
 /** One axis of an index expression: an integer (drops the axis), a [start, stop, step] triple, 'a:b:c' text, or null (all). */
@@ -217,10 +239,16 @@ export function index(x: TensorLike, ...specs: IndexSpec[]): Node {
   parsed.forEach((p, i) => {
     const d = node.shape[i];
     if (p.drop && d !== null && d !== undefined && (p.start! >= d || p.start! < -d)) {
-      throw new ShapeError(`index(${describeShort(node)}): index ${p.start} is out of range for axis ${i} of size ${d}`);
+      throw new ShapeError(
+        `index(${describeShort(node)}): index ${p.start} is out of range for axis ${i} of size ${d}`,
+      );
     }
   });
-  const spec: SliceSpec = { starts: parsed.map((p) => p.start), stops: parsed.map((p) => p.stop), steps: parsed.map((p) => p.step) };
+  const spec: SliceSpec = {
+    starts: parsed.map((p) => p.start),
+    stops: parsed.map((p) => p.stop),
+    steps: parsed.map((p) => p.step),
+  };
   const sliced = build('slice', [node], spec);
   const dropped = parsed.flatMap((p, i) => (p.drop ? [i] : []));
   return dropped.length ? build('squeeze', [sliced], { axes: dropped }) : sliced;
@@ -310,11 +338,14 @@ function checkPadding(p: string, op: string): 'valid' | 'same' {
   return p;
 }
 
-export const maxPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node => build('maxPool2d', [x], poolArgs(options, 'maxPool2d'));
-export const avgPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node => build('avgPool2d', [x], poolArgs(options, 'avgPool2d'));
+export const maxPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node =>
+  build('maxPool2d', [x], poolArgs(options, 'maxPool2d'));
+export const avgPool2d = (x: TensorLike, options: Pool2dOptions = {}): Node =>
+  build('avgPool2d', [x], poolArgs(options, 'avgPool2d'));
 
 /** Uniform [0, 1) noise shaped like x, redrawn at every call of a compiled function. */
-export const randomUniformLike = (x: TensorLike, seed: number = nextSeed()): Node => build('randomUniformLike', [x], { seed });
+export const randomUniformLike = (x: TensorLike, seed: number = nextSeed()): Node =>
+  build('randomUniformLike', [x], { seed });
 
 /** Inverted dropout: zeroes a `rate` fraction of x and scales the rest by 1/(1-rate). A fresh mask every call. */
 export function dropout(x: TensorLike, rate: number, options: { seed?: number } = {}): Node {

@@ -26,7 +26,10 @@ export function imageAxes(format: DataFormat): { h: number; w: number; c: number
 function spatial(size: Dim, k: number, s: number, d: number, padding: Padding): Dim {
   if (size === null) return null;
   const { out } = windowGeometry(size, k, s, d, padding);
-  if (out <= 0) throw new TypeRuleError(`window of ${k} (dilation ${d}) does not fit an input of size ${size} with padding '${padding}'`);
+  if (out <= 0)
+    throw new TypeRuleError(
+      `window of ${k} (dilation ${d}) does not fit an input of size ${size} with padding '${padding}'`,
+    );
   return out;
 }
 

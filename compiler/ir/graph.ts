@@ -32,7 +32,10 @@ export function toposort(outputs: readonly Node[]): Node[] {
  * (`rebuilt` gives the new version of any node before it); other nodes are remade only where an
  * input changed, so unchanged parts stay the same objects.
  */
-export function rebuild(outputs: readonly Node[], replace: (node: Node, rebuilt: (n: Node) => Node) => Node | undefined): Node[] {
+export function rebuild(
+  outputs: readonly Node[],
+  replace: (node: Node, rebuilt: (n: Node) => Node) => Node | undefined,
+): Node[] {
   const mapped = new Map<Node, Node>();
   const rebuilt = (n: Node) => mapped.get(n) ?? n;
   for (const node of toposort(outputs)) {

@@ -50,24 +50,39 @@ export class Node<K extends Op = Op> {
    * The node for `op(inputs; args)`: the existing one when an equal node is alive, else a new one.
    * Runs the op's type rule, so a bad combination fails here, naming the operands and the user's line.
    */
-  static make<K extends Op>(op: K, inputs: readonly Node[], args: OpArgs[K], origin: Origin | undefined = captureOrigin()): Node<K> {
+  static make<K extends Op>(
+    op: K,
+    inputs: readonly Node[],
+    args: OpArgs[K],
+    origin: Origin | undefined = captureOrigin(),
+  ): Node<K> {
     const key = internKey(op, inputs, args);
     const existing = key === undefined ? undefined : INTERNED.get(key)?.deref();
     if (existing) return existing as Node<K>;
     const info = OP_INFO[op];
     if (info.arity >= 0 ? inputs.length !== info.arity : inputs.length === 0) {
-      throw new ShapeError(`${op}: expected ${info.arity >= 0 ? info.arity : 'at least 1'} operands, got ${inputs.length}${at(origin)}`);
+      throw new ShapeError(
+        `${op}: expected ${info.arity >= 0 ? info.arity : 'at least 1'} operands, got ${inputs.length}${at(origin)}`,
+      );
     }
     let type: TensorType;
     try {
-      type = info.type(inputs.map((i) => i.type), args);
+      type = info.type(
+        inputs.map((i) => i.type),
+        args,
+      );
     } catch (e) {
       if (!(e instanceof TypeRuleError)) throw e;
       const ErrorClass = e.kind === 'dtype' ? DTypeError : ShapeError;
-      throw new ErrorClass(`${op}(${inputs.map(describe).join(', ')}): ${e.message}; ${operandTypes(inputs)}${at(origin)}`);
+      throw new ErrorClass(
+        `${op}(${inputs.map(describe).join(', ')}): ${e.message}; ${operandTypes(inputs)}${at(origin)}`,
+      );
     }
     const tooBig = oversize(knownSize(type), type.dtype);
-    if (tooBig) throw new ShapeError(`${op}(${inputs.map(describe).join(', ')}): the result ${formatShape(type.shape)} would have ${tooBig}; ${operandTypes(inputs)}${at(origin)}`);
+    if (tooBig)
+      throw new ShapeError(
+        `${op}(${inputs.map(describe).join(', ')}): the result ${formatShape(type.shape)} would have ${tooBig}; ${operandTypes(inputs)}${at(origin)}`,
+      );
     const node = new Node(op, inputs, args, type, origin, undefined);
     if (key !== undefined) {
       INTERNED.set(key, new WeakRef(node));
@@ -77,7 +92,12 @@ export class Node<K extends Op = Op> {
   }
 
   /** A leaf (input, constant or shared variable) with a given type; leaves are never merged except small constants. */
-  static leaf<K extends 'input' | 'constant' | 'shared'>(op: K, args: OpArgs[K], type: TensorType, name: string | undefined): Node<K> {
+  static leaf<K extends 'input' | 'constant' | 'shared'>(
+    op: K,
+    args: OpArgs[K],
+    type: TensorType,
+    name: string | undefined,
+  ): Node<K> {
     const origin = captureOrigin();
     const key = internKey(op, [], args);
     if (key !== undefined) {
@@ -141,7 +161,12 @@ function describeFused(node: Node<'fused'>, depth: number): string {
   const a = node.args;
   const regionInput = (k: number, d: number): string => {
     if (!a.product) return describe(node.inputs[k]!, d);
-    return k === 0 ? `${a.product.op}(${node.inputs.slice(0, 2).map((n) => describe(n, d - 1)).join(', ')})` : describe(node.inputs[k + 1]!, d);
+    return k === 0
+      ? `${a.product.op}(${node.inputs
+          .slice(0, 2)
+          .map((n) => describe(n, d - 1))
+          .join(', ')})`
+      : describe(node.inputs[k + 1]!, d);
   };
   const instr = (i: number, d: number): string => {
     if (d === 0) return '…';

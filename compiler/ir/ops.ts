@@ -6,8 +6,16 @@ import { broadcastShapes, normalizeAxes, TypeRuleError, type Dim, type Shape, ty
 import { convOutputShape, poolOutputShape, type ConvArgs, type PoolArgs } from './conv-shape.js';
 import { dotShape, matmulShape } from './linalg-shape.js';
 import {
-  concatShape, expandDimsShape, gatherShape, padShape, reduceShape, reshapeShape, sliceShape, squeezeShape,
-  transposeShape, type SliceSpec,
+  concatShape,
+  expandDimsShape,
+  gatherShape,
+  padShape,
+  reduceShape,
+  reshapeShape,
+  sliceShape,
+  squeezeShape,
+  transposeShape,
+  type SliceSpec,
 } from './shape-rules.js';
 
 export type { ConvArgs, PoolArgs, SliceSpec };
@@ -20,7 +28,8 @@ export type SharedContainer = SharedValue;
  * (TensorFlow's transpose_a / transpose_b); the optimizer sets these, so kernels skip the copy.
  */
 /** A shape with its last two axes swapped (a matrix transposed, batch axes kept). */
-export const swapLastTwo = <D>(s: readonly D[]): D[] => (s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!]);
+export const swapLastTwo = <D>(s: readonly D[]): D[] =>
+  s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
 
 export interface MatmulArgs {
   readonly transposeA?: true;
@@ -43,20 +52,61 @@ export interface OpArgs {
   // random: uniform [0, 1) with its operand's shape, a fresh draw per call
   randomUniformLike: { readonly seed: number };
   // elementwise unary
-  neg: None; exp: None; log: None; log1p: None; expm1: None; sqrt: None; rsqrt: None; square: None;
-  abs: None; sign: None; tanh: None; sigmoid: None; softplus: None; relu: None; elu: { readonly alpha: number };
-  selu: None; gelu: None; erf: None; sin: None; cos: None; not: None; reciprocal: None; log1mexp: None;
+  neg: None;
+  exp: None;
+  log: None;
+  log1p: None;
+  expm1: None;
+  sqrt: None;
+  rsqrt: None;
+  square: None;
+  abs: None;
+  sign: None;
+  tanh: None;
+  sigmoid: None;
+  softplus: None;
+  relu: None;
+  elu: { readonly alpha: number };
+  selu: None;
+  gelu: None;
+  erf: None;
+  sin: None;
+  cos: None;
+  not: None;
+  reciprocal: None;
+  log1mexp: None;
   cast: { readonly dtype: DType };
   // elementwise binary
-  add: None; sub: None; mul: None; div: None; pow: None; maximum: None; minimum: None;
-  eq: None; ne: None; lt: None; le: None; gt: None; ge: None; and: None; or: None;
+  add: None;
+  sub: None;
+  mul: None;
+  div: None;
+  pow: None;
+  maximum: None;
+  minimum: None;
+  eq: None;
+  ne: None;
+  lt: None;
+  le: None;
+  gt: None;
+  ge: None;
+  and: None;
+  or: None;
   // elementwise ternary
-  where: None; clip: None;
+  where: None;
+  clip: None;
   // reductions
-  sum: ReduceArgs; mean: ReduceArgs; max: ReduceArgs; min: ReduceArgs; prod: ReduceArgs; logsumexp: ReduceArgs;
-  argmax: ReduceArgs; argmin: ReduceArgs;
+  sum: ReduceArgs;
+  mean: ReduceArgs;
+  max: ReduceArgs;
+  min: ReduceArgs;
+  prod: ReduceArgs;
+  logsumexp: ReduceArgs;
+  argmax: ReduceArgs;
+  argmin: ReduceArgs;
   // linear algebra
-  dot: None; matmul: MatmulArgs;
+  dot: None;
+  matmul: MatmulArgs;
   // shape
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
@@ -122,7 +172,8 @@ export interface FusedArgs {
 }
 
 /** The products a fused region may follow inside one kernel. */
-export type FusedProduct = { readonly op: 'matmul'; readonly args: MatmulArgs } | { readonly op: 'conv2d'; readonly args: ConvArgs };
+export type FusedProduct =
+  { readonly op: 'matmul'; readonly args: MatmulArgs } | { readonly op: 'conv2d'; readonly args: ConvArgs };
 
 /** The closed set of operations. */
 export type Op = keyof OpArgs;
@@ -187,50 +238,96 @@ function softmaxType(x: TensorType, axis: number): TensorType {
 const like = (t: TensorType, ref: TensorType): TensorType => ({ dtype: t.dtype, shape: ref.shape });
 const formatConv = (a: ConvArgs) =>
   `strides=[${a.strides}], padding=${a.padding}, dilation=[${a.dilation}], ${a.dataFormat}`;
-const formatPool = (a: PoolArgs) => `pool=[${a.poolSize}], strides=[${a.strides}], padding=${a.padding}, ${a.dataFormat}`;
+const formatPool = (a: PoolArgs) =>
+  `pool=[${a.poolSize}], strides=[${a.strides}], padding=${a.padding}, ${a.dataFormat}`;
 const formatSlice = (s: SliceSpec) =>
   s.starts.map((st, i) => `${st ?? ''}:${s.stops[i] ?? ''}${s.steps[i] === 1 ? '' : ':' + s.steps[i]}`).join(',');
 
 function checkConvOperands(x: TensorType, w: TensorType): void {
   if (x.shape.length !== 4) throw new TypeRuleError(`input must be rank 4, got rank ${x.shape.length}`);
-  if (w.shape.length !== 4) throw new TypeRuleError(`kernel must be rank 4 [kh, kw, in, out], got rank ${w.shape.length}`);
+  if (w.shape.length !== 4)
+    throw new TypeRuleError(`kernel must be rank 4 [kh, kw, in, out], got rank ${w.shape.length}`);
   requireFloat(x, 'conv2d');
 }
 
 export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
-  input: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('inputs are created with T.tensor'); } },
-  constant: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('constants are created with T.constant'); } },
-  shared: { kind: 'leaf', arity: 0, type: () => { throw new TypeRuleError('shared variables are created with T.shared'); } },
+  input: {
+    kind: 'leaf',
+    arity: 0,
+    type: () => {
+      throw new TypeRuleError('inputs are created with T.tensor');
+    },
+  },
+  constant: {
+    kind: 'leaf',
+    arity: 0,
+    type: () => {
+      throw new TypeRuleError('constants are created with T.constant');
+    },
+  },
+  shared: {
+    kind: 'leaf',
+    arity: 0,
+    type: () => {
+      throw new TypeRuleError('shared variables are created with T.shared');
+    },
+  },
   randomUniformLike: {
-    kind: 'random', arity: 1,
+    kind: 'random',
+    arity: 1,
     type: ([x]) => ({ dtype: floatOf(x!.dtype), shape: x!.shape }),
     format: (a) => `seed=${a.seed}`,
   },
 
-  neg: elementwise(1, 'promote'), exp: elementwise(1, 'float'), log: elementwise(1, 'float'),
-  log1p: elementwise(1, 'float'), expm1: elementwise(1, 'float'), sqrt: elementwise(1, 'float'),
-  rsqrt: elementwise(1, 'float'), square: elementwise(1, 'promote'), abs: elementwise(1, 'promote'),
-  sign: elementwise(1, 'promote'), tanh: elementwise(1, 'float'), sigmoid: elementwise(1, 'float'),
-  softplus: elementwise(1, 'float'), relu: elementwise(1, 'promote'),
+  neg: elementwise(1, 'promote'),
+  exp: elementwise(1, 'float'),
+  log: elementwise(1, 'float'),
+  log1p: elementwise(1, 'float'),
+  expm1: elementwise(1, 'float'),
+  sqrt: elementwise(1, 'float'),
+  rsqrt: elementwise(1, 'float'),
+  square: elementwise(1, 'promote'),
+  abs: elementwise(1, 'promote'),
+  sign: elementwise(1, 'promote'),
+  tanh: elementwise(1, 'float'),
+  sigmoid: elementwise(1, 'float'),
+  softplus: elementwise(1, 'float'),
+  relu: elementwise(1, 'promote'),
   elu: { ...elementwise(1, 'float'), format: (a) => `alpha=${a.alpha}` },
-  selu: elementwise(1, 'float'), gelu: elementwise(1, 'float'), erf: elementwise(1, 'float'),
-  sin: elementwise(1, 'float'), cos: elementwise(1, 'float'), not: elementwise(1, 'bool'),
-  reciprocal: elementwise(1, 'float'), log1mexp: elementwise(1, 'float'),
+  selu: elementwise(1, 'float'),
+  gelu: elementwise(1, 'float'),
+  erf: elementwise(1, 'float'),
+  sin: elementwise(1, 'float'),
+  cos: elementwise(1, 'float'),
+  not: elementwise(1, 'bool'),
+  reciprocal: elementwise(1, 'float'),
+  log1mexp: elementwise(1, 'float'),
   cast: {
-    kind: 'elementwise', arity: 1,
+    kind: 'elementwise',
+    arity: 1,
     type: ([x], a) => ({ dtype: a.dtype, shape: x!.shape }),
     format: (a) => a.dtype,
   },
 
-  add: elementwise(2, 'promote', true), sub: elementwise(2, 'promote'), mul: elementwise(2, 'promote', true),
-  div: elementwise(2, 'float'), pow: elementwise(2, 'float'),
-  maximum: elementwise(2, 'promote', true), minimum: elementwise(2, 'promote', true),
-  eq: elementwise(2, 'bool', true), ne: elementwise(2, 'bool', true), lt: elementwise(2, 'bool'),
-  le: elementwise(2, 'bool'), gt: elementwise(2, 'bool'), ge: elementwise(2, 'bool'),
-  and: elementwise(2, 'bool', true), or: elementwise(2, 'bool', true),
+  add: elementwise(2, 'promote', true),
+  sub: elementwise(2, 'promote'),
+  mul: elementwise(2, 'promote', true),
+  div: elementwise(2, 'float'),
+  pow: elementwise(2, 'float'),
+  maximum: elementwise(2, 'promote', true),
+  minimum: elementwise(2, 'promote', true),
+  eq: elementwise(2, 'bool', true),
+  ne: elementwise(2, 'bool', true),
+  lt: elementwise(2, 'bool'),
+  le: elementwise(2, 'bool'),
+  gt: elementwise(2, 'bool'),
+  ge: elementwise(2, 'bool'),
+  and: elementwise(2, 'bool', true),
+  or: elementwise(2, 'bool', true),
 
   where: {
-    kind: 'elementwise', arity: 3,
+    kind: 'elementwise',
+    arity: 3,
     type: ([c, a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: shapesOf([c!, a!, b!]) }),
   },
   clip: elementwise(3, 'promote'),
@@ -244,45 +341,69 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   argmax: reduction(() => 'int32', true),
   argmin: reduction(() => 'int32', true),
 
-  dot: { kind: 'linalg', arity: 2, type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: dotShape(a!.shape, b!.shape) }) },
+  dot: {
+    kind: 'linalg',
+    arity: 2,
+    type: ([a, b]) => ({ dtype: promote(a!.dtype, b!.dtype), shape: dotShape(a!.shape, b!.shape) }),
+  },
   matmul: {
-    kind: 'linalg', arity: 2,
-    type: ([a, b], f) => ({ dtype: promote(a!.dtype, b!.dtype), shape: matmulShape(f.transposeA ? swapLastTwo(a!.shape) : a!.shape, f.transposeB ? swapLastTwo(b!.shape) : b!.shape) }),
+    kind: 'linalg',
+    arity: 2,
+    type: ([a, b], f) => ({
+      dtype: promote(a!.dtype, b!.dtype),
+      shape: matmulShape(
+        f.transposeA ? swapLastTwo(a!.shape) : a!.shape,
+        f.transposeB ? swapLastTwo(b!.shape) : b!.shape,
+      ),
+    }),
     format: (f) => [f.transposeA ? 'transposeA' : '', f.transposeB ? 'transposeB' : ''].filter(Boolean).join(', '),
   },
 
   reshape: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], a) => ({ dtype: x!.dtype, shape: reshapeShape(x!.shape, a.shape) }),
     format: (a) => `[${a.shape.join(',')}]`,
   },
   transpose: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], a) => ({ dtype: x!.dtype, shape: transposeShape(x!.shape, a.perm) }),
     format: (a) => `perm=[${a.perm.join(',')}]`,
   },
   expandDims: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], a) => ({ dtype: x!.dtype, shape: expandDimsShape(x!.shape, a.axis) }),
     format: (a) => `axis=${a.axis}`,
   },
   squeeze: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], a) => ({ dtype: x!.dtype, shape: squeezeShape(x!.shape, a.axes) }),
     format: (a) => `axes=[${a.axes.join(',')}]`,
   },
   concat: {
-    kind: 'shape', arity: -1,
-    type: (xs, a) => ({ dtype: promoteAll(xs), shape: concatShape(xs.map((x) => x.shape), a.axis) }),
+    kind: 'shape',
+    arity: -1,
+    type: (xs, a) => ({
+      dtype: promoteAll(xs),
+      shape: concatShape(
+        xs.map((x) => x.shape),
+        a.axis,
+      ),
+    }),
     format: (a) => `axis=${a.axis}`,
   },
   slice: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], s) => ({ dtype: x!.dtype, shape: sliceShape(x!.shape, s) }),
     format: formatSlice,
   },
   gather: {
-    kind: 'shape', arity: 2,
+    kind: 'shape',
+    arity: 2,
     type: ([x, idx], a) => {
       if (idx!.dtype !== 'int32') throw new TypeRuleError(`indices must be int32, got ${idx!.dtype}`, 'dtype');
       return { dtype: x!.dtype, shape: gatherShape(x!.shape, idx!.shape, a.axis) };
@@ -290,41 +411,53 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     format: (a) => `axis=${a.axis}`,
   },
   oneHot: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([idx], a) => {
       if (idx!.dtype !== 'int32') throw new TypeRuleError(`indices must be int32, got ${idx!.dtype}`, 'dtype');
-      if (!Number.isInteger(a.depth) || a.depth < 1) throw new TypeRuleError(`depth must be a positive integer, got ${a.depth}`);
+      if (!Number.isInteger(a.depth) || a.depth < 1)
+        throw new TypeRuleError(`depth must be a positive integer, got ${a.depth}`);
       return { dtype: a.dtype, shape: [...idx!.shape, a.depth] };
     },
     format: (a) => `depth=${a.depth}`,
   },
   pad: {
-    kind: 'shape', arity: 1,
+    kind: 'shape',
+    arity: 1,
     type: ([x], a) => ({ dtype: x!.dtype, shape: padShape(x!.shape, a.paddings) }),
     format: (a) => `[${a.paddings.map((p) => p.join(':')).join(',')}], value=${a.value}`,
   },
 
   softmax: {
-    kind: 'nn', arity: 1,
+    kind: 'nn',
+    arity: 1,
     type: ([x], a) => softmaxType(x!, a.axis),
     format: (a) => `axis=${a.axis}`,
   },
   logSoftmax: {
-    kind: 'nn', arity: 1,
+    kind: 'nn',
+    arity: 1,
     type: ([x], a) => softmaxType(x!, a.axis),
     format: (a) => `axis=${a.axis}`,
   },
   conv2d: {
-    kind: 'nn', arity: 2,
+    kind: 'nn',
+    arity: 2,
     type: ([x, w], a) => {
       checkConvOperands(x!, w!);
       return { dtype: promote(x!.dtype, w!.dtype), shape: convOutputShape(x!.shape, w!.shape, a) };
     },
     format: formatConv,
   },
-  maxPool2d: { kind: 'nn', arity: 1, type: ([x], a) => ({ dtype: x!.dtype, shape: poolOutputShape(x!.shape, a) }), format: formatPool },
+  maxPool2d: {
+    kind: 'nn',
+    arity: 1,
+    type: ([x], a) => ({ dtype: x!.dtype, shape: poolOutputShape(x!.shape, a) }),
+    format: formatPool,
+  },
   avgPool2d: {
-    kind: 'nn', arity: 1,
+    kind: 'nn',
+    arity: 1,
     type: ([x], a) => ({ dtype: floatOf(x!.dtype), shape: poolOutputShape(x!.shape, a) }),
     format: formatPool,
   },
@@ -335,7 +468,8 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   sliceGrad: { kind: 'gradient', arity: 2, type: ([g, ref]) => like(g!, ref!), format: formatSlice },
   gatherGrad: { kind: 'gradient', arity: 3, type: ([g, , ref]) => like(g!, ref!), format: (a) => `axis=${a.axis}` },
   concatPart: {
-    kind: 'gradient', arity: -1,
+    kind: 'gradient',
+    arity: -1,
     type: ([g, ...refs], a) => like(g!, refs[a.index]!),
     format: (a) => `axis=${a.axis}, part=${a.index}`,
   },
@@ -345,9 +479,11 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   avgPool2dGrad: { kind: 'gradient', arity: 2, type: ([g, x]) => like(g!, x!), format: formatPool },
 
   fused: {
-    kind: 'fused', arity: -1,
+    kind: 'fused',
+    arity: -1,
     type: (_xs, a) => a.outputTypes[0]!,
-    format: (a) => `${a.product ? `${a.product.op} -> ` : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
+    format: (a) =>
+      `${a.product ? `${a.product.op} -> ` : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
   },
   fusedOutput: { kind: 'fused', arity: 1, type: (_xs, a) => a.type, format: (a) => `${a.index}` },
 };

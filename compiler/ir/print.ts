@@ -17,7 +17,9 @@ function label(node: Node): string {
       return `${(node.args as OpArgs['shared']).container.name} (shared)`;
     case 'constant': {
       const v = (node.args as OpArgs['constant']).value;
-      return v.size <= 4 ? `Constant{${v.ndim === 0 ? v.data[0] : JSON.stringify(v.toArray())}}` : `Constant{${v.dtype}${formatShape(v.shape)}}`;
+      return v.size <= 4
+        ? `Constant{${v.ndim === 0 ? v.data[0] : JSON.stringify(v.toArray())}}`
+        : `Constant{${v.dtype}${formatShape(v.shape)}}`;
     }
     default: {
       const info = OP_INFO[node.op] as OpInfo<Op>;

@@ -24,7 +24,8 @@ const product = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 export function reshapeShape(shape: Shape, target: readonly number[]): Dim[] {
   const inferred = target.filter((d) => d === -1).length;
   if (inferred > 1) throw new TypeRuleError(`at most one -1 in the new shape [${target.join(', ')}]`);
-  if (target.some((d) => !Number.isInteger(d) || d < -1)) throw new TypeRuleError(`invalid new shape [${target.join(', ')}]`);
+  if (target.some((d) => !Number.isInteger(d) || d < -1))
+    throw new TypeRuleError(`invalid new shape [${target.join(', ')}]`);
   if (!known(shape)) return target.map((d) => (d === -1 ? null : d));
   const total = product(shape);
   const rest = product(target.filter((d) => d !== -1));
@@ -73,7 +74,8 @@ export function concatShape(shapes: readonly Shape[], axis: number): Dim[] {
     s.forEach((d, i) => {
       if (i === a) out[i] = out[i] === null || d === null ? null : out[i]! + d;
       else if (out[i] === null) out[i] = d;
-      else if (d !== null && d !== out[i]) throw new TypeRuleError(`operand ${k} has size ${d} on axis ${i}, expected ${out[i]}`);
+      else if (d !== null && d !== out[i])
+        throw new TypeRuleError(`operand ${k} has size ${d} on axis ${i}, expected ${out[i]}`);
     });
   });
   return out;
@@ -85,7 +87,8 @@ export function sliceShape(shape: Shape, spec: SliceSpec): Dim[] {
   }
   return shape.map((d, i) => {
     const step = spec.steps[i]!;
-    if (!Number.isInteger(step) || step === 0) throw new TypeRuleError(`slice step must be a non-zero integer, got ${step}`);
+    if (!Number.isInteger(step) || step === 0)
+      throw new TypeRuleError(`slice step must be a non-zero integer, got ${step}`);
     return d === null ? null : resolveSlice(d, spec.starts[i]!, spec.stops[i]!, step).length;
   });
 }

@@ -25,10 +25,14 @@ class RuleIndex {
 }
 
 function checkReplacement(node: Node, replacement: Node, r: Rule): void {
-  const same = replacement.dtype === node.dtype && replacement.ndim === node.ndim &&
+  const same =
+    replacement.dtype === node.dtype &&
+    replacement.ndim === node.ndim &&
     replacement.shape.every((d, i) => d === null || node.shape[i] === null || d === node.shape[i]);
   if (!same) {
-    throw new Error(`internal: rewrite '${r.name}' turned ${node.dtype} ${formatShape(node.shape)} into ${replacement.dtype} ${formatShape(replacement.shape)}`);
+    throw new Error(
+      `internal: rewrite '${r.name}' turned ${node.dtype} ${formatShape(node.shape)} into ${replacement.dtype} ${formatShape(replacement.shape)}`,
+    );
   }
 }
 
@@ -53,7 +57,12 @@ const MAX_FIRINGS_PER_NODE = 50;
  * Applies `rules` bottom-up until nothing changes. Nodes are interned, so an unchanged graph is the
  * same objects and "changed?" is `===`. A rule set that keeps rewriting is a bug and is reported.
  */
-export function rewriteToFixedPoint(roots: readonly Node[], rules: readonly Rule[], ctx: RewriteContext, counts: RuleCounts): Node[] {
+export function rewriteToFixedPoint(
+  roots: readonly Node[],
+  rules: readonly Rule[],
+  ctx: RewriteContext,
+  counts: RuleCounts,
+): Node[] {
   const index = new RuleIndex(rules);
   let current = [...roots];
   for (let pass = 0; pass < MAX_PASSES; pass++) {
@@ -61,7 +70,9 @@ export function rewriteToFixedPoint(roots: readonly Node[], rules: readonly Rule
     const fired: string[] = [];
     for (const node of toposort(current)) {
       const inputs = node.inputs.map((i) => mapped.get(i) ?? i);
-      let n = inputs.some((x, i) => x !== node.inputs[i]) ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node;
+      let n = inputs.some((x, i) => x !== node.inputs[i])
+        ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin)
+        : node;
       for (let k = 0; k < MAX_FIRINGS_PER_NODE; k++) {
         const step = applyOnce(n, index, ctx);
         if (!step) break;
@@ -74,7 +85,10 @@ export function rewriteToFixedPoint(roots: readonly Node[], rules: readonly Rule
     const next = current.map((r) => mapped.get(r)!);
     if (next.every((r, i) => r === current[i]) && fired.length === 0) return next;
     current = next;
-    if (pass === MAX_PASSES - 1) throw new Error(`internal: rewrites did not reach a fixed point; still firing: ${[...new Set(fired)].join(', ')}`);
+    if (pass === MAX_PASSES - 1)
+      throw new Error(
+        `internal: rewrites did not reach a fixed point; still firing: ${[...new Set(fired)].join(', ')}`,
+      );
   }
   return current;
 }

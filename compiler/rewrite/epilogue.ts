@@ -17,7 +17,11 @@ function asRegion(node: Node): FusedArgs | undefined {
   if (node.op === 'fused') return node.args as FusedArgs;
   if (!isElementwise(node.op)) return undefined;
   const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
-  return { instrs: [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], outputs: [0], outputTypes: [node.type] };
+  return {
+    instrs: [{ op: node.op, args: node.args, inputs, dtype: node.dtype }],
+    outputs: [0],
+    outputTypes: [node.type],
+  };
 }
 
 /** A float product a kernel can end with: a matrix product (dot of two matrices is matmul) or a channels-last convolution. */
@@ -49,9 +53,16 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     const region = asRegion(node);
     if (!region || region.reduce || region.product || region.outputs.length !== 1) continue;
     // The epilogue computes in the product's float type, from its accumulators to the stored result.
-    const j = node.inputs.findIndex((p) =>
-      productOf(p) !== undefined && p.dtype === node.dtype && readers.get(p) === 1 && !isRoot.has(p) && !absorbed.has(p) &&
-      p.shape.every((d, a) => d === node.shape[a]) && node.inputs.indexOf(p) === node.inputs.lastIndexOf(p));
+    const j = node.inputs.findIndex(
+      (p) =>
+        productOf(p) !== undefined &&
+        p.dtype === node.dtype &&
+        readers.get(p) === 1 &&
+        !isRoot.has(p) &&
+        !absorbed.has(p) &&
+        p.shape.every((d, a) => d === node.shape[a]) &&
+        node.inputs.indexOf(p) === node.inputs.lastIndexOf(p),
+    );
     if (j < 0) continue;
     const product = node.inputs[j]!;
     const others = node.inputs.filter((_, i) => i !== j);
@@ -63,7 +74,10 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     }));
     if (!supports(instrs, others, node.shape)) continue;
     absorbed.add(product);
-    plans.set(node, { inputs: [product.inputs[0]!, product.inputs[1]!, ...others], args: { ...region, instrs, product: productOf(product)! } });
+    plans.set(node, {
+      inputs: [product.inputs[0]!, product.inputs[1]!, ...others],
+      args: { ...region, instrs, product: productOf(product)! },
+    });
     counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
   }
   if (plans.size === 0) return [...roots];

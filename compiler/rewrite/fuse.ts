@@ -1,6 +1,14 @@
 import { toposort } from '../ir/graph.js';
 import { Node } from '../ir/node.js';
-import { isElementwise, type FusableReduce, type FusedArgs, type FusedInstr, type FusedRef, type Op, type OpArgs } from '../ir/ops.js';
+import {
+  isElementwise,
+  type FusableReduce,
+  type FusedArgs,
+  type FusedInstr,
+  type FusedRef,
+  type Op,
+  type OpArgs,
+} from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import type { TensorType } from '../ir/type.js';
 import type { RuleCounts } from './engine.js';
@@ -15,7 +23,8 @@ interface Region {
   reduce?: Node;
 }
 
-const sameSpelling = (a: TensorType, b: TensorType) => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+const sameSpelling = (a: TensorType, b: TensorType) =>
+  a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /**
  * Groups elementwise ops into maximal convex regions (no path leaves a region and comes back) and
@@ -49,10 +58,12 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
   const isConvex = (members: Set<Node>, reduce: Node | undefined): boolean => {
     const limit = Math.max(...[...members].map((m) => position.get(m)!));
     return [...members].every((m) =>
-      consumers.get(m)!.every((c) => members.has(c) || c === reduce || !reachesRegion(c, members, limit)));
+      consumers.get(m)!.every((c) => members.has(c) || c === reduce || !reachesRegion(c, members, limit)),
+    );
   };
 
-  const externalInputs = (members: Set<Node>) => new Set([...members].flatMap((m) => m.inputs.filter((i) => !members.has(i))));
+  const externalInputs = (members: Set<Node>) =>
+    new Set([...members].flatMap((m) => m.inputs.filter((i) => !members.has(i))));
 
   const grow = (sink: Node, reduce: Node | undefined) => {
     const members = new Set<Node>([sink]);
@@ -110,14 +121,18 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
       return { op: m.op, args: m.args, inputs: m.inputs.map(ref), dtype: m.dtype };
     });
     const sink = region.members[region.members.length - 1]!;
-    const escaping = region.members.filter((m) => m !== sink && (isRoot.has(m) || consumers.get(m)!.some((c) => !members.has(c) && c !== region.reduce)));
+    const escaping = region.members.filter(
+      (m) => m !== sink && (isRoot.has(m) || consumers.get(m)!.some((c) => !members.has(c) && c !== region.reduce)),
+    );
     const outputs = [sink, ...escaping];
     const reduceArgs = region.reduce ? (region.reduce.args as OpArgs['sum']) : undefined;
     const args: FusedArgs = {
       instrs,
       outputs: outputs.map((o) => instrIndex.get(o)!),
       outputTypes: [region.reduce ? region.reduce.type : sink.type, ...escaping.map((e) => e.type)],
-      ...(region.reduce ? { reduce: { op: region.reduce.op as FusableReduce, axes: reduceArgs!.axes, keepdims: reduceArgs!.keepdims } } : {}),
+      ...(region.reduce
+        ? { reduce: { op: region.reduce.op as FusableReduce, axes: reduceArgs!.axes, keepdims: reduceArgs!.keepdims } }
+        : {}),
     };
     const fused = withOrigin(sink.origin, () => Node.make('fused', inputs.map(resolve), args));
     counts['elementwise_fusion'] = (counts['elementwise_fusion'] ?? 0) + 1;
@@ -135,10 +150,15 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
       const { fused, outputIndex } = buildRegion(region);
       const k = node === region.reduce ? 0 : outputIndex.get(node);
       if (k === undefined) throw new Error('internal: a fused region member is used outside its region');
-      result = k === 0 ? fused : withOrigin(node.origin, () => Node.make('fusedOutput', [fused], { index: k, type: node.type }));
+      result =
+        k === 0
+          ? fused
+          : withOrigin(node.origin, () => Node.make('fusedOutput', [fused], { index: k, type: node.type }));
     } else {
       const inputs = node.inputs.map(resolve);
-      result = inputs.some((x, i) => x !== node.inputs[i]) ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin) : node;
+      result = inputs.some((x, i) => x !== node.inputs[i])
+        ? Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin)
+        : node;
     }
     mapped.set(node, result);
     return result;

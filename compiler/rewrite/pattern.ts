@@ -6,7 +6,13 @@ import type { NDArray } from '../../runtime/ndarray.js';
 export type Pattern =
   | { readonly kind: 'capture'; readonly name: string }
   | { readonly kind: 'constant'; readonly name?: string; readonly test: (value: NDArray) => boolean }
-  | { readonly kind: 'op'; readonly op: Op; readonly inputs: readonly Pattern[]; readonly name?: string; readonly where?: (node: Node) => boolean };
+  | {
+      readonly kind: 'op';
+      readonly op: Op;
+      readonly inputs: readonly Pattern[];
+      readonly name?: string;
+      readonly where?: (node: Node) => boolean;
+    };
 
 /** Captured nodes by name. */
 export type Bindings = Readonly<Record<string, Node>>;
@@ -16,8 +22,8 @@ export const cap = (name: string): Pattern => ({ kind: 'capture', name });
 
 /** An op pattern; `name` captures the matched node itself. */
 export const op = (o: Op, ...inputs: Pattern[]): Pattern => ({ kind: 'op', op: o, inputs });
-export const named = (name: string, p: Pattern): Pattern => ({ ...p, name } as Pattern);
-export const guarded = (p: Pattern, where: (node: Node) => boolean): Pattern => ({ ...p, where } as Pattern);
+export const named = (name: string, p: Pattern): Pattern => ({ ...p, name }) as Pattern;
+export const guarded = (p: Pattern, where: (node: Node) => boolean): Pattern => ({ ...p, where }) as Pattern;
 
 /** A constant whose every element passes `test` (scalars and broadcast constants alike). */
 export const constant = (test: (v: number) => boolean, name?: string): Pattern => ({
@@ -48,7 +54,13 @@ export function match(pattern: Pattern, node: Node, into: Record<string, Node> =
     case 'op': {
       if (node.op !== pattern.op || node.inputs.length !== pattern.inputs.length) return undefined;
       if (pattern.where && !pattern.where(node)) return undefined;
-      const orders = OP_INFO[node.op].commutative && node.inputs.length === 2 ? [[0, 1], [1, 0]] : [node.inputs.map((_, i) => i)];
+      const orders =
+        OP_INFO[node.op].commutative && node.inputs.length === 2
+          ? [
+              [0, 1],
+              [1, 0],
+            ]
+          : [node.inputs.map((_, i) => i)];
       for (const order of orders) {
         const attempt: Record<string, Node> = { ...into };
         if (!bind(attempt, pattern.name, node)) continue;
@@ -82,4 +94,5 @@ export interface Rule {
 export const rule = (name: string, pattern: Pattern | 'any', build: Rule['build']): Rule => ({ name, pattern, build });
 
 /** The root op a rule can fire on, for indexing rule sets. */
-export const rootOp = (r: Rule): Op | undefined => (r.pattern === 'any' ? undefined : r.pattern.kind === 'op' ? r.pattern.op : undefined);
+export const rootOp = (r: Rule): Op | undefined =>
+  r.pattern === 'any' ? undefined : r.pattern.kind === 'op' ? r.pattern.op : undefined;

@@ -39,12 +39,17 @@ export interface OptimizeResult {
 
 export const PHASES = ['canonicalize', 'stabilize', 'specialize', 'fusion', 'memory'] as const;
 /** Every rule name, for validating `exclude` and for documentation. */
-export const RULE_NAMES: readonly string[] = [...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)), 'elementwise_fusion', EPILOGUE_RULE];
+export const RULE_NAMES: readonly string[] = [
+  ...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)),
+  'elementwise_fusion',
+  EPILOGUE_RULE,
+];
 
 function checkExclude(exclude: readonly string[]): void {
   const known = new Set<string>([...PHASES, ...RULE_NAMES]);
   for (const name of exclude) {
-    if (!known.has(name)) throw new ConfigError(`compile: exclude names an unknown rewrite '${name}' (known: ${[...known].join(', ')})`);
+    if (!known.has(name))
+      throw new ConfigError(`compile: exclude names an unknown rewrite '${name}' (known: ${[...known].join(', ')})`);
   }
 }
 
@@ -63,7 +68,12 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
     const before = toposort(current).length;
     current = run(current);
     if (options.verify) verifyGraph(current, name);
-    phases.push({ phase: name, nodesBefore: before, nodesAfter: toposort(current).length, ms: performance.now() - started });
+    phases.push({
+      phase: name,
+      nodesBefore: before,
+      nodesAfter: toposort(current).length,
+      ms: performance.now() - started,
+    });
   };
   const rewrite = (rules: readonly Rule[]) => (g: Node[]) => rewriteToFixedPoint(g, keep(rules), ctx, counts);
 
@@ -78,7 +88,9 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   // Last: fused nodes hide structure from every rule above.
   phase('fusion', (g) => {
     const fused = excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts);
-    return options.epilogues && !excluded.has(EPILOGUE_RULE) ? fuseMatmulEpilogues(fused, counts, options.epilogues) : fused;
+    return options.epilogues && !excluded.has(EPILOGUE_RULE)
+      ? fuseMatmulEpilogues(fused, counts, options.epilogues)
+      : fused;
   });
   return { roots: current, counts, phases };
 }

@@ -1,9 +1,17 @@
 import { Node } from '../ir/node.js';
 import type { FusedInstr, FusedRef, Op } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
-import { broadcastPlan, type ElementType, type ElementwiseSpec, type KernelSpec, type Layout, type ReduceOp } from '../../runtime/kernel-abi.js';
+import {
+  broadcastPlan,
+  type ElementType,
+  type ElementwiseSpec,
+  type KernelSpec,
+  type Layout,
+  type ReduceOp,
+} from '../../runtime/kernel-abi.js';
 
-const elementType = (d: string): ElementType | undefined => (d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined);
+const elementType = (d: string): ElementType | undefined =>
+  d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined;
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
@@ -30,12 +38,19 @@ export function predictLayout(s: Shape, out: Shape): Layout | undefined {
  * lowering has, all in the product's float type (float32 or float64), reading operands of that type
  * that are a row (bias), a column (one value per output row or pixel) or a scalar against the product.
  */
-export const epilogueSupport = (supported: Supported) => (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean => {
-  const dtype = instrs[0]?.dtype;
-  return shape.length >= 2 && (dtype === 'float32' || dtype === 'float64') &&
-    instrs.every((i) => i.dtype === dtype && supported(i.op, i.dtype)) &&
-    others.every((o) => o.dtype === dtype && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''));
-};
+export const epilogueSupport =
+  (supported: Supported) =>
+  (instrs: readonly FusedInstr[], others: readonly Node[], shape: Shape): boolean => {
+    const dtype = instrs[0]?.dtype;
+    return (
+      shape.length >= 2 &&
+      (dtype === 'float32' || dtype === 'float64') &&
+      instrs.every((i) => i.dtype === dtype && supported(i.op, i.dtype)) &&
+      others.every(
+        (o) => o.dtype === dtype && ['row', 'column', 'scalar'].includes(predictLayout(o.shape, shape) ?? ''),
+      )
+    );
+  };
 
 /** A lowering: the wasm kernel for a node of op K, or undefined where its dtypes or shapes do not fit one (the reference kernel runs it). */
 type Lowering<K extends Op> = (node: Node<K>, supported: Supported) => KernelSpec | undefined;
@@ -51,14 +66,22 @@ const width = (n: Node) => (n.dtype === 'float64' ? { dtype: 'float64' as const 
 
 const elementwise: Lowering<Op> = (node, supported) => {
   const inputs: FusedRef[] = node.inputs.map((_, index) => ({ from: 'input', index }));
-  return elementwiseSpec(node, [{ op: node.op, args: node.args, inputs, dtype: node.dtype }], [0], node.shape, supported);
+  return elementwiseSpec(
+    node,
+    [{ op: node.op, args: node.args, inputs, dtype: node.dtype }],
+    [0],
+    node.shape,
+    supported,
+  );
 };
-const reduction: Lowering<ReduceOp> = (node) => (sameFloat(node) ? { kind: 'reduce', op: node.op, ...width(node) } : undefined);
+const reduction: Lowering<ReduceOp> = (node) =>
+  sameFloat(node) ? { kind: 'reduce', op: node.op, ...width(node) } : undefined;
 const argReduction: Lowering<'argmax' | 'argmin'> = (node) => {
   const x = node.inputs[0]!;
   return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
 };
-const softmax: Lowering<'softmax' | 'logSoftmax'> = (node) => (sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined);
+const softmax: Lowering<'softmax' | 'logSoftmax'> = (node) =>
+  sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined;
 const product: Lowering<'matmul' | 'dot'> = (node) => {
   const [a, b] = node.inputs as [Node, Node];
   // Matrices, a matrix times a vector, or (matmul) batches of matrices broadcast over leading axes.
@@ -75,8 +98,13 @@ const pooling: Lowering<'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2d
   const channels = x.shape[node.args.dataFormat === 'channelsLast' ? 3 : 1];
   // A vector of channels at a time: four float32 or two float64 lanes.
   const lanes = x.dtype === 'float64' ? 2 : 4;
-  return node.inputs.every((i) => i.dtype === x.dtype) && (x.dtype === 'float32' || x.dtype === 'float64') && channels !== null && channels !== undefined && channels % lanes === 0
-    ? { kind: node.op, ...width(node) } : undefined;
+  return node.inputs.every((i) => i.dtype === x.dtype) &&
+    (x.dtype === 'float32' || x.dtype === 'float64') &&
+    channels !== null &&
+    channels !== undefined &&
+    channels % lanes === 0
+    ? { kind: node.op, ...width(node) }
+    : undefined;
 };
 const fused: Lowering<'fused'> = (node, supported) => {
   const a = node.args;
@@ -89,37 +117,107 @@ const fused: Lowering<'fused'> = (node, supported) => {
   if (a.reduce) {
     const op = a.reduce.op;
     if (a.outputs.length !== 1 || (node.dtype !== 'float32' && node.dtype !== 'float64')) return undefined;
-    const map = elementwiseSpec(node, a.instrs, a.outputs, broadcastShapes(node.inputs.map((i) => i.shape)), supported, false);
-    return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op, ...width(node) , map } : undefined;
+    const map = elementwiseSpec(
+      node,
+      a.instrs,
+      a.outputs,
+      broadcastShapes(node.inputs.map((i) => i.shape)),
+      supported,
+      false,
+    );
+    return map && map.outputTypes[0] === node.dtype ? { kind: 'reduce', op, ...width(node), map } : undefined;
   }
   return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
 };
 
 const VIEW = onReference('a view of its operand: no data moves');
-const SHAPE_OP = onReference('shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them');
+const SHAPE_OP = onReference(
+  'shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them',
+);
 
 /**
  * How every op runs in wasm: its lowering, or why it has none yet. A new op without an entry is a
  * compile error; one on the reference kernels is visible here and counted in `f.stats` (kernels - wasmKernels).
  */
 export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
-  input: onReference('a leaf'), constant: onReference('a leaf'), shared: onReference('a leaf'),
+  input: onReference('a leaf'),
+  constant: onReference('a leaf'),
+  shared: onReference('a leaf'),
   randomUniformLike: onReference('random streams live in the executor until the whole-program module draws them'),
-  neg: elementwise, exp: elementwise, log: elementwise, log1p: elementwise, expm1: elementwise, sqrt: elementwise, rsqrt: elementwise,
-  square: elementwise, abs: elementwise, sign: elementwise, tanh: elementwise, sigmoid: elementwise, softplus: elementwise, relu: elementwise,
-  elu: elementwise, selu: elementwise, gelu: elementwise, erf: elementwise, sin: elementwise, cos: elementwise, not: elementwise,
-  reciprocal: elementwise, log1mexp: elementwise, cast: elementwise, add: elementwise, sub: elementwise, mul: elementwise, div: elementwise,
-  pow: elementwise, maximum: elementwise, minimum: elementwise, eq: elementwise, ne: elementwise, lt: elementwise, le: elementwise,
-  gt: elementwise, ge: elementwise, and: elementwise, or: elementwise, where: elementwise, clip: elementwise,
-  sum: reduction, prod: reduction, mean: reduction, max: reduction, min: reduction, logsumexp: reduction,
-  argmax: argReduction, argmin: argReduction,
-  dot: product, matmul: product,
-  reshape: VIEW, expandDims: VIEW, squeeze: VIEW, reshapeLike: VIEW,
-  transpose: SHAPE_OP, concat: SHAPE_OP, slice: SHAPE_OP, gather: SHAPE_OP, oneHot: SHAPE_OP, pad: SHAPE_OP,
-  broadcastLike: SHAPE_OP, sliceGrad: SHAPE_OP, gatherGrad: SHAPE_OP, concatPart: SHAPE_OP,
-  softmax, logSoftmax: softmax,
-  conv2d: convolution, conv2dGradInput: convolution, conv2dGradFilter: convolution,
-  maxPool2d: pooling, avgPool2d: pooling, maxPool2dGrad: pooling, avgPool2dGrad: pooling,
+  neg: elementwise,
+  exp: elementwise,
+  log: elementwise,
+  log1p: elementwise,
+  expm1: elementwise,
+  sqrt: elementwise,
+  rsqrt: elementwise,
+  square: elementwise,
+  abs: elementwise,
+  sign: elementwise,
+  tanh: elementwise,
+  sigmoid: elementwise,
+  softplus: elementwise,
+  relu: elementwise,
+  elu: elementwise,
+  selu: elementwise,
+  gelu: elementwise,
+  erf: elementwise,
+  sin: elementwise,
+  cos: elementwise,
+  not: elementwise,
+  reciprocal: elementwise,
+  log1mexp: elementwise,
+  cast: elementwise,
+  add: elementwise,
+  sub: elementwise,
+  mul: elementwise,
+  div: elementwise,
+  pow: elementwise,
+  maximum: elementwise,
+  minimum: elementwise,
+  eq: elementwise,
+  ne: elementwise,
+  lt: elementwise,
+  le: elementwise,
+  gt: elementwise,
+  ge: elementwise,
+  and: elementwise,
+  or: elementwise,
+  where: elementwise,
+  clip: elementwise,
+  sum: reduction,
+  prod: reduction,
+  mean: reduction,
+  max: reduction,
+  min: reduction,
+  logsumexp: reduction,
+  argmax: argReduction,
+  argmin: argReduction,
+  dot: product,
+  matmul: product,
+  reshape: VIEW,
+  expandDims: VIEW,
+  squeeze: VIEW,
+  reshapeLike: VIEW,
+  transpose: SHAPE_OP,
+  concat: SHAPE_OP,
+  slice: SHAPE_OP,
+  gather: SHAPE_OP,
+  oneHot: SHAPE_OP,
+  pad: SHAPE_OP,
+  broadcastLike: SHAPE_OP,
+  sliceGrad: SHAPE_OP,
+  gatherGrad: SHAPE_OP,
+  concatPart: SHAPE_OP,
+  softmax,
+  logSoftmax: softmax,
+  conv2d: convolution,
+  conv2dGradInput: convolution,
+  conv2dGradFilter: convolution,
+  maxPool2d: pooling,
+  avgPool2d: pooling,
+  maxPool2dGrad: pooling,
+  avgPool2dGrad: pooling,
   // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
   sumLike: (node) => (sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined),
   fused,
@@ -140,7 +238,10 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
 function elementwiseLayouts(node: Node, shape: Shape, anyPattern: boolean): (Layout | undefined)[] {
   const known = (s: Shape): s is number[] => s.every((d) => d !== null);
   if (anyPattern && known(shape) && node.inputs.every((i) => known(i.shape))) {
-    const plan = broadcastPlan(node.inputs.map((i) => i.shape as number[]), shape);
+    const plan = broadcastPlan(
+      node.inputs.map((i) => i.shape as number[]),
+      shape,
+    );
     if (plan) return [...plan.layouts];
   }
   return node.inputs.map((i) => predictLayout(i.shape, shape));
@@ -151,16 +252,33 @@ function elementwiseLayouts(node: Node, shape: Shape, anyPattern: boolean): (Lay
  * the lowering covers it. `anyPattern`: the step runs on its own (a fused reduction's producer
  * reads its operands against the last axis only).
  */
-function elementwiseSpec(node: Node, instrs: readonly FusedInstr[], outputs: readonly number[], shape: Shape, supported: Supported, anyPattern = true): ElementwiseSpec | undefined {
+function elementwiseSpec(
+  node: Node,
+  instrs: readonly FusedInstr[],
+  outputs: readonly number[],
+  shape: Shape,
+  supported: Supported,
+  anyPattern = true,
+): ElementwiseSpec | undefined {
   const inputTypes = node.inputs.map((i) => elementType(i.dtype));
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
   if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
   // A kernel computes in one float type's lanes: bool values may pass through, a float type must be there.
-  const floats = new Set([...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'));
+  const floats = new Set(
+    [...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'),
+  );
   if (floats.size !== 1) return undefined;
   if (!instrs.every((i) => supported(i.op, i.dtype))) return undefined;
   const layouts = elementwiseLayouts(node, shape, anyPattern);
   if (layouts.some((l) => l === undefined)) return undefined;
   const lanes = floats.has('float64') ? 'f64x2' : 'f32x4';
-  return { kind: 'elementwise', lanes, instrs, outputs, layouts: layouts as Layout[], inputTypes: inputTypes as ElementType[], outputTypes: outputTypes as ElementType[] };
+  return {
+    kind: 'elementwise',
+    lanes,
+    instrs,
+    outputs,
+    layouts: layouts as Layout[],
+    inputTypes: inputTypes as ElementType[],
+    outputTypes: outputTypes as ElementType[],
+  };
 }

@@ -35,7 +35,12 @@ export interface Program {
   readonly slotCount: number;
   readonly inputSlots: readonly number[];
   /** Constants, with how error messages name them (a folded constant keeps the user's expression and line). */
-  readonly constants: readonly { readonly slot: number; readonly value: NDArray; readonly label: string; readonly where: string }[];
+  readonly constants: readonly {
+    readonly slot: number;
+    readonly value: NDArray;
+    readonly label: string;
+    readonly where: string;
+  }[];
   readonly shared: readonly { readonly slot: number; readonly container: SharedContainer }[];
   readonly steps: readonly Step[];
   readonly outputSlots: readonly number[];
@@ -48,7 +53,9 @@ export interface Program {
 
 /** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
 export function schedule(
-  inputs: readonly Node[], outputs: readonly Node[], updates: readonly (readonly [Node<'shared'>, Node])[],
+  inputs: readonly Node[],
+  outputs: readonly Node[],
+  updates: readonly (readonly [Node<'shared'>, Node])[],
   options: { inPlace?: boolean; kernels?: Supported } = {},
 ): Program {
   const roots = [...outputs, ...updates.map(([, e]) => e)];
@@ -62,7 +69,13 @@ export function schedule(
     if (slotOf.has(node)) continue;
     const slot = slotOf.size;
     slotOf.set(node, slot);
-    if (node.op === 'constant') constants.push({ slot, value: (node.args as OpArgs['constant']).value, label: describe(node), where: whereBuilt(node) });
+    if (node.op === 'constant')
+      constants.push({
+        slot,
+        value: (node.args as OpArgs['constant']).value,
+        label: describe(node),
+        where: whereBuilt(node),
+      });
     else if (node.op === 'shared') shared.push({ slot, container: (node.args as OpArgs['shared']).container });
     else if (node.op === 'input') throw new Error(`internal: input ${describe(node)} has no slot`);
     else computed.push(node);
@@ -79,8 +92,13 @@ export function schedule(
   // Memory phase: an elementwise result may overwrite an operand that dies here, when both have the same type.
   const inPlaceCandidate = (node: Node, k: number): number | undefined => {
     if (!options.inPlace || !(isElementwise(node.op) || node.op === 'fused')) return undefined;
-    const operand = node.inputs.find((i) => releaseAt[k]!.includes(slotOf.get(i)!) && i.dtype === node.dtype &&
-      i.ndim === node.ndim && i.shape.every((d, a) => d !== null && d === node.shape[a]));
+    const operand = node.inputs.find(
+      (i) =>
+        releaseAt[k]!.includes(slotOf.get(i)!) &&
+        i.dtype === node.dtype &&
+        i.ndim === node.ndim &&
+        i.shape.every((d, a) => d !== null && d === node.shape[a]),
+    );
     return operand ? slotOf.get(operand) : undefined;
   };
   const kernels: KernelSpec[] = [];
@@ -113,7 +131,11 @@ export function schedule(
     shared,
     steps,
     outputSlots: outputs.map((o) => slotOf.get(o)!),
-    updates: updates.map(([s, e]) => ({ container: (s.args as OpArgs['shared']).container, slot: slotOf.get(e)!, label: describe(s) })),
+    updates: updates.map(([s, e]) => ({
+      container: (s.args as OpArgs['shared']).container,
+      slot: slotOf.get(e)!,
+      label: describe(s),
+    })),
     kernels,
     inPlace: options.inPlace ?? false,
   };
@@ -122,7 +144,8 @@ export function schedule(
 /** One line per kernel: its kind, float type and what it computes (the instructions of elementwise work, epilogues and maps). */
 export function printKernels(p: Program): string {
   const instrs = (list: readonly { op: string }[]) => list.map((i) => i.op).join(',');
-  const elementwise = (e: ElementwiseSpec) => `${e.lanes} [${instrs(e.instrs)}] reads ${e.layouts.join(',') || 'nothing'} as ${e.inputTypes.join(',') || '-'} -> ${e.outputTypes.join(',')}`;
+  const elementwise = (e: ElementwiseSpec) =>
+    `${e.lanes} [${instrs(e.instrs)}] reads ${e.layouts.join(',') || 'nothing'} as ${e.inputTypes.join(',') || '-'} -> ${e.outputTypes.join(',')}`;
   return p.kernels
     .map((k, i) => {
       const dtype = 'dtype' in k && k.dtype ? ` ${k.dtype}` : '';
@@ -148,6 +171,9 @@ export function printKernels(p: Program): string {
 /** One line per step, for debugging the schedule. */
 export function printProgram(p: Program): string {
   return p.steps
-    .map((s) => `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}${s.kernel === undefined ? '' : ` [wasm k${s.kernel}]`}`)
+    .map(
+      (s) =>
+        `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}${s.kernel === undefined ? '' : ` [wasm k${s.kernel}]`}`,
+    )
     .join('\n');
 }

@@ -5,7 +5,10 @@ import { broadcastConcrete, broadcastStrides, forEachIndex } from './layout.js';
 /** Applies a scalar function over broadcast operands, computing in float64 and storing in `dtype`. */
 export function mapBroadcast(inputs: readonly NDArray[], dtype: DType, fn: (...v: number[]) => number): NDArray {
   const shape = broadcastConcrete(inputs.map((x) => x.shape));
-  const out = allocate(dtype, shape.reduce((a, b) => a * b, 1));
+  const out = allocate(
+    dtype,
+    shape.reduce((a, b) => a * b, 1),
+  );
   const strides = inputs.map((x) => broadcastStrides(x.shape, shape));
   const data = inputs.map((x) => x.data);
   const values = new Array<number>(inputs.length);

@@ -28,15 +28,25 @@ export type Kernel<K extends Op> = (inputs: readonly NDArray[], args: OpArgs[K],
 const leaf = (): never => {
   throw new Error('leaves are bound by the executor, not computed');
 };
-const unary = (fn: (a: number) => number): Kernel<any> => (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, fn);
-const binary = (fn: (a: number, b: number) => number): Kernel<any> => (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, fn);
+const unary =
+  (fn: (a: number) => number): Kernel<any> =>
+  (xs, _a, ctx) =>
+    mapBroadcast(xs, ctx.dtype, fn);
+const binary =
+  (fn: (a: number, b: number) => number): Kernel<any> =>
+  (xs, _a, ctx) =>
+    mapBroadcast(xs, ctx.dtype, fn);
 const compare = (fn: (a: number, b: number) => boolean): Kernel<any> => binary((a, b) => (fn(a, b) ? 1 : 0));
-const reduce = (name: keyof typeof REDUCERS) => ([x]: readonly NDArray[], a: ReduceArgs, ctx: KernelContext) =>
-  reduceWith(x!, a.axes, a.keepdims, ctx.dtype, REDUCERS[name]);
+const reduce =
+  (name: keyof typeof REDUCERS) =>
+  ([x]: readonly NDArray[], a: ReduceArgs, ctx: KernelContext) =>
+    reduceWith(x!, a.axes, a.keepdims, ctx.dtype, REDUCERS[name]);
 
 /** The reference implementation of every op, in plain TypeScript: the oracle for every other backend. */
 export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
-  input: leaf, constant: leaf, shared: leaf,
+  input: leaf,
+  constant: leaf,
+  shared: leaf,
   randomUniformLike: ([x], a, ctx) => {
     const rng = ctx.random(a.seed);
     const data = allocate(ctx.dtype, x!.size);
@@ -44,34 +54,72 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
     return new NDArray(data, x!.shape, ctx.dtype);
   },
 
-  neg: unary((a) => -a), exp: unary(Math.exp), log: unary(Math.log), log1p: unary(Math.log1p),
-  expm1: unary(Math.expm1), sqrt: unary(Math.sqrt), rsqrt: unary((a) => 1 / Math.sqrt(a)), square: unary((a) => a * a),
-  abs: unary(Math.abs), sign: unary(Math.sign), tanh: unary(Math.tanh), sigmoid: unary(S.sigmoid),
-  softplus: unary(S.softplus), relu: unary(S.relu),
+  neg: unary((a) => -a),
+  exp: unary(Math.exp),
+  log: unary(Math.log),
+  log1p: unary(Math.log1p),
+  expm1: unary(Math.expm1),
+  sqrt: unary(Math.sqrt),
+  rsqrt: unary((a) => 1 / Math.sqrt(a)),
+  square: unary((a) => a * a),
+  abs: unary(Math.abs),
+  sign: unary(Math.sign),
+  tanh: unary(Math.tanh),
+  sigmoid: unary(S.sigmoid),
+  softplus: unary(S.softplus),
+  relu: unary(S.relu),
   elu: (xs, a, ctx) => mapBroadcast(xs, ctx.dtype, (x) => S.elu(x, a.alpha)),
-  selu: unary(S.selu), gelu: unary(S.gelu), erf: unary(S.erf), sin: unary(Math.sin), cos: unary(Math.cos),
-  not: unary((a) => (S.truthy(a) ? 0 : 1)), reciprocal: unary((a) => 1 / a), log1mexp: unary(S.log1mexp),
+  selu: unary(S.selu),
+  gelu: unary(S.gelu),
+  erf: unary(S.erf),
+  sin: unary(Math.sin),
+  cos: unary(Math.cos),
+  not: unary((a) => (S.truthy(a) ? 0 : 1)),
+  reciprocal: unary((a) => 1 / a),
+  log1mexp: unary(S.log1mexp),
   cast: unary((a) => a),
 
-  add: binary((a, b) => a + b), sub: binary((a, b) => a - b), mul: binary((a, b) => a * b),
-  div: binary((a, b) => a / b), pow: binary(Math.pow), maximum: binary(Math.max), minimum: binary(Math.min),
-  eq: compare((a, b) => a === b), ne: compare((a, b) => a !== b), lt: compare((a, b) => a < b),
-  le: compare((a, b) => a <= b), gt: compare((a, b) => a > b), ge: compare((a, b) => a >= b),
-  and: compare((a, b) => S.truthy(a) && S.truthy(b)), or: compare((a, b) => S.truthy(a) || S.truthy(b)),
+  add: binary((a, b) => a + b),
+  sub: binary((a, b) => a - b),
+  mul: binary((a, b) => a * b),
+  div: binary((a, b) => a / b),
+  pow: binary(Math.pow),
+  maximum: binary(Math.max),
+  minimum: binary(Math.min),
+  eq: compare((a, b) => a === b),
+  ne: compare((a, b) => a !== b),
+  lt: compare((a, b) => a < b),
+  le: compare((a, b) => a <= b),
+  gt: compare((a, b) => a > b),
+  ge: compare((a, b) => a >= b),
+  and: compare((a, b) => S.truthy(a) && S.truthy(b)),
+  or: compare((a, b) => S.truthy(a) || S.truthy(b)),
   where: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (c, a, b) => (S.truthy(c) ? a : b)),
   clip: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (x, lo, hi) => Math.min(Math.max(x, lo), hi)),
 
-  sum: reduce('sum'), mean: reduce('mean'), max: reduce('max'), min: reduce('min'), prod: reduce('prod'),
-  logsumexp: reduce('logsumexp'), argmax: reduce('argmax'), argmin: reduce('argmin'),
+  sum: reduce('sum'),
+  mean: reduce('mean'),
+  max: reduce('max'),
+  min: reduce('min'),
+  prod: reduce('prod'),
+  logsumexp: reduce('logsumexp'),
+  argmax: reduce('argmax'),
+  argmin: reduce('argmin'),
 
   dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
-  matmul: ([a, b], f, ctx) => matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
+  matmul: ([a, b], f, ctx) =>
+    matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
 
   reshape: ([x], a) => shape.reshape(x!, a.shape),
   transpose: ([x], a) => shape.transpose(x!, a.perm),
   expandDims: ([x], a) => shape.expandDims(x!, a.axis),
   squeeze: ([x], a) => shape.squeeze(x!, a.axes),
-  concat: (xs, a, ctx) => shape.concat(xs.map((x) => (x.dtype === ctx.dtype ? x : x.astype(ctx.dtype))), a.axis, ctx.dtype),
+  concat: (xs, a, ctx) =>
+    shape.concat(
+      xs.map((x) => (x.dtype === ctx.dtype ? x : x.astype(ctx.dtype))),
+      a.axis,
+      ctx.dtype,
+    ),
   slice: ([x], a) => shape.slice(x!, a),
   gather: ([x, idx], a) => shape.gather(x!, idx!, a.axis),
   oneHot: ([idx], a) => shape.oneHot(idx!, a.depth, a.dtype),
@@ -99,7 +147,10 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
 
 /** The value of a fused node: output 0, carrying the region's other outputs for fusedOutput. */
 export class MultiOutput extends NDArray {
-  constructor(first: NDArray, readonly outputs: readonly NDArray[]) {
+  constructor(
+    first: NDArray,
+    readonly outputs: readonly NDArray[],
+  ) {
     super(first.data, first.shape, first.dtype);
   }
 }
@@ -110,14 +161,19 @@ export class MultiOutput extends NDArray {
  */
 function runFused(operands: readonly NDArray[], a: FusedArgs, ctx: KernelContext): NDArray {
   // An epilogue: the product of the first two operands is the region's input 0.
-  const product = a.product && (REFERENCE_KERNELS[a.product.op] as Kernel<Op>)(operands.slice(0, 2), a.product.args as OpArgs[Op], ctx);
+  const product =
+    a.product &&
+    (REFERENCE_KERNELS[a.product.op] as Kernel<Op>)(operands.slice(0, 2), a.product.args as OpArgs[Op], ctx);
   const inputs = product ? [product, ...operands.slice(2)] : operands;
   const values: NDArray[] = [];
   for (const instr of a.instrs) {
     const operands = instr.inputs.map((r) => (r.from === 'input' ? inputs[r.index]! : values[r.index]!));
-    values.push((REFERENCE_KERNELS[instr.op] as Kernel<Op>)(operands, instr.args as OpArgs[Op], { ...ctx, dtype: instr.dtype }));
+    values.push(
+      (REFERENCE_KERNELS[instr.op] as Kernel<Op>)(operands, instr.args as OpArgs[Op], { ...ctx, dtype: instr.dtype }),
+    );
   }
   const outputs = a.outputs.map((i) => values[i]!);
-  if (a.reduce) outputs[0] = reduceWith(outputs[0]!, a.reduce.axes, a.reduce.keepdims, ctx.dtype, REDUCERS[a.reduce.op]);
+  if (a.reduce)
+    outputs[0] = reduceWith(outputs[0]!, a.reduce.axes, a.reduce.keepdims, ctx.dtype, REDUCERS[a.reduce.op]);
   return new MultiOutput(outputs[0]!, outputs);
 }

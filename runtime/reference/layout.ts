@@ -31,7 +31,11 @@ export function broadcastStrides(shape: readonly number[], target: readonly numb
  * Calls `visit(outIndex, offsets)` for every element of `shape` in row-major order, with the
  * matching element offset into each operand given its strides.
  */
-export function forEachIndex(shape: readonly number[], strides: readonly (readonly number[])[], visit: (i: number, offsets: number[]) => void): void {
+export function forEachIndex(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+  visit: (i: number, offsets: number[]) => void,
+): void {
   const total = sizeOf(shape);
   if (total === 0) return;
   const rank = shape.length;

@@ -9,8 +9,17 @@ function checkInner(k1: number, k2: number, a: readonly number[], b: readonly nu
 }
 
 /** C[i, j] = sum_l A[i, l] B[l, j] over contiguous row-major blocks, float64 accumulation. */
-function gemm(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, out: { [i: number]: number }, outOff: number,
-  n: number, k: number, m: number): void {
+function gemm(
+  a: ArrayLike<number>,
+  aOff: number,
+  b: ArrayLike<number>,
+  bOff: number,
+  out: { [i: number]: number },
+  outOff: number,
+  n: number,
+  k: number,
+  m: number,
+): void {
   const row = new Float64Array(m);
   for (let i = 0; i < n; i++) {
     row.fill(0);

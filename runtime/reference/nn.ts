@@ -41,15 +41,30 @@ export function softmax(x: NDArray, axis: number, dtype: DType, log: boolean): N
   return new NDArray(out, x.shape, dtype);
 }
 
-const toNHWC = (x: NDArray, format: ConvParams['dataFormat']) => (format === 'channelsLast' ? x : transpose(x, [0, 2, 3, 1]));
-const fromNHWC = (x: NDArray, format: ConvParams['dataFormat']) => (format === 'channelsLast' ? x : transpose(x, [0, 3, 1, 2]));
+const toNHWC = (x: NDArray, format: ConvParams['dataFormat']) =>
+  format === 'channelsLast' ? x : transpose(x, [0, 2, 3, 1]);
+const fromNHWC = (x: NDArray, format: ConvParams['dataFormat']) =>
+  format === 'channelsLast' ? x : transpose(x, [0, 3, 1, 2]);
 
 interface Window {
-  n: number; h: number; w: number; c: number;
-  oh: number; ow: number; ph: number; pw: number;
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  ph: number;
+  pw: number;
 }
 
-function windowOf(xs: readonly number[], kh: number, kw: number, strides: Pair, dilation: Pair, padding: Padding): Window {
+function windowOf(
+  xs: readonly number[],
+  kh: number,
+  kw: number,
+  strides: Pair,
+  dilation: Pair,
+  padding: Padding,
+): Window {
   const [n, h, w, c] = xs as [number, number, number, number];
   const gh = windowGeometry(h, kh, strides[0], dilation[0], padding);
   const gw = windowGeometry(w, kw, strides[1], dilation[1], padding);
@@ -60,8 +75,15 @@ function windowOf(xs: readonly number[], kh: number, kw: number, strides: Pair, 
  * Visits every (output position, kernel tap) pair whose input position lies inside the image:
  * visit(outBase, inBase, tapI, tapJ) with element offsets of the pixel (channel 0) in NHWC layout.
  */
-function forEachTap(win: Window, kh: number, kw: number, strides: Pair, dilation: Pair, outChannels: number,
-  visit: (outPixel: number, inPixel: number, i: number, j: number) => void): void {
+function forEachTap(
+  win: Window,
+  kh: number,
+  kw: number,
+  strides: Pair,
+  dilation: Pair,
+  outChannels: number,
+  visit: (outPixel: number, inPixel: number, i: number, j: number) => void,
+): void {
   for (let b = 0; b < win.n; b++) {
     for (let y = 0; y < win.oh; y++) {
       for (let x = 0; x < win.ow; x++) {
@@ -142,8 +164,11 @@ export function conv2dGradFilter(xIn: NDArray, gIn: NDArray, wRef: NDArray, p: C
 }
 
 /** Calls `visit` for every output pixel with its window's bounds inside the image and its output offset (NHWC). */
-function forEachPoolWindow(win: Window, p: PoolParams,
-  visit: (w: { b: number; y0: number; y1: number; x0: number; x1: number; out: number }) => void): void {
+function forEachPoolWindow(
+  win: Window,
+  p: PoolParams,
+  visit: (w: { b: number; y0: number; y1: number; x0: number; x1: number; out: number }) => void,
+): void {
   const [kh, kw] = p.poolSize;
   for (let b = 0; b < win.n; b++) {
     for (let oy = 0; oy < win.oh; oy++) {
@@ -199,7 +224,8 @@ export function pool2dGrad(xIn: NDArray, gIn: NDArray, p: PoolParams, kind: 'max
       const gv = gd[o + ch]!;
       if (kind === 'avg') {
         const share = gv / ((y1 - y0) * (x1 - x0));
-        for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) acc[((rowBase + y) * win.w + xx) * c + ch]! += share;
+        for (let y = y0; y < y1; y++)
+          for (let xx = x0; xx < x1; xx++) acc[((rowBase + y) * win.w + xx) * c + ch]! += share;
         continue;
       }
       let best = ((rowBase + y0) * win.w + x0) * c + ch;

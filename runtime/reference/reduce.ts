@@ -15,7 +15,11 @@ export function reducedShape(shape: readonly number[], axes: readonly number[], 
 
 /** Folds the `axes` of x for every kept position: `fold` receives the values (float64) of one reduced slice. */
 export function reduceWith(
-  x: NDArray, axes: readonly number[], keepdims: boolean, dtype: DType, fold: (values: Float64Array) => number,
+  x: NDArray,
+  axes: readonly number[],
+  keepdims: boolean,
+  dtype: DType,
+  fold: (values: Float64Array) => number,
 ): NDArray {
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const keptOffsets = offsetsOver(x.shape, kept);

@@ -23,7 +23,8 @@ export function reshape(x: NDArray, target: readonly number[]): NDArray {
   return new NDArray(x.data, shape, x.dtype);
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Input axes that stay neighbours, in the same order, in the output move as one (axes of size 1 do
@@ -35,7 +36,8 @@ function collapsedPermutation(shape: readonly number[], perm: readonly number[])
   for (const a of kept) {
     const last = runs[runs.length - 1];
     // Neighbours in the input, apart from axes of size 1 between them.
-    if (last && shape.slice(last[last.length - 1]! + 1, a).every((d) => d === 1) && a > last[last.length - 1]!) last.push(a);
+    if (last && shape.slice(last[last.length - 1]! + 1, a).every((d) => d === 1) && a > last[last.length - 1]!)
+      last.push(a);
     else runs.push([a]);
   }
   const byInput = [...runs].sort((p, q) => p[0]! - q[0]!);
@@ -55,8 +57,11 @@ export function transpose(x: NDArray, perm: readonly number[]): NDArray {
     // The last axis stays last: whole rows move, each copied at once.
     const row = sizes[k - 1]!;
     const strides = stridesOf(sizes);
-    forEachIndex(groups.slice(0, -1).map((g) => sizes[g]!), [groups.slice(0, -1).map((g) => strides[g]!)], (i, [o]) =>
-      out.set(x.data.subarray(o!, o! + row) as never, i * row));
+    forEachIndex(
+      groups.slice(0, -1).map((g) => sizes[g]!),
+      [groups.slice(0, -1).map((g) => strides[g]!)],
+      (i, [o]) => out.set(x.data.subarray(o!, o! + row) as never, i * row),
+    );
     return new NDArray(out, outShape, x.dtype);
   }
   if ((k === 2 && groups[0] === 1) || (k === 3 && groups[0] === 0 && groups[1] === 2)) {
@@ -75,7 +80,11 @@ export function transpose(x: NDArray, perm: readonly number[]): NDArray {
     return new NDArray(out, outShape, x.dtype);
   }
   const strides = stridesOf(x.shape);
-  return gatherStrided(x, outShape, perm.map((p) => strides[p]!));
+  return gatherStrided(
+    x,
+    outShape,
+    perm.map((p) => strides[p]!),
+  );
 }
 
 export function expandDims(x: NDArray, axis: number): NDArray {
@@ -88,7 +97,11 @@ export function squeeze(x: NDArray, axes: readonly number[]): NDArray {
   for (const a of axes) {
     if (x.shape[a] !== 1) throw new ShapeError(`cannot squeeze axis ${a} of an array of shape ${fmt(x.shape)}`);
   }
-  return new NDArray(x.data, x.shape.filter((_, i) => !axes.includes(i)), x.dtype);
+  return new NDArray(
+    x.data,
+    x.shape.filter((_, i) => !axes.includes(i)),
+    x.dtype,
+  );
 }
 
 export function concat(xs: readonly NDArray[], axis: number, dtype: DType): NDArray {
@@ -137,10 +150,17 @@ export function slice(x: NDArray, s: SliceArgs): NDArray {
   while (first > 0 && parts[first - 1]!.step === 1 && parts[first - 1]!.length === x.shape[first - 1]) first--;
   if (first > 0 && parts[first - 1]!.step === 1) first--;
   const run = sizeOf(shape.slice(first));
-  if (run < 8 || sizeOf(shape) === 0) return gatherStrided(x, shape, parts.map((p, i) => p.step * strides[i]!), base);
+  if (run < 8 || sizeOf(shape) === 0)
+    return gatherStrided(
+      x,
+      shape,
+      parts.map((p, i) => p.step * strides[i]!),
+      base,
+    );
   const out = allocate(x.dtype, sizeOf(shape));
   forEachIndex(shape.slice(0, first), [parts.slice(0, first).map((p, i) => p.step * strides[i]!)], (i, [o]) =>
-    out.set(x.data.subarray(base + o!, base + o! + run) as never, i * run));
+    out.set(x.data.subarray(base + o!, base + o! + run) as never, i * run),
+  );
   return new NDArray(out, shape, x.dtype);
 }
 

@@ -1,5 +1,16 @@
 import type { ElementwiseSpec, KernelSpec } from '../kernel-abi.js';
-import { actualLayout, broadcastPlan, type BroadcastPlan, kernelArgs, kernelExports, type Layout, layoutFits, matmulScratchBytes, tileCols, TILE_ROWS } from '../kernel-abi.js';
+import {
+  actualLayout,
+  broadcastPlan,
+  type BroadcastPlan,
+  kernelArgs,
+  kernelExports,
+  type Layout,
+  layoutFits,
+  matmulScratchBytes,
+  tileCols,
+  TILE_ROWS,
+} from '../kernel-abi.js';
 import type { FusedArgs, MatmulArgs, ReduceArgs, SharedContainer } from '../../compiler/ir/ops.js';
 import { allocateForOverwrite, bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
@@ -30,10 +41,16 @@ const ACTIVATIONS = {
   avgPool2dGrad: ['data', 'shape'],
 } as const;
 /** A reduction's axes, each once, ascending (negative ones counted from the end). */
-const sortedAxes = (axes: readonly number[], rank: number) => [...new Set(axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
+const sortedAxes = (axes: readonly number[], rank: number) =>
+  [...new Set(axes.map((a) => (a + rank) % rank))].sort((p, q) => p - q);
 
 /** An array standing for another shape only (its values are never read). */
-const shapeOnly = (x: NDArray, perm: readonly number[]) => new NDArray(x.data, perm.map((p) => x.shape[p]!), x.dtype);
+const shapeOnly = (x: NDArray, perm: readonly number[]) =>
+  new NDArray(
+    x.data,
+    perm.map((p) => x.shape[p]!),
+    x.dtype,
+  );
 
 /** Element strides of the matmul kernel's operands: A[i, l] at i·aRow + l·aDepth, B[l, j] at l·bDepth + j·bCol. */
 interface GemmStrides {
@@ -48,12 +65,27 @@ interface GemmStrides {
  * row when there is one row (whole arrays and rows move by elements), else whole rows (whole arrays
  * move by rows, columns by one value per row; rows and scalars stay).
  */
-function elementwiseArgs(spec: ElementwiseSpec, outer: number, inner: number, inPtrs: readonly number[], outPtrs: readonly number[], [a, b]: readonly [number, number]): number[] {
+function elementwiseArgs(
+  spec: ElementwiseSpec,
+  outer: number,
+  inner: number,
+  inPtrs: readonly number[],
+  outPtrs: readonly number[],
+  [a, b]: readonly [number, number],
+): number[] {
   const inSize = (i: number) => bytesPerElement(spec.inputTypes[i]!);
   const outSize = (q: number) => bytesPerElement(spec.outputTypes[q]!);
   return outer === 1
-    ? kernelArgs('elementwise', { outer: 1, inner: b - a }, [...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * outSize(q))])
-    : kernelArgs('elementwise', { outer: b - a, inner }, [...inPtrs.map((p, i) => (spec.layouts[i] === 'full' ? p + a * inner * inSize(i) : spec.layouts[i] === 'column' ? p + a * inSize(i) : p)), ...outPtrs.map((p, q) => p + a * inner * outSize(q))]);
+    ? kernelArgs('elementwise', { outer: 1, inner: b - a }, [
+        ...inPtrs.map((p, i) => (spec.layouts[i] === 'full' || spec.layouts[i] === 'row' ? p + a * inSize(i) : p)),
+        ...outPtrs.map((p, q) => p + a * outSize(q)),
+      ])
+    : kernelArgs('elementwise', { outer: b - a, inner }, [
+        ...inPtrs.map((p, i) =>
+          spec.layouts[i] === 'full' ? p + a * inner * inSize(i) : spec.layouts[i] === 'column' ? p + a * inSize(i) : p,
+        ),
+        ...outPtrs.map((p, q) => p + a * inner * outSize(q)),
+      ]);
 }
 
 let configured = false;
@@ -122,7 +154,11 @@ export class WasmAccelerator implements Accelerator, Residence {
   private readonly inPlace: boolean;
 
   private constructor(
-    program: Program, module: WebAssembly.Module, exportNames: readonly string[], readonly relaxedSimd: boolean, readonly moduleSource: CacheSource,
+    program: Program,
+    module: WebAssembly.Module,
+    exportNames: readonly string[],
+    readonly relaxedSimd: boolean,
+    readonly moduleSource: CacheSource,
   ) {
     this.kernels = program.kernels;
     this.inPlace = program.inPlace;
@@ -137,7 +173,8 @@ export class WasmAccelerator implements Accelerator, Residence {
     this.pool = threadPool();
     // Helpers instantiate the module only once work is shared with them: a function that never splits
     // a kernel costs them nothing.
-    this.registerWithHelpers = () => (this.helperModuleId ??= this.pool!.register(module, this.arena.memory, exportNames, this));
+    this.registerWithHelpers = () =>
+      (this.helperModuleId ??= this.pool!.register(module, this.arena.memory, exportNames, this));
     this.fnIndex = new Map(exportNames.map((n, i) => [n, i]));
     const readLater = new Set(program.updates.map((u) => u.slot));
     const leaving = new Set<Step>();
@@ -160,13 +197,17 @@ export class WasmAccelerator implements Accelerator, Residence {
     const exports = kernelExports(program.kernels);
     if (wantRelaxed()) {
       try {
-        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), () => generate(program.kernels, true));
+        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), () =>
+          generate(program.kernels, true),
+        );
         return new WasmAccelerator(program, module, exports, true, source);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
-    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), () => generate(program.kernels, false));
+    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), () =>
+      generate(program.kernels, false),
+    );
     return new WasmAccelerator(program, module, exports, false, source);
   }
 
@@ -202,7 +243,8 @@ export class WasmAccelerator implements Accelerator, Residence {
   sharedInput(shared: SharedContainer): NDArray {
     const home = this.residents.get(shared);
     if (!home) return shared.value;
-    const view = () => new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)), [...shared.shape], shared.dtype);
+    const view = () =>
+      new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)), [...shared.shape], shared.dtype);
     if (shared.livesIn(this)) return view();
     const value = shared.value;
     if (home.copiedFrom !== value) {
@@ -237,7 +279,11 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** A JavaScript copy of a value this function holds (Residence). */
   readBack(shared: SharedContainer): NDArray {
     const home = this.residents.get(shared)!;
-    return new NDArray(copyOf(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape))), [...shared.shape], shared.dtype);
+    return new NDArray(
+      copyOf(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape))),
+      [...shared.shape],
+      shared.dtype,
+    );
   }
 
   hold(value: NDArray): void {
@@ -273,9 +319,15 @@ export class WasmAccelerator implements Accelerator, Residence {
     // sumLike's second operand only lends its shape.
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
     const float = this.floatType(step.kernel!);
-    const expected = spec.kind === 'elementwise' ? spec.inputTypes : spec.kind === 'reduce' && spec.map ? spec.map.inputTypes : typed.map(() => float);
+    const expected =
+      spec.kind === 'elementwise'
+        ? spec.inputTypes
+        : spec.kind === 'reduce' && spec.map
+          ? spec.map.inputTypes
+          : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
-    if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst') return this.channelsFirst(step, spec, operands);
+    if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst')
+      return this.channelsFirst(step, spec, operands);
     switch (spec.kind) {
       case 'matmul':
         return this.matmul(step, spec, operands);
@@ -294,7 +346,13 @@ export class WasmAccelerator implements Accelerator, Residence {
         // (g, x): x only lends its shape.
         return this.poolGrad(step, operands[1]!, operands[0]!, undefined);
       case 'elementwise':
-        return this.elementwise(step.kernel!, spec, operands, this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : [], this.leaving.has(step));
+        return this.elementwise(
+          step.kernel!,
+          spec,
+          operands,
+          this.inPlace ? step.inputs.map((slot) => step.release.includes(slot)) : [],
+          this.leaving.has(step),
+        );
       case 'reduce':
         return this.reduce(step, spec, operands);
       case 'softmax':
@@ -314,7 +372,9 @@ export class WasmAccelerator implements Accelerator, Residence {
     const roles: readonly string[] = ACTIVATIONS[spec.kind as keyof typeof ACTIVATIONS];
     if (operands.some((o, k) => roles[k] !== 'kernel' && o.ndim !== 4)) return undefined;
     const last = { ...step, args: { ...(step.args as ConvParams), dataFormat: 'channelsLast' } } as Step;
-    const converted = operands.map((o, k) => (roles[k] === 'data' ? this.transposed(step, o, true) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o));
+    const converted = operands.map((o, k) =>
+      roles[k] === 'data' ? this.transposed(step, o, true) : roles[k] === 'shape' ? shapeOnly(o, NCHW_TO_NHWC) : o,
+    );
     const result = this.run(last, converted);
     converted.forEach((o, k) => roles[k] === 'data' && this.arena.free(o.data.byteOffset));
     if (!result || spec.kind === 'conv2dGradFilter') return result;
@@ -335,13 +395,24 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** Each of `batch` [rows, cols] matrices of `x` transposed by the step's transpose kernel, in a new block shaped `shape`, batches split across threads. */
-  private transposedMatrices(step: Step, x: NDArray, batch: number, rows: number, cols: number, shape: readonly number[]): NDArray {
+  private transposedMatrices(
+    step: Step,
+    x: NDArray,
+    batch: number,
+    rows: number,
+    cols: number,
+    shape: readonly number[],
+  ): NDArray {
     const E = bytesPerElement(x.dtype);
     const out = this.arena.alloc(x.size * E);
     const src = this.place(x);
     const matrix = rows * cols * E;
-    this.dispatch(this.parts(batch, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [this.fnIndex.get(`k${step.kernel}_transpose`)!,
-      kernelArgs('transpose', { src: src + a * matrix, dst: out + a * matrix, batch: b - a, rows, cols })]));
+    this.dispatch(
+      this.parts(batch, 1, x.size >= PARALLEL_ELEMENTS).map(([a, b]) => [
+        this.fnIndex.get(`k${step.kernel}_transpose`)!,
+        kernelArgs('transpose', { src: src + a * matrix, dst: out + a * matrix, batch: b - a, rows, cols }),
+      ]),
+    );
     return new NDArray(this.arena.view(x.dtype, out, x.size), [...shape], x.dtype);
   }
 
@@ -376,11 +447,15 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** Contiguous parts of [0, total) for each thread, about equal, every boundary a multiple of `align`. */
   private parts(total: number, align: number, worth: boolean): [number, number][] {
     const threads = worth ? Math.min(this.threads, Math.ceil(total / align)) : 1;
-    const cuts = Array.from({ length: threads + 1 }, (_, t) => Math.min(total, roundUp(Math.floor((total * t) / threads), align)));
+    const cuts = Array.from({ length: threads + 1 }, (_, t) =>
+      Math.min(total, roundUp(Math.floor((total * t) / threads), align)),
+    );
     cuts[threads] = total;
-    return cuts.slice(0, -1).map((c, t) => [c, cuts[t + 1]!] as [number, number]).filter(([a, b]) => b > a);
+    return cuts
+      .slice(0, -1)
+      .map((c, t) => [c, cuts[t + 1]!] as [number, number])
+      .filter(([a, b]) => b > a);
   }
-
 
   /**
    * An elementwise kernel over the broadcast shape, split across threads. Full-size operands from
@@ -388,7 +463,13 @@ export class WasmAccelerator implements Accelerator, Residence {
    * part by part: the helpers' parts first copied in and started, then the calling thread copies and
    * computes its own (smaller) part, so copies overlap the helpers' work.
    */
-  private elementwise(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], dying: readonly boolean[] = [], leaves = false): NDArray | undefined {
+  private elementwise(
+    fn: number,
+    spec: ElementwiseSpec,
+    operands: readonly NDArray[],
+    dying: readonly boolean[] = [],
+    leaves = false,
+  ): NDArray | undefined {
     let shape: number[];
     try {
       shape = broadcastConcrete(operands.map((o) => o.shape));
@@ -401,11 +482,21 @@ export class WasmAccelerator implements Accelerator, Residence {
     // meets a last axis of one element, say).
     const fits = (p: BroadcastPlan, i: number) => layoutFits(spec.layouts[i]!, p.layouts[i]!, p.outer, p.inner);
     const fitting = (xs: readonly NDArray[]): BroadcastPlan | undefined => {
-      const merged = broadcastPlan(xs.map((o) => o.shape), shape);
+      const merged = broadcastPlan(
+        xs.map((o) => o.shape),
+        shape,
+      );
       if (merged && xs.every((_, i) => fits(merged, i))) return merged;
       const inner = shape.length ? shape[shape.length - 1]! : 1;
       const layouts = xs.map((o) => actualLayout(o.shape, shape));
-      const lastAxis = { layouts: layouts as Layout[], outer: size / inner, inner, leading: [], strides: xs.map(() => []), outStrides: [] };
+      const lastAxis = {
+        layouts: layouts as Layout[],
+        outer: size / inner,
+        inner,
+        leading: [],
+        strides: xs.map(() => []),
+        outStrides: [],
+      };
       return layouts.every((l) => l !== undefined) && xs.every((_, i) => fits(lastAxis, i)) ? lastAxis : undefined;
     };
     let plan = fitting(operands);
@@ -413,7 +504,14 @@ export class WasmAccelerator implements Accelerator, Residence {
       // Broadcast at call time otherwise than the kernel was built for (sizes unknown when it was
       // compiled): operands are expanded to what the kernel reads, the output's shape for a whole
       // array, its last axis for a row, one value per row for a column (a scalar cannot be).
-      const target = (layout: Layout) => (layout === 'full' ? shape : layout === 'row' ? shape.slice(-1) : layout === 'column' ? [...shape.slice(0, -1), 1] : undefined);
+      const target = (layout: Layout) =>
+        layout === 'full'
+          ? shape
+          : layout === 'row'
+            ? shape.slice(-1)
+            : layout === 'column'
+              ? [...shape.slice(0, -1), 1]
+              : undefined;
       try {
         operands = operands.map((o, i) => {
           const to = target(spec.layouts[i]!);
@@ -436,8 +534,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     });
     // In place: the first output may take the memory of a full-size operand that dies at this step
     // (each element is read before it is written, in the same iteration).
-    const taken = operands.findIndex((o, k) => dying[k] && spec.layouts[k] === 'full' && spec.inputTypes[k] === spec.outputTypes[0] && this.solelyHeld(o));
-    const outPtrs = spec.outputTypes.map((t, q) => (q === 0 && taken >= 0 ? inPtrs[taken]! : this.arena.alloc(size * bytesPerElement(t))));
+    const taken = operands.findIndex(
+      (o, k) =>
+        dying[k] && spec.layouts[k] === 'full' && spec.inputTypes[k] === spec.outputTypes[0] && this.solelyHeld(o),
+    );
+    const outPtrs = spec.outputTypes.map((t, q) =>
+      q === 0 && taken >= 0 ? inPtrs[taken]! : this.arena.alloc(size * bytesPerElement(t)),
+    );
     const worth = size >= PARALLEL_ELEMENTS;
     const inSize = spec.inputTypes.map(bytesPerElement);
     const outSize = spec.outputTypes.map(bytesPerElement);
@@ -445,12 +548,21 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [count, align, unit] = outer === 1 ? [inner, 4, 1] : [outer, 1, inner];
     const copies = leaves || streamedIn.some(Boolean);
     const parts = this.parts(count, align, worth);
-    const job = (part: readonly [number, number]): Job => [fn, elementwiseArgs(spec, outer, inner, inPtrs, outPtrs, part)];
-    const returned = leaves && spec.outputTypes.length === 1 ? allocateForOverwrite(spec.outputTypes[0]!, size) : undefined;
-    const copyIn = ([a, b]: readonly [number, number]) => operands.forEach((o, i) => {
-      if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
-    });
-    const copyOut = ([a, b]: readonly [number, number]) => returned?.set(this.arena.view(spec.outputTypes[0]!, outPtrs[0]! + a * unit * outSize[0]!, (b - a) * unit) as never, a * unit);
+    const job = (part: readonly [number, number]): Job => [
+      fn,
+      elementwiseArgs(spec, outer, inner, inPtrs, outPtrs, part),
+    ];
+    const returned =
+      leaves && spec.outputTypes.length === 1 ? allocateForOverwrite(spec.outputTypes[0]!, size) : undefined;
+    const copyIn = ([a, b]: readonly [number, number]) =>
+      operands.forEach((o, i) => {
+        if (streamedIn[i]) this.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
+      });
+    const copyOut = ([a, b]: readonly [number, number]) =>
+      returned?.set(
+        this.arena.view(spec.outputTypes[0]!, outPtrs[0]! + a * unit * outSize[0]!, (b - a) * unit) as never,
+        a * unit,
+      );
     const run = (part: readonly [number, number]) => {
       const [index, args] = job(part);
       this.fns[index]!(...args);
@@ -472,7 +584,9 @@ export class WasmAccelerator implements Accelerator, Residence {
   /** An elementwise step's outputs where the kernel left them: one array, or a MultiOutput. */
   private elementwiseResults(spec: ElementwiseSpec, outPtrs: readonly number[], shape: number[]): NDArray {
     const size = sizeOf(shape);
-    const results = outPtrs.map((p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!));
+    const results = outPtrs.map(
+      (p, q) => new NDArray(this.arena.view(spec.outputTypes[q]!, p, size), shape, spec.outputTypes[q]!),
+    );
     return results.length === 1 ? results[0]! : new MultiOutput(results[0]!, results);
   }
 
@@ -481,7 +595,13 @@ export class WasmAccelerator implements Accelerator, Residence {
    * two merged axes once per index of the axes before them, each operand's pointer moved by its
    * strides (0 where it is broadcast).
    */
-  private elementwiseWalk(fn: number, spec: ElementwiseSpec, operands: readonly NDArray[], plan: BroadcastPlan, shape: number[]): NDArray {
+  private elementwiseWalk(
+    fn: number,
+    spec: ElementwiseSpec,
+    operands: readonly NDArray[],
+    plan: BroadcastPlan,
+    shape: number[],
+  ): NDArray {
     const size = sizeOf(shape);
     const { outer, inner } = plan;
     const inPtrs = operands.map((o) => this.place(o));
@@ -489,7 +609,10 @@ export class WasmAccelerator implements Accelerator, Residence {
     const inSize = spec.inputTypes.map(bytesPerElement);
     const outSize = spec.outputTypes.map(bytesPerElement);
     // Each call's [outer, inner] slab is split across threads like a whole step, when it is big enough.
-    const parts = outer === 1 ? this.parts(inner, 4, inner >= PARALLEL_ELEMENTS) : this.parts(outer, 1, outer * inner >= PARALLEL_ELEMENTS);
+    const parts =
+      outer === 1
+        ? this.parts(inner, 4, inner >= PARALLEL_ELEMENTS)
+        : this.parts(outer, 1, outer * inner >= PARALLEL_ELEMENTS);
     const index = plan.leading.map(() => 0);
     const count = plan.leading.reduce((a, b) => a * b, 1);
     for (let call = 0; call < count; call++) {
@@ -509,8 +632,14 @@ export class WasmAccelerator implements Accelerator, Residence {
    * the first while it copies the next), then between chunks of its own copies out whatever is
    * finished, so the copies, which only it can make, never leave a helper idle or waiting for it.
    */
-  private shareWithCopies(job: (part: readonly [number, number]) => Job, total: number, align: number,
-    copyIn: (part: readonly [number, number]) => void, run: (part: readonly [number, number]) => void, copyOut: (part: readonly [number, number]) => void): void {
+  private shareWithCopies(
+    job: (part: readonly [number, number]) => Job,
+    total: number,
+    align: number,
+    copyIn: (part: readonly [number, number]) => void,
+    run: (part: readonly [number, number]) => void,
+    copyOut: (part: readonly [number, number]) => void,
+  ): void {
     const chunkUnits = roundUp(Math.ceil(total / Math.min(MAX_CHUNKS, SHARED_CHUNKS)), align);
     const chunk = (k: number): [number, number] => [k * chunkUnits, Math.min(total, (k + 1) * chunkUnits)];
     const chunkCount = Math.ceil(total / chunkUnits);
@@ -518,7 +647,13 @@ export class WasmAccelerator implements Accelerator, Residence {
     const [fn, base] = job([0, 0]);
     const step = job([1, 1])[1].map((v, i) => v - base[i]!);
     const length = job([0, 1])[1].findIndex((v, i) => v !== base[i]);
-    const work = this.pool!.share(this.registerWithHelpers(), { fn, base, step, length }, chunkUnits, total, this.threads - 1);
+    const work = this.pool!.share(
+      this.registerWithHelpers(),
+      { fn, base, step, length },
+      chunkUnits,
+      total,
+      this.threads - 1,
+    );
     let released = 0;
     try {
       for (; released < chunkCount; released++) {
@@ -548,7 +683,11 @@ export class WasmAccelerator implements Accelerator, Residence {
    * [outer, reduced, inner] view, the last run first (so earlier axes keep their positions). Rows
    * are split across threads; sums accumulate in float64.
    */
-  private reduce(step: Step, spec: Extract<KernelSpec, { kind: 'reduce' }>, operands: readonly NDArray[]): NDArray | undefined {
+  private reduce(
+    step: Step,
+    spec: Extract<KernelSpec, { kind: 'reduce' }>,
+    operands: readonly NDArray[],
+  ): NDArray | undefined {
     const x = spec.map ? this.elementwise(this.fnIndex.get(`k${step.kernel}_map`)!, spec.map, operands) : operands[0]!;
     const discard = () => (spec.map && x ? (this.arena.free(x.data.byteOffset), undefined) : undefined);
     if (!x || x.size === 0) return discard(); // empty axes: the reference knows the identities and the errors
@@ -587,15 +726,33 @@ export class WasmAccelerator implements Accelerator, Residence {
       let inner = sizeOf(shape.slice(end + 1));
       if (spec.op === 'logsumexp' && inner > 1) {
         // logsumexp's kernel reduces whole rows: [outer, reduced, inner] moved to [outer·inner, reduced] first.
-        const current = new NDArray(this.arena.view(dtype, ptr, outer * reduced * inner), [outer, reduced, inner], dtype);
+        const current = new NDArray(
+          this.arena.view(dtype, ptr, outer * reduced * inner),
+          [outer, reduced, inner],
+          dtype,
+        );
         ptr = this.transposedMatrices(step, current, outer, reduced, inner, [outer, inner, reduced]).data.byteOffset;
         own.push(ptr);
         [outer, inner] = [outer * inner, 1];
       }
       const out = this.arena.alloc(outer * inner * E);
       const parts = this.parts(outer, 1, outer * reduced * inner >= PARALLEL_ELEMENTS);
-      const scratch = parts.map(() => (inner > 1 && (spec.op === 'sum' || spec.op === 'mean' || spec.op === 'prod') ? this.arena.alloc(inner * 8) : 0));
-      this.dispatch(parts.map(([o0, o1], t) => [step.kernel!, kernelArgs('reduce', { outer: o1 - o0, reduced, inner, x: ptr + o0 * reduced * inner * E, out: out + o0 * inner * E, scratch: scratch[t]! })]));
+      const scratch = parts.map(() =>
+        inner > 1 && (spec.op === 'sum' || spec.op === 'mean' || spec.op === 'prod') ? this.arena.alloc(inner * 8) : 0,
+      );
+      this.dispatch(
+        parts.map(([o0, o1], t) => [
+          step.kernel!,
+          kernelArgs('reduce', {
+            outer: o1 - o0,
+            reduced,
+            inner,
+            x: ptr + o0 * reduced * inner * E,
+            out: out + o0 * inner * E,
+            scratch: scratch[t]!,
+          }),
+        ]),
+      );
       scratch.forEach((p) => p && this.arena.free(p));
       shape = [...shape.slice(0, start), ...shape.slice(end + 1)];
       ptr = out;
@@ -616,9 +773,23 @@ export class WasmAccelerator implements Accelerator, Residence {
     const input = this.place(x);
     const out = this.arena.alloc(outer * inner * 4);
     const E = bytesPerElement(x.dtype);
-    this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, kernelArgs('argReduce', { outer: o1 - o0, reduced, inner, x: input + o0 * reduced * inner * E, out: out + o0 * inner * 4 })]));
-    return new NDArray(this.arena.view('int32', out, outer * inner), reducedShape(x.shape, axes, args.keepdims), 'int32');
+    this.dispatch(
+      this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) => [
+        step.kernel!,
+        kernelArgs('argReduce', {
+          outer: o1 - o0,
+          reduced,
+          inner,
+          x: input + o0 * reduced * inner * E,
+          out: out + o0 * inner * 4,
+        }),
+      ]),
+    );
+    return new NDArray(
+      this.arena.view('int32', out, outer * inner),
+      reducedShape(x.shape, axes, args.keepdims),
+      'int32',
+    );
   }
 
   /** softmax / logSoftmax along any axis (another than the last moved last and back), rows split across threads. */
@@ -642,24 +813,42 @@ export class WasmAccelerator implements Accelerator, Residence {
     const outer = x.size / reduced;
     const input = this.place(x);
     const out = this.arena.alloc(x.size * E);
-    this.dispatch(this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) =>
-      [step.kernel!, kernelArgs('softmax', { outer: o1 - o0, reduced, x: input + o0 * reduced * E, out: out + o0 * reduced * E })]));
+    this.dispatch(
+      this.parts(outer, 1, x.size >= PARALLEL_ELEMENTS).map(([o0, o1]) => [
+        step.kernel!,
+        kernelArgs('softmax', { outer: o1 - o0, reduced, x: input + o0 * reduced * E, out: out + o0 * reduced * E }),
+      ]),
+    );
     return new NDArray(this.arena.view(dtype, out, x.size), [...x.shape], dtype);
   }
 
-  private matmul(step: Step, spec: Extract<KernelSpec, { kind: 'matmul' }>, [a, b, ...rest]: readonly NDArray[]): NDArray | undefined {
+  private matmul(
+    step: Step,
+    spec: Extract<KernelSpec, { kind: 'matmul' }>,
+    [a, b, ...rest]: readonly NDArray[],
+  ): NDArray | undefined {
     const fused = step.op === 'fused';
     if (!fused && (a!.ndim > 2 || b!.ndim > 2)) return this.batchedMatmul(step, a!, b!);
     if (fused && (a!.ndim !== 2 || b!.ndim !== 2)) return undefined;
     // Transposed operands (matmul's flags; dot has none) are read in place through strides.
-    const f = step.op === 'matmul' ? (step.args as MatmulArgs) : fused ? ((step.args as FusedArgs).product!.args as MatmulArgs) : {};
+    const f =
+      step.op === 'matmul'
+        ? (step.args as MatmulArgs)
+        : fused
+          ? ((step.args as FusedArgs).product!.args as MatmulArgs)
+          : {};
     const vector = b!.ndim === 1;
     const transA = !!f.transposeA;
     const transB = !!f.transposeB && !vector;
     const [n, k] = (transA ? [a!.shape[1], a!.shape[0]] : a!.shape) as [number, number];
     const [kb, m] = (vector ? [b!.shape[0], 1] : transB ? [b!.shape[1], b!.shape[0]] : b!.shape) as [number, number];
     if (kb !== k) return undefined;
-    const strides: GemmStrides = { aRow: transA ? 1 : k, aDepth: transA ? n : 1, bDepth: transB ? 1 : m, bCol: transB ? k : 1 };
+    const strides: GemmStrides = {
+      aRow: transA ? 1 : k,
+      aDepth: transA ? n : 1,
+      bDepth: transB ? 1 : m,
+      bCol: transB ? k : 1,
+    };
     // The epilogue's operands must have the layouts the kernel was built for.
     const layouts = spec.epilogue?.layouts ?? [];
     if (!this.epilogueFits(rest, layouts, [n, m], n, m)) return undefined;
@@ -675,7 +864,13 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** Whether the epilogue's operands can be read as the kernel was built to, against a product of `rows` x `cols` (shaped `shape`). */
-  private epilogueFits(operands: readonly NDArray[], layouts: readonly Layout[], shape: readonly number[], rows: number, cols: number): boolean {
+  private epilogueFits(
+    operands: readonly NDArray[],
+    layouts: readonly Layout[],
+    shape: readonly number[],
+    rows: number,
+    cols: number,
+  ): boolean {
     return operands.every((o, t) => {
       const actual = actualLayout(o.shape, shape);
       return actual !== undefined && layoutFits(layouts[t]!, actual, rows, cols);
@@ -688,7 +883,9 @@ export class WasmAccelerator implements Accelerator, Residence {
     const f = step.args as MatmulArgs;
     const matrix = (x: NDArray, transposed: boolean) => {
       const [r, c] = x.shape.slice(-2) as [number, number];
-      return transposed ? { rows: c, cols: r, stride: { row: 1, col: c } } : { rows: r, cols: c, stride: { row: c, col: 1 } };
+      return transposed
+        ? { rows: c, cols: r, stride: { row: 1, col: c } }
+        : { rows: r, cols: c, stride: { row: c, col: 1 } };
     };
     const A = matrix(a, !!f.transposeA);
     const B = matrix(b, !!f.transposeB);
@@ -725,16 +922,42 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** Runs a convolution's companion walk (`im2col` gathers x into cols, `col2im` scatters cols back into x). */
-  private walk(step: Step, direction: 'im2col' | 'col2im', a: ConvParams, g: ReturnType<WasmAccelerator['convGeometry']>, x: number, cols: number): boolean {
+  private walk(
+    step: Step,
+    direction: 'im2col' | 'col2im',
+    a: ConvParams,
+    g: ReturnType<WasmAccelerator['convGeometry']>,
+    x: number,
+    cols: number,
+  ): boolean {
     const index = this.fnIndex.get(`k${step.kernel}_${direction}`);
     if (index === undefined || !this.fns[index]) return false;
     // Images are independent (in both directions): whole images per thread.
     const E = bytesPerElement(this.floatType(step.kernel!));
     const [image, patches] = [g.h * g.wd * g.c * E, g.gh.out * g.gw.out * g.depth * E];
-    this.dispatch(this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [index, kernelArgs('im2col', {
-      x: x + b0 * image, cols: cols + b0 * patches, n: b1 - b0, h: g.h, w: g.wd, c: g.c, oh: g.gh.out, ow: g.gw.out, kh: g.kh, kw: g.kw,
-      sh: a.strides[0], sw: a.strides[1], dh: a.dilation[0], dw: a.dilation[1], ph: g.gh.padBefore, pw: g.gw.padBefore,
-    })]));
+    this.dispatch(
+      this.parts(g.n, 1, g.rows * g.depth >= PARALLEL_ELEMENTS).map(([b0, b1]) => [
+        index,
+        kernelArgs('im2col', {
+          x: x + b0 * image,
+          cols: cols + b0 * patches,
+          n: b1 - b0,
+          h: g.h,
+          w: g.wd,
+          c: g.c,
+          oh: g.gh.out,
+          ow: g.gw.out,
+          kh: g.kh,
+          kw: g.kw,
+          sh: a.strides[0],
+          sw: a.strides[1],
+          dh: a.dilation[0],
+          dw: a.dilation[1],
+          ph: g.gh.padBefore,
+          pw: g.gw.padBefore,
+        }),
+      ]),
+    );
     return true;
   }
 
@@ -742,7 +965,11 @@ export class WasmAccelerator implements Accelerator, Residence {
    * conv2d (channels last) as one matmul: each output pixel's receptive field, gathered into a row
    * (im2col), times the kernel viewed as [kh*kw*in, out]; the product is already NHWC.
    */
-  private conv2d(step: Step, spec: Extract<KernelSpec, { kind: 'conv2d' }>, [x, w, ...rest]: readonly NDArray[]): NDArray | undefined {
+  private conv2d(
+    step: Step,
+    spec: Extract<KernelSpec, { kind: 'conv2d' }>,
+    [x, w, ...rest]: readonly NDArray[],
+  ): NDArray | undefined {
     const a = (step.op === 'fused' ? (step.args as FusedArgs).product!.args : step.args) as ConvParams;
     if (x!.ndim !== 4 || w!.ndim !== 4) return undefined;
     const g = this.convGeometry(a, x!.shape, w!.shape);
@@ -764,8 +991,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     const g = this.convGeometry(a, x!.shape, wRef!.shape);
     const cols = this.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
     if (!this.walk(step, 'im2col', a, g, this.place(x!), cols)) return (this.arena.free(cols), undefined);
-    const out = this.gemm(step.kernel!, cols, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape],
-      { aRow: 1, aDepth: g.depth, bDepth: g.cout, bCol: 1 });
+    const out = this.gemm(step.kernel!, cols, this.place(gy!), g.depth, g.rows, g.cout, [...wRef!.shape], {
+      aRow: 1,
+      aDepth: g.depth,
+      bDepth: g.cout,
+      bCol: 1,
+    });
     this.arena.free(cols);
     return out;
   }
@@ -774,8 +1005,12 @@ export class WasmAccelerator implements Accelerator, Residence {
   private conv2dGradInput(step: Step, [gy, w, xRef]: readonly NDArray[]): NDArray | undefined {
     const a = step.args as ConvParams;
     const g = this.convGeometry(a, xRef!.shape, w!.shape);
-    const dcols = this.gemm(step.kernel!, this.place(gy!), this.place(w!), g.rows, g.cout, g.depth, [g.rows, g.depth],
-      { aRow: g.cout, aDepth: 1, bDepth: 1, bCol: g.cout });
+    const dcols = this.gemm(step.kernel!, this.place(gy!), this.place(w!), g.rows, g.cout, g.depth, [g.rows, g.depth], {
+      aRow: g.cout,
+      aDepth: 1,
+      bDepth: 1,
+      bCol: g.cout,
+    });
     const dx = this.arena.alloc(xRef!.size * bytesPerElement(gy!.dtype));
     const dcolsPtr = dcols.data.byteOffset;
     const ok = this.walk(step, 'col2im', a, g, dx, dcolsPtr);
@@ -790,8 +1025,12 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (!g) return undefined;
     const out = this.arena.alloc(g.pooledSize * g.E);
     const input = this.place(x);
-    this.dispatch(this.parts(g.n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
-      [step.kernel!, kernelArgs('pool', { x: input + b0 * g.image, out: out + b0 * g.pooled, n: b1 - b0, ...g.window })]));
+    this.dispatch(
+      this.parts(g.n, 1, x.size >= PARALLEL_ELEMENTS).map(([b0, b1]) => [
+        step.kernel!,
+        kernelArgs('pool', { x: input + b0 * g.image, out: out + b0 * g.pooled, n: b1 - b0, ...g.window }),
+      ]),
+    );
     return new NDArray(this.arena.view(x.dtype, out, g.pooledSize), g.pooledShape, x.dtype);
   }
 
@@ -805,8 +1044,18 @@ export class WasmAccelerator implements Accelerator, Residence {
     if (!geo || g.ndim !== 4 || g.shape.some((d, i) => d !== geo.pooledShape[i])) return undefined;
     const [xPtr, gPtr] = [x ? this.place(x) : 0, this.place(g)];
     const dx = this.arena.alloc(shapeOf.size * geo.E);
-    this.dispatch(this.parts(geo.n, 1, shapeOf.size >= PARALLEL_ELEMENTS).map(([b0, b1]) =>
-      [step.kernel!, kernelArgs('poolGrad', { x: x ? xPtr + b0 * geo.image : 0, g: gPtr + b0 * geo.pooled, dx: dx + b0 * geo.image, n: b1 - b0, ...geo.window })]));
+    this.dispatch(
+      this.parts(geo.n, 1, shapeOf.size >= PARALLEL_ELEMENTS).map(([b0, b1]) => [
+        step.kernel!,
+        kernelArgs('poolGrad', {
+          x: x ? xPtr + b0 * geo.image : 0,
+          g: gPtr + b0 * geo.pooled,
+          dx: dx + b0 * geo.image,
+          n: b1 - b0,
+          ...geo.window,
+        }),
+      ]),
+    );
     return new NDArray(this.arena.view(g.dtype, dx, shapeOf.size), [...shapeOf.shape], g.dtype);
   }
 
@@ -822,8 +1071,25 @@ export class WasmAccelerator implements Accelerator, Residence {
     const gw = windowGeometry(w, a.poolSize[1], a.strides[1], 1, a.padding);
     const pooledShape = [n, gh.out, gw.out, c];
     return {
-      n, E, image: h * w * c * E, pooled: gh.out * gw.out * c * E, pooledShape, pooledSize: n * gh.out * gw.out * c,
-      window: { h, w, c, oh: gh.out, ow: gw.out, kh: a.poolSize[0], kw: a.poolSize[1], sh: a.strides[0], sw: a.strides[1], ph: gh.padBefore, pw: gw.padBefore },
+      n,
+      E,
+      image: h * w * c * E,
+      pooled: gh.out * gw.out * c * E,
+      pooledShape,
+      pooledSize: n * gh.out * gw.out * c,
+      window: {
+        h,
+        w,
+        c,
+        oh: gh.out,
+        ow: gw.out,
+        kh: a.poolSize[0],
+        kw: a.poolSize[1],
+        sh: a.strides[0],
+        sw: a.strides[1],
+        ph: gh.padBefore,
+        pw: gw.padBefore,
+      },
     };
   }
 
@@ -834,14 +1100,24 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** C = A · B on the matmul kernel (row bands across threads), returned as an array of `shape`. */
-  private gemm(kernel: number, aPtr: number, bPtr: number, n: number, k: number, m: number, shape: number[],
-    s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 }, epilogue: readonly { ptr: number; perRow: boolean }[] = []): NDArray {
+  private gemm(
+    kernel: number,
+    aPtr: number,
+    bPtr: number,
+    n: number,
+    k: number,
+    m: number,
+    shape: number[],
+    s: GemmStrides = { aRow: k, aDepth: 1, bDepth: m, bCol: 1 },
+    epilogue: readonly { ptr: number; perRow: boolean }[] = [],
+  ): NDArray {
     const dtype = this.floatType(kernel);
     const E = bytesPerElement(dtype);
     const rows = roundUp(n, TILE_ROWS);
     const cols = roundUp(m, tileCols(dtype));
     const cPtr = this.arena.alloc(rows * cols * E);
-    if (n <= SKINNY_ROWS && k >= 2 * DEPTH_CHUNK && epilogue.length === 0) this.gemmByDepth(kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype);
+    if (n <= SKINNY_ROWS && k >= 2 * DEPTH_CHUNK && epilogue.length === 0)
+      this.gemmByDepth(kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype);
     else this.gemmByRows(kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype, epilogue);
     if (cols === m) return new NDArray(this.arena.view(dtype, cPtr, n * m), shape, dtype);
     // Compact the padded rows in place (row i moves left, never over a row not yet moved).
@@ -851,14 +1127,41 @@ export class WasmAccelerator implements Accelerator, Residence {
   }
 
   /** Each thread takes a band of rows (a multiple of the tile) and packs its own copy of B. */
-  private gemmByRows(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides,
-    dtype: 'float32' | 'float64', epilogue: readonly { ptr: number; perRow: boolean }[]): void {
+  private gemmByRows(
+    kernel: number,
+    aPtr: number,
+    bPtr: number,
+    cPtr: number,
+    n: number,
+    k: number,
+    m: number,
+    s: GemmStrides,
+    dtype: 'float32' | 'float64',
+    epilogue: readonly { ptr: number; perRow: boolean }[],
+  ): void {
     const E = bytesPerElement(dtype);
     const cols = roundUp(m, tileCols(dtype));
     const bands = this.parts(n, TILE_ROWS, 2 * n * k * m >= PARALLEL_FLOPS && n >= 2 * TILE_ROWS);
     const scratch = bands.map(([r0, r1]) => this.arena.alloc(matmulScratchBytes(r1 - r0, k, m, dtype)));
-    this.dispatch(bands.map(([r0, r1], t) => [kernel, kernelArgs('matmul', { a: aPtr + r0 * s.aRow * E, b: bPtr, c: cPtr + r0 * cols * E, n: r1 - r0, k, cols: m, scratch: scratch[t]!, ...s },
-      epilogue.map((x) => (x.perRow ? x.ptr + r0 * E : x.ptr)))]));
+    this.dispatch(
+      bands.map(([r0, r1], t) => [
+        kernel,
+        kernelArgs(
+          'matmul',
+          {
+            a: aPtr + r0 * s.aRow * E,
+            b: bPtr,
+            c: cPtr + r0 * cols * E,
+            n: r1 - r0,
+            k,
+            cols: m,
+            scratch: scratch[t]!,
+            ...s,
+          },
+          epilogue.map((x) => (x.perRow ? x.ptr + r0 * E : x.ptr)),
+        ),
+      ]),
+    );
     scratch.forEach((p) => this.arena.free(p));
   }
 
@@ -868,15 +1171,42 @@ export class WasmAccelerator implements Accelerator, Residence {
    * chunk's partial product computed by whichever thread, then added in chunk order, so the result
    * does not depend on the number of threads.
    */
-  private gemmByDepth(kernel: number, aPtr: number, bPtr: number, cPtr: number, n: number, k: number, m: number, s: GemmStrides, dtype: 'float32' | 'float64'): void {
+  private gemmByDepth(
+    kernel: number,
+    aPtr: number,
+    bPtr: number,
+    cPtr: number,
+    n: number,
+    k: number,
+    m: number,
+    s: GemmStrides,
+    dtype: 'float32' | 'float64',
+  ): void {
     const E = bytesPerElement(dtype);
     const size = roundUp(n, TILE_ROWS) * roundUp(m, tileCols(dtype));
-    const chunks = Array.from({ length: Math.ceil(k / DEPTH_CHUNK) }, (_, c) => [c * DEPTH_CHUNK, Math.min(k, (c + 1) * DEPTH_CHUNK)] as const);
+    const chunks = Array.from(
+      { length: Math.ceil(k / DEPTH_CHUNK) },
+      (_, c) => [c * DEPTH_CHUNK, Math.min(k, (c + 1) * DEPTH_CHUNK)] as const,
+    );
     const partials = chunks.map((_, c) => (c === 0 ? cPtr : this.arena.alloc(size * E)));
     for (let first = 0; first < chunks.length; first += this.threads) {
       const round = chunks.slice(first, first + this.threads);
       const scratch = round.map(([l0, l1]) => this.arena.alloc(matmulScratchBytes(n, l1 - l0, m, dtype)));
-      this.dispatch(round.map(([l0, l1], t) => [kernel, kernelArgs('matmul', { a: aPtr + l0 * s.aDepth * E, b: bPtr + l0 * s.bDepth * E, c: partials[first + t]!, n, k: l1 - l0, cols: m, scratch: scratch[t]!, ...s })]));
+      this.dispatch(
+        round.map(([l0, l1], t) => [
+          kernel,
+          kernelArgs('matmul', {
+            a: aPtr + l0 * s.aDepth * E,
+            b: bPtr + l0 * s.bDepth * E,
+            c: partials[first + t]!,
+            n,
+            k: l1 - l0,
+            cols: m,
+            scratch: scratch[t]!,
+            ...s,
+          }),
+        ]),
+      );
       scratch.forEach((p) => this.arena.free(p));
     }
     const total = this.arena.view(dtype, cPtr, size);

@@ -19,7 +19,9 @@ function newMemory(): WebAssembly.Memory {
     return new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    throw new TsanoError(`wasm backend: the engine could not reserve memory for another compiled function (${e.message}); too many compiled functions are alive at once: drop those no longer needed, or compile with mode: 'js'`);
+    throw new TsanoError(
+      `wasm backend: the engine could not reserve memory for another compiled function (${e.message}); too many compiled functions are alive at once: drop those no longer needed, or compile with mode: 'js'`,
+    );
   }
 }
 
@@ -85,7 +87,9 @@ export class WasmArena {
     const have = this.current.byteLength / PAGE;
     if (needed <= have) return;
     if (needed > MAX_PAGES) {
-      throw new TsanoError(`wasm backend: this call needs ${(bytes / 2 ** 30).toFixed(2)} GiB of memory, above wasm32's 4 GiB limit (use smaller batches)`);
+      throw new TsanoError(
+        `wasm backend: this call needs ${(bytes / 2 ** 30).toFixed(2)} GiB of memory, above wasm32's 4 GiB limit (use smaller batches)`,
+      );
     }
     this.memory.grow(needed - have);
     this.current = this.remember(this.memory.buffer);
@@ -111,7 +115,8 @@ export class WasmArena {
     const capacity = this.current.byteLength;
     // Grow geometrically (up to the limit), so a call's allocations cost few grow operations; a request
     // past the limit throws before anything changes.
-    if (end > capacity) this.ensure(end > MAX_PAGES * PAGE ? end : Math.min(Math.max(end, 2 * capacity), MAX_PAGES * PAGE));
+    if (end > capacity)
+      this.ensure(end > MAX_PAGES * PAGE ? end : Math.min(Math.max(end, 2 * capacity), MAX_PAGES * PAGE));
     this.top = end;
     this.highWater = Math.max(this.highWater, this.top);
     this.live.set(start, size);

@@ -36,7 +36,12 @@ const memory = new Map<string, WebAssembly.Module>();
 
 /** A stable key for a module's content: its kernel IR and the features it was built with. */
 export function moduleKey(kernels: unknown, features: string): string {
-  return createHash('sha256').update(codegenFingerprint()).update(features).update(JSON.stringify(kernels)).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(codegenFingerprint())
+    .update(features)
+    .update(JSON.stringify(kernels))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /**
@@ -45,7 +50,10 @@ export function moduleKey(kernels: unknown, features: string): string {
  */
 export type CacheSource = 'memory' | 'disk' | 'built';
 
-export async function cachedModule(key: string, build: () => Promise<Uint8Array>): Promise<{ module: WebAssembly.Module; source: CacheSource }> {
+export async function cachedModule(
+  key: string,
+  build: () => Promise<Uint8Array>,
+): Promise<{ module: WebAssembly.Module; source: CacheSource }> {
   const hit = memory.get(key);
   if (hit) return { module: hit, source: 'memory' };
   const dir = cacheDir();

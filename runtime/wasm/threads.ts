@@ -153,7 +153,11 @@ class ThreadPool {
     for (let i = 0; i < helpers; i++) {
       const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { control, chunks: this.chunks, port: port2 }, transferList: [port2] });
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { control, chunks: this.chunks, port: port2 },
+        transferList: [port2],
+      });
       // Idle helpers must not keep the process alive.
       worker.unref();
       port1.unref();
@@ -217,13 +221,15 @@ class ThreadPool {
     Atomics.store(s, NEXT, 0);
     Atomics.store(s, RELEASED, 0);
     s.fill(0, FLAGS, FLAGS + chunkCount);
-    const started = this.workers.slice(0, helpers).map((_, i) => this.launch(i, moduleId, CHUNKS, job.fn, job.base, (c) => {
-      c.set(job.step, STEPS);
-      c[LENGTH_ARG] = job.length;
-      c[CHUNK_UNITS] = chunkUnits;
-      c[TOTAL_UNITS] = total;
-      c[CHUNK_COUNT] = chunkCount;
-    }));
+    const started = this.workers.slice(0, helpers).map((_, i) =>
+      this.launch(i, moduleId, CHUNKS, job.fn, job.base, (c) => {
+        c.set(job.step, STEPS);
+        c[LENGTH_ARG] = job.length;
+        c[CHUNK_UNITS] = chunkUnits;
+        c[TOTAL_UNITS] = total;
+        c[CHUNK_COUNT] = chunkCount;
+      }),
+    );
     const flag = (k: number) => Atomics.load(s, FLAGS + k);
     return {
       release: (count) => {
@@ -244,7 +250,14 @@ class ThreadPool {
   }
 
   /** Writes a job into helper i's control block and wakes it; returns the block. */
-  private launch(i: number, moduleId: number, kind: number, fn: number, args: readonly number[], more?: (c: Int32Array) => void): Int32Array {
+  private launch(
+    i: number,
+    moduleId: number,
+    kind: number,
+    fn: number,
+    args: readonly number[],
+    more?: (c: Int32Array) => void,
+  ): Int32Array {
     const c = this.workers[i]!.control;
     if (args.length > MAX_ARGS) throw new Error('internal: too many kernel arguments for a worker');
     c[MODULE] = moduleId;

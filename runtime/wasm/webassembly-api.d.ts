@@ -18,6 +18,9 @@ declare global {
       readonly exports: Record<string, unknown>;
     }
     function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
-    function instantiate(bytes: ArrayBufferView | ArrayBuffer, imports?: Record<string, Record<string, unknown>>): Promise<{ module: Module; instance: Instance }>;
+    function instantiate(
+      bytes: ArrayBufferView | ArrayBuffer,
+      imports?: Record<string, Record<string, unknown>>,
+    ): Promise<{ module: Module; instance: Instance }>;
   }
 }

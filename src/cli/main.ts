@@ -26,17 +26,27 @@ async function main(argv: readonly string[]): Promise<number> {
       const { threadCount } = await import('../../runtime/wasm/threads.js');
       const config = loadKerasConfig();
       // A one-function module using v128: validates only where SIMD128 is supported.
-      const simd = WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
-      console.log(JSON.stringify({
-        kerasJson: config.file,
-        floatx: config.floatx,
-        epsilon: config.epsilon,
-        imageDataFormat: config.imageDataFormat,
-        backend: config.backend,
-        node: process.version,
-        wasmSimd: simd,
-        threads: threadCount(),
-      }, null, 2));
+      const simd = WebAssembly.validate(
+        new Uint8Array([
+          0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+        ]),
+      );
+      console.log(
+        JSON.stringify(
+          {
+            kerasJson: config.file,
+            floatx: config.floatx,
+            epsilon: config.epsilon,
+            imageDataFormat: config.imageDataFormat,
+            backend: config.backend,
+            node: process.version,
+            wasmSimd: simd,
+            threads: threadCount(),
+          },
+          null,
+          2,
+        ),
+      );
       for (const w of config.warnings) console.error(w);
       return 0;
     }

@@ -14,7 +14,9 @@ export interface LogisticDemoOptions {
  * Logistic regression trained with T.grad and updates on generated, linearly separable data:
  * the smallest complete define-differentiate-compile-train loop. Returns the loss per step and the final accuracy.
  */
-export async function runLogisticDemo(options: LogisticDemoOptions = {}): Promise<{ losses: number[]; accuracy: number }> {
+export async function runLogisticDemo(
+  options: LogisticDemoOptions = {},
+): Promise<{ losses: number[]; accuracy: number }> {
   const { samples = 512, features = 8, steps = 30, learningRate = 0.5, seed = 7, log = console.log } = options;
   const trueW = T.randomNormal([features, 1], { seed });
   const xData = T.randomNormal([samples, features], { seed: seed + 1 });
@@ -26,10 +28,18 @@ export async function runLogisticDemo(options: LogisticDemoOptions = {}): Promis
   const b = T.shared(T.zeros([1]), 'b');
   const p = T.sigmoid(T.dot(x, w).add(b));
   // Binary crossentropy on probabilities, as users write it.
-  const loss = T.mean(y.mul(T.log(p)).add(T.sub(1, y).mul(T.log(T.sub(1, p)))).neg());
+  const loss = T.mean(
+    y
+      .mul(T.log(p))
+      .add(T.sub(1, y).mul(T.log(T.sub(1, p))))
+      .neg(),
+  );
   const [gw, gb] = T.grad(loss, [w, b]);
   const train = await T.compile([x, y], loss, {
-    updates: [[w, w.sub(gw!.mul(learningRate))], [b, b.sub(gb!.mul(learningRate))]],
+    updates: [
+      [w, w.sub(gw!.mul(learningRate))],
+      [b, b.sub(gb!.mul(learningRate))],
+    ],
   });
   const predict = await T.compile([x], T.gt(p, 0.5));
 

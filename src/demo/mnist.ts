@@ -13,7 +13,9 @@ export interface MnistDemoOptions {
  * The main job: a small convnet trained with the Keras API on the 10,000 MNIST digits of the `mnist`
  * package (8,000 to train, 2,000 to test), printing progress, per-epoch time and test accuracy.
  */
-export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ testAccuracy: number; epochSeconds: number[] }> {
+export async function runMnistDemo(
+  options: MnistDemoOptions = {},
+): Promise<{ testAccuracy: number; epochSeconds: number[] }> {
   const { epochs = 10, batchSize = 64, log = console.log } = options;
   const { xTrain, yTrain, xTest, yTest } = loadMnist();
   log(`MNIST: ${xTrain.shape[0]} training and ${xTest.shape[0]} test digits`);
@@ -29,7 +31,11 @@ export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ te
       keras.layers.dense({ units: 10, activation: 'softmax' }),
     ],
   });
-  model.compile({ optimizer: keras.optimizers.adam({ learningRate: 0.003 }), loss: 'categorical_crossentropy', metrics: ['accuracy'] });
+  model.compile({
+    optimizer: keras.optimizers.adam({ learningRate: 0.003 }),
+    loss: 'categorical_crossentropy',
+    metrics: ['accuracy'],
+  });
   model.summary(log);
   const epochSeconds: number[] = [];
   let started = performance.now();
@@ -38,12 +44,14 @@ export async function runMnistDemo(options: MnistDemoOptions = {}): Promise<{ te
     batchSize,
     seed: 42,
     verbose: 1,
-    callbacks: [{
-      onEpochEnd: () => {
-        epochSeconds.push((performance.now() - started) / 1000);
-        started = performance.now();
+    callbacks: [
+      {
+        onEpochEnd: () => {
+          epochSeconds.push((performance.now() - started) / 1000);
+          started = performance.now();
+        },
       },
-    }],
+    ],
   });
   const [loss, accuracy] = await model.evaluate(xTest, yTest, { batchSize: 256 });
   log(`test loss ${loss!.toFixed(4)}, test accuracy ${(accuracy! * 100).toFixed(2)}%`);

@@ -12,13 +12,19 @@ export interface DebugprintOptions {
 }
 
 /** Prints (and returns) a Theano-style tree of an expression, several expressions, or a compiled function's graph. */
-export function debugprint(target: Node | readonly Node[] | CompiledFunction<unknown>, options: DebugprintOptions = {}): string {
+export function debugprint(
+  target: Node | readonly Node[] | CompiledFunction<unknown>,
+  options: DebugprintOptions = {},
+): string {
   let text: string;
   if (target instanceof Node) text = formatTree([target]);
   else if (Array.isArray(target)) text = formatTree(target as readonly Node[]);
   else if (typeof target === 'function' && 'graph' in target) {
     const { outputs, updates } = options.stage === 'before' ? target.graphBefore : target.graph;
-    const headings = [...outputs.map((_, i) => (outputs.length > 1 ? `output ${i}:` : '')), ...updates.map(([v]) => `update of ${describe(v)}:`)];
+    const headings = [
+      ...outputs.map((_, i) => (outputs.length > 1 ? `output ${i}:` : '')),
+      ...updates.map(([v]) => `update of ${describe(v)}:`),
+    ];
     text = formatTree([...outputs, ...updates.map(([, e]) => e)], headings);
   } else {
     throw new TsanoError('debugprint: expected an expression, an array of expressions or a compiled function');

@@ -37,7 +37,14 @@ export interface CompileOptions {
   nanGuard?: boolean;
 }
 
-const COMPILE_OPTIONS: readonly (keyof CompileOptions)[] = ['updates', 'givens', 'mode', 'optimizer', 'exclude', 'nanGuard'];
+const COMPILE_OPTIONS: readonly (keyof CompileOptions)[] = [
+  'updates',
+  'givens',
+  'mode',
+  'optimizer',
+  'exclude',
+  'nanGuard',
+];
 
 export interface CompileStats {
   /** Wall time spent in T.compile. */
@@ -109,18 +116,26 @@ function compatibleShapes(a: Shape, b: Shape): boolean {
 }
 
 function checkOptions(options: CompileOptions): Mode {
-  if (options === null || typeof options !== 'object') throw new ConfigError(`compile: options must be an object, got ${JSON.stringify(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new ConfigError(`compile: options must be an object, got ${JSON.stringify(options)}`);
   for (const key of Object.keys(options)) {
-    if (!(COMPILE_OPTIONS as readonly string[]).includes(key)) throw new ConfigError(`compile: unknown option '${key}' (known: ${COMPILE_OPTIONS.join(', ')})`);
+    if (!(COMPILE_OPTIONS as readonly string[]).includes(key))
+      throw new ConfigError(`compile: unknown option '${key}' (known: ${COMPILE_OPTIONS.join(', ')})`);
   }
-  if (options.nanGuard !== undefined && typeof options.nanGuard !== 'boolean') throw new ConfigError(`compile: nanGuard must be true or false, got ${JSON.stringify(options.nanGuard)}`);
+  if (options.nanGuard !== undefined && typeof options.nanGuard !== 'boolean')
+    throw new ConfigError(`compile: nanGuard must be true or false, got ${JSON.stringify(options.nanGuard)}`);
   if (options.mode !== undefined && !MODES.includes(options.mode)) {
     throw new ConfigError(`compile: mode must be one of ${MODES.join(', ')}, got '${String(options.mode)}'`);
   }
   if (options.optimizer !== undefined && !OPTIMIZERS.includes(options.optimizer)) {
-    throw new ConfigError(`compile: optimizer must be one of ${OPTIMIZERS.join(', ')}, got '${String(options.optimizer)}'`);
+    throw new ConfigError(
+      `compile: optimizer must be one of ${OPTIMIZERS.join(', ')}, got '${String(options.optimizer)}'`,
+    );
   }
-  if (options.exclude !== undefined && (!Array.isArray(options.exclude) || options.exclude.some((e) => typeof e !== 'string'))) {
+  if (
+    options.exclude !== undefined &&
+    (!Array.isArray(options.exclude) || options.exclude.some((e) => typeof e !== 'string'))
+  ) {
     throw new ConfigError('compile: exclude must be an array of rewrite names');
   }
   return options.mode ?? defaultBackend();
@@ -131,7 +146,9 @@ function checkInputs(inputs: readonly Node[]): void {
   inputs.forEach((n, i) => {
     if (!(n instanceof Node)) throw new InputError(`compile: inputs[${i}] is not a symbolic variable`);
     if (n.op !== 'input') {
-      throw new InputError(`compile: inputs[${i}] (${describe(n)}) is a ${n.op === 'shared' ? 'shared variable, which needs no input' : 'computed expression'}; inputs must be variables made with T.scalar/T.vector/T.matrix/T.tensor`);
+      throw new InputError(
+        `compile: inputs[${i}] (${describe(n)}) is a ${n.op === 'shared' ? 'shared variable, which needs no input' : 'computed expression'}; inputs must be variables made with T.scalar/T.vector/T.matrix/T.tensor`,
+      );
     }
     if (seen.has(n)) throw new InputError(`compile: input ${describe(n)} is listed twice`);
     seen.add(n);
@@ -144,13 +161,18 @@ function checkGivens(givens: readonly (readonly [Node, Node])[]): Map<Node, Node
     if (!(variable instanceof Node) || (variable.op !== 'input' && variable.op !== 'shared')) {
       throw new InputError('compile: givens must replace variables (T.tensor inputs or shared variables)');
     }
-    if (!(expr instanceof Node)) throw new InputError(`compile: givens must map ${describe(variable)} to a symbolic expression`);
+    if (!(expr instanceof Node))
+      throw new InputError(`compile: givens must map ${describe(variable)} to a symbolic expression`);
     const replacement = expr;
     if (replacement.dtype !== variable.dtype) {
-      throw new DTypeError(`compile: givens replaces ${describe(variable)} (${variable.dtype}) with ${describe(replacement)} of dtype ${replacement.dtype}`);
+      throw new DTypeError(
+        `compile: givens replaces ${describe(variable)} (${variable.dtype}) with ${describe(replacement)} of dtype ${replacement.dtype}`,
+      );
     }
     if (!compatibleShapes(variable.shape, replacement.shape)) {
-      throw new ShapeError(`compile: givens replaces ${describe(variable)} ${formatShape(variable.shape)} with ${describe(replacement)} of shape ${formatShape(replacement.shape)}`);
+      throw new ShapeError(
+        `compile: givens replaces ${describe(variable)} ${formatShape(variable.shape)} with ${describe(replacement)} of shape ${formatShape(replacement.shape)}`,
+      );
     }
     map.set(variable, replacement);
   }
@@ -161,20 +183,28 @@ function checkUpdates(updates: readonly (readonly [Node, Node])[]): [Node<'share
   const seen = new Set<Node>();
   return updates.map(([variable, expr]) => {
     if (!(variable instanceof Node) || variable.op !== 'shared') {
-      throw new InputError(`compile: updates must target shared variables, but ${variable instanceof Node ? describe(variable) : String(variable)} is not one`);
+      throw new InputError(
+        `compile: updates must target shared variables, but ${variable instanceof Node ? describe(variable) : String(variable)} is not one`,
+      );
     }
     if (seen.has(variable)) throw new InputError(`compile: ${describe(variable)} is updated twice`);
     seen.add(variable);
-    if (!(expr instanceof Node)) throw new InputError(`compile: the update of ${describe(variable)} must be a symbolic expression`);
+    if (!(expr instanceof Node))
+      throw new InputError(`compile: the update of ${describe(variable)} must be a symbolic expression`);
     let value = expr;
     if (value.dtype !== variable.dtype) {
       // Float precision differences are common (a float64 constant in a float32 model); other changes are bugs.
       if (isFloat(value.dtype) && isFloat(variable.dtype)) value = cast(value, variable.dtype);
       else if (isLosslessCast(value.dtype, variable.dtype)) value = cast(value, variable.dtype);
-      else throw new DTypeError(`compile: ${describe(variable)} is ${variable.dtype}, its update ${describe(expr)} is ${expr.dtype}`);
+      else
+        throw new DTypeError(
+          `compile: ${describe(variable)} is ${variable.dtype}, its update ${describe(expr)} is ${expr.dtype}`,
+        );
     }
     if (!compatibleShapes(variable.shape, value.shape)) {
-      throw new ShapeError(`compile: ${describe(variable)} has shape ${formatShape(variable.shape)}, its update ${describe(expr)} has shape ${formatShape(value.shape)}`);
+      throw new ShapeError(
+        `compile: ${describe(variable)} has shape ${formatShape(variable.shape)}, its update ${describe(expr)} has shape ${formatShape(value.shape)}`,
+      );
     }
     return [variable as Node<'shared'>, value];
   });
@@ -189,14 +219,17 @@ function convertInput(value: ArrayValue, input: Node, position: number): NDArray
   if (value instanceof NDArray || ArrayBuffer.isView(value)) {
     const given = toNDArray(value, {}, where);
     if (given.dtype !== input.dtype && !isLosslessCast(given.dtype, input.dtype)) {
-      throw new DTypeError(`${where}: expected ${input.dtype}, got ${given.dtype} (convert it with .astype('${input.dtype}') if the loss of precision is intended)`);
+      throw new DTypeError(
+        `${where}: expected ${input.dtype}, got ${given.dtype} (convert it with .astype('${input.dtype}') if the loss of precision is intended)`,
+      );
     }
     array = given.dtype === input.dtype ? given : given.astype(input.dtype);
   } else {
     array = toNDArray(value, { dtype: input.dtype }, where);
     if (input.dtype === 'int32') {
       const raw = toNDArray(value, { dtype: 'float64' }, where);
-      if (raw.data.some((v) => !Number.isInteger(v))) throw new DTypeError(`${where}: expected int32 values, got non-integers`);
+      if (raw.data.some((v) => !Number.isInteger(v)))
+        throw new DTypeError(`${where}: expected int32 values, got non-integers`);
     }
   }
   if (array.ndim !== input.ndim || input.shape.some((d, i) => d !== null && d !== array.shape[i])) {
@@ -232,14 +265,17 @@ function madeBefore(key: string, make: () => Made): Made {
 }
 
 /** Code generation, on the compiler's side: the runtime receives the module's bytes. */
-const generateModule: ModuleGenerator = async (kernels, relaxedSimd) => (await buildModule(kernels, { relaxedSimd })).bytes;
+const generateModule: ModuleGenerator = async (kernels, relaxedSimd) =>
+  (await buildModule(kernels, { relaxedSimd })).bytes;
 
 /**
  * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
  * wasm backend loads its code generator; calling the result is synchronous.
  */
 export async function compile<O extends Node | readonly Node[]>(
-  inputs: readonly Node[], outputs: O, options: CompileOptions = {},
+  inputs: readonly Node[],
+  outputs: O,
+  options: CompileOptions = {},
 ): Promise<CompiledFunction<O extends Node ? NDArray : NDArray[]>> {
   const started = performance.now();
   const mode = checkOptions(options);
@@ -261,29 +297,60 @@ export async function compile<O extends Node | readonly Node[]>(
     if (!provided.has(leaf)) {
       // Two variables may share a name: then say which one is meant, by where each was created.
       const namesake = inputs.find((n) => describe(n) === describe(leaf));
-      const which = namesake ? ` (a different variable named ${describe(leaf)} from the input: this one was created at ${formatOrigin(leaf.origin)}, the input at ${formatOrigin(namesake.origin)})` : '';
-      throw new InputError(`compile: the outputs depend on ${describe(leaf)}${which}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`);
+      const which = namesake
+        ? ` (a different variable named ${describe(leaf)} from the input: this one was created at ${formatOrigin(leaf.origin)}, the input at ${formatOrigin(namesake.origin)})`
+        : '';
+      throw new InputError(
+        `compile: the outputs depend on ${describe(leaf)}${which}, which is not among the inputs [${inputs.map((n) => describe(n)).join(', ')}] (add it, or replace it with givens)`,
+      );
     }
   }
   const level = options.optimizer ?? 'fast_run';
   const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
   // Under the guard every op is its own step, so the one that produced a NaN can be named, and no result
   // overwrites its operands, so their ranges can be reported.
-  const exclude = nanGuard ? [...(options.exclude ?? []), 'fusion', 'memory'] : options.exclude ?? [];
+  const exclude = nanGuard ? [...(options.exclude ?? []), 'fusion', 'memory'] : (options.exclude ?? []);
   const verify = process.env['TSANO_VERIFY'] === '1';
-  const { optimized, outputs: optimizedOutputs, updates: optimizedUpdates, program } = madeBefore(JSON.stringify([mode, level, exclude, epsilon(), verify, [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)), outputList.length]), () => {
-    const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {};
-    const optimized = optimize(roots, { level, exclude, epsilon: epsilon(), verify, ...backend });
-    const outputs = optimized.roots.slice(0, outputList.length);
-    const updates = finalUpdates.map(([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node]);
-    const inPlace = level === 'fast_run' && !exclude.includes('memory');
-    return { optimized, outputs, updates, program: schedule(inputs, outputs, updates, { inPlace, ...(mode === 'wasm' ? { kernels: supportedLanes } : {}) }) };
-  });
+  const {
+    optimized,
+    outputs: optimizedOutputs,
+    updates: optimizedUpdates,
+    program,
+  } = madeBefore(
+    JSON.stringify([
+      mode,
+      level,
+      exclude,
+      epsilon(),
+      verify,
+      [inputs, roots, finalUpdates.map(([v]) => v)].map((ns) => ns.map((n) => n.id)),
+      outputList.length,
+    ]),
+    () => {
+      const backend = mode === 'wasm' ? { epilogues: epilogueSupport(supportedLanes) } : {};
+      const optimized = optimize(roots, { level, exclude, epsilon: epsilon(), verify, ...backend });
+      const outputs = optimized.roots.slice(0, outputList.length);
+      const updates = finalUpdates.map(
+        ([v], i) => [v, optimized.roots[outputList.length + i]!] as [Node<'shared'>, Node],
+      );
+      const inPlace = level === 'fast_run' && !exclude.includes('memory');
+      return {
+        optimized,
+        outputs,
+        updates,
+        program: schedule(inputs, outputs, updates, {
+          inPlace,
+          ...(mode === 'wasm' ? { kernels: supportedLanes } : {}),
+        }),
+      };
+    },
+  );
   const rewrites: Record<string, number> = { ...optimized.counts };
   const reused = program.steps.filter((s) => s.reuses !== undefined).length;
   if (reused) rewrites['memory.inplace'] = reused;
   if (process.env['TSANO_DEBUG']?.split(',').includes('passes')) {
-    for (const p of optimized.phases) console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
+    for (const p of optimized.phases)
+      console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
   const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program, generateModule) : undefined;
@@ -291,9 +358,14 @@ export async function compile<O extends Node | readonly Node[]>(
   const disposers: (() => void)[] = [() => executor.dispose()];
 
   const call = (args: readonly ArrayValue[], times?: StepTimes) => {
-    if (executor.isDisposed) throw new DisposedError(`this compiled function (${outputList.map((o) => describe(o)).join(', ')}) was disposed; compile it again to call it`);
+    if (executor.isDisposed)
+      throw new DisposedError(
+        `this compiled function (${outputList.map((o) => describe(o)).join(', ')}) was disposed; compile it again to call it`,
+      );
     if (args.length !== inputs.length) {
-      throw new InputError(`expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`);
+      throw new InputError(
+        `expected ${inputs.length} input${inputs.length === 1 ? '' : 's'} (${inputs.map((n) => describe(n)).join(', ')}), got ${args.length}`,
+      );
     }
     const values = args.map((v, i) => convertInput(v, inputs[i]!, i));
     if (nanGuard) values.forEach((v, i) => guardFinite(v, `input ${i} (${describe(inputs[i]!)}) holds`));
@@ -301,7 +373,11 @@ export async function compile<O extends Node | readonly Node[]>(
     // All values are computed before any shared variable changes: updates are simultaneous, as in Theano.
     executor.commit(newValues.map((v, i) => coerceShared(v, program.updates[i]!.container, program.updates[i]!.label)));
     // Results must not alias state the caller could later observe changing, nor each other (an output listed twice).
-    const aliased = (r: NDArray, i: number) => results.indexOf(r) < i || values.includes(r) || program.shared.some((s) => s.container.peek() === r) || program.constants.some((c) => c.value === r);
+    const aliased = (r: NDArray, i: number) =>
+      results.indexOf(r) < i ||
+      values.includes(r) ||
+      program.shared.some((s) => s.container.peek() === r) ||
+      program.constants.some((c) => c.value === r);
     const out = results.map((r, i) => (aliased(r, i) ? r.clone() : r));
     return single ? out[0]! : out;
   };
@@ -309,12 +385,19 @@ export async function compile<O extends Node | readonly Node[]>(
   /** Calls the function `repeats` times (updates applied, as in any call) and reports the time of every step. */
   const profile = (...args: unknown[]): Profile => {
     const last = args[args.length - 1];
-    const hasOptions = args.length === inputs.length + 1 && typeof last === 'object' && last !== null && !Array.isArray(last) && !ArrayBuffer.isView(last) && !(last instanceof NDArray);
+    const hasOptions =
+      args.length === inputs.length + 1 &&
+      typeof last === 'object' &&
+      last !== null &&
+      !Array.isArray(last) &&
+      !ArrayBuffer.isView(last) &&
+      !(last instanceof NDArray);
     const options = (hasOptions ? args.pop() : {}) as { repeats?: number };
     const unknown = Object.keys(options).filter((k) => k !== 'repeats');
     if (unknown.length) throw new ConfigError(`profile: unknown option '${unknown[0]}' (known: repeats)`);
     const repeats = options.repeats ?? 10;
-    if (!Number.isInteger(repeats) || repeats < 1) throw new ConfigError(`profile: repeats must be an integer >= 1, got ${String(repeats)}`);
+    if (!Number.isInteger(repeats) || repeats < 1)
+      throw new ConfigError(`profile: repeats must be an integer >= 1, got ${String(repeats)}`);
     const times = new StepTimes(program.steps.length);
     const begun = performance.now();
     for (let r = 0; r < repeats; r++) call(args as ArrayValue[], times);
@@ -330,7 +413,9 @@ export async function compile<O extends Node | readonly Node[]>(
     wasmKernels: program.steps.filter((s) => s.kernel !== undefined).length,
     mode,
     nanGuard,
-    ...(accelerator ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd } : {}),
+    ...(accelerator
+      ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd }
+      : {}),
   };
   if (accelerator) {
     // Through a variable dispose clears, so a disposed function's stats do not keep its memory alive.
@@ -352,4 +437,3 @@ export async function compile<O extends Node | readonly Node[]>(
     profile,
   }) as never;
 }
-

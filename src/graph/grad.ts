@@ -1,4 +1,9 @@
-import { checkGradArguments, differentiate, disconnectedError, type GradOptions as DifferentiateOptions } from '../../compiler/grad/grad.js';
+import {
+  checkGradArguments,
+  differentiate,
+  disconnectedError,
+  type GradOptions as DifferentiateOptions,
+} from '../../compiler/grad/grad.js';
 import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { stabilizeForGradient } from '../../compiler/rewrite/pipeline.js';
@@ -24,7 +29,8 @@ export function grad(cost: Node, wrt: readonly Node[], options?: GradOptions): N
 export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
   const targets = Array.isArray(wrt) ? (wrt as readonly Node[]) : [wrt as Node];
   checkGradArguments(cost, targets);
-  const results = options.stabilize === false ? differentiate(cost, targets, options) : differentiateStable(cost, targets, options);
+  const results =
+    options.stabilize === false ? differentiate(cost, targets, options) : differentiateStable(cost, targets, options);
   return Array.isArray(wrt) ? results : results[0]!;
 }
 
@@ -35,7 +41,8 @@ function differentiateStable(cost: Node, targets: readonly Node[], options: Grad
   // as an input while the rest of the cost is rewritten, and is put back before differentiating.
   const held = new Map<Node, Node>();
   for (const t of targets) {
-    if (!isVariable(t) && reachable.has(t)) held.set(t, Node.leaf('input', { name: 'held', uid: -t.id }, t.type, undefined));
+    if (!isVariable(t) && reachable.has(t))
+      held.set(t, Node.leaf('input', { name: 'held', uid: -t.id }, t.type, undefined));
   }
   const [heldCost] = held.size ? substitute([cost], held) : [cost];
   const [stable] = stabilizeForGradient([heldCost!], epsilon(), process.env['TSANO_VERIFY'] === '1');

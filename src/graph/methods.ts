@@ -12,63 +12,172 @@ type Axis = number | readonly number[];
 
 declare module '../../compiler/ir/node.js' {
   interface Node {
-    add(o: TensorLike): Node; sub(o: TensorLike): Node; mul(o: TensorLike): Node; div(o: TensorLike): Node;
-    pow(o: TensorLike): Node; maximum(o: TensorLike): Node; minimum(o: TensorLike): Node;
-    eq(o: TensorLike): Node; ne(o: TensorLike): Node; lt(o: TensorLike): Node; le(o: TensorLike): Node;
-    gt(o: TensorLike): Node; ge(o: TensorLike): Node; and(o: TensorLike): Node; or(o: TensorLike): Node;
-    neg(): Node; exp(): Node; log(): Node; log1p(): Node; expm1(): Node; sqrt(): Node; rsqrt(): Node;
-    square(): Node; abs(): Node; sign(): Node; tanh(): Node; sigmoid(): Node; softplus(): Node; relu(): Node;
-    sin(): Node; cos(): Node; erf(): Node; not(): Node;
+    add(o: TensorLike): Node;
+    sub(o: TensorLike): Node;
+    mul(o: TensorLike): Node;
+    div(o: TensorLike): Node;
+    pow(o: TensorLike): Node;
+    maximum(o: TensorLike): Node;
+    minimum(o: TensorLike): Node;
+    eq(o: TensorLike): Node;
+    ne(o: TensorLike): Node;
+    lt(o: TensorLike): Node;
+    le(o: TensorLike): Node;
+    gt(o: TensorLike): Node;
+    ge(o: TensorLike): Node;
+    and(o: TensorLike): Node;
+    or(o: TensorLike): Node;
+    neg(): Node;
+    exp(): Node;
+    log(): Node;
+    log1p(): Node;
+    expm1(): Node;
+    sqrt(): Node;
+    rsqrt(): Node;
+    square(): Node;
+    abs(): Node;
+    sign(): Node;
+    tanh(): Node;
+    sigmoid(): Node;
+    softplus(): Node;
+    relu(): Node;
+    sin(): Node;
+    cos(): Node;
+    erf(): Node;
+    not(): Node;
     clip(lo: TensorLike, hi: TensorLike): Node;
     cast(dtype: DType): Node;
-    sum(axis?: Axis, keepdims?: boolean): Node; mean(axis?: Axis, keepdims?: boolean): Node;
-    max(axis?: Axis, keepdims?: boolean): Node; min(axis?: Axis, keepdims?: boolean): Node;
-    prod(axis?: Axis, keepdims?: boolean): Node; logsumexp(axis?: Axis, keepdims?: boolean): Node;
-    variance(axis?: Axis, keepdims?: boolean): Node; std(axis?: Axis, keepdims?: boolean): Node;
-    argmax(axis?: number, keepdims?: boolean): Node; argmin(axis?: number, keepdims?: boolean): Node;
-    dot(o: TensorLike): Node; matmul(o: TensorLike): Node;
-    reshape(shape: readonly number[]): Node; transpose(perm?: readonly number[]): Node;
+    sum(axis?: Axis, keepdims?: boolean): Node;
+    mean(axis?: Axis, keepdims?: boolean): Node;
+    max(axis?: Axis, keepdims?: boolean): Node;
+    min(axis?: Axis, keepdims?: boolean): Node;
+    prod(axis?: Axis, keepdims?: boolean): Node;
+    logsumexp(axis?: Axis, keepdims?: boolean): Node;
+    variance(axis?: Axis, keepdims?: boolean): Node;
+    std(axis?: Axis, keepdims?: boolean): Node;
+    argmax(axis?: number, keepdims?: boolean): Node;
+    argmin(axis?: number, keepdims?: boolean): Node;
+    dot(o: TensorLike): Node;
+    matmul(o: TensorLike): Node;
+    reshape(shape: readonly number[]): Node;
+    transpose(perm?: readonly number[]): Node;
     /** The transpose (axes reversed). */
     readonly T: Node;
-    flatten(ndim?: number): Node; expandDims(axis: number): Node; squeeze(axis?: Axis): Node;
-    slice(begin: readonly number[], size?: readonly number[]): Node; index(...specs: IndexSpec[]): Node;
+    flatten(ndim?: number): Node;
+    expandDims(axis: number): Node;
+    squeeze(axis?: Axis): Node;
+    slice(begin: readonly number[], size?: readonly number[]): Node;
+    index(...specs: IndexSpec[]): Node;
     gather(indices: TensorLike, axis?: number): Node;
-    softmax(axis?: number): Node; logSoftmax(axis?: number): Node;
+    softmax(axis?: number): Node;
+    logSoftmax(axis?: number): Node;
   }
 }
 
-type Methods = Omit<Node, 'T' | 'id' | 'op' | 'inputs' | 'args' | 'type' | 'origin' | 'name' | 'dtype' | 'shape' | 'ndim' | 'named'>;
+type Methods = Omit<
+  Node,
+  'T' | 'id' | 'op' | 'inputs' | 'args' | 'type' | 'origin' | 'name' | 'dtype' | 'shape' | 'ndim' | 'named'
+>;
 
-const binary = (f: (a: TensorLike, b: TensorLike) => Node) => function (this: Node, o: TensorLike) { return f(this, o); };
-const unary = (f: (a: TensorLike) => Node) => function (this: Node) { return f(this); };
+const binary = (f: (a: TensorLike, b: TensorLike) => Node) =>
+  function (this: Node, o: TensorLike) {
+    return f(this, o);
+  };
+const unary = (f: (a: TensorLike) => Node) =>
+  function (this: Node) {
+    return f(this);
+  };
 const reduce = (f: (x: TensorLike, axis?: Axis, keepdims?: boolean) => Node) =>
-  function (this: Node, axis?: Axis, keepdims?: boolean) { return f(this, axis, keepdims); };
+  function (this: Node, axis?: Axis, keepdims?: boolean) {
+    return f(this, axis, keepdims);
+  };
 
 const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
-  add: binary(B.add), sub: binary(B.sub), mul: binary(B.mul), div: binary(B.div), pow: binary(B.pow),
-  maximum: binary(B.maximum), minimum: binary(B.minimum), eq: binary(B.eq), ne: binary(B.ne), lt: binary(B.lt),
-  le: binary(B.le), gt: binary(B.gt), ge: binary(B.ge), and: binary(B.and), or: binary(B.or),
-  neg: unary(B.neg), exp: unary(B.exp), log: unary(B.log), log1p: unary(B.log1p), expm1: unary(B.expm1),
-  sqrt: unary(B.sqrt), rsqrt: unary(B.rsqrt), square: unary(B.square), abs: unary(B.abs), sign: unary(B.sign),
-  tanh: unary(B.tanh), sigmoid: unary(B.sigmoid), softplus: unary(B.softplus), relu: unary(B.relu),
-  sin: unary(B.sin), cos: unary(B.cos), erf: unary(B.erf), not: unary(B.not),
-  clip(lo, hi) { return B.clip(this, lo, hi); },
-  cast(dtype) { return B.cast(this, dtype); },
-  sum: reduce(B.sum), mean: reduce(B.mean), max: reduce(B.max), min: reduce(B.min), prod: reduce(B.prod),
-  logsumexp: reduce(B.logsumexp), variance: reduce(B.variance), std: reduce(B.std),
-  argmax(axis, keepdims) { return B.argmax(this, axis, keepdims); },
-  argmin(axis, keepdims) { return B.argmin(this, axis, keepdims); },
-  dot: binary(B.dot), matmul: binary(B.matmul),
-  reshape(shape) { return B.reshape(this, shape); },
-  transpose(perm) { return B.transpose(this, perm); },
-  flatten(ndim) { return B.flatten(this, ndim); },
-  expandDims(axis) { return B.expandDims(this, axis); },
-  squeeze(axis) { return B.squeeze(this, axis); },
-  slice(begin, size) { return B.slice(this, begin, size); },
-  index(...specs) { return B.index(this, ...specs); },
-  gather(indices, axis) { return B.gather(this, indices, axis); },
-  softmax(axis) { return B.softmax(this, axis); },
-  logSoftmax(axis) { return B.logSoftmax(this, axis); },
+  add: binary(B.add),
+  sub: binary(B.sub),
+  mul: binary(B.mul),
+  div: binary(B.div),
+  pow: binary(B.pow),
+  maximum: binary(B.maximum),
+  minimum: binary(B.minimum),
+  eq: binary(B.eq),
+  ne: binary(B.ne),
+  lt: binary(B.lt),
+  le: binary(B.le),
+  gt: binary(B.gt),
+  ge: binary(B.ge),
+  and: binary(B.and),
+  or: binary(B.or),
+  neg: unary(B.neg),
+  exp: unary(B.exp),
+  log: unary(B.log),
+  log1p: unary(B.log1p),
+  expm1: unary(B.expm1),
+  sqrt: unary(B.sqrt),
+  rsqrt: unary(B.rsqrt),
+  square: unary(B.square),
+  abs: unary(B.abs),
+  sign: unary(B.sign),
+  tanh: unary(B.tanh),
+  sigmoid: unary(B.sigmoid),
+  softplus: unary(B.softplus),
+  relu: unary(B.relu),
+  sin: unary(B.sin),
+  cos: unary(B.cos),
+  erf: unary(B.erf),
+  not: unary(B.not),
+  clip(lo, hi) {
+    return B.clip(this, lo, hi);
+  },
+  cast(dtype) {
+    return B.cast(this, dtype);
+  },
+  sum: reduce(B.sum),
+  mean: reduce(B.mean),
+  max: reduce(B.max),
+  min: reduce(B.min),
+  prod: reduce(B.prod),
+  logsumexp: reduce(B.logsumexp),
+  variance: reduce(B.variance),
+  std: reduce(B.std),
+  argmax(axis, keepdims) {
+    return B.argmax(this, axis, keepdims);
+  },
+  argmin(axis, keepdims) {
+    return B.argmin(this, axis, keepdims);
+  },
+  dot: binary(B.dot),
+  matmul: binary(B.matmul),
+  reshape(shape) {
+    return B.reshape(this, shape);
+  },
+  transpose(perm) {
+    return B.transpose(this, perm);
+  },
+  flatten(ndim) {
+    return B.flatten(this, ndim);
+  },
+  expandDims(axis) {
+    return B.expandDims(this, axis);
+  },
+  squeeze(axis) {
+    return B.squeeze(this, axis);
+  },
+  slice(begin, size) {
+    return B.slice(this, begin, size);
+  },
+  index(...specs) {
+    return B.index(this, ...specs);
+  },
+  gather(indices, axis) {
+    return B.gather(this, indices, axis);
+  },
+  softmax(axis) {
+    return B.softmax(this, axis);
+  },
+  logSoftmax(axis) {
+    return B.logSoftmax(this, axis);
+  },
 };
 
 Object.assign(Node.prototype, methods);

@@ -11,7 +11,8 @@ import { SharedValue } from '../../runtime/shared-value.js';
 let nextUid = 1;
 
 function checkDType(dtype: DType, where: string): DType {
-  if (!isDType(dtype)) throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
+  if (!isDType(dtype))
+    throw new DTypeError(`${where}: unknown dtype '${String(dtype)}' (use float32, float64, int32 or bool)`);
   return dtype;
 }
 
@@ -37,8 +38,10 @@ export function tensor(name: string, options: TensorOptions): Node<'input'> {
   return Node.leaf('input', { name, uid: nextUid++ }, { dtype, shape: checkShape(options.shape, dtype, where) }, name);
 }
 
-const ofRank = (rank: number) => (name = '', dtype?: DType): Node<'input'> =>
-  tensor(name, { dtype: dtype ?? floatx(), shape: new Array<Dim>(rank).fill(null) });
+const ofRank =
+  (rank: number) =>
+  (name = '', dtype?: DType): Node<'input'> =>
+    tensor(name, { dtype: dtype ?? floatx(), shape: new Array<Dim>(rank).fill(null) });
 
 /** A symbolic scalar input. */
 export const scalar = ofRank(0);
@@ -64,9 +67,20 @@ export interface SharedVariable extends Node<'shared'> {
 }
 
 export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
-  const array = storeRounded(toNDArray(value, options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {}, `shared('${name}')`));
+  const array = storeRounded(
+    toNDArray(
+      value,
+      options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {},
+      `shared('${name}')`,
+    ),
+  );
   const container = new SharedValue(name, array);
-  const node = Node.leaf('shared', { container, uid: nextUid++ }, { dtype: array.dtype, shape: array.shape }, name) as SharedVariable;
+  const node = Node.leaf(
+    'shared',
+    { container, uid: nextUid++ },
+    { dtype: array.dtype, shape: array.shape },
+    name,
+  ) as SharedVariable;
   node.get = () => container.value;
   node.set = (v: ArrayValue) => {
     container.value = coerceShared(v, container, name);
@@ -75,12 +89,18 @@ export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DT
 }
 
 /** Validates a new value for a shared variable against its dtype and shape. */
-export function coerceShared(v: ArrayValue, current: { readonly dtype: DType; readonly shape: readonly number[] }, name: string): NDArray {
+export function coerceShared(
+  v: ArrayValue,
+  current: { readonly dtype: DType; readonly shape: readonly number[] },
+  name: string,
+): NDArray {
   const where = `${name}.set`;
   let next: NDArray;
   if (v instanceof NDArray) {
     if (v.dtype !== current.dtype && !isLosslessCast(v.dtype, current.dtype)) {
-      throw new DTypeError(`${where}: ${name} is ${current.dtype}, got a ${v.dtype} array (convert it with .astype('${current.dtype}'))`);
+      throw new DTypeError(
+        `${where}: ${name} is ${current.dtype}, got a ${v.dtype} array (convert it with .astype('${current.dtype}'))`,
+      );
     }
     next = v.dtype === current.dtype ? v : v.astype(current.dtype);
   } else {

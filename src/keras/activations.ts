@@ -19,6 +19,7 @@ export const ACTIVATIONS: Record<ActivationName, (x: T.Node) => T.Node> = {
 export function activation(name: string | undefined, where: string): (x: T.Node) => T.Node {
   const key = (name ?? 'linear') as ActivationName;
   const f = ACTIVATIONS[key];
-  if (!f) throw new ConfigError(`${where}: unknown activation '${name}' (known: ${Object.keys(ACTIVATIONS).join(', ')})`);
+  if (!f)
+    throw new ConfigError(`${where}: unknown activation '${name}' (known: ${Object.keys(ACTIVATIONS).join(', ')})`);
   return f;
 }

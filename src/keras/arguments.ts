@@ -4,7 +4,13 @@ import { ConfigError, InputError } from '../../runtime/errors.js';
 /** What one option may be. */
 export type OptionRule =
   | { readonly kind: 'integer'; readonly min: number; readonly max?: number }
-  | { readonly kind: 'number'; readonly min: number; readonly max: number; readonly below?: boolean; readonly above?: boolean }
+  | {
+      readonly kind: 'number';
+      readonly min: number;
+      readonly max: number;
+      readonly below?: boolean;
+      readonly above?: boolean;
+    }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'oneOf'; readonly values: readonly unknown[] }
   | { readonly kind: 'list' }
@@ -52,14 +58,21 @@ function accepts(r: OptionRule, v: unknown): boolean {
  * Checks an options object against its rules before any work: unknown keys and impossible values are a
  * ConfigError naming the function, the option, the value and what is allowed. Undefined means "default".
  */
-export function checkOptions(where: string, options: object | undefined, rules: Readonly<Record<string, OptionRule>>): void {
+export function checkOptions(
+  where: string,
+  options: object | undefined,
+  rules: Readonly<Record<string, OptionRule>>,
+): void {
   if (options === undefined) return;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
   for (const [key, value] of Object.entries(options)) {
     const rule = rules[key];
     if (!rule) throw new ConfigError(`${where}: unknown option '${key}' (known: ${Object.keys(rules).join(', ')})`);
     if (value !== undefined && !accepts(rule, value)) {
-      throw new ConfigError(`${where}: ${key} must be ${describeRule(rule)}, got ${typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value) ?? typeof value}`);
+      throw new ConfigError(
+        `${where}: ${key} must be ${describeRule(rule)}, got ${typeof value === 'number' || typeof value === 'boolean' ? String(value) : (JSON.stringify(value) ?? typeof value)}`,
+      );
     }
   }
 }
@@ -74,7 +87,10 @@ export const FIT_OPTIONS: Readonly<Record<string, OptionRule>> = {
   callbacks: { kind: 'list' },
   verbose: { kind: 'oneOf', values: [0, 1, 2] },
 };
-export const EVALUATE_OPTIONS: Readonly<Record<string, OptionRule>> = { batchSize: FIT_OPTIONS['batchSize']!, verbose: FIT_OPTIONS['verbose']! };
+export const EVALUATE_OPTIONS: Readonly<Record<string, OptionRule>> = {
+  batchSize: FIT_OPTIONS['batchSize']!,
+  verbose: FIT_OPTIONS['verbose']!,
+};
 export const PREDICT_OPTIONS = EVALUATE_OPTIONS;
 
 /** Training data must be finite: a NaN in x or y would make every loss NaN from the first batch on. */
@@ -94,7 +110,9 @@ export function checkSparseLabels(labels: T.NDArray, classes: number, what: stri
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!Number.isInteger(v) || v < 0 || v >= classes) {
-      throw new InputError(`${what}: label ${v} of sample ${i} is not a class index of the model's ${classes} classes (integers 0 to ${classes - 1})`);
+      throw new InputError(
+        `${what}: label ${v} of sample ${i} is not a class index of the model's ${classes} classes (integers 0 to ${classes - 1})`,
+      );
     }
   }
 }

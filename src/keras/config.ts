@@ -1,7 +1,13 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setDefaultBackend, setEpsilonValue, setHalfStorage, setFloatxDType, setImageDataFormatValue } from '../../runtime/config.js';
+import {
+  setDefaultBackend,
+  setEpsilonValue,
+  setHalfStorage,
+  setFloatxDType,
+  setImageDataFormatValue,
+} from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 
 /** The backends tsano runs on, and the Python Keras names it accepts in their place. */
@@ -10,7 +16,12 @@ const PYTHON_BACKENDS = ['tensorflow', 'theano', 'jax', 'torch', 'cntk', 'numpy'
 const FLOATX = ['float16', 'float32', 'float64'] as const;
 const FORMATS = ['channels_last', 'channels_first'] as const;
 
-export const DEFAULTS = { floatx: 'float32', epsilon: 1e-7, backend: 'wasm', image_data_format: 'channels_last' } as const;
+export const DEFAULTS = {
+  floatx: 'float32',
+  epsilon: 1e-7,
+  backend: 'wasm',
+  image_data_format: 'channels_last',
+} as const;
 
 /** The directory Keras uses: $KERAS_HOME, else ~/.keras, or /tmp/.keras when the home folder is not writable. */
 export function kerasDir(): string {
@@ -42,7 +53,9 @@ function resolveBackend(name: unknown, where: string, warnings: string[]): Backe
     warnings.push(`tsano: backend '${name}' (${where}) is a Python Keras backend; running on wasm.`);
     return 'wasm';
   }
-  throw new ConfigError(`${where}: unknown backend ${JSON.stringify(name)} (use 'wasm' or 'js'; ${PYTHON_BACKENDS.join(', ')} run on wasm)`);
+  throw new ConfigError(
+    `${where}: unknown backend ${JSON.stringify(name)} (use 'wasm' or 'js'; ${PYTHON_BACKENDS.join(', ')} run on wasm)`,
+  );
 }
 
 /**
@@ -68,7 +81,9 @@ export function loadKerasConfig(): KerasConfig {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
       raw = parsed as Record<string, unknown>;
     } catch (e) {
-      throw new ConfigError(`${file}: invalid JSON (${(e as Error).message}); fix or delete the file (tsano never rewrites it)`);
+      throw new ConfigError(
+        `${file}: invalid JSON (${(e as Error).message}); fix or delete the file (tsano never rewrites it)`,
+      );
     }
   } else {
     try {
@@ -80,15 +95,21 @@ export function loadKerasConfig(): KerasConfig {
   }
   const floatx = raw['floatx'] ?? DEFAULTS.floatx;
   if (!(FLOATX as readonly unknown[]).includes(floatx)) {
-    throw new ConfigError(`${file}: invalid "floatx": ${JSON.stringify(floatx)} (expected one of ${FLOATX.join(', ')})`);
+    throw new ConfigError(
+      `${file}: invalid "floatx": ${JSON.stringify(floatx)} (expected one of ${FLOATX.join(', ')})`,
+    );
   }
   const epsilon = raw['epsilon'] ?? DEFAULTS.epsilon;
   if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon <= 0) {
-    throw new ConfigError(`${file}: invalid "epsilon": ${JSON.stringify(epsilon)} (expected a positive number such as 1e-07)`);
+    throw new ConfigError(
+      `${file}: invalid "epsilon": ${JSON.stringify(epsilon)} (expected a positive number such as 1e-07)`,
+    );
   }
   const format = raw['image_data_format'] ?? DEFAULTS.image_data_format;
   if (!(FORMATS as readonly unknown[]).includes(format)) {
-    throw new ConfigError(`${file}: invalid "image_data_format": ${JSON.stringify(format)} (expected one of ${FORMATS.join(', ')})`);
+    throw new ConfigError(
+      `${file}: invalid "image_data_format": ${JSON.stringify(format)} (expected one of ${FORMATS.join(', ')})`,
+    );
   }
   let backend = resolveBackend(raw['backend'] ?? DEFAULTS.backend, `${file} "backend"`, warnings);
   const envBackend = process.env['KERAS_BACKEND'];

@@ -27,7 +27,6 @@ interface WeightGroup {
   readonly weights: readonly WeightSpec[];
 }
 
-
 /** The deepest nesting of arrays and objects in JSON text, counted without parsing (so without recursion). */
 function jsonDepth(text: string): number {
   let depth = 0;
@@ -36,7 +35,8 @@ function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) deepest = Math.max(deepest, ++depth);
@@ -47,7 +47,10 @@ function jsonDepth(text: string): number {
 
 /** Parses JSON text from a file, refusing what is not UTF-8, too large or too deep, with the file's name. */
 function parseJsonFile(bytes: Uint8Array, file: string): unknown {
-  if (bytes.length > MAX_MODEL_JSON_BYTES) throw new LoadError(`${file}: ${bytes.length} bytes is too large for a model description (at most ${MAX_MODEL_JSON_BYTES})`);
+  if (bytes.length > MAX_MODEL_JSON_BYTES)
+    throw new LoadError(
+      `${file}: ${bytes.length} bytes is too large for a model description (at most ${MAX_MODEL_JSON_BYTES})`,
+    );
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -59,7 +62,10 @@ function parseJsonFile(bytes: Uint8Array, file: string): unknown {
 
 function parseJsonText(text: string, file: string): unknown {
   const depth = jsonDepth(text);
-  if (depth > MAX_JSON_DEPTH) throw new LoadError(`${file}: JSON nested ${depth} levels deep (a model description needs at most ${MAX_JSON_DEPTH})`);
+  if (depth > MAX_JSON_DEPTH)
+    throw new LoadError(
+      `${file}: JSON nested ${depth} levels deep (a model description needs at most ${MAX_JSON_DEPTH})`,
+    );
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -72,22 +78,33 @@ const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== nul
 /** The weights manifest, checked field by field: names, shapes within the size limit, known dtypes, files inside the model's folder. */
 function readManifest(manifest: unknown, dir: string, file: string): WeightGroup[] {
   if (manifest === undefined) return [];
-  if (!Array.isArray(manifest)) throw new LoadError(`${file}: weightsManifest must be a list of groups, got ${JSON.stringify(manifest)?.slice(0, 40)}`);
+  if (!Array.isArray(manifest))
+    throw new LoadError(
+      `${file}: weightsManifest must be a list of groups, got ${JSON.stringify(manifest)?.slice(0, 40)}`,
+    );
   return manifest.map((group: unknown, g) => {
     const where = `${file}: weightsManifest[${g}]`;
-    if (!isObject(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights'])) throw new LoadError(`${where} must be { paths: [...], weights: [...] }`);
+    if (!isObject(group) || !Array.isArray(group['paths']) || !Array.isArray(group['weights']))
+      throw new LoadError(`${where} must be { paths: [...], weights: [...] }`);
     const files = group['paths'].map((p: unknown, k) => {
-      if (typeof p !== 'string' || p === '') throw new LoadError(`${where}.paths[${k}] must be a file name, got ${JSON.stringify(p)}`);
+      if (typeof p !== 'string' || p === '')
+        throw new LoadError(`${where}.paths[${k}] must be a file name, got ${JSON.stringify(p)}`);
       const resolved = path.resolve(dir, p);
       const inside = path.relative(dir, resolved);
-      if (path.isAbsolute(p) || inside.startsWith('..') || path.isAbsolute(inside)) throw new LoadError(`${where}.paths[${k}]: '${p}' is outside the model's folder ${dir}; weights files must sit beside model.json`);
+      if (path.isAbsolute(p) || inside.startsWith('..') || path.isAbsolute(inside))
+        throw new LoadError(
+          `${where}.paths[${k}]: '${p}' is outside the model's folder ${dir}; weights files must sit beside model.json`,
+        );
       return resolved;
     });
     const weights = group['weights'].map((w: unknown, k): WeightSpec => {
       const at = `${where}.weights[${k}]`;
       if (!isObject(w) || typeof w['name'] !== 'string') throw new LoadError(`${at} must have a name`);
       const dtype = w['dtype'] ?? 'float32';
-      if (typeof dtype !== 'string' || !(dtype in WEIGHT_BYTES)) throw new LoadError(`${at} (${w['name']}): dtype ${JSON.stringify(dtype)} is not supported (${Object.keys(WEIGHT_BYTES).join(', ')}; quantized weights are not)`);
+      if (typeof dtype !== 'string' || !(dtype in WEIGHT_BYTES))
+        throw new LoadError(
+          `${at} (${w['name']}): dtype ${JSON.stringify(dtype)} is not supported (${Object.keys(WEIGHT_BYTES).join(', ')}; quantized weights are not)`,
+        );
       if (!Array.isArray(w['shape'])) throw new LoadError(`${at} (${w['name']}): shape must be a list of sizes`);
       const shape = w['shape'] as number[];
       let size: number;
@@ -96,7 +113,12 @@ function readManifest(manifest: unknown, dir: string, file: string): WeightGroup
       } catch (e) {
         throw new LoadError(`${at}: ${(e as Error).message}`);
       }
-      return { name: w['name'].replace(/:0$/, ''), shape, dtype: dtype as WeightDType, bytes: size * WEIGHT_BYTES[dtype as WeightDType] };
+      return {
+        name: w['name'].replace(/:0$/, ''),
+        shape,
+        dtype: dtype as WeightDType,
+        bytes: size * WEIGHT_BYTES[dtype as WeightDType],
+      };
     });
     return { files, weights };
   });
@@ -105,37 +127,58 @@ function readManifest(manifest: unknown, dir: string, file: string): WeightGroup
 /** Each group's files, after checking they exist and hold exactly the bytes the manifest declares. */
 async function readWeightFiles(group: WeightGroup, file: string): Promise<Buffer> {
   const declared = group.weights.reduce((s, w) => s + w.bytes, 0);
-  const sizes = await Promise.all(group.files.map(async (f) => {
-    try {
-      const s = await stat(f);
-      if (!s.isFile()) throw new LoadError(`${f}: weights file listed in ${file} is not a file`);
-      return s.size;
-    } catch (e) {
-      if (e instanceof TsanoError) throw e;
-      throw new LoadError(`${f}: weights file listed in ${file} cannot be read (${reason(e)})`);
-    }
-  }));
+  const sizes = await Promise.all(
+    group.files.map(async (f) => {
+      try {
+        const s = await stat(f);
+        if (!s.isFile()) throw new LoadError(`${f}: weights file listed in ${file} is not a file`);
+        return s.size;
+      } catch (e) {
+        if (e instanceof TsanoError) throw e;
+        throw new LoadError(`${f}: weights file listed in ${file} cannot be read (${reason(e)})`);
+      }
+    }),
+  );
   const held = sizes.reduce((a, b) => a + b, 0);
   if (held !== declared) {
     const names = group.files.map((f) => path.basename(f)).join(', ');
-    throw new LoadError(`${group.files.length === 1 ? group.files[0] : names}: ${held < declared ? 'truncated' : 'longer than declared'}: ${held} bytes, but ${file} declares ${declared} for ${group.weights.map((w) => `${w.name} ${JSON.stringify(w.shape)}`).join(', ')}`);
+    throw new LoadError(
+      `${group.files.length === 1 ? group.files[0] : names}: ${held < declared ? 'truncated' : 'longer than declared'}: ${held} bytes, but ${file} declares ${declared} for ${group.weights.map((w) => `${w.name} ${JSON.stringify(w.shape)}`).join(', ')}`,
+    );
   }
-  const parts = await Promise.all(group.files.map((f) => readFile(f).catch((e) => {
-    throw new LoadError(`${f}: weights file listed in ${file} cannot be read (${reason(e)})`);
-  })));
+  const parts = await Promise.all(
+    group.files.map((f) =>
+      readFile(f).catch((e) => {
+        throw new LoadError(`${f}: weights file listed in ${file} cannot be read (${reason(e)})`);
+      }),
+    ),
+  );
   return Buffer.concat(parts);
 }
 
 /** Decodes a group's weights by name, warning about values that are not finite. */
-function decodeWeights(group: WeightGroup, data: Buffer, file: string, into: Map<string, { spec: WeightSpec; value: T.NDArray }>): void {
+function decodeWeights(
+  group: WeightGroup,
+  data: Buffer,
+  file: string,
+  into: Map<string, { spec: WeightSpec; value: T.NDArray }>,
+): void {
   let offset = 0;
   for (const spec of group.weights) {
     const raw = data.subarray(offset, offset + spec.bytes);
     offset += spec.bytes;
     const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-    const values = spec.dtype === 'float32' ? new Float32Array(copy) : spec.dtype === 'int32' ? Float32Array.from(new Int32Array(copy)) : Float32Array.from(new Uint8Array(copy));
+    const values =
+      spec.dtype === 'float32'
+        ? new Float32Array(copy)
+        : spec.dtype === 'int32'
+          ? Float32Array.from(new Int32Array(copy))
+          : Float32Array.from(new Uint8Array(copy));
     const bad = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
-    if (bad) console.warn(`tsano: ${file}: weight '${spec.name}' holds ${bad} value${bad === 1 ? '' : 's'} that ${bad === 1 ? 'is' : 'are'} NaN or infinite`);
+    if (bad)
+      console.warn(
+        `tsano: ${file}: weight '${spec.name}' holds ${bad} value${bad === 1 ? '' : 's'} that ${bad === 1 ? 'is' : 'are'} NaN or infinite`,
+      );
     if (into.has(spec.name)) throw new LoadError(`${file}: weight '${spec.name}' is listed twice in the manifest`);
     into.set(spec.name, { spec, value: T.array(values, { shape: spec.shape }) });
   }
@@ -166,33 +209,43 @@ export async function loadModel(target: string): Promise<LayersModel> {
     throw new LoadError(`${file}: cannot read the model (${reason(e)})`);
   }
   const json = parseJsonFile(bytes, file);
-  if (!isObject(json) || !isObject(json['modelTopology'])) throw new LoadError(`${file}: no modelTopology (is this a TensorFlow.js layers model?)`);
+  if (!isObject(json) || !isObject(json['modelTopology']))
+    throw new LoadError(`${file}: no modelTopology (is this a TensorFlow.js layers model?)`);
   const groups = readManifest(json['weightsManifest'], path.dirname(path.resolve(file)), file);
   const provided = new Map<string, { spec: WeightSpec; value: T.NDArray }>();
   for (const group of groups) decodeWeights(group, await readWeightFiles(group, file), file, provided);
   const used = new Set<string>();
   const source = (name: string, shape: readonly number[]) => {
     const found = provided.get(name);
-    if (!found) throw new LoadError(`${file}: the model's weight '${name}' ${JSON.stringify(shape)} is not in the weights manifest (it lists ${[...provided.keys()].join(', ') || 'none'})`);
+    if (!found)
+      throw new LoadError(
+        `${file}: the model's weight '${name}' ${JSON.stringify(shape)} is not in the weights manifest (it lists ${[...provided.keys()].join(', ') || 'none'})`,
+      );
     if (found.spec.shape.length !== shape.length || found.spec.shape.some((d, i) => d !== shape[i])) {
-      throw new LoadError(`${file}: weight '${name}' is ${JSON.stringify(found.spec.shape)} in the weights manifest, but the topology makes it ${JSON.stringify(shape)}`);
+      throw new LoadError(
+        `${file}: weight '${name}' is ${JSON.stringify(found.spec.shape)} in the weights manifest, but the topology makes it ${JSON.stringify(shape)}`,
+      );
     }
     used.add(name);
     return found.value.astype(T.floatx());
   };
-  const model = asLoadError(file, () => withWeightSource(source, () => {
-    const m = modelFromTopology(json['modelTopology'] as Config, file);
-    void m.weights; // builds every layer, taking its weights from the files
-    return m;
-  }));
+  const model = asLoadError(file, () =>
+    withWeightSource(source, () => {
+      const m = modelFromTopology(json['modelTopology'] as Config, file);
+      void m.weights; // builds every layer, taking its weights from the files
+      return m;
+    }),
+  );
   const unused = [...provided.keys()].filter((n) => !used.has(n));
-  if (unused.length) throw new LoadError(`${file}: the weights manifest lists ${unused.join(', ')}, which the model does not have`);
+  if (unused.length)
+    throw new LoadError(`${file}: the weights manifest lists ${unused.join(', ')}, which the model does not have`);
   return model;
 }
 
 /** A model from Keras's `model.to_json()` output (Keras 2 or Keras 3 layout), with fresh weights. */
 export function modelFromJSON(text: string): LayersModel {
-  if (typeof text !== 'string') throw new LoadError(`modelFromJSON: expected the JSON text of a model, got ${typeof text}`);
+  if (typeof text !== 'string')
+    throw new LoadError(`modelFromJSON: expected the JSON text of a model, got ${typeof text}`);
   const json = parseJsonText(text, 'modelFromJSON');
   if (!isObject(json)) throw new LoadError('modelFromJSON: the JSON must be an object (a Keras model config)');
   return asLoadError('modelFromJSON', () => {

@@ -3,12 +3,28 @@
  * keras.json exactly as Keras does and prints which backend is in use.
  */
 import '../graph/methods.js';
-import { epsilon, floatx, imageDataFormat, setEpsilonValue, setFloatxDType, setHalfStorage, setImageDataFormatValue, defaultBackend } from '../../runtime/config.js';
+import {
+  epsilon,
+  floatx,
+  imageDataFormat,
+  setEpsilonValue,
+  setFloatxDType,
+  setHalfStorage,
+  setImageDataFormatValue,
+  defaultBackend,
+} from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import * as T from '../index.js';
 import { applyKerasConfig, loadKerasConfig } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
-import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D, type Conv2DArgs, type PoolArgs } from './layers/conv.js';
+import {
+  AveragePooling2D,
+  Conv2D,
+  GlobalAveragePooling2D,
+  MaxPooling2D,
+  type Conv2DArgs,
+  type PoolArgs,
+} from './layers/conv.js';
 import type { Layer, LayerArgs } from './layers/layer.js';
 import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateOnNaN } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
@@ -27,7 +43,8 @@ const FLOATX = ['float16', 'float32', 'float64'];
 export const backend = {
   floatx: (): string => (config.floatx === 'float16' ? 'float16' : floatx()),
   setFloatx(value: 'float16' | 'float32' | 'float64') {
-    if (!FLOATX.includes(value)) throw new ConfigError(`setFloatx: unknown floatx '${value}' (expected one of ${FLOATX.join(', ')})`);
+    if (!FLOATX.includes(value))
+      throw new ConfigError(`setFloatx: unknown floatx '${value}' (expected one of ${FLOATX.join(', ')})`);
     config.floatx = value;
     setFloatxDType(value === 'float64' ? 'float64' : 'float32');
     setHalfStorage(value === 'float16');
@@ -37,16 +54,25 @@ export const backend = {
   imageDataFormat: () => (imageDataFormat() === 'channelsLast' ? 'channels_last' : 'channels_first'),
   setImageDataFormat(value: string) {
     const v = value.toLowerCase();
-    if (v !== 'channels_last' && v !== 'channels_first') throw new ConfigError(`setImageDataFormat: expected channels_last or channels_first, got '${value}'`);
+    if (v !== 'channels_last' && v !== 'channels_first')
+      throw new ConfigError(`setImageDataFormat: expected channels_last or channels_first, got '${value}'`);
     setImageDataFormatValue(v === 'channels_last' ? 'channelsLast' : 'channelsFirst');
   },
   backend: () => defaultBackend(),
   // classic backend functions, so Keras-1/2 backend code ports line by line
-  placeholder: (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) => T.tensor(args.name ?? 'placeholder', { shape: args.shape, ...(args.dtype ? { dtype: args.dtype } : {}) }),
+  placeholder: (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) =>
+    T.tensor(args.name ?? 'placeholder', { shape: args.shape, ...(args.dtype ? { dtype: args.dtype } : {}) }),
   variable: (value: T.ArrayValue, name?: string) => T.shared(value, name),
   constant: T.constant,
-  dot: T.dot, sum: T.sum, mean: T.mean, max: T.max, exp: T.exp, log: T.log, sigmoid: T.sigmoid,
-  softmax: T.softmax, relu: T.relu,
+  dot: T.dot,
+  sum: T.sum,
+  mean: T.mean,
+  max: T.max,
+  exp: T.exp,
+  log: T.log,
+  sigmoid: T.sigmoid,
+  softmax: T.softmax,
+  relu: T.relu,
   gradients: (loss: T.Node, variables: T.Node[]) => T.grad(loss, variables),
   /** keras.backend.function(inputs, outputs, updates): a compiled function taking an array of inputs. */
   async function(inputs: T.Node[], outputs: T.Node[], updates: [T.Node, T.Node][] = []) {
@@ -66,10 +92,12 @@ export const layers = {
   conv2d: (args: Conv2DArgs) => new Conv2D(args),
   maxPooling2d: (args: PoolArgs = {}) => new MaxPooling2D(args),
   averagePooling2d: (args: PoolArgs = {}) => new AveragePooling2D(args),
-  globalAveragePooling2d: (args: LayerArgs & { dataFormat?: 'channelsLast' | 'channelsFirst' } = {}) => new GlobalAveragePooling2D(args),
+  globalAveragePooling2d: (args: LayerArgs & { dataFormat?: 'channelsLast' | 'channelsFirst' } = {}) =>
+    new GlobalAveragePooling2D(args),
   batchNormalization: (args: NormalizationArgs & { momentum?: number } = {}) => new BatchNormalization(args),
   layerNormalization: (args: NormalizationArgs = {}) => new LayerNormalization(args),
-  embedding: (args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) => new Embedding(args),
+  embedding: (args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) =>
+    new Embedding(args),
   add: (args: LayerArgs = {}) => new Add(args),
   multiply: (args: LayerArgs = {}) => new Multiply(args),
   concatenate: (args: LayerArgs & { axis?: number } = {}) => new Concatenate(args),
@@ -87,7 +115,12 @@ export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequ
 export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };
 
-export const optimizers = { sgd: optimizerFns.sgd, adam: optimizerFns.adam, rmsprop: optimizerFns.rmsprop, adagrad: optimizerFns.adagrad };
+export const optimizers = {
+  sgd: optimizerFns.sgd,
+  adam: optimizerFns.adam,
+  rmsprop: optimizerFns.rmsprop,
+  adagrad: optimizerFns.adagrad,
+};
 export const callbacks = {
   earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
   terminateOnNaN: () => new TerminateOnNaN(),

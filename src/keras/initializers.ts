@@ -2,7 +2,15 @@ import * as T from '../index.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { floatx } from '../../runtime/config.js';
 
-export type InitializerName = 'glorot_uniform' | 'glorot_normal' | 'he_normal' | 'he_uniform' | 'zeros' | 'ones' | 'random_normal' | 'random_uniform';
+export type InitializerName =
+  | 'glorot_uniform'
+  | 'glorot_normal'
+  | 'he_normal'
+  | 'he_uniform'
+  | 'zeros'
+  | 'ones'
+  | 'random_normal'
+  | 'random_uniform';
 
 /** Fan-in and fan-out of a weight shape, as Keras computes them (receptive field times channels for kernels). */
 function fans(shape: readonly number[]): [number, number] {

@@ -33,7 +33,8 @@ export function lossByName(name: string, options: LossOptions = {}): Loss {
     case 'sparse_categorical_crossentropy':
       return (t, p) => {
         const classes = p.shape[p.ndim - 1];
-        if (classes === null || classes === undefined) throw new ConfigError('sparse_categorical_crossentropy: the number of classes must be known');
+        if (classes === null || classes === undefined)
+          throw new ConfigError('sparse_categorical_crossentropy: the number of classes must be known');
         const labels = t.ndim === p.ndim ? T.squeeze(t, -1) : t;
         return categorical(T.oneHot(T.cast(labels, 'int32'), classes, p.dtype), p, fromLogits);
       };
@@ -42,24 +43,34 @@ export function lossByName(name: string, options: LossOptions = {}): Loss {
         if (fromLogits) return T.mean(T.sub(T.softplus(z), T.mul(t, z)), -1);
         const eps = epsilon();
         const p = T.clip(z, eps, 1 - eps);
-        return T.neg(T.mean(T.add(T.mul(t, T.log(T.add(p, eps))), T.mul(T.sub(1, t), T.log(T.add(T.sub(1, p), eps)))), -1));
+        return T.neg(
+          T.mean(T.add(T.mul(t, T.log(T.add(p, eps))), T.mul(T.sub(1, t), T.log(T.add(T.sub(1, p), eps)))), -1),
+        );
       };
     default:
-      throw new ConfigError(`unknown loss '${name}' (known: mse, mae, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy)`);
+      throw new ConfigError(
+        `unknown loss '${name}' (known: mse, mae, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy)`,
+      );
   }
 }
 
 /** Per-sample metric values; `accuracy` is resolved from the loss as Keras does. */
 export function metricByName(name: string, lossName: string): Loss {
   const loss = snake(lossName);
-  const resolved = snake(name) === 'accuracy' || name === 'acc'
-    ? loss === 'binary_crossentropy' ? 'binary_accuracy' : loss === 'sparse_categorical_crossentropy' ? 'sparse_categorical_accuracy' : 'categorical_accuracy'
-    : snake(name);
+  const resolved =
+    snake(name) === 'accuracy' || name === 'acc'
+      ? loss === 'binary_crossentropy'
+        ? 'binary_accuracy'
+        : loss === 'sparse_categorical_crossentropy'
+          ? 'sparse_categorical_accuracy'
+          : 'categorical_accuracy'
+      : snake(name);
   switch (resolved) {
     case 'categorical_accuracy':
       return (t, p) => T.cast(T.eq(T.argmax(p, -1), T.argmax(t, -1)), p.dtype);
     case 'sparse_categorical_accuracy':
-      return (t, p) => T.cast(T.eq(T.argmax(p, -1), T.cast(t.ndim === p.ndim ? T.squeeze(t, -1) : t, 'int32')), p.dtype);
+      return (t, p) =>
+        T.cast(T.eq(T.argmax(p, -1), T.cast(t.ndim === p.ndim ? T.squeeze(t, -1) : t, 'int32')), p.dtype);
     case 'binary_accuracy':
       return (t, p) => T.mean(T.cast(T.eq(T.gt(p, 0.5), T.gt(t, 0.5)), p.dtype), -1);
     case 'mse':
@@ -69,6 +80,8 @@ export function metricByName(name: string, lossName: string): Loss {
     case 'mean_absolute_error':
       return lossByName('mae');
     default:
-      throw new ConfigError(`unknown metric '${name}' (known: accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_accuracy, mse, mae)`);
+      throw new ConfigError(
+        `unknown metric '${name}' (known: accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_accuracy, mse, mae)`,
+      );
   }
 }

@@ -3,7 +3,14 @@ import type { SharedVariable } from '../graph/variables.js';
 import { floatx } from '../../runtime/config.js';
 import { ConfigError, DisposedError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
-import { checkFinite, checkOptions, checkSparseLabels, EVALUATE_OPTIONS, FIT_OPTIONS, PREDICT_OPTIONS } from './arguments.js';
+import {
+  checkFinite,
+  checkOptions,
+  checkSparseLabels,
+  EVALUATE_OPTIONS,
+  FIT_OPTIONS,
+  PREDICT_OPTIONS,
+} from './arguments.js';
 import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
@@ -51,7 +58,9 @@ export class EarlyStopping implements Callback {
   stopTraining = false;
   private best = Infinity;
   private wait = 0;
-  constructor(private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {}) {}
+  constructor(
+    private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {},
+  ) {}
   onEpochEnd(_epoch: number, logs: Record<string, number>): void {
     const monitor = this.args.monitor ?? 'val_loss';
     const raw = logs[monitor] ?? logs['loss'];
@@ -81,7 +90,12 @@ export class TerminateOnNaN implements Callback {
 /** A layer's entry in a Keras topology; the first layer of a model carries the batch input shape. */
 const layerEntry = (l: Layer, first: boolean): Record<string, unknown> => ({
   class_name: l.className,
-  config: { ...l.getConfig(), trainable: true, dtype: 'float32', ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}) },
+  config: {
+    ...l.getConfig(),
+    trainable: true,
+    dtype: 'float32',
+    ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}),
+  },
 });
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -97,7 +111,8 @@ function takeRows(a: T.NDArray, indices: ArrayLike<number>): T.NDArray {
   const row = a.size / a.shape[0]!;
   const Ctor = a.data.constructor as new (n: number) => typeof a.data;
   const out = new Ctor(indices.length * row);
-  for (let i = 0; i < indices.length; i++) out.set(a.data.subarray(indices[i]! * row, (indices[i]! + 1) * row), i * row);
+  for (let i = 0; i < indices.length; i++)
+    out.set(a.data.subarray(indices[i]! * row, (indices[i]! + 1) * row), i * row);
   return T.array(out, { shape: [indices.length, ...a.shape.slice(1)] });
 }
 
@@ -136,7 +151,8 @@ export abstract class LayersModel {
 
   setWeights(values: readonly T.NDArray[]): void {
     const ws = this.weights;
-    if (values.length !== ws.length) throw new ShapeError(`setWeights: the model has ${ws.length} weight arrays, got ${values.length}`);
+    if (values.length !== ws.length)
+      throw new ShapeError(`setWeights: the model has ${ws.length} weight arrays, got ${values.length}`);
     values.forEach((v, i) => ws[i]!.set(v));
   }
 
@@ -170,7 +186,11 @@ export abstract class LayersModel {
     const c = this.requireCompiled();
     let loss = T.mean(c.loss(target, y));
     const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);
-    if (reg.length) loss = T.add(loss, reg.reduce((a, b) => T.add(a, b)));
+    if (reg.length)
+      loss = T.add(
+        loss,
+        reg.reduce((a, b) => T.add(a, b)),
+      );
     return { loss, metrics: c.metrics.map((m) => T.mean(m.fn(target, y))) };
   }
 
@@ -183,7 +203,9 @@ export abstract class LayersModel {
     const { loss, metrics } = this.objective(y, target);
     const params = this.trainableWeights;
     const grads = T.grad(loss, params);
-    this.trainFn = await T.compile([x, target], [loss, ...metrics], { updates: [...c.optimizer.updates(params, grads), ...stateUpdates] });
+    this.trainFn = await T.compile([x, target], [loss, ...metrics], {
+      updates: [...c.optimizer.updates(params, grads), ...stateUpdates],
+    });
     return this.trainFn;
   }
 
@@ -194,12 +216,16 @@ export abstract class LayersModel {
     const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
     let [x, y] = this.trainingData(xIn, yIn, 'fit');
     let validation: [T.NDArray, T.NDArray] | undefined;
-    if (args.validationData) validation = this.trainingData(args.validationData[0], args.validationData[1], 'fit validationData');
+    if (args.validationData)
+      validation = this.trainingData(args.validationData[0], args.validationData[1], 'fit validationData');
     else if (args.validationSplit) {
       // Keras takes the last samples, before shuffling.
       const n = x.shape[0]!;
       const split = Math.floor(n * (1 - args.validationSplit));
-      if (split === 0 || split === n) throw new ConfigError(`fit: validationSplit ${args.validationSplit} of ${n} samples leaves ${split === 0 ? 'none to train on' : 'none to validate on'}`);
+      if (split === 0 || split === n)
+        throw new ConfigError(
+          `fit: validationSplit ${args.validationSplit} of ${n} samples leaves ${split === 0 ? 'none to train on' : 'none to validate on'}`,
+        );
       const all = Array.from({ length: n }, (_, i) => i);
       validation = [takeRows(x, all.slice(split)), takeRows(y, all.slice(split))];
       [x, y] = [takeRows(x, all.slice(0, split)), takeRows(y, all.slice(0, split))];
@@ -256,13 +282,19 @@ export abstract class LayersModel {
     const sums: number[] = [];
     for (let s = 0; s < n; s += batchSize) {
       const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
-      this.evalFn(takeRows(x, idx), takeRows(y, idx)).forEach((r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * idx.length));
+      this.evalFn(takeRows(x, idx), takeRows(y, idx)).forEach(
+        (r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * idx.length),
+      );
     }
     return sums.map((v) => v / n);
   }
 
   /** Loss and metrics on the given data, in inference mode (dropout off). */
-  async evaluate(x: T.ArrayValue, y: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<number[]> {
+  async evaluate(
+    x: T.ArrayValue,
+    y: T.ArrayValue,
+    args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {},
+  ): Promise<number[]> {
     this.checkNotDisposed('evaluate');
     checkOptions('evaluate', args, EVALUATE_OPTIONS);
     return this.evaluateArrays(...this.trainingData(x, y, 'evaluate'), args.batchSize ?? 32);
@@ -280,8 +312,18 @@ export abstract class LayersModel {
     const n = x.shape[0]!;
     if (args.batchSize === undefined || args.batchSize >= n) return this.predictFn(x);
     const parts: T.NDArray[] = [];
-    for (let s = 0; s < n; s += args.batchSize) parts.push(this.predictFn(takeRows(x, Array.from({ length: Math.min(args.batchSize, n - s) }, (_, i) => s + i))));
-    const out = new (parts[0]!.data.constructor as new (n: number) => T.NDArray['data'])(parts.reduce((t, p) => t + p.size, 0));
+    for (let s = 0; s < n; s += args.batchSize)
+      parts.push(
+        this.predictFn(
+          takeRows(
+            x,
+            Array.from({ length: Math.min(args.batchSize, n - s) }, (_, i) => s + i),
+          ),
+        ),
+      );
+    const out = new (parts[0]!.data.constructor as new (n: number) => T.NDArray['data'])(
+      parts.reduce((t, p) => t + p.size, 0),
+    );
     let offset = 0;
     for (const p of parts) {
       out.set(p.data as never, offset);
@@ -342,7 +384,11 @@ export abstract class LayersModel {
     this.forward(false);
     const rows = this.layers.map((l) => {
       const shape = this.layerOutputShape(l);
-      return [`${l.name} (${l.className})`, `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`, String(l.countParams())];
+      return [
+        `${l.name} (${l.className})`,
+        `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`,
+        String(l.countParams()),
+      ];
     });
     const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
     const widths = [34, 26, 10];
@@ -377,7 +423,9 @@ export class Sequential extends LayersModel {
 
   add(layer: Layer): void {
     if (this.layers.length === 0 && !layer.batchInputShape) {
-      throw new ConfigError(`the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`);
+      throw new ConfigError(
+        `the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`,
+      );
     }
     this.layers.push(layer);
     this.trainFn = this.predictFn = this.evalFn = undefined;
@@ -391,7 +439,12 @@ export class Sequential extends LayersModel {
   }
 
   topology(): Record<string, unknown> {
-    return { class_name: 'Sequential', config: { name: 'sequential', layers: this.layers.map((l, i) => layerEntry(l, i === 0)) }, keras_version: 'tsano', backend: 'tsano' };
+    return {
+      class_name: 'Sequential',
+      config: { name: 'sequential', layers: this.layers.map((l, i) => layerEntry(l, i === 0)) },
+      keras_version: 'tsano',
+      backend: 'tsano',
+    };
   }
 
   protected layerOutputShape(layer: Layer): Shape {
@@ -410,13 +463,19 @@ export class Functional extends LayersModel {
   readonly modelName = 'model';
   private readonly shapes = new Map<Layer, Shape>();
 
-  constructor(private readonly input: T.Node, private readonly output: T.Node) {
+  constructor(
+    private readonly input: T.Node,
+    private readonly output: T.Node,
+  ) {
     super();
     const order: Layer[] = [];
     const visit = (n: T.Node) => {
       const call = CALLS.get(n);
       if (!call) {
-        if (n !== input) throw new ConfigError(`keras.model: the outputs depend on ${n.name ?? 'a tensor'} that is neither the input nor a layer's output`);
+        if (n !== input)
+          throw new ConfigError(
+            `keras.model: the outputs depend on ${n.name ?? 'a tensor'} that is neither the input nor a layer's output`,
+          );
         return;
       }
       call.inputs.forEach(visit);
@@ -450,19 +509,36 @@ export class Functional extends LayersModel {
   topology(): Record<string, unknown> {
     const names = new Map<T.Node, string>([[this.input, this.input.name ?? 'input']]);
     const inputName = names.get(this.input);
-    const layers: Record<string, unknown>[] = [{ class_name: 'InputLayer', name: inputName, config: { name: inputName, batch_input_shape: this.input.shape, dtype: 'float32' }, inbound_nodes: [] }];
+    const layers: Record<string, unknown>[] = [
+      {
+        class_name: 'InputLayer',
+        name: inputName,
+        config: { name: inputName, batch_input_shape: this.input.shape, dtype: 'float32' },
+        inbound_nodes: [],
+      },
+    ];
     const visit = (n: T.Node) => {
       if (names.has(n)) return;
       const call = CALLS.get(n)!;
       call.inputs.forEach(visit);
       names.set(n, call.layer.name);
-      layers.push({ ...layerEntry(call.layer, false), name: call.layer.name, inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])] });
+      layers.push({
+        ...layerEntry(call.layer, false),
+        name: call.layer.name,
+        inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])],
+      });
     };
     visit(this.output);
     return {
       class_name: 'Model',
-      config: { name: 'model', layers, input_layers: [[inputName, 0, 0]], output_layers: [[names.get(this.output), 0, 0]] },
-      keras_version: 'tsano', backend: 'tsano',
+      config: {
+        name: 'model',
+        layers,
+        input_layers: [[inputName, 0, 0]],
+        output_layers: [[names.get(this.output), 0, 0]],
+      },
+      keras_version: 'tsano',
+      backend: 'tsano',
     };
   }
 

@@ -13,16 +13,28 @@ export interface Optimizer {
 const zerosLike = (p: SharedVariable, name: string) => T.shared(T.zeros(p.get().shape, p.dtype), name);
 
 /** The update pairs of a per-weight rule applied to every weight and its gradient. */
-const eachParam = (params: readonly SharedVariable[], grads: readonly T.Node[], rule: (p: SharedVariable, g: T.Node) => [T.Node, T.Node][]) =>
-  params.flatMap((p, i) => rule(p, grads[i]!));
+const eachParam = (
+  params: readonly SharedVariable[],
+  grads: readonly T.Node[],
+  rule: (p: SharedVariable, g: T.Node) => [T.Node, T.Node][],
+) => params.flatMap((p, i) => rule(p, grads[i]!));
 
 /** Adaptive step: a per-weight accumulator `a` of squared gradients, then w -= lr·g/(sqrt(a)+ε). */
-function adaptive(params: readonly SharedVariable[], grads: readonly T.Node[], lr: number, epsilon: number,
-  accumulator: (p: SharedVariable) => SharedVariable, next: (a: T.Node, g: T.Node) => T.Node): [T.Node, T.Node][] {
+function adaptive(
+  params: readonly SharedVariable[],
+  grads: readonly T.Node[],
+  lr: number,
+  epsilon: number,
+  accumulator: (p: SharedVariable) => SharedVariable,
+  next: (a: T.Node, g: T.Node) => T.Node,
+): [T.Node, T.Node][] {
   return eachParam(params, grads, (p, g) => {
     const a = accumulator(p);
     const a1 = next(a, g);
-    return [[a, a1], [p, T.sub(p, T.div(T.mul(g, lr), T.add(T.sqrt(a1), epsilon)))]];
+    return [
+      [a, a1],
+      [p, T.sub(p, T.div(T.mul(g, lr), T.add(T.sqrt(a1), epsilon)))],
+    ];
   });
 }
 
@@ -37,14 +49,19 @@ export function sgd(config: { learningRate?: number; momentum?: number; nesterov
         const v = zerosLike(p, `${p.name}/momentum`);
         const v1 = T.sub(T.mul(v, momentum), T.mul(g, lr));
         const step = nesterov ? T.sub(T.mul(v1, momentum), T.mul(g, lr)) : v1;
-        return [[v, v1], [p, T.add(p, step)]];
+        return [
+          [v, v1],
+          [p, T.add(p, step)],
+        ];
       });
     },
   };
 }
 
 /** Adam, as Keras 3: alpha = lr·sqrt(1-β2^t)/(1-β1^t), w -= alpha·m/(sqrt(v)+ε). */
-export function adam(config: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } = {}): Optimizer {
+export function adam(
+  config: { learningRate?: number; beta1?: number; beta2?: number; epsilon?: number } = {},
+): Optimizer {
   const { learningRate: lr = 0.001, beta1 = 0.9, beta2 = 0.999, epsilon = backendEpsilon() } = config;
   return {
     name: 'Adam',
@@ -71,17 +88,27 @@ export function rmsprop(config: { learningRate?: number; rho?: number; epsilon?:
   return {
     name: 'RMSprop',
     updates(params, grads) {
-      return adaptive(params, grads, lr, epsilon, (p) => zerosLike(p, `${p.name}/rms`), (a, g) => T.add(T.mul(a, rho), T.mul(T.square(g), 1 - rho)));
+      return adaptive(
+        params,
+        grads,
+        lr,
+        epsilon,
+        (p) => zerosLike(p, `${p.name}/rms`),
+        (a, g) => T.add(T.mul(a, rho), T.mul(T.square(g), 1 - rho)),
+      );
     },
   };
 }
 
-export function adagrad(config: { learningRate?: number; initialAccumulatorValue?: number; epsilon?: number } = {}): Optimizer {
+export function adagrad(
+  config: { learningRate?: number; initialAccumulatorValue?: number; epsilon?: number } = {},
+): Optimizer {
   const { learningRate: lr = 0.001, initialAccumulatorValue = 0.1, epsilon = backendEpsilon() } = config;
   return {
     name: 'Adagrad',
     updates(params, grads) {
-      const start = (p: SharedVariable) => T.shared(T.full(p.get().shape, initialAccumulatorValue, p.dtype), `${p.name}/accumulator`);
+      const start = (p: SharedVariable) =>
+        T.shared(T.full(p.get().shape, initialAccumulatorValue, p.dtype), `${p.name}/accumulator`);
       return adaptive(params, grads, lr, epsilon, start, (a, g) => T.add(a, T.square(g)));
     },
   };

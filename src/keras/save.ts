@@ -8,7 +8,10 @@ type Config = Record<string, unknown>;
 /** A path without its optional `file://` scheme (TensorFlow.js's spelling). */
 export const localPath = (p: string) => (p.startsWith('file://') ? p.slice('file://'.length) : p);
 /** A file-system error's code and message, for wrapping it in tsano's error with the path. */
-export const reason = (e: unknown) => ((e as NodeJS.ErrnoException).code ? `${(e as NodeJS.ErrnoException).code}: ${(e as Error).message}` : (e as Error).message);
+export const reason = (e: unknown) =>
+  (e as NodeJS.ErrnoException).code
+    ? `${(e as NodeJS.ErrnoException).code}: ${(e as Error).message}`
+    : (e as Error).message;
 
 /** Writes `data` to `file` through a temporary file beside it, so a failed write leaves the old file whole. */
 async function writeBeside(file: string, data: string | Uint8Array): Promise<string> {
@@ -27,7 +30,11 @@ async function currentWeightFiles(dir: string): Promise<string[]> {
   try {
     const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Config;
     const groups = (Array.isArray(json['weightsManifest']) ? json['weightsManifest'] : []) as Config[];
-    return groups.flatMap((g) => (Array.isArray(g['paths']) ? g['paths'].filter((p): p is string => typeof p === 'string' && /^[\w.-]+$/.test(p) && !/^\.+$/.test(p)) : []));
+    return groups.flatMap((g) =>
+      Array.isArray(g['paths'])
+        ? g['paths'].filter((p): p is string => typeof p === 'string' && /^[\w.-]+$/.test(p) && !/^\.+$/.test(p))
+        : [],
+    );
   } catch {
     return [];
   }
@@ -61,7 +68,9 @@ export async function saveModel(model: LayersModel, target: string): Promise<voi
     generatedBy: 'tsano',
     convertedBy: null,
     modelTopology: model.topology(),
-    weightsManifest: [{ paths: [weightsName], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) }],
+    weightsManifest: [
+      { paths: [weightsName], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) },
+    ],
   });
   const files = [path.join(dir, weightsName), path.join(dir, 'model.json')];
   const written: string[] = [];

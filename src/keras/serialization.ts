@@ -16,35 +16,67 @@ const dataFormat = (v: unknown): 'channelsFirst' | 'channelsLast' | undefined =>
 
 /** Keras layer classes tsano reads, with the arguments it takes from their configs. */
 const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
-  Dense: (c, s) => new Dense({ ...s, units: c['units'] as number, activation: c['activation'] as string, useBias: c['useBias'] as boolean }),
+  Dense: (c, s) =>
+    new Dense({
+      ...s,
+      units: c['units'] as number,
+      activation: c['activation'] as string,
+      useBias: c['useBias'] as boolean,
+    }),
   Activation: (c, s) => new Activation({ ...s, activation: c['activation'] as string }),
   Dropout: (c, s) => new Dropout({ ...s, rate: c['rate'] as number }),
   Flatten: (_c, s) => new Flatten(s),
   Reshape: (c, s) => new Reshape({ ...s, targetShape: c['targetShape'] as number[] }),
-  Conv2D: (c, s) => new Conv2D({
-    ...s, filters: c['filters'] as number, kernelSize: c['kernelSize'] as [number, number], strides: c['strides'] as [number, number],
-    padding: c['padding'] as 'valid', dilationRate: c['dilationRate'] as [number, number], activation: c['activation'] as string,
-    useBias: c['useBias'] as boolean, ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
-  }),
+  Conv2D: (c, s) =>
+    new Conv2D({
+      ...s,
+      filters: c['filters'] as number,
+      kernelSize: c['kernelSize'] as [number, number],
+      strides: c['strides'] as [number, number],
+      padding: c['padding'] as 'valid',
+      dilationRate: c['dilationRate'] as [number, number],
+      activation: c['activation'] as string,
+      useBias: c['useBias'] as boolean,
+      ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
+    }),
   MaxPooling2D: (c, s) => new MaxPooling2D({ ...s, ...pool(c) }),
   AveragePooling2D: (c, s) => new AveragePooling2D({ ...s, ...pool(c) }),
-  GlobalAveragePooling2D: (c, s) => new GlobalAveragePooling2D({ ...s, ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}) }),
-  BatchNormalization: (c, s) => new BatchNormalization({
-    ...s, axis: c['axis'] as number, momentum: c['momentum'] as number, epsilon: c['epsilon'] as number, center: c['center'] as boolean, scale: c['scale'] as boolean,
-  }),
-  LayerNormalization: (c, s) => new LayerNormalization({ ...s, epsilon: c['epsilon'] as number, center: c['center'] as boolean, scale: c['scale'] as boolean }),
+  GlobalAveragePooling2D: (c, s) =>
+    new GlobalAveragePooling2D({
+      ...s,
+      ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
+    }),
+  BatchNormalization: (c, s) =>
+    new BatchNormalization({
+      ...s,
+      axis: c['axis'] as number,
+      momentum: c['momentum'] as number,
+      epsilon: c['epsilon'] as number,
+      center: c['center'] as boolean,
+      scale: c['scale'] as boolean,
+    }),
+  LayerNormalization: (c, s) =>
+    new LayerNormalization({
+      ...s,
+      epsilon: c['epsilon'] as number,
+      center: c['center'] as boolean,
+      scale: c['scale'] as boolean,
+    }),
   Embedding: (c, s) => new Embedding({ ...s, inputDim: c['inputDim'] as number, outputDim: c['outputDim'] as number }),
   Add: (_c, s) => new Add(s),
   Multiply: (_c, s) => new Multiply(s),
   Concatenate: (c, s) => new Concatenate({ ...s, axis: c['axis'] as number }),
 };
 const pool = (c: Config) => ({
-  poolSize: c['poolSize'] as [number, number], strides: (c['strides'] ?? undefined) as [number, number],
-  padding: c['padding'] as 'valid', ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
+  poolSize: c['poolSize'] as [number, number],
+  strides: (c['strides'] ?? undefined) as [number, number],
+  padding: c['padding'] as 'valid',
+  ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
 });
 
 /** Removes undefined values, so layer defaults apply for keys a file leaves out. */
-const defined = (o: Config): Config => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
+const defined = (o: Config): Config =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
 
 /** The batch shape of an input, in any of Keras 2, Keras 3 and TensorFlow.js spellings. */
 function batchShape(c: Config): (number | null)[] | undefined {
@@ -58,10 +90,14 @@ const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== nul
 
 function makeLayer(entry: Config, where: string): Layer {
   const className = String(entry['class_name'] ?? entry['className']);
-  if (entry['config'] !== undefined && !isObject(entry['config'])) throw new LoadError(`${where}: the config of layer class '${className}' must be an object`);
+  if (entry['config'] !== undefined && !isObject(entry['config']))
+    throw new LoadError(`${where}: the config of layer class '${className}' must be an object`);
   const config = camelKeys((entry['config'] ?? {}) as Config);
   const factory = LAYERS[className];
-  if (!factory) throw new LoadError(`${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`);
+  if (!factory)
+    throw new LoadError(
+      `${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`,
+    );
   const shape = batchShape(config);
   const common = defined({ name: config['name'] as string | undefined, ...(shape ? { batchInputShape: shape } : {}) });
   const layer = factory(defined(config), common);
@@ -75,13 +111,21 @@ export function modelFromTopology(topology: Config, where: string): LayersModel 
   const className = root['class_name'];
   const config = (root['config'] ?? {}) as Config;
   const list = Array.isArray(config) ? config : isObject(config) ? (config['layers'] ?? []) : undefined;
-  if (!Array.isArray(list)) throw new LoadError(`${where}: config.layers must be a list of layers, got ${JSON.stringify(isObject(config) ? config['layers'] : config)?.slice(0, 40)}`);
+  if (!Array.isArray(list))
+    throw new LoadError(
+      `${where}: config.layers must be a list of layers, got ${JSON.stringify(isObject(config) ? config['layers'] : config)?.slice(0, 40)}`,
+    );
   const bad = list.findIndex((e) => !isObject(e) || typeof e['class_name'] !== 'string');
-  if (bad >= 0) throw new LoadError(`${where}: config.layers[${bad}] must be an object with a class_name, got ${JSON.stringify(list[bad])?.slice(0, 40)}`);
+  if (bad >= 0)
+    throw new LoadError(
+      `${where}: config.layers[${bad}] must be an object with a class_name, got ${JSON.stringify(list[bad])?.slice(0, 40)}`,
+    );
   const entries = list as Config[];
   if (className === 'Sequential') {
     const layers: Layer[] = [];
-    let pendingShape: (number | null)[] | undefined = batchShape(camelKeys((config['build_input_shape'] ? { batch_input_shape: config['build_input_shape'] } : {}) as Config));
+    let pendingShape: (number | null)[] | undefined = batchShape(
+      camelKeys((config['build_input_shape'] ? { batch_input_shape: config['build_input_shape'] } : {}) as Config),
+    );
     for (const entry of entries) {
       let e = entry;
       if (e['class_name'] === 'InputLayer') {
@@ -89,7 +133,8 @@ export function modelFromTopology(topology: Config, where: string): LayersModel 
         continue;
       }
       const conf = (e['config'] ?? {}) as Config;
-      if (layers.length === 0 && pendingShape && !batchShape(camelKeys(conf))) e = { ...e, config: { ...conf, batch_input_shape: pendingShape } };
+      if (layers.length === 0 && pendingShape && !batchShape(camelKeys(conf)))
+        e = { ...e, config: { ...conf, batch_input_shape: pendingShape } };
       layers.push(makeLayer(e, where));
     }
     return new Sequential({ layers });
@@ -109,7 +154,8 @@ function inboundNames(e: Config): string[] {
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') {
       const o = v as Config;
-      if (o['class_name'] === '__keras_tensor__') names.push(String(((o['config'] as Config)['keras_history'] as unknown[])[0]));
+      if (o['class_name'] === '__keras_tensor__')
+        names.push(String(((o['config'] as Config)['keras_history'] as unknown[])[0]));
       else Object.values(o).forEach(walk);
     }
   };

@@ -39,7 +39,12 @@ export function broadcastShape(shapes: readonly (readonly number[])[]): number[]
 /** Element of `x` that broadcasting maps to output multi-index `idx`. */
 function pick(x: Dense, idx: readonly number[]): number {
   const off = idx.length - x.shape.length;
-  return x.data[ravel(x.shape.map((d, a) => (d === 1 ? 0 : idx[a + off]!)), x.shape)]!;
+  return x.data[
+    ravel(
+      x.shape.map((d, a) => (d === 1 ? 0 : idx[a + off]!)),
+      x.shape,
+    )
+  ]!;
 }
 
 export function naiveElementwise(xs: readonly Dense[], fn: (...v: number[]) => number): Dense {
@@ -52,7 +57,12 @@ export function naiveElementwise(xs: readonly Dense[], fn: (...v: number[]) => n
 }
 
 /** Reduces `axes` with fn over the list of values, optionally keeping reduced axes as size 1. */
-export function naiveReduce(x: Dense, axes: readonly number[], keepdims: boolean, fn: (values: number[]) => number): Dense {
+export function naiveReduce(
+  x: Dense,
+  axes: readonly number[],
+  keepdims: boolean,
+  fn: (values: number[]) => number,
+): Dense {
   const outShapeKeep = x.shape.map((d, a) => (axes.includes(a) ? 1 : d));
   const groups = new Map<number, number[]>();
   for (let i = 0; i < x.data.length; i++) {
@@ -80,7 +90,12 @@ export function naiveMatmul2d(a: Dense, b: Dense): Dense {
 }
 
 /** Values agree: same NaN positions, same infinities, finite values within rel/abs tolerance. */
-export function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-12, abs = 1e-300): string | undefined {
+export function closeTo(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rel = 1e-12,
+  abs = 1e-300,
+): string | undefined {
   if (actual.length !== expected.length) return `length ${actual.length} vs ${expected.length}`;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;

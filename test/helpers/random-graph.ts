@@ -4,7 +4,21 @@ import { anyValue } from './arbitraries.js';
 
 /** One step of a random program: an op choice plus the numbers it needs, interpreted against the nodes built so far. */
 const stepArb = fc.record({
-  kind: fc.constantFrom('unary', 'binary', 'reduce', 'transpose', 'reshape', 'softmax', 'matmul', 'where', 'constant', 'index', 'concat', 'pattern', 'pattern'),
+  kind: fc.constantFrom(
+    'unary',
+    'binary',
+    'reduce',
+    'transpose',
+    'reshape',
+    'softmax',
+    'matmul',
+    'where',
+    'constant',
+    'index',
+    'concat',
+    'pattern',
+    'pattern',
+  ),
   a: fc.nat(),
   b: fc.nat(),
   c: fc.nat(),
@@ -12,7 +26,22 @@ const stepArb = fc.record({
   value: anyValue,
 });
 
-const UNARY = [T.neg, T.exp, T.log, T.log1p, T.sqrt, T.tanh, T.sigmoid, T.softplus, T.relu, T.abs, T.square, T.erf, T.gelu, T.expm1];
+const UNARY = [
+  T.neg,
+  T.exp,
+  T.log,
+  T.log1p,
+  T.sqrt,
+  T.tanh,
+  T.sigmoid,
+  T.softplus,
+  T.relu,
+  T.abs,
+  T.square,
+  T.erf,
+  T.gelu,
+  T.expm1,
+];
 const BINARY = [T.add, T.sub, T.mul, T.div, T.maximum, T.minimum, T.pow];
 const REDUCE = [T.sum, T.mean, T.max, T.min, T.logsumexp, T.prod];
 /** Expressions the optimizer has rules for, as users write them, so random graphs exercise the rewrites. */
@@ -56,38 +85,66 @@ export interface RandomGraph {
  * Steps that would be ill-typed are skipped, so every generated graph builds.
  */
 export const randomGraph = (dtype: 'float32' | 'float64' = 'float64') =>
-  fc.record({
-    shapes: fc.array(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }), { minLength: 1, maxLength: 3 }),
-    unknown: fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
-    steps: fc.array(stepArb, { minLength: 1, maxLength: 10 }),
-  }).map(({ shapes, unknown, steps }): RandomGraph => {
-    const inputs = shapes.map((s, i) => T.tensor(`in${i}`, { dtype, shape: s }));
-    const looseInputs = shapes.map((s, i) => T.tensor(`loose${i}`, { dtype, shape: s.map((d, a) => (unknown[i * 3 + a] ? null : d)) }));
-    const nodes: T.Node[] = [...inputs];
-    const pick = (k: number) => nodes[k % nodes.length]!;
-    for (const st of steps) {
-      const x = pick(st.a);
-      const y = pick(st.b);
-      let next: T.Node | undefined;
-      try {
-        switch (st.kind) {
-          case 'unary': next = UNARY[st.c % UNARY.length]!(x); break;
-          case 'binary': next = BINARY[st.c % BINARY.length]!(x, y); break;
-          case 'reduce': next = x.ndim === 0 ? undefined : REDUCE[st.c % REDUCE.length]!(x, st.b % x.ndim, st.flag); break;
-          case 'transpose': next = T.transpose(x); break;
-          case 'reshape': next = x.shape.every((d) => d !== null) ? T.reshape(x, [-1]) : undefined; break;
-          case 'softmax': next = x.ndim === 0 ? undefined : (st.flag ? T.softmax : T.logSoftmax)(x, st.b % x.ndim); break;
-          case 'matmul': next = x.ndim >= 1 && y.ndim >= 1 ? T.matmul(x, y) : undefined; break;
-          case 'where': next = T.where(T.gt(x, y), x, st.value); break;
-          case 'constant': next = T.mul(x, st.value); break;
-          case 'index': next = x.ndim === 0 ? undefined : T.index(x, st.flag ? '::-1' : '1:'); break;
-          case 'concat': next = x.ndim === 0 ? undefined : T.concat([x, x], st.b % x.ndim); break;
-          case 'pattern': next = PATTERNS[st.c % PATTERNS.length]!(x, y, st.value); break;
+  fc
+    .record({
+      shapes: fc.array(fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+      unknown: fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
+      steps: fc.array(stepArb, { minLength: 1, maxLength: 10 }),
+    })
+    .map(({ shapes, unknown, steps }): RandomGraph => {
+      const inputs = shapes.map((s, i) => T.tensor(`in${i}`, { dtype, shape: s }));
+      const looseInputs = shapes.map((s, i) =>
+        T.tensor(`loose${i}`, { dtype, shape: s.map((d, a) => (unknown[i * 3 + a] ? null : d)) }),
+      );
+      const nodes: T.Node[] = [...inputs];
+      const pick = (k: number) => nodes[k % nodes.length]!;
+      for (const st of steps) {
+        const x = pick(st.a);
+        const y = pick(st.b);
+        let next: T.Node | undefined;
+        try {
+          switch (st.kind) {
+            case 'unary':
+              next = UNARY[st.c % UNARY.length]!(x);
+              break;
+            case 'binary':
+              next = BINARY[st.c % BINARY.length]!(x, y);
+              break;
+            case 'reduce':
+              next = x.ndim === 0 ? undefined : REDUCE[st.c % REDUCE.length]!(x, st.b % x.ndim, st.flag);
+              break;
+            case 'transpose':
+              next = T.transpose(x);
+              break;
+            case 'reshape':
+              next = x.shape.every((d) => d !== null) ? T.reshape(x, [-1]) : undefined;
+              break;
+            case 'softmax':
+              next = x.ndim === 0 ? undefined : (st.flag ? T.softmax : T.logSoftmax)(x, st.b % x.ndim);
+              break;
+            case 'matmul':
+              next = x.ndim >= 1 && y.ndim >= 1 ? T.matmul(x, y) : undefined;
+              break;
+            case 'where':
+              next = T.where(T.gt(x, y), x, st.value);
+              break;
+            case 'constant':
+              next = T.mul(x, st.value);
+              break;
+            case 'index':
+              next = x.ndim === 0 ? undefined : T.index(x, st.flag ? '::-1' : '1:');
+              break;
+            case 'concat':
+              next = x.ndim === 0 ? undefined : T.concat([x, x], st.b % x.ndim);
+              break;
+            case 'pattern':
+              next = PATTERNS[st.c % PATTERNS.length]!(x, y, st.value);
+              break;
+          }
+        } catch (e) {
+          if (!(e instanceof T.ShapeError)) throw e;
         }
-      } catch (e) {
-        if (!(e instanceof T.ShapeError)) throw e;
+        if (next) nodes.push(next);
       }
-      if (next) nodes.push(next);
-    }
-    return { inputs, shapes, looseInputs, output: nodes[nodes.length - 1]! };
-  });
+      return { inputs, shapes, looseInputs, output: nodes[nodes.length - 1]! };
+    });

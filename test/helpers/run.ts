@@ -10,13 +10,18 @@ export interface Operand {
 }
 
 /** Builds inputs for the operands, applies `build`, compiles in js mode and runs it on the operands' data. */
-export async function evaluate(operands: readonly Operand[], build: (xs: T.Node[]) => T.Node): Promise<{ out: T.NDArray; node: T.Node }> {
+export async function evaluate(
+  operands: readonly Operand[],
+  build: (xs: T.Node[]) => T.Node,
+): Promise<{ out: T.NDArray; node: T.Node }> {
   const inputs = operands.map((o, i) =>
     T.tensor(`x${i}`, { dtype: o.dtype ?? 'float64', shape: o.shape.map((d, a) => (o.unknown?.[a] ? null : d)) }),
   );
   const node = build(inputs);
   const f = await T.compile(inputs, node, { mode: 'js' });
-  const out = f(...operands.map((o) => T.array(Float64Array.from(o.data), { shape: o.shape }).astype(o.dtype ?? 'float64')));
+  const out = f(
+    ...operands.map((o) => T.array(Float64Array.from(o.data), { shape: o.shape }).astype(o.dtype ?? 'float64')),
+  );
   return { out, node };
 }
 

@@ -7,7 +7,10 @@ import { ConfigError } from 'tsano';
 
 const saved = { home: process.env['KERAS_HOME'], backend: process.env['KERAS_BACKEND'] };
 afterEach(() => {
-  for (const [k, v] of [['KERAS_HOME', saved.home], ['KERAS_BACKEND', saved.backend]] as const) {
+  for (const [k, v] of [
+    ['KERAS_HOME', saved.home],
+    ['KERAS_BACKEND', saved.backend],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -19,22 +22,39 @@ const freshHome = () => {
   delete process.env['KERAS_BACKEND'];
   return dir;
 };
-const writeConfig = (dir: string, value: unknown) => writeFileSync(path.join(dir, 'keras.json'), typeof value === 'string' ? value : JSON.stringify(value));
+const writeConfig = (dir: string, value: unknown) =>
+  writeFileSync(path.join(dir, 'keras.json'), typeof value === 'string' ? value : JSON.stringify(value));
 
 describe('keras.json', () => {
   it('is created with the defaults when missing', () => {
     const dir = freshHome();
     const c = loadKerasConfig();
     expect(c).toMatchObject({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm', imageDataFormat: 'channels_last' });
-    expect(JSON.parse(readFileSync(path.join(dir, 'keras.json'), 'utf8'))).toEqual({ floatx: 'float32', epsilon: 1e-7, backend: 'wasm', image_data_format: 'channels_last' });
+    expect(JSON.parse(readFileSync(path.join(dir, 'keras.json'), 'utf8'))).toEqual({
+      floatx: 'float32',
+      epsilon: 1e-7,
+      backend: 'wasm',
+      image_data_format: 'channels_last',
+    });
   });
 
   it('applies an existing file, keeps unknown keys, and never rewrites it', () => {
     const dir = freshHome();
-    const text = JSON.stringify({ floatx: 'float64', epsilon: 1e-5, backend: 'js', image_data_format: 'channels_first', extra: [1, 2] });
+    const text = JSON.stringify({
+      floatx: 'float64',
+      epsilon: 1e-5,
+      backend: 'js',
+      image_data_format: 'channels_first',
+      extra: [1, 2],
+    });
     writeConfig(dir, text);
     const before = statSync(path.join(dir, 'keras.json')).mtimeMs;
-    expect(loadKerasConfig()).toMatchObject({ floatx: 'float64', epsilon: 1e-5, backend: 'js', imageDataFormat: 'channels_first' });
+    expect(loadKerasConfig()).toMatchObject({
+      floatx: 'float64',
+      epsilon: 1e-5,
+      backend: 'js',
+      imageDataFormat: 'channels_first',
+    });
     expect(readFileSync(path.join(dir, 'keras.json'), 'utf8')).toBe(text);
     expect(statSync(path.join(dir, 'keras.json')).mtimeMs).toBe(before);
   });
@@ -57,7 +77,10 @@ describe('keras.json', () => {
     [{ floatx: 'float8' }, /invalid "floatx": "float8" \(expected one of float16, float32, float64\)/],
     [{ epsilon: 0 }, /invalid "epsilon": 0/],
     [{ epsilon: '1e-7' }, /invalid "epsilon": "1e-7"/],
-    [{ image_data_format: 'NHWC' }, /invalid "image_data_format": "NHWC" \(expected one of channels_last, channels_first\)/],
+    [
+      { image_data_format: 'NHWC' },
+      /invalid "image_data_format": "NHWC" \(expected one of channels_last, channels_first\)/,
+    ],
     [{ backend: 'gpu' }, /"backend": unknown backend "gpu"/],
     [[1, 2], /invalid JSON \(not a JSON object\)/],
   ])('rejects %j naming the file and the key, and leaves the file alone', (content, message) => {
@@ -91,11 +114,18 @@ describe('import message', () => {
     const dir = freshHome();
     const script = "await import('./src/keras/index.ts'); await import('./src/keras/index.ts'); console.log('ok');";
     const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, KERAS_HOME: dir }, encoding: 'utf8',
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      env: { ...process.env, KERAS_HOME: dir },
+      encoding: 'utf8',
     });
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe('ok');
-    expect(result.stderr.split('\n').filter((l) => l.includes('Using')).join('\n')).toBe('Using wasm backend.');
+    expect(
+      result.stderr
+        .split('\n')
+        .filter((l) => l.includes('Using'))
+        .join('\n'),
+    ).toBe('Using wasm backend.');
   });
 });
 

@@ -9,10 +9,12 @@ const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'tsano-hostile-'));
 
 /** A small saved model: its folder, model.json's parsed content, and the weights' bytes. */
 async function savedModel() {
-  const model = keras.sequential({ layers: [
-    keras.layers.dense({ units: 5, activation: 'relu', inputShape: [4] }),
-    keras.layers.dense({ units: 3, activation: 'softmax' }),
-  ] });
+  const model = keras.sequential({
+    layers: [
+      keras.layers.dense({ units: 5, activation: 'relu', inputShape: [4] }),
+      keras.layers.dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
   const dir = tmp();
   await model.save(dir);
   const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8'));
@@ -25,7 +27,10 @@ async function loadVariant(json: unknown, weights: Uint8Array | undefined, jsonB
   writeFileSync(path.join(dir, 'model.json'), jsonBytes ?? JSON.stringify(json));
   if (weights) writeFileSync(path.join(dir, 'weights.bin'), weights);
   const started = performance.now();
-  const outcome = await keras.models.loadModel(path.join(dir, 'model.json')).then((m) => ({ model: m, error: undefined }), (e: Error) => ({ model: undefined, error: e }));
+  const outcome = await keras.models.loadModel(path.join(dir, 'model.json')).then(
+    (m) => ({ model: m, error: undefined }),
+    (e: Error) => ({ model: undefined, error: e }),
+  );
   return { ...outcome, ms: performance.now() - started, file: path.join(dir, 'model.json') };
 }
 
@@ -41,11 +46,17 @@ describe('hostile and damaged model files end in a LoadError naming the file, be
   it('a Dense layer with units 1e9 (topology) or a weight of 1e12 elements (manifest)', async () => {
     const { json, weights } = await savedModel();
     json.modelTopology.config.layers[0].config.units = 1e9;
-    await expectLoadError(loadVariant(json, weights), /weight 'dense(_\d+)?\/kernel' is \[4,5\] in the weights manifest, but the topology makes it \[4,1000000000\]/);
+    await expectLoadError(
+      loadVariant(json, weights),
+      /weight 'dense(_\d+)?\/kernel' is \[4,5\] in the weights manifest, but the topology makes it \[4,1000000000\]/,
+    );
     const again = await savedModel();
     again.json.weightsManifest[0].weights[0].shape = [1e6, 1e6];
     await expectLoadError(loadVariant(again.json, again.weights), /1e12 elements/);
-    const fromJSON = JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { units: 1e9, batch_input_shape: [null, 8] } }] } });
+    const fromJSON = JSON.stringify({
+      class_name: 'Sequential',
+      config: { layers: [{ class_name: 'Dense', config: { units: 1e9, batch_input_shape: [null, 8] } }] },
+    });
     expect(() => keras.models.modelFromJSON(fromJSON)).toThrow(T.LoadError);
   });
 
@@ -63,9 +74,18 @@ describe('hostile and damaged model files end in a LoadError naming the file, be
 
   it('a missing, truncated or oversized weights file', async () => {
     const { json, weights } = await savedModel();
-    await expectLoadError(loadVariant(json, undefined), /weights\.bin: weights file listed in .* cannot be read \(ENOENT/);
-    await expectLoadError(loadVariant(json, weights.subarray(0, weights.length - 7)), /weights\.bin: truncated: \d+ bytes, but .* declares \d+/);
-    await expectLoadError(loadVariant(json, Buffer.concat([weights, Buffer.alloc(16)])), /weights\.bin: longer than declared/);
+    await expectLoadError(
+      loadVariant(json, undefined),
+      /weights\.bin: weights file listed in .* cannot be read \(ENOENT/,
+    );
+    await expectLoadError(
+      loadVariant(json, weights.subarray(0, weights.length - 7)),
+      /weights\.bin: truncated: \d+ bytes, but .* declares \d+/,
+    );
+    await expectLoadError(
+      loadVariant(json, Buffer.concat([weights, Buffer.alloc(16)])),
+      /weights\.bin: longer than declared/,
+    );
   });
 
   it('topologies that are not what they claim', async () => {
@@ -74,11 +94,20 @@ describe('hostile and damaged model files end in a LoadError naming the file, be
       [(j) => (j.modelTopology.config.layers = 5), /config\.layers must be a list of layers, got 5/],
       [(j) => (j.modelTopology.config.layers[1] = 'dense'), /config\.layers\[1\] must be an object/],
       [(j) => (j.modelTopology.config.layers[1].class_name = 'Dense3D'), /layer class 'Dense3D' is not supported/],
-      [(j) => (j.modelTopology.config.layers[1].config.units = 4), /weight 'dense(_\d+)?\/kernel' is \[5,3\] in the weights manifest, but the topology makes it \[5,4\]/],
+      [
+        (j) => (j.modelTopology.config.layers[1].config.units = 4),
+        /weight 'dense(_\d+)?\/kernel' is \[5,3\] in the weights manifest, but the topology makes it \[5,4\]/,
+      ],
       [(j) => (j.modelTopology.config.layers[0].config.units = -2), /units must be a positive integer/],
-      [(j) => (j.modelTopology.config.layers[0].config.batch_input_shape = [null, 'four']), /must list positive integers or null/],
+      [
+        (j) => (j.modelTopology.config.layers[0].config.batch_input_shape = [null, 'four']),
+        /must list positive integers or null/,
+      ],
       [(j) => (j.weightsManifest[0].weights[0].dtype = 'complex64'), /dtype "complex64" is not supported/],
-      [(j) => (j.weightsManifest[0].weights[2].name = 'elsewhere/kernel'), /the model's weight 'dense(_\d+)?\/kernel' \[5,3\] is not in the weights manifest/],
+      [
+        (j) => (j.weightsManifest[0].weights[2].name = 'elsewhere/kernel'),
+        /the model's weight 'dense(_\d+)?\/kernel' \[5,3\] is not in the weights manifest/,
+      ],
       [(j) => (j.weightsManifest = { paths: 'weights.bin' }), /weightsManifest must be a list/],
     ];
     for (const [mutate, pattern] of cases) {
@@ -91,7 +120,14 @@ describe('hostile and damaged model files end in a LoadError naming the file, be
   it('text that is not UTF-8, or JSON nested far deeper than a model', async () => {
     const { json, weights } = await savedModel();
     const text = Buffer.from(JSON.stringify(json));
-    await expectLoadError(loadVariant(undefined, weights, Buffer.concat([text.subarray(0, 20), Buffer.from([0xff, 0xfe]), text.subarray(20)])), /not UTF-8/);
+    await expectLoadError(
+      loadVariant(
+        undefined,
+        weights,
+        Buffer.concat([text.subarray(0, 20), Buffer.from([0xff, 0xfe]), text.subarray(20)]),
+      ),
+      /not UTF-8/,
+    );
     const deep = Buffer.from(`{"modelTopology": ${'['.repeat(100000)}${']'.repeat(100000)}}`);
     await expectLoadError(loadVariant(undefined, weights, deep), /nested 100001 levels deep/);
   });
@@ -105,7 +141,9 @@ describe('hostile and damaged model files end in a LoadError naming the file, be
       const { model, error } = await loadVariant(json, damaged);
       expect(error).toBeUndefined();
       expect(model).toBeDefined();
-      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/weight 'dense(_\d+)?\/kernel' holds 1 value that is NaN or infinite/);
+      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(
+        /weight 'dense(_\d+)?\/kernel' holds 1 value that is NaN or infinite/,
+      );
     } finally {
       warn.mockRestore();
     }
@@ -118,7 +156,9 @@ describe('saving', () => {
     const file = path.join(tmp(), 'plain-file');
     writeFileSync(file, 'x');
     await expect(model.save(path.join(file, 'model'))).rejects.toThrow(T.SaveError);
-    await expect(model.save(path.join(file, 'model'))).rejects.toThrow(/plain-file.*cannot create the model's folder \(ENOTDIR/);
+    await expect(model.save(path.join(file, 'model'))).rejects.toThrow(
+      /plain-file.*cannot create the model's folder \(ENOTDIR/,
+    );
   });
 
   it('replaces a model atomically: a failed save leaves the previous one loadable and unchanged', async () => {

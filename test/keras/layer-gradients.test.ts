@@ -7,8 +7,14 @@ import { checkGradient } from '../helpers/gradcheck.js';
 beforeAll(() => keras.backend.setFloatx('float64'));
 afterAll(() => keras.backend.setFloatx('float32'));
 
-const data = (shape: number[], seed: number) => ({ shape, data: Array.from(T.randomNormal(shape, { seed, dtype: 'float64' }).data) });
-const through = (layer: { apply(x: T.Node, training?: boolean): T.Node }, training = false) => ([x]: T.Node[]) => layer.apply(x!, training);
+const data = (shape: number[], seed: number) => ({
+  shape,
+  data: Array.from(T.randomNormal(shape, { seed, dtype: 'float64' }).data),
+});
+const through =
+  (layer: { apply(x: T.Node, training?: boolean): T.Node }, training = false) =>
+  ([x]: T.Node[]) =>
+    layer.apply(x!, training);
 
 describe('layer gradients match finite differences (float64)', () => {
   it('Dense with each activation', async () => {
@@ -18,10 +24,22 @@ describe('layer gradients match finite differences (float64)', () => {
     }
   });
   it('Conv2D, pooling and flatten', async () => {
-    await checkGradient([data([2, 6, 6, 2], 2)], through(keras.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsLast' })));
-    await checkGradient([data([2, 4, 4, 3], 3)], through(keras.layers.averagePooling2d({ poolSize: 2, dataFormat: 'channelsLast' })));
-    await checkGradient([data([2, 4, 4, 3], 4)], through(keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsLast' })));
-    await checkGradient([data([2, 4, 4, 3], 5)], through(keras.layers.globalAveragePooling2d({ dataFormat: 'channelsLast' })));
+    await checkGradient(
+      [data([2, 6, 6, 2], 2)],
+      through(keras.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsLast' })),
+    );
+    await checkGradient(
+      [data([2, 4, 4, 3], 3)],
+      through(keras.layers.averagePooling2d({ poolSize: 2, dataFormat: 'channelsLast' })),
+    );
+    await checkGradient(
+      [data([2, 4, 4, 3], 4)],
+      through(keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsLast' })),
+    );
+    await checkGradient(
+      [data([2, 4, 4, 3], 5)],
+      through(keras.layers.globalAveragePooling2d({ dataFormat: 'channelsLast' })),
+    );
     await checkGradient([data([2, 3, 4], 6)], through(keras.layers.flatten()));
   });
   it('BatchNormalization (training and inference) and LayerNormalization', async () => {

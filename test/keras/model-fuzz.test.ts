@@ -16,7 +16,10 @@ beforeAll(async () => {
   const out = keras.layers.dense({ units: 3, activation: 'softmax' }).apply(keras.layers.concatenate().apply([a, b]));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tsano-fuzz-'));
   await keras.model({ inputs: inp, outputs: out }).save(dir);
-  original = { json: JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')), weights: readFileSync(path.join(dir, 'weights.bin')) };
+  original = {
+    json: JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')),
+    weights: readFileSync(path.join(dir, 'weights.bin')),
+  };
 });
 
 /** Every place in a JSON value: the container and the key or index that leads to it. */
@@ -26,12 +29,29 @@ function places(value: Json): [Record<string, Json> | Json[], string | number][]
   while (stack.length) {
     const v = stack.pop();
     if (Array.isArray(v)) v.forEach((item, i) => (out.push([v, i]), stack.push(item)));
-    else if (v && typeof v === 'object') for (const [k, item] of Object.entries(v)) out.push([v as Record<string, Json>, k]), stack.push(item);
+    else if (v && typeof v === 'object')
+      for (const [k, item] of Object.entries(v)) (out.push([v as Record<string, Json>, k]), stack.push(item));
   }
   return out;
 }
 
-const REPLACEMENTS: Json[] = [0, -1, 1, 2.5, 1e9, 1e300, -1e300, null, '', 'x', true, [], {}, [null], { class_name: 'Dense' }];
+const REPLACEMENTS: Json[] = [
+  0,
+  -1,
+  1,
+  2.5,
+  1e9,
+  1e300,
+  -1e300,
+  null,
+  '',
+  'x',
+  true,
+  [],
+  {},
+  [null],
+  { class_name: 'Dense' },
+];
 
 /** One damage to a saved model: what it does to model.json's value, its text or the weights' bytes. */
 const mutation = fc.oneof(
@@ -89,10 +109,16 @@ describe('damaged model files (fast-check fuzz)', () => {
             return;
           }
           outcomes.loaded++;
-          const moderate = model.getWeights().every((w) => Array.prototype.every.call(w.data, (v: number) => Math.abs(v) < 1e6));
+          const moderate = model
+            .getWeights()
+            .every((w) => Array.prototype.every.call(w.data, (v: number) => Math.abs(v) < 1e6));
           try {
             const out = await model.predict(T.randomNormal([2, 6], { seed: 1 }));
-            if (moderate) expect(Array.prototype.every.call(out.data, Number.isFinite), 'predictions of a model with moderate weights').toBe(true);
+            if (moderate)
+              expect(
+                Array.prototype.every.call(out.data, Number.isFinite),
+                'predictions of a model with moderate weights',
+              ).toBe(true);
           } catch (e) {
             expect(e, String(e)).toBeInstanceOf(T.TsanoError);
           }

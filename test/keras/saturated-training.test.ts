@@ -9,7 +9,11 @@ function linearlySeparable(n: number, classes: number, seed: number) {
     const scores = Array.from({ length: classes }, (_, c) => x.data[i * 4 + c]! - x.data[i * 4 + ((c + 1) % 4)]!);
     return classes === 1 ? (scores[0]! > 0 ? 1 : 0) : scores.indexOf(Math.max(...scores));
   };
-  const y = T.array(Array.from({ length: n }, (_, i) => (classes === 1 ? [label(i)] : Array.from({ length: classes }, (_, c) => (c === label(i) ? 1 : 0)))));
+  const y = T.array(
+    Array.from({ length: n }, (_, i) =>
+      classes === 1 ? [label(i)] : Array.from({ length: classes }, (_, c) => (c === label(i) ? 1 : 0)),
+    ),
+  );
   return { x, y };
 }
 
@@ -17,7 +21,13 @@ function linearlySeparable(n: number, classes: number, seed: number) {
 function saturated(units: number, activation: 'softmax' | 'sigmoid') {
   const model = keras.sequential({ layers: [keras.layers.dense({ units, activation, inputShape: [4] })] });
   const [kernel, bias] = model.getWeights();
-  model.setWeights([T.array(Float32Array.from(kernel!.data, (v) => v * 1e3), { shape: kernel!.shape }), bias!]);
+  model.setWeights([
+    T.array(
+      Float32Array.from(kernel!.data, (v) => v * 1e3),
+      { shape: kernel!.shape },
+    ),
+    bias!,
+  ]);
   return model;
 }
 
@@ -30,7 +40,9 @@ describe('models whose logits start saturated still learn (the gradient is that 
       const { x, y } = linearlySeparable(256, units, 11);
       const model = saturated(units, activation);
       const [kernel, bias] = model.getWeights();
-      const logitsOf = await T.compile([], T.add(T.dot(T.constant(x), T.constant(kernel!)), T.constant(bias!)), { mode: 'js' });
+      const logitsOf = await T.compile([], T.add(T.dot(T.constant(x), T.constant(kernel!)), T.constant(bias!)), {
+        mode: 'js',
+      });
       expect(Math.max(...Array.from((logitsOf() as T.NDArray).data, Math.abs))).toBeGreaterThan(200);
       model.compile({ optimizer: keras.optimizers.adam({ learningRate: 10 }), loss });
       const history = await model.fit(x, y, { epochs: 3, batchSize: 32, verbose: 0, seed: 2 });

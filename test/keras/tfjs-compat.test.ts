@@ -15,15 +15,22 @@ beforeAll(async () => {
 /** Saves a TF.js model the way its file handlers do: model.json (layers-model) and one weights shard. */
 async function saveWithTfjs(model: tfl.LayersModel): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-saved-'));
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    writeFileSync(path.join(dir, 'model.json'), JSON.stringify({
-      format: 'layers-model', generatedBy: 'TensorFlow.js tfjs-layers v4.22.0', convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-    }));
-    writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      writeFileSync(
+        path.join(dir, 'model.json'),
+        JSON.stringify({
+          format: 'layers-model',
+          generatedBy: 'TensorFlow.js tfjs-layers v4.22.0',
+          convertedBy: null,
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        }),
+      );
+      writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return path.join(dir, 'model.json');
 }
 
@@ -33,7 +40,12 @@ function seededInput(shape: number[], seed: number): Float32Array {
 }
 
 /** The TF.js model and tsano's load of it give the same outputs for input `x` of `shape`, within 1e-5. */
-async function expectSamePredictions(model: tfl.LayersModel, loaded: keras.LayersModel, x: Float32Array, shape: number[]): Promise<void> {
+async function expectSamePredictions(
+  model: tfl.LayersModel,
+  loaded: keras.LayersModel,
+  x: Float32Array,
+  shape: number[],
+): Promise<void> {
   const theirs = (model.predict(tf.tensor(x, shape)) as tf.Tensor).dataSync();
   const ours = (await loaded.predict(T.array(x, { shape }))).data;
   expect(ours.length).toBe(theirs.length);
@@ -42,16 +54,18 @@ async function expectSamePredictions(model: tfl.LayersModel, loaded: keras.Layer
 
 describe('models saved by TensorFlow.js load in tsano and predict the same', () => {
   it('a convnet with batch normalization, pooling and dense layers', async () => {
-    const model = tfl.sequential({ layers: [
-      tfl.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 2], padding: 'same' }),
-      tfl.layers.maxPooling2d({ poolSize: 2 }),
-      tfl.layers.batchNormalization(),
-      tfl.layers.conv2d({ filters: 3, kernelSize: 2, strides: 2 }),
-      tfl.layers.flatten(),
-      tfl.layers.dropout({ rate: 0.3 }),
-      tfl.layers.dense({ units: 5, activation: 'tanh' }),
-      tfl.layers.dense({ units: 3, activation: 'softmax' }),
-    ] });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 2], padding: 'same' }),
+        tfl.layers.maxPooling2d({ poolSize: 2 }),
+        tfl.layers.batchNormalization(),
+        tfl.layers.conv2d({ filters: 3, kernelSize: 2, strides: 2 }),
+        tfl.layers.flatten(),
+        tfl.layers.dropout({ rate: 0.3 }),
+        tfl.layers.dense({ units: 5, activation: 'tanh' }),
+        tfl.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
     // Non-trivial batch-normalization statistics, so the loaded moving averages matter.
     const bn = model.layers[2]!;
     bn.setWeights(bn.getWeights().map((w, i) => tf.add(w, tf.scalar(0.1 * (i + 1)))));
@@ -62,7 +76,9 @@ describe('models saved by TensorFlow.js load in tsano and predict the same', () 
 
   it('dense layers with every activation tsano shares with TF.js', async () => {
     const activations = ['relu', 'sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'linear', 'softmax'] as const;
-    const layers: tfl.layers.Layer[] = activations.map((activation, i) => tfl.layers.dense({ units: 4, activation, ...(i === 0 ? { inputShape: [6] } : {}) }));
+    const layers: tfl.layers.Layer[] = activations.map((activation, i) =>
+      tfl.layers.dense({ units: 4, activation, ...(i === 0 ? { inputShape: [6] } : {}) }),
+    );
     const model = tfl.sequential({ layers });
     const file = await saveWithTfjs(model);
     const loaded = await keras.loadLayersModel(file);
@@ -73,12 +89,16 @@ describe('models saved by TensorFlow.js load in tsano and predict the same', () 
 describe('functional TF.js models with the other layers', () => {
   it('pooling, normalization and merge layers', async () => {
     const inp = tfl.input({ shape: [6, 6, 2] });
-    const pooled = tfl.layers.flatten().apply(tfl.layers.averagePooling2d({ poolSize: 2 }).apply(inp)) as tfl.SymbolicTensor;
+    const pooled = tfl.layers
+      .flatten()
+      .apply(tfl.layers.averagePooling2d({ poolSize: 2 }).apply(inp)) as tfl.SymbolicTensor;
     const global = tfl.layers.globalAveragePooling2d({}).apply(inp) as tfl.SymbolicTensor;
     const joined = tfl.layers.concatenate().apply([pooled, global]) as tfl.SymbolicTensor;
     const a = tfl.layers.layerNormalization().apply(tfl.layers.dense({ units: 4 }).apply(joined)) as tfl.SymbolicTensor;
     const b = tfl.layers.dense({ units: 4, activation: 'tanh' }).apply(joined) as tfl.SymbolicTensor;
-    const out = tfl.layers.multiply().apply([tfl.layers.add().apply([a, b]) as tfl.SymbolicTensor, b]) as tfl.SymbolicTensor;
+    const out = tfl.layers
+      .multiply()
+      .apply([tfl.layers.add().apply([a, b]) as tfl.SymbolicTensor, b]) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: inp, outputs: out });
     const ln = model.layers.find((l) => l.getClassName() === 'LayerNormalization')!;
     ln.setWeights(ln.getWeights().map((w, i) => tf.add(w, tf.scalar(0.2 * (i + 1)))));
@@ -87,11 +107,13 @@ describe('functional TF.js models with the other layers', () => {
   });
 
   it('embedding', async () => {
-    const model = tfl.sequential({ layers: [
-      tfl.layers.embedding({ inputDim: 10, outputDim: 3, inputLength: 5, inputShape: [5] }),
-      tfl.layers.flatten(),
-      tfl.layers.dense({ units: 2 }),
-    ] });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.embedding({ inputDim: 10, outputDim: 3, inputLength: 5, inputShape: [5] }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 2 }),
+      ],
+    });
     const loaded = await keras.models.loadModel(await saveWithTfjs(model));
     await expectSamePredictions(model, loaded, Float32Array.from([1, 2, 3, 9, 0, 4, 4, 7, 8, 5]), [2, 5]);
   });

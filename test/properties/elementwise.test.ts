@@ -29,10 +29,16 @@ interface Case {
   abs?: number;
 }
 
-const unary = (f: (x: T.Node) => T.Node, naive: (a: number) => number, tol: { rel?: number; abs?: number } = {}): Case =>
-  ({ build: ([x]) => f(x!), naive, arity: 1, ...tol });
-const binary = (f: (a: T.Node, b: T.Node) => T.Node, naive: (a: number, b: number) => number): Case =>
-  ({ build: ([a, b]) => f(a!, b!), naive: naive as Case['naive'], arity: 2 });
+const unary = (
+  f: (x: T.Node) => T.Node,
+  naive: (a: number) => number,
+  tol: { rel?: number; abs?: number } = {},
+): Case => ({ build: ([x]) => f(x!), naive, arity: 1, ...tol });
+const binary = (f: (a: T.Node, b: T.Node) => T.Node, naive: (a: number, b: number) => number): Case => ({
+  build: ([a, b]) => f(a!, b!),
+  naive: naive as Case['naive'],
+  arity: 2,
+});
 const truth = (v: number) => v !== 0;
 
 const CASES: Record<string, Case> = {
@@ -50,9 +56,16 @@ const CASES: Record<string, Case> = {
   sigmoid: unary(T.sigmoid, (a) => 1 / (1 + Math.exp(-a)), { abs: 1e-300, rel: 1e-14 }),
   softplus: unary(T.softplus, (a) => (a > 30 ? a + Math.log1p(Math.exp(-a)) : Math.log1p(Math.exp(a))), { rel: 1e-14 }),
   relu: unary(T.relu, (a) => Math.max(a, 0)),
-  elu: unary((x) => T.elu(x, 1.3), (a) => (a > 0 ? a : 1.3 * (Math.exp(a) - 1)), { abs: 1e-15 }),
+  elu: unary(
+    (x) => T.elu(x, 1.3),
+    (a) => (a > 0 ? a : 1.3 * (Math.exp(a) - 1)),
+    { abs: 1e-15 },
+  ),
   selu: unary(T.selu, (a) => SELU_LAMBDA * (a > 0 ? a : SELU_ALPHA * (Math.exp(a) - 1)), { abs: 1e-15 }),
-  gelu: unary(T.gelu, (a) => (a === -Infinity ? 0 : 0.5 * a * (1 + erfBySimpson(a / Math.SQRT2))), { abs: 1e-12, rel: 1e-12 }),
+  gelu: unary(T.gelu, (a) => (a === -Infinity ? 0 : 0.5 * a * (1 + erfBySimpson(a / Math.SQRT2))), {
+    abs: 1e-12,
+    rel: 1e-12,
+  }),
   erf: unary(T.erf, erfBySimpson, { abs: 1e-13 }),
   sin: unary(T.sin, Math.sin),
   cos: unary(T.cos, Math.cos),
@@ -124,34 +137,77 @@ describe('elementwise ops against plain loops (broadcasting, size-0 and size-1 a
 
   it('erf matches published values to double precision', async () => {
     // Reference values from Abramowitz & Stegun table 7.1 and standard tables (not from this code).
-    const table: [number, number][] = [[0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [3.5, 0.9999992569016276]];
+    const table: [number, number][] = [
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3.5, 0.9999992569016276],
+    ];
     const { out } = await evaluate([{ shape: [4], data: table.map(([x]) => x) }], ([x]) => T.erf(x!));
-    expect(closeTo(out.data, table.map(([, v]) => v), 1e-15)).toBeUndefined();
+    expect(
+      closeTo(
+        out.data,
+        table.map(([, v]) => v),
+        1e-15,
+      ),
+    ).toBeUndefined();
   });
 
   it('erfc and gelu keep their digits down to the float64 underflow', () => {
     // Evaluated at 80 digits from the float64 inputs' exact values (erfc's continued fraction run
     // backward 4000 terms deep), independently of this code. Squaring x or −x/√2 in float64 alone
     // would cost up to 2e-14 here.
-    const erfcTable: [number, number][] = [[4.1, 6.70002765408491828435e-9], [13.37, 9.79381736412246811425e-80], [20.7, 2.20854811024888849426e-188], [25.9, 1.02028331847326673057e-293], [26.3, 8.59024905879404878010e-303]];
-    const geluTable: [number, number][] = [[-3.3, -1.59529966986646579152e-3], [-10.5, -4.53495663369969193728e-25], [-25.3, -4.04070127951276553103e-140], [-33.7, -9.74043655289046772141e-248], [-37.1, -5.21148139501240848076e-300]];
-    expect(closeTo(erfcTable.map(([x]) => erfc(x)), erfcTable.map(([, v]) => v), 1e-15)).toBeUndefined();
-    expect(closeTo(geluTable.map(([x]) => gelu(x)), geluTable.map(([, v]) => v), 1e-15)).toBeUndefined();
+    const erfcTable: [number, number][] = [
+      [4.1, 6.70002765408491828435e-9],
+      [13.37, 9.79381736412246811425e-80],
+      [20.7, 2.20854811024888849426e-188],
+      [25.9, 1.02028331847326673057e-293],
+      [26.3, 8.5902490587940487801e-303],
+    ];
+    const geluTable: [number, number][] = [
+      [-3.3, -1.59529966986646579152e-3],
+      [-10.5, -4.53495663369969193728e-25],
+      [-25.3, -4.04070127951276553103e-140],
+      [-33.7, -9.74043655289046772141e-248],
+      [-37.1, -5.21148139501240848076e-300],
+    ];
+    expect(
+      closeTo(
+        erfcTable.map(([x]) => erfc(x)),
+        erfcTable.map(([, v]) => v),
+        1e-15,
+      ),
+    ).toBeUndefined();
+    expect(
+      closeTo(
+        geluTable.map(([x]) => gelu(x)),
+        geluTable.map(([, v]) => v),
+        1e-15,
+      ),
+    ).toBeUndefined();
   });
 });
 
 describe('cast', () => {
   it('float to int32 truncates toward zero, to bool is "not zero" (NaN is true), int to float is exact', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.constant(NaN)), { maxLength: 8 }), async (values) => {
-        const data = values.map((v) => (Number.isNaN(v) ? 0.5 : v));
-        const { out: ints } = await evaluate([{ shape: [data.length], data }], ([x]) => T.cast(x!, 'int32'));
-        expect(Array.from(ints.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
-        const { out: bools } = await evaluate([{ shape: [values.length], data: values }], ([x]) => T.cast(x!, 'bool'));
-        expect(Array.from(bools.data)).toEqual(values.map((v) => (v === 0 ? 0 : 1)));
-        const { out: back } = await evaluate([{ shape: [data.length], data: data.map(Math.trunc), dtype: 'int32' }], ([x]) => T.cast(x!, 'float64'));
-        expect(Array.from(back.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.constant(NaN)), { maxLength: 8 }),
+        async (values) => {
+          const data = values.map((v) => (Number.isNaN(v) ? 0.5 : v));
+          const { out: ints } = await evaluate([{ shape: [data.length], data }], ([x]) => T.cast(x!, 'int32'));
+          expect(Array.from(ints.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
+          const { out: bools } = await evaluate([{ shape: [values.length], data: values }], ([x]) =>
+            T.cast(x!, 'bool'),
+          );
+          expect(Array.from(bools.data)).toEqual(values.map((v) => (v === 0 ? 0 : 1)));
+          const { out: back } = await evaluate(
+            [{ shape: [data.length], data: data.map(Math.trunc), dtype: 'int32' }],
+            ([x]) => T.cast(x!, 'float64'),
+          );
+          expect(Array.from(back.data)).toEqual(data.map((v) => Math.trunc(v) + 0));
+        },
+      ),
       { numRuns: 50 },
     );
   });

@@ -19,7 +19,9 @@ describe('shape and dtype inference', () => {
   it('with sizes unknown at build time, every size that is inferred is the one computed', async () => {
     await fc.assert(
       fc.asyncProperty(randomGraph(), async (g) => {
-        const f = await T.compile(g.looseInputs, g.output, { givens: g.inputs.map((x, i) => [x, g.looseInputs[i]!] as const) });
+        const f = await T.compile(g.looseInputs, g.output, {
+          givens: g.inputs.map((x, i) => [x, g.looseInputs[i]!] as const),
+        });
         const node = f.graph.outputs[0]!;
         const out = f(...g.shapes.map((s, i) => T.randomNormal(s, { seed: i + 1, dtype: 'float64' })));
         expect(out.ndim).toBe(node.ndim);

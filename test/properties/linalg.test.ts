@@ -57,18 +57,34 @@ function naiveMatmul(a: Dense, b: Dense): Dense {
 const value = inRange(-5, 5);
 const dimArb = fc.integer({ min: 0, max: 4 });
 
-const dotShapes = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), dimArb).chain(([ra, rb, k]) =>
-  fc.tuple(fc.array(dimArb, { minLength: Math.max(ra - 1, 0), maxLength: Math.max(ra - 1, 0) }), fc.array(dimArb, { minLength: Math.max(rb - 1, 0), maxLength: Math.max(rb - 1, 0) })).map(([aRest, bRest]) => {
-    const a = ra === 0 ? [] : [...aRest, k];
-    const b = rb === 0 ? [] : rb === 1 ? [k] : [...bRest.slice(0, -1), k, bRest[bRest.length - 1]!];
-    return [a, b] as const;
-  }),
-);
+const dotShapes = fc
+  .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), dimArb)
+  .chain(([ra, rb, k]) =>
+    fc
+      .tuple(
+        fc.array(dimArb, { minLength: Math.max(ra - 1, 0), maxLength: Math.max(ra - 1, 0) }),
+        fc.array(dimArb, { minLength: Math.max(rb - 1, 0), maxLength: Math.max(rb - 1, 0) }),
+      )
+      .map(([aRest, bRest]) => {
+        const a = ra === 0 ? [] : [...aRest, k];
+        const b = rb === 0 ? [] : rb === 1 ? [k] : [...bRest.slice(0, -1), k, bRest[bRest.length - 1]!];
+        return [a, b] as const;
+      }),
+  );
 
-const matmulShapes = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), dimArb, dimArb, dimArb, fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }))
+const matmulShapes = fc
+  .tuple(
+    fc.integer({ min: 1, max: 4 }),
+    fc.integer({ min: 1, max: 4 }),
+    dimArb,
+    dimArb,
+    dimArb,
+    fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
+  )
   .chain(([ra, rb, n, k, m, batch]) =>
     fc.tuple(fc.array(fc.boolean(), { minLength: 2, maxLength: 2 })).map(([[dropA, dropB]]) => {
-      const lead = (r: number, ones: boolean) => batch.slice(batch.length - Math.max(r - 2, 0)).map((d) => (ones ? 1 : d));
+      const lead = (r: number, ones: boolean) =>
+        batch.slice(batch.length - Math.max(r - 2, 0)).map((d) => (ones ? 1 : d));
       const a = ra === 1 ? [k] : [...lead(ra, !!dropA), n, k];
       const b = rb === 1 ? [k] : [...lead(rb, !!dropB), k, m];
       return [a, b] as const;
@@ -76,7 +92,12 @@ const matmulShapes = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 
   );
 
 const operandPair = (shapes: fc.Arbitrary<readonly [number[], number[]]>) =>
-  shapes.chain(([a, b]) => fc.tuple(fc.record({ shape: fc.constant(a), data: dataFor(a, value) }), fc.record({ shape: fc.constant(b), data: dataFor(b, value) })));
+  shapes.chain(([a, b]) =>
+    fc.tuple(
+      fc.record({ shape: fc.constant(a), data: dataFor(a, value) }),
+      fc.record({ shape: fc.constant(b), data: dataFor(b, value) }),
+    ),
+  );
 
 describe('linear algebra against plain loops', () => {
   it('dot follows NumPy for every rank combination up to 3', async () => {
@@ -106,12 +127,15 @@ describe('linear algebra against plain loops', () => {
 
   it('outer flattens its operands', async () => {
     await fc.assert(
-      fc.asyncProperty(operandPair(fc.tuple(fc.array(dimArb, { maxLength: 2 }), fc.array(dimArb, { maxLength: 2 }))), async ([a, b]) => {
-        const { out } = await evaluate([a, b], ([x, y]) => T.outer(x!, y!));
-        expect(out.shape).toEqual([size(a.shape), size(b.shape)]);
-        const expected = a.data.flatMap((u) => b.data.map((v) => u * v));
-        expect(closeTo(out.data, expected)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        operandPair(fc.tuple(fc.array(dimArb, { maxLength: 2 }), fc.array(dimArb, { maxLength: 2 }))),
+        async ([a, b]) => {
+          const { out } = await evaluate([a, b], ([x, y]) => T.outer(x!, y!));
+          expect(out.shape).toEqual([size(a.shape), size(b.shape)]);
+          const expected = a.data.flatMap((u) => b.data.map((v) => u * v));
+          expect(closeTo(out.data, expected)).toBeUndefined();
+        },
+      ),
       { numRuns: 50 },
     );
   });
@@ -120,7 +144,9 @@ describe('linear algebra against plain loops', () => {
     const a = T.tensor('alpha', { shape: [2, 3] });
     const b = T.tensor('beta', { shape: [4, 5] });
     expect(() => T.dot(a, b)).toThrow(T.ShapeError);
-    expect(() => T.dot(a, b)).toThrow(/dot\(alpha, beta\): inner dimensions differ.*alpha is float32 \[2, 3\], beta is float32 \[4, 5\]/s);
+    expect(() => T.dot(a, b)).toThrow(
+      /dot\(alpha, beta\): inner dimensions differ.*alpha is float32 \[2, 3\], beta is float32 \[4, 5\]/s,
+    );
     expect(() => T.matmul(a, b)).toThrow(/matmul\(alpha, beta\)/);
   });
 });

@@ -5,7 +5,10 @@ import { anyValue, dataFor, inRange, nonEmptyShape } from '../helpers/arbitrarie
 import { closeTo, naiveReduce, ravel, size, unravel, type Dense } from '../helpers/naive.js';
 import { evaluate } from '../helpers/run.js';
 
-const tabulate = (shape: number[], f: (idx: number[]) => number): Dense => ({ shape, data: Array.from({ length: size(shape) }, (_, i) => f(unravel(i, shape))) });
+const tabulate = (shape: number[], f: (idx: number[]) => number): Dense => ({
+  shape,
+  data: Array.from({ length: size(shape) }, (_, i) => f(unravel(i, shape))),
+});
 
 /** TensorFlow's documented 'same'/'valid' window rule for one axis. */
 function axisWindow(n: number, k: number, s: number, d: number, padding: 'same' | 'valid') {
@@ -24,7 +27,12 @@ const fromNHWC = (x: Dense): Dense => {
   return tabulate([n, c, h, w], ([b, ch, y, xx]) => x.data[ravel([b!, y!, xx!, ch!], x.shape)]!);
 };
 
-interface ConvCase { strides: [number, number]; dilation: [number, number]; padding: 'same' | 'valid'; channelsFirst: boolean }
+interface ConvCase {
+  strides: [number, number];
+  dilation: [number, number];
+  padding: 'same' | 'valid';
+  channelsFirst: boolean;
+}
 
 function naiveConv(xIn: Dense, w: Dense, c: ConvCase): Dense {
   const x = c.channelsFirst ? toNHWC(xIn) : xIn;
@@ -34,29 +42,39 @@ function naiveConv(xIn: Dense, w: Dense, c: ConvCase): Dense {
   const gw = axisWindow(wd, kw, c.strides[1], c.dilation[1], c.padding);
   const out = tabulate([n, gh.out, gw.out, cout], ([b, oy, ox, o]) => {
     let s = 0;
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
-      const iy = oy! * c.strides[0] + i * c.dilation[0] - gh.before;
-      const ix = ox! * c.strides[1] + j * c.dilation[1] - gw.before;
-      if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
-      for (let ch = 0; ch < cin; ch++) s += x.data[ravel([b!, iy, ix, ch], x.shape)]! * w.data[ravel([i, j, ch, o!], w.shape)]!;
-    }
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++) {
+        const iy = oy! * c.strides[0] + i * c.dilation[0] - gh.before;
+        const ix = ox! * c.strides[1] + j * c.dilation[1] - gw.before;
+        if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
+        for (let ch = 0; ch < cin; ch++)
+          s += x.data[ravel([b!, iy, ix, ch], x.shape)]! * w.data[ravel([i, j, ch, o!], w.shape)]!;
+      }
     return s;
   });
   return c.channelsFirst ? fromNHWC(out) : out;
 }
 
-function naivePool(xIn: Dense, k: [number, number], s: [number, number], padding: 'same' | 'valid', kind: 'max' | 'avg', channelsFirst: boolean): Dense {
+function naivePool(
+  xIn: Dense,
+  k: [number, number],
+  s: [number, number],
+  padding: 'same' | 'valid',
+  kind: 'max' | 'avg',
+  channelsFirst: boolean,
+): Dense {
   const x = channelsFirst ? toNHWC(xIn) : xIn;
   const [n, h, wd, ch] = x.shape as [number, number, number, number];
   const gh = axisWindow(h, k[0], s[0], 1, padding);
   const gw = axisWindow(wd, k[1], s[1], 1, padding);
   const out = tabulate([n, gh.out, gw.out, ch], ([b, oy, ox, c]) => {
     const vals: number[] = [];
-    for (let i = 0; i < k[0]; i++) for (let j = 0; j < k[1]; j++) {
-      const iy = oy! * s[0] + i - gh.before;
-      const ix = ox! * s[1] + j - gw.before;
-      if (iy >= 0 && ix >= 0 && iy < h && ix < wd) vals.push(x.data[ravel([b!, iy, ix, c!], x.shape)]!);
-    }
+    for (let i = 0; i < k[0]; i++)
+      for (let j = 0; j < k[1]; j++) {
+        const iy = oy! * s[0] + i - gh.before;
+        const ix = ox! * s[1] + j - gw.before;
+        if (iy >= 0 && ix >= 0 && iy < h && ix < wd) vals.push(x.data[ravel([b!, iy, ix, c!], x.shape)]!);
+      }
     return kind === 'max' ? Math.max(...vals) : vals.reduce((a, v) => a + v, 0) / vals.length;
   });
   return channelsFirst ? fromNHWC(out) : out;
@@ -72,7 +90,13 @@ const small = inRange(-3, 3);
 
 describe('neural ops against plain loops', () => {
   it('softmax and logSoftmax along any axis (stable for huge logits)', async () => {
-    const arb = nonEmptyShape(1, 3).chain((shape) => fc.record({ shape: fc.constant(shape), data: dataFor(shape, fc.oneof(inRange(-1000, 1000), inRange(-5, 5))), axis: fc.integer({ min: -shape.length, max: shape.length - 1 }) }));
+    const arb = nonEmptyShape(1, 3).chain((shape) =>
+      fc.record({
+        shape: fc.constant(shape),
+        data: dataFor(shape, fc.oneof(inRange(-1000, 1000), inRange(-5, 5))),
+        axis: fc.integer({ min: -shape.length, max: shape.length - 1 }),
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(arb, async (c) => {
         const axis = c.axis < 0 ? c.axis + c.shape.length : c.axis;
@@ -80,7 +104,17 @@ describe('neural ops against plain loops', () => {
           const m = Math.max(...v);
           return m + Math.log(v.reduce((s, x) => s + Math.exp(x - m), 0));
         });
-        const expectedLog = tabulate(c.shape, (idx) => c.data[ravel(idx, c.shape)]! - lse.data[ravel(idx.map((v, a) => (a === axis ? 0 : v)), lse.shape)]!);
+        const expectedLog = tabulate(
+          c.shape,
+          (idx) =>
+            c.data[ravel(idx, c.shape)]! -
+            lse.data[
+              ravel(
+                idx.map((v, a) => (a === axis ? 0 : v)),
+                lse.shape,
+              )
+            ]!,
+        );
         const { out: logOut } = await evaluate([c], ([x]) => T.logSoftmax(x!, c.axis));
         const { out: soft } = await evaluate([c], ([x]) => T.softmax(x!, c.axis));
         expect(closeTo(logOut.data, expectedLog.data, 1e-12, 1e-9)).toBeUndefined();
@@ -91,17 +125,36 @@ describe('neural ops against plain loops', () => {
   });
 
   it('conv2d: strides, dilation, same/valid padding, both data formats', async () => {
-    const arb = fc.tuple(convCase, fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))
-      .filter(([c, , h, w, kh, kw]) => c.padding === 'same' || ((kh - 1) * c.dilation[0] + 1 <= h && (kw - 1) * c.dilation[1] + 1 <= w))
+    const arb = fc
+      .tuple(
+        convCase,
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+      )
+      .filter(
+        ([c, , h, w, kh, kw]) =>
+          c.padding === 'same' || ((kh - 1) * c.dilation[0] + 1 <= h && (kw - 1) * c.dilation[1] + 1 <= w),
+      )
       .chain(([c, n, h, w, kh, kw, cin, cout]) => {
         const xShape = c.channelsFirst ? [n, cin, h, w] : [n, h, w, cin];
         const wShape = [kh, kw, cin, cout];
-        return fc.tuple(fc.constant(c), fc.record({ shape: fc.constant(xShape), data: dataFor(xShape, small) }), fc.record({ shape: fc.constant(wShape), data: dataFor(wShape, small) }));
+        return fc.tuple(
+          fc.constant(c),
+          fc.record({ shape: fc.constant(xShape), data: dataFor(xShape, small) }),
+          fc.record({ shape: fc.constant(wShape), data: dataFor(wShape, small) }),
+        );
       });
     await fc.assert(
       fc.asyncProperty(arb, async ([c, x, w]) => {
         const dataFormat = c.channelsFirst ? 'channelsFirst' : 'channelsLast';
-        const { out, node } = await evaluate([x, w], ([a, k]) => T.conv2d(a!, k!, { strides: c.strides, dilation: c.dilation, padding: c.padding, dataFormat }));
+        const { out, node } = await evaluate([x, w], ([a, k]) =>
+          T.conv2d(a!, k!, { strides: c.strides, dilation: c.dilation, padding: c.padding, dataFormat }),
+        );
         const expected = naiveConv(x, w, c);
         expect(out.shape).toEqual(expected.shape);
         expect(node.shape).toEqual(expected.shape);
@@ -112,14 +165,37 @@ describe('neural ops against plain loops', () => {
   });
 
   it('max and average pooling ignore padding, as TensorFlow', async () => {
-    const arb = fc.tuple(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })), fc.constantFrom('same' as const, 'valid' as const), fc.boolean(), fc.integer({ min: 3, max: 6 }), fc.integer({ min: 3, max: 6 }), fc.integer({ min: 1, max: 2 }))
+    const arb = fc
+      .tuple(
+        fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+        fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+        fc.constantFrom('same' as const, 'valid' as const),
+        fc.boolean(),
+        fc.integer({ min: 3, max: 6 }),
+        fc.integer({ min: 3, max: 6 }),
+        fc.integer({ min: 1, max: 2 }),
+      )
       .chain(([k, s, padding, cf, h, w, ch]) => {
         const shape = cf ? [1, ch, h, w] : [1, h, w, ch];
-        return fc.tuple(fc.constant({ k, s, padding, cf }), fc.record({ shape: fc.constant(shape), data: dataFor(shape, anyValue.filter((v) => Number.isFinite(v))) }));
+        return fc.tuple(
+          fc.constant({ k, s, padding, cf }),
+          fc.record({
+            shape: fc.constant(shape),
+            data: dataFor(
+              shape,
+              anyValue.filter((v) => Number.isFinite(v)),
+            ),
+          }),
+        );
       });
     await fc.assert(
       fc.asyncProperty(arb, async ([p, x]) => {
-        const options = { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: p.cf ? ('channelsFirst' as const) : ('channelsLast' as const) };
+        const options = {
+          poolSize: p.k,
+          strides: p.s,
+          padding: p.padding,
+          dataFormat: p.cf ? ('channelsFirst' as const) : ('channelsLast' as const),
+        };
         const { out: mx } = await evaluate([x], ([a]) => T.maxPool2d(a!, options));
         const { out: av } = await evaluate([x], ([a]) => T.avgPool2d(a!, options));
         const em = naivePool(x, p.k, p.s, p.padding, 'max', p.cf);

@@ -13,20 +13,23 @@ const valuesFor = (shapes: number[][]) => fc.tuple(...shapes.map((s) => dataFor(
 describe('the whole pipeline on random graphs', () => {
   it('optimized and unoptimized graphs agree under the interpreter (float64, extreme values included)', async () => {
     await fc.assert(
-      fc.asyncProperty(randomGraph().chain((g) => fc.tuple(fc.constant(g), valuesFor(g.shapes))), async ([g, data]) => {
-        const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: g.shapes[i]! }));
-        // The interpreter on both sides: wasm kernels are compared with it separately (wasm-differential).
-        const { naive, optimized } = await bothWays(g.inputs, [g.output], values, { mode: 'js' });
-        expect(optimized[0]!.shape).toEqual(naive[0]!.shape);
-        const verdict = optimizerAgrees(optimized[0]!.data, naive[0]!.data);
-        if (verdict === undefined || (await passesThroughSubnormals(g.inputs, g.output, values))) return;
-        // A stability rewrite may legitimately change a value the graph as written only got by rounding
-        // (log(1 + 1e-30) is 0, so sqrt of it is 0, where the exact log1p is negative and sqrt is NaN;
-        // or a NaN hidden by a comparison). Those rules are checked one by one against exact formulas
-        // (rewrites.test.ts); here every other phase must still agree exactly.
-        const unstabilized = (await T.compile(g.inputs, g.output, { exclude: ['stabilize'], mode: 'js' }))(...values);
-        expect(optimizerAgrees(unstabilized.data, naive[0]!.data)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        randomGraph().chain((g) => fc.tuple(fc.constant(g), valuesFor(g.shapes))),
+        async ([g, data]) => {
+          const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: g.shapes[i]! }));
+          // The interpreter on both sides: wasm kernels are compared with it separately (wasm-differential).
+          const { naive, optimized } = await bothWays(g.inputs, [g.output], values, { mode: 'js' });
+          expect(optimized[0]!.shape).toEqual(naive[0]!.shape);
+          const verdict = optimizerAgrees(optimized[0]!.data, naive[0]!.data);
+          if (verdict === undefined || (await passesThroughSubnormals(g.inputs, g.output, values))) return;
+          // A stability rewrite may legitimately change a value the graph as written only got by rounding
+          // (log(1 + 1e-30) is 0, so sqrt of it is 0, where the exact log1p is negative and sqrt is NaN;
+          // or a NaN hidden by a comparison). Those rules are checked one by one against exact formulas
+          // (rewrites.test.ts); here every other phase must still agree exactly.
+          const unstabilized = (await T.compile(g.inputs, g.output, { exclude: ['stabilize'], mode: 'js' }))(...values);
+          expect(optimizerAgrees(unstabilized.data, naive[0]!.data)).toBeUndefined();
+        },
+      ),
       { numRuns: 200 },
     );
   });

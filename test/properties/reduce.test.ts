@@ -52,18 +52,25 @@ describe('reductions against plain loops over every axis subset', () => {
     const needsNonEmpty = ['max', 'min', 'argmax', 'argmin'].includes(op);
     it(`${name}`, async () => {
       await fc.assert(
-        fc.asyncProperty(reductionCase(op === 'sum' || op === 'mean' || op === 'prod' ? moderate : anyValue, needsNonEmpty), async (c) => {
-          if (op.startsWith('arg') && c.axes.length !== 1) c.axes = c.axes.slice(0, 1);
-          if (op.startsWith('arg') && c.axes.length === 0) return;
-          const axes = c.negative ? c.axes.map((a) => a - c.shape.length) : c.axes;
-          const build = ([x]: T.Node[]) =>
-            op === 'argmax' ? T.argmax(x!, axes[0], c.keepdims) : op === 'argmin' ? T.argmin(x!, axes[0], c.keepdims) : T[op](x!, axes, c.keepdims);
-          const { out, node } = await evaluate([c], build);
-          const expected = naiveReduce(c, c.axes, c.keepdims, expectedOf);
-          expect(out.shape).toEqual(expected.shape);
-          expect(node.shape).toEqual(expected.shape);
-          expect(closeTo(out.data, expected.data, 1e-12, 1e-9)).toBeUndefined();
-        }),
+        fc.asyncProperty(
+          reductionCase(op === 'sum' || op === 'mean' || op === 'prod' ? moderate : anyValue, needsNonEmpty),
+          async (c) => {
+            if (op.startsWith('arg') && c.axes.length !== 1) c.axes = c.axes.slice(0, 1);
+            if (op.startsWith('arg') && c.axes.length === 0) return;
+            const axes = c.negative ? c.axes.map((a) => a - c.shape.length) : c.axes;
+            const build = ([x]: T.Node[]) =>
+              op === 'argmax'
+                ? T.argmax(x!, axes[0], c.keepdims)
+                : op === 'argmin'
+                  ? T.argmin(x!, axes[0], c.keepdims)
+                  : T[op](x!, axes, c.keepdims);
+            const { out, node } = await evaluate([c], build);
+            const expected = naiveReduce(c, c.axes, c.keepdims, expectedOf);
+            expect(out.shape).toEqual(expected.shape);
+            expect(node.shape).toEqual(expected.shape);
+            expect(closeTo(out.data, expected.data, 1e-12, 1e-9)).toBeUndefined();
+          },
+        ),
         { numRuns: 80 },
       );
     });
@@ -77,26 +84,36 @@ describe('reductions against plain loops over every axis subset', () => {
 
   it('argmax with no axis indexes the flattened array (NumPy)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeArb().filter((s) => size(s) > 0).chain((shape) => fc.record({ shape: fc.constant(shape), data: dataFor(shape, moderate) })), async (c) => {
-        const { out } = await evaluate([c], ([x]) => T.argmax(x!));
-        expect(out.item()).toBe(c.data.indexOf(Math.max(...c.data)));
-      }),
+      fc.asyncProperty(
+        shapeArb()
+          .filter((s) => size(s) > 0)
+          .chain((shape) => fc.record({ shape: fc.constant(shape), data: dataFor(shape, moderate) })),
+        async (c) => {
+          const { out } = await evaluate([c], ([x]) => T.argmax(x!));
+          expect(out.item()).toBe(c.data.indexOf(Math.max(...c.data)));
+        },
+      ),
       { numRuns: 40 },
     );
   });
 
   it('variance and std are the population statistics (ddof 0)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeArb(3).filter((s) => s.length > 0 && s[0]! > 0).chain((shape) => fc.record({ shape: fc.constant(shape), data: dataFor(shape, moderate) })), async (c) => {
-        const { out: v } = await evaluate([c], ([x]) => T.variance(x!, 0));
-        const { out: s } = await evaluate([c], ([x]) => T.std(x!, 0));
-        const expected = naiveReduce(c, [0], false, (vals) => {
-          const m = plainSum(vals) / vals.length;
-          return plainSum(vals.map((x) => (x - m) ** 2)) / vals.length;
-        });
-        expect(closeTo(v.data, expected.data, 1e-10, 1e-10)).toBeUndefined();
-        expect(closeTo(s.data, expected.data.map(Math.sqrt), 1e-10, 1e-10)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        shapeArb(3)
+          .filter((s) => s.length > 0 && s[0]! > 0)
+          .chain((shape) => fc.record({ shape: fc.constant(shape), data: dataFor(shape, moderate) })),
+        async (c) => {
+          const { out: v } = await evaluate([c], ([x]) => T.variance(x!, 0));
+          const { out: s } = await evaluate([c], ([x]) => T.std(x!, 0));
+          const expected = naiveReduce(c, [0], false, (vals) => {
+            const m = plainSum(vals) / vals.length;
+            return plainSum(vals.map((x) => (x - m) ** 2)) / vals.length;
+          });
+          expect(closeTo(v.data, expected.data, 1e-10, 1e-10)).toBeUndefined();
+          expect(closeTo(s.data, expected.data.map(Math.sqrt), 1e-10, 1e-10)).toBeUndefined();
+        },
+      ),
       { numRuns: 40 },
     );
   });

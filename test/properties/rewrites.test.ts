@@ -7,7 +7,8 @@ import { anyValue, dataFor } from '../helpers/arbitraries.js';
 import { eps, EXAMPLES, type Example } from '../helpers/rule-examples.js';
 import { bothWays, optimizerAgrees, passesThroughSubnormals } from '../helpers/optimizer.js';
 
-const inputsOf = (ex: Example, dtype: T.DType = 'float64') => ex.inputs.map(([name, shape, dt]) => T.tensor(name, { dtype: dt ?? dtype, shape }));
+const inputsOf = (ex: Example, dtype: T.DType = 'float64') =>
+  ex.inputs.map(([name, shape, dt]) => T.tensor(name, { dtype: dt ?? dtype, shape }));
 
 describe('rewrite rules, one by one', () => {
   it('every rule has an example (and every example names a rule)', () => {
@@ -15,7 +16,9 @@ describe('rewrite rules, one by one', () => {
   });
 
   it('every stability rule has a gradient property (stable-gradients.test.ts), and only they do', () => {
-    const withGradient = Object.entries(EXAMPLES).filter(([, ex]) => ex.gradient).map(([name]) => name);
+    const withGradient = Object.entries(EXAMPLES)
+      .filter(([, ex]) => ex.gradient)
+      .map(([name]) => name);
     expect(withGradient.sort()).toEqual(stabilize.map((r) => r.name).sort());
   });
 
@@ -26,15 +29,20 @@ describe('rewrite rules, one by one', () => {
       const probe = await T.compile(inputs, out);
       expect(probe.stats.rewrites[name] ?? 0).toBeGreaterThan(0);
       await fc.assert(
-        fc.asyncProperty(fc.tuple(...ex.inputs.map(([, shape]) => dataFor(shape, ex.domain ?? anyValue))), async (data) => {
-          const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: ex.inputs[i]![1] }).astype(ex.inputs[i]![2] ?? 'float64'));
-          const { naive, optimized } = await bothWays(inputs, [out], values);
-          // Keras's epsilon guards move results by about epsilon, by design.
-          const tolerance = name.startsWith('keras') || name.endsWith('epsilon') ? 1e-5 : 1e-9;
-          const verdict = optimizerAgrees(optimized[0]!.data, naive[0]!.data, tolerance, tolerance);
-          if (verdict !== undefined && (await passesThroughSubnormals(inputs, out, values))) return;
-          expect(verdict).toBeUndefined();
-        }),
+        fc.asyncProperty(
+          fc.tuple(...ex.inputs.map(([, shape]) => dataFor(shape, ex.domain ?? anyValue))),
+          async (data) => {
+            const values = data.map((d, i) =>
+              T.array(Float64Array.from(d), { shape: ex.inputs[i]![1] }).astype(ex.inputs[i]![2] ?? 'float64'),
+            );
+            const { naive, optimized } = await bothWays(inputs, [out], values);
+            // Keras's epsilon guards move results by about epsilon, by design.
+            const tolerance = name.startsWith('keras') || name.endsWith('epsilon') ? 1e-5 : 1e-9;
+            const verdict = optimizerAgrees(optimized[0]!.data, naive[0]!.data, tolerance, tolerance);
+            if (verdict !== undefined && (await passesThroughSubnormals(inputs, out, values))) return;
+            expect(verdict).toBeUndefined();
+          },
+        ),
         { numRuns: 30 },
       );
     });
@@ -42,7 +50,12 @@ describe('rewrite rules, one by one', () => {
     if (ex.expected) {
       it(`${name}: rewrites to the expected graph`, () => {
         const inputs = inputsOf(ex);
-        const [after] = optimize([ex.build(inputs)], { level: 'fast_run', exclude: ['fusion'], epsilon: eps, verify: true }).roots;
+        const [after] = optimize([ex.build(inputs)], {
+          level: 'fast_run',
+          exclude: ['fusion'],
+          epsilon: eps,
+          verify: true,
+        }).roots;
         expect(after).toBe(ex.expected!(inputs));
       });
     }

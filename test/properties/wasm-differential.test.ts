@@ -10,30 +10,40 @@ import { withThreads } from '../helpers/run.js';
 describe('wasm and js modes agree', () => {
   it('on random float32 graphs (moderate inputs)', async () => {
     await fc.assert(
-      fc.asyncProperty(randomGraph('float32').chain((g) => fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3)))))), async ([g, data]) => {
-        const values = data.map((d, i) => T.array(Float32Array.from(d), { shape: g.shapes[i]! }));
-        const js = await T.compile(g.inputs, g.output, { mode: 'js' });
-        const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
-        const [a, b] = [wasm(...values), js(...values)];
-        expect(a.shape).toEqual(b.shape);
-        // Ill-conditioned random graphs amplify last-place differences; compare only well-scaled outputs.
-        expect(agreeF32(a.data, b.data)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        randomGraph('float32').chain((g) =>
+          fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3))))),
+        ),
+        async ([g, data]) => {
+          const values = data.map((d, i) => T.array(Float32Array.from(d), { shape: g.shapes[i]! }));
+          const js = await T.compile(g.inputs, g.output, { mode: 'js' });
+          const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
+          const [a, b] = [wasm(...values), js(...values)];
+          expect(a.shape).toEqual(b.shape);
+          // Ill-conditioned random graphs amplify last-place differences; compare only well-scaled outputs.
+          expect(agreeF32(a.data, b.data)).toBeUndefined();
+        },
+      ),
       { numRuns: 120 },
     );
   });
 
   it('on random float64 graphs (moderate inputs), within 1e-9 relative', async () => {
     await fc.assert(
-      fc.asyncProperty(randomGraph('float64').chain((g) => fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3)))))), async ([g, data]) => {
-        const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: g.shapes[i]!, dtype: 'float64' }));
-        const js = await T.compile(g.inputs, g.output, { mode: 'js' });
-        const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
-        const [a, b] = [wasm(...values), js(...values)];
-        expect(a.shape).toEqual(b.shape);
-        expect(a.dtype).toBe(b.dtype);
-        expect(agreeF32(a.data, b.data, 1e-9, 1e-12)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        randomGraph('float64').chain((g) =>
+          fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, inRange(-3, 3))))),
+        ),
+        async ([g, data]) => {
+          const values = data.map((d, i) => T.array(Float64Array.from(d), { shape: g.shapes[i]!, dtype: 'float64' }));
+          const js = await T.compile(g.inputs, g.output, { mode: 'js' });
+          const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
+          const [a, b] = [wasm(...values), js(...values)];
+          expect(a.shape).toEqual(b.shape);
+          expect(a.dtype).toBe(b.dtype);
+          expect(agreeF32(a.data, b.data, 1e-9, 1e-12)).toBeUndefined();
+        },
+      ),
       { numRuns: 120 },
     );
   });
@@ -43,7 +53,12 @@ describe('wasm and js modes agree', () => {
       const a = T.matrix('a', dtype);
       const b = T.matrix('b', dtype);
       const mm = await T.compile([a, b], T.dot(a, b), { mode: 'wasm' });
-      for (const [n, k, m] of [[0, 3, 5], [4, 3, 0], [4, 0, 5], [0, 0, 0]] as const) {
+      for (const [n, k, m] of [
+        [0, 3, 5],
+        [4, 3, 0],
+        [4, 0, 5],
+        [0, 0, 0],
+      ] as const) {
         const got = mm(T.ones([n, k], dtype), T.ones([k, m], dtype));
         expect(got.shape).toEqual([n, m]);
         expect(Array.from(got.data)).toEqual(new Array(n * m).fill(0).map(() => k));
@@ -67,33 +82,59 @@ describe('wasm and js modes agree', () => {
         const B = T.randomUniform([k, m], { seed: m + 100, minval: -1, maxval: 1 });
         const got = mm(A, B);
         const want = new Float64Array(n * m);
-        for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[i * m + j]! += A.data[i * k + l]! * B.data[l * m + j]!;
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < m; j++)
+            for (let l = 0; l < k; l++) want[i * m + j]! += A.data[i * k + l]! * B.data[l * m + j]!;
         expect(got.shape).toEqual([n, m]);
         expect(agreeF32(got.data, want)).toBeUndefined();
         const V = T.randomUniform([k], { seed: 7 });
         const gv = mv(A, V);
-        const wv = Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, l) => A.data[i * k + l]! * V.data[l]!).reduce((s, x) => s + x, 0));
+        const wv = Array.from({ length: n }, (_, i) =>
+          Array.from({ length: k }, (_, l) => A.data[i * k + l]! * V.data[l]!).reduce((s, x) => s + x, 0),
+        );
         expect(agreeF32(gv.data, wv)).toBeUndefined();
       }
     }
   });
 
   it('float64 matmul (two-lane kernel) over odd sizes, transposed and batched, within 1e-12', async () => {
-    for (const [ta, tb, batch] of [[false, false, []], [true, false, []], [false, true, [2]], [true, true, [3]]] as const) {
+    for (const [ta, tb, batch] of [
+      [false, false, []],
+      [true, false, []],
+      [false, true, [2]],
+      [true, true, [3]],
+    ] as const) {
       const a = T.tensor('a', { dtype: 'float64', shape: [...batch.map(() => null), null, null] });
       const b = T.tensor('b', { dtype: 'float64', shape: [...batch.map(() => null), null, null] });
       const f = await T.compile([a, b], T.matmul(a, b, { transposeA: ta, transposeB: tb }), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
       // 37 columns: two groups of four whole two-lane panels packed at once, then two more one by one.
-      for (const [n, k, m] of [[1, 1, 1], [3, 7, 5], [17, 65, 9], [66, 31, 13], [5, 9, 37]] as const) {
-        const A = T.randomUniform([...batch, ...(ta ? [k, n] : [n, k])], { seed: n + k, minval: -1, maxval: 1, dtype: 'float64' });
-        const B = T.randomUniform([...batch, ...(tb ? [m, k] : [k, m])], { seed: m * 3, minval: -1, maxval: 1, dtype: 'float64' });
+      for (const [n, k, m] of [
+        [1, 1, 1],
+        [3, 7, 5],
+        [17, 65, 9],
+        [66, 31, 13],
+        [5, 9, 37],
+      ] as const) {
+        const A = T.randomUniform([...batch, ...(ta ? [k, n] : [n, k])], {
+          seed: n + k,
+          minval: -1,
+          maxval: 1,
+          dtype: 'float64',
+        });
+        const B = T.randomUniform([...batch, ...(tb ? [m, k] : [k, m])], {
+          seed: m * 3,
+          minval: -1,
+          maxval: 1,
+          dtype: 'float64',
+        });
         const count = batch.reduce((p, d) => p * d, 1);
         const want = new Float64Array(count * n * m);
         for (let q = 0; q < count; q++) {
           const at = (i: number, l: number) => A.data[q * n * k + (ta ? l * n + i : i * k + l)]!;
           const bt = (l: number, j: number) => B.data[q * k * m + (tb ? j * k + l : l * m + j)]!;
-          for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[q * n * m + i * m + j]! += at(i, l) * bt(l, j);
+          for (let i = 0; i < n; i++)
+            for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[q * n * m + i * m + j]! += at(i, l) * bt(l, j);
         }
         const got = f(A, B);
         expect(got.dtype).toBe('float64');
@@ -106,17 +147,27 @@ describe('wasm and js modes agree', () => {
   it('matmul reads transposed operands in place (transposeA, transposeB, both) over odd sizes', async () => {
     const a = T.matrix('a');
     const b = T.matrix('b');
-    const variants = [[false, true], [true, false], [true, true]] as const;
+    const variants = [
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as const;
     for (const [ta, tb] of variants) {
       const f = await T.compile([a, b], T.matmul(a, b, { transposeA: ta, transposeB: tb }), { mode: 'wasm' });
       expect(f.stats.wasmKernels).toBe(1);
-      for (const [n, k, m] of [[1, 1, 1], [3, 7, 17], [65, 63, 9], [129, 17, 65]] as const) {
+      for (const [n, k, m] of [
+        [1, 1, 1],
+        [3, 7, 17],
+        [65, 63, 9],
+        [129, 17, 65],
+      ] as const) {
         const A = T.randomUniform(ta ? [k, n] : [n, k], { seed: n + k, minval: -1, maxval: 1 });
         const B = T.randomUniform(tb ? [m, k] : [k, m], { seed: m * 3, minval: -1, maxval: 1 });
         const at = (i: number, l: number) => A.data[ta ? l * n + i : i * k + l]!;
         const bt = (l: number, j: number) => B.data[tb ? j * k + l : l * m + j]!;
         const want = new Float64Array(n * m);
-        for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[i * m + j]! += at(i, l) * bt(l, j);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < m; j++) for (let l = 0; l < k; l++) want[i * m + j]! += at(i, l) * bt(l, j);
         const got = f(A, B);
         expect(got.shape).toEqual([n, m]);
         expect(agreeF32(got.data, want), `${n}x${k}x${m} transposeA=${ta} transposeB=${tb}`).toBeUndefined();
@@ -126,8 +177,13 @@ describe('wasm and js modes agree', () => {
 
   it('batched matmul with broadcast leading axes and transposed operands agrees with the reference', async () => {
     const arb = fc.record({
-      n: fc.integer({ min: 1, max: 9 }), k: fc.integer({ min: 1, max: 9 }), m: fc.integer({ min: 1, max: 11 }),
-      batchA: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }), broadcastB: fc.boolean(), ta: fc.boolean(), tb: fc.boolean(),
+      n: fc.integer({ min: 1, max: 9 }),
+      k: fc.integer({ min: 1, max: 9 }),
+      m: fc.integer({ min: 1, max: 11 }),
+      batchA: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
+      broadcastB: fc.boolean(),
+      ta: fc.boolean(),
+      tb: fc.boolean(),
     });
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
@@ -154,8 +210,12 @@ describe('wasm and js modes agree', () => {
     const activations = [T.relu, T.tanh, T.gelu, T.sigmoid, T.softplus, (v: T.Node) => T.elu(v), T.sin] as const;
     const arb = fc.record({
       // Depths past one cache block too: the epilogue applies once, after the last block.
-      n: fc.integer({ min: 1, max: 37 }), k: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: KC + 1, max: 2 * KC + 9 })), m: fc.integer({ min: 1, max: 29 }),
-      act: fc.integer({ min: 0, max: activations.length - 1 }), operand: fc.constantFrom('row', 'column', 'scalar'), ta: fc.boolean(),
+      n: fc.integer({ min: 1, max: 37 }),
+      k: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.integer({ min: KC + 1, max: 2 * KC + 9 })),
+      m: fc.integer({ min: 1, max: 29 }),
+      act: fc.integer({ min: 0, max: activations.length - 1 }),
+      operand: fc.constantFrom('row', 'column', 'scalar'),
+      ta: fc.boolean(),
       dtype: fc.constantFrom('float32' as const, 'float64' as const),
     });
     await fc.assert(
@@ -172,7 +232,12 @@ describe('wasm and js modes agree', () => {
         expect(wasm.program.steps.map((s) => s.op)).toEqual(['fused']);
         // Entries of X scaled by 1/√k keep the product near 1 however deep it is: a sum of hundreds of float32
         // products is otherwise large enough that its rounding, not the kernel, decides sin near a zero.
-        const X = T.randomUniform(p.ta ? [p.k, p.n] : [p.n, p.k], { seed: p.n, minval: -1 / Math.sqrt(p.k), maxval: 1 / Math.sqrt(p.k), dtype: p.dtype });
+        const X = T.randomUniform(p.ta ? [p.k, p.n] : [p.n, p.k], {
+          seed: p.n,
+          minval: -1 / Math.sqrt(p.k),
+          maxval: 1 / Math.sqrt(p.k),
+          dtype: p.dtype,
+        });
         const W = T.randomUniform([p.k, p.m], { seed: p.m + 1, minval: -1, maxval: 1, dtype: p.dtype });
         const C = T.randomUniform(shape, { seed: 5, minval: -1, maxval: 1, dtype: p.dtype });
         const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
@@ -190,12 +255,17 @@ describe('wasm and js modes agree', () => {
     for (let i = 0; i < 12; i++) y = i % 2 ? T.exp(T.neg(y)) : T.tanh(y);
     const n = 1 << 16;
     const data = T.randomUniform([n], { seed: 3, minval: -2, maxval: 2 });
-    for (const [optimizer, maxBuffers] of [['fast_compile', 4], ['fast_run', 4]] as const) {
+    for (const [optimizer, maxBuffers] of [
+      ['fast_compile', 4],
+      ['fast_run', 4],
+    ] as const) {
       const f = await T.compile([x], y, { mode: 'wasm', optimizer });
       const js = await T.compile([x], y, { mode: 'js', optimizer });
       expect(agreeF32(f(data).data, js(data).data)).toBeUndefined();
       expect(f.stats.wasmMemoryPeak!).toBeGreaterThan(n * 4);
-      expect(f.stats.wasmMemoryPeak!, `${optimizer}: ${f.stats.kernels} steps`).toBeLessThanOrEqual(maxBuffers * (n * 4 + 16));
+      expect(f.stats.wasmMemoryPeak!, `${optimizer}: ${f.stats.kernels} steps`).toBeLessThanOrEqual(
+        maxBuffers * (n * 4 + 16),
+      );
     }
   });
 
@@ -205,7 +275,11 @@ describe('wasm and js modes agree', () => {
     const f = await T.compile([x, y], T.add(x, y), { mode: 'wasm' });
     // compiled for equal shapes; a [3, 1] + [1, 4] call broadcasts both ways
     const out = f(T.array([[1], [2], [3]]), T.array([[10, 20, 30, 40]]));
-    expect(out.toArray()).toEqual([[11, 21, 31, 41], [12, 22, 32, 42], [13, 23, 33, 43]]);
+    expect(out.toArray()).toEqual([
+      [11, 21, 31, 41],
+      [12, 22, 32, 42],
+      [13, 23, 33, 43],
+    ]);
   });
 });
 
@@ -216,7 +290,11 @@ describe('threads', () => {
     const build = () => [T.tanh(T.add(T.mul(x, 1.5), 0.5)).mul(T.sigmoid(x)), T.dot(x, w)];
     const one = await withThreads(1, () => T.compile([x, w], build(), { mode: 'wasm' }));
     const two = await withThreads(2, () => T.compile([x, w], build(), { mode: 'wasm' }));
-    for (const [n, k, m] of [[300, 270, 33], [1, 70000, 1], [257, 64, 65]] as const) {
+    for (const [n, k, m] of [
+      [300, 270, 33],
+      [1, 70000, 1],
+      [257, 64, 65],
+    ] as const) {
       const X = T.randomNormal([n, k], { seed: n });
       const W = T.randomNormal([k, m], { seed: m });
       const [a1, b1] = one(X, W);
@@ -237,7 +315,11 @@ describe('copies that overlap the helpers', () => {
     const outputsOf = [(): T.Node[] => [T.tanh(x.mul(row)).add(T.sigmoid(col)).mul(2)], (): T.Node[] => [T.gt(x, row)]];
     const build = (which: number) => async (mode: 'wasm' | 'js') => {
       const fs = await Promise.all(outputsOf.map((o) => T.compile([x, row, col], o(), { mode })));
-      const both = await T.compile([x, row, col], outputsOf.flatMap((o) => o()), { mode });
+      const both = await T.compile(
+        [x, row, col],
+        outputsOf.flatMap((o) => o()),
+        { mode },
+      );
       return (...a: T.NDArray[]) => (which === 2 ? both(...a) : [fs[0]!(...a)[0]!, fs[1]!(...a)[0]!]);
     };
     for (const which of [1, 2]) {
@@ -245,22 +327,27 @@ describe('copies that overlap the helpers', () => {
       const two = await withThreads(2, () => build(which)('wasm'));
       const js = await build(which)('js');
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 0, max: 1000 }), async (n, k, seed) => {
-          fc.pre(n * k >= 1 << 16);
-          const X = T.randomNormal([n, k], { seed, stddev: 3 });
-          const R = T.randomNormal([k], { seed: seed + 1 });
-          const C = T.randomNormal([n, 1], { seed: seed + 2 });
-          const [a1, m1] = one(X, R, C);
-          const [r1, r2] = [js(X, R, C), two(X, R, C)];
-          // Several calls: which thread takes which chunk changes between them; results must not.
-          for (let call = 0; call < 3; call++) {
-            const [a2, m2] = two(X, R, C);
-            expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
-            expect(Array.from(m2!.data)).toEqual(Array.from(m1!.data));
-          }
-          expect(agreeF32(r2[0]!.data, r1[0]!.data)).toBeUndefined();
-          expect(Array.from(m1!.data)).toEqual(Array.from(r1[1]!.data));
-        }),
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 700 }),
+          fc.integer({ min: 1, max: 700 }),
+          fc.integer({ min: 0, max: 1000 }),
+          async (n, k, seed) => {
+            fc.pre(n * k >= 1 << 16);
+            const X = T.randomNormal([n, k], { seed, stddev: 3 });
+            const R = T.randomNormal([k], { seed: seed + 1 });
+            const C = T.randomNormal([n, 1], { seed: seed + 2 });
+            const [a1, m1] = one(X, R, C);
+            const [r1, r2] = [js(X, R, C), two(X, R, C)];
+            // Several calls: which thread takes which chunk changes between them; results must not.
+            for (let call = 0; call < 3; call++) {
+              const [a2, m2] = two(X, R, C);
+              expect(Array.from(a2!.data)).toEqual(Array.from(a1!.data));
+              expect(Array.from(m2!.data)).toEqual(Array.from(m1!.data));
+            }
+            expect(agreeF32(r2[0]!.data, r1[0]!.data)).toBeUndefined();
+            expect(Array.from(m1!.data)).toEqual(Array.from(r1[1]!.data));
+          },
+        ),
         { numRuns: 4 },
       );
     }
@@ -268,14 +355,23 @@ describe('copies that overlap the helpers', () => {
 });
 
 /** Convolution geometries: strides, dilations, paddings, both data formats; 'valid' only where the dilated kernel fits. */
-const convCases = (maxChannelsOut: number) => fc.record({
-  n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 3, max: 9 }), w: fc.integer({ min: 3, max: 9 }),
-  c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: maxChannelsOut }), k: fc.integer({ min: 1, max: 3 }),
-  stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-  dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
-}).filter((p) => p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= Math.min(p.h, p.w));
+const convCases = (maxChannelsOut: number) =>
+  fc
+    .record({
+      n: fc.integer({ min: 1, max: 2 }),
+      h: fc.integer({ min: 3, max: 9 }),
+      w: fc.integer({ min: 3, max: 9 }),
+      c: fc.integer({ min: 1, max: 5 }),
+      o: fc.integer({ min: 1, max: maxChannelsOut }),
+      k: fc.integer({ min: 1, max: 3 }),
+      stride: fc.integer({ min: 1, max: 2 }),
+      dilation: fc.integer({ min: 1, max: 2 }),
+      padding: fc.constantFrom('same' as const, 'valid' as const),
+      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
+    })
+    .filter((p) => p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= Math.min(p.h, p.w));
 const inputShape = (p: { n: number; h: number; w: number; c: number; dataFormat: string }) =>
-  (p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w]);
+  p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
 
 describe('conv2d on the wasm matmul kernel', () => {
   it('agrees with the reference over strides, dilations, paddings and both data formats', async () => {
@@ -284,7 +380,12 @@ describe('conv2d on the wasm matmul kernel', () => {
         const xShape = inputShape(p);
         const x = T.tensor('x', { shape: [null, ...xShape.slice(1)] });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
-        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
+        const out = T.conv2d(x, k, {
+          strides: p.stride,
+          dilation: p.dilation,
+          padding: p.padding,
+          dataFormat: p.dataFormat,
+        });
         const wasm = await T.compile([x, k], out, { mode: 'wasm' });
         const js = await T.compile([x, k], out, { mode: 'js' });
         expect(wasm.stats.wasmKernels).toBe(1);
@@ -304,11 +405,21 @@ describe('conv2d on the wasm matmul kernel', () => {
         const xShape = inputShape(p);
         const x = T.tensor('x', { shape: [null, ...xShape.slice(1)], dtype: 'float64' });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o], dtype: 'float64' });
-        const out = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
+        const out = T.conv2d(x, k, {
+          strides: p.stride,
+          dilation: p.dilation,
+          padding: p.padding,
+          dataFormat: p.dataFormat,
+        });
         const outs = [out, ...T.grad(T.sum(T.mul(out, out)), [x, k])];
         const wasm = await T.compile([x, k], outs, { mode: 'wasm' });
         const js = await T.compile([x, k], outs, { mode: 'js' });
-        expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2d') && s.kernel !== undefined).map((s) => s.op).sort()).toEqual(['conv2d', 'conv2dGradFilter', 'conv2dGradInput']);
+        expect(
+          wasm.program.steps
+            .filter((s) => s.op.startsWith('conv2d') && s.kernel !== undefined)
+            .map((s) => s.op)
+            .sort(),
+        ).toEqual(['conv2d', 'conv2dGradFilter', 'conv2dGradInput']);
         const X = T.randomUniform(xShape, { seed: p.h * 7 + p.c, minval: -1, maxval: 1, dtype: 'float64' });
         const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1, dtype: 'float64' });
         const [a, b] = [wasm(X, K), js(X, K)];
@@ -325,21 +436,38 @@ describe('conv2d on the wasm matmul kernel', () => {
 
 describe('pooling on wasm', () => {
   it('max pooling agrees exactly, average pooling and the gradients closely, with the reference (float32 and float64, both data formats, windows cut by the border)', async () => {
-    const arb = fc.record({
-      n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(2, 4, 6, 8),
-      k: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const), dtype: fc.constantFrom('float32' as const, 'float64' as const),
-    }).filter((p) => (p.padding === 'same' || p.k <= Math.min(p.h, p.w)) && p.c % (p.dtype === 'float64' ? 2 : 4) === 0); // a vector of channels
+    const arb = fc
+      .record({
+        n: fc.integer({ min: 1, max: 2 }),
+        h: fc.integer({ min: 1, max: 9 }),
+        w: fc.integer({ min: 1, max: 9 }),
+        c: fc.constantFrom(2, 4, 6, 8),
+        k: fc.integer({ min: 1, max: 3 }),
+        s: fc.integer({ min: 1, max: 3 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
+        dtype: fc.constantFrom('float32' as const, 'float64' as const),
+      })
+      .filter(
+        (p) => (p.padding === 'same' || p.k <= Math.min(p.h, p.w)) && p.c % (p.dtype === 'float64' ? 2 : 4) === 0,
+      ); // a vector of channels
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
         const x = T.tensor('x', { shape: [null, ...xShape.slice(1)], dtype: p.dtype });
         const options = { poolSize: p.k, strides: p.s, padding: p.padding, dataFormat: p.dataFormat };
         const [maxed, pooled] = [T.maxPool2d(x, options), T.avgPool2d(x, options)];
-        const outs = [maxed, pooled, T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x), T.grad(T.sum(T.mul(maxed, T.cos(maxed))), x)];
+        const outs = [
+          maxed,
+          pooled,
+          T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x),
+          T.grad(T.sum(T.mul(maxed, T.cos(maxed))), x),
+        ];
         const wasm = await T.compile([x], outs, { mode: 'wasm' });
         const js = await T.compile([x], outs, { mode: 'js' });
-        expect(wasm.program.steps.filter((s) => /^(max|avg)Pool2d/.test(s.op) && s.kernel !== undefined)).toHaveLength(4);
+        expect(wasm.program.steps.filter((s) => /^(max|avg)Pool2d/.test(s.op) && s.kernel !== undefined)).toHaveLength(
+          4,
+        );
         const X = T.randomNormal(xShape, { seed: p.h * 13 + p.w, dtype: p.dtype });
         const [a, b] = [wasm(X), js(X)];
         expect(a.map((v) => v.dtype)).toEqual(outs.map(() => p.dtype));
@@ -353,12 +481,19 @@ describe('pooling on wasm', () => {
 
 describe('conv2d epilogues on wasm', () => {
   it('bias, per-pixel value or scalar, then an activation, inside the convolution kernel, agree with the reference, float32 and float64', async () => {
-    const arb = fc.record({
-      h: fc.integer({ min: 3, max: 9 }), c: fc.integer({ min: 1, max: 5 }), o: fc.integer({ min: 1, max: 11 }), k: fc.integer({ min: 1, max: 3 }),
-      stride: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      operand: fc.constantFrom('row', 'column', 'scalar'), act: fc.constantFrom('relu', 'tanh', 'gelu'),
-      dtype: fc.constantFrom('float32' as const, 'float64' as const),
-    }).filter((p) => (p.padding === 'same' || p.k <= p.h) && (p.operand !== 'column' || p.o > 1)); // one output channel: a column is the whole array
+    const arb = fc
+      .record({
+        h: fc.integer({ min: 3, max: 9 }),
+        c: fc.integer({ min: 1, max: 5 }),
+        o: fc.integer({ min: 1, max: 11 }),
+        k: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 2 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        operand: fc.constantFrom('row', 'column', 'scalar'),
+        act: fc.constantFrom('relu', 'tanh', 'gelu'),
+        dtype: fc.constantFrom('float32' as const, 'float64' as const),
+      })
+      .filter((p) => (p.padding === 'same' || p.k <= p.h) && (p.operand !== 'column' || p.o > 1)); // one output channel: a column is the whole array
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const x = T.tensor('x', { shape: [2, p.h, p.h, p.c], dtype: p.dtype });
@@ -386,22 +521,39 @@ describe('conv2d epilogues on wasm', () => {
 
 describe('max pooling gradient on wasm', () => {
   it('sends the gradient of each window to the first position of its maximum, as the reference (ties, NaN, overlapping windows)', async () => {
-    const arb = fc.record({
-      h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.constantFrom(4, 8, 12), n: fc.integer({ min: 1, max: 3 }),
-      pool: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 3 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      seed: fc.integer({ min: 0, max: 1000 }), dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
-    }).filter((p) => p.padding === 'same' || (p.pool <= p.h && p.pool <= p.w));
+    const arb = fc
+      .record({
+        h: fc.integer({ min: 1, max: 9 }),
+        w: fc.integer({ min: 1, max: 9 }),
+        c: fc.constantFrom(4, 8, 12),
+        n: fc.integer({ min: 1, max: 3 }),
+        pool: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 3 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        seed: fc.integer({ min: 0, max: 1000 }),
+        dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
+      })
+      .filter((p) => p.padding === 'same' || (p.pool <= p.h && p.pool <= p.w));
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const xShape = p.dataFormat === 'channelsLast' ? [p.n, p.h, p.w, p.c] : [p.n, p.c, p.h, p.w];
-        const x = T.tensor('x', { shape: p.dataFormat === 'channelsLast' ? [null, null, null, p.c] : [null, p.c, null, null] });
-        const pooled = T.maxPool2d(x, { poolSize: p.pool, strides: p.stride, padding: p.padding, dataFormat: p.dataFormat });
+        const x = T.tensor('x', {
+          shape: p.dataFormat === 'channelsLast' ? [null, null, null, p.c] : [null, p.c, null, null],
+        });
+        const pooled = T.maxPool2d(x, {
+          poolSize: p.pool,
+          strides: p.stride,
+          padding: p.padding,
+          dataFormat: p.dataFormat,
+        });
         const grad = T.grad(T.sum(T.mul(pooled, T.sin(pooled))), x);
         const wasm = await T.compile([x], grad, { mode: 'wasm' });
         const js = await T.compile([x], grad, { mode: 'js' });
         expect(wasm.program.steps.some((s) => s.op === 'maxPool2dGrad' && s.kernel !== undefined)).toBe(true);
         // Small integers make ties common; one NaN now and then.
-        const data = Array.from({ length: p.n * p.h * p.w * p.c }, (_, i) => ((i * 7919 + p.seed) % 13 === 0 && p.seed % 3 === 0 ? NaN : ((i * 31 + p.seed) % 5) - 2));
+        const data = Array.from({ length: p.n * p.h * p.w * p.c }, (_, i) =>
+          (i * 7919 + p.seed) % 13 === 0 && p.seed % 3 === 0 ? NaN : ((i * 31 + p.seed) % 5) - 2,
+        );
         const X = T.array(Float32Array.from(data), { shape: xShape });
         expect(agreeF32(wasm(X).data, js(X).data)).toBeUndefined();
       }),
@@ -412,21 +564,37 @@ describe('max pooling gradient on wasm', () => {
 
 describe('conv2d gradients on wasm', () => {
   it('agree with the reference kernels', async () => {
-    const arb = fc.record({
-      h: fc.integer({ min: 3, max: 8 }), c: fc.integer({ min: 1, max: 4 }), o: fc.integer({ min: 1, max: 9 }), k: fc.integer({ min: 1, max: 3 }),
-      stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), padding: fc.constantFrom('same' as const, 'valid' as const),
-      dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
-    }).filter((p) => (p.stride === 1 || p.dilation === 1) && (p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= p.h));
+    const arb = fc
+      .record({
+        h: fc.integer({ min: 3, max: 8 }),
+        c: fc.integer({ min: 1, max: 4 }),
+        o: fc.integer({ min: 1, max: 9 }),
+        k: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 2 }),
+        dilation: fc.integer({ min: 1, max: 2 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        dataFormat: fc.constantFrom('channelsLast' as const, 'channelsFirst' as const),
+      })
+      .filter(
+        (p) => (p.stride === 1 || p.dilation === 1) && (p.padding === 'same' || (p.k - 1) * p.dilation + 1 <= p.h),
+      );
     await fc.assert(
       fc.asyncProperty(arb, async (p) => {
         const xShape = p.dataFormat === 'channelsLast' ? [2, p.h, p.h, p.c] : [2, p.c, p.h, p.h];
         const x = T.tensor('x', { shape: xShape });
         const k = T.tensor('k', { shape: [p.k, p.k, p.c, p.o] });
-        const y = T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: p.dataFormat });
+        const y = T.conv2d(x, k, {
+          strides: p.stride,
+          dilation: p.dilation,
+          padding: p.padding,
+          dataFormat: p.dataFormat,
+        });
         const cost = T.sum(T.mul(y, T.sin(y)));
         const grads = T.grad(cost, [x, k]);
         const wasm = await T.compile([x, k], grads, { mode: 'wasm' });
-        expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2dGrad') && s.kernel !== undefined)).toHaveLength(2);
+        expect(wasm.program.steps.filter((s) => s.op.startsWith('conv2dGrad') && s.kernel !== undefined)).toHaveLength(
+          2,
+        );
         const js = await T.compile([x, k], grads, { mode: 'js' });
         const X = T.randomUniform(xShape, { seed: p.h + p.c, minval: -1, maxval: 1 });
         const K = T.randomUniform([p.k, p.k, p.c, p.o], { seed: p.o, minval: -1, maxval: 1 });
@@ -446,15 +614,25 @@ describe('bool values in wasm kernels', () => {
         const y = T.matrix('y');
         const keep = T.tensor('keep', { dtype: 'bool', shape: [null, null] });
         const m1 = T.gt(x, y);
-        const outs = [m1, T.where(keep, T.mul(x, 2), y), T.cast(T.and(keep, T.le(x, 0)), 'float32'), T.cast(x, 'bool'),
-          T.eq(m1, keep), T.lt(m1, keep), T.ge(keep, m1), T.cast(T.maximum(T.cast(m1, 'float32'), T.cast(keep, 'float32')), 'float32')];
+        const outs = [
+          m1,
+          T.where(keep, T.mul(x, 2), y),
+          T.cast(T.and(keep, T.le(x, 0)), 'float32'),
+          T.cast(x, 'bool'),
+          T.eq(m1, keep),
+          T.lt(m1, keep),
+          T.ge(keep, m1),
+          T.cast(T.maximum(T.cast(m1, 'float32'), T.cast(keep, 'float32')), 'float32'),
+        ];
         const wasm = await T.compile([x, y, keep], outs, { mode: 'wasm' });
         const js = await T.compile([x, y, keep], outs, { mode: 'js' });
         expect(wasm.stats.wasmKernels).toBeGreaterThan(0);
         const X = T.randomNormal([rows, n], { seed: n });
         X.data[0] = NaN;
         const Y = T.randomNormal([rows, n], { seed: n + 1 });
-        const K = T.array(Array.from({ length: rows }, (_, r) => Array.from({ length: n }, (_, i) => (i * 7 + r) % 3 === 0)));
+        const K = T.array(
+          Array.from({ length: rows }, (_, r) => Array.from({ length: n }, (_, i) => (i * 7 + r) % 3 === 0)),
+        );
         const [a, b] = [wasm(X, Y, K), js(X, Y, K)];
         a.forEach((v, i) => {
           expect(v.dtype).toBe(b[i]!.dtype);

@@ -11,26 +11,61 @@ import { withThreads } from '../helpers/run.js';
  * last place of an earlier one.
  */
 const UNARY: [string, (x: T.Node) => T.Node][] = [
-  ['neg', T.neg], ['exp', T.exp], ['log', T.log], ['log1p', T.log1p], ['expm1', T.expm1], ['sqrt', T.sqrt], ['rsqrt', T.rsqrt],
-  ['square', T.square], ['abs', T.abs], ['sign', T.sign], ['tanh', T.tanh], ['sigmoid', T.sigmoid], ['softplus', T.softplus],
-  ['relu', T.relu], ['elu', (x) => T.elu(x)], ['selu', T.selu], ['gelu', T.gelu], ['erf', T.erf], ['sin', T.sin], ['cos', T.cos],
-  ['reciprocal', T.reciprocal], ['log1mexp', T.log1mexp],
+  ['neg', T.neg],
+  ['exp', T.exp],
+  ['log', T.log],
+  ['log1p', T.log1p],
+  ['expm1', T.expm1],
+  ['sqrt', T.sqrt],
+  ['rsqrt', T.rsqrt],
+  ['square', T.square],
+  ['abs', T.abs],
+  ['sign', T.sign],
+  ['tanh', T.tanh],
+  ['sigmoid', T.sigmoid],
+  ['softplus', T.softplus],
+  ['relu', T.relu],
+  ['elu', (x) => T.elu(x)],
+  ['selu', T.selu],
+  ['gelu', T.gelu],
+  ['erf', T.erf],
+  ['sin', T.sin],
+  ['cos', T.cos],
+  ['reciprocal', T.reciprocal],
+  ['log1mexp', T.log1mexp],
 ];
 const BINARY: [string, (a: T.Node, b: T.Node) => T.Node][] = [
-  ['add', T.add], ['sub', T.sub], ['mul', T.mul], ['div', T.div], ['pow', T.pow], ['maximum', T.maximum], ['minimum', T.minimum],
-  ['eq', T.eq], ['ne', T.ne], ['lt', T.lt], ['le', T.le], ['gt', T.gt], ['ge', T.ge],
+  ['add', T.add],
+  ['sub', T.sub],
+  ['mul', T.mul],
+  ['div', T.div],
+  ['pow', T.pow],
+  ['maximum', T.maximum],
+  ['minimum', T.minimum],
+  ['eq', T.eq],
+  ['ne', T.ne],
+  ['lt', T.lt],
+  ['le', T.le],
+  ['gt', T.gt],
+  ['ge', T.ge],
 ];
 const TERNARY: [string, (a: T.Node, b: T.Node, c: T.Node) => T.Node][] = [
-  ['where', (c, a, b) => T.where(T.gt(c, 0), a, b)], ['clip', (x, lo, hi) => T.clip(x, lo, hi)],
+  ['where', (c, a, b) => T.where(T.gt(c, 0), a, b)],
+  ['clip', (x, lo, hi) => T.clip(x, lo, hi)],
 ];
-const OPS = [...UNARY.map(([n, f]) => [n, 1, f] as const), ...BINARY.map(([n, f]) => [n, 2, f] as const), ...TERNARY.map(([n, f]) => [n, 3, f] as const)];
+const OPS = [
+  ...UNARY.map(([n, f]) => [n, 1, f] as const),
+  ...BINARY.map(([n, f]) => [n, 2, f] as const),
+  ...TERNARY.map(([n, f]) => [n, 3, f] as const),
+];
 
 /** Same NaN positions, the same infinities, finite values within `rtol` (absolute `atol` near zero, where subnormals have fewer digits). */
 function differ(wasm: ArrayLike<number>, js: ArrayLike<number>, rtol: number, atol: number): string | undefined {
   for (let i = 0; i < js.length; i++) {
     const [a, b] = [wasm[i]!, js[i]!];
     if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
-    if (!Number.isFinite(a) || !Number.isFinite(b) || Math.abs(a - b) > rtol * Math.abs(b) + atol) return `at ${i}: wasm ${a}, js ${b}`;
+    if (!Number.isFinite(a) || !Number.isFinite(b) || Math.abs(a - b) > rtol * Math.abs(b) + atol)
+      return `at ${i}: wasm ${a}, js ${b}`;
   }
   return undefined;
 }
@@ -41,20 +76,25 @@ describe('each elementwise op as a wasm kernel agrees with the reference on extr
     for (const [name, arity, op] of OPS) {
       it(`${name} (${dtype})`, async () => {
         await fc.assert(
-          fc.asyncProperty(broadcastingShapes(arity).chain((shapes) => fc.tuple(fc.constant(shapes), fc.tuple(...shapes.map((s) => dataFor(s, anyValue))))), async ([shapes, data]) => {
-            const inputs = shapes.map((s, i) => T.tensor(`x${i}`, { dtype, shape: s }));
-            const build = () => (op as (...xs: T.Node[]) => T.Node)(...inputs);
-            const wasm = await T.compile(inputs, build(), { mode: 'wasm' });
-            const js = await T.compile(inputs, build(), { mode: 'js' });
-            expect(wasm.stats.wasmKernels).toBeGreaterThanOrEqual(1);
-            const values = data.map((d, i) => T.array(d, { shape: shapes[i]!, dtype }));
-            const [a, b] = [wasm(...values), js(...values)];
-            expect(a.shape).toEqual(b.shape);
-            expect(a.dtype).toBe(b.dtype);
-            // The kernel ran (an empty result is left to the reference: there is nothing to compute).
-            expect(wasm.stats.referenceFallbacks).toBe(a.size === 0 ? 1 : 0);
-            expect(differ(a.data, b.data, rtol, atol)).toBeUndefined();
-          }),
+          fc.asyncProperty(
+            broadcastingShapes(arity).chain((shapes) =>
+              fc.tuple(fc.constant(shapes), fc.tuple(...shapes.map((s) => dataFor(s, anyValue)))),
+            ),
+            async ([shapes, data]) => {
+              const inputs = shapes.map((s, i) => T.tensor(`x${i}`, { dtype, shape: s }));
+              const build = () => (op as (...xs: T.Node[]) => T.Node)(...inputs);
+              const wasm = await T.compile(inputs, build(), { mode: 'wasm' });
+              const js = await T.compile(inputs, build(), { mode: 'js' });
+              expect(wasm.stats.wasmKernels).toBeGreaterThanOrEqual(1);
+              const values = data.map((d, i) => T.array(d, { shape: shapes[i]!, dtype }));
+              const [a, b] = [wasm(...values), js(...values)];
+              expect(a.shape).toEqual(b.shape);
+              expect(a.dtype).toBe(b.dtype);
+              // The kernel ran (an empty result is left to the reference: there is nothing to compute).
+              expect(wasm.stats.referenceFallbacks).toBe(a.size === 0 ? 1 : 0);
+              expect(differ(a.data, b.data, rtol, atol)).toBeUndefined();
+            },
+          ),
           { numRuns: 25 },
         );
       });
@@ -66,7 +106,14 @@ describe('broadcasting that needs more than two axes', () => {
   it('a fused step over operands broadcast along alternating axes (the driver walking the leading ones) agrees exactly with the reference', async () => {
     // Sizes of at least 2, so no axis drops out; each operand keeps or broadcasts each axis at random.
     const arb = fc.array(fc.integer({ min: 2, max: 4 }), { minLength: 3, maxLength: 6 }).chain((out) =>
-      fc.tuple(fc.constant(out), fc.array(fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }), { minLength: 3, maxLength: 3 })));
+      fc.tuple(
+        fc.constant(out),
+        fc.array(fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }), {
+          minLength: 3,
+          maxLength: 3,
+        }),
+      ),
+    );
     await fc.assert(
       fc.asyncProperty(arb, async ([out, keeps]) => {
         // One operand is full, so the output has the whole shape.
@@ -75,7 +122,9 @@ describe('broadcasting that needs more than two axes', () => {
         const build = () => T.sub(T.mul(T.add(a, b), c), b);
         const wasm = await T.compile([a, b, c], build(), { mode: 'wasm' });
         const js = await T.compile([a, b, c], build(), { mode: 'js' });
-        expect(wasm.program.steps.map((s) => `${s.op}${s.kernel === undefined ? '' : ' [wasm]'}`)).toEqual(['fused [wasm]']);
+        expect(wasm.program.steps.map((s) => `${s.op}${s.kernel === undefined ? '' : ' [wasm]'}`)).toEqual([
+          'fused [wasm]',
+        ]);
         const values = shapes.map((s, i) => T.randomUniform(s, { seed: i + 1, minval: -2, maxval: 2 }));
         const [x, y] = [wasm(...values), js(...values)];
         expect(wasm.stats.referenceFallbacks).toBe(0);
@@ -110,18 +159,25 @@ describe('broadcasting that needs more than two axes, on big arrays', () => {
 describe('shapes known only at call time', () => {
   it('an operand broadcast at call time where the kernel was built for whole arrays is expanded and still runs in wasm', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), async (out, keep) => {
-        const x = T.tensor('x', { shape: out.map(() => null), dtype: 'float64' });
-        const y = T.tensor('y', { shape: out.map(() => null), dtype: 'float64' });
-        const build = () => T.pow(T.abs(x), T.sub(y, 0.5));
-        const wasm = await T.compile([x, y], build(), { mode: 'wasm' });
-        const js = await T.compile([x, y], build(), { mode: 'js' });
-        const X = T.randomUniform(out, { seed: 1, minval: -3, maxval: 3, dtype: 'float64' });
-        const Y = T.randomUniform(out.map((d, a) => (keep[a] ? d : 1)), { seed: 2, minval: -3, maxval: 3, dtype: 'float64' });
-        const [a, b] = [wasm(X, Y), js(X, Y)];
-        expect(wasm.stats.referenceFallbacks).toBe(0);
-        expect(differ(a.data, b.data, 1e-13, 1e-300)).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        async (out, keep) => {
+          const x = T.tensor('x', { shape: out.map(() => null), dtype: 'float64' });
+          const y = T.tensor('y', { shape: out.map(() => null), dtype: 'float64' });
+          const build = () => T.pow(T.abs(x), T.sub(y, 0.5));
+          const wasm = await T.compile([x, y], build(), { mode: 'wasm' });
+          const js = await T.compile([x, y], build(), { mode: 'js' });
+          const X = T.randomUniform(out, { seed: 1, minval: -3, maxval: 3, dtype: 'float64' });
+          const Y = T.randomUniform(
+            out.map((d, a) => (keep[a] ? d : 1)),
+            { seed: 2, minval: -3, maxval: 3, dtype: 'float64' },
+          );
+          const [a, b] = [wasm(X, Y), js(X, Y)];
+          expect(wasm.stats.referenceFallbacks).toBe(0);
+          expect(differ(a.data, b.data, 1e-13, 1e-300)).toBeUndefined();
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -134,15 +190,24 @@ describe('shapes known only at call time', () => {
     const wasm = await T.compile([x, b, c], build(), { mode: 'wasm' });
     const js = await T.compile([x, b, c], build(), { mode: 'js' });
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.constantFrom('full', 'row', 'column', 'scalar'), async (n, m, rowOfOne, cLayout) => {
-        const X = T.randomUniform([n, m], { seed: n, minval: -2, maxval: 2 });
-        const B = T.randomUniform([rowOfOne ? 1 : m], { seed: m, minval: -2, maxval: 2 });
-        const C = T.randomUniform(cLayout === 'full' ? [n, m] : cLayout === 'row' ? [1, m] : cLayout === 'column' ? [n, 1] : [1, 1], { seed: 3, minval: -2, maxval: 2 });
-        const before = wasm.stats.referenceFallbacks;
-        const [a, r] = [wasm(X, B, C), js(X, B, C)];
-        expect(wasm.stats.referenceFallbacks).toBe(before);
-        expect(Array.from(a.data)).toEqual(Array.from(r.data));
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.boolean(),
+        fc.constantFrom('full', 'row', 'column', 'scalar'),
+        async (n, m, rowOfOne, cLayout) => {
+          const X = T.randomUniform([n, m], { seed: n, minval: -2, maxval: 2 });
+          const B = T.randomUniform([rowOfOne ? 1 : m], { seed: m, minval: -2, maxval: 2 });
+          const C = T.randomUniform(
+            cLayout === 'full' ? [n, m] : cLayout === 'row' ? [1, m] : cLayout === 'column' ? [n, 1] : [1, 1],
+            { seed: 3, minval: -2, maxval: 2 },
+          );
+          const before = wasm.stats.referenceFallbacks;
+          const [a, r] = [wasm(X, B, C), js(X, B, C)];
+          expect(wasm.stats.referenceFallbacks).toBe(before);
+          expect(Array.from(a.data)).toEqual(Array.from(r.data));
+        },
+      ),
       { numRuns: 60 },
     );
   });

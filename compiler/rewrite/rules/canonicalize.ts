@@ -19,7 +19,8 @@ const NOT_FOLDABLE = new Set(['leaf', 'random', 'fused']);
 function fold(node: Node): Node | undefined {
   if (NOT_FOLDABLE.has(OP_INFO[node.op].kind) || node.inputs.length === 0) return undefined;
   if (!node.inputs.every((i) => i.op === 'constant')) return undefined;
-  if (!node.shape.every((d) => d !== null) || (node.shape as number[]).reduce((a, b) => a * b, 1) > FOLD_LIMIT) return undefined;
+  if (!node.shape.every((d) => d !== null) || (node.shape as number[]).reduce((a, b) => a * b, 1) > FOLD_LIMIT)
+    return undefined;
   const kernel = REFERENCE_KERNELS[node.op] as Kernel<Op>;
   const value = kernel(node.inputs.map(valueOf), node.args as OpArgs[Op], {
     dtype: node.dtype,
@@ -37,7 +38,8 @@ const isEye = (c: Node): boolean => {
   const n = c.shape[0] as number;
   return Array.prototype.every.call(v.data, (val: number, i: number) => val === (Math.floor(i / n) === i % n ? 1 : 0));
 };
-const sameAsNode = (candidate: Node, node: Node) => candidate.dtype === node.dtype && sameShapeSpelling(candidate.shape, node.shape);
+const sameAsNode = (candidate: Node, node: Node) =>
+  candidate.dtype === node.dtype && sameShapeSpelling(candidate.shape, node.shape);
 
 /** Normal forms: one spelling per expression, so later patterns meet fewer shapes. */
 export const canonicalize: readonly Rule[] = [
@@ -50,16 +52,46 @@ export const canonicalize: readonly Rule[] = [
     return a.op === 'constant' && b.op !== 'constant' ? Node.make(node.op, [b, a], node.args as OpArgs[Op]) : undefined;
   }),
   // x * 1 -> x
-  rule('mul_one', op('mul', x, constantValue(1, 'one')), (m, node) => (cannotWiden(m.one!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined)),
+  rule('mul_one', op('mul', x, constantValue(1, 'one')), (m, node) =>
+    cannotWiden(m.one!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined,
+  ),
   // x + 0 -> x (only -0 + 0 changes: to +0; documented)
-  rule('add_zero', op('add', x, constant((v) => v === 0, 'zero')), (m, node) => (cannotWiden(m.zero!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined)),
+  rule(
+    'add_zero',
+    op(
+      'add',
+      x,
+      constant((v) => v === 0, 'zero'),
+    ),
+    (m, node) => (cannotWiden(m.zero!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined),
+  ),
   // x - 0 -> x
-  rule('sub_zero', op('sub', x, constant((v) => v === 0, 'zero')), (m, node) => (cannotWiden(m.zero!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined)),
+  rule(
+    'sub_zero',
+    op(
+      'sub',
+      x,
+      constant((v) => v === 0, 'zero'),
+    ),
+    (m, node) => (cannotWiden(m.zero!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined),
+  ),
   // x / 1 -> x
-  rule('div_one', op('div', x, constantValue(1, 'one')), (m, node) => (cannotWiden(m.one!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined)),
+  rule('div_one', op('div', x, constantValue(1, 'one')), (m, node) =>
+    cannotWiden(m.one!, m.x!) && sameAsNode(m.x!, node) ? m.x : undefined,
+  ),
   // x * 0 -> 0 for integers only: NaN * 0 and Inf * 0 are NaN for floats
-  rule('mul_zero_int', op('mul', x, constant((v) => v === 0, 'zero')), (m, node) =>
-    !isFloat(node.dtype) && cannotWiden(m.zero!, m.x!) ? Node.make('broadcastLike', [scalarConst(0, node.dtype), m.x!], {}) : undefined),
+  rule(
+    'mul_zero_int',
+    op(
+      'mul',
+      x,
+      constant((v) => v === 0, 'zero'),
+    ),
+    (m, node) =>
+      !isFloat(node.dtype) && cannotWiden(m.zero!, m.x!)
+        ? Node.make('broadcastLike', [scalarConst(0, node.dtype), m.x!], {})
+        : undefined,
+  ),
   // -(-x) -> x
   rule('neg_neg', op('neg', op('neg', x)), (m) => m.x),
   // x - (-y) -> x + y
@@ -67,7 +99,8 @@ export const canonicalize: readonly Rule[] = [
   // (x * c1) * c2 -> x * (c1 * c2) for scalars of moderate size (no new overflow or underflow)
   rule('mul_constants', op('mul', op('mul', x, anyConstant('c1')), anyConstant('c2')), (m, node) => {
     const [c1, c2] = [uniformValue(m.c1!), uniformValue(m.c2!)];
-    if (c1 === undefined || c2 === undefined || !cannotWiden(m.c1!, m.x!) || !cannotWiden(m.c2!, m.x!)) return undefined;
+    if (c1 === undefined || c2 === undefined || !cannotWiden(m.c1!, m.x!) || !cannotWiden(m.c2!, m.x!))
+      return undefined;
     const moderate = (v: number) => v !== 0 && Math.abs(v) >= 2 ** -60 && Math.abs(v) <= 2 ** 60;
     if (!moderate(c1) || !moderate(c2)) return undefined;
     return B.mul(m.x!, scalarConst(c1 * c2, node.dtype));
@@ -80,24 +113,39 @@ export const canonicalize: readonly Rule[] = [
     return identityPerm(perm) ? m.x : B.transpose(m.x!, perm);
   }),
   // transpose(x, identity) -> x
-  rule('transpose_identity', op('transpose', x), (m, node) => (identityPerm((node as Node<'transpose'>).args.perm) ? m.x : undefined)),
+  rule('transpose_identity', op('transpose', x), (m, node) =>
+    identityPerm((node as Node<'transpose'>).args.perm) ? m.x : undefined,
+  ),
   // reshape(reshape(x)) -> reshape(x)
-  rule('reshape_reshape', op('reshape', op('reshape', x)), (m, node) => B.reshape(m.x!, (node as Node<'reshape'>).args.shape)),
+  rule('reshape_reshape', op('reshape', op('reshape', x)), (m, node) =>
+    B.reshape(m.x!, (node as Node<'reshape'>).args.shape),
+  ),
   // reshape(x, shape of x) -> x
   rule('reshape_noop', op('reshape', x), (m, node) => (sameKnownShape(m.x!.shape, node.shape) ? m.x : undefined)),
   // broadcastLike / sumLike / reshapeLike to the shape x already has -> x
   ...(['broadcastLike', 'sumLike', 'reshapeLike'] as const).map((o) =>
-    rule(`useless_${o}`, op(o, x, y), (m) => (sameKnownShape(m.x!.shape, m.y!.shape) || (m.x === m.y) ? m.x : undefined))),
+    rule(`useless_${o}`, op(o, x, y), (m) => (sameKnownShape(m.x!.shape, m.y!.shape) || m.x === m.y ? m.x : undefined)),
+  ),
   // sum(broadcastLike(s, ref)) over all axes, s a scalar -> s * size(ref) when the size is known
   rule('sum_of_broadcast', op('sum', op('broadcastLike', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;
     if (m.x!.ndim !== 0 || a.axes.length !== m.y!.ndim || !m.y!.shape.every((d) => d !== null)) return undefined;
     if (a.keepdims || m.x!.dtype !== node.dtype) return undefined;
-    return B.mul(m.x!, scalarConst((m.y!.shape as number[]).reduce((p, d) => p * d, 1), node.dtype));
+    return B.mul(
+      m.x!,
+      scalarConst(
+        (m.y!.shape as number[]).reduce((p, d) => p * d, 1),
+        node.dtype,
+      ),
+    );
   }),
   // dot(x, I) -> x, dot(I, x) -> x
-  rule('dot_identity_right', op('dot', x, y), (m, node) => (isEye(m.y!) && m.x!.ndim >= 1 && sameAsNode(m.x!, node) ? m.x : undefined)),
-  rule('dot_identity_left', op('dot', x, y), (m, node) => (isEye(m.x!) && m.y!.ndim === 2 && sameAsNode(m.y!, node) ? m.y : undefined)),
+  rule('dot_identity_right', op('dot', x, y), (m, node) =>
+    isEye(m.y!) && m.x!.ndim >= 1 && sameAsNode(m.x!, node) ? m.x : undefined,
+  ),
+  rule('dot_identity_left', op('dot', x, y), (m, node) =>
+    isEye(m.x!) && m.y!.ndim === 2 && sameAsNode(m.y!, node) ? m.y : undefined,
+  ),
   // where(c, x, x) -> x
   rule('where_same', op('where', cap('c'), x, x), (m, node) => (sameAsNode(m.x!, node) ? m.x : undefined)),
 ];

@@ -10,10 +10,12 @@ export const valueOf = (n: Node): NDArray => (n as Node<'constant'>).args.value;
 export const cannotWiden = (c: Node, x: Node): boolean => c.ndim <= x.ndim && c.shape.every((d) => d === 1);
 
 /** Static shapes provably equal (every size known and the same). */
-export const sameKnownShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d !== null && d === b[i]);
+export const sameKnownShape = (a: Shape, b: Shape): boolean =>
+  a.length === b.length && a.every((d, i) => d !== null && d === b[i]);
 
 /** Shapes that are the same array of sizes, unknown sizes included, i.e. the same dims by construction. */
-export const sameShapeSpelling = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShapeSpelling = (a: Shape, b: Shape): boolean =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** The one value of a constant whose elements are all equal, else undefined. */
 export function uniformValue(c: Node): number | undefined {
@@ -29,6 +31,7 @@ export function uniformValue(c: Node): number | undefined {
 export const scalarConst = (value: number, dtype: Node['dtype']): Node => constantNode(value, dtype);
 
 /** Relative closeness used for matching user-written constants such as 1 - epsilon. */
-export const isClose = (a: number, b: number, rel = 1e-6): boolean => Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b), 1e-30);
+export const isClose = (a: number, b: number, rel = 1e-6): boolean =>
+  Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b), 1e-30);
 
 export type { OpArgs };

@@ -23,7 +23,8 @@ const POW_FORMS: Record<number, (x: Node) => Node> = {
 };
 
 /** True for ±2^k with k in the normal range: there 1/c is exact and x/c equals x*(1/c) bit for bit. */
-const powerOfTwo = (c: number) => c !== 0 && Number.isFinite(c) && Number.isInteger(Math.log2(Math.abs(c))) && Math.abs(Math.log2(Math.abs(c))) < 126;
+const powerOfTwo = (c: number) =>
+  c !== 0 && Number.isFinite(c) && Number.isInteger(Math.log2(Math.abs(c))) && Math.abs(Math.log2(Math.abs(c))) < 126;
 
 /** Cheaper forms once the math is settled. */
 export const specialize: readonly Rule[] = [
@@ -35,12 +36,16 @@ export const specialize: readonly Rule[] = [
   // x / c -> x * (1/c) when 1/c is exact (c a power of two)
   rule('div_by_power_of_two', op('div', x, anyConstant('c')), (m, node) => {
     const c = uniformValue(m.c!);
-    return c !== undefined && powerOfTwo(c) && cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.mul(m.x!, scalarConst(1 / c, node.dtype)) : undefined;
+    return c !== undefined && powerOfTwo(c) && cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype
+      ? B.mul(m.x!, scalarConst(1 / c, node.dtype))
+      : undefined;
   }),
   // x * x -> square(x)
   rule('mul_self_to_square', op('mul', x, x), (m) => B.square(m.x!)),
   // x * -1 -> -x
-  rule('mul_minus_one', op('mul', x, constantValue(-1, 'c')), (m, node) => (cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.neg(m.x!) : undefined)),
+  rule('mul_minus_one', op('mul', x, constantValue(-1, 'c')), (m, node) =>
+    cannotWiden(m.c!, m.x!) && m.x!.dtype === node.dtype ? B.neg(m.x!) : undefined,
+  ),
   // x + (-y) -> x - y
   rule('add_neg_to_sub', op('add', x, op('neg', y)), (m) => B.sub(m.x!, m.y!)),
   // matmul(transpose(a), b) -> matmul(a, b, transposeA), and the same for b: the kernel reads the
@@ -51,13 +56,17 @@ export const specialize: readonly Rule[] = [
     const a = !f.transposeA && swapped(m.x!);
     const b = !f.transposeB && swapped(m.y!);
     if (!a && !b) return undefined;
-    return B.matmul(a ? m.x!.inputs[0]! : m.x!, b ? m.y!.inputs[0]! : m.y!, { transposeA: a || !!f.transposeA, transposeB: b || !!f.transposeB });
+    return B.matmul(a ? m.x!.inputs[0]! : m.x!, b ? m.y!.inputs[0]! : m.y!, {
+      transposeA: a || !!f.transposeA,
+      transposeB: b || !!f.transposeB,
+    });
   }),
   // sum(a * b, last axis) with b a vector along that axis -> dot(a, b)
   rule('sum_mul_to_dot', op('sum', op('mul', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;
     const [big, vec] = m.x!.ndim >= m.y!.ndim ? [m.x!, m.y!] : [m.y!, m.x!];
-    if (a.keepdims || vec.ndim !== 1 || big.ndim < 1 || a.axes.length !== 1 || a.axes[0] !== big.ndim - 1) return undefined;
+    if (a.keepdims || vec.ndim !== 1 || big.ndim < 1 || a.axes.length !== 1 || a.axes[0] !== big.ndim - 1)
+      return undefined;
     const k = big.shape[big.ndim - 1];
     if (k === null || vec.shape[0] !== k || big.dtype !== vec.dtype) return undefined;
     return B.dot(big, vec);

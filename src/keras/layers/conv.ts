@@ -40,12 +40,21 @@ export class Conv2D extends Layer {
   protected override build(s: Shape): void {
     const c = knownSize(s[axes(this.format).c], `conv2d ${this.name}: input channels`);
     const [kh, kw] = pair(this.args.kernelSize);
-    this.kernel = this.addWeight('kernel', [kh, kw, c, this.args.filters], this.args.kernelInitializer ?? 'glorot_uniform', this.args.kernelRegularizer);
-    if (this.args.useBias ?? true) this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
+    this.kernel = this.addWeight(
+      'kernel',
+      [kh, kw, c, this.args.filters],
+      this.args.kernelInitializer ?? 'glorot_uniform',
+      this.args.kernelRegularizer,
+    );
+    if (this.args.useBias ?? true)
+      this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
   }
   protected forward(x: T.Node): T.Node {
     const y = T.conv2d(x, this.kernel!, {
-      strides: pair(this.args.strides ?? 1), padding: this.args.padding ?? 'valid', dilation: pair(this.args.dilationRate ?? 1), dataFormat: this.format,
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      dilation: pair(this.args.dilationRate ?? 1),
+      dataFormat: this.format,
     });
     if (!this.bias) return this.act(y);
     const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.args.filters, 1, 1]);
@@ -57,7 +66,8 @@ export class Conv2D extends Layer {
     const [sh, sw] = pair(this.args.strides ?? 1);
     const [dh, dw] = pair(this.args.dilationRate ?? 1);
     const out = [...s];
-    const size = (d: number | null, k: number, st: number, dl: number) => (d === null ? null : windowGeometry(d, k, st, dl, this.args.padding ?? 'valid').out);
+    const size = (d: number | null, k: number, st: number, dl: number) =>
+      d === null ? null : windowGeometry(d, k, st, dl, this.args.padding ?? 'valid').out;
     out[a.h] = size(s[a.h]!, kh, sh, dh);
     out[a.w] = size(s[a.w]!, kw, sw, dw);
     out[a.c] = this.args.filters;
@@ -65,9 +75,15 @@ export class Conv2D extends Layer {
   }
   getConfig() {
     return {
-      name: this.name, filters: this.args.filters, kernel_size: pair(this.args.kernelSize), strides: pair(this.args.strides ?? 1),
-      padding: this.args.padding ?? 'valid', data_format: snakeFormat(this.format), dilation_rate: pair(this.args.dilationRate ?? 1),
-      activation: this.args.activation ?? 'linear', use_bias: this.args.useBias ?? true,
+      name: this.name,
+      filters: this.args.filters,
+      kernel_size: pair(this.args.kernelSize),
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      data_format: snakeFormat(this.format),
+      dilation_rate: pair(this.args.dilationRate ?? 1),
+      activation: this.args.activation ?? 'linear',
+      use_bias: this.args.useBias ?? true,
     };
   }
 }
@@ -81,13 +97,21 @@ export interface PoolArgs extends LayerArgs {
 
 abstract class Pooling2D extends Layer {
   protected readonly format: DataFormat;
-  constructor(className: string, protected readonly args: PoolArgs) {
+  constructor(
+    className: string,
+    protected readonly args: PoolArgs,
+  ) {
     super(className, args);
     this.format = args.dataFormat ?? imageDataFormat();
   }
   protected options() {
     const poolSize = pair(this.args.poolSize ?? 2);
-    return { poolSize, strides: pair(this.args.strides ?? poolSize), padding: this.args.padding ?? 'valid', dataFormat: this.format } as const;
+    return {
+      poolSize,
+      strides: pair(this.args.strides ?? poolSize),
+      padding: this.args.padding ?? 'valid',
+      dataFormat: this.format,
+    } as const;
   }
   computeOutputShape(s: Shape): Shape {
     const a = axes(this.format);
@@ -99,7 +123,13 @@ abstract class Pooling2D extends Layer {
   }
   getConfig() {
     const o = this.options();
-    return { name: this.name, pool_size: o.poolSize, strides: o.strides, padding: o.padding, data_format: snakeFormat(this.format) };
+    return {
+      name: this.name,
+      pool_size: o.poolSize,
+      strides: o.strides,
+      padding: o.padding,
+      data_format: snakeFormat(this.format),
+    };
   }
 }
 

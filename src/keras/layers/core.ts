@@ -28,8 +28,14 @@ export class Dense extends Layer {
   }
   protected override build(inputShape: Shape): void {
     const inDim = knownSize(inputShape[inputShape.length - 1], `dense ${this.name}: input's last axis`);
-    this.kernel = this.addWeight('kernel', [inDim, this.units], this.args.kernelInitializer ?? 'glorot_uniform', this.args.kernelRegularizer);
-    if (this.args.useBias ?? true) this.bias = this.addWeight('bias', [this.units], this.args.biasInitializer ?? 'zeros', this.args.biasRegularizer);
+    this.kernel = this.addWeight(
+      'kernel',
+      [inDim, this.units],
+      this.args.kernelInitializer ?? 'glorot_uniform',
+      this.args.kernelRegularizer,
+    );
+    if (this.args.useBias ?? true)
+      this.bias = this.addWeight('bias', [this.units], this.args.biasInitializer ?? 'zeros', this.args.biasRegularizer);
   }
   protected forward(x: T.Node): T.Node {
     const z = T.dot(x, this.kernel!);
@@ -39,7 +45,12 @@ export class Dense extends Layer {
     return [...s.slice(0, -1), this.units];
   }
   getConfig() {
-    return { name: this.name, units: this.units, activation: this.args.activation ?? 'linear', use_bias: this.args.useBias ?? true };
+    return {
+      name: this.name,
+      units: this.units,
+      activation: this.args.activation ?? 'linear',
+      use_bias: this.args.useBias ?? true,
+    };
   }
 }
 
@@ -64,7 +75,8 @@ export class Activation extends Layer {
 export class Dropout extends Layer {
   constructor(private readonly args: LayerArgs & { rate: number; seed?: number }) {
     super('Dropout', args);
-    if (!(args.rate >= 0 && args.rate < 1)) throw new ConfigError(`dropout ${this.name}: rate must be in [0, 1), got ${args.rate}`);
+    if (!(args.rate >= 0 && args.rate < 1))
+      throw new ConfigError(`dropout ${this.name}: rate must be in [0, 1), got ${args.rate}`);
   }
   protected forward(x: T.Node, training: boolean): T.Node {
     return training ? T.dropout(x, this.args.rate, this.args.seed === undefined ? {} : { seed: this.args.seed }) : x;

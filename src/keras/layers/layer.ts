@@ -21,7 +21,10 @@ export interface Regularizer {
 
 /** Keras's to_snake_case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d. */
 export const toSnakeCase = (name: string): string =>
-  name.replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+  name
+    .replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
 
 const counters = new Map<string, number>();
 /** Keras's automatic names: dense, dense_1, dense_2… */
@@ -45,11 +48,18 @@ export abstract class Layer {
   private pendingUpdates: [T.Node, T.Node][] = [];
   private builtFor: Shape | undefined;
 
-  constructor(readonly className: string, args: LayerArgs) {
-    if (args.name !== undefined && (typeof args.name !== 'string' || args.name === '')) throw new ConfigError(`${className}: name must be a non-empty string, got ${JSON.stringify(args.name)}`);
+  constructor(
+    readonly className: string,
+    args: LayerArgs,
+  ) {
+    if (args.name !== undefined && (typeof args.name !== 'string' || args.name === ''))
+      throw new ConfigError(`${className}: name must be a non-empty string, got ${JSON.stringify(args.name)}`);
     for (const key of ['inputShape', 'batchInputShape'] as const) {
       const shape = args[key];
-      if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => d !== null && !(Number.isInteger(d) && d >= 1)))) {
+      if (
+        shape !== undefined &&
+        (!Array.isArray(shape) || shape.some((d) => d !== null && !(Number.isInteger(d) && d >= 1)))
+      ) {
         throw new ConfigError(`${className}: ${key} must list positive integers or null, got ${JSON.stringify(shape)}`);
       }
     }
@@ -92,10 +102,19 @@ export abstract class Layer {
   }
 
   /** Adds a weight initialised by `initializer` (or taken from the files a model is being loaded from). */
-  protected addWeight(name: string, shape: readonly number[], initializer: string, regularizer?: Regularizer, trainable = true): SharedVariable {
+  protected addWeight(
+    name: string,
+    shape: readonly number[],
+    initializer: string,
+    regularizer?: Regularizer,
+    trainable = true,
+  ): SharedVariable {
     const full = `${this.name}/${name}`;
     const seed = nextWeightSeed();
-    const w = T.shared(weightSource?.(full, shape) ?? initialize(initializer, shape, seed, `${this.name}.${name}`), full);
+    const w = T.shared(
+      weightSource?.(full, shape) ?? initialize(initializer, shape, seed, `${this.name}.${name}`),
+      full,
+    );
     this.weightList.push(w);
     if (trainable) this.trainable.add(w);
     if (regularizer) this.penalties.push(() => penalty(w, regularizer));
@@ -165,7 +184,8 @@ export const CALLS = new WeakMap<T.Node, { layer: Layer; inputs: T.Node[] }>();
 
 /** A positive integer option, or a clear error. */
 export function positiveInt(value: unknown, what: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 1)
+    throw new ConfigError(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
   return value as number;
 }
 

@@ -4,7 +4,8 @@ import { Layer, type LayerArgs, type Shape } from './layer.js';
 
 abstract class Merge extends Layer {
   protected inputsOf(x: T.Node | T.Node[]): T.Node[] {
-    if (!Array.isArray(x) || x.length < 2) throw new ShapeError(`${this.name}: a merge layer takes an array of at least two tensors`);
+    if (!Array.isArray(x) || x.length < 2)
+      throw new ShapeError(`${this.name}: a merge layer takes an array of at least two tensors`);
     return x;
   }
   computeOutputShape(s: Shape): Shape {

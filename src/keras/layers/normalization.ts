@@ -14,7 +14,8 @@ export interface NormalizationArgs extends LayerArgs {
 /** The feature axis as a non-negative index, and the parameter shape that broadcasts along it. */
 function featureAxis(shape: Shape, axis: number, name: string): { axis: number; size: number; broadcast: number[] } {
   const a = axis < 0 ? axis + shape.length : axis;
-  if (a < 1 || a >= shape.length) throw new ShapeError(`${name}: axis ${axis} is not a feature axis of an input of rank ${shape.length}`);
+  if (a < 1 || a >= shape.length)
+    throw new ShapeError(`${name}: axis ${axis} is not a feature axis of an input of rank ${shape.length}`);
   const size = knownSize(shape[a], `${name}: the feature axis`);
   return { axis: a, size, broadcast: shape.map((_, i) => (i === a ? size : 1)).slice(1) };
 }
@@ -56,7 +57,10 @@ export class BatchNormalization extends Layer {
       variance = T.mean(T.square(T.sub(x, mean)), reduce, true);
       const m = this.args.momentum ?? 0.99;
       this.addUpdate(this.movingMean!, T.add(T.mul(this.movingMean!, m), T.mul(T.reshape(mean, [g.size]), 1 - m)));
-      this.addUpdate(this.movingVariance!, T.add(T.mul(this.movingVariance!, m), T.mul(T.reshape(variance, [g.size]), 1 - m)));
+      this.addUpdate(
+        this.movingVariance!,
+        T.add(T.mul(this.movingVariance!, m), T.mul(T.reshape(variance, [g.size]), 1 - m)),
+      );
     } else {
       mean = T.reshape(this.movingMean!, g.broadcast);
       variance = T.reshape(this.movingVariance!, g.broadcast);
@@ -68,7 +72,14 @@ export class BatchNormalization extends Layer {
     return s;
   }
   getConfig() {
-    return { name: this.name, axis: this.args.axis ?? -1, momentum: this.args.momentum ?? 0.99, epsilon: this.args.epsilon ?? 1e-3, center: this.args.center ?? true, scale: this.args.scale ?? true };
+    return {
+      name: this.name,
+      axis: this.args.axis ?? -1,
+      momentum: this.args.momentum ?? 0.99,
+      epsilon: this.args.epsilon ?? 1e-3,
+      center: this.args.center ?? true,
+      scale: this.args.scale ?? true,
+    };
   }
 }
 
@@ -95,18 +106,30 @@ export class LayerNormalization extends Layer {
     return s;
   }
   getConfig() {
-    return { name: this.name, axis: -1, epsilon: this.args.epsilon ?? 1e-3, center: this.args.center ?? true, scale: this.args.scale ?? true };
+    return {
+      name: this.name,
+      axis: -1,
+      epsilon: this.args.epsilon ?? 1e-3,
+      center: this.args.center ?? true,
+      scale: this.args.scale ?? true,
+    };
   }
 }
 
 /** Rows of a [inputDim, outputDim] table picked by integer ids. */
 export class Embedding extends Layer {
   private table?: SharedVariable;
-  constructor(private readonly args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) {
+  constructor(
+    private readonly args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string },
+  ) {
     super('Embedding', args);
   }
   protected override build(): void {
-    this.table = this.addWeight('embeddings', [this.args.inputDim, this.args.outputDim], this.args.embeddingsInitializer ?? 'random_uniform');
+    this.table = this.addWeight(
+      'embeddings',
+      [this.args.inputDim, this.args.outputDim],
+      this.args.embeddingsInitializer ?? 'random_uniform',
+    );
   }
   protected forward(input: T.Node | T.Node[]): T.Node {
     return T.gather(this.table!, T.cast(input as T.Node, 'int32'), 0);
