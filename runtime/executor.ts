@@ -95,7 +95,10 @@ export class Executor {
       let result: NDArray;
       try {
         const accelerated = step.kernel !== undefined ? this.accelerator?.run(step, operands) : undefined;
-        if (step.kernel !== undefined && this.accelerator && !accelerated) this.referenceFallbacks++;
+        // An empty operand is no work (the reference kernel gives the empty or identity result), not a fallback.
+        if (step.kernel !== undefined && this.accelerator && !accelerated && !operands.some((o) => o.size === 0)) {
+          this.referenceFallbacks++;
+        }
         result =
           accelerated ?? (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
       } catch (e) {

@@ -148,3 +148,23 @@ export const randomGraph = (dtype: 'float32' | 'float64' = 'float64') =>
       }
       return { inputs, shapes, looseInputs, output: nodes[nodes.length - 1]! };
     });
+
+const COMPARISONS = new Set(['gt', 'lt', 'ge', 'le', 'eq', 'ne']);
+
+/**
+ * The closest call any comparison of the graph makes on these values: the smallest relative gap
+ * between its operands (1 when the graph compares nothing). Two modes may round a value differently
+ * in its last place; where a comparison is that close, they may take different branches, both correctly.
+ */
+export async function closestComparison(g: RandomGraph, values: readonly T.NDArray[]): Promise<number> {
+  const { toposort } = await import('../../compiler/ir/graph.js');
+  const comparisons = toposort([g.output]).filter((n) => COMPARISONS.has(n.op));
+  if (comparisons.length === 0) return 1;
+  const gaps = comparisons.map((n) => {
+    const [a, b] = n.inputs as [T.Node, T.Node];
+    return T.div(T.abs(T.sub(a, b)), T.maximum(T.maximum(T.abs(a), T.abs(b)), 1e-30));
+  });
+  const f = await T.compile(g.inputs, gaps, { mode: 'js', optimizer: 'none' });
+  const got = f(...values) as T.NDArray[];
+  return Math.min(1, ...got.flatMap((a) => Array.from(a.data).filter((v) => !Number.isNaN(v))));
+}

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
 import { dataFor, inRange } from '../helpers/arbitraries.js';
-import { randomGraph } from '../helpers/random-graph.js';
+import { closestComparison, randomGraph } from '../helpers/random-graph.js';
 import { agreeF32 } from '../helpers/agree.js';
 import { KC } from '../../compiler/codegen/matmul.js';
 import { withThreads } from '../helpers/run.js';
@@ -20,6 +20,9 @@ describe('wasm and js modes agree', () => {
           const wasm = await T.compile(g.inputs, g.output, { mode: 'wasm' });
           const [a, b] = [wasm(...values), js(...values)];
           expect(a.shape).toEqual(b.shape);
+          expect(wasm.stats.referenceFallbacks ?? 0).toBe(0);
+          // A comparison this close may go either way in either mode.
+          if ((await closestComparison(g, values)) < 1e-5) return;
           // Ill-conditioned random graphs amplify last-place differences; compare only well-scaled outputs.
           expect(agreeF32(a.data, b.data)).toBeUndefined();
         },
@@ -41,6 +44,8 @@ describe('wasm and js modes agree', () => {
           const [a, b] = [wasm(...values), js(...values)];
           expect(a.shape).toEqual(b.shape);
           expect(a.dtype).toBe(b.dtype);
+          expect(wasm.stats.referenceFallbacks ?? 0).toBe(0);
+          if ((await closestComparison(g, values)) < 1e-12) return;
           expect(agreeF32(a.data, b.data, 1e-9, 1e-12)).toBeUndefined();
         },
       ),
@@ -242,7 +247,7 @@ describe('wasm and js modes agree', () => {
         const C = T.randomUniform(shape, { seed: 5, minval: -1, maxval: 1, dtype: p.dtype });
         const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
         expect(agreeF32(wasm(X, W, C).data, js(X, W, C).data, tolerance, floor)).toBeUndefined();
-        expect(wasm.stats.referenceFallbacks).toBe(0);
+        expect(wasm.stats.referenceFallbacks ?? 0).toBe(0);
       }),
       { numRuns: 60 },
     );
@@ -512,7 +517,7 @@ describe('conv2d epilogues on wasm', () => {
         const C = T.randomUniform(cShape, { seed: 9, minval: -1, maxval: 1, dtype: p.dtype });
         const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
         expect(agreeF32(wasm(X, K, C).data, js(X, K, C).data, tolerance, floor)).toBeUndefined();
-        expect(wasm.stats.referenceFallbacks).toBe(0);
+        expect(wasm.stats.referenceFallbacks ?? 0).toBe(0);
       }),
       { numRuns: 40 },
     );

@@ -90,8 +90,8 @@ describe('each elementwise op as a wasm kernel agrees with the reference on extr
               const [a, b] = [wasm(...values), js(...values)];
               expect(a.shape).toEqual(b.shape);
               expect(a.dtype).toBe(b.dtype);
-              // The kernel ran (an empty result is left to the reference: there is nothing to compute).
-              expect(wasm.stats.referenceFallbacks).toBe(a.size === 0 ? 1 : 0);
+              // The kernel ran (an empty result is made without calling it: there is nothing to compute).
+              expect(wasm.stats.referenceFallbacks).toBe(0);
               expect(differ(a.data, b.data, rtol, atol)).toBeUndefined();
             },
           ),
