@@ -205,7 +205,15 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   gather: SHAPE_OP,
   oneHot: SHAPE_OP,
   pad: SHAPE_OP,
-  broadcastLike: SHAPE_OP,
+  // The first operand spread over the second's shape: an elementwise copy (the second only lends its shape).
+  broadcastLike: (node, supported) =>
+    elementwiseSpec(
+      node,
+      [{ op: 'cast', args: { dtype: node.dtype }, inputs: [{ from: 'input', index: 0 }], dtype: node.dtype }],
+      [0],
+      node.shape,
+      supported,
+    ),
   sliceGrad: SHAPE_OP,
   gatherGrad: SHAPE_OP,
   concatPart: SHAPE_OP,
