@@ -51,6 +51,8 @@ export type KernelSpec =
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
   | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter'; readonly dtype?: 'float64' }
+  /** A strided copy of any dtype, behind transpose, slice, its gradient and pad. */
+  | { readonly kind: 'stridedCopy' }
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 
@@ -79,6 +81,8 @@ export const KERNEL_PARAMS = {
   softmax: ['outer', 'reduced', 'x', 'out'],
   /** Indices of the extremum along the middle axis of [outer, reduced, inner], as int32. */
   argReduce: ['outer', 'reduced', 'inner', 'x', 'out'],
+  /** `rank` axes copied from src to dst by the sizes and byte strides at `shape`, `srcStrides`, `dstStrides` (`index`: scratch), `bytes` an element. */
+  stridedCopy: ['src', 'dst', 'rank', 'shape', 'srcStrides', 'dstStrides', 'index', 'bytes'],
   /** Pooling forward: input, output, then the window geometry. */
   pool: ['x', 'out', ...POOL_WINDOW],
   /** Pooling gradient: input (max pooling), output gradient, input gradient, then the window geometry. */

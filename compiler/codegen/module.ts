@@ -1,5 +1,6 @@
 import { tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
 import { loadBinaryen } from './binaryen.js';
+import { emitStridedCopy } from './copy.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
 import { emitMatmul } from './matmul.js';
@@ -97,6 +98,9 @@ export async function buildModule(
         }
         case 'argReduce':
           emit('argReduce', (e) => emitArgReduce(e, spec.op, name, spec.dtype === 'float64'));
+          break;
+        case 'stridedCopy':
+          emit('stridedCopy', (e) => emitStridedCopy(e, name));
           break;
         case 'softmax':
           emit('softmax', (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));

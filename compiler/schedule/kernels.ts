@@ -130,9 +130,12 @@ const fused: Lowering<'fused'> = (node, supported) => {
   return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
 };
 
+// transpose, slice, its gradient and pad move bytes between strided views: one kernel for every dtype.
+const stridedCopy: Lowering<'transpose' | 'slice' | 'sliceGrad' | 'pad'> = () => ({ kind: 'stridedCopy' });
+
 const VIEW = onReference('a view of its operand: no data moves');
 const SHAPE_OP = onReference(
-  'shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them',
+  'these shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them',
 );
 
 /**
@@ -199,12 +202,12 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   expandDims: VIEW,
   squeeze: VIEW,
   reshapeLike: VIEW,
-  transpose: SHAPE_OP,
+  transpose: stridedCopy,
   concat: SHAPE_OP,
-  slice: SHAPE_OP,
+  slice: stridedCopy,
   gather: SHAPE_OP,
   oneHot: SHAPE_OP,
-  pad: SHAPE_OP,
+  pad: stridedCopy,
   // The first operand spread over the second's shape: an elementwise copy (the second only lends its shape).
   broadcastLike: (node, supported) =>
     elementwiseSpec(
@@ -214,7 +217,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
       node.shape,
       supported,
     ),
-  sliceGrad: SHAPE_OP,
+  sliceGrad: stridedCopy,
   gatherGrad: SHAPE_OP,
   concatPart: SHAPE_OP,
   softmax,

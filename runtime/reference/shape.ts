@@ -135,7 +135,8 @@ export interface SliceArgs {
   readonly steps: readonly number[];
 }
 
-function resolveAll(shape: readonly number[], s: SliceArgs) {
+/** Each axis's start, step and length under a slice (negative and missing bounds resolved as NumPy does). */
+export function resolveAll(shape: readonly number[], s: SliceArgs) {
   return shape.map((n, i) => resolveSlice(n, s.starts[i]!, s.stops[i]!, s.steps[i]!));
 }
 

@@ -23,6 +23,7 @@ import {
 import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
 import { argReduce, reduce, softmax } from './drivers/reduce.js';
+import { shapeOp } from './drivers/shape.js';
 
 let configured = false;
 /**
@@ -242,11 +243,13 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
     const float = this.floatType(step.kernel!);
     const expected =
-      spec.kind === 'elementwise'
-        ? spec.inputTypes
-        : spec.kind === 'reduce' && spec.map
-          ? spec.map.inputTypes
-          : typed.map(() => float);
+      spec.kind === 'stridedCopy'
+        ? typed.map((o) => o.dtype)
+        : spec.kind === 'elementwise'
+          ? spec.inputTypes
+          : spec.kind === 'reduce' && spec.map
+            ? spec.map.inputTypes
+            : typed.map(() => float);
     if (typed.some((o, i) => o.dtype !== expected[i])) return undefined;
     if (spec.kind in ACTIVATIONS && (step.args as Partial<ConvParams>).dataFormat === 'channelsFirst')
       return channelsFirst(this, step, spec, operands);
@@ -280,6 +283,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return reduce(this, step, spec, operands);
       case 'softmax':
         return softmax(this, step, spec, operands[0]!);
+      case 'stridedCopy':
+        return shapeOp(this, step, operands);
       case 'argReduce':
         return argReduce(this, step, operands[0]!);
       default:

@@ -1,0 +1,118 @@
+/** Shape ops as strided copies in wasm memory: transpose, slice and its gradient, pad (with zeros). */
+import type { Step } from '../../../compiler/schedule/program.js';
+import { bytesPerElement } from '../../dtype.js';
+import { NDArray, sizeOf, stridesOf } from '../../ndarray.js';
+import { resolveAll, type SliceArgs } from '../../reference/shape.js';
+import { kernelArgs } from '../../kernel-abi.js';
+import type { KernelCalls } from '../kernel-calls.js';
+
+/** A copy of `shape` elements between two strided views (element strides), as the step's kernel runs it. */
+interface CopyPlan {
+  readonly shape: readonly number[];
+  readonly srcOffset: number;
+  readonly srcStrides: readonly number[];
+  readonly dstOffset: number;
+  readonly dstStrides: readonly number[];
+}
+
+/** Runs the strided copy kernel: sizes, strides and counters go in a scratch block beside the data. */
+function copy(ctx: KernelCalls, step: Step, src: number, dst: number, bytes: number, plan: CopyPlan): void {
+  if (sizeOf(plan.shape) === 0) return;
+  // A scalar is a copy of one element along one axis.
+  const shape = plan.shape.length ? plan.shape : [1];
+  const rank = shape.length;
+  const words = [
+    ...shape,
+    ...(plan.srcStrides.length ? plan.srcStrides : [1]),
+    ...(plan.dstStrides.length ? plan.dstStrides : [1]),
+  ];
+  const table = ctx.arena.alloc(4 * 4 * rank);
+  const view = new Int32Array(ctx.arena.memory.buffer, table, 3 * rank);
+  view.set(words.map((w, i) => (i < rank ? w : w * bytes)));
+  ctx.dispatch([
+    [
+      step.kernel!,
+      kernelArgs('stridedCopy', {
+        src: src + plan.srcOffset * bytes,
+        dst: dst + plan.dstOffset * bytes,
+        rank,
+        shape: table,
+        srcStrides: table + 4 * rank,
+        dstStrides: table + 8 * rank,
+        index: table + 12 * rank,
+        bytes,
+      }),
+    ],
+  ]);
+  ctx.arena.free(table);
+}
+
+/** transpose, slice, sliceGrad and pad (zeros) of `operands` in wasm memory; undefined for what the kernel does not cover. */
+export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray[]): NDArray | undefined {
+  const x = operands[0]!;
+  const bytes = bytesPerElement(x.dtype);
+  const result = (shape: readonly number[], fill: boolean, plan: CopyPlan) => {
+    const size = sizeOf(shape);
+    const out = ctx.arena.alloc(size * bytes);
+    if (fill) new Uint8Array(ctx.arena.memory.buffer, out, size * bytes).fill(0);
+    copy(ctx, step, ctx.place(x), out, bytes, plan);
+    return new NDArray(ctx.arena.view(x.dtype, out, size), [...shape], x.dtype);
+  };
+  const strides = stridesOf(x.shape);
+  switch (step.op) {
+    case 'transpose': {
+      const perm = (step.args as { perm: readonly number[] }).perm;
+      const shape = perm.map((p) => x.shape[p]!);
+      return result(shape, false, {
+        shape,
+        srcOffset: 0,
+        srcStrides: perm.map((p) => strides[p]!),
+        dstOffset: 0,
+        dstStrides: stridesOf(shape),
+      });
+    }
+    case 'slice': {
+      const parts = resolveAll(x.shape, step.args as SliceArgs);
+      const shape = parts.map((p) => p.length);
+      const srcOffset = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * strides[i]! : 0), 0);
+      return result(shape, false, {
+        shape,
+        srcOffset,
+        srcStrides: parts.map((p, i) => p.step * strides[i]!),
+        dstOffset: 0,
+        dstStrides: stridesOf(shape),
+      });
+    }
+    case 'sliceGrad': {
+      // g written into zeros shaped like the sliced operand.
+      const ref = operands[1]!;
+      const parts = resolveAll(ref.shape, step.args as SliceArgs);
+      if (parts.some((p, i) => p.length !== x.shape[i])) return undefined;
+      const refStrides = stridesOf(ref.shape);
+      const dstOffset = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * refStrides[i]! : 0), 0);
+      return result(ref.shape, true, {
+        shape: x.shape,
+        srcOffset: 0,
+        srcStrides: strides,
+        dstOffset,
+        dstStrides: parts.map((p, i) => p.step * refStrides[i]!),
+      });
+    }
+    case 'pad': {
+      const a = step.args as { paddings: readonly (readonly [number, number])[]; value: number };
+      if (a.value !== 0) return undefined;
+      const shape = x.shape.map((d, i) => d + a.paddings[i]![0] + a.paddings[i]![1]);
+      const outStrides = stridesOf(shape);
+      const dstOffset = a.paddings.reduce((o, p, i) => o + p[0] * outStrides[i]!, 0);
+      return result(shape, true, {
+        shape: x.shape,
+        srcOffset: 0,
+        srcStrides: strides,
+        dstOffset,
+        dstStrides: outStrides,
+      });
+    }
+    default:
+      return undefined;
+  }
+}
