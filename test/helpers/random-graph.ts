@@ -149,11 +149,14 @@ export const randomGraph = (dtype: 'float32' | 'float64' = 'float64') =>
       return { inputs, shapes, looseInputs, output: nodes[nodes.length - 1]! };
     });
 
-const COMPARISONS = new Set(['gt', 'lt', 'ge', 'le', 'eq', 'ne']);
+/** Ops whose result (or gradient) jumps where their two operands meet: comparisons, and the ties of maximum and minimum. */
+const COMPARISONS = new Set(['gt', 'lt', 'ge', 'le', 'eq', 'ne', 'maximum', 'minimum', 'relu', 'abs', 'sign']);
+/** Of those, the ones whose jump is where their operand is 0 (its size is the gap). */
+const AT_ZERO = new Set(['relu', 'abs', 'sign']);
 
 /**
- * The closest call any comparison of the graph makes on these values: the smallest relative gap
- * between its operands (1 when the graph compares nothing). Two modes may round a value differently
+ * The closest call any comparison (or maximum, minimum) of the graph makes on these values: the
+ * smallest relative gap between its operands (1 when the graph compares nothing). Two modes may round a value differently
  * in its last place; where a comparison is that close, they may take different branches, both correctly.
  */
 export async function closestComparison(g: RandomGraph, values: readonly T.NDArray[]): Promise<number> {
@@ -161,6 +164,7 @@ export async function closestComparison(g: RandomGraph, values: readonly T.NDArr
   const comparisons = toposort([g.output]).filter((n) => COMPARISONS.has(n.op));
   if (comparisons.length === 0) return 1;
   const gaps = comparisons.map((n) => {
+    if (AT_ZERO.has(n.op)) return T.abs(n.inputs[0]!);
     const [a, b] = n.inputs as [T.Node, T.Node];
     return T.div(T.abs(T.sub(a, b)), T.maximum(T.maximum(T.abs(a), T.abs(b)), 1e-30));
   });
