@@ -28,7 +28,8 @@ export function allocate(dtype: DType, size: number): TypedArray {
   return new STORAGE[dtype](size);
 }
 
-function refuseOversize(dtype: DType, size: number): void {
+/** Throws the ShapeError for an array of `size` elements of `dtype` above the size limit, before anything is allocated. */
+export function refuseOversize(dtype: DType, size: number): void {
   const why = oversize(size, dtype);
   if (why) throw new ShapeError(`the result would have ${why}`);
 }

@@ -1,6 +1,6 @@
 /** Shape ops as strided copies in wasm memory: transpose, slice and its gradient, pad (with zeros). */
 import type { Step } from '../../../compiler/schedule/program.js';
-import { bytesPerElement } from '../../dtype.js';
+import { bytesPerElement, refuseOversize } from '../../dtype.js';
 import { NDArray, sizeOf, stridesOf } from '../../ndarray.js';
 import { resolveAll, type SliceArgs } from '../../reference/shape.js';
 import { kernelArgs } from '../../kernel-abi.js';
@@ -53,6 +53,7 @@ export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray
   const bytes = bytesPerElement(x.dtype);
   const result = (shape: readonly number[], fill: boolean, plan: CopyPlan) => {
     const size = sizeOf(shape);
+    refuseOversize(x.dtype, size);
     const out = ctx.arena.alloc(size * bytes);
     if (fill) new Uint8Array(ctx.arena.memory.buffer, out, size * bytes).fill(0);
     copy(ctx, step, ctx.place(x), out, bytes, plan);
