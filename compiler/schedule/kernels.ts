@@ -130,8 +130,13 @@ const fused: Lowering<'fused'> = (node, supported) => {
   return elementwiseSpec(node, a.instrs, a.outputs, node.shape, supported);
 };
 
-// transpose, slice, its gradient and pad move bytes between strided views: one kernel for every dtype.
-const stridedCopy: Lowering<'transpose' | 'slice' | 'sliceGrad' | 'pad'> = () => ({ kind: 'stridedCopy' });
+// transpose, slice, concat, their gradients and pad move bytes between strided views: one kernel for every dtype.
+const stridedCopy: Lowering<'transpose' | 'slice' | 'sliceGrad' | 'pad' | 'concatPart'> = () => ({
+  kind: 'stridedCopy',
+});
+// Operands of another dtype are converted on the way: the reference kernel does that.
+const concat: Lowering<'concat'> = (node) =>
+  node.inputs.every((i) => i.dtype === node.dtype) ? { kind: 'stridedCopy' } : undefined;
 
 const VIEW = onReference('a view of its operand: no data moves');
 const SHAPE_OP = onReference(
@@ -203,7 +208,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   squeeze: VIEW,
   reshapeLike: VIEW,
   transpose: stridedCopy,
-  concat: SHAPE_OP,
+  concat,
   slice: stridedCopy,
   gather: SHAPE_OP,
   oneHot: SHAPE_OP,
@@ -219,7 +224,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
     ),
   sliceGrad: stridedCopy,
   gatherGrad: SHAPE_OP,
-  concatPart: SHAPE_OP,
+  concatPart: stridedCopy,
   softmax,
   logSoftmax: softmax,
   conv2d: convolution,

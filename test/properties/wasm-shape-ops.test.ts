@@ -91,6 +91,60 @@ describe('shape ops run in wasm as strided copies, bit for bit as the reference,
       { numRuns: 60 },
     ));
 
+  it('concat of two to three arrays along any axis, and its gradient', () =>
+    fc.assert(
+      fc.asyncProperty(
+        arrays
+          .filter(([shape]) => shape.length > 0)
+          .chain(([shape, dtype, data]) =>
+            fc.tuple(
+              fc.constant(shape),
+              fc.constant(dtype),
+              fc.constant(data),
+              fc.integer({ min: 0, max: shape.length - 1 }),
+              fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 2 }),
+            ),
+          ),
+        async ([shape, dtype, data, axis, sizes]) => {
+          // The other operands: the same shape but for the axis, values from the first one's.
+          const others = sizes.map((n, k) => {
+            const s = shape.map((d, i) => (i === axis ? n : d));
+            return {
+              s,
+              x: T.constant(
+                arrayOf(
+                  s,
+                  dtype,
+                  Array.from(
+                    { length: s.reduce((a, b) => a * b, 1) },
+                    (_, i) => data[(i + k) % Math.max(1, data.length)] ?? k,
+                  ),
+                ),
+              ),
+            };
+          });
+          await sameInBothModes(shape, dtype, data, (x) => T.concat([x, ...others.map((o) => o.x)], axis));
+          if (dtype !== 'float64') return;
+          const x = T.tensor('x', { dtype, shape });
+          const g = T.grad(
+            T.sum(
+              T.mul(T.concat([others[0]!.x, x, ...others.slice(1).map((o) => o.x)], axis), T.constant(1.5, 'float64')),
+            ),
+            x,
+          );
+          const value = arrayOf(
+            shape,
+            dtype,
+            data.map((v) => (Number.isFinite(v) ? v : 1)),
+          );
+          const f = await T.compile([x], g, { mode: 'wasm' });
+          expect(Array.from(f(value).data)).toEqual(Array.from((await T.compile([x], g, { mode: 'js' }))(value).data));
+          expect(f.stats.referenceFallbacks ?? 0).toBe(0);
+        },
+      ),
+      { numRuns: 50 },
+    ));
+
   it("a slice's gradient (its operand's shape, zeros where the slice did not read)", () =>
     fc.assert(
       fc.asyncProperty(

@@ -1,4 +1,4 @@
-/** Shape ops as strided copies in wasm memory: transpose, slice and its gradient, pad (with zeros). */
+/** Shape ops as strided copies in wasm memory: transpose, slice and its gradient, pad (with zeros), concat and its gradient. */
 import type { Step } from '../../../compiler/schedule/program.js';
 import { bytesPerElement, refuseOversize } from '../../dtype.js';
 import { NDArray, sizeOf, stridesOf } from '../../ndarray.js';
@@ -47,7 +47,7 @@ function copy(ctx: KernelCalls, step: Step, src: number, dst: number, bytes: num
   ctx.arena.free(table);
 }
 
-/** transpose, slice, sliceGrad and pad (zeros) of `operands` in wasm memory; undefined for what the kernel does not cover. */
+/** transpose, slice, sliceGrad, pad (zeros), concat and concatPart of `operands` in wasm memory; undefined for what the kernel does not cover. */
 export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray[]): NDArray | undefined {
   const x = operands[0]!;
   const bytes = bytesPerElement(x.dtype);
@@ -111,6 +111,48 @@ export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray
         srcStrides: strides,
         dstOffset,
         dstStrides: outStrides,
+      });
+    }
+    case 'concat': {
+      const axis = ((step.args as { axis: number }).axis + x.ndim) % x.ndim;
+      const fits = (o: NDArray) =>
+        o.dtype === step.dtype && o.ndim === x.ndim && o.shape.every((d, i) => i === axis || d === x.shape[i]);
+      if (!operands.every(fits)) return undefined; // the reference kernel converts dtypes or reports the shapes
+      const shape = [...x.shape];
+      shape[axis] = operands.reduce((n, o) => n + o.shape[axis]!, 0);
+      const size = sizeOf(shape);
+      refuseOversize(x.dtype, size);
+      const out = ctx.arena.alloc(size * bytes);
+      const outStrides = stridesOf(shape);
+      let along = 0;
+      for (const o of operands) {
+        const from = ctx.place(o);
+        copy(ctx, step, from, out, bytes, {
+          shape: o.shape,
+          srcOffset: 0,
+          srcStrides: stridesOf(o.shape),
+          dstOffset: along * outStrides[axis]!,
+          dstStrides: outStrides,
+        });
+        along += o.shape[axis]!;
+      }
+      return new NDArray(ctx.arena.view(x.dtype, out, size), shape, x.dtype);
+    }
+    case 'concatPart': {
+      // The part of g (operand 0) that concatenating the other operands gave operand `index`.
+      const a = step.args as { axis: number; index: number };
+      const refs = operands.slice(1);
+      const axis = (a.axis + x.ndim) % x.ndim;
+      const start = refs.slice(0, a.index).reduce((n, o) => n + o.shape[axis]!, 0);
+      const shape = [...x.shape];
+      shape[axis] = refs[a.index]!.shape[axis]!;
+      if (start + shape[axis]! > x.shape[axis]!) return undefined;
+      return result(shape, false, {
+        shape,
+        srcOffset: start * strides[axis]!,
+        srcStrides: strides,
+        dstOffset: 0,
+        dstStrides: stridesOf(shape),
       });
     }
     default:
