@@ -1,4 +1,5 @@
 import { checkedSize } from './limits.js';
+import { checkOptionNames } from './options.js';
 import {
   allocate,
   allocateForOverwrite,
@@ -157,9 +158,7 @@ export interface ArrayOptions {
  * an NDArray of another dtype is converted (callers that must not convert check dtypes first).
  */
 export function toNDArray(value: ArrayValue, options: ArrayOptions = {}, where = 'array'): NDArray {
-  for (const key of Object.keys(options))
-    if (key !== 'dtype' && key !== 'shape')
-      throw new ConfigError(`${where}: unknown option '${key}' (known: dtype, shape)`);
+  checkOptionNames(where, options, ['dtype', 'shape']);
   if (options.dtype !== undefined && !isDType(options.dtype)) {
     throw new DTypeError(`${where}: unknown dtype '${String(options.dtype)}' (use float32, float64, int32 or bool)`);
   }
@@ -207,10 +206,8 @@ function checkNumericOptions(
   known: readonly string[],
   integers: readonly string[] = [],
 ): void {
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
+  checkOptionNames(where, options, known);
   for (const [key, value] of Object.entries(options)) {
-    if (!known.includes(key)) throw new ConfigError(`${where}: unknown option '${key}' (known: ${known.join(', ')})`);
     if (key === 'dtype' || value === undefined) continue;
     const ok = integers.includes(key)
       ? Number.isSafeInteger(value)

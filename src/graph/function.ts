@@ -9,6 +9,7 @@ import { defaultBackend, epsilon } from '../../runtime/config.js';
 import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
 import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { guardFinite } from '../../runtime/nan-guard.js';
+import { checkOptionNames } from '../../runtime/options.js';
 import { Executor } from '../../runtime/executor.js';
 import { StepTimes, type Profile } from '../../runtime/profile.js';
 import { WasmAccelerator, type ModuleGenerator } from '../../runtime/wasm/accelerator.js';
@@ -116,12 +117,7 @@ function compatibleShapes(a: Shape, b: Shape): boolean {
 }
 
 function checkOptions(options: CompileOptions): Mode {
-  if (options === null || typeof options !== 'object')
-    throw new ConfigError(`compile: options must be an object, got ${JSON.stringify(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!(COMPILE_OPTIONS as readonly string[]).includes(key))
-      throw new ConfigError(`compile: unknown option '${key}' (known: ${COMPILE_OPTIONS.join(', ')})`);
-  }
+  checkOptionNames('compile', options, COMPILE_OPTIONS);
   if (options.nanGuard !== undefined && typeof options.nanGuard !== 'boolean')
     throw new ConfigError(`compile: nanGuard must be true or false, got ${JSON.stringify(options.nanGuard)}`);
   if (options.mode !== undefined && !MODES.includes(options.mode)) {
@@ -393,8 +389,7 @@ export async function compile<O extends Node | readonly Node[]>(
       !ArrayBuffer.isView(last) &&
       !(last instanceof NDArray);
     const options = (hasOptions ? args.pop() : {}) as { repeats?: number };
-    const unknown = Object.keys(options).filter((k) => k !== 'repeats');
-    if (unknown.length) throw new ConfigError(`profile: unknown option '${unknown[0]}' (known: repeats)`);
+    checkOptionNames('profile', options, ['repeats']);
     const repeats = options.repeats ?? 10;
     if (!Number.isInteger(repeats) || repeats < 1)
       throw new ConfigError(`profile: repeats must be an integer >= 1, got ${String(repeats)}`);

@@ -1,5 +1,7 @@
 import * as T from '../index.js';
 import { ConfigError, InputError } from '../../runtime/errors.js';
+import { firstNonFinite } from '../../runtime/nan-guard.js';
+import { checkOptionNames } from '../../runtime/options.js';
 
 /** What one option may be. */
 export type OptionRule =
@@ -64,11 +66,9 @@ export function checkOptions(
   rules: Readonly<Record<string, OptionRule>>,
 ): void {
   if (options === undefined) return;
-  if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new ConfigError(`${where}: options must be an object, got ${JSON.stringify(options)}`);
+  checkOptionNames(where, options, Object.keys(rules));
   for (const [key, value] of Object.entries(options)) {
-    const rule = rules[key];
-    if (!rule) throw new ConfigError(`${where}: unknown option '${key}' (known: ${Object.keys(rules).join(', ')})`);
+    const rule = rules[key]!;
     if (value !== undefined && !accepts(rule, value)) {
       throw new ConfigError(
         `${where}: ${key} must be ${describeRule(rule)}, got ${typeof value === 'number' || typeof value === 'boolean' ? String(value) : (JSON.stringify(value) ?? typeof value)}`,
@@ -95,13 +95,10 @@ export const PREDICT_OPTIONS = EVALUATE_OPTIONS;
 
 /** Training data must be finite: a NaN in x or y would make every loss NaN from the first batch on. */
 export function checkFinite(a: T.NDArray, what: string): void {
-  const data = a.data;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      const row = a.shape.length > 0 ? Math.floor(i / (a.size / a.shape[0]!)) : 0;
-      throw new InputError(`${what}: sample ${row} holds ${data[i]} (element ${i}); training data must be finite`);
-    }
-  }
+  const i = firstNonFinite(a);
+  if (i < 0) return;
+  const row = a.shape.length > 0 ? Math.floor(i / (a.size / a.shape[0]!)) : 0;
+  throw new InputError(`${what}: sample ${row} holds ${a.data[i]} (element ${i}); training data must be finite`);
 }
 
 /** Sparse labels must be class indices: integers in [0, classes). */

@@ -6,7 +6,7 @@ import { checkedSize } from '../../runtime/limits.js';
 import { withWeightSource } from './layers/layer.js';
 import type { LayersModel } from './model.js';
 import { localPath, reason } from './save.js';
-import { modelFromTopology, type Config } from './serialization.js';
+import { isObject, modelFromTopology, type Config } from './serialization.js';
 
 /** A model.json is a topology and a manifest; anything near this size is not one. */
 const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
@@ -72,8 +72,6 @@ function parseJsonText(text: string, file: string): unknown {
     throw new LoadError(`${file}: invalid JSON (${(e as Error).message})`);
   }
 }
-
-const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The weights manifest, checked field by field: names, shapes within the size limit, known dtypes, files inside the model's folder. */
 function readManifest(manifest: unknown, dir: string, file: string): WeightGroup[] {

@@ -86,7 +86,8 @@ function batchShape(c: Config): (number | null)[] | undefined {
   return undefined;
 }
 
-const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object (not an array, not null). */
+export const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function makeLayer(entry: Config, where: string): Layer {
   const className = String(entry['class_name'] ?? entry['className']);

@@ -38,23 +38,20 @@ async function sameInBothModes(shape: number[], dtype: DType, data: number[], bu
   expect(f.program.steps.filter((s) => s.op === out.op).every((s) => s.kernel !== undefined)).toBe(true);
 }
 
-const arrays = shapeArb(4).chain((shape) =>
-  fc.tuple(fc.constant(shape), fc.constantFrom(...DTYPES), dataFor(shape, anyValue)),
-);
+/** A random array (shape of rank `minRank` to 4, dtype, values) and what `more` draws for its shape. */
+const arraysWith = <A>(more: (shape: number[]) => fc.Arbitrary<A>, minRank = 0) =>
+  shapeArb(4)
+    .filter((shape) => shape.length >= minRank)
+    .chain((shape) => fc.tuple(fc.constant(shape), fc.constantFrom(...DTYPES), dataFor(shape, anyValue), more(shape)));
 
 describe('shape ops run in wasm as strided copies, bit for bit as the reference, every dtype', () => {
   it('transpose by any permutation', () =>
     fc.assert(
       fc.asyncProperty(
-        arrays.chain(([shape, dtype, data]) =>
-          fc.tuple(
-            fc.constant(shape),
-            fc.constant(dtype),
-            fc.constant(data),
-            fc.shuffledSubarray(
-              shape.map((_, i) => i),
-              { minLength: shape.length, maxLength: shape.length },
-            ),
+        arraysWith((shape) =>
+          fc.shuffledSubarray(
+            shape.map((_, i) => i),
+            { minLength: shape.length, maxLength: shape.length },
           ),
         ),
         ([shape, dtype, data, perm]) => sameInBothModes(shape, dtype, data, (x) => T.transpose(x, perm)),
@@ -64,13 +61,8 @@ describe('shape ops run in wasm as strided copies, bit for bit as the reference,
 
   it('slices with any bounds and steps, negative ones included', () =>
     fc.assert(
-      fc.asyncProperty(
-        arrays
-          .filter(([shape]) => shape.length > 0)
-          .chain(([shape, dtype, data]) =>
-            fc.tuple(fc.constant(shape), fc.constant(dtype), fc.constant(data), sliceOf(shape)),
-          ),
-        ([shape, dtype, data, slices]) => sameInBothModes(shape, dtype, data, (x) => T.index(x, ...slices.map(spec))),
+      fc.asyncProperty(arraysWith(sliceOf, 1), ([shape, dtype, data, slices]) =>
+        sameInBothModes(shape, dtype, data, (x) => T.index(x, ...slices.map(spec))),
       ),
       { numRuns: 60 },
     ));
@@ -78,14 +70,7 @@ describe('shape ops run in wasm as strided copies, bit for bit as the reference,
   it('pad with zeros', () =>
     fc.assert(
       fc.asyncProperty(
-        arrays.chain(([shape, dtype, data]) =>
-          fc.tuple(
-            fc.constant(shape),
-            fc.constant(dtype),
-            fc.constant(data),
-            fc.tuple(...shape.map(() => fc.tuple(fc.nat(3), fc.nat(3)))),
-          ),
-        ),
+        arraysWith((shape) => fc.tuple(...shape.map(() => fc.tuple(fc.nat(3), fc.nat(3))))),
         ([shape, dtype, data, paddings]) => sameInBothModes(shape, dtype, data, (x) => T.pad(x, paddings)),
       ),
       { numRuns: 60 },
@@ -94,18 +79,15 @@ describe('shape ops run in wasm as strided copies, bit for bit as the reference,
   it('concat of two to three arrays along any axis, and its gradient', () =>
     fc.assert(
       fc.asyncProperty(
-        arrays
-          .filter(([shape]) => shape.length > 0)
-          .chain(([shape, dtype, data]) =>
+        arraysWith(
+          (shape) =>
             fc.tuple(
-              fc.constant(shape),
-              fc.constant(dtype),
-              fc.constant(data),
               fc.integer({ min: 0, max: shape.length - 1 }),
               fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 2 }),
             ),
-          ),
-        async ([shape, dtype, data, axis, sizes]) => {
+          1,
+        ),
+        async ([shape, dtype, data, [axis, sizes]]) => {
           // The other operands: the same shape but for the axis, values from the first one's.
           const others = sizes.map((n, k) => {
             const s = shape.map((d, i) => (i === axis ? n : d));
@@ -147,25 +129,20 @@ describe('shape ops run in wasm as strided copies, bit for bit as the reference,
 
   it("a slice's gradient (its operand's shape, zeros where the slice did not read)", () =>
     fc.assert(
-      fc.asyncProperty(
-        arrays
-          .filter(([shape]) => shape.length > 0)
-          .chain(([shape, , data]) => fc.tuple(fc.constant(shape), fc.constant(data), sliceOf(shape))),
-        async ([shape, data, slices]) => {
-          const x = T.tensor('x', { dtype: 'float64', shape });
-          const g = T.grad(T.sum(T.mul(T.index(x, ...slices.map(spec)), T.constant(2.5, 'float64'))), x);
-          const value = arrayOf(
-            shape,
-            'float64',
-            data.map((v) => (Number.isFinite(v) ? v : 1)),
-          );
-          const js = (await T.compile([x], g, { mode: 'js' }))(value);
-          const f = await T.compile([x], g, { mode: 'wasm' });
-          expect(Array.from(f(value).data)).toEqual(Array.from(js.data));
-          expect(f.stats.referenceFallbacks ?? 0).toBe(0);
-          expect(f.program.steps.filter((s) => s.op === 'sliceGrad').every((s) => s.kernel !== undefined)).toBe(true);
-        },
-      ),
+      fc.asyncProperty(arraysWith(sliceOf, 1), async ([shape, , data, slices]) => {
+        const x = T.tensor('x', { dtype: 'float64', shape });
+        const g = T.grad(T.sum(T.mul(T.index(x, ...slices.map(spec)), T.constant(2.5, 'float64'))), x);
+        const value = arrayOf(
+          shape,
+          'float64',
+          data.map((v) => (Number.isFinite(v) ? v : 1)),
+        );
+        const js = (await T.compile([x], g, { mode: 'js' }))(value);
+        const f = await T.compile([x], g, { mode: 'wasm' });
+        expect(Array.from(f(value).data)).toEqual(Array.from(js.data));
+        expect(f.stats.referenceFallbacks ?? 0).toBe(0);
+        expect(f.program.steps.filter((s) => s.op === 'sliceGrad').every((s) => s.kernel !== undefined)).toBe(true);
+      }),
       { numRuns: 40 },
     ));
 });

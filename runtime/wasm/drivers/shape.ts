@@ -51,12 +51,13 @@ function copy(ctx: KernelCalls, step: Step, src: number, dst: number, bytes: num
 export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray[]): NDArray | undefined {
   const x = operands[0]!;
   const bytes = bytesPerElement(x.dtype);
-  const result = (shape: readonly number[], fill: boolean, plan: CopyPlan) => {
+  // A new block of `shape` (zeros first where `fill`) that `plans` copy their sources into (x by default).
+  const result = (shape: readonly number[], fill: boolean, ...plans: (CopyPlan & { from?: NDArray })[]) => {
     const size = sizeOf(shape);
     refuseOversize(x.dtype, size);
     const out = ctx.arena.alloc(size * bytes);
     if (fill) new Uint8Array(ctx.arena.memory.buffer, out, size * bytes).fill(0);
-    copy(ctx, step, ctx.place(x), out, bytes, plan);
+    for (const plan of plans) copy(ctx, step, ctx.place(plan.from ?? x), out, bytes, plan);
     return new NDArray(ctx.arena.view(x.dtype, out, size), [...shape], x.dtype);
   };
   const strides = stridesOf(x.shape);
@@ -120,23 +121,20 @@ export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray
       if (!operands.every(fits)) return undefined; // the reference kernel converts dtypes or reports the shapes
       const shape = [...x.shape];
       shape[axis] = operands.reduce((n, o) => n + o.shape[axis]!, 0);
-      const size = sizeOf(shape);
-      refuseOversize(x.dtype, size);
-      const out = ctx.arena.alloc(size * bytes);
       const outStrides = stridesOf(shape);
-      let along = 0;
-      for (const o of operands) {
-        const from = ctx.place(o);
-        copy(ctx, step, from, out, bytes, {
+      const starts = operands.map((_, k) => operands.slice(0, k).reduce((n, o) => n + o.shape[axis]!, 0));
+      return result(
+        shape,
+        false,
+        ...operands.map((o, k) => ({
+          from: o,
           shape: o.shape,
           srcOffset: 0,
           srcStrides: stridesOf(o.shape),
-          dstOffset: along * outStrides[axis]!,
+          dstOffset: starts[k]! * outStrides[axis]!,
           dstStrides: outStrides,
-        });
-        along += o.shape[axis]!;
-      }
-      return new NDArray(ctx.arena.view(x.dtype, out, size), shape, x.dtype);
+        })),
+      );
     }
     case 'concatPart': {
       // The part of g (operand 0) that concatenating the other operands gave operand `index`.
