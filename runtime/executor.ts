@@ -6,17 +6,31 @@ import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
 import type { Op, SharedContainer } from '../compiler/ir/ops.js';
+import { callKey, CallRecorder, type CallPlan, type ValueSource } from './call-plan.js';
 
 /** TSANO_DEBUG=steps prints the slowest steps of every call (read when a function is compiled: the environment is slow to read per call). */
 const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('steps');
+
+/** Call shapes whose plans a function keeps at once. */
+const MAX_PLANS = 16;
 
 const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
 
 /** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
 export interface Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined;
-  /** Called before each call's first step. */
-  beginCall(): void;
+  /** Called before each call's first step; with a recorder when the call records its plan. */
+  beginCall(recorder?: CallRecorder): void;
+  /** Where a recorded call's tape may go (above everything the call used). */
+  readonly tapePtr: number;
+  /** Makes a plan's tape and constants present in the accelerator's memory. */
+  install(plan: CallPlan): void;
+  /** Copies a value from JavaScript to an address of the accelerator's memory. */
+  write(ptr: number, data: ArrayBufferView): void;
+  /** Runs an installed plan's tape from word `at`. */
+  runPlanned(plan: CallPlan, at: number): void;
+  /** A planned call's value in the accelerator's memory. */
+  view(source: Extract<ValueSource, { kind: 'memory' }>): NDArray;
   /** Lets go of compiled code and memory now; values it holds for shared variables go back to JavaScript. */
   dispose(): void;
   /** True for values in memory the accelerator reuses on the next call (copied before returning). */
@@ -37,6 +51,8 @@ export interface Accelerator {
  */
 export class Executor {
   private readonly streams = new Map<number, Random>();
+  /** Call plans by call shape; null for a shape whose calls cannot be planned (they run step by step). */
+  private readonly plans = new Map<string, CallPlan | null>();
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
   private readonly profiling = profiling();
   /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
@@ -71,15 +87,103 @@ export class Executor {
     return this.disposed;
   }
 
-  /** Computes outputs and update values from already-validated inputs; the caller applies updates. */
+  /**
+   * Computes outputs and update values from already-validated inputs; the caller applies updates.
+   * With the accelerator, the first call of each input shape runs step by step and records its plan;
+   * later calls of that shape run the plan (one call into wasm). The NaN guard and profiles need
+   * every step's value, so they always run step by step.
+   */
   run(inputs: readonly NDArray[], times?: StepTimes): { outputs: NDArray[]; updates: NDArray[] } {
+    const accelerator = this.accelerator;
+    const planning = accelerator !== undefined && this.options.nanGuard !== true && !times && !this.profiling;
+    let recorder: CallRecorder | undefined;
+    let key = '';
+    if (planning) {
+      key = callKey(inputs);
+      const plan = this.plans.get(key);
+      if (plan) return this.runPlan(accelerator, plan, inputs);
+      if (plan === undefined) {
+        // A function called with ever new shapes keeps the plans of its recent ones.
+        if (this.plans.size >= MAX_PLANS) this.plans.clear();
+        recorder = new CallRecorder({ holds: (data) => accelerator.resident({ data } as NDArray) });
+      }
+    }
+    const result = this.runSteps(inputs, times, recorder);
+    if (recorder) this.plans.set(key, recorder.finish(result.outputs, result.updates, accelerator!.tapePtr) ?? null);
+    const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
+    // Update values stay where they are: commit decides whether they leave the accelerator's memory.
+    return { outputs: result.outputs.map(detach), updates: result.updates };
+  }
+
+  /** A call by its plan: inputs copied in, the tape run (reference steps between its segments), outputs read. */
+  private runPlan(
+    accelerator: Accelerator,
+    plan: CallPlan,
+    inputs: readonly NDArray[],
+  ): { outputs: NDArray[]; updates: NDArray[] } {
+    for (const s of this.program.shared) accelerator.sharedInput(s.container);
+    accelerator.install(plan);
+    const computed = new Map<number, NDArray>();
+    const value = (source: ValueSource): NDArray => {
+      switch (source.kind) {
+        case 'memory':
+          return accelerator.view(source);
+        case 'input':
+          return inputs[source.index]!;
+        case 'constant':
+          return source.value;
+        case 'step':
+          return computed.get(source.slot)!;
+      }
+    };
+    for (const item of plan.items) {
+      if (item.kind === 'wasm') {
+        for (const c of item.copyIns) accelerator.write(c.ptr, value(c.source).data);
+        accelerator.runPlanned(plan, item.at);
+      } else {
+        const { step } = item;
+        const operands = item.operands.map(value);
+        const result = this.atStep(step, operands, () =>
+          (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype)),
+        );
+        computed.set(step.out, result.dtype === step.dtype ? result : result.astype(step.dtype));
+      }
+    }
+    this.referenceFallbacks += plan.fallbacks;
+    const output = (source: ValueSource) => (source.kind === 'memory' ? value(source).clone() : value(source));
+    return { outputs: plan.outputs.map(output), updates: plan.updates.map(value) };
+  }
+
+  /** Runs `compute` for `step`, naming the step and its operands' shapes in any error it raises. */
+  private atStep(step: Step, operands: readonly NDArray[], compute: () => NDArray): NDArray {
+    try {
+      return compute();
+    } catch (e) {
+      if (!(e instanceof TsanoError)) throw e;
+      const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');
+      const Ctor = e.constructor as new (m: string) => TsanoError;
+      throw new Ctor(`${step.label}: ${e.message} (at call time: ${shapes})${step.where}`);
+    }
+  }
+
+  private runSteps(
+    inputs: readonly NDArray[],
+    times: StepTimes | undefined,
+    recorder: CallRecorder | undefined,
+  ): { outputs: NDArray[]; updates: NDArray[] } {
     const p = this.program;
-    this.accelerator?.beginCall();
+    this.accelerator?.beginCall(recorder);
+    if (recorder) {
+      inputs.forEach((x, index) => recorder.source(x.data, { kind: 'input', index }));
+      for (const c of p.constants) recorder.source(c.value.data, { kind: 'constant', value: c.value });
+    }
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));
     for (const c of p.constants) slots[c.slot] = c.value;
     for (const s of p.shared)
       slots[s.slot] = this.accelerator ? this.accelerator.sharedInput(s.container) : s.container.value;
+    // A shared variable is read where the accelerator keeps it (a plan cannot follow a value in JavaScript).
+    if (recorder) for (const s of p.shared) recorder.locate(slots[s.slot]!);
     const guard = this.options.nanGuard === true;
     if (guard) {
       for (const c of p.constants)
@@ -92,27 +196,29 @@ export class Executor {
       const step = p.steps[index]!;
       const started = timed ? performance.now() : 0;
       const operands = step.inputs.map((i) => slots[i]!);
-      let result: NDArray;
-      try {
+      let onReference = false;
+      const result = this.atStep(step, operands, () => {
         const accelerated = step.kernel !== undefined ? this.accelerator?.run(step, operands) : undefined;
+        if (accelerated) return accelerated;
         // An empty operand is no work (the reference kernel gives the empty or identity result), not a fallback.
-        if (step.kernel !== undefined && this.accelerator && !accelerated && !operands.some((o) => o.size === 0)) {
+        if (step.kernel !== undefined && this.accelerator && !operands.some((o) => o.size === 0)) {
           this.referenceFallbacks++;
+          if (recorder) recorder.fallbacks++;
         }
-        result =
-          accelerated ?? (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
-      } catch (e) {
-        if (!(e instanceof TsanoError)) throw e;
-        const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');
-        const Ctor = e.constructor as new (m: string) => TsanoError;
-        throw new Ctor(`${step.label}: ${e.message} (at call time: ${shapes})${step.where}`);
-      }
+        onReference = true;
+        return (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype));
+      });
       if (result.ndim !== step.shape.length || step.shape.some((d, i) => d !== null && d !== result.shape[i])) {
         throw new ShapeError(
           `${step.label}: result has shape ${fmt(result.shape)}, but the graph declares ${fmt(step.shape)}${step.where}`,
         );
       }
       const value = result.dtype === step.dtype ? result : result.astype(step.dtype);
+      if (recorder) {
+        if (onReference) recorder.reference(step, operands, value);
+        else if (value !== result) recorder.fail('a wasm result was converted in JavaScript');
+        else recorder.locate(value);
+      }
       if (guard) {
         guardFinite(
           value,
@@ -140,9 +246,7 @@ export class Executor {
           12,
         )}`,
       );
-    const detach = (v: NDArray) => (this.accelerator?.resident(v) ? v.clone() : v);
-    // Update values stay where they are: commit decides whether they leave the accelerator's memory.
-    return { outputs: p.outputSlots.map((s) => detach(slots[s]!)), updates: p.updates.map((u) => slots[u.slot]!) };
+    return { outputs: p.outputSlots.map((s) => slots[s]!), updates: p.updates.map((u) => slots[u.slot]!) };
   }
 
   /** The profile of the calls whose step times `times` gathered. */

@@ -1,4 +1,4 @@
-import { tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
+import { kernelExports, tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
 import { loadBinaryen } from './binaryen.js';
 import { emitStridedCopy } from './copy.js';
 import { emitElementwise } from './elementwise.js';
@@ -6,6 +6,7 @@ import { FunctionEmitter } from './emitter.js';
 import { emitMatmul } from './matmul.js';
 import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col, emitTranspose } from './im2col.js';
+import { emitRun } from './run.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
@@ -112,6 +113,8 @@ export async function buildModule(
       }
       return name;
     });
+    // The entry point dispatches to every exported function, in the runtime's export order.
+    emitRun(b, m, kernelExports(kernels));
     if (!m.validate()) throw new Error('internal: generated wasm does not validate');
     return { bytes: m.emitBinary(), exports };
   } finally {

@@ -24,6 +24,8 @@ import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
 import { argReduce, reduce, softmax } from './drivers/reduce.js';
 import { shapeOp } from './drivers/shape.js';
+import type { CallPlan, CallRecorder, ValueSource } from '../call-plan.js';
+import { PARALLEL_IMPORT, parallelJobs, RUN_EXPORT } from '../tape.js';
 
 let configured = false;
 /**
@@ -75,6 +77,14 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   private readonly leaving: ReadonlySet<Step>;
   private readonly kernels: readonly KernelSpec[];
   private readonly inPlace: boolean;
+  /** The module's entry point: runs a call tape (runtime/tape.ts). */
+  private readonly runTape: (ptr: number) => void;
+  /** Records this call's plan, when it is the first call of its shape. */
+  private recorder: CallRecorder | undefined;
+  /** The plan whose tape and constants are in memory now (any other call may overwrite them). */
+  private installed: CallPlan | undefined;
+  /** Calls from JavaScript into the module, over all calls (kernels one by one, or tapes). */
+  entries = 0;
 
   private constructor(
     program: Program,
@@ -91,8 +101,14 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
       kept += blockBytes(sizeOf(s.shape) * bytesPerElement(s.dtype));
     }
     this.arena.keep(kept);
-    const instance = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } });
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        memory: this.arena.memory,
+        [PARALLEL_IMPORT]: (ptr: number) => this.runParallel(ptr),
+      },
+    });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
+    this.runTape = instance.exports[RUN_EXPORT] as (ptr: number) => void;
     this.pool = threadPool();
     // Helpers instantiate the module only once work is shared with them: a function that never splits
     // a kernel costs them nothing.
@@ -153,10 +169,58 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     return (this.pool?.helpers ?? 0) + 1;
   }
 
-  beginCall(): void {
+  beginCall(recorder?: CallRecorder): void {
     this.arena.beginCall();
     this.holders.clear();
     this.copies.clear();
+    this.recorder = recorder;
+    this.installed = undefined;
+  }
+
+  /** True while the call records its plan: operands are copied in whole, results left in memory. */
+  get recording(): boolean {
+    return this.recorder !== undefined;
+  }
+
+  /** Where a recorded call's tape may go: above every byte the call used. */
+  get tapePtr(): number {
+    return roundUp(this.arena.callSpan, 16);
+  }
+
+  /** Makes `plan`'s tape and constants present in memory (again, if another call may have overwritten them). */
+  install(plan: CallPlan): void {
+    if (this.installed === plan) return;
+    this.arena.ensure(plan.tapePtr + plan.tape.byteLength);
+    this.arena.write(plan.tapePtr, plan.tape);
+    for (const c of plan.constantCopies) if (c.source.kind === 'constant') this.arena.write(c.ptr, c.source.value.data);
+    this.installed = plan;
+  }
+
+  /** Copies a value from JavaScript to `ptr` (a planned call's inputs). */
+  write(ptr: number, data: ArrayBufferView): void {
+    this.arena.write(ptr, data);
+  }
+
+  /** Runs the installed plan's tape from word `at`: one call into the module. */
+  runPlanned(plan: CallPlan, at: number): void {
+    this.entries++;
+    this.runTape(plan.tapePtr + 4 * at);
+  }
+
+  /** A planned call's value in memory. */
+  view(source: Extract<ValueSource, { kind: 'memory' }>): NDArray {
+    return new NDArray(
+      this.arena.view(source.dtype, source.ptr, sizeOf(source.shape)),
+      [...source.shape],
+      source.dtype,
+    );
+  }
+
+  /** The module's `parallel` import: the jobs of the tape's record at `ptr`, split across threads. */
+  private runParallel(ptr: number): void {
+    const words = this.arena.view('int32', ptr, 3);
+    const record = this.arena.view('int32', ptr, words[1]!);
+    this.dispatchNow(parallelJobs(record, 0, (fn) => this.fns[fn]!.length));
   }
 
   /**
@@ -217,6 +281,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
 
   drop(value: NDArray): void {
     if (!this.arena.holds(value.data)) {
+      // While recording, copies stay for the whole call: a planned call writes them all before its first kernel.
+      if (this.recording) return;
       const copy = this.copies.get(value.data);
       if (copy !== undefined) (this.copies.delete(value.data), this.arena.free(copy));
       return;
@@ -294,6 +360,15 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
 
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
   dispatch(jobs: readonly Job[]): void {
+    if (this.recorder) {
+      if (this.pool && jobs.length > 1) this.recorder.tape.parallel(jobs);
+      else for (const [fn, args] of jobs) this.recorder.tape.call(fn, args);
+    }
+    this.entries += jobs.length;
+    this.dispatchNow(jobs);
+  }
+
+  private dispatchNow(jobs: readonly Job[]): void {
     // No jobs at all for empty work (a product with no rows, pooling over no images).
     if (!this.pool || jobs.length <= 1) {
       for (const [fn, args] of jobs) this.fns[fn]!(...args);
@@ -303,10 +378,44 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     this.pool.run(this.registerWithHelpers(), () => this.fns[fn]!(...args), rest);
   }
 
+  /** One kernel call on this thread. */
+  call(fn: number, args: readonly number[]): void {
+    this.recorder?.tape.call(fn, args);
+    this.entries++;
+    this.fns[fn]!(...args);
+  }
+
+  /** Copies `bytes` within wasm memory (the ranges may overlap). */
+  copy(dst: number, src: number, bytes: number): void {
+    this.recorder?.tape.copy(dst, src, bytes);
+    this.arena.copyWithin(dst, src, bytes);
+  }
+
+  /** dst[i] += src[i] for `count` floats of `dtype` in wasm memory. */
+  addInto(dtype: 'float32' | 'float64', dst: number, src: number, count: number): void {
+    this.recorder?.tape.add(dtype, dst, src, count);
+    const [total, part] = [this.arena.view(dtype, dst, count), this.arena.view(dtype, src, count)];
+    for (let i = 0; i < count; i++) total[i]! += part[i]!;
+  }
+
+  /** Writes i32 `words` at `ptr` (a kernel's table of sizes and strides). */
+  storeWords(ptr: number, words: readonly number[]): void {
+    this.recorder?.tape.store(ptr, words);
+    this.arena.view('int32', ptr, words.length).set(words);
+  }
+
+  /** Zeroes `bytes` at `ptr`. */
+  zero(ptr: number, bytes: number): void {
+    this.recorder?.tape.zero(ptr, bytes);
+    this.arena.view('bool', ptr, bytes).fill(0);
+  }
+
   /** Memory for an operand from JavaScript that the caller copies in itself (registered as its copy for this call). */
   reserve(x: NDArray): number {
-    const ptr = this.arena.alloc(x.data.byteLength);
+    // While recording, above everything the call has used: the planned call writes it before its first kernel.
+    const ptr = this.recorder ? this.arena.allocFresh(x.data.byteLength) : this.arena.alloc(x.data.byteLength);
     this.copies.set(x.data, ptr);
+    this.recorder?.copyIn(x.data, ptr);
     return ptr;
   }
 

@@ -43,6 +43,8 @@ export class WasmArena {
   /** Holes below the top, sorted by start. */
   private holes: { start: number; size: number }[] = [];
   private highWater = 0;
+  /** The highest byte any block of this call has reached. */
+  private callHigh = 0;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   /** The memory's buffer since it last grew (reading `memory.buffer` costs a call into the engine). */
   private current: ArrayBufferLike = this.remember(this.memory.buffer);
@@ -55,6 +57,7 @@ export class WasmArena {
   /** Starts a call: everything allocated in the previous call is free again. */
   beginCall(): void {
     this.top = this.base;
+    this.callHigh = this.base;
     this.live.clear();
     this.holes = [];
   }
@@ -77,12 +80,18 @@ export class WasmArena {
     return this.top;
   }
 
+  /** The highest byte any block of this call has reached (a block at or above it overlaps nothing the call used). */
+  get callSpan(): number {
+    return this.callHigh;
+  }
+
   /** The most bytes any call has spanned. */
   get peak(): number {
     return this.highWater;
   }
 
-  private ensure(bytes: number): void {
+  /** Makes the memory at least `bytes` long (a call that runs a recorded plan allocates nothing itself). */
+  ensure(bytes: number): void {
     const needed = Math.ceil(bytes / PAGE);
     const have = this.current.byteLength / PAGE;
     if (needed <= have) return;
@@ -119,6 +128,27 @@ export class WasmArena {
       this.ensure(end > MAX_PAGES * PAGE ? end : Math.min(Math.max(end, 2 * capacity), MAX_PAGES * PAGE));
     this.top = end;
     this.highWater = Math.max(this.highWater, this.top);
+    this.callHigh = Math.max(this.callHigh, this.top);
+    this.live.set(start, size);
+    return start;
+  }
+
+  /**
+   * A block above every byte this call has used so far: what is written there before the call's
+   * first kernel is still there when a later one reads it, as long as the block is never freed.
+   */
+  allocFresh(bytes: number): number {
+    if (this.top < this.callHigh) {
+      this.holes.push({ start: this.top, size: this.callHigh - this.top });
+      this.top = this.callHigh;
+    }
+    const start = this.top;
+    const size = blockBytes(bytes);
+    const end = start + size;
+    if (end > this.current.byteLength) this.ensure(end);
+    this.top = end;
+    this.highWater = Math.max(this.highWater, end);
+    this.callHigh = end;
     this.live.set(start, size);
     return start;
   }
@@ -166,6 +196,11 @@ export class WasmArena {
   /** Copies the bytes of `data` (JavaScript memory or this memory) to byte offset `ptr`. */
   write(ptr: number, data: ArrayBufferView): void {
     this.view('bool', ptr, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** Copies `bytes` from `src` to `dst` within this memory (overlapping ranges allowed). */
+  copyWithin(dst: number, src: number, bytes: number): void {
+    new Uint8Array(this.current).copyWithin(dst, src, src + bytes);
   }
 
   /** True for arrays that live in this memory (results of earlier kernels in this call). */

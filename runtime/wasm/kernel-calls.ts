@@ -16,7 +16,9 @@ export const roundUp = (n: number, k: number) => Math.ceil(n / k) * k;
 
 /**
  * What the per-kind drivers (drivers/*.ts) need from a compiled function's wasm instance: its memory,
- * its functions, the thread pool, and the per-call bookkeeping of where operands are.
+ * its functions, the thread pool, and the per-call bookkeeping of where operands are. Drivers touch
+ * wasm memory only through these methods (never through views of their own), so that a recorded
+ * call's tape holds everything the call did.
  */
 export interface KernelCalls {
   readonly arena: WasmArena;
@@ -30,8 +32,23 @@ export interface KernelCalls {
   readonly copies: Map<ArrayBufferView, number>;
   /** The module's id with the helpers (registered the first time work is shared with them). */
   readonly registerWithHelpers: () => number;
+  /**
+   * True while the call records its plan (runtime/call-plan.ts): operands are copied in whole before
+   * the kernel and results stay in memory, so that the tape alone repeats the call.
+   */
+  readonly recording: boolean;
   /** Runs jobs[0] here and the rest on helpers, or all here in order without a pool. */
   dispatch(jobs: readonly Job[]): void;
+  /** One kernel call on this thread. */
+  call(fn: number, args: readonly number[]): void;
+  /** Copies `bytes` within wasm memory (the ranges may overlap). */
+  copy(dst: number, src: number, bytes: number): void;
+  /** dst[i] += src[i] for `count` floats of `dtype` in wasm memory. */
+  addInto(dtype: 'float32' | 'float64', dst: number, src: number, count: number): void;
+  /** Writes i32 `words` at `ptr` (a kernel's table of sizes and strides). */
+  storeWords(ptr: number, words: readonly number[]): void;
+  /** Zeroes `bytes` at `ptr`. */
+  zero(ptr: number, bytes: number): void;
   /** Memory for an operand from JavaScript that the caller copies in itself. */
   reserve(x: NDArray): number;
   /** The address of an operand in wasm memory, copying it in (once per call) unless a kernel left it there. */

@@ -86,7 +86,9 @@ for (;;) {
       dropped = modules.delete(drop) || dropped;
       continue;
     }
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    // Helpers run single kernels, never a tape: the tape's thread split is the caller's alone.
+    const parallel = () => { throw new Error('a tape ran on a helper thread'); };
+    const instance = new WebAssembly.Instance(module, { env: { memory, parallel } });
     modules.set(id, names.map((n) => instance.exports[n]));
   }
   if (dropped) collect();

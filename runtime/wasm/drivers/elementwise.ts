@@ -126,7 +126,8 @@ export function elementwise(
   if (plan.leading.length) return elementwiseWalk(ctx, fn, spec, operands, plan, shape);
   const streamedIn: boolean[] = [];
   const inPtrs = operands.map((o, i) => {
-    const streamed = spec.layouts[i] === 'full' && !ctx.arena.holds(o.data) && !ctx.copies.has(o.data);
+    const streamed =
+      !ctx.recording && spec.layouts[i] === 'full' && !ctx.arena.holds(o.data) && !ctx.copies.has(o.data);
     streamedIn.push(streamed);
     return streamed ? ctx.reserve(o) : ctx.place(o);
   });
@@ -150,7 +151,9 @@ export function elementwise(
     elementwiseArgs(spec, outer, inner, inPtrs, outPtrs, part),
   ];
   const returned =
-    leaves && spec.outputTypes.length === 1 ? allocateForOverwrite(spec.outputTypes[0]!, size) : undefined;
+    leaves && !ctx.recording && spec.outputTypes.length === 1
+      ? allocateForOverwrite(spec.outputTypes[0]!, size)
+      : undefined;
   const copyIn = ([a, b]: readonly [number, number]) =>
     operands.forEach((o, i) => {
       if (streamedIn[i]) ctx.arena.write(inPtrs[i]! + a * unit * inSize[i]!, o.data.subarray(a * unit, b * unit));
@@ -162,7 +165,7 @@ export function elementwise(
     );
   const run = (part: readonly [number, number]) => {
     const [index, args] = job(part);
-    ctx.fns[index]!(...args);
+    ctx.call(index, args);
   };
   if (!ctx.pool || parts.length === 1) {
     parts.forEach((part) => (copyIn(part), run(part), copyOut(part)));

@@ -65,8 +65,9 @@ export function matmul(
 
 /** A copy of `x`'s values in this call's memory, with `shape` (of the same size). */
 export function copyInto(ctx: KernelCalls, x: NDArray, shape: readonly number[]): NDArray {
+  const from = ctx.place(x);
   const ptr = ctx.arena.alloc(x.data.byteLength);
-  ctx.arena.write(ptr, x.data);
+  ctx.copy(ptr, from, x.data.byteLength);
   return new NDArray(ctx.arena.view(x.dtype, ptr, x.size), [...shape], x.dtype);
 }
 
@@ -114,7 +115,7 @@ export function batchedMatmul(ctx: KernelCalls, step: Step, a: NDArray, b: NDArr
   const strides: GemmStrides = { aRow: A.stride.row, aDepth: A.stride.col, bDepth: B.stride.row, bCol: B.stride.col };
   forEachIndex(batch, [aBatch, bBatch], (i, [ao, bo]) => {
     const c = gemm(ctx, step.kernel!, aPtr + ao!, bPtr + bo!, n, k, m, [n, m], strides);
-    ctx.arena.write(out + i * n * m * E, c.data);
+    ctx.copy(out + i * n * m * E, c.data.byteOffset, c.data.byteLength);
     ctx.arena.free(c.data.byteOffset);
   });
   return new NDArray(ctx.arena.view(a.dtype, out, count * n * m), [...batch, n, m], a.dtype);
@@ -143,8 +144,7 @@ export function gemm(
   else gemmByRows(ctx, kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype, epilogue);
   if (cols === m) return new NDArray(ctx.arena.view(dtype, cPtr, n * m), shape, dtype);
   // Compact the padded rows in place (row i moves left, never over a row not yet moved).
-  const c = ctx.arena.view(dtype, cPtr, rows * cols);
-  for (let i = 1; i < n; i++) c.copyWithin(i * m, i * cols, i * cols + m);
+  for (let i = 1; i < n; i++) ctx.copy(cPtr + i * m * E, cPtr + i * cols * E, m * E);
   return new NDArray(ctx.arena.view(dtype, cPtr, n * m), shape, dtype);
 }
 
@@ -233,10 +233,8 @@ export function gemmByDepth(
     );
     scratch.forEach((p) => ctx.arena.free(p));
   }
-  const total = ctx.arena.view(dtype, cPtr, size);
   for (const p of partials.slice(1)) {
-    const part = ctx.arena.view(dtype, p, size);
-    for (let i = 0; i < size; i++) total[i]! += part[i]!;
+    ctx.addInto(dtype, cPtr, p, size);
     ctx.arena.free(p);
   }
 }

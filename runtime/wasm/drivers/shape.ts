@@ -27,8 +27,10 @@ function copy(ctx: KernelCalls, step: Step, src: number, dst: number, bytes: num
     ...(plan.dstStrides.length ? plan.dstStrides : [1]),
   ];
   const table = ctx.arena.alloc(4 * 4 * rank);
-  const view = new Int32Array(ctx.arena.memory.buffer, table, 3 * rank);
-  view.set(words.map((w, i) => (i < rank ? w : w * bytes)));
+  ctx.storeWords(
+    table,
+    words.map((w, i) => (i < rank ? w : w * bytes)),
+  );
   ctx.dispatch([
     [
       step.kernel!,
@@ -56,7 +58,7 @@ export function shapeOp(ctx: KernelCalls, step: Step, operands: readonly NDArray
     const size = sizeOf(shape);
     refuseOversize(x.dtype, size);
     const out = ctx.arena.alloc(size * bytes);
-    if (fill) new Uint8Array(ctx.arena.memory.buffer, out, size * bytes).fill(0);
+    if (fill) ctx.zero(out, size * bytes);
     for (const plan of plans) copy(ctx, step, ctx.place(plan.from ?? x), out, bytes, plan);
     return new NDArray(ctx.arena.view(x.dtype, out, size), [...shape], x.dtype);
   };

@@ -1,0 +1,84 @@
+/**
+ * The call tape: what a compiled module's exported `run` executes, one record after another, in one
+ * call from JavaScript. A record is i32 words: an opcode, then its operands. Kernel calls are
+ * opcode `TAPE.firstKernel + f` (f the function's index in the module's export list) followed by
+ * the function's arguments, so the module's `run` dispatches every record with one `br_table`.
+ * The code generator (compiler/codegen/run.ts) and the runtime's recorder read this one table.
+ */
+export const TAPE = {
+  /** [end]: `run` returns. */
+  end: 0,
+  /** [parallel, words, count, ...count kernel records]: jobs split across threads (the first on the calling thread). */
+  parallel: 1,
+  /** [copy, dst, src, bytes]: memory.copy (overlapping ranges allowed). */
+  copy: 2,
+  /** [addFloat32, dst, src, count]: dst[i] += src[i], float32. */
+  addFloat32: 3,
+  /** [addFloat64, dst, src, count]: dst[i] += src[i], float64. */
+  addFloat64: 4,
+  /** [store, dst, count, ...count words]: the words copied to dst. */
+  store: 5,
+  /** [zero, dst, bytes]: memory.fill with zeros. */
+  zero: 6,
+  /** Opcodes from here on call kernel function (opcode − firstKernel). */
+  firstKernel: 16,
+} as const;
+
+/** The name under which a module imports the thread split of a `parallel` record from its host. */
+export const PARALLEL_IMPORT = 'parallel';
+/** The module's export that runs a tape. */
+export const RUN_EXPORT = 'run';
+
+/** Builds a tape's words. */
+export class TapeWriter {
+  readonly words: number[] = [];
+
+  call(fn: number, args: readonly number[]): void {
+    this.words.push(TAPE.firstKernel + fn, ...args);
+  }
+
+  parallel(jobs: readonly (readonly [number, readonly number[]])[]): void {
+    const start = this.words.length;
+    this.words.push(TAPE.parallel, 0, jobs.length);
+    for (const [fn, args] of jobs) this.call(fn, args);
+    this.words[start + 1] = this.words.length - start;
+  }
+
+  copy(dst: number, src: number, bytes: number): void {
+    if (bytes > 0) this.words.push(TAPE.copy, dst, src, bytes);
+  }
+
+  add(dtype: 'float32' | 'float64', dst: number, src: number, count: number): void {
+    if (count > 0) this.words.push(dtype === 'float32' ? TAPE.addFloat32 : TAPE.addFloat64, dst, src, count);
+  }
+
+  store(dst: number, words: readonly number[]): void {
+    this.words.push(TAPE.store, dst, words.length, ...words);
+  }
+
+  zero(dst: number, bytes: number): void {
+    if (bytes > 0) this.words.push(TAPE.zero, dst, bytes);
+  }
+
+  end(): void {
+    this.words.push(TAPE.end);
+  }
+}
+
+/** The jobs of the `parallel` record at word `at` of `words` (function index, arguments), given each function's arity. */
+export function parallelJobs(
+  words: ArrayLike<number>,
+  at: number,
+  arity: (fn: number) => number,
+): [number, number[]][] {
+  const count = words[at + 2]!;
+  const jobs: [number, number[]][] = [];
+  let p = at + 3;
+  for (let j = 0; j < count; j++) {
+    const fn = words[p]! - TAPE.firstKernel;
+    const n = arity(fn);
+    jobs.push([fn, Array.from({ length: n }, (_, i) => words[p + 1 + i]!)]);
+    p += 1 + n;
+  }
+  return jobs;
+}
