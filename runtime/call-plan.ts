@@ -64,7 +64,10 @@ export const callKey = (inputs: readonly NDArray[]): string => inputs.map((x) =>
  */
 export class CallRecorder {
   readonly tape = new TapeWriter();
+  /** Where bytes from JavaScript come from (what a copy in needs). */
   private readonly sources = new Map<ArrayBufferView, Exclude<ValueSource, { kind: 'memory' }>>();
+  /** Where each value from JavaScript comes from, shape included (a reshaped input has the input's bytes, not its shape). */
+  private readonly values = new Map<NDArray, Exclude<ValueSource, { kind: 'memory' }>>();
   private readonly items: PlanItem[] = [];
   private readonly constantCopies: CopyIn[] = [];
   private copyIns: CopyIn[] = [];
@@ -74,14 +77,12 @@ export class CallRecorder {
 
   constructor(private readonly memory: MemoryOwner) {}
 
-  /** `data` is input `index`'s, a constant's, or a reference step's result. */
-  source(data: ArrayBufferView, source: Exclude<ValueSource, { kind: 'memory' }>): void {
-    if (this.memory.holds(data)) return;
-    if (this.sources.has(data)) {
-      if (source.kind === 'input') this.fail('two inputs are the same array');
-      return;
-    }
-    this.sources.set(data, source);
+  /** `value` is input `index`, a constant, or a reference step's result. */
+  source(value: NDArray, source: Exclude<ValueSource, { kind: 'memory' }>): void {
+    if (this.memory.holds(value.data)) return;
+    if (source.kind === 'input' && this.sources.has(value.data)) this.fail('two inputs are the same array');
+    this.values.set(value, source);
+    if (!this.sources.has(value.data)) this.sources.set(value.data, source);
   }
 
   /** The accelerator copied `data` from JavaScript to `ptr` (in a block no other value of the call ever used). */
@@ -95,20 +96,20 @@ export class CallRecorder {
   locate(value: NDArray): ValueSource | undefined {
     if (this.memory.holds(value.data))
       return { kind: 'memory', ptr: value.data.byteOffset, dtype: value.dtype, shape: [...value.shape] };
-    const source = this.sources.get(value.data);
+    const source = this.values.get(value);
     if (!source) this.fail('a value was made in JavaScript outside the reference steps');
     return source;
   }
 
   /** A step ran on the reference kernels with `operands`, giving `value`. */
   reference(step: Step, operands: readonly NDArray[], value: NDArray): void {
-    // A view of an operand (reshape, an output of a fused step) is no work: its bytes are where they were.
-    if (this.memory.holds(value.data) || this.sources.has(value.data)) return;
+    // A view of a value in memory (reshape, an output of a fused step) is no work: its bytes are where they were.
+    if (this.memory.holds(value.data) || this.values.has(value)) return;
     const located = operands.map((o) => this.locate(o));
     if (located.some((l) => l === undefined)) return;
     this.endSegment();
     this.items.push({ kind: 'reference', step, operands: located as ValueSource[] });
-    this.sources.set(value.data, { kind: 'step', slot: step.out });
+    this.source(value, { kind: 'step', slot: step.out });
   }
 
   fail(reason: string): void {

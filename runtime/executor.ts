@@ -174,8 +174,8 @@ export class Executor {
     const p = this.program;
     this.accelerator?.beginCall(recorder);
     if (recorder) {
-      inputs.forEach((x, index) => recorder.source(x.data, { kind: 'input', index }));
-      for (const c of p.constants) recorder.source(c.value.data, { kind: 'constant', value: c.value });
+      inputs.forEach((x, index) => recorder.source(x, { kind: 'input', index }));
+      for (const c of p.constants) recorder.source(c.value, { kind: 'constant', value: c.value });
     }
     const slots: (NDArray | undefined)[] = new Array(p.slotCount);
     p.inputSlots.forEach((slot, i) => (slots[slot] = inputs[i]));

@@ -78,6 +78,11 @@ export interface CompileStats {
    * another dtype, a shape the kernel does not cover).
    */
   readonly referenceFallbacks?: number;
+  /**
+   * Calls from JavaScript into the wasm module, over all calls so far: the first call of each input
+   * shape runs kernel by kernel and records a plan; every later call of that shape is one call.
+   */
+  readonly wasmEntries?: number;
 }
 
 export interface CompiledGraph {
@@ -422,6 +427,7 @@ export async function compile<O extends Node | readonly Node[]>(
     });
     Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => live?.memoryPeak ?? peakAtDispose, enumerable: true });
     Object.defineProperty(stats, 'referenceFallbacks', { get: () => executor.referenceFallbacks, enumerable: true });
+    Object.defineProperty(stats, 'wasmEntries', { get: () => live?.entries ?? 0, enumerable: true });
   }
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
