@@ -28,9 +28,23 @@ export interface CopyIn {
   readonly ptr: number;
 }
 
+/** A kernel that reports bad indices: after its segment, the status words at `ptr` say whether it failed. */
+export interface StatusCheck {
+  readonly ptr: number;
+  readonly step: Step;
+  /** The step's operands' shapes (as in the call that recorded the plan: the same in every call of it). */
+  readonly shapes: readonly (readonly number[])[];
+  readonly error: (index: number) => Error;
+}
+
 export type PlanItem =
-  /** Copies in, then one call of `run` on the tape from word `at`. */
-  | { readonly kind: 'wasm'; readonly at: number; readonly copyIns: readonly CopyIn[] }
+  /** Copies in, then one call of `run` on the tape from word `at`, then the checks of its kernels. */
+  | {
+      readonly kind: 'wasm';
+      readonly at: number;
+      readonly copyIns: readonly CopyIn[];
+      readonly checks: readonly StatusCheck[];
+    }
   /** A step on the reference kernels; its result becomes the value of `step.out`. */
   | { readonly kind: 'reference'; readonly step: Step; readonly operands: readonly ValueSource[] };
 
@@ -71,6 +85,9 @@ export class CallRecorder {
   private readonly items: PlanItem[] = [];
   private readonly constantCopies: CopyIn[] = [];
   private copyIns: CopyIn[] = [];
+  private checks: StatusCheck[] = [];
+  /** The shapes of the operands of the step running now. */
+  operandShapes: readonly (readonly number[])[] = [];
   private segmentStart = 0;
   fallbacks = 0;
   broken: string | undefined;
@@ -112,6 +129,11 @@ export class CallRecorder {
     this.source(value, { kind: 'step', slot: step.out });
   }
 
+  /** The current step's kernel reports bad indices at `ptr`. */
+  check(ptr: number, step: Step, error: (index: number) => Error): void {
+    this.checks.push({ ptr, step, shapes: this.operandShapes, error });
+  }
+
   fail(reason: string): void {
     this.broken ??= reason;
   }
@@ -119,8 +141,9 @@ export class CallRecorder {
   private endSegment(): void {
     if (this.tape.words.length === this.segmentStart) return;
     this.tape.end();
-    this.items.push({ kind: 'wasm', at: this.segmentStart, copyIns: this.copyIns });
+    this.items.push({ kind: 'wasm', at: this.segmentStart, copyIns: this.copyIns, checks: this.checks });
     this.copyIns = [];
+    this.checks = [];
     this.segmentStart = this.tape.words.length;
   }
 

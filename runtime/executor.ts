@@ -14,6 +14,20 @@ const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('
 /** Call shapes whose plans a function keeps at once. */
 const MAX_PLANS = 16;
 
+const sameShapes = (shapes: readonly (readonly number[])[], inputs: readonly NDArray[]) =>
+  inputs.every((x, i) => {
+    const s = shapes[i]!;
+    return s.length === x.shape.length && s.every((d, a) => d === x.shape[a]);
+  });
+
+/** A kernel's error as the user sees it: the step's expression, its operands' shapes and the user's line. */
+function stepError(step: Step, shapes: readonly (readonly number[])[], e: unknown): unknown {
+  if (!(e instanceof TsanoError)) return e;
+  const operands = shapes.map((s, k) => `${step.operandLabels[k]} is ${fmt(s)}`).join(', ');
+  const Ctor = e.constructor as new (m: string) => TsanoError;
+  return new Ctor(`${step.label}: ${e.message} (at call time: ${operands})${step.where}`);
+}
+
 const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
 
 /** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
@@ -31,6 +45,8 @@ export interface Accelerator {
   runPlanned(plan: CallPlan, at: number): void;
   /** A planned call's value in the accelerator's memory. */
   view(source: Extract<ValueSource, { kind: 'memory' }>): NDArray;
+  /** The bad index a kernel reported at `status`, if any (cleared for the next call). */
+  failedAt(status: number): number | undefined;
   /** Lets go of compiled code and memory now; values it holds for shared variables go back to JavaScript. */
   dispose(): void;
   /** True for values in memory the accelerator reuses on the next call (copied before returning). */
@@ -53,6 +69,8 @@ export class Executor {
   private readonly streams = new Map<number, Random>();
   /** Call plans by call shape; null for a shape whose calls cannot be planned (they run step by step). */
   private readonly plans = new Map<string, CallPlan | null>();
+  /** The plan of the last planned call and its input shapes (a loop calls with the same shapes: no key to build). */
+  private lastPlan: { readonly plan: CallPlan; readonly inputs: readonly (readonly number[])[] } | undefined;
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
   private readonly profiling = profiling();
   /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
@@ -99,12 +117,15 @@ export class Executor {
     let recorder: CallRecorder | undefined;
     let key = '';
     if (planning) {
+      const last = this.lastPlan;
+      if (last && sameShapes(last.inputs, inputs)) return this.runPlan(accelerator, last.plan, inputs);
       key = callKey(inputs);
       const plan = this.plans.get(key);
+      if (plan) this.lastPlan = { plan, inputs: inputs.map((x) => x.shape) };
       if (plan) return this.runPlan(accelerator, plan, inputs);
       if (plan === undefined) {
         // A function called with ever new shapes keeps the plans of its recent ones.
-        if (this.plans.size >= MAX_PLANS) this.plans.clear();
+        if (this.plans.size >= MAX_PLANS) (this.plans.clear(), (this.lastPlan = undefined));
         recorder = new CallRecorder({ holds: (data) => accelerator.resident({ data } as NDArray) });
       }
     }
@@ -140,6 +161,10 @@ export class Executor {
       if (item.kind === 'wasm') {
         for (const c of item.copyIns) accelerator.write(c.ptr, value(c.source).data);
         accelerator.runPlanned(plan, item.at);
+        for (const check of item.checks) {
+          const bad = accelerator.failedAt(check.ptr);
+          if (bad !== undefined) throw stepError(check.step, check.shapes, check.error(bad));
+        }
       } else {
         const { step } = item;
         const operands = item.operands.map(value);
@@ -159,10 +184,11 @@ export class Executor {
     try {
       return compute();
     } catch (e) {
-      if (!(e instanceof TsanoError)) throw e;
-      const shapes = operands.map((o, k) => `${step.operandLabels[k]} is ${fmt(o.shape)}`).join(', ');
-      const Ctor = e.constructor as new (m: string) => TsanoError;
-      throw new Ctor(`${step.label}: ${e.message} (at call time: ${shapes})${step.where}`);
+      throw stepError(
+        step,
+        operands.map((o) => o.shape),
+        e,
+      );
     }
   }
 
@@ -196,6 +222,7 @@ export class Executor {
       const step = p.steps[index]!;
       const started = timed ? performance.now() : 0;
       const operands = step.inputs.map((i) => slots[i]!);
+      if (recorder) recorder.operandShapes = operands.map((o) => o.shape);
       let onReference = false;
       const result = this.atStep(step, operands, () => {
         const accelerated = step.kernel !== undefined ? this.accelerator?.run(step, operands) : undefined;

@@ -53,6 +53,14 @@ export type KernelSpec =
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter'; readonly dtype?: 'float64' }
   /** A strided copy of any dtype, behind transpose, slice, its gradient and pad. */
   | { readonly kind: 'stridedCopy' }
+  /** Rows picked by int32 indices (any dtype). */
+  | { readonly kind: 'gather' }
+  /** gather's gradient: rows scatter-added in float64, rounded once. */
+  | { readonly kind: 'gatherGrad'; readonly dtype?: 'float64' }
+  /** One-hot rows from int32 indices, in `dtype`. */
+  | { readonly kind: 'oneHot'; readonly dtype: 'float32' | 'float64' | 'int32' | 'bool' }
+  /** Uniform numbers in [0, 1) from a seeded stream whose state the module keeps. */
+  | { readonly kind: 'randomUniform'; readonly dtype?: 'float64' }
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 
@@ -83,6 +91,14 @@ export const KERNEL_PARAMS = {
   argReduce: ['outer', 'reduced', 'inner', 'x', 'out'],
   /** `rank` axes copied from src to dst by the sizes and byte strides at `shape`, `srcStrides`, `dstStrides` (`index`: scratch), `bytes` an element. */
   stridedCopy: ['src', 'dst', 'rank', 'shape', 'srcStrides', 'dstStrides', 'index', 'bytes'],
+  /** out[o, k] = x[o, indices[k]] for `outer` × `count` rows of `rowBytes`; `status` gets a bad index. */
+  gather: ['x', 'indices', 'out', 'outer', 'count', 'n', 'rowBytes', 'status'],
+  /** g's rows added at their indices into zeros ([outer, n, inner]), through a float64 `acc`; `status` gets a bad index. */
+  gatherGrad: ['g', 'indices', 'out', 'acc', 'outer', 'count', 'n', 'inner', 'status'],
+  /** `count` rows of `depth`, one-hot at each index. */
+  oneHot: ['indices', 'out', 'count', 'depth'],
+  /** `count` uniform values from the stream state at `state` (advanced). */
+  randomUniform: ['state', 'out', 'count'],
   /** Pooling forward: input, output, then the window geometry. */
   pool: ['x', 'out', ...POOL_WINDOW],
   /** Pooling gradient: input (max pooling), output gradient, input gradient, then the window geometry. */

@@ -1,8 +1,11 @@
+/** The generator's state for `seed` (the wasm kernel starts its stream from the same). */
+export const initialState = (seed: number): number => (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+
 /** A small seeded generator (mulberry32): reproducible initialisation and dropout masks across runs. */
 export class Random {
   private state: number;
   constructor(seed: number) {
-    this.state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+    this.state = initialState(seed);
   }
   /** Uniform in [0, 1). */
   uniform(): number {

@@ -7,6 +7,7 @@ import { emitMatmul } from './matmul.js';
 import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col, emitTranspose } from './im2col.js';
 import { emitRun } from './run.js';
+import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform } from './indexing.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
@@ -102,6 +103,18 @@ export async function buildModule(
           break;
         case 'stridedCopy':
           emit('stridedCopy', (e) => emitStridedCopy(e, name));
+          break;
+        case 'gather':
+          emit('gather', (e) => emitGather(e, name));
+          break;
+        case 'gatherGrad':
+          emit('gatherGrad', (e) => emitGatherGrad(e, name, spec.dtype === 'float64'));
+          break;
+        case 'oneHot':
+          emit('oneHot', (e) => emitOneHot(e, name, spec.dtype));
+          break;
+        case 'randomUniform':
+          emit('randomUniform', (e) => emitRandomUniform(e, name, spec.dtype === 'float64'));
           break;
         case 'softmax':
           emit('softmax', (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));

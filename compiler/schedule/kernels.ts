@@ -1,6 +1,7 @@
 import { Node } from '../ir/node.js';
 import type { FusedInstr, FusedRef, Op } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
+import { isFloat } from '../../runtime/dtype.js';
 import {
   broadcastPlan,
   type ElementType,
@@ -54,11 +55,16 @@ export const epilogueSupport =
 
 /** A lowering: the wasm kernel for a node of op K, or undefined where its dtypes or shapes do not fit one (the reference kernel runs it). */
 type Lowering<K extends Op> = (node: Node<K>, supported: Supported) => KernelSpec | undefined;
-/** An op with no wasm kernel yet, and why: it runs on the reference kernels, and `f.stats` counts those steps. */
+/**
+ * An op with no wasm kernel, and why. Only views and leaves, which move no data, are here today; a
+ * lowering that declines a node (dtypes or shapes it does not cover) leaves it to the reference
+ * kernels, and `f.stats.referenceSteps` counts those steps.
+ */
 interface OnReference {
   readonly reference: string;
+  readonly noWork?: true;
 }
-const onReference = (why: string): OnReference => ({ reference: why });
+const noWork = (why: string): OnReference => ({ reference: why, noWork: true });
 
 // Reductions and softmax in float32 or float64, the same type in and out.
 const sameFloat = (n: Node) => (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs[0]!.dtype === n.dtype;
@@ -138,20 +144,17 @@ const stridedCopy: Lowering<'transpose' | 'slice' | 'sliceGrad' | 'pad' | 'conca
 const concat: Lowering<'concat'> = (node) =>
   node.inputs.every((i) => i.dtype === node.dtype) ? { kind: 'stridedCopy' } : undefined;
 
-const VIEW = onReference('a view of its operand: no data moves');
-const SHAPE_OP = onReference(
-  'these shape ops run on the reference kernels (contiguous runs copied at once) until the whole-program module lowers them',
-);
+const VIEW = noWork('a view of its operand: no data moves');
 
 /**
  * How every op runs in wasm: its lowering, or why it has none yet. A new op without an entry is a
  * compile error; one on the reference kernels is visible here and counted in `f.stats` (kernels - wasmKernels).
  */
 export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
-  input: onReference('a leaf'),
-  constant: onReference('a leaf'),
-  shared: onReference('a leaf'),
-  randomUniformLike: onReference('random streams live in the executor until the whole-program module draws them'),
+  input: noWork('a leaf'),
+  constant: noWork('a leaf'),
+  shared: noWork('a leaf'),
+  randomUniformLike: (node) => (isFloat(node.dtype) ? { kind: 'randomUniform', ...width(node) } : undefined),
   neg: elementwise,
   exp: elementwise,
   log: elementwise,
@@ -210,8 +213,8 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   transpose: stridedCopy,
   concat,
   slice: stridedCopy,
-  gather: SHAPE_OP,
-  oneHot: SHAPE_OP,
+  gather: (node) => (node.inputs[1]!.dtype === 'int32' ? { kind: 'gather' } : undefined),
+  oneHot: (node) => (node.inputs[0]!.dtype === 'int32' ? { kind: 'oneHot', dtype: node.dtype } : undefined),
   pad: stridedCopy,
   // The first operand spread over the second's shape: an elementwise copy (the second only lends its shape).
   broadcastLike: (node, supported) =>
@@ -223,7 +226,10 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
       supported,
     ),
   sliceGrad: stridedCopy,
-  gatherGrad: SHAPE_OP,
+  gatherGrad: (node) =>
+    node.inputs[1]!.dtype === 'int32' && node.inputs[0]!.dtype === node.dtype && isFloat(node.dtype)
+      ? { kind: 'gatherGrad', ...width(node) }
+      : undefined,
   concatPart: stridedCopy,
   softmax,
   logSoftmax: softmax,
@@ -237,8 +243,14 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   // sumLike (a broadcast's gradient) is a sum over the axes its operands' shapes imply at call time.
   sumLike: (node) => (sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined),
   fused,
-  fusedOutput: onReference('an output of a fused kernel: the kernel writes it'),
+  fusedOutput: noWork('an output of a fused kernel: the kernel writes it'),
 };
+
+/** Whether a step of `op` without a wasm kernel does work on the reference kernels (not a view or a leaf). */
+export function runsOnReference(op: Op): boolean {
+  const lowering = LOWERINGS[op] as Lowering<Op> | OnReference;
+  return typeof lowering === 'function' || lowering.noWork !== true;
+}
 
 /** The wasm kernel for a node, or undefined to leave it to the reference kernels (its op has none, or its dtypes or shapes do not fit). */
 export function selectKernel(node: Node, supported: Supported): KernelSpec | undefined {

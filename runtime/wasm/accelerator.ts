@@ -24,8 +24,12 @@ import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
 import { argReduce, reduce, softmax } from './drivers/reduce.js';
 import { shapeOp } from './drivers/shape.js';
+import { gather, gatherGrad, oneHot, randomUniform } from './drivers/indexing.js';
+import { initialState } from '../random.js';
 import type { CallPlan, CallRecorder, ValueSource } from '../call-plan.js';
 import { PARALLEL_IMPORT, parallelJobs, RUN_EXPORT } from '../tape.js';
+
+const BY_INDEX = { gather, gatherGrad, oneHot, randomUniform } as const;
 
 let configured = false;
 /**
@@ -85,6 +89,10 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   private installed: CallPlan | undefined;
   /** Calls from JavaScript into the module, over all calls (kernels one by one, or tapes). */
   entries = 0;
+  /** Where each random stream's state is kept, by seed. */
+  private readonly streams = new Map<number, number>();
+  /** Where each index-checking step's status words are kept. */
+  private readonly statuses = new Map<Step, number>();
 
   private constructor(
     program: Program,
@@ -95,12 +103,23 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   ) {
     this.kernels = program.kernels;
     this.inPlace = program.inPlace;
+    // Kept across calls, at the bottom of memory: shared variables' values, random streams' states,
+    // and the status words of kernels that report bad indices.
     let kept = 0;
     for (const { container: s } of program.shared) {
       this.residents.set(s, { ptr: kept });
       kept += blockBytes(sizeOf(s.shape) * bytesPerElement(s.dtype));
     }
+    for (const step of program.steps) {
+      if (step.kernel === undefined) continue;
+      const kind = program.kernels[step.kernel]!.kind;
+      if (kind === 'randomUniform') {
+        const { seed } = step.args as { seed: number };
+        if (!this.streams.has(seed)) this.streams.set(seed, (kept += 16) - 16);
+      } else if (kind === 'gather' || kind === 'gatherGrad') this.statuses.set(step, (kept += 16) - 16);
+    }
     this.arena.keep(kept);
+    for (const [seed, ptr] of this.streams) this.arena.view('int32', ptr, 1)[0] = initialState(seed);
     const instance = new WebAssembly.Instance(module, {
       env: {
         memory: this.arena.memory,
@@ -308,8 +327,9 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     // sumLike's second operand only lends its shape.
     const typed = step.op === 'sumLike' ? operands.slice(0, 1) : operands;
     const float = this.floatType(step.kernel!);
+    // Copies and index kernels take their operands' dtypes as the graph gives them.
     const expected =
-      spec.kind === 'stridedCopy'
+      spec.kind === 'stridedCopy' || spec.kind in BY_INDEX
         ? typed.map((o) => o.dtype)
         : spec.kind === 'elementwise'
           ? spec.inputTypes
@@ -351,6 +371,11 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return softmax(this, step, spec, operands[0]!);
       case 'stridedCopy':
         return shapeOp(this, step, operands);
+      case 'gather':
+      case 'gatherGrad':
+      case 'oneHot':
+      case 'randomUniform':
+        return BY_INDEX[spec.kind](this, step, operands);
       case 'argReduce':
         return argReduce(this, step, operands[0]!);
       default:
@@ -402,6 +427,28 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   storeWords(ptr: number, words: readonly number[]): void {
     this.recorder?.tape.store(ptr, words);
     this.arena.view('int32', ptr, words.length).set(words);
+  }
+
+  statusOf(step: Step): number {
+    return this.statuses.get(step)!;
+  }
+
+  check(step: Step, status: number, error: (index: number) => Error): void {
+    this.recorder?.check(status, step, error);
+    const bad = this.failedAt(status);
+    if (bad !== undefined) throw error(bad);
+  }
+
+  /** The bad index a kernel reported at `status`, if any (the words are cleared for the next call). */
+  failedAt(status: number): number | undefined {
+    const words = this.arena.view('int32', status, 2);
+    if (words[0] === 0) return undefined;
+    words[0] = 0;
+    return words[1]!;
+  }
+
+  randomState(seed: number): number {
+    return this.streams.get(seed)!;
   }
 
   /** Zeroes `bytes` at `ptr`. */

@@ -49,6 +49,15 @@ export interface KernelCalls {
   storeWords(ptr: number, words: readonly number[]): void;
   /** Zeroes `bytes` at `ptr`. */
   zero(ptr: number, bytes: number): void;
+  /** The status words (8 bytes, kept across calls) of a step whose kernel reports bad indices. */
+  statusOf(step: Step): number;
+  /**
+   * Throws `error(index)` if the step's kernel reported a bad index at `status` (now, and after every
+   * planned call's tape segment that runs the step).
+   */
+  check(step: Step, status: number, error: (index: number) => Error): void;
+  /** Where the state of the random stream of `seed` is kept across calls. */
+  randomState(seed: number): number;
   /** Memory for an operand from JavaScript that the caller copies in itself. */
   reserve(x: NDArray): number;
   /** The address of an operand in wasm memory, copying it in (once per call) unless a kernel left it there. */

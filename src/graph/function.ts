@@ -6,7 +6,7 @@ import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
 import { defaultBackend, epsilon } from '../../runtime/config.js';
-import { isFloat, isLosslessCast } from '../../runtime/dtype.js';
+import { dtypeOfTypedArray, isFloat, isLosslessCast, type TypedArray } from '../../runtime/dtype.js';
 import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { checkOptionNames } from '../../runtime/options.js';
@@ -15,7 +15,7 @@ import { StepTimes, type Profile } from '../../runtime/profile.js';
 import { WasmAccelerator, type ModuleGenerator } from '../../runtime/wasm/accelerator.js';
 import { buildModule } from '../../compiler/codegen/module.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
-import { epilogueSupport } from '../../compiler/schedule/kernels.js';
+import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared } from './variables.js';
 
@@ -59,8 +59,10 @@ export interface CompileStats {
   phases: PhaseReport[];
   /** Steps the backend runs per call. */
   kernels: number;
-  /** Of those, steps with a compiled wasm kernel (the rest run the reference kernels). */
+  /** Of those, steps with a compiled wasm kernel (the rest run the reference kernels, or are views). */
   wasmKernels: number;
+  /** Steps that do work on the reference kernels (views and leaves aside): 0 when wasm runs the whole program. */
+  referenceSteps: number;
   /** The backend actually in use. */
   mode: Mode;
   /** Whether every value is checked for NaN and infinity. */
@@ -213,6 +215,21 @@ function checkUpdates(updates: readonly (readonly [Node, Node])[]): [Node<'share
 
 /** Converts one call argument to an NDArray of the input's dtype and checks its shape against the declared one. */
 function convertInput(value: ArrayValue, input: Node, position: number): NDArray {
+  // The common case, checked first without building any message: an array of the right dtype and shape.
+  if (
+    value instanceof NDArray &&
+    value.dtype === input.dtype &&
+    value.ndim === input.ndim &&
+    input.shape.every((d, i) => d === null || d === value.shape[i])
+  )
+    return value;
+  if (
+    input.ndim === 1 &&
+    ArrayBuffer.isView(value) &&
+    dtypeOfTypedArray(value) === input.dtype &&
+    (input.shape[0] === null || input.shape[0] === (value as TypedArray).length)
+  )
+    return new NDArray(value as TypedArray, [(value as TypedArray).length], input.dtype);
   const name = describe(input);
   const where = `input ${position} (${name})`;
   if (value === undefined || value === null) throw new InputError(`${where}: missing value`);
@@ -411,6 +428,10 @@ export async function compile<O extends Node | readonly Node[]>(
     phases: optimized.phases,
     kernels: program.steps.length,
     wasmKernels: program.steps.filter((s) => s.kernel !== undefined).length,
+    referenceSteps:
+      mode === 'wasm'
+        ? program.steps.filter((s) => s.kernel === undefined && runsOnReference(s.op)).length
+        : program.steps.length,
     mode,
     nanGuard,
     ...(accelerator

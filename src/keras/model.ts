@@ -127,6 +127,16 @@ export abstract class LayersModel {
   protected predictFn?: T.CompiledFunction<T.NDArray>;
   protected evalFn?: T.CompiledFunction<T.NDArray[]>;
 
+  /** The compiled training step behind fit (Keras's `train_function`): undefined until the first fit. */
+  get trainFunction(): T.CompiledFunction<T.NDArray[]> | undefined {
+    return this.trainFn;
+  }
+
+  /** The compiled forward pass behind predict (Keras's `predict_function`): undefined until the first predict. */
+  get predictFunction(): T.CompiledFunction<T.NDArray> | undefined {
+    return this.predictFn;
+  }
+
   /** The symbolic input and output, built in training or inference mode. */
   protected abstract forward(training: boolean): { x: T.Node; y: T.Node };
 
