@@ -59,12 +59,15 @@ export type KernelSpec =
   | { readonly kind: 'gatherGrad'; readonly dtype?: 'float64' }
   /** One-hot rows from int32 indices, in `dtype`. */
   | { readonly kind: 'oneHot'; readonly dtype: 'float32' | 'float64' | 'int32' | 'bool' }
+  /** Floats to int32 as JavaScript's ToInt32 (truncated, modulo 2^32, NaN and infinities 0). */
+  | { readonly kind: 'toInt32'; readonly dtype?: 'float64' }
   /** Uniform numbers in [0, 1) from a seeded stream whose state the module keeps. */
   | { readonly kind: 'randomUniform'; readonly dtype?: 'float64' }
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 
-export type ElementType = 'float32' | 'float64' | 'bool';
+/** Element types of elementwise kernels' operands and outputs; int32 only as an operand (read into the float lanes). */
+export type ElementType = 'float32' | 'float64' | 'bool' | 'int32';
 
 const POOL_WINDOW = ['n', 'h', 'w', 'c', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw'] as const;
 
@@ -97,6 +100,8 @@ export const KERNEL_PARAMS = {
   gatherGrad: ['g', 'indices', 'out', 'acc', 'outer', 'count', 'n', 'inner', 'status'],
   /** `count` rows of `depth`, one-hot at each index. */
   oneHot: ['indices', 'out', 'count', 'depth'],
+  /** `count` floats at `x` to int32 at `out`. */
+  toInt32: ['x', 'out', 'count'],
   /** `count` uniform values from the stream state at `state` (advanced). */
   randomUniform: ['state', 'out', 'count'],
   /** Pooling forward: input, output, then the window geometry. */

@@ -291,6 +291,12 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
         ? m.v128.store16_lane(at, 1, 0, addr, bytes)
         : m.v128.store32_lane(at, 1, 0, addr, bytes);
   const loadOne = (addr: Expr) => (wide ? m.v128.load64_splat(0, 8, addr) : m.v128.load32_splat(0, 4, addr));
+  /** int32 operands converted to the lanes' float type (rounded to nearest in float32, exact in float64). */
+  const toLanes = (ints: Expr) => (wide ? m.f64x2.convert_low_i32x4_s(ints) : m.f32x4.convert_i32x4_s(ints));
+  const loadInts = (vector: boolean, at: number, addr: Expr) =>
+    toLanes(
+      !vector ? m.v128.load32_splat(at, 4, addr) : wide ? m.v128.load64_zero(at, 4, addr) : m.v128.load(at, 4, addr),
+    );
   const storeOne = (addr: Expr, v: Expr) =>
     wide ? m.v128.store64_lane(0, 8, 0, addr, v) : m.v128.store32_lane(0, 4, 0, addr, v);
 
@@ -301,6 +307,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
     if (streams(layout)) return undefined;
     const t = spec.inputTypes[k]!;
     if (t === 'bool') return mask(s.set(rowSetupLoads, boolMask(loadBools(false, 0, rowBase[k]!.get()))));
+    if (t === 'int32') return float(s.set(rowSetupLoads, loadInts(false, 0, rowBase[k]!.get())));
     return float(s.set(rowSetupLoads, loadOne(rowBase[k]!.get())));
   });
 
@@ -313,6 +320,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
       if (!streams(layout)) return rowConstant[k]!;
       const addr = m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t));
       if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector, offset(t), addr))));
+      if (t === 'int32') return float(s.set(out, loadInts(vector, offset(t), addr)));
       return float(s.set(out, vector ? m.v128.load(offset(t), bytesPerElement(t), addr) : loadOne(addr)));
     });
     const values = evaluate(s, out, spec.instrs, loaded, m, fx);

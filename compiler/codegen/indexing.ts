@@ -148,3 +148,32 @@ export function emitRandomUniform(e: FunctionEmitter, name: string, float64: boo
     m.i32.store(0, 4, state.get(), s.get()),
   ]);
 }
+
+/**
+ * Floats to int32 exactly as JavaScript's ToInt32 (what storing into an Int32Array does): truncated
+ * toward zero, then taken modulo 2^32 (in float64, where every step is exact); NaN and infinities give 0.
+ */
+export function emitToInt32(e: FunctionEmitter, name: string, float64: boolean): void {
+  const { m, b } = e;
+  const { x, out, count } = e.named('toInt32');
+  const { k } = e.locals(['k'], b.i32);
+  const { v } = e.locals(['v'], b.f64);
+  const width = float64 ? 8 : 4;
+  const read = () => {
+    const at = m.i32.add(x.get(), m.i32.mul(k.get(), m.i32.const(width)));
+    return float64 ? m.f64.load(0, 8, at) : m.f64.promote(m.f32.load(0, 4, at));
+  };
+  const wrapped = () =>
+    m.f64.sub(v.get(), m.f64.mul(m.f64.floor(m.f64.mul(v.get(), m.f64.const(2 ** -32))), m.f64.const(2 ** 32)));
+  e.finish(name, [
+    e.countedLoop(k, m.i32.const(0), () => count.get(), 1, [
+      m.local.set(v.index, m.f64.trunc(read())),
+      m.i32.store(
+        0,
+        4,
+        m.i32.add(out.get(), m.i32.shl(k.get(), m.i32.const(2))),
+        m.select(m.f64.lt(m.f64.abs(v.get()), m.f64.const(Infinity)), m.i32.trunc_u_sat.f64(wrapped()), m.i32.const(0)),
+      ),
+    ]),
+  ]);
+}

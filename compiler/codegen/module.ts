@@ -7,7 +7,7 @@ import { emitMatmul } from './matmul.js';
 import { emitAvgPool, emitAvgPoolGrad, emitMaxPool, emitMaxPoolGrad } from './pool.js';
 import { emitIm2col, emitTranspose } from './im2col.js';
 import { emitRun } from './run.js';
-import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform } from './indexing.js';
+import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 } from './indexing.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
@@ -112,6 +112,9 @@ export async function buildModule(
           break;
         case 'oneHot':
           emit('oneHot', (e) => emitOneHot(e, name, spec.dtype));
+          break;
+        case 'toInt32':
+          emit('toInt32', (e) => emitToInt32(e, name, spec.dtype === 'float64'));
           break;
         case 'randomUniform':
           emit('randomUniform', (e) => emitRandomUniform(e, name, spec.dtype === 'float64'));

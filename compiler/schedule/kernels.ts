@@ -1,5 +1,5 @@
 import { Node } from '../ir/node.js';
-import type { FusedInstr, FusedRef, Op } from '../ir/ops.js';
+import type { FusedInstr, FusedRef, Op, ReduceArgs } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
 import { isFloat } from '../../runtime/dtype.js';
 import {
@@ -13,6 +13,31 @@ import {
 
 const elementType = (d: string): ElementType | undefined =>
   d === 'float32' || d === 'float64' || d === 'bool' ? d : undefined;
+
+const COMPARISONS = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+/** Below this, every int32 is exactly a float32. */
+const FLOAT32_EXACT = 2 ** 24;
+
+/**
+ * Whether int32 input `k` of a fused kernel computes exactly as the reference does when read into
+ * float lanes: every instruction reading it casts it to a float (rounded as a typed array store
+ * rounds), or compares it, and its values are exact in the lanes (float64 lanes hold every int32;
+ * float32 lanes the indices of an argmax or argmin over fewer than 2^24 elements).
+ */
+function int32Exact(input: Node, k: number, instrs: readonly FusedInstr[], lanes: 'float32' | 'float64'): boolean {
+  const readers = instrs.filter((i) => i.inputs.some((r) => r.from === 'input' && r.index === k));
+  const reduced = (n: Node) => {
+    const x = n.inputs[0]!;
+    const axes = (n.args as ReduceArgs).axes;
+    const sizes = (axes.length ? axes : x.shape.map((_, a) => a)).map((a) => x.shape[a]);
+    return sizes.every((d) => d !== null) ? sizes.reduce<number>((p, d) => p * d!, 1) : Infinity;
+  };
+  const exact =
+    lanes === 'float64' || ((input.op === 'argmax' || input.op === 'argmin') && reduced(input) < FLOAT32_EXACT);
+  return readers.every(
+    (i) => (i.op === 'cast' && (i.dtype === 'float32' || i.dtype === 'float64')) || (exact && COMPARISONS.has(i.op)),
+  );
+}
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
@@ -178,7 +203,13 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   not: elementwise,
   reciprocal: elementwise,
   log1mexp: elementwise,
-  cast: elementwise,
+  // To int32 (class labels, embedding ids): a conversion kernel, as JavaScript's ToInt32 does it.
+  cast: (node, supported) =>
+    node.dtype !== 'int32'
+      ? elementwise(node, supported)
+      : node.inputs[0]!.dtype === 'float32' || node.inputs[0]!.dtype === 'float64'
+        ? { kind: 'toInt32', ...width(node.inputs[0]!) }
+        : undefined,
   add: elementwise,
   sub: elementwise,
   mul: elementwise,
@@ -288,9 +319,15 @@ function elementwiseSpec(
   supported: Supported,
   anyPattern = true,
 ): ElementwiseSpec | undefined {
-  const inputTypes = node.inputs.map((i) => elementType(i.dtype));
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
-  if (inputTypes.includes(undefined) || outputTypes.includes(undefined)) return undefined;
+  if (outputTypes.includes(undefined)) return undefined;
+  const lanesFloat = [...node.inputs.map((i) => i.dtype), ...instrs.map((i) => i.dtype)].includes('float64')
+    ? 'float64'
+    : 'float32';
+  const inputTypes = node.inputs.map((i, k) =>
+    i.dtype === 'int32' ? (int32Exact(i, k, instrs, lanesFloat) ? 'int32' : undefined) : elementType(i.dtype),
+  );
+  if (inputTypes.includes(undefined)) return undefined;
   // A kernel computes in one float type's lanes: bool values may pass through, a float type must be there.
   const floats = new Set(
     [...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'),

@@ -24,12 +24,12 @@ import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
 import { argReduce, reduce, softmax } from './drivers/reduce.js';
 import { shapeOp } from './drivers/shape.js';
-import { gather, gatherGrad, oneHot, randomUniform } from './drivers/indexing.js';
+import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
 import { initialState } from '../random.js';
 import type { CallPlan, CallRecorder, ValueSource } from '../call-plan.js';
 import { PARALLEL_IMPORT, parallelJobs, RUN_EXPORT } from '../tape.js';
 
-const BY_INDEX = { gather, gatherGrad, oneHot, randomUniform } as const;
+const BY_INDEX = { gather, gatherGrad, oneHot, randomUniform, toInt32 } as const;
 
 let configured = false;
 /**
@@ -375,6 +375,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
       case 'gatherGrad':
       case 'oneHot':
       case 'randomUniform':
+      case 'toInt32':
         return BY_INDEX[spec.kind](this, step, operands);
       case 'argReduce':
         return argReduce(this, step, operands[0]!);

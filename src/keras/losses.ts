@@ -69,8 +69,10 @@ export function metricByName(name: string, lossName: string): Loss {
     case 'categorical_accuracy':
       return (t, p) => T.cast(T.eq(T.argmax(p, -1), T.argmax(t, -1)), p.dtype);
     case 'sparse_categorical_accuracy':
+      // Labels are class indices (fit and evaluate check them): compared as floats, the predicted class
+      // converted once, so the comparison runs in the same kernel as the mean.
       return (t, p) =>
-        T.cast(T.eq(T.argmax(p, -1), T.cast(t.ndim === p.ndim ? T.squeeze(t, -1) : t, 'int32')), p.dtype);
+        T.cast(T.eq(T.cast(T.argmax(p, -1), p.dtype), t.ndim === p.ndim ? T.squeeze(t, -1) : t), p.dtype);
     case 'binary_accuracy':
       return (t, p) => T.mean(T.cast(T.eq(T.gt(p, 0.5), T.gt(t, 0.5)), p.dtype), -1);
     case 'mse':

@@ -147,6 +147,48 @@ describe('indexing kernels and the random stream in wasm, bit for bit as the ref
       { numRuns: 40 },
     ));
 
+  it('floats to int32 as the reference casts them (truncated, modulo 2^32; NaN and infinities 0)', () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            anyValue,
+            fc.double({ min: -1e12, max: 1e12, noNaN: true }),
+            fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 32 + 0.5, -1.5, 2 ** 60, -(2 ** 80) + 2 ** 40),
+          ),
+          { minLength: 1, maxLength: 30 },
+        ),
+        fc.constantFrom('float32' as const, 'float64' as const),
+        async (values, dtype) => {
+          const x = T.tensor('x', { dtype, shape: [null] });
+          const value = T.array(Float64Array.from(values)).astype(dtype);
+          await sameInBothModes([x], [T.cast(x, 'int32')], [[value]], ['cast']);
+        },
+      ),
+      { numRuns: 60 },
+    ));
+
+  it('int32 operands of fused kernels: converted to floats, and argmax indices compared', () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: 1, maxLength: 20 }),
+        fc.constantFrom('float32' as const, 'float64' as const),
+        fc.integer(),
+        async (ints, dtype, seed) => {
+          const i = T.tensor('i', { dtype: 'int32', shape: [null] });
+          const p = T.tensor('p', { dtype, shape: [null, 5] });
+          const q = T.tensor('q', { dtype, shape: [null, 5] });
+          const converted = T.mul(T.cast(i, dtype), 0.5);
+          const agree = T.mean(T.cast(T.eq(T.argmax(p, -1), T.argmax(q, -1)), dtype));
+          const [pv, qv] = [seed, seed + 1].map((s) => T.randomNormal([ints.length, 5], { seed: s, dtype }));
+          await sameInBothModes([i, p, q], [converted, agree], [[int32(ints), pv!, qv!]], []);
+          const f = await T.compile([i, p, q], [converted, agree]);
+          expect(f.stats.referenceSteps).toBe(0);
+        },
+      ),
+      { numRuns: 40 },
+    ));
+
   it('a bad index is the same ShapeError in every call, naming the expression and its shapes', async () => {
     const x = T.matrix('x');
     const i = T.tensor('i', { dtype: 'int32', shape: [null] });

@@ -1,4 +1,4 @@
-/** Kernels driven by indices: gather, its gradient and oneHot; and uniform random numbers from a stream the module keeps. */
+/** Kernels driven by indices: gather, its gradient and oneHot; indices from floats (toInt32); and uniform random numbers from a stream the module keeps. */
 import type { Step } from '../../../compiler/schedule/program.js';
 import { bytesPerElement, refuseOversize } from '../../dtype.js';
 import { ShapeError } from '../../errors.js';
@@ -82,4 +82,13 @@ export function randomUniform(ctx: KernelCalls, step: Step, [x]: readonly NDArra
   const out = ctx.arena.alloc(x!.size * bytesPerElement(step.dtype));
   ctx.call(step.kernel!, kernelArgs('randomUniform', { state: ctx.randomState(seed), out, count: x!.size }));
   return new NDArray(ctx.arena.view(step.dtype, out, x!.size), [...x!.shape], step.dtype);
+}
+
+/** Floats converted to int32 as the reference casts them (class labels, embedding ids). */
+export function toInt32(ctx: KernelCalls, step: Step, [x]: readonly NDArray[]): NDArray | undefined {
+  if (x!.size === 0) return undefined;
+  const src = ctx.place(x!);
+  const out = ctx.arena.alloc(x!.size * 4);
+  ctx.call(step.kernel!, kernelArgs('toInt32', { x: src, out, count: x!.size }));
+  return new NDArray(ctx.arena.view('int32', out, x!.size), [...x!.shape], 'int32');
 }
