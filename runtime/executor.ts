@@ -1,11 +1,11 @@
-import type { Program, Step } from '../compiler/schedule/program.js';
+import type { Program, Step } from './program.js';
 import { TsanoError, ShapeError } from './errors.js';
 import { guardFinite, summarize } from './nan-guard.js';
 import { formatProfile, StepTimes, summarizeProfile, type Profile } from './profile.js';
 import type { NDArray } from './ndarray.js';
 import { Random } from './random.js';
 import { REFERENCE_KERNELS, type Kernel, type KernelContext } from './reference/kernels.js';
-import type { Op, SharedContainer } from '../compiler/ir/ops.js';
+import type { Op, SharedContainer } from './program.js';
 import { callKey, CallRecorder, type CallPlan, type ValueSource } from './call-plan.js';
 
 /** TSANO_DEBUG=steps prints the slowest steps of every call (read when a function is compiled: the environment is slow to read per call). */

@@ -3,7 +3,7 @@
  * compiled function's driver needs at run time. It imports no graph, optimizer or code generator,
  * so an exported function can carry it alone.
  */
-import type { FusedInstr } from '../compiler/ir/ops.js';
+import type { FusedInstr } from './program.js';
 import { bytesPerElement } from './dtype.js';
 
 /**

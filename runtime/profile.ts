@@ -1,4 +1,4 @@
-import type { Program, Step } from '../compiler/schedule/program.js';
+import type { Program, Step } from './program.js';
 import type { NDArray } from './ndarray.js';
 
 /** One step of a profiled function, over all profiled calls (Theano's ProfileStats, per apply node). */

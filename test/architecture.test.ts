@@ -27,6 +27,15 @@ function valueImports(file: string): string[] {
   return specifiers;
 }
 
+/** Every relative module a file names in an import or re-export, type-only ones included. */
+function allImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [
+    ...text.matchAll(/^(?:import|export)\s[^;]*?\s+from\s+'(\.[^']+)'/gms),
+    ...text.matchAll(/\bimport\(\s*'(\.[^']+)'\s*\)/g),
+  ].map((m) => m[1]!);
+}
+
 const resolve = (from: string, spec: string) =>
   path.relative(root, path.resolve(path.dirname(path.join(root, from)), spec.replace(/\.js$/, '.ts')));
 
@@ -84,6 +93,15 @@ describe('layering', () => {
     expect(offenders).toEqual([]);
     const binaryen = libraryFiles().filter((f) => valueImports(path.join(root, f)).includes('binaryen'));
     expect(binaryen).toEqual(['compiler/codegen/binaryen.ts']);
+  });
+
+  it('the runtime names nothing of the compiler or the API, not even a type: the program it runs is declared in runtime/program.ts', () => {
+    const offenders = libraryFiles()
+      .filter((f) => f.startsWith('runtime/'))
+      .flatMap((f) => allImports(path.join(root, f)).map((s) => [f, resolve(f, s)] as const))
+      .filter(([, target]) => /^(compiler|src)\//.test(target))
+      .map(([f, target]) => `${f} -> ${target}`);
+    expect(offenders).toEqual([]);
   });
 
   it('no import circles among the modules that load each other', () => {

@@ -1,22 +1,8 @@
 import { windowGeometry, type Padding } from '../../runtime/geometry.js';
+import type { ConvArgs, DataFormat, PoolArgs } from '../../runtime/program.js';
 import { TypeRuleError, type Dim, type Shape } from './type.js';
 
-export type DataFormat = 'channelsLast' | 'channelsFirst';
-
-/** conv2d arguments; the kernel is [kh, kw, inChannels, outChannels] in both data formats, as in Keras. */
-export interface ConvArgs {
-  readonly strides: readonly [number, number];
-  readonly padding: Padding;
-  readonly dilation: readonly [number, number];
-  readonly dataFormat: DataFormat;
-}
-
-export interface PoolArgs {
-  readonly poolSize: readonly [number, number];
-  readonly strides: readonly [number, number];
-  readonly padding: Padding;
-  readonly dataFormat: DataFormat;
-}
+export type { ConvArgs, DataFormat, PoolArgs };
 
 /** Positions of the height, width and channel axes of a rank-4 image tensor. */
 export function imageAxes(format: DataFormat): { h: number; w: number; c: number } {

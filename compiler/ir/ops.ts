@@ -1,9 +1,8 @@
 import { isFloat, promote, type DType } from '../../runtime/dtype.js';
 import { floatx } from '../../runtime/config.js';
 import type { NDArray } from '../../runtime/ndarray.js';
-import type { SharedValue } from '../../runtime/shared-value.js';
 import { broadcastShapes, normalizeAxes, TypeRuleError, type Dim, type Shape, type TensorType } from './type.js';
-import { convOutputShape, poolOutputShape, type ConvArgs, type PoolArgs } from './conv-shape.js';
+import { convOutputShape, poolOutputShape } from './conv-shape.js';
 import { dotShape, matmulShape } from './linalg-shape.js';
 import {
   concatShape,
@@ -15,13 +14,39 @@ import {
   sliceShape,
   squeezeShape,
   transposeShape,
-  type SliceSpec,
 } from './shape-rules.js';
 
-export type { ConvArgs, PoolArgs, SliceSpec };
+import type {
+  ConvArgs,
+  FusableReduce,
+  FusedArgs,
+  FusedInstr,
+  FusedProduct,
+  FusedRef,
+  MatmulArgs,
+  Op,
+  OpArgs,
+  PoolArgs,
+  ReduceArgs,
+  SharedContainer,
+  SliceSpec,
+} from '../../runtime/program.js';
 
-/** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
-export type SharedContainer = SharedValue;
+export type {
+  ConvArgs,
+  FusableReduce,
+  FusedArgs,
+  FusedInstr,
+  FusedProduct,
+  FusedRef,
+  MatmulArgs,
+  Op,
+  OpArgs,
+  PoolArgs,
+  ReduceArgs,
+  SharedContainer,
+  SliceSpec,
+};
 
 /**
  * matmul may read an operand with its last two axes swapped, instead of through a transpose node
@@ -30,153 +55,6 @@ export type SharedContainer = SharedValue;
 /** A shape with its last two axes swapped (a matrix transposed, batch axes kept). */
 export const swapLastTwo = <D>(s: readonly D[]): D[] =>
   s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
-
-export interface MatmulArgs {
-  readonly transposeA?: true;
-  readonly transposeB?: true;
-}
-
-export interface ReduceArgs {
-  readonly axes: readonly number[];
-  readonly keepdims: boolean;
-}
-
-type None = Record<string, never>;
-
-/** Per-op arguments, typed by op. Every op of the closed set appears here exactly once. */
-export interface OpArgs {
-  // leaves
-  input: { readonly name: string; readonly uid: number };
-  constant: { readonly value: NDArray };
-  shared: { readonly container: SharedContainer; readonly uid: number };
-  // random: uniform [0, 1) with its operand's shape, a fresh draw per call
-  randomUniformLike: { readonly seed: number };
-  // elementwise unary
-  neg: None;
-  exp: None;
-  log: None;
-  log1p: None;
-  expm1: None;
-  sqrt: None;
-  rsqrt: None;
-  square: None;
-  abs: None;
-  sign: None;
-  tanh: None;
-  sigmoid: None;
-  softplus: None;
-  relu: None;
-  elu: { readonly alpha: number };
-  selu: None;
-  gelu: None;
-  erf: None;
-  sin: None;
-  cos: None;
-  not: None;
-  reciprocal: None;
-  log1mexp: None;
-  cast: { readonly dtype: DType };
-  // elementwise binary
-  add: None;
-  sub: None;
-  mul: None;
-  div: None;
-  pow: None;
-  maximum: None;
-  minimum: None;
-  eq: None;
-  ne: None;
-  lt: None;
-  le: None;
-  gt: None;
-  ge: None;
-  and: None;
-  or: None;
-  // elementwise ternary
-  where: None;
-  clip: None;
-  // reductions
-  sum: ReduceArgs;
-  mean: ReduceArgs;
-  max: ReduceArgs;
-  min: ReduceArgs;
-  prod: ReduceArgs;
-  logsumexp: ReduceArgs;
-  argmax: ReduceArgs;
-  argmin: ReduceArgs;
-  // linear algebra
-  dot: None;
-  matmul: MatmulArgs;
-  // shape
-  reshape: { readonly shape: readonly number[] };
-  transpose: { readonly perm: readonly number[] };
-  expandDims: { readonly axis: number };
-  squeeze: { readonly axes: readonly number[] };
-  concat: { readonly axis: number };
-  slice: SliceSpec;
-  gather: { readonly axis: number };
-  oneHot: { readonly depth: number; readonly dtype: DType };
-  pad: { readonly paddings: readonly (readonly [number, number])[]; readonly value: number };
-  // neural
-  softmax: { readonly axis: number };
-  logSoftmax: { readonly axis: number };
-  conv2d: ConvArgs;
-  maxPool2d: PoolArgs;
-  avgPool2d: PoolArgs;
-  // helpers that gradients emit: they take a reference operand for shapes only known at call time
-  broadcastLike: None; // (x, ref): x broadcast to ref's shape
-  sumLike: None; // (x, ref): x summed down to ref's shape (reverse of broadcasting)
-  reshapeLike: None; // (x, ref): x reshaped to ref's shape
-  sliceGrad: SliceSpec; // (g, ref): g placed into zeros shaped like ref
-  gatherGrad: { readonly axis: number }; // (g, indices, ref): g scatter-added into zeros shaped like ref
-  concatPart: { readonly axis: number; readonly index: number }; // (g, ...operands): the part of g for operand `index`
-  conv2dGradInput: ConvArgs; // (g, w, xRef)
-  conv2dGradFilter: ConvArgs; // (x, g, wRef)
-  maxPool2dGrad: PoolArgs; // (x, g)
-  avgPool2dGrad: PoolArgs; // (g, xRef)
-  // fusion: one loop nest for a convex region of elementwise ops (Theano's Composite)
-  fused: FusedArgs; // (...regionInputs): the value of output 0
-  fusedOutput: { readonly index: number; readonly type: TensorType }; // (fused): its output `index`
-}
-
-/** Where an instruction of a fused region reads an operand: a region input or an earlier instruction. */
-export interface FusedRef {
-  readonly from: 'input' | 'instr';
-  readonly index: number;
-}
-
-/** One elementwise op inside a fused region. */
-export interface FusedInstr {
-  readonly op: Op;
-  readonly args: object;
-  readonly inputs: readonly FusedRef[];
-  readonly dtype: DType;
-}
-
-/** Reductions a fused region may end with (an elementwise producer feeding a reduction). */
-export type FusableReduce = 'sum' | 'mean' | 'max' | 'min' | 'prod';
-
-export interface FusedArgs {
-  /** Elementwise instructions in dependency order. */
-  readonly instrs: readonly FusedInstr[];
-  /** Instructions whose values leave the region; output 0 is the fused node's own value. */
-  readonly outputs: readonly number[];
-  readonly outputTypes: readonly TensorType[];
-  /** A reduction applied to output 0 inside the same kernel. */
-  readonly reduce?: { readonly op: FusableReduce; readonly axes: readonly number[]; readonly keepdims: boolean };
-  /**
-   * An epilogue: the node's first two inputs go through this product (a matmul with its flags, or a
-   * convolution), whose result is the region's input 0; the region's input i > 0 is the node's input i + 1.
-   */
-  readonly product?: FusedProduct;
-}
-
-/** The products a fused region may follow inside one kernel. */
-export type FusedProduct =
-  { readonly op: 'matmul'; readonly args: MatmulArgs } | { readonly op: 'conv2d'; readonly args: ConvArgs };
-
-/** The closed set of operations. */
-export type Op = keyof OpArgs;
 
 export type OpKind = 'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient' | 'fused';
 

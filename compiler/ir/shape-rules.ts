@@ -1,12 +1,8 @@
 import { resolveSlice } from '../../runtime/geometry.js';
+import type { SliceSpec } from '../../runtime/program.js';
 import { normalizeAxes, TypeRuleError, type Dim, type Shape } from './type.js';
 
-/** Per-axis slice bounds (Python semantics), one entry per axis of the operand. */
-export interface SliceSpec {
-  readonly starts: readonly (number | null)[];
-  readonly stops: readonly (number | null)[];
-  readonly steps: readonly number[];
-}
+export type { SliceSpec };
 
 export function reduceShape(shape: Shape, axes: readonly number[], keepdims: boolean): Dim[] {
   const set = new Set(normalizeAxes(axes, shape.length));

@@ -1,14 +1,6 @@
-import type { DType } from '../../runtime/dtype.js';
+import type { Dim, Shape, TensorType } from '../../runtime/program.js';
 
-/** A dimension size, or null when it is only known at call time. */
-export type Dim = number | null;
-export type Shape = readonly Dim[];
-
-/** What a node is known to produce: element dtype and static shape (rank is always known). */
-export interface TensorType {
-  readonly dtype: DType;
-  readonly shape: Shape;
-}
+export type { Dim, Shape, TensorType };
 
 export const formatShape = (shape: readonly (number | null)[]): string =>
   `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;

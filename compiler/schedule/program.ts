@@ -7,49 +7,9 @@ import type { ElementwiseSpec, KernelSpec } from '../../runtime/kernel-abi.js';
 import type { DType } from '../../runtime/dtype.js';
 import type { NDArray } from '../../runtime/ndarray.js';
 
-/** One operation of a program: read slots, compute, write one slot. Carries what error messages need. */
-export interface Step {
-  readonly op: Op;
-  readonly args: OpArgs[Op];
-  readonly inputs: readonly number[];
-  readonly out: number;
-  readonly dtype: DType;
-  readonly shape: Shape;
-  /** "add(x, w)" and where the user built it, for call-time errors. */
-  readonly label: string;
-  readonly operandLabels: readonly string[];
-  readonly where: string;
-  /** Slots whose value is dead after this step (so the executor can drop them). */
-  readonly release: readonly number[];
-  /** An operand slot, dead after this step, whose buffer the result may take over (in-place). */
-  readonly reuses: number | undefined;
-  /** Index into Program.kernels of the compiled kernel for this step; undefined runs the reference kernel. */
-  readonly kernel: number | undefined;
-}
+import type { Program, Step } from '../../runtime/program.js';
 
-/**
- * A straight-line program over numbered value slots: what the executors run. It refers to no graph
- * node, so backends and exported artifacts need nothing from the compiler.
- */
-export interface Program {
-  readonly slotCount: number;
-  readonly inputSlots: readonly number[];
-  /** Constants, with how error messages name them (a folded constant keeps the user's expression and line). */
-  readonly constants: readonly {
-    readonly slot: number;
-    readonly value: NDArray;
-    readonly label: string;
-    readonly where: string;
-  }[];
-  readonly shared: readonly { readonly slot: number; readonly container: SharedContainer }[];
-  readonly steps: readonly Step[];
-  readonly outputSlots: readonly number[];
-  readonly updates: readonly { readonly container: SharedContainer; readonly slot: number; readonly label: string }[];
-  /** Distinct compiled kernels (kernel IR for the code generator). */
-  readonly kernels: readonly KernelSpec[];
-  /** Whether results may overwrite operands that die at their step (the optimizer's memory phase). */
-  readonly inPlace: boolean;
-}
+export type { Program, Step };
 
 /** Lays out `outputs` and update expressions as a Program; `inputs` get the first slots, in order. */
 export function schedule(

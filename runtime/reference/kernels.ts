@@ -1,4 +1,4 @@
-import type { FusedArgs, Op, OpArgs, ReduceArgs } from '../../compiler/ir/ops.js';
+import type { FusedArgs, Op, OpArgs, ReduceArgs } from '../program.js';
 import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
 import type { Random } from '../random.js';

@@ -1,9 +1,9 @@
 import type { KernelSpec } from '../kernel-abi.js';
 import { kernelExports } from '../kernel-abi.js';
-import type { SharedContainer } from '../../compiler/ir/ops.js';
+import type { SharedContainer } from '../program.js';
 import { bytesPerElement } from '../dtype.js';
 import type { Residence } from '../shared-value.js';
-import type { Program, Step } from '../../compiler/schedule/program.js';
+import type { Program, Step } from '../program.js';
 import type { Accelerator } from '../executor.js';
 import { copyOf, NDArray, sizeOf } from '../ndarray.js';
 import type { ConvParams } from '../reference/nn.js';

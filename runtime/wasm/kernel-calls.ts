@@ -1,4 +1,4 @@
-import type { Step } from '../../compiler/schedule/program.js';
+import type { Step } from '../program.js';
 import type { NDArray } from '../ndarray.js';
 import type { WasmArena } from './arena.js';
 import type { ThreadPool } from './threads.js';

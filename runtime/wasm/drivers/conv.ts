@@ -1,6 +1,6 @@
 /** Convolutions, their gradients and pooling, channels last (channels-first steps transposed around them). */
-import type { FusedArgs } from '../../../compiler/ir/ops.js';
-import type { Step } from '../../../compiler/schedule/program.js';
+import type { FusedArgs } from '../../program.js';
+import type { Step } from '../../program.js';
 import { kernelArgs, type KernelSpec } from '../../kernel-abi.js';
 import { bytesPerElement } from '../../dtype.js';
 import { NDArray } from '../../ndarray.js';

@@ -1,5 +1,5 @@
 /** Kernels driven by indices: gather, its gradient and oneHot; indices from floats (toInt32); and uniform random numbers from a stream the module keeps. */
-import type { Step } from '../../../compiler/schedule/program.js';
+import type { Step } from '../../program.js';
 import { bytesPerElement, refuseOversize } from '../../dtype.js';
 import { ShapeError } from '../../errors.js';
 import { kernelArgs } from '../../kernel-abi.js';

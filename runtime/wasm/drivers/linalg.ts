@@ -1,6 +1,6 @@
 /** Matmul and dot (with epilogues, batched, transposed operands): row bands or depth chunks across threads. */
-import type { FusedArgs, MatmulArgs } from '../../../compiler/ir/ops.js';
-import type { Step } from '../../../compiler/schedule/program.js';
+import type { FusedArgs, MatmulArgs } from '../../program.js';
+import type { Step } from '../../program.js';
 import {
   actualLayout,
   kernelArgs,

@@ -1,6 +1,6 @@
 /** Reductions, arg-reductions and softmax along any axes (moved last by the transpose companion where needed). */
-import type { FusedArgs, ReduceArgs } from '../../../compiler/ir/ops.js';
-import type { Step } from '../../../compiler/schedule/program.js';
+import type { FusedArgs, ReduceArgs } from '../../program.js';
+import type { Step } from '../../program.js';
 import { kernelArgs, type KernelSpec } from '../../kernel-abi.js';
 import { bytesPerElement } from '../../dtype.js';
 import { NDArray, sizeOf } from '../../ndarray.js';

@@ -1,5 +1,5 @@
 /** Shape ops as strided copies in wasm memory: transpose, slice and its gradient, pad (with zeros), concat and its gradient. */
-import type { Step } from '../../../compiler/schedule/program.js';
+import type { Step } from '../../program.js';
 import { bytesPerElement, refuseOversize } from '../../dtype.js';
 import { NDArray, sizeOf, stridesOf } from '../../ndarray.js';
 import { resolveAll, type SliceArgs } from '../../reference/shape.js';

@@ -1,0 +1,238 @@
+/**
+ * The program a compiled function runs: steps over numbered slots, each an op with its arguments.
+ * The compiler builds it and the runtime runs it; both import these declarations downward from here,
+ * so the runtime (and an exported function) needs nothing from the compiler. Types only.
+ */
+import type { DType } from './dtype.js';
+import type { Padding } from './geometry.js';
+import type { KernelSpec } from './kernel-abi.js';
+import type { NDArray } from './ndarray.js';
+import type { SharedValue } from './shared-value.js';
+
+/** A dimension size, or null when it is only known at call time. */
+export type Dim = number | null;
+export type Shape = readonly Dim[];
+
+/** What a node is known to produce: element dtype and static shape (rank is always known). */
+export interface TensorType {
+  readonly dtype: DType;
+  readonly shape: Shape;
+}
+
+export type DataFormat = 'channelsLast' | 'channelsFirst';
+
+/** conv2d arguments; the kernel is [kh, kw, inChannels, outChannels] in both data formats, as in Keras. */
+export interface ConvArgs {
+  readonly strides: readonly [number, number];
+  readonly padding: Padding;
+  readonly dilation: readonly [number, number];
+  readonly dataFormat: DataFormat;
+}
+
+export interface PoolArgs {
+  readonly poolSize: readonly [number, number];
+  readonly strides: readonly [number, number];
+  readonly padding: Padding;
+  readonly dataFormat: DataFormat;
+}
+
+/** Per-axis slice bounds (Python semantics), one entry per axis of the operand. */
+export interface SliceSpec {
+  readonly starts: readonly (number | null)[];
+  readonly stops: readonly (number | null)[];
+  readonly steps: readonly number[];
+}
+
+/** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
+export type SharedContainer = SharedValue;
+
+export interface MatmulArgs {
+  readonly transposeA?: true;
+  readonly transposeB?: true;
+}
+
+export interface ReduceArgs {
+  readonly axes: readonly number[];
+  readonly keepdims: boolean;
+}
+
+type None = Record<string, never>;
+
+/** Per-op arguments, typed by op. Every op of the closed set appears here exactly once. */
+export interface OpArgs {
+  // leaves
+  input: { readonly name: string; readonly uid: number };
+  constant: { readonly value: NDArray };
+  shared: { readonly container: SharedContainer; readonly uid: number };
+  // random: uniform [0, 1) with its operand's shape, a fresh draw per call
+  randomUniformLike: { readonly seed: number };
+  // elementwise unary
+  neg: None;
+  exp: None;
+  log: None;
+  log1p: None;
+  expm1: None;
+  sqrt: None;
+  rsqrt: None;
+  square: None;
+  abs: None;
+  sign: None;
+  tanh: None;
+  sigmoid: None;
+  softplus: None;
+  relu: None;
+  elu: { readonly alpha: number };
+  selu: None;
+  gelu: None;
+  erf: None;
+  sin: None;
+  cos: None;
+  not: None;
+  reciprocal: None;
+  log1mexp: None;
+  cast: { readonly dtype: DType };
+  // elementwise binary
+  add: None;
+  sub: None;
+  mul: None;
+  div: None;
+  pow: None;
+  maximum: None;
+  minimum: None;
+  eq: None;
+  ne: None;
+  lt: None;
+  le: None;
+  gt: None;
+  ge: None;
+  and: None;
+  or: None;
+  // elementwise ternary
+  where: None;
+  clip: None;
+  // reductions
+  sum: ReduceArgs;
+  mean: ReduceArgs;
+  max: ReduceArgs;
+  min: ReduceArgs;
+  prod: ReduceArgs;
+  logsumexp: ReduceArgs;
+  argmax: ReduceArgs;
+  argmin: ReduceArgs;
+  // linear algebra
+  dot: None;
+  matmul: MatmulArgs;
+  // shape
+  reshape: { readonly shape: readonly number[] };
+  transpose: { readonly perm: readonly number[] };
+  expandDims: { readonly axis: number };
+  squeeze: { readonly axes: readonly number[] };
+  concat: { readonly axis: number };
+  slice: SliceSpec;
+  gather: { readonly axis: number };
+  oneHot: { readonly depth: number; readonly dtype: DType };
+  pad: { readonly paddings: readonly (readonly [number, number])[]; readonly value: number };
+  // neural
+  softmax: { readonly axis: number };
+  logSoftmax: { readonly axis: number };
+  conv2d: ConvArgs;
+  maxPool2d: PoolArgs;
+  avgPool2d: PoolArgs;
+  // helpers that gradients emit: they take a reference operand for shapes only known at call time
+  broadcastLike: None; // (x, ref): x broadcast to ref's shape
+  sumLike: None; // (x, ref): x summed down to ref's shape (reverse of broadcasting)
+  reshapeLike: None; // (x, ref): x reshaped to ref's shape
+  sliceGrad: SliceSpec; // (g, ref): g placed into zeros shaped like ref
+  gatherGrad: { readonly axis: number }; // (g, indices, ref): g scatter-added into zeros shaped like ref
+  concatPart: { readonly axis: number; readonly index: number }; // (g, ...operands): the part of g for operand `index`
+  conv2dGradInput: ConvArgs; // (g, w, xRef)
+  conv2dGradFilter: ConvArgs; // (x, g, wRef)
+  maxPool2dGrad: PoolArgs; // (x, g)
+  avgPool2dGrad: PoolArgs; // (g, xRef)
+  // fusion: one loop nest for a convex region of elementwise ops (Theano's Composite)
+  fused: FusedArgs; // (...regionInputs): the value of output 0
+  fusedOutput: { readonly index: number; readonly type: TensorType }; // (fused): its output `index`
+}
+
+/** Where an instruction of a fused region reads an operand: a region input or an earlier instruction. */
+export interface FusedRef {
+  readonly from: 'input' | 'instr';
+  readonly index: number;
+}
+
+/** One elementwise op inside a fused region. */
+export interface FusedInstr {
+  readonly op: Op;
+  readonly args: object;
+  readonly inputs: readonly FusedRef[];
+  readonly dtype: DType;
+}
+
+/** Reductions a fused region may end with (an elementwise producer feeding a reduction). */
+export type FusableReduce = 'sum' | 'mean' | 'max' | 'min' | 'prod';
+
+export interface FusedArgs {
+  /** Elementwise instructions in dependency order. */
+  readonly instrs: readonly FusedInstr[];
+  /** Instructions whose values leave the region; output 0 is the fused node's own value. */
+  readonly outputs: readonly number[];
+  readonly outputTypes: readonly TensorType[];
+  /** A reduction applied to output 0 inside the same kernel. */
+  readonly reduce?: { readonly op: FusableReduce; readonly axes: readonly number[]; readonly keepdims: boolean };
+  /**
+   * An epilogue: the node's first two inputs go through this product (a matmul with its flags, or a
+   * convolution), whose result is the region's input 0; the region's input i > 0 is the node's input i + 1.
+   */
+  readonly product?: FusedProduct;
+}
+
+/** The products a fused region may follow inside one kernel. */
+export type FusedProduct =
+  { readonly op: 'matmul'; readonly args: MatmulArgs } | { readonly op: 'conv2d'; readonly args: ConvArgs };
+
+/** The closed set of operations. */
+export type Op = keyof OpArgs;
+
+/** One operation of a program: read slots, compute, write one slot. Carries what error messages need. */
+export interface Step {
+  readonly op: Op;
+  readonly args: OpArgs[Op];
+  readonly inputs: readonly number[];
+  readonly out: number;
+  readonly dtype: DType;
+  readonly shape: Shape;
+  /** "add(x, w)" and where the user built it, for call-time errors. */
+  readonly label: string;
+  readonly operandLabels: readonly string[];
+  readonly where: string;
+  /** Slots whose value is dead after this step (so the executor can drop them). */
+  readonly release: readonly number[];
+  /** An operand slot, dead after this step, whose buffer the result may take over (in-place). */
+  readonly reuses: number | undefined;
+  /** Index into Program.kernels of the compiled kernel for this step; undefined runs the reference kernel. */
+  readonly kernel: number | undefined;
+}
+
+/**
+ * A straight-line program over numbered value slots: what the executors run. It refers to no graph
+ * node, so backends and exported artifacts need nothing from the compiler.
+ */
+export interface Program {
+  readonly slotCount: number;
+  readonly inputSlots: readonly number[];
+  /** Constants, with how error messages name them (a folded constant keeps the user's expression and line). */
+  readonly constants: readonly {
+    readonly slot: number;
+    readonly value: NDArray;
+    readonly label: string;
+    readonly where: string;
+  }[];
+  readonly shared: readonly { readonly slot: number; readonly container: SharedContainer }[];
+  readonly steps: readonly Step[];
+  readonly outputSlots: readonly number[];
+  readonly updates: readonly { readonly container: SharedContainer; readonly slot: number; readonly label: string }[];
+  /** Distinct compiled kernels (kernel IR for the code generator). */
+  readonly kernels: readonly KernelSpec[];
+  /** Whether results may overwrite operands that die at their step (the optimizer's memory phase). */
+  readonly inPlace: boolean;
+}
