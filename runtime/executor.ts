@@ -142,24 +142,14 @@ export class Executor {
     plan: CallPlan,
     inputs: readonly NDArray[],
   ): { outputs: NDArray[]; updates: NDArray[] } {
-    for (const s of this.program.shared) accelerator.sharedInput(s.container);
+    const shared = this.program.shared;
+    for (let i = 0; i < shared.length; i++) accelerator.sharedInput(shared[i]!.container);
     accelerator.install(plan);
-    const computed = new Map<number, NDArray>();
-    const value = (source: ValueSource): NDArray => {
-      switch (source.kind) {
-        case 'memory':
-          return accelerator.view(source);
-        case 'input':
-          return inputs[source.index]!;
-        case 'constant':
-          return source.value;
-        case 'step':
-          return computed.get(source.slot)!;
-      }
-    };
+    // Results of reference steps by slot; most plans have none (then no map is made).
+    let computed: Map<number, NDArray> | undefined;
     for (const item of plan.items) {
       if (item.kind === 'wasm') {
-        for (const c of item.copyIns) accelerator.write(c.ptr, value(c.source).data);
+        for (const c of item.copyIns) accelerator.write(c.ptr, this.planned(c.source, inputs, computed).data);
         accelerator.runPlanned(plan, item.at);
         for (const check of item.checks) {
           const bad = accelerator.failedAt(check.ptr);
@@ -167,16 +157,39 @@ export class Executor {
         }
       } else {
         const { step } = item;
-        const operands = item.operands.map(value);
+        const operands = item.operands.map((o) => this.planned(o, inputs, computed));
         const result = this.atStep(step, operands, () =>
           (REFERENCE_KERNELS[step.op] as Kernel<Op>)(operands, step.args, this.context(step.dtype)),
         );
-        computed.set(step.out, result.dtype === step.dtype ? result : result.astype(step.dtype));
+        (computed ??= new Map()).set(step.out, result.dtype === step.dtype ? result : result.astype(step.dtype));
       }
     }
     this.referenceFallbacks += plan.fallbacks;
-    const output = (source: ValueSource) => (source.kind === 'memory' ? value(source).clone() : value(source));
-    return { outputs: plan.outputs.map(output), updates: plan.updates.map(value) };
+    const outputs = new Array<NDArray>(plan.outputs.length);
+    for (let k = 0; k < outputs.length; k++) {
+      const source = plan.outputs[k]!;
+      // Outputs in wasm memory are copied out: the next call overwrites them.
+      outputs[k] = source.kind === 'memory' ? accelerator.view(source).clone() : this.planned(source, inputs, computed);
+    }
+    return { outputs, updates: plan.updates.map((u) => this.planned(u, inputs, computed)) };
+  }
+
+  /** A planned call's value, wherever its plan says it is. */
+  private planned(
+    source: ValueSource,
+    inputs: readonly NDArray[],
+    computed: Map<number, NDArray> | undefined,
+  ): NDArray {
+    switch (source.kind) {
+      case 'memory':
+        return this.accelerator!.view(source);
+      case 'input':
+        return inputs[source.index]!;
+      case 'constant':
+        return source.value;
+      case 'step':
+        return computed!.get(source.slot)!;
+    }
   }
 
   /** Runs `compute` for `step`, naming the step and its operands' shapes in any error it raises. */

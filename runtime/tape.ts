@@ -77,7 +77,9 @@ export function parallelJobs(
   for (let j = 0; j < count; j++) {
     const fn = words[p]! - TAPE.firstKernel;
     const n = arity(fn);
-    jobs.push([fn, Array.from({ length: n }, (_, i) => words[p + 1 + i]!)]);
+    const args = new Array<number>(n);
+    for (let i = 0; i < n; i++) args[i] = words[p + 1 + i]!;
+    jobs.push([fn, args]);
     p += 1 + n;
   }
   return jobs;
