@@ -136,6 +136,11 @@ export class Executor {
     return { outputs: result.outputs.map(detach), updates: result.updates };
   }
 
+  /** The plan calls with these inputs' shapes run by, once one has been recorded (null: they run step by step). */
+  planFor(inputs: readonly NDArray[]): CallPlan | null | undefined {
+    return this.plans.get(callKey(inputs));
+  }
+
   /** A call by its plan: inputs copied in, the tape run (reference steps between its segments), outputs read. */
   private runPlan(
     accelerator: Accelerator,

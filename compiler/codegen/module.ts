@@ -34,7 +34,7 @@ export interface WasmModule {
  */
 export async function buildModule(
   kernels: readonly KernelSpec[],
-  options: { relaxedSimd?: boolean } = {},
+  options: { relaxedSimd?: boolean; sharedMemory?: boolean } = {},
 ): Promise<WasmModule> {
   const b = await loadBinaryen();
   const m = new b.Module();
@@ -50,8 +50,9 @@ export async function buildModule(
         b.Features.Atomics |
         relaxed,
     );
-    // Shared, so worker threads run kernels on the same memory (and growing it never detaches views).
-    m.setMemory(1, MAX_PAGES, null, [], true, false, '0');
+    // Shared, so worker threads run kernels on the same memory (and growing it never detaches views);
+    // an exported module runs on one thread, in pages that need no cross-origin isolation.
+    m.setMemory(1, MAX_PAGES, null, [], options.sharedMemory !== false, false, '0');
     m.addMemoryImport('0', 'env', 'memory');
     const exports = kernels.map((spec, i) => {
       const name = `k${i}`;

@@ -89,6 +89,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   private installed: CallPlan | undefined;
   /** Calls from JavaScript into the module, over all calls (kernels one by one, or tapes). */
   entries = 0;
+  private readonly keptBytes: number;
   /** Where each random stream's state is kept, by seed. */
   private readonly streams = new Map<number, number>();
   /** Where each index-checking step's status words are kept. */
@@ -100,6 +101,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     exportNames: readonly string[],
     readonly relaxedSimd: boolean,
     readonly moduleSource: CacheSource,
+    singleThread: boolean,
   ) {
     this.kernels = program.kernels;
     this.inPlace = program.inPlace;
@@ -119,6 +121,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
       } else if (kind === 'gather' || kind === 'gatherGrad') this.statuses.set(step, (kept += 16) - 16);
     }
     this.arena.keep(kept);
+    this.keptBytes = kept;
     for (const [seed, ptr] of this.streams) this.arena.view('int32', ptr, 1)[0] = initialState(seed);
     const instance = new WebAssembly.Instance(module, {
       env: {
@@ -128,7 +131,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     });
     this.fns = exportNames.map((n) => instance.exports[n] as KernelFn);
     this.runTape = instance.exports[RUN_EXPORT] as (ptr: number) => void;
-    this.pool = threadPool();
+    this.pool = singleThread ? undefined : threadPool();
     // Helpers instantiate the module only once work is shared with them: a function that never splits
     // a kernel costs them nothing.
     this.registerWithHelpers = () =>
@@ -148,7 +151,11 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
    * The accelerator for `program`, with its kernels' module from the cache or from `generate` (the code
    * generator, which the compiler passes in: the runtime never loads it itself).
    */
-  static async create(program: Program, generate: ModuleGenerator): Promise<WasmAccelerator | undefined> {
+  static async create(
+    program: Program,
+    generate: ModuleGenerator,
+    options: { readonly singleThread?: boolean } = {},
+  ): Promise<WasmAccelerator | undefined> {
     if (program.kernels.length === 0) return undefined;
     await configureV8();
     // Export names follow from the kernel list, so a cached module needs no side table.
@@ -158,7 +165,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), () =>
           generate(program.kernels, true),
         );
-        return new WasmAccelerator(program, module, exports, true, source);
+        return new WasmAccelerator(program, module, exports, true, source, options.singleThread === true);
       } catch {
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
@@ -166,7 +173,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), () =>
       generate(program.kernels, false),
     );
-    return new WasmAccelerator(program, module, exports, false, source);
+    return new WasmAccelerator(program, module, exports, false, source, options.singleThread === true);
   }
 
   /**
@@ -176,6 +183,22 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   dispose(): void {
     for (const shared of this.residents.keys()) if (shared.livesIn(this)) shared.value = this.readBack(shared);
     if (this.helperModuleId !== undefined) this.pool!.unregister(this.helperModuleId, this);
+  }
+
+  /**
+   * What lives at the bottom of memory across calls: each shared variable's home, each random
+   * stream's state, and the bytes they take (what an exported copy of the function sets up).
+   */
+  get keptLayout(): {
+    readonly shared: readonly { readonly container: SharedContainer; readonly ptr: number }[];
+    readonly streams: readonly { readonly seed: number; readonly ptr: number }[];
+    readonly bytes: number;
+  } {
+    return {
+      shared: [...this.residents].map(([container, { ptr }]) => ({ container, ptr })),
+      streams: [...this.streams].map(([seed, ptr]) => ({ seed, ptr })),
+      bytes: this.keptBytes,
+    };
   }
 
   /** The most bytes of wasm memory one call has spanned. */

@@ -1,12 +1,374 @@
-/** tsano/export: standalone compiled artifacts. Export needs the wasm backend, which is not built yet. */
-import { NotAvailableError } from '../../runtime/errors.js';
+/**
+ * tsano/export: a compiled function or Keras model as files that run with nothing but a JavaScript
+ * engine. What ships is the function's own wasm module (built for one thread, on memory that needs
+ * no cross-origin isolation), the call plans the library records (runtime/call-plan.ts: one tape
+ * per input shape), the weights, and a small generated loader (loader.ts), checked with acorn.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildModule } from '../../compiler/codegen/module.js';
+import { describe } from '../../compiler/ir/node.js';
+import type { CallPlan, ValueSource } from '../../runtime/call-plan.js';
+import { epsilon, floatx, imageDataFormat } from '../../runtime/config.js';
+import { bytesPerElement, type DType } from '../../runtime/dtype.js';
+import { TsanoError } from '../../runtime/errors.js';
+import { Executor } from '../../runtime/executor.js';
+import { full, type NDArray } from '../../runtime/ndarray.js';
+import type { Program } from '../../runtime/program.js';
+import { initialState } from '../../runtime/random.js';
+import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
+import type { CompiledFunction } from '../graph/function.js';
+import type { LayersModel } from '../keras/model.js';
+import { checkGeneratedModule } from './check.js';
+import { LOADER_SOURCE } from './loader.js';
 
-/** Writes a compiled function as a standalone module (not available until the wasm backend lands). */
-export async function exportFunction(_fn: unknown, _outDir: string): Promise<never> {
-  throw new NotAvailableError('exportFunction: export needs the wasm backend, which is not available yet');
+export class ExportError extends TsanoError {}
+
+/** What an export wrote: the folder and each file's size in bytes. */
+export interface ExportSummary {
+  readonly dir: string;
+  readonly bytes: {
+    readonly wasm: number;
+    readonly weights: number;
+    readonly loader: number;
+    readonly manifest: number;
+  };
 }
 
-/** Writes a Keras model as a standalone module (not available until the wasm backend lands). */
-export async function exportModel(_model: unknown, _outDir: string): Promise<never> {
-  throw new NotAvailableError('exportModel: export needs the wasm backend, which is not available yet');
+export interface ExportFunctionOptions {
+  /**
+   * The input shapes the export runs (one list of shapes per call shape). Needed when the graph leaves
+   * an axis unknown; otherwise the graph's shapes.
+   */
+  readonly shapes?: readonly (readonly (readonly number[])[])[];
+  /** Names for the inputs and outputs in the loader's types and errors (default: as the graph names them). */
+  readonly inputNames?: readonly string[];
+  readonly outputNames?: readonly string[];
+}
+
+export interface ExportModelOptions {
+  /** The batch the exported plan runs; `predict` takes any number of rows, in chunks of it. Default 32. */
+  readonly batchSize?: number;
+}
+
+const VERSION = '0.1.0';
+
+/** Bytes of weights.bin as they are appended, each part at an 8-byte boundary. */
+class Store {
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+  private readonly placed = new Map<ArrayBufferView, number>();
+
+  add(data: ArrayBufferView): number {
+    const known = this.placed.get(data);
+    if (known !== undefined) return known;
+    const at = this.size;
+    this.parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
+    this.size += Math.ceil(data.byteLength / 8) * 8;
+    const pad = Math.ceil(data.byteLength / 8) * 8 - data.byteLength;
+    if (pad) this.parts.push(new Uint8Array(pad));
+    this.placed.set(data, at);
+    return at;
+  }
+
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) (out.set(p, at), (at += p.length));
+    return out;
+  }
+}
+
+interface ExportedValue {
+  readonly ptr?: number;
+  readonly offset?: number;
+  readonly input?: number;
+  readonly bytes?: number;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/** Where a planned value is, in the loader's terms (memory, an input, or bytes of weights.bin). */
+function exportedValue(source: ValueSource, inputs: readonly NDArray[], store: Store, what: string): ExportedValue {
+  switch (source.kind) {
+    case 'memory': {
+      const size = source.shape.reduce((a, b) => a * b, 1);
+      return { ptr: source.ptr, bytes: size * bytesPerElement(source.dtype), dtype: source.dtype, shape: source.shape };
+    }
+    case 'input': {
+      const x = inputs[source.index]!;
+      return { input: source.index, dtype: x.dtype, shape: x.shape };
+    }
+    case 'constant':
+      return {
+        offset: store.add(source.value.data),
+        bytes: source.value.data.byteLength,
+        dtype: source.value.dtype,
+        shape: source.value.shape,
+      };
+    case 'step':
+      throw new ExportError(`export: ${what} is computed in JavaScript, which an export cannot carry`);
+  }
+}
+
+/** A plan in the loader's terms; every step must run in wasm. */
+function exportedPlan(
+  plan: CallPlan,
+  program: Program,
+  inputs: readonly NDArray[],
+  sharedIndex: Map<unknown, number>,
+  store: Store,
+) {
+  const reference = plan.items.find((i) => i.kind === 'reference');
+  if (reference?.kind === 'reference')
+    throw new ExportError(
+      `export: ${reference.step.label} runs on the reference kernels (JavaScript), which an export cannot carry${reference.step.where}`,
+    );
+  const inputsAt = plan.items.flatMap((i) =>
+    i.kind === 'wasm'
+      ? i.copyIns.map((c) => {
+          if (c.source.kind !== 'input') throw new ExportError('export: an operand made in JavaScript during the call');
+          return { input: c.source.index, ptr: c.ptr };
+        })
+      : [],
+  );
+  const SENTINEL = -2147483647;
+  const checks = plan.items.flatMap((i) =>
+    i.kind === 'wasm'
+      ? i.checks.map((c) => ({
+          ptr: c.ptr,
+          message: `${c.step.label}: ${c.error(SENTINEL).message}${c.step.where}`.replace(String(SENTINEL), '{index}'),
+        }))
+      : [],
+  );
+  const tape = { ptr: plan.tapePtr, offset: store.add(plan.tape), bytes: plan.tape.byteLength };
+  return {
+    inputs: inputs.map((x) => x.shape),
+    tape,
+    constants: plan.constantCopies.map((c) => {
+      const value = (c.source as Extract<ValueSource, { kind: 'constant' }>).value;
+      return { ptr: c.ptr, offset: store.add(value.data), bytes: value.data.byteLength };
+    }),
+    inputsAt,
+    checks,
+    outputs: plan.outputs.map((o, k) => exportedValue(o, inputs, store, `output ${k}`)),
+    updates: plan.updates.map((u, k) => ({
+      shared: sharedIndex.get(program.updates[k]!.container)!,
+      ...exportedValue(u, inputs, store, `the update of ${program.updates[k]!.container.name}`),
+    })),
+    end: plan.tapePtr + plan.tape.byteLength,
+  };
+}
+
+const TS_TYPES: Record<DType, string> = {
+  float32: 'Float32Array',
+  float64: 'Float64Array',
+  int32: 'Int32Array',
+  bool: 'Uint8Array',
+};
+
+/** The loader's declarations: its inputs and outputs by name, dtype and shape. */
+function declarations(manifest: Manifest): string {
+  const shape = (s: readonly (number | null)[]) => `[${s.map((d) => (d === null ? 'null' : d)).join(', ')}]`;
+  const tensor = (t: { name: string; dtype: DType; shape: readonly (number | null)[] }) =>
+    `{ data: ${TS_TYPES[t.dtype]}; shape: number[]; dtype: '${t.dtype}' } /* ${t.name}: ${t.dtype} ${shape(t.shape)} */`;
+  const input = (t: Manifest['inputs'][number]) =>
+    `${JSON.stringify(t.name).slice(1, -1).replace(/\W/g, '_') || 'input'}: { data: ${TS_TYPES[t.dtype]}; shape: number[] } /* ${t.dtype} ${shape(t.shape)} */`;
+  const outputs = manifest.outputs.map(tensor);
+  const result = outputs.length === 1 ? outputs[0]! : `[${outputs.join(', ')}]`;
+  const lines = [
+    `// Generated by tsano ${VERSION}: the exported ${manifest.kind}'s interface.`,
+    `export interface Exported {`,
+    `  call(${manifest.inputs.map(input).join(', ')}): ${result};`,
+    ...(manifest.kind === 'model'
+      ? [
+          `  /** Any number of rows (the first axis), run in chunks of ${manifest.batchSize}. */`,
+          `  predict(data: ${TS_TYPES[manifest.inputs[0]!.dtype]}, shape: number[]): ${outputs[0]};`,
+        ]
+      : []),
+    `  getState(): Record<string, { data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }>;`,
+    `  setState(state: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array | { data: Float32Array | Float64Array | Int32Array | Uint8Array }>): void;`,
+    `  readonly manifest: unknown;`,
+    `}`,
+    `/** Reads model.wasm, weights.bin and manifest.json beside this module, from \`url\`, or from bytes given. */`,
+    `export function load(source?: { url: string | URL } | { wasm: BufferSource; weights: BufferSource; manifest: object | Uint8Array }): Promise<Exported>;`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+interface Manifest {
+  format: 'tsano-export-1';
+  tsano: string;
+  kind: 'model' | 'function';
+  graphHash: string;
+  floatx: string;
+  epsilon: number;
+  imageDataFormat: string;
+  relaxedSimd: boolean;
+  memoryBytes: number;
+  batchSize?: number;
+  inputs: { name: string; dtype: DType; shape: (number | null)[] }[];
+  outputs: { name: string; dtype: DType; shape: (number | null)[] }[];
+  shared: { name: string; dtype: DType; shape: number[]; ptr: number; offset: number; bytes: number }[];
+  streams: { seed: number; ptr: number; state: number }[];
+  plans: ReturnType<typeof exportedPlan>[];
+}
+
+/** The program's content, for the manifest: what a consumer can compare to see whether two exports ran the same graph. */
+function graphHash(program: Program): string {
+  const steps = program.steps.map((s) => [s.op, s.inputs, s.out, s.dtype, s.shape, s.kernel]);
+  return createHash('sha256')
+    .update(JSON.stringify({ steps, kernels: program.kernels }))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Writes the export's files into `dir` through a temporary folder, so a failed export leaves no partial folder. */
+function writeFiles(dir: string, files: Record<string, string | Uint8Array>): void {
+  const parent = path.dirname(path.resolve(dir));
+  mkdirSync(parent, { recursive: true });
+  const staging = path.join(parent, `.${path.basename(dir)}.tsano-export-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging);
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(staging, name), content);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(staging, dir);
+}
+
+async function exportCompiled(
+  fn: CompiledFunction<unknown>,
+  dir: string,
+  kind: 'model' | 'function',
+  callShapes: readonly (readonly (readonly number[])[])[],
+  names: { inputs?: readonly string[]; outputs?: readonly string[] },
+  batchSize?: number,
+): Promise<ExportSummary> {
+  const program = fn.program;
+  const { inputs, outputs } = fn.graph;
+  const recorder = await WasmAccelerator.create(program, generateForRecording, { singleThread: true });
+  if (!recorder) throw new ExportError('export: the function computes nothing in wasm (it has no kernel)');
+  try {
+    const executor = new Executor(program, recorder);
+    const layout = recorder.keptLayout;
+    const store = new Store();
+    const sharedIndex = new Map<unknown, number>(layout.shared.map((s, i) => [s.container, i]));
+    const shared = layout.shared.map(({ container, ptr }) => {
+      const value = container.value;
+      return {
+        name: container.name,
+        dtype: value.dtype,
+        shape: [...value.shape],
+        ptr,
+        offset: store.add(value.data),
+        bytes: value.data.byteLength,
+      };
+    });
+    const plans = callShapes.map((shapes) => {
+      if (shapes.length !== inputs.length)
+        throw new ExportError(`export: ${inputs.length} input shapes needed per call shape, got ${shapes.length}`);
+      const values = shapes.map((s, i) => {
+        const spec = inputs[i]!;
+        if (s.length !== spec.ndim || spec.shape.some((d, a) => d !== null && d !== s[a]))
+          throw new ExportError(
+            `export: input ${i} (${describe(spec)}) has shape [${spec.shape.map((d) => d ?? '?').join(', ')}], not [${s.join(', ')}]`,
+          );
+        return full([...s], 0, spec.dtype);
+      });
+      executor.run(values);
+      const plan = executor.planFor(values);
+      if (!plan) throw new ExportError(`export: calls of shapes ${JSON.stringify(shapes)} cannot be planned`);
+      return exportedPlan(plan, program, values, sharedIndex, store);
+    });
+    const relaxedSimd = recorder.relaxedSimd;
+    const wasm = (await buildModule(program.kernels, { relaxedSimd, sharedMemory: false })).bytes;
+    const outputShape = (k: number) =>
+      plans[0]!.outputs[k]!.shape.map((d, a) => (outputs[k]!.shape[a] === null ? null : d));
+    const manifest: Manifest = {
+      format: 'tsano-export-1',
+      tsano: VERSION,
+      kind,
+      graphHash: graphHash(program),
+      floatx: floatx(),
+      epsilon: epsilon(),
+      imageDataFormat: imageDataFormat(),
+      relaxedSimd,
+      memoryBytes: Math.max(layout.bytes, ...plans.map((p) => p.end)) + 65536,
+      ...(batchSize !== undefined ? { batchSize } : {}),
+      inputs: inputs.map((n, i) => ({ name: names.inputs?.[i] ?? describe(n), dtype: n.dtype, shape: [...n.shape] })),
+      outputs: outputs.map((n, k) => ({
+        name: names.outputs?.[k] ?? describe(n),
+        dtype: n.dtype,
+        shape: outputShape(k),
+      })),
+      shared,
+      streams: layout.streams.map(({ seed, ptr }) => ({ seed, ptr, state: initialState(seed) })),
+      plans,
+    };
+    checkGeneratedModule(LOADER_SOURCE, 'model.mjs');
+    const header = `// Generated by tsano ${VERSION}: a standalone ${kind} (${inputs.length} input${inputs.length === 1 ? '' : 's'}, ${outputs.length} output${outputs.length === 1 ? '' : 's'}). See model.d.ts.\n`;
+    const loader = header + LOADER_SOURCE;
+    const weights = store.bytes();
+    const manifestText = JSON.stringify(manifest);
+    writeFiles(dir, {
+      'model.wasm': wasm,
+      'weights.bin': weights,
+      'model.mjs': loader,
+      'model.d.ts': declarations(manifest),
+      'manifest.json': manifestText,
+    });
+    return {
+      dir,
+      bytes: { wasm: wasm.length, weights: weights.length, loader: loader.length, manifest: manifestText.length },
+    };
+  } finally {
+    recorder.dispose();
+  }
+}
+
+const generateForRecording = async (kernels: Parameters<typeof buildModule>[0], relaxedSimd: boolean) =>
+  (await buildModule(kernels, { relaxedSimd })).bytes;
+
+/** The shapes of a function's inputs for export: given, or completed from the graph where every axis is known. */
+function shapesFor(fn: CompiledFunction<unknown>, given: ExportFunctionOptions['shapes']) {
+  if (given) return given;
+  const known = fn.graph.inputs.map((n) => n.shape);
+  if (known.every((s) => s.every((d) => d !== null))) return [known as number[][]];
+  throw new ExportError(
+    'exportFunction: some inputs have axes known only at call time: pass the call shapes to export, { shapes: [[...shape of each input]] }',
+  );
+}
+
+/** Writes a `T.compile`d function (any inputs, outputs and updates) as a standalone module in `dir`. */
+export async function exportFunction(
+  fn: CompiledFunction<unknown>,
+  dir: string,
+  options: ExportFunctionOptions = {},
+): Promise<ExportSummary> {
+  if (typeof fn !== 'function' || !(fn as { program?: unknown }).program)
+    throw new ExportError('exportFunction: expected a function made by T.compile');
+  return exportCompiled(fn, dir, 'function', shapesFor(fn, options.shapes), {
+    ...(options.inputNames ? { inputs: options.inputNames } : {}),
+    ...(options.outputNames ? { outputs: options.outputNames } : {}),
+  });
+}
+
+/** Writes a Keras model's forward pass (inference mode) as a standalone module in `dir`, with `predict`. */
+export async function exportModel(
+  model: LayersModel,
+  dir: string,
+  options: ExportModelOptions = {},
+): Promise<ExportSummary> {
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ExportError(`exportModel: batchSize must be a positive integer, got ${String(batchSize)}`);
+  const fn = await model.makePredictFunction();
+  const input = fn.graph.inputs[0]!;
+  if (input.shape.slice(1).some((d) => d === null))
+    throw new ExportError(
+      `exportModel: the model's input shape must be known past the batch axis, got ${describe(input)}`,
+    );
+  const shape = [batchSize, ...input.shape.slice(1).map((d) => d!)];
+  return exportCompiled(fn, dir, 'model', [[shape]], { inputs: ['x'], outputs: ['y'] }, batchSize);
 }

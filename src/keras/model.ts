@@ -127,6 +127,16 @@ export abstract class LayersModel {
   protected predictFn?: T.CompiledFunction<T.NDArray>;
   protected evalFn?: T.CompiledFunction<T.NDArray[]>;
 
+  /** The forward pass in inference mode as a compiled function (what predict calls), compiled now if it was not yet. */
+  async makePredictFunction(): Promise<T.CompiledFunction<T.NDArray>> {
+    this.checkNotDisposed('makePredictFunction');
+    if (!this.predictFn) {
+      const { x, y } = this.forward(false);
+      this.predictFn = await T.compile([x], y);
+    }
+    return this.predictFn;
+  }
+
   /** The compiled training step behind fit (Keras's `train_function`): undefined until the first fit. */
   get trainFunction(): T.CompiledFunction<T.NDArray[]> | undefined {
     return this.trainFn;
@@ -314,17 +324,14 @@ export abstract class LayersModel {
   async predict(xIn: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<T.NDArray> {
     this.checkNotDisposed('predict');
     checkOptions('predict', args, PREDICT_OPTIONS);
-    if (!this.predictFn) {
-      const { x, y } = this.forward(false);
-      this.predictFn = await T.compile([x], y);
-    }
+    const predict = await this.makePredictFunction();
     const x = asArray(xIn, 'predict x');
     const n = x.shape[0]!;
-    if (args.batchSize === undefined || args.batchSize >= n) return this.predictFn(x);
+    if (args.batchSize === undefined || args.batchSize >= n) return predict(x);
     const parts: T.NDArray[] = [];
     for (let s = 0; s < n; s += args.batchSize)
       parts.push(
-        this.predictFn(
+        predict(
           takeRows(
             x,
             Array.from({ length: Math.min(args.batchSize, n - s) }, (_, i) => s + i),
