@@ -295,16 +295,20 @@ export function selectKernel(node: Node, supported: Supported): KernelSpec | und
  * will have against the last axis, assuming unknown sizes match.
  */
 function elementwiseLayouts(node: Node, shape: Shape, anyPattern: boolean): (Layout | undefined)[] {
-  const known = (s: Shape): s is number[] => s.every((d) => d !== null);
-  if (anyPattern && known(shape) && node.inputs.every((i) => known(i.shape))) {
+  if (anyPattern) {
+    // Sizes known only at call time (a batch) are taken to be equal and above 1, as the layouts below
+    // assume: a per-channel bias against [?, C, H, W] is then a column walked along the batch.
+    const sized = (s: Shape) => s.map((d) => d ?? SOME_SIZE);
     const plan = broadcastPlan(
-      node.inputs.map((i) => i.shape as number[]),
-      shape,
+      node.inputs.map((i) => sized(i.shape)),
+      sized(shape),
     );
     if (plan) return [...plan.layouts];
   }
   return node.inputs.map((i) => predictLayout(i.shape, shape));
 }
+/** A stand-in for a size known only at call time. */
+const SOME_SIZE = 3;
 
 /**
  * The elementwise kernel computing `instrs` over `node`'s inputs into arrays of shape `shape`, if

@@ -39,6 +39,25 @@ const MODELS: Record<string, () => { model: keras.Sequential; x: T.NDArray; y: T
     y: oneHot,
     loss: 'categorical_crossentropy',
   }),
+  'CNN, channels first': () => ({
+    model: keras.sequential({
+      layers: [
+        keras.layers.conv2d({
+          filters: 8,
+          kernelSize: 3,
+          activation: 'relu',
+          inputShape: [1, 12, 12],
+          dataFormat: 'channelsFirst',
+        }),
+        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsFirst' }),
+        keras.layers.flatten(),
+        keras.layers.dense({ units: classes, activation: 'softmax' }),
+      ],
+    }),
+    x: T.randomNormal([rows, 1, 12, 12], { seed: 4 }),
+    y: oneHot,
+    loss: 'categorical_crossentropy',
+  }),
   'embedding with sparse labels': () => ({
     model: keras.sequential({
       layers: [

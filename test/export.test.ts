@@ -1,0 +1,250 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+import * as keras from 'tsano/keras';
+import { exportFunction, exportModel } from '../src/export/index.js';
+import { checkGeneratedModule } from '../src/export/check.js';
+import { LOADER_SOURCE } from '../src/export/loader.js';
+
+/**
+ * Exported functions and models run in a plain `node` process, from a folder holding nothing but the
+ * export, and give the library's results bit for bit.
+ */
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-export-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+interface Wire {
+  dtype: T.DType;
+  shape: number[];
+  data: string;
+}
+const toWire = (a: T.NDArray): Wire => ({
+  dtype: a.dtype,
+  shape: [...a.shape],
+  data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).toString('base64'),
+});
+const bitsOf = (w: { data: string }) => w.data;
+
+/** The child's program: loads ./export/model.mjs and runs the requested calls, answering in the same wire format. */
+const RUNNER = `
+import { load } from './export/model.mjs';
+import { readFileSync } from 'node:fs';
+const TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array, bool: Uint8Array };
+const request = JSON.parse(readFileSync(new URL('./request.json', import.meta.url), 'utf8'));
+const fromWire = (w) => { const b = Buffer.from(w.data, 'base64'); const copy = new Uint8Array(b.length); copy.set(b); return { data: new TYPES[w.dtype](copy.buffer), shape: w.shape }; };
+const toWire = (t) => ({ dtype: t.dtype, shape: t.shape, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64') });
+const m = await load();
+const answers = [];
+for (const call of request.calls) {
+  try {
+    if (request.predict) { const [x] = call.map(fromWire); answers.push([toWire(m.predict(x.data, x.shape))]); }
+    else { const out = m.call(...call.map(fromWire)); answers.push((Array.isArray(out) ? out : [out]).map(toWire)); }
+  } catch (e) { answers.push({ error: String(e.message) }); }
+}
+const state = Object.fromEntries(Object.entries(m.getState()).map(([k, v]) => [k, toWire({ ...v, dtype: v.dtype })]));
+process.stdout.write(JSON.stringify({ answers, state }));
+`;
+
+let runs = 0;
+/** Copies the export to an empty folder and runs `calls` there in a child node process. */
+function runExported(dir: string, calls: T.NDArray[][], predict = false) {
+  const folder = path.join(work, `run-${runs++}`);
+  cpSync(dir, path.join(folder, 'export'), { recursive: true });
+  writeFileSync(path.join(folder, 'runner.mjs'), RUNNER);
+  writeFileSync(path.join(folder, 'request.json'), JSON.stringify({ predict, calls: calls.map((c) => c.map(toWire)) }));
+  const out = execFileSync(process.execPath, ['runner.mjs'], { cwd: folder, encoding: 'utf8', env: {} });
+  return JSON.parse(out) as { answers: (Wire[] | { error: string })[]; state: Record<string, Wire> };
+}
+
+const MODELS: Record<string, () => keras.Sequential> = {
+  MLP: () =>
+    keras.sequential({
+      layers: [
+        keras.layers.dense({ units: 24, activation: 'relu', inputShape: [12] }),
+        keras.layers.dropout({ rate: 0.3 }),
+        keras.layers.dense({ units: 5, activation: 'softmax' }),
+      ],
+    }),
+  'CNN, channels last': () =>
+    keras.sequential({
+      layers: [
+        keras.layers.conv2d({
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          inputShape: [10, 10, 2],
+          dataFormat: 'channelsLast',
+        }),
+        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsLast' }),
+        keras.layers.flatten(),
+        keras.layers.dense({ units: 3 }),
+      ],
+    }),
+  'CNN, channels first': () =>
+    keras.sequential({
+      layers: [
+        keras.layers.conv2d({
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          inputShape: [2, 10, 10],
+          dataFormat: 'channelsFirst',
+        }),
+        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsFirst' }),
+        keras.layers.flatten(),
+        keras.layers.dense({ units: 3 }),
+      ],
+    }),
+  'batch normalization': () =>
+    keras.sequential({
+      layers: [
+        keras.layers.dense({ units: 8, inputShape: [6] }),
+        keras.layers.batchNormalization(),
+        keras.layers.activation({ activation: 'tanh' }),
+        keras.layers.dense({ units: 2, activation: 'sigmoid' }),
+      ],
+    }),
+};
+
+describe('exported models and functions run without the library, bit for bit', () => {
+  for (const [name, make] of Object.entries(MODELS)) {
+    it(`${name}: predict on batches other than the exported one`, async () => {
+      const model = make();
+      const inputShape = (await model.makePredictFunction()).graph.inputs[0]!.shape.slice(1) as number[];
+      const xs = [37, 8, 1].map((rows, i) => T.randomNormal([rows, ...inputShape], { seed: i + 1 }));
+      const expected = await Promise.all(xs.map((x) => model.predict(x)));
+      const dir = path.join(work, name.replace(/\W+/g, '-'));
+      const summary = await exportModel(model, dir, { batchSize: 16 });
+      expect(summary.bytes.loader).toBeLessThan(10 * 1024);
+      const { answers } = runExported(
+        dir,
+        xs.map((x) => [x]),
+        true,
+      );
+      answers.forEach((a, k) => {
+        expect(Array.isArray(a), JSON.stringify(a)).toBe(true);
+        const [y] = a as Wire[];
+        expect(y!.shape).toEqual([...expected[k]!.shape]);
+        expect(bitsOf(y!)).toBe(toWire(expected[k]!).data);
+      });
+    });
+  }
+
+  it('a function with two inputs, two outputs and updates: outputs and state after each call as in the library', async () => {
+    const w = T.shared(T.randomNormal([4, 3], { seed: 7 }), 'w');
+    const steps = T.shared(T.array([0]), 'steps');
+    const x = T.matrix('x');
+    const target = T.matrix('target');
+    const prediction = T.tanh(T.dot(x, w));
+    const loss = T.mean(T.square(T.sub(prediction, target)));
+    const f = await T.compile([x, target], [loss, prediction], {
+      updates: [
+        [w, T.sub(w, T.mul(T.grad(loss, w), 0.1))],
+        [steps, T.add(steps, 1)],
+      ],
+    });
+    const dir = path.join(work, 'function');
+    await exportFunction(f, dir, {
+      shapes: [
+        [
+          [5, 4],
+          [5, 3],
+        ],
+      ],
+    });
+    const calls = [1, 2, 3].map((s) => [T.randomNormal([5, 4], { seed: s }), T.randomNormal([5, 3], { seed: s + 10 })]);
+    const expected = calls.map((c) => f(...c) as T.NDArray[]);
+    const { answers, state } = runExported(dir, calls);
+    answers.forEach((a, k) => {
+      expect(Array.isArray(a), JSON.stringify(a)).toBe(true);
+      (a as Wire[]).forEach((out, q) => expect(bitsOf(out)).toBe(toWire(expected[k]![q]!).data));
+    });
+    expect(state['w']!.data).toBe(toWire(w.get()).data);
+    expect(Array.from(new Float32Array(Uint8Array.from(Buffer.from(state['steps']!.data, 'base64')).buffer))).toEqual([
+      3,
+    ]);
+  });
+
+  it('the exported loader checks its inputs: count, dtype, shape, and shapes it has no plan for', async () => {
+    const x = T.matrix('x');
+    const f = await T.compile([x], T.exp(x));
+    const dir = path.join(work, 'checked');
+    await exportFunction(f, dir, { shapes: [[[2, 3]], [[4, 3]]], inputNames: ['x'] });
+    const { answers } = runExported(dir, [
+      [T.zeros([2, 3]), T.zeros([2, 3])],
+      [T.zeros([2, 3]).astype('float64')],
+      [T.zeros([6])],
+      [T.zeros([3, 3])],
+      [T.zeros([4, 3])],
+    ]);
+    const errors = answers.map((a) => ('error' in a ? a.error : 'ok'));
+    expect(errors[0]).toMatch(/expected 1 inputs \(x\), got 2/);
+    expect(errors[1]).toMatch(/input 0 \(x\): expected a Float32Array of float32/);
+    expect(errors[2]).toMatch(/input 0 \(x\): expected shape \[\?, \?\], got \[6\]/);
+    expect(errors[3]).toMatch(/no plan for input shapes \[3, 3\]; this export runs \[2, 3\] or \[4, 3\]/);
+    expect(errors[4]).toBe('ok');
+  });
+
+  it('a bad index in an exported gather is the library’s error', async () => {
+    const table = T.shared(T.randomNormal([5, 2], { seed: 3 }), 'table');
+    const ids = T.tensor('ids', { dtype: 'int32', shape: [null] });
+    const f = await T.compile([ids], T.gather(table, ids));
+    const dir = path.join(work, 'gather');
+    await exportFunction(f, dir, { shapes: [[[3]]] });
+    const good = T.array(Int32Array.from([4, 0, -1]));
+    const { answers } = runExported(dir, [[good], [T.array(Int32Array.from([1, 9, 0]))]]);
+    expect(bitsOf((answers[0] as Wire[])[0]!)).toBe(toWire(f(good) as T.NDArray).data);
+    expect((answers[1] as { error: string }).error).toMatch(
+      /gather\(table, ids\): gather: index 9 is out of range for an axis of size 5/,
+    );
+  });
+
+  it('a function with a step on the reference kernels cannot be exported, and says which', async () => {
+    const x = T.matrix('x');
+    const f = await T.compile(
+      [x],
+      T.pad(
+        x,
+        [
+          [1, 1],
+          [0, 0],
+        ],
+        2,
+      ),
+    );
+    await expect(exportFunction(f, path.join(work, 'refused'), { shapes: [[[2, 2]]] })).rejects.toThrow(
+      /pad\(x.*runs on the reference kernels/,
+    );
+  });
+});
+
+describe('the generated loader is checked with acorn before it is written', () => {
+  it('the template passes', () => expect(() => checkGeneratedModule(LOADER_SOURCE, 'model.mjs')).not.toThrow());
+  it('a global outside the allow-list is refused, naming it and its line', () =>
+    expect(() =>
+      checkGeneratedModule(LOADER_SOURCE.replace('const NAMES', 'process.exit(1);\nconst NAMES'), 'model.mjs'),
+    ).toThrow(/refers to the global 'process' \(line 2\)/));
+  it('a static import, or import() of anything but the Node path, is refused', () => {
+    expect(() => checkGeneratedModule(`import fs from 'node:fs';\n${LOADER_SOURCE}`, 'model.mjs')).toThrow(
+      /static import of 'node:fs'/,
+    );
+    expect(() =>
+      checkGeneratedModule(LOADER_SOURCE.replace("import('node:v8')", "import('node:child_process')"), 'model.mjs'),
+    ).toThrow(/import\(\) of 'node:child_process'/);
+  });
+  it('source that does not parse as an ES2020 module is refused', () =>
+    expect(() =>
+      checkGeneratedModule(
+        LOADER_SOURCE.replace('export async function load', 'export async functio load'),
+        'model.mjs',
+      ),
+    ).toThrow(/does not parse as an ES2020 module/));
+  it('what the loader declares itself is not a global', () =>
+    expect(() =>
+      checkGeneratedModule('const a = 1; export function f(b) { return a + b + Math.PI; }', 'x.mjs'),
+    ).not.toThrow());
+});
