@@ -19,6 +19,7 @@ const ours = await runMnistDemo({
   epochs: EPOCHS,
   log: () => {},
   saveTo: path.join((await import('node:os')).tmpdir(), 'tsano-bench-mnist'),
+  exportTo: false,
 });
 
 const tf = await import('@tensorflow/tfjs-core');

@@ -17,8 +17,9 @@ import { TapeWriter } from './tape.js';
 /** Where a value of a planned call is found. */
 export type ValueSource =
   | { readonly kind: 'memory'; readonly ptr: number; readonly dtype: DType; readonly shape: readonly number[] }
-  | { readonly kind: 'input'; readonly index: number }
-  | { readonly kind: 'constant'; readonly value: NDArray }
+  /** An input or a constant, seen through `shape` when a view (reshape) gave it another. */
+  | { readonly kind: 'input'; readonly index: number; readonly shape?: readonly number[] }
+  | { readonly kind: 'constant'; readonly value: NDArray; readonly shape?: readonly number[] }
   /** The result of a step that runs on the reference kernels, by its slot. */
   | { readonly kind: 'step'; readonly slot: number };
 
@@ -122,6 +123,12 @@ export class CallRecorder {
   reference(step: Step, operands: readonly NDArray[], value: NDArray): void {
     // A view of a value in memory (reshape, an output of a fused step) is no work: its bytes are where they were.
     if (this.memory.holds(value.data) || this.values.has(value)) return;
+    // So is a view of an input's or a constant's bytes: the same source, seen with another shape.
+    const bytes = this.sources.get(value.data);
+    if (bytes && bytes.kind !== 'step') {
+      this.values.set(value, { ...bytes, shape: [...value.shape] });
+      return;
+    }
     const located = operands.map((o) => this.locate(o));
     if (located.some((l) => l === undefined)) return;
     this.endSegment();

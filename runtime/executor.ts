@@ -189,9 +189,9 @@ export class Executor {
       case 'memory':
         return this.accelerator!.view(source);
       case 'input':
-        return inputs[source.index]!;
+        return source.shape ? inputs[source.index]!.reshape(source.shape) : inputs[source.index]!;
       case 'constant':
-        return source.value;
+        return source.shape ? source.value.reshape(source.shape) : source.value;
       case 'step':
         return computed!.get(source.slot)!;
     }

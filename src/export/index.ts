@@ -98,14 +98,14 @@ function exportedValue(source: ValueSource, inputs: readonly NDArray[], store: S
     }
     case 'input': {
       const x = inputs[source.index]!;
-      return { input: source.index, dtype: x.dtype, shape: x.shape };
+      return { input: source.index, dtype: x.dtype, shape: source.shape ?? x.shape };
     }
     case 'constant':
       return {
         offset: store.add(source.value.data),
         bytes: source.value.data.byteLength,
         dtype: source.value.dtype,
-        shape: source.value.shape,
+        shape: source.shape ?? source.value.shape,
       };
     case 'step':
       throw new ExportError(`export: ${what} is computed in JavaScript, which an export cannot carry`);

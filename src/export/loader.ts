@@ -90,7 +90,7 @@ export async function load(source) {
   }
 
   function read(o, values) {
-    if (o.input !== undefined) return { data: values[o.input].data.slice(), shape: values[o.input].shape.slice(), dtype: o.dtype };
+    if (o.input !== undefined) return { data: values[o.input].data.slice(), shape: o.shape.slice(), dtype: o.dtype };
     const bytes = o.ptr !== undefined ? heap.subarray(o.ptr, o.ptr + o.bytes) : stored(o.offset, o.bytes);
     const copy = new Uint8Array(o.bytes);
     copy.set(bytes);
