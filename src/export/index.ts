@@ -36,7 +36,17 @@ export interface ExportSummary {
   };
 }
 
-export interface ExportFunctionOptions {
+/** Options of both exports. */
+export interface ExportOptions {
+  /**
+   * Whether the module uses relaxed SIMD's fused multiply-add (default: as the library does here, so
+   * results are bit for bit the library's). `false` runs on engines without relaxed SIMD (older
+   * browsers), giving the results of the library run with TSANO_RELAXED_SIMD=0.
+   */
+  readonly relaxedSimd?: boolean;
+}
+
+export interface ExportFunctionOptions extends ExportOptions {
   /**
    * The input shapes the export runs (one list of shapes per call shape). Needed when the graph leaves
    * an axis unknown; otherwise the graph's shapes.
@@ -47,7 +57,7 @@ export interface ExportFunctionOptions {
   readonly outputNames?: readonly string[];
 }
 
-export interface ExportModelOptions {
+export interface ExportModelOptions extends ExportOptions {
   /** The batch the exported plan runs; `predict` takes any number of rows, in chunks of it. Default 32. */
   readonly batchSize?: number;
 }
@@ -243,6 +253,7 @@ async function exportCompiled(
   kind: 'model' | 'function',
   callShapes: readonly (readonly (readonly number[])[])[],
   names: { inputs?: readonly string[]; outputs?: readonly string[] },
+  options: ExportOptions,
   batchSize?: number,
 ): Promise<ExportSummary> {
   const program = fn.program;
@@ -281,7 +292,8 @@ async function exportCompiled(
       if (!plan) throw new ExportError(`export: calls of shapes ${JSON.stringify(shapes)} cannot be planned`);
       return exportedPlan(plan, program, values, sharedIndex, store);
     });
-    const relaxedSimd = recorder.relaxedSimd;
+    // The tape does not depend on the choice: the same functions, in the same order, with the same arguments.
+    const relaxedSimd = options.relaxedSimd ?? recorder.relaxedSimd;
     const wasm = (await buildModule(program.kernels, { relaxedSimd, sharedMemory: false })).bytes;
     const outputShape = (k: number) =>
       plans[0]!.outputs[k]!.shape.map((d, a) => (outputs[k]!.shape[a] === null ? null : d));
@@ -348,10 +360,17 @@ export async function exportFunction(
 ): Promise<ExportSummary> {
   if (typeof fn !== 'function' || !(fn as { program?: unknown }).program)
     throw new ExportError('exportFunction: expected a function made by T.compile');
-  return exportCompiled(fn, dir, 'function', shapesFor(fn, options.shapes), {
-    ...(options.inputNames ? { inputs: options.inputNames } : {}),
-    ...(options.outputNames ? { outputs: options.outputNames } : {}),
-  });
+  return exportCompiled(
+    fn,
+    dir,
+    'function',
+    shapesFor(fn, options.shapes),
+    {
+      ...(options.inputNames ? { inputs: options.inputNames } : {}),
+      ...(options.outputNames ? { outputs: options.outputNames } : {}),
+    },
+    options,
+  );
 }
 
 /** Writes a Keras model's forward pass (inference mode) as a standalone module in `dir`, with `predict`. */
@@ -370,5 +389,5 @@ export async function exportModel(
       `exportModel: the model's input shape must be known past the batch axis, got ${describe(input)}`,
     );
   const shape = [batchSize, ...input.shape.slice(1).map((d) => d!)];
-  return exportCompiled(fn, dir, 'model', [[shape]], { inputs: ['x'], outputs: ['y'] }, batchSize);
+  return exportCompiled(fn, dir, 'model', [[shape]], { inputs: ['x'], outputs: ['y'] }, options, batchSize);
 }

@@ -1,0 +1,89 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import * as T from 'tsano';
+import * as keras from 'tsano/keras';
+import { main } from '../src/cli/main.js';
+
+/** The command line, called in-process: exit codes, usage on wrong arguments, and `export` of a saved model. */
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-cli-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Runs the CLI with `args`, capturing what it prints. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true)),
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true)),
+    vi.spyOn(console, 'log').mockImplementation((...s) => void out.push(s.join(' '))),
+    vi.spyOn(console, 'error').mockImplementation((...s) => void err.push(s.join(' '))),
+  ];
+  try {
+    const code = await main(args);
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+}
+
+describe('tsano command line', () => {
+  it('help lists every command; each command has its own help', async () => {
+    const { code, out } = await run('--help');
+    expect(code).toBe(0);
+    for (const c of ['demo', 'graph-demo', 'info', 'export', 'bench']) expect(out).toContain(c);
+    const exportHelp = await run('export', '--help');
+    expect(exportHelp.code).toBe(0);
+    expect(exportHelp.out).toMatch(/Usage: tsano export \[options\] <model> <outdir>/);
+  });
+
+  it('a wrong command or argument prints the usage and exits with 2', async () => {
+    for (const args of [['bogus'], ['export'], ['export', 'a', 'b', '--batch-size', 'x'], ['demo', '--epochs', '0']]) {
+      const { code, err } = await run(...args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(err, args.join(' ')).toMatch(/error: .*\n[\s\S]*Usage: tsano/);
+    }
+  });
+
+  it('info prints the configuration in force as JSON', async () => {
+    const { code, out } = await run('info');
+    expect(code).toBe(0);
+    const info = JSON.parse(out) as Record<string, unknown>;
+    expect(Object.keys(info)).toEqual(
+      expect.arrayContaining([
+        'kerasJson',
+        'floatx',
+        'epsilon',
+        'backend',
+        'wasmSimd',
+        'relaxedSimd',
+        'threads',
+        'moduleCache',
+      ]),
+    );
+    expect(info['wasmSimd']).toBe(true);
+  });
+
+  it('export writes a standalone copy of a saved model; a missing model is an error naming it, exit 1', async () => {
+    const model = keras.sequential({
+      layers: [keras.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })],
+    });
+    await model.predict(T.zeros([1, 4]));
+    const saved = path.join(work, 'saved');
+    await model.save(saved);
+    const out = path.join(work, 'exported');
+    const { code, out: printed } = await run('export', saved, out, '--batch-size', '4');
+    expect(code).toBe(0);
+    expect(printed).toContain('model.wasm');
+    for (const f of ['model.wasm', 'weights.bin', 'model.mjs', 'model.d.ts', 'manifest.json'])
+      expect(existsSync(path.join(out, f)), f).toBe(true);
+    expect((JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as { batchSize: number }).batchSize).toBe(
+      4,
+    );
+    const missing = await run('export', path.join(work, 'nothing-here'), out);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('nothing-here');
+  });
+});
