@@ -18,40 +18,91 @@ function categorical(yTrue: T.Node, yPred: T.Node, fromLogits: boolean): T.Node 
   return T.neg(T.sum(T.mul(yTrue, T.log(T.clip(p, eps, 1 - eps))), -1));
 }
 
+/** Keras's hinge losses take labels in {-1, 1}; labels that are all 0 or 1 are mapped to them first, as Keras does. */
+function signedLabels(yTrue: T.Node): T.Node {
+  const binary = T.eq(T.min(T.cast(T.or(T.eq(yTrue, 0), T.eq(yTrue, 1)), yTrue.dtype)), 1);
+  return T.where(binary, T.sub(T.mul(yTrue, 2), 1), yTrue);
+}
+
+/** x / ‖x‖ along the last axis, with Keras's floor of 1e-12 on the squared norm. */
+const l2Normalize = (x: T.Node) => T.mul(x, T.rsqrt(T.maximum(T.sum(T.square(x), -1, true), 1e-12)));
+
+/** Every loss by its Keras name (aliases included), each as Keras defines it: per sample, the batch axis kept. */
+const LOSSES: Record<string, (options: { fromLogits: boolean }) => Loss> = {
+  mean_squared_error: () => (t, p) => T.mean(T.square(T.sub(p, t)), -1),
+  mean_absolute_error: () => (t, p) => T.mean(T.abs(T.sub(p, t)), -1),
+  mean_absolute_percentage_error: () => (t, p) =>
+    T.mul(T.mean(T.abs(T.div(T.sub(t, p), T.maximum(T.abs(t), epsilon()))), -1), 100),
+  mean_squared_logarithmic_error: () => (t, p) =>
+    T.mean(T.square(T.sub(T.log1p(T.maximum(p, epsilon())), T.log1p(T.maximum(t, epsilon())))), -1),
+  categorical_crossentropy:
+    ({ fromLogits }) =>
+    (t, p) =>
+      categorical(t, p, fromLogits),
+  sparse_categorical_crossentropy:
+    ({ fromLogits }) =>
+    (t, p) => {
+      const classes = p.shape[p.ndim - 1];
+      if (classes === null || classes === undefined)
+        throw new ConfigError('sparse_categorical_crossentropy: the number of classes must be known');
+      const labels = t.ndim === p.ndim ? T.squeeze(t, -1) : t;
+      return categorical(T.oneHot(T.cast(labels, 'int32'), classes, p.dtype), p, fromLogits);
+    },
+  binary_crossentropy:
+    ({ fromLogits }) =>
+    (t, z) => {
+      if (fromLogits) return T.mean(T.sub(T.softplus(z), T.mul(t, z)), -1);
+      const eps = epsilon();
+      const p = T.clip(z, eps, 1 - eps);
+      return T.neg(
+        T.mean(T.add(T.mul(t, T.log(T.add(p, eps))), T.mul(T.sub(1, t), T.log(T.add(T.sub(1, p), eps)))), -1),
+      );
+    },
+  hinge: () => (t, p) => T.mean(T.maximum(T.sub(1, T.mul(signedLabels(t), p)), 0), -1),
+  squared_hinge: () => (t, p) => T.mean(T.square(T.maximum(T.sub(1, T.mul(signedLabels(t), p)), 0)), -1),
+  categorical_hinge: () => (t, p) => {
+    const positive = T.sum(T.mul(t, p), -1);
+    const negative = T.max(T.mul(T.sub(1, t), p), -1);
+    return T.maximum(T.add(T.sub(negative, positive), 1), 0);
+  },
+  kl_divergence: () => (t, p) => {
+    const [tc, pc] = [T.clip(t, epsilon(), 1), T.clip(p, epsilon(), 1)];
+    return T.sum(T.mul(tc, T.log(T.div(tc, pc))), -1);
+  },
+  // Keras's default delta of 1: squared error within it, linear beyond.
+  huber: () => (t, p) => {
+    const error = T.sub(p, t);
+    const size = T.abs(error);
+    return T.mean(T.where(T.le(size, 1), T.mul(T.square(error), 0.5), T.sub(size, 0.5)), -1);
+  },
+  // log(cosh(x)) = x + softplus(-2x) - log 2: finite for every x.
+  log_cosh: () => (t, p) => {
+    const x = T.sub(p, t);
+    return T.mean(T.sub(T.add(x, T.softplus(T.mul(x, -2))), Math.LN2), -1);
+  },
+  cosine_similarity: () => (t, p) => T.neg(T.sum(T.mul(l2Normalize(t), l2Normalize(p)), -1)),
+  poisson: () => (t, p) => T.mean(T.sub(p, T.mul(t, T.log(T.add(p, epsilon())))), -1),
+};
+const ALIASES: Record<string, string> = {
+  mse: 'mean_squared_error',
+  mae: 'mean_absolute_error',
+  mape: 'mean_absolute_percentage_error',
+  msle: 'mean_squared_logarithmic_error',
+  kld: 'kl_divergence',
+  kullback_leibler_divergence: 'kl_divergence',
+  huber_loss: 'huber',
+  logcosh: 'log_cosh',
+};
+
+/** The loss names Keras accepts, aliases included. */
+export const LOSS_NAMES: readonly string[] = [...Object.keys(LOSSES), ...Object.keys(ALIASES)];
+
 /** Losses by Keras name (snake_case or camelCase). */
 export function lossByName(name: string, options: LossOptions = {}): Loss {
-  const fromLogits = options.fromLogits ?? false;
-  switch (snake(name)) {
-    case 'mse':
-    case 'mean_squared_error':
-      return (t, p) => T.mean(T.square(T.sub(p, t)), -1);
-    case 'mae':
-    case 'mean_absolute_error':
-      return (t, p) => T.mean(T.abs(T.sub(p, t)), -1);
-    case 'categorical_crossentropy':
-      return (t, p) => categorical(t, p, fromLogits);
-    case 'sparse_categorical_crossentropy':
-      return (t, p) => {
-        const classes = p.shape[p.ndim - 1];
-        if (classes === null || classes === undefined)
-          throw new ConfigError('sparse_categorical_crossentropy: the number of classes must be known');
-        const labels = t.ndim === p.ndim ? T.squeeze(t, -1) : t;
-        return categorical(T.oneHot(T.cast(labels, 'int32'), classes, p.dtype), p, fromLogits);
-      };
-    case 'binary_crossentropy':
-      return (t, z) => {
-        if (fromLogits) return T.mean(T.sub(T.softplus(z), T.mul(t, z)), -1);
-        const eps = epsilon();
-        const p = T.clip(z, eps, 1 - eps);
-        return T.neg(
-          T.mean(T.add(T.mul(t, T.log(T.add(p, eps))), T.mul(T.sub(1, t), T.log(T.add(T.sub(1, p), eps)))), -1),
-        );
-      };
-    default:
-      throw new ConfigError(
-        `unknown loss '${name}' (known: mse, mae, categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy)`,
-      );
-  }
+  const key = snake(name);
+  const make = LOSSES[ALIASES[key] ?? key];
+  if (!make) throw new ConfigError(`unknown loss '${name}' (known: ${LOSS_NAMES.join(', ')})`);
+  return make({ fromLogits: options.fromLogits ?? false });
 }
 
 /** Per-sample metric values; `accuracy` is resolved from the loss as Keras does. */
@@ -82,8 +133,10 @@ export function metricByName(name: string, lossName: string): Loss {
     case 'mean_absolute_error':
       return lossByName('mae');
     default:
+      // Every loss is a metric too (Keras: metrics=['mape']).
+      if (LOSSES[ALIASES[resolved] ?? resolved]) return lossByName(resolved);
       throw new ConfigError(
-        `unknown metric '${name}' (known: accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_accuracy, mse, mae)`,
+        `unknown metric '${name}' (known: accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_accuracy, ${LOSS_NAMES.join(', ')})`,
       );
   }
 }

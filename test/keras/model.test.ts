@@ -133,7 +133,7 @@ describe('keras layers and models', () => {
     expect(() => keras.layers.dense({ units: 0 })).toThrow(/units must be a positive integer/);
     expect(() => keras.layers.dense({ units: 2, activation: 'swishy' })).toThrow(/unknown activation 'swishy'/);
     expect(() => mlp().compile({ optimizer: 'adamw', loss: 'mse' })).toThrow(/unknown optimizer 'adamw'/);
-    expect(() => mlp().compile({ optimizer: 'adam', loss: 'hinge' })).toThrow(/unknown loss 'hinge'/);
+    expect(() => mlp().compile({ optimizer: 'adam', loss: 'hingey' })).toThrow(/unknown loss 'hingey'/);
   });
 
   it('backend functions port Keras backend code', async () => {
