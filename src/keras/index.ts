@@ -118,8 +118,14 @@ export { loadModel, loadModel as loadLayersModel, modelFromJSON };
 export const optimizers = {
   sgd: optimizerFns.sgd,
   adam: optimizerFns.adam,
+  adamw: optimizerFns.adamw,
+  adamax: optimizerFns.adamax,
+  nadam: optimizerFns.nadam,
   rmsprop: optimizerFns.rmsprop,
   adagrad: optimizerFns.adagrad,
+  adadelta: optimizerFns.adadelta,
+  ftrl: optimizerFns.ftrl,
+  schedules: optimizerFns.schedules,
 };
 export const callbacks = {
   earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),

@@ -269,7 +269,10 @@ export abstract class LayersModel {
       let seen = 0;
       for (let s = 0; s < steps; s++) {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
+        const optimizer = this.requireCompiled().optimizer;
+        optimizer.beforeStep();
         const results = train(takeRows(x, idx), takeRows(y, idx));
+        optimizer.afterStep();
         results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
         seen += idx.length;
         const logs = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
