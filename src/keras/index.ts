@@ -30,6 +30,13 @@ import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateO
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Concatenate, Multiply } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
+import {
+  CSVLogger,
+  LearningRateScheduler,
+  ModelCheckpoint,
+  ReduceLROnPlateau,
+  type ReduceLROnPlateauArgs,
+} from './callbacks.js';
 import { loadModel, modelFromJSON } from './files.js';
 
 const config = loadKerasConfig();
@@ -109,6 +116,7 @@ export const input = (args: { shape: readonly (number | null)[]; name?: string; 
 /** A model from layer calls between `inputs` and `outputs`. */
 export const model = (args: { inputs: T.Node; outputs: T.Node }) => new Functional(args.inputs, args.outputs);
 export type { Pair };
+export type { Callback, FitArgs } from './model.js';
 
 export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
 /** Loading saved models: TensorFlow.js layers models (tsano's own saves included) and Keras JSON topologies. */
@@ -130,7 +138,13 @@ export const optimizers = {
 export const callbacks = {
   earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
   terminateOnNaN: () => new TerminateOnNaN(),
+  reduceLROnPlateau: (args?: ReduceLROnPlateauArgs) => new ReduceLROnPlateau(args),
+  learningRateScheduler: (...args: ConstructorParameters<typeof LearningRateScheduler>) =>
+    new LearningRateScheduler(...args),
+  modelCheckpoint: (args: ConstructorParameters<typeof ModelCheckpoint>[0]) => new ModelCheckpoint(args),
+  csvLogger: (...args: ConstructorParameters<typeof CSVLogger>) => new CSVLogger(...args),
 };
+export { ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, CSVLogger };
 export { Sequential, Functional, LayersModel, History, EarlyStopping, TerminateOnNaN };
 export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate };
 export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };

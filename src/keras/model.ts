@@ -24,6 +24,10 @@ export interface CompileArgs {
 }
 
 export interface Callback {
+  /** Called by fit before training: the model being trained (Keras's set_model). */
+  setModel?(model: LayersModel): void;
+  onTrainBegin?(): void | Promise<void>;
+  onEpochBegin?(epoch: number): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Record<string, number>): void | Promise<void>;
   onBatchEnd?(batch: number, logs: Record<string, number>): void | Promise<void>;
   onTrainEnd?(history: Record<string, number[]>): void | Promise<void>;
@@ -190,6 +194,11 @@ export abstract class LayersModel {
   /** The Keras topology (`model.to_json()` layout, Keras 2 style with batch_input_shape). */
   abstract topology(): Record<string, unknown>;
 
+  /** The optimizer given to compile (undefined before compile). */
+  get optimizer(): Optimizer | undefined {
+    return this.compiled?.optimizer;
+  }
+
   private requireCompiled() {
     if (!this.compiled) throw new ConfigError('call model.compile({ optimizer, loss }) before fit or evaluate');
     return this.compiled;
@@ -252,11 +261,14 @@ export abstract class LayersModel {
     }
     const train = await this.trainStep();
     const names = ['loss', ...this.requireCompiled().metrics.map((m) => m.name)];
+    for (const cb of callbacks) cb.setModel?.(this);
+    for (const cb of callbacks) await cb.onTrainBegin?.();
     const history = new History();
     const rng = new Random(args.seed ?? 1);
     const n = x.shape[0]!;
     const steps = Math.ceil(n / batchSize);
     for (let epoch = 0; epoch < epochs; epoch++) {
+      for (const cb of callbacks) await cb.onEpochBegin?.(epoch);
       const order = Array.from({ length: n }, (_, i) => i);
       if (shuffle) {
         for (let i = n - 1; i > 0; i--) {
