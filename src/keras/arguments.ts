@@ -16,7 +16,11 @@ export type OptionRule =
   | { readonly kind: 'boolean' }
   | { readonly kind: 'oneOf'; readonly values: readonly unknown[] }
   | { readonly kind: 'list' }
-  | { readonly kind: 'pair' };
+  | { readonly kind: 'pair' }
+  /** A plain object of numbers by key (class weights). */
+  | { readonly kind: 'record' }
+  /** An array of numbers or an NDArray (sample weights). */
+  | { readonly kind: 'values' };
 
 const describeRule = (r: OptionRule): string => {
   switch (r.kind) {
@@ -32,6 +36,10 @@ const describeRule = (r: OptionRule): string => {
       return 'an array';
     case 'pair':
       return 'a pair [x, y]';
+    case 'record':
+      return 'an object of numbers by class';
+    case 'values':
+      return 'an array of numbers or an NDArray';
   }
 };
 
@@ -53,6 +61,15 @@ function accepts(r: OptionRule, v: unknown): boolean {
       return Array.isArray(v);
     case 'pair':
       return Array.isArray(v) && v.length === 2;
+    case 'record':
+      return (
+        typeof v === 'object' &&
+        v !== null &&
+        !Array.isArray(v) &&
+        Object.values(v).every((w) => typeof w === 'number' && Number.isFinite(w) && w >= 0)
+      );
+    case 'values':
+      return Array.isArray(v) || v instanceof T.NDArray || ArrayBuffer.isView(v);
   }
 }
 
@@ -86,6 +103,8 @@ export const FIT_OPTIONS: Readonly<Record<string, OptionRule>> = {
   validationData: { kind: 'pair' },
   callbacks: { kind: 'list' },
   verbose: { kind: 'oneOf', values: [0, 1, 2] },
+  classWeight: { kind: 'record' },
+  sampleWeight: { kind: 'values' },
 };
 export const EVALUATE_OPTIONS: Readonly<Record<string, OptionRule>> = {
   batchSize: FIT_OPTIONS['batchSize']!,

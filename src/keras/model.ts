@@ -45,6 +45,10 @@ export interface FitArgs {
   validationData?: readonly [T.ArrayValue, T.ArrayValue];
   callbacks?: readonly Callback[];
   verbose?: 0 | 1 | 2;
+  /** A weight per class (by class index; for one column of 0/1 targets, by that value): Keras's class_weight. */
+  classWeight?: Readonly<Record<number, number>>;
+  /** A weight per sample, multiplying its loss: Keras's sample_weight. */
+  sampleWeight?: T.ArrayValue;
 }
 
 /** What fit returns: per-epoch logs by name, as Keras's History. */
@@ -210,10 +214,11 @@ export abstract class LayersModel {
     return T.tensor('target', { shape: sparse ? [null] : out });
   }
 
-  /** Mean loss (plus regularization) and mean metrics over a batch, as graphs. */
-  private objective(y: T.Node, target: T.Node) {
+  /** Mean loss (plus regularization) and mean metrics over a batch, as graphs; the loss of each sample weighted when given. */
+  private objective(y: T.Node, target: T.Node, weights?: T.Node) {
     const c = this.requireCompiled();
-    let loss = T.mean(c.loss(target, y));
+    const perSample = c.loss(target, y);
+    let loss = T.mean(weights ? T.mul(perSample, weights) : perSample);
     const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);
     if (reg.length)
       loss = T.add(
@@ -223,19 +228,94 @@ export abstract class LayersModel {
     return { loss, metrics: c.metrics.map((m) => T.mean(m.fn(target, y))) };
   }
 
+  /** The weights the training step was built for: a layer frozen or unfrozen since means building it again. */
+  private trainedWeights: readonly SharedVariable[] = [];
+
+  /** The training step: (x, target, per-sample weights) to loss and metrics, applying the optimizer's updates. */
   private async trainStep(): Promise<T.CompiledFunction<T.NDArray[]>> {
-    if (this.trainFn) return this.trainFn;
+    const params = this.trainableWeights;
+    const same = params.length === this.trainedWeights.length && params.every((p, i) => p === this.trainedWeights[i]);
+    if (this.trainFn && same) return this.trainFn;
     const c = this.requireCompiled();
     const { x, y } = this.forward(true);
     const stateUpdates = this.layers.flatMap((l) => l.takeUpdates());
     const target = this.targetInput();
-    const { loss, metrics } = this.objective(y, target);
-    const params = this.trainableWeights;
-    const grads = T.grad(loss, params);
-    this.trainFn = await T.compile([x, target], [loss, ...metrics], {
-      updates: [...c.optimizer.updates(params, grads), ...stateUpdates],
+    const weights = T.vector('sampleWeight');
+    const { loss, metrics } = this.objective(y, target, weights);
+    const grads = params.length ? T.grad(loss, params) : [];
+    this.trainFn = await T.compile([x, target, weights], [loss, ...metrics], {
+      updates: [...(params.length ? c.optimizer.updates(params, grads) : []), ...stateUpdates],
     });
+    this.trainedWeights = params;
     return this.trainFn;
+  }
+
+  /** Each sample's weight for fit: its sampleWeight times its class's weight (1 where neither is given). */
+  private sampleWeights(y: T.NDArray, args: Pick<FitArgs, 'classWeight' | 'sampleWeight'>): T.NDArray {
+    const n = y.shape[0]!;
+    const weights = new Float32Array(n).fill(1);
+    if (args.sampleWeight !== undefined) {
+      const given = asArray(args.sampleWeight, 'fit sampleWeight');
+      if (given.size !== n) throw new ShapeError(`fit: sampleWeight has ${given.size} values, the data ${n} samples`);
+      checkFinite(given, 'fit sampleWeight');
+      given.data.forEach((w, i) => (weights[i] = w));
+    }
+    if (args.classWeight !== undefined) {
+      const sparse = y.ndim === 1 || y.shape[1] === 1;
+      const width = sparse ? 1 : y.shape[1]!;
+      for (let i = 0; i < n; i++) {
+        const row = y.data.subarray(i * width, (i + 1) * width);
+        const label = sparse ? Math.round(row[0]!) : row.indexOf(Math.max(...row));
+        weights[i]! *= args.classWeight[label] ?? 1;
+      }
+    }
+    return T.array(weights, { shape: [n] });
+  }
+
+  /** The number of weights (Keras's count_params). */
+  countParams(): number {
+    return this.weights.reduce((sum, w) => sum + w.get().size, 0);
+  }
+
+  /** A layer by its name or its index. */
+  getLayer(which: string | number): Layer {
+    const layer = typeof which === 'number' ? this.layers[which] : this.layers.find((l) => l.name === which);
+    if (!layer)
+      throw new ConfigError(
+        `getLayer: no layer ${typeof which === 'number' ? `at index ${which} (the model has ${this.layers.length})` : `named '${which}' (layers: ${this.layers.map((l) => l.name).join(', ')})`}`,
+      );
+    return layer;
+  }
+
+  /** The model's topology as a JSON string (Keras's to_json). */
+  toJSON(): string {
+    return JSON.stringify(this.topology());
+  }
+
+  /** One training step on one batch: the loss (and metrics) before the update, as Keras's train_on_batch. */
+  async trainOnBatch(xIn: T.ArrayValue, yIn: T.ArrayValue): Promise<number | number[]> {
+    this.checkNotDisposed('trainOnBatch');
+    const [x, y] = this.trainingData(xIn, yIn, 'trainOnBatch');
+    const train = await this.trainStep();
+    const optimizer = this.requireCompiled().optimizer;
+    optimizer.beforeStep();
+    const results = train(x, y, this.sampleWeights(y, {}));
+    optimizer.afterStep();
+    const values = results.map((r) => r.item());
+    return values.length === 1 ? values[0]! : values;
+  }
+
+  /** Loss (and metrics) on one batch, in inference mode. */
+  async testOnBatch(xIn: T.ArrayValue, yIn: T.ArrayValue): Promise<number | number[]> {
+    this.checkNotDisposed('testOnBatch');
+    const [x, y] = this.trainingData(xIn, yIn, 'testOnBatch');
+    const values = await this.evaluateArrays(x, y, x.shape[0]!);
+    return values.length === 1 ? values[0]! : values;
+  }
+
+  /** Outputs for one batch. */
+  async predictOnBatch(x: T.ArrayValue): Promise<T.NDArray> {
+    return this.predict(x);
   }
 
   /** Trains for `epochs`, returning the History of loss and metrics per epoch. */
@@ -244,6 +324,7 @@ export abstract class LayersModel {
     checkOptions('fit', args, FIT_OPTIONS);
     const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
     let [x, y] = this.trainingData(xIn, yIn, 'fit');
+    let weights = this.sampleWeights(y, args);
     let validation: [T.NDArray, T.NDArray] | undefined;
     if (args.validationData)
       validation = this.trainingData(args.validationData[0], args.validationData[1], 'fit validationData');
@@ -257,7 +338,11 @@ export abstract class LayersModel {
         );
       const all = Array.from({ length: n }, (_, i) => i);
       validation = [takeRows(x, all.slice(split)), takeRows(y, all.slice(split))];
-      [x, y] = [takeRows(x, all.slice(0, split)), takeRows(y, all.slice(0, split))];
+      [x, y, weights] = [x, y, weights].map((a) => takeRows(a, all.slice(0, split))) as [
+        T.NDArray,
+        T.NDArray,
+        T.NDArray,
+      ];
     }
     const train = await this.trainStep();
     const names = ['loss', ...this.requireCompiled().metrics.map((m) => m.name)];
@@ -283,7 +368,7 @@ export abstract class LayersModel {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
         const optimizer = this.requireCompiled().optimizer;
         optimizer.beforeStep();
-        const results = train(takeRows(x, idx), takeRows(y, idx));
+        const results = train(takeRows(x, idx), takeRows(y, idx), takeRows(weights, idx));
         optimizer.afterStep();
         results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
         seen += idx.length;

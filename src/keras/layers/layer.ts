@@ -43,7 +43,9 @@ export abstract class Layer {
   readonly name: string;
   readonly batchInputShape: Shape | undefined;
   protected readonly weightList: SharedVariable[] = [];
-  private readonly trainable = new Set<SharedVariable>();
+  /** Weights that gradients update (moving statistics are not among them). */
+  private readonly updatable = new Set<SharedVariable>();
+  private frozen = false;
   protected readonly penalties: (() => T.Node | undefined)[] = [];
   private pendingUpdates: [T.Node, T.Node][] = [];
   private builtFor: Shape | undefined;
@@ -116,7 +118,7 @@ export abstract class Layer {
       full,
     );
     this.weightList.push(w);
-    if (trainable) this.trainable.add(w);
+    if (trainable) this.updatable.add(w);
     if (regularizer) this.penalties.push(() => penalty(w, regularizer));
     return w;
   }
@@ -125,9 +127,17 @@ export abstract class Layer {
     return this.weightList;
   }
 
-  /** The weights gradients update (moving statistics are not among them). */
+  /** The weights gradients update (moving statistics are not among them; none while the layer is frozen). */
   get trainableWeights(): readonly SharedVariable[] {
-    return this.weightList.filter((w) => this.trainable.has(w));
+    return this.frozen ? [] : this.weightList.filter((w) => this.updatable.has(w));
+  }
+
+  /** False freezes the layer (fine-tuning): fit leaves its weights as they are. Takes effect at the next fit. */
+  get trainable(): boolean {
+    return !this.frozen;
+  }
+  set trainable(value: boolean) {
+    this.frozen = !value;
   }
 
   /** The weight penalty this layer adds to the loss (kernel/bias regularizers). */
