@@ -28,8 +28,19 @@ import {
 import type { Layer, LayerArgs } from './layers/layer.js';
 import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateOnNaN } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
-import { Add, Concatenate, Multiply } from './layers/merge.js';
+import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
+import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
+import {
+  Cropping2D,
+  GlobalAveragePooling1D,
+  GlobalMaxPooling1D,
+  GlobalMaxPooling2D,
+  Permute,
+  RepeatVector,
+  UpSampling2D,
+  ZeroPadding2D,
+} from './layers/reshaping.js';
 import {
   CSVLogger,
   LearningRateScheduler,
@@ -108,7 +119,27 @@ export const layers = {
   add: (args: LayerArgs = {}) => new Add(args),
   multiply: (args: LayerArgs = {}) => new Multiply(args),
   concatenate: (args: LayerArgs & { axis?: number } = {}) => new Concatenate(args),
+  subtract: (args: LayerArgs = {}) => new Subtract(args),
+  average: (args: LayerArgs = {}) => new Average(args),
+  maximum: (args: LayerArgs = {}) => new Maximum(args),
+  minimum: (args: LayerArgs = {}) => new Minimum(args),
+  leakyReLU: (args?: ConstructorParameters<typeof LeakyReLU>[0]) => new LeakyReLU(args),
+  reLU: (args?: ConstructorParameters<typeof ReLU>[0]) => new ReLU(args),
+  softmax: (args?: ConstructorParameters<typeof Softmax>[0]) => new Softmax(args),
+  prelu: (args?: ConstructorParameters<typeof PReLU>[0]) => new PReLU(args),
+  repeatVector: (args: ConstructorParameters<typeof RepeatVector>[0]) => new RepeatVector(args),
+  permute: (args: ConstructorParameters<typeof Permute>[0]) => new Permute(args),
+  zeroPadding2d: (args?: ConstructorParameters<typeof ZeroPadding2D>[0]) => new ZeroPadding2D(args),
+  cropping2d: (args?: ConstructorParameters<typeof Cropping2D>[0]) => new Cropping2D(args),
+  upSampling2d: (args?: ConstructorParameters<typeof UpSampling2D>[0]) => new UpSampling2D(args),
+  globalMaxPooling1d: (args?: ConstructorParameters<typeof GlobalMaxPooling1D>[0]) => new GlobalMaxPooling1D(args),
+  globalMaxPooling2d: (args?: ConstructorParameters<typeof GlobalMaxPooling2D>[0]) => new GlobalMaxPooling2D(args),
+  globalAveragePooling1d: (args?: ConstructorParameters<typeof GlobalAveragePooling1D>[0]) =>
+    new GlobalAveragePooling1D(args),
 };
+export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
+export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D };
+export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };
 
 /** A symbolic input for the functional API: `keras.input({ shape: [784] })` (batch axis added). */
 export const input = (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) =>

@@ -3,7 +3,18 @@ import { LoadError } from '../../runtime/errors.js';
 import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
 import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D } from './layers/conv.js';
 import type { Layer } from './layers/layer.js';
-import { Add, Concatenate, Multiply } from './layers/merge.js';
+import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
+import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
+import {
+  Cropping2D,
+  GlobalAveragePooling1D,
+  GlobalMaxPooling1D,
+  GlobalMaxPooling2D,
+  Permute,
+  RepeatVector,
+  UpSampling2D,
+  ZeroPadding2D,
+} from './layers/reshaping.js';
 import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
 import { Functional, Sequential, type LayersModel } from './model.js';
 
@@ -66,7 +77,30 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   Add: (_c, s) => new Add(s),
   Multiply: (_c, s) => new Multiply(s),
   Concatenate: (c, s) => new Concatenate({ ...s, axis: c['axis'] as number }),
+  Subtract: (_c, s) => new Subtract(s),
+  Average: (_c, s) => new Average(s),
+  Maximum: (_c, s) => new Maximum(s),
+  Minimum: (_c, s) => new Minimum(s),
+  LeakyReLU: (c, s) => new LeakyReLU({ ...s, alpha: (c['alpha'] ?? c['negativeSlope']) as number }),
+  ReLU: (c, s) =>
+    new ReLU({
+      ...s,
+      maxValue: c['maxValue'] as number,
+      negativeSlope: c['negativeSlope'] as number,
+      threshold: c['threshold'] as number,
+    }),
+  Softmax: (c, s) => new Softmax({ ...s, axis: c['axis'] as number }),
+  PReLU: (c, s) => new PReLU({ ...s, sharedAxes: c['sharedAxes'] as number[] }),
+  RepeatVector: (c, s) => new RepeatVector({ ...s, n: c['n'] as number }),
+  Permute: (c, s) => new Permute({ ...s, dims: c['dims'] as number[] }),
+  ZeroPadding2D: (c, s) => new ZeroPadding2D({ ...s, padding: c['padding'] as number, ...format(c) }),
+  Cropping2D: (c, s) => new Cropping2D({ ...s, cropping: c['cropping'] as number, ...format(c) }),
+  UpSampling2D: (c, s) => new UpSampling2D({ ...s, size: c['size'] as [number, number], ...format(c) }),
+  GlobalMaxPooling1D: (c, s) => new GlobalMaxPooling1D({ ...s, ...format(c) }),
+  GlobalMaxPooling2D: (c, s) => new GlobalMaxPooling2D({ ...s, ...format(c) }),
+  GlobalAveragePooling1D: (c, s) => new GlobalAveragePooling1D({ ...s, ...format(c) }),
 };
+const format = (c: Config) => (dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {});
 const pool = (c: Config) => ({
   poolSize: c['poolSize'] as [number, number],
   strides: (c['strides'] ?? undefined) as [number, number],

@@ -7,8 +7,8 @@ import { knownSize, Layer, positiveInt, type LayerArgs, type Regularizer, type S
 
 type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-const snakeFormat = (f: DataFormat) => (f === 'channelsLast' ? 'channels_last' : 'channels_first');
-const axes = (f: DataFormat) => (f === 'channelsLast' ? { h: 1, w: 2, c: 3 } : { h: 2, w: 3, c: 1 });
+export const snakeFormat = (f: DataFormat) => (f === 'channelsLast' ? 'channels_last' : 'channels_first');
+export const axes = (f: DataFormat) => (f === 'channelsLast' ? { h: 1, w: 2, c: 3 } : { h: 2, w: 3, c: 1 });
 
 export interface Conv2DArgs extends LayerArgs {
   filters: number;

@@ -51,3 +51,50 @@ export class Concatenate extends Merge {
     return { name: this.name, axis: this.args.axis ?? -1 };
   }
 }
+
+/** The first input minus the second (exactly two). */
+export class Subtract extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Subtract', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    const inputs = this.inputsOf(x);
+    if (inputs.length !== 2)
+      throw new ShapeError(`${this.name}: subtract takes exactly two tensors, got ${inputs.length}`);
+    return T.sub(inputs[0]!, inputs[1]!);
+  }
+}
+
+/** Elementwise mean of its inputs. */
+export class Average extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Average', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    const inputs = this.inputsOf(x);
+    return T.div(
+      inputs.reduce((a, b) => T.add(a, b)),
+      inputs.length,
+    );
+  }
+}
+
+/** Elementwise maximum of its inputs. */
+export class Maximum extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Maximum', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    return this.inputsOf(x).reduce((a, b) => T.maximum(a, b));
+  }
+}
+
+/** Elementwise minimum of its inputs. */
+export class Minimum extends Merge {
+  constructor(args: LayerArgs = {}) {
+    super('Minimum', args);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    return this.inputsOf(x).reduce((a, b) => T.minimum(a, b));
+  }
+}
