@@ -3,6 +3,10 @@
  * `import * as T from 'tsano'`: build expressions, differentiate them, compile them to functions.
  */
 import './graph/methods.js';
+import { configInForce } from './keras/config.js';
+
+// keras.json configures tsano as it configures Keras, whichever namespace is imported first.
+configInForce();
 
 export * from '../compiler/ir/build.js';
 export { Node } from '../compiler/ir/node.js';

@@ -132,3 +132,17 @@ export function applyKerasConfig(c: KerasConfig): void {
   setImageDataFormatValue(c.imageDataFormat === 'channels_last' ? 'channelsLast' : 'channelsFirst');
   setDefaultBackend(c.backend);
 }
+
+let inForce: KerasConfig | undefined;
+/**
+ * The configuration in force: keras.json read and applied once per process, the first time either
+ * `tsano` or `tsano/keras` is imported, so both namespaces report one configuration (warnings about
+ * the file are printed then).
+ */
+export function configInForce(): KerasConfig {
+  if (inForce) return inForce;
+  inForce = loadKerasConfig();
+  applyKerasConfig(inForce);
+  for (const w of inForce.warnings) console.error(w);
+  return inForce;
+}

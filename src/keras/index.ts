@@ -15,7 +15,7 @@ import {
 } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import * as T from '../index.js';
-import { applyKerasConfig, loadKerasConfig } from './config.js';
+import { configInForce } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
 import {
   AveragePooling2D,
@@ -50,9 +50,7 @@ import {
 } from './callbacks.js';
 import { loadModel, modelFromJSON } from './files.js';
 
-const config = loadKerasConfig();
-applyKerasConfig(config);
-for (const w of config.warnings) console.error(w);
+const config = configInForce();
 console.error(`Using ${config.backend} backend.`);
 
 const FLOATX = ['float16', 'float32', 'float64'];

@@ -129,6 +129,37 @@ describe('import message', () => {
   });
 });
 
+describe('one configuration for both namespaces', () => {
+  it('tsano alone reads keras.json; tsano/keras reports the same, and setFloatx changes both', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = freshHome();
+    writeFileSync(
+      path.join(dir, 'keras.json'),
+      JSON.stringify({ floatx: 'float64', epsilon: 1e-5, image_data_format: 'channels_first', backend: 'js' }),
+    );
+    const script = [
+      "const T = await import('./src/index.ts');",
+      'const before = [T.floatx(), T.epsilon(), T.imageDataFormat(), T.zeros([1]).dtype, T.vector("v").dtype];',
+      "const keras = await import('./src/keras/index.ts');",
+      'const K = keras.backend;',
+      'const same = [K.floatx(), K.epsilon(), K.imageDataFormat()];',
+      "K.setFloatx('float32');",
+      'console.log(JSON.stringify({ before, same, after: [T.floatx(), K.floatx(), T.zeros([1]).dtype] }));',
+    ].join('\n');
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      env: { ...process.env, KERAS_HOME: dir },
+      encoding: 'utf8',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      before: ['float64', 1e-5, 'channelsFirst', 'float64', 'float64'],
+      same: ['float64', 1e-5, 'channels_first'],
+      after: ['float32', 'float32', 'float32'],
+    });
+  });
+});
+
 describe('floatx float16 and the home fallback', () => {
   it('float16 rounding matches IEEE half precision (published values)', async () => {
     const { roundToHalf } = await import('../../runtime/dtype.js');
