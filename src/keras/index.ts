@@ -32,6 +32,16 @@ import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from 
 import * as optimizerFns from './optimizers.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
+  AveragePooling1D,
+  Conv1D,
+  GaussianNoise,
+  MaxPooling1D,
+  SpatialDropout1D,
+  SpatialDropout2D,
+  type Conv1DArgs,
+  type Pool1DArgs,
+} from './layers/sequence.js';
+import {
   Cropping2D,
   GlobalAveragePooling1D,
   GlobalMaxPooling1D,
@@ -134,7 +144,14 @@ export const layers = {
   globalMaxPooling2d: (args?: ConstructorParameters<typeof GlobalMaxPooling2D>[0]) => new GlobalMaxPooling2D(args),
   globalAveragePooling1d: (args?: ConstructorParameters<typeof GlobalAveragePooling1D>[0]) =>
     new GlobalAveragePooling1D(args),
+  conv1d: (args: Conv1DArgs) => new Conv1D(args),
+  maxPooling1d: (args?: Pool1DArgs) => new MaxPooling1D(args),
+  averagePooling1d: (args?: Pool1DArgs) => new AveragePooling1D(args),
+  gaussianNoise: (args: ConstructorParameters<typeof GaussianNoise>[0]) => new GaussianNoise(args),
+  spatialDropout1d: (args: ConstructorParameters<typeof SpatialDropout1D>[0]) => new SpatialDropout1D(args),
+  spatialDropout2d: (args: ConstructorParameters<typeof SpatialDropout2D>[0]) => new SpatialDropout2D(args),
 };
+export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D, SpatialDropout2D };
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
 export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D };
 export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };

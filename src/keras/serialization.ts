@@ -6,6 +6,14 @@ import type { Layer } from './layers/layer.js';
 import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
+  AveragePooling1D,
+  Conv1D,
+  GaussianNoise,
+  MaxPooling1D,
+  SpatialDropout1D,
+  SpatialDropout2D,
+} from './layers/sequence.js';
+import {
   Cropping2D,
   GlobalAveragePooling1D,
   GlobalMaxPooling1D,
@@ -99,7 +107,28 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   GlobalMaxPooling1D: (c, s) => new GlobalMaxPooling1D({ ...s, ...format(c) }),
   GlobalMaxPooling2D: (c, s) => new GlobalMaxPooling2D({ ...s, ...format(c) }),
   GlobalAveragePooling1D: (c, s) => new GlobalAveragePooling1D({ ...s, ...format(c) }),
+  Conv1D: (c, s) =>
+    new Conv1D({
+      ...s,
+      filters: c['filters'] as number,
+      kernelSize: c['kernelSize'] as number,
+      strides: c['strides'] as number,
+      padding: c['padding'] as 'valid',
+      dilationRate: c['dilationRate'] as number,
+      activation: c['activation'] as string,
+      useBias: c['useBias'] as boolean,
+    }),
+  MaxPooling1D: (c, s) => new MaxPooling1D({ ...s, ...pool1d(c) }),
+  AveragePooling1D: (c, s) => new AveragePooling1D({ ...s, ...pool1d(c) }),
+  GaussianNoise: (c, s) => new GaussianNoise({ ...s, stddev: c['stddev'] as number }),
+  SpatialDropout1D: (c, s) => new SpatialDropout1D({ ...s, rate: c['rate'] as number }),
+  SpatialDropout2D: (c, s) => new SpatialDropout2D({ ...s, rate: c['rate'] as number, ...format(c) }),
 };
+const pool1d = (c: Config) => ({
+  poolSize: c['poolSize'] as number,
+  strides: (c['strides'] ?? undefined) as number,
+  padding: c['padding'] as 'valid',
+});
 const format = (c: Config) => (dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {});
 const pool = (c: Config) => ({
   poolSize: c['poolSize'] as [number, number],

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -93,6 +94,57 @@ describe('new layers load from TensorFlow.js and predict the same', () => {
     );
   });
 
+  it('sequence layers: Conv1D (valid, same, causal and dilated), 1-D pooling; noise layers are the identity at inference', async () => {
+    for (const [padding, dilationRate] of [
+      ['valid', 1],
+      ['same', 2],
+    ] as const)
+      await roundTrip(
+        tfl.sequential({
+          layers: [
+            tfl.layers.conv1d({
+              filters: 3,
+              kernelSize: 3,
+              padding,
+              dilationRate,
+              activation: 'tanh',
+              inputShape: [9, 2],
+            }),
+            tfl.layers.gaussianNoise({ stddev: 0.5 }),
+            tfl.layers.spatialDropout1d({ rate: 0.4 }),
+            tfl.layers.maxPooling1d({ poolSize: 2 }),
+            tfl.layers.conv1d({ filters: 2, kernelSize: 2, strides: 2 }),
+            tfl.layers.averagePooling1d({ poolSize: 2, strides: 1, padding: 'same' }),
+          ],
+        }),
+        [3, 9, 2],
+        6,
+      );
+  });
+
+  it('Conv1D with causal padding (TensorFlow.js has none): valid convolution of the input with zeros before it', async () => {
+    const [steps, reach] = [9, 4];
+    const model = tfl.sequential({
+      layers: [tfl.layers.conv1d({ filters: 3, kernelSize: 3, dilationRate: 2, inputShape: [steps + reach, 2] })],
+    });
+    randomizeWeights(model, 7);
+    const file = await saveWithTfjs(model);
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    const layer = json.modelTopology.config.layers[0].config;
+    layer.padding = 'causal';
+    layer.batch_input_shape = [null, steps, 2];
+    writeFileSync(file, JSON.stringify(json));
+    const causal = await keras.models.loadModel(file);
+    const x = seededInput([2, steps, 2], 8);
+    const padded = new Float32Array(2 * (steps + reach) * 2);
+    for (let n = 0; n < 2; n++)
+      padded.set(x.subarray(n * steps * 2, (n + 1) * steps * 2), (n * (steps + reach) + reach) * 2);
+    const theirs = (model.predict(tf.tensor(padded, [2, steps + reach, 2])) as tf.Tensor).dataSync();
+    const ours = (await causal.predict(T.array(x, { shape: [2, steps, 2] }))).data;
+    expect(ours.length).toBe(theirs.length);
+    ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
+  });
+
   it('merge layers: Average, Maximum, Minimum in a functional model', async () => {
     const x = tfl.input({ shape: [4] });
     const [a, b, c] = [1, 2, 3].map(() => tfl.layers.dense({ units: 3 }).apply(x) as tfl.SymbolicTensor);
@@ -107,6 +159,34 @@ describe('new layers load from TensorFlow.js and predict the same', () => {
 });
 
 describe('new layers built in tsano', () => {
+  it('GaussianNoise adds noise of its deviation while training; SpatialDropout drops whole channels', async () => {
+    const x = T.zeros([64, 50, 4]);
+    const input = T.tensor('x', { shape: [null, 50, 4] });
+    const f = await T.compile([input], [keras.layers.gaussianNoise({ stddev: 2 }).apply(input, true)]);
+    const [sample] = f(x) as T.NDArray[];
+    const values = Array.from(sample!.data);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+    expect(Math.abs(mean)).toBeLessThan(0.05);
+    expect(Math.abs(sd - 2)).toBeLessThan(0.05);
+
+    const ones = T.ones([16, 10, 8]);
+    const sequence = T.tensor('s', { shape: [null, 10, 8] });
+    const g = await T.compile([sequence], [keras.layers.spatialDropout1d({ rate: 0.5 }).apply(sequence, true)]);
+    const [dropped] = g(ones) as T.NDArray[];
+    const d = dropped!.data;
+    let kept = 0;
+    for (let n = 0; n < 16; n++)
+      for (let c = 0; c < 8; c++) {
+        const column = Array.from({ length: 10 }, (_, t) => d[(n * 10 + t) * 8 + c]!);
+        expect(new Set(column).size, 'one decision per sample and channel').toBe(1);
+        expect([0, 2]).toContain(column[0]);
+        kept += column[0] === 2 ? 1 : 0;
+      }
+    expect(kept).toBeGreaterThan(30);
+    expect(kept).toBeLessThan(98);
+  });
+
   it('Subtract (TensorFlow.js has none): the first input minus the second', async () => {
     const x = keras.input({ shape: [4] });
     const [a, b] = [1, 2].map(() => keras.layers.dense({ units: 3 }).apply(x));
