@@ -473,7 +473,7 @@ export abstract class LayersModel {
   async profileTrain(xIn: T.ArrayValue, yIn: T.ArrayValue, options: { repeats?: number } = {}): Promise<T.Profile> {
     this.checkNotDisposed('profileTrain');
     const [x, y] = this.trainingData(xIn, yIn, 'profileTrain');
-    return (await this.trainStep()).profile(x, y, options);
+    return (await this.trainStep()).profile(x, y, this.sampleWeights(y, {}), options);
   }
 
   /**
