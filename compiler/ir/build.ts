@@ -6,6 +6,7 @@ import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.j
 import { isDType, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { nextSeed } from '../../runtime/random.js';
+import { full } from '../../runtime/ndarray.js';
 import { asNode, asNodes, type TensorLike } from './convert.js';
 
 /** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
@@ -315,6 +316,41 @@ export function conv2d(x: TensorLike, kernel: TensorLike, options: Conv2dOptions
     dataFormat: options.dataFormat ?? imageDataFormat(),
   };
   return build('conv2d', [x, kernel], args);
+}
+
+/**
+ * Transposed 2-D convolution (Keras's Conv2DTranspose, the gradient of conv2d with respect to its
+ * input); kernel shape [kh, kw, outChannels, inChannels]. Output rows (H − 1)·s + kh ('valid') or H·s
+ * ('same'), likewise for columns. The image sizes and the kernel must be known.
+ */
+export function conv2dTranspose(
+  x: TensorLike,
+  kernel: TensorLike,
+  options: Omit<Conv2dOptions, 'dilation'> = {},
+): Node {
+  const [input, k] = [asNode(x), asNode(kernel)];
+  const args: ConvArgs = {
+    strides: pair(options.strides ?? 1),
+    padding: checkPadding(options.padding ?? 'valid', 'conv2dTranspose'),
+    dilation: [1, 1],
+    dataFormat: options.dataFormat ?? imageDataFormat(),
+  };
+  if (input.ndim !== 4 || k.ndim !== 4)
+    throw new ShapeError(
+      `conv2dTranspose: expected a 4-D input and a 4-D kernel, got ranks ${input.ndim} and ${k.ndim}`,
+    );
+  const last = args.dataFormat === 'channelsLast';
+  const [h, w] = last ? [input.shape[1], input.shape[2]] : [input.shape[2], input.shape[3]];
+  const [kh, kw, out] = k.shape;
+  if ([h, w, kh, kw, out].some((d) => d === null || d === undefined))
+    throw new ShapeError('conv2dTranspose: the image sizes and the kernel shape must be known');
+  const grow = (d: number, kd: number, s: number) => (args.padding === 'valid' ? (d - 1) * s + kd : d * s);
+  const [oh, ow] = [grow(h!, kh!, args.strides[0]), grow(w!, kw!, args.strides[1])];
+  // The gradient op takes the forward input only for its shape: any value of that shape, per sample.
+  const perSample = reduction('max')(input, [1, 2, 3], true);
+  const shape = last ? [1, oh, ow, out!] : [1, out!, oh, ow];
+  const ref = binary('mul')(perSample, full(shape, 0, input.dtype));
+  return build('conv2dGradInput', [input, k, ref], args);
 }
 
 export interface Pool2dOptions {

@@ -20,15 +20,18 @@ import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './
 import {
   AveragePooling2D,
   Conv2D,
+  type Conv2DArgs,
+  Conv2DTranspose,
+  DepthwiseConv2D,
   GlobalAveragePooling2D,
   MaxPooling2D,
-  type Conv2DArgs,
   type PoolArgs,
+  SeparableConv2D,
 } from './layers/conv.js';
 import type { Layer, LayerArgs } from './layers/layer.js';
 import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateOnNaN } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
-import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
+import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
@@ -150,7 +153,12 @@ export const layers = {
   gaussianNoise: (args: ConstructorParameters<typeof GaussianNoise>[0]) => new GaussianNoise(args),
   spatialDropout1d: (args: ConstructorParameters<typeof SpatialDropout1D>[0]) => new SpatialDropout1D(args),
   spatialDropout2d: (args: ConstructorParameters<typeof SpatialDropout2D>[0]) => new SpatialDropout2D(args),
+  depthwiseConv2d: (args: ConstructorParameters<typeof DepthwiseConv2D>[0]) => new DepthwiseConv2D(args),
+  separableConv2d: (args: ConstructorParameters<typeof SeparableConv2D>[0]) => new SeparableConv2D(args),
+  conv2dTranspose: (args: ConstructorParameters<typeof Conv2DTranspose>[0]) => new Conv2DTranspose(args),
+  dot: (args: ConstructorParameters<typeof Dot>[0]) => new Dot(args),
 };
+export { DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dot };
 export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D, SpatialDropout2D };
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
 export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D };

@@ -1,9 +1,17 @@
 import * as T from '../index.js';
 import { LoadError } from '../../runtime/errors.js';
 import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
-import { AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D } from './layers/conv.js';
+import {
+  AveragePooling2D,
+  Conv2D,
+  Conv2DTranspose,
+  DepthwiseConv2D,
+  GlobalAveragePooling2D,
+  MaxPooling2D,
+  SeparableConv2D,
+} from './layers/conv.js';
 import type { Layer } from './layers/layer.js';
-import { Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
+import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
   AveragePooling1D,
@@ -123,7 +131,28 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   GaussianNoise: (c, s) => new GaussianNoise({ ...s, stddev: c['stddev'] as number }),
   SpatialDropout1D: (c, s) => new SpatialDropout1D({ ...s, rate: c['rate'] as number }),
   SpatialDropout2D: (c, s) => new SpatialDropout2D({ ...s, rate: c['rate'] as number, ...format(c) }),
+  DepthwiseConv2D: (c, s) =>
+    new DepthwiseConv2D({ ...s, ...convolution(c), depthMultiplier: c['depthMultiplier'] as number }),
+  SeparableConv2D: (c, s) =>
+    new SeparableConv2D({
+      ...s,
+      ...convolution(c),
+      filters: c['filters'] as number,
+      depthMultiplier: c['depthMultiplier'] as number,
+    }),
+  Conv2DTranspose: (c, s) => new Conv2DTranspose({ ...s, ...convolution(c), filters: c['filters'] as number }),
+  Dot: (c, s) => new Dot({ ...s, axes: c['axes'] as number, normalize: c['normalize'] as boolean }),
 };
+/** The arguments every 2-D convolution layer reads from its config. */
+const convolution = (c: Config) => ({
+  kernelSize: c['kernelSize'] as [number, number],
+  strides: c['strides'] as [number, number],
+  padding: c['padding'] as 'valid',
+  dilationRate: c['dilationRate'] as [number, number],
+  activation: c['activation'] as string,
+  useBias: c['useBias'] as boolean,
+  ...format(c),
+});
 const pool1d = (c: Config) => ({
   poolSize: c['poolSize'] as number,
   strides: (c['strides'] ?? undefined) as number,

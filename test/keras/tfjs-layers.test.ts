@@ -145,6 +145,35 @@ describe('new layers load from TensorFlow.js and predict the same', () => {
     ours.forEach((v, i) => expect(Math.abs(v - theirs[i]!)).toBeLessThan(1e-5));
   });
 
+  it('DepthwiseConv2D, SeparableConv2D and Conv2DTranspose (valid and same, strided)', async () => {
+    await roundTrip(
+      tfl.sequential({
+        layers: [
+          tfl.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, inputShape: [7, 6, 3], padding: 'same' }),
+          // TF.js leaves depth_multiplier out of a SeparableConv2D's saved config: its default of 1 here.
+          tfl.layers.separableConv2d({ filters: 4, kernelSize: 2, strides: 2 }),
+          tfl.layers.conv2dTranspose({ filters: 3, kernelSize: 3, strides: 2, activation: 'relu' }),
+          tfl.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, padding: 'same' }),
+        ],
+      }),
+      [2, 7, 6, 3],
+      10,
+    );
+  });
+
+  it('Dot of matrices and of sequences, plain and normalized', async () => {
+    const x = tfl.input({ shape: [4] });
+    const [a, b] = [1, 2].map(() => tfl.layers.dense({ units: 3 }).apply(x) as tfl.SymbolicTensor);
+    const flat = tfl.layers.dot({ axes: 1 }).apply([a!, b!]) as tfl.SymbolicTensor;
+    await roundTrip(tfl.model({ inputs: x, outputs: flat }), [5, 4], 11);
+    const s = tfl.input({ shape: [3, 4] });
+    const [p, q] = [1, 2].map(() => tfl.layers.dense({ units: 2 }).apply(s) as tfl.SymbolicTensor);
+    const cosine = tfl.layers.dot({ axes: [2, 2], normalize: true }).apply([p!, q!]) as tfl.SymbolicTensor;
+    await roundTrip(tfl.model({ inputs: s, outputs: cosine }), [2, 3, 4], 12);
+    const across = tfl.layers.dot({ axes: [1, 1] }).apply([p!, q!]) as tfl.SymbolicTensor;
+    await roundTrip(tfl.model({ inputs: s, outputs: across }), [2, 3, 4], 13);
+  });
+
   it('merge layers: Average, Maximum, Minimum in a functional model', async () => {
     const x = tfl.input({ shape: [4] });
     const [a, b, c] = [1, 2, 3].map(() => tfl.layers.dense({ units: 3 }).apply(x) as tfl.SymbolicTensor);

@@ -169,3 +169,191 @@ export class GlobalAveragePooling2D extends Layer {
     return { name: this.name, data_format: snakeFormat(this.format) };
   }
 }
+
+/** The depthwise kernel [kh, kw, c, m] as the full kernel [kh, kw, c, c·m] of a convolution that keeps channels apart. */
+function blockDiagonal(depthwise: T.Node, c: number, m: number): T.Node {
+  const [kh, kw] = depthwise.shape as [number, number];
+  const eye = T.array(
+    Float64Array.from({ length: c * c }, (_, i) => (Math.floor(i / c) === i % c ? 1 : 0)),
+    { shape: [1, 1, c, c, 1] },
+  ).astype(depthwise.dtype);
+  return T.reshape(T.mul(T.reshape(depthwise, [kh, kw, c, 1, m]), T.constant(eye)), [kh, kw, c, c * m]);
+}
+
+interface DepthwiseArgs extends Omit<Conv2DArgs, 'filters'> {
+  depthMultiplier?: number;
+  depthwiseInitializer?: string;
+}
+
+/** Each input channel convolved with its own `depthMultiplier` kernels (output channel c·m + j). */
+export class DepthwiseConv2D extends Layer {
+  protected depthwise?: SharedVariable;
+  private bias?: SharedVariable;
+  protected readonly format: DataFormat;
+  private readonly act: (x: T.Node) => T.Node;
+  protected readonly multiplier: number;
+  protected channels = 0;
+
+  constructor(
+    protected readonly args: DepthwiseArgs,
+    className = 'DepthwiseConv2D',
+  ) {
+    super(className, args);
+    this.multiplier = positiveInt(args.depthMultiplier ?? 1, `${className}: depthMultiplier`);
+    this.format = args.dataFormat ?? imageDataFormat();
+    this.act = activation(args.activation, `${className} ${this.name}`);
+  }
+  protected override build(s: Shape): void {
+    this.channels = knownSize(s[axes(this.format).c], `${this.name}: input channels`);
+    const [kh, kw] = pair(this.args.kernelSize);
+    this.depthwise = this.addWeight(
+      'depthwise_kernel',
+      [kh, kw, this.channels, this.multiplier],
+      this.args.depthwiseInitializer ?? 'glorot_uniform',
+    );
+    this.buildRest();
+    if (this.args.useBias ?? true)
+      this.bias = this.addWeight('bias', [this.outputChannels()], this.args.biasInitializer ?? 'zeros');
+  }
+  /** The weights after the depthwise kernel (a separable convolution's pointwise kernel). */
+  protected buildRest(): void {}
+  protected outputChannels(): number {
+    return this.channels * this.multiplier;
+  }
+  protected convolve(x: T.Node): T.Node {
+    return T.conv2d(x, blockDiagonal(this.depthwise!, this.channels, this.multiplier), {
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      dilation: pair(this.args.dilationRate ?? 1),
+      dataFormat: this.format,
+    });
+  }
+  protected forward(x: T.Node): T.Node {
+    const y = this.convolve(x);
+    if (!this.bias) return this.act(y);
+    const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.outputChannels(), 1, 1]);
+    return this.act(T.add(y, b));
+  }
+  computeOutputShape(s: Shape): Shape {
+    const a = axes(this.format);
+    const [kh, kw] = pair(this.args.kernelSize);
+    const [sh, sw] = pair(this.args.strides ?? 1);
+    const [dh, dw] = pair(this.args.dilationRate ?? 1);
+    const size = (d: number | null, k: number, st: number, dl: number) =>
+      d === null ? null : windowGeometry(d, k, st, dl, this.args.padding ?? 'valid').out;
+    const out = [...s];
+    out[a.h] = size(s[a.h]!, kh, sh, dh);
+    out[a.w] = size(s[a.w]!, kw, sw, dw);
+    const c = s[a.c];
+    out[a.c] = c === null || c === undefined ? null : this.channelsFor(c);
+    return out;
+  }
+  protected channelsFor(c: number): number {
+    return c * this.multiplier;
+  }
+  getConfig() {
+    return {
+      name: this.name,
+      kernel_size: pair(this.args.kernelSize),
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      data_format: snakeFormat(this.format),
+      dilation_rate: pair(this.args.dilationRate ?? 1),
+      depth_multiplier: this.multiplier,
+      activation: this.args.activation ?? 'linear',
+      use_bias: this.args.useBias ?? true,
+    };
+  }
+}
+
+/** A depthwise convolution followed by a 1×1 (pointwise) convolution to `filters` channels. */
+export class SeparableConv2D extends DepthwiseConv2D {
+  private pointwise?: SharedVariable;
+  private readonly filters: number;
+  private readonly pointwiseInitializer: string;
+  constructor(args: DepthwiseArgs & { filters: number; pointwiseInitializer?: string }) {
+    super(args, 'SeparableConv2D');
+    this.filters = positiveInt(args.filters, 'separableConv2d: filters');
+    this.pointwiseInitializer = args.pointwiseInitializer ?? 'glorot_uniform';
+  }
+  protected override buildRest(): void {
+    this.pointwise = this.addWeight(
+      'pointwise_kernel',
+      [1, 1, this.channels * this.multiplier, this.filters],
+      this.pointwiseInitializer,
+    );
+  }
+  protected override outputChannels(): number {
+    return this.filters;
+  }
+  protected override channelsFor(): number {
+    return this.filters;
+  }
+  protected override convolve(x: T.Node): T.Node {
+    return T.conv2d(super.convolve(x), this.pointwise!, { dataFormat: this.format });
+  }
+  override getConfig() {
+    return { ...super.getConfig(), filters: this.filters };
+  }
+}
+
+/** Transposed convolution (upsampling by strides); kernel [kh, kw, filters, input channels] as in Keras. */
+export class Conv2DTranspose extends Layer {
+  private kernel?: SharedVariable;
+  private bias?: SharedVariable;
+  private readonly format: DataFormat;
+  private readonly act: (x: T.Node) => T.Node;
+
+  constructor(private readonly args: Omit<Conv2DArgs, 'dilationRate'>) {
+    super('Conv2DTranspose', args);
+    positiveInt(args.filters, 'conv2dTranspose: filters');
+    this.format = args.dataFormat ?? imageDataFormat();
+    this.act = activation(args.activation, `conv2dTranspose ${this.name}`);
+  }
+  protected override build(s: Shape): void {
+    const c = knownSize(s[axes(this.format).c], `conv2dTranspose ${this.name}: input channels`);
+    const [kh, kw] = pair(this.args.kernelSize);
+    this.kernel = this.addWeight(
+      'kernel',
+      [kh, kw, this.args.filters, c],
+      this.args.kernelInitializer ?? 'glorot_uniform',
+      this.args.kernelRegularizer,
+    );
+    if (this.args.useBias ?? true)
+      this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
+  }
+  protected forward(x: T.Node): T.Node {
+    const y = T.conv2dTranspose(x, this.kernel!, {
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      dataFormat: this.format,
+    });
+    if (!this.bias) return this.act(y);
+    const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.args.filters, 1, 1]);
+    return this.act(T.add(y, b));
+  }
+  computeOutputShape(s: Shape): Shape {
+    const a = axes(this.format);
+    const [kh, kw] = pair(this.args.kernelSize);
+    const [sh, sw] = pair(this.args.strides ?? 1);
+    const grow = (d: number | null, k: number, st: number) =>
+      d === null ? null : (this.args.padding ?? 'valid') === 'valid' ? (d - 1) * st + k : d * st;
+    const out = [...s];
+    out[a.h] = grow(s[a.h]!, kh, sh);
+    out[a.w] = grow(s[a.w]!, kw, sw);
+    out[a.c] = this.args.filters;
+    return out;
+  }
+  getConfig() {
+    return {
+      name: this.name,
+      filters: this.args.filters,
+      kernel_size: pair(this.args.kernelSize),
+      strides: pair(this.args.strides ?? 1),
+      padding: this.args.padding ?? 'valid',
+      data_format: snakeFormat(this.format),
+      activation: this.args.activation ?? 'linear',
+      use_bias: this.args.useBias ?? true,
+    };
+  }
+}

@@ -98,3 +98,36 @@ export class Minimum extends Merge {
     return this.inputsOf(x).reduce((a, b) => T.minimum(a, b));
   }
 }
+
+/**
+ * Keras's Dot: products of samples of two inputs summed over `axes` (one axis each, or one for
+ * both), optionally of their L2-normalized values (cosine similarity). Matrices [batch, d] give
+ * [batch, 1]; [batch, n, d] with [batch, m, d] over the last axes give [batch, n, m].
+ */
+export class Dot extends Merge {
+  private readonly axes: readonly [number, number];
+  constructor(private readonly args: LayerArgs & { axes: number | readonly [number, number]; normalize?: boolean }) {
+    super('Dot', args);
+    this.axes = typeof args.axes === 'number' ? [args.axes, args.axes] : args.axes;
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    const inputs = this.inputsOf(x);
+    if (inputs.length !== 2) throw new ShapeError(`${this.name}: dot takes exactly two tensors, got ${inputs.length}`);
+    let [a, b] = inputs as [T.Node, T.Node];
+    const [ia, ib] = this.axes.map((axis, k) => (axis < 0 ? axis + inputs[k]!.ndim : axis)) as [number, number];
+    if (this.args.normalize) {
+      const unit = (t: T.Node, axis: number) => T.mul(t, T.rsqrt(T.maximum(T.sum(T.square(t), axis, true), 1e-12)));
+      [a, b] = [unit(a, ia), unit(b, ib)];
+    }
+    if (a.ndim === 2 && b.ndim === 2) return T.sum(T.mul(a, b), 1, true);
+    if (a.ndim !== 3 || b.ndim !== 3 || ia === 0 || ib === 0)
+      throw new ShapeError(`${this.name}: dot supports two matrices or two rank-3 tensors over a non-batch axis`);
+    return T.matmul(a, b, { ...(ia === 1 ? { transposeA: true } : {}), ...(ib === 2 ? { transposeB: true } : {}) });
+  }
+  override computeOutputShape(s: Shape): Shape {
+    return s.map(() => null);
+  }
+  override getConfig() {
+    return { name: this.name, axes: this.axes, normalize: this.args.normalize ?? false };
+  }
+}
