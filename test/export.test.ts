@@ -60,6 +60,16 @@ function runExported(dir: string, calls: T.NDArray[][], predict = false) {
   return JSON.parse(out) as { answers: (Wire[] | { error: string })[]; state: Record<string, Wire> };
 }
 
+const cnn = (dataFormat: 'channelsLast' | 'channelsFirst', inputShape: number[]) =>
+  keras.sequential({
+    layers: [
+      keras.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape, dataFormat }),
+      keras.layers.maxPooling2d({ poolSize: 2, dataFormat }),
+      keras.layers.flatten(),
+      keras.layers.dense({ units: 3 }),
+    ],
+  });
+
 const MODELS: Record<string, () => keras.Sequential> = {
   MLP: () =>
     keras.sequential({
@@ -69,36 +79,8 @@ const MODELS: Record<string, () => keras.Sequential> = {
         keras.layers.dense({ units: 5, activation: 'softmax' }),
       ],
     }),
-  'CNN, channels last': () =>
-    keras.sequential({
-      layers: [
-        keras.layers.conv2d({
-          filters: 4,
-          kernelSize: 3,
-          activation: 'relu',
-          inputShape: [10, 10, 2],
-          dataFormat: 'channelsLast',
-        }),
-        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsLast' }),
-        keras.layers.flatten(),
-        keras.layers.dense({ units: 3 }),
-      ],
-    }),
-  'CNN, channels first': () =>
-    keras.sequential({
-      layers: [
-        keras.layers.conv2d({
-          filters: 4,
-          kernelSize: 3,
-          activation: 'relu',
-          inputShape: [2, 10, 10],
-          dataFormat: 'channelsFirst',
-        }),
-        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsFirst' }),
-        keras.layers.flatten(),
-        keras.layers.dense({ units: 3 }),
-      ],
-    }),
+  'CNN, channels last': () => cnn('channelsLast', [10, 10, 2]),
+  'CNN, channels first': () => cnn('channelsFirst', [2, 10, 10]),
   'batch normalization': () =>
     keras.sequential({
       layers: [

@@ -54,18 +54,7 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   Dropout: (c, s) => new Dropout({ ...s, rate: c['rate'] as number }),
   Flatten: (_c, s) => new Flatten(s),
   Reshape: (c, s) => new Reshape({ ...s, targetShape: c['targetShape'] as number[] }),
-  Conv2D: (c, s) =>
-    new Conv2D({
-      ...s,
-      filters: c['filters'] as number,
-      kernelSize: c['kernelSize'] as [number, number],
-      strides: c['strides'] as [number, number],
-      padding: c['padding'] as 'valid',
-      dilationRate: c['dilationRate'] as [number, number],
-      activation: c['activation'] as string,
-      useBias: c['useBias'] as boolean,
-      ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
-    }),
+  Conv2D: (c, s) => new Conv2D({ ...s, ...convolution(c), filters: c['filters'] as number }),
   MaxPooling2D: (c, s) => new MaxPooling2D({ ...s, ...pool(c) }),
   AveragePooling2D: (c, s) => new AveragePooling2D({ ...s, ...pool(c) }),
   GlobalAveragePooling2D: (c, s) =>

@@ -10,6 +10,44 @@ const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v
 export const snakeFormat = (f: DataFormat) => (f === 'channelsLast' ? 'channels_last' : 'channels_first');
 export const axes = (f: DataFormat) => (f === 'channelsLast' ? { h: 1, w: 2, c: 3 } : { h: 2, w: 3, c: 1 });
 
+/** What a 2-D convolution layer's config says about its window. */
+interface Window {
+  kernelSize: Pair;
+  strides?: Pair;
+  padding?: 'valid' | 'same';
+  dilationRate?: Pair;
+}
+
+/** The output shape of a convolution over `s`: rows and columns by the window, `channels` out. */
+function convolvedShape(s: Shape, format: DataFormat, w: Window, channels: number | null): Shape {
+  const a = axes(format);
+  const [kh, kw] = pair(w.kernelSize);
+  const [sh, sw] = pair(w.strides ?? 1);
+  const [dh, dw] = pair(w.dilationRate ?? 1);
+  const size = (d: number | null, k: number, st: number, dl: number) =>
+    d === null ? null : windowGeometry(d, k, st, dl, w.padding ?? 'valid').out;
+  const out = [...s];
+  out[a.h] = size(s[a.h]!, kh, sh, dh);
+  out[a.w] = size(s[a.w]!, kw, sw, dw);
+  out[a.c] = channels;
+  return out;
+}
+
+/** The window's part of a convolution layer's Keras config. */
+const windowConfig = (w: Window, format: DataFormat) => ({
+  kernel_size: pair(w.kernelSize),
+  strides: pair(w.strides ?? 1),
+  padding: w.padding ?? 'valid',
+  data_format: snakeFormat(format),
+  dilation_rate: pair(w.dilationRate ?? 1),
+});
+
+/** y plus a per-channel bias (shaped to broadcast in either data format), then the activation. */
+function biased(y: T.Node, bias: SharedVariable | undefined, format: DataFormat, act: (x: T.Node) => T.Node) {
+  if (!bias) return act(y);
+  return act(T.add(y, format === 'channelsLast' ? bias : T.reshape(bias, [bias.shape[0]!, 1, 1])));
+}
+
 export interface Conv2DArgs extends LayerArgs {
   filters: number;
   kernelSize: Pair;
@@ -56,32 +94,16 @@ export class Conv2D extends Layer {
       dilation: pair(this.args.dilationRate ?? 1),
       dataFormat: this.format,
     });
-    if (!this.bias) return this.act(y);
-    const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.args.filters, 1, 1]);
-    return this.act(T.add(y, b));
+    return biased(y, this.bias, this.format, this.act);
   }
   computeOutputShape(s: Shape): Shape {
-    const a = axes(this.format);
-    const [kh, kw] = pair(this.args.kernelSize);
-    const [sh, sw] = pair(this.args.strides ?? 1);
-    const [dh, dw] = pair(this.args.dilationRate ?? 1);
-    const out = [...s];
-    const size = (d: number | null, k: number, st: number, dl: number) =>
-      d === null ? null : windowGeometry(d, k, st, dl, this.args.padding ?? 'valid').out;
-    out[a.h] = size(s[a.h]!, kh, sh, dh);
-    out[a.w] = size(s[a.w]!, kw, sw, dw);
-    out[a.c] = this.args.filters;
-    return out;
+    return convolvedShape(s, this.format, this.args, this.args.filters);
   }
   getConfig() {
     return {
       name: this.name,
       filters: this.args.filters,
-      kernel_size: pair(this.args.kernelSize),
-      strides: pair(this.args.strides ?? 1),
-      padding: this.args.padding ?? 'valid',
-      data_format: snakeFormat(this.format),
-      dilation_rate: pair(this.args.dilationRate ?? 1),
+      ...windowConfig(this.args, this.format),
       activation: this.args.activation ?? 'linear',
       use_bias: this.args.useBias ?? true,
     };
@@ -229,24 +251,11 @@ export class DepthwiseConv2D extends Layer {
     });
   }
   protected forward(x: T.Node): T.Node {
-    const y = this.convolve(x);
-    if (!this.bias) return this.act(y);
-    const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.outputChannels(), 1, 1]);
-    return this.act(T.add(y, b));
+    return biased(this.convolve(x), this.bias, this.format, this.act);
   }
   computeOutputShape(s: Shape): Shape {
-    const a = axes(this.format);
-    const [kh, kw] = pair(this.args.kernelSize);
-    const [sh, sw] = pair(this.args.strides ?? 1);
-    const [dh, dw] = pair(this.args.dilationRate ?? 1);
-    const size = (d: number | null, k: number, st: number, dl: number) =>
-      d === null ? null : windowGeometry(d, k, st, dl, this.args.padding ?? 'valid').out;
-    const out = [...s];
-    out[a.h] = size(s[a.h]!, kh, sh, dh);
-    out[a.w] = size(s[a.w]!, kw, sw, dw);
-    const c = s[a.c];
-    out[a.c] = c === null || c === undefined ? null : this.channelsFor(c);
-    return out;
+    const c = s[axes(this.format).c];
+    return convolvedShape(s, this.format, this.args, c === null || c === undefined ? null : this.channelsFor(c));
   }
   protected channelsFor(c: number): number {
     return c * this.multiplier;
@@ -254,11 +263,7 @@ export class DepthwiseConv2D extends Layer {
   getConfig() {
     return {
       name: this.name,
-      kernel_size: pair(this.args.kernelSize),
-      strides: pair(this.args.strides ?? 1),
-      padding: this.args.padding ?? 'valid',
-      data_format: snakeFormat(this.format),
-      dilation_rate: pair(this.args.dilationRate ?? 1),
+      ...windowConfig(this.args, this.format),
       depth_multiplier: this.multiplier,
       activation: this.args.activation ?? 'linear',
       use_bias: this.args.useBias ?? true,
@@ -328,9 +333,7 @@ export class Conv2DTranspose extends Layer {
       padding: this.args.padding ?? 'valid',
       dataFormat: this.format,
     });
-    if (!this.bias) return this.act(y);
-    const b = this.format === 'channelsLast' ? this.bias : T.reshape(this.bias, [this.args.filters, 1, 1]);
-    return this.act(T.add(y, b));
+    return biased(y, this.bias, this.format, this.act);
   }
   computeOutputShape(s: Shape): Shape {
     const a = axes(this.format);
