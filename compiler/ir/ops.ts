@@ -32,21 +32,8 @@ import type {
   SliceSpec,
 } from '../../runtime/program.js';
 
-export type {
-  ConvArgs,
-  FusableReduce,
-  FusedArgs,
-  FusedInstr,
-  FusedProduct,
-  FusedRef,
-  MatmulArgs,
-  Op,
-  OpArgs,
-  PoolArgs,
-  ReduceArgs,
-  SharedContainer,
-  SliceSpec,
-};
+// The op vocabulary is declared with the program the runtime runs; the compiler's code names it from here.
+export type * from '../../runtime/program.js';
 
 /**
  * matmul may read an operand with its last two axes swapped, instead of through a transpose node
