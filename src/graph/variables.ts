@@ -112,8 +112,8 @@ export function coerceShared(
   return storeRounded(next);
 }
 
-/** With Keras floatx 'float16', float32 state is stored rounded to half precision. */
-function storeRounded(a: NDArray): NDArray {
+/** With Keras floatx 'float16', float32 values (state, a model's outputs) are stored rounded to half precision. */
+export function storeRounded(a: NDArray): NDArray {
   if (!halfStorage() || a.dtype !== 'float32') return a;
   const out = new Float32Array(a.size);
   for (let i = 0; i < out.length; i++) out[i] = roundToHalf(a.data[i]!);

@@ -14,6 +14,7 @@ import {
 import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
+import { storeRounded } from '../graph/variables.js';
 import { ProgressBar } from './progress.js';
 import { saveModel } from './save.js';
 
@@ -427,7 +428,7 @@ export abstract class LayersModel {
     const predict = await this.makePredictFunction();
     const x = asArray(xIn, 'predict x');
     const n = x.shape[0]!;
-    if (args.batchSize === undefined || args.batchSize >= n) return predict(x);
+    if (args.batchSize === undefined || args.batchSize >= n) return storeRounded(predict(x));
     const parts: T.NDArray[] = [];
     for (let s = 0; s < n; s += args.batchSize)
       parts.push(
@@ -446,7 +447,7 @@ export abstract class LayersModel {
       out.set(p.data as never, offset);
       offset += p.size;
     }
-    return T.array(out, { shape: [n, ...parts[0]!.shape.slice(1)] });
+    return storeRounded(T.array(out, { shape: [n, ...parts[0]!.shape.slice(1)] }));
   }
 
   /** x and y as arrays with as many samples, finite, and (for sparse crossentropy) labels that are class indices. */

@@ -182,6 +182,14 @@ describe('floatx float16 and the home fallback', () => {
       const w = T.shared(T.array([0.1, 1 / 3]), 'w');
       expect(w.dtype).toBe('float32');
       expect(Array.from(w.get().data)).toEqual([0.0999755859375, 0.333251953125]);
+      // A model's outputs are float16 values too, as Keras gives float16 tensors.
+      const { roundToHalf } = await import('../../runtime/dtype.js');
+      const model = keras.sequential({ layers: [keras.layers.dense({ units: 3, inputShape: [4] })] });
+      for (const batchSize of [undefined, 2]) {
+        const y = await model.predict(T.randomNormal([5, 4], { seed: 3 }), batchSize ? { batchSize } : {});
+        expect(y.dtype).toBe('float32');
+        expect(Array.from(y.data).every((v) => v === roundToHalf(v))).toBe(true);
+      }
     } finally {
       keras.backend.setFloatx('float32');
     }
