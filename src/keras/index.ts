@@ -38,6 +38,7 @@ import {
   AveragePooling1D,
   Conv1D,
   GaussianNoise,
+  Masking,
   MaxPooling1D,
   SpatialDropout1D,
   SpatialDropout2D,
@@ -157,7 +158,9 @@ export const layers = {
   separableConv2d: (args: ConstructorParameters<typeof SeparableConv2D>[0]) => new SeparableConv2D(args),
   conv2dTranspose: (args: ConstructorParameters<typeof Conv2DTranspose>[0]) => new Conv2DTranspose(args),
   dot: (args: ConstructorParameters<typeof Dot>[0]) => new Dot(args),
+  masking: (args?: ConstructorParameters<typeof Masking>[0]) => new Masking(args),
 };
+export { Masking };
 export { DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dot };
 export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D, SpatialDropout2D };
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };

@@ -17,6 +17,7 @@ import {
   AveragePooling1D,
   Conv1D,
   GaussianNoise,
+  Masking,
   MaxPooling1D,
   SpatialDropout1D,
   SpatialDropout2D,
@@ -131,6 +132,7 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
     }),
   Conv2DTranspose: (c, s) => new Conv2DTranspose({ ...s, ...convolution(c), filters: c['filters'] as number }),
   Dot: (c, s) => new Dot({ ...s, axes: c['axes'] as number, normalize: c['normalize'] as boolean }),
+  Masking: (c, s) => new Masking({ ...s, maskValue: c['maskValue'] as number }),
 };
 /** The arguments every 2-D convolution layer reads from its config. */
 const convolution = (c: Config) => ({

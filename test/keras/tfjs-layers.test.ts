@@ -174,6 +174,19 @@ describe('new layers load from TensorFlow.js and predict the same', () => {
     await roundTrip(tfl.model({ inputs: s, outputs: across }), [2, 3, 4], 13);
   });
 
+  it('Masking zeroes the steps whose every channel is the mask value', async () => {
+    const model = tfl.sequential({
+      layers: [tfl.layers.masking({ maskValue: 0.5, inputShape: [6, 3] }), tfl.layers.dense({ units: 2 })],
+    });
+    randomizeWeights(model, 14);
+    const loaded = await keras.models.loadModel(await saveWithTfjs(model));
+    const x = seededInput([2, 6, 3], 15);
+    // Steps 1 and 4 of the first sample, and step 2 of the second, are all mask values.
+    for (const step of [1, 4, 8]) x.fill(0.5, step * 3, step * 3 + 3);
+    x[5 * 3 + 1] = 0.5; // one channel only: not masked
+    await expectSamePredictions(model, loaded, x, [2, 6, 3]);
+  });
+
   it('merge layers: Average, Maximum, Minimum in a functional model', async () => {
     const x = tfl.input({ shape: [4] });
     const [a, b, c] = [1, 2, 3].map(() => tfl.layers.dense({ units: 3 }).apply(x) as tfl.SymbolicTensor);

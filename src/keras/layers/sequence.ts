@@ -219,3 +219,30 @@ export class SpatialDropout2D extends SpatialDropout {
     this.format = args.dataFormat ?? imageDataFormat();
   }
 }
+
+/**
+ * Keras's Masking: a step whose every channel equals `maskValue` is masked, and comes out as zeros.
+ * (The mask itself is for recurrent layers, which read it; the zeroed output is what every other layer sees.)
+ */
+export class Masking extends Layer {
+  private readonly maskValue: number;
+  constructor(args: LayerArgs & { maskValue?: number } = {}) {
+    super('Masking', args);
+    this.maskValue = args.maskValue ?? 0;
+    if (typeof this.maskValue !== 'number' || Number.isNaN(this.maskValue))
+      throw new ConfigError(`masking: maskValue must be a number, got ${String(args.maskValue)}`);
+  }
+  /** 1 for the steps that keep their values, 0 for masked ones, per sample and step. */
+  mask(x: T.Node): T.Node {
+    return T.max(T.cast(T.ne(x, this.maskValue), x.dtype), -1, true);
+  }
+  protected forward(x: T.Node): T.Node {
+    return T.mul(x, this.mask(x));
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, mask_value: this.maskValue };
+  }
+}
