@@ -19,6 +19,7 @@ export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } fr
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
 export { compile } from './graph/function.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
+export * from './graph/theano.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode } from './graph/function.js';
 export type { OptimizerLevel, PhaseReport } from '../compiler/rewrite/pipeline.js';
 export { RULE_NAMES } from '../compiler/rewrite/pipeline.js';

@@ -23,7 +23,8 @@ export type Mode = 'wasm' | 'js';
 
 export interface CompileOptions {
   /** Pairs [sharedVariable, newValueExpression], applied together after the outputs are computed. */
-  updates?: readonly (readonly [Node, Node])[];
+  /** Pairs [shared variable, new value], or a Map from variable to new value (as Theano's OrderedDict). */
+  updates?: readonly (readonly [Node, Node])[] | ReadonlyMap<Node, Node>;
   /** Pairs [variable, replacementExpression] substituted into the graph before compiling. */
   givens?: readonly (readonly [Node, Node])[];
   mode?: Mode;
@@ -304,7 +305,8 @@ export async function compile<O extends Node | readonly Node[]>(
     if (!(o instanceof Node)) throw new InputError(`compile: outputs[${i}] is not a symbolic expression`);
   });
   const givens = checkGivens(options.givens ?? []);
-  const updates = checkUpdates(options.updates ?? []);
+  const given = options.updates ?? [];
+  const updates = checkUpdates(Array.isArray(given) ? given : [...(given as ReadonlyMap<Node, Node>)]);
 
   const roots = substitute([...outputList, ...updates.map(([, e]) => e)], givens);
   const finalOutputs = roots.slice(0, outputList.length);

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+
+/** What Theano users type works as they expect: typed constructors, neq, onesLike/zerosLike, T.nnet, updates as a Map. */
+
+describe("Theano's spellings", () => {
+  it('typed variable constructors carry their dtype and rank', () => {
+    const cases: [T.Node, T.DType, number][] = [
+      [T.iscalar('i'), 'int32', 0],
+      [T.ivector('v'), 'int32', 1],
+      [T.fmatrix('m'), 'float32', 2],
+      [T.dtensor3('t'), 'float64', 3],
+      [T.ftensor4('u'), 'float32', 4],
+      [T.bvector('b'), 'bool', 1],
+    ];
+    for (const [node, dtype, rank] of cases) {
+      expect(node.dtype).toBe(dtype);
+      expect(node.ndim).toBe(rank);
+    }
+  });
+
+  it('neq is ne; onesLike and zerosLike take the shape (known at call time too) and dtype, whatever the values', async () => {
+    const x = T.dmatrix('x');
+    const f = await T.compile([x], [T.neq(x, 1), T.onesLike(x), T.zerosLike(x)], { mode: 'js' });
+    const value = T.array(Float64Array.from([1, NaN, Infinity, -0, 2, 1]), { shape: [2, 3] });
+    const [ne, ones, zeros] = f(value) as T.NDArray[];
+    expect(Array.from(ne!.data)).toEqual([0, 1, 1, 1, 1, 0]);
+    expect(ones!.dtype).toBe('float64');
+    expect(ones!.shape).toEqual([2, 3]);
+    expect(Array.from(ones!.data)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(Array.from(zeros!.data)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('T.nnet computes what tensor.nnet does (the crossentropies from their formulas)', async () => {
+    const [p, t] = [T.dmatrix('p'), T.dmatrix('t')];
+    const f = await T.compile(
+      [p, t],
+      [
+        T.nnet.softmax(p),
+        T.nnet.categoricalCrossentropy(T.nnet.softmax(p), t),
+        T.nnet.binaryCrossentropy(T.nnet.sigmoid(p), t),
+      ],
+      { mode: 'js' },
+    );
+    const logits = [
+      [0.5, -1, 2],
+      [3, 0, -2],
+    ];
+    const target = [
+      [0, 0, 1],
+      [1, 0, 0],
+    ];
+    const [soft, cce, bce] = f(
+      T.array(logits, { dtype: 'float64' }),
+      T.array(target, { dtype: 'float64' }),
+    ) as T.NDArray[];
+    logits.forEach((row, i) => {
+      const z = row.map(Math.exp);
+      const sum = z.reduce((a, b) => a + b, 0);
+      row.forEach((_, j) => expect(soft!.data[i * 3 + j]).toBeCloseTo(z[j]! / sum, 12));
+      const expected = -target[i]!.reduce((acc, tj, j) => acc + tj * Math.log(z[j]! / sum), 0);
+      expect(cce!.data[i]).toBeCloseTo(expected, 12);
+      row.forEach((v, j) => {
+        const s = 1 / (1 + Math.exp(-v));
+        const tj = target[i]![j]!;
+        expect(bce!.data[i * 3 + j]).toBeCloseTo(-(tj * Math.log(s) + (1 - tj) * Math.log(1 - s)), 12);
+      });
+    });
+  });
+
+  it('updates given as a Map, as Theano takes an OrderedDict', async () => {
+    const count = T.shared(T.array([0]), 'count');
+    const f = await T.compile([], T.sum(count), { updates: new Map([[count, T.add(count, 1)]]) });
+    f();
+    f();
+    expect(Array.from(count.get().data)).toEqual([2]);
+  });
+});
