@@ -56,13 +56,9 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   Flatten: (_c, s) => new Flatten(s),
   Reshape: (c, s) => new Reshape({ ...s, targetShape: c['targetShape'] as number[] }),
   Conv2D: (c, s) => new Conv2D({ ...s, ...convolution(c), filters: c['filters'] as number }),
-  MaxPooling2D: (c, s) => new MaxPooling2D({ ...s, ...pool(c) }),
-  AveragePooling2D: (c, s) => new AveragePooling2D({ ...s, ...pool(c) }),
-  GlobalAveragePooling2D: (c, s) =>
-    new GlobalAveragePooling2D({
-      ...s,
-      ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
-    }),
+  MaxPooling2D: (c, s) => new MaxPooling2D({ ...s, ...pool<[number, number]>(c), ...format(c) }),
+  AveragePooling2D: (c, s) => new AveragePooling2D({ ...s, ...pool<[number, number]>(c), ...format(c) }),
+  GlobalAveragePooling2D: (c, s) => new GlobalAveragePooling2D({ ...s, ...format(c) }),
   BatchNormalization: (c, s) =>
     new BatchNormalization({
       ...s,
@@ -105,19 +101,9 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   GlobalMaxPooling1D: (c, s) => new GlobalMaxPooling1D({ ...s, ...format(c) }),
   GlobalMaxPooling2D: (c, s) => new GlobalMaxPooling2D({ ...s, ...format(c) }),
   GlobalAveragePooling1D: (c, s) => new GlobalAveragePooling1D({ ...s, ...format(c) }),
-  Conv1D: (c, s) =>
-    new Conv1D({
-      ...s,
-      filters: c['filters'] as number,
-      kernelSize: c['kernelSize'] as number,
-      strides: c['strides'] as number,
-      padding: c['padding'] as 'valid',
-      dilationRate: c['dilationRate'] as number,
-      activation: c['activation'] as string,
-      useBias: c['useBias'] as boolean,
-    }),
-  MaxPooling1D: (c, s) => new MaxPooling1D({ ...s, ...pool1d(c) }),
-  AveragePooling1D: (c, s) => new AveragePooling1D({ ...s, ...pool1d(c) }),
+  Conv1D: (c, s) => new Conv1D({ ...s, ...window<number>(c), filters: c['filters'] as number }),
+  MaxPooling1D: (c, s) => new MaxPooling1D({ ...s, ...pool<number>(c) }),
+  AveragePooling1D: (c, s) => new AveragePooling1D({ ...s, ...pool<number>(c) }),
   GaussianNoise: (c, s) => new GaussianNoise({ ...s, stddev: c['stddev'] as number }),
   SpatialDropout1D: (c, s) => new SpatialDropout1D({ ...s, rate: c['rate'] as number }),
   SpatialDropout2D: (c, s) => new SpatialDropout2D({ ...s, rate: c['rate'] as number, ...format(c) }),
@@ -134,27 +120,23 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   Dot: (c, s) => new Dot({ ...s, axes: c['axes'] as number, normalize: c['normalize'] as boolean }),
   Masking: (c, s) => new Masking({ ...s, maskValue: c['maskValue'] as number }),
 };
-/** The arguments every 2-D convolution layer reads from its config. */
-const convolution = (c: Config) => ({
-  kernelSize: c['kernelSize'] as [number, number],
-  strides: c['strides'] as [number, number],
+const format = (c: Config) => (dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {});
+/** A convolution's window and output as its config gives them; `Size` is how the layer spells a size (1-D or 2-D). */
+const window = <Size>(c: Config) => ({
+  kernelSize: c['kernelSize'] as Size,
+  strides: c['strides'] as Size,
   padding: c['padding'] as 'valid',
-  dilationRate: c['dilationRate'] as [number, number],
+  dilationRate: c['dilationRate'] as Size,
   activation: c['activation'] as string,
   useBias: c['useBias'] as boolean,
-  ...format(c),
 });
-const pool1d = (c: Config) => ({
-  poolSize: c['poolSize'] as number,
-  strides: (c['strides'] ?? undefined) as number,
+/** The arguments every 2-D convolution layer reads from its config. */
+const convolution = (c: Config) => ({ ...window<[number, number]>(c), ...format(c) });
+/** A pooling window as its config gives it (strides default to the pool size when left out). */
+const pool = <Size>(c: Config) => ({
+  poolSize: c['poolSize'] as Size,
+  strides: (c['strides'] ?? undefined) as Size,
   padding: c['padding'] as 'valid',
-});
-const format = (c: Config) => (dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {});
-const pool = (c: Config) => ({
-  poolSize: c['poolSize'] as [number, number],
-  strides: (c['strides'] ?? undefined) as [number, number],
-  padding: c['padding'] as 'valid',
-  ...(dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {}),
 });
 
 /** Removes undefined values, so layer defaults apply for keys a file leaves out. */
