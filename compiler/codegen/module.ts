@@ -18,6 +18,10 @@ const POOLING = {
   avgPool2dGrad: ['poolGrad', emitAvgPoolGrad],
 } as const;
 
+/** The code generator as the runtime takes it: a program's kernels to module bytes (shared memory, for threads). */
+export const generateModule = async (kernels: readonly KernelSpec[], relaxedSimd: boolean): Promise<Uint8Array> =>
+  (await buildModule(kernels, { relaxedSimd })).bytes;
+
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
 

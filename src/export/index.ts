@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildModule } from '../../compiler/codegen/module.js';
+import { buildModule, generateModule } from '../../compiler/codegen/module.js';
 import { describe } from '../../compiler/ir/node.js';
 import type { CallPlan, ValueSource } from '../../runtime/call-plan.js';
 import { epsilon, floatx, imageDataFormat } from '../../runtime/config.js';
@@ -258,7 +258,7 @@ async function exportCompiled(
 ): Promise<ExportSummary> {
   const program = fn.program;
   const { inputs, outputs } = fn.graph;
-  const recorder = await WasmAccelerator.create(program, generateForRecording, { singleThread: true });
+  const recorder = await WasmAccelerator.create(program, generateModule, { singleThread: true });
   if (!recorder) throw new ExportError('export: the function computes nothing in wasm (it has no kernel)');
   try {
     const executor = new Executor(program, recorder);
@@ -338,9 +338,6 @@ async function exportCompiled(
     recorder.dispose();
   }
 }
-
-const generateForRecording = async (kernels: Parameters<typeof buildModule>[0], relaxedSimd: boolean) =>
-  (await buildModule(kernels, { relaxedSimd })).bytes;
 
 /** The shapes of a function's inputs for export: given, or completed from the graph where every axis is known. */
 function shapesFor(fn: CompiledFunction<unknown>, given: ExportFunctionOptions['shapes']) {

@@ -12,8 +12,9 @@ import { guardFinite } from '../../runtime/nan-guard.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { Executor } from '../../runtime/executor.js';
 import { StepTimes, type Profile } from '../../runtime/profile.js';
-import { WasmAccelerator, type ModuleGenerator } from '../../runtime/wasm/accelerator.js';
-import { buildModule } from '../../compiler/codegen/module.js';
+import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
+// Code generation, on the compiler's side: the runtime receives the module's bytes.
+import { generateModule } from '../../compiler/codegen/module.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
@@ -282,10 +283,6 @@ function madeBefore(key: string, make: () => Made): Made {
   if (programs.size > PROGRAMS_KEPT) programs.delete(programs.keys().next().value!);
   return made;
 }
-
-/** Code generation, on the compiler's side: the runtime receives the module's bytes. */
-const generateModule: ModuleGenerator = async (kernels, relaxedSimd) =>
-  (await buildModule(kernels, { relaxedSimd })).bytes;
 
 /**
  * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
