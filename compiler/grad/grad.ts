@@ -5,7 +5,8 @@ import { describe, Node, whereBuilt } from '../ir/node.js';
 import { formatShape } from '../ir/type.js';
 import { isFloat } from '../../runtime/dtype.js';
 import { GradError } from '../../runtime/errors.js';
-import { unbroadcast, VJPS, zerosLike, type VJP } from './rules.js';
+import { unbroadcast, VJPS, type VJP } from './rules.js';
+import { zerosLike } from '../ir/build.js';
 import type { Op } from '../ir/ops.js';
 
 export interface GradOptions {

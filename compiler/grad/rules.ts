@@ -1,5 +1,4 @@
 import * as B from '../ir/build.js';
-import { constantNode } from '../ir/convert.js';
 import { Node } from '../ir/node.js';
 import type { Op, ReduceArgs } from '../ir/ops.js';
 import type { Shape } from '../ir/type.js';
@@ -19,7 +18,6 @@ export const unbroadcast = (g: Node, x: Node): Node =>
   sameStatic(g.shape, x.shape) ? g : Node.make('sumLike', [g, x], {});
 export const broadcastLike = (g: Node, x: Node): Node =>
   sameStatic(g.shape, x.shape) ? g : Node.make('broadcastLike', [g, x], {});
-export const zerosLike = (x: Node): Node => Node.make('broadcastLike', [constantNode(0, x.dtype), x], {});
 
 const noGrad = (node: Node): null[] => node.inputs.map(() => null);
 const unaryGrad =
@@ -42,7 +40,7 @@ function reducedCount(x: Node, axes: readonly number[]): Node {
       (dims as number[]).reduce((p, d) => p * d, 1),
       x.dtype,
     );
-  return B.sum(B.add(zerosLike(x), 1), axes, true);
+  return B.sum(B.add(B.zerosLike(x), 1), axes, true);
 }
 
 const swapLast = (x: Node): Node => {
@@ -273,7 +271,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   gatherGrad: (node, g) => [B.gather(g, node.inputs[1]!, node.args.axis), null, null],
   concatPart: (node, g) => {
     const [, ...operands] = node.inputs;
-    const pieces = operands.map((x, i) => (i === node.args.index ? g : zerosLike(x)));
+    const pieces = operands.map((x, i) => (i === node.args.index ? g : B.zerosLike(x)));
     return [B.concat(pieces, node.args.axis), ...operands.map(() => null)];
   },
   conv2dGradInput: (node, g) => {

@@ -7,7 +7,7 @@ import { isDType, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { nextSeed } from '../../runtime/random.js';
 import { full } from '../../runtime/ndarray.js';
-import { asNode, asNodes, type TensorLike } from './convert.js';
+import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
 
 /** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
 function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {
@@ -86,6 +86,14 @@ export const and = binary('and');
 export const or = binary('or');
 
 /** Elementwise choice: `a` where `cond` is true, else `b`. */
+/** An array of `value` with x's shape and dtype, whatever x holds (NaN included); sizes known only at call time too. */
+const filledLike = (x: TensorLike, value: number): Node => {
+  const node = asNode(x);
+  return build('broadcastLike', [constantNode(value, node.dtype), node], none);
+};
+export const onesLike = (x: TensorLike): Node => filledLike(x, 1);
+export const zerosLike = (x: TensorLike): Node => filledLike(x, 0);
+
 export const where = (cond: TensorLike, a: TensorLike, b: TensorLike): Node => build('where', [cond, a, b], none);
 /** Limits x to [lo, hi]. */
 export const clip = (x: TensorLike, lo: TensorLike, hi: TensorLike): Node => build('clip', [x, lo, hi], none);
@@ -347,9 +355,8 @@ export function conv2dTranspose(
   const grow = (d: number, kd: number, s: number) => (args.padding === 'valid' ? (d - 1) * s + kd : d * s);
   const [oh, ow] = [grow(h!, kh!, args.strides[0]), grow(w!, kw!, args.strides[1])];
   // The gradient op takes the forward input only for its shape: any value of that shape, per sample.
-  const perSample = reduction('max')(input, [1, 2, 3], true);
   const shape = last ? [1, oh, ow, out!] : [1, out!, oh, ow];
-  const ref = binary('mul')(perSample, full(shape, 0, input.dtype));
+  const ref = mul(max(input, [1, 2, 3], true), full(shape, 0, input.dtype));
   return build('conv2dGradInput', [input, k, ref], args);
 }
 

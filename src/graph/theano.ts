@@ -1,10 +1,9 @@
 /**
- * The spellings Theano users type: typed variable constructors (`iscalar`, `fmatrix`…), `neq`,
- * `onesLike` / `zerosLike`, and `T.nnet`'s functions, each the tsano op it names.
+ * The spellings Theano users type: typed variable constructors (`iscalar`, `fmatrix`…), `neq` and
+ * `T.nnet`'s functions, each the tsano op it names (`onesLike` and `zerosLike` are ops of their own).
  */
 import * as B from '../../compiler/ir/build.js';
-import { asNode, constantNode, type TensorLike } from '../../compiler/ir/convert.js';
-import { Node } from '../../compiler/ir/node.js';
+import type { TensorLike } from '../../compiler/ir/convert.js';
 import type { DType } from '../../runtime/dtype.js';
 import { matrix, scalar, tensor3, tensor4, vector } from './variables.js';
 
@@ -34,14 +33,6 @@ export const bmatrix = typed(matrix, 'bool');
 
 /** Theano's spelling of `ne`. */
 export const neq = B.ne;
-
-/** An array of `value` with x's shape and dtype, whatever x holds (NaN included); sizes known at call time too. */
-const filledLike = (x: TensorLike, value: number): Node => {
-  const node = asNode(x);
-  return Node.make('broadcastLike', [constantNode(value, node.dtype), node], {});
-};
-export const onesLike = (x: TensorLike): Node => filledLike(x, 1);
-export const zerosLike = (x: TensorLike): Node => filledLike(x, 0);
 
 /** theano.tensor.nnet: the neural-network functions under their Theano names. */
 export const nnet = {
