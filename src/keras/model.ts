@@ -251,6 +251,12 @@ export abstract class LayersModel {
     return this.trainFn;
   }
 
+  /** One update on one batch: the optimizer sets this step's rate, then the training step runs. */
+  private update(train: T.CompiledFunction<T.NDArray[]>, x: T.NDArray, y: T.NDArray, weights: T.NDArray): T.NDArray[] {
+    this.requireCompiled().optimizer.beforeStep();
+    return train(x, y, weights);
+  }
+
   /** Each sample's weight for fit: its sampleWeight times its class's weight (1 where neither is given). */
   private sampleWeights(y: T.NDArray, args: Pick<FitArgs, 'classWeight' | 'sampleWeight'>): T.NDArray {
     const n = y.shape[0]!;
@@ -298,11 +304,7 @@ export abstract class LayersModel {
     this.checkNotDisposed('trainOnBatch');
     const [x, y] = this.trainingData(xIn, yIn, 'trainOnBatch');
     const train = await this.trainStep();
-    const optimizer = this.requireCompiled().optimizer;
-    optimizer.beforeStep();
-    const results = train(x, y, this.sampleWeights(y, {}));
-    optimizer.afterStep();
-    const values = results.map((r) => r.item());
+    const values = this.update(train, x, y, this.sampleWeights(y, {})).map((r) => r.item());
     return values.length === 1 ? values[0]! : values;
   }
 
@@ -367,10 +369,7 @@ export abstract class LayersModel {
       let seen = 0;
       for (let s = 0; s < steps; s++) {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
-        const optimizer = this.requireCompiled().optimizer;
-        optimizer.beforeStep();
-        const results = train(takeRows(x, idx), takeRows(y, idx), takeRows(weights, idx));
-        optimizer.afterStep();
+        const results = this.update(train, takeRows(x, idx), takeRows(y, idx), takeRows(weights, idx));
         results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
         seen += idx.length;
         const logs = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));

@@ -32,12 +32,11 @@ export interface Optimizer {
   readonly name: string;
   /** The learning rate the next step uses. */
   learningRate: number;
-  /** Steps taken (Keras's `optimizer.iterations`). */
+  /** Steps taken (Keras's `optimizer.iterations`): the count the training step itself keeps. */
   readonly iterations: number;
   updates(params: readonly SharedVariable[], grads: readonly T.Node[]): [T.Node, T.Node][];
-  /** Called by fit and trainOnBatch around each step: schedules set the rate, the step count moves on. */
+  /** Called by fit and trainOnBatch before each step: a schedule sets the rate for it. */
   beforeStep(): void;
-  afterStep(): void;
 }
 
 /** The per-weight part of an optimizer: its update pairs, given the learning rate and step as graph values. */
@@ -84,7 +83,7 @@ function optimizer(name: string, config: OptimizerConfig, defaultRate: number, r
   positive(`${name}: globalClipnorm`, config.globalClipnorm);
   let lrVariable: SharedVariable | undefined;
   let stepVariable: SharedVariable | undefined;
-  let iterations = 0;
+  const iterations = () => (stepVariable ? stepVariable.get().item() : 0);
   return {
     name,
     get learningRate() {
@@ -96,20 +95,17 @@ function optimizer(name: string, config: OptimizerConfig, defaultRate: number, r
       lrVariable?.set(T.full([], value, lrVariable.dtype));
     },
     get iterations() {
-      return iterations;
+      return iterations();
     },
     updates(params, grads) {
       const dtype = params[0]?.dtype ?? 'float32';
       lrVariable = T.shared(T.full([], rate, dtype), `${name}/learning_rate`);
-      stepVariable = T.shared(T.full([], iterations, dtype), `${name}/iterations`);
+      stepVariable = T.shared(T.full([], iterations(), dtype), `${name}/iterations`);
       const step = T.add(stepVariable, 1);
       return [[stepVariable, step], ...rule({ params, grads: clipped(grads, config), lr: lrVariable, step, dtype })];
     },
     beforeStep() {
-      if (schedule) this.learningRate = schedule(iterations);
-    },
-    afterStep() {
-      iterations++;
+      if (schedule) this.learningRate = schedule(iterations());
     },
   };
 }

@@ -161,7 +161,6 @@ async function run(optimizer: Optimizer, steps: number, between?: (step: number)
     between?.(s);
     optimizer.beforeStep();
     f();
-    optimizer.afterStep();
     out.push(Array.from(w.get().data));
   }
   return out;
