@@ -16,23 +16,31 @@ abstract class Merge extends Layer {
   }
 }
 
-/** Elementwise sum of its inputs. */
-export class Add extends Merge {
-  constructor(args: LayerArgs = {}) {
-    super('Add', args);
+/** A merge that folds its inputs pairwise with one elementwise op. */
+abstract class Fold extends Merge {
+  constructor(
+    className: string,
+    args: LayerArgs,
+    private readonly combine: (a: T.Node, b: T.Node) => T.Node,
+  ) {
+    super(className, args);
   }
   protected forward(x: T.Node | T.Node[]): T.Node {
-    return this.inputsOf(x).reduce((a, b) => T.add(a, b));
+    return this.inputsOf(x).reduce((a, b) => this.combine(a, b));
+  }
+}
+
+/** Elementwise sum of its inputs. */
+export class Add extends Fold {
+  constructor(args: LayerArgs = {}) {
+    super('Add', args, T.add);
   }
 }
 
 /** Elementwise product of its inputs. */
-export class Multiply extends Merge {
+export class Multiply extends Fold {
   constructor(args: LayerArgs = {}) {
-    super('Multiply', args);
-  }
-  protected forward(x: T.Node | T.Node[]): T.Node {
-    return this.inputsOf(x).reduce((a, b) => T.mul(a, b));
+    super('Multiply', args, T.mul);
   }
 }
 
@@ -66,36 +74,27 @@ export class Subtract extends Merge {
 }
 
 /** Elementwise mean of its inputs. */
-export class Average extends Merge {
+export class Average extends Fold {
   constructor(args: LayerArgs = {}) {
-    super('Average', args);
+    super('Average', args, T.add);
   }
-  protected forward(x: T.Node | T.Node[]): T.Node {
+  protected override forward(x: T.Node | T.Node[]): T.Node {
     const inputs = this.inputsOf(x);
-    return T.div(
-      inputs.reduce((a, b) => T.add(a, b)),
-      inputs.length,
-    );
+    return T.div(super.forward(inputs), inputs.length);
   }
 }
 
 /** Elementwise maximum of its inputs. */
-export class Maximum extends Merge {
+export class Maximum extends Fold {
   constructor(args: LayerArgs = {}) {
-    super('Maximum', args);
-  }
-  protected forward(x: T.Node | T.Node[]): T.Node {
-    return this.inputsOf(x).reduce((a, b) => T.maximum(a, b));
+    super('Maximum', args, T.maximum);
   }
 }
 
 /** Elementwise minimum of its inputs. */
-export class Minimum extends Merge {
+export class Minimum extends Fold {
   constructor(args: LayerArgs = {}) {
-    super('Minimum', args);
-  }
-  protected forward(x: T.Node | T.Node[]): T.Node {
-    return this.inputsOf(x).reduce((a, b) => T.minimum(a, b));
+    super('Minimum', args, T.minimum);
   }
 }
 
