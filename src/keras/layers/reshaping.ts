@@ -82,6 +82,11 @@ abstract class Spatial2D extends Layer {
     super(className, args);
     this.format = args.dataFormat ?? imageDataFormat();
   }
+  /** One value per axis of an image: `rows` at the rows' axis, `cols` at the columns', `other` elsewhere. */
+  protected perAxis<V>(rows: V, cols: V, other: V): V[] {
+    const a = axes(this.format);
+    return [0, 1, 2, 3].map((i) => (i === a.h ? rows : i === a.w ? cols : other));
+  }
   /** Each axis's new size from its old one: rows and columns by `f`, the rest as they are. */
   protected mapped(s: Shape, f: (d: number, axis: 0 | 1) => number): Shape {
     const a = axes(this.format);
@@ -97,12 +102,7 @@ export class ZeroPadding2D extends Spatial2D {
     this.padding = pairs(args.padding, 1, 'zeroPadding2d: padding');
   }
   protected forward(x: T.Node): T.Node {
-    const a = axes(this.format);
-    const amounts = [0, 1, 2, 3].map((i) => (i === a.h ? this.padding[0] : i === a.w ? this.padding[1] : [0, 0])) as [
-      number,
-      number,
-    ][];
-    return T.pad(x, amounts);
+    return T.pad(x, this.perAxis<readonly [number, number]>(this.padding[0], this.padding[1], [0, 0]));
   }
   computeOutputShape(s: Shape): Shape {
     return this.mapped(s, (d, k) => d + this.padding[k][0] + this.padding[k][1]);
@@ -120,12 +120,8 @@ export class Cropping2D extends Spatial2D {
     this.cropping = pairs(args.cropping, 0, 'cropping2d: cropping');
   }
   protected forward(x: T.Node): T.Node {
-    const a = axes(this.format);
     const cut = ([before, after]: readonly [number, number]) => `${before}:${after ? -after : ''}`;
-    return T.index(
-      x,
-      ...[0, 1, 2, 3].map((i) => (i === a.h ? cut(this.cropping[0]) : i === a.w ? cut(this.cropping[1]) : ':')),
-    );
+    return T.index(x, ...this.perAxis(cut(this.cropping[0]), cut(this.cropping[1]), ':'));
   }
   computeOutputShape(s: Shape): Shape {
     return this.mapped(s, (d, k) => d - this.cropping[k][0] - this.cropping[k][1]);
