@@ -13,6 +13,21 @@ const classes = 4;
 const labels = Array.from({ length: rows }, (_, i) => (i * 7) % classes);
 const oneHot = T.array(labels.map((l) => Array.from({ length: classes }, (_, c) => (c === l ? 1 : 0))));
 
+/** A small convnet on images of `inputShape` in `dataFormat`, with its data. */
+const cnn = (dataFormat: 'channelsLast' | 'channelsFirst', inputShape: number[], seed: number) => ({
+  model: keras.sequential({
+    layers: [
+      keras.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', inputShape, dataFormat }),
+      keras.layers.maxPooling2d({ poolSize: 2, dataFormat }),
+      keras.layers.flatten(),
+      keras.layers.dense({ units: classes, activation: 'softmax' }),
+    ],
+  }),
+  x: T.randomNormal([rows, ...inputShape], { seed }),
+  y: oneHot,
+  loss: 'categorical_crossentropy',
+});
+
 const MODELS: Record<string, () => { model: keras.Sequential; x: T.NDArray; y: T.NDArray; loss: string }> = {
   'MLP with dropout': () => ({
     model: keras.sequential({
@@ -26,38 +41,8 @@ const MODELS: Record<string, () => { model: keras.Sequential; x: T.NDArray; y: T
     y: oneHot,
     loss: 'categorical_crossentropy',
   }),
-  CNN: () => ({
-    model: keras.sequential({
-      layers: [
-        keras.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', inputShape: [12, 12, 1] }),
-        keras.layers.maxPooling2d({ poolSize: 2 }),
-        keras.layers.flatten(),
-        keras.layers.dense({ units: classes, activation: 'softmax' }),
-      ],
-    }),
-    x: T.randomNormal([rows, 12, 12, 1], { seed: 2 }),
-    y: oneHot,
-    loss: 'categorical_crossentropy',
-  }),
-  'CNN, channels first': () => ({
-    model: keras.sequential({
-      layers: [
-        keras.layers.conv2d({
-          filters: 8,
-          kernelSize: 3,
-          activation: 'relu',
-          inputShape: [1, 12, 12],
-          dataFormat: 'channelsFirst',
-        }),
-        keras.layers.maxPooling2d({ poolSize: 2, dataFormat: 'channelsFirst' }),
-        keras.layers.flatten(),
-        keras.layers.dense({ units: classes, activation: 'softmax' }),
-      ],
-    }),
-    x: T.randomNormal([rows, 1, 12, 12], { seed: 4 }),
-    y: oneHot,
-    loss: 'categorical_crossentropy',
-  }),
+  CNN: () => cnn('channelsLast', [12, 12, 1], 2),
+  'CNN, channels first': () => cnn('channelsFirst', [1, 12, 12], 4),
   'embedding with sparse labels': () => ({
     model: keras.sequential({
       layers: [
