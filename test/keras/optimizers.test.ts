@@ -16,6 +16,20 @@ const grad = (w: readonly number[]) => w.map((v, i) => C[i]! + v);
 /** One Keras step per call: the new weights from the old ones, the gradient and the 1-based step t. */
 type Reference = () => (w: number[], g: number[], t: number, lr: number) => number[];
 
+/** Adam's rule (AdamW's with a weight decay: the weights decayed by decay·lr before Adam's step). */
+function adamReference(decay: number): ReturnType<Reference> {
+  const [m, s] = [W0.map(() => 0), W0.map(() => 0)];
+  return (w, g, t, lr) => {
+    const alpha = (lr * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t);
+    return w.map((v, i) => {
+      const decayed = v - v * decay * lr;
+      m[i]! += (g[i]! - m[i]!) * 0.1;
+      s[i]! += (g[i]! ** 2 - s[i]!) * 0.001;
+      return decayed - (m[i]! * alpha) / (Math.sqrt(s[i]!) + EPS);
+    });
+  };
+}
+
 const REFERENCES: Record<string, [() => Optimizer, Reference]> = {
   sgd: [() => keras.optimizers.sgd({ learningRate: 0.1 }), () => (w, g, _t, lr) => w.map((v, i) => v - lr * g[i]!)],
   'sgd, nesterov momentum': [
@@ -29,35 +43,8 @@ const REFERENCES: Record<string, [() => Optimizer, Reference]> = {
         });
     },
   ],
-  adam: [
-    () => keras.optimizers.adam({ learningRate: 0.1 }),
-    () => {
-      const [m, s] = [W0.map(() => 0), W0.map(() => 0)];
-      return (w, g, t, lr) => {
-        const alpha = (lr * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t);
-        return w.map((v, i) => {
-          m[i]! += (g[i]! - m[i]!) * 0.1;
-          s[i]! += (g[i]! ** 2 - s[i]!) * 0.001;
-          return v - (m[i]! * alpha) / (Math.sqrt(s[i]!) + EPS);
-        });
-      };
-    },
-  ],
-  adamw: [
-    () => keras.optimizers.adamw({ learningRate: 0.1, weightDecay: 0.05 }),
-    () => {
-      const [m, s] = [W0.map(() => 0), W0.map(() => 0)];
-      return (w, g, t, lr) => {
-        const alpha = (lr * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t);
-        return w.map((v, i) => {
-          const decayed = v - v * 0.05 * lr;
-          m[i]! += (g[i]! - m[i]!) * 0.1;
-          s[i]! += (g[i]! ** 2 - s[i]!) * 0.001;
-          return decayed - (m[i]! * alpha) / (Math.sqrt(s[i]!) + EPS);
-        });
-      };
-    },
-  ],
+  adam: [() => keras.optimizers.adam({ learningRate: 0.1 }), () => adamReference(0)],
+  adamw: [() => keras.optimizers.adamw({ learningRate: 0.1, weightDecay: 0.05 }), () => adamReference(0.05)],
   adamax: [
     () => keras.optimizers.adamax({ learningRate: 0.1 }),
     () => {
