@@ -1,4 +1,4 @@
-/** Keras's training callbacks beyond EarlyStopping and TerminateOnNaN, with Keras's defaults and rules. */
+/** Keras's training callbacks, with Keras's defaults and rules. */
 import { appendFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../../runtime/errors.js';
 import type { Callback, LayersModel } from './model.js';
@@ -164,5 +164,44 @@ export class CSVLogger implements Callback {
     const header = this.headerWritten ? '' : ['epoch', ...this.keys].join(sep) + '\n';
     this.headerWritten = true;
     appendFileSync(this.filename, header + [epoch, ...this.keys.map((k) => logs[k] ?? '')].join(sep) + '\n');
+  }
+}
+
+/** Stops fit when a monitored value stops improving. */
+export class EarlyStopping implements Callback {
+  stopTraining = false;
+  private best: number;
+  private wait = 0;
+  private readonly monitor: string;
+  /** Without a mode, values named like accuracy improve upwards, the rest downwards. */
+  private readonly toward: 'min' | 'max';
+  constructor(
+    private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {},
+  ) {
+    this.monitor = args.monitor ?? 'val_loss';
+    this.toward = args.mode ?? (this.monitor.includes('acc') ? 'max' : 'min');
+    this.best = this.toward === 'max' ? -Infinity : Infinity;
+  }
+  onEpochEnd(_epoch: number, logs: Record<string, number>): void {
+    const raw = logs[this.monitor] ?? logs['loss'];
+    if (raw === undefined) return;
+    if (improves(raw, this.best, this.args.minDelta ?? 0, this.toward)) {
+      this.best = raw;
+      this.wait = 0;
+    } else if (++this.wait > (this.args.patience ?? 0)) {
+      this.stopTraining = true;
+    }
+  }
+}
+
+/** Stops fit at the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN). */
+export class TerminateOnNaN implements Callback {
+  stopTraining = false;
+  onBatchEnd(batch: number, logs: Record<string, number>): void {
+    const loss = logs['loss'];
+    if (loss !== undefined && !Number.isFinite(loss)) {
+      console.log(`Batch ${batch}: Invalid loss, terminating training`);
+      this.stopTraining = true;
+    }
   }
 }

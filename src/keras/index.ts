@@ -29,7 +29,7 @@ import {
   SeparableConv2D,
 } from './layers/conv.js';
 import type { Layer, LayerArgs } from './layers/layer.js';
-import { EarlyStopping, Functional, History, LayersModel, Sequential, TerminateOnNaN } from './model.js';
+import { Functional, History, LayersModel, Sequential } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
@@ -57,6 +57,8 @@ import {
 } from './layers/reshaping.js';
 import {
   CSVLogger,
+  EarlyStopping,
+  TerminateOnNaN,
   LearningRateScheduler,
   ModelCheckpoint,
   ReduceLROnPlateau,

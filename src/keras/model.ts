@@ -62,40 +62,6 @@ export class History {
   }
 }
 
-/** Stops fit when a monitored value stops improving. */
-export class EarlyStopping implements Callback {
-  stopTraining = false;
-  private best = Infinity;
-  private wait = 0;
-  constructor(
-    private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {},
-  ) {}
-  onEpochEnd(_epoch: number, logs: Record<string, number>): void {
-    const monitor = this.args.monitor ?? 'val_loss';
-    const raw = logs[monitor] ?? logs['loss'];
-    if (raw === undefined) return;
-    const value = (this.args.mode ?? (monitor.includes('acc') ? 'max' : 'min')) === 'max' ? -raw : raw;
-    if (value < this.best - (this.args.minDelta ?? 0)) {
-      this.best = value;
-      this.wait = 0;
-    } else if (++this.wait > (this.args.patience ?? 0)) {
-      this.stopTraining = true;
-    }
-  }
-}
-
-/** Stops fit at the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN). */
-export class TerminateOnNaN implements Callback {
-  stopTraining = false;
-  onBatchEnd(batch: number, logs: Record<string, number>): void {
-    const loss = logs['loss'];
-    if (loss !== undefined && !Number.isFinite(loss)) {
-      console.log(`Batch ${batch}: Invalid loss, terminating training`);
-      this.stopTraining = true;
-    }
-  }
-}
-
 /** A layer's entry in a Keras topology; the first layer of a model carries the batch input shape. */
 const layerEntry = (l: Layer, first: boolean): Record<string, unknown> => ({
   class_name: l.className,

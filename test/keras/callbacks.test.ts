@@ -57,6 +57,26 @@ describe('Keras callbacks', () => {
     expect(() => keras.callbacks.reduceLROnPlateau({ factor: 1 })).toThrow(/factor must be in \(0, 1\)/);
   });
 
+  it('EarlyStopping stops after patience epochs without an improvement beyond minDelta, in the monitored direction', async () => {
+    const epochsRun = async (values: number[], args: Parameters<typeof keras.callbacks.earlyStopping>[0]) => {
+      const m = model();
+      const history = await m.fit(x, y, {
+        epochs: values.length,
+        batchSize: 16,
+        verbose: 0,
+        callbacks: [scripted(values, []), keras.callbacks.earlyStopping(args)],
+      });
+      return history.epoch.length;
+    };
+    // Improves at epochs 1 and 2, then waits: stops at the third epoch without one (patience 2).
+    expect(await epochsRun([5, 4, 3, 3, 3, 3, 3], { patience: 2 })).toBe(6);
+    // An improvement smaller than minDelta does not count.
+    expect(await epochsRun([5, 4.95, 4.9, 4.85, 1], { patience: 1, minDelta: 0.1 })).toBe(3);
+    // Upwards for accuracy-like monitors, or when asked.
+    expect(await epochsRun([1, 2, 3, 4, 5], { patience: 0, mode: 'max' })).toBe(5);
+    expect(await epochsRun([1, 2, 3, 4, 5], { patience: 0 })).toBe(2);
+  });
+
   it('LearningRateScheduler sets the rate at each epoch start, and the step uses it', async () => {
     const m = model(0.1);
     const seen: number[] = [];
