@@ -62,10 +62,10 @@ export interface CallPlan {
   readonly fallbacks: number;
 }
 
-/** What a recording needs to know about wasm memory. */
+/** What a recording needs to know about wasm memory (the accelerator's own question). */
 export interface MemoryOwner {
-  /** True for arrays in the accelerator's memory. */
-  holds(data: ArrayBufferView): boolean;
+  /** True for values in the accelerator's memory. */
+  resident(value: NDArray): boolean;
 }
 
 /** The call key: input shapes (dtypes are fixed by the graph). */
@@ -97,7 +97,7 @@ export class CallRecorder {
 
   /** `value` is input `index`, a constant, or a reference step's result. */
   source(value: NDArray, source: Exclude<ValueSource, { kind: 'memory' }>): void {
-    if (this.memory.holds(value.data)) return;
+    if (this.memory.resident(value)) return;
     if (source.kind === 'input' && this.sources.has(value.data)) this.fail('two inputs are the same array');
     this.values.set(value, source);
     if (!this.sources.has(value.data)) this.sources.set(value.data, source);
@@ -112,7 +112,7 @@ export class CallRecorder {
 
   /** Where `value` is at this point of the call, or undefined (and the plan broken) if nowhere known. */
   locate(value: NDArray): ValueSource | undefined {
-    if (this.memory.holds(value.data))
+    if (this.memory.resident(value))
       return { kind: 'memory', ptr: value.data.byteOffset, dtype: value.dtype, shape: [...value.shape] };
     const source = this.values.get(value);
     if (!source) this.fail('a value was made in JavaScript outside the reference steps');
@@ -122,7 +122,7 @@ export class CallRecorder {
   /** A step ran on the reference kernels with `operands`, giving `value`. */
   reference(step: Step, operands: readonly NDArray[], value: NDArray): void {
     // A view of a value in memory (reshape, an output of a fused step) is no work: its bytes are where they were.
-    if (this.memory.holds(value.data) || this.values.has(value)) return;
+    if (this.memory.resident(value) || this.values.has(value)) return;
     // So is a view of an input's or a constant's bytes: the same source, seen with another shape.
     const bytes = this.sources.get(value.data);
     if (bytes && bytes.kind !== 'step') {

@@ -126,7 +126,7 @@ export class Executor {
       if (plan === undefined) {
         // A function called with ever new shapes keeps the plans of its recent ones.
         if (this.plans.size >= MAX_PLANS) (this.plans.clear(), (this.lastPlan = undefined));
-        recorder = new CallRecorder({ holds: (data) => accelerator.resident({ data } as NDArray) });
+        recorder = new CallRecorder(accelerator);
       }
     }
     const result = this.runSteps(inputs, times, recorder);
