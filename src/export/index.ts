@@ -64,9 +64,9 @@ export interface ExportModelOptions extends ExportOptions {
 
 const VERSION = '0.1.0';
 
-/** Bytes of weights.bin as they are appended, each part at an 8-byte boundary. */
+/** Bytes of weights.bin as they are appended, each part at an 8-byte boundary (an array added twice is stored once). */
 class Store {
-  private readonly parts: Uint8Array[] = [];
+  private readonly parts: { readonly at: number; readonly bytes: Uint8Array }[] = [];
   private size = 0;
   private readonly placed = new Map<ArrayBufferView, number>();
 
@@ -74,18 +74,15 @@ class Store {
     const known = this.placed.get(data);
     if (known !== undefined) return known;
     const at = this.size;
-    this.parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
+    this.parts.push({ at, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
     this.size += Math.ceil(data.byteLength / 8) * 8;
-    const pad = Math.ceil(data.byteLength / 8) * 8 - data.byteLength;
-    if (pad) this.parts.push(new Uint8Array(pad));
     this.placed.set(data, at);
     return at;
   }
 
   bytes(): Uint8Array {
     const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const p of this.parts) (out.set(p, at), (at += p.length));
+    for (const { at, bytes } of this.parts) out.set(bytes, at);
     return out;
   }
 }
@@ -167,7 +164,6 @@ function exportedPlan(
       shared: sharedIndex.get(program.updates[k]!.container)!,
       ...exportedValue(u, inputs, store, `the update of ${program.updates[k]!.container.name}`),
     })),
-    end: plan.tapePtr + plan.tape.byteLength,
   };
 }
 
@@ -306,7 +302,7 @@ async function exportCompiled(
       epsilon: epsilon(),
       imageDataFormat: imageDataFormat(),
       relaxedSimd,
-      memoryBytes: Math.max(layout.bytes, ...plans.map((p) => p.end)) + 65536,
+      memoryBytes: Math.max(layout.bytes, ...plans.map((p) => p.tape.ptr + p.tape.bytes)) + 65536,
       ...(batchSize !== undefined ? { batchSize } : {}),
       inputs: inputs.map((n, i) => ({ name: names.inputs?.[i] ?? describe(n), dtype: n.dtype, shape: [...n.shape] })),
       outputs: outputs.map((n, k) => ({
