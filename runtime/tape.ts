@@ -65,15 +65,11 @@ export class TapeWriter {
   }
 }
 
-/** The jobs of the `parallel` record at word `at` of `words` (function index, arguments), given each function's arity. */
-export function parallelJobs(
-  words: ArrayLike<number>,
-  at: number,
-  arity: (fn: number) => number,
-): [number, number[]][] {
-  const count = words[at + 2]!;
+/** The jobs of the `parallel` record `words` (function index, arguments), given each function's arity. */
+export function parallelJobs(words: ArrayLike<number>, arity: (fn: number) => number): [number, number[]][] {
+  const count = words[2]!;
   const jobs: [number, number[]][] = [];
-  let p = at + 3;
+  let p = 3;
   for (let j = 0; j < count; j++) {
     const fn = words[p]! - TAPE.firstKernel;
     const n = arity(fn);

@@ -179,7 +179,8 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   input: noWork('a leaf'),
   constant: noWork('a leaf'),
   shared: noWork('a leaf'),
-  randomUniformLike: (node) => (isFloat(node.dtype) ? { kind: 'randomUniform', ...width(node) } : undefined),
+  // Its type rule makes it float32 or float64 always.
+  randomUniformLike: (node) => ({ kind: 'randomUniform', ...width(node) }),
   neg: elementwise,
   exp: elementwise,
   log: elementwise,

@@ -260,9 +260,9 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
 
   /** The module's `parallel` import: the jobs of the tape's record at `ptr`, split across threads. */
   private runParallel(ptr: number): void {
-    const words = this.arena.view('int32', ptr, 3);
-    const record = this.arena.view('int32', ptr, words[1]!);
-    this.dispatchNow(parallelJobs(record, 0, (fn) => this.fns[fn]!.length));
+    // The record's second word is its length in words.
+    const record = this.arena.view('int32', ptr, this.arena.view('int32', ptr, 2)[1]!);
+    this.dispatchNow(parallelJobs(record, (fn) => this.fns[fn]!.length));
   }
 
   /**
