@@ -17,7 +17,7 @@ export type { Origin } from '../compiler/ir/origin.js';
 export { grad, type GradOptions } from './graph/grad.js';
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
-export { compile } from './graph/function.js';
+export { compile, compileSync, ready } from './graph/function.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
 export * from './graph/theano.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode } from './graph/function.js';

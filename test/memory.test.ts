@@ -87,7 +87,7 @@ describe('memory over a long run', () => {
     await model.fit(x, T.zeros([4, 2]), { verbose: 0 });
     await model.predict(x);
     model.dispose();
-    await expect(model.predict(x)).rejects.toThrow(T.DisposedError);
+    expect(() => model.predict(x)).toThrow(T.DisposedError);
     await expect(model.fit(x, T.zeros([4, 2]), { verbose: 0 })).rejects.toThrow(/fit: the model was disposed/);
     expect(model.getWeights()).toHaveLength(2);
   });

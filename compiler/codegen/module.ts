@@ -1,5 +1,6 @@
+import { ConfigError } from '../../runtime/errors.js';
 import { kernelExports, tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
-import { loadBinaryen } from './binaryen.js';
+import { loadedBinaryen } from './binaryen.js';
 import { emitStridedCopy } from './copy.js';
 import { emitElementwise } from './elementwise.js';
 import { FunctionEmitter } from './emitter.js';
@@ -19,8 +20,8 @@ const POOLING = {
 } as const;
 
 /** The code generator as the runtime takes it: a program's kernels to module bytes (shared memory, for threads). */
-export const generateModule = async (kernels: readonly KernelSpec[], relaxedSimd: boolean): Promise<Uint8Array> =>
-  (await buildModule(kernels, { relaxedSimd })).bytes;
+export const generateModule = (kernels: readonly KernelSpec[], relaxedSimd: boolean): Uint8Array =>
+  buildModule(kernels, { relaxedSimd }).bytes;
 
 /** wasm32's limit: 65536 pages of 64 KiB (4 GiB). The runtime's memory must declare the same maximum. */
 export const MAX_PAGES = 65536;
@@ -36,11 +37,15 @@ export interface WasmModule {
  * runtime owns it (and can share it between threads later). Validated, not optimized: binaryen's
  * optimizer costs compile time without making these kernels faster (V8 allocates registers itself).
  */
-export async function buildModule(
+export function buildModule(
   kernels: readonly KernelSpec[],
   options: { relaxedSimd?: boolean; sharedMemory?: boolean } = {},
-): Promise<WasmModule> {
-  const b = await loadBinaryen();
+): WasmModule {
+  const b = loadedBinaryen();
+  if (!b)
+    throw new ConfigError(
+      'compiling to wasm needs the code generator loaded: await T.ready() (or keras.ready()) first, or use the async T.compile',
+    );
   const m = new b.Module();
   try {
     const relaxed = options.relaxedSimd ? b.Features.RelaxedSIMD : 0;

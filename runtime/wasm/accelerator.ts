@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import type { KernelSpec } from '../kernel-abi.js';
 import { kernelExports } from '../kernel-abi.js';
 import type { SharedContainer } from '../program.js';
@@ -6,6 +7,7 @@ import type { Residence } from '../shared-value.js';
 import type { Program, Step } from '../program.js';
 import type { Accelerator } from '../executor.js';
 import { copyOf, NDArray, sizeOf } from '../ndarray.js';
+import { ConfigError } from '../errors.js';
 import type { ConvParams } from '../reference/nn.js';
 import { blockBytes, WasmArena } from './arena.js';
 import { threadPool, type ThreadPool } from './threads.js';
@@ -38,10 +40,9 @@ let configured = false;
  * would stay at a quarter of its speed (TSANO_LIFTOFF=1 keeps it, to measure the difference).
  * Relaxed SIMD on: Node 20 has f32x4.relaxed_madd (a real FMA) behind a flag.
  */
-async function configureV8(): Promise<void> {
+function configureV8(): void {
   if (configured) return;
   configured = true;
-  const v8 = await import('node:v8');
   if (process.env['TSANO_LIFTOFF'] !== '1') v8.setFlagsFromString('--no-liftoff');
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 }
@@ -50,7 +51,7 @@ async function configureV8(): Promise<void> {
 const wantRelaxed = () => process.env['TSANO_RELAXED_SIMD'] !== '0';
 
 /** Generates the module of a program's kernels (wasm bytes), with relaxed-SIMD FMA or plain SIMD128. */
-export type ModuleGenerator = (kernels: readonly KernelSpec[], relaxedSimd: boolean) => Promise<Uint8Array>;
+export type ModuleGenerator = (kernels: readonly KernelSpec[], relaxedSimd: boolean) => Uint8Array;
 
 /**
  * Runs a compiled function's wasm kernels in memory it owns: the instance, the memory and what lives
@@ -151,26 +152,27 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
    * The accelerator for `program`, with its kernels' module from the cache or from `generate` (the code
    * generator, which the compiler passes in: the runtime never loads it itself).
    */
-  static async create(
+  static create(
     program: Program,
     generate: ModuleGenerator,
     options: { readonly singleThread?: boolean } = {},
-  ): Promise<WasmAccelerator | undefined> {
+  ): WasmAccelerator | undefined {
     if (program.kernels.length === 0) return undefined;
-    await configureV8();
+    configureV8();
     // Export names follow from the kernel list, so a cached module needs no side table.
     const exports = kernelExports(program.kernels);
     if (wantRelaxed()) {
       try {
-        const { module, source } = await cachedModule(moduleKey(program.kernels, 'relaxed'), () =>
+        const { module, source } = cachedModule(moduleKey(program.kernels, 'relaxed'), () =>
           generate(program.kernels, true),
         );
         return new WasmAccelerator(program, module, exports, true, source, options.singleThread === true);
-      } catch {
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
         // a module with one unsupported opcode fails whole: fall back to plain SIMD128
       }
     }
-    const { module, source } = await cachedModule(moduleKey(program.kernels, 'simd128'), () =>
+    const { module, source } = cachedModule(moduleKey(program.kernels, 'simd128'), () =>
       generate(program.kernels, false),
     );
     return new WasmAccelerator(program, module, exports, false, source, options.singleThread === true);

@@ -50,10 +50,10 @@ export function moduleKey(kernels: unknown, features: string): string {
  */
 export type CacheSource = 'memory' | 'disk' | 'built';
 
-export async function cachedModule(
+export function cachedModule(
   key: string,
-  build: () => Promise<Uint8Array>,
-): Promise<{ module: WebAssembly.Module; source: CacheSource }> {
+  build: () => Uint8Array,
+): { module: WebAssembly.Module; source: CacheSource } {
   const hit = memory.get(key);
   if (hit) return { module: hit, source: 'memory' };
   const dir = cacheDir();
@@ -69,7 +69,7 @@ export async function cachedModule(
   }
   if (!module) {
     source = 'built';
-    const bytes = await build();
+    const bytes = build();
     module = new WebAssembly.Module(bytes);
     if (file) {
       try {

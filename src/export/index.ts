@@ -18,8 +18,8 @@ import { full, type NDArray } from '../../runtime/ndarray.js';
 import type { Program } from '../../runtime/program.js';
 import { initialState } from '../../runtime/random.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
-import type { CompiledFunction } from '../graph/function.js';
-import type { LayersModel } from '../keras/model.js';
+import { ready, type CompiledFunction } from '../graph/function.js';
+import type { AnyLayersModel } from '../keras/model.js';
 import { checkGeneratedModule } from './check.js';
 import { LOADER_SOURCE } from './loader.js';
 
@@ -254,7 +254,8 @@ async function exportCompiled(
 ): Promise<ExportSummary> {
   const program = fn.program;
   const { inputs, outputs } = fn.graph;
-  const recorder = await WasmAccelerator.create(program, generateModule, { singleThread: true });
+  await ready();
+  const recorder = WasmAccelerator.create(program, generateModule, { singleThread: true });
   if (!recorder) throw new ExportError('export: the function computes nothing in wasm (it has no kernel)');
   try {
     const executor = new Executor(program, recorder);
@@ -290,7 +291,7 @@ async function exportCompiled(
     });
     // The tape does not depend on the choice: the same functions, in the same order, with the same arguments.
     const relaxedSimd = options.relaxedSimd ?? recorder.relaxedSimd;
-    const wasm = (await buildModule(program.kernels, { relaxedSimd, sharedMemory: false })).bytes;
+    const wasm = buildModule(program.kernels, { relaxedSimd, sharedMemory: false }).bytes;
     const outputShape = (k: number) =>
       plans[0]!.outputs[k]!.shape.map((d, a) => (outputs[k]!.shape[a] === null ? null : d));
     const manifest: Manifest = {
@@ -368,14 +369,18 @@ export async function exportFunction(
 
 /** Writes a Keras model's forward pass (inference mode) as a standalone module in `dir`, with `predict`. */
 export async function exportModel(
-  model: LayersModel,
+  model: AnyLayersModel,
   dir: string,
   options: ExportModelOptions = {},
 ): Promise<ExportSummary> {
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new ExportError(`exportModel: batchSize must be a positive integer, got ${String(batchSize)}`);
-  const fn = await model.makePredictFunction();
+  if (model.inputs.length !== 1 || model.outputs.length !== 1)
+    throw new ExportError(
+      `exportModel: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; an exported model's predict takes one input and gives one output (export the function with exportFunction instead)`,
+    );
+  const fn = model.makePredictFunction();
   const input = fn.graph.inputs[0]!;
   if (input.shape.slice(1).some((d) => d === null))
     throw new ExportError(

@@ -15,6 +15,7 @@ import { StepTimes, type Profile } from '../../runtime/profile.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 // Code generation, on the compiler's side: the runtime receives the module's bytes.
 import { generateModule } from '../../compiler/codegen/module.js';
+import { loadBinaryen } from '../../compiler/codegen/binaryen.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
@@ -285,14 +286,35 @@ function madeBefore(key: string, make: () => Made): Made {
 }
 
 /**
+ * Loads the wasm code generator, after which `compileSync` (and Keras's predict and evaluate) need no
+ * await: TensorFlow.js's `tf.ready()`. Resolves at once when it is loaded.
+ */
+export async function ready(): Promise<void> {
+  await loadBinaryen();
+}
+
+/**
  * Compiles a function from symbolic inputs to outputs (Theano's `theano.function`). Async because the
- * wasm backend loads its code generator; calling the result is synchronous.
+ * wasm backend loads its code generator the first time; calling the result is synchronous.
  */
 export async function compile<O extends Node | readonly Node[]>(
   inputs: readonly Node[],
   outputs: O,
   options: CompileOptions = {},
 ): Promise<CompiledFunction<O extends Node ? NDArray : NDArray[]>> {
+  if ((options.mode ?? defaultBackend()) === 'wasm') await ready();
+  return compileSync(inputs, outputs, options);
+}
+
+/**
+ * `compile` without the await, once the code generator is loaded (`await T.ready()`, or any earlier
+ * awaited compile); before that it is a ConfigError unless every module it needs is already cached.
+ */
+export function compileSync<O extends Node | readonly Node[]>(
+  inputs: readonly Node[],
+  outputs: O,
+  options: CompileOptions = {},
+): CompiledFunction<O extends Node ? NDArray : NDArray[]> {
   const started = performance.now();
   const mode = checkOptions(options);
   checkInputs(inputs);
@@ -370,7 +392,7 @@ export async function compile<O extends Node | readonly Node[]>(
       console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
-  const accelerator = mode === 'wasm' ? await WasmAccelerator.create(program, generateModule) : undefined;
+  const accelerator = mode === 'wasm' ? WasmAccelerator.create(program, generateModule) : undefined;
   const executor = new Executor(program, accelerator, { nanGuard });
   const disposers: (() => void)[] = [() => executor.dispose()];
 

@@ -1,7 +1,7 @@
 /** Keras's training callbacks, with Keras's defaults and rules. */
 import { appendFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../../runtime/errors.js';
-import type { Callback, LayersModel } from './model.js';
+import type { AnyLayersModel, Callback } from './model.js';
 
 type Mode = 'min' | 'max' | 'auto';
 
@@ -13,7 +13,7 @@ const direction = (mode: Mode, monitor: string): 'min' | 'max' =>
 const improves = (current: number, best: number, minDelta: number, toward: 'min' | 'max') =>
   toward === 'min' ? current < best - minDelta : current > best + minDelta;
 
-function optimizerOf(model: LayersModel | undefined, who: string) {
+function optimizerOf(model: AnyLayersModel | undefined, who: string) {
   const optimizer = model?.optimizer;
   if (!optimizer) throw new ConfigError(`${who}: the model has no optimizer (compile it before fit)`);
   return optimizer;
@@ -21,7 +21,7 @@ function optimizerOf(model: LayersModel | undefined, who: string) {
 
 /** Lowers the learning rate by `factor` when the monitored value has not improved for `patience` epochs. */
 export class ReduceLROnPlateau implements Callback {
-  private model?: LayersModel;
+  private model?: AnyLayersModel;
   private best: number;
   private wait = 0;
   private cooldownLeft = 0;
@@ -44,7 +44,7 @@ export class ReduceLROnPlateau implements Callback {
     this.best = this.toward === 'min' ? Infinity : -Infinity;
   }
 
-  setModel(model: LayersModel): void {
+  setModel(model: AnyLayersModel): void {
     this.model = model;
   }
 
@@ -83,7 +83,7 @@ export interface ReduceLROnPlateauArgs {
 
 /** Sets the learning rate at the start of each epoch from `schedule(epoch, current rate)`. */
 export class LearningRateScheduler implements Callback {
-  private model?: LayersModel;
+  private model?: AnyLayersModel;
   constructor(
     private readonly schedule: (epoch: number, learningRate: number) => number,
     private readonly verbose: 0 | 1 = 0,
@@ -91,7 +91,7 @@ export class LearningRateScheduler implements Callback {
     if (typeof schedule !== 'function')
       throw new ConfigError('learningRateScheduler: expected a function (epoch, lr) => lr');
   }
-  setModel(model: LayersModel): void {
+  setModel(model: AnyLayersModel): void {
     this.model = model;
   }
   onEpochBegin(epoch: number): void {
@@ -111,7 +111,7 @@ export class LearningRateScheduler implements Callback {
  * which `{epoch}` and the names of logs are replaced as Keras formats them (`model-{epoch:02d}`).
  */
 export class ModelCheckpoint implements Callback {
-  private model?: LayersModel;
+  private model?: AnyLayersModel;
   private best: number;
   private readonly toward: 'min' | 'max';
   readonly saved: string[] = [];
@@ -122,7 +122,7 @@ export class ModelCheckpoint implements Callback {
     this.toward = direction(args.mode ?? 'auto', args.monitor ?? 'val_loss');
     this.best = this.toward === 'min' ? Infinity : -Infinity;
   }
-  setModel(model: LayersModel): void {
+  setModel(model: AnyLayersModel): void {
     this.model = model;
   }
   async onEpochEnd(epoch: number, logs: Record<string, number>): Promise<void> {

@@ -5,6 +5,14 @@ import { LoadError, TsanoError } from '../../runtime/errors.js';
 import { checkedSize } from '../../runtime/limits.js';
 import { withWeightSource } from './layers/layer.js';
 import type { LayersModel } from './model.js';
+import { loadKerasFile } from './keras-load.js';
+import { isKerasFile } from './hdf5.js';
+
+/**
+ * What a loaded model's predict returns: one array, or a list when the file's model has several outputs.
+ * The file decides, so the caller says which it expects (TensorFlow.js types it `Tensor | Tensor[]`).
+ */
+type Outputs = T.NDArray | T.NDArray[];
 import { localPath, reason } from './save.js';
 import { isObject, modelFromTopology, type Config } from './serialization.js';
 
@@ -198,8 +206,9 @@ function asLoadError<R>(file: string, build: () => R): R {
  * files declare is checked before it is allocated: a hostile or damaged file is a LoadError naming the file and
  * the field, and nothing outside the model's folder is read.
  */
-export async function loadModel(target: string): Promise<LayersModel> {
+export async function loadModel<Out extends Outputs = T.NDArray>(target: string): Promise<LayersModel<Out>> {
   const file = localPath(target);
+  if (isKerasFile(file)) return (await loadKerasFile(file)) as LayersModel<Out>;
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -231,7 +240,7 @@ export async function loadModel(target: string): Promise<LayersModel> {
     withWeightSource(source, () => {
       const m = modelFromTopology(json['modelTopology'] as Config, file);
       void m.weights; // builds every layer, taking its weights from the files
-      return m;
+      return m as LayersModel<Out>;
     }),
   );
   const unused = [...provided.keys()].filter((n) => !used.has(n));
@@ -241,7 +250,7 @@ export async function loadModel(target: string): Promise<LayersModel> {
 }
 
 /** A model from Keras's `model.to_json()` output (Keras 2 or Keras 3 layout), with fresh weights. */
-export function modelFromJSON(text: string): LayersModel {
+export function modelFromJSON<Out extends Outputs = T.NDArray>(text: string): LayersModel<Out> {
   if (typeof text !== 'string')
     throw new LoadError(`modelFromJSON: expected the JSON text of a model, got ${typeof text}`);
   const json = parseJsonText(text, 'modelFromJSON');
@@ -249,6 +258,6 @@ export function modelFromJSON(text: string): LayersModel {
   return asLoadError('modelFromJSON', () => {
     const model = modelFromTopology(json, 'modelFromJSON');
     void model.weights; // builds every layer now, so an impossible size is an error here, not at the first predict
-    return model;
+    return model as LayersModel<Out>;
   });
 }

@@ -14,6 +14,7 @@ import {
   defaultBackend,
 } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
+import { checkOptionNames } from '../../runtime/options.js';
 import * as T from '../index.js';
 import { configInForce } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
@@ -69,6 +70,13 @@ import { loadModel, modelFromJSON } from './files.js';
 const config = configInForce();
 console.error(`Using ${config.backend} backend.`);
 
+/**
+ * The code generator is loaded with the namespace, so predict, evaluate and backend.function answer
+ * synchronously, as in TensorFlow.js; `await keras.ready()` is kept for code written for tf.ready().
+ */
+await T.ready();
+export const ready = T.ready;
+
 const FLOATX = ['float16', 'float32', 'float64'];
 
 /** Keras's backend module: configuration plus the classic functions over the graph API. */
@@ -107,8 +115,8 @@ export const backend = {
   relu: T.relu,
   gradients: (loss: T.Node, variables: T.Node[]) => T.grad(loss, variables),
   /** keras.backend.function(inputs, outputs, updates): a compiled function taking an array of inputs. */
-  async function(inputs: T.Node[], outputs: T.Node[], updates: [T.Node, T.Node][] = []) {
-    const f = await T.compile(inputs, outputs, { updates });
+  function(inputs: T.Node[], outputs: T.Node[], updates: [T.Node, T.Node][] = []) {
+    const f = T.compileSync(inputs, outputs, { updates });
     return (values: T.ArrayValue[]) => f(...values);
   },
 };
@@ -172,10 +180,31 @@ export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };
 /** A symbolic input for the functional API: `keras.input({ shape: [784] })` (batch axis added). */
 export const input = (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) =>
   T.tensor(args.name ?? 'input', { shape: [null, ...args.shape], ...(args.dtype ? { dtype: args.dtype } : {}) });
-/** A model from layer calls between `inputs` and `outputs`. */
-export const model = (args: { inputs: T.Node; outputs: T.Node }) => new Functional(args.inputs, args.outputs);
+/**
+ * A model from layer calls between `inputs` and `outputs`, each one tensor or a list; given a list of
+ * outputs, predict returns a list.
+ */
+export function model(args: {
+  inputs: T.Node | readonly T.Node[];
+  outputs: T.Node;
+  name?: string;
+}): Functional<T.NDArray>;
+export function model(args: {
+  inputs: T.Node | readonly T.Node[];
+  outputs: readonly T.Node[];
+  name?: string;
+}): Functional<T.NDArray[]>;
+export function model(args: {
+  inputs: T.Node | readonly T.Node[];
+  outputs: T.Node | readonly T.Node[];
+  name?: string;
+}): Functional<T.NDArray> | Functional<T.NDArray[]> {
+  checkOptionNames('keras.model', args, ['inputs', 'outputs', 'name']);
+  return new Functional<T.NDArray>(args.inputs, args.outputs, args.name);
+}
 export type { Pair };
-export type { Callback, FitArgs } from './model.js';
+export type { AnyLayersModel, Callback, CompileArgs, FitArgs, LossSpec, MetricsSpec } from './model.js';
+export type { ModelData } from './model-data.js';
 
 export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
 /** Loading saved models: TensorFlow.js layers models (tsano's own saves included) and Keras JSON topologies. */

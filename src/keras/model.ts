@@ -1,6 +1,5 @@
 import * as T from '../index.js';
 import type { SharedVariable } from '../graph/variables.js';
-import { floatx } from '../../runtime/config.js';
 import { ConfigError, DisposedError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
 import {
@@ -15,20 +14,32 @@ import { CALLS, Layer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { storeRounded } from '../graph/variables.js';
+import { asSamples, concatRows, range, samplesByName, takeRows, type ModelData } from './model-data.js';
 import { ProgressBar } from './progress.js';
-import { saveModel } from './save.js';
+import { localPath, saveModel } from './save.js';
+import { saveKerasFile } from './keras-save.js';
+
+/** A loss as compile takes it: a Keras name, a name with options, or a function of (targets, predictions). */
+export type LossSpec = string | { name: string; fromLogits?: boolean } | Loss;
+/** Metric names: for every output, one list per output, or lists by output name. */
+export type MetricsSpec =
+  readonly string[] | readonly (readonly string[])[] | Readonly<Record<string, string | readonly string[]>>;
 
 export interface CompileArgs {
   optimizer: string | Optimizer;
-  loss: string | { name: string; fromLogits?: boolean };
-  metrics?: readonly string[];
+  /** One loss for every output, one per output, or losses by output name. */
+  loss: LossSpec | readonly LossSpec[] | Readonly<Record<string, LossSpec>>;
+  metrics?: MetricsSpec;
+  /** How much each output's loss counts in the total (Keras's loss_weights); 1 each when left out. */
+  lossWeights?: readonly number[] | Readonly<Record<string, number>>;
 }
 
 export interface Callback {
   /** Called by fit before training: the model being trained (Keras's set_model). */
-  setModel?(model: LayersModel): void;
-  onTrainBegin?(): void | Promise<void>;
-  onEpochBegin?(epoch: number): void | Promise<void>;
+  setModel?(model: AnyLayersModel): void;
+  onTrainBegin?(logs?: Record<string, number>): void | Promise<void>;
+  onEpochBegin?(epoch: number, logs?: Record<string, number>): void | Promise<void>;
+  onBatchBegin?(batch: number, logs?: Record<string, number>): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Record<string, number>): void | Promise<void>;
   onBatchEnd?(batch: number, logs: Record<string, number>): void | Promise<void>;
   onTrainEnd?(history: Record<string, number[]>): void | Promise<void>;
@@ -43,8 +54,9 @@ export interface FitArgs {
   /** Seeds the shuffling, so fit is deterministic. */
   seed?: number;
   validationSplit?: number;
-  validationData?: readonly [T.ArrayValue, T.ArrayValue];
-  callbacks?: readonly Callback[];
+  validationData?: readonly [ModelData, ModelData];
+  /** Callbacks: a list, or one object of hooks (TensorFlow.js's `{ onEpochEnd }`). */
+  callbacks?: readonly Callback[] | Callback;
   verbose?: 0 | 1 | 2;
   /** A weight per class (by class index; for one column of 0/1 targets, by that value): Keras's class_weight. */
   classWeight?: Readonly<Record<number, number>>;
@@ -75,39 +87,82 @@ const layerEntry = (l: Layer, first: boolean): Record<string, unknown> => ({
 
 const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-const asArray = (v: T.ArrayValue, what: string) => {
-  const a = v instanceof T.NDArray ? v : T.array(v);
-  if (a.ndim === 0) throw new ShapeError(`${what}: expected a batch of samples, got a scalar`);
-  return a.dtype === floatx() ? a : a.astype(floatx());
-};
+/** What one output contributes to training: its loss, that loss's weight in the total, and its metrics. */
+interface OutputObjective {
+  readonly name: string;
+  readonly loss: Loss;
+  /** Targets are class indices (sparse categorical crossentropy): one per sample. */
+  readonly sparse: boolean;
+  readonly weight: number;
+  readonly metrics: readonly { readonly name: string; readonly fn: Loss }[];
+}
 
-/** Rows `indices` of a [samples, ...] array, as a new contiguous array. */
-function takeRows(a: T.NDArray, indices: ArrayLike<number>): T.NDArray {
-  const row = a.size / a.shape[0]!;
-  const Ctor = a.data.constructor as new (n: number) => typeof a.data;
-  const out = new Ctor(indices.length * row);
-  for (let i = 0; i < indices.length; i++)
-    out.set(a.data.subarray(indices[i]! * row, (indices[i]! + 1) * row), i * row);
-  return T.array(out, { shape: [indices.length, ...a.shape.slice(1)] });
+const isRecordOf = (v: unknown, names: readonly string[]): v is Readonly<Record<string, unknown>> =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.keys(v).length > 0 &&
+  Object.keys(v).every((k) => names.includes(k));
+
+/** A compile argument given once for all outputs, as a list in output order, or by output name: one value per output. */
+function perOutput<V>(
+  value: V | readonly V[] | Readonly<Record<string, V>>,
+  names: readonly string[],
+  what: string,
+): V[] {
+  if (Array.isArray(value)) {
+    if (value.length !== names.length)
+      throw new ConfigError(
+        `compile: ${what} has ${value.length} entries for ${names.length} outputs (${names.join(', ')})`,
+      );
+    return [...(value as readonly V[])];
+  }
+  if (isRecordOf(value, names)) {
+    return names.map((name) => {
+      if (!(name in value))
+        throw new ConfigError(`compile: ${what} has no entry for the output '${name}' (outputs: ${names.join(', ')})`);
+      return (value as Readonly<Record<string, V>>)[name]!;
+    });
+  }
+  if (typeof value === 'object' && value !== null && names.length > 1 && !('name' in value))
+    throw new ConfigError(
+      `compile: ${what} names ${Object.keys(value).join(', ')}, not outputs of the model (outputs: ${names.join(', ')})`,
+    );
+  return names.map(() => value as V);
+}
+
+/** Metric names for each output: a flat list applies to every output, as in Keras. */
+function metricsPerOutput(metrics: MetricsSpec | undefined, names: readonly string[]): (readonly string[])[] {
+  if (metrics === undefined) return names.map(() => []);
+  if (Array.isArray(metrics)) {
+    if (metrics.every((m) => typeof m === 'string')) return names.map(() => metrics as readonly string[]);
+    return perOutput(metrics as readonly (readonly string[])[], names, 'metrics');
+  }
+  return perOutput(metrics as Readonly<Record<string, string | readonly string[]>>, names, 'metrics').map((m) =>
+    typeof m === 'string' ? [m] : m,
+  );
 }
 
 /**
  * What Sequential and functional models share. The whole training step (forward, loss, gradients,
  * optimizer updates) is one compiled tsano function, so it is optimized, stabilized and fused like any graph.
+ * `Out` is what predict returns: one array, or one per output when the model was built with a list of outputs.
  */
-export abstract class LayersModel {
+export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArray> {
   abstract readonly layers: readonly Layer[];
-  private compiled?: { optimizer: Optimizer; loss: Loss; lossName: string; metrics: { name: string; fn: Loss }[] };
+  private compiled?: { optimizer: Optimizer; outputs: readonly OutputObjective[] };
   protected trainFn?: T.CompiledFunction<T.NDArray[]>;
-  protected predictFn?: T.CompiledFunction<T.NDArray>;
+  protected predictFn?: T.CompiledFunction<Out>;
   protected evalFn?: T.CompiledFunction<T.NDArray[]>;
+  /** Set to true (by a callback, or between batches) to end fit after the current batch, as in TensorFlow.js. */
+  stopTraining = false;
 
   /** The forward pass in inference mode as a compiled function (what predict calls), compiled now if it was not yet. */
-  async makePredictFunction(): Promise<T.CompiledFunction<T.NDArray>> {
+  makePredictFunction(): T.CompiledFunction<Out> {
     this.checkNotDisposed('makePredictFunction');
     if (!this.predictFn) {
-      const { x, y } = this.forward(false);
-      this.predictFn = await T.compile([x], y);
+      const { xs, ys } = this.forward(false);
+      this.predictFn = T.compileSync(xs, this.outputsAsList ? ys : ys[0]!) as unknown as T.CompiledFunction<Out>;
     }
     return this.predictFn;
   }
@@ -118,15 +173,37 @@ export abstract class LayersModel {
   }
 
   /** The compiled forward pass behind predict (Keras's `predict_function`): undefined until the first predict. */
-  get predictFunction(): T.CompiledFunction<T.NDArray> | undefined {
+  get predictFunction(): T.CompiledFunction<Out> | undefined {
     return this.predictFn;
   }
 
-  /** The symbolic input and output, built in training or inference mode. */
-  protected abstract forward(training: boolean): { x: T.Node; y: T.Node };
+  /** The symbolic inputs and outputs, built in training or inference mode. */
+  protected abstract forward(training: boolean): { xs: T.Node[]; ys: T.Node[] };
+  /** True when the model was given its outputs as a list: predict then returns a list. */
+  protected abstract readonly outputsAsList: boolean;
 
-  get outputShape(): Shape {
-    return this.forward(false).y.shape;
+  /** The names of the model's inputs, which fit and predict accept data by. */
+  get inputNames(): string[] {
+    return this.forward(false).xs.map((x, i) => x.name ?? `input_${i + 1}`);
+  }
+
+  /** The names of the model's outputs (the layers that produce them), which losses and targets go by. */
+  abstract readonly outputNames: string[];
+
+  /** The symbolic inputs (TensorFlow.js's model.inputs). */
+  get inputs(): T.Node[] {
+    return this.forward(false).xs;
+  }
+
+  /** The symbolic outputs, inference mode (TensorFlow.js's model.outputs). */
+  get outputs(): T.Node[] {
+    return this.forward(false).ys;
+  }
+
+  /** The output's shape; one per output for a model given a list of outputs. */
+  get outputShape(): Out extends T.NDArray[] ? Shape[] : Shape {
+    const shapes = this.forward(false).ys.map((y) => y.shape);
+    return (this.outputsAsList ? shapes : shapes[0]!) as never;
   }
 
   /** Every weight, layer by layer (Keras order). */
@@ -153,10 +230,28 @@ export abstract class LayersModel {
 
   compile(args: CompileArgs): void {
     const optimizer = typeof args.optimizer === 'string' ? optimizerByName(args.optimizer) : args.optimizer;
-    const lossName = typeof args.loss === 'string' ? args.loss : args.loss.name;
-    const loss = lossByName(lossName, typeof args.loss === 'string' ? {} : args.loss);
-    const metrics = (args.metrics ?? []).map((name) => ({ name, fn: metricByName(name, lossName) }));
-    this.compiled = { optimizer, loss, lossName, metrics };
+    const names = this.outputNames;
+    const losses = perOutput<LossSpec>(args.loss, names, 'loss');
+    const weights =
+      args.lossWeights === undefined ? names.map(() => 1) : perOutput(args.lossWeights, names, 'lossWeights');
+    weights.forEach((w, i) => {
+      if (typeof w !== 'number' || !Number.isFinite(w))
+        throw new ConfigError(`compile: lossWeights for '${names[i]}' must be a finite number, got ${String(w)}`);
+    });
+    const metrics = metricsPerOutput(args.metrics, names);
+    const outputs = names.map((name, i): OutputObjective => {
+      const spec = losses[i]!;
+      const lossName = typeof spec === 'string' ? spec : typeof spec === 'function' ? '' : spec.name;
+      const loss = typeof spec === 'function' ? spec : lossByName(lossName, typeof spec === 'string' ? {} : spec);
+      return {
+        name,
+        loss,
+        sparse: snakeCase(lossName) === 'sparse_categorical_crossentropy',
+        weight: weights[i]!,
+        metrics: metrics[i]!.map((m) => ({ name: m, fn: metricByName(m, lossName) })),
+      };
+    });
+    this.compiled = { optimizer, outputs };
     this.trainFn = this.evalFn = undefined;
   }
 
@@ -175,42 +270,53 @@ export abstract class LayersModel {
     return this.compiled;
   }
 
-  private targetInput(): T.Node {
-    const out = this.outputShape;
-    const sparse = snakeCase(this.requireCompiled().lossName) === 'sparse_categorical_crossentropy';
-    return T.tensor('target', { shape: sparse ? [null] : out });
+  /** The names fit and evaluate report values by: the loss, then (per output, for several) losses and metrics. */
+  get metricsNames(): string[] {
+    const { outputs } = this.requireCompiled();
+    if (outputs.length === 1) return ['loss', ...outputs[0]!.metrics.map((m) => m.name)];
+    return [
+      'loss',
+      ...outputs.map((o) => `${o.name}_loss`),
+      ...outputs.flatMap((o) => o.metrics.map((m) => `${o.name}_${m.name}`)),
+    ];
   }
 
-  /** Mean loss (plus regularization) and mean metrics over a batch, as graphs; the loss of each sample weighted when given. */
-  private objective(y: T.Node, target: T.Node, weights?: T.Node) {
-    const c = this.requireCompiled();
-    const perSample = c.loss(target, y);
-    let loss = T.mean(weights ? T.mul(perSample, weights) : perSample);
+  private targetInputs(ys: readonly T.Node[]): T.Node[] {
+    return this.requireCompiled().outputs.map((o, i) =>
+      T.tensor(ys.length === 1 ? 'target' : `${o.name}_target`, { shape: o.sparse ? [null] : ys[i]!.shape }),
+    );
+  }
+
+  /** The total loss (plus regularization), per-output losses and metrics over a batch, as graphs, in metricsNames order. */
+  private objective(ys: readonly T.Node[], targets: readonly T.Node[], weights?: T.Node): T.Node[] {
+    const { outputs } = this.requireCompiled();
+    const losses = outputs.map((o, i) => {
+      const perSample = o.loss(targets[i]!, ys[i]!);
+      return T.mean(weights ? T.mul(perSample, weights) : perSample);
+    });
+    const weighted = losses.map((l, i) => (outputs[i]!.weight === 1 ? l : T.mul(l, outputs[i]!.weight)));
     const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);
-    if (reg.length)
-      loss = T.add(
-        loss,
-        reg.reduce((a, b) => T.add(a, b)),
-      );
-    return { loss, metrics: c.metrics.map((m) => T.mean(m.fn(target, y))) };
+    const total = [...weighted, ...reg].reduce((a, b) => T.add(a, b));
+    const metrics = outputs.flatMap((o, i) => o.metrics.map((m) => T.mean(m.fn(targets[i]!, ys[i]!))));
+    return [total, ...(outputs.length > 1 ? losses : []), ...metrics];
   }
 
   /** The weights the training step was built for: a layer frozen or unfrozen since means building it again. */
   private trainedWeights: readonly SharedVariable[] = [];
 
-  /** The training step: (x, target, per-sample weights) to loss and metrics, applying the optimizer's updates. */
+  /** The training step: (inputs, targets, per-sample weights) to loss and metrics, applying the optimizer's updates. */
   private async trainStep(): Promise<T.CompiledFunction<T.NDArray[]>> {
     const params = this.trainableWeights;
     const same = params.length === this.trainedWeights.length && params.every((p, i) => p === this.trainedWeights[i]);
     if (this.trainFn && same) return this.trainFn;
     const c = this.requireCompiled();
-    const { x, y } = this.forward(true);
+    const { xs, ys } = this.forward(true);
     const stateUpdates = this.layers.flatMap((l) => l.takeUpdates());
-    const target = this.targetInput();
+    const targets = this.targetInputs(ys);
     const weights = T.vector('sampleWeight');
-    const { loss, metrics } = this.objective(y, target, weights);
-    const grads = params.length ? T.grad(loss, params) : [];
-    this.trainFn = await T.compile([x, target, weights], [loss, ...metrics], {
+    const [loss, ...rest] = this.objective(ys, targets, weights);
+    const grads = params.length ? T.grad(loss!, params) : [];
+    this.trainFn = await T.compile([...xs, ...targets, weights], [loss!, ...rest], {
       updates: [...(params.length ? c.optimizer.updates(params, grads) : []), ...stateUpdates],
     });
     this.trainedWeights = params;
@@ -218,22 +324,27 @@ export abstract class LayersModel {
   }
 
   /** One update on one batch: the optimizer sets this step's rate, then the training step runs. */
-  private update(train: T.CompiledFunction<T.NDArray[]>, x: T.NDArray, y: T.NDArray, weights: T.NDArray): T.NDArray[] {
+  private update(train: T.CompiledFunction<T.NDArray[]>, batch: Batch): T.NDArray[] {
     this.requireCompiled().optimizer.beforeStep();
-    return train(x, y, weights);
+    return train(...batch.xs, ...batch.ys, batch.weights);
   }
 
   /** Each sample's weight for fit: its sampleWeight times its class's weight (1 where neither is given). */
-  private sampleWeights(y: T.NDArray, args: Pick<FitArgs, 'classWeight' | 'sampleWeight'>): T.NDArray {
-    const n = y.shape[0]!;
+  private sampleWeights(ys: readonly T.NDArray[], args: Pick<FitArgs, 'classWeight' | 'sampleWeight'>): T.NDArray {
+    const n = ys[0]!.shape[0]!;
     const weights = new Float32Array(n).fill(1);
     if (args.sampleWeight !== undefined) {
-      const given = asArray(args.sampleWeight, 'fit sampleWeight');
+      const given = asSamples(args.sampleWeight, 'fit sampleWeight');
       if (given.size !== n) throw new ShapeError(`fit: sampleWeight has ${given.size} values, the data ${n} samples`);
       checkFinite(given, 'fit sampleWeight');
       given.data.forEach((w, i) => (weights[i] = w));
     }
     if (args.classWeight !== undefined) {
+      if (ys.length > 1)
+        throw new ConfigError(
+          'fit: classWeight applies to a model with one output (as in Keras); give sampleWeight instead',
+        );
+      const y = ys[0]!;
       const sparse = y.ndim === 1 || y.shape[1] === 1;
       const width = sparse ? 1 : y.shape[1]!;
       for (let i = 0; i < n; i++) {
@@ -266,64 +377,63 @@ export abstract class LayersModel {
   }
 
   /** One training step on one batch: the loss (and metrics) before the update, as Keras's train_on_batch. */
-  async trainOnBatch(xIn: T.ArrayValue, yIn: T.ArrayValue): Promise<number | number[]> {
+  async trainOnBatch(x: ModelData, y: ModelData): Promise<number | number[]> {
     this.checkNotDisposed('trainOnBatch');
-    const [x, y] = this.trainingData(xIn, yIn, 'trainOnBatch');
+    const data = this.trainingData(x, y, 'trainOnBatch');
     const train = await this.trainStep();
-    const values = this.update(train, x, y, this.sampleWeights(y, {})).map((r) => r.item());
+    const values = this.update(train, { ...data, weights: this.sampleWeights(data.ys, {}) }).map((r) => r.item());
     return values.length === 1 ? values[0]! : values;
   }
 
   /** Loss (and metrics) on one batch, in inference mode. */
-  async testOnBatch(xIn: T.ArrayValue, yIn: T.ArrayValue): Promise<number | number[]> {
+  testOnBatch(x: ModelData, y: ModelData): number | number[] {
     this.checkNotDisposed('testOnBatch');
-    const [x, y] = this.trainingData(xIn, yIn, 'testOnBatch');
-    const values = await this.evaluateArrays(x, y, x.shape[0]!);
+    const data = this.trainingData(x, y, 'testOnBatch');
+    const values = this.evaluateArrays(data, data.xs[0]!.shape[0]!);
     return values.length === 1 ? values[0]! : values;
   }
 
   /** Outputs for one batch. */
-  async predictOnBatch(x: T.ArrayValue): Promise<T.NDArray> {
+  predictOnBatch(x: ModelData): Out {
     return this.predict(x);
   }
 
   /** Trains for `epochs`, returning the History of loss and metrics per epoch. */
-  async fit(xIn: T.ArrayValue, yIn: T.ArrayValue, args: FitArgs = {}): Promise<History> {
+  async fit(x: ModelData, y: ModelData, args: FitArgs = {}): Promise<History> {
     this.checkNotDisposed('fit');
     checkOptions('fit', args, FIT_OPTIONS);
-    const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1, callbacks = [] } = args;
-    let [x, y] = this.trainingData(xIn, yIn, 'fit');
-    let weights = this.sampleWeights(y, args);
-    let validation: [T.NDArray, T.NDArray] | undefined;
+    const { epochs = 1, batchSize = 32, shuffle = true, verbose = 1 } = args;
+    const callbacks: readonly Callback[] =
+      args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks as Callback];
+    const given = this.trainingData(x, y, 'fit');
+    let data: Batch = { ...given, weights: this.sampleWeights(given.ys, args) };
+    let validation: Omit<Batch, 'weights'> | undefined;
     if (args.validationData)
       validation = this.trainingData(args.validationData[0], args.validationData[1], 'fit validationData');
     else if (args.validationSplit) {
       // Keras takes the last samples, before shuffling.
-      const n = x.shape[0]!;
+      const n = data.xs[0]!.shape[0]!;
       const split = Math.floor(n * (1 - args.validationSplit));
       if (split === 0 || split === n)
         throw new ConfigError(
           `fit: validationSplit ${args.validationSplit} of ${n} samples leaves ${split === 0 ? 'none to train on' : 'none to validate on'}`,
         );
-      const all = Array.from({ length: n }, (_, i) => i);
-      validation = [takeRows(x, all.slice(split)), takeRows(y, all.slice(split))];
-      [x, y, weights] = [x, y, weights].map((a) => takeRows(a, all.slice(0, split))) as [
-        T.NDArray,
-        T.NDArray,
-        T.NDArray,
-      ];
+      validation = batchOf(data, range(split, n));
+      data = batchOf(data, range(0, split));
     }
     const train = await this.trainStep();
-    const names = ['loss', ...this.requireCompiled().metrics.map((m) => m.name)];
+    const names = this.metricsNames;
+    this.stopTraining = false;
+    const stopping = () => this.stopTraining || callbacks.some((cb) => cb.stopTraining);
     for (const cb of callbacks) cb.setModel?.(this);
-    for (const cb of callbacks) await cb.onTrainBegin?.();
+    for (const cb of callbacks) await cb.onTrainBegin?.({});
     const history = new History();
     const rng = new Random(args.seed ?? 1);
-    const n = x.shape[0]!;
+    const n = data.xs[0]!.shape[0]!;
     const steps = Math.ceil(n / batchSize);
     for (let epoch = 0; epoch < epochs; epoch++) {
-      for (const cb of callbacks) await cb.onEpochBegin?.(epoch);
-      const order = Array.from({ length: n }, (_, i) => i);
+      for (const cb of callbacks) await cb.onEpochBegin?.(epoch, {});
+      const order = range(0, n);
       if (shuffle) {
         for (let i = n - 1; i > 0; i--) {
           const j = Math.floor(rng.uniform() * (i + 1));
@@ -335,111 +445,118 @@ export abstract class LayersModel {
       let seen = 0;
       for (let s = 0; s < steps; s++) {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
-        const results = this.update(train, takeRows(x, idx), takeRows(y, idx), takeRows(weights, idx));
+        for (const cb of callbacks) await cb.onBatchBegin?.(s, { batch: s, size: idx.length });
+        const results = this.update(train, batchOf(data, idx));
         results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
         seen += idx.length;
-        const logs = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
+        const logs = withAccAliases(Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen])));
         bar?.update(s + 1, logs);
         for (const cb of callbacks) await cb.onBatchEnd?.(s, logs);
-        if (callbacks.some((cb) => cb.stopTraining)) break;
+        if (stopping()) break;
       }
       const logs: Record<string, number> = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
       if (validation) {
-        const v = await this.evaluateArrays(validation[0], validation[1], batchSize);
+        const v = this.evaluateArrays(validation, batchSize);
         names.forEach((name, k) => (logs[`val_${name}`] = v[k]!));
       }
       bar?.finish(logs);
       history.record(epoch, logs);
-      for (const cb of callbacks) await cb.onEpochEnd?.(epoch, logs);
-      if (callbacks.some((cb) => cb.stopTraining)) break;
+      // One object for every callback, as in Keras: a callback may add to what the next one reads.
+      const epochLogs = withAccAliases(logs);
+      for (const cb of callbacks) await cb.onEpochEnd?.(epoch, epochLogs);
+      if (stopping()) break;
     }
     for (const cb of callbacks) await cb.onTrainEnd?.(history.history);
     return history;
   }
 
-  private async evaluateArrays(x: T.NDArray, y: T.NDArray, batchSize: number): Promise<number[]> {
+  private evaluateArrays(data: Omit<Batch, 'weights'>, batchSize: number): number[] {
     if (!this.evalFn) {
-      const { x: input, y: out } = this.forward(false);
-      const target = this.targetInput();
-      const { loss, metrics } = this.objective(out, target);
-      this.evalFn = await T.compile([input, target], [loss, ...metrics]);
+      const { xs, ys } = this.forward(false);
+      const targets = this.targetInputs(ys);
+      this.evalFn = T.compileSync([...xs, ...targets], this.objective(ys, targets));
     }
-    const n = x.shape[0]!;
+    const n = data.xs[0]!.shape[0]!;
     const sums: number[] = [];
     for (let s = 0; s < n; s += batchSize) {
-      const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
-      this.evalFn(takeRows(x, idx), takeRows(y, idx)).forEach(
-        (r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * idx.length),
-      );
+      const batch = batchOf(data, range(s, Math.min(n, s + batchSize)));
+      const rows = batch.xs[0]!.shape[0]!;
+      this.evalFn(...batch.xs, ...batch.ys).forEach((r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * rows));
     }
     return sums.map((v) => v / n);
   }
 
-  /** Loss and metrics on the given data, in inference mode (dropout off). */
-  async evaluate(
-    x: T.ArrayValue,
-    y: T.ArrayValue,
-    args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {},
-  ): Promise<number[]> {
+  /** Loss and metrics (in metricsNames order) on the given data, in inference mode (dropout off). */
+  evaluate(x: ModelData, y: ModelData, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): number[] {
     this.checkNotDisposed('evaluate');
     checkOptions('evaluate', args, EVALUATE_OPTIONS);
-    return this.evaluateArrays(...this.trainingData(x, y, 'evaluate'), args.batchSize ?? 32);
+    return this.evaluateArrays(this.trainingData(x, y, 'evaluate'), args.batchSize ?? 32);
   }
 
   /** Outputs for inputs, in inference mode: all at once, or `batchSize` samples per call. */
-  async predict(xIn: T.ArrayValue, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Promise<T.NDArray> {
+  predict(x: ModelData, args: { batchSize?: number; verbose?: 0 | 1 | 2 } = {}): Out {
     this.checkNotDisposed('predict');
     checkOptions('predict', args, PREDICT_OPTIONS);
-    const predict = await this.makePredictFunction();
-    const x = asArray(xIn, 'predict x');
-    const n = x.shape[0]!;
-    if (args.batchSize === undefined || args.batchSize >= n) return storeRounded(predict(x));
-    const parts: T.NDArray[] = [];
-    for (let s = 0; s < n; s += args.batchSize)
-      parts.push(
-        predict(
-          takeRows(
-            x,
-            Array.from({ length: Math.min(args.batchSize, n - s) }, (_, i) => s + i),
-          ),
-        ),
-      );
-    const out = new (parts[0]!.data.constructor as new (n: number) => T.NDArray['data'])(
-      parts.reduce((t, p) => t + p.size, 0),
-    );
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p.data as never, offset);
-      offset += p.size;
-    }
-    return storeRounded(T.array(out, { shape: [n, ...parts[0]!.shape.slice(1)] }));
+    const predict = this.makePredictFunction();
+    const xs = this.inputData(x, 'predict x');
+    const n = xs[0]!.shape[0]!;
+    const step = args.batchSize ?? n;
+    const parts: T.NDArray[][] = [];
+    const run = (inputs: readonly T.NDArray[]) => {
+      const out = predict(...inputs);
+      parts.push(Array.isArray(out) ? out : [out as T.NDArray]);
+    };
+    if (step >= n) run(xs);
+    else for (let s = 0; s < n; s += step) run(xs.map((a) => takeRows(a, range(s, Math.min(n, s + step)))));
+    const outputs = parts[0]!.map((_, k) => storeRounded(concatRows(parts.map((p) => p[k]!))));
+    return (this.outputsAsList ? outputs : outputs[0]!) as Out;
   }
 
-  /** x and y as arrays with as many samples, finite, and (for sparse crossentropy) labels that are class indices. */
-  private trainingData(xIn: T.ArrayValue, yIn: T.ArrayValue, what: string): [T.NDArray, T.NDArray] {
-    const x = asArray(xIn, `${what} x`);
-    const y = asArray(yIn, `${what} y`);
-    if (x.shape[0] !== y.shape[0]) throw new ShapeError(`${what}: x has ${x.shape[0]} samples, y has ${y.shape[0]}`);
-    checkFinite(x, `${what} x`);
-    checkFinite(y, `${what} y`);
-    if (snakeCase(this.requireCompiled().lossName) === 'sparse_categorical_crossentropy') {
-      const classes = this.outputShape[this.outputShape.length - 1];
-      if (typeof classes === 'number') checkSparseLabels(y, classes, `${what} y`);
-    }
-    return [x, y];
+  /** The model's inputs from `x`, each with as many samples. */
+  private inputData(x: ModelData, what: string): T.NDArray[] {
+    const xs = samplesByName(x, this.inputNames, 'input', what);
+    const n = xs[0]!.shape[0];
+    xs.forEach((a, i) => {
+      if (a.shape[0] !== n)
+        throw new ShapeError(`${what}: input '${this.inputNames[i]}' has ${a.shape[0]} samples, the first input ${n}`);
+    });
+    return xs;
+  }
+
+  /** Inputs and targets with as many samples, finite, and (for sparse crossentropy) labels that are class indices. */
+  private trainingData(x: ModelData, y: ModelData, what: string): Omit<Batch, 'weights'> {
+    const { outputs } = this.requireCompiled();
+    const xs = this.inputData(x, `${what} x`);
+    const ys = samplesByName(y, this.outputNames, 'output', `${what} y`);
+    const n = xs[0]!.shape[0];
+    ys.forEach((t, i) => {
+      if (t.shape[0] !== n)
+        throw new ShapeError(
+          `${what}: x has ${n} samples, y${ys.length > 1 ? ` for '${outputs[i]!.name}'` : ''} has ${t.shape[0]}`,
+        );
+    });
+    xs.forEach((a, i) => checkFinite(a, `${what} x${xs.length > 1 ? ` '${this.inputNames[i]}'` : ''}`));
+    const shapes = this.forward(false).ys.map((o) => o.shape);
+    ys.forEach((t, i) => {
+      const where = `${what} y${ys.length > 1 ? ` '${outputs[i]!.name}'` : ''}`;
+      checkFinite(t, where);
+      const classes = shapes[i]![shapes[i]!.length - 1];
+      if (outputs[i]!.sparse && typeof classes === 'number') checkSparseLabels(t, classes, where);
+    });
+    return { xs, ys };
   }
 
   /** The time of every step of the compiled predict function on `x` (see `T.printProfile`). */
-  async profilePredict(xIn: T.ArrayValue, options: { repeats?: number } = {}): Promise<T.Profile> {
-    await this.predict(xIn);
-    return this.predictFn!.profile(asArray(xIn, 'profilePredict x'), options);
+  profilePredict(x: ModelData, options: { repeats?: number } = {}): T.Profile {
+    this.predict(x);
+    return this.predictFn!.profile(...this.inputData(x, 'profilePredict x'), options);
   }
 
   /** The time of every step of the compiled training step on one batch (x, y); each repeat trains, as train_on_batch does. */
-  async profileTrain(xIn: T.ArrayValue, yIn: T.ArrayValue, options: { repeats?: number } = {}): Promise<T.Profile> {
+  async profileTrain(x: ModelData, y: ModelData, options: { repeats?: number } = {}): Promise<T.Profile> {
     this.checkNotDisposed('profileTrain');
-    const [x, y] = this.trainingData(xIn, yIn, 'profileTrain');
-    return (await this.trainStep()).profile(x, y, this.sampleWeights(y, {}), options);
+    const data = this.trainingData(x, y, 'profileTrain');
+    return (await this.trainStep()).profile(...data.xs, ...data.ys, this.sampleWeights(data.ys, {}), options);
   }
 
   /**
@@ -457,9 +574,14 @@ export abstract class LayersModel {
     if (this.disposed) throw new DisposedError(`${what}: the model was disposed`);
   }
 
-  /** Writes the model as a TensorFlow.js layers model: `dir/model.json` and `dir/weights.bin` ('file://dir' also works). */
-  async save(dir: string): Promise<void> {
-    await saveModel(this, dir);
+  /**
+   * Writes the model: to a path ending in `.keras`, as Python Keras 3 saves it (an archive
+   * `keras.saving.load_model` opens); otherwise as a TensorFlow.js layers model, `dir/model.json` and
+   * `dir/weights.bin` ('file://dir' also works).
+   */
+  async save(target: string): Promise<void> {
+    if (/\.keras$/i.test(target)) await saveKerasFile(this, localPath(target));
+    else await saveModel(this, target);
   }
 
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
@@ -493,10 +615,45 @@ export abstract class LayersModel {
   }
 }
 
+/** One batch of training data: each input's and each target's rows, and each sample's weight. */
+interface Batch {
+  readonly xs: readonly T.NDArray[];
+  readonly ys: readonly T.NDArray[];
+  readonly weights: T.NDArray;
+}
+
+/** The rows `rows` of every array of a batch. */
+function batchOf<B extends Omit<Batch, 'weights'> & { readonly weights?: T.NDArray }>(
+  data: B,
+  rows: readonly number[],
+): B {
+  const take = (a: T.NDArray) => takeRows(a, rows);
+  return {
+    ...data,
+    xs: data.xs.map(take),
+    ys: data.ys.map(take),
+    ...(data.weights ? { weights: take(data.weights) } : {}),
+  };
+}
+
+/** Logs as callbacks see them: TensorFlow.js's `acc` and `val_acc` beside Keras's `accuracy`. */
+function withAccAliases(logs: Record<string, number>): Record<string, number> {
+  const out = { ...logs };
+  for (const [k, v] of Object.entries(logs)) {
+    const alias = k.replace(/(^|_)accuracy$/, '$1acc');
+    if (alias !== k && !(alias in out)) out[alias] = v;
+  }
+  return out;
+}
+
+/** A model whatever its outputs' structure (what callbacks and saving take). */
+export type AnyLayersModel = LayersModel<T.NDArray | T.NDArray[]>;
+
 /** A linear stack of layers. */
-export class Sequential extends LayersModel {
+export class Sequential extends LayersModel<T.NDArray> {
   readonly layers: Layer[] = [];
   readonly modelName = 'sequential';
+  protected readonly outputsAsList = false;
   private input?: T.Node;
 
   constructor(args: { layers?: readonly Layer[]; name?: string } = {}) {
@@ -514,11 +671,16 @@ export class Sequential extends LayersModel {
     this.trainFn = this.predictFn = this.evalFn = undefined;
   }
 
-  protected forward(training: boolean): { x: T.Node; y: T.Node } {
+  get outputNames(): string[] {
+    return [this.layers[this.layers.length - 1]?.name ?? 'output'];
+  }
+
+  protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
+    if (this.layers.length === 0) throw new ConfigError('the sequential model has no layers: add one first');
     this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
     let h = this.input;
     for (const l of this.layers) h = l.apply(h, training);
-    return { x: this.input, y: h };
+    return { xs: [this.input], ys: [h] };
   }
 
   topology(): Record<string, unknown> {
@@ -540,38 +702,87 @@ export class Sequential extends LayersModel {
   }
 }
 
-/** A model from a graph of layer calls: `keras.model({ inputs, outputs })` (one input, one output). */
-export class Functional extends LayersModel {
-  readonly layers: Layer[];
-  readonly modelName = 'model';
-  private readonly shapes = new Map<Layer, Shape>();
+const listOf = (v: T.Node | readonly T.Node[]): T.Node[] => (Array.isArray(v) ? [...v] : [v as T.Node]);
 
-  constructor(
-    private readonly input: T.Node,
-    private readonly output: T.Node,
-  ) {
+/**
+ * A model from a graph of layer calls: `keras.model({ inputs, outputs })`, each one tensor or a list
+ * of them (then predict returns a list, and fit takes a list or a dict of targets).
+ */
+export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends LayersModel<Out> {
+  readonly layers: Layer[];
+  readonly modelName: string;
+  protected readonly outputsAsList: boolean;
+  private readonly shapes = new Map<Layer, Shape>();
+  private readonly inputList: T.Node[];
+  private readonly outputList: T.Node[];
+
+  constructor(inputs: T.Node | readonly T.Node[], outputs: T.Node | readonly T.Node[], name = 'model') {
     super();
-    const order: Layer[] = [];
-    const visit = (n: T.Node) => {
+    this.modelName = name;
+    this.inputList = listOf(inputs);
+    this.outputList = listOf(outputs);
+    this.outputsAsList = Array.isArray(outputs);
+    if (this.inputList.length === 0 || this.outputList.length === 0)
+      throw new ConfigError('keras.model: a model needs at least one input and one output');
+    this.inputList.forEach((n, i) => {
+      if (!(n instanceof T.Node)) throw new ConfigError(`keras.model: inputs[${i}] is not a symbolic tensor`);
+      if (CALLS.has(n))
+        throw new ConfigError(
+          `keras.model: input ${n.name ?? i} is a layer's output; inputs must come from keras.input`,
+        );
+    });
+    const names = this.inputList.map((n) => n.name);
+    const repeated = names.find((n, i) => n !== undefined && names.indexOf(n) !== i);
+    if (repeated !== undefined)
+      throw new ConfigError(`keras.model: two inputs are named '${repeated}'; give each keras.input a name of its own`);
+    // Keras's layer order: deepest first (farthest from the outputs), ties in the order a walk from
+    // the outputs first meets them. Weight lists, summaries and Keras files all follow it.
+    const firstMet = new Map<Layer, number>();
+    const depth = new Map<Layer, number>();
+    const used = new Set<T.Node>();
+    const visit = (n: T.Node, path: string, level: number) => {
       const call = CALLS.get(n);
       if (!call) {
-        if (n !== input)
+        if (!this.inputList.includes(n))
           throw new ConfigError(
-            `keras.model: the outputs depend on ${n.name ?? 'a tensor'} that is neither the input nor a layer's output`,
+            `keras.model: ${path} depends on ${n.name ?? 'a tensor'}, which is neither one of the inputs (${this.inputList.map((x) => x.name).join(', ')}) nor a layer's output`,
           );
+        used.add(n);
         return;
       }
-      call.inputs.forEach(visit);
-      if (!order.includes(call.layer)) order.push(call.layer);
+      if (!firstMet.has(call.layer)) firstMet.set(call.layer, firstMet.size);
+      if ((depth.get(call.layer) ?? -1) >= level) return;
+      depth.set(call.layer, level);
       this.shapes.set(call.layer, n.shape);
+      call.inputs.forEach((i) => visit(i, path, level + 1));
     };
-    visit(output);
-    this.layers = order;
+    this.outputList.forEach((o, i) => {
+      if (!(o instanceof T.Node)) throw new ConfigError(`keras.model: outputs[${i}] is not a symbolic tensor`);
+      if (!CALLS.has(o))
+        throw new ConfigError(`keras.model: output ${i} (${o.name ?? 'a tensor'}) is not a layer's output`);
+      visit(o, `output ${i} (${CALLS.get(o)!.layer.name})`, 0);
+    });
+    const unused = this.inputList.filter((n) => !used.has(n));
+    if (unused.length)
+      throw new ConfigError(
+        `keras.model: no output depends on the input${unused.length > 1 ? 's' : ''} ${unused.map((n) => n.name).join(', ')}`,
+      );
+    const outputLayers = this.outputList.map((o) => CALLS.get(o)!.layer);
+    const twice = outputLayers.find((l, i) => outputLayers.indexOf(l) !== i);
+    if (twice)
+      throw new ConfigError(`keras.model: layer '${twice.name}' gives two of the outputs; outputs go by layer name`);
+    this.layers = [...firstMet.keys()].sort(
+      (a, b) => depth.get(b)! - depth.get(a)! || firstMet.get(a)! - firstMet.get(b)!,
+    );
+  }
+
+  get outputNames(): string[] {
+    return this.outputList.map((o) => CALLS.get(o)!.layer.name);
   }
 
   /** Replays the recorded layer calls, so training mode reaches dropout and batch normalization. */
-  protected forward(training: boolean): { x: T.Node; y: T.Node } {
-    const memo = new Map<T.Node, T.Node>([[this.input, this.input]]);
+  protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
+    const memo = new Map<T.Node, T.Node>(this.inputList.map((x) => [x, x]));
     const rebuild = (n: T.Node): T.Node => {
       const done = memo.get(n);
       if (done) return done;
@@ -581,54 +792,51 @@ export class Functional extends LayersModel {
       memo.set(n, out);
       return out;
     };
-    return { x: this.input, y: rebuild(this.output) };
+    return { xs: this.inputList, ys: this.outputList.map(rebuild) };
   }
 
   protected layerOutputShape(layer: Layer): Shape {
     return this.shapes.get(layer) ?? [];
   }
 
-  /** An InputLayer, then each layer with the names of the layers it reads. */
+  /** An InputLayer per input, then each layer with the names of the layers it reads. */
   topology(): Record<string, unknown> {
-    const names = new Map<T.Node, string>([[this.input, this.input.name ?? 'input']]);
-    const inputName = names.get(this.input);
-    const layers: Record<string, unknown>[] = [
-      {
-        class_name: 'InputLayer',
-        name: inputName,
-        config: { name: inputName, batch_input_shape: this.input.shape, dtype: 'float32' },
-        inbound_nodes: [],
-      },
-    ];
-    const visit = (n: T.Node) => {
-      if (names.has(n)) return;
-      const call = CALLS.get(n)!;
-      call.inputs.forEach(visit);
-      names.set(n, call.layer.name);
-      layers.push({
-        ...layerEntry(call.layer, false),
-        name: call.layer.name,
-        inbound_nodes: [call.inputs.map((i) => [names.get(i), 0, 0, {}])],
-      });
+    const inputNames = this.inputNames;
+    const names = new Map<T.Node, string>(this.inputList.map((x, i) => [x, inputNames[i]!]));
+    const layers: Record<string, unknown>[] = this.inputList.map((x, i) => ({
+      class_name: 'InputLayer',
+      name: inputNames[i],
+      config: { name: inputNames[i], batch_input_shape: x.shape, dtype: 'float32' },
+      inbound_nodes: [],
+    }));
+    const produced = new Map<Layer, T.Node>();
+    const collect = (n: T.Node) => {
+      const call = CALLS.get(n);
+      if (!call || produced.has(call.layer)) return;
+      produced.set(call.layer, n);
+      call.inputs.forEach(collect);
     };
-    visit(this.output);
+    this.outputList.forEach(collect);
+    // In model.layers order, which Keras uses to name the weights of a .keras file.
+    for (const layer of this.layers) {
+      const out = produced.get(layer)!;
+      names.set(out, layer.name);
+      layers.push({
+        ...layerEntry(layer, false),
+        name: layer.name,
+        inbound_nodes: [CALLS.get(out)!.inputs.map((i) => [names.get(i), 0, 0, {}])],
+      });
+    }
     return {
       class_name: 'Model',
       config: {
-        name: 'model',
+        name: this.modelName,
         layers,
-        input_layers: [[inputName, 0, 0]],
-        output_layers: [[names.get(this.output), 0, 0]],
+        input_layers: inputNames.map((name) => [name, 0, 0]),
+        output_layers: this.outputList.map((o) => [names.get(o), 0, 0]),
       },
       keras_version: 'tsano',
       backend: 'tsano',
     };
-  }
-
-  get inputNode(): T.Node {
-    return this.input;
-  }
-  get outputNode(): T.Node {
-    return this.output;
   }
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SaveError, TsanoError } from '../../runtime/errors.js';
-import type { LayersModel } from './model.js';
+import type { AnyLayersModel } from './model.js';
 
 type Config = Record<string, unknown>;
 
@@ -14,7 +14,7 @@ export const reason = (e: unknown) =>
     : (e as Error).message;
 
 /** Writes `data` to `file` through a temporary file beside it, so a failed write leaves the old file whole. */
-async function writeBeside(file: string, data: string | Uint8Array): Promise<string> {
+export async function writeBeside(file: string, data: string | Uint8Array): Promise<string> {
   const temporary = `${file}.${process.pid}-${Date.now().toString(36)}.tmp`;
   try {
     await writeFile(temporary, data);
@@ -46,7 +46,7 @@ async function currentWeightFiles(dir: string): Promise<string[]> {
  * weights.bin is in use), model.json is replaced by a rename, and only then is the old weights file removed;
  * if anything fails before, the previous model is left as it was.
  */
-export async function saveModel(model: LayersModel, target: string): Promise<void> {
+export async function saveModel(model: AnyLayersModel, target: string): Promise<void> {
   const dir = localPath(target);
   try {
     await mkdir(dir, { recursive: true });

@@ -33,7 +33,7 @@ import {
   ZeroPadding2D,
 } from './layers/reshaping.js';
 import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
-import { Functional, Sequential, type LayersModel } from './model.js';
+import { Functional, Sequential, type AnyLayersModel } from './model.js';
 
 /** Keras JSON keys are snake_case; layer arguments are camelCase (as TensorFlow.js converts them). */
 const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -171,7 +171,7 @@ function makeLayer(entry: Config, where: string): Layer {
 }
 
 /** A model from a Keras topology (Keras 2, Keras 3 or TensorFlow.js). */
-export function modelFromTopology(topology: Config, where: string): LayersModel {
+export function modelFromTopology(topology: Config, where: string): AnyLayersModel {
   const root = (topology['model_config'] ?? topology) as Config;
   if (!isObject(root)) throw new LoadError(`${where}: the topology must be an object`);
   const className = root['class_name'];
@@ -229,17 +229,26 @@ function inboundNames(e: Config): string[] {
   return names;
 }
 
-function functionalFrom(config: Config, entries: Config[], where: string): LayersModel {
+/** Layer names in `input_layers` / `output_layers`: a list of [name, node, tensor], or Keras 3's single [name, 0, 0]. */
+function endpointNames(value: unknown, key: string, where: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw new LoadError(`${where}: config.${key} must list layers`);
+  const entries = Array.isArray(value[0]) ? (value as unknown[][]) : [value];
+  return entries.map((e, i) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string')
+      throw new LoadError(`${where}: config.${key}[${i}] must be [layer name, node, tensor], got ${JSON.stringify(e)}`);
+    return e[0];
+  });
+}
+
+function functionalFrom(config: Config, entries: Config[], where: string): AnyLayersModel {
   const tensors = new Map<string, T.Node>();
-  let input: T.Node | undefined;
   for (const e of entries) {
     const conf = camelKeys((e['config'] ?? {}) as Config);
     const name = String(e['name'] ?? conf['name']);
     if (e['class_name'] === 'InputLayer') {
       const shape = batchShape(conf);
       if (!shape) throw new LoadError(`${where}: input layer '${name}' has no shape`);
-      input = T.tensor(name, { shape });
-      tensors.set(name, input);
+      tensors.set(name, T.tensor(name, { shape }));
       continue;
     }
     const layer = makeLayer(e, where);
@@ -250,9 +259,18 @@ function functionalFrom(config: Config, entries: Config[], where: string): Layer
     });
     tensors.set(name, layer.apply(inbound.length === 1 ? inbound[0]! : inbound));
   }
-  const outputs = (config['output_layers'] ?? []) as unknown[];
-  const outName = String((Array.isArray(outputs[0]) ? outputs[0] : outputs)[0]);
-  const output = tensors.get(outName);
-  if (!input || !output) throw new LoadError(`${where}: the model needs one input layer and one output layer`);
-  return new Functional(input, output);
+  const find = (key: string) =>
+    endpointNames(config[key], key, where).map((n) => {
+      const t = tensors.get(n);
+      if (!t) throw new LoadError(`${where}: config.${key} names '${n}', which is not a layer of the model`);
+      return t;
+    });
+  const inputs = find('input_layers');
+  const outputs = find('output_layers');
+  const nameOf = isObject(config) && typeof config['name'] === 'string' ? config['name'] : undefined;
+  return new Functional(
+    inputs.length === 1 ? inputs[0]! : inputs,
+    outputs.length === 1 ? outputs[0]! : outputs,
+    nameOf,
+  ) as AnyLayersModel;
 }

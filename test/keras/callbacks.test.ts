@@ -20,7 +20,7 @@ const y = T.randomNormal([16, 1], { seed: 2 });
 
 /** A callback that feeds `values` as the monitored log of each epoch and records the rate before it. */
 function scripted(values: number[], rates: number[]): keras.Callback {
-  let m: keras.LayersModel | undefined;
+  let m: keras.AnyLayersModel | undefined;
   return {
     setModel: (model) => void (m = model),
     onEpochEnd: (epoch, logs) => {

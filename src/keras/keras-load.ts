@@ -1,0 +1,158 @@
+/** Reading models Python Keras saved: `.keras` (Keras 3 archive) and `.h5` (Keras 2 HDF5). */
+import { readFile } from 'node:fs/promises';
+import { strFromU8, unzipSync } from 'fflate';
+import * as T from '../index.js';
+import { LoadError } from '../../runtime/errors.js';
+import { withWeightSource } from './layers/layer.js';
+import { isObject, modelFromTopology, type Config } from './serialization.js';
+import type { AnyLayersModel } from './model.js';
+import { reason } from './save.js';
+import {
+  asList,
+  datasetArray,
+  HDF5_MAGIC,
+  kerasSnakeCase,
+  startsWith,
+  textAttribute,
+  withH5File,
+  ZIP_MAGIC,
+  type H5Group,
+} from './hdf5.js';
+
+/**
+ * Builds the model of `topology` with its weights taken, layer by layer in order, from `weights`
+ * (arrays by layer name); every array the file holds must be used, with the shape the layer builds.
+ */
+function assemble(topology: Config, weights: Map<string, T.NDArray[]>, where: string): AnyLayersModel {
+  const taken = new Map<string, number>();
+  const source = (full: string, shape: readonly number[]) => {
+    const layer = full.slice(0, full.lastIndexOf('/'));
+    const list = weights.get(layer) ?? [];
+    const index = taken.get(layer) ?? 0;
+    const value = list[index];
+    if (!value)
+      throw new LoadError(
+        `${where}: layer '${layer}' needs weight ${index + 1} (${full}, ${JSON.stringify(shape)}), the file has ${list.length} for it`,
+      );
+    if (value.shape.length !== shape.length || value.shape.some((d, i) => d !== shape[i]))
+      throw new LoadError(
+        `${where}: weight ${index + 1} of layer '${layer}' is ${JSON.stringify(value.shape)} in the file, the layer builds ${JSON.stringify(shape)}`,
+      );
+    taken.set(layer, index + 1);
+    return value;
+  };
+  let model: AnyLayersModel;
+  try {
+    model = withWeightSource(source, () => {
+      const m = modelFromTopology(topology, where);
+      void m.weights;
+      return m;
+    });
+  } catch (e) {
+    if (e instanceof T.TsanoError) throw e;
+    throw new LoadError(`${where}: ${(e as Error).message}`);
+  }
+  for (const [layer, list] of weights)
+    if ((taken.get(layer) ?? 0) !== list.length)
+      throw new LoadError(
+        `${where}: the file holds ${list.length} weights for layer '${layer}', the model uses ${taken.get(layer) ?? 0}`,
+      );
+  return model;
+}
+
+/** The layer entries of a topology (Keras 2 or 3), in file order. */
+function layerEntries(topology: Config): Config[] {
+  const config = topology['config'];
+  const list = Array.isArray(config) ? config : isObject(config) ? config['layers'] : undefined;
+  return Array.isArray(list) ? (list.filter(isObject) as Config[]) : [];
+}
+
+const layerName = (e: Config) => String(e['name'] ?? (isObject(e['config']) ? e['config']['name'] : ''));
+
+/** A Keras 3 `.keras` archive: the model from config.json, weights from model.weights.h5 (`layers/<class>/vars/<i>`). */
+async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLayersModel> {
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes);
+  } catch (e) {
+    throw new LoadError(`${where}: not a readable zip archive (${(e as Error).message})`);
+  }
+  const configBytes = files['config.json'];
+  if (!configBytes) throw new LoadError(`${where}: the archive has no config.json (is it a Keras 3 .keras file?)`);
+  let topology: unknown;
+  try {
+    topology = JSON.parse(strFromU8(configBytes));
+  } catch (e) {
+    throw new LoadError(`${where}: config.json is not JSON (${(e as Error).message})`);
+  }
+  if (!isObject(topology)) throw new LoadError(`${where}: config.json must hold an object`);
+  const weightsBytes = files['model.weights.h5'];
+  if (!weightsBytes) throw new LoadError(`${where}: the archive has no model.weights.h5`);
+  if (!startsWith(weightsBytes, HDF5_MAGIC)) throw new LoadError(`${where}: model.weights.h5 is not an HDF5 file`);
+  const { result: weights } = await withH5File(weightsBytes, 'r', (f) => {
+    const byLayer = new Map<string, T.NDArray[]>();
+    const counts = new Map<string, number>();
+    for (const entry of layerEntries(topology as Config)) {
+      const className = String(entry['class_name']);
+      if (className === 'InputLayer') continue;
+      // Keras addresses a model's layers by class, numbered in order: dense, dense_1, ...
+      const base = kerasSnakeCase(className);
+      const n = counts.get(base) ?? 0;
+      counts.set(base, n + 1);
+      const vars = f.get(`layers/${n === 0 ? base : `${base}_${n}`}/vars`) as H5Group | null;
+      if (!vars) continue;
+      const names = vars.keys().sort((a, b) => Number(a) - Number(b));
+      byLayer.set(
+        layerName(entry),
+        names.map((k) => datasetArray(vars, k, where)),
+      );
+    }
+    return byLayer;
+  });
+  return assemble(topology as Config, weights, where);
+}
+
+/** A Keras 2 `.h5` model: the topology in the root's model_config, each layer's weights named by its weight_names. */
+async function readKerasH5(bytes: Uint8Array, where: string): Promise<AnyLayersModel> {
+  const { result } = await withH5File(bytes, 'r', (f) => {
+    const config = textAttribute(f, 'model_config');
+    if (config === undefined)
+      throw new LoadError(
+        `${where}: no model_config attribute: the file holds weights only (Keras's save_weights), not a model`,
+      );
+    let topology: unknown;
+    try {
+      topology = JSON.parse(asList(config)[0]!);
+    } catch (e) {
+      throw new LoadError(`${where}: model_config is not JSON (${(e as Error).message})`);
+    }
+    if (!isObject(topology)) throw new LoadError(`${where}: model_config must hold an object`);
+    const root = (f.get('model_weights') as H5Group | null) ?? f;
+    const weights = new Map<string, T.NDArray[]>();
+    for (const layer of asList(textAttribute(root, 'layer_names'))) {
+      const group = root.get(layer) as H5Group | null;
+      if (!group) throw new LoadError(`${where}: layer_names lists '${layer}', which has no group`);
+      const names = asList(textAttribute(group, 'weight_names'));
+      if (names.length)
+        weights.set(
+          layer,
+          names.map((n) => datasetArray(group, n, where)),
+        );
+    }
+    return { topology, weights };
+  });
+  return assemble(result.topology as Config, result.weights, where);
+}
+
+/** Reads a model Python Keras saved: a `.keras` archive or a Keras 2 `.h5` file. */
+export async function loadKerasFile(file: string): Promise<AnyLayersModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new LoadError(`${file}: cannot read the model (${reason(e)})`);
+  }
+  if (startsWith(bytes, ZIP_MAGIC)) return readKerasArchive(bytes, file);
+  if (startsWith(bytes, HDF5_MAGIC)) return readKerasH5(bytes, file);
+  throw new LoadError(`${file}: neither a .keras archive (zip) nor an HDF5 file`);
+}
