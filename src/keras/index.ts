@@ -34,6 +34,8 @@ import { Functional, History, LayersModel, Sequential } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
+import { LOSS_NAMES, lossByName, type Loss } from './losses.js';
+import type { Optimizer } from './optimizers.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
   AveragePooling1D,
@@ -211,18 +213,45 @@ export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequ
 export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };
 
+/**
+ * An optimizer factory that also takes TensorFlow.js's positional form: `adam(0.01)` or
+ * `adam(0.01, 0.9, 0.999)`, the arguments after the rate named by `positional`.
+ */
+function positionalRate<C extends object>(make: (config?: C) => Optimizer, positional: readonly (keyof C)[] = []) {
+  return (config?: C | number, ...rest: number[]): Optimizer => {
+    if (typeof config !== 'number') return make(config);
+    if (rest.length > positional.length)
+      throw new ConfigError(
+        `optimizer: ${rest.length + 1} positional arguments, at most ${positional.length + 1} (learningRate${positional.map((p) => `, ${String(p)}`).join('')})`,
+      );
+    return make({
+      learningRate: config,
+      ...Object.fromEntries(rest.map((v, i) => [positional[i], v])),
+    } as C);
+  };
+}
+
 export const optimizers = {
-  sgd: optimizerFns.sgd,
-  adam: optimizerFns.adam,
-  adamw: optimizerFns.adamw,
-  adamax: optimizerFns.adamax,
-  nadam: optimizerFns.nadam,
-  rmsprop: optimizerFns.rmsprop,
-  adagrad: optimizerFns.adagrad,
-  adadelta: optimizerFns.adadelta,
-  ftrl: optimizerFns.ftrl,
+  sgd: positionalRate(optimizerFns.sgd),
+  adam: positionalRate(optimizerFns.adam, ['beta1', 'beta2', 'epsilon']),
+  adamw: positionalRate(optimizerFns.adamw),
+  adamax: positionalRate(optimizerFns.adamax, ['beta1', 'beta2', 'epsilon']),
+  nadam: positionalRate(optimizerFns.nadam, ['beta1', 'beta2', 'epsilon']),
+  rmsprop: positionalRate(optimizerFns.rmsprop, ['rho']),
+  adagrad: positionalRate(optimizerFns.adagrad),
+  adadelta: positionalRate(optimizerFns.adadelta, ['rho', 'epsilon']),
+  ftrl: positionalRate(optimizerFns.ftrl),
   schedules: optimizerFns.schedules,
 };
+
+/**
+ * Keras's loss functions by camelCase name (keras.losses.meanSquaredError(yTrue, yPred)): per-sample
+ * values, usable as `loss` in compile as well as in graphs.
+ */
+export const losses: Readonly<Record<string, Loss>> = Object.fromEntries(
+  LOSS_NAMES.map((name) => [name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), lossByName(name)]),
+);
+
 export const callbacks = {
   earlyStopping: (args?: ConstructorParameters<typeof EarlyStopping>[0]) => new EarlyStopping(args),
   terminateOnNaN: () => new TerminateOnNaN(),

@@ -47,7 +47,78 @@ describe('layer gradients match finite differences (float64)', () => {
     await checkGradient([data([5, 3], 8)], through(keras.layers.batchNormalization(), false));
     await checkGradient([data([4, 6], 9)], through(keras.layers.layerNormalization()));
   });
+  // The layers added for Keras users' everyday models, each through its input gradient.
+  const unary: [string, number[], () => { apply(x: T.Node, training?: boolean): T.Node }][] = [
+    [
+      'Conv1D causal, dilated',
+      [2, 7, 3],
+      () => keras.layers.conv1d({ filters: 2, kernelSize: 2, padding: 'causal', dilationRate: 2 }),
+    ],
+    ['Conv1D strided', [2, 7, 3], () => keras.layers.conv1d({ filters: 2, kernelSize: 3, strides: 2 })],
+    ['MaxPooling1D', [2, 6, 3], () => keras.layers.maxPooling1d({ poolSize: 2 })],
+    ['AveragePooling1D', [2, 6, 3], () => keras.layers.averagePooling1d({ poolSize: 3, strides: 1 })],
+    ['GlobalMaxPooling1D', [2, 5, 3], () => keras.layers.globalMaxPooling1d()],
+    ['GlobalAveragePooling1D', [2, 5, 3], () => keras.layers.globalAveragePooling1d()],
+    ['GlobalMaxPooling2D', [2, 3, 4, 2], () => keras.layers.globalMaxPooling2d({ dataFormat: 'channelsLast' })],
+    ['UpSampling2D', [1, 2, 3, 2], () => keras.layers.upSampling2d({ size: [2, 3], dataFormat: 'channelsLast' })],
+    ['ZeroPadding2D', [1, 2, 3, 2], () => keras.layers.zeroPadding2d({ padding: 1, dataFormat: 'channelsLast' })],
+    [
+      'Cropping2D',
+      [1, 4, 5, 2],
+      () =>
+        keras.layers.cropping2d({
+          cropping: [
+            [1, 0],
+            [1, 2],
+          ],
+          dataFormat: 'channelsLast',
+        }),
+    ],
+    [
+      'DepthwiseConv2D',
+      [1, 5, 5, 2],
+      () => keras.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, dataFormat: 'channelsLast' }),
+    ],
+    [
+      'SeparableConv2D',
+      [1, 5, 5, 2],
+      () => keras.layers.separableConv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsLast' }),
+    ],
+    [
+      'Conv2DTranspose',
+      [1, 3, 3, 2],
+      () => keras.layers.conv2dTranspose({ filters: 2, kernelSize: 3, strides: 2, dataFormat: 'channelsLast' }),
+    ],
+    ['LeakyReLU', [3, 4], () => keras.layers.leakyReLU({ alpha: 0.2 })],
+    ['PReLU', [3, 4], () => keras.layers.prelu()],
+    [
+      'ReLU with maxValue and threshold',
+      [3, 4],
+      () => keras.layers.reLU({ maxValue: 0.8, threshold: -0.3, negativeSlope: 0.1 }),
+    ],
+    ['Softmax', [3, 4], () => keras.layers.softmax()],
+    ['RepeatVector', [3, 4], () => keras.layers.repeatVector({ n: 3 })],
+    ['Permute', [2, 3, 4], () => keras.layers.permute({ dims: [2, 1] })],
+    ['Masking', [2, 3, 4], () => keras.layers.masking({ maskValue: 0 })],
+    ['SpatialDropout1D in inference', [2, 3, 4], () => keras.layers.spatialDropout1d({ rate: 0.5 })],
+    ['GaussianNoise in inference', [2, 3, 4], () => keras.layers.gaussianNoise({ stddev: 0.3 })],
+  ];
+  for (const [name, shape, make] of unary)
+    it(name, async () => {
+      await checkGradient([data(shape, shape.length * 7 + name.length)], through(make()));
+    });
+
   it('merge layers', async () => {
+    for (const merge of [
+      keras.layers.subtract(),
+      keras.layers.average(),
+      keras.layers.maximum(),
+      keras.layers.minimum(),
+    ])
+      await checkGradient([data([3, 4], 14), data([3, 4], 15)], ([a, b]) => merge.apply([a!, b!]));
+    await checkGradient([data([3, 4], 16), data([3, 4], 17)], ([a, b]) =>
+      keras.layers.dot({ axes: 1, normalize: true }).apply([a!, b!]),
+    );
     await checkGradient([data([3, 4], 10), data([3, 4], 11)], ([a, b]) => keras.layers.multiply().apply([a!, b!]));
     await checkGradient([data([3, 4], 12), data([3, 2], 13)], ([a, b]) => keras.layers.concatenate().apply([a!, b!]));
   });

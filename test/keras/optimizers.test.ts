@@ -44,6 +44,9 @@ const REFERENCES: Record<string, [() => Optimizer, Reference]> = {
     },
   ],
   adam: [() => keras.optimizers.adam({ learningRate: 0.1 }), () => adamReference(0)],
+  // TensorFlow.js's positional spelling: adam(learningRate, beta1, beta2, epsilon).
+  'adam(0.1, 0.9, 0.999, 1e-7)': [() => keras.optimizers.adam(0.1, 0.9, 0.999, 1e-7), () => adamReference(0)],
+  'sgd(0.1)': [() => keras.optimizers.sgd(0.1), () => (w, g, _t, lr) => w.map((v, i) => v - lr * g[i]!)],
   adamw: [() => keras.optimizers.adamw({ learningRate: 0.1, weightDecay: 0.05 }), () => adamReference(0.05)],
   adamax: [
     () => keras.optimizers.adamax({ learningRate: 0.1 }),
@@ -231,6 +234,30 @@ describe('Keras optimizers follow Keras 3 step by step', () => {
       'changed rate',
     );
     expect(() => (manual.learningRate = -1)).toThrow(/learningRate must be a non-negative number/);
+  });
+
+  it('a positional form with more arguments than TensorFlow.js takes is an error naming them', () => {
+    expect(() => keras.optimizers.sgd(0.1, 0.9 as never)).toThrow(/at most 1 \(learningRate\)/);
+    expect(() => keras.optimizers.adam(0.1, 0.9, 0.999, 1e-7, 3)).toThrow(
+      /at most 4 \(learningRate, beta1, beta2, epsilon\)/,
+    );
+  });
+
+  it('keras.losses are the losses compile takes by name, as functions', async () => {
+    const [t, p] = [T.tensor('t', { shape: [null, 3] }), T.tensor('p', { shape: [null, 3] })];
+    const values = [T.randomUniform([4, 3], { seed: 1 }), T.randomUniform([4, 3], { seed: 2 })];
+    const f = await T.compile([t, p], [keras.losses['meanSquaredError']!(t, p), keras.losses['klDivergence']!(t, p)]);
+    const [mse, kl] = f(...values);
+    const [tv, pv] = values.map((v) => Array.from(v.data));
+    for (let i = 0; i < 4; i++) {
+      const row = [0, 1, 2].map((j) => i * 3 + j);
+      expect(mse!.data[i]).toBeCloseTo(row.reduce((s, k) => s + (pv![k]! - tv![k]!) ** 2, 0) / 3, 5);
+      const clip = (v: number) => Math.min(Math.max(v, 1e-7), 1);
+      expect(kl!.data[i]).toBeCloseTo(
+        row.reduce((s, k) => s + clip(tv![k]!) * Math.log(clip(tv![k]!) / clip(pv![k]!)), 0),
+        5,
+      );
+    }
   });
 
   it('every optimizer trains a model by name', async () => {
