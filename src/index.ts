@@ -18,6 +18,7 @@ export { grad, type GradOptions } from './graph/grad.js';
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
 export { compile, compileSync, ready } from './graph/function.js';
+export { scan, type ScanOptions, type ScanSequence, type ScanOutputInfo, type ScanBodyResult } from './graph/scan.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
 export * from './graph/theano.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode } from './graph/function.js';

@@ -1,0 +1,229 @@
+/**
+ * Theano's `scan`: a symbolic loop whose body is a graph. tsano builds the loop out when the graph is
+ * built: the body is called once per step on that step's slices, so the whole sequence is one graph
+ * that T.grad differentiates (backpropagation through time), the optimizer folds, fuses and shares
+ * work across steps in, and one compiled function runs (one call into wasm per call, whatever the
+ * number of steps). The number of steps must therefore be known when the graph is built.
+ */
+import { index, stack } from '../../compiler/ir/build.js';
+import { substitute } from '../../compiler/ir/graph.js';
+import { Node } from '../../compiler/ir/node.js';
+import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
+import { formatShape } from '../../compiler/ir/type.js';
+import type { OpArgs } from '../../compiler/ir/ops.js';
+import { ShapeError, DTypeError, InputError } from '../../runtime/errors.js';
+import { checkOptionNames } from '../../runtime/options.js';
+import type { SharedVariable } from './variables.js';
+
+/** A sequence the loop walks along axis 0; `taps` are the offsets read at each step (default [0]). */
+export type ScanSequence = Node | { readonly input: Node; readonly taps?: readonly number[] };
+/**
+ * An output: fed back when given an initial value (the previous step's value, or with `taps` such as
+ * [-2, -1] the values that many steps back, from an `initial` holding that many rows), or `null` for
+ * an output the body does not read back.
+ */
+export type ScanOutputInfo = TensorLike | null | { readonly initial: TensorLike; readonly taps?: readonly number[] };
+
+const isInitialWithTaps = (
+  o: ScanOutputInfo,
+): o is { readonly initial: TensorLike; readonly taps?: readonly number[] } =>
+  typeof o === 'object' &&
+  o !== null &&
+  !(o instanceof Node) &&
+  !Array.isArray(o) &&
+  !ArrayBuffer.isView(o) &&
+  'initial' in o;
+
+export interface ScanOptions {
+  sequences?: ScanSequence | readonly ScanSequence[];
+  outputsInfo?: ScanOutputInfo | readonly ScanOutputInfo[];
+  nonSequences?: Node | readonly Node[];
+  /** The number of steps: a number or a constant; by default the length of the sequences. */
+  nSteps?: number | Node;
+  /** Walk the sequences from their end; outputs come in the order they are computed. */
+  goBackwards?: boolean;
+  /** Names the loop in error messages (default: the name of `fn`). */
+  name?: string;
+}
+
+/** What the body returns: its outputs, or its outputs and the updates of shared variables it makes. */
+export type ScanBodyResult =
+  | Node
+  | readonly Node[]
+  | readonly [Node | readonly Node[], ReadonlyMap<SharedVariable, Node> | readonly (readonly [SharedVariable, Node])[]];
+
+const list = <V>(v: V | readonly V[] | undefined): V[] =>
+  v === undefined ? [] : Array.isArray(v) ? [...(v as readonly V[])] : [v as V];
+
+const sameShape = (a: readonly (number | null)[], b: readonly (number | null)[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i] || d === null || b[i] === null);
+
+function constantSteps(n: number | Node, where: string): number {
+  if (typeof n === 'number') {
+    if (!Number.isInteger(n) || n < 1) throw new InputError(`${where}: nSteps must be a positive integer, got ${n}`);
+    return n;
+  }
+  if (n.op === 'constant') {
+    const v = (n.args as OpArgs['constant']).value;
+    if (v.size === 1) return constantSteps(Number(v.data[0]), where);
+  }
+  throw new InputError(
+    `${where}: nSteps must be known when the graph is built (tsano builds the loop out), got the expression ${n.name ?? n.op}`,
+  );
+}
+
+/**
+ * `[outputs, updates] = T.scan(fn, { sequences, outputsInfo, nonSequences, nSteps, goBackwards })`:
+ * `fn` receives each sequence's slices at its taps, each fed-back output's previous values at its
+ * taps, then the non-sequences, and returns the step's outputs. Each output comes back stacked along a
+ * new first axis of nSteps; `outputs` is one node for one output, else a list. `updates` holds the
+ * final value of each shared variable the body updates (each step sees the previous step's update),
+ * for `T.compile(..., { updates })`.
+ */
+export function scan(
+  fn: (...args: Node[]) => ScanBodyResult,
+  options: ScanOptions = {},
+): [Node | Node[], Map<SharedVariable, Node>] {
+  if (typeof fn !== 'function') throw new InputError('scan: the first argument must be the loop body, a function');
+  checkOptionNames('scan', options, ['sequences', 'outputsInfo', 'nonSequences', 'nSteps', 'goBackwards', 'name']);
+  const where = `scan(${options.name ?? (fn.name || 'fn')})`;
+  const sequences = list(options.sequences).map((s, i) => {
+    const input = s instanceof Node ? s : s?.input;
+    if (!(input instanceof Node)) throw new InputError(`${where}: sequences[${i}] is not a symbolic tensor`);
+    if (input.ndim === 0)
+      throw new ShapeError(`${where}: sequences[${i}] (${input.name ?? 'a scalar'}) has no axis to walk`);
+    const taps = s instanceof Node ? [0] : [...(s.taps ?? [0])];
+    if (taps.length === 0 || taps.some((t) => !Number.isInteger(t)))
+      throw new InputError(`${where}: sequences[${i}] taps must be integers, got [${taps.join(', ')}]`);
+    return { input, taps, first: Math.max(0, -Math.min(...taps)), last: Math.max(...taps) };
+  });
+  const outputsInfo = list(options.outputsInfo);
+  const outputs: { initial: Node | undefined; taps: number[] }[] = outputsInfo.map((o, i) => {
+    if (o === null) return { initial: undefined, taps: [] as number[] };
+    let initial: Node;
+    try {
+      initial = asNode(isInitialWithTaps(o) ? o.initial : o);
+    } catch {
+      throw new InputError(`${where}: outputsInfo[${i}] is neither a tensor, an { initial, taps } object nor null`);
+    }
+    const taps = isInitialWithTaps(o) ? [...(o.taps ?? [-1])] : [-1];
+    if (taps.length === 0 || taps.some((t) => !Number.isInteger(t) || t >= 0))
+      throw new InputError(`${where}: outputsInfo[${i}] taps must be negative integers, got [${taps.join(', ')}]`);
+    const depth = -Math.min(...taps);
+    if (depth > 1 && initial.shape[0] !== null && initial.shape[0]! < depth)
+      throw new ShapeError(
+        `${where}: outputsInfo[${i}] reads ${depth} steps back, so its initial value needs ${depth} rows along axis 0, it has ${initial.shape[0]}`,
+      );
+    return { initial, taps };
+  });
+  const nonSequences = list(options.nonSequences);
+  nonSequences.forEach((n, i) => {
+    if (!(n instanceof Node)) throw new InputError(`${where}: nonSequences[${i}] is not a symbolic tensor`);
+  });
+
+  // The number of steps: given, or what every sequence allows at its taps.
+  const available = sequences.map((s) => {
+    const length = s.input.shape[0];
+    return length === null || length === undefined ? undefined : length - s.first - s.last;
+  });
+  let steps: number;
+  if (options.nSteps !== undefined) {
+    steps = constantSteps(options.nSteps, where);
+    available.forEach((a, i) => {
+      if (a !== undefined && a < steps)
+        throw new ShapeError(
+          `${where}: sequences[${i}] (${sequences[i]!.input.name ?? 'a sequence'} ${formatShape(sequences[i]!.input.shape)}) is shorter than nSteps ${steps}${sequences[i]!.taps.length > 1 || sequences[i]!.taps[0] !== 0 ? ` at taps [${sequences[i]!.taps.join(', ')}]` : ''}`,
+        );
+    });
+  } else {
+    const known = available.filter((a): a is number => a !== undefined);
+    if (known.length === 0)
+      throw new InputError(
+        `${where}: the number of steps must be known when the graph is built (tsano builds the loop out): give nSteps, or sequences whose length (axis 0) is known`,
+      );
+    steps = Math.min(...known);
+    if (steps < 1) throw new ShapeError(`${where}: the sequences are too short for one step at their taps`);
+  }
+
+  // Each fed-back output's history: its initial value (or, reading further back, its initial rows),
+  // then one value per step.
+  const history = outputs.map((o) => {
+    if (!o.initial) return [] as Node[];
+    const depth = -Math.min(...o.taps);
+    return depth === 1 ? [o.initial] : Array.from({ length: depth }, (_, k) => index(o.initial!, k - depth));
+  });
+  /** The shape each step's value of output i must have: the initial value's, or one of its rows'. */
+  const stepShape = (i: number) => {
+    const o = outputs[i]!;
+    return -Math.min(...o.taps) > 1 ? o.initial!.shape.slice(1) : o.initial!.shape;
+  };
+
+  const collected: Node[][] = outputs.map(() => []);
+  const state = new Map<SharedVariable, Node>();
+  const at = (s: (typeof sequences)[number], t: number, tap: number) => {
+    const position = t + s.first + tap;
+    return index(s.input, options.goBackwards ? -1 - position : position);
+  };
+  for (let t = 0; t < steps; t++) {
+    const args: Node[] = [
+      ...sequences.flatMap((s) => s.taps.map((tap) => at(s, t, tap))),
+      ...outputs.flatMap((o, i) => o.taps.map((tap) => history[i]![history[i]!.length + tap]!)),
+      ...nonSequences,
+    ];
+    const result = fn(...args);
+    const [returned, updates] = splitResult(result, where);
+    // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
+    if (t === 0 && options.outputsInfo === undefined)
+      returned.forEach(() => {
+        outputs.push({ initial: undefined, taps: [] });
+        history.push([]);
+        collected.push([]);
+      });
+    if (returned.length !== outputs.length)
+      throw new InputError(
+        `${where}: the body returned ${returned.length} output${returned.length === 1 ? '' : 's'}${t > 0 ? ` at step ${t}` : ''}, outputsInfo lists ${outputs.length}`,
+      );
+    // Shared variables the body updates: later steps read the value the previous step left.
+    const current = substitute([...returned, ...updates.map(([, e]) => e)], state);
+    returned.forEach((_, i) => {
+      const value = current[i]!;
+      if (!(value instanceof Node))
+        throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor (step ${t})`);
+      const o = outputs[i]!;
+      const reference = o.initial ?? collected[i]![0];
+      if (reference) {
+        const expected = o.initial ? stepShape(i) : reference.shape;
+        if (!sameShape(value.shape, expected))
+          throw new ShapeError(
+            `${where}: output ${i} has shape ${formatShape(value.shape)} at step ${t}, ${o.initial ? 'its initial value' : 'at step 0'} ${formatShape(expected)}; a fed-back output must keep its shape`,
+          );
+        if (value.dtype !== reference.dtype)
+          throw new DTypeError(
+            `${where}: output ${i} is ${value.dtype} at step ${t}, ${o.initial ? 'its initial value' : 'at step 0'} ${reference.dtype} (cast one of them)`,
+          );
+      }
+      collected[i]!.push(value);
+      if (o.initial) history[i]!.push(value);
+    });
+    updates.forEach(([variable], k) => state.set(variable, current[returned.length + k]!));
+  }
+  const stacked = collected.map((values) => stack(values, 0));
+  return [stacked.length === 1 ? stacked[0]! : stacked, state];
+}
+
+function splitResult(result: ScanBodyResult, where: string): [Node[], [SharedVariable, Node][]] {
+  if (result instanceof Node) return [[result], []];
+  if (!Array.isArray(result))
+    throw new InputError(`${where}: the body must return a tensor, a list of tensors, or [outputs, updates]`);
+  const second = result[1] as unknown;
+  const isUpdates =
+    result.length === 2 && (second instanceof Map || (Array.isArray(second) && second.every((p) => Array.isArray(p))));
+  if (!isUpdates) return [[...(result as readonly Node[])], []];
+  const outputs = result[0] as Node | readonly Node[];
+  const updates = second instanceof Map ? [...second] : (second as [SharedVariable, Node][]);
+  updates.forEach(([v], i) => {
+    if (!(v instanceof Node) || v.op !== 'shared')
+      throw new InputError(`${where}: update ${i} of the body does not name a shared variable`);
+  });
+  return [outputs instanceof Node ? [outputs] : [...outputs], updates as [SharedVariable, Node][]];
+}

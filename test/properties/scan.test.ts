@@ -1,0 +1,210 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+import { checkGradient } from '../helpers/gradcheck.js';
+import { inRange } from '../helpers/arbitraries.js';
+
+/** Loop bodies (x_t, h, W) => new h, mixing elementwise work, a product with a non-sequence and reductions. */
+const BODIES: Record<string, (x: T.Node, h: T.Node, w: T.Node) => T.Node> = {
+  'tanh(x + h·W)': (x, h, w) => T.tanh(T.add(x, T.dot(h, w))),
+  'h·sigmoid(x) + x': (x, h) => T.add(T.mul(h, T.sigmoid(x)), x),
+  'h - mean(h)·x': (x, h) => T.sub(h, T.mul(T.mean(h, -1, true), x)),
+  'max(h, x)·W / (1 + sum|h|)': (x, h, w) => T.div(T.dot(T.maximum(h, x), w), T.add(1, T.sum(T.abs(h), -1, true))),
+};
+
+/** The same loop, run here one step at a time with a compiled body: what scan must equal. */
+async function stepByStep(
+  body: (x: T.Node, h: T.Node, w: T.Node) => T.Node,
+  x: T.NDArray,
+  h0: T.NDArray,
+  w: T.NDArray,
+  mode: T.Mode,
+  backwards: boolean,
+): Promise<number[][]> {
+  const [xt, h, wn] = [
+    T.tensor('xt', { shape: x.shape.slice(1), dtype: x.dtype }),
+    T.tensor('h', { shape: h0.shape, dtype: h0.dtype }),
+    T.tensor('w', { shape: w.shape, dtype: w.dtype }),
+  ];
+  const step = await T.compile([xt, h, wn], body(xt, h, wn), { mode });
+  const rows = x.shape[0]!;
+  const width = x.size / rows;
+  let state = h0;
+  const out: number[][] = [];
+  for (let t = 0; t < rows; t++) {
+    const r = backwards ? rows - 1 - t : t;
+    const slice = T.array(x.data.slice(r * width, (r + 1) * width) as Float32Array, { shape: x.shape.slice(1) });
+    state = step(slice.astype(x.dtype), state, w);
+    out.push(Array.from(state.data));
+  }
+  return out;
+}
+
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, rel: number) => {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(rel * (1 + Math.abs(b[i]!)));
+};
+
+describe('T.scan', () => {
+  it('equals the loop run one step at a time, for random bodies, sizes and directions, in both modes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(BODIES)),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.boolean(),
+        fc.constantFrom<T.Mode>('js', 'wasm'),
+        fc.constantFrom<T.DType>('float32', 'float64'),
+        fc.integer({ min: 1, max: 1000 }),
+        async (name, steps, batch, width, backwards, mode, dtype, seed) => {
+          const body = BODIES[name]!;
+          const x = T.randomNormal([steps, batch, width], { seed, dtype });
+          const h0 = T.randomNormal([batch, width], { seed: seed + 1, dtype });
+          const w = T.randomNormal([width, width], { seed: seed + 2, dtype });
+          const [xs, hs, ws] = [
+            T.tensor('x', { shape: [steps, batch, width], dtype }),
+            T.tensor('h0', { shape: [batch, width], dtype }),
+            T.tensor('W', { shape: [width, width], dtype }),
+          ];
+          const [outputs] = T.scan((xt, h, wn) => body(xt!, h!, wn!), {
+            sequences: xs,
+            outputsInfo: hs,
+            nonSequences: ws,
+            goBackwards: backwards,
+          });
+          const f = await T.compile([xs, hs, ws], outputs as T.Node, { mode });
+          const got = f(x, h0, w);
+          expect(got.shape).toEqual([steps, batch, width]);
+          const expected = await stepByStep(body, x, h0, w, mode, backwards);
+          close(got.data, expected.flat(), dtype === 'float64' ? 1e-12 : 1e-5);
+          if (mode === 'wasm') expect(f.stats.referenceSteps).toBe(0);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('gradients through the loop match finite differences for sequences, initial states and non-sequences', async () => {
+    const data = (shape: number[], seed: number) => ({
+      shape,
+      data: Array.from(T.randomNormal(shape, { seed, dtype: 'float64' }).data, (v) => 0.5 * v),
+    });
+    for (const [name, body] of Object.entries(BODIES))
+      await checkGradient(
+        [data([4, 2, 3], 1), data([2, 3], 2), data([3, 3], 3)],
+        ([x, h, w]) => {
+          const [out] = T.scan((xt, ht, wt) => body(xt!, ht!, wt!), {
+            sequences: x!,
+            outputsInfo: h!,
+            nonSequences: w!,
+          });
+          return out as T.Node; // every step's output counts, not only the last
+        },
+        name.includes('W') ? [0, 1, 2] : [0, 1],
+      );
+  });
+
+  it('nested loops: gradients through a scan inside the body', async () => {
+    await checkGradient(
+      [
+        { shape: [3, 4], data: Array.from({ length: 12 }, (_, i) => Math.sin(i)) },
+        { shape: [4], data: [0.1, -0.2, 0.3, 0.05] },
+      ],
+      ([x, h0]) => {
+        const [outer] = T.scan(
+          (row: T.Node, h: T.Node) => {
+            // the inner loop runs over the row's elements: a running product with the state
+            const [inner] = T.scan((v: T.Node, acc: T.Node) => T.tanh(T.add(T.mul(acc, 0.9), T.mul(v, h))), {
+              sequences: row,
+              outputsInfo: T.zerosLike(h),
+            });
+            return T.add(h, T.index(inner as T.Node, -1));
+          },
+          { sequences: x!, outputsInfo: h0! },
+        );
+        return outer as T.Node;
+      },
+    );
+  });
+
+  it('taps: outputs read several steps back, sequences read around the step (Theano semantics)', async () => {
+    const init = T.tensor('init', { shape: [2] });
+    const [fib] = T.scan((a, b) => T.add(a!, b!), { outputsInfo: { initial: init, taps: [-2, -1] }, nSteps: 10 });
+    const f = await T.compile([init], fib as T.Node);
+    const expected = [0, 1];
+    for (let i = 0; i < 10; i++) expected.push(expected[i]! + expected[i + 1]!);
+    expect(Array.from(f(T.array([0, 1])).data)).toEqual(expected.slice(2));
+
+    await fc.assert(
+      fc.asyncProperty(fc.array(inRange(-10, 10), { minLength: 3, maxLength: 9 }), async (values) => {
+        const x = T.tensor('x', { shape: [values.length], dtype: 'float64' });
+        // a centred difference: x[t+1] - x[t-1], for t = 1 .. n-2
+        const [d] = T.scan((prev, _now, next) => T.sub(next!, prev!), { sequences: { input: x, taps: [-1, 0, 1] } });
+        const got = (await T.compile([x], d as T.Node))(T.array(Float64Array.from(values)));
+        expect(Array.from(got.data)).toEqual(values.slice(2).map((v, i) => v - values[i]!));
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('outputs that are not fed back, several outputs, and updates of shared variables step by step', async () => {
+    const x = T.tensor('x', { shape: [5] });
+    const counter = T.shared(T.array([10]), 'counter');
+    const [outs, updates] = T.scan(
+      (xt, total) => [[T.add(total!, xt!), T.mul(xt!, counter)], new Map([[counter, T.add(counter, 1)]])],
+      { sequences: x, outputsInfo: [T.zeros([]), null] },
+    );
+    const [totals, scaled] = outs as T.Node[];
+    const f = await T.compile([x], [totals!, scaled!], { updates });
+    const [t, s] = f(T.array([1, 2, 3, 4, 5]));
+    expect(Array.from(t!.data)).toEqual([1, 3, 6, 10, 15]);
+    // step k reads the counter the step before it left: 10, 11, ...
+    expect(Array.from(s!.data)).toEqual([10, 22, 36, 52, 70]);
+    expect(Array.from(counter.get().data)).toEqual([15]);
+  });
+
+  it('a compiled loop makes one call into wasm per call, whatever the number of steps', async () => {
+    const x = T.tensor('x', { shape: [32, 4, 8] });
+    const h0 = T.tensor('h0', { shape: [4, 8] });
+    const w = T.shared(T.randomNormal([8, 8], { seed: 4 }), 'W');
+    const [hs] = T.scan((xt, h) => T.tanh(T.add(xt!, T.dot(h!, w))), { sequences: x, outputsInfo: h0 });
+    const f = await T.compile([x, h0], hs as T.Node);
+    const args = [T.randomNormal([32, 4, 8], { seed: 5 }), T.zeros([4, 8])] as const;
+    f(...args);
+    const before = f.stats.wasmEntries!;
+    f(...args);
+    f(...args);
+    expect(f.stats.wasmEntries! - before).toBe(2);
+    expect(f.stats.referenceSteps).toBe(0);
+  });
+
+  it('bad loops are errors that name the body and what disagrees', () => {
+    const x = T.tensor('x', { shape: [4, 3] });
+    const h0 = T.tensor('h0', { shape: [3] });
+    function step(xt: T.Node, h: T.Node) {
+      return [T.add(xt, h), xt];
+    }
+    expect(() => T.scan(step as never, { sequences: x, outputsInfo: h0 })).toThrow(
+      /scan\(step\): the body returned 2 outputs, outputsInfo lists 1/,
+    );
+    const wide = T.tensor('wide', { shape: [4, 2, 3] });
+    expect(() => T.scan((xt, h) => T.add(xt!, h!), { sequences: wide, outputsInfo: h0 })).toThrow(
+      /output 0 has shape \[2, 3\] at step 0, its initial value \[3\]; a fed-back output must keep its shape/,
+    );
+    expect(() => T.scan((xt, h) => T.add(xt!, h!), { sequences: x, outputsInfo: h0, nSteps: 6 })).toThrow(
+      /sequences\[0\] \(x \[4, 3\]\) is shorter than nSteps 6/,
+    );
+    const open = T.tensor('open', { shape: [null, 3] });
+    expect(() => T.scan((xt, h) => T.add(xt!, h!), { sequences: open, outputsInfo: h0 })).toThrow(
+      /number of steps must be known when the graph is built/,
+    );
+    const h64 = T.tensor('h64', { shape: [3], dtype: 'float64' });
+    expect(() => T.scan((xt, h) => T.cast(T.add(xt!, h!), 'float32'), { sequences: x, outputsInfo: h64 })).toThrow(
+      /output 0 is float32 at step 0, its initial value float64/,
+    );
+    expect(() => T.scan((xt) => xt!, { sequences: x, outputsInfo: null, nStep: 3 } as never)).toThrow(
+      /scan: unknown option 'nStep'/,
+    );
+  });
+});
