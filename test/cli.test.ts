@@ -47,6 +47,13 @@ describe('tsano command line', () => {
     }
   });
 
+  it('demo --rnn trains an LSTM on the digits read row by row', async () => {
+    const { code, out } = await run('demo', '--rnn', '--epochs', '1');
+    expect(code).toBe(0);
+    const accuracy = Number(/test accuracy ([\d.]+)%/.exec(out)?.[1]);
+    expect(accuracy).toBeGreaterThan(70);
+  }, 120_000);
+
   it('info prints the configuration in force as JSON', async () => {
     const { code, out } = await run('info');
     expect(code).toBe(0);

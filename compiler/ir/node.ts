@@ -75,13 +75,13 @@ export class Node<K extends Op = Op> {
       if (!(e instanceof TypeRuleError)) throw e;
       const ErrorClass = e.kind === 'dtype' ? DTypeError : ShapeError;
       throw new ErrorClass(
-        `${op}(${inputs.map(describe).join(', ')}): ${e.message}; ${operandTypes(inputs)}${at(origin)}`,
+        `${op}(${inputs.map((n) => describe(n)).join(', ')}): ${e.message}; ${operandTypes(inputs)}${at(origin)}`,
       );
     }
     const tooBig = oversize(knownSize(type), type.dtype);
     if (tooBig)
       throw new ShapeError(
-        `${op}(${inputs.map(describe).join(', ')}): the result ${formatShape(type.shape)} would have ${tooBig}; ${operandTypes(inputs)}${at(origin)}`,
+        `${op}(${inputs.map((n) => describe(n)).join(', ')}): the result ${formatShape(type.shape)} would have ${tooBig}; ${operandTypes(inputs)}${at(origin)}`,
       );
     const node = new Node(op, inputs, args, type, origin, undefined);
     if (key !== undefined) {
@@ -143,7 +143,7 @@ function argReplacer(_key: string, value: unknown): unknown {
 const at = (origin: Origin | undefined): string => (origin ? `\n    at ${formatOrigin(origin)}` : '');
 
 /** How error messages name a node: the user's name, else a short expression. */
-export function describe(node: Node, depth = 2): string {
+export function describe(node: Node, depth = 2, top = true): string {
   if (node.name) return node.name;
   if (node.op === 'constant') {
     const v = (node.args as OpArgs['constant']).value;
@@ -151,25 +151,27 @@ export function describe(node: Node, depth = 2): string {
   }
   if (node.op === 'input') return (node.args as OpArgs['input']).name || `<input ${node.id}>`;
   if (node.op === 'shared') return (node.args as OpArgs['shared']).container.name;
-  if (depth === 0) return '…';
-  if (node.op === 'fused') return describeFused(node as Node<'fused'>, depth + 1);
-  return `${node.op}(${node.inputs.map((i) => describe(i, depth - 1)).join(', ')})`;
+  if (depth <= 0) return '…';
+  // A fused node's own instructions do not use up the depth of the description that asks for it; its
+  // operands do, so a chain of fused nodes (a loop built out) is described to a bounded depth.
+  if (node.op === 'fused') return describeFused(node as Node<'fused'>, top ? depth + 1 : depth);
+  return `${node.op}(${node.inputs.map((i) => describe(i, depth - 1, false)).join(', ')})`;
 }
 
 /** A fused node as the expression it computes (`exp(add(mul(x, 2), y))`), so messages show the user's ops, not the kernel. */
 function describeFused(node: Node<'fused'>, depth: number): string {
   const a = node.args;
   const regionInput = (k: number, d: number): string => {
-    if (!a.product) return describe(node.inputs[k]!, d);
+    if (!a.product) return describe(node.inputs[k]!, d, false);
     return k === 0
       ? `${a.product.op}(${node.inputs
           .slice(0, 2)
-          .map((n) => describe(n, d - 1))
+          .map((n) => describe(n, d - 1, false))
           .join(', ')})`
-      : describe(node.inputs[k + 1]!, d);
+      : describe(node.inputs[k + 1]!, d, false);
   };
   const instr = (i: number, d: number): string => {
-    if (d === 0) return '…';
+    if (d <= 0) return '…';
     const ins = a.instrs[i]!;
     return `${ins.op}(${ins.inputs.map((r) => (r.from === 'input' ? regionInput(r.index, d - 1) : instr(r.index, d - 1))).join(', ')})`;
   };

@@ -113,10 +113,16 @@ export function cli(): Command {
   program
     .command('demo')
     .description('train a small convnet on the bundled MNIST digits with the Keras API, export it and run the export')
-    .option('--epochs <n>', 'epochs to train', positiveInteger, 10)
-    .action(async (options: { epochs: number }) => {
+    .option('--epochs <n>', 'epochs to train (default 10, or 3 with --rnn)', positiveInteger)
+    .option('--rnn', 'instead, an LSTM reading each digit row by row (28 steps of 28 pixels)')
+    .action(async (options: { epochs?: number; rnn?: boolean }) => {
+      if (options.rnn) {
+        const { runRnnDemo } = await import('../demo/rnn.js');
+        await runRnnDemo({ epochs: options.epochs ?? 3 });
+        return;
+      }
       const { runMnistDemo } = await import('../demo/mnist.js');
-      await runMnistDemo({ epochs: options.epochs });
+      await runMnistDemo({ epochs: options.epochs ?? 10 });
     });
   program
     .command('graph-demo')

@@ -16,6 +16,8 @@ export type OptionRule =
   | { readonly kind: 'boolean' }
   | { readonly kind: 'oneOf'; readonly values: readonly unknown[] }
   | { readonly kind: 'list' }
+  /** A list of callbacks, or one object of hooks. */
+  | { readonly kind: 'callbacks' }
   | { readonly kind: 'pair' }
   /** A plain object of numbers by key (class weights). */
   | { readonly kind: 'record' }
@@ -34,6 +36,8 @@ const describeRule = (r: OptionRule): string => {
       return `one of ${r.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'list':
       return 'an array';
+    case 'callbacks':
+      return 'an array of callbacks or one object of hooks';
     case 'pair':
       return 'a pair [x, y]';
     case 'record':
@@ -59,6 +63,8 @@ function accepts(r: OptionRule, v: unknown): boolean {
       return r.values.includes(v);
     case 'list':
       return Array.isArray(v);
+    case 'callbacks':
+      return Array.isArray(v) || (typeof v === 'object' && v !== null);
     case 'pair':
       return Array.isArray(v) && v.length === 2;
     case 'record':
@@ -101,7 +107,7 @@ export const FIT_OPTIONS: Readonly<Record<string, OptionRule>> = {
   seed: { kind: 'integer', min: 0 },
   validationSplit: { kind: 'number', min: 0, max: 1, below: true },
   validationData: { kind: 'pair' },
-  callbacks: { kind: 'list' },
+  callbacks: { kind: 'callbacks' },
   verbose: { kind: 'oneOf', values: [0, 1, 2] },
   classWeight: { kind: 'record' },
   sampleWeight: { kind: 'values' },

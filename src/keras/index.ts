@@ -15,6 +15,7 @@ import {
 } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
+import { Bidirectional, GRU, LSTM, SimpleRNN, TimeDistributed, type RecurrentArgs } from './layers/recurrent.js';
 import * as T from '../index.js';
 import { configInForce } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
@@ -171,7 +172,13 @@ export const layers = {
   conv2dTranspose: (args: ConstructorParameters<typeof Conv2DTranspose>[0]) => new Conv2DTranspose(args),
   dot: (args: ConstructorParameters<typeof Dot>[0]) => new Dot(args),
   masking: (args?: ConstructorParameters<typeof Masking>[0]) => new Masking(args),
+  simpleRNN: (args: RecurrentArgs) => new SimpleRNN(args),
+  lstm: (args: RecurrentArgs) => new LSTM(args),
+  gru: (args: RecurrentArgs) => new GRU(args),
+  bidirectional: (args: ConstructorParameters<typeof Bidirectional>[0]) => new Bidirectional(args),
+  timeDistributed: (args: ConstructorParameters<typeof TimeDistributed>[0]) => new TimeDistributed(args),
 };
+export { SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed, type RecurrentArgs };
 export { Masking };
 export { DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dot };
 export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D, SpatialDropout2D };

@@ -10,7 +10,8 @@ export type InitializerName =
   | 'zeros'
   | 'ones'
   | 'random_normal'
-  | 'random_uniform';
+  | 'random_uniform'
+  | 'orthogonal';
 
 /** Fan-in and fan-out of a weight shape, as Keras computes them (receptive field times channels for kernels). */
 function fans(shape: readonly number[]): [number, number] {
@@ -46,6 +47,8 @@ export function initialize(name: string, shape: readonly number[], seed: number,
       return T.randomNormal(shape, { seed, stddev: 0.05, dtype });
     case 'random_uniform':
       return T.randomUniform(shape, { seed, minval: -0.05, maxval: 0.05, dtype });
+    case 'orthogonal':
+      return orthogonal(shape, seed);
     default:
       throw new ConfigError(`${where}: unknown initializer '${name}'`);
   }
@@ -63,5 +66,34 @@ function truncatedNormal(shape: readonly number[], stddev: number, seed: number)
     while (Math.abs(z) > 2 && k < extra.size) z = extra.data[k++]!;
     out[i] = Math.max(-2, Math.min(2, z)) * s;
   });
+  return T.array(out, { shape, dtype: floatx() });
+}
+
+/**
+ * Keras's orthogonal initializer (gain 1): the Q of a QR factorisation of a normal matrix, signs fixed by
+ * R's diagonal, for the shape flattened to [rows, last axis] (transposed when there are fewer rows).
+ */
+function orthogonal(shape: readonly number[], seed: number): T.NDArray {
+  const cols = shape[shape.length - 1] ?? 1;
+  const rows = shape.reduce((a, b) => a * b, 1) / cols;
+  const [m, n] = rows < cols ? [cols, rows] : [rows, cols];
+  const a = T.randomNormal([m, n], { seed, dtype: 'float64' }).data as Float64Array;
+  // Modified Gram-Schmidt on the n columns of the m x n matrix a (row-major): q holds the columns.
+  const q = Float64Array.from(a);
+  for (let j = 0; j < n; j++) {
+    for (let k = 0; k < j; k++) {
+      let dotted = 0;
+      for (let i = 0; i < m; i++) dotted += q[i * n + k]! * q[i * n + j]!;
+      for (let i = 0; i < m; i++) q[i * n + j]! -= dotted * q[i * n + k]!;
+    }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += q[i * n + j]! ** 2;
+    // r_jj is this norm, positive: the sign correction Keras makes by diag(R) is already in place.
+    norm = Math.sqrt(norm) || 1;
+    for (let i = 0; i < m; i++) q[i * n + j]! /= norm;
+  }
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) out[i * cols + j] = rows < cols ? q[j * n + i]! : q[i * n + j]!;
   return T.array(out, { shape, dtype: floatx() });
 }

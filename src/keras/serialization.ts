@@ -34,6 +34,15 @@ import {
 } from './layers/reshaping.js';
 import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
 import { Functional, Sequential, type AnyLayersModel } from './model.js';
+import {
+  Bidirectional,
+  GRU,
+  LSTM,
+  SimpleRNN,
+  TimeDistributed,
+  type MergeMode,
+  type Recurrent,
+} from './layers/recurrent.js';
 
 /** Keras JSON keys are snake_case; layer arguments are camelCase (as TensorFlow.js converts them). */
 const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -75,7 +84,13 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
       center: c['center'] as boolean,
       scale: c['scale'] as boolean,
     }),
-  Embedding: (c, s) => new Embedding({ ...s, inputDim: c['inputDim'] as number, outputDim: c['outputDim'] as number }),
+  Embedding: (c, s) =>
+    new Embedding({
+      ...s,
+      inputDim: c['inputDim'] as number,
+      outputDim: c['outputDim'] as number,
+      maskZero: c['maskZero'] as boolean,
+    }),
   Add: (_c, s) => new Add(s),
   Multiply: (_c, s) => new Multiply(s),
   Concatenate: (c, s) => new Concatenate({ ...s, axis: c['axis'] as number }),
@@ -119,6 +134,35 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   Conv2DTranspose: (c, s) => new Conv2DTranspose({ ...s, ...convolution(c), filters: c['filters'] as number }),
   Dot: (c, s) => new Dot({ ...s, axes: c['axes'] as number, normalize: c['normalize'] as boolean }),
   Masking: (c, s) => new Masking({ ...s, maskValue: c['maskValue'] as number }),
+  SimpleRNN: (c, s) => new SimpleRNN({ ...s, ...recurrent(c) }),
+  LSTM: (c, s) => new LSTM({ ...s, ...recurrent(c) }),
+  GRU: (c, s) => new GRU({ ...s, ...recurrent(c) }),
+  Bidirectional: (c, s) =>
+    new Bidirectional({ ...s, layer: wrapped(c) as Recurrent, mergeMode: c['mergeMode'] as MergeMode }),
+  TimeDistributed: (c, s) => new TimeDistributed({ ...s, layer: wrapped(c) }),
+};
+/** The layer a wrapper's config holds (Bidirectional, TimeDistributed). */
+const wrapped = (c: Config): Layer => {
+  if (!isObject(c['layer'])) throw new LoadError('a wrapper layer needs the layer it wraps in its config');
+  return makeLayer(c['layer'], 'the wrapped layer');
+};
+/** A recurrent layer's arguments as its config gives them. */
+const recurrent = (c: Config) => {
+  if (c['returnState'] === true)
+    throw new LoadError('recurrent layers with return_state are not supported yet (the layer returns one tensor)');
+  if (c['stateful'] === true) throw new LoadError('stateful recurrent layers are not supported');
+  return {
+    units: c['units'] as number,
+    activation: c['activation'] as string,
+    recurrentActivation: c['recurrentActivation'] as string,
+    useBias: c['useBias'] as boolean,
+    returnSequences: c['returnSequences'] as boolean,
+    goBackwards: c['goBackwards'] as boolean,
+    dropout: c['dropout'] as number,
+    recurrentDropout: c['recurrentDropout'] as number,
+    unitForgetBias: c['unitForgetBias'] as boolean,
+    resetAfter: c['resetAfter'] as boolean,
+  };
 };
 const format = (c: Config) => (dataFormat(c['dataFormat']) ? { dataFormat: dataFormat(c['dataFormat'])! } : {});
 /** A convolution's window and output as its config gives them; `Size` is how the layer spells a size (1-D or 2-D). */

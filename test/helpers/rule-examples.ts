@@ -418,6 +418,15 @@ export const EXAMPLES: Record<string, Example> = {
     expected: ([x, y]) => T.matmul(x!, y!, { transposeA: true }),
     domain: inRange(-5, 5),
   },
+  dot_fold_leading_axes: {
+    inputs: [
+      ['x', [2, 3, 4]],
+      ['y', [4, 5]],
+    ],
+    build: ([x, y]) => T.dot(x!, y!),
+    expected: ([x, y]) => T.reshape(T.dot(T.reshape(x!, [6, 4]), y!), [2, 3, 5]),
+    domain: inRange(-5, 5),
+  },
   sum_mul_to_dot: {
     inputs: [m23, ['y', [3]]],
     build: ([x, y]) => T.sum(T.mul(x!, y!), 1),

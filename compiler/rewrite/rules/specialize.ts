@@ -61,6 +61,22 @@ export const specialize: readonly Rule[] = [
       transposeB: b || !!f.transposeB,
     });
   }),
+  // dot(a, W) with a of rank 3 or more and W a matrix -> reshape(dot(reshape(a, [-1, k]), W)): the
+  // leading axes folded into the rows of one matrix product (sequences times a kernel, as in Dense
+  // and recurrent layers); at most one leading size may be unknown.
+  rule('dot_fold_leading_axes', op('dot', x, y), (m) => {
+    const [a, w] = [m.x!, m.y!];
+    if (a.ndim < 3 || w.ndim !== 2) return undefined;
+    const leading = a.shape.slice(0, -1);
+    const k = a.shape[a.ndim - 1]!;
+    const n = w.shape[1]!;
+    // A size 0 leaves -1 in the reshape undetermined: such products have nothing to fold.
+    if (k === null || n === null || k === 0 || leading.includes(0)) return undefined;
+    if (leading.filter((d) => d === null).length > 1) return undefined;
+    const count = leading.includes(null) ? -1 : leading.reduce<number>((p, d) => p * d!, 1);
+    const rows = B.dot(B.reshape(a, [count, k]), w);
+    return B.reshape(rows, [...leading.map((d) => d ?? -1), n]);
+  }),
   // sum(a * b, last axis) with b a vector along that axis -> dot(a, b)
   rule('sum_mul_to_dot', op('sum', op('mul', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;

@@ -70,6 +70,12 @@ export abstract class Layer {
     else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
   }
 
+  /**
+   * What this layer's weight names start with, when not its own name: a layer wrapped by
+   * TimeDistributed names its weights after the wrapper, as Keras and TensorFlow.js do.
+   */
+  weightScope?: string;
+
   /** Creates the weights for inputs of `inputShape` (with the batch axis). */
   protected build(_inputShape: Shape): void {}
   /** The symbolic output for a symbolic input (an array of them for merge layers). */
@@ -85,7 +91,20 @@ export abstract class Layer {
     }
     const out = this.forward(x, training).named(this.name);
     CALLS.set(out, { layer: this, inputs: Array.isArray(x) ? [...x] : [x] });
+    const mask = this.computeMask(first, MASKS.get(first));
+    if (mask) MASKS.set(out, mask);
     return out;
+  }
+
+  /**
+   * The mask of this layer's output, per sample and step ([batch, steps], 1 where a step counts), from
+   * its input and the input's mask (Keras's compute_mask). By default a mask passes through a layer
+   * that keeps the steps axis, and stops at one that does not.
+   */
+  computeMask(input: T.Node, inputMask: T.Node | undefined): T.Node | undefined {
+    if (!inputMask) return undefined;
+    const out = this.computeOutputShape(input.shape);
+    return out.length >= 3 && out[1] === input.shape[1] ? inputMask : undefined;
   }
 
   /** State updates the last training-mode forward pass asked for (BatchNormalization's moving averages). */
@@ -107,14 +126,17 @@ export abstract class Layer {
   protected addWeight(
     name: string,
     shape: readonly number[],
-    initializer: string,
+    initializer: string | ((shape: readonly number[]) => T.NDArray),
     regularizer?: Regularizer,
     trainable = true,
   ): SharedVariable {
-    const full = `${this.name}/${name}`;
+    const full = `${this.weightScope ?? this.name}/${name}`;
     const seed = nextWeightSeed();
     const w = T.shared(
-      weightSource?.(full, shape) ?? initialize(initializer, shape, seed, `${this.name}.${name}`),
+      weightSource?.(full, shape) ??
+        (typeof initializer === 'function'
+          ? initializer(shape)
+          : initialize(initializer, shape, seed, `${this.name}.${name}`)),
       full,
     );
     this.weightList.push(w);
@@ -188,6 +210,9 @@ export function withWeightSource<R>(source: WeightSource, build: () => R): R {
     weightSource = previous;
   }
 }
+
+/** The mask ([batch, steps], 1 where a step counts) a symbolic tensor carries: from Embedding(maskZero) or Masking. */
+export const MASKS = new WeakMap<T.Node, T.Node>();
 
 /** Which layer produced a symbolic tensor from which inputs: the functional API replays these calls. */
 export const CALLS = new WeakMap<T.Node, { layer: Layer; inputs: T.Node[] }>();

@@ -1,6 +1,7 @@
 import * as T from '../../index.js';
 import type { SharedVariable } from '../../graph/variables.js';
 import { ShapeError } from '../../../runtime/errors.js';
+import { floatx } from '../../../runtime/config.js';
 import { knownSize, Layer, type LayerArgs, type Shape } from './layer.js';
 
 export interface NormalizationArgs extends LayerArgs {
@@ -120,9 +121,23 @@ export class LayerNormalization extends Layer {
 export class Embedding extends Layer {
   private table?: SharedVariable;
   constructor(
-    private readonly args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string },
+    private readonly args: LayerArgs & {
+      inputDim: number;
+      outputDim: number;
+      embeddingsInitializer?: string;
+      /** Index 0 is padding: later layers that take masks (recurrent ones) skip those steps. */
+      maskZero?: boolean;
+      /** The length of the sequences, which the layers after a Flatten need (Keras's input_length). */
+      inputLength?: number;
+    },
   ) {
-    super('Embedding', args);
+    super('Embedding', {
+      ...args,
+      ...(args.inputLength && !args.inputShape && !args.batchInputShape ? { inputShape: [args.inputLength] } : {}),
+    });
+  }
+  override computeMask(input: T.Node): T.Node | undefined {
+    return this.args.maskZero ? T.cast(T.ne(input, 0), floatx()) : undefined;
   }
   protected override build(): void {
     this.table = this.addWeight(
@@ -138,6 +153,12 @@ export class Embedding extends Layer {
     return [...s, this.args.outputDim];
   }
   getConfig() {
-    return { name: this.name, input_dim: this.args.inputDim, output_dim: this.args.outputDim };
+    return {
+      name: this.name,
+      input_dim: this.args.inputDim,
+      output_dim: this.args.outputDim,
+      mask_zero: this.args.maskZero ?? false,
+      ...(this.args.inputLength ? { input_length: this.args.inputLength } : {}),
+    };
   }
 }

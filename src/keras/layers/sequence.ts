@@ -239,6 +239,9 @@ export class Masking extends Layer {
   protected forward(x: T.Node): T.Node {
     return T.mul(x, this.mask(x));
   }
+  override computeMask(input: T.Node): T.Node {
+    return T.squeeze(this.mask(input), -1);
+  }
   computeOutputShape(s: Shape): Shape {
     return s;
   }
