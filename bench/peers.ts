@@ -17,7 +17,12 @@ export interface Workloads {
   tiny(): Promise<Runner>;
   /** conv 3x3x32 relu, maxpool 2, conv 3x3x64 relu, maxpool 2, dense 10 softmax on 28x28x1 (channels last). */
   cnn?(batch: number): Promise<Runner>;
+  /** LSTM(128) over 32 steps of 64 features, batch 64: the last state (inference), or one Adam step on MSE to zeros. */
+  lstm?(train: boolean): Promise<Runner>;
 }
+
+/** The LSTM workload's sizes (issue: loops). */
+export const LSTM = { batch: 64, steps: 32, features: 64, units: 128 } as const;
 
 /** Weights of the CNN workload, shared by every peer. */
 export function cnnWeights() {
@@ -98,6 +103,26 @@ export async function tfjsWasm(): Promise<Workloads> {
           return tf.softmax(tf.matMul(tf.reshape(h2, [batch, 5 * 5 * 64]), wd));
         }),
       );
+    },
+    async lstm(train) {
+      const tfl = await import('@tensorflow/tfjs-layers');
+      const { batch, steps, features, units } = LSTM;
+      // glorot for the recurrent kernel: TF.js's orthogonal initializer needs its chained ops loaded
+      const model = tfl.sequential({
+        layers: [tfl.layers.lstm({ units, inputShape: [steps, features], recurrentInitializer: 'glorotUniform' })],
+      });
+      const x = tf.tensor3d(seeded(batch * steps * features, 30), [batch, steps, features]);
+      if (!train) return run(() => model.predict(x) as InstanceType<typeof tf.Tensor>);
+      const y = tf.zeros([batch, units]);
+      const optimizer = tf.train.adam(0.001);
+      return () => {
+        const loss = optimizer.minimize(
+          () => tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as InstanceType<typeof tf.Tensor>),
+          true,
+        )!;
+        loss.dataSync();
+        loss.dispose();
+      };
     },
   };
 }

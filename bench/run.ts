@@ -81,6 +81,17 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
     1,
     () => '',
   ],
+  ...([false, true] as const).map(
+    (train): [string, (w: Workloads) => Promise<Runner>, number, (ms: number) => string] => [
+      `LSTM(128), 32 steps, batch 64: ${train ? 'training step' : 'inference'}`,
+      async (w) => {
+        if (!w.lstm) throw new Error('no LSTM workload');
+        return w.lstm(train);
+      },
+      1,
+      () => '',
+    ],
+  ),
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
 ];
 

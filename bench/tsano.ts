@@ -1,6 +1,7 @@
 /** tsano's side of the peer workloads, compiled once with T.compile in wasm mode. */
 import * as T from '../src/index.js';
-import { cnnWeights, data, type Workloads } from './peers.js';
+import * as keras from '../src/keras/index.js';
+import { cnnWeights, data, LSTM, type Workloads } from './peers.js';
 
 /** tsano's workloads, compiled with `threads` threads (TSANO_THREADS is read when a function is compiled). */
 export function tsano(threads?: number): Workloads {
@@ -21,6 +22,7 @@ export function tsano(threads?: number): Workloads {
     mlp: (b) => withThreads(() => workloads.mlp(b)),
     tiny: () => withThreads(() => workloads.tiny()),
     cnn: (b) => withThreads(() => workloads.cnn!(b)),
+    lstm: (train) => withThreads(() => workloads.lstm!(train)),
   };
 }
 
@@ -75,6 +77,21 @@ function tsanoWorkloads(): Workloads {
       const f = await T.compile([x], T.softmax(T.dot(T.reshape(h2, [-1, 5 * 5 * 64]), wd)));
       const X = f32(data.seeded(batch * 28 * 28, 5), [batch, 28, 28, 1]);
       return () => void f(X);
+    },
+    async lstm(train) {
+      const { batch, steps, features, units } = LSTM;
+      const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
+      const x = f32(data.seeded(batch * steps * features, 30), [batch, steps, features]);
+      if (!train) {
+        const predict = model.makePredictFunction();
+        return () => void predict(x);
+      }
+      model.compile({ optimizer: keras.optimizers.adam(0.001), loss: 'mse' });
+      const y = T.zeros([batch, units]);
+      await model.trainOnBatch(x, y);
+      const step = model.trainFunction!;
+      const weights = T.ones([batch]);
+      return () => void step(x, y, weights);
     },
     async tiny() {
       const x = T.vector('x');
