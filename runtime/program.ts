@@ -123,6 +123,8 @@ export interface OpArgs {
   dot: None;
   matmul: MatmulArgs;
   // shape
+  /** The value itself, as a node of its own: what a Keras layer that passes its input through returns (its label names the call). */
+  identity: { readonly label: string };
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
   expandDims: { readonly axis: number };

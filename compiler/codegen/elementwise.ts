@@ -166,6 +166,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   argmin: null,
   dot: null,
   matmul: null,
+  identity: null,
   reshape: null,
   transpose: null,
   expandDims: null,

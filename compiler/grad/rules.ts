@@ -230,6 +230,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     return [f.transposeA ? swapLast(ga) : ga, f.transposeB ? swapLast(gb) : gb];
   },
 
+  identity: (_node, g) => [g],
   reshape: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
   transpose: (node, g) => {
     const inverse = [...node.args.perm];

@@ -224,6 +224,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     format: (f) => [f.transposeA ? 'transposeA' : '', f.transposeB ? 'transposeB' : ''].filter(Boolean).join(', '),
   },
 
+  identity: { kind: 'shape', arity: 1, type: ([x]) => x!, format: (a) => a.label },
   reshape: {
     kind: 'shape',
     arity: 1,

@@ -238,6 +238,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   argmin: argReduction,
   dot: product,
   matmul: product,
+  identity: VIEW,
   reshape: VIEW,
   expandDims: VIEW,
   squeeze: VIEW,

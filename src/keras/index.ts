@@ -15,7 +15,15 @@ import {
 } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
-import { Bidirectional, GRU, LSTM, SimpleRNN, TimeDistributed, type RecurrentArgs } from './layers/recurrent.js';
+import {
+  Bidirectional,
+  GRU,
+  LSTM,
+  SimpleRNN,
+  TimeDistributed,
+  type RecurrentArgs,
+  type RecurrentOutput,
+} from './layers/recurrent.js';
 import * as T from '../index.js';
 import { configInForce } from './config.js';
 import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
@@ -30,7 +38,7 @@ import {
   type PoolArgs,
   SeparableConv2D,
 } from './layers/conv.js';
-import type { Layer, LayerArgs } from './layers/layer.js';
+import type { AnyLayer, Layer, LayerArgs } from './layers/layer.js';
 import { Functional, History, LayersModel, Sequential } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
@@ -172,9 +180,9 @@ export const layers = {
   conv2dTranspose: (args: ConstructorParameters<typeof Conv2DTranspose>[0]) => new Conv2DTranspose(args),
   dot: (args: ConstructorParameters<typeof Dot>[0]) => new Dot(args),
   masking: (args?: ConstructorParameters<typeof Masking>[0]) => new Masking(args),
-  simpleRNN: (args: RecurrentArgs) => new SimpleRNN(args),
-  lstm: (args: RecurrentArgs) => new LSTM(args),
-  gru: (args: RecurrentArgs) => new GRU(args),
+  simpleRNN: <A extends RecurrentArgs>(args: A) => new SimpleRNN<RecurrentOutput<A>>(args),
+  lstm: <A extends RecurrentArgs>(args: A) => new LSTM<RecurrentOutput<A>>(args),
+  gru: <A extends RecurrentArgs>(args: A) => new GRU<RecurrentOutput<A>>(args),
   bidirectional: (args: ConstructorParameters<typeof Bidirectional>[0]) => new Bidirectional(args),
   timeDistributed: (args: ConstructorParameters<typeof TimeDistributed>[0]) => new TimeDistributed(args),
 };
@@ -215,7 +223,7 @@ export type { Pair };
 export type { AnyLayersModel, Callback, CompileArgs, FitArgs, LossSpec, MetricsSpec } from './model.js';
 export type { ModelData } from './model-data.js';
 
-export const sequential = (args: { layers?: readonly Layer[] } = {}) => new Sequential(args);
+export const sequential = (args: { layers?: readonly AnyLayer[] } = {}) => new Sequential(args);
 /** Loading saved models: TensorFlow.js layers models (tsano's own saves included) and Keras JSON topologies. */
 export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };

@@ -16,9 +16,9 @@ function keras3Layer(entry: Config): Config {
 }
 
 /** Keras 3's reference to the output of layer `name`, as inbound nodes write it. */
-const kerasTensor = (name: string) => ({
+const kerasTensor = (name: string, index: number) => ({
   class_name: '__keras_tensor__',
-  config: { keras_history: [name, 0, 0] },
+  config: { keras_history: [name, 0, index] },
 });
 
 /** config.json of a `.keras` archive: the model serialized as Keras 3 does (module, class_name, config). */
@@ -61,7 +61,9 @@ function keras3Config(model: AnyLayersModel): Config {
         inbound_nodes: [],
       };
     }
-    const inbound = ((e['inbound_nodes'] as unknown[][][])[0] ?? []).map((t) => kerasTensor(String(t[0])));
+    const inbound = ((e['inbound_nodes'] as unknown[][][])[0] ?? []).map((t) =>
+      kerasTensor(String(t[0]), Number(t[2])),
+    );
     return {
       ...keras3Layer(e),
       name: e['name'],

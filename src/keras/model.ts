@@ -10,7 +10,7 @@ import {
   FIT_OPTIONS,
   PREDICT_OPTIONS,
 } from './arguments.js';
-import { CALLS, Layer, type Shape } from './layers/layer.js';
+import { CALLS, type AnyLayer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { storeRounded } from '../graph/variables.js';
@@ -75,7 +75,7 @@ export class History {
 }
 
 /** A layer's entry in a Keras topology; the first layer of a model carries the batch input shape. */
-const layerEntry = (l: Layer, first: boolean): Record<string, unknown> => ({
+const layerEntry = (l: AnyLayer, first: boolean): Record<string, unknown> => ({
   class_name: l.className,
   config: {
     ...l.getConfig(),
@@ -149,7 +149,7 @@ function metricsPerOutput(metrics: MetricsSpec | undefined, names: readonly stri
  * `Out` is what predict returns: one array, or one per output when the model was built with a list of outputs.
  */
 export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArray> {
-  abstract readonly layers: readonly Layer[];
+  abstract readonly layers: readonly AnyLayer[];
   private compiled?: { optimizer: Optimizer; outputs: readonly OutputObjective[] };
   protected trainFn?: T.CompiledFunction<T.NDArray[]>;
   protected predictFn?: T.CompiledFunction<Out>;
@@ -256,7 +256,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   }
 
   abstract readonly modelName: string;
-  protected abstract layerOutputShape(layer: Layer): Shape;
+  protected abstract layerOutputShape(layer: AnyLayer): Shape;
   /** The Keras topology (`model.to_json()` layout, Keras 2 style with batch_input_shape). */
   abstract topology(): Record<string, unknown>;
 
@@ -362,7 +362,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   }
 
   /** A layer by its name or its index. */
-  getLayer(which: string | number): Layer {
+  getLayer(which: string | number): AnyLayer {
     const layer = typeof which === 'number' ? this.layers[which] : this.layers.find((l) => l.name === which);
     if (!layer)
       throw new ConfigError(
@@ -651,17 +651,17 @@ export type AnyLayersModel = LayersModel<T.NDArray | T.NDArray[]>;
 
 /** A linear stack of layers. */
 export class Sequential extends LayersModel<T.NDArray> {
-  readonly layers: Layer[] = [];
+  readonly layers: AnyLayer[] = [];
   readonly modelName = 'sequential';
   protected readonly outputsAsList = false;
   private input?: T.Node;
 
-  constructor(args: { layers?: readonly Layer[]; name?: string } = {}) {
+  constructor(args: { layers?: readonly AnyLayer[]; name?: string } = {}) {
     super();
     for (const l of args.layers ?? []) this.add(l);
   }
 
-  add(layer: Layer): void {
+  add(layer: AnyLayer): void {
     if (this.layers.length === 0 && !layer.batchInputShape) {
       throw new ConfigError(
         `the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`,
@@ -679,7 +679,14 @@ export class Sequential extends LayersModel<T.NDArray> {
     if (this.layers.length === 0) throw new ConfigError('the sequential model has no layers: add one first');
     this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
     let h = this.input;
-    for (const l of this.layers) h = l.apply(h, training);
+    for (const l of this.layers) {
+      const out = l.apply(h, training);
+      if (Array.isArray(out))
+        throw new ConfigError(
+          `sequential: layer ${l.name} returns ${out.length} tensors (returnState); a sequential model passes one tensor from layer to layer: use the functional API`,
+        );
+      h = out;
+    }
     return { xs: [this.input], ys: [h] };
   }
 
@@ -692,7 +699,7 @@ export class Sequential extends LayersModel<T.NDArray> {
     };
   }
 
-  protected layerOutputShape(layer: Layer): Shape {
+  protected layerOutputShape(layer: AnyLayer): Shape {
     let s: Shape = this.layers[0]!.batchInputShape!;
     for (const l of this.layers) {
       s = l.computeOutputShape(s);
@@ -709,10 +716,10 @@ const listOf = (v: T.Node | readonly T.Node[]): T.Node[] => (Array.isArray(v) ? 
  * of them (then predict returns a list, and fit takes a list or a dict of targets).
  */
 export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends LayersModel<Out> {
-  readonly layers: Layer[];
+  readonly layers: AnyLayer[];
   readonly modelName: string;
   protected readonly outputsAsList: boolean;
-  private readonly shapes = new Map<Layer, Shape>();
+  private readonly shapes = new Map<AnyLayer, Shape>();
   private readonly inputList: T.Node[];
   private readonly outputList: T.Node[];
 
@@ -737,8 +744,8 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
       throw new ConfigError(`keras.model: two inputs are named '${repeated}'; give each keras.input a name of its own`);
     // Keras's layer order: deepest first (farthest from the outputs), ties in the order a walk from
     // the outputs first meets them. Weight lists, summaries and Keras files all follow it.
-    const firstMet = new Map<Layer, number>();
-    const depth = new Map<Layer, number>();
+    const firstMet = new Map<AnyLayer, number>();
+    const depth = new Map<AnyLayer, number>();
     const used = new Set<T.Node>();
     const visit = (n: T.Node, path: string, level: number) => {
       const call = CALLS.get(n);
@@ -783,33 +790,46 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
   /** Replays the recorded layer calls, so training mode reaches dropout and batch normalization. */
   protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
     const memo = new Map<T.Node, T.Node>(this.inputList.map((x) => [x, x]));
+    // One call per layer: a layer with several outputs (returnState) is applied once for all of them.
+    const applied = new Map<AnyLayer, T.Node | T.Node[]>();
     const rebuild = (n: T.Node): T.Node => {
       const done = memo.get(n);
       if (done) return done;
       const call = CALLS.get(n)!;
-      const inputs = call.inputs.map(rebuild);
-      const out = call.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, training);
+      let result = applied.get(call.layer);
+      if (!result) {
+        const inputs = call.inputs.map(rebuild);
+        result = call.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, training);
+        applied.set(call.layer, result);
+      }
+      const out = Array.isArray(result) ? result[call.index]! : result;
       memo.set(n, out);
       return out;
     };
     return { xs: this.inputList, ys: this.outputList.map(rebuild) };
   }
 
-  protected layerOutputShape(layer: Layer): Shape {
+  protected layerOutputShape(layer: AnyLayer): Shape {
     return this.shapes.get(layer) ?? [];
   }
 
   /** An InputLayer per input, then each layer with the names of the layers it reads. */
   topology(): Record<string, unknown> {
     const inputNames = this.inputNames;
-    const names = new Map<T.Node, string>(this.inputList.map((x, i) => [x, inputNames[i]!]));
+    /** A tensor as Keras topologies name it: [layer, node, tensor index]. */
+    const ref = (n: T.Node): [string, number, number] => {
+      const input = this.inputList.indexOf(n);
+      if (input >= 0) return [inputNames[input]!, 0, 0];
+      const call = CALLS.get(n)!;
+      return [call.layer.name, 0, call.index];
+    };
     const layers: Record<string, unknown>[] = this.inputList.map((x, i) => ({
       class_name: 'InputLayer',
       name: inputNames[i],
       config: { name: inputNames[i], batch_input_shape: x.shape, dtype: 'float32' },
       inbound_nodes: [],
     }));
-    const produced = new Map<Layer, T.Node>();
+    const produced = new Map<AnyLayer, T.Node>();
     const collect = (n: T.Node) => {
       const call = CALLS.get(n);
       if (!call || produced.has(call.layer)) return;
@@ -820,11 +840,10 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
     // In model.layers order, which Keras uses to name the weights of a .keras file.
     for (const layer of this.layers) {
       const out = produced.get(layer)!;
-      names.set(out, layer.name);
       layers.push({
         ...layerEntry(layer, false),
         name: layer.name,
-        inbound_nodes: [CALLS.get(out)!.inputs.map((i) => [names.get(i), 0, 0, {}])],
+        inbound_nodes: [CALLS.get(out)!.inputs.map((i) => [...ref(i), {}])],
       });
     }
     return {
@@ -833,7 +852,7 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
         name: this.modelName,
         layers,
         input_layers: inputNames.map((name) => [name, 0, 0]),
-        output_layers: this.outputList.map((o) => [names.get(o), 0, 0]),
+        output_layers: this.outputList.map(ref),
       },
       keras_version: 'tsano',
       backend: 'tsano',

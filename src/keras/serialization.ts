@@ -10,7 +10,7 @@ import {
   MaxPooling2D,
   SeparableConv2D,
 } from './layers/conv.js';
-import type { Layer } from './layers/layer.js';
+import type { AnyLayer } from './layers/layer.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
@@ -52,7 +52,7 @@ const dataFormat = (v: unknown): 'channelsFirst' | 'channelsLast' | undefined =>
   v === 'channels_first' ? 'channelsFirst' : v === 'channels_last' ? 'channelsLast' : undefined;
 
 /** Keras layer classes tsano reads, with the arguments it takes from their configs. */
-const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
+const LAYERS: Record<string, (c: Config, shape: Config) => AnyLayer> = {
   Dense: (c, s) =>
     new Dense({
       ...s,
@@ -138,18 +138,20 @@ const LAYERS: Record<string, (c: Config, shape: Config) => Layer> = {
   LSTM: (c, s) => new LSTM({ ...s, ...recurrent(c) }),
   GRU: (c, s) => new GRU({ ...s, ...recurrent(c) }),
   Bidirectional: (c, s) =>
-    new Bidirectional({ ...s, layer: wrapped(c) as Recurrent, mergeMode: c['mergeMode'] as MergeMode }),
+    new Bidirectional({
+      ...s,
+      layer: wrapped(c) as Recurrent<T.Node | T.Node[]>,
+      mergeMode: c['mergeMode'] as MergeMode,
+    }),
   TimeDistributed: (c, s) => new TimeDistributed({ ...s, layer: wrapped(c) }),
 };
 /** The layer a wrapper's config holds (Bidirectional, TimeDistributed). */
-const wrapped = (c: Config): Layer => {
+const wrapped = (c: Config): AnyLayer => {
   if (!isObject(c['layer'])) throw new LoadError('a wrapper layer needs the layer it wraps in its config');
   return makeLayer(c['layer'], 'the wrapped layer');
 };
 /** A recurrent layer's arguments as its config gives them. */
 const recurrent = (c: Config) => {
-  if (c['returnState'] === true)
-    throw new LoadError('recurrent layers with return_state are not supported yet (the layer returns one tensor)');
   if (c['stateful'] === true) throw new LoadError('stateful recurrent layers are not supported');
   return {
     units: c['units'] as number,
@@ -157,6 +159,7 @@ const recurrent = (c: Config) => {
     recurrentActivation: c['recurrentActivation'] as string,
     useBias: c['useBias'] as boolean,
     returnSequences: c['returnSequences'] as boolean,
+    returnState: c['returnState'] as boolean,
     goBackwards: c['goBackwards'] as boolean,
     dropout: c['dropout'] as number,
     recurrentDropout: c['recurrentDropout'] as number,
@@ -198,7 +201,7 @@ function batchShape(c: Config): (number | null)[] | undefined {
 /** A JSON object (not an array, not null). */
 export const isObject = (v: unknown): v is Config => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function makeLayer(entry: Config, where: string): Layer {
+function makeLayer(entry: Config, where: string): AnyLayer {
   const className = String(entry['class_name'] ?? entry['className']);
   if (entry['config'] !== undefined && !isObject(entry['config']))
     throw new LoadError(`${where}: the config of layer class '${className}' must be an object`);
@@ -232,7 +235,7 @@ export function modelFromTopology(topology: Config, where: string): AnyLayersMod
     );
   const entries = list as Config[];
   if (className === 'Sequential') {
-    const layers: Layer[] = [];
+    const layers: AnyLayer[] = [];
     let pendingShape: (number | null)[] | undefined = batchShape(
       camelKeys((config['build_input_shape'] ? { batch_input_shape: config['build_input_shape'] } : {}) as Config),
     );
@@ -253,39 +256,49 @@ export function modelFromTopology(topology: Config, where: string): AnyLayersMod
   throw new LoadError(`${where}: model class '${String(className)}' is not supported (Sequential, Model, Functional)`);
 }
 
-/** Inbound layer names of a functional layer entry, in Keras 2 (lists) or Keras 3 ({args}) form. */
-function inboundNames(e: Config): string[] {
+/** A tensor as a topology names it: the layer that made it, and which of that layer's outputs it is. */
+type TensorRef = readonly [layer: string, index: number];
+
+/** Inbound tensors of a functional layer entry, in Keras 2 ([name, node, tensor]) or Keras 3 ({args}) form. */
+function inboundRefs(e: Config): TensorRef[] {
   const nodes = (e['inbound_nodes'] ?? []) as unknown[];
   if (nodes.length === 0) return [];
   const node = nodes[0];
-  if (Array.isArray(node)) return (node as unknown[][]).map((t) => String(t[0]));
-  const names: string[] = [];
+  if (Array.isArray(node)) return (node as unknown[][]).map((t) => [String(t[0]), Number(t[2] ?? 0)]);
+  const refs: TensorRef[] = [];
   const walk = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') {
       const o = v as Config;
-      if (o['class_name'] === '__keras_tensor__')
-        names.push(String(((o['config'] as Config)['keras_history'] as unknown[])[0]));
-      else Object.values(o).forEach(walk);
+      if (o['class_name'] === '__keras_tensor__') {
+        const history = (o['config'] as Config)['keras_history'] as unknown[];
+        refs.push([String(history[0]), Number(history[2] ?? 0)]);
+      } else Object.values(o).forEach(walk);
     }
   };
   walk((node as Config)['args']);
-  return names;
+  return refs;
 }
 
-/** Layer names in `input_layers` / `output_layers`: a list of [name, node, tensor], or Keras 3's single [name, 0, 0]. */
-function endpointNames(value: unknown, key: string, where: string): string[] {
+/** The tensors in `input_layers` / `output_layers`: a list of [name, node, tensor], or Keras 3's single [name, 0, 0]. */
+function endpointRefs(value: unknown, key: string, where: string): TensorRef[] {
   if (!Array.isArray(value) || value.length === 0) throw new LoadError(`${where}: config.${key} must list layers`);
   const entries = Array.isArray(value[0]) ? (value as unknown[][]) : [value];
   return entries.map((e, i) => {
     if (!Array.isArray(e) || typeof e[0] !== 'string')
       throw new LoadError(`${where}: config.${key}[${i}] must be [layer name, node, tensor], got ${JSON.stringify(e)}`);
-    return e[0];
+    return [e[0], Number(e[2] ?? 0)];
   });
 }
 
 function functionalFrom(config: Config, entries: Config[], where: string): AnyLayersModel {
-  const tensors = new Map<string, T.Node>();
+  const tensors = new Map<string, T.Node | T.Node[]>();
+  const tensor = ([name, index]: TensorRef, what: string) => {
+    const made = tensors.get(name);
+    const t = Array.isArray(made) ? made[index] : index === 0 ? made : undefined;
+    if (!t) throw new LoadError(`${where}: ${what} reads output ${index} of '${name}', which is not defined before it`);
+    return t;
+  };
   for (const e of entries) {
     const conf = camelKeys((e['config'] ?? {}) as Config);
     const name = String(e['name'] ?? conf['name']);
@@ -296,19 +309,10 @@ function functionalFrom(config: Config, entries: Config[], where: string): AnyLa
       continue;
     }
     const layer = makeLayer(e, where);
-    const inbound = inboundNames(e).map((n) => {
-      const t = tensors.get(n);
-      if (!t) throw new LoadError(`${where}: layer '${name}' reads '${n}', which is not defined before it`);
-      return t;
-    });
+    const inbound = inboundRefs(e).map((r) => tensor(r, `layer '${name}'`));
     tensors.set(name, layer.apply(inbound.length === 1 ? inbound[0]! : inbound));
   }
-  const find = (key: string) =>
-    endpointNames(config[key], key, where).map((n) => {
-      const t = tensors.get(n);
-      if (!t) throw new LoadError(`${where}: config.${key} names '${n}', which is not a layer of the model`);
-      return t;
-    });
+  const find = (key: string) => endpointRefs(config[key], key, where).map((r) => tensor(r, `config.${key}`));
   const inputs = find('input_layers');
   const outputs = find('output_layers');
   const nameOf = isObject(config) && typeof config['name'] === 'string' ? config['name'] : undefined;

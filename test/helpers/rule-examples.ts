@@ -115,6 +115,11 @@ export const EXAMPLES: Record<string, Example> = {
     build: ([x]) => T.reshape(T.reshape(x!, [6]), [3, 2]),
     expected: ([x]) => T.reshape(x!, [3, 2]),
   },
+  identity_remove: {
+    inputs: [m23],
+    build: ([x]) => T.exp(T.Node.make('identity', [x!], { label: 'dropout:1' })),
+    expected: ([x]) => T.exp(x!),
+  },
   reshape_noop: { inputs: [m23], build: ([x]) => T.exp(T.reshape(x!, [2, 3])), expected: ([x]) => T.exp(x!) },
   useless_broadcastLike: { inputs: [m23, ['y', [2, 3]]], build: ([x, y]) => T.exp(node('broadcastLike', [x!, y!])) },
   useless_sumLike: { inputs: [m23, ['y', [2, 3]]], build: ([x, y]) => T.exp(node('sumLike', [x!, y!])) },

@@ -212,6 +212,29 @@ describe('models with several inputs and outputs', () => {
     );
   });
 
+  it('layers that pass their input through (Dropout in inference, a linear Activation) are calls of their own', async () => {
+    const x = keras.input({ shape: [4], name: 'x' });
+    const h = keras.layers.dense({ units: 3, name: 'h' }).apply(x);
+    const dropped = keras.layers.dropout({ rate: 0.5, seed: 1, name: 'drop' }).apply(h);
+    const same = keras.layers.activation({ activation: 'linear', name: 'same' }).apply(h);
+    const model = keras.model({
+      inputs: x,
+      outputs: [keras.layers.dense({ units: 2, name: 'y' }).apply(dropped), same],
+    });
+    expect(model.layers.map((l) => l.name)).toEqual(['h', 'drop', 'y', 'same']); // Keras's order: by depth, then as met
+    model.compile({ optimizer: 'sgd', loss: ['mse', 'mse'] });
+    const data = T.randomNormal([8, 4], { seed: 2 });
+    await model.fit(data, [T.zeros([8, 2]), T.zeros([8, 3])], { verbose: 0 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tsano-pass-through-'));
+    await model.save(dir);
+    const loaded = await keras.loadModel<T.NDArray[]>(path.join(dir, 'model.json'));
+    expect(loaded.layers.map((l) => l.className)).toEqual(['Dense', 'Dropout', 'Dense', 'Activation']);
+    const [a, b] = model.predict(data);
+    const [c, d] = loaded.predict(data);
+    expect(Array.from(c!.data)).toEqual(Array.from(a!.data));
+    expect(Array.from(d!.data)).toEqual(Array.from(b!.data));
+  });
+
   it('keras.model rejects inputs no output depends on, and outputs that are not layer outputs', () => {
     const a = keras.input({ shape: [2], name: 'a' });
     const b = keras.input({ shape: [2], name: 'b' });

@@ -95,6 +95,36 @@ describe('recurrent layers against TensorFlow.js', () => {
     ]);
   });
 
+  it('an encoder-decoder: returnState feeds initialState; the TF.js-saved model loads and predicts the same', async () => {
+    const source = tfl.input({ shape: [STEPS, FEATURES], name: 'source' });
+    const target = tfl.input({ shape: [4, 2], name: 'target' });
+    const [, h, c] = tfjsLayer('lstm', { units: 5, returnState: true, name: 'encoder' }).apply(
+      source,
+    ) as tfl.SymbolicTensor[];
+    const decoded = tfjsLayer('lstm', { units: 5, returnSequences: true, name: 'decoder' }).apply(target, {
+      initialState: [h!, c!],
+    }) as tfl.SymbolicTensor;
+    const out = tfl.layers.dense({ units: 3, name: 'out' }).apply(decoded) as tfl.SymbolicTensor;
+    const theirs = tfl.model({ inputs: [source, target], outputs: out });
+    const loaded = await keras.loadModel(await saveWithTfjs(theirs));
+    const [xs, xt] = [seededInput([2, STEPS, FEATURES], 15), seededInput([2, 4, 2], 16)];
+    const expected = (
+      theirs.predict([tf.tensor(xs, [2, STEPS, FEATURES]), tf.tensor(xt, [2, 4, 2])]) as tf.Tensor
+    ).dataSync();
+    const got = loaded.predict([T.array(xs, { shape: [2, STEPS, FEATURES] }), T.array(xt, { shape: [2, 4, 2] })]);
+    got.data.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-5));
+
+    // The same model written here saves the state outputs by index and loads back.
+    const dir = await import('node:fs').then((fs) =>
+      fs.mkdtempSync((process.env['TMPDIR'] ?? '/tmp') + '/tsano-seq2seq-'),
+    );
+    await loaded.save(dir);
+    const again = await keras.loadModel(`${dir}/model.json`);
+    expect(
+      Array.from(again.predict([T.array(xs, { shape: [2, STEPS, FEATURES] }), T.array(xt, { shape: [2, 4, 2] })]).data),
+    ).toEqual(Array.from(got.data));
+  });
+
   it('gradients with respect to the input match TF.js (backpropagation through time)', async () => {
     for (const kind of ['simpleRNN', 'lstm', 'gru'] as const) {
       const theirs = tfl.sequential({
@@ -217,6 +247,81 @@ describe('recurrent layers', () => {
     expect(Array.from(loaded.predict(x).data)).toEqual(Array.from(model.predict(x).data));
   });
 
+  it("Keras 3's JSON of recurrent layers loads (DTypePolicy, build_config, backward_layer)", () => {
+    const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' } };
+    const cell = (className: string, name: string, extra: Record<string, unknown>) => ({
+      module: 'keras.layers',
+      class_name: className,
+      config: {
+        name,
+        trainable: true,
+        dtype: policy,
+        return_sequences: true,
+        return_state: false,
+        go_backwards: false,
+        stateful: false,
+        unroll: false,
+        zero_output_for_mask: false,
+        units: 4,
+        activation: 'tanh',
+        use_bias: true,
+        dropout: 0.0,
+        recurrent_dropout: 0.0,
+        seed: null,
+        ...extra,
+      },
+      registered_name: null,
+    });
+    const json = {
+      module: 'keras',
+      class_name: 'Sequential',
+      config: {
+        name: 'sequential',
+        trainable: true,
+        dtype: policy,
+        layers: [
+          {
+            module: 'keras.layers',
+            class_name: 'InputLayer',
+            config: { batch_shape: [null, 5, 3], dtype: 'float32', sparse: false, name: 'input_layer' },
+            registered_name: null,
+          },
+          {
+            ...cell('LSTM', 'lstm', { recurrent_activation: 'sigmoid', unit_forget_bias: true }),
+            build_config: { input_shape: [null, 5, 3] },
+          },
+          {
+            module: 'keras.layers',
+            class_name: 'Bidirectional',
+            config: {
+              name: 'bidirectional',
+              trainable: true,
+              dtype: policy,
+              merge_mode: 'concat',
+              layer: cell('GRU', 'forward_gru', {
+                recurrent_activation: 'sigmoid',
+                reset_after: true,
+                return_sequences: false,
+              }),
+              backward_layer: cell('GRU', 'backward_gru', {
+                recurrent_activation: 'sigmoid',
+                reset_after: true,
+                return_sequences: false,
+                go_backwards: true,
+              }),
+            },
+            registered_name: null,
+          },
+        ],
+      },
+      registered_name: null,
+    };
+    const model = keras.models.modelFromJSON(JSON.stringify(json));
+    expect(model.layers.map((l) => l.className)).toEqual(['LSTM', 'Bidirectional']);
+    expect(model.outputShape).toEqual([null, 8]);
+    expect(model.predict(T.zeros([2, 5, 3])).shape).toEqual([2, 8]);
+  });
+
   it('errors name the layer and what is wrong', () => {
     const open = keras.input({ shape: [null, 3] });
     expect(() => keras.layers.lstm({ units: 2, name: 'encoder' }).apply(open)).toThrow(
@@ -231,6 +336,23 @@ describe('recurrent layers', () => {
       /lstm l: initialState needs 2 tensors/,
     );
     expect(() => keras.layers.simpleRNN({ units: 2, dropout: 1 })).toThrow(/dropout must be in \[0, 1\)/);
+  });
+
+  it('returnState gives the final states beside the output (the output is the last h)', () => {
+    const x = keras.input({ shape: [5, 3], name: 'x' });
+    const [out, h, c] = keras.layers.lstm({ units: 4, returnState: true }).apply(x);
+    const model = keras.model({
+      inputs: x,
+      outputs: [out!, h!, c!].map((t, i) => keras.layers.activation({ activation: 'linear', name: `o${i}` }).apply(t)),
+    });
+    const [o, hv, cv] = model.predict(T.randomNormal([2, 5, 3], { seed: 17 }));
+    expect(Array.from(o!.data)).toEqual(Array.from(hv!.data));
+    expect(cv!.shape).toEqual([2, 4]);
+    expect(() =>
+      keras
+        .sequential({ layers: [keras.layers.gru({ units: 2, returnState: true, inputShape: [3, 2] })] })
+        .predict(T.zeros([1, 3, 2])),
+    ).toThrow(/returns 2 tensors \(returnState\); a sequential model passes one tensor/);
   });
 
   it('initial states from the functional API start the loop', () => {

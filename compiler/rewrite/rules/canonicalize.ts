@@ -116,6 +116,8 @@ export const canonicalize: readonly Rule[] = [
   rule('transpose_identity', op('transpose', x), (m, node) =>
     identityPerm((node as Node<'transpose'>).args.perm) ? m.x : undefined,
   ),
+  // identity(x) -> x: a layer call's own node has done its work once the graph is built
+  rule('identity_remove', op('identity', x), (m) => m.x),
   // reshape(reshape(x)) -> reshape(x)
   rule('reshape_reshape', op('reshape', op('reshape', x)), (m, node) =>
     B.reshape(m.x!, (node as Node<'reshape'>).args.shape),

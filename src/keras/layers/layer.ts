@@ -34,12 +34,19 @@ export function uniqueName(base: string): string {
   return n === 0 ? base : `${base}_${n}`;
 }
 
+let callCounter = 0;
+/** Numbers layer calls, so the identity node of each call is a node of its own. */
+const nextCall = (): number => ++callCounter;
+
 let seedCounter = 1000;
 /** Seeds for weight initialisation: deterministic in a process, so a script builds the same model every run. */
 export const nextWeightSeed = (): number => (seedCounter += 7919);
 
-/** A layer: owns its weights (shared variables) and turns a symbolic input into a symbolic output. */
-export abstract class Layer {
+/**
+ * A layer: owns its weights (shared variables) and turns a symbolic input into a symbolic output, or
+ * (`Out` a list: a recurrent layer with returnState) into several.
+ */
+export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
   readonly name: string;
   readonly batchInputShape: Shape | undefined;
   protected readonly weightList: SharedVariable[] = [];
@@ -79,21 +86,29 @@ export abstract class Layer {
   /** Creates the weights for inputs of `inputShape` (with the batch axis). */
   protected build(_inputShape: Shape): void {}
   /** The symbolic output for a symbolic input (an array of them for merge layers). */
-  protected abstract forward(x: T.Node | T.Node[], training: boolean): T.Node;
+  protected abstract forward(x: T.Node | T.Node[], training: boolean): Out;
   abstract computeOutputShape(inputShape: Shape): Shape;
 
   /** Applies the layer to a symbolic tensor (or several), building its weights on first use. */
-  apply(x: T.Node | T.Node[], training = false): T.Node {
+  apply(x: T.Node | T.Node[], training = false): Out {
     const first = Array.isArray(x) ? x[0]! : x;
     if (!this.builtFor) {
       this.build(first.shape);
       this.builtFor = first.shape;
     }
-    const out = this.forward(x, training).named(this.name);
-    CALLS.set(out, { layer: this, inputs: Array.isArray(x) ? [...x] : [x] });
+    const result = this.forward(x, training);
+    const inputs = Array.isArray(x) ? [...x] : [x];
+    const outputs = (Array.isArray(result) ? result : [result]).map((o, index) => {
+      // Each call's outputs are tensors of their own (Keras's KerasTensor), also where the layer passes
+      // its input through (Dropout in inference, a linear Activation) or two outputs hold one value.
+      const taken = inputs.includes(o) || CALLS.has(o) || o.op === 'input';
+      const out = (taken ? T.Node.make('identity', [o], { label: `${this.name}:${nextCall()}` }) : o).named(this.name);
+      CALLS.set(out, { layer: this, inputs, index });
+      return out;
+    });
     const mask = this.computeMask(first, MASKS.get(first));
-    if (mask) MASKS.set(out, mask);
-    return out;
+    if (mask) MASKS.set(outputs[0]!, mask);
+    return (Array.isArray(result) ? outputs : outputs[0]!) as Out;
   }
 
   /**
@@ -215,7 +230,10 @@ export function withWeightSource<R>(source: WeightSource, build: () => R): R {
 export const MASKS = new WeakMap<T.Node, T.Node>();
 
 /** Which layer produced a symbolic tensor from which inputs: the functional API replays these calls. */
-export const CALLS = new WeakMap<T.Node, { layer: Layer; inputs: T.Node[] }>();
+export const CALLS = new WeakMap<T.Node, { layer: AnyLayer; inputs: T.Node[]; index: number }>();
+
+/** A layer whatever it returns (what models hold). */
+export type AnyLayer = Layer<T.Node | T.Node[]>;
 
 /** A positive integer option, or a clear error. */
 export function positiveInt(value: unknown, what: string): number {

@@ -8,7 +8,7 @@ import * as T from '../../index.js';
 import type { SharedVariable } from '../../graph/variables.js';
 import { ConfigError, ShapeError } from '../../../runtime/errors.js';
 import { activation } from '../activations.js';
-import { knownSize, Layer, MASKS, positiveInt, type LayerArgs, type Shape } from './layer.js';
+import { knownSize, Layer, MASKS, positiveInt, type AnyLayer, type LayerArgs, type Shape } from './layer.js';
 
 export interface RecurrentArgs extends LayerArgs {
   units: number;
@@ -26,6 +26,8 @@ export interface RecurrentArgs extends LayerArgs {
   resetAfter?: boolean;
   /** Return the output of every step ([batch, steps, units]) instead of the last ([batch, units]). */
   returnSequences?: boolean;
+  /** Also return the final states: apply gives [output, h] (SimpleRNN, GRU) or [output, h, c] (LSTM). */
+  returnState?: boolean;
   /** Walk the sequence from its end. */
   goBackwards?: boolean;
   /** Fraction of the inputs dropped in training (one mask per sequence, as Keras does). */
@@ -97,7 +99,7 @@ const CELLS: Record<Cell['className'], Cell> = {
 };
 
 /** A recurrent layer: the input projected once, then `T.scan` over the steps. */
-export class Recurrent extends Layer {
+export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extends Layer<Out> {
   readonly units: number;
   readonly act: (x: T.Node) => T.Node;
   readonly gateAct: (x: T.Node) => T.Node;
@@ -165,7 +167,7 @@ export class Recurrent extends Layer {
     }
   }
 
-  protected forward(input: T.Node | T.Node[], training: boolean): T.Node {
+  protected forward(input: T.Node | T.Node[], training: boolean): Out {
     const [x, ...given] = Array.isArray(input) ? input : [input];
     const where = `${this.className.toLowerCase()} ${this.name}`;
     if (given.length !== 0 && given.length !== this.cell.states)
@@ -214,8 +216,9 @@ export class Recurrent extends Layer {
       },
     );
     this.recurrentMask = undefined;
-    const output = Array.isArray(outputs) ? outputs[0]! : outputs;
-    return this.args.returnSequences ? T.transpose(output, [1, 0, 2]) : T.index(output, -1);
+    const states = Array.isArray(outputs) ? outputs : [outputs];
+    const output = this.args.returnSequences ? T.transpose(states[0]!, [1, 0, 2]) : T.index(states[0]!, -1);
+    return (this.args.returnState ? [output, ...states.map((st) => T.index(st, -1))] : output) as Out;
   }
 
   override computeMask(input: T.Node, inputMask: T.Node | undefined): T.Node | undefined {
@@ -234,7 +237,7 @@ export class Recurrent extends Layer {
       ...(this.cell.gates > 1 ? { recurrent_activation: this.args.recurrentActivation ?? 'sigmoid' } : {}),
       use_bias: this.args.useBias ?? true,
       return_sequences: this.args.returnSequences ?? false,
-      return_state: false,
+      return_state: this.args.returnState ?? false,
       go_backwards: this.args.goBackwards ?? false,
       stateful: false,
       unroll: true,
@@ -246,17 +249,20 @@ export class Recurrent extends Layer {
   }
 }
 
-export class SimpleRNN extends Recurrent {
+/** What a recurrent layer's apply returns for its arguments: a list with returnState, else one tensor. */
+export type RecurrentOutput<A extends RecurrentArgs> = A extends { returnState: true } ? T.Node[] : T.Node;
+
+export class SimpleRNN<Out extends T.Node | T.Node[] = T.Node> extends Recurrent<Out> {
   constructor(args: RecurrentArgs) {
     super('SimpleRNN', args);
   }
 }
-export class LSTM extends Recurrent {
+export class LSTM<Out extends T.Node | T.Node[] = T.Node> extends Recurrent<Out> {
   constructor(args: RecurrentArgs) {
     super('LSTM', args);
   }
 }
-export class GRU extends Recurrent {
+export class GRU<Out extends T.Node | T.Node[] = T.Node> extends Recurrent<Out> {
   constructor(args: RecurrentArgs) {
     super('GRU', args);
   }
@@ -272,11 +278,11 @@ const MERGES: Record<MergeMode, (a: T.Node, b: T.Node) => T.Node> = {
 
 /** Runs a recurrent layer forwards and a copy of it backwards, and merges the two (Keras's Bidirectional). */
 export class Bidirectional extends Layer {
-  readonly forwardLayer: Recurrent;
-  readonly backwardLayer: Recurrent;
+  readonly forwardLayer: Recurrent<T.Node>;
+  readonly backwardLayer: Recurrent<T.Node>;
   readonly mergeMode: MergeMode;
 
-  constructor(args: LayerArgs & { layer: Recurrent; mergeMode?: MergeMode }) {
+  constructor(args: LayerArgs & { layer: Recurrent<T.Node | T.Node[]>; mergeMode?: MergeMode }) {
     super('Bidirectional', args);
     if (!(args.layer instanceof Recurrent))
       throw new ConfigError(`bidirectional ${this.name}: layer must be a SimpleRNN, LSTM or GRU layer`);
@@ -286,8 +292,10 @@ export class Bidirectional extends Layer {
         `bidirectional ${this.name}: mergeMode must be one of ${Object.keys(MERGES).join(', ')}, got '${String(args.mergeMode)}'`,
       );
     const inner = args.layer;
+    if (inner.args.returnState)
+      throw new ConfigError(`bidirectional ${this.name}: a wrapped layer with returnState is not supported yet`);
     const copy = (direction: 'forward' | 'backward', goBackwards: boolean) =>
-      new Recurrent(inner.className as Cell['className'], {
+      new Recurrent<T.Node>(inner.className as Cell['className'], {
         ...inner.args,
         name: `${this.name}/${direction}_${inner.name}`,
         goBackwards,
@@ -341,7 +349,7 @@ export class Bidirectional extends Layer {
 
 /** Applies a layer to every step of a sequence ([batch, steps, ...]): Keras's TimeDistributed. */
 export class TimeDistributed extends Layer {
-  constructor(readonly args: LayerArgs & { layer: Layer }) {
+  constructor(readonly args: LayerArgs & { layer: AnyLayer }) {
     super('TimeDistributed', args);
     if (!(args.layer instanceof Layer)) throw new ConfigError(`timeDistributed ${this.name}: layer must be a layer`);
     args.layer.weightScope = this.name;
@@ -361,6 +369,8 @@ export class TimeDistributed extends Layer {
     const inner = input.shape.slice(2).map((d) => knownSize(d, `timeDistributed ${this.name}: a sample's shape`));
     const flat = T.reshape(input, [-1, ...inner]);
     const out = this.args.layer.apply(flat, training);
+    if (Array.isArray(out))
+      throw new ConfigError(`timeDistributed ${this.name}: the wrapped layer must return one tensor`);
     return T.reshape(out, [
       -1,
       steps,
