@@ -125,6 +125,8 @@ export interface OpArgs {
   // shape
   /** The value itself, as a node of its own: what a Keras layer that passes its input through returns (its label names the call). */
   identity: { readonly label: string };
+  /** The value itself, through which no gradient flows (Theano's zero_grad / disconnected_grad, TF's stop_gradient). */
+  stopGradient: None;
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
   expandDims: { readonly axis: number };

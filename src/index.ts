@@ -14,7 +14,7 @@ export type { Node as Variable } from '../compiler/ir/node.js';
 export type { TensorLike } from '../compiler/ir/convert.js';
 export type { Dim, Shape, TensorType } from '../compiler/ir/type.js';
 export type { Origin } from '../compiler/ir/origin.js';
-export { grad, type GradOptions } from './graph/grad.js';
+export { grad, jacobian, hessian, Lop, Rop, type GradOptions } from './graph/grad.js';
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
 export { compile, compileSync, ready } from './graph/function.js';
@@ -25,7 +25,19 @@ export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mod
 export type { OptimizerLevel, PhaseReport } from '../compiler/rewrite/pipeline.js';
 export { RULE_NAMES } from '../compiler/rewrite/pipeline.js';
 export { debugprint, type DebugprintOptions } from './graph/debugprint.js';
-export { NDArray, toNDArray as array, full, randomNormal, randomUniform } from '../runtime/ndarray.js';
+export { NDArray, full, randomNormal, randomUniform } from '../runtime/ndarray.js';
+import { toNDArray, type ArrayOptions, type ArrayValue as Values } from '../runtime/ndarray.js';
+import type { DType as ElementType } from '../runtime/dtype.js';
+/**
+ * An array from values: `T.array(values, { shape, dtype })`, or TensorFlow.js's positional form
+ * `T.array(values, [2, 3], 'int32')`; a shape that does not fit the values is an error.
+ */
+export function array(value: Values, shapeOrOptions: ArrayOptions | readonly number[] = {}, dtype?: ElementType) {
+  const options = Array.isArray(shapeOrOptions)
+    ? { shape: shapeOrOptions as readonly number[], ...(dtype ? { dtype } : {}) }
+    : (shapeOrOptions as ArrayOptions);
+  return toNDArray(value, options);
+}
 export type { ArrayValue, NestedArray } from '../runtime/ndarray.js';
 export type { DType } from '../runtime/dtype.js';
 export { floatx, epsilon, imageDataFormat } from '../runtime/config.js';

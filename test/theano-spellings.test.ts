@@ -75,4 +75,30 @@ describe("Theano's spellings", () => {
     f();
     expect(Array.from(count.get().data)).toEqual([2]);
   });
+
+  it("dimshuffle follows Theano: 'x' adds an axis, the kept axes in their new order, left-out axes of size 1", async () => {
+    const v = T.tensor('v', { shape: [3] });
+    const m = T.tensor('m', { shape: [2, 1, 3] });
+    expect(v.dimshuffle('x', 0).shape).toEqual([1, 3]);
+    expect(v.dimshuffle(0, 'x').shape).toEqual([3, 1]);
+    expect(m.dimshuffle(2, 'x', 0).shape).toEqual([3, 1, 2]);
+    const f = await T.compile([m], m.dimshuffle(2, 'x', 0));
+    const values = T.array([1, 2, 3, 4, 5, 6], [2, 1, 3]);
+    const out = f(values);
+    // out[k, 0, i] = m[i, 0, k]
+    for (let i = 0; i < 2; i++) for (let k = 0; k < 3; k++) expect(out.data[k * 2 + i]).toBe(values.data[i * 3 + k]);
+    expect(() => m.dimshuffle(0, 1)).toThrow(/axis 2 is left out, so it must have size 1, not 3/);
+    expect(() => v.dimshuffle(0, 0)).toThrow(/an axis is listed twice/);
+  });
+
+  it('shared(0) is int32 as its value says; an int32 variable refuses a value it would truncate', () => {
+    const counter = T.shared(0, 'counter');
+    expect(counter.dtype).toBe('int32');
+    expect(T.shared(0.5, 'rate').dtype).toBe(T.floatx());
+    expect(T.shared(0, 'f', { dtype: 'float64' }).dtype).toBe('float64');
+    counter.set(3);
+    expect(counter.get().item()).toBe(3);
+    expect(() => counter.set(2.5)).toThrow(/counter is int32, got a value that is not an integer \(2.5\)/);
+    expect(counter.get().item()).toBe(3);
+  });
 });

@@ -167,6 +167,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   dot: null,
   matmul: null,
   identity: null,
+  stopGradient: null,
   reshape: null,
   transpose: null,
   expandDims: null,

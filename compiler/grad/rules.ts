@@ -231,6 +231,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   },
 
   identity: (_node, g) => [g],
+  stopGradient: () => [null],
   reshape: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {})],
   transpose: (node, g) => {
     const inverse = [...node.args.perm];

@@ -91,6 +91,10 @@ const filledLike = (x: TensorLike, value: number): Node => {
   const node = asNode(x);
   return build('broadcastLike', [constantNode(value, node.dtype), node], none);
 };
+/** x itself, through which no gradient flows (TensorFlow's stop_gradient; Theano's zero_grad and disconnected_grad). */
+export const stopGradient = (x: TensorLike): Node => build('stopGradient', [x], none);
+export const zeroGrad = stopGradient;
+export const disconnectedGrad = stopGradient;
 export const onesLike = (x: TensorLike): Node => filledLike(x, 1);
 export const zerosLike = (x: TensorLike): Node => filledLike(x, 0);
 

@@ -225,6 +225,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   },
 
   identity: { kind: 'shape', arity: 1, type: ([x]) => x!, format: (a) => a.label },
+  stopGradient: { kind: 'shape', arity: 1, type: ([x]) => x! },
   reshape: {
     kind: 'shape',
     arity: 1,

@@ -101,6 +101,14 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     }
   }
 
+  // Each region is convex, yet two can still feed each other in a circle (one value from A into B,
+  // another from B back into A): then one region of the circle is dissolved, its ops left unfused.
+  for (let region = regionInCycle(order, regionOf); region; region = regionInCycle(order, regionOf)) {
+    for (const m of region.members) regionOf.delete(m);
+    if (region.reduce) regionOf.delete(region.reduce);
+    counts['fusion_cycle_dissolved'] = (counts['fusion_cycle_dissolved'] ?? 0) + 1;
+  }
+
   // Rebuild: every region becomes one fused node; its outside users read fusedOutput nodes.
   const mapped = new Map<Node, Node>();
   const built = new Map<Region, { fused: Node; outputIndex: Map<Node, number> }>();
@@ -166,4 +174,47 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
   // Resolve in dependency order so recursion stays shallow.
   for (const n of order) if (!regionOf.has(n)) resolve(n);
   return roots.map(resolve);
+}
+
+/** A region on a cycle of the graph with each region taken as one node, or undefined when there is none. */
+function regionInCycle(order: readonly Node[], regionOf: ReadonlyMap<Node, Region>): Region | undefined {
+  type Unit = Node | Region;
+  const unitOf = (n: Node): Unit => regionOf.get(n) ?? n;
+  const edges = new Map<Unit, Set<Unit>>();
+  for (const n of order) {
+    const to = unitOf(n);
+    for (const i of n.inputs) {
+      const from = unitOf(i);
+      if (from === to) continue;
+      let out = edges.get(from);
+      if (!out) edges.set(from, (out = new Set()));
+      out.add(to);
+    }
+  }
+  const state = new Map<Unit, 'open' | 'done'>();
+  for (const start of new Set(order.map(unitOf))) {
+    if (state.has(start)) continue;
+    // Iterative depth-first search; the path is the stack of open units.
+    const path: Unit[] = [start];
+    const pending: Unit[][] = [[...(edges.get(start) ?? [])]];
+    state.set(start, 'open');
+    while (path.length) {
+      const next = pending[pending.length - 1]!.pop();
+      if (next === undefined) {
+        state.set(path.pop()!, 'done');
+        pending.pop();
+        continue;
+      }
+      const seen = state.get(next);
+      if (seen === 'open') {
+        const circle = path.slice(path.indexOf(next));
+        return circle.find((u): u is Region => !(u instanceof Node));
+      }
+      if (seen === 'done') continue;
+      state.set(next, 'open');
+      path.push(next);
+      pending.push([...(edges.get(next) ?? [])]);
+    }
+  }
+  return undefined;
 }

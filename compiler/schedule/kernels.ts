@@ -239,6 +239,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   dot: product,
   matmul: product,
   identity: VIEW,
+  stopGradient: VIEW,
   reshape: VIEW,
   expandDims: VIEW,
   squeeze: VIEW,

@@ -111,6 +111,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
     matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
 
   identity: ([x]) => x!,
+  stopGradient: ([x]) => x!,
   reshape: ([x], a) => shape.reshape(x!, a.shape),
   transpose: ([x], a) => shape.transpose(x!, a.perm),
   expandDims: ([x], a) => shape.expandDims(x!, a.axis),

@@ -8,6 +8,8 @@ import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { stabilizeForGradient } from '../../compiler/rewrite/pipeline.js';
 import { epsilon } from '../../runtime/config.js';
+import { GradError } from '../../runtime/errors.js';
+import { add, flatten, index, mul, reshape, stack, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
 
 export interface GradOptions extends DifferentiateOptions {
   /**
@@ -16,6 +18,8 @@ export interface GradOptions extends DifferentiateOptions {
    * function the compiled value computes. `false` differentiates the graph exactly as written.
    */
   stabilize?: boolean;
+  /** Expressions treated as constants: no gradient flows through them (Theano's consider_constant). */
+  considerConstant?: readonly Node[];
 }
 
 const isVariable = (n: Node) => n.op === 'input' || n.op === 'shared';
@@ -29,6 +33,11 @@ export function grad(cost: Node, wrt: readonly Node[], options?: GradOptions): N
 export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
   const targets = Array.isArray(wrt) ? (wrt as readonly Node[]) : [wrt as Node];
   checkGradArguments(cost, targets);
+  const constants = options.considerConstant ?? [];
+  constants.forEach((c, i) => {
+    if (!(c instanceof Node)) throw new GradError(`grad: considerConstant[${i}] is not a symbolic expression`);
+  });
+  if (constants.length) [cost] = substitute([cost], new Map(constants.map((c) => [c, stopGradient(c)]))) as [Node];
   const results =
     options.stabilize === false ? differentiate(cost, targets, options) : differentiateStable(cost, targets, options);
   return Array.isArray(wrt) ? results : results[0]!;
@@ -49,4 +58,80 @@ function differentiateStable(cost: Node, targets: readonly Node[], options: Grad
   const [restored] = held.size ? substitute([stable!], new Map([...held].map(([t, h]) => [h, t]))) : [stable];
   // A rewrite may cancel a dependence the written cost had (where(c, x, x) -> x): its gradient is zero.
   return differentiate(restored!, targets, { ...options, disconnected: 'zero' });
+}
+
+const list = (wrt: Node | readonly Node[]): Node[] => (Array.isArray(wrt) ? [...wrt] : [wrt as Node]);
+const structured = <R>(wrt: Node | readonly Node[], values: R[]): R | R[] => (Array.isArray(wrt) ? values : values[0]!);
+
+/** The number of elements of `y`, which must be known when the graph is built. */
+function knownElements(y: Node, what: string): number {
+  if (y.shape.some((d) => d === null))
+    throw new GradError(
+      `${what}: ${y.name ?? 'the expression'} must have a known shape, got [${y.shape.map((d) => d ?? '?').join(', ')}]`,
+    );
+  return y.shape.reduce<number>((p, d) => p * d!, 1);
+}
+
+/**
+ * The Jacobian of `y` with respect to `wrt` (Theano's T.jacobian): for each, an array of shape
+ * [...y.shape, ...wrt.shape] whose element [i..., j...] is d y[i...] / d wrt[j...]. One gradient per
+ * element of y, so y's shape must be known when the graph is built.
+ */
+export function jacobian(y: Node, wrt: Node, options?: GradOptions): Node;
+export function jacobian(y: Node, wrt: readonly Node[], options?: GradOptions): Node[];
+export function jacobian(y: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
+  const count = knownElements(y, 'jacobian');
+  const targets = list(wrt);
+  const flat = y.ndim === 1 ? y : flatten(y);
+  const rows = Array.from({ length: count }, (_, i) =>
+    grad(y.ndim === 0 ? y : index(flat, i), targets, { ...options, disconnected: 'zero' }),
+  );
+  return structured(
+    wrt,
+    targets.map((t, k) => {
+      const stacked = stack(
+        rows.map((r) => r[k]!),
+        0,
+      );
+      return y.ndim === 1 ? stacked : reshape(stacked, [...(y.shape as number[]), ...t.shape.map((d) => d ?? -1)]);
+    }),
+  );
+}
+
+/** The Hessian of a scalar `cost` with respect to `wrt` (Theano's T.hessian): the Jacobian of its gradient. */
+export function hessian(cost: Node, wrt: Node, options?: GradOptions): Node;
+export function hessian(cost: Node, wrt: readonly Node[], options?: GradOptions): Node[];
+export function hessian(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
+  return structured(
+    wrt,
+    list(wrt).map((t) => jacobian(grad(cost, t, options), t, options)),
+  );
+}
+
+/**
+ * The vector-Jacobian product (Theano's T.Lop): for each of `wrt`, the sum over f's elements of
+ * `v · d f / d wrt`, with `v` of f's shape.
+ */
+export function Lop(f: Node, wrt: Node, v: Node, options?: GradOptions): Node;
+export function Lop(f: Node, wrt: readonly Node[], v: Node, options?: GradOptions): Node[];
+export function Lop(f: Node, wrt: Node | readonly Node[], v: Node, options: GradOptions = {}): Node | Node[] {
+  return structured(wrt, grad(sum(mul(f, v)), list(wrt), { ...options, disconnected: 'zero' }));
+}
+
+/**
+ * The Jacobian-vector product (Theano's T.Rop): d f / d wrt applied to `v` (one tensor of each
+ * wrt's shape), an array of f's shape. Built as the gradient of a vector-Jacobian product with
+ * respect to its vector, which is linear in that vector, so the result does not depend on it.
+ */
+export function Rop(f: Node, wrt: Node | readonly Node[], v: Node | readonly Node[], options: GradOptions = {}): Node {
+  const targets = list(wrt);
+  const directions = list(v);
+  if (directions.length !== targets.length)
+    throw new GradError(`Rop: ${targets.length} variables but ${directions.length} directions`);
+  const u = Node.leaf('input', { name: 'Rop direction', uid: -f.id }, f.type, undefined);
+  const vjp = grad(sum(mul(f, u)), targets, { ...options, disconnected: 'zero' });
+  const total = vjp.map((g, k) => sum(mul(g, directions[k]!))).reduce((a, b) => add(a, b));
+  const jvp = grad(total, u, { ...options, disconnected: 'zero' });
+  // Linear in u: any value of u gives the same result; zeros keep u out of the compiled inputs.
+  return substitute([jvp], new Map([[u, zerosLike(f)]]))[0]!;
 }

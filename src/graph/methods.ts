@@ -7,6 +7,7 @@ import type { IndexSpec } from '../../compiler/ir/build.js';
 import type { TensorLike } from '../../compiler/ir/convert.js';
 import { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
+import { ShapeError } from '../../runtime/errors.js';
 
 type Axis = number | readonly number[];
 
@@ -71,6 +72,11 @@ declare module '../../compiler/ir/node.js' {
     gather(indices: TensorLike, axis?: number): Node;
     softmax(axis?: number): Node;
     logSoftmax(axis?: number): Node;
+    /**
+     * Theano's dimshuffle: the axes to keep in their new order, with 'x' for a new axis of size 1;
+     * an axis left out must have size 1 (`x.dimshuffle('x', 0)` makes a row of a vector).
+     */
+    dimshuffle(...pattern: (number | 'x')[]): Node;
   }
 }
 
@@ -178,7 +184,33 @@ const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
   logSoftmax(axis) {
     return B.logSoftmax(this, axis);
   },
+  dimshuffle(...pattern) {
+    return dimshuffle(this, pattern);
+  },
 };
+
+function dimshuffle(x: Node, pattern: readonly (number | 'x')[]): Node {
+  const where = `dimshuffle(${pattern.map((p) => JSON.stringify(p)).join(', ')}) of ${x.name ?? 'a tensor'} [${x.shape.map((d) => d ?? '?').join(', ')}]`;
+  const kept = pattern.filter((p): p is number => p !== 'x');
+  kept.forEach((a) => {
+    if (!Number.isInteger(a) || a < 0 || a >= x.ndim) throw new ShapeError(`${where}: ${a} is not an axis`);
+  });
+  if (new Set(kept).size !== kept.length) throw new ShapeError(`${where}: an axis is listed twice`);
+  const dropped = x.shape.flatMap((_, a) => (kept.includes(a) ? [] : [a]));
+  const wide = dropped.find((a) => x.shape[a] !== 1);
+  if (wide !== undefined)
+    throw new ShapeError(
+      `${where}: axis ${wide} is left out, so it must have size 1, not ${x.shape[wide] ?? 'unknown'}`,
+    );
+  let out = dropped.length ? B.squeeze(x, dropped) : x;
+  // The kept axes, numbered after the squeeze, in the pattern's order.
+  const renumbered = kept.map((a) => a - dropped.filter((d) => d < a).length);
+  if (renumbered.some((a, i) => a !== i)) out = B.transpose(out, renumbered);
+  pattern.forEach((p, i) => {
+    if (p === 'x') out = B.expandDims(out, i);
+  });
+  return out;
+}
 
 Object.assign(Node.prototype, methods);
 Object.defineProperty(Node.prototype, 'T', {

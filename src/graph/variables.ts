@@ -66,14 +66,17 @@ export interface SharedVariable extends Node<'shared'> {
   set(value: ArrayValue): void;
 }
 
+/**
+ * A shared variable holding `value`. Its dtype is `options.dtype`, else the array's, else for a plain
+ * number what the number is, as in Theano (`shared(0)` is int32, `shared(0.5)` floatx).
+ */
 export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
-  const array = storeRounded(
-    toNDArray(
-      value,
-      options.dtype ? { dtype: checkDType(options.dtype, `shared('${name}')`) } : {},
-      `shared('${name}')`,
-    ),
-  );
+  const dtype = options.dtype
+    ? checkDType(options.dtype, `shared('${name}')`)
+    : typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < 2 ** 31
+      ? 'int32'
+      : undefined;
+  const array = storeRounded(toNDArray(value, dtype ? { dtype } : {}, `shared('${name}')`));
   const container = new SharedValue(name, array);
   const node = Node.leaf(
     'shared',
@@ -104,7 +107,11 @@ export function coerceShared(
     }
     next = v.dtype === current.dtype ? v : v.astype(current.dtype);
   } else {
-    next = toNDArray(v, { dtype: current.dtype }, where);
+    next = toNDArray(v, { dtype: 'float64' }, where);
+    // A value the variable's dtype cannot hold is an error, not a silent truncation (int32 set(2.5)).
+    if (current.dtype === 'int32' && next.data.some((x) => !Number.isInteger(x)))
+      throw new DTypeError(`${where}: ${name} is int32, got a value that is not an integer (${String(v)})`);
+    next = next.astype(current.dtype);
   }
   if (next.ndim !== current.shape.length || next.shape.some((d, i) => d !== current.shape[i])) {
     throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);

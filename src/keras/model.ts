@@ -79,7 +79,7 @@ const layerEntry = (l: AnyLayer, first: boolean): Record<string, unknown> => ({
   class_name: l.className,
   config: {
     ...l.getConfig(),
-    trainable: true,
+    trainable: l.trainable,
     dtype: 'float32',
     ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}),
   },
@@ -596,6 +596,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
       ];
     });
     const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
+    const trainable = this.trainableWeights.reduce((s, w) => s + w.get().size, 0);
     const widths = [34, 26, 10];
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('');
     const text = [
@@ -606,8 +607,8 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
       ...rows.map(line),
       '='.repeat(70),
       `Total params: ${total}`,
-      `Trainable params: ${total}`,
-      'Non-trainable params: 0',
+      `Trainable params: ${trainable}`,
+      `Non-trainable params: ${total - trainable}`,
       '_'.repeat(70),
     ].join('\n');
     print(text);

@@ -212,7 +212,11 @@ function makeLayer(entry: Config, where: string): AnyLayer {
       `${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`,
     );
   const shape = batchShape(config);
-  const common = defined({ name: config['name'] as string | undefined, ...(shape ? { batchInputShape: shape } : {}) });
+  const common = defined({
+    name: config['name'] as string | undefined,
+    ...(shape ? { batchInputShape: shape } : {}),
+    ...(config['trainable'] === false ? { trainable: false } : {}),
+  });
   const layer = factory(defined(config), common);
   return layer;
 }

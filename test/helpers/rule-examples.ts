@@ -115,6 +115,11 @@ export const EXAMPLES: Record<string, Example> = {
     build: ([x]) => T.reshape(T.reshape(x!, [6]), [3, 2]),
     expected: ([x]) => T.reshape(x!, [3, 2]),
   },
+  stop_gradient_remove: {
+    inputs: [m23],
+    build: ([x]) => T.exp(T.stopGradient(x!)),
+    expected: ([x]) => T.exp(x!),
+  },
   identity_remove: {
     inputs: [m23],
     build: ([x]) => T.exp(T.Node.make('identity', [x!], { label: 'dropout:1' })),

@@ -61,6 +61,8 @@ export const specialize: readonly Rule[] = [
       transposeB: b || !!f.transposeB,
     });
   }),
+  // stopGradient(x) -> x once gradients are built (not earlier: the gradient's own rewrites keep it)
+  rule('stop_gradient_remove', op('stopGradient', x), (m) => m.x),
   // dot(a, W) with a of rank 3 or more and W a matrix -> reshape(dot(reshape(a, [-1, k]), W)): the
   // leading axes folded into the rows of one matrix product (sequences times a kernel, as in Dense
   // and recurrent layers); at most one leading size may be unknown.

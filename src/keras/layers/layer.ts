@@ -12,6 +12,8 @@ export interface LayerArgs {
   inputShape?: readonly (number | null)[];
   /** Shape with the batch axis. */
   batchInputShape?: readonly (number | null)[];
+  /** False builds the layer frozen: fit leaves its weights as they are (as `layer.trainable = false`). */
+  trainable?: boolean;
 }
 
 export interface Regularizer {
@@ -72,6 +74,9 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
         throw new ConfigError(`${className}: ${key} must list positive integers or null, got ${JSON.stringify(shape)}`);
       }
     }
+    if (args.trainable !== undefined && typeof args.trainable !== 'boolean')
+      throw new ConfigError(`${className}: trainable must be true or false, got ${JSON.stringify(args.trainable)}`);
+    this.frozen = args.trainable === false;
     this.name = args.name ?? uniqueName(toSnakeCase(className));
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
