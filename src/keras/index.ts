@@ -15,6 +15,7 @@ import {
 } from '../../runtime/config.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
+import { CustomLayer, registerClass, type CallKwargs, type CustomLayerClass } from './layers/custom.js';
 import {
   Bidirectional,
   GRU,
@@ -185,7 +186,12 @@ export const layers = {
   gru: <A extends RecurrentArgs>(args: A) => new GRU<RecurrentOutput<A>>(args),
   bidirectional: (args: ConstructorParameters<typeof Bidirectional>[0]) => new Bidirectional(args),
   timeDistributed: (args: ConstructorParameters<typeof TimeDistributed>[0]) => new TimeDistributed(args),
+  /** The base class of custom layers (TensorFlow.js's tf.layers.Layer). */
+  Layer: CustomLayer,
 };
+/** Registering custom layer classes, so saved models holding them load (TensorFlow.js's tf.serialization). */
+export const serialization = { registerClass };
+export { CustomLayer, registerClass, type CallKwargs, type CustomLayerClass };
 export { SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed, type RecurrentArgs };
 export { Masking };
 export { DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dot };

@@ -11,6 +11,7 @@ import {
   SeparableConv2D,
 } from './layers/conv.js';
 import type { AnyLayer } from './layers/layer.js';
+import { CUSTOM_LAYERS } from './layers/custom.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
@@ -206,10 +207,12 @@ function makeLayer(entry: Config, where: string): AnyLayer {
   if (entry['config'] !== undefined && !isObject(entry['config']))
     throw new LoadError(`${where}: the config of layer class '${className}' must be an object`);
   const config = camelKeys((entry['config'] ?? {}) as Config);
-  const factory = LAYERS[className];
+  const custom = CUSTOM_LAYERS.get(className);
+  const factory: ((c: Config, s: Config) => AnyLayer) | undefined =
+    LAYERS[className] ?? (custom ? (c, s) => new custom({ ...c, ...s }) : undefined);
   if (!factory)
     throw new LoadError(
-      `${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')})`,
+      `${where}: layer class '${className}' is not supported (supported: ${Object.keys(LAYERS).join(', ')}; a custom layer loads once keras.serialization.registerClass has been given its class)`,
     );
   const shape = batchShape(config);
   const common = defined({

@@ -86,7 +86,7 @@ export class PReLU extends Elementwise {
     const shape = inputShape
       .slice(1)
       .map((d, i) => (shared.has(i + 1) ? 1 : knownSize(d, `pReLU ${this.name}: axis ${i + 1}`)));
-    this.alpha = this.addWeight('alpha', shape, this.args.alphaInitializer ?? 'zeros');
+    this.alpha = this.createWeight('alpha', shape, this.args.alphaInitializer ?? 'zeros');
   }
   protected forward(x: T.Node): T.Node {
     return T.add(T.relu(x), T.mul(this.alpha!, T.minimum(x, 0)));

@@ -78,14 +78,14 @@ export class Conv2D extends Layer {
   protected override build(s: Shape): void {
     const c = knownSize(s[axes(this.format).c], `conv2d ${this.name}: input channels`);
     const [kh, kw] = pair(this.args.kernelSize);
-    this.kernel = this.addWeight(
+    this.kernel = this.createWeight(
       'kernel',
       [kh, kw, c, this.args.filters],
       this.args.kernelInitializer ?? 'glorot_uniform',
       this.args.kernelRegularizer,
     );
     if (this.args.useBias ?? true)
-      this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
+      this.bias = this.createWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
   }
   protected forward(x: T.Node): T.Node {
     const y = T.conv2d(x, this.kernel!, {
@@ -228,14 +228,14 @@ export class DepthwiseConv2D extends Layer {
   protected override build(s: Shape): void {
     this.channels = knownSize(s[axes(this.format).c], `${this.name}: input channels`);
     const [kh, kw] = pair(this.args.kernelSize);
-    this.depthwise = this.addWeight(
+    this.depthwise = this.createWeight(
       'depthwise_kernel',
       [kh, kw, this.channels, this.multiplier],
       this.args.depthwiseInitializer ?? 'glorot_uniform',
     );
     this.buildRest();
     if (this.args.useBias ?? true)
-      this.bias = this.addWeight('bias', [this.outputChannels()], this.args.biasInitializer ?? 'zeros');
+      this.bias = this.createWeight('bias', [this.outputChannels()], this.args.biasInitializer ?? 'zeros');
   }
   /** The weights after the depthwise kernel (a separable convolution's pointwise kernel). */
   protected buildRest(): void {}
@@ -282,7 +282,7 @@ export class SeparableConv2D extends DepthwiseConv2D {
     this.pointwiseInitializer = args.pointwiseInitializer ?? 'glorot_uniform';
   }
   protected override buildRest(): void {
-    this.pointwise = this.addWeight(
+    this.pointwise = this.createWeight(
       'pointwise_kernel',
       [1, 1, this.channels * this.multiplier, this.filters],
       this.pointwiseInitializer,
@@ -318,14 +318,14 @@ export class Conv2DTranspose extends Layer {
   protected override build(s: Shape): void {
     const c = knownSize(s[axes(this.format).c], `conv2dTranspose ${this.name}: input channels`);
     const [kh, kw] = pair(this.args.kernelSize);
-    this.kernel = this.addWeight(
+    this.kernel = this.createWeight(
       'kernel',
       [kh, kw, this.args.filters, c],
       this.args.kernelInitializer ?? 'glorot_uniform',
       this.args.kernelRegularizer,
     );
     if (this.args.useBias ?? true)
-      this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
+      this.bias = this.createWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
   }
   protected forward(x: T.Node): T.Node {
     const y = T.conv2dTranspose(x, this.kernel!, {

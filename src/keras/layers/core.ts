@@ -28,14 +28,19 @@ export class Dense extends Layer {
   }
   protected override build(inputShape: Shape): void {
     const inDim = knownSize(inputShape[inputShape.length - 1], `dense ${this.name}: input's last axis`);
-    this.kernel = this.addWeight(
+    this.kernel = this.createWeight(
       'kernel',
       [inDim, this.units],
       this.args.kernelInitializer ?? 'glorot_uniform',
       this.args.kernelRegularizer,
     );
     if (this.args.useBias ?? true)
-      this.bias = this.addWeight('bias', [this.units], this.args.biasInitializer ?? 'zeros', this.args.biasRegularizer);
+      this.bias = this.createWeight(
+        'bias',
+        [this.units],
+        this.args.biasInitializer ?? 'zeros',
+        this.args.biasRegularizer,
+      );
   }
   protected forward(x: T.Node): T.Node {
     const z = T.dot(x, this.kernel!);

@@ -143,7 +143,7 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
   }
 
   /** Adds a weight initialised by `initializer` (or taken from the files a model is being loaded from). */
-  protected addWeight(
+  protected createWeight(
     name: string,
     shape: readonly number[],
     initializer: string | ((shape: readonly number[]) => T.NDArray),

@@ -38,10 +38,10 @@ export class BatchNormalization extends Layer {
   protected override build(s: Shape): void {
     this.geometry = featureAxis(s, this.args.axis ?? -1, `batch_normalization ${this.name}`);
     const n = this.geometry.size;
-    if (this.args.scale ?? true) this.gamma = this.addWeight('gamma', [n], 'ones');
-    if (this.args.center ?? true) this.beta = this.addWeight('beta', [n], 'zeros');
-    this.movingMean = this.addWeight('moving_mean', [n], 'zeros', undefined, false);
-    this.movingVariance = this.addWeight('moving_variance', [n], 'ones', undefined, false);
+    if (this.args.scale ?? true) this.gamma = this.createWeight('gamma', [n], 'ones');
+    if (this.args.center ?? true) this.beta = this.createWeight('beta', [n], 'zeros');
+    this.movingMean = this.createWeight('moving_mean', [n], 'zeros', undefined, false);
+    this.movingVariance = this.createWeight('moving_variance', [n], 'ones', undefined, false);
   }
   private param(w: SharedVariable | undefined, fallback: number): T.TensorLike {
     return w ? T.reshape(w, this.geometry!.broadcast) : fallback;
@@ -93,8 +93,8 @@ export class LayerNormalization extends Layer {
   }
   protected override build(s: Shape): void {
     const n = knownSize(s[s.length - 1], `layer_normalization ${this.name}: the last axis`);
-    if (this.args.scale ?? true) this.gamma = this.addWeight('gamma', [n], 'ones');
-    if (this.args.center ?? true) this.beta = this.addWeight('beta', [n], 'zeros');
+    if (this.args.scale ?? true) this.gamma = this.createWeight('gamma', [n], 'ones');
+    if (this.args.center ?? true) this.beta = this.createWeight('beta', [n], 'zeros');
   }
   protected forward(input: T.Node | T.Node[]): T.Node {
     const x = input as T.Node;
@@ -140,7 +140,7 @@ export class Embedding extends Layer {
     return this.args.maskZero ? T.cast(T.ne(input, 0), floatx()) : undefined;
   }
   protected override build(): void {
-    this.table = this.addWeight(
+    this.table = this.createWeight(
       'embeddings',
       [this.args.inputDim, this.args.outputDim],
       this.args.embeddingsInitializer ?? 'random_uniform',

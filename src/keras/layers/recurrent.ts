@@ -145,8 +145,8 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
     if (s.length !== 3) throw new ShapeError(`${where}: expects [batch, steps, features], got rank ${s.length}`);
     const features = knownSize(s[2], `${where}: features (the input's last axis)`);
     const width = this.cell.gates * this.units;
-    this.kernel = this.addWeight('kernel', [features, width], this.args.kernelInitializer ?? 'glorot_uniform');
-    this.recurrent = this.addWeight(
+    this.kernel = this.createWeight('kernel', [features, width], this.args.kernelInitializer ?? 'glorot_uniform');
+    this.recurrent = this.createWeight(
       'recurrent_kernel',
       [this.units, width],
       this.args.recurrentInitializer ?? 'orthogonal',
@@ -159,7 +159,7 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
         values.data.fill(1, this.units, 2 * this.units);
         return values;
       };
-      this.bias = this.addWeight(
+      this.bias = this.createWeight(
         'bias',
         this.resetAfter ? [2, width] : [width],
         forgetBias ? ones : (this.args.biasInitializer ?? 'zeros'),

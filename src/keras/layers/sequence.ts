@@ -51,14 +51,14 @@ export class Conv1D extends Layer {
   }
   protected override build(s: Shape): void {
     const c = knownSize(s[2], `conv1d ${this.name}: input channels`);
-    this.kernel = this.addWeight(
+    this.kernel = this.createWeight(
       'kernel',
       [this.k, c, this.args.filters],
       this.args.kernelInitializer ?? 'glorot_uniform',
       this.args.kernelRegularizer,
     );
     if (this.args.useBias ?? true)
-      this.bias = this.addWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
+      this.bias = this.createWeight('bias', [this.args.filters], this.args.biasInitializer ?? 'zeros');
   }
   protected forward(x: T.Node): T.Node {
     const reach = (this.k - 1) * this.dilation;
