@@ -90,6 +90,14 @@ const MODELS: Record<string, () => keras.Sequential> = {
         keras.layers.dense({ units: 2, activation: 'sigmoid' }),
       ],
     }),
+  'LSTM and bidirectional GRU': () =>
+    keras.sequential({
+      layers: [
+        keras.layers.lstm({ units: 4, returnSequences: true, inputShape: [6, 3] }),
+        keras.layers.bidirectional({ layer: keras.layers.gru({ units: 3 }) }),
+        keras.layers.dense({ units: 2 }),
+      ],
+    }),
 };
 
 describe('exported models and functions run without the library, bit for bit', () => {
