@@ -5,8 +5,8 @@
  * work across steps in, and one compiled function runs (one call into wasm per call, whatever the
  * number of steps). The number of steps must therefore be known when the graph is built.
  */
-import { index, stack } from '../../compiler/ir/build.js';
-import { substitute } from '../../compiler/ir/graph.js';
+import { dot, index, stack } from '../../compiler/ir/build.js';
+import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import { formatShape } from '../../compiler/ir/type.js';
@@ -160,9 +160,14 @@ export function scan(
 
   const collected: Node[][] = outputs.map(() => []);
   const state = new Map<SharedVariable, Node>();
+  /** Each step's slice of a sequence, with the sequence and the position it reads. */
+  const slices = new Map<Node, { readonly sequence: Node; readonly position: number }>();
   const at = (s: (typeof sequences)[number], t: number, tap: number) => {
-    const position = t + s.first + tap;
-    return index(s.input, options.goBackwards ? -1 - position : position);
+    const offset = t + s.first + tap;
+    const position = options.goBackwards ? -1 - offset : offset;
+    const slice = index(s.input, position);
+    slices.set(slice, { sequence: s.input, position });
+    return slice;
   };
   for (let t = 0; t < steps; t++) {
     const args: Node[] = [
@@ -207,8 +212,48 @@ export function scan(
     });
     updates.forEach(([variable], k) => state.set(variable, current[returned.length + k]!));
   }
-  const stacked = collected.map((values) => stack(values, 0));
-  return [stacked.length === 1 ? stacked[0]! : stacked, state];
+  const hoisted = hoistProducts(
+    collected.map((values) => stack(values, 0)),
+    [...state.values()],
+    slices,
+    steps,
+  );
+  const stacked = hoisted.slice(0, collected.length);
+  const finalState = new Map([...state.keys()].map((v, k) => [v, hoisted[collected.length + k]!]));
+  return [stacked.length === 1 ? stacked[0]! : stacked, finalState];
+}
+
+/**
+ * Work that does not depend on the loop, taken out of it: a product `dot(x[t], W)` that every step
+ * makes with the same W becomes row t of one product `dot(x, W)` for the whole sequence, computed
+ * once before the loop as one matrix product (the input projection of recurrent layers).
+ */
+function hoistProducts(
+  outputs: readonly Node[],
+  finalState: readonly Node[],
+  slices: ReadonlyMap<Node, { readonly sequence: Node; readonly position: number }>,
+  steps: number,
+): Node[] {
+  const roots = [...outputs, ...finalState];
+  const byPair = new Map<string, { sequence: Node; weights: Node; uses: Node[] }>();
+  for (const node of toposort(roots)) {
+    if (node.op !== 'dot') continue;
+    const [a, w] = node.inputs as [Node, Node];
+    const slice = slices.get(a);
+    if (!slice || w.ndim !== 2 || a.ndim < 1) continue;
+    const key = `${slice.sequence.id}:${w.id}`;
+    const entry = byPair.get(key) ?? { sequence: slice.sequence, weights: w, uses: [] };
+    entry.uses.push(node);
+    byPair.set(key, entry);
+  }
+  const replacements = new Map<Node, Node>();
+  for (const { sequence, weights, uses } of byPair.values()) {
+    // Only a product every step makes: then the whole-sequence product computes nothing in vain.
+    if (uses.length < steps || steps < 2) continue;
+    const whole = dot(sequence, weights);
+    for (const use of uses) replacements.set(use, index(whole, slices.get(use.inputs[0]!)!.position));
+  }
+  return replacements.size ? substitute(roots, replacements) : [...roots];
 }
 
 function splitResult(result: ScanBodyResult, where: string): [Node[], [SharedVariable, Node][]] {

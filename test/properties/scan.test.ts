@@ -7,6 +7,7 @@ import { inRange } from '../helpers/arbitraries.js';
 /** Loop bodies (x_t, h, W) => new h, mixing elementwise work, a product with a non-sequence and reductions. */
 const BODIES: Record<string, (x: T.Node, h: T.Node, w: T.Node) => T.Node> = {
   'tanh(x + h·W)': (x, h, w) => T.tanh(T.add(x, T.dot(h, w))),
+  'tanh(x·W + h)': (x, h, w) => T.tanh(T.add(T.dot(x, w), h)),
   'h·sigmoid(x) + x': (x, h) => T.add(T.mul(h, T.sigmoid(x)), x),
   'h - mean(h)·x': (x, h) => T.sub(h, T.mul(T.mean(h, -1, true), x)),
   'max(h, x)·W / (1 + sum|h|)': (x, h, w) => T.div(T.dot(T.maximum(h, x), w), T.add(1, T.sum(T.abs(h), -1, true))),
@@ -162,6 +163,28 @@ describe('T.scan', () => {
     // step k reads the counter the step before it left: 10, 11, ...
     expect(Array.from(s!.data)).toEqual([10, 22, 36, 52, 70]);
     expect(Array.from(counter.get().data)).toEqual([15]);
+  });
+
+  it("a product of each step's slice with the same matrix is one product for the whole sequence", () => {
+    const x = T.tensor('x', { shape: [7, 2, 3] });
+    const w = T.tensor('W', { shape: [3, 3] });
+    const u = T.tensor('U', { shape: [3, 3] });
+    const h0 = T.tensor('h0', { shape: [2, 3] });
+    const [hs] = T.scan((xt, h) => T.tanh(T.add(T.dot(xt!, w), T.dot(h!, u))), { sequences: x, outputsInfo: h0 });
+    const products = (root: T.Node) => {
+      const seen = new Set<T.Node>();
+      const visit = (n: T.Node): void => {
+        if (seen.has(n)) return;
+        seen.add(n);
+        n.inputs.forEach(visit);
+      };
+      visit(root);
+      return [...seen].filter((n) => n.op === 'dot');
+    };
+    const dots = products(hs as T.Node);
+    // 7 recurrent products h·U, and x·W once for all 7 steps (not 7 times)
+    expect(dots.filter((d) => d.inputs[1] === u)).toHaveLength(7);
+    expect(dots.filter((d) => d.inputs[1] === w).map((d) => d.inputs[0])).toEqual([x]);
   });
 
   it('a compiled loop makes one call into wasm per call, whatever the number of steps', async () => {
