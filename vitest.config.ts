@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^tsano$/, replacement: here('./src/index.ts') },
       { find: /^tsano\/keras$/, replacement: here('./src/keras/index.ts') },
       { find: /^tsano\/export$/, replacement: here('./src/export/index.ts') },
+      { find: /^tsano\/tf$/, replacement: here('./src/eager/index.ts') },
     ],
   },
   test: {

@@ -1,0 +1,318 @@
+/**
+ * `import * as tf from 'tsano/tf'`: TensorFlow.js's eager tensor functions over tsano's NDArray, so
+ * data-preparation code written for TF.js runs unchanged. Each op compiles a one-op tsano function
+ * per signature (op, arguments, operand shapes and dtypes) the first time, kept in a bounded cache;
+ * later calls with that signature reuse it.
+ */
+import * as T from '../index.js';
+import { ConfigError } from '../../runtime/errors.js';
+
+// Compiling needs the code generator: loaded with the namespace, so every op answers synchronously.
+await T.ready();
+
+type Values = T.ArrayValue | number | boolean;
+type Operand = T.NDArray | Values;
+type Builder = (...nodes: T.Node[]) => T.Node;
+
+const CACHE_SIZE = 512;
+const compiled = new Map<string, T.CompiledFunction<T.NDArray>>();
+
+const asArray = (v: Operand): T.NDArray =>
+  v instanceof T.NDArray ? v : T.array(typeof v === 'boolean' ? [v] : (v as T.ArrayValue)).reshape(shapeOf(v));
+const shapeOf = (v: Operand): number[] =>
+  typeof v === 'number' || typeof v === 'boolean' ? [] : [...T.array(v as T.ArrayValue).shape];
+
+/** Runs `build` on `operands` through a compiled function cached by signature. */
+function run(name: string, args: unknown, operands: readonly Operand[], build: Builder): T.NDArray {
+  const arrays = operands.map(asArray);
+  const key = `${name}:${JSON.stringify(args)}:${arrays.map((a) => `${a.dtype}[${a.shape.join(',')}]`).join(';')}`;
+  let f = compiled.get(key);
+  if (f) compiled.delete(key);
+  else {
+    const inputs = arrays.map((a, i) => T.tensor(`${name}_${i}`, { dtype: a.dtype, shape: a.shape }));
+    // Small one-op functions gain nothing from wasm code generation: the reference kernels run them.
+    const small = arrays.every((a) => a.size <= 4096);
+    f = T.compileSync(inputs, build(...inputs), { mode: small ? 'js' : 'wasm' });
+  }
+  compiled.set(key, f);
+  if (compiled.size > CACHE_SIZE) {
+    const oldest = compiled.keys().next().value!;
+    compiled.get(oldest)!.dispose();
+    compiled.delete(oldest);
+  }
+  return f(...arrays);
+}
+
+const unary = (name: string, op: (x: T.Node) => T.Node) => (x: Operand) => run(name, null, [x], op);
+const binary = (name: string, op: (a: T.Node, b: T.Node) => T.Node) => (a: Operand, b: Operand) =>
+  run(name, null, [a, b], op);
+const reduction =
+  (name: string, op: (x: T.Node, axis?: number | number[], keep?: boolean) => T.Node) =>
+  (x: Operand, axis?: number | number[], keepDims = false) =>
+    run(name, [axis ?? null, keepDims], [x], (n) => op(n, axis, keepDims));
+
+// ---- creation ----
+/** tf.tensor(values, shape?, dtype?) */
+export const tensor = (values: Values, shape?: readonly number[], dtype?: T.DType): T.NDArray =>
+  typeof values === 'number' || typeof values === 'boolean'
+    ? T.array([values as number], { shape: shape ?? [], ...(dtype ? { dtype } : {}) })
+    : T.array(values, { ...(shape ? { shape } : {}), ...(dtype ? { dtype } : {}) });
+const ranked =
+  (rank: number) =>
+  (values: Values, shape?: readonly number[], dtype?: T.DType): T.NDArray => {
+    const t = tensor(values, shape, dtype);
+    if (t.ndim !== rank)
+      throw new ConfigError(`tensor${rank}d: expected rank ${rank}, got shape [${t.shape.join(', ')}]`);
+    return t;
+  };
+export const scalar = (value: number, dtype?: T.DType) => tensor(value, [], dtype);
+/** tf.tensor1d(values, dtype?): TF.js's one-axis form takes no shape. */
+export const tensor1d = (values: Values, dtype?: T.DType): T.NDArray => ranked(1)(values, undefined, dtype);
+export const tensor2d = ranked(2);
+export const tensor3d = ranked(3);
+export const tensor4d = ranked(4);
+export const zeros = (shape: readonly number[], dtype?: T.DType) => T.zeros(shape, dtype);
+export const ones = (shape: readonly number[], dtype?: T.DType) => T.ones(shape, dtype);
+export const fill = (shape: readonly number[], value: number, dtype?: T.DType) => T.full(shape, value, dtype);
+export const zerosLike = (x: T.NDArray) => T.zeros(x.shape, x.dtype);
+export const onesLike = (x: T.NDArray) => T.ones(x.shape, x.dtype);
+/** tf.range(start, stop, step): start, start + step, ... below stop. */
+export function range(start: number, stop: number, step = 1, dtype: T.DType = 'float32'): T.NDArray {
+  if (step === 0) throw new ConfigError('range: step must not be 0');
+  const count = Math.max(0, Math.ceil((stop - start) / step));
+  return T.array(
+    Array.from({ length: count }, (_, i) => start + i * step),
+    { dtype },
+  );
+}
+/** tf.linspace(start, stop, num): num evenly spaced values from start to stop, both included. */
+export function linspace(start: number, stop: number, num: number): T.NDArray {
+  if (!Number.isInteger(num) || num < 1) throw new ConfigError(`linspace: num must be a positive integer, got ${num}`);
+  return T.array(Array.from({ length: num }, (_, i) => (num === 1 ? start : start + ((stop - start) * i) / (num - 1))));
+}
+export const oneHot = (indices: Operand, depth: number, onValue = 1, offValue = 0) =>
+  run('oneHot', [depth, onValue, offValue], [indices], (i) =>
+    T.add(T.mul(T.oneHot(i, depth), onValue - offValue), offValue),
+  );
+export const randomNormal = (shape: readonly number[], mean = 0, stddev = 1, dtype?: T.DType, seed?: number) =>
+  T.randomNormal(shape, { mean, stddev, ...(dtype ? { dtype } : {}), ...(seed === undefined ? {} : { seed }) });
+export const randomUniform = (shape: readonly number[], minval = 0, maxval = 1, dtype?: T.DType, seed?: number) =>
+  T.randomUniform(shape, { minval, maxval, ...(dtype ? { dtype } : {}), ...(seed === undefined ? {} : { seed }) });
+
+// ---- math ----
+export const add = binary('add', T.add);
+export const sub = binary('sub', T.sub);
+export const mul = binary('mul', T.mul);
+export const div = binary('div', T.div);
+export const pow = binary('pow', T.pow);
+export const maximum = binary('maximum', T.maximum);
+export const minimum = binary('minimum', T.minimum);
+export const squaredDifference = binary('squaredDifference', (a, b) => T.square(T.sub(a, b)));
+export const equal = binary('equal', T.eq);
+export const notEqual = binary('notEqual', T.ne);
+export const greater = binary('greater', T.gt);
+export const greaterEqual = binary('greaterEqual', T.ge);
+export const less = binary('less', T.lt);
+export const lessEqual = binary('lessEqual', T.le);
+export const logicalAnd = binary('logicalAnd', T.and);
+export const logicalOr = binary('logicalOr', T.or);
+export const matMul = (a: Operand, b: Operand, transposeA = false, transposeB = false) =>
+  run('matMul', [transposeA, transposeB], [a, b], (x, y) => T.matmul(x, y, { transposeA, transposeB }));
+export const dot = binary('dot', T.dot);
+export const neg = unary('neg', T.neg);
+export const abs = unary('abs', T.abs);
+export const exp = unary('exp', T.exp);
+export const log = unary('log', T.log);
+export const sqrt = unary('sqrt', T.sqrt);
+export const square = unary('square', T.square);
+export const sign = unary('sign', T.sign);
+export const sin = unary('sin', T.sin);
+export const cos = unary('cos', T.cos);
+export const tanh = unary('tanh', T.tanh);
+export const sigmoid = unary('sigmoid', T.sigmoid);
+export const relu = unary('relu', T.relu);
+export const logicalNot = unary('logicalNot', T.not);
+export const softmax = (x: Operand, axis = -1) => run('softmax', axis, [x], (n) => T.softmax(n, axis));
+export const logSoftmax = (x: Operand, axis = -1) => run('logSoftmax', axis, [x], (n) => T.logSoftmax(n, axis));
+export const clipByValue = (x: Operand, lo: number, hi: number) => run('clip', [lo, hi], [x], (n) => T.clip(n, lo, hi));
+export const cast = (x: Operand, dtype: T.DType) => run('cast', dtype, [x], (n) => T.cast(n, dtype));
+
+// ---- reductions ----
+export const sum = reduction('sum', T.sum);
+export const mean = reduction('mean', T.mean);
+export const max = reduction('max', T.max);
+export const min = reduction('min', T.min);
+export const prod = reduction('prod', T.prod);
+export const argMax = (x: Operand, axis = 0) => run('argMax', axis, [x], (n) => T.argmax(n, axis));
+export const argMin = (x: Operand, axis = 0) => run('argMin', axis, [x], (n) => T.argmin(n, axis));
+
+// ---- shapes ----
+export const reshape = (x: Operand, shape: readonly number[]) => asArray(x).reshape(resolveShape(asArray(x), shape));
+export const transpose = (x: Operand, perm?: readonly number[]) =>
+  run('transpose', perm ?? null, [x], (n) => T.transpose(n, perm));
+export const expandDims = (x: Operand, axis = 0) => run('expandDims', axis, [x], (n) => T.expandDims(n, axis));
+export const squeeze = (x: Operand, axis?: number[]) => run('squeeze', axis ?? null, [x], (n) => T.squeeze(n, axis));
+export const concat = (xs: readonly Operand[], axis = 0) => run('concat', axis, xs, (...ns) => T.concat(ns, axis));
+export const stack = (xs: readonly Operand[], axis = 0) => run('stack', axis, xs, (...ns) => T.stack(ns, axis));
+export const slice = (x: Operand, begin: readonly number[], size?: readonly number[]) =>
+  run('slice', [begin, size ?? null], [x], (n) => T.slice(n, begin, size));
+export const gather = (x: Operand, indices: Operand, axis = 0) =>
+  run('gather', axis, [x, indices], (n, i) => T.gather(n, i, axis));
+
+/** A shape with one -1 filled in from the array's size (TF.js's reshape). */
+function resolveShape(a: T.NDArray, shape: readonly number[]): number[] {
+  const known = shape.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+  return shape.map((d) => (d === -1 ? a.size / known : d));
+}
+
+// ---- memory and backend: NDArrays are garbage collected, so these keep TF.js code running ----
+/** Runs `fn` and returns its result (TF.js frees intermediates here; tsano's arrays are collected). */
+export const tidy = <R>(nameOrFn: string | (() => R), fn?: () => R): R =>
+  (typeof nameOrFn === 'function' ? nameOrFn : fn!)();
+export const dispose = (_x: unknown): void => {};
+export const keep = <R>(x: R): R => x;
+export const ready = T.ready;
+export const getBackend = () => 'tsano';
+export const memory = () => ({ numTensors: compiled.size, numBytes: 0, unreliable: true });
+
+// ---- methods on arrays, as TF.js tensors have them ----
+declare module '../../runtime/ndarray.js' {
+  interface NDArray {
+    readonly rank: number;
+    dataSync(): NDArray['data'];
+    arraySync(): T.NestedArray | number;
+    array(): Promise<T.NestedArray | number>;
+    print(): void;
+    dispose(): void;
+    add(o: Operand): NDArray;
+    sub(o: Operand): NDArray;
+    mul(o: Operand): NDArray;
+    div(o: Operand): NDArray;
+    pow(o: Operand): NDArray;
+    matMul(o: Operand, transposeA?: boolean, transposeB?: boolean): NDArray;
+    sum(axis?: number | number[], keepDims?: boolean): NDArray;
+    mean(axis?: number | number[], keepDims?: boolean): NDArray;
+    max(axis?: number | number[], keepDims?: boolean): NDArray;
+    min(axis?: number | number[], keepDims?: boolean): NDArray;
+    argMax(axis?: number): NDArray;
+    argMin(axis?: number): NDArray;
+    exp(): NDArray;
+    log(): NDArray;
+    square(): NDArray;
+    sqrt(): NDArray;
+    neg(): NDArray;
+    abs(): NDArray;
+    transpose(perm?: readonly number[]): NDArray;
+    expandDims(axis?: number): NDArray;
+    squeeze(axis?: number[]): NDArray;
+    cast(dtype: T.DType): NDArray;
+    toFloat(): NDArray;
+    equal(o: Operand): NDArray;
+    greater(o: Operand): NDArray;
+    less(o: Operand): NDArray;
+  }
+}
+
+const methods: Record<string, (this: T.NDArray, ...args: never[]) => unknown> = {
+  dataSync() {
+    return this.data;
+  },
+  async array() {
+    return this.ndim === 0 ? this.item() : this.toArray();
+  },
+  arraySync() {
+    return this.ndim === 0 ? this.item() : this.toArray();
+  },
+  print() {
+    console.log(this.toString());
+  },
+  dispose() {},
+  add(o: Operand) {
+    return add(this, o);
+  },
+  sub(o: Operand) {
+    return sub(this, o);
+  },
+  mul(o: Operand) {
+    return mul(this, o);
+  },
+  div(o: Operand) {
+    return div(this, o);
+  },
+  pow(o: Operand) {
+    return pow(this, o);
+  },
+  matMul(o: Operand, a?: boolean, b?: boolean) {
+    return matMul(this, o, a, b);
+  },
+  sum(axis?: number | number[], keep?: boolean) {
+    return sum(this, axis, keep);
+  },
+  mean(axis?: number | number[], keep?: boolean) {
+    return mean(this, axis, keep);
+  },
+  max(axis?: number | number[], keep?: boolean) {
+    return max(this, axis, keep);
+  },
+  min(axis?: number | number[], keep?: boolean) {
+    return min(this, axis, keep);
+  },
+  argMax(axis?: number) {
+    return argMax(this, axis);
+  },
+  argMin(axis?: number) {
+    return argMin(this, axis);
+  },
+  exp() {
+    return exp(this);
+  },
+  log() {
+    return log(this);
+  },
+  square() {
+    return square(this);
+  },
+  sqrt() {
+    return sqrt(this);
+  },
+  neg() {
+    return neg(this);
+  },
+  abs() {
+    return abs(this);
+  },
+  transpose(perm?: readonly number[]) {
+    return transpose(this, perm);
+  },
+  expandDims(axis?: number) {
+    return expandDims(this, axis);
+  },
+  squeeze(axis?: number[]) {
+    return squeeze(this, axis);
+  },
+  cast(dtype: T.DType) {
+    return cast(this, dtype);
+  },
+  toFloat() {
+    return cast(this, 'float32');
+  },
+  equal(o: Operand) {
+    return equal(this, o);
+  },
+  greater(o: Operand) {
+    return greater(this, o);
+  },
+  less(o: Operand) {
+    return less(this, o);
+  },
+};
+// `data` is the typed array itself on NDArray; TF.js's async data() is dataSync's promise, so the
+// property keeps its meaning and `await x.data()` is not offered (use dataSync or array).
+Object.assign(T.NDArray.prototype, methods);
+Object.defineProperty(T.NDArray.prototype, 'rank', {
+  get(this: T.NDArray) {
+    return this.ndim;
+  },
+});
+
+export { NDArray as Tensor } from '../../runtime/ndarray.js';

@@ -1,0 +1,68 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as theirs from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as ours from 'tsano/tf';
+
+beforeAll(async () => {
+  await theirs.setBackend('cpu');
+});
+
+/**
+ * TensorFlow.js data-preparation code, written once against TF.js's API and run on both namespaces:
+ * the only difference a user sees is the import line. (Function forms here: tfjs-core alone, as
+ * installed for these tests, does not attach TF.js's chained methods; the method forms are checked
+ * against the function forms below.)
+ */
+function prepare(tf: typeof ours) {
+  const x = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [4, 3]);
+  const normalized = tf.tidy(() => tf.div(tf.sub(x, tf.mean(x, 0)), tf.max(x)));
+  const labels = tf.oneHot(tf.tensor1d([0, 2, 1, 2], 'int32'), 3);
+  const joined = tf.concat([normalized, labels], 1);
+  const predicted = tf.argMax(joined, -1);
+  const grid = tf.linspace(-1, 1, 5);
+  const scaled = tf.exp(tf.mul(tf.matMul(joined, tf.ones([6, 2])), 0.5));
+  return {
+    joined: Array.from(joined.dataSync()),
+    predicted: Array.from(predicted.dataSync()),
+    grid: Array.from(grid.dataSync()),
+    scaled: Array.from(scaled.dataSync()),
+    rows: normalized.arraySync() as number[][],
+    shape: [...joined.shape],
+    maxOverRows: Array.from(tf.max(x, 1).dataSync()),
+    sum: tf.sum(x).arraySync() as number,
+  };
+}
+
+describe("tsano/tf: TensorFlow.js's eager functions over NDArray", () => {
+  it('the same data code gives what TF.js gives', () => {
+    const a = prepare(ours);
+    const b = prepare(theirs as unknown as typeof ours); // the same code, typed once
+    expect(a.shape).toEqual(b.shape);
+    expect(a.predicted).toEqual(b.predicted);
+    expect(a.sum).toBe(b.sum);
+    for (const key of ['joined', 'grid', 'scaled', 'maxOverRows'] as const)
+      a[key].forEach((v, i) => expect(v).toBeCloseTo(b[key][i]!, 5));
+    a.rows.forEach((row, i) => row.forEach((v, j) => expect(v).toBeCloseTo(b.rows[i]![j]!, 6)));
+  });
+
+  it('methods on arrays (x.sub(...).argMax(-1), .max(), .dataSync(), .array()) equal the function forms', async () => {
+    const x = ours.tensor2d([3, 1, 2, 9, 7, 8], [2, 3]);
+    expect(Array.from(x.sub(x.mean(0)).div(x.max()).dataSync())).toEqual(
+      Array.from(ours.div(ours.sub(x, ours.mean(x, 0)), ours.max(x)).dataSync()),
+    );
+    expect(Array.from(x.argMax(-1).dataSync())).toEqual([0, 0]);
+    expect(await x.max(1).array()).toEqual([3, 9]);
+    expect(x.transpose().shape).toEqual([3, 2]);
+    expect(Array.from(x.matMul(x, false, true).dataSync())).toEqual(
+      Array.from(ours.matMul(x, ours.transpose(x)).dataSync()),
+    );
+  });
+
+  it('a shape that does not fit the values is an error, as in TF.js; arrays are usable by tsano graphs', async () => {
+    expect(() => ours.tensor2d([1, 2, 3], [2, 2])).toThrow(/needs 4 elements, data has 3/);
+    expect(() => ours.tensor2d([1, 2, 3])).toThrow(/tensor2d: expected rank 2/);
+    const v = ours.tensor1d([1, 2, 3]);
+    expect(v.rank).toBe(1);
+    expect(await v.array()).toEqual([1, 2, 3]);
+  });
+});
