@@ -98,6 +98,21 @@ export class NDArray {
     return new NDArray(copyOf(this.data), this.shape, this.dtype);
   }
 
+  /** The values, flat (TensorFlow.js's dataSync: the typed array itself). */
+  dataSync(): TypedArray {
+    return this.data;
+  }
+
+  /** The values as nested arrays, or the number of a scalar (TensorFlow.js's arraySync). */
+  arraySync(): NestedArray | number {
+    return this.ndim === 0 ? this.item() : this.toArray();
+  }
+
+  /** arraySync as a promise, for code written for TensorFlow.js's array(). */
+  async array(): Promise<NestedArray | number> {
+    return this.arraySync();
+  }
+
   toString(): string {
     return `NDArray(${this.dtype}, [${this.shape.join(', ')}]) ${JSON.stringify(this.toArray())}`;
   }

@@ -114,4 +114,27 @@ describe('TensorFlow.js spellings', () => {
     expect(copy.getLayer('frozen').trainable).toBe(false);
     expect(() => keras.layers.dense({ units: 2, trainable: 'no' as never })).toThrow(/trainable must be true or false/);
   });
+
+  it('inputDim, regularizers.l2(...), the varianceScaling initializer and getWeights()[i].dataSync()', () => {
+    const dense = keras.layers.dense({
+      units: 50,
+      inputDim: 400,
+      kernelInitializer: 'varianceScaling',
+      kernelRegularizer: keras.regularizers.l2({ l2: 0.5 }),
+    });
+    const model = keras.sequential({ layers: [dense] });
+    model.compile({ optimizer: 'sgd', loss: 'mse' });
+    const kernel = Array.from(model.getWeights()[0]!.dataSync());
+    expect(kernel.length).toBe(400 * 50);
+    const std = Math.sqrt(kernel.reduce((s, v) => s + v * v, 0) / kernel.length);
+    expect(std).toBeGreaterThan(0.04); // sqrt(1 / 400) = 0.05, truncated at two deviations
+    expect(std).toBeLessThan(0.055);
+    // The loss with the penalty is the mse plus 0.5 * sum(kernel^2).
+    const x = T.zeros([2, 400]);
+    const y = T.zeros([2, 50]);
+    const penalty = 0.5 * kernel.reduce((s, v) => s + v * v, 0);
+    expect(model.evaluate(x, y)[0]).toBeCloseTo(penalty, 3);
+    expect(keras.regularizers.l2(0.1)).toEqual({ l2: 0.1 });
+    expect(() => keras.regularizers.l1(-1)).toThrow(/expected a non-negative number/);
+  });
 });

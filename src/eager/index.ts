@@ -179,9 +179,6 @@ export const memory = () => ({ numTensors: compiled.size, numBytes: 0, unreliabl
 declare module '../../runtime/ndarray.js' {
   interface NDArray {
     readonly rank: number;
-    dataSync(): NDArray['data'];
-    arraySync(): T.NestedArray | number;
-    array(): Promise<T.NestedArray | number>;
     print(): void;
     dispose(): void;
     add(o: Operand): NDArray;
@@ -214,15 +211,6 @@ declare module '../../runtime/ndarray.js' {
 }
 
 const methods: Record<string, (this: T.NDArray, ...args: never[]) => unknown> = {
-  dataSync() {
-    return this.data;
-  },
-  async array() {
-    return this.ndim === 0 ? this.item() : this.toArray();
-  },
-  arraySync() {
-    return this.ndim === 0 ? this.item() : this.toArray();
-  },
   print() {
     console.log(this.toString());
   },

@@ -39,7 +39,7 @@ import {
   type PoolArgs,
   SeparableConv2D,
 } from './layers/conv.js';
-import type { AnyLayer, Layer, LayerArgs } from './layers/layer.js';
+import type { AnyLayer, Layer, LayerArgs, Regularizer } from './layers/layer.js';
 import { Functional, History, LayersModel, Sequential } from './model.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
@@ -189,6 +189,24 @@ export const layers = {
   /** The base class of custom layers (TensorFlow.js's tf.layers.Layer). */
   Layer: CustomLayer,
 };
+/** Weight penalties (TensorFlow.js's tf.regularizers): l2(0.01) or l2({ l2: 0.01 }), and the same for l1. */
+const penalty =
+  (kind: 'l1' | 'l2') =>
+  (config: number | { l1?: number; l2?: number } = 0.01): Regularizer => {
+    const value = typeof config === 'number' ? config : (config[kind] ?? 0.01);
+    if (typeof value !== 'number' || !(value >= 0))
+      throw new ConfigError(`regularizers.${kind}: expected a non-negative number, got ${JSON.stringify(config)}`);
+    return { [kind]: value };
+  };
+export const regularizers = {
+  l1: penalty('l1'),
+  l2: penalty('l2'),
+  l1l2: (config: { l1?: number; l2?: number } = {}): Regularizer => ({
+    ...penalty('l1')({ l1: config.l1 ?? 0.01 }),
+    ...penalty('l2')({ l2: config.l2 ?? 0.01 }),
+  }),
+};
+
 /** Registering custom layer classes, so saved models holding them load (TensorFlow.js's tf.serialization). */
 export const serialization = { registerClass };
 export { CustomLayer, registerClass, type CallKwargs, type CustomLayerClass };

@@ -11,7 +11,10 @@ export type InitializerName =
   | 'ones'
   | 'random_normal'
   | 'random_uniform'
-  | 'orthogonal';
+  | 'orthogonal'
+  | 'variance_scaling'
+  | 'lecun_normal'
+  | 'lecun_uniform';
 
 /** Fan-in and fan-out of a weight shape, as Keras computes them (receptive field times channels for kernels). */
 function fans(shape: readonly number[]): [number, number] {
@@ -49,6 +52,13 @@ export function initialize(name: string, shape: readonly number[], seed: number,
       return T.randomUniform(shape, { seed, minval: -0.05, maxval: 0.05, dtype });
     case 'orthogonal':
       return orthogonal(shape, seed);
+    case 'variance_scaling': // its defaults: scale 1, fan in, truncated normal
+    case 'lecun_normal':
+      return truncatedNormal(shape, Math.sqrt(1 / fanIn), seed);
+    case 'lecun_uniform': {
+      const limit = Math.sqrt(3 / fanIn);
+      return T.randomUniform(shape, { seed, minval: -limit, maxval: limit, dtype });
+    }
     default:
       throw new ConfigError(`${where}: unknown initializer '${name}'`);
   }

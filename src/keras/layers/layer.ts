@@ -12,6 +12,8 @@ export interface LayerArgs {
   inputShape?: readonly (number | null)[];
   /** Shape with the batch axis. */
   batchInputShape?: readonly (number | null)[];
+  /** TensorFlow.js's inputDim: the same as inputShape [inputDim]. */
+  inputDim?: number;
   /** False builds the layer frozen: fit leaves its weights as they are (as `layer.trainable = false`). */
   trainable?: boolean;
 }
@@ -80,6 +82,8 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
     this.name = args.name ?? uniqueName(toSnakeCase(className));
     if (args.batchInputShape) this.batchInputShape = [...args.batchInputShape];
     else if (args.inputShape) this.batchInputShape = [null, ...args.inputShape];
+    else if (args.inputDim !== undefined)
+      this.batchInputShape = [null, positiveInt(args.inputDim, `${className}: inputDim`)];
   }
 
   /**
