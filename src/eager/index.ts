@@ -210,92 +210,47 @@ declare module '../../runtime/ndarray.js' {
   }
 }
 
-const methods: Record<string, (this: T.NDArray, ...args: never[]) => unknown> = {
+/** Each method is the function of the same name with the array as its first operand. */
+const AS_METHODS = {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  matMul,
+  sum,
+  mean,
+  max,
+  min,
+  argMax,
+  argMin,
+  exp,
+  log,
+  square,
+  sqrt,
+  neg,
+  abs,
+  transpose,
+  expandDims,
+  squeeze,
+  cast,
+  equal,
+  greater,
+  less,
+} as const;
+const methods: Record<string, (this: T.NDArray, ...args: unknown[]) => unknown> = {
   print() {
     console.log(this.toString());
   },
   dispose() {},
-  add(o: Operand) {
-    return add(this, o);
-  },
-  sub(o: Operand) {
-    return sub(this, o);
-  },
-  mul(o: Operand) {
-    return mul(this, o);
-  },
-  div(o: Operand) {
-    return div(this, o);
-  },
-  pow(o: Operand) {
-    return pow(this, o);
-  },
-  matMul(o: Operand, a?: boolean, b?: boolean) {
-    return matMul(this, o, a, b);
-  },
-  sum(axis?: number | number[], keep?: boolean) {
-    return sum(this, axis, keep);
-  },
-  mean(axis?: number | number[], keep?: boolean) {
-    return mean(this, axis, keep);
-  },
-  max(axis?: number | number[], keep?: boolean) {
-    return max(this, axis, keep);
-  },
-  min(axis?: number | number[], keep?: boolean) {
-    return min(this, axis, keep);
-  },
-  argMax(axis?: number) {
-    return argMax(this, axis);
-  },
-  argMin(axis?: number) {
-    return argMin(this, axis);
-  },
-  exp() {
-    return exp(this);
-  },
-  log() {
-    return log(this);
-  },
-  square() {
-    return square(this);
-  },
-  sqrt() {
-    return sqrt(this);
-  },
-  neg() {
-    return neg(this);
-  },
-  abs() {
-    return abs(this);
-  },
-  transpose(perm?: readonly number[]) {
-    return transpose(this, perm);
-  },
-  expandDims(axis?: number) {
-    return expandDims(this, axis);
-  },
-  squeeze(axis?: number[]) {
-    return squeeze(this, axis);
-  },
-  cast(dtype: T.DType) {
-    return cast(this, dtype);
-  },
   toFloat() {
     return cast(this, 'float32');
   },
-  equal(o: Operand) {
-    return equal(this, o);
-  },
-  greater(o: Operand) {
-    return greater(this, o);
-  },
-  less(o: Operand) {
-    return less(this, o);
-  },
 };
-// `data` is the typed array itself on NDArray; TF.js's async data() is dataSync's promise, so the
-// property keeps its meaning and `await x.data()` is not offered (use dataSync or array).
+for (const [name, fn] of Object.entries(AS_METHODS))
+  methods[name] = function (this: T.NDArray, ...args: unknown[]) {
+    return (fn as (x: T.NDArray, ...rest: unknown[]) => T.NDArray)(this, ...args);
+  };
 Object.assign(T.NDArray.prototype, methods);
 Object.defineProperty(T.NDArray.prototype, 'rank', {
   get(this: T.NDArray) {
