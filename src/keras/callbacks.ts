@@ -1,7 +1,7 @@
 /** Keras's training callbacks, with Keras's defaults and rules. */
 import { appendFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../../runtime/errors.js';
-import type { AnyLayersModel, Callback } from './model.js';
+import { Callback, type AnyLayersModel } from './model.js';
 
 type Mode = 'min' | 'max' | 'auto';
 
@@ -20,8 +20,7 @@ function optimizerOf(model: AnyLayersModel | undefined, who: string) {
 }
 
 /** Lowers the learning rate by `factor` when the monitored value has not improved for `patience` epochs. */
-export class ReduceLROnPlateau implements Callback {
-  private model?: AnyLayersModel;
+export class ReduceLROnPlateau extends Callback {
   private best: number;
   private wait = 0;
   private cooldownLeft = 0;
@@ -29,6 +28,7 @@ export class ReduceLROnPlateau implements Callback {
   private readonly config: Required<Omit<ReduceLROnPlateauArgs, 'mode'>>;
 
   constructor(args: ReduceLROnPlateauArgs = {}) {
+    super();
     this.config = {
       monitor: args.monitor ?? 'val_loss',
       factor: args.factor ?? 0.1,
@@ -44,11 +44,7 @@ export class ReduceLROnPlateau implements Callback {
     this.best = this.toward === 'min' ? Infinity : -Infinity;
   }
 
-  setModel(model: AnyLayersModel): void {
-    this.model = model;
-  }
-
-  onEpochEnd(epoch: number, logs: Record<string, number>): void {
+  override onEpochEnd(epoch: number, logs: Record<string, number>): void {
     const current = logs[this.config.monitor];
     if (current === undefined) return;
     const optimizer = optimizerOf(this.model, 'reduceLROnPlateau');
@@ -82,19 +78,16 @@ export interface ReduceLROnPlateauArgs {
 }
 
 /** Sets the learning rate at the start of each epoch from `schedule(epoch, current rate)`. */
-export class LearningRateScheduler implements Callback {
-  private model?: AnyLayersModel;
+export class LearningRateScheduler extends Callback {
   constructor(
     private readonly schedule: (epoch: number, learningRate: number) => number,
     private readonly verbose: 0 | 1 = 0,
   ) {
+    super();
     if (typeof schedule !== 'function')
       throw new ConfigError('learningRateScheduler: expected a function (epoch, lr) => lr');
   }
-  setModel(model: AnyLayersModel): void {
-    this.model = model;
-  }
-  onEpochBegin(epoch: number): void {
+  override onEpochBegin(epoch: number): void {
     const optimizer = optimizerOf(this.model, 'learningRateScheduler');
     const next = this.schedule(epoch, optimizer.learningRate);
     if (typeof next !== 'number' || !Number.isFinite(next))
@@ -110,22 +103,19 @@ export class LearningRateScheduler implements Callback {
  * Saves the model after each epoch (or only when the monitored value improves) to `filepath`, in
  * which `{epoch}` and the names of logs are replaced as Keras formats them (`model-{epoch:02d}`).
  */
-export class ModelCheckpoint implements Callback {
-  private model?: AnyLayersModel;
+export class ModelCheckpoint extends Callback {
   private best: number;
   private readonly toward: 'min' | 'max';
   readonly saved: string[] = [];
 
   constructor(private readonly args: { filepath: string; monitor?: string; saveBestOnly?: boolean; mode?: Mode }) {
+    super();
     if (typeof args?.filepath !== 'string' || args.filepath === '')
       throw new ConfigError('modelCheckpoint: filepath is required');
     this.toward = direction(args.mode ?? 'auto', args.monitor ?? 'val_loss');
     this.best = this.toward === 'min' ? Infinity : -Infinity;
   }
-  setModel(model: AnyLayersModel): void {
-    this.model = model;
-  }
-  async onEpochEnd(epoch: number, logs: Record<string, number>): Promise<void> {
+  override async onEpochEnd(epoch: number, logs: Record<string, number>): Promise<void> {
     if (this.args.saveBestOnly) {
       const current = logs[this.args.monitor ?? 'val_loss'];
       if (current === undefined || !improves(current, this.best, 0, this.toward)) return;
@@ -143,22 +133,23 @@ export class ModelCheckpoint implements Callback {
 }
 
 /** Appends each epoch's logs to a CSV file: a header `epoch,<names in order>`, then one row per epoch. */
-export class CSVLogger implements Callback {
+export class CSVLogger extends Callback {
   private keys: string[] | undefined;
   constructor(
     private readonly filename: string,
     private readonly options: { separator?: string; append?: boolean } = {},
   ) {
+    super();
     if (typeof filename !== 'string' || filename === '') throw new ConfigError('csvLogger: a file name is required');
   }
   private headerWritten = false;
-  onTrainBegin(): void {
+  override onTrainBegin(): void {
     // Appending to a file that already has rows keeps its header (as Keras does).
     this.headerWritten = this.options.append === true && existsSync(this.filename) && statSync(this.filename).size > 0;
     if (!this.options.append) writeFileSync(this.filename, '');
     this.keys = undefined;
   }
-  onEpochEnd(epoch: number, logs: Record<string, number>): void {
+  override onEpochEnd(epoch: number, logs: Record<string, number>): void {
     const sep = this.options.separator ?? ',';
     this.keys ??= Object.keys(logs).sort();
     const header = this.headerWritten ? '' : ['epoch', ...this.keys].join(sep) + '\n';
@@ -168,8 +159,8 @@ export class CSVLogger implements Callback {
 }
 
 /** Stops fit when a monitored value stops improving. */
-export class EarlyStopping implements Callback {
-  stopTraining = false;
+export class EarlyStopping extends Callback {
+  override stopTraining = false;
   private best: number;
   private wait = 0;
   private readonly monitor: string;
@@ -178,11 +169,12 @@ export class EarlyStopping implements Callback {
   constructor(
     private readonly args: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' } = {},
   ) {
+    super();
     this.monitor = args.monitor ?? 'val_loss';
     this.toward = args.mode ?? (this.monitor.includes('acc') ? 'max' : 'min');
     this.best = this.toward === 'max' ? -Infinity : Infinity;
   }
-  onEpochEnd(_epoch: number, logs: Record<string, number>): void {
+  override onEpochEnd(_epoch: number, logs: Record<string, number>): void {
     const raw = logs[this.monitor] ?? logs['loss'];
     if (raw === undefined) return;
     if (improves(raw, this.best, this.args.minDelta ?? 0, this.toward)) {
@@ -195,9 +187,9 @@ export class EarlyStopping implements Callback {
 }
 
 /** Stops fit at the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN). */
-export class TerminateOnNaN implements Callback {
-  stopTraining = false;
-  onBatchEnd(batch: number, logs: Record<string, number>): void {
+export class TerminateOnNaN extends Callback {
+  override stopTraining = false;
+  override onBatchEnd(batch: number, logs: Record<string, number>): void {
     const loss = logs['loss'];
     if (loss !== undefined && !Number.isFinite(loss)) {
       console.log(`Batch ${batch}: Invalid loss, terminating training`);

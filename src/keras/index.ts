@@ -244,7 +244,8 @@ export function model(args: {
   return new Functional<T.NDArray>(args.inputs, args.outputs, args.name);
 }
 export type { Pair };
-export type { AnyLayersModel, Callback, CompileArgs, FitArgs, LossSpec, MetricsSpec } from './model.js';
+export type { AnyLayersModel, CompileArgs, FitArgs, LossSpec, MetricsSpec } from './model.js';
+export { Callback } from './model.js';
 export type { ModelData } from './model-data.js';
 
 export const sequential = (args: { layers?: readonly AnyLayer[] } = {}) => new Sequential(args);

@@ -34,6 +34,10 @@ export interface CompileArgs {
   lossWeights?: readonly number[] | Readonly<Record<string, number>>;
 }
 
+/**
+ * What fit calls back: any object with some of these hooks, or a subclass of this class
+ * (TensorFlow.js's tf.Callback), which keeps the model being trained in `this.model`.
+ */
 export interface Callback {
   /** Called by fit before training: the model being trained (Keras's set_model). */
   setModel?(model: AnyLayersModel): void;
@@ -45,6 +49,14 @@ export interface Callback {
   onTrainEnd?(history: Record<string, number[]>): void | Promise<void>;
   /** Set by callbacks such as EarlyStopping; fit stops after the current epoch. */
   stopTraining?: boolean;
+}
+// The class half of Callback (merged with the interface above): every hook stays optional.
+export class Callback {
+  /** The model fit is training (set before onTrainBegin). */
+  model?: AnyLayersModel;
+  setModel?(model: AnyLayersModel): void {
+    this.model = model;
+  }
 }
 
 export interface FitArgs {

@@ -133,4 +133,24 @@ describe('Keras callbacks', () => {
     expect(Number(lines[3]!.split(',')[1])).toBe(history.history['loss']![0]);
     expect(existsSync(file)).toBe(true);
   });
+
+  it("a subclass of keras.Callback (TF.js's tf.Callback) sees the model, batch hooks, and stops fit through model.stopTraining", async () => {
+    const calls: string[] = [];
+    class StopAfterTwo extends keras.Callback {
+      override onTrainBegin() {
+        calls.push(`train ${this.model?.layers.length}`);
+      }
+      override onBatchBegin(batch: number) {
+        calls.push(`batch ${batch}`);
+      }
+      override async onEpochEnd(epoch: number, logs: Record<string, number>) {
+        calls.push(`epoch ${epoch} ${typeof logs['loss']}`);
+        if (epoch === 1) this.model!.stopTraining = true;
+      }
+    }
+    const m = model();
+    const history = await m.fit(x, y, { epochs: 5, batchSize: 8, verbose: 0, callbacks: new StopAfterTwo() });
+    expect(history.epoch).toEqual([0, 1]);
+    expect(calls).toEqual(['train 1', 'batch 0', 'batch 1', 'epoch 0 number', 'batch 0', 'batch 1', 'epoch 1 number']);
+  });
 });
