@@ -26,13 +26,32 @@ export const startsWith = (bytes: Uint8Array, magic: readonly number[]) => magic
 /** True for a path Keras's own formats are read from (`.keras`, `.h5`, `.hdf5`). */
 export const isKerasFile = (file: string): boolean => /\.(keras|h5|hdf5)$/i.test(file);
 
-/** Keras's naming.to_snake_case, which names a layer's weights in a `.keras` file by its class. */
-export function kerasSnakeCase(name: string): string {
+/**
+ * Keras 3's naming.to_snake_case, which names a layer's weights in a `.keras` file by its class. It
+ * differs from the tf.keras form that automatic layer names follow (toSnakeCase in layers/layer.ts):
+ * no digits join a word, and characters that are not word characters are dropped.
+ */
+function kerasSnakeCase(name: string): string {
   return name
     .replace(/\W+/g, '')
     .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
     .replace(/([a-z])([A-Z])/g, '$1_$2')
     .toLowerCase();
+}
+
+/**
+ * The group under `layers/` where a `.keras` file keeps each layer's variables, for layer classes in
+ * the model's layer order: the class in snake_case, numbered from the second of a class on (dense,
+ * dense_1, ...).
+ */
+export function kerasLayerGroups(classNames: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  return classNames.map((className) => {
+    const base = kerasSnakeCase(className);
+    const n = counts.get(base) ?? 0;
+    counts.set(base, n + 1);
+    return n === 0 ? base : `${base}_${n}`;
+  });
 }
 
 /** An HDF5 file's bytes opened with h5wasm (through a temporary file, which its Node build reads). */

@@ -11,7 +11,7 @@ import {
   asList,
   datasetArray,
   HDF5_MAGIC,
-  kerasSnakeCase,
+  kerasLayerGroups,
   startsWith,
   textAttribute,
   withH5File,
@@ -91,22 +91,17 @@ async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLa
   if (!startsWith(weightsBytes, HDF5_MAGIC)) throw new LoadError(`${where}: model.weights.h5 is not an HDF5 file`);
   const { result: weights } = await withH5File(weightsBytes, 'r', (f) => {
     const byLayer = new Map<string, T.NDArray[]>();
-    const counts = new Map<string, number>();
-    for (const entry of layerEntries(topology as Config)) {
-      const className = String(entry['class_name']);
-      if (className === 'InputLayer') continue;
-      // Keras addresses a model's layers by class, numbered in order: dense, dense_1, ...
-      const base = kerasSnakeCase(className);
-      const n = counts.get(base) ?? 0;
-      counts.set(base, n + 1);
-      const vars = f.get(`layers/${n === 0 ? base : `${base}_${n}`}/vars`) as H5Group | null;
-      if (!vars) continue;
+    const entries = layerEntries(topology as Config).filter((e) => e['class_name'] !== 'InputLayer');
+    const groups = kerasLayerGroups(entries.map((e) => String(e['class_name'])));
+    entries.forEach((entry, k) => {
+      const vars = f.get(`layers/${groups[k]}/vars`) as H5Group | null;
+      if (!vars) return;
       const names = vars.keys().sort((a, b) => Number(a) - Number(b));
       byLayer.set(
         layerName(entry),
-        names.map((k) => datasetArray(vars, k, where)),
+        names.map((name) => datasetArray(vars, name, where)),
       );
-    }
+    });
     return byLayer;
   });
   return assemble(topology as Config, weights, where);

@@ -5,7 +5,7 @@ import { strToU8, zipSync } from 'fflate';
 import { SaveError } from '../../runtime/errors.js';
 import type { AnyLayersModel } from './model.js';
 import { reason, writeBeside } from './save.js';
-import { kerasSnakeCase, withH5File } from './hdf5.js';
+import { kerasLayerGroups, withH5File } from './hdf5.js';
 
 type Config = Record<string, unknown>;
 
@@ -93,17 +93,14 @@ export async function saveKerasFile(model: AnyLayersModel, file: string): Promis
   const { bytes: weights } = await withH5File(undefined, 'w', (f) => {
     f.create_group('vars');
     const layersGroup = f.create_group('layers');
-    const counts = new Map<string, number>();
-    for (const layer of model.layers) {
-      const base = kerasSnakeCase(layer.className);
-      const n = counts.get(base) ?? 0;
-      counts.set(base, n + 1);
-      const vars = layersGroup.create_group(n === 0 ? base : `${base}_${n}`).create_group('vars');
+    const groups = kerasLayerGroups(model.layers.map((l) => l.className));
+    model.layers.forEach((layer, k) => {
+      const vars = layersGroup.create_group(groups[k]!).create_group('vars');
       layer.getWeights().forEach((w, i) => {
         const values = w.dtype === 'float64' ? w.data : w.astype('float32').data;
         vars.create_dataset({ name: String(i), data: values as Float32Array, shape: [...w.shape] });
       });
-    }
+    });
   });
   const metadata = { keras_version: '3.0.0', date_saved: new Date().toISOString(), saved_by: 'tsano' };
   const archive = zipSync(
