@@ -43,8 +43,11 @@ interface Cell {
   readonly className: 'SimpleRNN' | 'LSTM' | 'GRU';
   readonly gates: number;
   readonly states: number;
-  /** New states (the output first) from the projected input of the step and the previous states. */
-  step(projected: T.Node, states: readonly T.Node[], layer: Recurrent): T.Node[];
+  /**
+   * New states (the output first) from the projected input of the step and the previous states;
+   * `hIn` is the previous output as the recurrent product reads it (after recurrent dropout).
+   */
+  step(projected: T.Node, states: readonly T.Node[], hIn: T.Node, layer: Recurrent): T.Node[];
 }
 
 const columns = (x: T.Node, gate: number, units: number) => T.index(x, null, [gate * units, (gate + 1) * units]);
@@ -54,14 +57,14 @@ const CELLS: Record<Cell['className'], Cell> = {
     className: 'SimpleRNN',
     gates: 1,
     states: 1,
-    step: (x, [h], l) => [l.act(T.add(x, T.dot(l.recurrentInput(h!), l.recurrentKernel)))],
+    step: (x, _states, hIn, l) => [l.act(T.add(x, T.dot(hIn, l.recurrentKernel)))],
   },
   LSTM: {
     className: 'LSTM',
     gates: 4,
     states: 2,
-    step: (x, [h, c], l) => {
-      const z = T.add(x, T.dot(l.recurrentInput(h!), l.recurrentKernel));
+    step: (x, [, c], hIn, l) => {
+      const z = T.add(x, T.dot(hIn, l.recurrentKernel));
       const gate = (k: number) => columns(z, k, l.units);
       const [i, f, o] = [l.gateAct(gate(0)), l.gateAct(gate(1)), l.gateAct(gate(3))];
       const c1 = T.add(T.mul(f, c!), T.mul(i, l.act(gate(2))));
@@ -72,9 +75,8 @@ const CELLS: Record<Cell['className'], Cell> = {
     className: 'GRU',
     gates: 3,
     states: 1,
-    step: (x, [h], l) => {
+    step: (x, [h], hIn, l) => {
       const u = l.units;
-      const hIn = l.recurrentInput(h!);
       const xz = columns(x, 0, u);
       const xr = columns(x, 1, u);
       const xh = columns(x, 2, u);
@@ -107,10 +109,6 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
   private kernel?: SharedVariable;
   private recurrent?: SharedVariable;
   private bias?: SharedVariable;
-  /** GRU with resetAfter: the bias added to the recurrent product, inside the reset gate. */
-  recurrentBias?: T.Node;
-  /** The recurrent dropout mask of the current forward pass, if any. */
-  private recurrentMask?: T.Node;
   private readonly cell: Cell;
 
   constructor(
@@ -135,9 +133,9 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
     return this.recurrent!;
   }
 
-  /** The previous output as the recurrent product reads it: with recurrent dropout applied in training. */
-  recurrentInput(h: T.Node): T.Node {
-    return this.recurrentMask ? T.mul(h, this.recurrentMask) : h;
+  /** GRU with resetAfter: the bias added to the recurrent product, inside the reset gate (row 1 of the bias). */
+  get recurrentBias(): T.Node | undefined {
+    return this.bias && this.resetAfter ? T.index(this.bias, 1) : undefined;
   }
 
   protected override build(s: Shape): void {
@@ -192,11 +190,10 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
     const inputMask = dropped(T.index(x!, null, 0), this.args.dropout, 0);
     const xs = inputMask ? T.mul(x!, T.expandDims(inputMask, 1)) : x!;
     const inputBias = this.bias && (this.resetAfter ? T.index(this.bias, 0) : this.bias);
-    this.recurrentBias = this.bias && this.resetAfter ? T.index(this.bias, 1) : undefined;
     const projected = inputBias ? T.add(T.dot(xs, this.kernel!), inputBias) : T.dot(xs, this.kernel!);
     const stepsFirst = T.transpose(projected, [1, 0, 2]);
     const zeros = T.zerosLike(columns(T.index(stepsFirst, 0), 0, this.units));
-    this.recurrentMask = dropped(zeros, this.args.recurrentDropout, 1);
+    const recurrentMask = dropped(zeros, this.args.recurrentDropout, 1);
     const mask = MASKS.get(x!);
     const maskSteps = mask ? T.expandDims(T.transpose(mask, [1, 0]), -1) : undefined;
     const cell = this.cell;
@@ -204,7 +201,8 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
       (...args: T.Node[]) => {
         const [step, stepMask] = maskSteps ? [args[0]!, args[1]!] : [args[0]!, undefined];
         const previous = args.slice(maskSteps ? 2 : 1);
-        const next = cell.step(step, previous, this);
+        const h = previous[0]!;
+        const next = cell.step(step, previous, recurrentMask ? T.mul(h, recurrentMask) : h, this);
         // A masked step leaves the states (and so the output) as they were, as Keras and TensorFlow.js do.
         return stepMask ? next.map((n, i) => T.add(T.mul(n, stepMask), T.mul(previous[i]!, T.sub(1, stepMask)))) : next;
       },
@@ -215,7 +213,6 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
         name: where,
       },
     );
-    this.recurrentMask = undefined;
     const states = Array.isArray(outputs) ? outputs : [outputs];
     const output = this.args.returnSequences ? T.transpose(states[0]!, [1, 0, 2]) : T.index(states[0]!, -1);
     return (this.args.returnState ? [output, ...states.map((st) => T.index(st, -1))] : output) as Out;
