@@ -98,8 +98,9 @@ export function scan(
     return { input, taps, first: Math.max(0, -Math.min(...taps)), last: Math.max(...taps) };
   });
   const outputsInfo = list(options.outputsInfo);
-  const outputs: { initial: Node | undefined; taps: number[] }[] = outputsInfo.map((o, i) => {
-    if (o === null) return { initial: undefined, taps: [] as number[] };
+  /** Each output: its initial value, the taps the body reads, and how many steps back the farthest is. */
+  const outputs: { initial: Node | undefined; taps: number[]; depth: number }[] = outputsInfo.map((o, i) => {
+    if (o === null) return { initial: undefined, taps: [] as number[], depth: 0 };
     let initial: Node;
     try {
       initial = asNode(isInitialWithTaps(o) ? o.initial : o);
@@ -114,7 +115,7 @@ export function scan(
       throw new ShapeError(
         `${where}: outputsInfo[${i}] reads ${depth} steps back, so its initial value needs ${depth} rows along axis 0, it has ${initial.shape[0]}`,
       );
-    return { initial, taps };
+    return { initial, taps, depth };
   });
   const nonSequences = list(options.nonSequences);
   nonSequences.forEach((n, i) => {
@@ -149,13 +150,13 @@ export function scan(
   // then one value per step.
   const history = outputs.map((o) => {
     if (!o.initial) return [] as Node[];
-    const depth = -Math.min(...o.taps);
+    const depth = o.depth;
     return depth === 1 ? [o.initial] : Array.from({ length: depth }, (_, k) => index(o.initial!, k - depth));
   });
   /** The shape each step's value of output i must have: the initial value's, or one of its rows'. */
   const stepShape = (i: number) => {
     const o = outputs[i]!;
-    return -Math.min(...o.taps) > 1 ? o.initial!.shape.slice(1) : o.initial!.shape;
+    return o.depth > 1 ? o.initial!.shape.slice(1) : o.initial!.shape;
   };
 
   const collected: Node[][] = outputs.map(() => []);
@@ -180,7 +181,7 @@ export function scan(
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
     if (t === 0 && options.outputsInfo === undefined)
       returned.forEach(() => {
-        outputs.push({ initial: undefined, taps: [] });
+        outputs.push({ initial: undefined, taps: [], depth: 0 });
         history.push([]);
         collected.push([]);
       });
