@@ -18,9 +18,11 @@ const CACHE_SIZE = 512;
 const compiled = new Map<string, T.CompiledFunction<T.NDArray>>();
 
 const asArray = (v: Operand): T.NDArray =>
-  v instanceof T.NDArray ? v : T.array(typeof v === 'boolean' ? [v] : (v as T.ArrayValue)).reshape(shapeOf(v));
-const shapeOf = (v: Operand): number[] =>
-  typeof v === 'number' || typeof v === 'boolean' ? [] : [...T.array(v as T.ArrayValue).shape];
+  v instanceof T.NDArray
+    ? v
+    : typeof v === 'number' || typeof v === 'boolean'
+      ? T.array([v as number]).reshape([])
+      : T.array(v);
 
 /** Runs `build` on `operands` through a compiled function cached by signature. */
 function run(name: string, args: unknown, operands: readonly Operand[], build: Builder): T.NDArray {

@@ -106,12 +106,14 @@ export function coerceShared(
       );
     }
     next = v.dtype === current.dtype ? v : v.astype(current.dtype);
-  } else {
-    next = toNDArray(v, { dtype: 'float64' }, where);
+  } else if (current.dtype === 'int32') {
     // A value the variable's dtype cannot hold is an error, not a silent truncation (int32 set(2.5)).
-    if (current.dtype === 'int32' && next.data.some((x) => !Number.isInteger(x)))
+    const exact = toNDArray(v, { dtype: 'float64' }, where);
+    if (exact.data.some((x) => !Number.isInteger(x)))
       throw new DTypeError(`${where}: ${name} is int32, got a value that is not an integer (${String(v)})`);
-    next = next.astype(current.dtype);
+    next = exact.astype('int32');
+  } else {
+    next = toNDArray(v, { dtype: current.dtype }, where);
   }
   if (next.ndim !== current.shape.length || next.shape.some((d, i) => d !== current.shape[i])) {
     throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);
