@@ -70,18 +70,3 @@ export function takeRows(a: T.NDArray, indices: ArrayLike<number>): T.NDArray {
 
 /** The consecutive indices start, start + 1, ... below end. */
 export const range = (start: number, end: number): number[] => Array.from({ length: end - start }, (_, i) => start + i);
-
-/** Arrays of rows stacked along the first axis. */
-export function concatRows(parts: readonly T.NDArray[]): T.NDArray {
-  if (parts.length === 1) return parts[0]!;
-  const out = new (parts[0]!.data.constructor as new (n: number) => T.NDArray['data'])(
-    parts.reduce((t, p) => t + p.size, 0),
-  );
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p.data as never, offset);
-    offset += p.size;
-  }
-  const rows = parts.reduce((t, p) => t + p.shape[0]!, 0);
-  return T.array(out, { shape: [rows, ...parts[0]!.shape.slice(1)] });
-}

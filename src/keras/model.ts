@@ -14,7 +14,8 @@ import { CALLS, type AnyLayer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { storeRounded } from '../graph/variables.js';
-import { asSamples, concatRows, range, samplesByName, takeRows, type ModelData } from './model-data.js';
+import { asSamples, range, samplesByName, takeRows, type ModelData } from './model-data.js';
+import { concat } from '../../runtime/reference/shape.js';
 import { ProgressBar } from './progress.js';
 import { localPath, saveModel } from './save.js';
 import { saveKerasFile } from './keras-save.js';
@@ -520,7 +521,16 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     };
     if (step >= n) run(xs);
     else for (let s = 0; s < n; s += step) run(xs.map((a) => takeRows(a, range(s, Math.min(n, s + step)))));
-    const outputs = parts[0]!.map((_, k) => storeRounded(concatRows(parts.map((p) => p[k]!))));
+    // One call's outputs are the answer as they are; batches are stacked along the rows.
+    const rows = (k: number) =>
+      parts.length === 1
+        ? parts[0]![k]!
+        : concat(
+            parts.map((p) => p[k]!),
+            0,
+            parts[0]![k]!.dtype,
+          );
+    const outputs = parts[0]!.map((_, k) => storeRounded(rows(k)));
     return (this.outputsAsList ? outputs : outputs[0]!) as Out;
   }
 
