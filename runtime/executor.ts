@@ -11,6 +11,9 @@ import { callKey, CallRecorder, type CallPlan, type ValueSource } from './call-p
 /** TSANO_DEBUG=steps prints the slowest steps of every call (read when a function is compiled: the environment is slow to read per call). */
 const profiling = () => (process.env['TSANO_DEBUG'] ?? '').split(',').includes('steps');
 
+/** Ops whose result's shape depends on operand values, not only on operand shapes: no call plan can fix it. */
+const VALUE_SHAPED_OPS: ReadonlySet<Op> = new Set<Op>(['arange', 'dynamicSlice']);
+
 /** Call shapes whose plans a function keeps at once. */
 const MAX_PLANS = 16;
 
@@ -33,6 +36,9 @@ const fmt = (s: readonly (number | null)[]) => `[${s.map((d) => d ?? '?').join('
 /** Runs some steps faster than the reference kernels; returns undefined to let the reference kernel run. */
 export interface Accelerator {
   run(step: Step, operands: readonly NDArray[]): NDArray | undefined;
+  /** Shared random streams' states into the accelerator's memory before a call, and back out after it. */
+  streamsIn(): void;
+  streamsOut(): void;
   /** Called before each call's first step; with a recorder when the call records its plan. */
   beginCall(recorder?: CallRecorder): void;
   /** Where a recorded call's tape may go (above everything the call used). */
@@ -73,6 +79,7 @@ export class Executor {
   private lastPlan: { readonly plan: CallPlan; readonly inputs: readonly (readonly number[])[] } | undefined;
   private readonly context: (dtype: KernelContext['dtype']) => KernelContext;
   private readonly profiling = profiling();
+  private readonly plannable: boolean;
   /** Steps with an accelerator kernel whose operands did not fit it at call time, over all calls. */
   referenceFallbacks = 0;
 
@@ -83,9 +90,11 @@ export class Executor {
     private accelerator?: Accelerator,
     private readonly options: { readonly nanGuard?: boolean } = {},
   ) {
+    this.plannable = !program.steps.some((s) => VALUE_SHAPED_OPS.has(s.op));
     this.context = (dtype) => ({
       dtype,
-      random: (seed) => {
+      random: ({ seed, stream }) => {
+        if (stream) return new Random(stream);
         let r = this.streams.get(seed);
         if (!r) this.streams.set(seed, (r = new Random(seed)));
         return r;
@@ -113,7 +122,19 @@ export class Executor {
    */
   run(inputs: readonly NDArray[], times?: StepTimes): { outputs: NDArray[]; updates: NDArray[] } {
     const accelerator = this.accelerator;
-    const planning = accelerator !== undefined && this.options.nanGuard !== true && !times && !this.profiling;
+    if (!accelerator) return this.runCall(inputs, times);
+    accelerator.streamsIn();
+    try {
+      return this.runCall(inputs, times);
+    } finally {
+      accelerator.streamsOut();
+    }
+  }
+
+  private runCall(inputs: readonly NDArray[], times?: StepTimes): { outputs: NDArray[]; updates: NDArray[] } {
+    const accelerator = this.accelerator;
+    const planning =
+      accelerator !== undefined && this.plannable && this.options.nanGuard !== true && !times && !this.profiling;
     let recorder: CallRecorder | undefined;
     let key = '';
     if (planning) {

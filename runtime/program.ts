@@ -8,6 +8,7 @@ import type { Padding } from './geometry.js';
 import type { KernelSpec } from './kernel-abi.js';
 import type { NDArray } from './ndarray.js';
 import type { SharedValue } from './shared-value.js';
+import type { DrawSource } from './random.js';
 
 /** A dimension size, or null when it is only known at call time. */
 export type Dim = number | null;
@@ -46,6 +47,13 @@ export interface SliceSpec {
 /** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
 export type SharedContainer = SharedValue;
 
+/** A slice of one axis with bounds from operands; `step` is known when the graph is built. */
+export interface DynamicSliceArgs {
+  readonly axis: number;
+  readonly step: number;
+  readonly drop: boolean;
+}
+
 export interface MatmulArgs {
   readonly transposeA?: true;
   readonly transposeB?: true;
@@ -65,7 +73,7 @@ export interface OpArgs {
   constant: { readonly value: NDArray };
   shared: { readonly container: SharedContainer; readonly uid: number };
   // random: uniform [0, 1) with its operand's shape, a fresh draw per call
-  randomUniformLike: { readonly seed: number };
+  randomUniformLike: DrawSource;
   // elementwise unary
   neg: None;
   exp: None;
@@ -136,6 +144,13 @@ export interface OpArgs {
   gather: { readonly axis: number };
   oneHot: { readonly depth: number; readonly dtype: DType };
   pad: { readonly paddings: readonly (readonly [number, number])[]; readonly value: number };
+  // shapes and bounds known only from values at call time
+  /** The size of one axis of its operand, as an int32 scalar (Theano's `x.shape[i]`). */
+  dimOf: { readonly axis: number };
+  /** (start, stop, step) scalars: the values start, start + step, ... before stop (NumPy's arange). */
+  arange: { readonly dtype: DType };
+  /** One axis sliced by int32 scalar operands: (x, start, stop), or (x, index) when `drop` (the axis goes). */
+  dynamicSlice: DynamicSliceArgs;
   // neural
   softmax: { readonly axis: number };
   logSoftmax: { readonly axis: number };
@@ -147,6 +162,7 @@ export interface OpArgs {
   sumLike: None; // (x, ref): x summed down to ref's shape (reverse of broadcasting)
   reshapeLike: None; // (x, ref): x reshaped to ref's shape
   sliceGrad: SliceSpec; // (g, ref): g placed into zeros shaped like ref
+  dynamicSliceGrad: DynamicSliceArgs; // (g, ref, ...bounds): g placed into zeros shaped like ref
   gatherGrad: { readonly axis: number }; // (g, indices, ref): g scatter-added into zeros shaped like ref
   concatPart: { readonly axis: number; readonly index: number }; // (g, ...operands): the part of g for operand `index`
   conv2dGradInput: ConvArgs; // (g, w, xRef)

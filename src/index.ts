@@ -9,6 +9,7 @@ import { configInForce } from './keras/config.js';
 configInForce();
 
 export * from '../compiler/ir/build.js';
+export * from '../compiler/ir/indexing.js';
 export { Node } from '../compiler/ir/node.js';
 export type { Node as Variable } from '../compiler/ir/node.js';
 export type { TensorLike } from '../compiler/ir/convert.js';
@@ -21,6 +22,7 @@ export { compile, compileSync, ready } from './graph/function.js';
 export { scan, type ScanOptions, type ScanSequence, type ScanOutputInfo, type ScanBodyResult } from './graph/scan.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
 export * from './graph/theano.js';
+export { setSubtensor, incSubtensor } from './graph/subtensor.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode } from './graph/function.js';
 export type { OptimizerLevel, PhaseReport } from '../compiler/rewrite/pipeline.js';
 export { RULE_NAMES } from '../compiler/rewrite/pipeline.js';
@@ -60,3 +62,11 @@ import type { DType } from '../runtime/dtype.js';
 export const zeros = (shape: readonly number[], dtype?: DType) => full(shape, 0, dtype, 'zeros');
 /** An array of ones (dtype defaults to floatx). */
 export const ones = (shape: readonly number[], dtype?: DType) => full(shape, 1, dtype, 'ones');
+export {
+  RandomStreams,
+  type Size as RandomSize,
+  type UniformOptions,
+  type NormalOptions,
+  type BinomialOptions,
+  type ChoiceOptions,
+} from './graph/random-streams.js';

@@ -248,6 +248,12 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   slice: (node, g) => [Node.make('sliceGrad', [g, node.inputs[0]!], node.args)],
   gather: (node, g) => [Node.make('gatherGrad', [g, node.inputs[1]!, node.inputs[0]!], node.args), null],
   oneHot: noGrad,
+  dimOf: noGrad,
+  arange: noGrad,
+  dynamicSlice: (node, g) => {
+    const [x, ...bounds] = node.inputs;
+    return [Node.make('dynamicSliceGrad', [g, x!, ...bounds], node.args), ...bounds.map(() => null)];
+  },
   pad: (node, g) => {
     const spec = {
       starts: node.args.paddings.map((p) => p[0]),
@@ -270,6 +276,10 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   sumLike: (node, g) => [broadcastLike(g, node.inputs[0]!), null],
   reshapeLike: (node, g) => [Node.make('reshapeLike', [g, node.inputs[0]!], {}), null],
   sliceGrad: (node, g) => [Node.make('slice', [g], node.args), null],
+  dynamicSliceGrad: (node, g) => {
+    const [, , ...bounds] = node.inputs;
+    return [Node.make('dynamicSlice', [g, ...bounds], node.args), null, ...bounds.map(() => null)];
+  },
   gatherGrad: (node, g) => [B.gather(g, node.inputs[1]!, node.args.axis), null, null],
   concatPart: (node, g) => {
     const [, ...operands] = node.inputs;

@@ -224,60 +224,6 @@ export function stack(xs: readonly TensorLike[], axis = 0): Node {
   );
 }
 
-/** One axis of an index expression: an integer (drops the axis), a [start, stop, step] triple, 'a:b:c' text, or null (all). */
-export type IndexSpec = number | null | string | readonly [number | null, (number | null)?, number?];
-
-function parseSpec(spec: IndexSpec): { start: number | null; stop: number | null; step: number; drop: boolean } {
-  if (typeof spec === 'number') return { start: spec, stop: spec === -1 ? null : spec + 1, step: 1, drop: true };
-  if (spec === null) return { start: null, stop: null, step: 1, drop: false };
-  if (typeof spec === 'string') {
-    const parts = spec.split(':').map((s) => s.trim());
-    const num = (s: string | undefined) => (s === undefined || s === '' ? null : Number(s));
-    if (parts.length === 1) return parseSpec(Number(parts[0]));
-    if (parts.length > 3 || parts.some((p) => p !== '' && !/^-?\d+$/.test(p))) {
-      throw new ShapeError(`index: cannot read slice '${spec}' (write it like '1:5', ':-1' or '::2')`);
-    }
-    return { start: num(parts[0]), stop: num(parts[1]), step: num(parts[2]) ?? 1, drop: false };
-  }
-  return { start: spec[0], stop: spec[1] ?? null, step: spec[2] ?? 1, drop: false };
-}
-
-/** NumPy-style basic indexing: `T.index(x, 0, '1:3', null)` is `x[0, 1:3, :]`; missing trailing axes are taken whole. */
-export function index(x: TensorLike, ...specs: IndexSpec[]): Node {
-  const node = asNode(x);
-  if (specs.length > node.ndim) {
-    throw new ShapeError(`index(${describeShort(node)}): ${specs.length} indices for rank ${node.ndim}`);
-  }
-  const parsed = node.shape.map((_, i) => (i < specs.length ? parseSpec(specs[i]!) : parseSpec(null)));
-  parsed.forEach((p, i) => {
-    const d = node.shape[i];
-    if (p.drop && d !== null && d !== undefined && (p.start! >= d || p.start! < -d)) {
-      throw new ShapeError(
-        `index(${describeShort(node)}): index ${p.start} is out of range for axis ${i} of size ${d}`,
-      );
-    }
-  });
-  const spec: SliceSpec = {
-    starts: parsed.map((p) => p.start),
-    stops: parsed.map((p) => p.stop),
-    steps: parsed.map((p) => p.step),
-  };
-  const sliced = build('slice', [node], spec);
-  const dropped = parsed.flatMap((p, i) => (p.drop ? [i] : []));
-  return dropped.length ? build('squeeze', [sliced], { axes: dropped }) : sliced;
-}
-
-/** TensorFlow.js's slice: `size[i]` elements from `begin[i]` (-1 = to the end). */
-export function slice(x: TensorLike, begin: readonly number[], size?: readonly number[]): Node {
-  const node = asNode(x);
-  const specs: IndexSpec[] = node.shape.map((_, i) => {
-    const b = begin[i] ?? 0;
-    const s = size?.[i] ?? -1;
-    return [b, s === -1 ? null : b + s, 1] as const;
-  });
-  return index(node, ...specs);
-}
-
 /** Rows (or slices along `axis`) of x picked by int32 `indices`. */
 export function gather(x: TensorLike, indices: TensorLike, axis = 0): Node {
   const node = asNode(x);

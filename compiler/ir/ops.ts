@@ -30,6 +30,7 @@ import type {
   ReduceArgs,
   SharedContainer,
   SliceSpec,
+  DynamicSliceArgs,
 } from '../../runtime/program.js';
 
 // The op vocabulary is declared with the program the runtime runs; the compiler's code names it from here.
@@ -107,6 +108,22 @@ const formatPool = (a: PoolArgs) =>
   `pool=[${a.poolSize}], strides=[${a.strides}], padding=${a.padding}, ${a.dataFormat}`;
 const formatSlice = (s: SliceSpec) =>
   s.starts.map((st, i) => `${st ?? ''}:${s.stops[i] ?? ''}${s.steps[i] === 1 ? '' : ':' + s.steps[i]}`).join(',');
+
+const formatDynamicSlice = (a: DynamicSliceArgs) => `axis=${a.axis}${a.drop ? ', index' : `, step=${a.step}`}`;
+
+/** A dynamic slice's result shape; its bounds must be int32 scalars, one (an index) or two (start, stop). */
+function dynamicSliceShape(shape: Shape, bounds: readonly TensorType[], a: DynamicSliceArgs): Dim[] {
+  const [axis] = normalizeAxes([a.axis], shape.length);
+  if (bounds.length !== (a.drop ? 1 : 2))
+    throw new TypeRuleError(`${bounds.length} bounds for a ${a.drop ? 'index' : 'slice'}`);
+  for (const b of bounds) {
+    if (b.dtype !== 'int32' || b.shape.length !== 0)
+      throw new TypeRuleError(`slice bounds must be int32 scalars, got ${b.dtype} [${b.shape}]`, 'dtype');
+  }
+  if (!Number.isInteger(a.step) || a.step === 0)
+    throw new TypeRuleError(`slice step must be a non-zero integer, got ${a.step}`);
+  return a.drop ? shape.filter((_, i) => i !== axis) : shape.map((d, i) => (i === axis ? null : d));
+}
 
 function checkConvOperands(x: TensorType, w: TensorType): void {
   if (x.shape.length !== 4) throw new TypeRuleError(`input must be rank 4, got rank ${x.shape.length}`);
@@ -294,6 +311,33 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     type: ([x], a) => ({ dtype: x!.dtype, shape: padShape(x!.shape, a.paddings) }),
     format: (a) => `[${a.paddings.map((p) => p.join(':')).join(',')}], value=${a.value}`,
   },
+  dimOf: {
+    kind: 'shape',
+    arity: 1,
+    type: ([x], a) => {
+      normalizeAxes([a.axis], x!.shape.length);
+      return { dtype: 'int32', shape: [] };
+    },
+    format: (a) => `axis=${a.axis}`,
+  },
+  arange: {
+    kind: 'shape',
+    arity: 3,
+    type: (bounds, a) => {
+      const names = ['start', 'stop', 'step'];
+      bounds.forEach((b, i) => {
+        if (b.shape.length !== 0) throw new TypeRuleError(`${names[i]} must be a scalar, got shape [${b.shape}]`);
+      });
+      return { dtype: a.dtype, shape: [null] };
+    },
+    format: (a) => a.dtype,
+  },
+  dynamicSlice: {
+    kind: 'shape',
+    arity: -1,
+    type: ([x, ...bounds], a) => ({ dtype: x!.dtype, shape: dynamicSliceShape(x!.shape, bounds, a) }),
+    format: formatDynamicSlice,
+  },
 
   softmax: {
     kind: 'nn',
@@ -333,6 +377,15 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   sumLike: { kind: 'gradient', arity: 2, type: ([x, ref]) => like(x!, ref!) },
   reshapeLike: { kind: 'gradient', arity: 2, type: ([x, ref]) => like(x!, ref!) },
   sliceGrad: { kind: 'gradient', arity: 2, type: ([g, ref]) => like(g!, ref!), format: formatSlice },
+  dynamicSliceGrad: {
+    kind: 'gradient',
+    arity: -1,
+    type: ([g, ref, ...bounds], a) => {
+      dynamicSliceShape(ref!.shape, bounds, a);
+      return like(g!, ref!);
+    },
+    format: formatDynamicSlice,
+  },
   gatherGrad: { kind: 'gradient', arity: 3, type: ([g, , ref]) => like(g!, ref!), format: (a) => `axis=${a.axis}` },
   concatPart: {
     kind: 'gradient',

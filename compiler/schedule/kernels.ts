@@ -81,8 +81,8 @@ export const epilogueSupport =
 /** A lowering: the wasm kernel for a node of op K, or undefined where its dtypes or shapes do not fit one (the reference kernel runs it). */
 type Lowering<K extends Op> = (node: Node<K>, supported: Supported) => KernelSpec | undefined;
 /**
- * An op with no wasm kernel, and why. Only views and leaves, which move no data, are here today; a
- * lowering that declines a node (dtypes or shapes it does not cover) leaves it to the reference
+ * An op with no wasm kernel, and why: views and leaves, which move no data, and the ops whose sizes
+ * or bounds are values known only at call time; a lowering that declines a node (dtypes or shapes it does not cover) leaves it to the reference
  * kernels, and `f.stats.referenceSteps` counts those steps.
  */
 interface OnReference {
@@ -250,6 +250,11 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   gather: (node) => (node.inputs[1]!.dtype === 'int32' ? { kind: 'gather' } : undefined),
   oneHot: (node) => (node.inputs[0]!.dtype === 'int32' ? { kind: 'oneHot', dtype: node.dtype } : undefined),
   pad: stridedCopy,
+  // Sizes and bounds read from values at call time: the reference kernels run them (and count them).
+  dimOf: { reference: 'a size read from its operand at call time' },
+  arange: { reference: 'its length comes from its operands’ values' },
+  dynamicSlice: { reference: 'its bounds come from its operands’ values' },
+  dynamicSliceGrad: { reference: 'its bounds come from its operands’ values' },
   // The first operand spread over the second's shape: an elementwise copy (the second only lends its shape).
   broadcastLike: (node, supported) =>
     elementwiseSpec(

@@ -1,7 +1,7 @@
 import type { FusedArgs, Op, OpArgs, ReduceArgs } from '../program.js';
 import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
-import type { Random } from '../random.js';
+import type { DrawSource, Random } from '../random.js';
 import { mapBroadcast } from './elementwise.js';
 import { dot, matmul } from './linalg.js';
 import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
@@ -20,7 +20,7 @@ const swapLastAxes = (x: NDArray): NDArray => {
 /** What a kernel knows besides its operands: the output dtype and, for random ops, a generator. */
 export interface KernelContext {
   readonly dtype: DType;
-  random(seed: number): Random;
+  random(source: DrawSource): Random;
 }
 
 export type Kernel<K extends Op> = (inputs: readonly NDArray[], args: OpArgs[K], ctx: KernelContext) => NDArray;
@@ -48,7 +48,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   constant: leaf,
   shared: leaf,
   randomUniformLike: ([x], a, ctx) => {
-    const rng = ctx.random(a.seed);
+    const rng = ctx.random(a);
     const data = allocate(ctx.dtype, x!.size);
     for (let i = 0; i < data.length; i++) data[i] = rng.uniform();
     return new NDArray(data, x!.shape, ctx.dtype);
@@ -126,6 +126,9 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   gather: ([x, idx], a) => shape.gather(x!, idx!, a.axis),
   oneHot: ([idx], a) => shape.oneHot(idx!, a.depth, a.dtype),
   pad: ([x], a) => shape.pad(x!, a.paddings, a.value),
+  dimOf: ([x], a) => new NDArray(Int32Array.of(x!.shape[a.axis]!), [], 'int32'),
+  arange: ([start, stop, step], a) => shape.arange(start!.data[0]!, stop!.data[0]!, step!.data[0]!, a.dtype),
+  dynamicSlice: ([x, ...bounds], a) => shape.dynamicSlice(x!, bounds, a),
 
   softmax: ([x], a, ctx) => softmax(x!, a.axis, ctx.dtype, false),
   logSoftmax: ([x], a, ctx) => softmax(x!, a.axis, ctx.dtype, true),
@@ -137,6 +140,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   sumLike: ([x, ref]) => shape.sumTo(x!, ref!.shape),
   reshapeLike: ([x, ref]) => shape.reshape(x!, ref!.shape),
   sliceGrad: ([g, ref], a) => shape.sliceGrad(g!, ref!, a),
+  dynamicSliceGrad: ([g, ref, ...bounds], a) => shape.dynamicSliceGrad(g!, ref!, bounds, a),
   gatherGrad: ([g, idx, ref], a) => shape.gatherGrad(g!, idx!, ref!, a.axis),
   concatPart: ([g, ...refs], a) => shape.concatPart(g!, refs, a.axis, a.index),
   conv2dGradInput: ([g, w, x], a) => conv2dGradInput(g!, w!, x!, a),

@@ -1,4 +1,5 @@
 import { allocate, coerce, type DType } from '../dtype.js';
+import type { DynamicSliceArgs } from '../program.js';
 import { ShapeError } from '../errors.js';
 import { resolveSlice } from '../geometry.js';
 import { NDArray, sizeOf, stridesOf } from '../ndarray.js';
@@ -173,6 +174,49 @@ export function sliceGrad(g: NDArray, ref: NDArray, s: SliceArgs): NDArray {
   const base = parts.reduce((o, p, i) => o + (p.length > 0 ? p.start * strides[i]! : 0), 0);
   forEachIndex(g.shape, [parts.map((p, i) => p.step * strides[i]!)], (i, [o]) => (out[base + o!] = g.data[i]!));
   return new NDArray(out, ref.shape, g.dtype);
+}
+
+/** A static slice of `x`'s shape that takes `axis` from start to stop by step, and every other axis whole. */
+function oneAxis(rank: number, axis: number, start: number | null, stop: number | null, step: number): SliceArgs {
+  const whole = (v: number | null) => Array.from({ length: rank }, (_, i) => (i === axis ? v : null));
+  return { starts: whole(start), stops: whole(stop), steps: whole(step).map((v) => v ?? 1) };
+}
+
+/** The static slice a dynamic slice's bound values make; an index out of range is an error, as in NumPy. */
+function resolveDynamic(shape: readonly number[], bounds: readonly NDArray[], a: DynamicSliceArgs): SliceArgs {
+  const value = (k: number) => bounds[k]!.data[0]!;
+  if (!a.drop) return oneAxis(shape.length, a.axis, value(0), value(1), a.step);
+  const i = checkIndex(value(0), shape[a.axis]!, 'index');
+  return oneAxis(shape.length, a.axis, i, i + 1, 1);
+}
+
+export function dynamicSlice(x: NDArray, bounds: readonly NDArray[], a: DynamicSliceArgs): NDArray {
+  const out = slice(x, resolveDynamic(x.shape, bounds, a));
+  return a.drop
+    ? reshape(
+        out,
+        out.shape.filter((_, i) => i !== a.axis),
+      )
+    : out;
+}
+
+/** The adjoint of dynamicSlice: g written into zeros shaped like ref. */
+export function dynamicSliceGrad(g: NDArray, ref: NDArray, bounds: readonly NDArray[], a: DynamicSliceArgs): NDArray {
+  const spec = resolveDynamic(ref.shape, bounds, a);
+  const placed = a.drop ? reshape(g, [...g.shape.slice(0, a.axis), 1, ...g.shape.slice(a.axis)]) : g;
+  return sliceGrad(placed, ref, spec);
+}
+
+/** NumPy's arange: start, start + step, ... while before stop. */
+export function arange(start: number, stop: number, step: number, dtype: DType): NDArray {
+  if (!(step !== 0 && Number.isFinite(step)))
+    throw new ShapeError(`arange: step must be finite and non-zero, got ${step}`);
+  if (!Number.isFinite(start) || !Number.isFinite(stop))
+    throw new ShapeError(`arange: bounds must be finite, got start ${start} and stop ${stop}`);
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = start + i * step;
+  return new NDArray(out, [n], dtype);
 }
 
 function checkIndex(i: number, n: number, what: string): number {

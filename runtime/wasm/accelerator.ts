@@ -27,7 +27,10 @@ import { matmul } from './drivers/linalg.js';
 import { argReduce, reduce, softmax } from './drivers/reduce.js';
 import { shapeOp } from './drivers/shape.js';
 import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
-import { initialState } from '../random.js';
+import { initialState, type DrawSource, type RandomStream } from '../random.js';
+
+const streamKey = (source: DrawSource): number | RandomStream => source.stream ?? source.seed;
+const stateOf = (key: number | RandomStream): number => (typeof key === 'number' ? initialState(key) : key.state);
 import type { CallPlan, CallRecorder, ValueSource } from '../call-plan.js';
 import { PARALLEL_IMPORT, parallelJobs, RUN_EXPORT } from '../tape.js';
 
@@ -91,8 +94,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   /** Calls from JavaScript into the module, over all calls (kernels one by one, or tapes). */
   entries = 0;
   private readonly keptBytes: number;
-  /** Where each random stream's state is kept, by seed. */
-  private readonly streams = new Map<number, number>();
+  /** Where each random stream's state is kept: by seed for a function's own streams, else by shared stream. */
+  private readonly streams = new Map<number | RandomStream, number>();
   /** Where each index-checking step's status words are kept. */
   private readonly statuses = new Map<Step, number>();
 
@@ -117,13 +120,13 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
       if (step.kernel === undefined) continue;
       const kind = program.kernels[step.kernel]!.kind;
       if (kind === 'randomUniform') {
-        const { seed } = step.args as { seed: number };
-        if (!this.streams.has(seed)) this.streams.set(seed, (kept += 16) - 16);
+        const key = streamKey(step.args as DrawSource);
+        if (!this.streams.has(key)) this.streams.set(key, (kept += 16) - 16);
       } else if (kind === 'gather' || kind === 'gatherGrad') this.statuses.set(step, (kept += 16) - 16);
     }
     this.arena.keep(kept);
     this.keptBytes = kept;
-    for (const [seed, ptr] of this.streams) this.arena.view('int32', ptr, 1)[0] = initialState(seed);
+    for (const [key, ptr] of this.streams) this.arena.view('int32', ptr, 1)[0] = stateOf(key);
     const instance = new WebAssembly.Instance(module, {
       env: {
         memory: this.arena.memory,
@@ -193,12 +196,12 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
    */
   get keptLayout(): {
     readonly shared: readonly { readonly container: SharedContainer; readonly ptr: number }[];
-    readonly streams: readonly { readonly seed: number; readonly ptr: number }[];
+    readonly streams: readonly { readonly ptr: number; readonly state: number }[];
     readonly bytes: number;
   } {
     return {
       shared: [...this.residents].map(([container, { ptr }]) => ({ container, ptr })),
-      streams: [...this.streams].map(([seed, ptr]) => ({ seed, ptr })),
+      streams: [...this.streams].map(([key, ptr]) => ({ ptr, state: stateOf(key) })),
       bytes: this.keptBytes,
     };
   }
@@ -473,8 +476,19 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     return words[1]!;
   }
 
-  randomState(seed: number): number {
-    return this.streams.get(seed)!;
+  randomState(source: DrawSource): number {
+    return this.streams.get(streamKey(source))!;
+  }
+
+  /** Shared streams' states into the module before a call (another function may have drawn since). */
+  streamsIn(): void {
+    for (const [key, ptr] of this.streams) if (typeof key !== 'number') this.arena.view('int32', ptr, 1)[0] = key.state;
+  }
+
+  /** Shared streams' states back out after a call. */
+  streamsOut(): void {
+    for (const [key, ptr] of this.streams)
+      if (typeof key !== 'number') key.state = this.arena.view('int32', ptr, 1)[0]! >>> 0;
   }
 
   /** Zeroes `bytes` at `ptr`. */

@@ -1,6 +1,7 @@
 import type { Step } from '../program.js';
 import type { NDArray } from '../ndarray.js';
 import type { WasmArena } from './arena.js';
+import type { DrawSource } from '../random.js';
 import type { ThreadPool } from './threads.js';
 
 /** An exported kernel function: i32 arguments (sizes and byte addresses), no result. */
@@ -56,8 +57,8 @@ export interface KernelCalls {
    * planned call's tape segment that runs the step).
    */
   check(step: Step, status: number, error: (index: number) => Error): void;
-  /** Where the state of the random stream of `seed` is kept across calls. */
-  randomState(seed: number): number;
+  /** Where the state of a random op's stream is kept across calls. */
+  randomState(source: DrawSource): number;
   /** Memory for an operand from JavaScript that the caller copies in itself. */
   reserve(x: NDArray): number;
   /** The address of an operand in wasm memory, copying it in (once per call) unless a kernel left it there. */

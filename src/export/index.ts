@@ -16,7 +16,6 @@ import { TsanoError } from '../../runtime/errors.js';
 import { Executor } from '../../runtime/executor.js';
 import { full, type NDArray } from '../../runtime/ndarray.js';
 import type { Program } from '../../runtime/program.js';
-import { initialState } from '../../runtime/random.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 import { ready, type CompiledFunction } from '../graph/function.js';
 import type { AnyLayersModel } from '../keras/model.js';
@@ -218,7 +217,7 @@ interface Manifest {
   inputs: { name: string; dtype: DType; shape: (number | null)[] }[];
   outputs: { name: string; dtype: DType; shape: (number | null)[] }[];
   shared: { name: string; dtype: DType; shape: number[]; ptr: number; offset: number; bytes: number }[];
-  streams: { seed: number; ptr: number; state: number }[];
+  streams: { ptr: number; state: number }[];
   plans: ReturnType<typeof exportedPlan>[];
 }
 
@@ -312,7 +311,7 @@ async function exportCompiled(
         shape: outputShape(k),
       })),
       shared,
-      streams: layout.streams.map(({ seed, ptr }) => ({ seed, ptr, state: initialState(seed) })),
+      streams: layout.streams.map(({ ptr, state }) => ({ ptr, state })),
       plans,
     };
     checkGeneratedModule(LOADER_SOURCE, 'model.mjs');

@@ -9,7 +9,8 @@ import { Node } from '../../compiler/ir/node.js';
 import { stabilizeForGradient } from '../../compiler/rewrite/pipeline.js';
 import { epsilon } from '../../runtime/config.js';
 import { GradError } from '../../runtime/errors.js';
-import { add, flatten, index, mul, reshape, stack, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
+import { index } from '../../compiler/ir/indexing.js';
+import { add, flatten, mul, reshape, stack, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
 
 export interface GradOptions extends DifferentiateOptions {
   /**

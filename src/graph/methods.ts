@@ -3,7 +3,8 @@
  * They are attached to the node class here, so the IR itself stays free of API surface.
  */
 import * as B from '../../compiler/ir/build.js';
-import type { IndexSpec } from '../../compiler/ir/build.js';
+import * as I from '../../compiler/ir/indexing.js';
+import type { IndexSpec } from '../../compiler/ir/indexing.js';
 import type { TensorLike } from '../../compiler/ir/convert.js';
 import { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
@@ -170,10 +171,10 @@ const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
     return B.squeeze(this, axis);
   },
   slice(begin, size) {
-    return B.slice(this, begin, size);
+    return I.slice(this, begin, size);
   },
   index(...specs) {
-    return B.index(this, ...specs);
+    return I.index(this, ...specs);
   },
   gather(indices, axis) {
     return B.gather(this, indices, axis);

@@ -5,7 +5,8 @@
  * work across steps in, and one compiled function runs (one call into wasm per call, whatever the
  * number of steps). The number of steps must therefore be known when the graph is built.
  */
-import { dot, index, stack } from '../../compiler/ir/build.js';
+import { dot, stack } from '../../compiler/ir/build.js';
+import { index } from '../../compiler/ir/indexing.js';
 import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';

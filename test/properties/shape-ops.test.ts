@@ -208,7 +208,7 @@ describe('shape ops against plain loops', () => {
       data: [5, 6, 7, 9, 10, 11],
     });
     expect(() => T.index(T.tensor('m', { shape: [3, 4] }), 3)).toThrow(
-      /index\(m\): index 3 is out of range for axis 0 of size 3/,
+      /index\(m \[3, 4\]\): index 3 is out of range for axis 0 of size 3/,
     );
   });
 

@@ -5,6 +5,7 @@ import { ShapeError } from '../../errors.js';
 import { kernelArgs } from '../../kernel-abi.js';
 import { NDArray, sizeOf } from '../../ndarray.js';
 import type { KernelCalls } from '../kernel-calls.js';
+import type { DrawSource } from '../../random.js';
 
 /** The sizes around a gather's axis: [outer, n, inner]. */
 function around(shape: readonly number[], axis: number): [number, number, number] {
@@ -77,10 +78,12 @@ export function oneHot(ctx: KernelCalls, step: Step, [indices]: readonly NDArray
 
 /** Uniform numbers shaped like x from the step's seeded stream (kept in the module's memory across calls). */
 export function randomUniform(ctx: KernelCalls, step: Step, [x]: readonly NDArray[]): NDArray | undefined {
-  const { seed } = step.args as { seed: number };
   if (x!.size === 0) return undefined;
   const out = ctx.arena.alloc(x!.size * bytesPerElement(step.dtype));
-  ctx.call(step.kernel!, kernelArgs('randomUniform', { state: ctx.randomState(seed), out, count: x!.size }));
+  ctx.call(
+    step.kernel!,
+    kernelArgs('randomUniform', { state: ctx.randomState(step.args as DrawSource), out, count: x!.size }),
+  );
   return new NDArray(ctx.arena.view(step.dtype, out, x!.size), [...x!.shape], step.dtype);
 }
 
