@@ -16,7 +16,7 @@ export class SharedValue {
   private current: NDArray | undefined;
   private home: Residence | undefined;
   readonly dtype: DType;
-  readonly shape: readonly number[];
+  private currentShape: readonly number[];
 
   constructor(
     readonly name: string,
@@ -24,7 +24,12 @@ export class SharedValue {
   ) {
     this.current = value;
     this.dtype = value.dtype;
-    this.shape = [...value.shape];
+    this.currentShape = [...value.shape];
+  }
+
+  /** The value's shape: `set` may change it (Theano's set_value); compiled functions then recompile. */
+  get shape(): readonly number[] {
+    return this.currentShape;
   }
 
   /** The value, read back into JavaScript memory if a compiled function holds the newest one. */
@@ -33,10 +38,12 @@ export class SharedValue {
     return this.current;
   }
 
-  /** A new value from JavaScript (already checked against the variable's dtype and shape). */
+  /** A new value from JavaScript (already checked against the variable's dtype and rank). */
   set value(v: NDArray) {
     this.current = v;
     this.home = undefined;
+    if (v.shape.length !== this.currentShape.length || v.shape.some((d, i) => d !== this.currentShape[i]))
+      this.currentShape = [...v.shape];
   }
 
   /** The value if it is in JavaScript memory, without reading anything back. */

@@ -89,9 +89,11 @@ describe('errors name the op, the shapes, the user variables and the user line',
     await expect(T.compile([x, x], x)).rejects.toThrow(/input x is listed twice/);
   });
 
-  it('shared set() keeps shape and refuses lossy dtype changes', () => {
+  it('shared set() keeps rank, may change shape (set_value), and refuses lossy dtype changes', () => {
     const w = T.shared(T.zeros([2, 2]), 'weights');
-    expect(() => w.set(T.zeros([3, 2]))).toThrow(/weights.set: weights has shape \[2, 2\], got \[3, 2\]/);
+    expect(() => w.set(T.zeros([4]))).toThrow(/weights.set: weights has rank 2 \(shape \[2, 2\]\), got \[4\]/);
+    w.set(T.zeros([3, 2]));
+    expect(w.get().shape).toEqual([3, 2]);
     expect(() => w.set(T.zeros([2, 2], 'float64'))).toThrow(/weights is float32, got a float64 array/);
     w.set([
       [1, 2],

@@ -206,7 +206,10 @@ export function dimOf(x: TensorLike, axis: number): Node {
   }
   const a = axis < 0 ? axis + node.ndim : axis;
   const d = node.shape[a];
-  return d === null || d === undefined ? build('dimOf', [node], { axis: a }) : constantNode(d, 'int32');
+  // A shared variable's shape may change with set(): its sizes stay symbolic until a compile folds them.
+  return d === null || d === undefined || node.op === 'shared'
+    ? build('dimOf', [node], { axis: a })
+    : constantNode(d, 'int32');
 }
 
 /**

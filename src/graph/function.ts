@@ -19,7 +19,7 @@ import { loadBinaryen } from '../../compiler/codegen/binaryen.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
-import { coerceShared } from './variables.js';
+import { coerceShared, sharedAsNow } from './variables.js';
 
 export type Mode = 'wasm' | 'js';
 
@@ -327,6 +327,11 @@ export function compileSync<O extends Node | readonly Node[]>(
   const given = options.updates ?? [];
   const updates = checkUpdates(Array.isArray(given) ? given : [...(given as ReadonlyMap<Node, Node>)]);
 
+  // Shared variables whose value changed shape since the graph was built are read with their new shape.
+  for (const leaf of leavesOf([...outputList, ...updates.map(([, e]) => e)], 'shared')) {
+    const now = sharedAsNow(leaf as Node<'shared'>);
+    if (now !== leaf && !givens.has(leaf)) givens.set(leaf, now);
+  }
   const roots = substitute([...outputList, ...updates.map(([, e]) => e)], givens);
   const finalOutputs = roots.slice(0, outputList.length);
   const finalUpdates = updates.map(([v], i) => [v, roots[outputList.length + i]!] as [Node<'shared'>, Node]);
@@ -396,6 +401,21 @@ export function compileSync<O extends Node | readonly Node[]>(
   const executor = new Executor(program, accelerator, { nanGuard });
   const disposers: (() => void)[] = [() => executor.dispose()];
 
+  // A shared variable set to a value of another shape since: the function recompiles for it (once per shape).
+  const compiledShapes = program.shared.map((s) => s.container.shape);
+  let recompiled: { readonly key: string; readonly fn: CompiledFunction<NDArray | NDArray[]> } | undefined;
+  const recompiledFor = () => {
+    if (executor.isDisposed || program.shared.every((s, i) => s.container.shape === compiledShapes[i]))
+      return undefined;
+    const key = program.shared.map((s) => s.container.shape.join(',')).join(';');
+    if (recompiled?.key !== key) {
+      recompiled?.fn.dispose();
+      const fresh = compileSync(inputs, outputs, options) as CompiledFunction<NDArray | NDArray[]>;
+      recompiled = { key, fn: fresh };
+    }
+    return recompiled.fn;
+  };
+  disposers.push(() => recompiled?.fn.dispose());
   const call = (args: readonly ArrayValue[], times?: StepTimes) => {
     if (executor.isDisposed)
       throw new DisposedError(
@@ -420,9 +440,14 @@ export function compileSync<O extends Node | readonly Node[]>(
     const out = results.map((r, i) => (aliased(r, i) ? r.clone() : r));
     return single ? out[0]! : out;
   };
-  const fn = (...args: ArrayValue[]) => call(args);
+  const fn = (...args: ArrayValue[]) => {
+    const fresh = recompiledFor();
+    return fresh ? fresh(...args) : call(args);
+  };
   /** Calls the function `repeats` times (updates applied, as in any call) and reports the time of every step. */
   const profile = (...args: unknown[]): Profile => {
+    const fresh = recompiledFor();
+    if (fresh) return fresh.profile(...(args as ArrayValue[]));
     const last = args[args.length - 1];
     const hasOptions =
       args.length === inputs.length + 1 &&

@@ -62,7 +62,10 @@ export function constant(value: ArrayValue, dtype?: DType, name?: string): Node<
 export interface SharedVariable extends Node<'shared'> {
   /** The current value (do not mutate it; use set). */
   get(): NDArray;
-  /** Replaces the value; it must keep the variable's shape, and dtype unless the conversion is lossless. */
+  /**
+   * Replaces the value: of the variable's dtype (or converted losslessly) and rank; the shape may change
+   * (Theano's set_value), and functions compiled with the variable recompile for the new shape.
+   */
   set(value: ArrayValue): void;
 }
 
@@ -86,16 +89,17 @@ export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DT
   ) as SharedVariable;
   node.get = () => container.value;
   node.set = (v: ArrayValue) => {
-    container.value = coerceShared(v, container, name);
+    container.value = coerceShared(v, container, name, { newShape: true });
   };
   return node;
 }
 
-/** Validates a new value for a shared variable against its dtype and shape. */
+/** Validates a new value for a shared variable against its dtype and shape (only its rank with `newShape`). */
 export function coerceShared(
   v: ArrayValue,
   current: { readonly dtype: DType; readonly shape: readonly number[] },
   name: string,
+  options: { readonly newShape?: boolean } = {},
 ): NDArray {
   const where = `${name}.set`;
   let next: NDArray;
@@ -115,7 +119,12 @@ export function coerceShared(
   } else {
     next = toNDArray(v, { dtype: current.dtype }, where);
   }
-  if (next.ndim !== current.shape.length || next.shape.some((d, i) => d !== current.shape[i])) {
+  if (options.newShape && next.ndim !== current.shape.length) {
+    throw new ShapeError(
+      `${where}: ${name} has rank ${current.shape.length} (shape [${current.shape.join(', ')}]), got [${next.shape.join(', ')}]; its shape may change, its rank may not`,
+    );
+  }
+  if (!options.newShape && (next.ndim !== current.shape.length || next.shape.some((d, i) => d !== current.shape[i]))) {
     throw new ShapeError(`${where}: ${name} has shape [${current.shape.join(', ')}], got [${next.shape.join(', ')}]`);
   }
   return storeRounded(next);
@@ -128,3 +137,21 @@ export function storeRounded(a: NDArray): NDArray {
   for (let i = 0; i < out.length; i++) out[i] = roundToHalf(a.data[i]!);
   return new NDArray(out, a.shape, 'float32');
 }
+
+/** The leaf a graph compiled now reads for shared variable `node`: itself, or one typed with the value's new shape. */
+export function sharedAsNow(node: Node<'shared'>): Node<'shared'> {
+  const { container } = node.args;
+  const now = container.shape;
+  if (now.length === node.ndim && now.every((d, i) => d === node.shape[i])) return node;
+  const key = now.join(',');
+  let byShape = RETYPED.get(container);
+  if (!byShape) RETYPED.set(container, (byShape = new Map()));
+  let leaf = byShape.get(key);
+  if (!leaf) {
+    leaf = Node.leaf('shared', { container, uid: nextUid++ }, { dtype: container.dtype, shape: [...now] }, node.name);
+    byShape.set(key, leaf);
+  }
+  return leaf;
+}
+/** The same leaf for the same container and shape, so that recompiling finds the programs made before. */
+const RETYPED = new WeakMap<SharedValue, Map<string, Node<'shared'>>>();

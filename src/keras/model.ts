@@ -10,7 +10,7 @@ import {
   FIT_OPTIONS,
   PREDICT_OPTIONS,
 } from './arguments.js';
-import { CALLS, type AnyLayer, type Shape } from './layers/layer.js';
+import { CALLS, setWeight, type AnyLayer, type Shape } from './layers/layer.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
 import { storeRounded } from '../graph/variables.js';
@@ -238,7 +238,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     const ws = this.weights;
     if (values.length !== ws.length)
       throw new ShapeError(`setWeights: the model has ${ws.length} weight arrays, got ${values.length}`);
-    values.forEach((v, i) => ws[i]!.set(v));
+    values.forEach((v, i) => setWeight(ws[i]!, v, 'setWeights'));
   }
 
   compile(args: CompileArgs): void {

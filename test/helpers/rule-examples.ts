@@ -120,6 +120,7 @@ export const EXAMPLES: Record<string, Example> = {
     build: ([x]) => T.exp(T.stopGradient(x!)),
     expected: ([x]) => T.exp(x!),
   },
+  dim_of_known: { inputs: [m23], build: ([x]) => T.mul(x!, T.Node.make('dimOf', [x!], { axis: 1 })) },
   identity_remove: {
     inputs: [m23],
     build: ([x]) => T.exp(T.Node.make('identity', [x!], { label: 'dropout:1' })),

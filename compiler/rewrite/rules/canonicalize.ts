@@ -116,6 +116,11 @@ export const canonicalize: readonly Rule[] = [
   rule('transpose_identity', op('transpose', x), (m, node) =>
     identityPerm((node as Node<'transpose'>).args.perm) ? m.x : undefined,
   ),
+  // dimOf(x) -> its size, once the graph being compiled knows it (a shared variable's may change between compiles)
+  rule('dim_of_known', op('dimOf', x), (m, node) => {
+    const size = m.x!.shape[(node as Node<'dimOf'>).args.axis];
+    return size === null || size === undefined ? undefined : constantNode(size, 'int32');
+  }),
   // identity(x) -> x: a layer call's own node has done its work once the graph is built
   rule('identity_remove', op('identity', x), (m) => m.x),
   // reshape(reshape(x)) -> reshape(x)

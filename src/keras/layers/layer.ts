@@ -204,11 +204,19 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
     if (values.length !== this.weightList.length) {
       throw new ShapeError(`${this.name}.setWeights: expected ${this.weightList.length} arrays, got ${values.length}`);
     }
-    values.forEach((v, i) => this.weightList[i]!.set(v));
+    values.forEach((v, i) => setWeight(this.weightList[i]!, v, `${this.name}.setWeights`));
   }
 
   /** Keras config (snake_case), for model.json. */
   abstract getConfig(): Record<string, unknown>;
+}
+
+/** A weight's new value: a layer's weights keep their shapes (a shared variable alone may change shape). */
+export function setWeight(w: SharedVariable, value: T.NDArray, where: string): void {
+  if (value.ndim !== w.ndim || value.shape.some((d, i) => d !== w.shape[i])) {
+    throw new ShapeError(`${where}: ${w.name} has shape [${w.shape.join(', ')}], got [${value.shape.join(', ')}]`);
+  }
+  w.set(value);
 }
 
 function penalty(w: T.Node, r: Regularizer): T.Node | undefined {
