@@ -88,13 +88,13 @@ export class Executor {
   constructor(
     private readonly program: Program,
     private accelerator?: Accelerator,
-    private readonly options: { readonly nanGuard?: boolean } = {},
+    private readonly options: { readonly nanGuard?: boolean; readonly keepStreams?: boolean } = {},
   ) {
     this.plannable = !program.steps.some((s) => VALUE_SHAPED_OPS.has(s.op));
     this.context = (dtype) => ({
       dtype,
       random: ({ seed, stream }) => {
-        if (stream) return new Random(stream);
+        if (stream) return new Random(options.keepStreams ? { state: stream.state } : stream);
         let r = this.streams.get(seed);
         if (!r) this.streams.set(seed, (r = new Random(seed)));
         return r;
@@ -127,7 +127,7 @@ export class Executor {
     try {
       return this.runCall(inputs, times);
     } finally {
-      accelerator.streamsOut();
+      if (!this.options.keepStreams) accelerator.streamsOut();
     }
   }
 

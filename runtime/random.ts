@@ -30,8 +30,8 @@ export interface DrawSource {
 /** A small seeded generator (mulberry32): reproducible initialisation and dropout masks across runs. */
 export class Random {
   private readonly holder: { state: number };
-  /** From a seed, or continuing (and advancing) a shared stream's state. */
-  constructor(seed: number | RandomStream) {
+  /** From a seed, or continuing (and advancing) a stream's state. */
+  constructor(seed: number | { state: number }) {
     this.holder = typeof seed === 'number' ? { state: initialState(seed) } : seed;
   }
   /** Uniform in [0, 1). */

@@ -39,6 +39,11 @@ export interface CompileOptions {
    * so each step is one op. Also turned on by TSANO_NANGUARD=1 (read at compile time).
    */
   nanGuard?: boolean;
+  /**
+   * Draw from RandomStreams variables without advancing their streams (Theano's no_default_updates):
+   * each call then sees the same numbers, and other functions' draws are unaffected.
+   */
+  noDefaultUpdates?: boolean;
 }
 
 const COMPILE_OPTIONS: readonly (keyof CompileOptions)[] = [
@@ -48,6 +53,7 @@ const COMPILE_OPTIONS: readonly (keyof CompileOptions)[] = [
   'optimizer',
   'exclude',
   'nanGuard',
+  'noDefaultUpdates',
 ];
 
 export interface CompileStats {
@@ -398,7 +404,7 @@ export function compileSync<O extends Node | readonly Node[]>(
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
   const accelerator = mode === 'wasm' ? WasmAccelerator.create(program, generateModule) : undefined;
-  const executor = new Executor(program, accelerator, { nanGuard });
+  const executor = new Executor(program, accelerator, { nanGuard, keepStreams: options.noDefaultUpdates === true });
   const disposers: (() => void)[] = [() => executor.dispose()];
 
   // A shared variable set to a value of another shape since: the function recompiles for it (once per shape).

@@ -127,6 +127,32 @@ export const EXAMPLES: Record<string, Example> = {
     expected: ([x]) => T.exp(x!),
   },
   reshape_noop: { inputs: [m23], build: ([x]) => T.exp(T.reshape(x!, [2, 3])), expected: ([x]) => T.exp(x!) },
+  broadcast_into_elementwise: {
+    inputs: [m23, ['y', [2, 3]]],
+    build: ([x, y]) => T.exp(T.add(x!, node('broadcastLike', [T.constant(2, 'float32'), y!]))),
+    expected: ([x]) => T.exp(T.add(x!, T.constant(2, 'float32'))),
+  },
+  broadcastLike_shape_source: {
+    inputs: [
+      ['x', [3]],
+      ['y', [2, 3]],
+    ],
+    build: ([x, y]) => T.exp(node('broadcastLike', [x!, T.abs(y!)])),
+    expected: ([x, y]) => T.exp(node('broadcastLike', [x!, y!])),
+  },
+  sumLike_shape_source: {
+    inputs: [m23, ['y', [1, 3]]],
+    build: ([x, y]) => T.exp(node('sumLike', [x!, T.square(y!)])),
+    expected: ([x, y]) => T.exp(node('sumLike', [x!, y!])),
+  },
+  reshapeLike_shape_source: {
+    inputs: [
+      ['x', [6]],
+      ['y', [2, 3]],
+    ],
+    build: ([x, y]) => T.exp(node('reshapeLike', [x!, T.neg(y!)])),
+    expected: ([x, y]) => T.exp(node('reshapeLike', [x!, y!])),
+  },
   useless_broadcastLike: { inputs: [m23, ['y', [2, 3]]], build: ([x, y]) => T.exp(node('broadcastLike', [x!, y!])) },
   useless_sumLike: { inputs: [m23, ['y', [2, 3]]], build: ([x, y]) => T.exp(node('sumLike', [x!, y!])) },
   useless_reshapeLike: { inputs: [m23, ['y', [2, 3]]], build: ([x, y]) => T.exp(node('reshapeLike', [x!, y!])) },

@@ -2,6 +2,7 @@ import * as B from '../../ir/build.js';
 import { constantNode } from '../../ir/convert.js';
 import { Node } from '../../ir/node.js';
 import { OP_INFO, type Op, type OpArgs } from '../../ir/ops.js';
+import { broadcastShapes } from '../../ir/type.js';
 import { anyConstant, cap, constant, constantValue, op, rule, type Rule } from '../pattern.js';
 import { REFERENCE_KERNELS, type Kernel } from '../../../runtime/reference/kernels.js';
 import { isFloat } from '../../../runtime/dtype.js';
@@ -133,6 +134,36 @@ export const canonicalize: readonly Rule[] = [
   ...(['broadcastLike', 'sumLike', 'reshapeLike'] as const).map((o) =>
     rule(`useless_${o}`, op(o, x, y), (m) => (sameKnownShape(m.x!.shape, m.y!.shape) || m.x === m.y ? m.x : undefined)),
   ),
+  // broadcastLike(x, f(y)) -> broadcastLike(x, y) for elementwise f and y of the same known shape: the
+  // reference only lends its shape, and need not keep f(y) alive (sum(abs(W))'s gradient then lets abs
+  // fuse into its sum instead of being stored)
+  ...(['broadcastLike', 'sumLike', 'reshapeLike'] as const).map((o) =>
+    rule(`${o}_shape_source`, op(o, x, y), (m) => {
+      let ref = m.y!;
+      for (;;) {
+        const same =
+          OP_INFO[ref.op].kind === 'elementwise' && ref.inputs.find((i) => sameKnownShape(i.shape, ref.shape));
+        if (!same) break;
+        ref = same;
+      }
+      return ref === m.y ? undefined : Node.make(o, [m.x!, ref], {});
+    }),
+  ),
+  // f(a, broadcastLike(s, ref)) -> f(a, s) for elementwise f whose other operands already give the result's
+  // (known) shape: broadcasting does the spreading inside f's kernel, with no array of copies in between
+  rule('broadcast_into_elementwise', 'any', (_m, node) => {
+    if (OP_INFO[node.op].kind !== 'elementwise' || !node.shape.every((d) => d !== null)) return undefined;
+    const k = node.inputs.findIndex((i) => i.op === 'broadcastLike');
+    if (k < 0) return undefined;
+    const inputs = node.inputs.map((i, j) => (j === k ? i.inputs[0]! : i));
+    let shape;
+    try {
+      shape = broadcastShapes(inputs.map((i) => i.shape));
+    } catch {
+      return undefined;
+    }
+    return sameKnownShape(shape, node.shape) ? Node.make(node.op, inputs, node.args as never) : undefined;
+  }),
   // sum(broadcastLike(s, ref)) over all axes, s a scalar -> s * size(ref) when the size is known
   rule('sum_of_broadcast', op('sum', op('broadcastLike', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;
