@@ -261,3 +261,30 @@ Object.defineProperty(T.NDArray.prototype, 'rank', {
 });
 
 export { NDArray as Tensor } from '../../runtime/ndarray.js';
+
+// ---- models, layers and training: tsano's Keras API under TensorFlow.js's names ----
+export { input, layers, losses, regularizers, callbacks, Callback, Sequential, LayersModel } from '../keras/index.js';
+import * as keras from '../keras/index.js';
+import { optimizers } from '../keras/index.js';
+
+/** A model whose `evaluate` answers as TensorFlow.js's does: a scalar tensor, or one per loss and metric. */
+export type TfjsModel<M> = Omit<M, 'evaluate'> & {
+  evaluate(...args: Parameters<keras.AnyLayersModel['evaluate']>): T.NDArray | T.NDArray[];
+};
+function asTfjs<M extends keras.AnyLayersModel>(model: M): TfjsModel<M> {
+  const numbers = model.evaluate.bind(model);
+  return Object.assign(model, {
+    evaluate: (...args: Parameters<typeof numbers>) => {
+      const values = numbers(...args).map((v) => tensor(v, [], 'float32'));
+      return values.length === 1 ? values[0]! : values;
+    },
+  }) as unknown as TfjsModel<M>;
+}
+export const sequential = (...args: Parameters<typeof keras.sequential>) => asTfjs(keras.sequential(...args));
+export const model = (...args: Parameters<typeof keras.model>) => asTfjs(keras.model(...args));
+export const loadLayersModel = async (...args: Parameters<typeof keras.loadLayersModel>) =>
+  asTfjs(await keras.loadLayersModel(...args));
+/** tf.train: optimizers with TensorFlow.js's positional form (`tf.train.adam(0.01)`). */
+export const train = optimizers;
+/** What `layer.apply` returns on a symbolic input (TF.js's SymbolicTensor): a graph node. */
+export type { Node as SymbolicTensor } from '../../compiler/ir/node.js';

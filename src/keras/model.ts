@@ -83,7 +83,16 @@ export class History {
   readonly epoch: number[] = [];
   record(epoch: number, logs: Record<string, number>): void {
     this.epoch.push(epoch);
-    for (const [k, v] of Object.entries(logs)) (this.history[k] ??= []).push(v);
+    for (const [k, v] of Object.entries(logs)) {
+      if (!(k in this.history)) {
+        this.history[k] = [];
+        // TensorFlow.js names accuracy `acc`: readable under that name too, without listing it twice.
+        const alias = k.replace(/(^|_)accuracy$/, '$1acc');
+        if (alias !== k && !(alias in this.history))
+          Object.defineProperty(this.history, alias, { get: () => this.history[k], enumerable: false });
+      }
+      this.history[k]!.push(v);
+    }
   }
 }
 
@@ -607,7 +616,14 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   }
 
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
-  summary(print: (line: string) => void = console.log): string {
+  /** Prints the layer table line by line with `print`; TF.js's form `summary(lineLength, positions, printFn)` works too. */
+  summary(
+    print?: ((line: string) => void) | number,
+    _positions?: readonly number[],
+    printFn?: (line: string) => void,
+  ): string;
+  summary(...args: unknown[]): string {
+    const print = (typeof args[0] === 'function' ? args[0] : (args[2] ?? console.log)) as (line: string) => void;
     this.forward(false);
     const rows = this.layers.map((l) => {
       const shape = this.layerOutputShape(l);
