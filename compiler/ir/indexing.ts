@@ -214,9 +214,13 @@ export function dimOf(x: TensorLike, axis: number): Node {
 
 /**
  * Theano's `x.shape`: one int32 scalar per axis, constants where the size is known when the graph is
- * built (`T.shape(y)[0]`; `T.stack(T.shape(x))` for the vector).
+ * built (`T.shape(y)[0]`, or `T.shape(y, 0)` for one axis; `T.stack(T.shape(x))` for the vector).
  */
-export const shape = (x: TensorLike): Node[] => asNode(x).shape.map((_, i) => dimOf(x, i));
+export function shape(x: TensorLike): Node[];
+export function shape(x: TensorLike, axis: number): Node;
+export function shape(x: TensorLike, axis?: number): Node[] | Node {
+  return axis === undefined ? asNode(x).shape.map((_, i) => dimOf(x, i)) : dimOf(x, axis);
+}
 
 /**
  * NumPy's arange: `arange(stop)`, `arange(start, stop, step = 1)`. Bounds may be expressions (a
