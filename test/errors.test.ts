@@ -120,4 +120,26 @@ describe('errors caught at build time when sizes are known', () => {
       /max\(none\): reduction over an empty axis has no identity/,
     );
   });
+
+  it('a misspelt option is an error naming the known ones, wherever options are taken', () => {
+    const v = T.vector('v');
+    const m = T.matrix('m');
+    const image = T.tensor4('image');
+    const kernel = T.tensor('kernel', { shape: [3, 3, 1, 2] });
+    const cases: [() => unknown, RegExp][] = [
+      [() => T.grad(T.sum(v), v, { disconected: 'zero' } as never), /grad: unknown option 'disconected'/],
+      [() => T.tensor('t', { shape: [2], dtpye: 'int32' } as never), /tensor\('t'\): unknown option 'dtpye'/],
+      [() => T.shared(1, 'n', { dtpye: 'int32' } as never), /shared\('n'\): unknown option 'dtpye'/],
+      [() => T.dropout(v, 0.5, { sed: 1 } as never), /dropout: unknown option 'sed' \(known: seed\)/],
+      [() => T.matmul(m, m, { transposeC: true } as never), /matmul: unknown option 'transposeC'/],
+      [() => T.conv2d(image, kernel, { stride: 2 } as never), /conv2d: unknown option 'stride'/],
+      [() => T.maxPool2d(image, { pool: 2 } as never), /maxPool2d: unknown option 'pool'/],
+      [
+        () => new T.RandomStreams(1).uniform({ size: [2], hi: 3 } as never),
+        /RandomStreams.uniform: unknown option 'hi'/,
+      ],
+      [() => T.compileSync([v], v, { mode: 'js', noDefaultUpdate: true } as never), /unknown option 'noDefaultUpdate'/],
+    ];
+    for (const [call, message] of cases) expect(call).toThrow(message);
+  });
 });

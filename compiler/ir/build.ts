@@ -6,6 +6,7 @@ import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.j
 import { isDType, type DType } from '../../runtime/dtype.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { nextSeed } from '../../runtime/random.js';
+import { checkOptionNames } from '../../runtime/options.js';
 import { full } from '../../runtime/ndarray.js';
 import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
 
@@ -157,6 +158,7 @@ export function matmul(
   b: TensorLike,
   options: { transposeA?: boolean; transposeB?: boolean } = {},
 ): Node {
+  checkOptionNames('matmul', options, ['transposeA', 'transposeB']);
   const args: MatmulArgs = {
     ...(options.transposeA ? { transposeA: true } : {}),
     ...(options.transposeB ? { transposeB: true } : {}),
@@ -267,6 +269,7 @@ export interface Conv2dOptions {
 
 /** 2-D convolution (cross-correlation, as Keras); kernel shape [kh, kw, inChannels, outChannels]. */
 export function conv2d(x: TensorLike, kernel: TensorLike, options: Conv2dOptions = {}): Node {
+  checkOptionNames('conv2d', options, ['strides', 'padding', 'dilation', 'dataFormat']);
   const args: ConvArgs = {
     strides: pair(options.strides ?? 1),
     padding: checkPadding(options.padding ?? 'valid', 'conv2d'),
@@ -286,6 +289,7 @@ export function conv2dTranspose(
   kernel: TensorLike,
   options: Omit<Conv2dOptions, 'dilation'> = {},
 ): Node {
+  checkOptionNames('conv2dTranspose', options, ['strides', 'padding', 'dataFormat']);
   const [input, k] = [asNode(x), asNode(kernel)];
   const args: ConvArgs = {
     strides: pair(options.strides ?? 1),
@@ -318,6 +322,7 @@ export interface Pool2dOptions {
 }
 
 function poolArgs(options: Pool2dOptions, op: string): PoolArgs {
+  checkOptionNames(op, options, ['poolSize', 'strides', 'padding', 'dataFormat']);
   const poolSize = pair(options.poolSize ?? 2);
   return {
     poolSize,
@@ -342,6 +347,7 @@ export const randomUniformLike = (x: TensorLike, seed: number = nextSeed()): Nod
 
 /** Inverted dropout: zeroes a `rate` fraction of x and scales the rest by 1/(1-rate). A fresh mask every call. */
 export function dropout(x: TensorLike, rate: number, options: { seed?: number } = {}): Node {
+  checkOptionNames('dropout', options, ['seed']);
   if (!(rate >= 0 && rate < 1)) throw new ShapeError(`dropout: rate must be in [0, 1), got ${rate}`);
   const node = asNode(x);
   if (rate === 0) return node;

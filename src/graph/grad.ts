@@ -9,6 +9,7 @@ import { Node } from '../../compiler/ir/node.js';
 import { stabilizeForGradient } from '../../compiler/rewrite/pipeline.js';
 import { epsilon } from '../../runtime/config.js';
 import { GradError } from '../../runtime/errors.js';
+import { checkOptionNames } from '../../runtime/options.js';
 import { index } from '../../compiler/ir/indexing.js';
 import { add, flatten, mul, reshape, stack, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
 
@@ -33,6 +34,7 @@ export function grad(cost: Node, wrt: Node, options?: GradOptions): Node;
 export function grad(cost: Node, wrt: readonly Node[], options?: GradOptions): Node[];
 export function grad(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
   const targets = Array.isArray(wrt) ? (wrt as readonly Node[]) : [wrt as Node];
+  checkOptionNames('grad', options, ['disconnected', 'stabilize', 'considerConstant']);
   checkGradArguments(cost, targets);
   const constants = options.considerConstant ?? [];
   constants.forEach((c, i) => {

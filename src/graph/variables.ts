@@ -7,6 +7,7 @@ import { isDType, isLosslessCast, roundToHalf, type DType } from '../../runtime/
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { SharedValue } from '../../runtime/shared-value.js';
+import { checkOptionNames } from '../../runtime/options.js';
 
 let nextUid = 1;
 
@@ -34,6 +35,7 @@ export interface TensorOptions {
 /** A symbolic input of any rank. */
 export function tensor(name: string, options: TensorOptions): Node<'input'> {
   const where = `tensor('${name}')`;
+  checkOptionNames(where, options, ['dtype', 'shape']);
   const dtype = checkDType(options.dtype ?? floatx(), where);
   return Node.leaf('input', { name, uid: nextUid++ }, { dtype, shape: checkShape(options.shape, dtype, where) }, name);
 }
@@ -74,6 +76,7 @@ export interface SharedVariable extends Node<'shared'> {
  * number what the number is, as in Theano (`shared(0)` is int32, `shared(0.5)` floatx).
  */
 export function shared(value: ArrayValue, name = 'shared', options: { dtype?: DType } = {}): SharedVariable {
+  checkOptionNames(`shared('${name}')`, options, ['dtype']);
   const dtype = options.dtype
     ? checkDType(options.dtype, `shared('${name}')`)
     : typeof value === 'number' && Number.isInteger(value) && Math.abs(value) < 2 ** 31
