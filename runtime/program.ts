@@ -47,6 +47,25 @@ export interface SliceSpec {
 /** Holder of a shared variable's current value; the node refers to it, compiled functions read and update it. */
 export type SharedContainer = SharedValue;
 
+/**
+ * A loop built out only once its number of steps is known (`T.scan` over sequences of unknown length).
+ * Graph nodes refer to it; a compiled function builds it out for each number of steps it is called with,
+ * so no program ever contains one. Typed loosely here (graph nodes are the compiler's).
+ */
+export interface DeferredLoop {
+  readonly id: number;
+  /** Each output's dtype and static shape. */
+  readonly types: readonly TensorType[];
+  /** The number of steps, an int32 scalar expression of the loop's operands. */
+  readonly length: unknown;
+  /** The loop's outputs built out for `steps` steps. */
+  unroll(steps: number): readonly unknown[];
+  /** The gradient contributions of output `output`'s cotangent `g` to each operand (null where none). */
+  vjp(output: number, g: unknown): readonly unknown[];
+  /** Graph nodes compare their arguments as JSON: each loop is its own. */
+  toJSON(): string;
+}
+
 /** A slice of one axis with bounds from operands; `step` is known when the graph is built. */
 export interface DynamicSliceArgs {
   readonly axis: number;
@@ -151,6 +170,9 @@ export interface OpArgs {
   arange: { readonly dtype: DType };
   /** One axis sliced by int32 scalar operands: (x, start, stop), or (x, index) when `drop` (the axis goes). */
   dynamicSlice: DynamicSliceArgs;
+  // loops whose number of steps is known only at call time: built out for that number before scheduling
+  /** Output `output` of a loop (its stacked per-step values, or a shared variable's final value). */
+  loop: { readonly loop: DeferredLoop; readonly output: number };
   // neural
   softmax: { readonly axis: number };
   logSoftmax: { readonly axis: number };

@@ -198,6 +198,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   avgPool2dGrad: null,
   fused: null,
   fusedOutput: null,
+  loop: null,
 };
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */

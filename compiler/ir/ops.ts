@@ -44,7 +44,8 @@ export type * from '../../runtime/program.js';
 export const swapLastTwo = <D>(s: readonly D[]): D[] =>
   s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
 
-export type OpKind = 'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient' | 'fused';
+export type OpKind =
+  'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient' | 'fused' | 'loop';
 
 /** Metadata of one op: passes ask this table, never hand-list ops. */
 export interface OpInfo<K extends Op> {
@@ -337,6 +338,12 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     arity: -1,
     type: ([x, ...bounds], a) => ({ dtype: x!.dtype, shape: dynamicSliceShape(x!.shape, bounds, a) }),
     format: formatDynamicSlice,
+  },
+  loop: {
+    kind: 'loop',
+    arity: -1,
+    type: (_ins, a) => a.loop.types[a.output]!,
+    format: (a) => `loop ${a.loop.id}, output ${a.output}`,
   },
 
   softmax: {

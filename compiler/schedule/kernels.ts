@@ -283,6 +283,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   sumLike: (node) => (sameFloat(node) ? { kind: 'reduce', op: 'sum', ...width(node) } : undefined),
   fused,
   fusedOutput: noWork('an output of a fused kernel: the kernel writes it'),
+  loop: noWork('built out before scheduling: programs contain no loop'),
 };
 
 /** Whether a step of `op` without a wasm kernel does work on the reference kernels (not a view or a leaf). */

@@ -148,6 +148,9 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   maxPool2dGrad: ([x, g], a) => pool2dGrad(x!, g!, a, 'max'),
   avgPool2dGrad: ([g, x], a) => pool2dGrad(x!, g!, a, 'avg'),
   fused: (xs, a, ctx) => runFused(xs, a, ctx),
+  loop: () => {
+    throw new Error('internal: a deferred loop reached the executor (compile builds loops out first)');
+  },
   fusedOutput: ([f], a) => (a.index === 0 ? f! : (f as MultiOutput).outputs[a.index]!),
 };
 

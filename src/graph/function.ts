@@ -20,6 +20,7 @@ import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
+import { deferredLoopsOf, type Deferred } from './deferred-loop.js';
 
 export type Mode = 'wasm' | 'js';
 
@@ -355,6 +356,8 @@ export function compileSync<O extends Node | readonly Node[]>(
       );
     }
   }
+  const loops = deferredLoopsOf(toposort(roots));
+  if (loops.length) return compileLoops(inputs, finalOutputs, finalUpdates, givens, loops, single, options) as never;
   const level = options.optimizer ?? 'fast_run';
   const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
   // Under the guard every op is its own step, so the one that produced a NaN can be named, and no result
@@ -510,4 +513,68 @@ export function compileSync<O extends Node | readonly Node[]>(
     dispose: () => disposers.forEach((d) => d()),
     profile,
   }) as never;
+}
+
+/**
+ * A function whose graph holds loops with a number of steps known only at call time: each call works
+ * out the numbers of steps from its inputs, and runs the function compiled with the loops built out for
+ * them (compiled at the first call that needs those numbers, then kept).
+ */
+function compileLoops(
+  inputs: readonly Node[],
+  outputs: readonly Node[],
+  updates: readonly (readonly [Node<'shared'>, Node])[],
+  givens: ReadonlyMap<Node, Node>,
+  loops: readonly Deferred[],
+  single: boolean,
+  options: CompileOptions,
+): CompiledFunction {
+  const lengths = compileSync(
+    inputs,
+    substitute(
+      loops.map((l) => l.length),
+      givens,
+    ),
+    { mode: 'js' },
+  );
+  const built = new Map<string, CompiledFunction>();
+  let last: CompiledFunction | undefined;
+  const forCall = (args: readonly unknown[]): CompiledFunction => {
+    const steps = (lengths(...(args.slice(0, inputs.length) as ArrayValue[])) as NDArray[]).map((s) => s.item());
+    const key = steps.join(',');
+    let fn = built.get(key);
+    if (!fn) {
+      const graph = [...outputs, ...updates.map(([, e]) => e)];
+      const unrolled = loops.map((loop, i) => substitute(loop.unroll(steps[i]!), givens));
+      // Every node of a loop, the loop's own or one givens rebuilt over other operands, is its output built out.
+      const replacements = new Map<Node, Node>();
+      for (const n of toposort(graph)) {
+        if (n.op !== 'loop') continue;
+        const { loop, output } = (n as Node<'loop'>).args;
+        replacements.set(n, unrolled[loops.indexOf(loop as Deferred)]![output]!);
+      }
+      const roots = substitute(graph, replacements);
+      fn = compileSync(inputs, single ? roots[0]! : roots.slice(0, outputs.length), {
+        ...options,
+        givens: [],
+        updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+      }) as CompiledFunction;
+      built.set(key, fn);
+    }
+    return (last = fn);
+  };
+  const current = () => last ?? lengths;
+  const fn = (...args: ArrayValue[]) => forCall(args)(...args);
+  return Object.defineProperties(
+    Object.assign(fn, {
+      dispose: () => [...built.values(), lengths].forEach((f) => f.dispose()),
+      profile: (...args: unknown[]) => forCall(args).profile(...(args as ArrayValue[])),
+    }),
+    {
+      graph: { get: () => current().graph },
+      graphBefore: { get: () => current().graphBefore },
+      program: { get: () => current().program },
+      stats: { get: () => current().stats },
+    },
+  ) as CompiledFunction;
 }

@@ -3,15 +3,18 @@
  * built: the body is called once per step on that step's slices, so the whole sequence is one graph
  * that T.grad differentiates (backpropagation through time), the optimizer folds, fuses and shares
  * work across steps in, and one compiled function runs (one call into wasm per call, whatever the
- * number of steps). The number of steps must therefore be known when the graph is built.
+ * number of steps). When the number of steps is known only at call time, the loop is deferred
+ * (deferred-loop.ts) and built out by T.compile for each number of steps it is called with.
  */
-import { dot, stack } from '../../compiler/ir/build.js';
-import { index } from '../../compiler/ir/indexing.js';
+import { cast, dot, minimum, stack, sub } from '../../compiler/ir/build.js';
+import { dimOf, index } from '../../compiler/ir/indexing.js';
+import { Deferred } from './deferred-loop.js';
+import { tensor } from './variables.js';
 import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import { formatShape } from '../../compiler/ir/type.js';
-import type { OpArgs } from '../../compiler/ir/ops.js';
+import type { OpArgs, TensorType } from '../../compiler/ir/ops.js';
 import { ShapeError, DTypeError, InputError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import type { SharedVariable } from './variables.js';
@@ -39,7 +42,7 @@ export interface ScanOptions {
   sequences?: ScanSequence | readonly ScanSequence[];
   outputsInfo?: ScanOutputInfo | readonly ScanOutputInfo[];
   nonSequences?: Node | readonly Node[];
-  /** The number of steps: a number or a constant; by default the length of the sequences. */
+  /** The number of steps: a number or an int32 scalar expression; by default the length of the sequences. */
   nSteps?: number | Node;
   /** Walk the sequences from their end; outputs come in the order they are computed. */
   goBackwards?: boolean;
@@ -129,6 +132,16 @@ export function scan(
     return length === null || length === undefined ? undefined : length - s.first - s.last;
   });
   let steps: number;
+  const symbolicSteps = options.nSteps instanceof Node && options.nSteps.op !== 'constant';
+  if (
+    symbolicSteps ||
+    (options.nSteps === undefined && sequences.length > 0 && available.every((a) => a === undefined))
+  ) {
+    const length = symbolicSteps
+      ? cast(options.nSteps as Node, 'int32')
+      : sequences.map((s) => sub(dimOf(s.input, 0), s.first + s.last)).reduce((a, b) => minimum(a, b));
+    return deferredScan(fn, options, where, length, sequences, outputs, nonSequences);
+  }
   if (options.nSteps !== undefined) {
     steps = constantSteps(options.nSteps, where);
     available.forEach((a, i) => {
@@ -223,6 +236,92 @@ export function scan(
   const stacked = hoisted.slice(0, collected.length);
   const finalState = new Map([...state.keys()].map((v, k) => [v, hoisted[collected.length + k]!]));
   return [stacked.length === 1 ? stacked[0]! : stacked, finalState];
+}
+
+/**
+ * A scan whose number of steps is known only at call time: the body is traced once on placeholders
+ * (so its outputs' types are known, and its mistakes reported, now), and the loop is built out by
+ * `T.compile` for each number of steps it is called with.
+ */
+function deferredScan(
+  fn: (...args: Node[]) => ScanBodyResult,
+  options: ScanOptions,
+  where: string,
+  length: Node,
+  sequences: readonly { input: Node; taps: number[] }[],
+  outputs: readonly { initial: Node | undefined; taps: number[]; depth: number }[],
+  nonSequences: readonly Node[],
+): [Node | Node[], Map<SharedVariable, Node>] {
+  const placeholder = (name: string, type: TensorType) =>
+    tensor(`${where} ${name}`, { dtype: type.dtype, shape: [...type.shape] });
+  const stepType = (o: (typeof outputs)[number]) => ({
+    dtype: o.initial!.dtype,
+    shape: o.depth > 1 ? o.initial!.shape.slice(1) : o.initial!.shape,
+  });
+  const placeholders = [
+    ...sequences.flatMap((s, i) =>
+      s.taps.map((tap) =>
+        placeholder(`sequences[${i}][${tap}]`, { dtype: s.input.dtype, shape: s.input.shape.slice(1) }),
+      ),
+    ),
+    ...outputs.flatMap((o, i) => o.taps.map((tap) => placeholder(`outputs[${i}][${tap}]`, stepType(o)))),
+  ];
+  const [returned, updates] = splitResult(fn(...placeholders, ...nonSequences), where);
+  const count = options.outputsInfo === undefined ? returned.length : outputs.length;
+  if (returned.length !== count)
+    throw new InputError(
+      `${where}: the body returned ${returned.length} output${returned.length === 1 ? '' : 's'}, outputsInfo lists ${count}`,
+    );
+  returned.forEach((value, i) => {
+    if (!(value instanceof Node)) throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor`);
+    const o = outputs[i];
+    if (!o?.initial) return;
+    const expected = stepType(o);
+    if (!sameShape(value.shape, expected.shape))
+      throw new ShapeError(
+        `${where}: output ${i} has shape ${formatShape(value.shape)}, its initial value ${formatShape(expected.shape)}; a fed-back output must keep its shape`,
+      );
+    if (value.dtype !== expected.dtype)
+      throw new DTypeError(
+        `${where}: output ${i} is ${value.dtype}, its initial value ${expected.dtype} (cast one of them)`,
+      );
+  });
+  const updated = updates.map(([v]) => v);
+  const own = new Set<Node>(placeholders);
+  // What the loop reads: its length, sequences, initial values and non-sequences, and the variables the
+  // body reads from its closure (a layer's weights).
+  const captured = toposort([...returned, ...updates.map(([, e]) => e)]).filter(
+    (n) => (n.op === 'input' || n.op === 'shared') && !own.has(n),
+  );
+  const operands = [
+    ...new Set([
+      length,
+      ...sequences.map((s) => s.input),
+      ...outputs.flatMap((o) => (o.initial ? [o.initial] : [])),
+      ...nonSequences,
+      ...captured,
+      ...updated,
+    ]),
+  ];
+  const types = [
+    ...returned.map((r) => ({ dtype: r.dtype, shape: [null, ...r.shape] })),
+    ...updated.map((v) => v.type),
+  ];
+  const loop = new Deferred(
+    operands,
+    types,
+    length,
+    (steps) => {
+      if (steps < 1) throw new ShapeError(`${where}: the sequences have no step to run (${steps} steps)`);
+      const [built, finals] = scan(fn, { ...options, nSteps: steps });
+      const list = Array.isArray(built) ? built : [built as Node];
+      return [...list, ...updated.map((v) => finals.get(v)!)];
+    },
+    where,
+  );
+  const stacked = loop.outputs.slice(0, returned.length);
+  const finalState = new Map(updated.map((v, k) => [v, loop.outputs[returned.length + k]! as Node]));
+  return [stacked.length === 1 ? stacked[0]! : [...stacked], finalState];
 }
 
 /**

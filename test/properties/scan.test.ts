@@ -218,9 +218,9 @@ describe('T.scan', () => {
     expect(() => T.scan((xt, h) => T.add(xt!, h!), { sequences: x, outputsInfo: h0, nSteps: 6 })).toThrow(
       /sequences\[0\] \(x \[4, 3\]\) is shorter than nSteps 6/,
     );
-    const open = T.tensor('open', { shape: [null, 3] });
+    const open = T.tensor('open', { shape: [null, 2, 3] });
     expect(() => T.scan((xt, h) => T.add(xt!, h!), { sequences: open, outputsInfo: h0 })).toThrow(
-      /number of steps must be known when the graph is built/,
+      /output 0 has shape \[2, 3\], its initial value \[3\]; a fed-back output must keep its shape/,
     );
     const h64 = T.tensor('h64', { shape: [3], dtype: 'float64' });
     expect(() => T.scan((xt, h) => T.cast(T.add(xt!, h!), 'float32'), { sequences: x, outputsInfo: h64 })).toThrow(
@@ -229,5 +229,79 @@ describe('T.scan', () => {
     expect(() => T.scan((xt) => xt!, { sequences: x, outputsInfo: null, nStep: 3 } as never)).toThrow(
       /scan: unknown option 'nStep'/,
     );
+  });
+});
+
+describe('T.scan over a number of steps known only at call time', () => {
+  it('equals the loop over the same steps known when built: values and gradients, any length, both modes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(BODIES)),
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        fc.constantFrom<T.Mode>('js', 'wasm'),
+        fc.integer({ min: 1, max: 1000 }),
+        async (name, lengths, backwards, mode, seed) => {
+          const body = BODIES[name]!;
+          const [batch, width] = [2, 3];
+          const w = T.shared(T.randomNormal([width, width], { seed, stddev: 0.5 }), 'W');
+          const h0 = T.tensor('h0', { shape: [batch, width] });
+          const loopOver = (x: T.Node) => {
+            const [hs] = T.scan((xt, h) => body(xt!, h!, w), { sequences: x, outputsInfo: h0, goBackwards: backwards });
+            const cost = T.sum(T.square(hs as T.Node));
+            return [hs as T.Node, ...T.grad(cost, [w, h0], { disconnected: 'zero' })];
+          };
+          const open = T.tensor('x', { shape: [null, batch, width] });
+          const deferred = await T.compile([open, h0], loopOver(open), { mode });
+          for (const steps of lengths) {
+            const x = T.randomNormal([steps, batch, width], { seed: seed + steps });
+            const h = T.randomNormal([batch, width], { seed: seed + 7 });
+            const known = T.tensor('x', { shape: [steps, batch, width] });
+            const expected = (await T.compile([known, h0], loopOver(known), { mode }))(x, h);
+            const got = deferred(x, h);
+            got.forEach((g, i) => {
+              expect(g.shape).toEqual(expected[i]!.shape);
+              close(g.data, Array.from(expected[i]!.data), 1e-5);
+            });
+          }
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it('a symbolic nSteps, shared-variable updates, and one wasm call per call once a length has its plan', async () => {
+    const n = T.iscalar('n');
+    const counter = T.shared(T.zeros([2]), 'counter');
+    const [powers, updates] = T.scan(
+      (previous: T.Node) => [T.mul(previous, 2), new Map([[counter, T.add(counter, previous)]])] as const,
+      { outputsInfo: T.constant(T.ones([2])), nSteps: n },
+    );
+    const f = await T.compile([n], powers as T.Node, { updates });
+    expect(Array.from(f(3).data)).toEqual([2, 2, 4, 4, 8, 8]);
+    expect(Array.from(counter.get().data)).toEqual([7, 7]); // 1 + 2 + 4
+    const before = f.stats.wasmEntries!;
+    f(3);
+    expect(f.stats.wasmEntries! - before).toBe(1);
+    expect(f(5).shape).toEqual([5, 2]);
+    expect(() => f(0)).toThrow(/no step to run/);
+  });
+
+  it('gradients of gradients (a Hessian-vector product) through a loop of unknown length', async () => {
+    const x = T.vector('x');
+    const w = T.scalar('w');
+    const [ys] = T.scan((xt: T.Node, h: T.Node) => T.tanh(T.add(T.mul(xt, w), h)), {
+      sequences: x,
+      outputsInfo: T.constant(0),
+    });
+    const cost = T.sum(T.square(ys as T.Node));
+    const dw = T.grad(cost, w);
+    const d2w = T.grad(dw, w);
+    const f = await T.compile([x, w], [cost, dw, d2w], { mode: 'js' });
+    const at = (v: number) => f(T.array([0.3, -0.5, 0.8]), v).map((a) => a.item());
+    const [, g1, h1] = at(0.7);
+    const eps = 1e-3;
+    expect(g1).toBeCloseTo((at(0.7 + eps)[0]! - at(0.7 - eps)[0]!) / (2 * eps), 3);
+    expect(h1).toBeCloseTo((at(0.7 + eps)[1]! - at(0.7 - eps)[1]!) / (2 * eps), 2);
   });
 });

@@ -14,7 +14,7 @@ const y = cap('y');
 /** Results up to this many elements are folded; bigger ones stay lazy (as Theano keeps big allocations). */
 export const FOLD_LIMIT = 4096;
 
-const NOT_FOLDABLE = new Set(['leaf', 'random', 'fused']);
+const NOT_FOLDABLE = new Set(['leaf', 'random', 'fused', 'loop']);
 
 /** Evaluates an op whose operands are all constants, through the reference interpreter. */
 function fold(node: Node): Node | undefined {

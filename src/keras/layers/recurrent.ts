@@ -178,10 +178,6 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
           `${where}: initial state ${i} must be [batch, ${this.units}], got [${g.shape.join(', ')}]`,
         );
     });
-    if (x!.shape[1] === null)
-      throw new ShapeError(
-        `${where}: the number of steps (axis 1 of the input) must be known when the model is built, e.g. inputShape [steps, features]: the loop is built out`,
-      );
     const seed = this.args.seed;
     const dropped = (node: T.Node, rate: number | undefined, offset: number) =>
       training && rate
