@@ -339,6 +339,22 @@ describe('recurrent layers', () => {
       const loaded = await keras.loadModel(await saveWithTfjs(theirs));
       for (const steps of [1, 4, 9])
         await expectSamePredictions(theirs, loaded, seededInput([3, steps, FEATURES], steps), [3, steps, FEATURES]);
+      const bidirectional = tfl.sequential({
+        layers: [
+          tfl.layers.bidirectional({
+            layer: tfjsLayer(kind, { units: 3, returnSequences: true, recurrentActivation: 'sigmoid' }) as never,
+            inputShape: [null, FEATURES],
+          }),
+          tfjsLayer(kind, { units: 2, recurrentActivation: 'sigmoid' }),
+        ],
+      });
+      const both = await keras.loadModel(await saveWithTfjs(bidirectional));
+      for (const steps of [2, 6])
+        await expectSamePredictions(bidirectional, both, seededInput([3, steps, FEATURES], steps), [
+          3,
+          steps,
+          FEATURES,
+        ]);
       loaded.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
       const x = T.randomNormal([8, 5, FEATURES], { seed: 1 });
       const y = T.randomNormal([8, 2], { seed: 2 });

@@ -310,13 +310,7 @@ export class Bidirectional extends Layer {
     const forwards = this.forwardLayer.apply(x, training);
     let backwards = this.backwardLayer.apply(x, training);
     // The backward layer's steps come out last-first: turned around, so step t of both lines up.
-    if (this.forwardLayer.args.returnSequences) {
-      const steps = backwards.shape[1]!;
-      backwards = T.concat(
-        Array.from({ length: steps }, (_, t) => T.index(backwards, null, [steps - 1 - t, steps - t])),
-        1,
-      );
-    }
+    if (this.forwardLayer.args.returnSequences) backwards = T.index(backwards, null, '::-1');
     return MERGES[this.mergeMode](forwards, backwards);
   }
 
