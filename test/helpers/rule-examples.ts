@@ -120,6 +120,43 @@ export const EXAMPLES: Record<string, Example> = {
     build: ([x]) => T.exp(T.stopGradient(x!)),
     expected: ([x]) => T.exp(x!),
   },
+  slice_of_concat: {
+    inputs: [m23, ['y', [2, 4]]],
+    build: ([x, y]) => T.exp(T.index(T.concat([x!, y!], 1), null, '4:6')),
+    expected: ([, y]) => T.exp(T.index(y!, null, '1:3')),
+  },
+  add_row_before_reshape: {
+    inputs: [
+      ['x', [6, 4]],
+      ['b', [4]],
+    ],
+    build: ([x, b]) => T.exp(T.add(T.reshape(x!, [2, 3, 4]), b!)),
+    expected: ([x, b]) => T.exp(T.reshape(T.add(x!, b!), [2, 3, 4])),
+  },
+  sub_row_before_reshape: {
+    inputs: [
+      ['x', [6, 4]],
+      ['b', [4]],
+    ],
+    build: ([x, b]) => T.exp(T.sub(T.reshape(x!, [2, 3, 4]), b!)),
+    expected: ([x, b]) => T.exp(T.reshape(T.sub(x!, b!), [2, 3, 4])),
+  },
+  mul_row_before_reshape: {
+    inputs: [
+      ['x', [6, 4]],
+      ['b', [1]],
+    ],
+    build: ([x, b]) => T.exp(T.mul(T.reshape(x!, [3, 2, 4]), b!)),
+    expected: ([x, b]) => T.exp(T.reshape(T.mul(x!, b!), [3, 2, 4])),
+  },
+  div_row_before_reshape: {
+    inputs: [
+      ['x', [6, 4]],
+      ['b', [4]],
+    ],
+    build: ([x, b]) => T.exp(T.div(T.reshape(x!, [2, 3, 4]), b!)),
+    expected: ([x, b]) => T.exp(T.reshape(T.div(x!, b!), [2, 3, 4])),
+  },
   dim_of_known: { inputs: [m23], build: ([x]) => T.mul(x!, T.Node.make('dimOf', [x!], { axis: 1 })) },
   identity_remove: {
     inputs: [m23],

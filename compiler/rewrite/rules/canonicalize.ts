@@ -6,6 +6,7 @@ import { broadcastShapes } from '../../ir/type.js';
 import { anyConstant, cap, constant, constantValue, op, rule, type Rule } from '../pattern.js';
 import { REFERENCE_KERNELS, type Kernel } from '../../../runtime/reference/kernels.js';
 import { isFloat } from '../../../runtime/dtype.js';
+import { resolveSlice } from '../../../runtime/geometry.js';
 import { cannotWiden, sameKnownShape, sameShapeSpelling, scalarConst, uniformValue, valueOf } from './helpers.js';
 
 const x = cap('x');
@@ -121,6 +122,32 @@ export const canonicalize: readonly Rule[] = [
   rule('dim_of_known', op('dimOf', x), (m, node) => {
     const size = m.x!.shape[(node as Node<'dimOf'>).args.axis];
     return size === null || size === undefined ? undefined : constantNode(size, 'int32');
+  }),
+  // slice(concat(a, b, ...)) -> slice(b) when the slice reads within one operand: the last step of a
+  // loop's stacked outputs (`outputs[-1]`) is that step's value, and the stack need not be built
+  rule('slice_of_concat', op('slice', x), (m, node) => {
+    const c = m.x!;
+    if (c.op !== 'concat') return undefined;
+    const axis = (c as Node<'concat'>).args.axis;
+    const spec = (node as Node<'slice'>).args;
+    const n = c.shape[axis];
+    const sizes = c.inputs.map((i) => i.shape[axis]);
+    if (n === null || n === undefined || sizes.some((d) => d === null || d === undefined)) return undefined;
+    const { start, step, length } = resolveSlice(n, spec.starts[axis]!, spec.stops[axis]!, spec.steps[axis]!);
+    if (step < 1 || length < 1) return undefined;
+    const last = start + (length - 1) * step;
+    let offset = 0;
+    for (const operand of c.inputs) {
+      const size = operand.shape[axis]!;
+      if (start >= offset && last < offset + size) {
+        if (operand.dtype !== c.dtype) return undefined;
+        const starts = spec.starts.map((s, i) => (i === axis ? start - offset : s));
+        const stops = spec.stops.map((s, i) => (i === axis ? last - offset + 1 : s));
+        return Node.make('slice', [operand], { starts, stops, steps: spec.steps });
+      }
+      offset += size;
+    }
+    return undefined;
   }),
   // identity(x) -> x: a layer call's own node has done its work once the graph is built
   rule('identity_remove', op('identity', x), (m) => m.x),

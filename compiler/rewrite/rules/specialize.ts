@@ -79,6 +79,22 @@ export const specialize: readonly Rule[] = [
     const rows = B.dot(B.reshape(a, [count, k]), w);
     return B.reshape(rows, [...leading.map((d) => d ?? -1), n]);
   }),
+  // f(reshape(x), v) -> reshape(f(x, v)) for f in (+ - * /) and v a row along a last axis the reshape
+  // keeps: a bias added after folded leading axes meets its product again (an epilogue of its kernel)
+  ...(['add', 'sub', 'mul', 'div'] as const).map((o) =>
+    rule(`${o}_row_before_reshape`, op(o, op('reshape', x), y), (m, node) => {
+      const [inner, row] = [m.x!, m.y!];
+      const last = node.shape[node.ndim - 1];
+      if (last === null || last === undefined || inner.shape[inner.ndim - 1] !== last) return undefined;
+      if (row.ndim > 1 || (row.ndim === 1 && row.shape[0] !== last && row.shape[0] !== 1)) return undefined;
+      if (node.dtype !== inner.dtype) return undefined;
+      // The match may have taken the operands in either order (add and mul commute): keep the node's.
+      const k = node.inputs.findIndex((i) => i.op === 'reshape' && i.inputs[0] === inner);
+      if (k < 0 || node.inputs[1 - k] !== row) return undefined;
+      const operands = k === 0 ? [inner, row] : [row, inner];
+      return B.reshape(Node.make(o, operands, {}), (node.inputs[k] as Node<'reshape'>).args.shape);
+    }),
+  ),
   // sum(a * b, last axis) with b a vector along that axis -> dot(a, b)
   rule('sum_mul_to_dot', op('sum', op('mul', x, y)), (m, node) => {
     const a = (node as Node<'sum'>).args;

@@ -186,8 +186,10 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
     const inputMask = dropped(T.index(x!, null, 0), this.args.dropout, 0);
     const xs = inputMask ? T.mul(x!, T.expandDims(inputMask, 1)) : x!;
     const inputBias = this.bias && (this.resetAfter ? T.index(this.bias, 0) : this.bias);
-    const projected = inputBias ? T.add(T.dot(xs, this.kernel!), inputBias) : T.dot(xs, this.kernel!);
-    const stepsFirst = T.transpose(projected, [1, 0, 2]);
+    // Steps first before the projection, not after it: the input is narrower than its projection.
+    const inputSteps = T.transpose(xs, [1, 0, 2]);
+    const projected = T.dot(inputSteps, this.kernel!);
+    const stepsFirst = inputBias ? T.add(projected, inputBias) : projected;
     const zeros = T.zerosLike(columns(T.index(stepsFirst, 0), 0, this.units));
     const recurrentMask = dropped(zeros, this.args.recurrentDropout, 1);
     const mask = MASKS.get(x!);
