@@ -251,6 +251,10 @@ async function exportCompiled(
   options: ExportOptions,
   batchSize?: number,
 ): Promise<ExportSummary> {
+  if ((fn as { deferredLoops?: boolean }).deferredLoops)
+    throw new ExportError(
+      'export: the function loops over a number of steps known only at call time; an export runs one program, so build it with the number of steps known (e.g. inputShape [steps, features])',
+    );
   const program = fn.program;
   const { inputs, outputs } = fn.graph;
   await ready();

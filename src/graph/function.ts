@@ -568,6 +568,8 @@ function compileLoops(
   return Object.defineProperties(
     Object.assign(fn, {
       dispose: () => [...built.values(), lengths].forEach((f) => f.dispose()),
+      /** Each number of steps has its own program: there is no one program to export. */
+      deferredLoops: true,
       profile: (...args: unknown[]) => forCall(args).profile(...(args as ArrayValue[])),
     }),
     {
@@ -576,5 +578,5 @@ function compileLoops(
       program: { get: () => current().program },
       stats: { get: () => current().stats },
     },
-  ) as CompiledFunction;
+  ) as unknown as CompiledFunction;
 }

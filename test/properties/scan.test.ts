@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
 import { checkGradient } from '../helpers/gradcheck.js';
 import { inRange } from '../helpers/arbitraries.js';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { exportFunction } from '../../src/export/index.js';
 
 /** Loop bodies (x_t, h, W) => new h, mixing elementwise work, a product with a non-sequence and reductions. */
 const BODIES: Record<string, (x: T.Node, h: T.Node, w: T.Node) => T.Node> = {
@@ -285,6 +289,9 @@ describe('T.scan over a number of steps known only at call time', () => {
     expect(f.stats.wasmEntries! - before).toBe(1);
     expect(f(5).shape).toEqual([5, 2]);
     expect(() => f(0)).toThrow(/no step to run/);
+    await expect(exportFunction(f, mkdtempSync(path.join(os.tmpdir(), 'deferred-')))).rejects.toThrow(
+      /a number of steps known only at call time/,
+    );
   });
 
   it('gradients of gradients (a Hessian-vector product) through a loop of unknown length', async () => {
