@@ -60,8 +60,8 @@ export interface DeferredLoop {
   readonly length: unknown;
   /** The loop's outputs built out for `steps` steps. */
   unroll(steps: number): readonly unknown[];
-  /** The gradient contributions of output `output`'s cotangent `g` to each operand (null where none). */
-  vjp(output: number, g: unknown): readonly unknown[];
+  /** The gradient contributions of output `output`'s cotangent `g` to each of a node's operands (null where none). */
+  vjp(output: number, g: unknown, operands: readonly unknown[]): readonly unknown[];
   /** Graph nodes compare their arguments as JSON: each loop is its own. */
   toJSON(): string;
 }

@@ -297,7 +297,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   maxPool2dGrad: () => unsupported('maxPool2d', 'second derivatives of max pooling are not supported'),
   avgPool2dGrad: (node, g) => [B.avgPool2d(g, node.args), null],
   // Fusion runs after differentiation, on compiled graphs only.
-  loop: (node, g) => node.args.loop.vjp(node.args.output, g) as (Node | null)[],
+  loop: (node, g) => node.args.loop.vjp(node.args.output, g, node.inputs) as (Node | null)[],
   fused: () => unsupported('fused', 'fused kernels are built after differentiation and are not differentiated'),
   fusedOutput: () => unsupported('fused', 'fused kernels are built after differentiation and are not differentiated'),
 };

@@ -46,13 +46,14 @@ export class Deferred implements DeferredLoop {
    * built-out loop is differentiated, so paths between operands are left to the graph around the loop,
    * and gradients of this gradient are right).
    */
-  vjp(output: number, g: unknown): (Node | null)[] {
+  vjp(output: number, g: unknown, operands: readonly unknown[] = this.operands): (Node | null)[] {
     const cotangent = g as Node;
-    const targets = this.operands.filter((n) => isFloat(n.dtype));
+    const actual = operands as readonly Node[];
+    const targets = actual.filter((n) => isFloat(n.dtype));
     const gradient = new Deferred(
-      [...this.operands, cotangent],
+      [...actual, cotangent],
       targets.map((t) => t.type),
-      this.length,
+      actual[0]!,
       (steps) => {
         const held = targets.map((t, i) =>
           tensor(`${this.where} operand ${i}`, { dtype: t.dtype, shape: [...t.shape] }),
@@ -61,7 +62,8 @@ export class Deferred implements DeferredLoop {
           dtype: cotangent.dtype,
           shape: [...cotangent.shape],
         });
-        const [value] = substitute([this.unroll(steps)[output]!], new Map(targets.map((t, i) => [t, held[i]!])));
+        const built = this.unrollWith(actual, steps);
+        const [value] = substitute([built[output]!], new Map(targets.map((t, i) => [t, held[i]!])));
         const grads = grad(sum(mul(value!, heldCotangent)), held, { disconnected: 'zero' });
         return substitute(
           grads,
@@ -70,10 +72,21 @@ export class Deferred implements DeferredLoop {
       },
       `the gradient of ${this.where}`,
     );
-    return this.operands.map((n) => {
+    return actual.map((n) => {
       const k = targets.indexOf(n);
       return k < 0 ? null : gradient.outputs[k]!;
     });
+  }
+
+  /**
+   * The outputs built out for a node of this loop whose operands are `operands`: the body's closures
+   * read the loop's own operands, so where substitution (givens, a gradient's held variables) gave the
+   * node others, the built-out graph reads those instead.
+   */
+  unrollWith(operands: readonly Node[], steps: number): readonly Node[] {
+    const built = this.unroll(steps);
+    const moved = new Map(this.operands.flatMap((o, i) => (operands[i] !== o ? [[o, operands[i]!] as const] : [])));
+    return moved.size ? substitute(built, moved) : built;
   }
 
   toJSON(): string {
@@ -81,9 +94,29 @@ export class Deferred implements DeferredLoop {
   }
 }
 
-/** The deferred loops a graph holds (a node's loop, once each). */
-export function deferredLoopsOf(nodes: readonly Node[]): Deferred[] {
-  const found = new Set<Deferred>();
-  for (const n of nodes) if (n.op === 'loop') found.add((n as Node<'loop'>).args.loop as Deferred);
-  return [...found];
+/** A loop as a graph holds it: the loop and the operands its nodes read (substitution may have changed them). */
+export interface LoopInstance {
+  readonly loop: Deferred;
+  readonly operands: readonly Node[];
+  /** Its number of steps (its first operand). */
+  readonly length: Node;
+  /** Its nodes, by output. */
+  readonly nodes: Node<'loop'>[];
+}
+
+/** The loops a graph holds, each with the operands its nodes read. */
+export function deferredLoopsOf(nodes: readonly Node[]): LoopInstance[] {
+  const found = new Map<string, LoopInstance>();
+  for (const n of nodes) {
+    if (n.op !== 'loop') continue;
+    const node = n as Node<'loop'>;
+    const key = `${node.args.loop.id}:${node.inputs.map((i) => i.id).join(',')}`;
+    let instance = found.get(key);
+    if (!instance) {
+      instance = { loop: node.args.loop as Deferred, operands: node.inputs, length: node.inputs[0]!, nodes: [] };
+      found.set(key, instance);
+    }
+    instance.nodes.push(node);
+  }
+  return [...found.values()];
 }

@@ -20,7 +20,7 @@ import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
-import { deferredLoopsOf, type Deferred } from './deferred-loop.js';
+import { deferredLoopsOf, type LoopInstance } from './deferred-loop.js';
 
 export type Mode = 'wasm' | 'js';
 
@@ -525,16 +525,13 @@ function compileLoops(
   outputs: readonly Node[],
   updates: readonly (readonly [Node<'shared'>, Node])[],
   givens: ReadonlyMap<Node, Node>,
-  loops: readonly Deferred[],
+  loops: readonly LoopInstance[],
   single: boolean,
   options: CompileOptions,
 ): CompiledFunction {
   const lengths = compileSync(
     inputs,
-    substitute(
-      loops.map((l) => l.length),
-      givens,
-    ),
+    loops.map((l) => l.length),
     { mode: 'js' },
   );
   const built = new Map<string, CompiledFunction>();
@@ -545,14 +542,13 @@ function compileLoops(
     let fn = built.get(key);
     if (!fn) {
       const graph = [...outputs, ...updates.map(([, e]) => e)];
-      const unrolled = loops.map((loop, i) => substitute(loop.unroll(steps[i]!), givens));
-      // Every node of a loop, the loop's own or one givens rebuilt over other operands, is its output built out.
+      // Each loop built out once (its outputs share one body: the same random draws, the same work),
+      // reading the operands its nodes read here.
       const replacements = new Map<Node, Node>();
-      for (const n of toposort(graph)) {
-        if (n.op !== 'loop') continue;
-        const { loop, output } = (n as Node<'loop'>).args;
-        replacements.set(n, unrolled[loops.indexOf(loop as Deferred)]![output]!);
-      }
+      loops.forEach((instance, i) => {
+        const unrolled = substitute(instance.loop.unrollWith(instance.operands, steps[i]!), givens);
+        for (const n of instance.nodes) replacements.set(n, unrolled[n.args.output]!);
+      });
       const roots = substitute(graph, replacements);
       fn = compileSync(inputs, single ? roots[0]! : roots.slice(0, outputs.length), {
         ...options,

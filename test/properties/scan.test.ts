@@ -294,6 +294,58 @@ describe('T.scan over a number of steps known only at call time', () => {
     );
   });
 
+  it('nested loops of unknown lengths, and a loop over a minibatch given by a symbolic slice', async () => {
+    const m = T.matrix('m');
+    const [outer] = T.scan(
+      (row: T.Node, h: T.Node) => {
+        const [inner] = T.scan((v: T.Node, a: T.Node) => T.add(T.mul(a, 0.5), v), {
+          sequences: row,
+          outputsInfo: T.constant(0),
+        });
+        return T.add(h, T.index(inner as T.Node, -1));
+      },
+      { sequences: m, outputsInfo: T.constant(0) },
+    );
+    const g = await T.compile([m], [outer as T.Node, T.grad(T.sum(outer as T.Node), m)]);
+    for (const [rows, cols] of [
+      [2, 3],
+      [3, 2],
+    ] as const) {
+      const values = Array.from({ length: rows * cols }, (_, i) => i + 1);
+      // h_r = h_{r-1} + sum_j 0.5^(cols-1-j) m[r][j]; d sum(h) / d m[r][j] = (rows - r) 0.5^(cols-1-j)
+      const expected: number[] = [];
+      let h = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < cols; j++) h += 0.5 ** (cols - 1 - j) * values[r * cols + j]!;
+        expected.push(h);
+      }
+      const [hs, grad] = g(T.array(values, [rows, cols]));
+      expect(Array.from(hs!.data)).toEqual(expected);
+      expect(Array.from(grad!.data)).toEqual(
+        values.map((_, k) => (rows - Math.floor(k / cols)) * 0.5 ** (cols - 1 - (k % cols))),
+      );
+    }
+
+    const data = T.shared(
+      T.array(
+        Array.from({ length: 20 }, (_, i) => i),
+        [10, 2],
+      ),
+      'data',
+    );
+    const [start, count] = [T.iscalar('start'), T.iscalar('count')];
+    const x = T.matrix('x');
+    const [sums] = T.scan((row: T.Node, acc: T.Node) => T.add(acc, row), {
+      sequences: x,
+      outputsInfo: T.constant(T.zeros([2])),
+    });
+    const f = await T.compile([start, count], T.index(sums as T.Node, -1), {
+      givens: [[x, data.index([start, start.add(count)])]],
+    });
+    expect(Array.from(f(1, 3).data)).toEqual([2 + 4 + 6, 3 + 5 + 7]);
+    expect(Array.from(f(5, 2).data)).toEqual([10 + 12, 11 + 13]);
+  });
+
   it('gradients of gradients (a Hessian-vector product) through a loop of unknown length', async () => {
     const x = T.vector('x');
     const w = T.scalar('w');
