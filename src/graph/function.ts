@@ -515,6 +515,9 @@ export function compileSync<O extends Node | readonly Node[]>(
   }) as never;
 }
 
+/** Numbers of steps whose compiled functions a function with deferred loops keeps at once. */
+const LENGTHS_KEPT = 32;
+
 /**
  * A function whose graph holds loops with a number of steps known only at call time: each call works
  * out the numbers of steps from its inputs, and runs the function compiled with the loops built out for
@@ -540,7 +543,14 @@ function compileLoops(
     const steps = (lengths(...(args.slice(0, inputs.length) as ArrayValue[])) as NDArray[]).map((s) => s.item());
     const key = steps.join(',');
     let fn = built.get(key);
-    if (!fn) {
+    if (fn) built.delete(key);
+    else {
+      // Calls of ever new lengths keep the functions of the most recent ones (each holds its own module).
+      if (built.size >= LENGTHS_KEPT) {
+        const [oldest, f] = built.entries().next().value!;
+        built.delete(oldest);
+        if (f !== last) f.dispose();
+      }
       const graph = [...outputs, ...updates.map(([, e]) => e)];
       // Each loop built out once (its outputs share one body: the same random draws, the same work),
       // reading the operands its nodes read here.
@@ -555,15 +565,15 @@ function compileLoops(
         givens: [],
         updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
       }) as CompiledFunction;
-      built.set(key, fn);
     }
+    built.set(key, fn);
     return (last = fn);
   };
   const current = () => last ?? lengths;
   const fn = (...args: ArrayValue[]) => forCall(args)(...args);
   return Object.defineProperties(
     Object.assign(fn, {
-      dispose: () => [...built.values(), lengths].forEach((f) => f.dispose()),
+      dispose: () => new Set([...built.values(), last ?? lengths, lengths]).forEach((f) => f.dispose()),
       /** Each number of steps has its own program: there is no one program to export. */
       deferredLoops: true,
       profile: (...args: unknown[]) => forCall(args).profile(...(args as ArrayValue[])),
