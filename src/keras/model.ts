@@ -314,7 +314,10 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     const { outputs } = this.requireCompiled();
     const losses = outputs.map((o, i) => {
       const perSample = o.loss(targets[i]!, ys[i]!);
-      return T.mean(weights ? T.mul(perSample, weights) : perSample);
+      if (!weights) return T.mean(perSample);
+      // Sequence outputs have a loss per sample and step: each sample's weight spreads over its steps.
+      const spread = perSample.ndim > 1 ? T.reshape(weights, [-1, ...perSample.shape.slice(1).map(() => 1)]) : weights;
+      return T.mean(T.mul(perSample, spread));
     });
     const weighted = losses.map((l, i) => (outputs[i]!.weight === 1 ? l : T.mul(l, outputs[i]!.weight)));
     const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);

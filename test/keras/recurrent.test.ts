@@ -355,6 +355,24 @@ describe('recurrent layers', () => {
           steps,
           FEATURES,
         ]);
+      const perStep = tfl.sequential({
+        layers: [
+          tfjsLayer(kind, {
+            units: 3,
+            returnSequences: true,
+            inputShape: [null, FEATURES],
+            recurrentActivation: 'sigmoid',
+          }),
+          tfl.layers.timeDistributed({ layer: tfl.layers.dense({ units: 2, activation: 'tanh' }) }),
+        ],
+      });
+      const perStepLoaded = await keras.loadModel(await saveWithTfjs(perStep));
+      for (const steps of [1, 5])
+        await expectSamePredictions(perStep, perStepLoaded, seededInput([2, steps, FEATURES], steps), [
+          2,
+          steps,
+          FEATURES,
+        ]);
       loaded.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
       const x = T.randomNormal([8, 5, FEATURES], { seed: 1 });
       const y = T.randomNormal([8, 2], { seed: 2 });
@@ -362,6 +380,42 @@ describe('recurrent layers', () => {
       const losses = history.history['loss']!;
       expect(losses[4]!).toBeLessThan(losses[0]!);
     }
+  });
+
+  it('per-step targets (returnSequences, timeDistributed): fit follows TF.js step by step; wrappers count their inner weights', async () => {
+    const theirs = tfl.sequential({
+      layers: [
+        tfjsLayer('lstm', {
+          units: 4,
+          returnSequences: true,
+          inputShape: [5, FEATURES],
+          recurrentActivation: 'sigmoid',
+        }),
+        tfl.layers.timeDistributed({ layer: tfl.layers.dense({ units: 2 }) }),
+      ],
+    });
+    const ours = keras.sequential({
+      layers: [
+        keras.layers.lstm({ units: 4, returnSequences: true, inputShape: [null, FEATURES] }),
+        keras.layers.timeDistributed({ layer: keras.layers.dense({ units: 2 }) }),
+      ],
+    });
+    ours.setWeights(theirs.getWeights().map((w) => T.array(w.dataSync() as Float32Array, { shape: w.shape })));
+    expect(ours.countParams()).toBe(theirs.countParams());
+    expect(ours.layers[1]!.countParams()).toBe(theirs.layers[1]!.countParams());
+    theirs.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
+    ours.compile({ optimizer: keras.optimizers.sgd(0.1), loss: 'meanSquaredError' });
+    const x = seededInput([6, 5, FEATURES], 11);
+    const y = seededInput([6, 5, 2], 12);
+    const theirHistory = await theirs.fit(tf.tensor(x, [6, 5, FEATURES]), tf.tensor(y, [6, 5, 2]), {
+      epochs: 3,
+      verbose: 0,
+    });
+    const ourHistory = await ours.fit(T.array(x, { shape: [6, 5, FEATURES] }), T.array(y, { shape: [6, 5, 2] }), {
+      epochs: 3,
+      verbose: 0,
+    });
+    ourHistory.history['loss']!.forEach((v, i) => expect(v).toBeCloseTo(theirHistory.history['loss']![i] as number, 5));
   });
 
   it('errors name the layer and what is wrong', () => {

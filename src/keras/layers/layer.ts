@@ -192,19 +192,21 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
     return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
   }
 
+  // Through `weights`, which wrappers (Bidirectional, TimeDistributed) answer with their inner layers'.
   countParams(): number {
-    return this.weightList.reduce((s, w) => s + w.get().size, 0);
+    return this.weights.reduce((s, w) => s + w.get().size, 0);
   }
 
   getWeights(): T.NDArray[] {
-    return this.weightList.map((w) => w.get());
+    return this.weights.map((w) => w.get());
   }
 
   setWeights(values: readonly T.NDArray[]): void {
-    if (values.length !== this.weightList.length) {
-      throw new ShapeError(`${this.name}.setWeights: expected ${this.weightList.length} arrays, got ${values.length}`);
+    const weights = this.weights;
+    if (values.length !== weights.length) {
+      throw new ShapeError(`${this.name}.setWeights: expected ${weights.length} arrays, got ${values.length}`);
     }
-    values.forEach((v, i) => setWeight(this.weightList[i]!, v, `${this.name}.setWeights`));
+    values.forEach((v, i) => setWeight(weights[i]!, v, `${this.name}.setWeights`));
   }
 
   /** Keras config (snake_case), for model.json. */

@@ -354,6 +354,7 @@ export class TimeDistributed extends Layer {
   }
   protected forward(x: T.Node | T.Node[], training: boolean): T.Node {
     const input = x as T.Node;
+    if (input.shape[1] === null) return this.overAnyLength(input, training);
     const steps = knownSize(input.shape[1], `timeDistributed ${this.name}: the number of steps`);
     const inner = input.shape.slice(2).map((d) => knownSize(d, `timeDistributed ${this.name}: a sample's shape`));
     const flat = T.reshape(input, [-1, ...inner]);
@@ -365,6 +366,21 @@ export class TimeDistributed extends Layer {
       steps,
       ...out.shape.slice(1).map((d) => knownSize(d, `timeDistributed ${this.name}: the inner output`)),
     ]);
+  }
+  /** Steps of a length known only at call time: the layer applied in a loop over them (built out per length). */
+  private overAnyLength(input: T.Node, training: boolean): T.Node {
+    const where = `timeDistributed ${this.name}`;
+    const rest = input.shape.slice(2).map((_, i) => i + 2);
+    const [outputs] = T.scan(
+      (step: T.Node) => {
+        const out = this.args.layer.apply(step, training);
+        if (Array.isArray(out)) throw new ConfigError(`${where}: the wrapped layer must return one tensor`);
+        return out;
+      },
+      { sequences: T.transpose(input, [1, 0, ...rest]), name: where },
+    );
+    const stacked = outputs as T.Node;
+    return T.transpose(stacked, [1, 0, ...stacked.shape.slice(2).map((_, i) => i + 2)]);
   }
   computeOutputShape(s: Shape): Shape {
     const inner = this.args.layer.computeOutputShape([null, ...s.slice(2)]);
