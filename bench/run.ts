@@ -162,6 +162,22 @@ for (const [name, build, inner, rate] of workloads) {
   }
 }
 
+// The elementwise chain against the same chain written by hand as one f32x4 loop over the same SIMD
+// math (bench/hand-fused.ts), both on one thread, alternating: what fusion and code generation cost.
+if (only === undefined || 'elementwise chain, 4M'.includes(only)) {
+  const { handFusedChain } = await import('./hand-fused.js');
+  const { data } = await import('./peers.js');
+  const size = 4 * 1024 * 1024;
+  const one = peers[0]![1];
+  const [ours, hand] = [await one?.chain(size), await handFusedChain(size, data.seeded(size, 3))];
+  if (ours && hand) {
+    const [t, h] = race([ours, hand], REPEATS);
+    console.log(
+      `elementwise chain, 4M, on one thread: tsano ${t!.toFixed(2)} ms, the hand-fused f32x4 loop ${h!.toFixed(2)} ms: ${(t! / h!).toFixed(2)}x (target <= 1.15x)`,
+    );
+  }
+}
+
 const widths = header.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
 console.log(
   `\n${new Date().toISOString().slice(0, 10)}, Node ${process.version}, median of ${REPEATS}; ratio < 1 means tsano is faster\n`,
