@@ -56,10 +56,6 @@ export interface DeferredLoop {
   readonly id: number;
   /** Each output's dtype and static shape. */
   readonly types: readonly TensorType[];
-  /** The number of steps, an int32 scalar expression of the loop's operands. */
-  readonly length: unknown;
-  /** The loop's outputs built out for `steps` steps. */
-  unroll(steps: number): readonly unknown[];
   /** The gradient contributions of output `output`'s cotangent `g` to each of a node's operands (null where none). */
   vjp(output: number, g: unknown, operands: readonly unknown[]): readonly unknown[];
   /** Graph nodes compare their arguments as JSON: each loop is its own. */

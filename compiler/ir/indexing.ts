@@ -154,7 +154,7 @@ function dynamicBounds(x: Node, axis: number, p: { start: Bound; stop: Bound; st
   const start = p.start ?? (p.step > 0 ? 0 : -1);
   // An open stop going down ends before element 0: -(n + 1) resolves to -1.
   const stop = p.stop ?? (p.step > 0 ? size() : neg(add(size(), 1)));
-  return [bound(start), bound(stop)].map((b) => (b.dtype === 'int32' ? b : cast(b, 'int32')));
+  return [bound(start), bound(stop)];
 }
 
 /** NumPy's integer-array indexing, over the axes of `x` the arrays index (after basic indexing). */
@@ -168,7 +168,7 @@ function advanced(x: Node, arrays: readonly { axis: number; indices: Node }[], s
   const moved = perm.every((a, i) => a === i) ? x : transpose(x, perm);
   const sizes = axes.map((a) => x.shape[a] ?? null);
   const inRange = (idx: Node, k: number) => {
-    const n = x.shape[axes[k]!] === null ? dimOf(x, axes[k]!) : constantNode(sizes[k]!, 'int32');
+    const n = dimOf(x, axes[k]!);
     return { idx: where(lt(idx, 0), add(idx, n), idx), n };
   };
   if (arrays.length === 1) return gather(moved, cast(arrays[0]!.indices, 'int32'), first);

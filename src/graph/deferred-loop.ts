@@ -22,22 +22,17 @@ export class Deferred implements DeferredLoop {
   readonly outputs: readonly Node<'loop'>[];
 
   /**
-   * @param operands every node the loop reads (its number of steps first), so that the graph around it
-   *   sees what it depends on and gradients reach those nodes
+   * @param operands every node the loop reads, its number of steps (an int32 scalar) first, so that the
+   *   graph around it sees what it depends on and gradients reach those nodes
    * @param build the outputs, built out for a number of steps
    */
   constructor(
     readonly operands: readonly Node[],
     readonly types: readonly TensorType[],
-    readonly length: Node,
     private readonly build: (steps: number) => readonly Node[],
     readonly where: string,
   ) {
     this.outputs = types.map((_, output) => Node.make('loop', operands, { loop: this, output }));
-  }
-
-  unroll(steps: number): readonly Node[] {
-    return this.build(steps);
   }
 
   /**
@@ -53,7 +48,6 @@ export class Deferred implements DeferredLoop {
     const gradient = new Deferred(
       [...actual, cotangent],
       targets.map((t) => t.type),
-      actual[0]!,
       (steps) => {
         const held = targets.map((t, i) =>
           tensor(`${this.where} operand ${i}`, { dtype: t.dtype, shape: [...t.shape] }),
@@ -84,7 +78,7 @@ export class Deferred implements DeferredLoop {
    * node others, the built-out graph reads those instead.
    */
   unrollWith(operands: readonly Node[], steps: number): readonly Node[] {
-    const built = this.unroll(steps);
+    const built = this.build(steps);
     const moved = new Map(this.operands.flatMap((o, i) => (operands[i] !== o ? [[o, operands[i]!] as const] : [])));
     return moved.size ? substitute(built, moved) : built;
   }

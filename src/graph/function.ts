@@ -357,7 +357,7 @@ export function compileSync<O extends Node | readonly Node[]>(
     }
   }
   const loops = deferredLoopsOf(toposort(roots));
-  if (loops.length) return compileLoops(inputs, finalOutputs, finalUpdates, givens, loops, single, options) as never;
+  if (loops.length) return compileLoops(inputs, finalOutputs, finalUpdates, loops, single, options) as never;
   const level = options.optimizer ?? 'fast_run';
   const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
   // Under the guard every op is its own step, so the one that produced a NaN can be named, and no result
@@ -527,7 +527,6 @@ function compileLoops(
   inputs: readonly Node[],
   outputs: readonly Node[],
   updates: readonly (readonly [Node<'shared'>, Node])[],
-  givens: ReadonlyMap<Node, Node>,
   loops: readonly LoopInstance[],
   single: boolean,
   options: CompileOptions,
@@ -553,10 +552,10 @@ function compileLoops(
       }
       const graph = [...outputs, ...updates.map(([, e]) => e)];
       // Each loop built out once (its outputs share one body: the same random draws, the same work),
-      // reading the operands its nodes read here.
+      // reading the operands its nodes read here (givens already applied to them).
       const replacements = new Map<Node, Node>();
       loops.forEach((instance, i) => {
-        const unrolled = substitute(instance.loop.unrollWith(instance.operands, steps[i]!), givens);
+        const unrolled = instance.loop.unrollWith(instance.operands, steps[i]!);
         for (const n of instance.nodes) replacements.set(n, unrolled[n.args.output]!);
       });
       const roots = substitute(graph, replacements);

@@ -102,8 +102,7 @@ export function scan(
     return { input, taps, first: Math.max(0, -Math.min(...taps)), last: Math.max(...taps) };
   });
   const outputsInfo = list(options.outputsInfo);
-  /** Each output: its initial value, the taps the body reads, and how many steps back the farthest is. */
-  const outputs: { initial: Node | undefined; taps: number[]; depth: number }[] = outputsInfo.map((o, i) => {
+  const outputs: OutputInfo[] = outputsInfo.map((o, i) => {
     if (o === null) return { initial: undefined, taps: [] as number[], depth: 0 };
     let initial: Node;
     try {
@@ -167,12 +166,6 @@ export function scan(
     const depth = o.depth;
     return depth === 1 ? [o.initial] : Array.from({ length: depth }, (_, k) => index(o.initial!, k - depth));
   });
-  /** The shape each step's value of output i must have: the initial value's, or one of its rows'. */
-  const stepShape = (i: number) => {
-    const o = outputs[i]!;
-    return o.depth > 1 ? o.initial!.shape.slice(1) : o.initial!.shape;
-  };
-
   const collected: Node[][] = outputs.map(() => []);
   const state = new Map<SharedVariable, Node>();
   /** Each step's slice of a sequence, with the sequence and the position it reads. */
@@ -199,10 +192,7 @@ export function scan(
         history.push([]);
         collected.push([]);
       });
-    if (returned.length !== outputs.length)
-      throw new InputError(
-        `${where}: the body returned ${returned.length} output${returned.length === 1 ? '' : 's'}${t > 0 ? ` at step ${t}` : ''}, outputsInfo lists ${outputs.length}`,
-      );
+    checkOutputCount(where, returned.length, outputs.length, t > 0 ? ` at step ${t}` : '');
     // Shared variables the body updates: later steps read the value the previous step left.
     const current = substitute([...returned, ...updates.map(([, e]) => e)], state);
     returned.forEach((_, i) => {
@@ -210,18 +200,9 @@ export function scan(
       if (!(value instanceof Node))
         throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor (step ${t})`);
       const o = outputs[i]!;
-      const reference = o.initial ?? collected[i]![0];
-      if (reference) {
-        const expected = o.initial ? stepShape(i) : reference.shape;
-        if (!sameShape(value.shape, expected))
-          throw new ShapeError(
-            `${where}: output ${i} has shape ${formatShape(value.shape)} at step ${t}, ${o.initial ? 'its initial value' : 'at step 0'} ${formatShape(expected)}; a fed-back output must keep its shape`,
-          );
-        if (value.dtype !== reference.dtype)
-          throw new DTypeError(
-            `${where}: output ${i} is ${value.dtype} at step ${t}, ${o.initial ? 'its initial value' : 'at step 0'} ${reference.dtype} (cast one of them)`,
-          );
-      }
+      const first = collected[i]![0];
+      if (o.initial) checkStepOutput(where, i, value, stepTypeOf(o), ` at step ${t}`, 'its initial value');
+      else if (first) checkStepOutput(where, i, value, first.type, ` at step ${t}`, 'at step 0');
       collected[i]!.push(value);
       if (o.initial) history[i]!.push(value);
     });
@@ -238,6 +219,39 @@ export function scan(
   return [stacked.length === 1 ? stacked[0]! : stacked, finalState];
 }
 
+/** An output: its initial value (none when not fed back), the taps the body reads, how far back the farthest is. */
+interface OutputInfo {
+  initial: Node | undefined;
+  taps: number[];
+  depth: number;
+}
+
+/** What each step's value of a fed-back output must be: its initial value's type, or one row's when read several steps back. */
+const stepTypeOf = (o: OutputInfo): TensorType => ({
+  dtype: o.initial!.dtype,
+  shape: o.depth > 1 ? o.initial!.shape.slice(1) : o.initial!.shape,
+});
+
+/** The body returned as many outputs as the loop has; `step` says where (" at step 3", or "" when traced). */
+function checkOutputCount(where: string, returned: number, expected: number, step: string): void {
+  if (returned !== expected)
+    throw new InputError(
+      `${where}: the body returned ${returned} output${returned === 1 ? '' : 's'}${step}, outputsInfo lists ${expected}`,
+    );
+}
+
+/** A body output has the type of what it follows (`against`: its initial value, or its value at step 0). */
+function checkStepOutput(where: string, i: number, value: Node, expected: TensorType, step: string, against: string) {
+  if (!sameShape(value.shape, expected.shape))
+    throw new ShapeError(
+      `${where}: output ${i} has shape ${formatShape(value.shape)}${step}, ${against} ${formatShape(expected.shape)}; a fed-back output must keep its shape`,
+    );
+  if (value.dtype !== expected.dtype)
+    throw new DTypeError(
+      `${where}: output ${i} is ${value.dtype}${step}, ${against} ${expected.dtype} (cast one of them)`,
+    );
+}
+
 /**
  * A scan whose number of steps is known only at call time: the body is traced once on placeholders
  * (so its outputs' types are known, and its mistakes reported, now), and the loop is built out by
@@ -249,42 +263,25 @@ function deferredScan(
   where: string,
   length: Node,
   sequences: readonly { input: Node; taps: number[] }[],
-  outputs: readonly { initial: Node | undefined; taps: number[]; depth: number }[],
+  outputs: readonly OutputInfo[],
   nonSequences: readonly Node[],
 ): [Node | Node[], Map<SharedVariable, Node>] {
   const placeholder = (name: string, type: TensorType) =>
     tensor(`${where} ${name}`, { dtype: type.dtype, shape: [...type.shape] });
-  const stepType = (o: (typeof outputs)[number]) => ({
-    dtype: o.initial!.dtype,
-    shape: o.depth > 1 ? o.initial!.shape.slice(1) : o.initial!.shape,
-  });
   const placeholders = [
     ...sequences.flatMap((s, i) =>
       s.taps.map((tap) =>
         placeholder(`sequences[${i}][${tap}]`, { dtype: s.input.dtype, shape: s.input.shape.slice(1) }),
       ),
     ),
-    ...outputs.flatMap((o, i) => o.taps.map((tap) => placeholder(`outputs[${i}][${tap}]`, stepType(o)))),
+    ...outputs.flatMap((o, i) => o.taps.map((tap) => placeholder(`outputs[${i}][${tap}]`, stepTypeOf(o)))),
   ];
   const [returned, updates] = splitResult(fn(...placeholders, ...nonSequences), where);
-  const count = options.outputsInfo === undefined ? returned.length : outputs.length;
-  if (returned.length !== count)
-    throw new InputError(
-      `${where}: the body returned ${returned.length} output${returned.length === 1 ? '' : 's'}, outputsInfo lists ${count}`,
-    );
+  checkOutputCount(where, returned.length, options.outputsInfo === undefined ? returned.length : outputs.length, '');
   returned.forEach((value, i) => {
     if (!(value instanceof Node)) throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor`);
     const o = outputs[i];
-    if (!o?.initial) return;
-    const expected = stepType(o);
-    if (!sameShape(value.shape, expected.shape))
-      throw new ShapeError(
-        `${where}: output ${i} has shape ${formatShape(value.shape)}, its initial value ${formatShape(expected.shape)}; a fed-back output must keep its shape`,
-      );
-    if (value.dtype !== expected.dtype)
-      throw new DTypeError(
-        `${where}: output ${i} is ${value.dtype}, its initial value ${expected.dtype} (cast one of them)`,
-      );
+    if (o?.initial) checkStepOutput(where, i, value, stepTypeOf(o), '', 'its initial value');
   });
   const updated = updates.map(([v]) => v);
   const own = new Set<Node>(placeholders);
@@ -310,7 +307,6 @@ function deferredScan(
   const loop = new Deferred(
     operands,
     types,
-    length,
     (steps) => {
       if (steps < 1) throw new ShapeError(`${where}: the sequences have no step to run (${steps} steps)`);
       const [built, finals] = scan(fn, { ...options, nSteps: steps });

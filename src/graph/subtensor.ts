@@ -11,6 +11,7 @@ import { Node } from '../../compiler/ir/node.js';
 import { broadcastShapes, TypeRuleError } from '../../compiler/ir/type.js';
 import type { Op } from '../../compiler/ir/ops.js';
 import { isFloat } from '../../runtime/dtype.js';
+import { sameKnownShape } from '../../compiler/rewrite/rules/helpers.js';
 import { ShapeError } from '../../runtime/errors.js';
 
 const fmt = (n: Node) => `[${n.shape.map((d) => d ?? '?').join(', ')}]`;
@@ -66,11 +67,9 @@ function prepare(op: string, sub: Node, y: TensorLike) {
     );
   }
   const typed = cast(value, base.dtype);
-  const values = sameShape(typed, sub) ? typed : Node.make('broadcastLike', [typed, sub], {});
+  const values = sameKnownShape(typed.shape, sub.shape) ? typed : Node.make('broadcastLike', [typed, sub], {});
   return { base, values, advanced: origin.advanced };
 }
-
-const sameShape = (a: Node, b: Node) => a.ndim === b.ndim && a.shape.every((d, i) => d !== null && d === b.shape[i]);
 
 /** `values` (shaped like `sub`) carried back to `base`'s shape through the adjoints of the nodes between. */
 function scatter(sub: Node, base: Node, values: Node): Node {
