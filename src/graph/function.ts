@@ -344,7 +344,9 @@ export function compileSync<O extends Node | readonly Node[]>(
   const finalUpdates = updates.map(([v], i) => [v, roots[outputList.length + i]!] as [Node<'shared'>, Node]);
 
   const provided = new Set(inputs);
-  for (const leaf of leavesOf(roots, 'input')) {
+  // One walk of the graph as built serves the input check, the deferred loops and the node count.
+  const graphNodes = toposort(roots);
+  for (const leaf of graphNodes.filter((n) => n.op === 'input')) {
     if (!provided.has(leaf)) {
       // Two variables may share a name: then say which one is meant, by where each was created.
       const namesake = inputs.find((n) => describe(n) === describe(leaf));
@@ -356,7 +358,7 @@ export function compileSync<O extends Node | readonly Node[]>(
       );
     }
   }
-  const loops = deferredLoopsOf(toposort(roots));
+  const loops = deferredLoopsOf(graphNodes);
   if (loops.length) return compileLoops(inputs, finalOutputs, finalUpdates, loops, single, options) as never;
   const level = options.optimizer ?? 'fast_run';
   const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
@@ -478,7 +480,7 @@ export function compileSync<O extends Node | readonly Node[]>(
   const stats: CompileStats = {
     compileTimeMs: performance.now() - started,
     rewrites,
-    nodesBefore: toposort(roots).length,
+    nodesBefore: graphNodes.length,
     nodesAfter: toposort(optimized.roots).length,
     phases: optimized.phases,
     kernels: program.steps.length,
