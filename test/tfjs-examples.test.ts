@@ -23,12 +23,25 @@ beforeAll(async () => {
   await tfc.setBackend('cpu');
 });
 
-/** The harness's hook: TF.js's model weights, to give tsano's model the same start. */
-let initialWeights: Float32Array[] = [];
-type AnyModel = { getWeights(): { dataSync(): ArrayLike<number>; shape: number[] }[]; setWeights(w: unknown[]): void };
+/**
+ * The harness's hook: both models start from the same weights, drawn from a fixed seed in the
+ * initializers' range, biases zero as theirs are (TF.js draws its own from an unseeded generator, and a flower whose two best
+ * classes are nearly tied would then flip between runs).
+ */
+type AnyModel = { getWeights(): { shape: number[] }[]; setWeights(w: unknown[]): void };
 function sameStart(tf: Tf, model: AnyModel): void {
-  if (tf === theirs) initialWeights = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
-  else model.setWeights(model.getWeights().map((w, i) => ours.tensor(initialWeights[i]!, w.shape)));
+  let seed = 12345;
+  const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const weights = model.getWeights().map((w) => {
+    const size = w.shape.reduce((a, b) => a * b, 1);
+    const fanIn = w.shape.length > 1 ? size / w.shape[w.shape.length - 1]! : size;
+    const limit = w.shape.length > 1 ? Math.sqrt(3 / fanIn) : 0;
+    return tf.tensor(
+      Float32Array.from({ length: size }, () => (rand() * 2 - 1) * limit),
+      w.shape,
+    );
+  });
+  model.setWeights(weights);
 }
 
 /** The "Getting started" example: fit y = 2x - 1 with one dense unit and SGD. */
