@@ -82,6 +82,33 @@ export const KERNEL_PARAMS = {
   elementwise: ['outer', 'inner'],
   /** C = A·B for `n` rows of A, depth `k`, `cols` columns, with row and depth strides in elements; then one address per epilogue operand. */
   matmul: ['a', 'b', 'c', 'n', 'k', 'cols', 'scratch', 'aRow', 'aDepth', 'bDepth', 'bCol'],
+  /**
+   * A channels-last convolution as an implicit matmul: output rows (pixels) `row0`…`row1` of images
+   * at `x`, into C at `c` (rows padded as matmul's), with the kernel `b` as [kh·kw·cin, cout]; then
+   * one address per epilogue operand.
+   */
+  convDirect: [
+    'x',
+    'b',
+    'c',
+    'row0',
+    'row1',
+    'h',
+    'w',
+    'cin',
+    'oh',
+    'ow',
+    'kh',
+    'kw',
+    'sh',
+    'sw',
+    'dh',
+    'dw',
+    'ph',
+    'pw',
+    'cout',
+    'scratch',
+  ],
   /** Patches of `n` channels-last images to rows of `cols` (col2im: back, summed), with strides, dilations and padding. */
   im2col: ['x', 'cols', 'n', 'h', 'w', 'c', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'ph', 'pw'],
   /** `batch` [rows, cols] matrices transposed. */
@@ -144,6 +171,24 @@ export const matmulScratchBytes = (n: number, k: number, m: number, dtype: 'floa
   (Math.ceil(n / TILE_ROWS) * TILE_ROWS + Math.ceil(m / tileCols(dtype)) * tileCols(dtype)) *
   k *
   bytesPerElement(dtype);
+
+/** Rows (output pixels) of one block of the direct convolution: its indirection table is built per block. */
+export const CONV_BLOCK_ROWS = 64;
+
+/**
+ * Bytes of scratch the direct convolution needs: the packed kernel, a zeroed row of channels for
+ * taps in the padding, and the indirection table of one block of rows.
+ */
+export const convDirectScratchBytes = (
+  depth: number,
+  cout: number,
+  cin: number,
+  taps: number,
+  dtype: 'float32' | 'float64' = 'float32',
+): number =>
+  Math.ceil(cout / tileCols(dtype)) * tileCols(dtype) * depth * bytesPerElement(dtype) +
+  Math.ceil((cin * bytesPerElement(dtype)) / 16) * 16 +
+  CONV_BLOCK_ROWS * taps * 4;
 
 /** The layout an operand actually has at call time, or undefined when none of the four fits. */
 export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {
@@ -239,7 +284,7 @@ export function layoutFits(built: Layout, actual: Layout, outer: number, inner: 
 
 /** Helper functions a kernel kind comes with: a convolution's gather and its transpose. */
 const COMPANIONS: Partial<Record<KernelSpec['kind'], readonly string[]>> = {
-  conv2d: ['im2col', 'transpose'],
+  conv2d: ['im2col', 'transpose', 'direct'],
   conv2dGradFilter: ['im2col', 'transpose'],
   conv2dGradInput: ['col2im', 'transpose'],
   maxPool2d: ['transpose'],

@@ -5,7 +5,7 @@ import { SimdMathF64 } from './simd-math-f64.js';
 import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
 import type { MatmulEpilogue } from '../../runtime/kernel-abi.js';
 // The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
-import { TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';
+import { CONV_BLOCK_ROWS, TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';
 
 /**
  * Depth of one cache block: a 4 x KC slice of packed A (8 KiB) and a KC x 8 slice of packed B (16 KiB)
@@ -33,6 +33,7 @@ export function emitMatmul(
   fma = false,
   epilogue?: MatmulEpilogue,
   dtype: 'float32' | 'float64' = 'float32',
+  source: 'matrix' | 'conv' = 'matrix',
 ): void {
   const { m, b } = e;
   // float64: the same 32-byte panels hold 4 columns of two-lane vectors instead of 8 of four-lane ones.
@@ -43,8 +44,21 @@ export function emitMatmul(
   const CS = wide ? 2 : 3; // log2 TC
   const fx = wide ? m.f64x2 : m.f32x4;
   const scalar = wide ? m.f64 : m.f32;
-  const { a: A, b: B, c: C, n, k, cols: cols0, scratch, aRow, aDepth, bDepth, bCol } = e.named('matmul');
-  const epilogueInputs = e.tail('matmul');
+  const conv = source === 'conv';
+  const {
+    a: A,
+    b: B,
+    c: C,
+    n,
+    k,
+    cols: cols0,
+    scratch,
+    aRow,
+    aDepth,
+    bDepth,
+    bCol,
+  } = conv ? convOperands(e) : e.named('matmul');
+  const epilogueInputs = e.tail(conv ? 'convDirect' : 'matmul');
   const i32 = (c: number) => m.i32.const(c);
   const add = (x: Expr, y: Expr) => m.i32.add(x, y);
   const mul = (x: Expr, y: Expr) => m.i32.mul(x, y);
@@ -84,11 +98,20 @@ export function emitMatmul(
   const a = e.local(b.v128);
   const zero = wide ? e.f64x2Const(0) : e.f32x4Const(0);
   const stmts: Expr[] = [];
+  if (conv) {
+    const g = e.named('convDirect');
+    stmts.push(
+      set(k, mul(mul(g.kh.get(), g.kw.get()), g.cin.get())),
+      set(n, m.i32.sub(g.row1.get(), g.row0.get())),
+      set(bCol, i32(1)),
+    );
+  }
 
   stmts.push(set(rows, m.i32.and(add(n.get(), i32(TILE_ROWS - 1)), i32(-TILE_ROWS))));
   stmts.push(set(cols, m.i32.and(add(cols0.get(), i32(TC - 1)), i32(-TC))));
   stmts.push(set(packedA, scratch.get()));
-  stmts.push(set(packedB, add(scratch.get(), shl(mul(rows.get(), k.get()), ES))));
+  // A convolution reads its rows from the image through pointers, and packs only B.
+  stmts.push(set(packedB, conv ? scratch.get() : add(scratch.get(), shl(mul(rows.get(), k.get()), ES))));
 
   // Pack A: packedA[(i/4)*k*4 + l*4 + r] = A[(i+r)*aRow + l*aDepth], zero for rows past n.
   // Row by row when A's rows are contiguous:
@@ -218,7 +241,7 @@ export function emitMatmul(
       set(l, add(l.get(), i32(1))),
     ]),
   ]);
-  stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
+  if (!conv) stmts.push(m.if(m.i32.eq(aRow.get(), i32(1)), packDepthwise, packRowwise));
 
   // Pack B: packedB[p*k*8 + l*8 + c] = B[l*bDepth + (p*8 + c)*bCol], zero for columns past m.
   // Four panels at a time, depth by depth: where B's columns are contiguous and all four panels are
@@ -296,19 +319,21 @@ export function emitMatmul(
 
   // Micro-kernel over KC-deep blocks; the first block starts from zero, later ones accumulate into C.
   // One step of k for the whole tile, reading A and B at constant offsets from the running pointers.
-  const step = (u: number): Expr[] => {
+  const step = (u: number, aLoad = (row: number) => aLoadPacked(u, row)): Expr[] => {
     const out: Expr[] = [set(b0, m.v128.load(u * 32, 4, bPtr.get())), set(b1, m.v128.load(u * 32 + 16, 4, bPtr.get()))];
     // acc + a * b: one fused relaxed_madd where the engine has relaxed SIMD, else mul then add.
     const madd = (x: Expr, y: Expr, z: Expr): Expr =>
       fma && !wide ? relaxedMadd(e, x, y, z) : fx.add(z, fx.mul(x, y));
     for (let row = 0; row < TILE_ROWS; row++) {
-      const at = u * TILE_ROWS * E + row * E;
-      out.push(set(a, wide ? m.v128.load64_splat(at, 8, aPtr.get()) : m.v128.load32_splat(at, 4, aPtr.get())));
+      out.push(set(a, aLoad(row)));
       out.push(set(acc[2 * row]!, madd(a.get(), b0.get(), acc[2 * row]!.get())));
       out.push(set(acc[2 * row + 1]!, madd(a.get(), b1.get(), acc[2 * row + 1]!.get())));
     }
     return out;
   };
+  const splatAt = (offset: number, ptr: Expr) =>
+    wide ? m.v128.load64_splat(offset, 8, ptr) : m.v128.load32_splat(offset, 4, ptr);
+  const aLoadPacked = (u: number, row: number) => splatAt(u * TILE_ROWS * E + row * E, aPtr.get());
   const advance = (steps: number): Expr[] => [
     set(aPtr, add(aPtr.get(), i32(TILE_ROWS * E * steps))),
     set(bPtr, add(bPtr.get(), i32(32 * steps))),
@@ -347,8 +372,17 @@ export function emitMatmul(
     });
   };
   const store = epilogue
-    ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
+    ? conv
+      ? storeWithEpilogue(epilogue)
+      : [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
     : storeRaw();
+  if (conv) {
+    stmts.push(
+      ...convLoops(e, { acc, zero, step, store, rows, cols, packedB, bPtr, cPtr, i, p, ic, icEnd, k, E, ES, CS, TC }),
+    );
+    e.finish(name, stmts);
+    return;
+  }
   const tile: Expr[] = [
     set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), CS)), ES))),
     ...acc.map((v, q) =>
@@ -380,4 +414,185 @@ export function emitMatmul(
     ]),
   );
   e.finish(name, stmts);
+}
+
+/** The matmul kernel's operands as a direct convolution has them: B is the kernel as [kh·kw·cin, cout]; A is never packed. */
+function convOperands(e: FunctionEmitter) {
+  const g = e.named('convDirect');
+  const unused = e.local(e.b.i32);
+  return {
+    a: unused,
+    b: g.b,
+    c: g.c,
+    n: e.local(e.b.i32),
+    k: e.local(e.b.i32),
+    cols: g.cout,
+    scratch: g.scratch,
+    aRow: unused,
+    aDepth: unused,
+    bDepth: g.cout,
+    bCol: e.local(e.b.i32),
+  };
+}
+
+interface ConvTile {
+  acc: readonly Local[];
+  zero: Local;
+  step: (u: number, aLoad: (row: number) => Expr) => Expr[];
+  store: Expr[];
+  rows: Local;
+  cols: Local;
+  packedB: Local;
+  bPtr: Local;
+  cPtr: Local;
+  i: Local;
+  p: Local;
+  ic: Local;
+  icEnd: Local;
+  k: Local;
+  E: number;
+  ES: number;
+  CS: number;
+  TC: number;
+}
+
+/**
+ * A convolution as an implicit matmul (XNNPACK's indirect convolution): output pixels are the rows, and
+ * a row's depth is its receptive field, read straight from the channels-last image. For each block
+ * of CONV_BLOCK_ROWS rows, an indirection table gives, per tile of four rows and per kernel tap, the address of the
+ * four pixels under the tap (a zeroed row of channels where the tap falls in the padding); the tile
+ * then runs the matmul micro-kernel over every tap's channels against the packed kernel. No im2col
+ * copy is written or read back, and the sums run in im2col's order (tap by tap, channel by channel),
+ * so the results are those of the im2col product bit for bit.
+ */
+function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
+  const { m, b } = e;
+  const g = e.named('convDirect');
+  const { E, ES, CS, TC } = t;
+  const i32 = (v: number) => m.i32.const(v);
+  const add = (x: Expr, y: Expr) => m.i32.add(x, y);
+  const sub = (x: Expr, y: Expr) => m.i32.sub(x, y);
+  const mul = (x: Expr, y: Expr) => m.i32.mul(x, y);
+  const shl = (x: Expr, s: number) => m.i32.shl(x, i32(s));
+  const set = (l: Local, v: Expr) => m.local.set(l.index, v);
+  const { taps, zeroRow, table, entry, tap, q, ohw, imageBytes, ki, kj, global, image, rem, oy, ox } = e.locals(
+    [
+      'taps',
+      'zeroRow',
+      'table',
+      'entry',
+      'tap',
+      'q',
+      'ohw',
+      'imageBytes',
+      'ki',
+      'kj',
+      'global',
+      'image',
+      'rem',
+      'oy',
+      'ox',
+    ],
+    b.i32,
+  );
+  const y0 = [0, 1, 2, 3].map(() => e.local(b.i32));
+  const x0 = [0, 1, 2, 3].map(() => e.local(b.i32));
+  const base = [0, 1, 2, 3].map(() => e.local(b.i32));
+  const ptr = [0, 1, 2, 3].map(() => e.local(b.i32));
+  const loop = (counter: Local, from: Expr, end: () => Expr, step: number, body: Expr[]) =>
+    e.countedLoop(counter, from, end, step, body);
+
+  // Where each of a tile's four rows starts: its image, and the top-left input pixel of its window
+  // (a row past the band's end gets a window far outside the image, so every tap reads zeros).
+  const rowOrigins = (): Expr[] =>
+    [0, 1, 2, 3].flatMap((r) => [
+      set(global, add(add(g.row0.get(), t.i.get()), i32(r))),
+      set(image, m.i32.div_u(global.get(), ohw.get())),
+      set(rem, sub(global.get(), mul(image.get(), ohw.get()))),
+      set(oy, m.i32.div_u(rem.get(), g.ow.get())),
+      set(ox, sub(rem.get(), mul(oy.get(), g.ow.get()))),
+      set(base[r]!, add(g.x.get(), mul(image.get(), imageBytes.get()))),
+      set(
+        y0[r]!,
+        m.select(m.i32.lt_u(global.get(), g.row1.get()), sub(mul(oy.get(), g.sh.get()), g.ph.get()), i32(-(1 << 30))),
+      ),
+      set(x0[r]!, sub(mul(ox.get(), g.sw.get()), g.pw.get())),
+    ]);
+  const tapAddress = (r: number): Expr => {
+    const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
+    const ix = add(x0[r]!.get(), mul(kj.get(), g.dw.get()));
+    const inside = m.i32.and(
+      m.i32.lt_u(iy, g.h.get()), // unsigned: a negative row is out too
+      m.i32.lt_u(ix, g.w.get()),
+    );
+    const address = add(
+      base[r]!.get(),
+      shl(mul(add(mul(m.copyExpression(iy), g.w.get()), m.copyExpression(ix)), g.cin.get()), ES),
+    );
+    return m.select(inside, address, zeroRow.get());
+  };
+  const buildTable: Expr[] = [
+    set(entry, table.get()),
+    loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, [
+      ...rowOrigins(),
+      loop(ki, i32(0), () => g.kh.get(), 1, [
+        loop(kj, i32(0), () => g.kw.get(), 1, [
+          ...[0, 1, 2, 3].map((r) => m.i32.store(r * 4, 4, entry.get(), tapAddress(r))),
+          set(entry, add(entry.get(), i32(16))),
+        ]),
+      ]),
+    ]),
+  ];
+
+  // One step of depth: each row's value from its own pixel pointer. Unrolling this loop (by 2, 4 or
+  // 8, with constant offsets) made it 2x slower under V8 11.3; counted down, it needs no compare.
+  const channels: Expr[] = [
+    ...ptr.map((pt, r) => set(pt, m.i32.load(r * 4, 4, entry.get()))),
+    set(entry, add(entry.get(), i32(16))),
+    set(q, g.cin.get()),
+    m.loop(
+      'channel',
+      m.block(null, [
+        ...t.step(0, (row) =>
+          E === 8 ? m.v128.load64_splat(0, 8, ptr[row]!.get()) : m.v128.load32_splat(0, 4, ptr[row]!.get()),
+        ),
+        ...ptr.map((pt) => set(pt, add(pt.get(), i32(E)))),
+        set(t.bPtr, add(t.bPtr.get(), i32(32))),
+        set(q, sub(q.get(), i32(1))),
+        m.br('channel', q.get()),
+      ]),
+    ),
+  ];
+  const tile: Expr[] = [
+    set(t.cPtr, add(g.c.get(), shl(add(mul(t.i.get(), t.cols.get()), shl(t.p.get(), CS)), ES))),
+    ...t.acc.map((v) => set(v, t.zero.get())),
+    set(entry, add(table.get(), mul(sub(t.i.get(), t.ic.get()), shl(taps.get(), 2)))),
+    set(t.bPtr, add(t.packedB.get(), shl(shl(mul(t.p.get(), t.k.get()), CS), ES))),
+    loop(tap, i32(0), () => taps.get(), 1, channels),
+    ...t.store,
+  ];
+  return [
+    set(taps, mul(g.kh.get(), g.kw.get())),
+    set(ohw, mul(g.oh.get(), g.ow.get())),
+    set(imageBytes, shl(mul(mul(g.h.get(), g.w.get()), g.cin.get()), ES)),
+    set(zeroRow, add(t.packedB.get(), shl(mul(t.cols.get(), t.k.get()), ES))),
+    m.memory.fill(zeroRow.get(), i32(0), shl(g.cin.get(), ES)),
+    set(table, add(zeroRow.get(), m.i32.and(add(shl(g.cin.get(), ES), i32(15)), i32(-16)))),
+    loop(t.ic, i32(0), () => t.rows.get(), 1, [
+      // countedLoop steps by a constant: blocks of CONV_BLOCK_ROWS rows, the last one short.
+      set(
+        t.icEnd,
+        m.select(
+          m.i32.lt_u(add(t.ic.get(), i32(CONV_BLOCK_ROWS)), t.rows.get()),
+          add(t.ic.get(), i32(CONV_BLOCK_ROWS)),
+          t.rows.get(),
+        ),
+      ),
+      ...buildTable,
+      loop(t.p, i32(0), () => m.i32.shr_u(t.cols.get(), i32(CS)), 1, [
+        loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, tile),
+      ]),
+      set(t.ic, sub(t.icEnd.get(), i32(1))),
+    ]),
+  ];
 }

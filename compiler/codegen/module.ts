@@ -82,6 +82,12 @@ export function buildModule(
           const walk = spec.kind === 'conv2dGradInput' ? 'col2im' : 'im2col';
           emit('im2col', (e) => emitIm2col(e, `${name}_${walk}`, walk, dtype === 'float64'));
           emitTransposeCompanion(dtype);
+          if (spec.kind === 'conv2d')
+            emit(
+              'convDirect',
+              (e) => emitMatmul(e, `${name}_direct`, options.relaxedSimd, epilogue, dtype, 'conv'),
+              tailLength(spec),
+            );
           break;
         }
         case 'matmul':

@@ -29,12 +29,19 @@ export const dense = (a: T.NDArray): Dense => ({ shape: [...a.shape], data: Arra
 
 /** Runs `work` (compiling, typically) with TSANO_THREADS set to `threads`, which is read when a function is compiled; restores it after. */
 export async function withThreads<R>(threads: number, work: () => Promise<R>): Promise<R> {
-  const saved = process.env['TSANO_THREADS'];
-  process.env['TSANO_THREADS'] = String(threads);
+  return withEnv({ TSANO_THREADS: String(threads) }, work);
+}
+
+/** Runs `work` with these environment variables set, and restores them after. */
+export async function withEnv<R>(vars: Record<string, string>, work: () => Promise<R>): Promise<R> {
+  const saved = Object.keys(vars).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, vars);
   try {
     return await work();
   } finally {
-    if (saved === undefined) delete process.env['TSANO_THREADS'];
-    else process.env['TSANO_THREADS'] = saved;
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   }
 }

@@ -5,7 +5,7 @@ import { dataFor, inRange } from '../helpers/arbitraries.js';
 import { closestComparison, randomGraph } from '../helpers/random-graph.js';
 import { agreeF32 } from '../helpers/agree.js';
 import { KC } from '../../compiler/codegen/matmul.js';
-import { withThreads } from '../helpers/run.js';
+import { withEnv, withThreads } from '../helpers/run.js';
 
 describe('wasm and js modes agree', () => {
   it('on random float32 graphs (moderate inputs)', async () => {
@@ -366,7 +366,7 @@ const convCases = (maxChannelsOut: number) =>
       n: fc.integer({ min: 1, max: 2 }),
       h: fc.integer({ min: 3, max: 9 }),
       w: fc.integer({ min: 3, max: 9 }),
-      c: fc.integer({ min: 1, max: 5 }),
+      c: fc.integer({ min: 1, max: 9 }),
       o: fc.integer({ min: 1, max: maxChannelsOut }),
       k: fc.integer({ min: 1, max: 3 }),
       stride: fc.integer({ min: 1, max: 2 }),
@@ -436,6 +436,92 @@ describe('conv2d on the wasm matmul kernel', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+/** A conv2d with a bias and relu (the epilogue), compiled and called with the convolution path forced (TSANO_CONV, read when a call is planned). */
+async function convThrough(
+  path: 'im2col' | 'direct',
+  threads: number,
+  p: { xShape: number[]; kShape: number[]; stride: number; dilation: number; padding: 'same' | 'valid' },
+  dtype: 'float32' | 'float64',
+  inputs: T.NDArray[],
+  mode: 'wasm' | 'js' = 'wasm',
+) {
+  return withEnv({ TSANO_CONV: path, TSANO_THREADS: String(threads) }, async () => {
+    const x = T.tensor('x', { shape: p.xShape, dtype });
+    const k = T.tensor('k', { shape: p.kShape, dtype });
+    const b = T.tensor('b', { shape: [p.kShape[3]!], dtype });
+    const y = T.relu(
+      T.add(
+        T.conv2d(x, k, { strides: p.stride, dilation: p.dilation, padding: p.padding, dataFormat: 'channelsLast' }),
+        b,
+      ),
+    );
+    const f = await T.compile([x, k, b], y, { mode });
+    const out = f(...inputs);
+    return { out, f };
+  });
+}
+
+describe('the direct convolution (an implicit matmul over the image, no im2col matrix)', () => {
+  const operands = (xShape: number[], kShape: number[], dtype: 'float32' | 'float64', seed: number) => [
+    T.randomUniform(xShape, { seed, minval: -1, maxval: 1, dtype }),
+    T.randomUniform(kShape, { seed: seed + 1, minval: -1, maxval: 1, dtype }),
+    T.randomUniform([kShape[3]!], { seed: seed + 2, minval: -1, maxval: 1, dtype }),
+  ];
+
+  it('gives the im2col product bit for bit, with its epilogue (odd sizes, strides, dilations, padding, float32 and float64)', async () => {
+    const arb = fc
+      .record({
+        n: fc.integer({ min: 1, max: 3 }),
+        h: fc.integer({ min: 3, max: 12 }),
+        w: fc.integer({ min: 3, max: 12 }),
+        c: fc.integer({ min: 1, max: 9 }),
+        o: fc.integer({ min: 1, max: 19 }),
+        kh: fc.integer({ min: 1, max: 3 }),
+        kw: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 2 }),
+        dilation: fc.integer({ min: 1, max: 2 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        dtype: fc.constantFrom('float32' as const, 'float64' as const),
+      })
+      .filter((p) => p.padding === 'same' || ((p.kh - 1) * p.dilation < p.h && (p.kw - 1) * p.dilation < p.w));
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const geometry = { ...p, xShape: [p.n, p.h, p.w, p.c], kShape: [p.kh, p.kw, p.c, p.o] };
+        const inputs = operands(geometry.xShape, geometry.kShape, p.dtype, p.h * 31 + p.o);
+        const im2col = await convThrough('im2col', 1, geometry, p.dtype, inputs);
+        const direct = await convThrough('direct', 1, geometry, p.dtype, inputs);
+        expect(direct.f.stats.referenceSteps).toBe(0);
+        expect(direct.f.stats.referenceFallbacks ?? 0).toBe(0);
+        expect(direct.out.shape).toEqual(im2col.out.shape);
+        expect(Array.from(direct.out.data)).toEqual(Array.from(im2col.out.data));
+        const reference = await convThrough('direct', 1, geometry, p.dtype, inputs, 'js');
+        const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
+        expect(agreeF32(direct.out.data, reference.out.data, tolerance, floor)).toBeUndefined();
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('is bit-identical on one thread and on two, and needs less memory than the im2col product', async () => {
+    const geometry = {
+      xShape: [4, 20, 21, 16],
+      kShape: [3, 3, 16, 24],
+      stride: 1,
+      dilation: 1,
+      padding: 'same' as const,
+    };
+    const inputs = operands(geometry.xShape, geometry.kShape, 'float32', 5);
+    const one = await convThrough('direct', 1, geometry, 'float32', inputs);
+    const two = await convThrough('direct', 2, geometry, 'float32', inputs);
+    const im2col = await convThrough('im2col', 2, geometry, 'float32', inputs);
+    expect(two.f.stats.threads).toBe(2);
+    expect(Array.from(two.out.data)).toEqual(Array.from(one.out.data));
+    expect(Array.from(im2col.out.data)).toEqual(Array.from(one.out.data));
+    // The im2col matrix alone is 1680 rows x 144 floats (968 KB).
+    expect(im2col.f.stats.wasmMemoryPeak! - two.f.stats.wasmMemoryPeak!).toBeGreaterThan(900_000);
   });
 });
 

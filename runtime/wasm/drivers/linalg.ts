@@ -142,6 +142,20 @@ export function gemm(
   if (n <= SKINNY_ROWS && k >= 2 * DEPTH_CHUNK && epilogue.length === 0)
     gemmByDepth(ctx, kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype);
   else gemmByRows(ctx, kernel, aPtr, bPtr, cPtr, n, k, m, s, dtype, epilogue);
+  return compactColumns(ctx, cPtr, n, m, cols, shape, dtype);
+}
+
+/** The n x m product in a C whose rows are `cols` wide (padded to whole tiles), as an array of `shape`. */
+export function compactColumns(
+  ctx: KernelCalls,
+  cPtr: number,
+  n: number,
+  m: number,
+  cols: number,
+  shape: number[],
+  dtype: 'float32' | 'float64',
+): NDArray {
+  const E = bytesPerElement(dtype);
   if (cols === m) return new NDArray(ctx.arena.view(dtype, cPtr, n * m), shape, dtype);
   // Compact the padded rows in place (row i moves left, never over a row not yet moved).
   for (let i = 1; i < n; i++) ctx.copy(cPtr + i * m * E, cPtr + i * cols * E, m * E);
