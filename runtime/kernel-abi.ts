@@ -176,8 +176,14 @@ export const matmulScratchBytes = (n: number, k: number, m: number, dtype: 'floa
 export const CONV_BLOCK_ROWS = 64;
 
 /**
+ * Input channels from which the direct convolution reads each tap's channels through the four
+ * pixels' addresses; below, it gathers a block of rows into the matmul's packed layout first.
+ */
+export const CONV_DIRECT_CHANNELS = 4;
+
+/**
  * Bytes of scratch the direct convolution needs: the packed kernel, a zeroed row of channels for
- * taps in the padding, and the indirection table of one block of rows.
+ * taps in the padding, and one block of rows' indirection table or packed rows.
  */
 export const convDirectScratchBytes = (
   depth: number,
@@ -188,7 +194,7 @@ export const convDirectScratchBytes = (
 ): number =>
   Math.ceil(cout / tileCols(dtype)) * tileCols(dtype) * depth * bytesPerElement(dtype) +
   Math.ceil((cin * bytesPerElement(dtype)) / 16) * 16 +
-  CONV_BLOCK_ROWS * taps * 4;
+  CONV_BLOCK_ROWS * taps * (cin < CONV_DIRECT_CHANNELS ? cin * bytesPerElement(dtype) : 4);
 
 /** The layout an operand actually has at call time, or undefined when none of the four fits. */
 export function actualLayout(s: readonly number[], out: readonly number[]): Layout | undefined {

@@ -5,7 +5,7 @@ import { SimdMathF64 } from './simd-math-f64.js';
 import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
 import type { MatmulEpilogue } from '../../runtime/kernel-abi.js';
 // The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
-import { CONV_BLOCK_ROWS, TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';
+import { CONV_BLOCK_ROWS, CONV_DIRECT_CHANNELS, TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';
 
 /**
  * Depth of one cache block: a 4 x KC slice of packed A (8 KiB) and a KC x 8 slice of packed B (16 KiB)
@@ -377,8 +377,33 @@ export function emitMatmul(
       : [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
     : storeRaw();
   if (conv) {
+    const storeConv = () => (epilogue ? storeWithEpilogue(epilogue) : storeRaw());
+    // A packed row block's depth loop (few channels): the plain matmul loop over the whole depth.
+    const packedDepth = (): Expr =>
+      m.block(null, [set(l, i32(0)), doWhile('kp', m.i32.lt_u(l.get(), k.get()), [...step(0), ...advance(1)])]);
     stmts.push(
-      ...convLoops(e, { acc, zero, step, store, rows, cols, packedB, bPtr, cPtr, i, p, ic, icEnd, k, E, ES, CS, TC }),
+      ...convLoops(e, {
+        acc,
+        zero,
+        step,
+        store: storeConv,
+        packedDepth,
+        aPtr,
+        rows,
+        cols,
+        packedB,
+        bPtr,
+        cPtr,
+        i,
+        p,
+        ic,
+        icEnd,
+        k,
+        E,
+        ES,
+        CS,
+        TC,
+      }),
     );
     e.finish(name, stmts);
     return;
@@ -439,7 +464,9 @@ interface ConvTile {
   acc: readonly Local[];
   zero: Local;
   step: (u: number, aLoad: (row: number) => Expr) => Expr[];
-  store: Expr[];
+  store: () => Expr[];
+  packedDepth: () => Expr;
+  aPtr: Local;
   rows: Local;
   cols: Local;
   packedB: Local;
@@ -464,6 +491,10 @@ interface ConvTile {
  * then runs the matmul micro-kernel over every tap's channels against the packed kernel. No im2col
  * copy is written or read back, and the sums run in im2col's order (tap by tap, channel by channel),
  * so the results are those of the im2col product bit for bit.
+ *
+ * With fewer than CONV_DIRECT_CHANNELS channels a tap is too short to pay for four addresses (a first
+ * layer's one to three): the block's rows are gathered instead into the matmul's packed layout
+ * ([tile][depth][4], in L1) and the plain micro-kernel runs over the whole depth.
  */
 function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
   const { m, b } = e;
@@ -518,9 +549,10 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
       ),
       set(x0[r]!, sub(mul(ox.get(), g.sw.get()), g.pw.get())),
     ]);
-  const tapAddress = (r: number): Expr => {
+  const tapAddress = (r: number): Expr => tapAddressAt(r, mul(kj.get(), g.dw.get()));
+  function tapAddressAt(r: number, dx: Expr): Expr {
     const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
-    const ix = add(x0[r]!.get(), mul(kj.get(), g.dw.get()));
+    const ix = add(x0[r]!.get(), dx);
     const inside = m.i32.and(
       m.i32.lt_u(iy, g.h.get()), // unsigned: a negative row is out too
       m.i32.lt_u(ix, g.w.get()),
@@ -530,7 +562,7 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
       shl(mul(add(mul(m.copyExpression(iy), g.w.get()), m.copyExpression(ix)), g.cin.get()), ES),
     );
     return m.select(inside, address, zeroRow.get());
-  };
+  }
   const buildTable: Expr[] = [
     set(entry, table.get()),
     loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, [
@@ -563,14 +595,81 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
       ]),
     ),
   ];
-  const tile: Expr[] = [
+  const tileStart = (): Expr[] => [
     set(t.cPtr, add(g.c.get(), shl(add(mul(t.i.get(), t.cols.get()), shl(t.p.get(), CS)), ES))),
     ...t.acc.map((v) => set(v, t.zero.get())),
-    set(entry, add(table.get(), mul(sub(t.i.get(), t.ic.get()), shl(taps.get(), 2)))),
     set(t.bPtr, add(t.packedB.get(), shl(shl(mul(t.p.get(), t.k.get()), CS), ES))),
-    loop(tap, i32(0), () => taps.get(), 1, channels),
-    ...t.store,
   ];
+  const indirectTile: Expr[] = [
+    ...tileStart(),
+    set(entry, add(table.get(), mul(sub(t.i.get(), t.ic.get()), shl(taps.get(), 2)))),
+    loop(tap, i32(0), () => taps.get(), 1, channels),
+    ...t.store(),
+  ];
+  // Few channels: gather each tile's four rows into [depth][4] at the block's packed A, tap by tap.
+  const packedA = table; // the same scratch, used one way or the other
+  // A kernel row whose taps are adjacent (no dilation) and inside the image for all four rows reads
+  // kw·cin contiguous values per row: one loop over them, not kw taps with their addresses.
+  const rowInside = (r: number): Expr => {
+    const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
+    return m.i32.and(
+      m.i32.and(m.i32.lt_u(iy, g.h.get()), m.i32.ge_s(x0[r]!.get(), i32(0))),
+      m.i32.le_s(add(x0[r]!.get(), g.kw.get()), g.w.get()),
+    );
+  };
+  const wholeRows = m.i32.and(
+    m.i32.eq(g.dw.get(), i32(1)),
+    [0, 1, 2, 3].map(rowInside).reduce((x, y) => m.i32.and(x, y)),
+  );
+  const copyRows: Expr[] = [
+    ...ptr.map((pt, r) => set(pt, tapAddressAt(r, i32(0)))),
+    loop(q, i32(0), () => mul(g.kw.get(), g.cin.get()), 1, [
+      ...ptr.map((pt, r) =>
+        E === 8
+          ? m.f64.store(r * 8, 8, entry.get(), m.f64.load(0, 8, add(pt.get(), shl(q.get(), ES))))
+          : m.f32.store(r * 4, 4, entry.get(), m.f32.load(0, 4, add(pt.get(), shl(q.get(), ES)))),
+      ),
+      set(entry, add(entry.get(), i32(4 * E))),
+    ]),
+  ];
+  const gatherBlock: Expr[] = [
+    set(entry, packedA.get()),
+    loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, [
+      ...rowOrigins(),
+      loop(ki, i32(0), () => g.kh.get(), 1, [
+        m.if(
+          wholeRows,
+          m.block(null, copyRows),
+          m.block(null, [
+            loop(kj, i32(0), () => g.kw.get(), 1, [
+              ...ptr.map((pt, r) => set(pt, tapAddress(r))),
+              loop(q, i32(0), () => g.cin.get(), 1, [
+                ...ptr.map((pt, r) =>
+                  E === 8
+                    ? m.f64.store(r * 8, 8, entry.get(), m.f64.load(0, 8, add(pt.get(), shl(q.get(), ES))))
+                    : m.f32.store(r * 4, 4, entry.get(), m.f32.load(0, 4, add(pt.get(), shl(q.get(), ES)))),
+                ),
+                set(entry, add(entry.get(), i32(4 * E))),
+              ]),
+            ]),
+          ]),
+        ),
+      ]),
+    ]),
+  ];
+  const packedTile: Expr[] = [
+    ...tileStart(),
+    set(t.aPtr, add(packedA.get(), mul(sub(t.i.get(), t.ic.get()), shl(t.k.get(), ES)))),
+    t.packedDepth(),
+    ...t.store(),
+  ];
+  const block = (prepare: Expr[], tile: Expr[]) =>
+    m.block(null, [
+      ...prepare,
+      loop(t.p, i32(0), () => m.i32.shr_u(t.cols.get(), i32(CS)), 1, [
+        loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, tile),
+      ]),
+    ]);
   return [
     set(taps, mul(g.kh.get(), g.kw.get())),
     set(ohw, mul(g.oh.get(), g.ow.get())),
@@ -588,10 +687,11 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
           t.rows.get(),
         ),
       ),
-      ...buildTable,
-      loop(t.p, i32(0), () => m.i32.shr_u(t.cols.get(), i32(CS)), 1, [
-        loop(t.i, t.ic.get(), () => t.icEnd.get(), 4, tile),
-      ]),
+      m.if(
+        m.i32.ge_u(g.cin.get(), i32(CONV_DIRECT_CHANNELS)),
+        block(buildTable, indirectTile),
+        block(gatherBlock, packedTile),
+      ),
       set(t.ic, sub(t.icEnd.get(), i32(1))),
     ]),
   ];

@@ -158,7 +158,7 @@ export function conv2d(
   if (!epilogueFits(ctx, rest, layouts, shape, g.rows, g.cout)) return undefined;
   const epilogue = rest.map((o, t) => ({ ptr: ctx.place(o), perRow: layouts[t] === 'column' }));
   const direct = ctx.fnIndex.get(`k${step.kernel}_direct`);
-  if (direct !== undefined && ctx.fns[direct] && convPath(g.c) === 'direct')
+  if (direct !== undefined && ctx.fns[direct] && convPath() === 'direct')
     return convDirect(ctx, direct, ctx.floatType(step.kernel!), a, g, ctx.place(x!), ctx.place(w!), shape, epilogue);
   const cols = ctx.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
   if (!walk(ctx, step, 'im2col', a, g, ctx.place(x!), cols)) return (ctx.arena.free(cols), undefined);
@@ -168,17 +168,11 @@ export function conv2d(
 }
 
 /**
- * Below this many input channels a tap's few channels cannot pay for its four pixel addresses, and
- * the im2col product is faster (a first layer's one to three channels: 28x28x1 by 3x3x32, batch 64,
- * 1.7-2.3 ms against 2.1-2.5 direct; 13x13x32 by 3x3x64: 7.2-8.5 ms against 6.1-6.5 direct).
+ * The convolution's path: direct (an implicit matmul over the image) unless TSANO_CONV=im2col asks
+ * for the im2col product, which the direct path must match bit for bit (tests compare them).
  */
-const DIRECT_MIN_CHANNELS = 4;
-
-/** The convolution's path: TSANO_CONV=im2col or direct forces one (to compare them); else the channel count decides. */
-function convPath(channels: number): 'direct' | 'im2col' {
-  const forced = process.env['TSANO_CONV'];
-  if (forced === 'im2col' || forced === 'direct') return forced;
-  return channels >= DIRECT_MIN_CHANNELS ? 'direct' : 'im2col';
+function convPath(): 'direct' | 'im2col' {
+  return process.env['TSANO_CONV'] === 'im2col' ? 'im2col' : 'direct';
 }
 
 /** The direct (implicit matmul) convolution: bands of output pixels across threads, each packing its own copy of the kernel. */
