@@ -26,6 +26,8 @@ type Loop = (label: string, exitWhen: Expr, stmts: Expr[]) => Expr;
  * B + (l·bDepthStride + j·bColStride): a transposed operand is read in place. The kernel packs A into
  * [row block][k][4] and B into [panel][k][8] (zero-padded), then runs XNNPACK's 4x8 loadsplat
  * micro-kernel over blocks of KC along k and MC rows, so the packed slices stay in cache.
+ * `source: 'conv'` emits the direct convolution instead (`convDirect`'s parameters, see convLoops):
+ * the same packing of B and the same micro-kernel, with A's rows read from an image.
  */
 export function emitMatmul(
   e: FunctionEmitter,
@@ -371,11 +373,6 @@ export function emitMatmul(
       return out;
     });
   };
-  const store = epilogue
-    ? conv
-      ? storeWithEpilogue(epilogue)
-      : [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
-    : storeRaw();
   if (conv) {
     const storeConv = () => (epilogue ? storeWithEpilogue(epilogue) : storeRaw());
     // A packed row block's depth loop (few channels): the plain matmul loop over the whole depth.
@@ -408,6 +405,9 @@ export function emitMatmul(
     e.finish(name, stmts);
     return;
   }
+  const store = epilogue
+    ? [m.if(m.i32.eq(kEnd.get(), k.get()), m.block(null, storeWithEpilogue(epilogue)), m.block(null, storeRaw()))]
+    : storeRaw();
   const tile: Expr[] = [
     set(cPtr, add(C.get(), shl(add(mul(i.get(), cols.get()), shl(p.get(), CS)), ES))),
     ...acc.map((v, q) =>
