@@ -98,6 +98,24 @@ export function convGeometry(ctx: KernelCalls, a: ConvParams, x: readonly number
   return { n, h, wd, c, kh, kw, cout, gh, gw, rows: n * gh.out * gw.out, depth: kh * kw * c };
 }
 
+/** The window geometry both convolution kernels take (im2col's and convDirect's parameters of those names). */
+function windowArgs(a: ConvParams, g: ReturnType<typeof convGeometry>) {
+  return {
+    h: g.h,
+    w: g.wd,
+    oh: g.gh.out,
+    ow: g.gw.out,
+    kh: g.kh,
+    kw: g.kw,
+    sh: a.strides[0],
+    sw: a.strides[1],
+    dh: a.dilation[0],
+    dw: a.dilation[1],
+    ph: g.gh.padBefore,
+    pw: g.gw.padBefore,
+  };
+}
+
 /** Runs a convolution's companion walk (`im2col` gathers x into cols, `col2im` scatters cols back into x). */
 export function walk(
   ctx: KernelCalls,
@@ -120,19 +138,8 @@ export function walk(
         x: x + b0 * image,
         cols: cols + b0 * patches,
         n: b1 - b0,
-        h: g.h,
-        w: g.wd,
         c: g.c,
-        oh: g.gh.out,
-        ow: g.gw.out,
-        kh: g.kh,
-        kw: g.kw,
-        sh: a.strides[0],
-        sw: a.strides[1],
-        dh: a.dilation[0],
-        dw: a.dilation[1],
-        ph: g.gh.padBefore,
-        pw: g.gw.padBefore,
+        ...windowArgs(a, g),
       }),
     ]),
   );
@@ -207,19 +214,8 @@ function convDirect(
           c: cPtr + r0 * cols * E,
           row0: r0,
           row1: r1,
-          h: g.h,
-          w: g.wd,
           cin: g.c,
-          oh: g.gh.out,
-          ow: g.gw.out,
-          kh: g.kh,
-          kw: g.kw,
-          sh: a.strides[0],
-          sw: a.strides[1],
-          dh: a.dilation[0],
-          dw: a.dilation[1],
-          ph: g.gh.padBefore,
-          pw: g.gw.padBefore,
+          ...windowArgs(a, g),
           cout: g.cout,
           scratch: scratch[t]!,
         },
