@@ -49,7 +49,13 @@ export type KernelSpec =
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
   | { readonly kind: 'matmul'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
   /** conv2d (with an optional epilogue) and its two gradients as im2col / col2im around the matmul kernel. */
-  | { readonly kind: 'conv2d'; readonly epilogue?: MatmulEpilogue; readonly dtype?: 'float64' }
+  | {
+      readonly kind: 'conv2d';
+      readonly epilogue?: MatmulEpilogue;
+      readonly dtype?: 'float64';
+      /** The direct kernel max-pools 2x2 windows (stride 2) of the result before storing it. */
+      readonly pool?: true;
+    }
   | { readonly kind: 'conv2dGradInput' | 'conv2dGradFilter'; readonly dtype?: 'float64' }
   /** A strided copy of any dtype, behind transpose, slice, its gradient and pad. */
   | { readonly kind: 'stridedCopy' }

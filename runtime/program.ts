@@ -222,6 +222,11 @@ export interface FusedArgs {
    * convolution), whose result is the region's input 0; the region's input i > 0 is the node's input i + 1.
    */
   readonly product?: FusedProduct;
+  /**
+   * With a convolution product: a 2x2 max pooling of stride 2 ('valid', channels last) applied to
+   * output 0 inside the same kernel, so the convolution's full-size result is never stored.
+   */
+  readonly pool?: { readonly op: 'maxPool2d'; readonly args: PoolArgs };
 }
 
 /** The products a fused region may follow inside one kernel. */

@@ -35,7 +35,7 @@ export function emitMatmul(
   fma = false,
   epilogue?: MatmulEpilogue,
   dtype: 'float32' | 'float64' = 'float32',
-  source: 'matrix' | 'conv' = 'matrix',
+  source: 'matrix' | 'conv' | 'pooledConv' = 'matrix',
 ): void {
   const { m, b } = e;
   // float64: the same 32-byte panels hold 4 columns of two-lane vectors instead of 8 of four-lane ones.
@@ -46,7 +46,7 @@ export function emitMatmul(
   const CS = wide ? 2 : 3; // log2 TC
   const fx = wide ? m.f64x2 : m.f32x4;
   const scalar = wide ? m.f64 : m.f32;
-  const conv = source === 'conv';
+  const conv = source !== 'matrix';
   const {
     a: A,
     b: B,
@@ -349,12 +349,13 @@ export function emitMatmul(
   const cRow = (row: number) => add(cPtr.get(), shl(mul(i32(row), cols.get()), ES));
   const storeRaw = (): Expr[] => acc.map((v, q) => m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), v.get()));
   /** The epilogue on each accumulator (row r of the tile, columns p·TC + h·(lanes) …), then the store. */
-  const storeWithEpilogue = (ep: MatmulEpilogue): Expr[] => {
+  /** Accumulator q after the epilogue (row r of the tile, columns p·TC + h·(lanes) …); its statements go to `out`. */
+  const epilogueValue = (ep: MatmulEpilogue, q: number, out: Expr[]): Expr => {
     const s = wide ? new SimdMathF64(e) : new SimdMath(e, fma);
     const splat = (at: Expr) => (wide ? m.v128.load64_splat(0, 8, at) : m.v128.load32_splat(0, 4, at));
-    return acc.flatMap((v, q) => {
+    const v = acc[q]!;
+    {
       const [r, h] = [Math.floor(q / 2), q % 2];
-      const out: Expr[] = [];
       const loaded = [
         floatValue(v),
         ...ep.layouts.map((layout, t) => {
@@ -369,17 +370,38 @@ export function emitMatmul(
         }),
       ];
       const values = evaluate(s, out, ep.instrs, loaded, m, fx as FloatLanes);
-      out.push(m.v128.store(h * 16, 4, cRow(r), values[ep.output]!.v.get()));
+      return values[ep.output]!.v.get();
+    }
+  };
+  const storeWithEpilogue = (ep: MatmulEpilogue): Expr[] =>
+    acc.flatMap((_, q) => {
+      const out: Expr[] = [];
+      const value = epilogueValue(ep, q, out);
+      out.push(m.v128.store((q % 2) * 16, 4, cRow(Math.floor(q / 2)), value));
       return out;
     });
-  };
+  // A pooled convolution's tile is one 2x2 window: the lane-wise max of its four rows (NaN propagates,
+  // as in the pooling kernel), stored as one row.
+  const storePooled = (): Expr[] =>
+    [0, 1].flatMap((h) => {
+      const out: Expr[] = [];
+      const rows = [0, 1, 2, 3].map((r) => {
+        const q = 2 * r + h;
+        return e.let(out, b.v128, epilogue ? epilogueValue(epilogue, q, out) : acc[q]!.get());
+      });
+      const max = rows.slice(1).reduce((x, y) => fx.max(x, y.get()), rows[0]!.get());
+      out.push(m.v128.store(h * 16, 4, cPtr.get(), max));
+      return out;
+    });
   if (conv) {
-    const storeConv = () => (epilogue ? storeWithEpilogue(epilogue) : storeRaw());
+    const storeConv = () =>
+      source === 'pooledConv' ? storePooled() : epilogue ? storeWithEpilogue(epilogue) : storeRaw();
     // A packed row block's depth loop (few channels): the plain matmul loop over the whole depth.
     const packedDepth = (): Expr =>
       m.block(null, [set(l, i32(0)), doWhile('kp', m.i32.lt_u(l.get(), k.get()), [...step(0), ...advance(1)])]);
     stmts.push(
       ...convLoops(e, {
+        pooled: source === 'pooledConv',
         acc,
         zero,
         step,
@@ -461,6 +483,7 @@ function convOperands(e: FunctionEmitter) {
 }
 
 interface ConvTile {
+  pooled: boolean;
   acc: readonly Local[];
   zero: Local;
   step: (u: number, aLoad: (row: number) => Expr) => Expr[];
@@ -538,10 +561,22 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
   const rowOrigins = (): Expr[] =>
     [0, 1, 2, 3].flatMap((r) => [
       set(global, add(add(g.row0.get(), t.i.get()), i32(r))),
-      set(image, m.i32.div_u(global.get(), ohw.get())),
-      set(rem, sub(global.get(), mul(image.get(), ohw.get()))),
-      set(oy, m.i32.div_u(rem.get(), g.ow.get())),
-      set(ox, sub(rem.get(), mul(oy.get(), g.ow.get()))),
+      ...(t.pooled
+        ? // Row 4·w + s is pixel s (row-major) of pooled pixel w's 2x2 window.
+          [
+            set(image, m.i32.div_u(m.i32.shr_u(global.get(), i32(2)), ohw.get())),
+            set(rem, sub(m.i32.shr_u(global.get(), i32(2)), mul(image.get(), ohw.get()))),
+            set(oy, m.i32.div_u(rem.get(), m.i32.shr_u(g.ow.get(), i32(1)))),
+            set(ox, sub(rem.get(), mul(oy.get(), m.i32.shr_u(g.ow.get(), i32(1))))),
+            set(oy, add(shl(oy.get(), 1), m.i32.shr_u(m.i32.and(global.get(), i32(3)), i32(1)))),
+            set(ox, add(shl(ox.get(), 1), m.i32.and(global.get(), i32(1)))),
+          ]
+        : [
+            set(image, m.i32.div_u(global.get(), ohw.get())),
+            set(rem, sub(global.get(), mul(image.get(), ohw.get()))),
+            set(oy, m.i32.div_u(rem.get(), g.ow.get())),
+            set(ox, sub(rem.get(), mul(oy.get(), g.ow.get()))),
+          ]),
       set(base[r]!, add(g.x.get(), mul(image.get(), imageBytes.get()))),
       set(
         y0[r]!,
@@ -596,7 +631,14 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
     ),
   ];
   const tileStart = (): Expr[] => [
-    set(t.cPtr, add(g.c.get(), shl(add(mul(t.i.get(), t.cols.get()), shl(t.p.get(), CS)), ES))),
+    // A pooled tile stores one row (its window's maximum).
+    set(
+      t.cPtr,
+      add(
+        g.c.get(),
+        shl(add(mul(t.pooled ? m.i32.shr_u(t.i.get(), i32(2)) : t.i.get(), t.cols.get()), shl(t.p.get(), CS)), ES),
+      ),
+    ),
     ...t.acc.map((v) => set(v, t.zero.get())),
     set(t.bPtr, add(t.packedB.get(), shl(shl(mul(t.p.get(), t.k.get()), CS), ES))),
   ];
@@ -672,7 +714,11 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
     ]);
   return [
     set(taps, mul(g.kh.get(), g.kw.get())),
-    set(ohw, mul(g.oh.get(), g.ow.get())),
+    // pixels per image (pooled pixels for a pooled convolution)
+    set(
+      ohw,
+      t.pooled ? mul(m.i32.shr_u(g.oh.get(), i32(1)), m.i32.shr_u(g.ow.get(), i32(1))) : mul(g.oh.get(), g.ow.get()),
+    ),
     set(imageBytes, shl(mul(mul(g.h.get(), g.w.get()), g.cin.get()), ES)),
     set(zeroRow, add(t.packedB.get(), shl(mul(t.cols.get(), t.k.get()), ES))),
     m.memory.fill(zeroRow.get(), i32(0), shl(g.cin.get(), ES)),

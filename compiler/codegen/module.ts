@@ -85,7 +85,15 @@ export function buildModule(
           if (spec.kind === 'conv2d')
             emit(
               'convDirect',
-              (e) => emitMatmul(e, `${name}_direct`, options.relaxedSimd, epilogue, dtype, 'conv'),
+              (e) =>
+                emitMatmul(
+                  e,
+                  `${name}_direct`,
+                  options.relaxedSimd,
+                  epilogue,
+                  dtype,
+                  spec.pool ? 'pooledConv' : 'conv',
+                ),
               tailLength(spec),
             );
           break;

@@ -410,7 +410,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     arity: -1,
     type: (_xs, a) => a.outputTypes[0]!,
     format: (a) =>
-      `${a.product ? `${a.product.op} -> ` : ''}${a.instrs.map((i) => i.op).join(',')}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
+      `${a.product ? `${a.product.op} -> ` : ''}${a.instrs.map((i) => i.op).join(',')}${a.pool ? ' -> maxPool2d[2x2]' : ''}${a.reduce ? ` -> ${a.reduce.op}[${a.reduce.axes}]` : ''}${a.outputs.length > 1 ? `; ${a.outputs.length} outputs` : ''}`,
   },
   fusedOutput: { kind: 'fused', arity: 1, type: (_xs, a) => a.type, format: (a) => `${a.index}` },
 };

@@ -5,6 +5,7 @@ import { withOrigin } from '../ir/origin.js';
 import type { RuleCounts } from './engine.js';
 
 export const EPILOGUE_RULE = 'matmul_epilogue_fusion';
+export const POOL_RULE = 'conv_pool_fusion';
 
 /**
  * Whether a backend computes `instrs` on a matmul's product inside the matmul kernel, reading the
@@ -84,5 +85,52 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
   return rebuild(roots, (node, rebuilt) => {
     const plan = plans.get(node);
     return plan && withOrigin(node.origin, () => Node.make('fused', plan.inputs.map(rebuilt), plan.args));
+  });
+}
+
+/** Whether an epilogue operand is the same for every pixel: a scalar, or a row of channels (a bias). */
+const samePerPixel = (o: Node, out: Node['shape']): boolean =>
+  o.shape.every((d, a) => d === 1 || (a === o.ndim - 1 && d === out[out.length - 1]));
+
+/**
+ * Moves a 2x2 max pooling of stride 2 into the convolution before it (channels last, 'valid', the
+ * convolution already fused with its epilogue and read by nothing else): the direct convolution
+ * computes the four pixels of each window as one tile and stores their maximum, so the
+ * convolution's full-size result is neither written nor read back. Operands of the epilogue must be
+ * the same for every pixel (a bias, a scale), since a tile's rows are no longer consecutive pixels.
+ */
+export function fuseConvPooling(roots: readonly Node[], counts: RuleCounts): Node[] {
+  const order = toposort(roots);
+  const readers = new Map<Node, number>();
+  for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const isRoot = new Set(roots);
+  const plans = new Map<Node, { conv: Node; args: FusedArgs }>();
+  for (const node of order) {
+    if (node.op !== 'maxPool2d') continue;
+    const pool = (node as Node<'maxPool2d'>).args;
+    const conv = node.inputs[0]!;
+    const region = conv.op === 'fused' ? (conv.args as FusedArgs) : undefined;
+    if (
+      !region ||
+      region.product?.op !== 'conv2d' ||
+      region.pool ||
+      region.reduce ||
+      region.outputs.length !== 1 ||
+      readers.get(conv) !== 1 ||
+      isRoot.has(conv) ||
+      conv.dtype !== node.dtype ||
+      pool.dataFormat !== 'channelsLast' ||
+      pool.padding !== 'valid' ||
+      [...pool.poolSize, ...pool.strides].some((d) => d !== 2) ||
+      !conv.inputs.slice(2).every((o) => samePerPixel(o, conv.shape))
+    )
+      continue;
+    plans.set(node, { conv, args: { ...region, outputTypes: [node.type], pool: { op: 'maxPool2d', args: pool } } });
+    counts[POOL_RULE] = (counts[POOL_RULE] ?? 0) + 1;
+  }
+  if (plans.size === 0) return [...roots];
+  return rebuild(roots, (node, rebuilt) => {
+    const plan = plans.get(node);
+    return plan && withOrigin(node.origin, () => Node.make('fused', plan.conv.inputs.map(rebuilt), plan.args));
   });
 }

@@ -7,7 +7,7 @@ import { fuseElementwise } from './fuse.js';
 import type { Rule } from './pattern.js';
 import { canonicalize } from './rules/canonicalize.js';
 import { specialize } from './rules/specialize.js';
-import { EPILOGUE_RULE, fuseMatmulEpilogues, type EpilogueSupport } from './epilogue.js';
+import { EPILOGUE_RULE, fuseConvPooling, fuseMatmulEpilogues, POOL_RULE, type EpilogueSupport } from './epilogue.js';
 import { stabilize } from './rules/stabilize.js';
 
 export type OptimizerLevel = 'fast_run' | 'fast_compile' | 'none';
@@ -43,6 +43,7 @@ export const RULE_NAMES: readonly string[] = [
   ...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)),
   'elementwise_fusion',
   EPILOGUE_RULE,
+  POOL_RULE,
 ];
 
 function checkExclude(exclude: readonly string[]): void {
@@ -88,9 +89,9 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   // Last: fused nodes hide structure from every rule above.
   phase('fusion', (g) => {
     const fused = excluded.has('elementwise_fusion') ? g : fuseElementwise(g, counts);
-    return options.epilogues && !excluded.has(EPILOGUE_RULE)
-      ? fuseMatmulEpilogues(fused, counts, options.epilogues)
-      : fused;
+    if (!options.epilogues || excluded.has(EPILOGUE_RULE)) return fused;
+    const withEpilogues = fuseMatmulEpilogues(fused, counts, options.epilogues);
+    return excluded.has(POOL_RULE) ? withEpilogues : fuseConvPooling(withEpilogues, counts);
   });
   return { roots: current, counts, phases };
 }

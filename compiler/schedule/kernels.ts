@@ -143,7 +143,9 @@ const fused: Lowering<'fused'> = (node, supported) => {
     const others = node.inputs.slice(2);
     if (!epilogueSupport(supported)(a.instrs, others, node.shape)) return undefined;
     const layouts = others.map((o) => predictLayout(o.shape, node.shape)!);
-    return { kind: a.product.op, epilogue: { instrs: a.instrs, output: a.outputs[0]!, layouts }, ...width(node) };
+    const epilogue = { instrs: a.instrs, output: a.outputs[0]!, layouts };
+    if (a.pool) return a.product.op === 'conv2d' ? { kind: 'conv2d', epilogue, pool: true, ...width(node) } : undefined;
+    return { kind: a.product.op, epilogue, ...width(node) };
   }
   if (a.reduce) {
     const op = a.reduce.op;

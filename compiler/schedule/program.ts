@@ -120,7 +120,7 @@ export function printKernels(p: Program): string {
           return `k${i} ${k.log ? 'logSoftmax' : 'softmax'}${dtype}`;
         case 'matmul':
         case 'conv2d':
-          return `k${i} ${k.kind}${dtype}${k.epilogue ? ` then [${instrs(k.epilogue.instrs)}] reading ${k.epilogue.layouts.join(',') || 'nothing'}` : ''}`;
+          return `k${i} ${k.kind}${dtype}${k.epilogue ? ` then [${instrs(k.epilogue.instrs)}] reading ${k.epilogue.layouts.join(',') || 'nothing'}` : ''}${k.kind === 'conv2d' && k.pool ? ', max-pooled 2x2' : ''}`;
         default:
           return `k${i} ${k.kind}${dtype}`;
       }

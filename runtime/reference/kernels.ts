@@ -182,6 +182,7 @@ function runFused(operands: readonly NDArray[], a: FusedArgs, ctx: KernelContext
     );
   }
   const outputs = a.outputs.map((i) => values[i]!);
+  if (a.pool) outputs[0] = REFERENCE_KERNELS.maxPool2d([outputs[0]!], a.pool.args, ctx);
   if (a.reduce)
     outputs[0] = reduceWith(outputs[0]!, a.reduce.axes, a.reduce.keepdims, ctx.dtype, REDUCERS[a.reduce.op]);
   return new MultiOutput(outputs[0]!, outputs);

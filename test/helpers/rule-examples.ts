@@ -517,4 +517,18 @@ export const EXAMPLES: Record<string, Example> = {
     ],
     build: ([x, w, b]) => T.relu(T.add(T.dot(x!, w!), b!)),
   },
+  conv_pool_fusion: {
+    inputs: [
+      ['x', [2, 7, 6, 3], 'float32'],
+      ['k', [3, 2, 3, 5], 'float32'],
+      ['b', [5], 'float32'],
+    ],
+    build: ([x, k, b]) =>
+      T.maxPool2d(T.relu(T.add(T.conv2d(x!, k!, { dataFormat: 'channelsLast', padding: 'same' }), b!)), {
+        poolSize: 2,
+        strides: 2,
+        padding: 'valid',
+        dataFormat: 'channelsLast',
+      }),
+  },
 };

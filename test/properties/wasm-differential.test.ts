@@ -522,6 +522,75 @@ describe('the direct convolution (an implicit matmul over the image, no im2col m
     expect(Array.from(im2col.out.data)).toEqual(Array.from(one.out.data));
     // The im2col matrix alone is 1680 rows x 144 floats (968 KB).
     expect(im2col.f.stats.wasmMemoryPeak! - two.f.stats.wasmMemoryPeak!).toBeGreaterThan(900_000);
+
+    // Pooled in the same kernel, split across two threads: the same bits as on one.
+    const pooledOn = (threads: number) =>
+      withThreads(threads, async () => {
+        const x = T.tensor('x', { shape: geometry.xShape });
+        const k = T.tensor('k', { shape: geometry.kShape });
+        const b = T.tensor('b', { shape: [geometry.kShape[3]!] });
+        const y = T.relu(T.add(T.conv2d(x, k, { padding: 'same', dataFormat: 'channelsLast' }), b));
+        const f = await T.compile([x, k, b], T.maxPool2d(y, { poolSize: 2, dataFormat: 'channelsLast' }));
+        expect(f.stats.rewrites['conv_pool_fusion']).toBe(1);
+        return Array.from(f(...inputs).data);
+      });
+    expect(await pooledOn(2)).toEqual(await pooledOn(1));
+  });
+});
+
+describe('a convolution with its 2x2 max pooling, in one kernel', () => {
+  it('gives what the convolution and the pooling kernel give apart, bit for bit, and the reference closely (NaN included, float32 and float64, one and two threads)', async () => {
+    const arb = fc
+      .record({
+        n: fc.integer({ min: 1, max: 3 }),
+        h: fc.integer({ min: 3, max: 13 }),
+        w: fc.integer({ min: 3, max: 13 }),
+        c: fc.integer({ min: 1, max: 9 }),
+        o: fc.integer({ min: 1, max: 19 }),
+        kh: fc.integer({ min: 1, max: 3 }),
+        kw: fc.integer({ min: 1, max: 3 }),
+        stride: fc.integer({ min: 1, max: 2 }),
+        padding: fc.constantFrom('same' as const, 'valid' as const),
+        dtype: fc.constantFrom('float32' as const, 'float64' as const),
+        threads: fc.constantFrom(1, 2),
+        nan: fc.boolean(),
+      })
+      // the convolution's output must hold one 2x2 window at least
+      .filter((p) => {
+        const out = (size: number, k: number) =>
+          p.padding === 'same' ? Math.ceil(size / p.stride) : Math.floor((size - k) / p.stride) + 1;
+        return out(p.h, p.kh) >= 2 && out(p.w, p.kw) >= 2;
+      });
+    await fc.assert(
+      fc.asyncProperty(arb, async (p) => {
+        const x = T.tensor('x', { shape: [null, p.h, p.w, p.c], dtype: p.dtype });
+        const k = T.tensor('k', { shape: [p.kh, p.kw, p.c, p.o], dtype: p.dtype });
+        const b = T.tensor('b', { shape: [p.o], dtype: p.dtype });
+        const conv = T.relu(
+          T.add(T.conv2d(x, k, { strides: p.stride, padding: p.padding, dataFormat: 'channelsLast' }), b),
+        );
+        const pooled = T.maxPool2d(conv, { poolSize: 2, strides: 2, padding: 'valid', dataFormat: 'channelsLast' });
+        const [fused, apart] = await withThreads(p.threads, async () => [
+          await T.compile([x, k, b], pooled, { mode: 'wasm' }),
+          // the convolution's own value is an output too: it is stored, and pooled by the pooling kernel
+          await T.compile([x, k, b], [pooled, conv], { mode: 'wasm' }),
+        ]);
+        const js = await T.compile([x, k, b], pooled, { mode: 'js' });
+        expect(fused.stats.rewrites['conv_pool_fusion']).toBe(1);
+        expect(apart.stats.rewrites['conv_pool_fusion'] ?? 0).toBe(0);
+        const X = T.randomUniform([p.n, p.h, p.w, p.c], { seed: p.h * 7 + p.o, minval: -1, maxval: 1, dtype: p.dtype });
+        if (p.nan) X.data[(p.h * 5) % X.size] = NaN;
+        const K = T.randomUniform([p.kh, p.kw, p.c, p.o], { seed: p.o, minval: -1, maxval: 1, dtype: p.dtype });
+        const B = T.randomUniform([p.o], { seed: 3, minval: -1, maxval: 1, dtype: p.dtype });
+        const a = fused(X, K, B);
+        expect(fused.stats.referenceSteps).toBe(0);
+        expect(fused.stats.referenceFallbacks ?? 0).toBe(0);
+        expect(Array.from(a.data)).toEqual(Array.from(apart(X, K, B)[0]!.data));
+        const [tolerance, floor] = p.dtype === 'float64' ? [1e-12, 1e-13] : [1e-4, 1e-5];
+        expect(agreeF32(a.data, js(X, K, B).data, tolerance, floor)).toBeUndefined();
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 

@@ -165,8 +165,12 @@ export function conv2d(
   if (!epilogueFits(ctx, rest, layouts, shape, g.rows, g.cout)) return undefined;
   const epilogue = rest.map((o, t) => ({ ptr: ctx.place(o), perRow: layouts[t] === 'column' }));
   const direct = ctx.fnIndex.get(`k${step.kernel}_direct`);
-  if (direct !== undefined && ctx.fns[direct] && convPath() === 'direct')
-    return convDirect(ctx, direct, ctx.floatType(step.kernel!), a, g, ctx.place(x!), ctx.place(w!), shape, epilogue);
+  const run = (pooled: boolean) =>
+    convDirect(ctx, direct!, ctx.floatType(step.kernel!), a, g, ctx.place(x!), ctx.place(w!), epilogue, pooled);
+  const available = direct !== undefined && !!ctx.fns[direct];
+  // Only the direct kernel pools (its tiles are the 2x2 windows); a window needs two rows and columns.
+  if (spec.pool) return available && g.gh.out >= 2 && g.gw.out >= 2 ? run(true) : undefined;
+  if (available && convPath() === 'direct') return run(false);
   const cols = ctx.arena.alloc(g.rows * g.depth * bytesPerElement(x!.dtype));
   if (!walk(ctx, step, 'im2col', a, g, ctx.place(x!), cols)) return (ctx.arena.free(cols), undefined);
   const out = gemm(ctx, step.kernel!, cols, ctx.place(w!), g.rows, g.depth, g.cout, shape, undefined, epilogue);
@@ -191,17 +195,18 @@ function convDirect(
   g: ReturnType<typeof convGeometry>,
   xPtr: number,
   wPtr: number,
-  shape: number[],
   epilogue: readonly { ptr: number; perRow: boolean }[],
+  pooled: boolean,
 ): NDArray {
   const E = bytesPerElement(dtype);
   const cols = roundUp(g.cout, tileCols(dtype));
-  const cPtr = ctx.arena.alloc(roundUp(g.rows, TILE_ROWS) * cols * E);
-  const bands = ctx.parts(
-    g.rows,
-    TILE_ROWS,
-    2 * g.rows * g.depth * g.cout >= PARALLEL_FLOPS && g.rows >= 2 * TILE_ROWS,
-  );
+  // Pooled, the product's rows are the four pixels of each 2x2 window, one stored row per window.
+  const [ph, pw] = [g.gh.out >> 1, g.gw.out >> 1];
+  const rows = pooled ? g.n * ph * pw * 4 : g.rows;
+  const stored = pooled ? rows / 4 : rows;
+  const shape = pooled ? [g.n, ph, pw, g.cout] : [g.n, g.gh.out, g.gw.out, g.cout];
+  const cPtr = ctx.arena.alloc(roundUp(stored, TILE_ROWS) * cols * E);
+  const bands = ctx.parts(rows, TILE_ROWS, 2 * rows * g.depth * g.cout >= PARALLEL_FLOPS && rows >= 2 * TILE_ROWS);
   const scratch = bands.map(() => ctx.arena.alloc(convDirectScratchBytes(g.depth, g.cout, g.c, g.kh * g.kw, dtype)));
   ctx.dispatch(
     bands.map(([r0, r1], t) => [
@@ -211,7 +216,7 @@ function convDirect(
         {
           x: xPtr,
           b: wPtr,
-          c: cPtr + r0 * cols * E,
+          c: cPtr + (pooled ? r0 / 4 : r0) * cols * E,
           row0: r0,
           row1: r1,
           cin: g.c,
@@ -224,7 +229,7 @@ function convDirect(
     ]),
   );
   scratch.forEach((p) => ctx.arena.free(p));
-  return compactColumns(ctx, cPtr, g.rows, g.cout, cols, shape, dtype);
+  return compactColumns(ctx, cPtr, stored, g.cout, cols, shape, dtype);
 }
 
 /** The kernel's gradient: im2col(x)ᵀ · g (the gathered rows read transposed), a [kh*kw*in, out] product in the kernel's own layout. */
