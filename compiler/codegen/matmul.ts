@@ -558,32 +558,53 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
 
   // Where each of a tile's four rows starts: its image, and the top-left input pixel of its window
   // (a row past the band's end gets a window far outside the image, so every tap reads zeros).
-  const rowOrigins = (): Expr[] =>
-    [0, 1, 2, 3].flatMap((r) => [
-      set(global, add(add(g.row0.get(), t.i.get()), i32(r))),
-      ...(t.pooled
-        ? // Row 4·w + s is pixel s (row-major) of pooled pixel w's 2x2 window.
-          [
-            set(image, m.i32.div_u(m.i32.shr_u(global.get(), i32(2)), ohw.get())),
-            set(rem, sub(m.i32.shr_u(global.get(), i32(2)), mul(image.get(), ohw.get()))),
-            set(oy, m.i32.div_u(rem.get(), m.i32.shr_u(g.ow.get(), i32(1)))),
-            set(ox, sub(rem.get(), mul(oy.get(), m.i32.shr_u(g.ow.get(), i32(1))))),
-            set(oy, add(shl(oy.get(), 1), m.i32.shr_u(m.i32.and(global.get(), i32(3)), i32(1)))),
-            set(ox, add(shl(ox.get(), 1), m.i32.and(global.get(), i32(1)))),
-          ]
-        : [
-            set(image, m.i32.div_u(global.get(), ohw.get())),
-            set(rem, sub(global.get(), mul(image.get(), ohw.get()))),
-            set(oy, m.i32.div_u(rem.get(), g.ow.get())),
-            set(ox, sub(rem.get(), mul(oy.get(), g.ow.get()))),
-          ]),
-      set(base[r]!, add(g.x.get(), mul(image.get(), imageBytes.get()))),
-      set(
-        y0[r]!,
-        m.select(m.i32.lt_u(global.get(), g.row1.get()), sub(mul(oy.get(), g.sh.get()), g.ph.get()), i32(-(1 << 30))),
-      ),
-      set(x0[r]!, sub(mul(ox.get(), g.sw.get()), g.pw.get())),
-    ]);
+  // Divisions once per tile: the other rows step from the first (a pooled tile is one window).
+  const rowOrigins = (): Expr[] => [
+    set(global, add(g.row0.get(), t.i.get())),
+    ...(t.pooled
+      ? // Row 4·w + s is pixel s (row-major) of pooled pixel w's 2x2 window: oy, ox hold w's place.
+        [
+          set(image, m.i32.div_u(m.i32.shr_u(global.get(), i32(2)), ohw.get())),
+          set(rem, sub(m.i32.shr_u(global.get(), i32(2)), mul(image.get(), ohw.get()))),
+          set(oy, m.i32.div_u(rem.get(), m.i32.shr_u(g.ow.get(), i32(1)))),
+          set(ox, sub(rem.get(), mul(oy.get(), m.i32.shr_u(g.ow.get(), i32(1))))),
+        ]
+      : [
+          set(image, m.i32.div_u(global.get(), ohw.get())),
+          set(rem, sub(global.get(), mul(image.get(), ohw.get()))),
+          set(oy, m.i32.div_u(rem.get(), g.ow.get())),
+          set(ox, sub(rem.get(), mul(oy.get(), g.ow.get()))),
+        ]),
+    ...[0, 1, 2, 3].flatMap((r) => {
+      const [pixelY, pixelX] = t.pooled
+        ? [add(shl(oy.get(), 1), i32(r >> 1)), add(shl(ox.get(), 1), i32(r & 1))]
+        : [oy.get(), ox.get()];
+      // the next pixel in row-major order, wrapping to the next row and image
+      const step: Expr[] =
+        t.pooled || r === 3
+          ? []
+          : [
+              set(ox, add(ox.get(), i32(1))),
+              set(oy, m.select(m.i32.ge_u(ox.get(), g.ow.get()), add(oy.get(), i32(1)), oy.get())),
+              set(ox, m.select(m.i32.ge_u(ox.get(), g.ow.get()), i32(0), ox.get())),
+              set(image, m.select(m.i32.ge_u(oy.get(), g.oh.get()), add(image.get(), i32(1)), image.get())),
+              set(oy, m.select(m.i32.ge_u(oy.get(), g.oh.get()), i32(0), oy.get())),
+            ];
+      return [
+        set(base[r]!, add(g.x.get(), mul(image.get(), imageBytes.get()))),
+        set(
+          y0[r]!,
+          m.select(
+            m.i32.lt_u(add(global.get(), i32(r)), g.row1.get()),
+            sub(mul(pixelY, g.sh.get()), g.ph.get()),
+            i32(-(1 << 30)),
+          ),
+        ),
+        set(x0[r]!, sub(mul(pixelX, g.sw.get()), g.pw.get())),
+        ...step,
+      ];
+    }),
+  ];
   const tapAddress = (r: number): Expr => tapAddressAt(r, mul(kj.get(), g.dw.get()));
   function tapAddressAt(r: number, dx: Expr): Expr {
     const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
