@@ -605,9 +605,11 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
       ];
     }),
   ];
+  // The input row under kernel row ki for tile row r.
+  const tapRow = (r: number): Expr => add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
   const tapAddress = (r: number): Expr => tapAddressAt(r, mul(kj.get(), g.dw.get()));
   function tapAddressAt(r: number, dx: Expr): Expr {
-    const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
+    const iy = tapRow(r);
     const ix = add(x0[r]!.get(), dx);
     const inside = m.i32.and(
       m.i32.lt_u(iy, g.h.get()), // unsigned: a negative row is out too
@@ -673,27 +675,28 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
   const packedA = table; // the same scratch, used one way or the other
   // A kernel row whose taps are adjacent (no dilation) and inside the image for all four rows reads
   // kw·cin contiguous values per row: one loop over them, not kw taps with their addresses.
-  const rowInside = (r: number): Expr => {
-    const iy = add(y0[r]!.get(), mul(ki.get(), g.dh.get()));
-    return m.i32.and(
-      m.i32.and(m.i32.lt_u(iy, g.h.get()), m.i32.ge_s(x0[r]!.get(), i32(0))),
+  const rowInside = (r: number): Expr =>
+    m.i32.and(
+      m.i32.and(m.i32.lt_u(tapRow(r), g.h.get()), m.i32.ge_s(x0[r]!.get(), i32(0))),
       m.i32.le_s(add(x0[r]!.get(), g.kw.get()), g.w.get()),
     );
-  };
   const wholeRows = m.i32.and(
     m.i32.eq(g.dw.get(), i32(1)),
     [0, 1, 2, 3].map(rowInside).reduce((x, y) => m.i32.and(x, y)),
   );
-  const copyRows: Expr[] = [
-    ...ptr.map((pt, r) => set(pt, tapAddressAt(r, i32(0)))),
-    loop(q, i32(0), () => mul(g.kw.get(), g.cin.get()), 1, [
+  // `count` values from each row's pointer, interleaved into the packed block ([depth][4]) at entry.
+  const gather = (count: () => Expr): Expr =>
+    loop(q, i32(0), count, 1, [
       ...ptr.map((pt, r) =>
         E === 8
           ? m.f64.store(r * 8, 8, entry.get(), m.f64.load(0, 8, add(pt.get(), shl(q.get(), ES))))
           : m.f32.store(r * 4, 4, entry.get(), m.f32.load(0, 4, add(pt.get(), shl(q.get(), ES)))),
       ),
       set(entry, add(entry.get(), i32(4 * E))),
-    ]),
+    ]);
+  const copyRows: Expr[] = [
+    ...ptr.map((pt, r) => set(pt, tapAddressAt(r, i32(0)))),
+    gather(() => mul(g.kw.get(), g.cin.get())),
   ];
   const gatherBlock: Expr[] = [
     set(entry, packedA.get()),
@@ -706,14 +709,7 @@ function convLoops(e: FunctionEmitter, t: ConvTile): Expr[] {
           m.block(null, [
             loop(kj, i32(0), () => g.kw.get(), 1, [
               ...ptr.map((pt, r) => set(pt, tapAddress(r))),
-              loop(q, i32(0), () => g.cin.get(), 1, [
-                ...ptr.map((pt, r) =>
-                  E === 8
-                    ? m.f64.store(r * 8, 8, entry.get(), m.f64.load(0, 8, add(pt.get(), shl(q.get(), ES))))
-                    : m.f32.store(r * 4, 4, entry.get(), m.f32.load(0, 4, add(pt.get(), shl(q.get(), ES)))),
-                ),
-                set(entry, add(entry.get(), i32(4 * E))),
-              ]),
+              gather(() => g.cin.get()),
             ]),
           ]),
         ),

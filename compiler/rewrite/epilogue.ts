@@ -43,12 +43,9 @@ function productOf(p: Node): FusedProduct | undefined {
  * product instead of two. Only where the product has no other reader and `supports` says the backend can.
  */
 export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, supports: EpilogueSupport): Node[] {
-  const order = toposort(roots);
-  const readers = new Map<Node, number>();
-  for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
-  const isRoot = new Set(roots);
+  const { order, readOnce } = readers(roots);
   // Decide first, then rebuild bottom-up, so a fused node's inputs are the rebuilt ones.
-  const plans = new Map<Node, { inputs: Node[]; args: FusedArgs }>();
+  const plans: FusedPlans = new Map();
   const absorbed = new Set<Node>();
   for (const node of order) {
     const region = asRegion(node);
@@ -58,8 +55,7 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
       (p) =>
         productOf(p) !== undefined &&
         p.dtype === node.dtype &&
-        readers.get(p) === 1 &&
-        !isRoot.has(p) &&
+        readOnce(p) &&
         !absorbed.has(p) &&
         p.shape.every((d, a) => d === node.shape[a]) &&
         node.inputs.indexOf(p) === node.inputs.lastIndexOf(p),
@@ -81,11 +77,28 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     });
     counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
   }
+  return rebuildFused(roots, plans);
+}
+
+/** Where a fusion puts fused nodes: the node each replaces, with the new node's inputs and arguments. */
+type FusedPlans = Map<Node, { inputs: readonly Node[]; args: FusedArgs }>;
+
+/** The graph with each planned node replaced by its fused node, built bottom-up so its inputs are the rebuilt ones. */
+function rebuildFused(roots: readonly Node[], plans: FusedPlans): Node[] {
   if (plans.size === 0) return [...roots];
   return rebuild(roots, (node, rebuilt) => {
     const plan = plans.get(node);
     return plan && withOrigin(node.origin, () => Node.make('fused', plan.inputs.map(rebuilt), plan.args));
   });
+}
+
+/** The graph in dependency order, and whether a node has exactly one reader (and is not an output) and so may be absorbed by it. */
+function readers(roots: readonly Node[]): { order: Node[]; readOnce: (n: Node) => boolean } {
+  const order = toposort(roots);
+  const count = new Map<Node, number>();
+  for (const n of order) for (const i of new Set(n.inputs)) count.set(i, (count.get(i) ?? 0) + 1);
+  const isRoot = new Set(roots);
+  return { order, readOnce: (n) => count.get(n) === 1 && !isRoot.has(n) };
 }
 
 /** Whether an epilogue operand is the same for every pixel: a scalar, or a row of channels (a bias). */
@@ -100,11 +113,8 @@ const samePerPixel = (o: Node, out: Node['shape']): boolean =>
  * the same for every pixel (a bias, a scale), since a tile's rows are no longer consecutive pixels.
  */
 export function fuseConvPooling(roots: readonly Node[], counts: RuleCounts): Node[] {
-  const order = toposort(roots);
-  const readers = new Map<Node, number>();
-  for (const n of order) for (const i of new Set(n.inputs)) readers.set(i, (readers.get(i) ?? 0) + 1);
-  const isRoot = new Set(roots);
-  const plans = new Map<Node, { conv: Node; args: FusedArgs }>();
+  const { order, readOnce } = readers(roots);
+  const plans: FusedPlans = new Map();
   for (const node of order) {
     if (node.op !== 'maxPool2d') continue;
     const pool = (node as Node<'maxPool2d'>).args;
@@ -116,8 +126,7 @@ export function fuseConvPooling(roots: readonly Node[], counts: RuleCounts): Nod
       region.pool ||
       region.reduce ||
       region.outputs.length !== 1 ||
-      readers.get(conv) !== 1 ||
-      isRoot.has(conv) ||
+      !readOnce(conv) ||
       conv.dtype !== node.dtype ||
       pool.dataFormat !== 'channelsLast' ||
       pool.padding !== 'valid' ||
@@ -125,12 +134,11 @@ export function fuseConvPooling(roots: readonly Node[], counts: RuleCounts): Nod
       !conv.inputs.slice(2).every((o) => samePerPixel(o, conv.shape))
     )
       continue;
-    plans.set(node, { conv, args: { ...region, outputTypes: [node.type], pool: { op: 'maxPool2d', args: pool } } });
+    plans.set(node, {
+      inputs: conv.inputs,
+      args: { ...region, outputTypes: [node.type], pool: { op: 'maxPool2d', args: pool } },
+    });
     counts[POOL_RULE] = (counts[POOL_RULE] ?? 0) + 1;
   }
-  if (plans.size === 0) return [...roots];
-  return rebuild(roots, (node, rebuilt) => {
-    const plan = plans.get(node);
-    return plan && withOrigin(node.origin, () => Node.make('fused', plan.conv.inputs.map(rebuilt), plan.args));
-  });
+  return rebuildFused(roots, plans);
 }
