@@ -13,11 +13,23 @@ function exponent(m: Bindings, node: Node): number | undefined {
   return uniformValue(c);
 }
 
+/** Ops whose result is never -Infinity: there sqrt and rsqrt agree with pow everywhere. */
+const NEVER_MINUS_INFINITY = new Set<Node['op']>(['abs', 'square', 'exp', 'sqrt', 'sigmoid', 'softplus']);
+
+/**
+ * `root(x)` where it agrees with pow(x, ±0.5): everywhere but x = -Infinity, where pow gives `atMinusInfinity`
+ * (C's and NumPy's pow(-inf, 0.5) is +inf, its square root NaN).
+ */
+const powRoot = (root: (v: Node) => Node, atMinusInfinity: number) => (v: Node) =>
+  NEVER_MINUS_INFINITY.has(v.op)
+    ? root(v)
+    : B.where(B.eq(v, scalarConst(-Infinity, v.dtype)), scalarConst(atMinusInfinity, v.dtype), root(v));
+
 const POW_FORMS: Record<number, (x: Node) => Node> = {
   2: (v) => B.square(v),
-  0.5: (v) => B.sqrt(v),
+  0.5: powRoot(B.sqrt, Infinity),
   [-1]: (v) => B.reciprocal(v),
-  [-0.5]: (v) => B.rsqrt(v),
+  [-0.5]: powRoot(B.rsqrt, 0),
   1: (v) => v,
   3: (v) => B.mul(v, B.square(v)),
 };
@@ -28,7 +40,7 @@ const powerOfTwo = (c: number) =>
 
 /** Cheaper forms once the math is settled. */
 export const specialize: readonly Rule[] = [
-  // pow(x, 2) -> square(x), pow(x, 0.5) -> sqrt(x), pow(x, -1) -> reciprocal(x), pow(x, -0.5) -> rsqrt(x), pow(x, 1) -> x, pow(x, 3) -> x * square(x)
+  // pow(x, 2) -> square(x), pow(x, 0.5) -> sqrt(x) (x = -inf kept apart unless x cannot be -inf), pow(x, -1) -> reciprocal(x), pow(x, -0.5) -> rsqrt(x), pow(x, 1) -> x, pow(x, 3) -> x * square(x)
   rule('pow_specialize', op('pow', x, anyConstant('c')), (m, node) => {
     const e = exponent(m, node);
     return e === undefined ? undefined : POW_FORMS[e]?.(m.x!);
