@@ -23,7 +23,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** 12345, 2.5e9. */
-const formatCount = (n: number) => (n < 1e6 ? String(n) : n.toExponential(2).replace(/\.?0+e\+?/, 'e'));
+const formatCount = (n: number) => (n < 1e6 ? String(n) : n.toExponential(2).replace(/\.?0*e\+?/, 'e'));
 
 /** Why an array of `elements` of `dtype` cannot be made, or undefined when it can. */
 export function oversize(elements: number, dtype: keyof typeof BYTES): string | undefined {

@@ -9,7 +9,8 @@ import { captureOrigin } from './origin.js';
 import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
 import { add, cast, gather, ge, lt, mul, neg, or, reshape, squeeze, transpose, where } from './build.js';
 import { floatx } from '../../runtime/config.js';
-import { isDType, isFloat, type DType } from '../../runtime/dtype.js';
+import { allocate, coerce, isDType, isFloat, type DType } from '../../runtime/dtype.js';
+import { checkedSize } from '../../runtime/limits.js';
 import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { NDArray } from '../../runtime/ndarray.js';
 
@@ -245,15 +246,13 @@ export function arange(start: number | Node, stop?: number | Node, step: number 
   if (bounds.every((b): b is number => typeof b === 'number')) {
     const [a, b, s] = bounds as [number, number, number];
     if (!(s !== 0 && Number.isFinite(s))) throw new ShapeError(`arange: step must be finite and non-zero, got ${s}`);
+    if (!Number.isFinite(a) || !Number.isFinite(b))
+      throw new ShapeError(`arange: bounds must be finite, got start ${a} and stop ${b}`);
     const n = Math.max(0, Math.ceil((b - a) / s));
-    return constantNode(
-      new NDArray(
-        Float64Array.from({ length: n }, (_, i) => a + i * s),
-        [n],
-        'float64',
-      ).astype(type),
-      type,
-    );
+    // The size is checked before anything is allocated, and values go straight into the result's type.
+    const values = allocate(type, checkedSize([n], type, `arange(${a}, ${b}, ${s})`));
+    for (let i = 0; i < n; i++) values[i] = coerce(a + i * s, type);
+    return constantNode(new NDArray(values, [n], type), type);
   }
   return build(
     'arange',

@@ -1,6 +1,7 @@
 import { allocate, coerce, type DType } from '../dtype.js';
 import type { DynamicSliceArgs } from '../program.js';
 import { ShapeError } from '../errors.js';
+import { checkedSize } from '../limits.js';
 import { resolveSlice } from '../geometry.js';
 import { NDArray, sizeOf, stridesOf } from '../ndarray.js';
 import { broadcastConcrete, broadcastStrides, forEachIndex } from './layout.js';
@@ -214,7 +215,7 @@ export function arange(start: number, stop: number, step: number, dtype: DType):
   if (!Number.isFinite(start) || !Number.isFinite(stop))
     throw new ShapeError(`arange: bounds must be finite, got start ${start} and stop ${stop}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  const out = allocate(dtype, n);
+  const out = allocate(dtype, checkedSize([n], dtype, `arange(${start}, ${stop}, ${step})`));
   for (let i = 0; i < n; i++) out[i] = start + i * step;
   return new NDArray(out, [n], dtype);
 }

@@ -84,12 +84,19 @@ async function info(): Promise<void> {
 }
 
 /** `tsano export`: a saved model (its folder, or its model.json) as a standalone export. */
-async function exportSaved(model: string, out: string, options: { batchSize: number }): Promise<void> {
+async function exportSaved(
+  model: string,
+  out: string,
+  options: { batchSize: number; overwrite?: boolean },
+): Promise<void> {
   const file = existsSync(model) && statSync(model).isDirectory() ? path.join(model, 'model.json') : model;
   const { loadModel } = await import('../keras/files.js');
   const { exportModel } = await import('../export/index.js');
   const loaded = await loadModel(file);
-  const { bytes } = await exportModel(loaded, out, { batchSize: options.batchSize });
+  const { bytes } = await exportModel(loaded, out, {
+    batchSize: options.batchSize,
+    overwrite: options.overwrite ?? false,
+  });
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
   console.log(
     `exported ${file} to ${out}/: model.wasm ${kb(bytes.wasm)}, weights.bin ${kb(bytes.weights)}, model.mjs ${kb(bytes.loader)}, model.d.ts, manifest.json`,
@@ -138,7 +145,11 @@ export function cli(): Command {
     .command('export')
     .description('export a saved model (TensorFlow.js layers format) as a standalone wasm module and loader')
     .argument('<model>', 'the saved model: its folder or its model.json')
-    .argument('<outdir>', 'the folder to write (replaced)')
+    .argument('<outdir>', 'the folder to write: new, empty, or a previous export (whose files are replaced)')
+    .option(
+      '--overwrite',
+      "write the export's five files into a folder that holds other files (they are left as they are)",
+    )
     .option(
       '--batch-size <n>',
       'the batch the exported plan runs (predict takes any number of rows)',

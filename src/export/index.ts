@@ -5,7 +5,16 @@
  * per input shape), the weights, and a small generated loader (loader.ts), checked with acorn.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { buildModule, generateModule } from '../../compiler/codegen/module.js';
 import { describe } from '../../compiler/ir/node.js';
@@ -43,6 +52,12 @@ export interface ExportOptions {
    * browsers), giving the results of the library run with TSANO_RELAXED_SIMD=0.
    */
   readonly relaxedSimd?: boolean;
+  /**
+   * Write into a folder that holds other files (only the export's five files are written; nothing
+   * else is touched). Without it such a folder is refused; a new, empty or previous export's folder
+   * needs no flag. A folder holding a saved model is refused either way.
+   */
+  readonly overwrite?: boolean;
 }
 
 export interface ExportFunctionOptions extends ExportOptions {
@@ -213,6 +228,8 @@ interface Manifest {
   imageDataFormat: string;
   relaxedSimd: boolean;
   memoryBytes: number;
+  /** weights.bin's exact length, which the loader checks before using it. */
+  weightsBytes: number;
   batchSize?: number;
   inputs: { name: string; dtype: DType; shape: (number | null)[] }[];
   outputs: { name: string; dtype: DType; shape: (number | null)[] }[];
@@ -230,16 +247,71 @@ function graphHash(program: Program): string {
     .slice(0, 32);
 }
 
-/** Writes the export's files into `dir` through a temporary folder, so a failed export leaves no partial folder. */
-function writeFiles(dir: string, files: Record<string, string | Uint8Array>): void {
-  const parent = path.dirname(path.resolve(dir));
+/** The files an export writes, and nothing else: the only names it ever replaces in a folder. */
+const EXPORT_FILES = ['model.wasm', 'weights.bin', 'model.mjs', 'model.d.ts', 'manifest.json'] as const;
+type ExportFiles = Record<(typeof EXPORT_FILES)[number], string | Uint8Array>;
+/** Files that mark a folder as holding a saved model (TF.js layers format, Keras's files, TF's SavedModel). */
+const SAVED_MODEL = /^(model\.json|saved_model\.pbt?|keras_metadata\.pb)$|\.(keras|h5|hdf5)$/i;
+
+function isPreviousExport(dir: string, entries: readonly string[]): boolean {
+  if (!entries.includes('manifest.json') || entries.some((e) => !(EXPORT_FILES as readonly string[]).includes(e)))
+    return false;
+  try {
+    return (
+      (JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { format?: unknown }).format ===
+      'tsano-export-1'
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes the export's files into `dir` without ever deleting what it did not write: the files go to a
+ * new folder beside `dir` first, then become `dir` (when it is new or empty) or replace, one rename
+ * each, the same five files of a previous export. A folder holding anything else is refused unless
+ * `overwrite` (then only the five names are written, the rest left as it is); a folder holding a
+ * saved model is always refused.
+ */
+function writeExport(dir: string, overwrite: boolean, files: ExportFiles): void {
+  const target = path.resolve(dir);
+  const entries = checkTarget(dir, overwrite);
+  const parent = path.dirname(target);
   mkdirSync(parent, { recursive: true });
-  const staging = path.join(parent, `.${path.basename(dir)}.tsano-export-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging);
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(staging, name), content);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
+  const staging = mkdtempSync(path.join(parent, `.${path.basename(target)}.tsano-export-`));
+  try {
+    for (const name of EXPORT_FILES) writeFileSync(path.join(staging, name), files[name]);
+    if (entries === undefined) renameSync(staging, target);
+    else for (const name of EXPORT_FILES) renameSync(path.join(staging, name), path.join(target, name));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** What `dir` holds (undefined when it does not exist), after checking an export may write there. */
+function checkTarget(dir: string, overwrite: boolean): string[] | undefined {
+  const target = path.resolve(dir);
+  let entries: string[] | undefined;
+  try {
+    if (!statSync(target).isDirectory()) throw new ExportError(`export: ${dir} exists and is not a folder`);
+    entries = readdirSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (entries?.length) {
+    const model = entries.find((e) => SAVED_MODEL.test(e));
+    if (model)
+      throw new ExportError(
+        `export: ${dir} holds a saved model (${model}); an export never writes into a model's folder: choose another folder`,
+      );
+    if (!overwrite && !isPreviousExport(target, entries)) {
+      const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, and ${entries.length - 5} more` : '');
+      throw new ExportError(
+        `export: ${dir} is not empty and is not a previous export (it holds ${shown}); choose a new folder, or pass { overwrite: true } (--overwrite) to write the export's files (${EXPORT_FILES.join(', ')}) into it, leaving everything else as it is`,
+      );
+    }
+  }
+  return entries;
 }
 
 async function exportCompiled(
@@ -297,6 +369,7 @@ async function exportCompiled(
     const wasm = buildModule(program.kernels, { relaxedSimd, sharedMemory: false }).bytes;
     const outputShape = (k: number) =>
       plans[0]!.outputs[k]!.shape.map((d, a) => (outputs[k]!.shape[a] === null ? null : d));
+    const weights = store.bytes();
     const manifest: Manifest = {
       format: 'tsano-export-1',
       tsano: VERSION,
@@ -307,6 +380,7 @@ async function exportCompiled(
       imageDataFormat: imageDataFormat(),
       relaxedSimd,
       memoryBytes: Math.max(layout.bytes, ...plans.map((p) => p.tape.ptr + p.tape.bytes)) + 65536,
+      weightsBytes: weights.length,
       ...(batchSize !== undefined ? { batchSize } : {}),
       inputs: inputs.map((n, i) => ({ name: names.inputs?.[i] ?? describe(n), dtype: n.dtype, shape: [...n.shape] })),
       outputs: outputs.map((n, k) => ({
@@ -321,9 +395,8 @@ async function exportCompiled(
     checkGeneratedModule(LOADER_SOURCE, 'model.mjs');
     const header = `// Generated by tsano ${VERSION}: a standalone ${kind} (${inputs.length} input${inputs.length === 1 ? '' : 's'}, ${outputs.length} output${outputs.length === 1 ? '' : 's'}). See model.d.ts.\n`;
     const loader = header + LOADER_SOURCE;
-    const weights = store.bytes();
     const manifestText = JSON.stringify(manifest);
-    writeFiles(dir, {
+    writeExport(dir, options.overwrite ?? false, {
       'model.wasm': wasm,
       'weights.bin': weights,
       'model.mjs': loader,
@@ -357,6 +430,7 @@ export async function exportFunction(
 ): Promise<ExportSummary> {
   if (typeof fn !== 'function' || !(fn as { program?: unknown }).program)
     throw new ExportError('exportFunction: expected a function made by T.compile');
+  checkTarget(dir, options.overwrite ?? false);
   return exportCompiled(
     fn,
     dir,
@@ -383,6 +457,8 @@ export async function exportModel(
     throw new ExportError(
       `exportModel: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; an exported model's predict takes one input and gives one output (export the function with exportFunction instead)`,
     );
+  checkTarget(dir, options.overwrite ?? false);
+  await ready();
   const fn = model.makePredictFunction();
   const input = fn.graph.inputs[0]!;
   if (input.shape.slice(1).some((d) => d === null))

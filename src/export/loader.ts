@@ -16,28 +16,50 @@ function bytesOf(data) {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+const hex = (bytes) => Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+
+function manifestOf(bytes) {
+  const text = new TextDecoder().decode(bytesOf(bytes));
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return fail('manifest.json is not JSON (' + (/^\\s*</.test(text) ? 'it starts with <, a web page?' : e.message) + ')');
+  }
+}
+
+/** Each file checked for what it must be before it is used: a damaged or wrong file is named, never run. */
+function checkFiles(files) {
+  const m = files.manifest;
+  if (!m || typeof m !== 'object' || m.format !== 'tsano-export-1')
+    fail('manifest.json is not a tsano export manifest (format ' + (m && m.format) + ', expected tsano-export-1)');
+  const wasm = bytesOf(files.wasm);
+  if (wasm.length < 8 || hex(wasm) !== '00 61 73 6d')
+    fail('model.wasm is not a WebAssembly module (it starts with ' + hex(wasm) + (wasm[0] === 0x3c ? ', a web page?' : '') + ')');
+  const weights = bytesOf(files.weights);
+  if (typeof m.weightsBytes === 'number' && weights.length !== m.weightsBytes)
+    fail('weights.bin holds ' + weights.length + ' bytes, the manifest declares ' + m.weightsBytes + (weights.length < m.weightsBytes ? ' (truncated?)' : ''));
+  return { wasm, weights, manifest: m };
+}
+
 async function readFiles(source) {
   if (source && source.wasm && source.weights && source.manifest) {
     const m = source.manifest;
-    return { wasm: source.wasm, weights: source.weights, manifest: m instanceof Object && !ArrayBuffer.isView(m) ? m : JSON.parse(new TextDecoder().decode(m)) };
+    return checkFiles({ wasm: source.wasm, weights: source.weights, manifest: m instanceof Object && !ArrayBuffer.isView(m) && !(m instanceof ArrayBuffer) ? m : manifestOf(m) });
   }
   const base = source && source.url ? new URL('./', source.url) : new URL('./', import.meta.url);
+  let read;
   if (base.protocol === 'file:') {
     const fs = await import('node:fs/promises');
-    const [wasm, weights, manifest] = await Promise.all(NAMES.map((name) => fs.readFile(new URL(name, base))));
-    return { wasm, weights, manifest: JSON.parse(new TextDecoder().decode(manifest)) };
+    read = (name) => fs.readFile(new URL(name, base)).catch((e) => fail('cannot read ' + name + ' (' + (e.code || e.message) + ')'));
+  } else {
+    read = async (name) => {
+      const response = await fetch(new URL(name, base)).catch((e) => fail('cannot fetch ' + name + ' (' + e.message + ')'));
+      if (!response.ok) fail('cannot fetch ' + name + ' (' + response.status + ')');
+      return response.arrayBuffer();
+    };
   }
-  const get = async (name) => {
-    const response = await fetch(new URL(name, base));
-    if (!response.ok) fail('cannot fetch ' + name + ' (' + response.status + ')');
-    return response;
-  };
-  const [wasm, weights, manifest] = await Promise.all([
-    get(NAMES[0]).then((r) => r.arrayBuffer()),
-    get(NAMES[1]).then((r) => r.arrayBuffer()),
-    get(NAMES[2]).then((r) => r.json()),
-  ]);
-  return { wasm, weights, manifest };
+  const [wasm, weights, manifest] = await Promise.all(NAMES.map(read));
+  return checkFiles({ wasm, weights, manifest: manifestOf(manifest) });
 }
 
 const fmt = (shape) => '[' + shape.map((d) => (d === null ? '?' : d)).join(', ') + ']';
@@ -45,7 +67,6 @@ const sizeOf = (shape) => shape.reduce((a, b) => a * b, 1);
 
 export async function load(source) {
   const { wasm, weights, manifest: m } = await readFiles(source);
-  if (m.format !== 'tsano-export-1') fail('unknown format ' + m.format);
   if (!(source && source.wasm)) {
     // In Node: the settings the library runs with (no Liftoff tier, relaxed SIMD), before compiling.
     const base = source && source.url ? new URL('./', source.url) : new URL('./', import.meta.url);
@@ -55,10 +76,12 @@ export async function load(source) {
       if (m.relaxedSimd) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     }
   }
-  const store = bytesOf(weights);
+  const store = weights;
   const memory = new WebAssembly.Memory({ initial: Math.ceil(m.memoryBytes / 65536), maximum: 65536 });
   const parallel = () => fail('a tape split across threads');
-  const { instance } = await WebAssembly.instantiate(bytesOf(wasm), { env: { memory, parallel } });
+  const { instance } = await WebAssembly.instantiate(wasm, { env: { memory, parallel } }).catch((e) =>
+    fail('model.wasm cannot be instantiated (' + e.message + ')'),
+  );
   const run = instance.exports.run;
   const heap = new Uint8Array(memory.buffer);
   const stored = (at, bytes) => store.subarray(at, at + bytes);

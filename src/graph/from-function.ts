@@ -61,6 +61,10 @@ const COMPARISONS: Record<string, (a: TensorLike, b: TensorLike) => Node> = {
 
 export class FromFunctionError extends TsanoError {}
 
+/** The entry of `table` named `key` when the table itself lists it (never an inherited member such as `constructor`). */
+const listed = <V>(table: Readonly<Record<string, V>>, key: string): V | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
+
 /**
  * Reads `fn` (a function, or its source) into a builder of tsano expressions: call the result with
  * one tensor (or number) per parameter. Arrow functions and functions of numbers are read: `Math`'s
@@ -89,7 +93,10 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
       `fromFunction: the source does not parse as a JavaScript function: ${(e as Error).message}`,
     );
   }
-  const statement = (program['body'] as Any[])[0];
+  const statements = program['body'] as Any[];
+  if (statements.length > 1)
+    fail(statements[1]!, 'text follows the function (the source must be one function and nothing else)');
+  const statement = statements[0];
   const f = statement?.type === 'ExpressionStatement' ? (statement['expression'] as Any) : undefined;
   if (!f || (f.type !== 'ArrowFunctionExpression' && f.type !== 'FunctionExpression'))
     throw new FromFunctionError('fromFunction: expected an arrow function or a function (its source text also works)');
@@ -143,12 +150,12 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
         case 'BinaryExpression': {
           const op = e['operator'] as string;
           const [a, b] = [read(e['left'] as Any), read(e['right'] as Any)];
-          const arithmetic = BINARY[op];
+          const arithmetic = listed(BINARY, op);
           if (arithmetic)
             return typeof a === 'number' && typeof b === 'number'
               ? arithmetic.numbers(a, b)
               : arithmetic.graph(node(a), node(b));
-          const compare = COMPARISONS[op];
+          const compare = listed(COMPARISONS, op);
           if (compare) return compare(node(a), node(b));
           return fail(e, `the operator ${op} is not supported`);
         }
@@ -166,7 +173,8 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
         }
         case 'MemberExpression': {
           const name = mathMember(e);
-          if (name in MATH_CONSTANTS) return MATH_CONSTANTS[name]!;
+          const known = listed(MATH_CONSTANTS, name);
+          if (known !== undefined) return known;
           return fail(e, `Math.${name} is not a constant tsano knows`);
         }
         case 'CallExpression': {
@@ -176,7 +184,7 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
           const xs = (e['arguments'] as Any[]).map(read);
           const numbers = xs.every((x): x is number => typeof x === 'number');
           const math = Math as unknown as Record<string, (...v: number[]) => number>;
-          const unary = UNARY_MATH[name];
+          const unary = listed(UNARY_MATH, name);
           if (unary) {
             if (xs.length !== 1) return fail(e, `Math.${name} takes one argument here, got ${xs.length}`);
             return numbers ? math[name]!(xs[0]!) : unary(node(xs[0]!));

@@ -16,6 +16,7 @@ import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import { formatShape } from '../../compiler/ir/type.js';
 import type { OpArgs, TensorType } from '../../compiler/ir/ops.js';
 import { ShapeError, DTypeError, InputError } from '../../runtime/errors.js';
+import { checkedSize } from '../../runtime/limits.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import type { SharedVariable } from './variables.js';
 
@@ -61,6 +62,20 @@ const list = <V>(v: V | readonly V[] | undefined): V[] =>
 
 const sameShape = (a: readonly (number | null)[], b: readonly (number | null)[]) =>
   a.length === b.length && a.every((d, i) => d === b[i] || d === null || b[i] === null);
+
+/**
+ * The most steps a loop is built out to. Each step adds the body's nodes to the graph, so a loop far
+ * longer than this would exhaust memory or time while the graph is built; it is refused before.
+ */
+export const MAX_BUILT_OUT_STEPS = 100_000;
+
+/** Refuses a number of steps the loop cannot be built out to, before any step is built. */
+function checkStepCount(steps: number, where: string): void {
+  if (steps > MAX_BUILT_OUT_STEPS)
+    throw new ShapeError(
+      `${where}: ${steps} steps is more than a loop is built out to (at most ${MAX_BUILT_OUT_STEPS}: each step adds the body's nodes to the graph)`,
+    );
+}
 
 function constantSteps(n: number | Node, where: string): number {
   if (typeof n === 'number') {
@@ -159,6 +174,8 @@ export function scan(
     if (steps < 1) throw new ShapeError(`${where}: the sequences are too short for one step at their taps`);
   }
 
+  checkStepCount(steps, where);
+
   // Each fed-back output's history: its initial value (or, reading further back, its initial rows),
   // then one value per step.
   const history = outputs.map((o) => {
@@ -201,6 +218,9 @@ export function scan(
         throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor (step ${t})`);
       const o = outputs[i]!;
       const first = collected[i]![0];
+      // The stacked output holds every step: refused at the first step when it could not be allocated.
+      if (t === 0 && value.shape.every((d): d is number => d !== null))
+        checkedSize([steps, ...value.shape], value.dtype, `${where}: output ${i} over ${steps} steps`);
       if (o.initial) checkStepOutput(where, i, value, stepTypeOf(o), ` at step ${t}`, 'its initial value');
       else if (first) checkStepOutput(where, i, value, first.type, ` at step ${t}`, 'at step 0');
       collected[i]!.push(value);
