@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as T from '../index.js';
 import { LoadError, TsanoError } from '../../runtime/errors.js';
@@ -133,10 +133,18 @@ function readManifest(manifest: unknown, dir: string, file: string): WeightGroup
 /** Each group's files, after checking they exist and hold exactly the bytes the manifest declares. */
 async function readWeightFiles(group: WeightGroup, file: string): Promise<Buffer> {
   const declared = group.weights.reduce((s, w) => s + w.bytes, 0);
+  const folder = await realpath(path.dirname(path.resolve(file))).catch(() => path.dirname(path.resolve(file)));
   const sizes = await Promise.all(
     group.files.map(async (f) => {
       try {
-        const s = await stat(f);
+        // The path's text was checked against the folder; a symbolic link may still lead out of it.
+        const real = await realpath(f);
+        const inside = path.relative(folder, real);
+        if (inside.startsWith('..') || path.isAbsolute(inside))
+          throw new LoadError(
+            `${f}: weights file listed in ${file} is a link to ${real}, outside the model's folder; weights files must sit beside model.json`,
+          );
+        const s = await stat(real);
         if (!s.isFile()) throw new LoadError(`${f}: weights file listed in ${file} is not a file`);
         return s.size;
       } catch (e) {

@@ -7,17 +7,67 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../index.js';
-import { LoadError } from '../../runtime/errors.js';
+import { LoadError, TsanoError } from '../../runtime/errors.js';
+import { checkedSize } from '../../runtime/limits.js';
 
 export type H5 = typeof import('h5wasm/node').default;
 export type H5Group = InstanceType<H5['Group']>;
-let h5: Promise<H5> | undefined;
+type H5Dataset = InstanceType<H5['Dataset']>;
+
+/** The parts of h5wasm's Emscripten file system that a read is fenced in with. */
+interface FileSystem {
+  open: (path: unknown, ...rest: unknown[]) => unknown;
+  write: (stream: { fd?: number }, ...rest: unknown[]) => number;
+  ErrnoError: new (errno: number) => Error;
+}
+let h5: Promise<{ lib: H5; fs: FileSystem }> | undefined;
 /** h5wasm, loaded at the first Keras file (its wasm build of the HDF5 library costs ~40 ms). */
-const loadH5 = (): Promise<H5> =>
+const loadH5 = () =>
   (h5 ??= import('h5wasm/node').then(async (m) => {
     await m.default.ready;
-    return m.default;
+    return { lib: m.default, fs: m.FS as unknown as FileSystem };
   }));
+
+/** Emscripten's errno for "no such file", which HDF5 sees when it reaches for any other file. */
+const ENOENT = 44;
+
+/**
+ * Runs `use` with HDF5 able to open `file` only, and with its diagnostics kept off stderr. External
+ * links, virtual datasets and external storage all open another file by name: fenced in this way,
+ * none of them can read anything on disk but the file being loaded. What HDF5 printed is returned.
+ */
+function fenced<R>(fs: FileSystem, file: string, use: () => R): { result: R; diagnostics: string } {
+  const { open, write } = fs;
+  const printed: string[] = [];
+  fs.open = (target, ...rest) => {
+    if (typeof target === 'string' && path.resolve(target) !== file) throw new fs.ErrnoError(ENOENT);
+    return open(target, ...rest);
+  };
+  fs.write = (stream, ...rest) => {
+    if (stream.fd !== 1 && stream.fd !== 2) return write(stream, ...rest);
+    const [buffer, offset, length] = rest as [Uint8Array, number, number];
+    printed.push(new TextDecoder().decode(buffer.subarray(offset, offset + length)));
+    return length;
+  };
+  try {
+    return { result: use(), diagnostics: printed.join('') };
+  } catch (e) {
+    (e as { diagnostics?: string }).diagnostics = printed.join('');
+    throw e;
+  } finally {
+    fs.open = open;
+    fs.write = write;
+  }
+}
+
+/** HDF5's own words on what failed (its innermost minor message), for an error that names the file. */
+function hdf5Reason(e: unknown): string {
+  const printed = (e as { diagnostics?: string }).diagnostics ?? '';
+  const minors = [...printed.matchAll(/minor: (.+)/g)].map((m) => m[1]!.trim());
+  const own = e instanceof Error ? e.message : String(e);
+  // h5wasm's own message ("error - name not defined!") says less than HDF5's when HDF5 said something.
+  return minors.length ? minors[minors.length - 1]!.toLowerCase() : own;
+}
 
 export const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 export const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -54,25 +104,34 @@ export function kerasLayerGroups(classNames: readonly string[]): string[] {
   });
 }
 
-/** An HDF5 file's bytes opened with h5wasm (through a temporary file, which its Node build reads). */
+/**
+ * An HDF5 file's bytes opened with h5wasm (through a temporary file, which its Node build reads),
+ * fenced so that nothing but that file is opened and HDF5 prints nothing. Any failure inside is a
+ * LoadError naming `where` (the user's file), with HDF5's reason.
+ */
 export async function withH5File<R>(
   bytes: Uint8Array | undefined,
   mode: 'r' | 'w',
+  where: string,
   use: (f: InstanceType<H5['File']>) => R,
 ) {
-  const lib = await loadH5();
+  const { lib, fs } = await loadH5();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tsano-h5-'));
   const file = path.join(dir, 'data.h5');
   try {
     if (bytes) await writeFile(file, bytes);
-    const f = new lib.File(file, mode);
-    let result: R;
-    try {
-      result = use(f);
-    } finally {
-      f.close();
-    }
+    const { result } = fenced(fs, file, () => {
+      const f = new lib.File(file, mode);
+      try {
+        return use(f);
+      } finally {
+        f.close();
+      }
+    });
     return { result, bytes: mode === 'w' ? new Uint8Array(readFileSync(file)) : undefined };
+  } catch (e) {
+    if (e instanceof TsanoError) throw e;
+    throw new LoadError(`${where}: not a readable HDF5 file (${hdf5Reason(e)})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -90,13 +149,52 @@ export function textAttribute(group: H5Group, name: string): string | string[] |
 export const asList = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v : [v];
 
-/** A dataset's values as an NDArray of floatx, or a LoadError naming where it is. */
-export function datasetArray(group: H5Group, name: string, where: string): T.NDArray {
-  const entity = group.get(name) as { value?: unknown; shape?: number[] | null } | null;
-  if (!entity || !('shape' in entity) || !Array.isArray(entity.shape))
-    throw new LoadError(`${where}: no dataset '${name}' in group '${group.path}'`);
-  const data = entity.value;
-  if (!(data instanceof Float32Array || data instanceof Float64Array))
-    throw new LoadError(`${where}: dataset '${group.path}/${name}' is not floating point`);
-  return T.array(data, { shape: entity.shape }).astype(T.floatx());
+/** A weight stored in an HDF5 file: its shape, known before anything is read, and how to read it. */
+export interface StoredWeight {
+  readonly shape: readonly number[];
+  /** The values as an NDArray of floatx; call only after checking the shape. */
+  read(): T.NDArray;
+}
+
+/**
+ * The dataset `name` of `group` as a weight to read later, after checking what it declares: a dataset
+ * (not a link out of the file), of floating point, a plain (not virtual) layout, and a size one array
+ * may hold. Nothing is read yet, so a huge declared shape costs nothing until it is compared.
+ */
+export function storedWeight(group: H5Group, name: string, where: string): StoredWeight {
+  const at = `${group.path === '/' ? '' : group.path}/${name}`;
+  const entity = group.get(name) as { type?: string } | null;
+  if (!entity) throw new LoadError(`${where}: no dataset '${name}' in group '${group.path}'`);
+  const kind = entity.type ?? 'reference';
+  if (kind === 'ExternalLink' || kind === 'BrokenSoftLink')
+    throw new LoadError(`${where}: '${at}' is a link (${kind}); weights must be stored in the file itself`);
+  if (kind !== 'Dataset') throw new LoadError(`${where}: '${at}' is a ${kind}, not a dataset`);
+  const dataset = entity as H5Dataset;
+  const meta = dataset.metadata;
+  if (meta.virtual_sources?.length)
+    throw new LoadError(
+      `${where}: dataset '${at}' is virtual (it maps other files); weights must be stored in the file`,
+    );
+  if (meta.type !== 1 || (meta.size !== 4 && meta.size !== 8))
+    throw new LoadError(
+      `${where}: dataset '${at}' is not floating point (HDF5 type class ${meta.type}, ${meta.size} bytes)`,
+    );
+  const shape = meta.shape ?? [];
+  try {
+    checkedSize(shape, meta.size === 8 ? 'float64' : 'float32', `dataset '${at}'`);
+  } catch (e) {
+    throw new LoadError(`${where}: ${(e as Error).message}`);
+  }
+  return {
+    shape,
+    read: () => {
+      const data = dataset.value;
+      if (!(data instanceof Float32Array || data instanceof Float64Array))
+        throw new LoadError(`${where}: dataset '${at}' is not floating point`);
+      let bad = 0;
+      for (const v of data) if (!Number.isFinite(v)) bad++;
+      if (bad) console.warn(`tsano: ${where}: weight '${at}' holds ${bad} value(s) that are NaN or infinite`);
+      return T.array(data, { shape }).astype(T.floatx());
+    },
+  };
 }

@@ -9,7 +9,7 @@ import type { AnyLayersModel } from './model.js';
 import { reason } from './save.js';
 import {
   asList,
-  datasetArray,
+  storedWeight,
   HDF5_MAGIC,
   kerasLayerGroups,
   startsWith,
@@ -17,13 +17,14 @@ import {
   withH5File,
   ZIP_MAGIC,
   type H5Group,
+  type StoredWeight,
 } from './hdf5.js';
 
 /**
  * Builds the model of `topology` with its weights taken, layer by layer in order, from `weights`
  * (arrays by layer name); every array the file holds must be used, with the shape the layer builds.
  */
-function assemble(topology: Config, weights: Map<string, T.NDArray[]>, where: string): AnyLayersModel {
+function assemble(topology: Config, weights: Map<string, StoredWeight[]>, where: string): AnyLayersModel {
   const taken = new Map<string, number>();
   const source = (full: string, shape: readonly number[]) => {
     const layer = full.slice(0, full.lastIndexOf('/'));
@@ -39,7 +40,7 @@ function assemble(topology: Config, weights: Map<string, T.NDArray[]>, where: st
         `${where}: weight ${index + 1} of layer '${layer}' is ${JSON.stringify(value.shape)} in the file, the layer builds ${JSON.stringify(shape)}`,
       );
     taken.set(layer, index + 1);
-    return value;
+    return value.read();
   };
   let model: AnyLayersModel;
   try {
@@ -69,15 +70,55 @@ function layerEntries(topology: Config): Config[] {
 
 const layerName = (e: Config) => String(e['name'] ?? (isObject(e['config']) ? e['config']['name'] : ''));
 
-/** A Keras 3 `.keras` archive: the model from config.json, weights from model.weights.h5 (`layers/<class>/vars/<i>`). */
-async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLayersModel> {
-  let files: Record<string, Uint8Array>;
+/** config.json and metadata.json are descriptions: anything near this size is not one. */
+const MAX_DESCRIPTION_BYTES = 64 * 2 ** 20;
+/** Room for HDF5's own structures beside the weights' values: per dataset, and for the file. */
+const HDF5_BYTES_PER_DATASET = 64 * 1024;
+const HDF5_BYTES_PER_FILE = 1024 * 1024;
+
+/**
+ * Inflates only the archive entries `caps` names, each refused before inflating when the archive
+ * declares it larger than its cap (the inflated output is bounded by the declared size).
+ */
+function unzipEntries(bytes: Uint8Array, caps: Readonly<Record<string, number>>, where: string) {
   try {
-    files = unzipSync(bytes);
+    return unzipSync(bytes, {
+      filter: (entry) => {
+        const cap = Object.hasOwn(caps, entry.name) ? caps[entry.name]! : undefined;
+        if (cap === undefined) return false;
+        if (entry.originalSize > cap)
+          throw new LoadError(
+            `${where}: ${entry.name} declares ${entry.originalSize} bytes inflated, more than this model can need (${cap})`,
+          );
+        return true;
+      },
+    });
   } catch (e) {
+    if (e instanceof LoadError) throw e;
     throw new LoadError(`${where}: not a readable zip archive (${(e as Error).message})`);
   }
-  const configBytes = files['config.json'];
+}
+
+/** The bytes a weights file of `topology`'s model can need: its weights in float64, and HDF5's structures. */
+function weightsFileCap(topology: Config, where: string): number {
+  let bytes = HDF5_BYTES_PER_FILE;
+  const count = (_: string, shape: readonly number[]) => {
+    bytes += shape.reduce((a, b) => a * b, 1) * 8 + HDF5_BYTES_PER_DATASET;
+    return T.zeros([...shape]);
+  };
+  try {
+    withWeightSource(count, () => void modelFromTopology(topology, where).weights);
+  } catch (e) {
+    if (e instanceof T.TsanoError) throw e;
+    throw new LoadError(`${where}: ${(e as Error).message}`);
+  }
+  return bytes;
+}
+
+/** A Keras 3 `.keras` archive: the model from config.json, weights from model.weights.h5 (`layers/<class>/vars/<i>`). */
+async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLayersModel> {
+  const described = unzipEntries(bytes, { 'config.json': MAX_DESCRIPTION_BYTES }, where);
+  const configBytes = described['config.json'];
   if (!configBytes) throw new LoadError(`${where}: the archive has no config.json (is it a Keras 3 .keras file?)`);
   let topology: unknown;
   try {
@@ -86,12 +127,15 @@ async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLa
     throw new LoadError(`${where}: config.json is not JSON (${(e as Error).message})`);
   }
   if (!isObject(topology)) throw new LoadError(`${where}: config.json must hold an object`);
-  const weightsBytes = files['model.weights.h5'];
+  const config = topology;
+  const weightsBytes = unzipEntries(bytes, { 'model.weights.h5': weightsFileCap(config, where) }, where)[
+    'model.weights.h5'
+  ];
   if (!weightsBytes) throw new LoadError(`${where}: the archive has no model.weights.h5`);
   if (!startsWith(weightsBytes, HDF5_MAGIC)) throw new LoadError(`${where}: model.weights.h5 is not an HDF5 file`);
-  const { result: weights } = await withH5File(weightsBytes, 'r', (f) => {
-    const byLayer = new Map<string, T.NDArray[]>();
-    const entries = layerEntries(topology as Config).filter((e) => e['class_name'] !== 'InputLayer');
+  const { result } = await withH5File(weightsBytes, 'r', `${where} (model.weights.h5)`, (f) => {
+    const byLayer = new Map<string, StoredWeight[]>();
+    const entries = layerEntries(config).filter((e) => e['class_name'] !== 'InputLayer');
     const groups = kerasLayerGroups(entries.map((e) => String(e['class_name'])));
     entries.forEach((entry, k) => {
       const vars = f.get(`layers/${groups[k]}/vars`) as H5Group | null;
@@ -99,17 +143,17 @@ async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLa
       const names = vars.keys().sort((a, b) => Number(a) - Number(b));
       byLayer.set(
         layerName(entry),
-        names.map((name) => datasetArray(vars, name, where)),
+        names.map((name) => storedWeight(vars, name, where)),
       );
     });
-    return byLayer;
+    return assemble(config, byLayer, where);
   });
-  return assemble(topology as Config, weights, where);
+  return result;
 }
 
 /** A Keras 2 `.h5` model: the topology in the root's model_config, each layer's weights named by its weight_names. */
 async function readKerasH5(bytes: Uint8Array, where: string): Promise<AnyLayersModel> {
-  const { result } = await withH5File(bytes, 'r', (f) => {
+  const { result } = await withH5File(bytes, 'r', where, (f) => {
     const config = textAttribute(f, 'model_config');
     if (config === undefined)
       throw new LoadError(
@@ -123,20 +167,22 @@ async function readKerasH5(bytes: Uint8Array, where: string): Promise<AnyLayersM
     }
     if (!isObject(topology)) throw new LoadError(`${where}: model_config must hold an object`);
     const root = (f.get('model_weights') as H5Group | null) ?? f;
-    const weights = new Map<string, T.NDArray[]>();
+    const weights = new Map<string, StoredWeight[]>();
     for (const layer of asList(textAttribute(root, 'layer_names'))) {
       const group = root.get(layer) as H5Group | null;
-      if (!group) throw new LoadError(`${where}: layer_names lists '${layer}', which has no group`);
-      const names = asList(textAttribute(group, 'weight_names'));
+      if (!group || group.type !== 'Group')
+        throw new LoadError(`${where}: layer_names lists '${layer}', which has no group`);
+      // Keras writes an empty weight_names for a layer without weights.
+      const names = asList(textAttribute(group, 'weight_names')).filter((n) => n !== '');
       if (names.length)
         weights.set(
           layer,
-          names.map((n) => datasetArray(group, n, where)),
+          names.map((n) => storedWeight(group, n, where)),
         );
     }
-    return { topology, weights };
+    return assemble(topology, weights, where);
   });
-  return assemble(result.topology as Config, result.weights, where);
+  return result;
 }
 
 /** Reads a model Python Keras saved: a `.keras` archive or a Keras 2 `.h5` file. */

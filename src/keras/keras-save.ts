@@ -2,7 +2,9 @@
 import { rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { strToU8, zipSync } from 'fflate';
+import type * as T from '../index.js';
 import { SaveError } from '../../runtime/errors.js';
+import { loadKerasFile } from './keras-load.js';
 import type { AnyLayersModel } from './model.js';
 import { reason, writeBeside } from './save.js';
 import { kerasLayerGroups, withH5File } from './hdf5.js';
@@ -84,13 +86,41 @@ function keras3Config(model: AnyLayersModel): Config {
   };
 }
 
+/** Loads the archive just written and compares every weight with the model's, before it replaces anything. */
+async function checkReadBack(written: string, expected: readonly T.NDArray[], file: string): Promise<void> {
+  let values: T.NDArray[];
+  try {
+    values = (await loadKerasFile(written)).getWeights();
+  } catch (e) {
+    throw new SaveError(
+      `${file}: the archive written does not load back (${(e as Error).message}); nothing was replaced`,
+    );
+  }
+  const differs = (a: T.NDArray, b: T.NDArray) =>
+    a.shape.length !== b.shape.length ||
+    a.shape.some((d, i) => d !== b.shape[i]) ||
+    a.data.some((v, i) => !Object.is(v, Math.fround(b.data[i]!)) && !Object.is(v, b.data[i]));
+  const bad = values.length !== expected.length ? -1 : values.findIndex((v, i) => differs(v, expected[i]!));
+  if (bad !== -1 || values.length !== expected.length)
+    throw new SaveError(
+      `${file}: the archive written loads back with ${values.length === expected.length ? `weight ${bad} changed` : `${values.length} weights instead of ${expected.length}`}; nothing was replaced`,
+    );
+}
+
 /**
  * Writes `model` as a Keras 3 `.keras` archive (config.json, metadata.json, model.weights.h5), the
  * file Python's `keras.saving.load_model` opens. The old file is replaced only once the new one is whole.
  */
 export async function saveKerasFile(model: AnyLayersModel, file: string): Promise<void> {
+  // Builds every layer, so a model not yet called has all its weights to write (or says why it cannot).
+  let expected: T.NDArray[];
+  try {
+    expected = model.getWeights();
+  } catch (e) {
+    throw new SaveError(`${file}: the model cannot be built, so its weights cannot be saved (${(e as Error).message})`);
+  }
   const config = keras3Config(model);
-  const { bytes: weights } = await withH5File(undefined, 'w', (f) => {
+  const { bytes: weights } = await withH5File(undefined, 'w', file, (f) => {
     f.create_group('vars');
     const layersGroup = f.create_group('layers');
     const groups = kerasLayerGroups(model.layers.map((l) => l.className));
@@ -113,9 +143,11 @@ export async function saveKerasFile(model: AnyLayersModel, file: string): Promis
   );
   const temporary = await writeBeside(file, archive);
   try {
+    await checkReadBack(temporary, expected, file);
     await rename(temporary, file);
   } catch (e) {
     rmSync(temporary, { force: true });
+    if (e instanceof SaveError) throw e;
     throw new SaveError(`${file}: cannot write (${reason(e)})`);
   }
 }
