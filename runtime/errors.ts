@@ -26,6 +26,17 @@ export class ConfigError extends TsanoError {
 export class LoadError extends TsanoError {
   override name = 'LoadError';
 }
+/** Runs `build`, turning any error it raises into a LoadError that names the file. */
+export function asLoadError<R>(file: string, build: () => R): R {
+  try {
+    return build();
+  } catch (e) {
+    if (e instanceof LoadError) throw e;
+    if (e instanceof TsanoError) throw new LoadError(`${file}: ${e.message}`);
+    throw new LoadError(`${file}: malformed model description (${(e as Error).message})`);
+  }
+}
+
 /** A NaN or infinity found by the NaN guard (`nanGuard: true`): names the first step that produced it. */
 export class NanError extends TsanoError {
   override name = 'NanError';

@@ -1,7 +1,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as T from '../index.js';
-import { LoadError, TsanoError } from '../../runtime/errors.js';
+import { asLoadError, LoadError, TsanoError } from '../../runtime/errors.js';
 import { checkedSize } from '../../runtime/limits.js';
 import { withWeightSource } from './layers/layer.js';
 import type { LayersModel } from './model.js';
@@ -195,17 +195,6 @@ function decodeWeights(
       );
     if (into.has(spec.name)) throw new LoadError(`${file}: weight '${spec.name}' is listed twice in the manifest`);
     into.set(spec.name, { spec, value: T.array(values, { shape: spec.shape }) });
-  }
-}
-
-/** Runs `build`, turning any error it raises into a LoadError that names the file. */
-function asLoadError<R>(file: string, build: () => R): R {
-  try {
-    return build();
-  } catch (e) {
-    if (e instanceof LoadError) throw e;
-    if (e instanceof TsanoError) throw new LoadError(`${file}: ${e.message}`);
-    throw new LoadError(`${file}: malformed model description (${(e as Error).message})`);
   }
 }
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { strFromU8, unzipSync } from 'fflate';
 import * as T from '../index.js';
-import { LoadError } from '../../runtime/errors.js';
+import { asLoadError, LoadError } from '../../runtime/errors.js';
 import { withWeightSource } from './layers/layer.js';
 import { isObject, modelFromTopology, type Config } from './serialization.js';
 import type { AnyLayersModel } from './model.js';
@@ -42,17 +42,13 @@ function assemble(topology: Config, weights: Map<string, StoredWeight[]>, where:
     taken.set(layer, index + 1);
     return value.read();
   };
-  let model: AnyLayersModel;
-  try {
-    model = withWeightSource(source, () => {
+  const model = asLoadError(where, () =>
+    withWeightSource(source, () => {
       const m = modelFromTopology(topology, where);
       void m.weights;
       return m;
-    });
-  } catch (e) {
-    if (e instanceof T.TsanoError) throw e;
-    throw new LoadError(`${where}: ${(e as Error).message}`);
-  }
+    }),
+  );
   for (const [layer, list] of weights)
     if ((taken.get(layer) ?? 0) !== list.length)
       throw new LoadError(
@@ -106,12 +102,7 @@ function weightsFileCap(topology: Config, where: string): number {
     bytes += shape.reduce((a, b) => a * b, 1) * 8 + HDF5_BYTES_PER_DATASET;
     return T.zeros([...shape]);
   };
-  try {
-    withWeightSource(count, () => void modelFromTopology(topology, where).weights);
-  } catch (e) {
-    if (e instanceof T.TsanoError) throw e;
-    throw new LoadError(`${where}: ${(e as Error).message}`);
-  }
+  asLoadError(where, () => withWeightSource(count, () => void modelFromTopology(topology, where).weights));
   return bytes;
 }
 
