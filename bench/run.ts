@@ -241,3 +241,7 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
     `one Adam step, batch 256: ${median(runs).toFixed(1)} ms (an epoch of 2048 samples: ${(8 * median(runs)).toFixed(0)} ms; TF.js wasm in PERFORMANCE.md: 2334 ms)`,
   );
 }
+
+// How building and compiling grow with the graph: 1,000 to 100,000 nodes (bench/graph-size.ts).
+if (only === undefined || 'graph size'.includes(only))
+  await (await import('./graph-size.js')).graphSizeBench(await import('../src/index.js'));

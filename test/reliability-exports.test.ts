@@ -226,3 +226,17 @@ describe('fromFunction reads exactly what it accepts', () => {
     expect(T.fromFunction('(x) => Math.exp(x)')(T.vector('x')).op).toBe('exp');
   });
 });
+
+describe('graphs of any size', () => {
+  it('a chain of 800 tanh compiles to wasm (several kernels, none past V8’s locals) and agrees with the reference', async () => {
+    const x = T.vector('x');
+    let y: T.Node = x;
+    for (let i = 0; i < 800; i++) y = T.tanh(y);
+    const [wasm, js] = [await T.compile([x], y), await T.compile([x], y, { mode: 'js' })];
+    expect(wasm.stats.referenceSteps).toBe(0);
+    expect(wasm.stats.kernels).toBeGreaterThan(1);
+    const input = [0.5, -3, 40, 1e-4];
+    const [a, b] = [wasm(input).data, js(input).data];
+    a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(b[i]!) + 1e-9));
+  }, 60_000);
+});

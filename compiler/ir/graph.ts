@@ -56,6 +56,53 @@ export function substitute(outputs: readonly Node[], replacements: ReadonlyMap<N
   return rebuild(outputs, (node) => replacements.get(node));
 }
 
+/**
+ * `substitute` for a caller that substitutes the same keys again and again as its graph grows (a loop
+ * built out step by step): `unaffected` holds nodes known to depend on no key, which are neither
+ * walked nor remade, and gains the nodes this call finds unaffected. The caller clears it when the
+ * keys change. Without it, each step would walk every step before it.
+ */
+export function substituteGrowing(
+  outputs: readonly Node[],
+  replacements: ReadonlyMap<Node, Node>,
+  unaffected: Set<Node>,
+): Node[] {
+  if (replacements.size === 0) return [...outputs];
+  const order: Node[] = [];
+  const done = new Set<Node>();
+  const stack: [Node, number][] = outputs.filter((o) => !unaffected.has(o)).map((o) => [o, 0]);
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [node, next] = top;
+    if (done.has(node)) {
+      stack.pop();
+      continue;
+    }
+    if (next < node.inputs.length && !replacements.has(node)) {
+      top[1]++;
+      const child = node.inputs[next]!;
+      if (!done.has(child) && !unaffected.has(child)) stack.push([child, 0]);
+      continue;
+    }
+    stack.pop();
+    done.add(node);
+    order.push(node);
+  }
+  const mapped = new Map<Node, Node>();
+  const rebuilt = (n: Node) => mapped.get(n) ?? n;
+  for (const node of order) {
+    const replacement = replacements.get(node);
+    if (replacement) {
+      mapped.set(node, replacement);
+      continue;
+    }
+    const inputs = node.inputs.map(rebuilt);
+    if (inputs.every((x, i) => x === node.inputs[i])) unaffected.add(node);
+    else mapped.set(node, Node.make(node.op, inputs, node.args as OpArgs[Op], node.origin));
+  }
+  return outputs.map(rebuilt);
+}
+
 /** The leaves of a given op among the ancestors of `outputs`. */
 export function leavesOf<K extends 'input' | 'shared'>(outputs: readonly Node[], op: K): Node<K>[] {
   return toposort(outputs).filter((n): n is Node<K> => n.op === op);

@@ -15,6 +15,12 @@ import type { RuleCounts } from './engine.js';
 
 /** Most distinct inputs one fused kernel may read (wasm locals and registers stay manageable). */
 export const MAX_FUSED_INPUTS = 16;
+/**
+ * Most ops one fused kernel computes. Each op's vectorized math takes its own wasm locals (a tanh
+ * about 25), and V8 refuses a function with more than 50,000; TurboFan's compile time also grows
+ * faster than the function. A longer chain becomes several kernels, each one pass over memory.
+ */
+export const MAX_FUSED_OPS = 128;
 const FUSABLE_REDUCE = new Set<Op>(['sum', 'mean', 'max', 'min', 'prod']);
 
 interface Region {
@@ -69,7 +75,7 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     const members = new Set<Node>([sink]);
     const sinkType = sink.type;
     const frontier = [...sink.inputs];
-    while (frontier.length) {
+    while (frontier.length && members.size < MAX_FUSED_OPS) {
       const p = frontier.pop()!;
       if (members.has(p) || !fusable(p)) continue;
       const outside = consumers.get(p)!.filter((c) => !members.has(c) && c !== reduce);
@@ -171,8 +177,12 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     mapped.set(node, result);
     return result;
   }
-  // Resolve in dependency order so recursion stays shallow.
-  for (const n of order) if (!regionOf.has(n)) resolve(n);
+  // Resolve in dependency order so recursion stays shallow: a region when its last node is reached (its
+  // inputs all come before it), so a long chain of regions never recurses through the chain.
+  for (const n of order) {
+    const region = regionOf.get(n);
+    if (!region || n === (region.reduce ?? region.members[region.members.length - 1])) resolve(n);
+  }
   return roots.map(resolve);
 }
 

@@ -70,20 +70,19 @@ export function schedule(
     if (!kernelIndex.has(key)) kernelIndex.set(key, kernels.push(spec) - 1);
     return kernelIndex.get(key);
   };
-  const steps: Step[] = computed.map((node, k) => ({
-    op: node.op,
-    args: node.args as OpArgs[Op],
-    inputs: node.inputs.map((i) => slotOf.get(i)!),
-    out: slotOf.get(node)!,
-    dtype: node.dtype,
-    shape: node.shape,
-    label: describe(node),
-    operandLabels: node.inputs.map((i) => describe(i)),
-    where: whereBuilt(node),
-    release: releaseAt[k]!,
-    reuses: inPlaceCandidate(node, k),
-    kernel: kernelFor(node),
-  }));
+  const steps: Step[] = computed.map((node, k) =>
+    withMessageText(node, {
+      op: node.op,
+      args: node.args as OpArgs[Op],
+      inputs: node.inputs.map((i) => slotOf.get(i)!),
+      out: slotOf.get(node)!,
+      dtype: node.dtype,
+      shape: node.shape,
+      release: releaseAt[k]!,
+      reuses: inPlaceCandidate(node, k),
+      kernel: kernelFor(node),
+    }),
+  );
   return {
     slotCount: slotOf.size,
     inputSlots: inputs.map((n) => slotOf.get(n)!),
@@ -136,4 +135,20 @@ export function printProgram(p: Program): string {
         `%${s.out} = ${s.op}(${s.inputs.map((i) => '%' + i).join(', ')}) : ${s.dtype} ${formatShape(s.shape)}${s.reuses === undefined ? '' : ` (in place of %${s.reuses})`}${s.kernel === undefined ? '' : ` [wasm k${s.kernel}]`}`,
     )
     .join('\n');
+}
+
+/**
+ * A step with the text its messages use (its expression, its operands', where it was built), each
+ * worked out when first read: most steps never fail or get profiled, and describing every step of a
+ * large program took longer than scheduling it.
+ */
+function withMessageText(node: Node, step: Omit<Step, 'label' | 'operandLabels' | 'where'>): Step {
+  let label: string | undefined;
+  let operandLabels: readonly string[] | undefined;
+  let where: string | undefined;
+  return Object.defineProperties(step, {
+    label: { get: () => (label ??= describe(node)), enumerable: true },
+    operandLabels: { get: () => (operandLabels ??= node.inputs.map((i) => describe(i))), enumerable: true },
+    where: { get: () => (where ??= whereBuilt(node)), enumerable: true },
+  }) as Step;
 }

@@ -10,7 +10,7 @@ import { cast, dot, minimum, stack, sub } from '../../compiler/ir/build.js';
 import { dimOf, index } from '../../compiler/ir/indexing.js';
 import { Deferred } from './deferred-loop.js';
 import { tensor } from './variables.js';
-import { substitute, toposort } from '../../compiler/ir/graph.js';
+import { substitute, substituteGrowing, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import { formatShape } from '../../compiler/ir/type.js';
@@ -194,6 +194,9 @@ export function scan(
     slices.set(slice, { sequence: s.input, position });
     return slice;
   };
+  // Nodes known to read no variable the body updates (valid while the set of updated variables stays the same).
+  const unaffected = new Set<Node>();
+  let unaffectedKeys = 0;
   for (let t = 0; t < steps; t++) {
     const args: Node[] = [
       ...sequences.flatMap((s) => s.taps.map((tap) => at(s, t, tap))),
@@ -211,7 +214,11 @@ export function scan(
       });
     checkOutputCount(where, returned.length, outputs.length, t > 0 ? ` at step ${t}` : '');
     // Shared variables the body updates: later steps read the value the previous step left.
-    const current = substitute([...returned, ...updates.map(([, e]) => e)], state);
+    if (state.size !== unaffectedKeys) {
+      unaffected.clear();
+      unaffectedKeys = state.size;
+    }
+    const current = substituteGrowing([...returned, ...updates.map(([, e]) => e)], state, unaffected);
     returned.forEach((_, i) => {
       const value = current[i]!;
       if (!(value instanceof Node))

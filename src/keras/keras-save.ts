@@ -1,13 +1,12 @@
 /** Writing a model as Python Keras 3 saves it: a `.keras` archive of config.json, metadata.json and model.weights.h5. */
 import { rmSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
-import { strToU8, zipSync } from 'fflate';
-import type * as T from '../index.js';
+import { readFile } from 'node:fs/promises';
+import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { SaveError } from '../../runtime/errors.js';
-import { loadKerasFile } from './keras-load.js';
 import type { AnyLayersModel } from './model.js';
 import { reason, writeBeside } from './save.js';
-import { kerasLayerGroups, withH5File } from './hdf5.js';
+import { kerasLayerGroups, storedWeight, withH5File, type H5Group } from './hdf5.js';
 
 type Config = Record<string, unknown>;
 
@@ -86,25 +85,35 @@ function keras3Config(model: AnyLayersModel): Config {
   };
 }
 
-/** Loads the archive just written and compares every weight with the model's, before it replaces anything. */
-async function checkReadBack(written: string, expected: readonly T.NDArray[], file: string): Promise<void> {
-  let values: T.NDArray[];
+/**
+ * Reads the archive just written back from disk and compares it with what was meant: config.json as
+ * written, and every layer's weights in model.weights.h5, value for value, before it replaces anything.
+ */
+async function checkReadBack(written: string, model: AnyLayersModel, config: string, file: string): Promise<void> {
+  const fail = (what: string) => new SaveError(`${file}: the archive written reads back ${what}; nothing was replaced`);
+  let entries: Record<string, Uint8Array>;
   try {
-    values = (await loadKerasFile(written)).getWeights();
+    entries = unzipSync(new Uint8Array(await readFile(written)));
   } catch (e) {
-    throw new SaveError(
-      `${file}: the archive written does not load back (${(e as Error).message}); nothing was replaced`,
-    );
+    throw fail(`as no zip archive (${(e as Error).message})`);
   }
-  const differs = (a: T.NDArray, b: T.NDArray) =>
-    a.shape.length !== b.shape.length ||
-    a.shape.some((d, i) => d !== b.shape[i]) ||
-    a.data.some((v, i) => !Object.is(v, Math.fround(b.data[i]!)) && !Object.is(v, b.data[i]));
-  const bad = values.length !== expected.length ? -1 : values.findIndex((v, i) => differs(v, expected[i]!));
-  if (bad !== -1 || values.length !== expected.length)
-    throw new SaveError(
-      `${file}: the archive written loads back with ${values.length === expected.length ? `weight ${bad} changed` : `${values.length} weights instead of ${expected.length}`}; nothing was replaced`,
-    );
+  if (!entries['config.json'] || strFromU8(entries['config.json']) !== config) throw fail('with another config.json');
+  const weights = entries['model.weights.h5'];
+  if (!weights) throw fail('without model.weights.h5');
+  const groups = kerasLayerGroups(model.layers.map((l) => l.className));
+  const { result: changed } = await withH5File(weights, 'r', file, (f) =>
+    model.layers.flatMap((layer, k) =>
+      layer.getWeights().flatMap((w, i) => {
+        const stored = storedWeight(f.get(`layers/${groups[k]}/vars`) as H5Group, String(i), file);
+        const same =
+          stored.shape.length === w.shape.length &&
+          stored.shape.every((d, a) => d === w.shape[a]) &&
+          stored.read().data.every((v, e) => Object.is(v, w.data[e]) || Object.is(v, Math.fround(w.data[e]!)));
+        return same ? [] : [`layers/${groups[k]}/vars/${i}`];
+      }),
+    ),
+  );
+  if (changed.length) throw fail(`with other values in ${changed.join(', ')}`);
 }
 
 /**
@@ -113,9 +122,8 @@ async function checkReadBack(written: string, expected: readonly T.NDArray[], fi
  */
 export async function saveKerasFile(model: AnyLayersModel, file: string): Promise<void> {
   // Builds every layer, so a model not yet called has all its weights to write (or says why it cannot).
-  let expected: T.NDArray[];
   try {
-    expected = model.getWeights();
+    model.getWeights();
   } catch (e) {
     throw new SaveError(`${file}: the model cannot be built, so its weights cannot be saved (${(e as Error).message})`);
   }
@@ -132,18 +140,19 @@ export async function saveKerasFile(model: AnyLayersModel, file: string): Promis
       });
     });
   });
+  const configText = JSON.stringify(config);
   const metadata = { keras_version: '3.0.0', date_saved: new Date().toISOString(), saved_by: 'tsano' };
   const archive = zipSync(
     {
       'metadata.json': strToU8(JSON.stringify(metadata)),
-      'config.json': strToU8(JSON.stringify(config)),
+      'config.json': strToU8(configText),
       'model.weights.h5': weights!,
     },
     { level: 0 },
   );
   const temporary = await writeBeside(file, archive);
   try {
-    await checkReadBack(temporary, expected, file);
+    await checkReadBack(temporary, model, configText, file);
     await rename(temporary, file);
   } catch (e) {
     rmSync(temporary, { force: true });
