@@ -2,7 +2,7 @@ import { DTypeError, ShapeError } from '../../runtime/errors.js';
 import { oversize } from '../../runtime/limits.js';
 import { NDArray } from '../../runtime/ndarray.js';
 import { OP_INFO, type Op, type OpArgs } from './ops.js';
-import { captureOrigin, formatOrigin, type Origin } from './origin.js';
+import { captureOrigin, formatOrigin, located, type Origin } from './origin.js';
 import { formatShape, TypeRuleError, type TensorType } from './type.js';
 
 let nextId = 1;
@@ -140,7 +140,7 @@ function argReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-const at = (origin: Origin | undefined): string => (origin ? `\n    at ${formatOrigin(origin)}` : '');
+const at = (origin: Origin | undefined): string => (located(origin) ? `\n    at ${formatOrigin(origin)}` : '');
 
 /** How error messages name a node: the user's name, else a short expression. */
 export function describe(node: Node, depth = 2, top = true): string {
@@ -185,5 +185,5 @@ function operandTypes(inputs: readonly Node[]): string {
 
 /** "…\n    at file:line:col (where `expr` was built)" for runtime errors about a node. */
 export function whereBuilt(node: Node): string {
-  return node.origin ? `\n    at ${formatOrigin(node.origin)} (where \`${describe(node)}\` was built)` : '';
+  return located(node.origin) ? `\n    at ${formatOrigin(node.origin)} (where \`${describe(node)}\` was built)` : '';
 }

@@ -41,13 +41,8 @@ export function withOrigin<T>(origin: Origin | undefined, build: () => T): T {
   }
 }
 
-/** The first stack frame outside tsano itself, or undefined when there is none (e.g. internal rewrites). */
-export function captureOrigin(): Origin | undefined {
-  if (inherited) return inherited;
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 40;
-  const stack = new Error().stack ?? '';
-  Error.stackTraceLimit = limit;
+/** The first frame of `stack` (V8's text) outside tsano itself. */
+function userFrame(stack: string): Origin | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m) continue;
@@ -59,6 +54,49 @@ export function captureOrigin(): Origin | undefined {
   return undefined;
 }
 
+/**
+ * An origin read from a stack only when something asks for it. Capturing V8's structured frames costs
+ * little; formatting them as text (through source maps, where a loader installed them) cost 20 µs a
+ * node, most of building a graph, and almost no node's origin is ever read.
+ */
+class CapturedOrigin implements Origin {
+  private frame: Origin | null | undefined;
+  constructor(private readonly trace: { stack?: string }) {}
+  /** The user's frame, or null when the stack holds none (a node built by tsano itself). */
+  located(): Origin | null {
+    return (this.frame ??= userFrame(this.trace.stack ?? '') ?? null);
+  }
+  get file(): string {
+    return this.located()?.file ?? '<unknown>';
+  }
+  get line(): number {
+    return this.located()?.line ?? 0;
+  }
+  get column(): number {
+    return this.located()?.column ?? 0;
+  }
+  toJSON(): Origin | null {
+    return this.located();
+  }
+}
+
+/** Where the user built a node: the first stack frame outside tsano itself, read from the stack when first asked. */
+export function captureOrigin(): Origin | undefined {
+  if (inherited) return inherited;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const trace: { stack?: string } = {};
+  Error.captureStackTrace(trace, captureOrigin);
+  Error.stackTraceLimit = limit;
+  return new CapturedOrigin(trace);
+}
+
+/** `origin` when it names a place in the user's code, else undefined (a node tsano built for itself). */
+export function located(origin: Origin | undefined): Origin | undefined {
+  return origin instanceof CapturedOrigin ? (origin.located() ?? undefined) : origin;
+}
+
 export function formatOrigin(origin: Origin | undefined): string {
-  return origin ? `${origin.file}:${origin.line}:${origin.column}` : '<unknown>';
+  const where = located(origin);
+  return where ? `${where.file}:${where.line}:${where.column}` : '<unknown>';
 }
