@@ -1,6 +1,6 @@
 import { Node } from './node.js';
 import type { ConvArgs, MatmulArgs, Op, OpArgs, PoolArgs, SliceSpec } from './ops.js';
-import { captureOrigin } from './origin.js';
+import { captureOrigin, withOrigin } from './origin.js';
 import { normalizeAxes, TypeRuleError } from './type.js';
 import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.js';
 import { isDType, type DType } from '../../runtime/dtype.js';
@@ -12,7 +12,9 @@ import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
 
 /** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
 function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {
-  return Node.make(op, asNodes(operands), args, captureOrigin());
+  // One stack capture per op: the literals it converts are built at the same line.
+  const origin = captureOrigin();
+  return Node.make(op, withOrigin(origin, () => asNodes(operands)), args, origin);
 }
 
 /** Axis arguments normalised against the operand's rank, with a ShapeError naming the op when out of range. */

@@ -98,13 +98,12 @@ export class Node<K extends Op = Op> {
     type: TensorType,
     name: string | undefined,
   ): Node<K> {
-    const origin = captureOrigin();
     const key = internKey(op, [], args);
     if (key !== undefined) {
       const existing = INTERNED.get(key)?.deref();
       if (existing) return existing as Node<K>;
     }
-    const node = new Node(op, [], args, type, origin, name);
+    const node = new Node(op, [], args, type, captureOrigin(), name);
     if (key !== undefined) {
       INTERNED.set(key, new WeakRef(node));
       REGISTRY.register(node, key);
