@@ -240,3 +240,39 @@ describe('graphs of any size', () => {
     a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(b[i]!) + 1e-9));
   }, 60_000);
 });
+
+describe('option values are checked, in every spelling users type', () => {
+  it("Keras's 'channels_last' / 'channels_first' mean the same in both modes as tsano's spelling", async () => {
+    const x = T.tensor('x', { shape: [1, 5, 5, 5] });
+    const w = T.tensor('w', { shape: [3, 3, 5, 2] });
+    const image = T.randomNormal([1, 5, 5, 5], { seed: 3 });
+    const kernel = T.randomNormal([3, 3, 5, 2], { seed: 4 });
+    for (const [keras, ours] of [
+      ['channels_last', 'channelsLast'],
+      ['channels_first', 'channelsFirst'],
+    ] as const)
+      for (const mode of ['js', 'wasm'] as const) {
+        const [a, b] = await Promise.all(
+          [keras, ours].map((dataFormat) => T.compile([x, w], T.conv2d(x, w, { dataFormat }), { mode })),
+        );
+        const [ya, yb] = [a!(image, kernel), b!(image, kernel)];
+        expect(ya.shape, `${keras} ${mode}`).toEqual(yb.shape);
+        expect([...ya.data]).toEqual([...yb.data]);
+        const pooled = T.maxPool2d(x, { dataFormat: keras });
+        expect(pooled.shape).toEqual(T.maxPool2d(x, { dataFormat: ours }).shape);
+      }
+  });
+
+  it('an unknown data format or window size is an error naming the accepted values', () => {
+    const x = T.tensor('x', { shape: [1, 4, 4, 2] });
+    const w = T.tensor('w', { shape: [3, 3, 2, 2] });
+    expect(() => T.conv2d(x, w, { dataFormat: 'NHWC' as never })).toThrow(
+      /conv2d: dataFormat must be one of 'channelsLast', 'channelsFirst', 'channels_last', 'channels_first', got "NHWC"/,
+    );
+    expect(() => T.maxPool2d(x, { dataFormat: 'last' as never })).toThrow(/maxPool2d: dataFormat must be one of/);
+    expect(() => T.conv2d(x, w, { strides: 0 })).toThrow(
+      /conv2d: strides must be a positive integer or a pair of them, got 0/,
+    );
+    expect(() => T.avgPool2d(x, { poolSize: [2, 1.5] })).toThrow(/poolSize must be a positive integer/);
+  });
+});

@@ -4,7 +4,7 @@ import { captureOrigin, withOrigin } from './origin.js';
 import { normalizeAxes, TypeRuleError } from './type.js';
 import { floatx, imageDataFormat, type DataFormat } from '../../runtime/config.js';
 import { isDType, type DType } from '../../runtime/dtype.js';
-import { DTypeError, ShapeError } from '../../runtime/errors.js';
+import { ConfigError, DTypeError, ShapeError } from '../../runtime/errors.js';
 import { nextSeed } from '../../runtime/random.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { full } from '../../runtime/ndarray.js';
@@ -14,7 +14,12 @@ import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
 function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {
   // One stack capture per op: the literals it converts are built at the same line.
   const origin = captureOrigin();
-  return Node.make(op, withOrigin(origin, () => asNodes(operands)), args, origin);
+  return Node.make(
+    op,
+    withOrigin(origin, () => asNodes(operands)),
+    args,
+    origin,
+  );
 }
 
 /** Axis arguments normalised against the operand's rank, with a ShapeError naming the op when out of range. */
@@ -260,23 +265,52 @@ export function logSoftmax(x: TensorLike, axis = -1): Node {
 }
 
 type PairLike = number | readonly [number, number];
-const pair = (v: PairLike): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+/** A window option (strides, dilation, pool size) as a pair of positive integers, or a ConfigError naming it. */
+function pair(v: PairLike, op: string, option: string): [number, number] {
+  const p: unknown[] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? v : [v];
+  if (p.length !== 2 || !p.every((d) => Number.isInteger(d) && (d as number) >= 1))
+    throw new ConfigError(`${op}: ${option} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  return p as [number, number];
+}
+
+/** The data formats as tsano and TF.js spell them, and as Keras does. */
+const DATA_FORMATS: Readonly<Record<string, DataFormat>> = {
+  channelsLast: 'channelsLast',
+  channelsFirst: 'channelsFirst',
+  channels_last: 'channelsLast',
+  channels_first: 'channelsFirst',
+};
+
+/** `format` (either spelling), the configured image_data_format when absent, or a ConfigError naming the accepted values. */
+function dataFormatOf(format: string | undefined, op: string): DataFormat {
+  if (format === undefined) return imageDataFormat();
+  const known = Object.hasOwn(DATA_FORMATS, format) ? DATA_FORMATS[format] : undefined;
+  if (!known)
+    throw new ConfigError(
+      `${op}: dataFormat must be one of ${Object.keys(DATA_FORMATS)
+        .map((f) => `'${f}'`)
+        .join(', ')}, got ${JSON.stringify(format)}`,
+    );
+  return known;
+}
 
 export interface Conv2dOptions {
   strides?: PairLike;
   padding?: 'valid' | 'same';
   dilation?: PairLike;
-  dataFormat?: DataFormat;
+  /** 'channelsLast' or 'channelsFirst' (Keras's 'channels_last' and 'channels_first' too); default image_data_format. */
+  dataFormat?: DataFormat | 'channels_last' | 'channels_first';
 }
 
 /** 2-D convolution (cross-correlation, as Keras); kernel shape [kh, kw, inChannels, outChannels]. */
 export function conv2d(x: TensorLike, kernel: TensorLike, options: Conv2dOptions = {}): Node {
   checkOptionNames('conv2d', options, ['strides', 'padding', 'dilation', 'dataFormat']);
   const args: ConvArgs = {
-    strides: pair(options.strides ?? 1),
+    strides: pair(options.strides ?? 1, 'conv2d', 'strides'),
     padding: checkPadding(options.padding ?? 'valid', 'conv2d'),
-    dilation: pair(options.dilation ?? 1),
-    dataFormat: options.dataFormat ?? imageDataFormat(),
+    dilation: pair(options.dilation ?? 1, 'conv2d', 'dilation'),
+    dataFormat: dataFormatOf(options.dataFormat, 'conv2d'),
   };
   return build('conv2d', [x, kernel], args);
 }
@@ -294,10 +328,10 @@ export function conv2dTranspose(
   checkOptionNames('conv2dTranspose', options, ['strides', 'padding', 'dataFormat']);
   const [input, k] = [asNode(x), asNode(kernel)];
   const args: ConvArgs = {
-    strides: pair(options.strides ?? 1),
+    strides: pair(options.strides ?? 1, 'conv2dTranspose', 'strides'),
     padding: checkPadding(options.padding ?? 'valid', 'conv2dTranspose'),
     dilation: [1, 1],
-    dataFormat: options.dataFormat ?? imageDataFormat(),
+    dataFormat: dataFormatOf(options.dataFormat, 'conv2dTranspose'),
   };
   if (input.ndim !== 4 || k.ndim !== 4)
     throw new ShapeError(
@@ -320,17 +354,17 @@ export interface Pool2dOptions {
   poolSize?: PairLike;
   strides?: PairLike;
   padding?: 'valid' | 'same';
-  dataFormat?: DataFormat;
+  dataFormat?: DataFormat | 'channels_last' | 'channels_first';
 }
 
 function poolArgs(options: Pool2dOptions, op: string): PoolArgs {
   checkOptionNames(op, options, ['poolSize', 'strides', 'padding', 'dataFormat']);
-  const poolSize = pair(options.poolSize ?? 2);
+  const poolSize = pair(options.poolSize ?? 2, op, 'poolSize');
   return {
     poolSize,
-    strides: pair(options.strides ?? poolSize),
+    strides: pair(options.strides ?? poolSize, op, 'strides'),
     padding: checkPadding(options.padding ?? 'valid', op),
-    dataFormat: options.dataFormat ?? imageDataFormat(),
+    dataFormat: dataFormatOf(options.dataFormat, op),
   };
 }
 function checkPadding(p: string, op: string): 'valid' | 'same' {
