@@ -31,6 +31,13 @@ describe("Theano's spellings", () => {
     expect(Array.from(zeros!.data)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
+  it("T.switch(cond, ift, iff) chooses elementwise, as Theano's switch", async () => {
+    const [c, a] = [T.dvector('c'), T.dvector('a')];
+    const f = await T.compile([c, a], T.switch(T.gt(c, 0), a, T.neg(a)), { mode: 'js' });
+    const out = f([1, -1, 0, 2], [5, 6, 7, 8]);
+    expect(Array.from(out.data)).toEqual([5, -6, -7, 8]);
+  });
+
   it('T.nnet computes what tensor.nnet does (the crossentropies from their formulas)', async () => {
     const [p, t] = [T.dmatrix('p'), T.dmatrix('t')];
     const f = await T.compile(

@@ -48,3 +48,7 @@ export const nnet = {
     B.neg(B.add(B.mul(target, B.log(output)), B.mul(B.sub(1, target), B.log(B.sub(1, output))))),
   conv2d: B.conv2d,
 };
+
+/** Theano's `T.switch(cond, ift, iff)`: the elementwise choice (`where`), spelled as Theano spells it. */
+const theanoSwitch = B.where;
+export { theanoSwitch as switch };
