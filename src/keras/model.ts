@@ -183,7 +183,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   makePredictFunction(): T.CompiledFunction<Out> {
     this.checkNotDisposed('makePredictFunction');
     if (!this.predictFn) {
-      const { xs, ys } = this.forward(false);
+      const { xs, ys } = this.inferenceGraph();
       this.predictFn = T.compileSync(xs, this.outputsAsList ? ys : ys[0]!) as unknown as T.CompiledFunction<Out>;
     }
     return this.predictFn;
@@ -201,12 +201,27 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   /** The symbolic inputs and outputs, built in training or inference mode. */
   protected abstract forward(training: boolean): { xs: T.Node[]; ys: T.Node[] };
+
+  private inference?: { xs: T.Node[]; ys: T.Node[] };
+  /**
+   * The inference-mode graph, built once per structure: predict, evaluate and the getters that read the
+   * inputs and outputs do no graph work after the first (adding a layer builds it again).
+   */
+  protected inferenceGraph(): { xs: T.Node[]; ys: T.Node[] } {
+    return (this.inference ??= this.forward(false));
+  }
+
+  /** Forgets everything built for the model's structure: its graphs and compiled functions. */
+  protected structureChanged(): void {
+    this.inference = undefined;
+    this.trainFn = this.predictFn = this.evalFn = undefined;
+  }
   /** True when the model was given its outputs as a list: predict then returns a list. */
   protected abstract readonly outputsAsList: boolean;
 
   /** The names of the model's inputs, which fit and predict accept data by. */
   get inputNames(): string[] {
-    return this.forward(false).xs.map((x, i) => x.name ?? `input_${i + 1}`);
+    return this.inferenceGraph().xs.map((x, i) => x.name ?? `input_${i + 1}`);
   }
 
   /** The names of the model's outputs (the layers that produce them), which losses and targets go by. */
@@ -214,28 +229,28 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   /** The symbolic inputs (TensorFlow.js's model.inputs). */
   get inputs(): T.Node[] {
-    return this.forward(false).xs;
+    return this.inferenceGraph().xs;
   }
 
   /** The symbolic outputs, inference mode (TensorFlow.js's model.outputs). */
   get outputs(): T.Node[] {
-    return this.forward(false).ys;
+    return this.inferenceGraph().ys;
   }
 
   /** The output's shape; one per output for a model given a list of outputs. */
   get outputShape(): Out extends T.NDArray[] ? Shape[] : Shape {
-    const shapes = this.forward(false).ys.map((y) => y.shape);
+    const shapes = this.inferenceGraph().ys.map((y) => y.shape);
     return (this.outputsAsList ? shapes : shapes[0]!) as never;
   }
 
   /** Every weight, layer by layer (Keras order). */
   get weights(): SharedVariable[] {
-    this.forward(false);
+    this.inferenceGraph();
     return [...new Set(this.layers.flatMap((l) => [...l.weights]))];
   }
 
   get trainableWeights(): SharedVariable[] {
-    this.forward(false);
+    this.inferenceGraph();
     return [...new Set(this.layers.flatMap((l) => [...l.trainableWeights]))];
   }
 
@@ -497,7 +512,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   private evaluateArrays(data: Omit<Batch, 'weights'>, batchSize: number): number[] {
     if (!this.evalFn) {
-      const { xs, ys } = this.forward(false);
+      const { xs, ys } = this.inferenceGraph();
       const targets = this.targetInputs(ys);
       this.evalFn = T.compileSync([...xs, ...targets], this.objective(ys, targets));
     }
@@ -570,7 +585,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
         );
     });
     xs.forEach((a, i) => checkFinite(a, `${what} x${xs.length > 1 ? ` '${this.inputNames[i]}'` : ''}`));
-    const shapes = this.forward(false).ys.map((o) => o.shape);
+    const shapes = this.inferenceGraph().ys.map((o) => o.shape);
     ys.forEach((t, i) => {
       const where = `${what} y${ys.length > 1 ? ` '${outputs[i]!.name}'` : ''}`;
       checkFinite(t, where);
@@ -627,7 +642,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   ): string;
   summary(...args: unknown[]): string {
     const print = (typeof args[0] === 'function' ? args[0] : (args[2] ?? console.log)) as (line: string) => void;
-    this.forward(false);
+    this.inferenceGraph();
     const rows = this.layers.map((l) => {
       const shape = this.layerOutputShape(l);
       return [
@@ -710,7 +725,7 @@ export class Sequential extends LayersModel<T.NDArray> {
       );
     }
     this.layers.push(layer);
-    this.trainFn = this.predictFn = this.evalFn = undefined;
+    this.structureChanged();
   }
 
   get outputNames(): string[] {
