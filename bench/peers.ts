@@ -19,7 +19,12 @@ export interface Workloads {
   cnn?(batch: number): Promise<Runner>;
   /** LSTM(128) over 32 steps of 64 features, batch 64: the last state (inference), or one Adam step on MSE to zeros. */
   lstm?(train: boolean): Promise<Runner>;
+  /** Keras-style predict of 8 rows through an MLP 32-(64 x depth, relu)-10 softmax: what a small call costs. */
+  smallPredict?(depth: number): Promise<Runner>;
 }
+
+/** The small-predict workload's sizes (issue: the hot path). */
+export const SMALL = { rows: 8, features: 32, width: 64, classes: 10 } as const;
 
 /** The LSTM workload's sizes (issue: loops). */
 export const LSTM = { batch: 64, steps: 32, features: 64, units: 128 } as const;
@@ -103,6 +108,18 @@ export async function tfjsWasm(): Promise<Workloads> {
           return tf.softmax(tf.matMul(tf.reshape(h2, [batch, 5 * 5 * 64]), wd));
         }),
       );
+    },
+    async smallPredict(depth) {
+      const tfl = await import('@tensorflow/tfjs-layers');
+      const { rows, features, width, classes } = SMALL;
+      const layers = Array.from({ length: depth }, (_, i) =>
+        tfl.layers.dense({ units: width, activation: 'relu', ...(i === 0 ? { inputShape: [features] } : {}) }),
+      );
+      const model = tfl.sequential({
+        layers: [...layers, tfl.layers.dense({ units: classes, activation: 'softmax' })],
+      });
+      const x = tf.tensor2d(seeded(rows * features, 40), [rows, features]);
+      return run(() => model.predict(x) as InstanceType<typeof tf.Tensor>);
     },
     async lstm(train) {
       const tfl = await import('@tensorflow/tfjs-layers');

@@ -93,6 +93,15 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
     ],
   ),
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
+  ...[2, 20].map((depth): [string, (w: Workloads) => Promise<Runner>, number, (ms: number) => string] => [
+    `Keras predict of 8 rows, ${depth} hidden layers of 64`,
+    async (w) => {
+      if (!w.smallPredict) throw new Error('no small-predict workload');
+      return w.smallPredict(depth);
+    },
+    200,
+    () => '',
+  ]),
 ];
 
 // Ratios: tsano on one thread, then on all threads, against each outside peer.
@@ -241,6 +250,9 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
     `one Adam step, batch 256: ${median(runs).toFixed(1)} ms (an epoch of 2048 samples: ${(8 * median(runs)).toFixed(0)} ms; TF.js wasm in PERFORMANCE.md: 2334 ms)`,
   );
 }
+
+// Keras predict against the same model exported: what the library's call adds to the kernels (bench/own-export.ts).
+if (only === undefined || 'own export'.includes(only)) await (await import('./own-export.js')).ownExportBench();
 
 // How building and compiling grow with the graph: 1,000 to 100,000 nodes (bench/graph-size.ts).
 if (only === undefined || 'graph size'.includes(only))

@@ -1,7 +1,7 @@
 /** tsano's side of the peer workloads, compiled once with T.compile in wasm mode. */
 import * as T from '../src/index.js';
 import * as keras from '../src/keras/index.js';
-import { cnnWeights, data, LSTM, type Workloads } from './peers.js';
+import { cnnWeights, data, LSTM, SMALL, type Workloads } from './peers.js';
 
 /** tsano's workloads, compiled with `threads` threads (TSANO_THREADS is read when a function is compiled). */
 export function tsano(threads?: number): Workloads {
@@ -23,6 +23,7 @@ export function tsano(threads?: number): Workloads {
     tiny: () => withThreads(() => workloads.tiny()),
     cnn: (b) => withThreads(() => workloads.cnn!(b)),
     lstm: (train) => withThreads(() => workloads.lstm!(train)),
+    smallPredict: (depth) => withThreads(() => workloads.smallPredict!(depth)),
   };
 }
 
@@ -93,6 +94,12 @@ function tsanoWorkloads(): Workloads {
       const weights = T.ones([batch]);
       return () => void step(x, y, weights);
     },
+    async smallPredict(depth) {
+      const model = smallModel(depth);
+      const x = f32(data.seeded(SMALL.rows * SMALL.features, 40), [SMALL.rows, SMALL.features]);
+      model.predict(x);
+      return () => void model.predict(x);
+    },
     async tiny() {
       const x = T.vector('x');
       const f = await T.compile([x], T.exp(T.add(T.mul(x, 2), 1)));
@@ -100,4 +107,13 @@ function tsanoWorkloads(): Workloads {
       return () => void f(X);
     },
   };
+}
+
+/** The small-predict workload's model: Dense(64, relu) x depth, then Dense(10, softmax), on 32 features. */
+export function smallModel(depth: number): keras.Sequential {
+  const { features, width, classes } = SMALL;
+  const layers = Array.from({ length: depth }, (_, i) =>
+    keras.layers.dense({ units: width, activation: 'relu', ...(i === 0 ? { inputShape: [features] } : {}) }),
+  );
+  return keras.sequential({ layers: [...layers, keras.layers.dense({ units: classes, activation: 'softmax' })] });
 }

@@ -59,6 +59,8 @@ export interface Accelerator {
   resident(value: NDArray): boolean;
   /** The value a shared variable's slot starts a call with (possibly already in the accelerator's memory). */
   sharedInput(shared: SharedContainer): NDArray;
+  /** Brings a shared variable's home in the accelerator's memory up to date, if it has one (what sharedInput does, without a view). */
+  refreshShared(shared: SharedContainer): void;
   /** Applies updates; returns, for each, the JavaScript value to assign, or undefined where the accelerator kept it. */
   commit(updates: readonly (readonly [SharedContainer, NDArray])[]): (NDArray | undefined)[];
   /** A slot now holds `value`; `drop` when it no longer does, so memory of dead values is reused within the call. */
@@ -169,7 +171,7 @@ export class Executor {
     inputs: readonly NDArray[],
   ): { outputs: NDArray[]; updates: NDArray[] } {
     const shared = this.program.shared;
-    for (let i = 0; i < shared.length; i++) accelerator.sharedInput(shared[i]!.container);
+    for (let i = 0; i < shared.length; i++) accelerator.refreshShared(shared[i]!.container);
     accelerator.install(plan);
     // Results of reference steps by slot; most plans have none (then no map is made).
     let computed: Map<number, NDArray> | undefined;

@@ -277,15 +277,18 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
   sharedInput(shared: SharedContainer): NDArray {
     const home = this.residents.get(shared);
     if (!home) return shared.value;
-    const view = () =>
-      new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)), [...shared.shape], shared.dtype);
-    if (shared.livesIn(this)) return view();
+    this.refreshShared(shared);
+    return new NDArray(this.arena.view(shared.dtype, home.ptr, sizeOf(shared.shape)), [...shared.shape], shared.dtype);
+  }
+
+  refreshShared(shared: SharedContainer): void {
+    const home = this.residents.get(shared);
+    if (!home || shared.livesIn(this)) return;
     const value = shared.value;
     if (home.copiedFrom !== value) {
       this.arena.write(home.ptr, value.data);
       home.copiedFrom = value;
     }
-    return view();
   }
 
   /**
