@@ -254,6 +254,10 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
 // Keras predict against the same model exported: what the library's call adds to the kernels (bench/own-export.ts).
 if (only === undefined || 'own export'.includes(only)) await (await import('./own-export.js')).ownExportBench();
 
+// What a user waits for in a fresh process, against TF.js (bench/first-prediction.ts).
+if (only === undefined || 'first prediction'.includes(only))
+  await (await import('./first-prediction.js')).firstPredictionBench();
+
 // How building and compiling grow with the graph: 1,000 to 100,000 nodes (bench/graph-size.ts).
 if (only === undefined || 'graph size'.includes(only))
   await (await import('./graph-size.js')).graphSizeBench(await import('../src/index.js'));

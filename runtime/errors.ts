@@ -23,6 +23,10 @@ export class ConfigError extends TsanoError {
   override name = 'ConfigError';
 }
 /** A saved model or weights file that cannot be read. */
+/** A wasm module had to be generated synchronously before the code generator (binaryen) was loaded. */
+export class GeneratorNotLoadedError extends ConfigError {
+  override name = 'ConfigError';
+}
 export class LoadError extends TsanoError {
   override name = 'LoadError';
 }

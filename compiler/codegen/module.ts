@@ -1,4 +1,4 @@
-import { ConfigError } from '../../runtime/errors.js';
+import { GeneratorNotLoadedError } from '../../runtime/errors.js';
 import { kernelExports, tailLength, type KernelFunction, type KernelSpec } from '../../runtime/kernel-abi.js';
 import { loadedBinaryen } from './binaryen.js';
 import { emitStridedCopy } from './copy.js';
@@ -43,7 +43,7 @@ export function buildModule(
 ): WasmModule {
   const b = loadedBinaryen();
   if (!b)
-    throw new ConfigError(
+    throw new GeneratorNotLoadedError(
       'compiling to wasm needs the code generator loaded: await T.ready() (or keras.ready()) first, or use the async T.compile',
     );
   const m = new b.Module();

@@ -418,5 +418,6 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
 export const ALL_OPS = Object.keys(OP_INFO) as Op[];
 export const isElementwise = (op: Op): boolean => OP_INFO[op].kind === 'elementwise';
 export const isLeaf = (op: Op): boolean => OP_INFO[op].kind === 'leaf';
+export const isRandom = (op: Op): boolean => OP_INFO[op].kind === 'random';
 
 export type { Shape };

@@ -7,8 +7,9 @@
 import * as T from '../index.js';
 import { ConfigError } from '../../runtime/errors.js';
 
-// Compiling needs the code generator: loaded with the namespace, so every op answers synchronously.
-await T.ready();
+// Every op answers synchronously: before the code generator has loaded, on the reference kernels
+// (stats.tier 'generic'); TSANO_TIER=fused loads the generator with the namespace instead.
+if (T.tierPolicy() === 'fused') await T.ready();
 
 type Values = T.ArrayValue | number | boolean;
 type Operand = T.NDArray | Values;

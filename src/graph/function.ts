@@ -1,13 +1,21 @@
 import { cast } from '../../compiler/ir/build.js';
 import { leavesOf, substitute, toposort } from '../../compiler/ir/graph.js';
 import { describe, Node } from '../../compiler/ir/node.js';
+import { isRandom } from '../../compiler/ir/ops.js';
 import { formatOrigin } from '../../compiler/ir/origin.js';
 import { formatShape, type Shape } from '../../compiler/ir/type.js';
 import { schedule, type Program } from '../../compiler/schedule/program.js';
 import { optimize, type OptimizerLevel, type PhaseReport } from '../../compiler/rewrite/pipeline.js';
 import { defaultBackend, epsilon } from '../../runtime/config.js';
 import { dtypeOfTypedArray, isFloat, isLosslessCast, type TypedArray } from '../../runtime/dtype.js';
-import { ConfigError, DisposedError, DTypeError, InputError, ShapeError } from '../../runtime/errors.js';
+import {
+  ConfigError,
+  DisposedError,
+  DTypeError,
+  GeneratorNotLoadedError,
+  InputError,
+  ShapeError,
+} from '../../runtime/errors.js';
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { Executor } from '../../runtime/executor.js';
@@ -75,6 +83,12 @@ export interface CompileStats {
   referenceSteps: number;
   /** The backend actually in use. */
   mode: Mode;
+  /**
+   * Which tier runs the calls now: 'fused' (the function's own wasm module), 'generic' (the reference
+   * kernels, while the code generator loads: the first calls of a fresh process need not wait for it)
+   * or 'reference' (mode js).
+   */
+  readonly tier: Tier;
   /** Whether every value is checked for NaN and infinity. */
   nanGuard: boolean;
   /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
@@ -408,9 +422,20 @@ export function compileSync<O extends Node | readonly Node[]>(
       console.error(`tsano: ${p.phase.padEnd(12)} ${p.nodesBefore} -> ${p.nodesAfter} nodes, ${p.ms.toFixed(2)} ms`);
     console.error(`tsano: memory       ${reused} in-place steps of ${program.steps.length}`);
   }
-  const accelerator = mode === 'wasm' ? WasmAccelerator.create(program, generateModule) : undefined;
-  const executor = new Executor(program, accelerator, { nanGuard, keepStreams: options.noDefaultUpdates === true });
+  const executorOptions = { nanGuard, keepStreams: options.noDefaultUpdates === true };
+  let accelerator = mode === 'wasm' ? acceleratorOrGeneric(program) : undefined;
+  let executor = new Executor(program, accelerator, executorOptions);
   const disposers: (() => void)[] = [() => executor.dispose()];
+  // The generic tier: the program runs on the reference kernels until the code generator has loaded,
+  // then on its own module (built between two calls, so no call waits for it).
+  let tier: Tier = mode !== 'wasm' ? 'reference' : accelerator || program.kernels.length === 0 ? 'fused' : 'generic';
+  if (tier === 'generic' && tierPolicy() !== 'generic')
+    void loadBinaryen().then(() => {
+      if (executor.isDisposed || tier !== 'generic') return;
+      accelerator = WasmAccelerator.create(program, generateModule);
+      executor = new Executor(program, accelerator, executorOptions);
+      tier = 'fused';
+    });
 
   // A shared variable set to a value of another shape since: the function recompiles for it (once per shape).
   const compiledShapes = program.shared.map((s) => s.container.shape);
@@ -491,21 +516,27 @@ export function compileSync<O extends Node | readonly Node[]>(
         : program.steps.length,
     mode,
     nanGuard,
-    ...(accelerator
-      ? { moduleCache: accelerator.moduleSource, threads: accelerator.threads, relaxedSimd: accelerator.relaxedSimd }
-      : {}),
+    tier,
   };
-  if (accelerator) {
-    // Through a variable dispose clears, so a disposed function's stats do not keep its memory alive.
-    let live: WasmAccelerator | undefined = accelerator;
+  Object.defineProperty(stats, 'tier', { get: () => tier, enumerable: true });
+  if (mode === 'wasm' && program.kernels.length > 0) {
+    // The accelerator in use (a generic start gets one later); dispose clears it, so a disposed
+    // function's stats do not keep its memory alive.
+    let disposed = false;
     let peakAtDispose = 0;
+    const live = () => (disposed ? undefined : accelerator);
     disposers.push(() => {
-      peakAtDispose = live?.memoryPeak ?? peakAtDispose;
-      live = undefined;
+      peakAtDispose = accelerator?.memoryPeak ?? peakAtDispose;
+      disposed = true;
     });
-    Object.defineProperty(stats, 'wasmMemoryPeak', { get: () => live?.memoryPeak ?? peakAtDispose, enumerable: true });
-    Object.defineProperty(stats, 'referenceFallbacks', { get: () => executor.referenceFallbacks, enumerable: true });
-    Object.defineProperty(stats, 'wasmEntries', { get: () => live?.entries ?? 0, enumerable: true });
+    const defined = (name: string, get: () => unknown) =>
+      Object.defineProperty(stats, name, { get, enumerable: true, configurable: true });
+    defined('wasmMemoryPeak', () => live()?.memoryPeak ?? peakAtDispose);
+    defined('referenceFallbacks', () => executor.referenceFallbacks);
+    defined('wasmEntries', () => live()?.entries ?? 0);
+    defined('moduleCache', () => accelerator?.moduleSource);
+    defined('threads', () => accelerator?.threads);
+    defined('relaxedSimd', () => accelerator?.relaxedSimd);
   }
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
@@ -515,6 +546,34 @@ export function compileSync<O extends Node | readonly Node[]>(
     dispose: () => disposers.forEach((d) => d()),
     profile,
   }) as never;
+}
+
+/** How a compiled function's calls run: its own fused module, the reference kernels until that module is ready, or the reference interpreter (mode js). */
+export type Tier = 'fused' | 'generic' | 'reference';
+
+/** TSANO_TIER: 'fused' waits for the code generator (never the generic tier), 'generic' stays on it, 'auto' (default) moves up. */
+export function tierPolicy(): 'fused' | 'generic' | 'auto' {
+  const v = process.env['TSANO_TIER'];
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'fused' || v === 'generic') return v;
+  throw new ConfigError(`TSANO_TIER must be 'fused', 'generic' or 'auto', got '${v}'`);
+}
+
+/**
+ * The program's accelerator: its module from a cache, or generated now; undefined when the module
+ * would have to be generated before the code generator has loaded, and the program may start on the
+ * reference kernels (nothing random in it: a stream's draws must not start over when the tier changes).
+ */
+function acceleratorOrGeneric(program: Program): WasmAccelerator | undefined {
+  const policy = tierPolicy();
+  if (policy === 'generic' && program.steps.every((s) => !isRandom(s.op))) return undefined;
+  try {
+    return WasmAccelerator.create(program, generateModule);
+  } catch (e) {
+    if (e instanceof GeneratorNotLoadedError && policy !== 'fused' && program.steps.every((s) => !isRandom(s.op)))
+      return undefined;
+    throw e;
+  }
 }
 
 /** Numbers of steps whose compiled functions a function with deferred loops keeps at once. */

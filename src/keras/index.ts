@@ -83,10 +83,12 @@ const config = configInForce();
 console.error(`Using ${config.backend} backend.`);
 
 /**
- * The code generator is loaded with the namespace, so predict, evaluate and backend.function answer
- * synchronously, as in TensorFlow.js; `await keras.ready()` is kept for code written for tf.ready().
+ * predict, evaluate and backend.function answer synchronously, as in TensorFlow.js, without waiting for
+ * the code generator: a function whose module is not cached starts on the reference kernels and moves
+ * to its own module once the generator has loaded (`stats.tier`). TSANO_TIER=fused loads it here
+ * instead, so every call runs fused; `await keras.ready()` is kept for code written for tf.ready().
  */
-await T.ready();
+if (T.tierPolicy() === 'fused') await T.ready();
 export const ready = T.ready;
 
 const FLOATX = ['float16', 'float32', 'float64'];
