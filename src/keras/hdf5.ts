@@ -28,6 +28,9 @@ const loadH5 = () =>
     return { lib: m.default, fs: m.FS as unknown as FileSystem };
   }));
 
+/** Warnings found while HDF5 runs fenced (stderr is held then), printed once it is done. */
+const warnings: string[] = [];
+
 /** Emscripten's errno for "no such file", which HDF5 sees when it reaches for any other file. */
 const ENOENT = 44;
 
@@ -49,6 +52,12 @@ function fenced<R>(fs: FileSystem, file: string, use: () => R): { result: R; dia
     printed.push(new TextDecoder().decode(buffer.subarray(offset, offset + length)));
     return length;
   };
+  // Emscripten reports an abort (a file HDF5 gives up on) through console.error, bound when it started.
+  const stderrWrite = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    printed.push(typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk));
+    return true;
+  }) as typeof process.stderr.write;
   try {
     return { result: use(), diagnostics: printed.join('') };
   } catch (e) {
@@ -57,6 +66,7 @@ function fenced<R>(fs: FileSystem, file: string, use: () => R): { result: R; dia
   } finally {
     fs.open = open;
     fs.write = write;
+    process.stderr.write = stderrWrite;
   }
 }
 
@@ -134,6 +144,7 @@ export async function withH5File<R>(
     throw new LoadError(`${where}: not a readable HDF5 file (${hdf5Reason(e)})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    for (const w of warnings.splice(0)) console.warn(w);
   }
 }
 
@@ -193,7 +204,7 @@ export function storedWeight(group: H5Group, name: string, where: string): Store
         throw new LoadError(`${where}: dataset '${at}' is not floating point`);
       let bad = 0;
       for (const v of data) if (!Number.isFinite(v)) bad++;
-      if (bad) console.warn(`tsano: ${where}: weight '${at}' holds ${bad} value(s) that are NaN or infinite`);
+      if (bad) warnings.push(`tsano: ${where}: weight '${at}' holds ${bad} value(s) that are NaN or infinite`);
       return T.array(data, { shape }).astype(T.floatx());
     },
   };

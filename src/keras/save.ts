@@ -78,6 +78,11 @@ export async function saveModel(model: AnyLayersModel, target: string): Promise<
   try {
     written.push(await writeBeside(files[0]!, bytes));
     written.push(await writeBeside(files[1]!, json));
+    // Read back before anything is replaced: what is on disk must be what was meant.
+    const contents = [bytes, new TextEncoder().encode(json)];
+    for (let k = 0; k < written.length; k++)
+      if (!(await readFile(written[k]!)).equals(contents[k]!))
+        throw new SaveError(`${files[k]}: the file written reads back different; nothing was replaced`);
     for (; renamed < files.length; renamed++) await rename(written[renamed]!, files[renamed]!);
   } catch (e) {
     await Promise.all(written.slice(renamed).map((t) => rm(t, { force: true })));

@@ -138,6 +138,6 @@ describe('mutated Keras 3 files', () => {
     expect(report.outcomes.some((o) => o.outcome === 'LoadError')).toBe(true);
     expect(report.outcomes.some((o) => o.outcome !== 'LoadError')).toBe(true);
     expect((report.peakKB - report.baselineKB) / 1024).toBeLessThan(256);
-    expect(stderr).not.toMatch(/HDF5|#\d{3}:/);
+    expect(stderr).not.toMatch(/HDF5|#\d{3}:|Aborted/);
   }, 200_000);
 });
