@@ -254,6 +254,9 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
 // Keras predict against the same model exported: what the library's call adds to the kernels (bench/own-export.ts).
 if (only === undefined || 'own export'.includes(only)) await (await import('./own-export.js')).ownExportBench();
 
+// Compile time per model, cold and cached (bench/compile-time.ts).
+if (only === undefined || 'compile time'.includes(only)) await (await import('./compile-time.js')).compileTimeBench();
+
 // What a user waits for in a fresh process, against TF.js (bench/first-prediction.ts).
 if (only === undefined || 'first prediction'.includes(only))
   await (await import('./first-prediction.js')).firstPredictionBench();
