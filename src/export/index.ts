@@ -314,6 +314,14 @@ function checkTarget(dir: string, overwrite: boolean): string[] | undefined {
   return entries;
 }
 
+/** An export runs one program: a function whose loops take their number of steps at call time has several. */
+function refuseDeferredLoops(fn: CompiledFunction<unknown>): void {
+  if ((fn as { deferredLoops?: boolean }).deferredLoops)
+    throw new ExportError(
+      'export: the function loops over a number of steps known only at call time; an export runs one program, so build it with the number of steps known (e.g. inputShape [steps, features])',
+    );
+}
+
 async function exportCompiled(
   fn: CompiledFunction<unknown>,
   dir: string,
@@ -323,10 +331,7 @@ async function exportCompiled(
   options: ExportOptions,
   batchSize?: number,
 ): Promise<ExportSummary> {
-  if ((fn as { deferredLoops?: boolean }).deferredLoops)
-    throw new ExportError(
-      'export: the function loops over a number of steps known only at call time; an export runs one program, so build it with the number of steps known (e.g. inputShape [steps, features])',
-    );
+  refuseDeferredLoops(fn);
   const program = fn.program;
   const { inputs, outputs } = fn.graph;
   await ready();
@@ -431,6 +436,7 @@ export async function exportFunction(
   if (typeof fn !== 'function' || !(fn as { program?: unknown }).program)
     throw new ExportError('exportFunction: expected a function made by T.compile');
   checkTarget(dir, options.overwrite ?? false);
+  refuseDeferredLoops(fn);
   return exportCompiled(
     fn,
     dir,

@@ -13,6 +13,7 @@ import { Node } from '../../compiler/ir/node.js';
 import type { DeferredLoop, TensorType } from '../../compiler/ir/ops.js';
 import { isFloat } from '../../runtime/dtype.js';
 import { grad } from './grad.js';
+import type { LoopStep } from './loop-runner.js';
 
 let loops = 0;
 
@@ -31,6 +32,8 @@ export class Deferred implements DeferredLoop {
     readonly types: readonly TensorType[],
     private readonly build: (steps: number) => readonly Node[],
     readonly where: string,
+    /** How one step runs, for running the loop as a loop (loop-runner.ts); none for a gradient's loop. */
+    readonly step?: LoopStep,
   ) {
     this.outputs = types.map((_, output) => Node.make('loop', operands, { loop: this, output }));
   }

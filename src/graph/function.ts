@@ -29,6 +29,8 @@ import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernel
 import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
 import { deferredLoopsOf, type LoopInstance } from './deferred-loop.js';
+import { runLoop, stepFunction } from './loop-runner.js';
+import { tensor } from './variables.js';
 
 export type Mode = 'wasm' | 'js';
 
@@ -89,6 +91,13 @@ export interface CompileStats {
    * or 'reference' (mode js).
    */
   readonly tier: Tier;
+  /**
+   * For a function with loops whose number of steps is known only at call time: 'run' when they run
+   * as loops (each body compiled once), 'built out' when each number of steps has its own program.
+   */
+  readonly loops?: 'run' | 'built out';
+  /** Programs compiled for such a function so far: constant when its loops run as loops. */
+  readonly programs?: number;
   /** Whether every value is checked for NaN and infinity. */
   nanGuard: boolean;
   /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
@@ -592,6 +601,8 @@ function compileLoops(
   single: boolean,
   options: CompileOptions,
 ): CompiledFunction {
+  const running = runLoops(inputs, outputs, updates, loops, single, options);
+  if (running) return running;
   const lengths = compileSync(
     inputs,
     loops.map((l) => l.length),
@@ -631,6 +642,7 @@ function compileLoops(
   };
   const current = () => last ?? lengths;
   const fn = (...args: ArrayValue[]) => forCall(args)(...args);
+  const loopStats = () => ({ loops: 'built out' as const, programs: built.size + 1 });
   return Object.defineProperties(
     Object.assign(fn, {
       dispose: () => new Set([...built.values(), last ?? lengths, lengths]).forEach((f) => f.dispose()),
@@ -642,7 +654,79 @@ function compileLoops(
       graph: { get: () => current().graph },
       graphBefore: { get: () => current().graphBefore },
       program: { get: () => current().program },
-      stats: { get: () => current().stats },
+      stats: { get: () => ({ ...current().stats, ...loopStats() }) },
     },
+  ) as unknown as CompiledFunction;
+}
+
+/**
+ * A function whose loops run as loops (loop-runner.ts): one program computes every loop's operands, each
+ * loop's body is compiled once and called step after step, and one program computes the rest from the
+ * inputs and the loops' outputs. Nothing is compiled again for another number of steps. Undefined where
+ * a loop must be built out: a gradient's loop, a body that draws random numbers, or a loop reading
+ * another loop's values.
+ */
+function runLoops(
+  inputs: readonly Node[],
+  outputs: readonly Node[],
+  updates: readonly (readonly [Node<'shared'>, Node])[],
+  loops: readonly LoopInstance[],
+  single: boolean,
+  options: CompileOptions,
+): CompiledFunction | undefined {
+  const steps = loops.map((l) => (l.loop.step ? stepFunction(l.loop.step) : undefined));
+  if (steps.some((s) => !s) || loops.some((l) => toposort(l.operands).some((n) => n.op === 'loop'))) return undefined;
+  const inner: CompileOptions = { ...options, givens: [], updates: [] };
+  const operands = compileSync(
+    inputs,
+    loops.flatMap((l) => l.operands),
+    inner,
+  ) as CompiledFunction<NDArray[]>;
+  const bodies = steps.map((s) => compileSync(s!.inputs, [...s!.outputs], inner) as CompiledFunction<NDArray[]>);
+  const held = loops.flatMap((l) =>
+    l.nodes.map(
+      (n) => [n, tensor(`${l.loop.where} output ${n.args.output}`, { dtype: n.dtype, shape: [...n.shape] })] as const,
+    ),
+  );
+  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], new Map(held));
+  const rest = compileSync(
+    [...inputs, ...held.map(([, h]) => h)],
+    single ? roots[0]! : roots.slice(0, outputs.length),
+    {
+      ...options,
+      givens: [],
+      updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+    },
+  ) as CompiledFunction;
+  /** Every loop run for this call's inputs: the values the rest reads, in `held`'s order. */
+  const loopValues = (args: readonly ArrayValue[]): NDArray[] => {
+    const values = operands(...args.slice(0, inputs.length));
+    let at = 0;
+    return loops.flatMap((l, i) => {
+      const own = values.slice(at, (at += l.operands.length));
+      const value = (node: Node) => own[l.loop.operands.indexOf(node)]!;
+      const results = runLoop(l.loop.step!, own[0]!.item(), (...a) => bodies[i]!(...a), value, l.loop.types);
+      return l.nodes.map((n) => results[n.args.output]!);
+    });
+  };
+  const fn = (...args: ArrayValue[]) => rest(...args, ...loopValues(args));
+  const all = [operands, ...bodies, rest];
+  const profile = (...args: unknown[]) => {
+    const options = args.length > inputs.length ? args.slice(inputs.length) : [];
+    const values = args.slice(0, inputs.length) as ArrayValue[];
+    return rest.profile(...values, ...loopValues(values), ...(options as ArrayValue[]));
+  };
+  return Object.defineProperty(
+    Object.assign(fn, {
+      graph: rest.graph,
+      graphBefore: rest.graphBefore,
+      program: rest.program,
+      dispose: () => all.forEach((f) => f.dispose()),
+      /** The loops run in JavaScript between programs: there is no one program to export. */
+      deferredLoops: true,
+      profile,
+    }),
+    'stats',
+    { get: () => ({ ...rest.stats, loops: 'run', programs: all.length }), enumerable: true },
   ) as unknown as CompiledFunction;
 }

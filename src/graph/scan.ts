@@ -289,7 +289,7 @@ function deferredScan(
   options: ScanOptions,
   where: string,
   length: Node,
-  sequences: readonly { input: Node; taps: number[] }[],
+  sequences: readonly { input: Node; taps: number[]; first: number }[],
   outputs: readonly OutputInfo[],
   nonSequences: readonly Node[],
 ): [Node | Node[], Map<SharedVariable, Node>] {
@@ -341,6 +341,16 @@ function deferredScan(
       return [...list, ...updated.map((v) => finals.get(v)!)];
     },
     where,
+    {
+      where,
+      goBackwards: options.goBackwards === true,
+      sequences: sequences.map((s) => ({ input: s.input, taps: s.taps, first: s.first })),
+      outputs: returned.map((_, i) => outputs[i] ?? { initial: undefined, taps: [], depth: 0 }),
+      placeholders,
+      outer: [...new Set([...nonSequences, ...captured])],
+      updated,
+      results: [...returned, ...updates.map(([, e]) => e)],
+    },
   );
   const stacked = loop.outputs.slice(0, returned.length);
   const finalState = new Map(updated.map((v, k) => [v, loop.outputs[returned.length + k]! as Node]));

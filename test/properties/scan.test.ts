@@ -274,7 +274,56 @@ describe('T.scan over a number of steps known only at call time', () => {
     );
   });
 
-  it('a symbolic nSteps, shared-variable updates, and one wasm call per call once a length has its plan', async () => {
+  it('runs as a loop (each body compiled once) where nothing differentiates it: equals the built-out loop, taps and all', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(BODIES)),
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
+        fc.boolean(),
+        fc.constantFrom<T.Mode>('js', 'wasm'),
+        fc.integer({ min: 1, max: 1000 }),
+        async (name, lengths, backwards, mode, seed) => {
+          const body = BODIES[name]!;
+          const [batch, width] = [2, 3];
+          const w = T.shared(T.randomNormal([width, width], { seed, stddev: 0.5 }), 'W');
+          const h0 = T.tensor('h0', { shape: [2, batch, width] });
+          // Two steps back and the step itself, a second sequence read one step ahead, an output not fed back.
+          const loopOver = (x: T.Node) => {
+            const [[hs, extra]] = T.scan(
+              (xt, xNext, hBack2, hBack1) => {
+                const h = body(T.add(xt!, T.mul(xNext!, 0.5)), T.add(hBack1!, T.mul(hBack2!, 0.25)), w);
+                return [h, T.sum(h, -1)];
+              },
+              {
+                sequences: [{ input: x, taps: [0, 1] }],
+                outputsInfo: [{ initial: h0, taps: [-2, -1] }, null],
+                goBackwards: backwards,
+              },
+            ) as [[T.Node, T.Node], unknown];
+            return [hs, extra];
+          };
+          const open = T.tensor('x', { shape: [null, batch, width] });
+          const deferred = await T.compile([open, h0], loopOver(open), { mode });
+          for (const steps of lengths) {
+            const x = T.randomNormal([steps + 1, batch, width], { seed: seed + steps });
+            const h = T.randomNormal([2, batch, width], { seed: seed + 7 });
+            const known = T.tensor('x', { shape: [steps + 1, batch, width] });
+            const expected = (await T.compile([known, h0], loopOver(known), { mode }))(x, h);
+            const got = deferred(x, h);
+            got.forEach((g, i) => {
+              expect(g.shape).toEqual(expected[i]!.shape);
+              close(g.data, Array.from(expected[i]!.data), 1e-5);
+            });
+          }
+          expect(deferred.stats.loops).toBe('run');
+          expect(deferred.stats.programs).toBe(3);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it('a symbolic nSteps, shared-variable updates, and a loop that runs as a loop: compiled once for every length', async () => {
     const n = T.iscalar('n');
     const counter = T.shared(T.zeros([2]), 'counter');
     const [powers, updates] = T.scan(
@@ -284,9 +333,17 @@ describe('T.scan over a number of steps known only at call time', () => {
     const f = await T.compile([n], powers as T.Node, { updates });
     expect(Array.from(f(3).data)).toEqual([2, 2, 4, 4, 8, 8]);
     expect(Array.from(counter.get().data)).toEqual([7, 7]); // 1 + 2 + 4
-    const before = f.stats.wasmEntries!;
-    f(3);
-    expect(f.stats.wasmEntries! - before).toBe(1);
+    expect(f.stats.loops).toBe('run');
+    const programs = f.stats.programs;
+    // Ten lengths, one compile: the counter adds 2^n - 1 each call.
+    for (let steps = 1; steps <= 10; steps++) {
+      const before = counter.get().data[0]!;
+      const out = f(steps);
+      expect(out.shape).toEqual([steps, 2]);
+      expect(out.data[2 * steps - 1]).toBe(2 ** steps);
+      expect(counter.get().data[0]! - before).toBe(2 ** steps - 1);
+    }
+    expect(f.stats.programs).toBe(programs);
     expect(f(5).shape).toEqual([5, 2]);
     expect(() => f(0)).toThrow(/no step to run/);
     await expect(exportFunction(f, mkdtempSync(path.join(os.tmpdir(), 'deferred-')))).rejects.toThrow(
