@@ -34,6 +34,8 @@ export class Deferred implements DeferredLoop {
     readonly where: string,
     /** How one step runs, for running the loop as a loop (loop-runner.ts); none for a gradient's loop. */
     readonly step?: LoopStep,
+    /** For the gradient of a loop that runs as a loop: that loop and the output whose cotangent this carries back. */
+    readonly reverse?: { readonly forward: Deferred; readonly output: number },
   ) {
     this.outputs = types.map((_, output) => Node.make('loop', operands, { loop: this, output }));
   }
@@ -68,6 +70,8 @@ export class Deferred implements DeferredLoop {
         );
       },
       `the gradient of ${this.where}`,
+      undefined,
+      this.step ? { forward: this, output } : undefined,
     );
     return actual.map((n) => {
       const k = targets.indexOf(n);

@@ -26,10 +26,10 @@ import { generateModule } from '../../compiler/codegen/module.js';
 import { loadBinaryen } from '../../compiler/codegen/binaryen.js';
 import { supportedLanes } from '../../compiler/codegen/elementwise.js';
 import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernels.js';
-import { NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
+import { full, NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
-import { deferredLoopsOf, type LoopInstance } from './deferred-loop.js';
-import { runLoop, stepFunction } from './loop-runner.js';
+import { deferredLoopsOf, type Deferred, type LoopInstance } from './deferred-loop.js';
+import { runLoop, runReverse, stepFunction, vjpFunction, type CompiledStep } from './loop-runner.js';
 import { tensor } from './variables.js';
 
 export type Mode = 'wasm' | 'js';
@@ -660,11 +660,12 @@ function compileLoops(
 }
 
 /**
- * A function whose loops run as loops (loop-runner.ts): one program computes every loop's operands, each
- * loop's body is compiled once and called step after step, and one program computes the rest from the
- * inputs and the loops' outputs. Nothing is compiled again for another number of steps. Undefined where
- * a loop must be built out: a gradient's loop, a body that draws random numbers, or a loop reading
- * another loop's values.
+ * A function whose loops run as loops (loop-runner.ts): each loop's body (and, for a gradient, the
+ * body's vector-Jacobian product) is compiled once and called step after step; one program per loop
+ * computes its operands (from the inputs and the loops before it), and one program the rest of the
+ * graph from the inputs and the loops' outputs. Nothing is compiled again for another number of steps.
+ * Undefined where a loop must be built out: the gradient of a gradient's loop, or a body that draws
+ * random numbers.
  */
 function runLoops(
   inputs: readonly Node[],
@@ -674,43 +675,98 @@ function runLoops(
   single: boolean,
   options: CompileOptions,
 ): CompiledFunction | undefined {
-  const steps = loops.map((l) => (l.loop.step ? stepFunction(l.loop.step) : undefined));
-  if (steps.some((s) => !s) || loops.some((l) => toposort(l.operands).some((n) => n.op === 'loop'))) return undefined;
   const inner: CompileOptions = { ...options, givens: [], updates: [] };
-  const operands = compileSync(
-    inputs,
-    loops.flatMap((l) => l.operands),
-    inner,
-  ) as CompiledFunction<NDArray[]>;
-  const bodies = steps.map((s) => compileSync(s!.inputs, [...s!.outputs], inner) as CompiledFunction<NDArray[]>);
-  const held = loops.flatMap((l) =>
-    l.nodes.map(
-      (n) => [n, tensor(`${l.loop.where} output ${n.args.output}`, { dtype: n.dtype, shape: [...n.shape] })] as const,
+  // The step functions of each loop that runs forward, or backward for a gradient, compiled once.
+  const bodies = new Map<Deferred, { step: CompiledStep; vjp?: CompiledStep } | undefined>();
+  const bodyOf = (loop: Deferred) => {
+    if (!bodies.has(loop)) {
+      const step = loop.step && stepFunction(loop.step);
+      bodies.set(loop, step && { step });
+    }
+    return bodies.get(loop);
+  };
+  const plans = loops.map((l) => {
+    const forward = l.loop.reverse?.forward ?? l.loop;
+    const body = bodyOf(forward);
+    if (!body || !forward.step) return undefined;
+    if (l.loop.reverse) body.vjp ??= vjpFunction(forward.step, body.step);
+    if (l.loop.reverse && !body.vjp) return undefined;
+    return { instance: l, forward, body };
+  });
+  if (plans.some((p) => !p)) return undefined;
+  // Every loop node the graph reads becomes an input of the programs after its loop.
+  const held = new Map(
+    loops.flatMap((l) =>
+      l.nodes.map(
+        (n) => [n, tensor(`${l.loop.where} output ${n.args.output}`, { dtype: n.dtype, shape: [...n.shape] })] as const,
+      ),
     ),
   );
-  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], new Map(held));
-  const rest = compileSync(
-    [...inputs, ...held.map(([, h]) => h)],
-    single ? roots[0]! : roots.slice(0, outputs.length),
-    {
-      ...options,
-      givens: [],
-      updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
-    },
-  ) as CompiledFunction;
-  /** Every loop run for this call's inputs: the values the rest reads, in `held`'s order. */
+  // Loops in an order where each reads only loops before it.
+  const ordered: NonNullable<(typeof plans)[number]>[] = [];
+  const remaining = [...(plans as NonNullable<(typeof plans)[number]>[])];
+  while (remaining.length) {
+    const done = new Set(ordered.flatMap((p) => p.instance.nodes));
+    const next = remaining.findIndex((p) =>
+      toposort(p.instance.operands).every((n) => n.op !== 'loop' || done.has(n as Node<'loop'>)),
+    );
+    if (next < 0) return undefined;
+    ordered.push(...remaining.splice(next, 1));
+  }
+  const compiled = new Map<CompiledStep, CompiledFunction<NDArray[]>>();
+  const compiledStep = (c: CompiledStep) => {
+    if (!compiled.has(c)) compiled.set(c, compileSync(c.inputs, [...c.outputs], inner) as CompiledFunction<NDArray[]>);
+    return compiled.get(c)!;
+  };
+  const stages = ordered.map((p, k) => {
+    const before = ordered.slice(0, k).flatMap((q) => q.instance.nodes.map((n) => held.get(n)!));
+    const operands = compileSync(
+      [...inputs, ...before],
+      substitute(p.instance.operands, held),
+      inner,
+    ) as CompiledFunction<NDArray[]>;
+    return { ...p, operands, before, call: compiledStep(p.body.step), vjp: p.body.vjp && compiledStep(p.body.vjp) };
+  });
+  const allHeld = ordered.flatMap((p) => p.instance.nodes.map((n) => held.get(n)!));
+  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], held);
+  const rest = compileSync([...inputs, ...allHeld], single ? roots[0]! : roots.slice(0, outputs.length), {
+    ...options,
+    givens: [],
+    updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+  }) as CompiledFunction;
+  /** Every loop run for this call's inputs: the values the rest reads, in `allHeld`'s order. */
   const loopValues = (args: readonly ArrayValue[]): NDArray[] => {
-    const values = operands(...args.slice(0, inputs.length));
-    let at = 0;
-    return loops.flatMap((l, i) => {
-      const own = values.slice(at, (at += l.operands.length));
-      const value = (node: Node) => own[l.loop.operands.indexOf(node)]!;
-      const results = runLoop(l.loop.step!, own[0]!.item(), (...a) => bodies[i]!(...a), value, l.loop.types);
-      return l.nodes.map((n) => results[n.args.output]!);
-    });
+    const values = new Map<Node, NDArray>();
+    for (const stage of stages) {
+      const own = stage.operands(...args.slice(0, inputs.length), ...stage.before.map((h) => values.get(h)!));
+      const { forward, instance } = stage;
+      const value = (node: Node) => own[forward.operands.indexOf(node)]!;
+      const steps = own[0]!.item();
+      const body = (...a: NDArray[]) => stage.call(...a);
+      let results: NDArray[];
+      if (!instance.loop.reverse) results = runLoop(forward.step!, steps, body, value, forward.types);
+      else {
+        const cotangents = runReverse(
+          forward.step!,
+          steps,
+          body,
+          (...a: NDArray[]) => stage.vjp!(...a),
+          value,
+          forward.types,
+          instance.loop.reverse.output,
+          own[own.length - 1]!,
+        );
+        // The gradient's outputs follow its float operands, which stand where the loop's own operands do.
+        results = forward.operands.flatMap((node, j) =>
+          isFloat(own[j]!.dtype) ? [cotangents.get(node) ?? full([...own[j]!.shape], 0, own[j]!.dtype)] : [],
+        );
+      }
+      for (const n of instance.nodes) values.set(held.get(n)!, results[n.args.output]!);
+    }
+    return allHeld.map((h) => values.get(h)!);
   };
   const fn = (...args: ArrayValue[]) => rest(...args, ...loopValues(args));
-  const all = [operands, ...bodies, rest];
+  const all = [...stages.map((s) => s.operands), ...compiled.values(), rest];
   const profile = (...args: unknown[]) => {
     const options = args.length > inputs.length ? args.slice(inputs.length) : [];
     const values = args.slice(0, inputs.length) as ArrayValue[];

@@ -4,12 +4,14 @@
  * Forward loops only: a function that differentiates a loop, whose body draws random numbers, or whose
  * loop reads another loop's values builds its loops out as before (deferred-loop.ts).
  */
+import { mul, sum } from '../../compiler/ir/build.js';
 import { substitute, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { isRandom } from '../../compiler/ir/ops.js';
 import { ShapeError } from '../../runtime/errors.js';
-import { allocate, type DType } from '../../runtime/dtype.js';
+import { allocate, isFloat, type DType } from '../../runtime/dtype.js';
 import { NDArray } from '../../runtime/ndarray.js';
+import { grad } from './grad.js';
 import { tensor } from './variables.js';
 
 /** How one step of a loop reads and writes, as scan traced it on placeholders. */
@@ -77,6 +79,7 @@ export function runLoop(
   call: (...args: NDArray[]) => NDArray[],
   value: (node: Node) => NDArray,
   outputTypes: readonly { readonly dtype: DType }[],
+  record?: (args: readonly NDArray[]) => void,
 ): NDArray[] {
   if (steps < 1) throw new ShapeError(`${step.where}: the sequences have no step to run (${steps} steps)`);
   const sequences = step.sequences.map((s) => ({ ...s, value: value(s.input) }));
@@ -112,6 +115,7 @@ export function runLoop(
     // One array passed twice (two states starting from the same zeros) would keep the body from its call plan.
     const all = [...args, ...current];
     const results = call(...all.map((a, i) => (all.indexOf(a) < i ? a.clone() : a)));
+    record?.(all);
     step.outputs.forEach((o, i) => {
       collected[i]!.push(results[i]!);
       if (o.initial) histories[i]!.push(results[i]!);
@@ -119,4 +123,137 @@ export function runLoop(
     state = step.updated.map((_, k) => results[step.outputs.length + k]!);
   }
   return [...collected.map((values, i) => stack(values, outputTypes[i]!.dtype, values[0]!.shape)), ...state];
+}
+
+/**
+ * The body's vector-Jacobian product as a function of its own: (the step's inputs..., the outer values...,
+ * a cotangent per result...) → the cotangent of each step input and outer value (zeros where one is not
+ * a float, or does not reach the results).
+ */
+export function vjpFunction(step: LoopStep, body: CompiledStep): CompiledStep | undefined {
+  const cotangents = body.outputs.map((r, k) =>
+    tensor(`${step.where} cotangent ${k}`, { dtype: r.dtype, shape: [...r.shape] }),
+  );
+  const floats = body.outputs.flatMap((r, k) => (isFloat(r.dtype) ? [sum(mul(r, cotangents[k]!))] : []));
+  if (floats.length === 0) return undefined;
+  const cost = floats.reduce((a, b) => a.add(b));
+  const wrt = body.inputs.filter((n) => isFloat(n.dtype));
+  const grads = grad(cost, wrt, { disconnected: 'zero' });
+  const outputs = body.inputs.map((n) => {
+    const k = wrt.indexOf(n);
+    return k < 0 ? mul(n, 0) : grads[k]!;
+  });
+  return { inputs: [...body.inputs, ...cotangents], outputs };
+}
+
+/** a += b, elementwise (same shapes), in place. */
+function addInto(a: NDArray, b: NDArray): void {
+  for (let i = 0; i < a.size; i++) a.data[i] = a.data[i]! + b.data[i]!;
+}
+
+const zerosLike = (x: NDArray) => new NDArray(allocate(x.dtype, x.size), [...x.shape], x.dtype);
+
+/**
+ * The gradient of a loop run as a loop: the forward loop runs again, keeping each step's inputs; then
+ * the steps run backwards through the body's vector-Jacobian product, from the cotangent of output
+ * `output` (its stacked values, or an updated variable's final value). Returns the cotangent of every
+ * node the loop reads (`step`'s sequences, initial values and outer values), summed where one node plays
+ * several parts.
+ */
+export function runReverse(
+  step: LoopStep,
+  steps: number,
+  call: (...args: NDArray[]) => NDArray[],
+  vjp: (...args: NDArray[]) => NDArray[],
+  value: (node: Node) => NDArray,
+  outputTypes: readonly { readonly dtype: DType }[],
+  output: number,
+  cotangent: NDArray,
+): Map<Node, NDArray> {
+  const recorded: (readonly NDArray[])[] = [];
+  const forward = runLoop(step, steps, call, value, outputTypes, (args) => recorded.push(args));
+  const outputs = step.outputs;
+  const sequences = step.sequences.map((s) => value(s.input));
+  const cotSequences = sequences.map(zerosLike);
+  // Cotangents of each fed-back output's history: its initial rows, then one value per step.
+  const cotHistories = outputs.map((o) => new Array<NDArray | undefined>(o.initial ? o.depth + steps : 0));
+  const outer = step.outer.map((o) => value(o));
+  const cotOuter = outer.map(zerosLike);
+  const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
+  // The cotangent of each updated variable's value after the current step.
+  let cotState: (NDArray | undefined)[] = step.updated.map((_, k) =>
+    output === outputs.length + k ? cotangent : undefined,
+  );
+  // Each result's shape and dtype: a row of its stacked output, or its updated variable's value.
+  const results = [...outputs.map((_, i) => forward[i]!), ...step.updated.map((_, k) => forward[outputs.length + k]!)];
+  const shapes = results.map((r, k) => (k < outputs.length ? r.shape.slice(1) : [...r.shape]));
+  const zeros = (k: number) =>
+    new NDArray(
+      allocate(
+        results[k]!.dtype,
+        shapes[k]!.reduce((a, b) => a * b, 1),
+      ),
+      shapes[k]!,
+      results[k]!.dtype,
+    );
+  for (let t = steps - 1; t >= 0; t--) {
+    const cots = [
+      ...outputs.map((o, i) => {
+        const c = zeros(i);
+        if (output === i) addInto(c, row(cotangent, t));
+        const later = o.initial ? cotHistories[i]![o.depth + t] : undefined;
+        if (later) addInto(c, later);
+        return c;
+      }),
+      ...step.updated.map((_, k) => cotState[k] ?? zeros(outputs.length + k)),
+    ];
+    const grads = vjp(...recorded[t]!, ...cots);
+    let g = 0;
+    step.sequences.forEach((s, i) => {
+      for (const tap of s.taps) {
+        const offset = t + s.first + tap;
+        const n = sequences[i]!.shape[0]!;
+        const position = step.goBackwards ? n - 1 - offset : offset;
+        addInto(row(cotSequences[i]!, position), grads[g++]!);
+      }
+    });
+    outputs.forEach((o, i) => {
+      for (const tap of o.taps) {
+        const at = o.depth + t + tap;
+        const history = cotHistories[i]!;
+        if (!history[at]) history[at] = zerosLike(grads[g]!);
+        addInto(history[at]!, grads[g++]!);
+      }
+    });
+    const outerGrads = grads.slice(g);
+    cotState = step.updated.map((_, k) => outerGrads[updatedAt[k]!]);
+    outerGrads.forEach((c, j) => {
+      if (!updatedAt.includes(j)) addInto(cotOuter[j]!, c);
+    });
+  }
+  const result = new Map<Node, NDArray>();
+  const add = (node: Node, c: NDArray) => {
+    const known = result.get(node);
+    if (known) addInto(known, c);
+    else result.set(node, c);
+  };
+  step.sequences.forEach((s, i) => add(s.input, cotSequences[i]!));
+  outputs.forEach((o, i) => {
+    if (!o.initial) return;
+    const initial = value(o.initial);
+    const c = zerosLike(initial);
+    const history = cotHistories[i]!;
+    if (o.depth === 1) {
+      if (history[0]) addInto(c, history[0]);
+    } else for (let k = 0; k < o.depth; k++) if (history[k]) addInto(row(c, k - o.depth), history[k]!);
+    add(o.initial, c);
+  });
+  step.outer.forEach((o, j) => {
+    if (!updatedAt.includes(j)) add(o, cotOuter[j]!);
+  });
+  step.updated.forEach((v, k) => {
+    const c = cotState[k];
+    if (c) add(v, c);
+  });
+  return result;
 }

@@ -218,6 +218,11 @@ export function scan(
       unaffected.clear();
       unaffectedKeys = state.size;
     }
+    // This step's slices and earlier steps' values are complete: where they read an updated variable they
+    // read the value it had then (its initial value inside step 0's output), so only this step's own nodes
+    // take the variables' current values. Substituting through them gave wrong results from three steps on.
+    for (const arg of args.slice(0, args.length - nonSequences.length))
+      if (!(arg.op === 'shared' && state.has(arg as SharedVariable))) unaffected.add(arg);
     const current = substituteGrowing([...returned, ...updates.map(([, e]) => e)], state, unaffected);
     returned.forEach((_, i) => {
       const value = current[i]!;

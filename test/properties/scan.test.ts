@@ -268,13 +268,15 @@ describe('T.scan over a number of steps known only at call time', () => {
               close(g.data, Array.from(expected[i]!.data), 1e-5);
             });
           }
+          // The gradient too runs as a loop: the body's vector-Jacobian product, steps backwards.
+          expect(deferred.stats.loops).toBe('run');
         },
       ),
       { numRuns: 20 },
     );
   });
 
-  it('runs as a loop (each body compiled once) where nothing differentiates it: equals the built-out loop, taps and all', async () => {
+  it('runs as a loop, its gradient as a reverse loop (each body compiled once): equals the built-out loop, taps and all', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...Object.keys(BODIES)),
@@ -300,7 +302,8 @@ describe('T.scan over a number of steps known only at call time', () => {
                 goBackwards: backwards,
               },
             ) as [[T.Node, T.Node], unknown];
-            return [hs, extra];
+            const cost = T.add(T.sum(T.square(hs)), T.sum(T.mul(extra, extra)));
+            return [hs, extra, ...T.grad(cost, [w, h0, x], { disconnected: 'zero' })];
           };
           const open = T.tensor('x', { shape: [null, batch, width] });
           const deferred = await T.compile([open, h0], loopOver(open), { mode });
@@ -316,11 +319,64 @@ describe('T.scan over a number of steps known only at call time', () => {
             });
           }
           expect(deferred.stats.loops).toBe('run');
-          expect(deferred.stats.programs).toBe(3);
+          // The operands of the loop and of its two gradients (one per output the cost reads), the body
+          // and its vector-Jacobian product (shared by both), the rest of the graph.
+          expect(deferred.stats.programs).toBe(6);
         },
       ),
       { numRuns: 20 },
     );
+  });
+
+  it('gradients through a variable the body updates at each step, run as a reverse loop, equal the built-out ones', async () => {
+    for (const mode of ['js', 'wasm'] as const)
+      for (const steps of [1, 2, 5]) {
+        const w = T.shared(T.array([0.7, -0.4, 0.9]), 'w');
+        const acc = T.shared(T.array([0.1, 0.2, 0.3]), 'acc');
+        const loopOver = (x: T.Node) => {
+          const [hs, updates] = T.scan(
+            (xt: T.Node, h: T.Node) => {
+              const next = T.tanh(T.add(T.mul(xt, w), T.mul(h, acc)));
+              return [next, new Map([[acc, T.add(T.mul(acc, 0.5), next)]])] as const;
+            },
+            { sequences: x, outputsInfo: T.constant(T.zeros([3])) },
+          );
+          const final = (updates as Map<unknown, T.Node>).get(acc)!;
+          const cost = T.add(T.sum(hs as T.Node), T.sum(T.square(final)));
+          return T.grad(cost, [w, x]);
+        };
+        const x = T.randomNormal([steps, 3], { seed: steps });
+        const open = T.tensor('x', { shape: [null, 3] });
+        const deferred = await T.compile([open], loopOver(open), { mode });
+        const known = T.tensor('x', { shape: [steps, 3] });
+        const expected = (await T.compile([known], loopOver(known), { mode }))(x);
+        const got = deferred(x);
+        expect(deferred.stats.loops).toBe('run');
+        got.forEach((g, i) => close(g.data, Array.from(expected[i]!.data), 1e-5));
+        // The values against the same loop in plain JavaScript: each step reads acc as the step before left it
+        // (the built-out loop read later values inside earlier steps from three steps on).
+        const [hs, updates] = T.scan(
+          (xt: T.Node, h: T.Node) => {
+            const next = T.tanh(T.add(T.mul(xt, w), T.mul(h, acc)));
+            return [next, new Map([[acc, T.add(T.mul(acc, 0.5), next)]])] as const;
+          },
+          { sequences: known, outputsInfo: T.constant(T.zeros([3])) },
+        );
+        const values = await T.compile([known], [hs as T.Node, (updates as Map<unknown, T.Node>).get(acc)!], { mode });
+        const [h, a] = values(x);
+        let [state, last] = [
+          [0.1, 0.2, 0.3],
+          [0, 0, 0],
+        ];
+        const rows: number[] = [];
+        for (let t = 0; t < steps; t++) {
+          last = last.map((v, i) => Math.tanh(x.data[t * 3 + i]! * [0.7, -0.4, 0.9][i]! + v * state[i]!));
+          state = state.map((v, i) => 0.5 * v + last[i]!);
+          rows.push(...last);
+        }
+        close(h!.data, rows, 1e-5);
+        close(a!.data, state, 1e-5);
+      }
   });
 
   it('a symbolic nSteps, shared-variable updates, and a loop that runs as a loop: compiled once for every length', async () => {
