@@ -1,0 +1,105 @@
+/**
+ * Loops (the loops issue's rows): a 16-wide recurrence h = tanh(h·W + x_t) over sequences of a length
+ * known only at call time, with its gradient, compiled once and called at 10 to 10,000 steps; per step
+ * against TF.js's eager loop on its wasm backend (the same recurrence, one op at a time).
+ */
+import * as T from '../src/index.js';
+import { data } from './peers.js';
+
+const WIDTH = 16;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function recurrence(withGradient: boolean) {
+  const xs = T.tensor('xs', { shape: [null, WIDTH] });
+  const w = T.shared(
+    T.array(
+      data.seeded(WIDTH * WIDTH, 50).map((v) => v * 0.2),
+      { shape: [WIDTH, WIDTH] },
+    ),
+    'W',
+  );
+  const [hs] = T.scan((x: T.Node, h: T.Node) => T.tanh(T.add(T.dot(h, w), x)), {
+    sequences: xs,
+    outputsInfo: T.zeros([WIDTH]),
+  });
+  const cost = T.sum(hs as T.Node);
+  return { xs, outputs: withGradient ? [cost, T.grad(cost, w)] : [cost] };
+}
+
+const sequence = (steps: number) => T.array(data.seeded(steps * WIDTH, steps), { shape: [steps, WIDTH] });
+
+/** ms of `f` per call: the median of `repeats` calls after one. */
+function steady(f: () => unknown, repeats = 5): number {
+  f();
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    f();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+export async function loopsBench(): Promise<void> {
+  await T.ready();
+  console.log('\nloops: h = tanh(h·W + x_t), 16 wide, sequences of unknown length (one compiled function)');
+  const firstCalls: Record<number, number> = {};
+  // Each graph is new, its kernels are not: the modules come from the cache after this first compile.
+  const warm = recurrence(true);
+  (await T.compile([warm.xs], warm.outputs))(sequence(5));
+  for (const steps of [10, 1000, 10000]) {
+    const { xs, outputs } = recurrence(true);
+    const started = performance.now();
+    const f = await T.compile([xs], outputs);
+    f(sequence(steps));
+    firstCalls[steps] = performance.now() - started;
+  }
+  console.log(
+    `compile + first call with the gradient: 10 steps ${firstCalls[10]!.toFixed(0)} ms, 1,000 steps ${firstCalls[1000]!.toFixed(0)} ms (${(firstCalls[1000]! / firstCalls[10]!).toFixed(1)}x), 10,000 steps ${firstCalls[10000]!.toFixed(0)} ms (${(firstCalls[10000]! / firstCalls[10]!).toFixed(1)}x)`,
+  );
+  const { xs, outputs } = recurrence(false);
+  const fwd = await T.compile([xs], outputs);
+  const both = recurrence(true);
+  const train = await T.compile([both.xs], both.outputs);
+  fwd(sequence(1000));
+  const newLength = (() => {
+    const t = performance.now();
+    fwd(sequence(1001));
+    return performance.now() - t;
+  })();
+  const steadyForward = steady(() => fwd(sequence(1000)));
+  const steadyBoth = steady(() => train(sequence(1000)));
+  console.log(
+    `first call at a new length (1,001 after 1,000): ${newLength.toFixed(1)} ms, ${(newLength / steadyForward).toFixed(2)}x a steady call; programs compiled: ${fwd.stats.programs}`,
+  );
+  console.log(
+    `per step at 1,000 steps: forward ${((steadyForward * 1000) / 1000).toFixed(2)} µs, forward + gradient ${((steadyBoth * 1000) / 1000).toFixed(2)} µs (${(steadyBoth / steadyForward).toFixed(2)}x)`,
+  );
+  try {
+    const { tfjsWasm } = await import('./peers.js');
+    await tfjsWasm();
+    const tf = await import('@tensorflow/tfjs-core');
+    const w = tf.tensor2d(
+      data.seeded(WIDTH * WIDTH, 50).map((v) => v * 0.2),
+      [WIDTH, WIDTH],
+    );
+    const x = tf.tensor2d(data.seeded(1000 * WIDTH, 1000), [1000, WIDTH]);
+    const rows = tf.unstack(x).map((r) => tf.reshape(r, [1, WIDTH]));
+    const eager = steady(() => {
+      const out = tf.tidy(() => {
+        let h = tf.zeros([1, WIDTH]);
+        for (const r of rows) h = tf.tanh(tf.add(tf.matMul(h, w), r));
+        return tf.sum(h);
+      });
+      out.dataSync();
+      out.dispose();
+    }, 3);
+    console.log(
+      `TF.js wasm eager loop, forward: ${((eager * 1000) / 1000).toFixed(2)} µs per step; tsano / TF.js: ${(steadyForward / eager).toFixed(2)}`,
+    );
+  } catch (e) {
+    console.log(`TF.js: not available (${(e as Error).message})`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await loopsBench();
