@@ -276,3 +276,17 @@ describe('option values are checked, in every spelling users type', () => {
     expect(() => T.avgPool2d(x, { poolSize: [2, 1.5] })).toThrow(/poolSize must be a positive integer/);
   });
 });
+
+describe('loops whose number of steps is a value', () => {
+  it('a symbolic nSteps too large to hold is refused at the first step, not run', async () => {
+    const n = T.iscalar('n');
+    const [out] = T.scan((h: T.Node) => T.add(h, 1), { outputsInfo: T.zeros([1000]), nSteps: n });
+    const f = await T.compile([n], out as T.Node, { mode: 'js' });
+    const started = performance.now();
+    expect(() => f(1e9)).toThrow(
+      /output 0 over 1000000000 steps: shape \[1000000000, 1000\] has 1e12 elements of float32/,
+    );
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(f(3).shape).toEqual([3, 1000]);
+  });
+});

@@ -10,6 +10,7 @@ import { Node } from '../../compiler/ir/node.js';
 import { isRandom } from '../../compiler/ir/ops.js';
 import { ShapeError } from '../../runtime/errors.js';
 import { allocate, isFloat, type DType } from '../../runtime/dtype.js';
+import { checkedSize } from '../../runtime/limits.js';
 import { NDArray } from '../../runtime/ndarray.js';
 import { grad } from './grad.js';
 import { tensor } from './variables.js';
@@ -116,6 +117,11 @@ export function runLoop(
     const all = [...args, ...current];
     const results = call(...all.map((a, i) => (all.indexOf(a) < i ? a.clone() : a)));
     record?.(all);
+    // The stacked outputs hold every step: refused at the first step when they could not be allocated.
+    if (t === 0)
+      step.outputs.forEach((_, i) =>
+        checkedSize([steps, ...results[i]!.shape], results[i]!.dtype, `${step.where}: output ${i} over ${steps} steps`),
+      );
     step.outputs.forEach((o, i) => {
       collected[i]!.push(results[i]!);
       if (o.initial) histories[i]!.push(results[i]!);
