@@ -19,7 +19,15 @@ export { grad, jacobian, hessian, Lop, Rop, type GradOptions } from './graph/gra
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
 export { compile, compileSync, ready, tierPolicy } from './graph/function.js';
-export { scan, type ScanOptions, type ScanSequence, type ScanOutputInfo, type ScanBodyResult } from './graph/scan.js';
+export {
+  scan,
+  until,
+  Until,
+  type ScanOptions,
+  type ScanSequence,
+  type ScanOutputInfo,
+  type ScanBodyResult,
+} from './graph/scan.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
 export * from './graph/theano.js';
 export { setSubtensor, incSubtensor } from './graph/subtensor.js';

@@ -33,8 +33,10 @@ export interface LoopStep {
   readonly outer: readonly Node[];
   /** The shared variables the body updates (among `outer`): their value is carried from step to step. */
   readonly updated: readonly Node[];
-  /** The step's outputs, then the updated variables' new values, in terms of placeholders and `outer`. */
+  /** The step's outputs, then the updated variables' new values, then (when `stops`) the until condition. */
   readonly results: readonly Node[];
+  /** True when the body ends with `T.until(cond)`: the loop stops after the step where cond is true. */
+  readonly stops: boolean;
 }
 
 /** The body as a function of its own inputs only: every outer value it reads becomes an input too. */
@@ -118,7 +120,7 @@ export function runLoop(
     const results = call(...all.map((a, i) => (all.indexOf(a) < i ? a.clone() : a)));
     record?.(all);
     // The stacked outputs hold every step: refused at the first step when they could not be allocated.
-    if (t === 0)
+    if (t === 0 && !step.stops)
       step.outputs.forEach((_, i) =>
         checkedSize([steps, ...results[i]!.shape], results[i]!.dtype, `${step.where}: output ${i} over ${steps} steps`),
       );
@@ -127,6 +129,7 @@ export function runLoop(
       if (o.initial) histories[i]!.push(results[i]!);
     });
     state = step.updated.map((_, k) => results[step.outputs.length + k]!);
+    if (step.stops && results[results.length - 1]!.data[0]) break;
   }
   return [...collected.map((values, i) => stack(values, outputTypes[i]!.dtype, values[0]!.shape)), ...state];
 }
@@ -178,11 +181,13 @@ export function runReverse(
 ): Map<Node, NDArray> {
   const recorded: (readonly NDArray[])[] = [];
   const forward = runLoop(step, steps, call, value, outputTypes, (args) => recorded.push(args));
+  // The steps that ran (fewer than `steps` when the loop stopped at its until condition).
+  const ran = recorded.length;
   const outputs = step.outputs;
   const sequences = step.sequences.map((s) => value(s.input));
   const cotSequences = sequences.map(zerosLike);
   // Cotangents of each fed-back output's history: its initial rows, then one value per step.
-  const cotHistories = outputs.map((o) => new Array<NDArray | undefined>(o.initial ? o.depth + steps : 0));
+  const cotHistories = outputs.map((o) => new Array<NDArray | undefined>(o.initial ? o.depth + ran : 0));
   const outer = step.outer.map((o) => value(o));
   const cotOuter = outer.map(zerosLike);
   const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
@@ -202,7 +207,9 @@ export function runReverse(
       shapes[k]!,
       results[k]!.dtype,
     );
-  for (let t = steps - 1; t >= 0; t--) {
+  // The until condition is no float: its cotangent is a zero of its own.
+  const stopCotangent = step.stops ? [new NDArray(allocate('bool', 1), [], 'bool')] : [];
+  for (let t = ran - 1; t >= 0; t--) {
     const cots = [
       ...outputs.map((o, i) => {
         const c = zeros(i);
@@ -212,6 +219,7 @@ export function runReverse(
         return c;
       }),
       ...step.updated.map((_, k) => cotState[k] ?? zeros(outputs.length + k)),
+      ...stopCotangent,
     ];
     const grads = vjp(...recorded[t]!, ...cots);
     let g = 0;

@@ -6,10 +6,10 @@
  * number of steps). When the number of steps is known only at call time, the loop is deferred
  * (deferred-loop.ts) and built out by T.compile for each number of steps it is called with.
  */
-import { cast, dot, minimum, stack, sub } from '../../compiler/ir/build.js';
+import { cast, dot, minimum, ne, stack, sub } from '../../compiler/ir/build.js';
 import { dimOf, index } from '../../compiler/ir/indexing.js';
 import { Deferred } from './deferred-loop.js';
-import { tensor } from './variables.js';
+import { constant, tensor } from './variables.js';
 import { substitute, substituteGrowing, toposort } from '../../compiler/ir/graph.js';
 import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
@@ -51,11 +51,29 @@ export interface ScanOptions {
   name?: string;
 }
 
-/** What the body returns: its outputs, or its outputs and the updates of shared variables it makes. */
+/** `T.until(cond)` as the last element of a body's result: the loop stops after the step where `cond` is true. */
+export class Until {
+  constructor(readonly condition: Node) {}
+}
+
+/** Theano's `scan_module.until`: the condition that ends a loop (a scalar; true, or non-zero, stops it). */
+export function until(condition: TensorLike): Until {
+  const c = asNode(condition);
+  if (c.ndim !== 0 && !c.shape.every((d) => d === 1))
+    throw new ShapeError(`until: the condition must be a scalar, got shape ${formatShape(c.shape)}`);
+  return new Until(c.dtype === 'bool' ? c : ne(c, 0));
+}
+
+/** What the body returns: its outputs, or its outputs and the updates of shared variables it makes (then, optionally, `T.until(cond)`). */
 export type ScanBodyResult =
   | Node
-  | readonly Node[]
-  | readonly [Node | readonly Node[], ReadonlyMap<SharedVariable, Node> | readonly (readonly [SharedVariable, Node])[]];
+  | readonly (Node | Until)[]
+  | readonly [Node | readonly Node[], ReadonlyMap<SharedVariable, Node> | readonly (readonly [SharedVariable, Node])[]]
+  | readonly [
+      Node | readonly Node[],
+      ReadonlyMap<SharedVariable, Node> | readonly (readonly [SharedVariable, Node])[],
+      Until,
+    ];
 
 const list = <V>(v: V | readonly V[] | undefined): V[] =>
   v === undefined ? [] : Array.isArray(v) ? [...(v as readonly V[])] : [v as V];
@@ -204,7 +222,10 @@ export function scan(
       ...nonSequences,
     ];
     const result = fn(...args);
-    const [returned, updates] = splitResult(result, where);
+    const [returned, updates, stop] = splitResult(result, where);
+    // A loop that may stop early has a number of steps known only when it runs: it runs as a loop.
+    if (stop)
+      return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
     if (t === 0 && options.outputsInfo === undefined)
       returned.forEach(() => {
@@ -308,7 +329,7 @@ function deferredScan(
     ),
     ...outputs.flatMap((o, i) => o.taps.map((tap) => placeholder(`outputs[${i}][${tap}]`, stepTypeOf(o)))),
   ];
-  const [returned, updates] = splitResult(fn(...placeholders, ...nonSequences), where);
+  const [returned, updates, stop] = splitResult(fn(...placeholders, ...nonSequences), where);
   checkOutputCount(where, returned.length, options.outputsInfo === undefined ? returned.length : outputs.length, '');
   returned.forEach((value, i) => {
     if (!(value instanceof Node)) throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor`);
@@ -319,7 +340,7 @@ function deferredScan(
   const own = new Set<Node>(placeholders);
   // What the loop reads: its length, sequences, initial values and non-sequences, and the variables the
   // body reads from its closure (a layer's weights).
-  const captured = toposort([...returned, ...updates.map(([, e]) => e)]).filter(
+  const captured = toposort([...returned, ...updates.map(([, e]) => e), ...(stop ? [stop] : [])]).filter(
     (n) => (n.op === 'input' || n.op === 'shared') && !own.has(n),
   );
   const operands = [
@@ -341,6 +362,10 @@ function deferredScan(
     types,
     (steps) => {
       if (steps < 1) throw new ShapeError(`${where}: the sequences have no step to run (${steps} steps)`);
+      if (stop)
+        throw new InputError(
+          `${where}: a loop with T.until runs as a loop, which this function cannot (its body draws random numbers, or a second derivative reaches it)`,
+        );
       const [built, finals] = scan(fn, { ...options, nSteps: steps });
       const list = Array.isArray(built) ? built : [built as Node];
       return [...list, ...updated.map((v) => finals.get(v)!)];
@@ -354,7 +379,8 @@ function deferredScan(
       placeholders,
       outer: [...new Set([...nonSequences, ...captured])],
       updated,
-      results: [...returned, ...updates.map(([, e]) => e)],
+      results: [...returned, ...updates.map(([, e]) => e), ...(stop ? [stop] : [])],
+      stops: stop !== undefined,
     },
   );
   const stacked = loop.outputs.slice(0, returned.length);
@@ -395,19 +421,30 @@ function hoistProducts(
   return replacements.size ? substitute(roots, replacements) : [...roots];
 }
 
-function splitResult(result: ScanBodyResult, where: string): [Node[], [SharedVariable, Node][]] {
-  if (result instanceof Node) return [[result], []];
+function splitResult(
+  result: ScanBodyResult,
+  where: string,
+): [Node[], [SharedVariable, Node][], Node | undefined] {
+  if (result instanceof Node) return [[result], [], undefined];
   if (!Array.isArray(result))
     throw new InputError(`${where}: the body must return a tensor, a list of tensors, or [outputs, updates]`);
-  const second = result[1] as unknown;
+  const last = result[result.length - 1] as unknown;
+  const stop = last instanceof Until ? last.condition : undefined;
+  const rest = (stop ? result.slice(0, -1) : result) as readonly unknown[];
+  if (rest.some((r) => r instanceof Until))
+    throw new InputError(`${where}: T.until must be the last element of what the body returns`);
+  const second = rest[1];
   const isUpdates =
-    result.length === 2 && (second instanceof Map || (Array.isArray(second) && second.every((p) => Array.isArray(p))));
-  if (!isUpdates) return [[...(result as readonly Node[])], []];
-  const outputs = result[0] as Node | readonly Node[];
+    rest.length === 2 && (second instanceof Map || (Array.isArray(second) && second.every((p) => Array.isArray(p))));
+  if (!isUpdates) {
+    const outputs = rest.length === 1 && Array.isArray(rest[0]) ? (rest[0] as Node[]) : (rest as Node[]);
+    return [[...outputs], [], stop];
+  }
+  const outputs = rest[0] as Node | readonly Node[];
   const updates = second instanceof Map ? [...second] : (second as [SharedVariable, Node][]);
   updates.forEach(([v], i) => {
     if (!(v instanceof Node) || v.op !== 'shared')
       throw new InputError(`${where}: update ${i} of the body does not name a shared variable`);
   });
-  return [outputs instanceof Node ? [outputs] : [...outputs], updates as [SharedVariable, Node][]];
+  return [outputs instanceof Node ? [outputs] : [...outputs], updates as [SharedVariable, Node][], stop];
 }

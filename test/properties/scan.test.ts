@@ -477,3 +477,64 @@ describe('T.scan over a number of steps known only at call time', () => {
     expect(h1).toBeCloseTo((at(0.7 + eps)[1]! - at(0.7 - eps)[1]!) / (2 * eps), 2);
   });
 });
+
+describe('T.until: a loop that stops after the step where its condition holds', () => {
+  it('runs the steps a JavaScript loop runs, values and gradients (by finite differences), both modes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.double({ min: -2, max: 3, noNaN: true }), { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0.2, max: 1.6, noNaN: true }),
+        fc.double({ min: 1, max: 12, noNaN: true }),
+        fc.constantFrom<T.Mode>('js', 'wasm'),
+        async (xs, w0, limit, mode) => {
+          const x = T.dvector('x');
+          const w = T.dscalar('w');
+          const [hs] = T.scan(
+            (xt: T.Node, h: T.Node) => {
+              const next = T.add(T.mul(h, w), xt);
+              return [next, T.until(T.gt(next, limit))];
+            },
+            { sequences: x, outputsInfo: T.constant(0, 'float64') },
+          );
+          const f = await T.compile([x, w], [hs as T.Node, T.grad(T.sum(hs as T.Node), w)], { mode });
+          const reference = (wv: number) => {
+            const out: number[] = [];
+            let h = 0;
+            for (const v of xs) {
+              h = h * wv + v;
+              out.push(h);
+              if (h > limit) break;
+            }
+            return out;
+          };
+          const [values, gw] = f(Float64Array.from(xs), w0);
+          expect(Array.from(values!.data)).toEqual(reference(w0).map((v) => expect.closeTo(v, 9)));
+          // Away from a step where the condition flips, the derivative is that of the steps that ran.
+          const e = 1e-6;
+          const [up, down] = [reference(w0 + e), reference(w0 - e)];
+          if (up.length === down.length && up.length === values!.size) {
+            const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
+            expect(gw!.item()).toBeCloseTo((sum(up) - sum(down)) / (2 * e), 4);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a known number of steps is the most it runs; until must come last', async () => {
+    const limit = T.fscalar('limit');
+    const [powers] = T.scan((p: T.Node) => [T.mul(p, 2), T.until(T.gt(T.mul(p, 2), limit))], {
+      outputsInfo: T.constant(1),
+      nSteps: 5,
+    });
+    const f = await T.compile([limit], powers as T.Node);
+    expect(Array.from(f(40).data)).toEqual([2, 4, 8, 16, 32]);
+    expect(Array.from(f(5).data)).toEqual([2, 4, 8]);
+    expect(f.stats.loops).toBe('run');
+    expect(() =>
+      T.scan((p: T.Node) => [T.until(T.gt(p, 1)), p] as never, { outputsInfo: T.constant(1), nSteps: 3 }),
+    ).toThrow(/T.until must be the last element/);
+    expect(() => T.until(T.vector('v'))).toThrow(/until: the condition must be a scalar/);
+  });
+});
