@@ -224,8 +224,7 @@ export function scan(
     const result = fn(...args);
     const [returned, updates, stop] = splitResult(result, where);
     // A loop that may stop early has a number of steps known only when it runs: it runs as a loop.
-    if (stop)
-      return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
+    if (stop) return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
     if (t === 0 && options.outputsInfo === undefined)
       returned.forEach(() => {
@@ -421,10 +420,7 @@ function hoistProducts(
   return replacements.size ? substitute(roots, replacements) : [...roots];
 }
 
-function splitResult(
-  result: ScanBodyResult,
-  where: string,
-): [Node[], [SharedVariable, Node][], Node | undefined] {
+function splitResult(result: ScanBodyResult, where: string): [Node[], [SharedVariable, Node][], Node | undefined] {
   if (result instanceof Node) return [[result], [], undefined];
   if (!Array.isArray(result))
     throw new InputError(`${where}: the body must return a tensor, a list of tensors, or [outputs, updates]`);
