@@ -1,11 +1,19 @@
 import { Node } from './node.js';
 import type { Op, OpArgs } from './ops.js';
 
-/** Every node the outputs depend on, operands before users (iterative, so deep graphs cannot overflow the stack). */
-export function toposort(outputs: readonly Node[]): Node[] {
+/**
+ * Every node the outputs depend on, operands before users (iterative, so deep graphs cannot overflow the
+ * stack). `within(n)` limits the walk: nodes it refuses are left out, and `descend(n)` false keeps a
+ * node without its operands.
+ */
+export function toposort(
+  outputs: readonly Node[],
+  within: (n: Node) => boolean = () => true,
+  descend: (n: Node) => boolean = () => true,
+): Node[] {
   const order: Node[] = [];
   const done = new Set<Node>();
-  const stack: [Node, number][] = outputs.map((o) => [o, 0]);
+  const stack: [Node, number][] = outputs.filter(within).map((o) => [o, 0]);
   stack.reverse();
   while (stack.length) {
     const top = stack[stack.length - 1]!;
@@ -14,10 +22,10 @@ export function toposort(outputs: readonly Node[]): Node[] {
       stack.pop();
       continue;
     }
-    if (next < node.inputs.length) {
+    if (next < node.inputs.length && descend(node)) {
       top[1]++;
       const child = node.inputs[next]!;
-      if (!done.has(child)) stack.push([child, 0]);
+      if (!done.has(child) && within(child)) stack.push([child, 0]);
       continue;
     }
     stack.pop();
@@ -68,26 +76,11 @@ export function substituteGrowing(
   unaffected: Set<Node>,
 ): Node[] {
   if (replacements.size === 0) return [...outputs];
-  const order: Node[] = [];
-  const done = new Set<Node>();
-  const stack: [Node, number][] = outputs.filter((o) => !unaffected.has(o)).map((o) => [o, 0]);
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    const [node, next] = top;
-    if (done.has(node)) {
-      stack.pop();
-      continue;
-    }
-    if (next < node.inputs.length && !replacements.has(node)) {
-      top[1]++;
-      const child = node.inputs[next]!;
-      if (!done.has(child) && !unaffected.has(child)) stack.push([child, 0]);
-      continue;
-    }
-    stack.pop();
-    done.add(node);
-    order.push(node);
-  }
+  const order = toposort(
+    outputs,
+    (n) => !unaffected.has(n),
+    (n) => !replacements.has(n),
+  );
   const mapped = new Map<Node, Node>();
   const rebuilt = (n: Node) => mapped.get(n) ?? n;
   for (const node of order) {
