@@ -77,10 +77,11 @@ export const specialize: readonly Rule[] = [
   rule('stop_gradient_remove', op('stopGradient', x), (m) => m.x),
   // dot(a, W) with a of rank 3 or more and W a matrix -> reshape(dot(reshape(a, [-1, k]), W)): the
   // leading axes folded into the rows of one matrix product (sequences times a kernel, as in Dense
-  // and recurrent layers); at most one leading size may be unknown.
+  // and recurrent layers); at most one leading size may be unknown. A vector is a matrix of one row
+  // (a loop's step reading h·W), so it runs on the matrix kernels too.
   rule('dot_fold_leading_axes', op('dot', x, y), (m) => {
     const [a, w] = [m.x!, m.y!];
-    if (a.ndim < 3 || w.ndim !== 2) return undefined;
+    if (a.ndim === 2 || w.ndim !== 2) return undefined;
     const leading = a.shape.slice(0, -1);
     const k = a.shape[a.ndim - 1]!;
     const n = w.shape[1]!;
