@@ -81,7 +81,7 @@ export const specialize: readonly Rule[] = [
   // (a loop's step reading h·W), so it runs on the matrix kernels too.
   rule('dot_fold_leading_axes', op('dot', x, y), (m) => {
     const [a, w] = [m.x!, m.y!];
-    if (a.ndim === 2 || w.ndim !== 2) return undefined;
+    if ((a.ndim !== 1 && a.ndim < 3) || w.ndim !== 2) return undefined;
     const leading = a.shape.slice(0, -1);
     const k = a.shape[a.ndim - 1]!;
     const n = w.shape[1]!;
