@@ -169,6 +169,8 @@ export interface OpArgs {
   // loops whose number of steps is known only at call time: built out for that number before scheduling
   /** Output `output` of a loop (its stacked per-step values, or a shared variable's final value). */
   loop: { readonly loop: DeferredLoop; readonly output: number };
+  // Theano's lazy ifelse: inputs [cond, ...then, ...else]; a compiled function runs only the chosen branch
+  ifelse: { readonly branches: number; readonly output: number; readonly id: number };
   // neural
   softmax: { readonly axis: number };
   logSoftmax: { readonly axis: number };

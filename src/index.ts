@@ -29,6 +29,7 @@ export {
   type ScanBodyResult,
 } from './graph/scan.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
+export { ifelse } from './graph/ifelse.js';
 export * from './graph/theano.js';
 export { setSubtensor, incSubtensor } from './graph/subtensor.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode, Tier } from './graph/function.js';

@@ -199,6 +199,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   fused: null,
   fusedOutput: null,
   loop: null,
+  ifelse: null,
 };
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */

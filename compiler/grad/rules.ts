@@ -312,6 +312,18 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   avgPool2dGrad: (node, g) => [B.avgPool2d(g, node.args), null],
   // Fusion runs after differentiation, on compiled graphs only.
   loop: (node, g) => node.args.loop.vjp(node.args.output, g, node.inputs) as (Node | null)[],
+  // The cotangent goes to the chosen branch's output, zeros to the other's: lazily, by an ifelse of its own.
+  ifelse: (node, g) => {
+    const [cond, ...branches] = node.inputs as [Node, ...Node[]];
+    const n = node.args.branches;
+    const k = node.args.output;
+    const to = (branch: Node, chosen: boolean) => {
+      const zeros = B.zerosLike(branch);
+      const parts = chosen ? [g, zeros] : [zeros, g];
+      return Node.make('ifelse', [cond, ...parts], { branches: 1, output: 0, id: node.args.id });
+    };
+    return [null, ...branches.map((b, i) => (i === k ? to(b, true) : i === n + k ? to(b, false) : null))];
+  },
   fused: () => unsupported('fused', 'fused kernels are built after differentiation and are not differentiated'),
   fusedOutput: () => unsupported('fused', 'fused kernels are built after differentiation and are not differentiated'),
 };

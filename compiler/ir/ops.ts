@@ -1,7 +1,15 @@
 import { isFloat, promote, type DType } from '../../runtime/dtype.js';
 import { floatx } from '../../runtime/config.js';
 import type { NDArray } from '../../runtime/ndarray.js';
-import { broadcastShapes, normalizeAxes, TypeRuleError, type Dim, type Shape, type TensorType } from './type.js';
+import {
+  broadcastShapes,
+  formatShape,
+  normalizeAxes,
+  TypeRuleError,
+  type Dim,
+  type Shape,
+  type TensorType,
+} from './type.js';
 import { convOutputShape, poolOutputShape } from './conv-shape.js';
 import { dotShape, matmulShape } from './linalg-shape.js';
 import {
@@ -344,6 +352,21 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     arity: -1,
     type: (_ins, a) => a.loop.types[a.output]!,
     format: (a) => `loop ${a.loop.id}, output ${a.output}`,
+  },
+  ifelse: {
+    kind: 'loop',
+    arity: -1,
+    type: ([cond, ...branches], a) => {
+      if (cond!.dtype !== 'bool' || cond!.shape.some((d) => d !== 1))
+        throw new TypeRuleError(`the condition must be a bool scalar, got ${cond!.dtype} ${formatShape(cond!.shape)}`);
+      const [then, otherwise] = [branches[a.output]!, branches[a.branches + a.output]!];
+      if (then.dtype !== otherwise.dtype || then.shape.length !== otherwise.shape.length)
+        throw new TypeRuleError(
+          `output ${a.output} is ${then.dtype} ${formatShape(then.shape)} in one branch and ${otherwise.dtype} ${formatShape(otherwise.shape)} in the other`,
+        );
+      return { dtype: then.dtype, shape: then.shape.map((d, i) => (d === otherwise.shape[i] ? d : null)) };
+    },
+    format: (a) => `ifelse ${a.id}, output ${a.output} of ${a.branches}`,
   },
 
   softmax: {

@@ -286,6 +286,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   fused,
   fusedOutput: noWork('an output of a fused kernel: the kernel writes it'),
   loop: noWork('built out before scheduling: programs contain no loop'),
+  ifelse: noWork('run between programs: programs contain no ifelse'),
 };
 
 /** Whether a step of `op` without a wasm kernel does work on the reference kernels (not a view or a leaf). */

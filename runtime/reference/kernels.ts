@@ -151,6 +151,8 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   loop: () => {
     throw new Error('internal: a deferred loop reached the executor (compile builds loops out first)');
   },
+  // Both branches computed, one returned: what a program holding an ifelse would do (compile runs only the chosen one).
+  ifelse: ([cond, ...branches], a) => branches[cond!.data[0] ? a.output : a.branches + a.output]!,
   fusedOutput: ([f], a) => (a.index === 0 ? f! : (f as MultiOutput).outputs[a.index]!),
 };
 

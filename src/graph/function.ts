@@ -383,6 +383,8 @@ export function compileSync<O extends Node | readonly Node[]>(
   }
   const loops = deferredLoopsOf(graphNodes);
   if (loops.length) return compileLoops(inputs, finalOutputs, finalUpdates, loops, single, options) as never;
+  const choices = graphNodes.filter((n): n is Node<'ifelse'> => n.op === 'ifelse');
+  if (choices.length) return compileBranches(inputs, finalOutputs, finalUpdates, choices, single, options) as never;
   const level = options.optimizer ?? 'fast_run';
   const nanGuard = options.nanGuard ?? process.env['TSANO_NANGUARD'] === '1';
   // Under the guard every op is its own step, so the one that produced a NaN can be named, and no result
@@ -784,5 +786,83 @@ function runLoops(
     }),
     'stats',
     { get: () => ({ ...rest.stats, loops: 'run', programs: all.length }), enumerable: true },
+  ) as unknown as CompiledFunction;
+}
+
+/**
+ * A function whose graph holds ifelse nodes (ifelse.ts): for each choice, in dependency order, one
+ * program computes the condition and one program per branch its outputs, and only the chosen branch's
+ * runs; one program computes the rest from the inputs and the choices' outputs.
+ */
+function compileBranches(
+  inputs: readonly Node[],
+  outputs: readonly Node[],
+  updates: readonly (readonly [Node<'shared'>, Node])[],
+  choices: readonly Node<'ifelse'>[],
+  single: boolean,
+  options: CompileOptions,
+): CompiledFunction {
+  const inner: CompileOptions = { ...options, givens: [], updates: [] };
+  // One choice: the nodes of one ifelse call over the same operands (in dependency order, as found).
+  const groups = new Map<string, Node<'ifelse'>[]>();
+  for (const n of choices) {
+    const key = `${n.args.id}:${n.inputs.map((i) => i.id).join(',')}`;
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  const held = new Map(
+    choices.map(
+      (n) =>
+        [n, tensor(`ifelse ${n.args.id} output ${n.args.output}`, { dtype: n.dtype, shape: [...n.shape] })] as const,
+    ),
+  );
+  const ordered = [...groups.values()];
+  const stages = ordered.map((group, k) => {
+    const before = ordered.slice(0, k).flatMap((g) => g.map((n) => held.get(n)!));
+    const [cond, ...branches] = substitute(group[0]!.inputs, held);
+    const count = group[0]!.args.branches;
+    const over = [...inputs, ...before];
+    return {
+      group,
+      before,
+      cond: compileSync(over, cond!, inner),
+      branches: [branches.slice(0, count), branches.slice(count)].map(
+        (b) => compileSync(over, b, inner) as CompiledFunction<NDArray[]>,
+      ),
+    };
+  });
+  const allHeld = ordered.flatMap((g) => g.map((n) => held.get(n)!));
+  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], held);
+  const rest = compileSync([...inputs, ...allHeld], single ? roots[0]! : roots.slice(0, outputs.length), {
+    ...options,
+    givens: [],
+    updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+  }) as CompiledFunction;
+  const chosen = (args: readonly ArrayValue[]): NDArray[] => {
+    const values = new Map<Node, NDArray>();
+    for (const stage of stages) {
+      const over = [...args.slice(0, inputs.length), ...stage.before.map((h) => values.get(h)!)];
+      const branch = stage.cond(...over).data[0] ? stage.branches[0]! : stage.branches[1]!;
+      const results = branch(...over);
+      for (const n of stage.group) values.set(held.get(n)!, results[n.args.output]!);
+    }
+    return allHeld.map((h) => values.get(h)!);
+  };
+  const fn = (...args: ArrayValue[]) => rest(...args, ...chosen(args));
+  const all = [...stages.flatMap((s) => [s.cond, ...s.branches]), rest];
+  return Object.defineProperty(
+    Object.assign(fn, {
+      graph: rest.graph,
+      graphBefore: rest.graphBefore,
+      program: rest.program,
+      dispose: () => all.forEach((f) => f.dispose()),
+      /** The choices run between programs: there is no one program to export. */
+      deferredLoops: true,
+      profile: (...args: unknown[]) => {
+        const values = args.slice(0, inputs.length) as ArrayValue[];
+        return rest.profile(...values, ...chosen(values), ...(args.slice(inputs.length) as ArrayValue[]));
+      },
+    }),
+    'stats',
+    { get: () => ({ ...rest.stats, programs: all.length }), enumerable: true },
   ) as unknown as CompiledFunction;
 }
