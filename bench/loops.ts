@@ -40,6 +40,41 @@ function steady(f: () => unknown, repeats = 5): number {
   return median(times);
 }
 
+/** An LSTM(128) cell over a sequence of unknown length (64 features, batch 16) and its weights' gradient. */
+function lstm(checkpoint?: number) {
+  const [units, features, batch] = [128, 64, 16];
+  const xs = T.tensor('xs', { shape: [null, batch, features] });
+  const kernel = T.shared(
+    T.array(
+      data.seeded(features * 4 * units, 60).map((v) => v * 0.1),
+      { shape: [features, 4 * units] },
+    ),
+    'kernel',
+  );
+  const recurrent = T.shared(
+    T.array(
+      data.seeded(units * 4 * units, 61).map((v) => v * 0.1),
+      { shape: [units, 4 * units] },
+    ),
+    'recurrent',
+  );
+  const gate = (z: T.Node, k: number) => T.slice(z, [0, k * units], [-1, units]);
+  const [[hs]] = T.scan(
+    (x: T.Node, h: T.Node, c: T.Node) => {
+      const z = T.add(T.dot(x, kernel), T.dot(h, recurrent));
+      const next = T.add(T.mul(T.sigmoid(gate(z, 1)), c), T.mul(T.sigmoid(gate(z, 0)), T.tanh(gate(z, 2))));
+      return [T.mul(T.sigmoid(gate(z, 3)), T.tanh(next)), next];
+    },
+    {
+      sequences: xs,
+      outputsInfo: [T.zeros([batch, units]), T.zeros([batch, units])],
+      ...(checkpoint ? { checkpoint } : {}),
+    },
+  ) as [[T.Node, T.Node], unknown];
+  const cost = T.mean(T.square(T.index(hs, -1)));
+  return { xs, outputs: T.grad(cost, [kernel, recurrent]) };
+}
+
 export async function loopsBench(): Promise<void> {
   await T.ready();
   console.log('\nloops: h = tanh(h·W + x_t), 16 wide, sequences of unknown length (one compiled function)');
@@ -75,6 +110,15 @@ export async function loopsBench(): Promise<void> {
   console.log(
     `per step at 1,000 steps: forward ${((steadyForward * 1000) / 1000).toFixed(2)} µs, forward + gradient ${((steadyBoth * 1000) / 1000).toFixed(2)} µs (${(steadyBoth / steadyForward).toFixed(2)}x)`,
   );
+  const sequence1000 = T.array(data.seeded(1000 * 16 * 64, 62), { shape: [1000, 16, 64] });
+  for (const checkpoint of [undefined, 32]) {
+    const { xs: input, outputs: grads } = lstm(checkpoint);
+    const step = await T.compile([input], grads);
+    const ms = steady(() => step(sequence1000), 3);
+    console.log(
+      `LSTM(128) gradient over 1,000 steps, batch 16${checkpoint ? `, checkpoint every ${checkpoint} steps` : ''}: ${ms.toFixed(0)} ms, steps kept ${(step.stats.loopStoredBytes! / 2 ** 20).toFixed(1)} MiB`,
+    );
+  }
   try {
     const { tfjsWasm } = await import('./peers.js');
     await tfjsWasm();

@@ -290,3 +290,14 @@ describe('loops whose number of steps is a value', () => {
     expect(f(3).shape).toEqual([3, 1000]);
   });
 });
+
+describe('slice bounds are checked when the graph is built', () => {
+  it('begin and size list integers, one per axis at most', () => {
+    const z = T.matrix('z');
+    expect(() => T.slice(z, [null as never, [0, 4] as never])).toThrow(
+      /slice\(z\): begin must list at most 2 integers \(one per axis\), got \[null,\[0,4\]\]/,
+    );
+    expect(() => T.slice(z, [0, 0], [1, 2, 3])).toThrow(/size must list at most 2 integers/);
+    expect(T.slice(z, [0, 1], [-1, 2]).ndim).toBe(2);
+  });
+});

@@ -264,6 +264,14 @@ export function arange(start: number | Node, stop?: number | Node, step: number 
 /** TensorFlow.js's slice: `size[i]` elements from `begin[i]` (-1 = to the end). */
 export function slice(x: TensorLike, begin: readonly number[], size?: readonly number[]): Node {
   const node = asNode(x);
+  for (const [name, list] of [
+    ['begin', begin],
+    ['size', size ?? []],
+  ] as const)
+    if (!Array.isArray(list) || list.length > node.ndim || list.some((v) => !Number.isInteger(v)))
+      throw new ShapeError(
+        `slice(${describeShort(node)}): ${name} must list at most ${node.ndim} integers (one per axis), got ${JSON.stringify(list)}`,
+      );
   const specs: IndexSpec[] = node.shape.map((_, i) => {
     const b = begin[i] ?? 0;
     const s = size?.[i] ?? -1;

@@ -98,6 +98,8 @@ export interface CompileStats {
   readonly loops?: 'run' | 'built out';
   /** Programs compiled for such a function so far: constant when its loops run as loops. */
   readonly programs?: number;
+  /** Bytes the last call's loop gradients kept of the steps for their way back (see scan's `checkpoint`). */
+  readonly loopStoredBytes?: number;
   /** Whether every value is checked for NaN and infinity. */
   nanGuard: boolean;
   /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
@@ -737,7 +739,11 @@ function runLoops(
     updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
   }) as CompiledFunction;
   /** Every loop run for this call's inputs: the values the rest reads, in `allHeld`'s order. */
+  // What the last call's gradients kept of the loops' steps for their way back.
+  let storedBytes = 0;
+  let lastStoredBytes = 0;
   const loopValues = (args: readonly ArrayValue[]): NDArray[] => {
+    storedBytes = 0;
     const values = new Map<Node, NDArray>();
     for (const stage of stages) {
       const own = stage.operands(...args.slice(0, inputs.length), ...stage.before.map((h) => values.get(h)!));
@@ -757,6 +763,8 @@ function runLoops(
           forward.types,
           instance.loop.reverse.output,
           own[own.length - 1]!,
+          forward.step!.checkpoint,
+          (bytes) => (storedBytes += bytes),
         );
         // The gradient's outputs follow its float operands, which stand where the loop's own operands do.
         results = forward.operands.flatMap((node, j) =>
@@ -765,6 +773,7 @@ function runLoops(
       }
       for (const n of instance.nodes) values.set(held.get(n)!, results[n.args.output]!);
     }
+    lastStoredBytes = storedBytes;
     return allHeld.map((h) => values.get(h)!);
   };
   const fn = (...args: ArrayValue[]) => rest(...args, ...loopValues(args));
@@ -785,7 +794,10 @@ function runLoops(
       profile,
     }),
     'stats',
-    { get: () => ({ ...rest.stats, loops: 'run', programs: all.length }), enumerable: true },
+    {
+      get: () => ({ ...rest.stats, loops: 'run', programs: all.length, loopStoredBytes: lastStoredBytes }),
+      enumerable: true,
+    },
   ) as unknown as CompiledFunction;
 }
 

@@ -37,6 +37,8 @@ export interface LoopStep {
   readonly results: readonly Node[];
   /** True when the body ends with `T.until(cond)`: the loop stops after the step where cond is true. */
   readonly stops: boolean;
+  /** For the gradient: keep the loop's state every this many steps and run each segment again, not every step's inputs. */
+  readonly checkpoint?: number;
 }
 
 /** The body as a function of its own inputs only: every outer value it reads becomes an input too. */
@@ -71,10 +73,100 @@ function stack(values: readonly NDArray[], dtype: DType, shape: readonly number[
   return new NDArray(out, [values.length, ...shape], dtype);
 }
 
+/** What a step needs to run again from a point of the loop: each history's recent values, the updated variables. */
+interface Snapshot {
+  readonly histories: readonly (readonly NDArray[])[];
+  readonly state: readonly NDArray[];
+}
+
+/** A loop in progress: what its next step reads, and (when collecting) every step's outputs. */
+class LoopRun {
+  private readonly sequences: { readonly taps: readonly number[]; readonly first: number; readonly value: NDArray }[];
+  private readonly outer: NDArray[];
+  private readonly updatedAt: number[];
+  private histories: NDArray[][];
+  private state: NDArray[];
+  readonly collected: NDArray[][];
+
+  constructor(
+    private readonly step: LoopStep,
+    steps: number,
+    value: (node: Node) => NDArray,
+    private readonly collect = true,
+  ) {
+    if (steps < 1) throw new ShapeError(`${step.where}: the sequences have no step to run (${steps} steps)`);
+    this.sequences = step.sequences.map((s) => ({ ...s, value: value(s.input) }));
+    for (const [i, s] of this.sequences.entries()) {
+      const needed = steps + s.first + Math.max(...s.taps);
+      if (s.value.shape[0]! < needed)
+        throw new ShapeError(
+          `${step.where}: sequences[${i}] has ${s.value.shape[0]} steps, the loop needs ${needed} for ${steps} steps at taps [${s.taps.join(', ')}]`,
+        );
+    }
+    this.histories = step.outputs.map((o) => {
+      if (!o.initial) return [] as NDArray[];
+      const initial = value(o.initial);
+      return o.depth === 1 ? [initial] : Array.from({ length: o.depth }, (_, k) => row(initial, k - o.depth));
+    });
+    this.state = step.updated.map((v) => value(v));
+    this.outer = step.outer.map((o) => value(o));
+    this.updatedAt = step.updated.map((v) => step.outer.indexOf(v));
+    this.collected = step.outputs.map(() => []);
+  }
+
+  /** Everything step `t` takes: its slices, its outputs' earlier values at their taps, the outer values and state. */
+  argsAt(t: number): NDArray[] {
+    const args: NDArray[] = [];
+    for (const s of this.sequences)
+      for (const tap of s.taps) {
+        const offset = t + s.first + tap;
+        args.push(row(s.value, this.step.goBackwards ? -1 - offset : offset));
+      }
+    this.step.outputs.forEach((o, i) => {
+      const history = this.histories[i]!;
+      for (const tap of o.taps) args.push(history[history.length + tap]!);
+    });
+    const current = [...this.outer];
+    this.updatedAt.forEach((at, k) => (current[at] = this.state[k]!));
+    return [...args, ...current];
+  }
+
+  /** Takes a step's results in; true when the loop stops after it (its until condition holds). */
+  advance(results: readonly NDArray[]): boolean {
+    this.step.outputs.forEach((o, i) => {
+      if (this.collect) this.collected[i]!.push(results[i]!);
+      if (o.initial) this.histories[i]!.push(results[i]!);
+    });
+    this.state = this.step.updated.map((_, k) => results[this.step.outputs.length + k]!);
+    return this.step.stops && results[results.length - 1]!.data[0] !== 0;
+  }
+
+  snapshot(): Snapshot {
+    return {
+      histories: this.step.outputs.map((o, i) => (o.initial ? this.histories[i]!.slice(-o.depth) : [])),
+      state: [...this.state],
+    };
+  }
+
+  restore(s: Snapshot): void {
+    this.histories = s.histories.map((h) => [...h]);
+    this.state = [...s.state];
+  }
+
+  get finalState(): readonly NDArray[] {
+    return this.state;
+  }
+}
+
+/** Calls the body with `args`; one array passed twice (two states from the same zeros) would keep it from its call plan. */
+const callWith = (call: (...args: NDArray[]) => NDArray[], args: readonly NDArray[]) =>
+  call(...args.map((a, i) => (args.indexOf(a) < i ? a.clone() : a)));
+
 /**
  * Runs the loop for `steps` steps: `call` is the compiled step function, `value(node)` the value of an
  * outer node (a sequence, an initial value, a non-sequence) in this call. Returns the stacked outputs
- * and the updated variables' final values, in the loop's output order.
+ * and the updated variables' final values, in the loop's output order. `before(t, run)` and `after(t,
+ * args)` see each step (a gradient keeps what it needs from them).
  */
 export function runLoop(
   step: LoopStep,
@@ -82,56 +174,25 @@ export function runLoop(
   call: (...args: NDArray[]) => NDArray[],
   value: (node: Node) => NDArray,
   outputTypes: readonly { readonly dtype: DType }[],
-  record?: (args: readonly NDArray[]) => void,
+  hooks: { before?: (t: number, run: LoopRun) => void; after?: (t: number, args: readonly NDArray[]) => void } = {},
 ): NDArray[] {
-  if (steps < 1) throw new ShapeError(`${step.where}: the sequences have no step to run (${steps} steps)`);
-  const sequences = step.sequences.map((s) => ({ ...s, value: value(s.input) }));
-  for (const [i, s] of sequences.entries()) {
-    const needed = steps + s.first + Math.max(...s.taps);
-    if (s.value.shape[0]! < needed)
-      throw new ShapeError(
-        `${step.where}: sequences[${i}] has ${s.value.shape[0]} steps, the loop needs ${needed} for ${steps} steps at taps [${s.taps.join(', ')}]`,
-      );
-  }
-  const histories = step.outputs.map((o) => {
-    if (!o.initial) return [] as NDArray[];
-    const initial = value(o.initial);
-    return o.depth === 1 ? [initial] : Array.from({ length: o.depth }, (_, k) => row(initial, k - o.depth));
-  });
-  let state = step.updated.map((v) => value(v));
-  const outer = step.outer.map((o) => value(o));
-  const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
-  const collected: NDArray[][] = step.outputs.map(() => []);
+  const run = new LoopRun(step, steps, value);
   for (let t = 0; t < steps; t++) {
-    const args: NDArray[] = [];
-    for (const s of sequences)
-      for (const tap of s.taps) {
-        const offset = t + s.first + tap;
-        args.push(row(s.value, step.goBackwards ? -1 - offset : offset));
-      }
-    step.outputs.forEach((o, i) => {
-      const history = histories[i]!;
-      for (const tap of o.taps) args.push(history[history.length + tap]!);
-    });
-    const current = [...outer];
-    updatedAt.forEach((at, k) => (current[at] = state[k]!));
-    // One array passed twice (two states starting from the same zeros) would keep the body from its call plan.
-    const all = [...args, ...current];
-    const results = call(...all.map((a, i) => (all.indexOf(a) < i ? a.clone() : a)));
-    record?.(all);
+    hooks.before?.(t, run);
+    const args = run.argsAt(t);
+    const results = callWith(call, args);
+    hooks.after?.(t, args);
     // The stacked outputs hold every step: refused at the first step when they could not be allocated.
     if (t === 0 && !step.stops)
       step.outputs.forEach((_, i) =>
         checkedSize([steps, ...results[i]!.shape], results[i]!.dtype, `${step.where}: output ${i} over ${steps} steps`),
       );
-    step.outputs.forEach((o, i) => {
-      collected[i]!.push(results[i]!);
-      if (o.initial) histories[i]!.push(results[i]!);
-    });
-    state = step.updated.map((_, k) => results[step.outputs.length + k]!);
-    if (step.stops && results[results.length - 1]!.data[0]) break;
+    if (run.advance(results)) break;
   }
-  return [...collected.map((values, i) => stack(values, outputTypes[i]!.dtype, values[0]!.shape)), ...state];
+  return [
+    ...run.collected.map((values, i) => stack(values, outputTypes[i]!.dtype, values[0]!.shape)),
+    ...run.finalState,
+  ];
 }
 
 /**
@@ -178,11 +239,48 @@ export function runReverse(
   outputTypes: readonly { readonly dtype: DType }[],
   output: number,
   cotangent: NDArray,
+  checkpoint: number | undefined,
+  stored: (bytes: number) => void = () => {},
 ): Map<Node, NDArray> {
-  const recorded: (readonly NDArray[])[] = [];
-  const forward = runLoop(step, steps, call, value, outputTypes, (args) => recorded.push(args));
-  // The steps that ran (fewer than `steps` when the loop stopped at its until condition).
-  const ran = recorded.length;
+  // Each step's inputs are kept for its way back; with checkpoints only the loop's state every
+  // `checkpoint` steps is, and each segment runs forward again from it just before it runs back.
+  const recorded = new Map<number, readonly NDArray[]>();
+  const snapshots = new Map<number, Snapshot>();
+  let ran = 0;
+  const forward = runLoop(step, steps, call, value, outputTypes, {
+    before: (t, run) => {
+      if (checkpoint && t % checkpoint === 0) snapshots.set(t, run.snapshot());
+    },
+    after: (t, args) => {
+      ran = t + 1;
+      if (!checkpoint) recorded.set(t, args);
+    },
+  });
+  const outerValues = new Set(step.outer.map((o) => value(o)));
+  const sequenceBuffers = new Set(step.sequences.map((s) => value(s.input).data.buffer));
+  // What a step's inputs hold of their own (slices of sequences and outer values are there anyway).
+  const ownBytes = (args: readonly NDArray[]) =>
+    args.reduce((n, a) => (outerValues.has(a) || sequenceBuffers.has(a.data.buffer) ? n : n + a.data.byteLength), 0);
+  let keptBytes = 0;
+  if (!checkpoint) for (const args of recorded.values()) keptBytes += ownBytes(args);
+  else
+    for (const snap of snapshots.values())
+      keptBytes += [...snap.histories.flat(), ...snap.state].reduce((n, a) => n + a.data.byteLength, 0);
+  let segmentBytes = 0;
+  /** The inputs of steps [from, to), run again from the snapshot at `from`. */
+  const rerun = (from: number, to: number) => {
+    const again = new LoopRun(step, steps, value, false);
+    again.restore(snapshots.get(from)!);
+    for (let t = from; t < to; t++) {
+      const args = again.argsAt(t);
+      recorded.set(t, args);
+      again.advance(callWith(call, args));
+    }
+    segmentBytes = Math.max(
+      segmentBytes,
+      [...recorded.values()].reduce((n, a) => n + ownBytes(a), 0),
+    );
+  };
   const outputs = step.outputs;
   const sequences = step.sequences.map((s) => value(s.input));
   const cotSequences = sequences.map(zerosLike);
@@ -210,6 +308,11 @@ export function runReverse(
   // The until condition is no float: its cotangent is a zero of its own.
   const stopCotangent = step.stops ? [new NDArray(allocate('bool', 1), [], 'bool')] : [];
   for (let t = ran - 1; t >= 0; t--) {
+    if (checkpoint && !recorded.has(t)) {
+      recorded.clear();
+      const from = t - (t % checkpoint);
+      rerun(from, t + 1);
+    }
     const cots = [
       ...outputs.map((o, i) => {
         const c = zeros(i);
@@ -221,7 +324,7 @@ export function runReverse(
       ...step.updated.map((_, k) => cotState[k] ?? zeros(outputs.length + k)),
       ...stopCotangent,
     ];
-    const grads = vjp(...recorded[t]!, ...cots);
+    const grads = vjp(...recorded.get(t)!, ...cots);
     let g = 0;
     step.sequences.forEach((s, i) => {
       for (const tap of s.taps) {
@@ -269,5 +372,6 @@ export function runReverse(
     const c = cotState[k];
     if (c) add(v, c);
   });
+  stored(keptBytes + segmentBytes);
   return result;
 }

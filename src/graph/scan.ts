@@ -49,6 +49,12 @@ export interface ScanOptions {
   goBackwards?: boolean;
   /** Names the loop in error messages (default: the name of `fn`). */
   name?: string;
+  /**
+   * Trade time for memory in the loop's gradient: keep its state every `checkpoint` steps instead of
+   * every step's inputs, and run each segment forward again on the way back (the gradient is the same
+   * to the bit). The loop then runs as a loop whatever its number of steps.
+   */
+  checkpoint?: number;
 }
 
 /** `T.until(cond)` as the last element of a body's result: the loop stops after the step where `cond` is true. */
@@ -122,8 +128,20 @@ export function scan(
   options: ScanOptions = {},
 ): [Node | Node[], Map<SharedVariable, Node>] {
   if (typeof fn !== 'function') throw new InputError('scan: the first argument must be the loop body, a function');
-  checkOptionNames('scan', options, ['sequences', 'outputsInfo', 'nonSequences', 'nSteps', 'goBackwards', 'name']);
+  checkOptionNames('scan', options, [
+    'sequences',
+    'outputsInfo',
+    'nonSequences',
+    'nSteps',
+    'goBackwards',
+    'name',
+    'checkpoint',
+  ]);
   const where = `scan(${options.name ?? (fn.name || 'fn')})`;
+  if (options.checkpoint !== undefined && !(Number.isInteger(options.checkpoint) && options.checkpoint >= 1))
+    throw new InputError(
+      `${where}: checkpoint must be a positive integer (steps between kept states), got ${options.checkpoint}`,
+    );
   const sequences = list(options.sequences).map((s, i) => {
     const input = s instanceof Node ? s : s?.input;
     if (!(input instanceof Node)) throw new InputError(`${where}: sequences[${i}] is not a symbolic tensor`);
@@ -223,8 +241,10 @@ export function scan(
     ];
     const result = fn(...args);
     const [returned, updates, stop] = splitResult(result, where);
-    // A loop that may stop early has a number of steps known only when it runs: it runs as a loop.
-    if (stop) return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
+    // A loop that may stop early has a number of steps known only when it runs, and a checkpointed one
+    // keeps segments of steps for its gradient: they run as loops.
+    if (stop || options.checkpoint !== undefined)
+      return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
     if (t === 0 && options.outputsInfo === undefined)
       returned.forEach(() => {
@@ -380,6 +400,7 @@ function deferredScan(
       updated,
       results: [...returned, ...updates.map(([, e]) => e), ...(stop ? [stop] : [])],
       stops: stop !== undefined,
+      ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}),
     },
   );
   const stacked = loop.outputs.slice(0, returned.length);

@@ -478,6 +478,64 @@ describe('T.scan over a number of steps known only at call time', () => {
   });
 });
 
+describe('checkpointed loop gradients', () => {
+  it('agree bit for bit with stored ones, keep less, at every segment size, with taps and backwards, both modes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...Object.keys(BODIES)),
+        fc.integer({ min: 1, max: 16 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        fc.constantFrom<T.Mode>('js', 'wasm'),
+        async (name, steps, segment, backwards, mode) => {
+          const body = BODIES[name]!;
+          const w = T.shared(T.randomNormal([3, 3], { seed: steps, stddev: 0.5 }), 'W');
+          const h0 = T.tensor('h0', { shape: [2, 2, 3] });
+          const x = T.tensor('x', { shape: [null, 2, 3] });
+          const gradients = (checkpoint?: number) => {
+            const [hs] = T.scan(
+              (xt: T.Node, back2: T.Node, back1: T.Node) => body(xt, T.add(back1, T.mul(back2, 0.5)), w),
+              {
+                sequences: x,
+                outputsInfo: { initial: h0, taps: [-2, -1] },
+                goBackwards: backwards,
+                ...(checkpoint ? { checkpoint } : {}),
+              },
+            );
+            return T.compile([x, h0], T.grad(T.sum(T.square(hs as T.Node)), [w, x, h0], { disconnected: 'zero' }), {
+              mode,
+            });
+          };
+          const [stored, checkpointed] = await Promise.all([gradients(), gradients(segment)]);
+          const xs = T.randomNormal([steps, 2, 3], { seed: steps + 1 });
+          const hs0 = T.randomNormal([2, 2, 3], { seed: steps + 2 });
+          const [a, b] = [stored(xs, hs0), checkpointed(xs, hs0)];
+          a.forEach((g, i) => expect(Array.from(b[i]!.data)).toEqual(Array.from(g.data)));
+          // A kept state is two rows here (taps -2 and -1), as are a step's own inputs: checkpoints keep less
+          // once there are several of them and the segments are short.
+          if (steps >= 8 && segment >= 2 && segment <= steps / 2)
+            expect(checkpointed.stats.loopStoredBytes!).toBeLessThan(stored.stats.loopStoredBytes!);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('a known number of steps runs as a loop once checkpointed; the option is checked', async () => {
+    const x = T.tensor('x', { shape: [6, 3] });
+    const [hs] = T.scan((xt: T.Node, h: T.Node) => T.tanh(T.add(xt, h)), {
+      sequences: x,
+      outputsInfo: T.zeros([3]),
+      checkpoint: 2,
+    });
+    const f = await T.compile([x], T.grad(T.sum(hs as T.Node), x));
+    expect(f.stats.loops).toBe('run');
+    expect(() => T.scan((h: T.Node) => h, { outputsInfo: T.zeros([3]), nSteps: 3, checkpoint: 0 })).toThrow(
+      /checkpoint must be a positive integer/,
+    );
+  });
+});
+
 describe('T.until: a loop that stops after the step where its condition holds', () => {
   it('runs the steps a JavaScript loop runs, values and gradients (by finite differences), both modes', async () => {
     await fc.assert(
