@@ -234,3 +234,14 @@ describe('files written by Keras 3 predict what Keras predicted', () => {
         y.data.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-5));
       });
 });
+
+describe('layer options a model cannot compute with are refused', () => {
+  it('a negative or infinite normalization epsilon, a momentum outside [0, 1]', () => {
+    expect(() => keras.layers.batchNormalization({ epsilon: -1e300 })).toThrow(
+      /batchNormalization: epsilon must be a number >= 0 and <= 1\.79\d*e\+308, got -1e\+300/,
+    );
+    expect(() => keras.layers.layerNormalization({ epsilon: Infinity })).toThrow(/layerNormalization: epsilon must be/);
+    expect(() => keras.layers.batchNormalization({ momentum: 2 })).toThrow(/momentum must be a number >= 0 and <= 1/);
+    expect(keras.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9 })).toBeDefined();
+  });
+});

@@ -2,6 +2,7 @@ import * as T from '../../index.js';
 import type { SharedVariable } from '../../graph/variables.js';
 import { ShapeError } from '../../../runtime/errors.js';
 import { floatx } from '../../../runtime/config.js';
+import { checkOptions } from '../arguments.js';
 import { knownSize, Layer, type LayerArgs, type Shape } from './layer.js';
 
 export interface NormalizationArgs extends LayerArgs {
@@ -10,6 +11,18 @@ export interface NormalizationArgs extends LayerArgs {
   epsilon?: number;
   center?: boolean;
   scale?: boolean;
+}
+
+/** Normalization options a layer can compute with: epsilon a finite number >= 0, momentum within [0, 1]. */
+function checkNormalization(args: NormalizationArgs & { momentum?: number }, layer: string): void {
+  checkOptions(
+    layer,
+    { epsilon: args.epsilon, momentum: args.momentum },
+    {
+      epsilon: { kind: 'number', min: 0, max: Number.MAX_VALUE },
+      momentum: { kind: 'number', min: 0, max: 1 },
+    },
+  );
 }
 
 /** The feature axis as a non-negative index, and the parameter shape that broadcasts along it. */
@@ -34,6 +47,7 @@ export class BatchNormalization extends Layer {
 
   constructor(private readonly args: NormalizationArgs & { momentum?: number } = {}) {
     super('BatchNormalization', args);
+    checkNormalization(args, 'batchNormalization');
   }
   protected override build(s: Shape): void {
     this.geometry = featureAxis(s, this.args.axis ?? -1, `batch_normalization ${this.name}`);
@@ -90,6 +104,7 @@ export class LayerNormalization extends Layer {
   private beta?: SharedVariable;
   constructor(private readonly args: NormalizationArgs = {}) {
     super('LayerNormalization', args);
+    checkNormalization(args, 'layerNormalization');
   }
   protected override build(s: Shape): void {
     const n = knownSize(s[s.length - 1], `layer_normalization ${this.name}: the last axis`);
