@@ -245,3 +245,25 @@ describe('layer options a model cannot compute with are refused', () => {
     expect(keras.layers.batchNormalization({ epsilon: 1e-5, momentum: 0.9 })).toBeDefined();
   });
 });
+
+describe('weights a layer cannot compute with are refused when loaded', () => {
+  it('a negative moving variance in a saved batch normalization', async () => {
+    const model = keras.sequential({
+      layers: [keras.layers.dense({ units: 3, inputShape: [4] }), keras.layers.batchNormalization()],
+    });
+    const dir = fresh('negative-variance');
+    await model.save(dir);
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8')) as {
+      weightsManifest: { weights: { name: string; shape: number[] }[] }[];
+    };
+    // The weights are float32 in manifest order: the moving variance is the last three.
+    const weights = readFileSync(path.join(dir, 'weights.bin'));
+    const sizes = manifest.weightsManifest[0]!.weights.map((w) => w.shape.reduce((a, b) => a * b, 1));
+    expect(manifest.weightsManifest[0]!.weights.at(-1)!.name).toMatch(/moving_variance/);
+    weights.writeFloatLE(-0.5, 4 * (sizes.reduce((a, b) => a + b, 0) - 1));
+    writeFileSync(path.join(dir, 'weights.bin'), weights);
+    const { error } = await attempt(path.join(dir, 'model.json'));
+    expect(error).toBeInstanceOf(T.LoadError);
+    expect(error!.message).toMatch(/moving_variance holds -0\.5; a variance cannot be negative/);
+  });
+});

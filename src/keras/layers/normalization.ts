@@ -1,6 +1,6 @@
 import * as T from '../../index.js';
 import type { SharedVariable } from '../../graph/variables.js';
-import { ShapeError } from '../../../runtime/errors.js';
+import { ConfigError, ShapeError } from '../../../runtime/errors.js';
 import { floatx } from '../../../runtime/config.js';
 import { checkOptions } from '../arguments.js';
 import { knownSize, Layer, type LayerArgs, type Shape } from './layer.js';
@@ -56,6 +56,12 @@ export class BatchNormalization extends Layer {
     if (this.args.center ?? true) this.beta = this.createWeight('beta', [n], 'zeros');
     this.movingMean = this.createWeight('moving_mean', [n], 'zeros', undefined, false);
     this.movingVariance = this.createWeight('moving_variance', [n], 'ones', undefined, false);
+    // A variance read from a file is never negative: one that is (a damaged file) would make every prediction NaN.
+    const negative = Array.prototype.find.call(this.movingVariance.get().data, (v: number) => v < 0);
+    if (negative !== undefined)
+      throw new ConfigError(
+        `batch_normalization ${this.name}: moving_variance holds ${negative}; a variance cannot be negative`,
+      );
   }
   private param(w: SharedVariable | undefined, fallback: number): T.TensorLike {
     return w ? T.reshape(w, this.geometry!.broadcast) : fallback;
