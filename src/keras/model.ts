@@ -183,8 +183,10 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   makePredictFunction(): T.CompiledFunction<Out> {
     this.checkNotDisposed('makePredictFunction');
     if (!this.predictFn) {
-      const { xs, ys } = this.inferenceGraph();
-      this.predictFn = T.compileSync(xs, this.outputsAsList ? ys : ys[0]!) as unknown as T.CompiledFunction<Out>;
+      const { xs, ys, updates } = this.inferenceGraph();
+      this.predictFn = T.compileSync(xs, this.outputsAsList ? ys : ys[0]!, {
+        ...(updates.length ? { updates } : {}),
+      }) as unknown as T.CompiledFunction<Out>;
     }
     return this.predictFn;
   }
@@ -202,13 +204,23 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   /** The symbolic inputs and outputs, built in training or inference mode. */
   protected abstract forward(training: boolean): { xs: T.Node[]; ys: T.Node[] };
 
-  private inference?: { xs: T.Node[]; ys: T.Node[] };
+  private inference?: { xs: T.Node[]; ys: T.Node[]; updates: [T.Node, T.Node][] };
   /**
    * The inference-mode graph, built once per structure: predict, evaluate and the getters that read the
-   * inputs and outputs do no graph work after the first (adding a layer builds it again).
+   * inputs and outputs do no graph work after the first (adding a layer builds it again). Its updates
+   * are what inference changes (a stateful recurrent layer's states), taken so no training step sees them.
    */
-  protected inferenceGraph(): { xs: T.Node[]; ys: T.Node[] } {
-    return (this.inference ??= this.forward(false));
+  protected inferenceGraph(): { xs: T.Node[]; ys: T.Node[]; updates: [T.Node, T.Node][] } {
+    if (!this.inference) {
+      const graph = this.forward(false);
+      this.inference = { ...graph, updates: this.layers.flatMap((l) => l.takeUpdates()) };
+    }
+    return this.inference;
+  }
+
+  /** Sets every stateful recurrent layer's states back to zeros (Keras's reset_states). */
+  resetStates(): void {
+    for (const l of this.layers) (l as { resetStates?: () => void }).resetStates?.();
   }
 
   /** Forgets everything built for the model's structure: its graphs and compiled functions. */
@@ -512,9 +524,11 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   private evaluateArrays(data: Omit<Batch, 'weights'>, batchSize: number): number[] {
     if (!this.evalFn) {
-      const { xs, ys } = this.inferenceGraph();
+      const { xs, ys, updates } = this.inferenceGraph();
       const targets = this.targetInputs(ys);
-      this.evalFn = T.compileSync([...xs, ...targets], this.objective(ys, targets));
+      this.evalFn = T.compileSync([...xs, ...targets], this.objective(ys, targets), {
+        ...(updates.length ? { updates } : {}),
+      });
     }
     const n = data.xs[0]!.shape[0]!;
     const sums: number[] = [];

@@ -153,8 +153,8 @@ const wrapped = (c: Config): AnyLayer => {
 };
 /** A recurrent layer's arguments as its config gives them. */
 const recurrent = (c: Config) => {
-  if (c['stateful'] === true) throw new LoadError('stateful recurrent layers are not supported');
   return {
+    stateful: c['stateful'] === true,
     units: c['units'] as number,
     activation: c['activation'] as string,
     recurrentActivation: c['recurrentActivation'] as string,

@@ -464,3 +464,54 @@ describe('recurrent layers', () => {
     expect(Array.from(plain.predict(xs).data)).toEqual(Array.from(zeros.data));
   });
 });
+
+describe('stateful recurrent layers', () => {
+  for (const kind of ['simpleRNN', 'lstm', 'gru'] as const)
+    it(`${kind}: each call continues from the last one's states until resetStates, as in TF.js`, async () => {
+      const theirs = tfl.sequential({
+        layers: [
+          tfjsLayer(kind, {
+            units: 4,
+            stateful: true,
+            batchInputShape: [2, STEPS, FEATURES],
+            ...(kind === 'simpleRNN' ? {} : { recurrentActivation: 'sigmoid' }),
+          }),
+        ],
+      });
+      const ours = keras.sequential({
+        layers: [
+          // TF.js's GRU has only the original form (the reset gate before the recurrent product).
+          keras.layers[kind]({
+            units: 4,
+            stateful: true,
+            batchInputShape: [2, STEPS, FEATURES],
+            ...(kind === 'gru' ? { resetAfter: false } : {}),
+          }),
+        ],
+      });
+      ours.setWeights(theirs.getWeights().map((w) => T.array(w.dataSync() as Float32Array, { shape: w.shape })));
+      const batches = [1, 2, 3].map((seed) => seededInput([2, STEPS, FEATURES], seed));
+      const run = () =>
+        batches.map((b) => {
+          const x = tf.tensor3d(b, [2, STEPS, FEATURES]);
+          const expected = (theirs.predict(x) as tf.Tensor).dataSync();
+          const got = (ours.predict(T.array(b, { shape: [2, STEPS, FEATURES] })) as T.NDArray).data;
+          got.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-5));
+          return Array.from(got);
+        });
+      const first = run();
+      // Each batch continued the one before: the same input gives another output now.
+      expect(run()[0]).not.toEqual(first[0]);
+      theirs.resetStates();
+      ours.resetStates();
+      expect(run()[0]).toEqual(first[0]!.map((v) => expect.closeTo(v, 6)));
+    });
+
+  it('needs a known batch size', () => {
+    expect(() =>
+      keras
+        .sequential({ layers: [keras.layers.lstm({ units: 2, stateful: true, inputShape: [3, 2] })] })
+        .predict(T.zeros([2, 3, 2])),
+    ).toThrow(/a stateful layer needs a known batch size/);
+  });
+});

@@ -36,6 +36,11 @@ export interface RecurrentArgs extends LayerArgs {
   recurrentDropout?: number;
   /** Seeds the dropout masks. */
   seed?: number;
+  /**
+   * Keep the final states of each batch as the next batch's initial states (sample i of a batch continues
+   * sample i of the one before), until `resetStates()`. Needs a known batch size (`batchInputShape`).
+   */
+  stateful?: boolean;
 }
 
 /** One recurrent cell: how many gate blocks its kernels hold, its states, and one step of it. */
@@ -138,9 +143,27 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
     return this.bias && this.resetAfter ? T.index(this.bias, 1) : undefined;
   }
 
+  /** A stateful layer's states between calls (not weights: Keras keeps them apart too). */
+  private states?: SharedVariable[];
+
+  /** Sets a stateful layer's states back to zeros (Keras's reset_states). */
+  resetStates(): void {
+    for (const st of this.states ?? []) st.set(T.zeros([...st.get().shape]));
+  }
+
   protected override build(s: Shape): void {
     const where = `${this.className.toLowerCase()} ${this.name}`;
     if (s.length !== 3) throw new ShapeError(`${where}: expects [batch, steps, features], got rank ${s.length}`);
+    if (this.args.stateful) {
+      const batch = s[0];
+      if (batch === null || batch === undefined)
+        throw new ConfigError(
+          `${where}: a stateful layer needs a known batch size: give the first layer batchInputShape [batch, steps, features]`,
+        );
+      this.states = Array.from({ length: this.cell.states }, (_, i) =>
+        T.shared(T.zeros([batch, this.units]), `${this.name}/state_${i}`),
+      );
+    }
     const features = knownSize(s[2], `${where}: features (the input's last axis)`);
     const width = this.cell.gates * this.units;
     this.kernel = this.createWeight('kernel', [features, width], this.args.kernelInitializer ?? 'glorot_uniform');
@@ -206,12 +229,14 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
       },
       {
         sequences: maskSteps ? [stepsFirst, maskSteps] : [stepsFirst],
-        outputsInfo: Array.from({ length: cell.states }, (_, i) => given[i] ?? zeros),
+        outputsInfo: Array.from({ length: cell.states }, (_, i) => given[i] ?? this.states?.[i] ?? zeros),
         goBackwards: this.args.goBackwards ?? false,
         name: where,
       },
     );
     const states = Array.isArray(outputs) ? outputs : [outputs];
+    // The final states become the next call's initial ones, in training and inference alike.
+    this.states?.forEach((st, i) => this.addUpdate(st, T.index(states[i]!, -1)));
     const output = this.args.returnSequences ? T.transpose(states[0]!, [1, 0, 2]) : T.index(states[0]!, -1);
     return (this.args.returnState ? [output, ...states.map((st) => T.index(st, -1))] : output) as Out;
   }
@@ -234,7 +259,7 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
       return_sequences: this.args.returnSequences ?? false,
       return_state: this.args.returnState ?? false,
       go_backwards: this.args.goBackwards ?? false,
-      stateful: false,
+      stateful: this.args.stateful ?? false,
       unroll: true,
       dropout: this.args.dropout ?? 0,
       recurrent_dropout: this.args.recurrentDropout ?? 0,
