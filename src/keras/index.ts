@@ -40,7 +40,9 @@ import {
   SeparableConv2D,
 } from './layers/conv.js';
 import type { AnyLayer, Layer, LayerArgs, Regularizer } from './layers/layer.js';
-import { Functional, History, LayersModel, Sequential } from './model.js';
+import { History, LayersModel } from './model.js';
+import { Sequential } from './sequential.js';
+import { Functional } from './functional.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
@@ -246,7 +248,8 @@ export function model(args: {
   return new Functional<T.NDArray>(args.inputs, args.outputs, args.name);
 }
 export type { Pair };
-export type { AnyLayersModel, CompileArgs, FitArgs, LossSpec, MetricsSpec } from './model.js';
+export type { AnyLayersModel, FitArgs } from './model.js';
+export type { CompileArgs, LossSpec, MetricsSpec } from './compile-args.js';
 export { Callback } from './model.js';
 export type { ModelData } from './model-data.js';
 

@@ -10,30 +10,16 @@ import {
   FIT_OPTIONS,
   PREDICT_OPTIONS,
 } from './arguments.js';
-import { CALLS, setWeight, type AnyLayer, type Shape } from './layers/layer.js';
-import { lossByName, metricByName, type Loss } from './losses.js';
-import { optimizerByName, type Optimizer } from './optimizers.js';
+import { setWeight, type AnyLayer, type Shape } from './layers/layer.js';
+import type { Optimizer } from './optimizers.js';
+import { compiledObjectives, type CompileArgs, type OutputObjective } from './compile-args.js';
+import { layerTable } from './summary.js';
 import { storeRounded } from '../graph/variables.js';
 import { asSamples, range, samplesByName, takeRows, type ModelData } from './model-data.js';
 import { concat } from '../../runtime/reference/shape.js';
 import { ProgressBar } from './progress.js';
 import { localPath, saveModel } from './save.js';
 import { saveKerasFile } from './keras-save.js';
-
-/** A loss as compile takes it: a Keras name, a name with options, or a function of (targets, predictions). */
-export type LossSpec = string | { name: string; fromLogits?: boolean } | Loss;
-/** Metric names: for every output, one list per output, or lists by output name. */
-export type MetricsSpec =
-  readonly string[] | readonly (readonly string[])[] | Readonly<Record<string, string | readonly string[]>>;
-
-export interface CompileArgs {
-  optimizer: string | Optimizer;
-  /** One loss for every output, one per output, or losses by output name. */
-  loss: LossSpec | readonly LossSpec[] | Readonly<Record<string, LossSpec>>;
-  metrics?: MetricsSpec;
-  /** How much each output's loss counts in the total (Keras's loss_weights); 1 each when left out. */
-  lossWeights?: readonly number[] | Readonly<Record<string, number>>;
-}
 
 /**
  * What fit calls back: any object with some of these hooks, or a subclass of this class
@@ -97,7 +83,7 @@ export class History {
 }
 
 /** A layer's entry in a Keras topology; the first layer of a model carries the batch input shape. */
-const layerEntry = (l: AnyLayer, first: boolean): Record<string, unknown> => ({
+export const layerEntry = (l: AnyLayer, first: boolean): Record<string, unknown> => ({
   class_name: l.className,
   config: {
     ...l.getConfig(),
@@ -106,64 +92,6 @@ const layerEntry = (l: AnyLayer, first: boolean): Record<string, unknown> => ({
     ...(first && l.batchInputShape ? { batch_input_shape: l.batchInputShape } : {}),
   },
 });
-
-const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
-/** What one output contributes to training: its loss, that loss's weight in the total, and its metrics. */
-interface OutputObjective {
-  readonly name: string;
-  readonly loss: Loss;
-  /** Targets are class indices (sparse categorical crossentropy): one per sample. */
-  readonly sparse: boolean;
-  readonly weight: number;
-  readonly metrics: readonly { readonly name: string; readonly fn: Loss }[];
-}
-
-const isRecordOf = (v: unknown, names: readonly string[]): v is Readonly<Record<string, unknown>> =>
-  typeof v === 'object' &&
-  v !== null &&
-  !Array.isArray(v) &&
-  Object.keys(v).length > 0 &&
-  Object.keys(v).every((k) => names.includes(k));
-
-/** A compile argument given once for all outputs, as a list in output order, or by output name: one value per output. */
-function perOutput<V>(
-  value: V | readonly V[] | Readonly<Record<string, V>>,
-  names: readonly string[],
-  what: string,
-): V[] {
-  if (Array.isArray(value)) {
-    if (value.length !== names.length)
-      throw new ConfigError(
-        `compile: ${what} has ${value.length} entries for ${names.length} outputs (${names.join(', ')})`,
-      );
-    return [...(value as readonly V[])];
-  }
-  if (isRecordOf(value, names)) {
-    return names.map((name) => {
-      if (!(name in value))
-        throw new ConfigError(`compile: ${what} has no entry for the output '${name}' (outputs: ${names.join(', ')})`);
-      return (value as Readonly<Record<string, V>>)[name]!;
-    });
-  }
-  if (typeof value === 'object' && value !== null && names.length > 1 && !('name' in value))
-    throw new ConfigError(
-      `compile: ${what} names ${Object.keys(value).join(', ')}, not outputs of the model (outputs: ${names.join(', ')})`,
-    );
-  return names.map(() => value as V);
-}
-
-/** Metric names for each output: a flat list applies to every output, as in Keras. */
-function metricsPerOutput(metrics: MetricsSpec | undefined, names: readonly string[]): (readonly string[])[] {
-  if (metrics === undefined) return names.map(() => []);
-  if (Array.isArray(metrics)) {
-    if (metrics.every((m) => typeof m === 'string')) return names.map(() => metrics as readonly string[]);
-    return perOutput(metrics as readonly (readonly string[])[], names, 'metrics');
-  }
-  return perOutput(metrics as Readonly<Record<string, string | readonly string[]>>, names, 'metrics').map((m) =>
-    typeof m === 'string' ? [m] : m,
-  );
-}
 
 /**
  * What Sequential and functional models share. The whole training step (forward, loss, gradients,
@@ -278,29 +206,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   }
 
   compile(args: CompileArgs): void {
-    const optimizer = typeof args.optimizer === 'string' ? optimizerByName(args.optimizer) : args.optimizer;
-    const names = this.outputNames;
-    const losses = perOutput<LossSpec>(args.loss, names, 'loss');
-    const weights =
-      args.lossWeights === undefined ? names.map(() => 1) : perOutput(args.lossWeights, names, 'lossWeights');
-    weights.forEach((w, i) => {
-      if (typeof w !== 'number' || !Number.isFinite(w))
-        throw new ConfigError(`compile: lossWeights for '${names[i]}' must be a finite number, got ${String(w)}`);
-    });
-    const metrics = metricsPerOutput(args.metrics, names);
-    const outputs = names.map((name, i): OutputObjective => {
-      const spec = losses[i]!;
-      const lossName = typeof spec === 'string' ? spec : typeof spec === 'function' ? '' : spec.name;
-      const loss = typeof spec === 'function' ? spec : lossByName(lossName, typeof spec === 'string' ? {} : spec);
-      return {
-        name,
-        loss,
-        sparse: snakeCase(lossName) === 'sparse_categorical_crossentropy',
-        weight: weights[i]!,
-        metrics: metrics[i]!.map((m) => ({ name: m, fn: metricByName(m, lossName) })),
-      };
-    });
-    this.compiled = { optimizer, outputs };
+    this.compiled = compiledObjectives(args, this.outputNames);
     this.trainFn = this.evalFn = undefined;
   }
 
@@ -657,7 +563,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   summary(...args: unknown[]): string {
     const print = (typeof args[0] === 'function' ? args[0] : (args[2] ?? console.log)) as (line: string) => void;
     this.inferenceGraph();
-    const rows = this.layers.map((l) => {
+    const rows = this.layers.map((l): [string, string, string] => {
       const shape = this.layerOutputShape(l);
       return [
         `${l.name} (${l.className})`,
@@ -667,20 +573,7 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     });
     const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
     const trainable = this.trainableWeights.reduce((s, w) => s + w.get().size, 0);
-    const widths = [34, 26, 10];
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('');
-    const text = [
-      `Model: "${this.modelName}"`,
-      '_'.repeat(70),
-      line(['Layer (type)', 'Output Shape', 'Param #']),
-      '='.repeat(70),
-      ...rows.map(line),
-      '='.repeat(70),
-      `Total params: ${total}`,
-      `Trainable params: ${trainable}`,
-      `Non-trainable params: ${total - trainable}`,
-      '_'.repeat(70),
-    ].join('\n');
+    const text = layerTable(this.modelName, rows, total, trainable);
     print(text);
     return text;
   }
@@ -719,214 +612,3 @@ function withAccAliases(logs: Record<string, number>): Record<string, number> {
 
 /** A model whatever its outputs' structure (what callbacks and saving take). */
 export type AnyLayersModel = LayersModel<T.NDArray | T.NDArray[]>;
-
-/** A linear stack of layers. */
-export class Sequential extends LayersModel<T.NDArray> {
-  readonly layers: AnyLayer[] = [];
-  readonly modelName = 'sequential';
-  protected readonly outputsAsList = false;
-  private input?: T.Node;
-
-  constructor(args: { layers?: readonly AnyLayer[]; name?: string } = {}) {
-    super();
-    for (const l of args.layers ?? []) this.add(l);
-  }
-
-  add(layer: AnyLayer): void {
-    if (this.layers.length === 0 && !layer.batchInputShape) {
-      throw new ConfigError(
-        `the first layer of a sequential model needs inputShape (e.g. { inputShape: [784] }), ${layer.name} has none`,
-      );
-    }
-    this.layers.push(layer);
-    this.structureChanged();
-  }
-
-  get outputNames(): string[] {
-    return [this.layers[this.layers.length - 1]?.name ?? 'output'];
-  }
-
-  protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
-    if (this.layers.length === 0) throw new ConfigError('the sequential model has no layers: add one first');
-    this.input ??= T.tensor('input', { shape: this.layers[0]!.batchInputShape! });
-    let h = this.input;
-    for (const l of this.layers) {
-      const out = l.apply(h, training);
-      if (Array.isArray(out))
-        throw new ConfigError(
-          `sequential: layer ${l.name} returns ${out.length} tensors (returnState); a sequential model passes one tensor from layer to layer: use the functional API`,
-        );
-      h = out;
-    }
-    return { xs: [this.input], ys: [h] };
-  }
-
-  topology(): Record<string, unknown> {
-    return {
-      class_name: 'Sequential',
-      config: { name: 'sequential', layers: this.layers.map((l, i) => layerEntry(l, i === 0)) },
-      keras_version: 'tsano',
-      backend: 'tsano',
-    };
-  }
-
-  protected layerOutputShape(layer: AnyLayer): Shape {
-    let s: Shape = this.layers[0]!.batchInputShape!;
-    for (const l of this.layers) {
-      s = l.computeOutputShape(s);
-      if (l === layer) break;
-    }
-    return s;
-  }
-}
-
-const listOf = (v: T.Node | readonly T.Node[]): T.Node[] => (Array.isArray(v) ? [...v] : [v as T.Node]);
-
-/**
- * A model from a graph of layer calls: `keras.model({ inputs, outputs })`, each one tensor or a list
- * of them (then predict returns a list, and fit takes a list or a dict of targets).
- */
-export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends LayersModel<Out> {
-  readonly layers: AnyLayer[];
-  readonly modelName: string;
-  protected readonly outputsAsList: boolean;
-  private readonly shapes = new Map<AnyLayer, Shape>();
-  private readonly inputList: T.Node[];
-  private readonly outputList: T.Node[];
-
-  constructor(inputs: T.Node | readonly T.Node[], outputs: T.Node | readonly T.Node[], name = 'model') {
-    super();
-    this.modelName = name;
-    this.inputList = listOf(inputs);
-    this.outputList = listOf(outputs);
-    this.outputsAsList = Array.isArray(outputs);
-    if (this.inputList.length === 0 || this.outputList.length === 0)
-      throw new ConfigError('keras.model: a model needs at least one input and one output');
-    this.inputList.forEach((n, i) => {
-      if (!(n instanceof T.Node)) throw new ConfigError(`keras.model: inputs[${i}] is not a symbolic tensor`);
-      if (CALLS.has(n))
-        throw new ConfigError(
-          `keras.model: input ${n.name ?? i} is a layer's output; inputs must come from keras.input`,
-        );
-    });
-    const names = this.inputList.map((n) => n.name);
-    const repeated = names.find((n, i) => n !== undefined && names.indexOf(n) !== i);
-    if (repeated !== undefined)
-      throw new ConfigError(`keras.model: two inputs are named '${repeated}'; give each keras.input a name of its own`);
-    // Keras's layer order: deepest first (farthest from the outputs), ties in the order a walk from
-    // the outputs first meets them. Weight lists, summaries and Keras files all follow it.
-    const firstMet = new Map<AnyLayer, number>();
-    const depth = new Map<AnyLayer, number>();
-    const used = new Set<T.Node>();
-    const visit = (n: T.Node, path: string, level: number) => {
-      const call = CALLS.get(n);
-      if (!call) {
-        if (!this.inputList.includes(n))
-          throw new ConfigError(
-            `keras.model: ${path} depends on ${n.name ?? 'a tensor'}, which is neither one of the inputs (${this.inputList.map((x) => x.name).join(', ')}) nor a layer's output`,
-          );
-        used.add(n);
-        return;
-      }
-      if (!firstMet.has(call.layer)) firstMet.set(call.layer, firstMet.size);
-      if ((depth.get(call.layer) ?? -1) >= level) return;
-      depth.set(call.layer, level);
-      this.shapes.set(call.layer, n.shape);
-      call.inputs.forEach((i) => visit(i, path, level + 1));
-    };
-    this.outputList.forEach((o, i) => {
-      if (!(o instanceof T.Node)) throw new ConfigError(`keras.model: outputs[${i}] is not a symbolic tensor`);
-      if (!CALLS.has(o))
-        throw new ConfigError(`keras.model: output ${i} (${o.name ?? 'a tensor'}) is not a layer's output`);
-      visit(o, `output ${i} (${CALLS.get(o)!.layer.name})`, 0);
-    });
-    const unused = this.inputList.filter((n) => !used.has(n));
-    if (unused.length)
-      throw new ConfigError(
-        `keras.model: no output depends on the input${unused.length > 1 ? 's' : ''} ${unused.map((n) => n.name).join(', ')}`,
-      );
-    const outputLayers = this.outputList.map((o) => CALLS.get(o)!.layer);
-    const twice = outputLayers.find((l, i) => outputLayers.indexOf(l) !== i);
-    if (twice)
-      throw new ConfigError(`keras.model: layer '${twice.name}' gives two of the outputs; outputs go by layer name`);
-    this.layers = [...firstMet.keys()].sort(
-      (a, b) => depth.get(b)! - depth.get(a)! || firstMet.get(a)! - firstMet.get(b)!,
-    );
-  }
-
-  get outputNames(): string[] {
-    return this.outputList.map((o) => CALLS.get(o)!.layer.name);
-  }
-
-  /** Replays the recorded layer calls, so training mode reaches dropout and batch normalization. */
-  protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
-    const memo = new Map<T.Node, T.Node>(this.inputList.map((x) => [x, x]));
-    // One call per layer: a layer with several outputs (returnState) is applied once for all of them.
-    const applied = new Map<AnyLayer, T.Node | T.Node[]>();
-    const rebuild = (n: T.Node): T.Node => {
-      const done = memo.get(n);
-      if (done) return done;
-      const call = CALLS.get(n)!;
-      let result = applied.get(call.layer);
-      if (!result) {
-        const inputs = call.inputs.map(rebuild);
-        result = call.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, training);
-        applied.set(call.layer, result);
-      }
-      const out = Array.isArray(result) ? result[call.index]! : result;
-      memo.set(n, out);
-      return out;
-    };
-    return { xs: this.inputList, ys: this.outputList.map(rebuild) };
-  }
-
-  protected layerOutputShape(layer: AnyLayer): Shape {
-    return this.shapes.get(layer) ?? [];
-  }
-
-  /** An InputLayer per input, then each layer with the names of the layers it reads. */
-  topology(): Record<string, unknown> {
-    const inputNames = this.inputNames;
-    /** A tensor as Keras topologies name it: [layer, node, tensor index]. */
-    const ref = (n: T.Node): [string, number, number] => {
-      const input = this.inputList.indexOf(n);
-      if (input >= 0) return [inputNames[input]!, 0, 0];
-      const call = CALLS.get(n)!;
-      return [call.layer.name, 0, call.index];
-    };
-    const layers: Record<string, unknown>[] = this.inputList.map((x, i) => ({
-      class_name: 'InputLayer',
-      name: inputNames[i],
-      config: { name: inputNames[i], batch_input_shape: x.shape, dtype: 'float32' },
-      inbound_nodes: [],
-    }));
-    const produced = new Map<AnyLayer, T.Node>();
-    const collect = (n: T.Node) => {
-      const call = CALLS.get(n);
-      if (!call || produced.has(call.layer)) return;
-      produced.set(call.layer, n);
-      call.inputs.forEach(collect);
-    };
-    this.outputList.forEach(collect);
-    // In model.layers order, which Keras uses to name the weights of a .keras file.
-    for (const layer of this.layers) {
-      const out = produced.get(layer)!;
-      layers.push({
-        ...layerEntry(layer, false),
-        name: layer.name,
-        inbound_nodes: [CALLS.get(out)!.inputs.map((i) => [...ref(i), {}])],
-      });
-    }
-    return {
-      class_name: 'Model',
-      config: {
-        name: this.modelName,
-        layers,
-        input_layers: inputNames.map((name) => [name, 0, 0]),
-        output_layers: this.outputList.map(ref),
-      },
-      keras_version: 'tsano',
-      backend: 'tsano',
-    };
-  }
-}

@@ -34,7 +34,9 @@ import {
   ZeroPadding2D,
 } from './layers/reshaping.js';
 import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
-import { Functional, Sequential, type AnyLayersModel } from './model.js';
+import type { AnyLayersModel } from './model.js';
+import { Sequential } from './sequential.js';
+import { Functional } from './functional.js';
 import {
   Bidirectional,
   GRU,

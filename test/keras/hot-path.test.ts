@@ -46,3 +46,21 @@ describe('the hot path does no graph work', () => {
     expect(m.outputShape).toEqual([null, 2]);
   });
 });
+
+describe('summary', () => {
+  it('fits its columns to the longest name, class and shape', () => {
+    const m = keras.sequential({
+      layers: [
+        keras.layers.dense({ units: 4, inputShape: [3], name: 'a_dense_layer_with_a_really_long_name' }),
+        keras.layers.batchNormalization(),
+      ],
+    });
+    const lines = m.summary(() => {}).split('\n');
+    const shapeColumn = lines[2]!.indexOf('Output Shape');
+    const rows = lines.filter((l) => l.includes('(None, 4)'));
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row.indexOf('(None, 4)')).toBe(shapeColumn);
+    expect(rows[0]!.startsWith('a_dense_layer_with_a_really_long_name (Dense)  ')).toBe(true);
+    expect(lines[3]!.length).toBeGreaterThanOrEqual(lines[2]!.length);
+  });
+});
