@@ -732,12 +732,7 @@ function runLoops(
     return { ...p, operands, before, call: compiledStep(p.body.step), vjp: p.body.vjp && compiledStep(p.body.vjp) };
   });
   const allHeld = ordered.flatMap((p) => p.instance.nodes.map((n) => held.get(n)!));
-  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], held);
-  const rest = compileSync([...inputs, ...allHeld], single ? roots[0]! : roots.slice(0, outputs.length), {
-    ...options,
-    givens: [],
-    updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
-  }) as CompiledFunction;
+  const rest = compileRest(inputs, outputs, updates, held, allHeld, single, options);
   /** Every loop run for this call's inputs: the values the rest reads, in `allHeld`'s order. */
   // What the last call's gradients kept of the loops' steps for their way back.
   let storedBytes = 0;
@@ -776,12 +771,47 @@ function runLoops(
     lastStoredBytes = storedBytes;
     return allHeld.map((h) => values.get(h)!);
   };
-  const fn = (...args: ArrayValue[]) => rest(...args, ...loopValues(args));
-  const all = [...stages.map((s) => s.operands), ...compiled.values(), rest];
+  return stagedFunction(inputs, rest, [...stages.map((s) => s.operands), ...compiled.values()], loopValues, () => ({
+    loops: 'run',
+    loopStoredBytes: lastStoredBytes,
+  }));
+}
+
+/** The rest of a staged function's graph: from the inputs and the staged values (held placeholders) to its outputs and updates. */
+function compileRest(
+  inputs: readonly Node[],
+  outputs: readonly Node[],
+  updates: readonly (readonly [Node<'shared'>, Node])[],
+  held: ReadonlyMap<Node, Node>,
+  allHeld: readonly Node[],
+  single: boolean,
+  options: CompileOptions,
+): CompiledFunction {
+  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], held);
+  return compileSync([...inputs, ...allHeld], single ? roots[0]! : roots.slice(0, outputs.length), {
+    ...options,
+    givens: [],
+    updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+  }) as CompiledFunction;
+}
+
+/**
+ * A function whose staged values (loops run as loops, lazy choices) are worked out in JavaScript between
+ * programs, for each call, before `rest` runs on the inputs and them. It runs several programs, so there
+ * is no one program to export (`deferredLoops`).
+ */
+function stagedFunction(
+  inputs: readonly Node[],
+  rest: CompiledFunction,
+  programs: readonly CompiledFunction<unknown>[],
+  staged: (args: readonly ArrayValue[]) => NDArray[],
+  stats: () => object,
+): CompiledFunction {
+  const all = [...programs, rest];
+  const fn = (...args: ArrayValue[]) => rest(...args, ...staged(args));
   const profile = (...args: unknown[]) => {
-    const options = args.length > inputs.length ? args.slice(inputs.length) : [];
     const values = args.slice(0, inputs.length) as ArrayValue[];
-    return rest.profile(...values, ...loopValues(values), ...(options as ArrayValue[]));
+    return rest.profile(...values, ...staged(values), ...(args.slice(inputs.length) as ArrayValue[]));
   };
   return Object.defineProperty(
     Object.assign(fn, {
@@ -789,15 +819,11 @@ function runLoops(
       graphBefore: rest.graphBefore,
       program: rest.program,
       dispose: () => all.forEach((f) => f.dispose()),
-      /** The loops run in JavaScript between programs: there is no one program to export. */
       deferredLoops: true,
       profile,
     }),
     'stats',
-    {
-      get: () => ({ ...rest.stats, loops: 'run', programs: all.length, loopStoredBytes: lastStoredBytes }),
-      enumerable: true,
-    },
+    { get: () => ({ ...rest.stats, programs: all.length, ...stats() }), enumerable: true },
   ) as unknown as CompiledFunction;
 }
 
@@ -843,12 +869,7 @@ function compileBranches(
     };
   });
   const allHeld = ordered.flatMap((g) => g.map((n) => held.get(n)!));
-  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], held);
-  const rest = compileSync([...inputs, ...allHeld], single ? roots[0]! : roots.slice(0, outputs.length), {
-    ...options,
-    givens: [],
-    updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
-  }) as CompiledFunction;
+  const rest = compileRest(inputs, outputs, updates, held, allHeld, single, options);
   const chosen = (args: readonly ArrayValue[]): NDArray[] => {
     const values = new Map<Node, NDArray>();
     for (const stage of stages) {
@@ -859,22 +880,11 @@ function compileBranches(
     }
     return allHeld.map((h) => values.get(h)!);
   };
-  const fn = (...args: ArrayValue[]) => rest(...args, ...chosen(args));
-  const all = [...stages.flatMap((s) => [s.cond, ...s.branches]), rest];
-  return Object.defineProperty(
-    Object.assign(fn, {
-      graph: rest.graph,
-      graphBefore: rest.graphBefore,
-      program: rest.program,
-      dispose: () => all.forEach((f) => f.dispose()),
-      /** The choices run between programs: there is no one program to export. */
-      deferredLoops: true,
-      profile: (...args: unknown[]) => {
-        const values = args.slice(0, inputs.length) as ArrayValue[];
-        return rest.profile(...values, ...chosen(values), ...(args.slice(inputs.length) as ArrayValue[]));
-      },
-    }),
-    'stats',
-    { get: () => ({ ...rest.stats, programs: all.length }), enumerable: true },
-  ) as unknown as CompiledFunction;
+  return stagedFunction(
+    inputs,
+    rest,
+    stages.flatMap((s) => [s.cond, ...s.branches]),
+    chosen,
+    () => ({}),
+  );
 }
