@@ -596,3 +596,17 @@ describe('T.until: a loop that stops after the step where its condition holds', 
     expect(() => T.until(T.vector('v'))).toThrow(/until: the condition must be a scalar/);
   });
 });
+
+describe("Theano's rule for the number of steps", () => {
+  it('sequences of different lengths run as many steps as the shortest; a symbolic nSteps longer than a sequence is an error', async () => {
+    const [a, b] = [T.dvector('a'), T.dvector('b')];
+    const [sums] = T.scan((x: T.Node, y: T.Node) => T.add(x, y), { sequences: [a, b] });
+    const f = await T.compile([a, b], sums as T.Node);
+    expect(Array.from(f([1, 2, 3, 4], [10, 20]).data)).toEqual([11, 22]);
+    const n = T.iscalar('n');
+    const [prefix] = T.scan((x: T.Node) => T.mul(x, 2), { sequences: a, nSteps: n });
+    const g = await T.compile([a, n], prefix as T.Node);
+    expect(Array.from(g([1, 2, 3], 2).data)).toEqual([2, 4]);
+    expect(() => g([1, 2, 3], 5)).toThrow(/sequences\[0\] has 3 steps, the loop needs 5 for 5 steps/);
+  });
+});
