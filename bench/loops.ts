@@ -75,6 +75,48 @@ function lstm(checkpoint?: number) {
   return { xs, outputs: T.grad(cost, [kernel, recurrent]) };
 }
 
+/** One Adam training step of an LSTM(128) over 512 steps of 64 features, batch 16: tsano's Keras layer against TF.js's. */
+async function longLstmBench(): Promise<void> {
+  const [steps, features, units, batch] = [512, 64, 128, 16];
+  const keras = await import('../src/keras/index.js');
+  const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
+  model.compile({ optimizer: keras.optimizers.adam(0.001), loss: 'mse' });
+  const x = T.array(data.seeded(batch * steps * features, 70), { shape: [batch, steps, features] });
+  const y = T.zeros([batch, units]);
+  const compileStarted = performance.now();
+  await model.trainOnBatch(x, y);
+  const compileMs = performance.now() - compileStarted;
+  const step = model.trainFunction!;
+  const weights = T.ones([batch]);
+  const ours = steady(() => step(x, y, weights), 3);
+  let theirs: number | undefined;
+  try {
+    const { tfjsWasm } = await import('./peers.js');
+    await tfjsWasm();
+    const tf = await import('@tensorflow/tfjs-core');
+    const tfl = await import('@tensorflow/tfjs-layers');
+    const m = tfl.sequential({
+      layers: [tfl.layers.lstm({ units, inputShape: [steps, features], recurrentInitializer: 'glorotUniform' })],
+    });
+    const tx = tf.tensor3d(data.seeded(batch * steps * features, 70), [batch, steps, features]);
+    const ty = tf.zeros([batch, units]);
+    const optimizer = tf.train.adam(0.001);
+    theirs = steady(() => {
+      const loss = optimizer.minimize(
+        () => tf.losses.meanSquaredError(ty, m.apply(tx, { training: true }) as InstanceType<typeof tf.Tensor>),
+        true,
+      )!;
+      loss.dataSync();
+      loss.dispose();
+    }, 2);
+  } catch (e) {
+    console.log(`TF.js: not available (${(e as Error).message})`);
+  }
+  console.log(
+    `LSTM(128), 512 steps, batch 16, Adam training step: tsano ${ours.toFixed(0)} ms (compile and first step ${(compileMs / 1000).toFixed(1)} s)${theirs === undefined ? '' : `, TF.js wasm ${theirs.toFixed(0)} ms: ${(ours / theirs).toFixed(2)}x`}`,
+  );
+}
+
 export async function loopsBench(): Promise<void> {
   await T.ready();
   console.log('\nloops: h = tanh(h·W + x_t), 16 wide, sequences of unknown length (one compiled function)');
@@ -119,6 +161,7 @@ export async function loopsBench(): Promise<void> {
       `LSTM(128) gradient over 1,000 steps, batch 16${checkpoint ? `, checkpoint every ${checkpoint} steps` : ''}: ${ms.toFixed(0)} ms, steps kept ${(step.stats.loopStoredBytes! / 2 ** 20).toFixed(1)} MiB`,
     );
   }
+  await longLstmBench();
   try {
     const { tfjsWasm } = await import('./peers.js');
     await tfjsWasm();
