@@ -210,8 +210,6 @@ export function scan(
     if (steps < 1) throw new ShapeError(`${where}: the sequences are too short for one step at their taps`);
   }
 
-  checkStepCount(steps, where);
-
   // Each fed-back output's history: its initial value (or, reading further back, its initial rows),
   // then one value per step.
   const history = outputs.map((o) => {
@@ -245,6 +243,8 @@ export function scan(
     // keeps segments of steps for its gradient: they run as loops.
     if (stop || options.checkpoint !== undefined)
       return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
+    // Built out from here: refused before a second step is built when there would be too many.
+    if (t === 0) checkStepCount(steps, where);
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
     if (t === 0 && options.outputsInfo === undefined)
       returned.forEach(() => {

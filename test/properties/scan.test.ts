@@ -594,6 +594,12 @@ describe('T.until: a loop that stops after the step where its condition holds', 
       T.scan((p: T.Node) => [T.until(T.gt(p, 1)), p] as never, { outputsInfo: T.constant(1), nSteps: 3 }),
     ).toThrow(/T.until must be the last element/);
     expect(() => T.until(T.vector('v'))).toThrow(/until: the condition must be a scalar/);
+    // A bound far beyond what a loop is built out to: a loop that stops runs as a loop, so it is no limit.
+    const [doubling] = T.scan((p: T.Node) => [T.mul(p, 2), T.until(T.gt(T.mul(p, 2), 100))], {
+      outputsInfo: T.constant(1),
+      nSteps: 1e6,
+    });
+    expect(Array.from((await T.compile([], doubling as T.Node))().data)).toEqual([2, 4, 8, 16, 32, 64, 128]);
   });
 });
 
