@@ -118,3 +118,21 @@ describe('tiered execution', () => {
     }
   });
 });
+
+describe('random draws and tiers', () => {
+  it('a program with random draws started on the reference kernels stays there, its stream unbroken', async () => {
+    const saved = process.env['TSANO_TIER'];
+    process.env['TSANO_TIER'] = 'generic';
+    try {
+      const x = T.vector('x');
+      const f = T.compileSync([x], T.dropout(x, 0.5, { seed: 3 }));
+      const g = await T.compile([x], T.dropout(x, 0.5, { seed: 3 }), { mode: 'js' });
+      const ones = new Float32Array(64).fill(1);
+      for (let k = 0; k < 3; k++) expect(Array.from(f(ones).data)).toEqual(Array.from(g(ones).data));
+      expect(f.stats.tier).toBe('generic');
+    } finally {
+      if (saved === undefined) delete process.env['TSANO_TIER'];
+      else process.env['TSANO_TIER'] = saved;
+    }
+  });
+});

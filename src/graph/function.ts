@@ -442,7 +442,7 @@ export function compileSync<O extends Node | readonly Node[]>(
   // The generic tier: the program runs on the reference kernels until the code generator has loaded,
   // then on its own module (built between two calls, so no call waits for it).
   let tier: Tier = mode !== 'wasm' ? 'reference' : accelerator || program.kernels.length === 0 ? 'fused' : 'generic';
-  if (tier === 'generic' && tierPolicy() !== 'generic')
+  if (tier === 'generic' && tierPolicy() !== 'generic' && !staysGeneric(program))
     void loadBinaryen().then(() => {
       if (executor.isDisposed || tier !== 'generic') return;
       accelerator = WasmAccelerator.create(program, generateModule);
@@ -574,20 +574,22 @@ export function tierPolicy(): 'fused' | 'generic' | 'auto' {
 
 /**
  * The program's accelerator: its module from a cache, or generated now; undefined when the module
- * would have to be generated before the code generator has loaded, and the program may start on the
- * reference kernels (nothing random in it: a stream's draws must not start over when the tier changes).
+ * would have to be generated before the code generator has loaded: the program starts on the reference
+ * kernels (and stays there when it draws random numbers, see staysGeneric).
  */
 function acceleratorOrGeneric(program: Program): WasmAccelerator | undefined {
   const policy = tierPolicy();
-  if (policy === 'generic' && program.steps.every((s) => !isRandom(s.op))) return undefined;
+  if (policy === 'generic') return undefined;
   try {
     return WasmAccelerator.create(program, generateModule);
   } catch (e) {
-    if (e instanceof GeneratorNotLoadedError && policy !== 'fused' && program.steps.every((s) => !isRandom(s.op)))
-      return undefined;
+    if (e instanceof GeneratorNotLoadedError && policy !== 'fused') return undefined;
     throw e;
   }
 }
+
+/** A program that draws random numbers stays on the tier it started on: its streams must not start over. */
+const staysGeneric = (program: Program) => program.steps.some((s) => isRandom(s.op));
 
 /** Numbers of steps whose compiled functions a function with deferred loops keeps at once. */
 const LENGTHS_KEPT = 32;
