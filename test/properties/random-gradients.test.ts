@@ -88,14 +88,22 @@ describe('T.grad of random graphs', () => {
           const taken = branches(values);
           // Nor points on a kink of an inner op (relu or abs at 0, a tie of maximum or minimum) that the
           // outer graph smooths over (minimum(x, relu(x)) is x): the gradient there is one of several.
+          // A reduction's tie (its extreme value twice in one group) counts as a kink: 0 where one is.
+          const tie = (n: T.Node) => {
+            const { axes } = n.args as { axes: number[] };
+            const extreme = n.op === 'max' ? T.max(n.inputs[0]!, axes, true) : T.min(n.inputs[0]!, axes, true);
+            return T.cast(T.le(T.sum(T.cast(T.eq(n.inputs[0]!, extreme), 'float64'), axes), 1), 'float64');
+          };
           const kinks = toposort([g.output]).flatMap((n) =>
             KINK_AT_ZERO.has(n.op)
               ? [n.inputs[0]!]
               : KINK_AT_TIE.has(n.op)
                 ? [T.sub(n.inputs[0]!, n.inputs[1]!)]
-                : n.op === 'div'
-                  ? [n.inputs[1]!]
-                  : [],
+                : n.op === 'max' || n.op === 'min'
+                  ? [tie(n)]
+                  : n.op === 'div'
+                    ? [n.inputs[1]!]
+                    : [],
           );
           const onKink =
             kinks.length > 0 &&
