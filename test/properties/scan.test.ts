@@ -236,6 +236,34 @@ describe('T.scan', () => {
   });
 });
 
+/**
+ * `loopOver` compiled over sequences of unknown length, and for each length in `lengths` over the same
+ * steps known when built (with `extra` rows more than steps): each call gives the same outputs.
+ */
+async function againstBuiltOut(
+  loopOver: (x: T.Node) => T.Node[],
+  h0: T.Node,
+  [batch, width]: readonly [number, number],
+  lengths: readonly number[],
+  extra: number,
+  mode: T.Mode,
+  seed: number,
+) {
+  const open = T.tensor('x', { shape: [null, batch, width] });
+  const deferred = await T.compile([open, h0], loopOver(open), { mode });
+  for (const steps of lengths) {
+    const x = T.randomNormal([steps + extra, batch, width], { seed: seed + steps });
+    const h = T.randomNormal(h0.shape as number[], { seed: seed + 7 });
+    const known = T.tensor('x', { shape: [steps + extra, batch, width] });
+    const expected = (await T.compile([known, h0], loopOver(known), { mode }))(x, h);
+    deferred(x, h).forEach((g, i) => {
+      expect(g.shape).toEqual(expected[i]!.shape);
+      close(g.data, Array.from(expected[i]!.data), 1e-5);
+    });
+  }
+  return deferred;
+}
+
 describe('T.scan over a number of steps known only at call time', () => {
   it('equals the loop over the same steps known when built: values and gradients, any length, both modes', async () => {
     await fc.assert(
@@ -255,19 +283,7 @@ describe('T.scan over a number of steps known only at call time', () => {
             const cost = T.sum(T.square(hs as T.Node));
             return [hs as T.Node, ...T.grad(cost, [w, h0], { disconnected: 'zero' })];
           };
-          const open = T.tensor('x', { shape: [null, batch, width] });
-          const deferred = await T.compile([open, h0], loopOver(open), { mode });
-          for (const steps of lengths) {
-            const x = T.randomNormal([steps, batch, width], { seed: seed + steps });
-            const h = T.randomNormal([batch, width], { seed: seed + 7 });
-            const known = T.tensor('x', { shape: [steps, batch, width] });
-            const expected = (await T.compile([known, h0], loopOver(known), { mode }))(x, h);
-            const got = deferred(x, h);
-            got.forEach((g, i) => {
-              expect(g.shape).toEqual(expected[i]!.shape);
-              close(g.data, Array.from(expected[i]!.data), 1e-5);
-            });
-          }
+          const deferred = await againstBuiltOut(loopOver, h0, [batch, width], lengths, 0, mode, seed);
           // The gradient too runs as a loop: the body's vector-Jacobian product, steps backwards.
           expect(deferred.stats.loops).toBe('run');
         },
@@ -305,19 +321,8 @@ describe('T.scan over a number of steps known only at call time', () => {
             const cost = T.add(T.sum(T.square(hs)), T.sum(T.mul(extra, extra)));
             return [hs, extra, ...T.grad(cost, [w, h0, x], { disconnected: 'zero' })];
           };
-          const open = T.tensor('x', { shape: [null, batch, width] });
-          const deferred = await T.compile([open, h0], loopOver(open), { mode });
-          for (const steps of lengths) {
-            const x = T.randomNormal([steps + 1, batch, width], { seed: seed + steps });
-            const h = T.randomNormal([2, batch, width], { seed: seed + 7 });
-            const known = T.tensor('x', { shape: [steps + 1, batch, width] });
-            const expected = (await T.compile([known, h0], loopOver(known), { mode }))(x, h);
-            const got = deferred(x, h);
-            got.forEach((g, i) => {
-              expect(g.shape).toEqual(expected[i]!.shape);
-              close(g.data, Array.from(expected[i]!.data), 1e-5);
-            });
-          }
+          // One step more than the loop runs: the last step reads one ahead.
+          const deferred = await againstBuiltOut(loopOver, h0, [batch, width], lengths, 1, mode, seed);
           expect(deferred.stats.loops).toBe('run');
           // The operands of the loop and of its two gradients (one per output the cost reads), the body
           // and its vector-Jacobian product (shared by both), the rest of the graph.
