@@ -77,38 +77,16 @@ function lstm(checkpoint?: number) {
 
 /** One Adam training step of an LSTM(128) over 512 steps of 64 features, batch 16: tsano's Keras layer against TF.js's. */
 async function longLstmBench(): Promise<void> {
-  const [steps, features, units, batch] = [512, 64, 128, 16];
-  const keras = await import('../src/keras/index.js');
-  const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
-  model.compile({ optimizer: keras.optimizers.adam(0.001), loss: 'mse' });
-  const x = T.array(data.seeded(batch * steps * features, 70), { shape: [batch, steps, features] });
-  const y = T.zeros([batch, units]);
+  const sizes = { steps: 512, features: 64, units: 128, batch: 16 };
+  const { tsano } = await import('./tsano.js');
   const compileStarted = performance.now();
-  await model.trainOnBatch(x, y);
+  const step = await tsano().lstm!(true, sizes);
   const compileMs = performance.now() - compileStarted;
-  const step = model.trainFunction!;
-  const weights = T.ones([batch]);
-  const ours = steady(() => step(x, y, weights), 3);
+  const ours = steady(step, 3);
   let theirs: number | undefined;
   try {
     const { tfjsWasm } = await import('./peers.js');
-    await tfjsWasm();
-    const tf = await import('@tensorflow/tfjs-core');
-    const tfl = await import('@tensorflow/tfjs-layers');
-    const m = tfl.sequential({
-      layers: [tfl.layers.lstm({ units, inputShape: [steps, features], recurrentInitializer: 'glorotUniform' })],
-    });
-    const tx = tf.tensor3d(data.seeded(batch * steps * features, 70), [batch, steps, features]);
-    const ty = tf.zeros([batch, units]);
-    const optimizer = tf.train.adam(0.001);
-    theirs = steady(() => {
-      const loss = optimizer.minimize(
-        () => tf.losses.meanSquaredError(ty, m.apply(tx, { training: true }) as InstanceType<typeof tf.Tensor>),
-        true,
-      )!;
-      loss.dataSync();
-      loss.dispose();
-    }, 2);
+    theirs = steady(await (await tfjsWasm()).lstm!(true, sizes), 2);
   } catch (e) {
     console.log(`TF.js: not available (${(e as Error).message})`);
   }

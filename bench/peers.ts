@@ -17,8 +17,8 @@ export interface Workloads {
   tiny(): Promise<Runner>;
   /** conv 3x3x32 relu, maxpool 2, conv 3x3x64 relu, maxpool 2, dense 10 softmax on 28x28x1 (channels last). */
   cnn?(batch: number): Promise<Runner>;
-  /** LSTM(128) over 32 steps of 64 features, batch 64: the last state (inference), or one Adam step on MSE to zeros. */
-  lstm?(train: boolean): Promise<Runner>;
+  /** An LSTM (by default LSTM(128) over 32 steps of 64 features, batch 64): the last state (inference), or one Adam step on MSE to zeros. */
+  lstm?(train: boolean, sizes?: LstmSizes): Promise<Runner>;
   /** Keras-style predict of 8 rows through an MLP 32-(64 x depth, relu)-10 softmax: what a small call costs. */
   smallPredict?(depth: number): Promise<Runner>;
 }
@@ -26,8 +26,15 @@ export interface Workloads {
 /** The small-predict workload's sizes (issue: the hot path). */
 export const SMALL = { rows: 8, features: 32, width: 64, classes: 10 } as const;
 
+/** An LSTM workload's sizes. */
+export interface LstmSizes {
+  readonly batch: number;
+  readonly steps: number;
+  readonly features: number;
+  readonly units: number;
+}
 /** The LSTM workload's sizes (issue: loops). */
-export const LSTM = { batch: 64, steps: 32, features: 64, units: 128 } as const;
+export const LSTM: LstmSizes = { batch: 64, steps: 32, features: 64, units: 128 };
 
 /** Weights of the CNN workload, shared by every peer. */
 export function cnnWeights() {
@@ -121,9 +128,9 @@ export async function tfjsWasm(): Promise<Workloads> {
       const x = tf.tensor2d(seeded(rows * features, 40), [rows, features]);
       return run(() => model.predict(x) as InstanceType<typeof tf.Tensor>);
     },
-    async lstm(train) {
+    async lstm(train, sizes = LSTM) {
       const tfl = await import('@tensorflow/tfjs-layers');
-      const { batch, steps, features, units } = LSTM;
+      const { batch, steps, features, units } = sizes;
       // glorot for the recurrent kernel: TF.js's orthogonal initializer needs its chained ops loaded
       const model = tfl.sequential({
         layers: [tfl.layers.lstm({ units, inputShape: [steps, features], recurrentInitializer: 'glorotUniform' })],

@@ -22,7 +22,7 @@ export function tsano(threads?: number): Workloads {
     mlp: (b) => withThreads(() => workloads.mlp(b)),
     tiny: () => withThreads(() => workloads.tiny()),
     cnn: (b) => withThreads(() => workloads.cnn!(b)),
-    lstm: (train) => withThreads(() => workloads.lstm!(train)),
+    lstm: (train, sizes) => withThreads(() => workloads.lstm!(train, sizes)),
     smallPredict: (depth) => withThreads(() => workloads.smallPredict!(depth)),
   };
 }
@@ -79,8 +79,8 @@ function tsanoWorkloads(): Workloads {
       const X = f32(data.seeded(batch * 28 * 28, 5), [batch, 28, 28, 1]);
       return () => void f(X);
     },
-    async lstm(train) {
-      const { batch, steps, features, units } = LSTM;
+    async lstm(train, sizes = LSTM) {
+      const { batch, steps, features, units } = sizes;
       const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
       const x = f32(data.seeded(batch * steps * features, 30), [batch, steps, features]);
       if (!train) {
