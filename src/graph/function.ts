@@ -29,7 +29,15 @@ import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernel
 import { full, NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
 import { deferredLoopsOf, type Deferred, type LoopInstance } from './deferred-loop.js';
-import { runLoop, runReverse, stepFunction, vjpFunction, type CompiledStep } from './loop-runner.js';
+import {
+  runLoop,
+  runRecorded,
+  runReverse,
+  stepFunction,
+  vjpFunction,
+  type CompiledStep,
+  type ForwardRun,
+} from './loop-runner.js';
 import { tensor } from './variables.js';
 
 export type Mode = 'wasm' | 'js';
@@ -739,9 +747,15 @@ function runLoops(
   // What the last call's gradients kept of the loops' steps for their way back.
   let storedBytes = 0;
   let lastStoredBytes = 0;
+  // A gradient reads the steps of the forward loop over the same operands, when that ran first in the call.
+  const runKey = (loop: Deferred, operands: readonly Node[]) => `${loop.id}:${operands.map((n) => n.id).join(',')}`;
+  const reversed = new Set(
+    ordered.flatMap((p) => (p.instance.loop.reverse ? [runKey(p.forward, p.instance.operands.slice(0, -1))] : [])),
+  );
   const loopValues = (args: readonly ArrayValue[]): NDArray[] => {
     storedBytes = 0;
     const values = new Map<Node, NDArray>();
+    const forwardRuns = new Map<string, ForwardRun>();
     for (const stage of stages) {
       const own = stage.operands(...args.slice(0, inputs.length), ...stage.before.map((h) => values.get(h)!));
       const { forward, instance } = stage;
@@ -749,8 +763,14 @@ function runLoops(
       const steps = own[0]!.item();
       const body = (...a: NDArray[]) => stage.call(...a);
       let results: NDArray[];
-      if (!instance.loop.reverse) results = runLoop(forward.step!, steps, body, value, forward.types);
-      else {
+      if (!instance.loop.reverse) {
+        const key = runKey(forward, instance.operands);
+        if (reversed.has(key) && !forward.step!.checkpoint) {
+          const run = runRecorded(forward.step!, steps, body, value, forward.types);
+          forwardRuns.set(key, run);
+          results = [...run.outputs];
+        } else results = runLoop(forward.step!, steps, body, value, forward.types);
+      } else {
         const cotangents = runReverse(
           forward.step!,
           steps,
@@ -762,6 +782,7 @@ function runLoops(
           own[own.length - 1]!,
           forward.step!.checkpoint,
           (bytes) => (storedBytes += bytes),
+          forwardRuns.get(runKey(forward, instance.operands.slice(0, -1))),
         );
         // The gradient's outputs follow its float operands, which stand where the loop's own operands do.
         results = forward.operands.flatMap((node, j) =>

@@ -223,6 +223,37 @@ function addInto(a: NDArray, b: NDArray): void {
 
 const zerosLike = (x: NDArray) => new NDArray(allocate(x.dtype, x.size), [...x.shape], x.dtype);
 
+/** A forward run kept for the loop's gradients: its outputs, each step's inputs, and the values it read. */
+export interface ForwardRun {
+  readonly outputs: readonly NDArray[];
+  readonly recorded: Map<number, readonly NDArray[]>;
+  readonly value: (node: Node) => NDArray;
+}
+
+/**
+ * The loop run forward keeping each step's inputs, or with `snapshots`, only its state at every
+ * checkpoint (their keys are the steps; `checkpoint` is read from the step).
+ */
+export function runRecorded(
+  step: LoopStep,
+  steps: number,
+  call: (...args: NDArray[]) => NDArray[],
+  value: (node: Node) => NDArray,
+  outputTypes: readonly { readonly dtype: DType }[],
+  snapshots?: Map<number, Snapshot>,
+): ForwardRun {
+  const recorded = new Map<number, readonly NDArray[]>();
+  const outputs = runLoop(step, steps, call, value, outputTypes, {
+    before: (t, run) => {
+      if (snapshots && t % step.checkpoint! === 0) snapshots.set(t, run.snapshot());
+    },
+    after: (t, args) => {
+      if (!snapshots) recorded.set(t, args);
+    },
+  });
+  return { outputs, recorded, value };
+}
+
 /**
  * The gradient of a loop run as a loop: the forward loop runs again, keeping each step's inputs; then
  * the steps run backwards through the body's vector-Jacobian product, from the cotangent of output
@@ -241,23 +272,22 @@ export function runReverse(
   cotangent: NDArray,
   checkpoint: number | undefined,
   stored: (bytes: number) => void = () => {},
+  ranBefore?: ForwardRun,
 ): Map<Node, NDArray> {
-  // Each step's inputs are kept for its way back; with checkpoints only the loop's state every
-  // `checkpoint` steps is, and each segment runs forward again from it just before it runs back.
-  const recorded = new Map<number, readonly NDArray[]>();
+  // Each step's inputs are kept for its way back (taken from the forward loop when it ran in this call
+  // already); with checkpoints only the loop's state every `checkpoint` steps is, and each segment runs
+  // forward again from it just before it runs back.
   const snapshots = new Map<number, Snapshot>();
-  let ran = 0;
-  const forward = runLoop(step, steps, call, value, outputTypes, {
-    before: (t, run) => {
-      if (checkpoint && t % checkpoint === 0) snapshots.set(t, run.snapshot());
-    },
-    after: (t, args) => {
-      ran = t + 1;
-      if (!checkpoint) recorded.set(t, args);
-    },
-  });
-  const outerValues = new Set(step.outer.map((o) => value(o)));
-  const sequenceBuffers = new Set(step.sequences.map((s) => value(s.input).data.buffer));
+  const {
+    outputs: forward,
+    recorded,
+    value: forwardValue,
+  } = ranBefore && !checkpoint
+    ? ranBefore
+    : runRecorded(step, steps, call, value, outputTypes, checkpoint ? snapshots : undefined);
+  const ran = checkpoint ? (forward[0]!.shape[0] ?? steps) : recorded.size;
+  const outerValues = new Set(step.outer.map((o) => forwardValue(o)));
+  const sequenceBuffers = new Set(step.sequences.map((s) => forwardValue(s.input).data.buffer));
   // What a step's inputs hold of their own (slices of sequences and outer values are there anyway).
   const ownBytes = (args: readonly NDArray[]) =>
     args.reduce((n, a) => (outerValues.has(a) || sequenceBuffers.has(a.data.buffer) ? n : n + a.data.byteLength), 0);
