@@ -9,6 +9,7 @@ import type { KernelSpec } from './kernel-abi.js';
 import type { NDArray } from './ndarray.js';
 import type { SharedValue } from './shared-value.js';
 import type { DrawSource } from './random.js';
+import type { DeclaredOp } from './declared-ops.js';
 
 /** A dimension size, or null when it is only known at call time. */
 export type Dim = number | null;
@@ -81,8 +82,11 @@ export interface ReduceArgs {
 
 type None = Record<string, never>;
 
-/** Per-op arguments, typed by op. Every op of the closed set appears here exactly once. */
-export interface OpArgs {
+/** The ops of runtime/declared-ops.ts: elementwise, without arguments. */
+type DeclaredArgs = { readonly [K in DeclaredOp]: None };
+
+/** Per-op arguments, typed by op. Every op of the closed set appears here (or in runtime/declared-ops.ts) exactly once. */
+export interface OpArgs extends DeclaredArgs {
   // leaves
   input: { readonly name: string; readonly uid: number };
   constant: { readonly value: NDArray };

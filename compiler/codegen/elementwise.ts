@@ -6,6 +6,8 @@ import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
+import { DECLARED_LOWERINGS } from './declared-math.js';
+import { composites } from '../../runtime/declared-ops.js';
 
 /** A value inside a kernel: float lanes, or a comparison mask (all bits set where true). */
 export interface Value {
@@ -17,7 +19,7 @@ export interface Value {
 export type FloatLanes = Module['f32x4'] & Module['f64x2'];
 /** Math a lowering may call: SimdMath (float32 lanes) or SimdMathF64 (float64 lanes). */
 type LaneMath = SimdMath | SimdMathF64;
-type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: Module, fx: FloatLanes) => Value;
+export type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: Module, fx: FloatLanes) => Value;
 
 const float = (v: Local): Value => ({ v, kind: 'float' });
 const mask = (v: Local): Value => ({ v, kind: 'mask' });
@@ -200,6 +202,8 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   fusedOutput: null,
   loop: null,
   ifelse: null,
+  ...DECLARED_LOWERINGS,
+  ...composites(() => null),
 };
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */

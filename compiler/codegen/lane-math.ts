@@ -6,8 +6,11 @@
 import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import type { PolynomialPiece } from './fit.js';
+import type { SimdMathF64 } from './simd-math-f64.js';
 
 export type Stmts = Expr[];
+/** Math written once for float64 lanes; float32 kernels run it on widened lanes. */
+export type Float64Routine = (d: SimdMathF64, out: Stmts, xs: readonly Local[]) => Local;
 type V = Local;
 
 /**
@@ -45,6 +48,12 @@ export abstract class LaneMath {
   protected get m() {
     return this.e.m;
   }
+  /** The binaryen module, for routines written outside these classes. */
+  get module(): Module {
+    return this.e.m;
+  }
+  /** A routine written for float64 lanes, run on these lanes (float32 ones widened, and the result rounded once). */
+  abstract viaFloat64(out: Stmts, xs: readonly V[], f: Float64Routine): V;
   set(out: Stmts, value: Expr): V {
     return this.e.let(out, this.e.b.v128, value);
   }

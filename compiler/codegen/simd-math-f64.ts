@@ -7,7 +7,7 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { erfcScaled } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit, logTwoParts } from './fit.js';
-import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
+import { type ErfShape, LaneMath, type Float64Routine, type Stmts, type Trig } from './lane-math.js';
 import { reduceHalfPiF64 } from './trig-reduction.js';
 import { MAGIC, narrow, twoSum, widen } from './f64-lanes.js';
 
@@ -66,6 +66,10 @@ export class SimdMathF64 extends LaneMath {
   c(value: number): Expr {
     return this.e.f64x2Const(value).get();
   }
+  /** f on these lanes as they are: they are float64 already. */
+  viaFloat64(out: Stmts, xs: readonly V[], f: Float64Routine): V {
+    return f(this, out, xs);
+  }
   ci(value: bigint): Expr {
     return this.e.i64x2Const(value).get();
   }
@@ -84,7 +88,7 @@ export class SimdMathF64 extends LaneMath {
   }
 
   /** e^(x + low) where `low` is below an ulp of x (a double-double's low part), joining the reduced argument. */
-  private expOfSum(out: Stmts, x: V, low?: V): V {
+  expOfSum(out: Stmts, x: V, low?: V): V {
     const { m } = this;
     const xc = this.set(out, this.atLeast(this.atMost(x.get(), 709.8), -745.2));
     // n = round(x / ln 2) by adding 1.5·2^52: the sum's low mantissa bits are n as an integer.
@@ -109,7 +113,7 @@ export class SimdMathF64 extends LaneMath {
   }
 
   /** Veltkamp's split: a = high + low exactly, each with at most 26 significant bits (|a| < 2^996). */
-  private split(out: Stmts, a: V): [V, V] {
+  split(out: Stmts, a: V): [V, V] {
     const { m } = this;
     const c = this.set(out, m.f64x2.mul(a.get(), this.c(134217729)));
     const high = this.set(out, m.f64x2.sub(c.get(), m.f64x2.sub(c.get(), a.get())));
@@ -117,7 +121,7 @@ export class SimdMathF64 extends LaneMath {
   }
 
   /** The rounding error of p = a·b (a·b − p exactly, Dekker's product without a fused multiply-add). */
-  private productError(out: Stmts, a: V, b: V, p: V): V {
+  productError(out: Stmts, a: V, b: V, p: V): V {
     const { m } = this;
     const [ah, al] = this.split(out, a);
     const [bh, bl] = this.split(out, b);
@@ -162,7 +166,7 @@ export class SimdMathF64 extends LaneMath {
    * … to s^15, log c and e·ln 2 in two parts each. With the series' sum below 1.3e-4 its rounding
    * stays below 1e-17 of y·log x.
    */
-  private logTwoParts(out: Stmts, x: V): [V, V] {
+  logTwoParts(out: Stmts, x: V): [V, V] {
     const { m } = this;
     const { e: ef, m: mm } = this.exponentAndMantissa(out, x);
     const below = this.set(out, m.f64x2.lt(mm.get(), this.c(LOG_CENTERS.lowBoundary)));
@@ -285,7 +289,7 @@ export class SimdMathF64 extends LaneMath {
   }
 
   /** x = 2^e · m with m in [√½, √2), e as a float64, for positive finite x (subnormals first scaled into the normal range). */
-  private exponentAndMantissa(out: Stmts, x: V): { e: V; m: V } {
+  exponentAndMantissa(out: Stmts, x: V): { e: V; m: V } {
     const { m } = this;
     const tiny = this.set(out, m.f64x2.lt(x.get(), this.c(2.2250738585072014e-308)));
     const xs = this.set(out, m.v128.bitselect(m.f64x2.mul(x.get(), this.c(2 ** 54)), x.get(), tiny.get()));

@@ -6,7 +6,7 @@
 import { erf, erfcScaled } from '../../runtime/reference/scalar-math.js';
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
-import { type ErfShape, LaneMath, type Stmts, type Trig } from './lane-math.js';
+import { type ErfShape, LaneMath, type Float64Routine, type Stmts, type Trig } from './lane-math.js';
 import { chebyshevFit } from './fit.js';
 import { narrow, widen } from './f64-lanes.js';
 import { SimdMathF64 } from './simd-math-f64.js';
@@ -82,6 +82,22 @@ export class SimdMath extends LaneMath {
   }
   c(value: number): Expr {
     return this.e.f32x4Const(value).get();
+  }
+  /** f on the float32 lanes widened to two pairs of float64 lanes, its results rounded once back to float32. */
+  viaFloat64(out: Stmts, xs: readonly V[], f: Float64Routine): V {
+    const d = new SimdMathF64(this.e);
+    const halves = xs.map((x) => widen(this.e, out, x.get(), x.get()));
+    const low = f(
+      d,
+      out,
+      halves.map((h) => h[0]),
+    );
+    const high = f(
+      d,
+      out,
+      halves.map((h) => h[1]),
+    );
+    return this.set(out, narrow(this.e, low.get(), high.get()));
   }
   ci(value: number): Expr {
     return this.e.i32x4Const(value).get();

@@ -4,6 +4,7 @@ import type { Op, ReduceArgs } from '../ir/ops.js';
 import type { Shape } from '../ir/type.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import { GradError } from '../../runtime/errors.js';
+import { declaration, forDeclared, type DeclaredOp } from '../../runtime/declared-ops.js';
 
 /**
  * A vector-Jacobian product: given the node and the gradient `g` of the cost with respect to its
@@ -96,6 +97,14 @@ function unsupported(op: string, why: string): never {
   throw new GradError(`${op}: ${why}`);
 }
 
+/** A declared op's VJP from its declaration, each operand's share summed back over broadcasting. */
+function declaredVJP(op: DeclaredOp): VJP<DeclaredOp> {
+  const { gradient } = declaration(op);
+  if (gradient === 'constant' || gradient === 'none') return noGrad;
+  return (node, g) =>
+    gradient(B.GRAPH_ALGEBRA, g, node, ...node.inputs).map((share, i) => share && unbroadcast(share, node.inputs[i]!));
+}
+
 /** One VJP per op; a missing op is a compile error. */
 export const VJPS: { readonly [K in Op]: VJP<K> } = {
   input: () => [],
@@ -135,6 +144,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   reciprocal: unaryGrad((_x, y, g) => B.neg(B.mul(g, B.square(y)))),
   // exp(x) / expm1(x) = -1 / expm1(-x), written so that its own derivative never divides by expm1(-x)^2 (subnormal in float32 below x = -44).
   log1mexp: unaryGrad((x, _y, g) => B.div(B.mul(g, B.exp(x)), B.expm1(x))),
+  ...forDeclared(declaredVJP),
   cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
 
   add: (node, g) => node.inputs.map((x) => unbroadcast(g, x)),

@@ -9,6 +9,7 @@ import { nextSeed } from '../../runtime/random.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { full } from '../../runtime/ndarray.js';
 import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
+import { DECLARED_OPS, forDeclared, isDeclaredOp, type DeclaredOp, type OpAlgebra } from '../../runtime/declared-ops.js';
 
 /** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
 function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {
@@ -92,6 +93,43 @@ export const gt = binary('gt');
 export const ge = binary('ge');
 export const and = binary('and');
 export const or = binary('or');
+
+// ---- the ops of runtime/declared-ops.ts ----
+type DeclaredBuilder<K extends DeclaredOp> = (typeof DECLARED_OPS)[K]['arity'] extends 1
+  ? (x: TensorLike) => Node
+  : (a: TensorLike, b: TensorLike) => Node;
+/** The builder of every declared op (`T.floor(x)`, `T.atan2(y, x)`, …). */
+export const DECLARED_BUILDERS = forDeclared(
+  (op) =>
+    (...operands: TensorLike[]): Node =>
+      build(op, operands, none as never),
+) as { readonly [K in DeclaredOp]: DeclaredBuilder<K> };
+// The public names; test/properties/declared-ops.test.ts checks that every declared op is here.
+export const {
+  floor,
+  ceil,
+  round,
+  trunc,
+  isnan,
+  isinf,
+  isfinite,
+  tan,
+  atan,
+  asin,
+  acos,
+  atan2,
+  sinh,
+  cosh,
+  asinh,
+  acosh,
+  atanh,
+  exp2,
+  log2,
+  log10,
+  mod,
+  fmod,
+  floorDiv,
+} = DECLARED_BUILDERS;
 
 /** Elementwise choice: `a` where `cond` is true, else `b`. */
 /** An array of `value` with x's shape and dtype, whatever x holds (NaN included); sizes known only at call time too. */
@@ -390,3 +428,26 @@ export function dropout(x: TensorLike, rate: number, options: { seed?: number } 
   const keep = ge(randomUniformLike(node, options.seed ?? nextSeed()), rate);
   return where(keep, div(node, 1 - rate), 0);
 }
+
+/** The graph builders as the algebra that declared gradients and decompositions are written in. */
+export const GRAPH_ALGEBRA: OpAlgebra<Node> = {
+  add,
+  sub,
+  mul,
+  div,
+  lt,
+  eq,
+  ne,
+  and,
+  where,
+  neg,
+  abs,
+  sqrt,
+  square,
+  sin,
+  cos,
+  op: (name, ...operands) => {
+    if (!isDeclaredOp(name)) throw new Error(`internal: '${name}' is not a declared op`);
+    return build(name, operands, none as never);
+  },
+};

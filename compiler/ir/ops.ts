@@ -1,5 +1,6 @@
 import { isFloat, promote, type DType } from '../../runtime/dtype.js';
 import { floatx } from '../../runtime/config.js';
+import { declaration, forDeclared } from '../../runtime/declared-ops.js';
 import type { NDArray } from '../../runtime/ndarray.js';
 import {
   broadcastShapes,
@@ -193,6 +194,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   not: elementwise(1, 'bool'),
   reciprocal: elementwise(1, 'float'),
   log1mexp: elementwise(1, 'float'),
+  ...forDeclared((op) => elementwise(declaration(op).arity, declaration(op).dtype)),
   cast: {
     kind: 'elementwise',
     arity: 1,

@@ -9,6 +9,7 @@ import { canonicalize } from './rules/canonicalize.js';
 import { specialize } from './rules/specialize.js';
 import { EPILOGUE_RULE, fuseConvPooling, fuseMatmulEpilogues, POOL_RULE, type EpilogueSupport } from './epilogue.js';
 import { stabilize } from './rules/stabilize.js';
+import { decompose } from './rules/decompose.js';
 
 export type OptimizerLevel = 'fast_run' | 'fast_compile' | 'none';
 
@@ -37,10 +38,10 @@ export interface OptimizeResult {
   readonly phases: PhaseReport[];
 }
 
-export const PHASES = ['canonicalize', 'stabilize', 'specialize', 'fusion', 'memory'] as const;
+export const PHASES = ['canonicalize', 'stabilize', 'decompose', 'specialize', 'fusion', 'memory'] as const;
 /** Every rule name, for validating `exclude` and for documentation. */
 export const RULE_NAMES: readonly string[] = [
-  ...new Set([...canonicalize, ...stabilize, ...specialize].map((r) => r.name)),
+  ...new Set([...canonicalize, ...stabilize, ...decompose, ...specialize].map((r) => r.name)),
   'elementwise_fusion',
   EPILOGUE_RULE,
   POOL_RULE,
@@ -78,12 +79,21 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
   };
   const rewrite = (rules: readonly Rule[]) => (g: Node[]) => rewriteToFixedPoint(g, keep(rules), ctx, counts);
 
-  if (options.level === 'none') return { roots: current, counts, phases };
+  // Composite ops become the primitives the backends implement: a lowering, so at every level, after the stability rules saw them.
+  const lowerComposites = () => phase('decompose', rewrite(decompose));
+  if (options.level === 'none') {
+    lowerComposites();
+    return { roots: current, counts, phases };
+  }
   // One normal form (constants folded and on the right, no-op ops gone), so later patterns match fewer shapes; merging is free (interned nodes).
   phase('canonicalize', rewrite(canonicalize));
-  if (options.level === 'fast_compile') return { roots: current, counts, phases };
+  if (options.level === 'fast_compile') {
+    lowerComposites();
+    return { roots: current, counts, phases };
+  }
   // Exact identities before anything reorders arithmetic; canonical rules clean up what they leave (e.g. -(-x)).
   phase('stabilize', rewrite([...stabilize, ...canonicalize]));
+  lowerComposites();
   // Cheaper spellings once the math is settled.
   phase('specialize', rewrite([...specialize, ...canonicalize]));
   // Last: fused nodes hide structure from every rule above.
@@ -101,5 +111,5 @@ export function optimize(roots: readonly Node[], options: OptimizeOptions): Opti
  * gradient is that of the exact form the compiled value uses (not of an overflowing or clipped spelling).
  */
 export function stabilizeForGradient(roots: readonly Node[], epsilon: number, verify = false): Node[] {
-  return optimize(roots, { level: 'fast_run', exclude: ['specialize', 'fusion'], epsilon, verify }).roots;
+  return optimize(roots, { level: 'fast_run', exclude: ['decompose', 'specialize', 'fusion'], epsilon, verify }).roots;
 }

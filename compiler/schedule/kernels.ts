@@ -2,6 +2,7 @@ import { Node } from '../ir/node.js';
 import type { FusedInstr, FusedRef, Op, ReduceArgs } from '../ir/ops.js';
 import { broadcastShapes, type Shape } from '../ir/type.js';
 import { isFloat } from '../../runtime/dtype.js';
+import { forDeclared } from '../../runtime/declared-ops.js';
 import {
   broadcastPlan,
   type ElementType,
@@ -206,6 +207,8 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   not: elementwise,
   reciprocal: elementwise,
   log1mexp: elementwise,
+  // Composites are expanded before scheduling, except over ints, which the reference kernels compute.
+  ...forDeclared(() => elementwise),
   // To int32 (class labels, embedding ids): a conversion kernel, as JavaScript's ToInt32 does it.
   cast: (node, supported) =>
     node.dtype !== 'int32'

@@ -3,6 +3,7 @@ import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
 import type { DrawSource, Random } from '../random.js';
 import { mapBroadcast } from './elementwise.js';
+import { declaration, forDeclared } from '../declared-ops.js';
 import { dot, matmul } from './linalg.js';
 import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
 import { REDUCERS, reduceWith } from './reduce.js';
@@ -96,6 +97,10 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   or: compare((a, b) => S.truthy(a) || S.truthy(b)),
   where: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (c, a, b) => (S.truthy(c) ? a : b)),
   clip: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (x, lo, hi) => Math.min(Math.max(x, lo), hi)),
+  ...forDeclared((op) => {
+    const { reference } = declaration(op);
+    return (xs: readonly NDArray[], _a: unknown, ctx: KernelContext) => mapBroadcast(xs, ctx.dtype, reference);
+  }),
 
   sum: reduce('sum'),
   mean: reduce('mean'),

@@ -93,3 +93,21 @@ export function gelu(x: number): number {
 }
 export const relu = (x: number): number => (x > 0 ? x : Number.isNaN(x) ? NaN : 0);
 export const truthy = (x: number): boolean => x !== 0;
+
+/** a mod b with the sign of b (Python's `%`): JavaScript's exact `%` (C's fmod), moved into b's half-line. */
+export function pythonMod(a: number, b: number): number {
+  const r = a % b;
+  if (r !== 0) return r < 0 !== b < 0 ? r + b : r;
+  return b < 0 ? -0 : 0;
+}
+
+/** Python's `a // b` for floats (CPython's float_floor_div): (a − mod) / b, rounded to the integer it nearly is. */
+export function floorDivide(a: number, b: number): number {
+  if (b === 0) return a / b; // ±Infinity or NaN, as NumPy's floor_divide
+  const r = a % b;
+  let q = (a - r) / b;
+  if (r !== 0 && r < 0 !== b < 0) q -= 1;
+  if (q === 0) return a / b < 0 || Object.is(a / b, -0) ? -0 : 0;
+  const f = Math.floor(q);
+  return q - f > 0.5 ? f + 1 : f;
+}
