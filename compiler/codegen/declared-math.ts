@@ -58,7 +58,12 @@ function atanMagnitude(d: SimdMathF64, out: Stmts, a: V): V {
   const mid = d.set(out, f.gt(a.get(), d.c(TAN_PI_8)));
   const pick = (high: number, middle: number, low: number) =>
     d.select(out, d.c(high), d.select(out, d.c(middle), d.c(low), mid.get()).get(), big.get());
-  const reduced = d.select(out, f.div(d.c(-1), a.get()), f.div(f.sub(a.get(), d.c(1)), f.add(a.get(), d.c(1))), big.get());
+  const reduced = d.select(
+    out,
+    f.div(d.c(-1), a.get()),
+    f.div(f.sub(a.get(), d.c(1)), f.add(a.get(), d.c(1))),
+    big.get(),
+  );
   const r = d.select(out, reduced.get(), a.get(), mid.get());
   const z = d.set(out, f.mul(r.get(), r.get()));
   const g = d.piecewise(out, z, [atanPiece()]);
@@ -68,7 +73,8 @@ function atanMagnitude(d: SimdMathF64, out: Stmts, a: V): V {
   return d.set(out, f.add(baseHigh.get(), f.add(r.get(), small)));
 }
 
-const atan: Float64Routine = (d, out, [x]) => d.copySign(out, atanMagnitude(d, out, d.set(out, d.abs(x!.get()))).get(), x!.get());
+const atan: Float64Routine = (d, out, [x]) =>
+  d.copySign(out, atanMagnitude(d, out, d.set(out, d.abs(x!.get()))).get(), x!.get());
 
 /** asin x = atan(x / √((1 − x)(1 + x))): the square root's argument keeps its digits near ±1. */
 const asin: Float64Routine = (d, out, [x]) => {
@@ -151,7 +157,10 @@ const asinh: Float64Routine = (d, out, [x]) => {
 const acosh: Float64Routine = (d, out, [x]) => {
   const f = d.module.f64x2;
   const t = d.set(out, f.sub(x!.get(), d.c(1)));
-  const small = d.log1p(out, d.set(out, f.add(t.get(), f.sqrt(f.add(f.add(t.get(), t.get()), f.mul(t.get(), t.get()))))));
+  const small = d.log1p(
+    out,
+    d.set(out, f.add(t.get(), f.sqrt(f.add(f.add(t.get(), t.get()), f.mul(t.get(), t.get()))))),
+  );
   const root = f.sqrt(f.sub(f.mul(x!.get(), x!.get()), d.c(1)));
   const middle = d.log(out, d.set(out, f.sub(f.add(x!.get(), x!.get()), f.div(d.c(1), f.add(x!.get(), root)))));
   let r = d.select(out, middle.get(), small.get(), f.gt(x!.get(), d.c(2)));
@@ -248,7 +257,10 @@ function remainderMagnitude(d: SimdMathF64, out: Stmts, A: V, B: V): V {
   const label = `remainder_${loopCount++}`;
   out.push(
     m.block(`${label}_exit`, [
-      m.loop(`${label}_loop`, m.block(null, [m.br(`${label}_exit`, m.i32.eqz(m.v128.any_true(live()))), ...body, m.br(`${label}_loop`)])),
+      m.loop(
+        `${label}_loop`,
+        m.block(null, [m.br(`${label}_exit`, m.i32.eqz(m.v128.any_true(live()))), ...body, m.br(`${label}_loop`)]),
+      ),
     ]),
   );
   return r;

@@ -9,7 +9,13 @@ import { nextSeed } from '../../runtime/random.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { full } from '../../runtime/ndarray.js';
 import { asNode, asNodes, constantNode, type TensorLike } from './convert.js';
-import { DECLARED_OPS, forDeclared, isDeclaredOp, type DeclaredOp, type OpAlgebra } from '../../runtime/declared-ops.js';
+import {
+  DECLARED_OPS,
+  forDeclared,
+  isDeclaredOp,
+  type DeclaredOp,
+  type OpAlgebra,
+} from '../../runtime/declared-ops.js';
 
 /** Builds `op` over operands (literals converted), reporting the caller's line on errors. */
 function build<K extends Op>(op: K, operands: readonly TensorLike[], args: OpArgs[K]): Node {

@@ -6,6 +6,13 @@
  */
 import * as T from '../index.js';
 import { ConfigError } from '../../runtime/errors.js';
+import {
+  declaration,
+  DECLARED_OP_NAMES,
+  tfName,
+  type DECLARED_OPS,
+  type DeclaredOp,
+} from '../../runtime/declared-ops.js';
 
 // Every op answers synchronously: before the code generator has loaded, on the reference kernels
 // (stats.tier 'generic'); TSANO_TIER=fused loads the generator with the namespace instead.
@@ -179,8 +186,55 @@ export const getBackend = () => 'tsano';
 export const memory = () => ({ numTensors: compiled.size, numBytes: 0, unreliable: true });
 
 // ---- methods on arrays, as TF.js tensors have them ----
+// ---- the ops of runtime/declared-ops.ts, under TensorFlow.js's names (tsano's where TF.js has none) ----
+type Declared = typeof DECLARED_OPS;
+type TfNameOf<K extends DeclaredOp> = Declared[K] extends { readonly tf: infer N extends string } ? N : K;
+type EagerDeclared = {
+  readonly [K in DeclaredOp as TfNameOf<K>]: Declared[K]['arity'] extends 1
+    ? (x: Operand) => T.NDArray
+    : (a: Operand, b: Operand) => T.NDArray;
+};
+type DeclaredTensorMethods = {
+  readonly [K in DeclaredOp as TfNameOf<K>]: Declared[K]['arity'] extends 1
+    ? () => T.NDArray
+    : (o: Operand) => T.NDArray;
+};
+const DECLARED = Object.fromEntries(
+  DECLARED_OP_NAMES.map((op) => {
+    const build = T.DECLARED_BUILDERS[op] as Builder;
+    const eager = declaration(op).arity === 1 ? unary(tfName(op), build) : binary(tfName(op), build);
+    return [tfName(op), eager];
+  }),
+) as unknown as EagerDeclared;
+// The public names; test/eager.test.ts checks that every declared op is here.
+export const {
+  floor,
+  ceil,
+  round,
+  trunc,
+  isNaN,
+  isInf,
+  isFinite,
+  tan,
+  atan,
+  asin,
+  acos,
+  atan2,
+  sinh,
+  cosh,
+  asinh,
+  acosh,
+  atanh,
+  exp2,
+  log2,
+  log10,
+  mod,
+  fmod,
+  floorDiv,
+} = DECLARED;
+
 declare module '../../runtime/ndarray.js' {
-  interface NDArray {
+  interface NDArray extends DeclaredTensorMethods {
     readonly rank: number;
     print(): void;
     dispose(): void;
@@ -250,7 +304,7 @@ const methods: Record<string, (this: T.NDArray, ...args: unknown[]) => unknown> 
     return cast(this, 'float32');
   },
 };
-for (const [name, fn] of Object.entries(AS_METHODS))
+for (const [name, fn] of [...Object.entries(AS_METHODS), ...Object.entries(DECLARED)])
   methods[name] = function (this: T.NDArray, ...args: unknown[]) {
     return (fn as (x: T.NDArray, ...rest: unknown[]) => T.NDArray)(this, ...args);
   };

@@ -8,25 +8,39 @@ import * as B from '../../compiler/ir/build.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import type { Node } from '../../compiler/ir/node.js';
 import { TsanoError } from '../../runtime/errors.js';
+import { declaration, DECLARED_OP_NAMES } from '../../runtime/declared-ops.js';
 import { constant } from './variables.js';
 
 type Any = AcornNode & Record<string, unknown> & { loc: { start: { line: number; column: number } } };
 /** A value while the body is read: a graph node, or a number known from the source alone. */
 type Value = Node | number;
 
-const UNARY_MATH: Record<string, (x: TensorLike) => Node> = {
-  exp: B.exp,
-  log: B.log,
-  log1p: B.log1p,
-  expm1: B.expm1,
-  sqrt: B.sqrt,
-  abs: B.abs,
-  sign: B.sign,
-  tanh: B.tanh,
-  sin: B.sin,
-  cos: B.cos,
-  log2: (x) => B.div(B.log(x), Math.LN2),
-  log10: (x) => B.div(B.log(x), Math.LN10),
+/** A `Math` function with a tsano op: how many arguments it takes and the op it reads as. */
+interface MathFunction {
+  readonly arity: number;
+  readonly graph: (...xs: TensorLike[]) => Node;
+}
+const unaryMath = (graph: (x: TensorLike) => Node): MathFunction => ({ arity: 1, graph });
+const MATH_FUNCTIONS: Readonly<Record<string, MathFunction>> = {
+  exp: unaryMath(B.exp),
+  log: unaryMath(B.log),
+  log1p: unaryMath(B.log1p),
+  expm1: unaryMath(B.expm1),
+  sqrt: unaryMath(B.sqrt),
+  abs: unaryMath(B.abs),
+  sign: unaryMath(B.sign),
+  tanh: unaryMath(B.tanh),
+  sin: unaryMath(B.sin),
+  cos: unaryMath(B.cos),
+  pow: { arity: 2, graph: B.pow },
+  // The declared ops that mean what a `Math` function means (runtime/declared-ops.ts spells which).
+  ...Object.fromEntries(
+    DECLARED_OP_NAMES.flatMap((op) => {
+      const { math, arity } = declaration(op);
+      const graph = B.DECLARED_BUILDERS[op] as MathFunction['graph'];
+      return math ? [[math, { arity, graph }]] : [];
+    }),
+  ),
 };
 const MATH_CONSTANTS: Record<string, number> = {
   PI: Math.PI,
@@ -184,13 +198,15 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
           const xs = (e['arguments'] as Any[]).map(read);
           const numbers = xs.every((x): x is number => typeof x === 'number');
           const math = Math as unknown as Record<string, (...v: number[]) => number>;
-          const unary = listed(UNARY_MATH, name);
-          if (unary) {
-            if (xs.length !== 1) return fail(e, `Math.${name} takes one argument here, got ${xs.length}`);
-            return numbers ? math[name]!(xs[0]!) : unary(node(xs[0]!));
+          const known = listed(MATH_FUNCTIONS, name);
+          if (known) {
+            if (xs.length !== known.arity)
+              return fail(
+                e,
+                `Math.${name} takes ${known.arity} argument${known.arity > 1 ? 's' : ''} here, got ${xs.length}`,
+              );
+            return numbers ? math[name]!(...xs) : known.graph(...xs.map(node));
           }
-          if (name === 'pow' && xs.length === 2)
-            return numbers ? Math.pow(xs[0]!, xs[1]!) : B.pow(node(xs[0]!), node(xs[1]!));
           if ((name === 'max' || name === 'min') && xs.length >= 1) {
             if (numbers) return math[name]!(...xs);
             const combine = name === 'max' ? B.maximum : B.minimum;
@@ -198,7 +214,7 @@ export function fromFunction(fn: ((...args: number[]) => unknown) | string): (..
           }
           return fail(
             e,
-            `Math.${name} has no tsano op (known: ${[...Object.keys(UNARY_MATH), 'pow', 'max', 'min'].join(', ')})`,
+            `Math.${name} has no tsano op (known: ${[...Object.keys(MATH_FUNCTIONS), 'max', 'min'].join(', ')})`,
           );
         }
         default:

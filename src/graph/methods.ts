@@ -9,11 +9,17 @@ import type { TensorLike } from '../../compiler/ir/convert.js';
 import { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
 import { ShapeError } from '../../runtime/errors.js';
+import { DECLARED_OP_NAMES, type DECLARED_OPS, type DeclaredOp } from '../../runtime/declared-ops.js';
 
 type Axis = number | readonly number[];
 
+/** `x.floor()`, `y.atan2(x)`: a method for every op of runtime/declared-ops.ts, its first operand the node. */
+type DeclaredMethods = {
+  readonly [K in DeclaredOp]: (typeof DECLARED_OPS)[K]['arity'] extends 1 ? () => Node : (o: TensorLike) => Node;
+};
+
 declare module '../../compiler/ir/node.js' {
-  interface Node {
+  interface Node extends DeclaredMethods {
     add(o: TensorLike): Node;
     sub(o: TensorLike): Node;
     mul(o: TensorLike): Node;
@@ -83,7 +89,7 @@ declare module '../../compiler/ir/node.js' {
 
 type Methods = Omit<
   Node,
-  'T' | 'id' | 'op' | 'inputs' | 'args' | 'type' | 'origin' | 'name' | 'dtype' | 'shape' | 'ndim' | 'named'
+  DeclaredOp | 'T' | 'id' | 'op' | 'inputs' | 'args' | 'type' | 'origin' | 'name' | 'dtype' | 'shape' | 'ndim' | 'named'
 >;
 
 const binary = (f: (a: TensorLike, b: TensorLike) => Node) =>
@@ -214,6 +220,16 @@ function dimshuffle(x: Node, pattern: readonly (number | 'x')[]): Node {
 }
 
 Object.assign(Node.prototype, methods);
+for (const op of DECLARED_OP_NAMES) {
+  const build = B.DECLARED_BUILDERS[op] as (...operands: TensorLike[]) => Node;
+  Object.defineProperty(Node.prototype, op, {
+    value(this: Node, ...others: TensorLike[]) {
+      return build(this, ...others);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
 Object.defineProperty(Node.prototype, 'T', {
   get(this: Node) {
     return B.transpose(this);
