@@ -228,6 +228,7 @@ export const DECLARED_OPS = {
     reference: Math.log2,
     gradient: (d, g, _y, x) => [d.div(g, d.mul(x!, Math.LN2))],
     math: 'log2',
+    domain: [0, 1e6],
     doc: 'the base-2 logarithm, exact at powers of two',
   },
   log10: {
@@ -236,6 +237,7 @@ export const DECLARED_OPS = {
     reference: Math.log10,
     gradient: (d, g, _y, x) => [d.div(g, d.mul(x!, Math.LN10))],
     math: 'log10',
+    domain: [0, 1e6],
     doc: 'the base-10 logarithm',
   },
   mod: {

@@ -219,17 +219,29 @@ const log10: Float64Routine = (d, out, [x]) => {
 };
 
 let loopCount = 0;
-/** 2^k for integer lanes 0 ≤ k < 2046 (as two factors: one alone would pass the largest exponent). */
-function twoTo(d: SimdMathF64, out: Stmts, k: V): [V, V] {
+/** 2^k for integer lanes 0 ≤ k < 2200, as four factors (one alone would pass the largest exponent). */
+function twoTo(d: SimdMathF64, out: Stmts, k: V): V[] {
   const i = d.module.i64x2;
-  const half = d.set(out, i.shr_u(k.get(), d.module.i32.const(1)));
+  const quarter = d.set(out, i.shr_u(k.get(), d.module.i32.const(2)));
+  const rest = i.sub(k.get(), i.mul(quarter.get(), d.ci(3n)));
   const scale = (e: Expr) => d.set(out, i.shl(i.add(e, d.ci(1023n)), d.module.i32.const(52)));
-  return [scale(half.get()), scale(i.sub(k.get(), half.get()))];
+  const q = scale(quarter.get());
+  return [q, q, q, scale(rest)];
+}
+
+/** The exponent of positive finite lanes as an integer (biased by 1023), subnormals' counted from their leading bit. */
+function exponentOf(d: SimdMathF64, out: Stmts, v: V): V {
+  const { module: m } = d;
+  const tiny = d.set(out, m.f64x2.lt(v.get(), d.c(2 ** -1022)));
+  const normal = m.v128.bitselect(m.f64x2.mul(v.get(), d.c(2 ** 54)), v.get(), tiny.get());
+  const field = m.i64x2.shr_u(normal, m.i32.const(52));
+  return d.set(out, m.i64x2.sub(field, m.v128.and(tiny.get(), d.ci(54n))));
 }
 
 /**
  * fmod of magnitudes, exact for every pair: while some lane's A ≥ B, r = r − q·B′ with B′ = B·2^s
- * (a multiple of B, so the remainder is unchanged) scaled to within 2^50 of r, q = trunc(r/B′)
+ * (a multiple of B, so the remainder is unchanged) scaled to within 2^50 of r (exponents of subnormals
+ * counted from their leading bit, so that B′ ≤ r and every pass makes progress), q = trunc(r/B′)
  * and q·B′ as an exact pair (Dekker), then one B′ added or taken away where r/B′'s rounding made q
  * one off. A pass takes 50 bits off the exponent gap: one pass below quotients of 2^50.
  */
@@ -243,14 +255,17 @@ function remainderMagnitude(d: SimdMathF64, out: Stmts, A: V, B: V): V {
     m.v128.and(m.v128.and(f.ge(r.get(), B.get()), finite(r.get())), m.v128.and(f.gt(B.get(), d.c(0)), finite(B.get())));
   const body: Stmts = [];
   const active = d.set(body, live());
-  const exponent = (v: Expr) => i.shr_u(v, m.i32.const(52));
-  const gap = d.set(body, i.sub(i.sub(exponent(r.get()), exponent(B.get())), d.ci(50n)));
+  const gap = d.set(body, i.sub(i.sub(exponentOf(d, body, r).get(), exponentOf(d, body, B).get()), d.ci(50n)));
   const shift = d.set(body, m.v128.and(gap.get(), i.gt_s(gap.get(), d.ci(0n))));
-  const [s1, s2] = twoTo(d, body, shift);
-  const scaled = d.set(body, f.mul(f.mul(B.get(), s1.get()), s2.get()));
+  const scaled = twoTo(d, body, shift).reduce((acc, factor) => d.set(body, f.mul(acc.get(), factor.get())), B);
   const q = d.set(body, f.trunc(f.div(r.get(), scaled.get())));
   const p = d.set(body, f.mul(q.get(), scaled.get()));
-  let next = d.set(body, f.sub(f.sub(r.get(), p.get()), d.productError(body, q, scaled, p).get()));
+  // Dekker's split overflows above 2^996: there the product's error is found on values scaled by 2^−128 (exactly).
+  const down = d.select(body, d.c(2 ** -128), d.c(1), f.gt(r.get(), d.c(2 ** 990)));
+  const scaledDown = d.set(body, f.mul(scaled.get(), down.get()));
+  const pDown = d.set(body, f.mul(p.get(), down.get()));
+  const error = f.div(d.productError(body, q, scaledDown, pDown).get(), down.get());
+  let next = d.set(body, f.sub(f.sub(r.get(), p.get()), error));
   next = d.select(body, f.add(next.get(), scaled.get()), next.get(), f.lt(next.get(), d.c(0)));
   next = d.select(body, f.sub(next.get(), scaled.get()), next.get(), f.ge(next.get(), scaled.get()));
   body.push(m.local.set(r.index, m.v128.bitselect(next.get(), r.get(), active.get())));
