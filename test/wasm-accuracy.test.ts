@@ -63,6 +63,19 @@ const CASES: [string, (x: T.Node) => T.Node, (x: number) => number, number, numb
   ['sin', T.sin, Math.sin, -3.4e38, 3.4e38, 4],
   ['cos', T.cos, Math.cos, -3.4e38, 3.4e38, 4],
   ['log1mexp', T.log1mexp, log1mexp, -110, 3.4e38, 4],
+  // The declared ops (runtime/declared-ops.ts): tan as sin/cos in float32 lanes, the rest in widened float64 lanes.
+  ['tan', T.tan, Math.tan, -3.4e38, 3.4e38, 3],
+  ['atan', T.atan, Math.atan, -3.4e38, 3.4e38, 1],
+  ['asin', T.asin, Math.asin, -1, 1, 1],
+  ['acos', T.acos, Math.acos, -1, 1, 1],
+  ['sinh', T.sinh, Math.sinh, -100, 100, 1],
+  ['cosh', T.cosh, Math.cosh, -100, 100, 1],
+  ['asinh', T.asinh, Math.asinh, -3.4e38, 3.4e38, 1],
+  ['acosh', T.acosh, Math.acosh, -1, 3.4e38, 1],
+  ['atanh', T.atanh, Math.atanh, -1, 1, 1],
+  ['exp2', T.exp2, (x) => 2 ** x, -160, 130, 1],
+  ['log2', T.log2, Math.log2, -1, 3.4e38, 1],
+  ['log10', T.log10, Math.log10, -1, 3.4e38, 1],
 ];
 
 describe('wasm SIMD float32 math against the float64 library, in ulps', () => {
@@ -190,6 +203,18 @@ describe('wasm SIMD float64 math against the float64 library', () => {
     ['cos', T.cos, Math.cos, -1.7976931348623157e308, 1.7976931348623157e308],
     ['erf', T.erf, erf, -1.7976931348623157e308, 1.7976931348623157e308],
     ['gelu', T.gelu, gelu, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['tan', T.tan, Math.tan, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['atan', T.atan, Math.atan, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['asin', T.asin, Math.asin, -1, 1],
+    ['acos', T.acos, Math.acos, -1, 1],
+    ['sinh', T.sinh, Math.sinh, -711, 711],
+    ['cosh', T.cosh, Math.cosh, -711, 711],
+    ['asinh', T.asinh, Math.asinh, -1.7976931348623157e308, 1.7976931348623157e308],
+    ['acosh', T.acosh, Math.acosh, -1, 1.7976931348623157e308],
+    ['atanh', T.atanh, Math.atanh, -1, 1],
+    ['exp2', T.exp2, (x) => 2 ** x, -1075, 1024],
+    ['log2', T.log2, Math.log2, -1, 1.7976931348623157e308],
+    ['log10', T.log10, Math.log10, -1, 1.7976931348623157e308],
   ];
   /**
    * Float64 values within two units in the last place of multiples of π/2, up to 1e300, and the

@@ -165,7 +165,8 @@ const acosh: Float64Routine = (d, out, [x]) => {
   const middle = d.log(out, d.set(out, f.sub(f.add(x!.get(), x!.get()), f.div(d.c(1), f.add(x!.get(), root)))));
   let r = d.select(out, middle.get(), small.get(), f.gt(x!.get(), d.c(2)));
   r = d.select(out, logTwice(d, out, x!), r.get(), f.gt(x!.get(), d.c(2 ** 28)));
-  return r;
+  // Below 1 the small-range form can meet a root of 2t + t² (t = −2, or huge negative t): NaN there by rule.
+  return d.select(out, r.get(), d.c(NaN), f.ge(x!.get(), d.c(1)));
 };
 
 /** atanh (fdlibm): ½·log1p(2a + 2a²/(1 − a)) below ½, ½·log1p(2a/(1 − a)) above; x's sign. */

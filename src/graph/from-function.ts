@@ -60,6 +60,8 @@ const BINARY: Record<
   '-': { graph: B.sub, numbers: (a, b) => a - b },
   '*': { graph: B.mul, numbers: (a, b) => a * b },
   '/': { graph: B.div, numbers: (a, b) => a / b },
+  // JavaScript's remainder is C's fmod (the sign of the dividend), exact.
+  '%': { graph: B.fmod, numbers: (a, b) => a % b },
   '**': { graph: B.pow, numbers: (a, b) => a ** b },
 };
 const COMPARISONS: Record<string, (a: TensorLike, b: TensorLike) => Node> = {
@@ -82,7 +84,7 @@ const listed = <V>(table: Readonly<Record<string, V>>, key: string): V | undefin
 /**
  * Reads `fn` (a function, or its source) into a builder of tsano expressions: call the result with
  * one tensor (or number) per parameter. Arrow functions and functions of numbers are read: `Math`'s
- * functions and constants, arithmetic (`+ - * / **`), comparisons, `&& || !` on comparisons, `?:`,
+ * functions and constants, arithmetic (`+ - * / % **`), comparisons, `&& || !` on comparisons, `?:`,
  * and local `const`s before a final `return`. Anything else (loops, assignments, closures over
  * values outside the function, unknown `Math` members) is a FromFunctionError naming the line and
  * column of the source.

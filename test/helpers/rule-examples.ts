@@ -92,6 +92,12 @@ export const EXAMPLES: Record<string, Example> = {
     inputs: [v3],
     build: ([x]) => T.add(x!, T.mul(T.constant(2, 'float64'), T.constant(3, 'float64'))),
   },
+  // A composite expanded into its declared form: sin over cos, not the cotangent's cos over sin.
+  decompose_composites: {
+    inputs: [v3],
+    build: ([x]) => T.tan(x!),
+    expected: ([x]) => T.div(T.sin(x!), T.cos(x!)),
+  },
   constant_right: { inputs: [v3], build: ([x]) => T.mul(2, x!), expected: ([x]) => T.mul(x!, 2) },
   mul_one: { inputs: [m23], build: ([x]) => T.exp(T.mul(x!, 1)), expected: ([x]) => T.exp(x!) },
   add_zero: { inputs: [m23], build: ([x]) => T.exp(T.add(x!, 0)), expected: ([x]) => T.exp(x!) },
