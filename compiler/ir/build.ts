@@ -118,7 +118,6 @@ export const {
   trunc,
   isnan,
   isinf,
-  isfinite,
   tan,
   atan,
   asin,

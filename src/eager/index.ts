@@ -214,7 +214,6 @@ export const {
   trunc,
   isNaN,
   isInf,
-  isFinite,
   tan,
   atan,
   asin,
