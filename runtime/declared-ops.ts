@@ -118,6 +118,15 @@ export const DECLARED_OPS = {
     decompose: (d, x) => d.eq(d.abs(x), Infinity),
     doc: 'true where x is ±Infinity',
   },
+  isfinite: {
+    arity: 1,
+    dtype: 'bool',
+    reference: (x) => (Number.isFinite(x) ? 1 : 0),
+    gradient: 'none',
+    tf: 'isFinite',
+    decompose: (d, x) => d.lt(d.abs(x), Infinity),
+    doc: 'true where x is neither NaN nor ±Infinity',
+  },
   tan: {
     arity: 1,
     dtype: 'float',

@@ -118,6 +118,7 @@ export const {
   trunc,
   isnan,
   isinf,
+  isfinite,
   tan,
   atan,
   asin,

@@ -214,6 +214,7 @@ export const {
   trunc,
   isNaN,
   isInf,
+  isFinite,
   tan,
   atan,
   asin,

@@ -51,6 +51,7 @@ export const ORACLES: { readonly [K in DeclaredOp]: Oracle } = {
   trunc: { value: fraction, values: one(-1e6, 1e6), tolerance: 0 },
   isnan: { value: (v) => (v !== v ? 1 : 0), values: fc.tuple(anyValue), tolerance: 0 },
   isinf: { value: (v) => (v - v !== 0 && v === v ? 1 : 0), values: fc.tuple(anyValue), tolerance: 0 },
+  isfinite: { value: (v) => (v - v === 0 ? 1 : 0), values: fc.tuple(anyValue), tolerance: 0 },
   tan: { value: (v) => Math.sin(v) / Math.cos(v), values: one(-1.5, 1.5), tolerance: 1e-13, smooth: one(-1.4, 1.4) },
   atan: { value: (v) => Math.asin(v / Math.sqrt(1 + v * v)), values: one(-100, 100), tolerance: 1e-13 },
   asin: {
