@@ -10,6 +10,8 @@ configInForce();
 
 export * from '../compiler/ir/build.js';
 export * from '../compiler/ir/indexing.js';
+export * from '../compiler/ir/array-ops.js';
+export * from '../compiler/ir/contractions.js';
 export { Node } from '../compiler/ir/node.js';
 export type { Node as Variable } from '../compiler/ir/node.js';
 export type { TensorLike } from '../compiler/ir/convert.js';
