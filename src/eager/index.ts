@@ -168,6 +168,31 @@ export const slice = (x: Operand, begin: readonly number[], size?: readonly numb
   run('slice', [begin, size ?? null], [x], (n) => T.slice(n, begin, size));
 export const gather = (x: Operand, indices: Operand, axis = 0) =>
   run('gather', axis, [x, indices], (n, i) => T.gather(n, i, axis));
+export const tile = (x: Operand, reps: readonly number[]) => run('tile', reps, [x], (n) => T.tile(n, reps));
+/** tf.reverse: x reversed along `axis` (all axes when none). */
+export const reverse = (x: Operand, axis?: number | number[]) =>
+  run('reverse', axis ?? null, [x], (n) => T.flip(n, axis));
+/** tf.eye(numRows, numColumns?, batchShape?, dtype?): identity matrices, batched when batchShape is given. */
+export function eye(numRows: number, numColumns = numRows, batchShape?: readonly number[], dtype?: T.DType): T.NDArray {
+  const matrix = T.compileSync([], T.eye(numRows, numColumns, 0, dtype), { mode: 'js' })();
+  return batchShape?.length
+    ? tile(matrix.reshape([1, numRows, numColumns]), [...batchShape, 1, 1]).reshape([
+        ...batchShape,
+        numRows,
+        numColumns,
+      ])
+    : matrix;
+}
+/** tf.einsum(equation, ...tensors). */
+export const einsum = (equation: string, ...xs: Operand[]) =>
+  run('einsum', equation, xs, (...ns) => T.einsum(equation, ...ns));
+/** tf.norm(x, ord = 'euclidean', axis?, keepDims = false). */
+export const norm = (
+  x: Operand,
+  ord: number | 'euclidean' | 'fro' = 'euclidean',
+  axis?: number | [number, number],
+  keepDims = false,
+) => run('norm', [String(ord), axis ?? null, keepDims], [x], (n) => T.norm(n, ord, axis, keepDims));
 
 /** A shape with one -1 filled in from the array's size (TF.js's reshape). */
 function resolveShape(a: T.NDArray, shape: readonly number[]): number[] {

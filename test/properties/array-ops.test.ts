@@ -353,3 +353,17 @@ describe('array construction and rearrangement', () => {
     expect(() => T.meshgrid(T.matrix('m'))).toThrow(/is not a vector/);
   });
 });
+
+describe('tsano/tf spellings', () => {
+  it('tf.eye (batched), tf.tile, tf.reverse, tf.einsum and tf.norm compute what T does, each order of norm its own', async () => {
+    const tf = await import('tsano/tf');
+    expect(Array.from(tf.eye(2, 2, [2]).data)).toEqual([1, 0, 0, 1, 1, 0, 0, 1]);
+    expect(tf.eye(2, 3, [2, 3]).shape).toEqual([2, 3, 2, 3]);
+    const x = tf.tensor([1, -2, 3, -4], [2, 2]);
+    expect(Array.from(tf.tile(x, [1, 2]).data)).toEqual([1, -2, 1, -2, 3, -4, 3, -4]);
+    expect(Array.from(tf.reverse(x, 0).data)).toEqual([3, -4, 1, -2]);
+    expect(Array.from(tf.einsum('ij,jk->ik', x, x).data)).toEqual([-5, 6, -9, 10]);
+    expect(tf.norm(x, Infinity, 1).arraySync()).toEqual([2, 4]);
+    expect(tf.norm(x, -Infinity, 1).arraySync()).toEqual([1, 3]);
+  });
+});
