@@ -44,6 +44,8 @@ export type KernelSpec =
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec; readonly dtype?: 'float64' }
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
   | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin'; readonly dtype?: 'float64' }
+  /** Running sums or products along the middle axis of [outer, length, inner]. */
+  | { readonly kind: 'cumulative'; readonly op: 'sum' | 'prod'; readonly dtype?: 'float64' }
   /** softmax or logSoftmax along the last axis. */
   | { readonly kind: 'softmax'; readonly log: boolean; readonly dtype?: 'float64' }
   /** C = A·B; an epilogue computes elementwise instructions on the accumulators before they are stored. */
@@ -123,6 +125,8 @@ export const KERNEL_PARAMS = {
   reduce: ['outer', 'reduced', 'inner', 'x', 'out', 'scratch'],
   /** Rows of `reduced` elements. */
   softmax: ['outer', 'reduced', 'x', 'out'],
+  /** Running totals along the middle axis of [outer, length, inner]. */
+  cumulative: ['outer', 'length', 'inner', 'x', 'out'],
   /** Indices of the extremum along the middle axis of [outer, reduced, inner], as int32. */
   argReduce: ['outer', 'reduced', 'inner', 'x', 'out'],
   /** `rank` axes copied from src to dst by the sizes and byte strides at `shape`, `srcStrides`, `dstStrides` (`index`: scratch), `bytes` an element. */

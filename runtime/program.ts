@@ -146,6 +146,9 @@ export interface OpArgs extends DeclaredArgs {
   logsumexp: ReduceArgs;
   argmax: ReduceArgs;
   argmin: ReduceArgs;
+  // running totals along one axis (inclusive, first to last; exclusive and reversed forms are built around them)
+  cumsum: { readonly axis: number };
+  cumprod: { readonly axis: number };
   // linear algebra
   dot: None;
   matmul: MatmulArgs;

@@ -184,6 +184,8 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   dynamicSlice: null,
   dynamicSliceGrad: null,
   softmax: null,
+  cumsum: null,
+  cumprod: null,
   logSoftmax: null,
   conv2d: null,
   maxPool2d: null,

@@ -10,6 +10,7 @@ import { emitIm2col, emitTranspose } from './im2col.js';
 import { emitRun } from './run.js';
 import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 } from './indexing.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
+import { emitCumulative } from './cumulative.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
@@ -142,6 +143,9 @@ export function buildModule(
           break;
         case 'randomUniform':
           emit('randomUniform', (e) => emitRandomUniform(e, name, spec.dtype === 'float64'));
+          break;
+        case 'cumulative':
+          emit('cumulative', (e) => emitCumulative(e, spec.op, name, spec.dtype === 'float64'));
           break;
         case 'softmax':
           emit('softmax', (e) => emitSoftmax(e, spec.log, name, !!options.relaxedSimd, spec.dtype));

@@ -1,5 +1,7 @@
 import * as B from '../ir/build.js';
 import { Node } from '../ir/node.js';
+import { flip } from '../ir/array-ops.js';
+import { cumsum, runningTotal } from '../ir/scans.js';
 import type { Op, ReduceArgs } from '../ir/ops.js';
 import type { Shape } from '../ir/type.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
@@ -92,6 +94,26 @@ function reducedExtremumGrad(node: Node<'max' | 'min'>, g: Node): Node {
 }
 const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
+
+/** Sums from each element to the end of the axis: the adjoint of a running sum. */
+const sumsToEnd = (v: Node, axis: number): Node => flip(runningTotal('cumsum', flip(v, axis), axis), axis);
+
+/**
+ * cumprod's gradient, exact at zeros: before the first zero of a line, Σ_{j≥i} g_j·y_j / x_i; at the
+ * first zero, the same sums over the running product with that zero taken as 1 (no division); after
+ * it, 0 (every later product holds that zero). Dividing by x everywhere (TensorFlow's form) gives NaN there.
+ */
+function cumprodGrad(node: Node<'cumprod'>, g: Node): Node {
+  const x = node.inputs[0]!;
+  const axis = node.args.axis;
+  const isZero = B.eq(x, 0);
+  const clean = B.eq(cumsum(B.cast(isZero, 'int32'), axis, { exclusive: true }), 0);
+  const firstZero = B.and(isZero, clean);
+  const withoutIt = runningTotal('cumprod', B.where(firstZero, 1, x), axis);
+  const beforeZero = B.div(sumsToEnd(B.mul(g, node), axis), x);
+  const atZero = sumsToEnd(B.mul(g, withoutIt), axis);
+  return B.where(clean, B.where(isZero, atZero, beforeZero), 0);
+}
 
 function unsupported(op: string, why: string): never {
   throw new GradError(`${op}: ${why}`);
@@ -225,6 +247,8 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   },
   argmax: noGrad,
   argmin: noGrad,
+  cumsum: (node, g) => [sumsToEnd(g, node.args.axis)],
+  cumprod: (node, g) => [cumprodGrad(node, g)],
 
   dot: (node, g) => {
     const [a, b] = node.inputs as [Node, Node];

@@ -54,7 +54,17 @@ export const swapLastTwo = <D>(s: readonly D[]): D[] =>
   s.length < 2 ? [...s] : [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
 
 export type OpKind =
-  'leaf' | 'random' | 'elementwise' | 'reduce' | 'linalg' | 'shape' | 'nn' | 'gradient' | 'fused' | 'loop';
+  | 'leaf'
+  | 'random'
+  | 'elementwise'
+  | 'reduce'
+  | 'cumulative'
+  | 'linalg'
+  | 'shape'
+  | 'nn'
+  | 'gradient'
+  | 'fused'
+  | 'loop';
 
 /** Metadata of one op: passes ask this table, never hand-list ops. */
 export interface OpInfo<K extends Op> {
@@ -103,6 +113,19 @@ function reduction(dtype: (t: TensorType) => DType, identityless = false): OpInf
       return { dtype: dtype(x!), shape: reduceShape(x!.shape, a.axes, a.keepdims) };
     },
     format: formatReduce,
+  };
+}
+
+/** Running totals keep the operand's shape and dtype; bools count as int32 (NumPy's cumsum of a mask). */
+function cumulative(): OpInfo<'cumsum' | 'cumprod'> {
+  return {
+    kind: 'cumulative',
+    arity: 1,
+    type: ([x], a) => {
+      normalizeAxes([a.axis], x!.shape.length);
+      return { dtype: x!.dtype === 'bool' ? 'int32' : x!.dtype, shape: x!.shape };
+    },
+    format: (a) => `axis=${a.axis}`,
   };
 }
 
@@ -233,6 +256,8 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   logsumexp: reduction((t) => floatOf(t.dtype)),
   argmax: reduction(() => 'int32', true),
   argmin: reduction(() => 'int32', true),
+  cumsum: cumulative(),
+  cumprod: cumulative(),
 
   dot: {
     kind: 'linalg',

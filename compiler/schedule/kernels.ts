@@ -112,6 +112,8 @@ const argReduction: Lowering<'argmax' | 'argmin'> = (node) => {
   const x = node.inputs[0]!;
   return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
 };
+const cumulative: Lowering<'cumsum' | 'cumprod'> = (node) =>
+  sameFloat(node) ? { kind: 'cumulative', op: node.op === 'cumsum' ? 'sum' : 'prod', ...width(node) } : undefined;
 const softmax: Lowering<'softmax' | 'logSoftmax'> = (node) =>
   sameFloat(node) ? { kind: 'softmax', log: node.op === 'logSoftmax', ...width(node) } : undefined;
 const product: Lowering<'matmul' | 'dot'> = (node) => {
@@ -277,6 +279,8 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   concatPart: stridedCopy,
   softmax,
   logSoftmax: softmax,
+  cumsum: cumulative,
+  cumprod: cumulative,
   conv2d: convolution,
   conv2dGradInput: convolution,
   conv2dGradFilter: convolution,

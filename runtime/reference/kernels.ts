@@ -7,6 +7,7 @@ import { declaration, forDeclared } from '../declared-ops.js';
 import { dot, matmul } from './linalg.js';
 import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
 import { REDUCERS, reduceWith } from './reduce.js';
+import { cumulative } from './cumulative.js';
 import * as S from './scalar-math.js';
 import * as shape from './shape.js';
 
@@ -110,6 +111,8 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   logsumexp: reduce('logsumexp'),
   argmax: reduce('argmax'),
   argmin: reduce('argmin'),
+  cumsum: ([x], a, ctx) => cumulative(x!, a.axis, 'sum', ctx.dtype),
+  cumprod: ([x], a, ctx) => cumulative(x!, a.axis, 'prod', ctx.dtype),
 
   dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
   matmul: ([a, b], f, ctx) =>

@@ -183,6 +183,11 @@ export function eye(numRows: number, numColumns = numRows, batchShape?: readonly
       ])
     : matrix;
 }
+/** tf.cumsum(x, axis = 0, exclusive = false, reverse = false); tf.cumprod likewise. */
+export const cumsum = (x: Operand, axis = 0, exclusive = false, reverse = false) =>
+  run('cumsum', [axis, exclusive, reverse], [x], (n) => T.cumsum(n, axis, { exclusive, reverse }));
+export const cumprod = (x: Operand, axis = 0, exclusive = false, reverse = false) =>
+  run('cumprod', [axis, exclusive, reverse], [x], (n) => T.cumprod(n, axis, { exclusive, reverse }));
 /** tf.einsum(equation, ...tensors). */
 export const einsum = (equation: string, ...xs: Operand[]) =>
   run('einsum', equation, xs, (...ns) => T.einsum(equation, ...ns));

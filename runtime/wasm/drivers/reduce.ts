@@ -157,3 +157,29 @@ export function softmax(
   );
   return new NDArray(ctx.arena.view(dtype, out, x.size), [...x.shape], dtype);
 }
+
+/** Running sums or products along one axis, viewed as [outer, length, inner]; lines split across threads. */
+export function cumulative(
+  ctx: KernelCalls,
+  step: Step,
+  spec: Extract<KernelSpec, { kind: 'cumulative' }>,
+  x: NDArray,
+): NDArray | undefined {
+  if (x.size === 0) return undefined;
+  const axis = (step.args as { axis: number }).axis;
+  const dtype = spec.dtype ?? 'float32';
+  const E = bytesPerElement(dtype);
+  const [outer, length, inner] = [sizeOf(x.shape.slice(0, axis)), x.shape[axis]!, sizeOf(x.shape.slice(axis + 1))];
+  const input = ctx.place(x);
+  const out = ctx.arena.alloc(x.size * E);
+  const line = length * inner * E;
+  ctx.dispatch(
+    ctx
+      .parts(outer, 1, x.size >= PARALLEL_ELEMENTS)
+      .map(([o0, o1]) => [
+        step.kernel!,
+        kernelArgs('cumulative', { outer: o1 - o0, length, inner, x: input + o0 * line, out: out + o0 * line }),
+      ]),
+  );
+  return new NDArray(ctx.arena.view(dtype, out, x.size), [...x.shape], dtype);
+}
