@@ -21,6 +21,12 @@ export interface Workloads {
   lstm?(train: boolean, sizes?: LstmSizes): Promise<Runner>;
   /** Keras-style predict of 8 rows through an MLP 32-(64 x depth, relu)-10 softmax: what a small call costs. */
   smallPredict?(depth: number): Promise<Runner>;
+  /** A running sum over `size` floats (issue: the op set). */
+  cumsum?(size: number): Promise<Runner>;
+  /** The 5 largest values (and their indices) of each of 256 rows of 10,000 floats. */
+  topk?(): Promise<Runner>;
+  /** einsum('ijk,kl->ijl') of [64, 128, 256] by [256, 128] (TF.js: its matMul of the reshaped operand, having no einsum kernel in wasm). */
+  einsum?(): Promise<Runner>;
 }
 
 /** The small-predict workload's sizes (issue: the hot path). */
@@ -68,6 +74,26 @@ export async function tfjsWasm(): Promise<Workloads> {
       const a = tf.tensor2d(seeded(n * n, 1), [n, n]);
       const b = tf.tensor2d(seeded(n * n, 2), [n, n]);
       return run(() => tf.matMul(a, b));
+    },
+    async cumsum(size) {
+      const x = tf.tensor1d(seeded(size, 4));
+      return run(() => tf.cumsum(x));
+    },
+    async topk() {
+      const x = tf.tensor2d(seeded(256 * 10000, 5), [256, 10000]);
+      return () => {
+        const { values, indices } = tf.topk(x, 5);
+        values.dataSync();
+        indices.dataSync();
+        values.dispose();
+        indices.dispose();
+      };
+    },
+    async einsum() {
+      const a = tf.tensor3d(seeded(64 * 128 * 256, 6), [64, 128, 256]);
+      const b = tf.tensor2d(seeded(256 * 128, 7), [256, 128]);
+      // TF.js's wasm backend has no Einsum kernel: the contraction as its users write it there.
+      return run(() => tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(a, [64 * 128, 256]), b), [64, 128, 128])));
     },
     async chain(size) {
       const x = tf.tensor1d(seeded(size, 3));

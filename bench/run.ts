@@ -93,6 +93,23 @@ const workloads: [string, (w: Workloads) => Promise<Runner>, number, (ms: number
     ],
   ),
   ['tiny call exp(2x+1), 4 floats', (w) => w.tiny(), 200, () => ''],
+  // The op set's rows (issue: the op set): each against TF.js's wasm backend.
+  ...(
+    [
+      ['cumsum, 4M floats', (w) => w.cumsum?.(4 * 1024 * 1024)],
+      ['topk k=5 of [256, 10000]', (w) => w.topk?.()],
+      ["einsum 'ijk,kl->ijl' [64,128,256] by [256,128]", (w) => w.einsum?.()],
+    ] as [string, (w: Workloads) => Promise<Runner> | undefined][]
+  ).map(([name, build]): [string, (w: Workloads) => Promise<Runner>, number, (ms: number) => string] => [
+    name,
+    async (w) => {
+      const runner = await build(w);
+      if (!runner) throw new Error(`no workload '${name}'`);
+      return runner;
+    },
+    1,
+    () => '',
+  ]),
   ...[2, 20].map((depth): [string, (w: Workloads) => Promise<Runner>, number, (ms: number) => string] => [
     `Keras predict of 8 rows, ${depth} hidden layers of 64`,
     async (w) => {

@@ -24,6 +24,9 @@ export function tsano(threads?: number): Workloads {
     cnn: (b) => withThreads(() => workloads.cnn!(b)),
     lstm: (train, sizes) => withThreads(() => workloads.lstm!(train, sizes)),
     smallPredict: (depth) => withThreads(() => workloads.smallPredict!(depth)),
+    cumsum: (n) => withThreads(() => workloads.cumsum!(n)),
+    topk: () => withThreads(() => workloads.topk!()),
+    einsum: () => withThreads(() => workloads.einsum!()),
   };
 }
 
@@ -99,6 +102,20 @@ function tsanoWorkloads(): Workloads {
       const x = f32(data.seeded(SMALL.rows * SMALL.features, 40), [SMALL.rows, SMALL.features]);
       model.predict(x);
       return () => void model.predict(x);
+    },
+    async cumsum(size) {
+      const x = T.vector('x');
+      const f = await T.compile([x], T.cumsum(x));
+      const X = f32(data.seeded(size, 4), [size]);
+      return () => void f(X);
+    },
+    async einsum() {
+      // Shapes known when compiled, as TF.js's tensors have them: the contraction is one [8192, 256] by [256, 128] matmul.
+      const a = T.tensor('a', { shape: [64, 128, 256] });
+      const b = T.tensor('b', { shape: [256, 128] });
+      const f = await T.compile([a, b], T.einsum('ijk,kl->ijl', a, b));
+      const [A, B] = [f32(data.seeded(64 * 128 * 256, 6), [64, 128, 256]), f32(data.seeded(256 * 128, 7), [256, 128])];
+      return () => void f(A, B);
     },
     async tiny() {
       const x = T.vector('x');

@@ -6,6 +6,7 @@
 import * as B from './build.js';
 import { diagonal } from './array-ops.js';
 import { asNode, type TensorLike } from './convert.js';
+import { arange, dimOf } from './indexing.js';
 import type { Node } from './node.js';
 import { ShapeError } from '../../runtime/errors.js';
 
@@ -57,8 +58,19 @@ function takeDiagonals(x: Labelled): Labelled {
       throw new ShapeError(
         `einsum: index '${letters[first]}' spans axes of sizes ${node.shape[first]} and ${node.shape[repeated]}`,
       );
-    node = diagonal(node, 0, first, repeated);
-    letters = [...letters.filter((_, i) => i !== first && i !== repeated), letters[first]!];
+    if (node.shape[first] !== null && node.shape[repeated] !== null) {
+      node = diagonal(node, 0, first, repeated);
+      letters = [...letters.filter((_, i) => i !== first && i !== repeated), letters[first]!];
+    } else {
+      // Sizes known only at call time: the elements off the diagonal masked out and the second axis summed away.
+      const position = (axis: number) => {
+        let v = arange(dimOf(node, axis));
+        for (let a = 0; a < node.ndim; a++) if (a !== axis) v = B.expandDims(v, a);
+        return v;
+      };
+      node = B.sum(B.where(B.eq(position(first), position(repeated)), node, 0), repeated);
+      letters = letters.filter((_, i) => i !== repeated);
+    }
   }
 }
 
@@ -78,7 +90,7 @@ function arrange(x: Labelled, groups: readonly (readonly string[])[], keepFirst:
   const unchanged = sizes.slice(keepFirst).every((g) => g.length === 1);
   if (!unchanged) {
     if (target.filter((d) => d === null || d === -1).length > 1)
-      throw new ShapeError('einsum: more than one axis of a contraction has a size known only at call time');
+      throw new UnknownSizes('einsum: more than one axis of a contraction has a size known only at call time');
     node = B.reshape(
       node,
       target.map((d) => d ?? -1),
@@ -87,7 +99,13 @@ function arrange(x: Labelled, groups: readonly (readonly string[])[], keepFirst:
   return node;
 }
 
-/** The contraction of two labelled operands over the letters `later` does not need: one batched matmul. */
+/** A reshape would need two sizes known only at call time. */
+class UnknownSizes extends ShapeError {}
+
+/**
+ * The contraction of two labelled operands over the letters `later` does not need: one batched
+ * matmul, each operand's free axes merged into its rows or columns.
+ */
 function contract(a: Labelled, b: Labelled, later: ReadonlySet<string>): Labelled {
   const inB = new Set(b.letters);
   const inA = new Set(a.letters);
@@ -95,25 +113,53 @@ function contract(a: Labelled, b: Labelled, later: ReadonlySet<string>): Labelle
   const summed = a.letters.filter((l) => inB.has(l) && !later.has(l));
   const freeA = a.letters.filter((l) => !inB.has(l));
   const freeB = b.letters.filter((l) => !inA.has(l));
-  const left = arrange(a, [...batch.map((l) => [l]), freeA, summed], batch.length);
-  const right = arrange(b, [...batch.map((l) => [l]), summed, freeB], batch.length);
-  let node = B.matmul(left, right);
-  const sizes = [...freeA, ...freeB].map(
-    (l) => (a.letters.includes(l) ? a : b).node.shape[(a.letters.includes(l) ? a : b).letters.indexOf(l)]!,
-  );
-  const unchanged = freeA.length === 1 && freeB.length === 1;
-  if (!unchanged) {
-    const batchSizes = node.shape.slice(0, batch.length);
-    const target = [...batchSizes, ...sizes];
-    if (target.filter((d) => d === null).length > 1)
-      throw new ShapeError('einsum: more than one axis of a contraction has a size known only at call time');
-    node = B.reshape(
-      node,
-      target.map((d) => d ?? -1),
-    );
+  try {
+    const left = arrange(a, [...batch.map((l) => [l]), freeA, summed], batch.length);
+    const right = arrange(b, [...batch.map((l) => [l]), summed, freeB], batch.length);
+    let node = B.matmul(left, right);
+    if (freeA.length !== 1 || freeB.length !== 1) {
+      const sizes = [...freeA.map((l) => sizeIn(a, l)), ...freeB.map((l) => sizeIn(b, l))];
+      const target = [...node.shape.slice(0, batch.length), ...sizes];
+      if (target.filter((d) => d === null).length > 1) throw new UnknownSizes('einsum: sizes known only at call time');
+      node = B.reshape(
+        node,
+        target.map((d) => d ?? -1),
+      );
+    }
+    return { node, letters: [...batch, ...freeA, ...freeB] };
+  } catch (e) {
+    if (!(e instanceof UnknownSizes)) throw e;
+    return contractBroadcast(a, b, batch, summed, freeA, freeB);
   }
-  return { node, letters: [...batch, ...freeA, ...freeB] };
 }
+
+/**
+ * The same contraction without merging free axes (their sizes are known only at call time): all but
+ * the last free axis of each operand become batch axes of the matmul, of size 1 in the other operand.
+ */
+function contractBroadcast(
+  a: Labelled,
+  b: Labelled,
+  batch: readonly string[],
+  summed: readonly string[],
+  freeA: readonly string[],
+  freeB: readonly string[],
+): Labelled {
+  const [aLead, aLast] = [freeA.slice(0, -1), freeA.slice(-1)];
+  const [bLead, bLast] = [freeB.slice(0, -1), freeB.slice(-1)];
+  const single = (ls: readonly string[]) => ls.map((l) => [l]);
+  let left = arrange(a, [...single([...batch, ...aLead, ...aLast]), summed], batch.length + freeA.length);
+  for (let k = 0; k < bLead.length; k++) left = B.expandDims(left, batch.length + aLead.length);
+  if (!aLast.length) left = B.expandDims(left, -2);
+  let right = arrange(b, [...single([...batch, ...bLead]), summed, ...single(bLast)], batch.length + bLead.length);
+  for (let k = 0; k < aLead.length; k++) right = B.expandDims(right, batch.length);
+  if (!bLast.length) right = B.expandDims(right, -1);
+  let node = B.matmul(left, right);
+  if (!bLast.length) node = B.squeeze(node, -1);
+  if (!aLast.length) node = B.squeeze(node, -1);
+  return { node, letters: [...batch, ...aLead, ...bLead, ...aLast, ...bLast] };
+}
+const sizeIn = (x: Labelled, l: string) => x.node.shape[x.letters.indexOf(l)]!;
 
 /**
  * Einstein summation (NumPy's einsum, TF.js's einsum): `einsum('ij,jk->ik', a, b)`. Any number of
