@@ -109,6 +109,13 @@ function tsanoWorkloads(): Workloads {
       const X = f32(data.seeded(size, 4), [size]);
       return () => void f(X);
     },
+    async topk() {
+      const x = T.tensor('x', { shape: [256, 10000] });
+      const { values, indices } = T.topk(x, 5);
+      const f = await T.compile([x], [values, indices]);
+      const X = f32(data.seeded(256 * 10000, 5), [256, 10000]);
+      return () => void f(X);
+    },
     async einsum() {
       // Shapes known when compiled, as TF.js's tensors have them: the contraction is one [8192, 256] by [256, 128] matmul.
       const a = T.tensor('a', { shape: [64, 128, 256] });

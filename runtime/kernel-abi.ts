@@ -44,6 +44,8 @@ export type KernelSpec =
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec; readonly dtype?: 'float64' }
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
   | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin'; readonly dtype?: 'float64' }
+  /** The indices of the k largest elements of each row (NaN largest, ties by position), as int32. */
+  | { readonly kind: 'topk'; readonly dtype?: 'float64' }
   /** Running sums or products along the middle axis of [outer, length, inner]. */
   | { readonly kind: 'cumulative'; readonly op: 'sum' | 'prod'; readonly dtype?: 'float64' }
   /** softmax or logSoftmax along the last axis. */
@@ -127,6 +129,8 @@ export const KERNEL_PARAMS = {
   softmax: ['outer', 'reduced', 'x', 'out'],
   /** Running totals along the middle axis of [outer, length, inner]. */
   cumulative: ['outer', 'length', 'inner', 'x', 'out'],
+  /** `rows` rows of `n` elements: the k largest's indices into `out` (int32), `scratch` k values. */
+  topk: ['rows', 'n', 'k', 'x', 'out', 'scratch'],
   /** Indices of the extremum along the middle axis of [outer, reduced, inner], as int32. */
   argReduce: ['outer', 'reduced', 'inner', 'x', 'out'],
   /** `rank` axes copied from src to dst by the sizes and byte strides at `shape`, `srcStrides`, `dstStrides` (`index`: scratch), `bytes` an element. */

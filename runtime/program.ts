@@ -149,6 +149,11 @@ export interface OpArgs extends DeclaredArgs {
   // running totals along one axis (inclusive, first to last; exclusive and reversed forms are built around them)
   cumsum: { readonly axis: number };
   cumprod: { readonly axis: number };
+  // sorting: the order of each line (stable; NaN last ascending, first descending), the k largest of each row
+  argsort: { readonly axis: number; readonly descending: boolean };
+  topkIndices: { readonly k: number };
+  /** (x, indices): x's elements at int32 indices along `axis` (NumPy's take_along_axis). */
+  takeAlongAxis: { readonly axis: number };
   // linear algebra
   dot: None;
   matmul: MatmulArgs;
@@ -191,6 +196,7 @@ export interface OpArgs extends DeclaredArgs {
   sliceGrad: SliceSpec; // (g, ref): g placed into zeros shaped like ref
   dynamicSliceGrad: DynamicSliceArgs; // (g, ref, ...bounds): g placed into zeros shaped like ref
   gatherGrad: { readonly axis: number }; // (g, indices, ref): g scatter-added into zeros shaped like ref
+  takeAlongAxisGrad: { readonly axis: number }; // (g, indices, ref): g added at indices along axis into zeros like ref
   concatPart: { readonly axis: number; readonly index: number }; // (g, ...operands): the part of g for operand `index`
   conv2dGradInput: ConvArgs; // (g, w, xRef)
   conv2dGradFilter: ConvArgs; // (x, g, wRef)

@@ -11,6 +11,7 @@ import { emitRun } from './run.js';
 import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 } from './indexing.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 import { emitCumulative } from './cumulative.js';
+import { emitTopk } from './topk.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
@@ -143,6 +144,9 @@ export function buildModule(
           break;
         case 'randomUniform':
           emit('randomUniform', (e) => emitRandomUniform(e, name, spec.dtype === 'float64'));
+          break;
+        case 'topk':
+          emit('topk', (e) => emitTopk(e, name, spec.dtype === 'float64'));
           break;
         case 'cumulative':
           emit('cumulative', (e) => emitCumulative(e, spec.op, name, spec.dtype === 'float64'));

@@ -249,6 +249,10 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   argmin: noGrad,
   cumsum: (node, g) => [sumsToEnd(g, node.args.axis)],
   cumprod: (node, g) => [cumprodGrad(node, g)],
+  argsort: noGrad,
+  topkIndices: noGrad,
+  takeAlongAxis: (node, g) => [Node.make('takeAlongAxisGrad', [g, node.inputs[1]!, node.inputs[0]!], node.args), null],
+  takeAlongAxisGrad: (node, g) => [Node.make('takeAlongAxis', [g, node.inputs[1]!], node.args), null, null],
 
   dot: (node, g) => {
     const [a, b] = node.inputs as [Node, Node];

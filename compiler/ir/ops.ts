@@ -59,6 +59,7 @@ export type OpKind =
   | 'elementwise'
   | 'reduce'
   | 'cumulative'
+  | 'sort'
   | 'linalg'
   | 'shape'
   | 'nn'
@@ -258,6 +259,39 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   argmin: reduction(() => 'int32', true),
   cumsum: cumulative(),
   cumprod: cumulative(),
+  argsort: {
+    kind: 'sort',
+    arity: 1,
+    type: ([x], a) => {
+      normalizeAxes([a.axis], x!.shape.length);
+      return { dtype: 'int32', shape: x!.shape };
+    },
+    format: (a) => `axis=${a.axis}${a.descending ? ', descending' : ''}`,
+  },
+  topkIndices: {
+    kind: 'sort',
+    arity: 1,
+    type: ([x], a) => {
+      if (x!.shape.length === 0) throw new TypeRuleError('topk needs at least one axis');
+      const n = x!.shape[x!.shape.length - 1];
+      if (!Number.isInteger(a.k) || a.k < 0 || (n !== null && n !== undefined && a.k > n))
+        throw new TypeRuleError(`k = ${a.k} for rows of ${n ?? 'unknown'} elements`);
+      return { dtype: 'int32', shape: [...x!.shape.slice(0, -1), a.k] };
+    },
+    format: (a) => `k=${a.k}`,
+  },
+  takeAlongAxis: {
+    kind: 'shape',
+    arity: 2,
+    type: ([x, idx], a) => {
+      normalizeAxes([a.axis], x!.shape.length);
+      if (idx!.dtype !== 'int32') throw new TypeRuleError(`indices must be int32, got ${idx!.dtype}`, 'dtype');
+      if (idx!.shape.length !== x!.shape.length)
+        throw new TypeRuleError(`indices of rank ${idx!.shape.length} for an operand of rank ${x!.shape.length}`);
+      return { dtype: x!.dtype, shape: idx!.shape };
+    },
+    format: (a) => `axis=${a.axis}`,
+  },
 
   dot: {
     kind: 'linalg',
@@ -444,6 +478,12 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     format: formatDynamicSlice,
   },
   gatherGrad: { kind: 'gradient', arity: 3, type: ([g, , ref]) => like(g!, ref!), format: (a) => `axis=${a.axis}` },
+  takeAlongAxisGrad: {
+    kind: 'gradient',
+    arity: 3,
+    type: ([g, , ref]) => like(g!, ref!),
+    format: (a) => `axis=${a.axis}`,
+  },
   concatPart: {
     kind: 'gradient',
     arity: -1,

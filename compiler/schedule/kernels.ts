@@ -112,6 +112,7 @@ const argReduction: Lowering<'argmax' | 'argmin'> = (node) => {
   const x = node.inputs[0]!;
   return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
 };
+const isFloatOf = (n: Node) => n.dtype === 'float32' || n.dtype === 'float64';
 const cumulative: Lowering<'cumsum' | 'cumprod'> = (node) =>
   sameFloat(node) ? { kind: 'cumulative', op: node.op === 'cumsum' ? 'sum' : 'prod', ...width(node) } : undefined;
 const softmax: Lowering<'softmax' | 'logSoftmax'> = (node) =>
@@ -281,6 +282,10 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   logSoftmax: softmax,
   cumsum: cumulative,
   cumprod: cumulative,
+  argsort: { reference: 'a comparison sort of each line (no wasm kernel yet)' },
+  topkIndices: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'topk', ...width(node.inputs[0]!) } : undefined),
+  takeAlongAxis: { reference: 'a gather by per-line indices (no wasm kernel yet)' },
+  takeAlongAxisGrad: { reference: 'a scatter-add by per-line indices (no wasm kernel yet)' },
   conv2d: convolution,
   conv2dGradInput: convolution,
   conv2dGradFilter: convolution,

@@ -8,6 +8,7 @@ import { dot, matmul } from './linalg.js';
 import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
 import { REDUCERS, reduceWith } from './reduce.js';
 import { cumulative } from './cumulative.js';
+import { argsort, takeAlongAxis, takeAlongAxisGrad, topkIndices } from './sorting.js';
 import * as S from './scalar-math.js';
 import * as shape from './shape.js';
 
@@ -113,6 +114,10 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   argmin: reduce('argmin'),
   cumsum: ([x], a, ctx) => cumulative(x!, a.axis, 'sum', ctx.dtype),
   cumprod: ([x], a, ctx) => cumulative(x!, a.axis, 'prod', ctx.dtype),
+  argsort: ([x], a) => argsort(x!, a.axis, a.descending),
+  topkIndices: ([x], a) => topkIndices(x!, a.k),
+  takeAlongAxis: ([x, idx], a, ctx) => takeAlongAxis(x!, idx!, a.axis, ctx.dtype),
+  takeAlongAxisGrad: ([g, idx, ref], a, ctx) => takeAlongAxisGrad(g!, idx!, ref!, a.axis, ctx.dtype),
 
   dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
   matmul: ([a, b], f, ctx) =>

@@ -24,7 +24,7 @@ import {
 } from './drivers/conv.js';
 import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
-import { argReduce, cumulative, reduce, softmax } from './drivers/reduce.js';
+import { argReduce, cumulative, reduce, softmax, topk } from './drivers/reduce.js';
 import { shapeOp } from './drivers/shape.js';
 import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
 import { initialState, type DrawSource, type RandomStream } from '../random.js';
@@ -402,6 +402,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return softmax(this, step, spec, operands[0]!);
       case 'cumulative':
         return cumulative(this, step, spec, operands[0]!);
+      case 'topk':
+        return topk(this, step, spec, operands[0]!);
       case 'stridedCopy':
         return shapeOp(this, step, operands);
       case 'gather':

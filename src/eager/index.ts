@@ -188,6 +188,12 @@ export const cumsum = (x: Operand, axis = 0, exclusive = false, reverse = false)
   run('cumsum', [axis, exclusive, reverse], [x], (n) => T.cumsum(n, axis, { exclusive, reverse }));
 export const cumprod = (x: Operand, axis = 0, exclusive = false, reverse = false) =>
   run('cumprod', [axis, exclusive, reverse], [x], (n) => T.cumprod(n, axis, { exclusive, reverse }));
+/** tf.topk(x, k = 1, sorted = true): the k largest of each last-axis row and their indices. */
+export function topk(x: Operand, k = 1, sorted = true): { values: T.NDArray; indices: T.NDArray } {
+  const values = run('topkValues', [k, sorted], [x], (n) => T.topk(n, k, { sorted }).values);
+  const indices = run('topkIndices', [k, sorted], [x], (n) => T.topk(n, k, { sorted }).indices);
+  return { values, indices };
+}
 /** tf.einsum(equation, ...tensors). */
 export const einsum = (equation: string, ...xs: Operand[]) =>
   run('einsum', equation, xs, (...ns) => T.einsum(equation, ...ns));

@@ -183,3 +183,36 @@ export function cumulative(
   );
   return new NDArray(ctx.arena.view(dtype, out, x.size), [...x.shape], dtype);
 }
+
+/** The indices of the k largest of each last-axis row (int32), rows split across threads, each part with its own k-value buffer. */
+export function topk(
+  ctx: KernelCalls,
+  step: Step,
+  spec: Extract<KernelSpec, { kind: 'topk' }>,
+  x: NDArray,
+): NDArray | undefined {
+  const k = (step.args as { k: number }).k;
+  const n = x.shape[x.ndim - 1]!;
+  if (k > n || x.size === 0) return undefined; // the reference's error, or nothing to find
+  const rows = x.size / n;
+  const E = bytesPerElement(spec.dtype ?? 'float32');
+  const input = ctx.place(x);
+  const out = ctx.arena.alloc(Math.max(1, rows * k) * 4);
+  const parts = ctx.parts(rows, 1, x.size >= PARALLEL_ELEMENTS);
+  const scratch = ctx.arena.alloc(Math.max(1, parts.length * k) * E);
+  ctx.dispatch(
+    parts.map(([r0, r1], part) => [
+      step.kernel!,
+      kernelArgs('topk', {
+        rows: r1 - r0,
+        n,
+        k,
+        x: input + r0 * n * E,
+        out: out + r0 * k * 4,
+        scratch: scratch + part * k * E,
+      }),
+    ]),
+  );
+  ctx.arena.free(scratch);
+  return new NDArray(ctx.arena.view('int32', out, rows * k), [...x.shape.slice(0, -1), k], 'int32');
+}

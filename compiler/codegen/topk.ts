@@ -1,0 +1,100 @@
+/**
+ * The k largest elements of each row as a wasm kernel: a sorted buffer of k values (in `scratch`)
+ * and their indices (written straight into the output row), and a vector test that skips the
+ * elements that cannot enter it, so most of a long row costs one compare per vector.
+ */
+import type { Expr } from './binaryen.js';
+import type { FunctionEmitter } from './emitter.js';
+
+/**
+ * Emits `topk(rows, n, k, x, out, scratch)` over float32 (float64, `wide`) rows. NaN ranks above every
+ * number; equal values keep their order (an element displaces only those it beats strictly).
+ */
+export function emitTopk(e: FunctionEmitter, name: string, wide: boolean): void {
+  const { m, b } = e;
+  const E = wide ? 8 : 4;
+  const W = wide ? 2 : 4;
+  const scalar = wide ? m.f64 : m.f32;
+  const scalarType = wide ? b.f64 : b.f32;
+  const lanes = wide ? m.f64x2 : m.f32x4;
+  const { rows, n, k, x, out, scratch } = e.named('topk');
+  const { r, j, p, filled, base, row } = e.locals(['r', 'j', 'p', 'filled', 'base', 'row'], b.i32);
+  const v = e.local(scalarType);
+  const i32 = (c: number) => m.i32.const(c);
+  const load = (addr: Expr) => scalar.load(0, E, addr);
+  const value = (at: Expr) => load(m.i32.add(scratch.get(), m.i32.mul(at, i32(E))));
+  const storeValue = (at: Expr, val: Expr) => scalar.store(0, E, m.i32.add(scratch.get(), m.i32.mul(at, i32(E))), val);
+  const index = (at: Expr) => m.i32.load(0, 4, m.i32.add(row.get(), m.i32.shl(at, i32(2))));
+  const storeIndex = (at: Expr, val: Expr) => m.i32.store(0, 4, m.i32.add(row.get(), m.i32.shl(at, i32(2))), val);
+  /** a beats c: a is NaN and c is not, or a > c. */
+  const beats = (a: () => Expr, c: () => Expr) =>
+    m.i32.or(m.i32.and(scalar.ne(a(), a()), scalar.eq(c(), c())), scalar.gt(a(), c()));
+  const last = () => value(m.i32.sub(k.get(), i32(1)));
+  const full = () => m.i32.eq(filled.get(), k.get());
+
+  // One element at j: into the buffer if it beats the last held (or the buffer is not full yet).
+  const element = m.block('element', [
+    m.local.set(v.index, load(m.i32.add(base.get(), m.i32.mul(j.get(), i32(E))))),
+    m.br('element', m.i32.and(full(), m.i32.eqz(beats(() => v.get(), last)))),
+    m.if(
+      full(),
+      m.local.set(p.index, m.i32.sub(k.get(), i32(1))),
+      m.block(null, [m.local.set(p.index, filled.get()), m.local.set(filled.index, m.i32.add(filled.get(), i32(1)))]),
+    ),
+    m.block('placed', [
+      m.loop(
+        'shift',
+        m.block(null, [
+          m.br('placed', m.i32.eqz(p.get())),
+          m.br(
+            'placed',
+            m.i32.eqz(
+              beats(
+                () => v.get(),
+                () => value(m.i32.sub(p.get(), i32(1))),
+              ),
+            ),
+          ),
+          storeValue(p.get(), value(m.i32.sub(p.get(), i32(1)))),
+          storeIndex(p.get(), index(m.i32.sub(p.get(), i32(1)))),
+          m.local.set(p.index, m.i32.sub(p.get(), i32(1))),
+          m.br('shift'),
+        ]),
+      ),
+    ]),
+    storeValue(p.get(), v.get()),
+    storeIndex(p.get(), j.get()),
+  ]);
+
+  // A vector none of whose elements beats the last held is skipped whole (NaN lanes always go one by one).
+  const vector = lanes.splat(last());
+  const loaded = () => m.v128.load(0, E, m.i32.add(base.get(), m.i32.mul(j.get(), i32(E))));
+  const candidates = m.v128.or(lanes.gt(loaded(), vector), lanes.ne(loaded(), loaded()));
+  const elements = m.block('done', [
+    m.loop(
+      'next',
+      m.block(null, [
+        m.br('done', m.i32.ge_u(j.get(), n.get())),
+        m.if(
+          m.i32.and(full(), m.i32.le_u(m.i32.add(j.get(), i32(W)), n.get())),
+          m.if(
+            m.i32.eqz(m.v128.any_true(candidates)),
+            m.block(null, [m.local.set(j.index, m.i32.add(j.get(), i32(W))), m.br('next')]),
+          ),
+        ),
+        element,
+        m.local.set(j.index, m.i32.add(j.get(), i32(1))),
+        m.br('next'),
+      ]),
+    ),
+  ]);
+
+  const body = e.countedLoop(r, i32(0), () => rows.get(), 1, [
+    m.local.set(base.index, m.i32.add(x.get(), m.i32.mul(m.i32.mul(r.get(), n.get()), i32(E)))),
+    m.local.set(row.index, m.i32.add(out.get(), m.i32.shl(m.i32.mul(r.get(), k.get()), i32(2)))),
+    m.local.set(filled.index, i32(0)),
+    m.local.set(j.index, i32(0)),
+    elements,
+  ]);
+  e.finish(name, [m.if(m.i32.gt_u(k.get(), i32(0)), body)]);
+}
