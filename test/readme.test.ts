@@ -23,7 +23,9 @@ describe('README examples', () => {
       }
       expect(lines.length).toBeGreaterThan(0);
       // What each example prints, recognised by what it does.
-      if (code.includes('stats.loops')) {
+      if (code.includes('T.einsum')) {
+        expect(lines[0]).toBe('2,4 0,0,1,1,2,2 7.416');
+      } else if (code.includes('stats.loops')) {
         expect(lines[0]).toBe('run true');
       } else if (code.includes('T.grad') || code.includes('RandomStreams')) {
         const [before, , after] = lines[0]!.split(' ').map(Number);
