@@ -155,8 +155,9 @@ function contractBroadcast(
   for (let k = 0; k < aLead.length; k++) right = B.expandDims(right, batch.length);
   if (!bLast.length) right = B.expandDims(right, -1);
   let node = B.matmul(left, right);
+  // The rows' axis is second to last, the columns' last: each added one goes.
   if (!bLast.length) node = B.squeeze(node, -1);
-  if (!aLast.length) node = B.squeeze(node, -1);
+  if (!aLast.length) node = B.squeeze(node, bLast.length ? -2 : -1);
   return { node, letters: [...batch, ...aLead, ...bLead, ...aLast, ...bLast] };
 }
 const sizeIn = (x: Labelled, l: string) => x.node.shape[x.letters.indexOf(l)]!;

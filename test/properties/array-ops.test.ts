@@ -123,7 +123,7 @@ describe('einsum', () => {
           }
           expectClose(got, naiveEinsum(subscripts, operands));
         }),
-        { numRuns: 60 },
+        { numRuns: 100 },
       );
     });
   }
