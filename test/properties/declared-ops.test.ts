@@ -67,7 +67,8 @@ export const ORACLES: { readonly [K in DeclaredOp]: Oracle } = {
     smooth: one(-0.95, 0.95),
   },
   atan2: {
-    value: (y, x) => (x! > 0 ? Math.atan(y! / x!) : Math.atan(y! / x!) + (y! >= 0 ? Math.PI : -Math.PI)),
+    value: (y, x) =>
+      x! > 0 ? Math.atan(y! / x!) : Math.atan(y! / x!) + (y! < 0 || Object.is(y, -0) ? -Math.PI : Math.PI),
     values: two(-10, 10).filter(([, x]) => x !== 0),
     tolerance: 1e-13,
     smooth: two(-5, 5).filter(([y, x]) => Math.hypot(y!, x!) > 0.3 && !(x! < 0 && Math.abs(y!) < 0.05)),
