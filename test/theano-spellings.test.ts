@@ -109,3 +109,21 @@ describe("Theano's spellings", () => {
     expect(counter.get().item()).toBe(3);
   });
 });
+
+describe("Theano's names of the new ops", () => {
+  it('arcsin … arctanh and intDiv are the declared ops they name', () => {
+    const x = T.vector('x');
+    const y = T.vector('y');
+    const pairs: [T.Node, T.Node][] = [
+      [T.arcsin(x), T.asin(x)],
+      [T.arccos(x), T.acos(x)],
+      [T.arctan(x), T.atan(x)],
+      [T.arctan2(y, x), T.atan2(y, x)],
+      [T.arcsinh(x), T.asinh(x)],
+      [T.arccosh(x), T.acosh(x)],
+      [T.arctanh(x), T.atanh(x)],
+      [T.intDiv(y, x), T.floorDiv(y, x)],
+    ];
+    for (const [theano, tsano] of pairs) expect(theano).toBe(tsano);
+  });
+});

@@ -323,6 +323,12 @@ export function norm(
   keepdims = false,
 ): Node {
   const node = asNode(x);
+  if (
+    typeof ord === 'string' ? !['fro', 'euclidean', 'nuc'].includes(ord) : typeof ord !== 'number' || Number.isNaN(ord)
+  )
+    throw new ShapeError(
+      `norm: ord ${JSON.stringify(ord)} is not a norm (use a number, ±Infinity, 'euclidean', 'fro' or 'nuc')`,
+    );
   const fix = (a: number) => {
     if (!Number.isInteger(a) || a < -node.ndim || a >= node.ndim)
       throw new ShapeError(`norm(${describe(node)}): axis ${a} is out of range for rank ${node.ndim}`);

@@ -52,3 +52,13 @@ export const nnet = {
 /** Theano's `T.switch(cond, ift, iff)`: the elementwise choice (`where`), spelled as Theano spells it. */
 const theanoSwitch = B.where;
 export { theanoSwitch as switch };
+
+/** Theano's (and NumPy's) names of the inverse trigonometric and hyperbolic functions, and of `//`. */
+export const arcsin = B.asin;
+export const arccos = B.acos;
+export const arctan = B.atan;
+export const arctan2 = B.atan2;
+export const arcsinh = B.asinh;
+export const arccosh = B.acosh;
+export const arctanh = B.atanh;
+export const intDiv = B.floorDiv;

@@ -241,6 +241,7 @@ describe('norm', () => {
         expectClose(await run(mode, [x], ([n]) => T.norm(n!, ord)), { shape: [], data: [value] });
     expect(() => T.norm(T.matrix('m'), 2)).toThrow(/needs singular values/);
     expect(() => T.norm(T.matrix('m'), 'nuc')).toThrow(/needs singular values/);
+    expect(() => T.norm(T.matrix('m'), 'l2' as never)).toThrow(/ord "l2" is not a norm \(use a number/);
   });
 
   it('the 2-norm has the gradient x / |x|, also for huge values', async () => {
