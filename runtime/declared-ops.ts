@@ -7,7 +7,7 @@
  * The declarations live at the bottom floor so the reference interpreter can run them; what they
  * build (gradients, decompositions) they build through an `OpAlgebra` the compiler supplies.
  */
-import { floorDivide, pythonMod } from './reference/scalar-math.js';
+import * as S from './reference/scalar-math.js';
 
 /** Operands of a gradient or a decomposition: the graph's nodes in the compiler (any value type here). */
 export type Operand<N> = N | number;
@@ -19,6 +19,7 @@ export interface OpAlgebra<N> {
   readonly mul: (a: Operand<N>, b: Operand<N>) => N;
   readonly div: (a: Operand<N>, b: Operand<N>) => N;
   readonly lt: (a: Operand<N>, b: Operand<N>) => N;
+  readonly gt: (a: Operand<N>, b: Operand<N>) => N;
   readonly eq: (a: Operand<N>, b: Operand<N>) => N;
   readonly ne: (a: Operand<N>, b: Operand<N>) => N;
   readonly and: (a: N, b: N) => N;
@@ -58,6 +59,8 @@ interface Declaration {
   readonly doc: string;
   /** Where the op is defined (the generated tests draw ordinary values from here; extremes anyway). */
   readonly domain?: readonly [number, number];
+  /** The float32 accuracy the wasm kernel keeps against the reference, in ulps (default 3; docs/accuracy.md). */
+  readonly ulps?: number;
 }
 
 /** A primitive: the wasm backend lowers it (compiler/codegen/elementwise.ts must list it). */
@@ -68,7 +71,179 @@ interface CompositeDeclaration extends Declaration {
   readonly decompose: <N>(d: OpAlgebra<N>, ...x: N[]) => N;
 }
 
+const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+
 export const DECLARED_OPS = {
+  neg: { arity: 1, dtype: 'promote', reference: (x) => -x, gradient: (d, g) => [d.neg(g)], doc: '−x' },
+  exp: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.exp,
+    gradient: (d, g, y) => [d.mul(g, y)],
+    math: 'exp',
+    doc: 'e^x, to 1 ulp in float32 from the subnormals to the overflow',
+  },
+  log: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.log,
+    gradient: (d, g, _y, x) => [d.div(g, x!)],
+    math: 'log',
+    domain: [0, 1e6],
+    doc: 'the natural logarithm',
+  },
+  log1p: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.log1p,
+    gradient: (d, g, _y, x) => [d.div(g, d.add(x!, 1))],
+    math: 'log1p',
+    domain: [-1, 1e6],
+    doc: 'log(1 + x), accurate near 0',
+  },
+  expm1: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.expm1,
+    // exp(x), not expm1(x) + 1: that sum cancels for negative x (at x = -9 it keeps 3 digits in float32).
+    gradient: (d, g, _y, x) => [d.mul(g, d.op('exp', x!))],
+    math: 'expm1',
+    doc: 'e^x − 1, accurate near 0',
+  },
+  sqrt: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.sqrt,
+    gradient: (d, g, y) => [d.div(d.mul(g, 0.5), y)],
+    math: 'sqrt',
+    domain: [0, 1e6],
+    doc: 'the square root',
+  },
+  rsqrt: {
+    arity: 1,
+    dtype: 'float',
+    reference: (x) => 1 / Math.sqrt(x),
+    gradient: (d, g, y) => [d.mul(d.mul(g, -0.5), d.mul(y, d.square(y)))],
+    domain: [0, 1e6],
+    doc: '1 / √x',
+  },
+  square: {
+    arity: 1,
+    dtype: 'promote',
+    reference: (x) => x * x,
+    gradient: (d, g, _y, x) => [d.mul(g, d.mul(x!, 2))],
+    doc: 'x·x',
+  },
+  abs: {
+    arity: 1,
+    dtype: 'promote',
+    reference: Math.abs,
+    gradient: (d, g, _y, x) => [d.mul(g, d.op('sign', x!))],
+    math: 'abs',
+    doc: '|x|; its gradient at 0 is 0',
+  },
+  sign: {
+    arity: 1,
+    dtype: 'promote',
+    reference: Math.sign,
+    gradient: 'constant',
+    math: 'sign',
+    doc: '−1, 0 or 1 (±0 and NaN as they are)',
+  },
+  tanh: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.tanh,
+    gradient: (d, g, y) => [d.mul(g, d.sub(1, d.square(y)))],
+    math: 'tanh',
+    doc: 'the hyperbolic tangent',
+  },
+  sigmoid: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.sigmoid,
+    gradient: (d, g, y) => [d.mul(g, d.mul(y, d.sub(1, y)))],
+    doc: '1 / (1 + e^−x), without overflow',
+  },
+  softplus: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.softplus,
+    gradient: (d, g, _y, x) => [d.mul(g, d.op('sigmoid', x!))],
+    doc: 'log(1 + e^x), without overflow',
+  },
+  relu: {
+    arity: 1,
+    dtype: 'promote',
+    reference: S.relu,
+    gradient: (d, g, _y, x) => [d.where(d.gt(x!, 0), g, 0)],
+    doc: 'max(x, 0); relu(NaN) is NaN and its gradient at 0 is 0',
+  },
+  selu: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.selu,
+    gradient: (d, g, y, x) => [
+      d.where(d.gt(x!, 0), d.mul(g, S.SELU_SCALE), d.mul(g, d.add(y, S.SELU_SCALE * S.SELU_ALPHA))),
+    ],
+    doc: "scale·(x > 0 ? x : alpha·(e^x − 1)), Keras's constants",
+  },
+  gelu: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.gelu,
+    gradient: (d, g, _y, x) => {
+      const cdf = d.mul(d.add(d.op('erf', d.mul(x!, Math.SQRT1_2)), 1), 0.5);
+      const pdf = d.mul(d.op('exp', d.mul(d.square(x!), -0.5)), SQRT_2_OVER_PI_HALF);
+      return [d.mul(g, d.add(cdf, d.mul(x!, pdf)))];
+    },
+    ulps: 4,
+    doc: "x·Φ(x), the exact erf form (Keras's default)",
+  },
+  erf: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.erf,
+    gradient: (d, g, _y, x) => [d.mul(g, d.mul(d.op('exp', d.neg(d.square(x!))), TWO_OVER_SQRT_PI))],
+    ulps: 4,
+    doc: 'the error function, accurate to double precision',
+  },
+  sin: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.sin,
+    gradient: (d, g, _y, x) => [d.mul(g, d.cos(x!))],
+    math: 'sin',
+    ulps: 4,
+    doc: 'the sine, reduced by π/2 exactly over the whole range',
+  },
+  cos: {
+    arity: 1,
+    dtype: 'float',
+    reference: Math.cos,
+    gradient: (d, g, _y, x) => [d.neg(d.mul(g, d.sin(x!)))],
+    math: 'cos',
+    ulps: 4,
+    doc: 'the cosine, reduced by π/2 exactly over the whole range',
+  },
+  reciprocal: {
+    arity: 1,
+    dtype: 'float',
+    reference: (x) => 1 / x,
+    gradient: (d, g, y) => [d.neg(d.mul(g, d.square(y)))],
+    doc: '1 / x',
+  },
+  log1mexp: {
+    arity: 1,
+    dtype: 'float',
+    reference: S.log1mexp,
+    // exp(x) / expm1(x) = -1 / expm1(-x), written so that its own derivative never divides by expm1(-x)^2 (subnormal in float32 below x = -44).
+    gradient: (d, g, _y, x) => [d.div(d.mul(g, d.op('exp', x!)), d.op('expm1', x!))],
+    domain: [-30, 0],
+    ulps: 4,
+    doc: 'log(1 − e^x) for x ≤ 0 (Mächler), NaN above 0',
+  },
   floor: {
     arity: 1,
     dtype: 'promote',
@@ -243,7 +418,7 @@ export const DECLARED_OPS = {
   mod: {
     arity: 2,
     dtype: 'promote',
-    reference: pythonMod,
+    reference: S.pythonMod,
     gradient: (d, g, _y, a, b) => [g, d.neg(d.mul(g, d.op('floorDiv', a!, b!)))],
     doc: "a − floor(a / b)·b with the sign of b (Python's `%`, NumPy's `mod`, TF.js's `mod`), exact",
   },
@@ -257,7 +432,7 @@ export const DECLARED_OPS = {
   floorDiv: {
     arity: 2,
     dtype: 'promote',
-    reference: floorDivide,
+    reference: S.floorDivide,
     gradient: 'constant',
     // CPython's float_floor_div: the quotient of the exact remainder, rounded to the integer it nearly is.
     decompose: (d, a, b) => {

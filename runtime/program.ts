@@ -94,29 +94,8 @@ export interface OpArgs extends DeclaredArgs {
   // random: uniform [0, 1) with its operand's shape, a fresh draw per call
   randomUniformLike: DrawSource;
   // elementwise unary
-  neg: None;
-  exp: None;
-  log: None;
-  log1p: None;
-  expm1: None;
-  sqrt: None;
-  rsqrt: None;
-  square: None;
-  abs: None;
-  sign: None;
-  tanh: None;
-  sigmoid: None;
-  softplus: None;
-  relu: None;
   elu: { readonly alpha: number };
-  selu: None;
-  gelu: None;
-  erf: None;
-  sin: None;
-  cos: None;
   not: None;
-  reciprocal: None;
-  log1mexp: None;
   cast: { readonly dtype: DType };
   // elementwise binary
   add: None;

@@ -65,6 +65,7 @@ function formulas(operandNames: readonly string[]) {
     mul: infix('·'),
     div: infix('/'),
     lt: infix('<'),
+    gt: infix('>'),
     eq: infix('=='),
     ne: infix('≠'),
     and: infix('and'),

@@ -6,13 +6,13 @@
 import type { PrimitiveOp } from '../../runtime/declared-ops.js';
 import type { Expr } from './binaryen.js';
 import type { Local } from './emitter.js';
-import type { FloatLanes, Lowering, Value } from './elementwise.js';
+import { eluLike, float, laneMath, map1, type FloatLanes, type Lowering, type Value } from './lowering.js';
+import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit } from './fit.js';
 import type { Float64Routine, Stmts } from './lane-math.js';
 import type { SimdMathF64 } from './simd-math-f64.js';
 
 type V = Local;
-const float = (v: V): Value => ({ v, kind: 'float' });
 
 /** One lane instruction of either width (floor, ceil, trunc, nearest). */
 const instruction =
@@ -311,6 +311,31 @@ const mod: Float64Routine = (d, out, [a, b]) => {
 
 /** The SIMD lowering of every declared primitive: a primitive missing here is a compile error. */
 export const DECLARED_LOWERINGS: { readonly [K in PrimitiveOp]: Lowering } = {
+  neg: (s, out, [a]) => float(s.set(out, s.neg(a!.v.get()))),
+  exp: laneMath((s, out, x) => s.exp(out, x)),
+  log: laneMath((s, out, x) => s.log(out, x)),
+  log1p: laneMath((s, out, x) => s.log1p(out, x)),
+  expm1: laneMath((s, out, x) => s.expm1(out, x)),
+  sqrt: map1((fx, a) => fx.sqrt(a)),
+  rsqrt: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), fx.sqrt(a!.v.get())))),
+  square: map1((fx, a) => fx.mul(a, a)),
+  abs: (s, out, [a]) => float(s.set(out, s.abs(a!.v.get()))),
+  sign: (s, out, [a], _x, _m, fx) => {
+    const pos = s.select(out, s.c(1), s.c(0), fx.gt(a!.v.get(), s.c(0)));
+    const both = s.select(out, s.c(-1), pos.get(), fx.lt(a!.v.get(), s.c(0)));
+    return float(s.select(out, both.get(), a!.v.get(), fx.eq(a!.v.get(), a!.v.get())));
+  },
+  tanh: laneMath((s, out, x) => s.tanh(out, x)),
+  sigmoid: laneMath((s, out, x) => s.sigmoid(out, x)),
+  softplus: laneMath((s, out, x) => s.softplus(out, x)),
+  relu: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.max(a!.v.get(), s.c(0)))),
+  selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
+  gelu: laneMath((s, out, x) => s.gelu(out, x)),
+  erf: laneMath((s, out, x) => s.erf(out, x)),
+  sin: laneMath((s, out, x) => s.sin(out, x)),
+  cos: laneMath((s, out, x) => s.cos(out, x)),
+  reciprocal: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), a!.v.get()))),
+  log1mexp: laneMath((s, out, x) => s.log1mexp(out, x)),
   floor: instruction((fx, a) => fx.floor(a)),
   ceil: instruction((fx, a) => fx.ceil(a)),
   trunc: instruction((fx, a) => fx.trunc(a)),

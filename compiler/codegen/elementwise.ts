@@ -1,6 +1,5 @@
 import type { FusedInstr, Op, OpArgs } from '../ir/ops.js';
 import { bytesPerElement, type DType } from '../../runtime/dtype.js';
-import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import type { ElementType, ElementwiseSpec, Layout } from '../../runtime/kernel-abi.js';
 import type { Expr, Module } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
@@ -8,29 +7,19 @@ import { SimdMath, type Stmts } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 import { DECLARED_LOWERINGS } from './declared-math.js';
 import { composites } from '../../runtime/declared-ops.js';
+import {
+  asFloat,
+  asMask,
+  eluLike,
+  float,
+  map2,
+  mask,
+  type FloatLanes,
+  type LaneMath,
+  type Lowering,
+  type Value,
+} from './lowering.js';
 
-/** A value inside a kernel: float lanes, or a comparison mask (all bits set where true). */
-export interface Value {
-  readonly v: Local;
-  readonly kind: 'float' | 'mask';
-}
-
-/** The float lane operations of one width: binaryen's f32x4 or f64x2 (the same method names). */
-export type FloatLanes = Module['f32x4'] & Module['f64x2'];
-/** Math a lowering may call: SimdMath (float32 lanes) or SimdMathF64 (float64 lanes). */
-type LaneMath = SimdMath | SimdMathF64;
-export type Lowering = (s: LaneMath, out: Stmts, xs: readonly Value[], args: never, m: Module, fx: FloatLanes) => Value;
-
-const float = (v: Local): Value => ({ v, kind: 'float' });
-const mask = (v: Local): Value => ({ v, kind: 'mask' });
-const map1 =
-  (f: (fx: FloatLanes, a: Expr) => Expr): Lowering =>
-  (s, out, [a], _args, _m, fx) =>
-    float(s.set(out, f(fx, a!.v.get())));
-const map2 =
-  (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr): Lowering =>
-  (s, out, [a, b], _args, _m, fx) =>
-    float(s.set(out, f(fx, a!.v.get(), b!.v.get())));
 /** Two bools compared as bits (a mask lane is all ones, a NaN as a float, so float comparison would lie). */
 type MaskCompare = (m: Module, a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
 const cmp =
@@ -52,65 +41,14 @@ const cmp =
     }
     return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
   };
-/** A value as a mask: a float is true where it is not 0 (NaN is true, as in NumPy). */
-function asMask(s: LaneMath, out: Stmts, v: Value, fx: FloatLanes): Value {
-  return v.kind === 'mask' ? v : mask(s.set(out, fx.ne(v.v.get(), s.c(0))));
-}
-/** A bool as 1 or 0, the value the reference computes with. */
-function asFloat(s: LaneMath, out: Stmts, v: Value): Value {
-  return v.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), v.v.get())) : v;
-}
-type MathName =
-  'exp' | 'log' | 'log1p' | 'expm1' | 'tanh' | 'sigmoid' | 'softplus' | 'erf' | 'gelu' | 'sin' | 'cos' | 'log1mexp';
-const math =
-  (name: MathName): Lowering =>
-  (s, out, [a]) => {
-    const f = (s as unknown as Record<MathName, ((out: Stmts, x: Local) => Local) | undefined>)[name];
-    if (!f) throw new Error(`internal: no ${name} for these lanes`);
-    return float(f.call(s, out, a!.v));
-  };
-const eluLike =
-  (alpha: (args: never) => number, scale: number): Lowering =>
-  (s, out, [a], args, _m, fx) => {
-    const e = s.expm1(out, a!.v);
-    const neg = s.set(out, fx.mul(e.get(), s.c(alpha(args) * scale)));
-    const pos = s.set(out, fx.mul(a!.v.get(), s.c(scale)));
-    return float(s.select(out, pos.get(), neg.get(), fx.gt(a!.v.get(), s.c(0))));
-  };
-
 /** The SIMD lowering of each op (either lane width); null for ops that are not elementwise. */
 export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   input: null,
   constant: null,
   shared: null,
   randomUniformLike: null,
-  neg: (s, out, [a]) => float(s.set(out, s.neg(a!.v.get()))),
-  exp: math('exp'),
-  log: math('log'),
-  log1p: math('log1p'),
-  expm1: math('expm1'),
-  sqrt: map1((fx, a) => fx.sqrt(a)),
-  rsqrt: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), fx.sqrt(a!.v.get())))),
-  square: map1((fx, a) => fx.mul(a, a)),
-  abs: (s, out, [a]) => float(s.set(out, s.abs(a!.v.get()))),
-  sign: (s, out, [a], _x, _m, fx) => {
-    const pos = s.select(out, s.c(1), s.c(0), fx.gt(a!.v.get(), s.c(0)));
-    const both = s.select(out, s.c(-1), pos.get(), fx.lt(a!.v.get(), s.c(0)));
-    return float(s.select(out, both.get(), a!.v.get(), fx.eq(a!.v.get(), a!.v.get())));
-  },
-  tanh: math('tanh'),
-  sigmoid: math('sigmoid'),
-  softplus: math('softplus'),
-  relu: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.max(a!.v.get(), s.c(0)))),
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
-  selu: eluLike(() => SELU_ALPHA, SELU_SCALE),
-  gelu: math('gelu'),
-  erf: math('erf'),
-  sin: math('sin'),
-  cos: math('cos'),
   not: (s, out, [a], _x, m, fx) => mask(s.set(out, m.v128.not(asMask(s, out, a!, fx).v.get()))),
-  reciprocal: (s, out, [a], _x, _m, fx) => float(s.set(out, fx.div(s.c(1), a!.v.get()))),
-  log1mexp: math('log1mexp'),
   cast: (s, out, [a], args: OpArgs['cast'], _m, fx) => {
     if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, fx.ne(a!.v.get(), s.c(0))));
     return a!.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;

@@ -2,7 +2,8 @@ import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { relaxedMadd, SimdMath } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
-import { evaluate, floatValue, type FloatLanes } from './elementwise.js';
+import { evaluate, floatValue } from './elementwise.js';
+import type { FloatLanes } from './lowering.js';
 import type { MatmulEpilogue } from '../../runtime/kernel-abi.js';
 // The register tile: 4 rows of A times two vectors of B (8 float32 or 4 float64 columns), 8 accumulators (V8 has 16 vector registers).
 import { CONV_BLOCK_ROWS, CONV_DIRECT_CHANNELS, TILE_ROWS, tileCols } from '../../runtime/kernel-abi.js';

@@ -6,7 +6,7 @@
 import type { Expr } from './binaryen.js';
 import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
-import type { FloatLanes } from './elementwise.js';
+import type { FloatLanes } from './lowering.js';
 import { narrow, widen } from './f64-lanes.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 import type { ReduceOp } from '../../runtime/kernel-abi.js';

@@ -134,38 +134,11 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   shared: () => [],
   randomUniformLike: noGrad,
 
-  neg: unaryGrad((_x, _y, g) => B.neg(g)),
-  exp: unaryGrad((_x, y, g) => B.mul(g, y)),
-  log: unaryGrad((x, _y, g) => B.div(g, x)),
-  log1p: unaryGrad((x, _y, g) => B.div(g, B.add(x, 1))),
-  // exp(x), not expm1(x) + 1: that sum cancels for negative x (at x = -9 it keeps 3 digits in float32).
-  expm1: unaryGrad((x, _y, g) => B.mul(g, B.exp(x))),
-  sqrt: unaryGrad((_x, y, g) => B.div(B.mul(g, 0.5), y)),
-  rsqrt: unaryGrad((_x, y, g) => B.mul(B.mul(g, -0.5), B.mul(y, B.square(y)))),
-  square: unaryGrad((x, _y, g) => B.mul(g, B.mul(x, 2))),
-  abs: unaryGrad((x, _y, g) => B.mul(g, B.sign(x))),
-  sign: noGrad,
-  tanh: unaryGrad((_x, y, g) => B.mul(g, B.sub(1, B.square(y)))),
-  sigmoid: unaryGrad((_x, y, g) => B.mul(g, B.mul(y, B.sub(1, y)))),
-  softplus: unaryGrad((x, _y, g) => B.mul(g, B.sigmoid(x))),
-  relu: unaryGrad((x, _y, g) => selected(B.gt(x, 0), g)),
   elu: (node, g) => {
     const [x] = node.inputs;
     return [B.where(B.gt(x!, 0), g, B.mul(g, B.add(node, node.args.alpha)))];
   },
-  selu: unaryGrad((x, y, g) => B.where(B.gt(x, 0), B.mul(g, SELU_SCALE), B.mul(g, B.add(y, SELU_SCALE * SELU_ALPHA)))),
-  gelu: unaryGrad((x, _y, g) => {
-    const cdf = B.mul(B.add(B.erf(B.mul(x, Math.SQRT1_2)), 1), 0.5);
-    const pdf = B.mul(B.exp(B.mul(B.square(x), -0.5)), SQRT_2_OVER_PI_HALF);
-    return B.mul(g, B.add(cdf, B.mul(x, pdf)));
-  }),
-  erf: unaryGrad((x, _y, g) => B.mul(g, B.mul(B.exp(B.neg(B.square(x))), TWO_OVER_SQRT_PI))),
-  sin: unaryGrad((x, _y, g) => B.mul(g, B.cos(x))),
-  cos: unaryGrad((x, _y, g) => B.neg(B.mul(g, B.sin(x)))),
   not: noGrad,
-  reciprocal: unaryGrad((_x, y, g) => B.neg(B.mul(g, B.square(y)))),
-  // exp(x) / expm1(x) = -1 / expm1(-x), written so that its own derivative never divides by expm1(-x)^2 (subnormal in float32 below x = -44).
-  log1mexp: unaryGrad((x, _y, g) => B.div(B.mul(g, B.exp(x)), B.expm1(x))),
   ...forDeclared(declaredVJP),
   cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
 

@@ -129,18 +129,6 @@ export const logicalOr = binary('logicalOr', T.or);
 export const matMul = (a: Operand, b: Operand, transposeA = false, transposeB = false) =>
   run('matMul', [transposeA, transposeB], [a, b], (x, y) => T.matmul(x, y, { transposeA, transposeB }));
 export const dot = binary('dot', T.dot);
-export const neg = unary('neg', T.neg);
-export const abs = unary('abs', T.abs);
-export const exp = unary('exp', T.exp);
-export const log = unary('log', T.log);
-export const sqrt = unary('sqrt', T.sqrt);
-export const square = unary('square', T.square);
-export const sign = unary('sign', T.sign);
-export const sin = unary('sin', T.sin);
-export const cos = unary('cos', T.cos);
-export const tanh = unary('tanh', T.tanh);
-export const sigmoid = unary('sigmoid', T.sigmoid);
-export const relu = unary('relu', T.relu);
 export const logicalNot = unary('logicalNot', T.not);
 export const softmax = (x: Operand, axis = -1) => run('softmax', axis, [x], (n) => T.softmax(n, axis));
 export const logSoftmax = (x: Operand, axis = -1) => run('logSoftmax', axis, [x], (n) => T.logSoftmax(n, axis));
@@ -244,6 +232,27 @@ const DECLARED = Object.fromEntries(
 ) as unknown as EagerDeclared;
 // The public names; test/eager.test.ts checks that every declared op is here.
 export const {
+  neg,
+  exp,
+  log,
+  log1p,
+  expm1,
+  sqrt,
+  rsqrt,
+  square,
+  abs,
+  sign,
+  tanh,
+  sigmoid,
+  softplus,
+  relu,
+  selu,
+  gelu,
+  erf,
+  sin,
+  cos,
+  reciprocal,
+  log1mexp,
   floor,
   ceil,
   round,
@@ -286,12 +295,6 @@ declare module '../../runtime/ndarray.js' {
     min(axis?: number | number[], keepDims?: boolean): NDArray;
     argMax(axis?: number): NDArray;
     argMin(axis?: number): NDArray;
-    exp(): NDArray;
-    log(): NDArray;
-    square(): NDArray;
-    sqrt(): NDArray;
-    neg(): NDArray;
-    abs(): NDArray;
     transpose(perm?: readonly number[]): NDArray;
     expandDims(axis?: number): NDArray;
     squeeze(axis?: number[]): NDArray;
@@ -317,12 +320,6 @@ const AS_METHODS = {
   min,
   argMax,
   argMin,
-  exp,
-  log,
-  square,
-  sqrt,
-  neg,
-  abs,
   transpose,
   expandDims,
   squeeze,

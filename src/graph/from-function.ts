@@ -22,16 +22,6 @@ interface MathFunction {
 }
 const unaryMath = (graph: (x: TensorLike) => Node): MathFunction => ({ arity: 1, graph });
 const MATH_FUNCTIONS: Readonly<Record<string, MathFunction>> = {
-  exp: unaryMath(B.exp),
-  log: unaryMath(B.log),
-  log1p: unaryMath(B.log1p),
-  expm1: unaryMath(B.expm1),
-  sqrt: unaryMath(B.sqrt),
-  abs: unaryMath(B.abs),
-  sign: unaryMath(B.sign),
-  tanh: unaryMath(B.tanh),
-  sin: unaryMath(B.sin),
-  cos: unaryMath(B.cos),
   pow: { arity: 2, graph: B.pow },
   // The declared ops that mean what a `Math` function means (runtime/declared-ops.ts spells which).
   ...Object.fromEntries(

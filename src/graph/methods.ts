@@ -35,23 +35,6 @@ declare module '../../compiler/ir/node.js' {
     ge(o: TensorLike): Node;
     and(o: TensorLike): Node;
     or(o: TensorLike): Node;
-    neg(): Node;
-    exp(): Node;
-    log(): Node;
-    log1p(): Node;
-    expm1(): Node;
-    sqrt(): Node;
-    rsqrt(): Node;
-    square(): Node;
-    abs(): Node;
-    sign(): Node;
-    tanh(): Node;
-    sigmoid(): Node;
-    softplus(): Node;
-    relu(): Node;
-    sin(): Node;
-    cos(): Node;
-    erf(): Node;
     not(): Node;
     clip(lo: TensorLike, hi: TensorLike): Node;
     cast(dtype: DType): Node;
@@ -121,23 +104,6 @@ const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
   ge: binary(B.ge),
   and: binary(B.and),
   or: binary(B.or),
-  neg: unary(B.neg),
-  exp: unary(B.exp),
-  log: unary(B.log),
-  log1p: unary(B.log1p),
-  expm1: unary(B.expm1),
-  sqrt: unary(B.sqrt),
-  rsqrt: unary(B.rsqrt),
-  square: unary(B.square),
-  abs: unary(B.abs),
-  sign: unary(B.sign),
-  tanh: unary(B.tanh),
-  sigmoid: unary(B.sigmoid),
-  softplus: unary(B.softplus),
-  relu: unary(B.relu),
-  sin: unary(B.sin),
-  cos: unary(B.cos),
-  erf: unary(B.erf),
   not: unary(B.not),
   clip(lo, hi) {
     return B.clip(this, lo, hi);
