@@ -59,6 +59,8 @@ interface Declaration {
   readonly doc: string;
   /** Where the op is defined (the generated tests draw ordinary values from here; extremes anyway). */
   readonly domain?: readonly [number, number];
+  /** a op b = b op a: patterns match both operand orders. */
+  readonly commutative?: true;
   /** The float32 accuracy the wasm kernel keeps against the reference, in ulps (default 3; docs/accuracy.md). */
   readonly ulps?: number;
 }
@@ -75,6 +77,46 @@ const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 export const DECLARED_OPS = {
+  add: {
+    arity: 2,
+    dtype: 'promote',
+    reference: (a, b) => a + b,
+    gradient: (_d, g) => [g, g],
+    commutative: true,
+    doc: 'a + b',
+  },
+  sub: { arity: 2, dtype: 'promote', reference: (a, b) => a - b, gradient: (d, g) => [g, d.neg(g)], doc: 'a − b' },
+  mul: {
+    arity: 2,
+    dtype: 'promote',
+    reference: (a, b) => a * b,
+    gradient: (d, g, _y, a, b) => [d.mul(g, b!), d.mul(g, a!)],
+    commutative: true,
+    doc: 'a·b',
+  },
+  div: {
+    arity: 2,
+    dtype: 'float',
+    reference: (a, b) => a / b,
+    gradient: (d, g, y, _a, b) => [d.div(g, b!), d.neg(d.div(d.mul(g, y), b!))],
+    doc: 'a / b, true division',
+  },
+  maximum: {
+    arity: 2,
+    dtype: 'promote',
+    reference: Math.max,
+    gradient: (d, g, y, a, b) => extremumShares(d, g, y, a!, b!),
+    commutative: true,
+    doc: 'the larger of a and b, NaN if either is; the gradient goes to the chosen one, half to each on a tie (PyTorch)',
+  },
+  minimum: {
+    arity: 2,
+    dtype: 'promote',
+    reference: Math.min,
+    gradient: (d, g, y, a, b) => extremumShares(d, g, y, a!, b!),
+    commutative: true,
+    doc: 'the smaller of a and b, as maximum',
+  },
   neg: { arity: 1, dtype: 'promote', reference: (x) => -x, gradient: (d, g) => [d.neg(g)], doc: '−x' },
   exp: {
     arity: 1,
@@ -448,6 +490,15 @@ export const DECLARED_OPS = {
     doc: "(a − mod(a, b)) / b rounded to an integer (Python's `//`, NumPy's `floor_divide`)",
   },
 } as const satisfies Record<string, PrimitiveDeclaration | CompositeDeclaration>;
+
+/**
+ * maximum/minimum: the gradient goes to the operand that was chosen; on a tie each gets half (as
+ * PyTorch does), so maximum(x, x) = x has derivative 1, where Theano's full gradient to both gave 2.
+ */
+function extremumShares<N>(d: OpAlgebra<N>, g: N, y: N, a: N, b: N): N[] {
+  const share = d.where(d.eq(a, b), d.mul(g, 0.5), g);
+  return [d.where(d.eq(y, a), share, 0), d.where(d.eq(y, b), share, 0)];
+}
 
 /** 1 − x² as (1 − x)(1 + x): no cancellation near |x| = 1. */
 function oneMinusSquare<N>(d: OpAlgebra<N>, x: N): N {

@@ -98,13 +98,7 @@ export interface OpArgs extends DeclaredArgs {
   not: None;
   cast: { readonly dtype: DType };
   // elementwise binary
-  add: None;
-  sub: None;
-  mul: None;
-  div: None;
   pow: None;
-  maximum: None;
-  minimum: None;
   eq: None;
   ne: None;
   lt: None;

@@ -6,7 +6,7 @@
 import type { PrimitiveOp } from '../../runtime/declared-ops.js';
 import type { Expr } from './binaryen.js';
 import type { Local } from './emitter.js';
-import { eluLike, float, laneMath, map1, type FloatLanes, type Lowering, type Value } from './lowering.js';
+import { eluLike, float, laneMath, map1, map2, type FloatLanes, type Lowering, type Value } from './lowering.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit } from './fit.js';
 import type { Float64Routine, Stmts } from './lane-math.js';
@@ -311,6 +311,12 @@ const mod: Float64Routine = (d, out, [a, b]) => {
 
 /** The SIMD lowering of every declared primitive: a primitive missing here is a compile error. */
 export const DECLARED_LOWERINGS: { readonly [K in PrimitiveOp]: Lowering } = {
+  add: map2((fx, a, b) => fx.add(a, b)),
+  sub: map2((fx, a, b) => fx.sub(a, b)),
+  mul: map2((fx, a, b) => fx.mul(a, b)),
+  div: map2((fx, a, b) => fx.div(a, b)),
+  maximum: map2((fx, a, b) => fx.max(a, b)),
+  minimum: map2((fx, a, b) => fx.min(a, b)),
   neg: (s, out, [a]) => float(s.set(out, s.neg(a!.v.get()))),
   exp: laneMath((s, out, x) => s.exp(out, x)),
   log: laneMath((s, out, x) => s.log(out, x)),

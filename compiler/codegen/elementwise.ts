@@ -53,13 +53,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
     if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, fx.ne(a!.v.get(), s.c(0))));
     return a!.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
   },
-  add: map2((fx, a, b) => fx.add(a, b)),
-  sub: map2((fx, a, b) => fx.sub(a, b)),
-  mul: map2((fx, a, b) => fx.mul(a, b)),
-  div: map2((fx, a, b) => fx.div(a, b)),
   pow: (s, out, [a, b]) => float(s.pow(out, a!.v, b!.v)),
-  maximum: map2((fx, a, b) => fx.max(a, b)),
-  minimum: map2((fx, a, b) => fx.min(a, b)),
   // false < true: a < b is !a & b, a > b is a & !b.
   eq: cmp(
     (fx, a, b) => fx.eq(a, b),

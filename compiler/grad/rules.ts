@@ -74,16 +74,6 @@ const isConstantWithout = (n: Node, v: number) =>
   n.op === 'constant' && !(n as Node<'constant'>).args.value.data.includes(v);
 
 /**
- * maximum/minimum: the gradient goes to the operand that was chosen; on a tie each gets half (as PyTorch does), so
- * maximum(x, x) = x has derivative 1, where Theano's full gradient to both gave 2.
- */
-function extremumGrad(node: Node<'maximum' | 'minimum'>, g: Node): Node[] {
-  const [a, b] = node.inputs as [Node, Node];
-  const share = B.where(B.eq(a, b), B.mul(g, 0.5), g);
-  return [a, b].map((x) => unbroadcast(selected(B.eq(node, x), share), x));
-}
-
-/**
  * max/min over axes: the gradient is shared equally by the elements that attain the extremum (max([x, x]) = x has
  * derivative 1). A slice whose extremum is NaN has none, and gets 0 as before.
  */
@@ -123,8 +113,11 @@ function unsupported(op: string, why: string): never {
 function declaredVJP(op: DeclaredOp): VJP<DeclaredOp> {
   const { gradient } = declaration(op);
   if (gradient === 'constant' || gradient === 'none') return noGrad;
+  // One operand never broadcasts: its share has its shape already (even where sizes are known only at call time).
   return (node, g) =>
-    gradient(B.GRAPH_ALGEBRA, g, node, ...node.inputs).map((share, i) => share && unbroadcast(share, node.inputs[i]!));
+    gradient(B.GRAPH_ALGEBRA, g, node, ...node.inputs).map((share, i) =>
+      share && node.inputs.length > 1 ? unbroadcast(share, node.inputs[i]!) : share,
+    );
 }
 
 /** One VJP per op; a missing op is a compile error. */
@@ -142,16 +135,6 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   ...forDeclared(declaredVJP),
   cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
 
-  add: (node, g) => node.inputs.map((x) => unbroadcast(g, x)),
-  sub: (node, g) => [unbroadcast(g, node.inputs[0]!), unbroadcast(B.neg(g), node.inputs[1]!)],
-  mul: (node, g) => {
-    const [a, b] = node.inputs as [Node, Node];
-    return [unbroadcast(B.mul(g, b), a), unbroadcast(B.mul(g, a), b)];
-  },
-  div: (node, g) => {
-    const [a, b] = node.inputs as [Node, Node];
-    return [unbroadcast(B.div(g, b), a), unbroadcast(B.neg(B.div(B.mul(g, node), b)), b)];
-  },
   pow: (node, g) => {
     const [a, b] = node.inputs as [Node, Node];
     // a^0 is 1 for every a: its slope is 0 even at a = 0, where b * a^(b-1) is 0 * Infinity (PyTorch masks it the same way).
@@ -164,8 +147,6 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
         : unbroadcast(B.where(B.and(B.eq(a, 0), B.ge(b, 0)), 0, B.mul(g, B.mul(node, B.log(a)))), b);
     return [unbroadcast(ga, a), gb];
   },
-  maximum: (node, g) => extremumGrad(node, g),
-  minimum: (node, g) => extremumGrad(node, g),
   eq: noGrad,
   ne: noGrad,
   lt: noGrad,

@@ -62,13 +62,7 @@ const binary =
 export const not = unary('not');
 export const elu = (x: TensorLike, alpha = 1): Node => build('elu', [x], { alpha });
 
-export const add = binary('add');
-export const sub = binary('sub');
-export const mul = binary('mul');
-export const div = binary('div');
 export const pow = binary('pow');
-export const maximum = binary('maximum');
-export const minimum = binary('minimum');
 export const eq = binary('eq');
 export const ne = binary('ne');
 export const lt = binary('lt');
@@ -90,6 +84,12 @@ export const DECLARED_BUILDERS = forDeclared(
 ) as { readonly [K in DeclaredOp]: DeclaredBuilder<K> };
 // The public names; test/properties/declared-ops.test.ts checks that every declared op is here.
 export const {
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
   neg,
   exp,
   log,

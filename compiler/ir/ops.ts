@@ -197,7 +197,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
 
   elu: { ...elementwise(1, 'float'), format: (a) => `alpha=${a.alpha}` },
   not: elementwise(1, 'bool'),
-  ...forDeclared((op) => elementwise(declaration(op).arity, declaration(op).dtype)),
+  ...forDeclared((op) => elementwise(declaration(op).arity, declaration(op).dtype, declaration(op).commutative)),
   cast: {
     kind: 'elementwise',
     arity: 1,
@@ -205,13 +205,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     format: (a) => a.dtype,
   },
 
-  add: elementwise(2, 'promote', true),
-  sub: elementwise(2, 'promote'),
-  mul: elementwise(2, 'promote', true),
-  div: elementwise(2, 'float'),
   pow: elementwise(2, 'float'),
-  maximum: elementwise(2, 'promote', true),
-  minimum: elementwise(2, 'promote', true),
   eq: elementwise(2, 'bool', true),
   ne: elementwise(2, 'bool', true),
   lt: elementwise(2, 'bool'),

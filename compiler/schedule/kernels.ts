@@ -198,13 +198,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
       : node.inputs[0]!.dtype === 'float32' || node.inputs[0]!.dtype === 'float64'
         ? { kind: 'toInt32', ...width(node.inputs[0]!) }
         : undefined,
-  add: elementwise,
-  sub: elementwise,
-  mul: elementwise,
-  div: elementwise,
   pow: elementwise,
-  maximum: elementwise,
-  minimum: elementwise,
   eq: elementwise,
   ne: elementwise,
   lt: elementwise,

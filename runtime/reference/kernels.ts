@@ -61,13 +61,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   not: unary((a) => (S.truthy(a) ? 0 : 1)),
   cast: unary((a) => a),
 
-  add: binary((a, b) => a + b),
-  sub: binary((a, b) => a - b),
-  mul: binary((a, b) => a * b),
-  div: binary((a, b) => a / b),
   pow: binary(Math.pow),
-  maximum: binary(Math.max),
-  minimum: binary(Math.min),
   eq: compare((a, b) => a === b),
   ne: compare((a, b) => a !== b),
   lt: compare((a, b) => a < b),

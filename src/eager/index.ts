@@ -110,13 +110,7 @@ export const randomUniform = (shape: readonly number[], minval = 0, maxval = 1, 
   T.randomUniform(shape, { minval, maxval, ...(dtype ? { dtype } : {}), ...(seed === undefined ? {} : { seed }) });
 
 // ---- math ----
-export const add = binary('add', T.add);
-export const sub = binary('sub', T.sub);
-export const mul = binary('mul', T.mul);
-export const div = binary('div', T.div);
 export const pow = binary('pow', T.pow);
-export const maximum = binary('maximum', T.maximum);
-export const minimum = binary('minimum', T.minimum);
 export const squaredDifference = binary('squaredDifference', (a, b) => T.square(T.sub(a, b)));
 export const equal = binary('equal', T.eq);
 export const notEqual = binary('notEqual', T.ne);
@@ -232,6 +226,12 @@ const DECLARED = Object.fromEntries(
 ) as unknown as EagerDeclared;
 // The public names; test/eager.test.ts checks that every declared op is here.
 export const {
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
   neg,
   exp,
   log,
@@ -283,10 +283,6 @@ declare module '../../runtime/ndarray.js' {
     readonly rank: number;
     print(): void;
     dispose(): void;
-    add(o: Operand): NDArray;
-    sub(o: Operand): NDArray;
-    mul(o: Operand): NDArray;
-    div(o: Operand): NDArray;
     pow(o: Operand): NDArray;
     matMul(o: Operand, transposeA?: boolean, transposeB?: boolean): NDArray;
     sum(axis?: number | number[], keepDims?: boolean): NDArray;
@@ -308,10 +304,6 @@ declare module '../../runtime/ndarray.js' {
 
 /** Each method is the function of the same name with the array as its first operand. */
 const AS_METHODS = {
-  add,
-  sub,
-  mul,
-  div,
   pow,
   matMul,
   sum,

@@ -20,13 +20,7 @@ type DeclaredMethods = {
 
 declare module '../../compiler/ir/node.js' {
   interface Node extends DeclaredMethods {
-    add(o: TensorLike): Node;
-    sub(o: TensorLike): Node;
-    mul(o: TensorLike): Node;
-    div(o: TensorLike): Node;
     pow(o: TensorLike): Node;
-    maximum(o: TensorLike): Node;
-    minimum(o: TensorLike): Node;
     eq(o: TensorLike): Node;
     ne(o: TensorLike): Node;
     lt(o: TensorLike): Node;
@@ -89,13 +83,7 @@ const reduce = (f: (x: TensorLike, axis?: Axis, keepdims?: boolean) => Node) =>
   };
 
 const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
-  add: binary(B.add),
-  sub: binary(B.sub),
-  mul: binary(B.mul),
-  div: binary(B.div),
   pow: binary(B.pow),
-  maximum: binary(B.maximum),
-  minimum: binary(B.minimum),
   eq: binary(B.eq),
   ne: binary(B.ne),
   lt: binary(B.lt),

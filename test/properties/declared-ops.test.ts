@@ -49,7 +49,23 @@ function erfBySimpson(x: number): number {
 }
 const SELU = { alpha: 1.6732632423543772848170429916717, scale: 1.0507009873554804934193349852946 };
 
+/** Pairs away from a tie, where maximum's and minimum's gradients jump. */
+const apart = two(-5, 5).filter(([a, b]) => Math.abs(a! - b!) > 0.05);
+/** Integer pairs in ±1000: sums, differences, products and extremes are exact in float64 by any formula. */
+const integers = fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: -1000, max: 1000 }));
+
 export const ORACLES: { readonly [K in DeclaredOp]: Oracle } = {
+  add: { value: (a, b) => -(-a! - b!), values: integers, tolerance: 0 },
+  sub: { value: (a, b) => a! + -b!, values: integers, tolerance: 0 },
+  mul: { value: (a, b) => ((a! + b!) ** 2 - (a! - b!) ** 2) / 4, values: integers, tolerance: 0 },
+  div: {
+    value: (a, b) => a! * (1 / b!),
+    values: two(-100, 100).filter(([, b]) => Math.abs(b!) > 1e-3),
+    tolerance: 1e-15,
+    smooth: two(-5, 5).filter(([, b]) => Math.abs(b!) > 0.1),
+  },
+  maximum: { value: (a, b) => (a! + b! + Math.abs(a! - b!)) / 2, values: integers, tolerance: 0, smooth: apart },
+  minimum: { value: (a, b) => (a! + b! - Math.abs(a! - b!)) / 2, values: integers, tolerance: 0, smooth: apart },
   neg: { value: (v) => 0 - v, values: one(-1e6, 1e6), tolerance: 0 },
   exp: { value: (v) => 2 ** (v * Math.LOG2E), values: one(-50, 50), tolerance: 1e-13 },
   log: { value: (v) => Math.log2(v) * Math.LN2, values: one(1e-3, 1e6), tolerance: 1e-13, smooth: one(0.1, 50) },
