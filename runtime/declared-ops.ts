@@ -48,6 +48,8 @@ interface Declaration {
   readonly dtype: DeclaredDType;
   /** The value in float64: the reference interpreter's kernel and the oracle of every backend. */
   readonly reference: (...v: number[]) => number;
+  /** The value for int32 operands where float64 would round before int32 wraps (products): NumPy's wrapping int32. */
+  readonly int32?: (...v: number[]) => number;
   /** 'constant': piecewise constant, no gradient flows (as for `sign`); 'none': not differentiable (bool results). */
   readonly gradient: DeclaredGradient | 'constant' | 'none';
   /** A composite: its numerically stable form in other ops, expanded after the stabilization rules ran. */
@@ -90,6 +92,7 @@ export const DECLARED_OPS = {
     arity: 2,
     dtype: 'promote',
     reference: (a, b) => a * b,
+    int32: Math.imul,
     gradient: (d, g, _y, a, b) => [d.mul(g, b!), d.mul(g, a!)],
     commutative: true,
     doc: 'a·b',
@@ -174,6 +177,7 @@ export const DECLARED_OPS = {
     arity: 1,
     dtype: 'promote',
     reference: (x) => x * x,
+    int32: (x) => Math.imul(x, x),
     gradient: (d, g, _y, x) => [d.mul(g, d.mul(x!, 2))],
     doc: 'x·x',
   },

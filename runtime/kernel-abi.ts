@@ -14,8 +14,8 @@ export type Layout = 'full' | 'row' | 'column' | 'scalar';
 
 export interface ElementwiseSpec {
   readonly kind: 'elementwise';
-  /** Four float32 lanes or two float64 lanes: a kernel computes in one float type. */
-  readonly lanes: 'f32x4' | 'f64x2';
+  /** Four float32 lanes or two float64 lanes (a kernel computes in one float type), or four int32 lanes for int32 and bool work. */
+  readonly lanes: 'f32x4' | 'f64x2' | 'i32x4';
   readonly instrs: readonly FusedInstr[];
   readonly outputs: readonly number[];
   readonly layouts: readonly Layout[];
@@ -76,7 +76,7 @@ export type KernelSpec =
   /** Max and average pooling and their gradients, channels last, four channels at a time. */
   | { readonly kind: 'maxPool2d' | 'maxPool2dGrad' | 'avgPool2d' | 'avgPool2dGrad'; readonly dtype?: 'float64' };
 
-/** Element types of elementwise kernels' operands and outputs; int32 only as an operand (read into the float lanes). */
+/** Element types of elementwise kernels' operands and outputs; int32 in float kernels only as an operand (read into the float lanes). */
 export type ElementType = 'float32' | 'float64' | 'bool' | 'int32';
 
 const POOL_WINDOW = ['n', 'h', 'w', 'c', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'ph', 'pw'] as const;

@@ -6,6 +6,7 @@ import type { FunctionEmitter, Local } from './emitter.js';
 import { SimdMath, type Stmts } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 import { DECLARED_LOWERINGS } from './declared-math.js';
+import { evaluateInts, supportedInt } from './int-lanes.js';
 import { composites } from '../../runtime/declared-ops.js';
 import {
   asFloat,
@@ -147,9 +148,9 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
 const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);
 
-/** Whether an instruction can be lowered: float32, float64 or bool values, and a lowering. */
-export const supportedLanes = (op: Op, dtype: DType): boolean =>
-  LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || dtype === 'float64');
+/** Whether an instruction can be lowered: float32, float64 or bool values and a lowering, or in int32 lanes an int lowering. */
+export const supportedLanes = (op: Op, dtype: DType, ints = false): boolean =>
+  ints ? supportedInt(op) : LOWERING[op] !== null && (dtype === 'float32' || dtype === 'bool' || dtype === 'float64');
 
 /** Computes a region's instructions on loaded operands (appending to `out`); returns every instruction's value. */
 export function evaluate(
@@ -241,8 +242,11 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
         ? m.v128.store16_lane(at, 1, 0, addr, bytes)
         : m.v128.store32_lane(at, 1, 0, addr, bytes);
   const loadOne = (addr: Expr) => (wide ? m.v128.load64_splat(0, 8, addr) : m.v128.load32_splat(0, 4, addr));
-  /** int32 operands converted to the lanes' float type (rounded to nearest in float32, exact in float64). */
-  const toLanes = (ints: Expr) => (wide ? m.f64x2.convert_low_i32x4_s(ints) : m.f32x4.convert_i32x4_s(ints));
+  // int32 operands: as they are in int32 lanes, else converted to the lanes' float type (rounded to nearest in float32, exact in float64).
+  const intLanes = spec.lanes === 'i32x4';
+  const toLanes = (ints: Expr) =>
+    intLanes ? ints : wide ? m.f64x2.convert_low_i32x4_s(ints) : m.f32x4.convert_i32x4_s(ints);
+  const intOrFloat = (v: Local): Value => (intLanes ? { v, kind: 'int' } : float(v));
   const loadInts = (vector: boolean, at: number, addr: Expr) =>
     toLanes(
       !vector ? m.v128.load32_splat(at, 4, addr) : wide ? m.v128.load64_zero(at, 4, addr) : m.v128.load(at, 4, addr),
@@ -257,7 +261,7 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
     if (streams(layout)) return undefined;
     const t = spec.inputTypes[k]!;
     if (t === 'bool') return mask(s.set(rowSetupLoads, boolMask(loadBools(false, 0, rowBase[k]!.get()))));
-    if (t === 'int32') return float(s.set(rowSetupLoads, loadInts(false, 0, rowBase[k]!.get())));
+    if (t === 'int32') return intOrFloat(s.set(rowSetupLoads, loadInts(false, 0, rowBase[k]!.get())));
     return float(s.set(rowSetupLoads, loadOne(rowBase[k]!.get())));
   });
 
@@ -270,10 +274,10 @@ export function emitElementwise(e: FunctionEmitter, spec: ElementwiseSpec, name:
       if (!streams(layout)) return rowConstant[k]!;
       const addr = m.i32.add(rowBase[k]!.get(), byteOffset(j.get(), t));
       if (t === 'bool') return mask(s.set(out, boolMask(loadBools(vector, offset(t), addr))));
-      if (t === 'int32') return float(s.set(out, loadInts(vector, offset(t), addr)));
+      if (t === 'int32') return intOrFloat(s.set(out, loadInts(vector, offset(t), addr)));
       return float(s.set(out, vector ? m.v128.load(offset(t), bytesPerElement(t), addr) : loadOne(addr)));
     });
-    const values = evaluate(s, out, spec.instrs, loaded, m, fx);
+    const values = intLanes ? evaluateInts(e, out, spec.instrs, loaded) : evaluate(s, out, spec.instrs, loaded, m, fx);
     spec.outputs.forEach((index, q) => {
       const t = spec.outputTypes[q]!;
       const addr = m.i32.add(outBase[q]!.get(), byteOffset(j.get(), t));

@@ -10,7 +10,7 @@ import type { SimdMathF64 } from './simd-math-f64.js';
 /** A value inside a kernel: float lanes, or a comparison mask (all bits set where true). */
 export interface Value {
   readonly v: Local;
-  readonly kind: 'float' | 'mask';
+  readonly kind: 'float' | 'mask' | 'int';
 }
 
 /** The float lane operations of one width: binaryen's f32x4 or f64x2 (the same method names). */

@@ -42,8 +42,8 @@ function int32Exact(input: Node, k: number, instrs: readonly FusedInstr[], lanes
 
 export const kernelKey = (k: KernelSpec): string => JSON.stringify(k);
 
-/** Ops and dtypes the SIMD lowering implements (the capability table lives with the lowering). */
-export type Supported = (op: FusedInstr['op'], dtype: FusedInstr['dtype']) => boolean;
+/** Ops and dtypes the SIMD lowering implements (the capability table lives with the lowering); `ints`: in int32 lanes. */
+export type Supported = (op: FusedInstr['op'], dtype: FusedInstr['dtype'], ints?: boolean) => boolean;
 
 /** The layout an operand of static shape `s` will have against output shape `out`, assuming unknown sizes match. */
 export function predictLayout(s: Shape, out: Shape): Layout | undefined {
@@ -320,6 +320,10 @@ function elementwiseSpec(
   supported: Supported,
   anyPattern = true,
 ): ElementwiseSpec | undefined {
+  // In int32 lanes when every value is int32 or bool; else in one float type's lanes (bool values may pass through).
+  const types = [...node.inputs.map((i) => i.dtype), ...instrs.map((i) => i.dtype)];
+  if (types.every((t) => t === 'int32' || t === 'bool'))
+    return intSpec(node, instrs, outputs, shape, supported, anyPattern);
   const outputTypes = outputs.map((k) => elementType(instrs[k]!.dtype));
   if (outputTypes.includes(undefined)) return undefined;
   const lanesFloat = [...node.inputs.map((i) => i.dtype), ...instrs.map((i) => i.dtype)].includes('float64')
@@ -329,7 +333,6 @@ function elementwiseSpec(
     i.dtype === 'int32' ? (int32Exact(i, k, instrs, lanesFloat) ? 'int32' : undefined) : elementType(i.dtype),
   );
   if (inputTypes.includes(undefined)) return undefined;
-  // A kernel computes in one float type's lanes: bool values may pass through, a float type must be there.
   const floats = new Set(
     [...inputTypes, ...instrs.map((i) => i.dtype)].filter((t) => t === 'float32' || t === 'float64'),
   );
@@ -346,5 +349,28 @@ function elementwiseSpec(
     layouts: layouts as Layout[],
     inputTypes: inputTypes as ElementType[],
     outputTypes: outputTypes as ElementType[],
+  };
+}
+
+/** An elementwise kernel over int32 and bool values, in int32 lanes (wrapping as NumPy's int32). */
+function intSpec(
+  node: Node,
+  instrs: readonly FusedInstr[],
+  outputs: readonly number[],
+  shape: Shape,
+  supported: Supported,
+  anyPattern: boolean,
+): ElementwiseSpec | undefined {
+  if (!instrs.every((i) => supported(i.op, i.dtype, true))) return undefined;
+  const layouts = elementwiseLayouts(node, shape, anyPattern);
+  if (layouts.some((l) => l === undefined)) return undefined;
+  return {
+    kind: 'elementwise',
+    lanes: 'i32x4',
+    instrs,
+    outputs,
+    layouts: layouts as Layout[],
+    inputTypes: node.inputs.map((i) => i.dtype as ElementType),
+    outputTypes: outputs.map((k) => instrs[k]!.dtype as ElementType),
   };
 }

@@ -73,8 +73,9 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   where: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (c, a, b) => (S.truthy(c) ? a : b)),
   clip: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (x, lo, hi) => Math.min(Math.max(x, lo), hi)),
   ...forDeclared((op) => {
-    const { reference } = declaration(op);
-    return (xs: readonly NDArray[], _a: unknown, ctx: KernelContext) => mapBroadcast(xs, ctx.dtype, reference);
+    const { reference, int32 } = declaration(op);
+    return (xs: readonly NDArray[], _a: unknown, ctx: KernelContext) =>
+      mapBroadcast(xs, ctx.dtype, ctx.dtype === 'int32' && int32 ? int32 : reference);
   }),
 
   sum: reduce('sum'),
