@@ -111,9 +111,11 @@ export const EXAMPLES: Record<string, Example> = {
   neg_neg: { inputs: [v3], build: ([x]) => T.exp(T.neg(T.neg(x!))), expected: ([x]) => T.exp(x!) },
   sub_neg: { inputs: [v3, ['y', [3]]], build: ([x, y]) => T.sub(x!, T.neg(y!)) },
   mul_constants: { inputs: [v3], build: ([x]) => T.mul(T.mul(x!, 3), 0.5) },
+  // Permutations that do not undo each other, so composing them in the wrong order ([0, 2, 1]) shows.
   transpose_transpose: {
     inputs: [['x', [2, 3, 4]]],
-    build: ([x]) => T.transpose(T.transpose(x!, [1, 2, 0]), [2, 0, 1]),
+    build: ([x]) => T.exp(T.transpose(T.transpose(x!, [1, 2, 0]), [1, 0, 2])),
+    expected: ([x]) => T.exp(T.transpose(x!, [2, 1, 0])),
   },
   transpose_identity: { inputs: [m23], build: ([x]) => T.exp(T.transpose(x!, [0, 1])), expected: ([x]) => T.exp(x!) },
   reshape_reshape: {
