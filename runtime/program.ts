@@ -130,6 +130,11 @@ export interface OpArgs extends DeclaredArgs {
   // linear algebra
   dot: None;
   matmul: MatmulArgs;
+  // dense linear algebra on the last two axes, batched over the others
+  cholesky: None;
+  solveTriangular: { readonly lower: boolean; readonly transpose: boolean; readonly unitDiagonal: boolean };
+  solve: None;
+  slogdet: { readonly part: 'logAbs' | 'sign' };
   // shape
   /** The value itself, as a node of its own: what a Keras layer that passes its input through returns (its label names the call). */
   identity: { readonly label: string };

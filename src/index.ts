@@ -14,6 +14,7 @@ export * from '../compiler/ir/array-ops.js';
 export * from '../compiler/ir/contractions.js';
 export { cumsum, cumprod, type CumulativeOptions } from '../compiler/ir/scans.js';
 export { argsort, sort, topk, takeAlongAxis, type SortOptions } from '../compiler/ir/sorting.js';
+export { linalg, matrixInverse, type SolveTriangularOptions } from '../compiler/ir/linalg.js';
 export { Node } from '../compiler/ir/node.js';
 export type { Node as Variable } from '../compiler/ir/node.js';
 export type { TensorLike } from '../compiler/ir/convert.js';

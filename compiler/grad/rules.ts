@@ -2,6 +2,8 @@ import * as B from '../ir/build.js';
 import { Node } from '../ir/node.js';
 import { flip } from '../ir/array-ops.js';
 import { cumsum, runningTotal } from '../ir/scans.js';
+import { solveTriangular } from '../ir/linalg.js';
+import * as I from '../ir/indexing.js';
 import type { Op, ReduceArgs } from '../ir/ops.js';
 import type { Shape } from '../ir/type.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
@@ -105,6 +107,51 @@ function cumprodGrad(node: Node<'cumprod'>, g: Node): Node {
   return B.where(clean, B.where(isZero, atZero, beforeZero), 0);
 }
 
+/** The last two axes swapped. */
+const mT = (x: Node): Node =>
+  B.transpose(
+    x,
+    [...x.shape.keys()].map((a, _, all) => (a < all.length - 2 ? a : 2 * all.length - 3 - a)),
+  );
+
+/** Positions of the last two axes' rows and columns, broadcast against x (sizes known only at call time too). */
+function rowsCols(x: Node): [Node, Node] {
+  const index = (axis: number) => {
+    let v = I.arange(I.dimOf(x, axis));
+    for (let a = 0; a < x.ndim; a++) if (a !== x.ndim + axis) v = B.expandDims(v, a);
+    return v;
+  };
+  return [index(-2), index(-1)];
+}
+/** x on one triangle of its last two axes (the diagonal scaled by `diagonal`), 0 elsewhere. */
+function triangle(x: Node, lower: boolean, diagonal: number): Node {
+  const [r, c] = rowsCols(x);
+  const off = B.where(lower ? B.gt(r, c) : B.lt(r, c), x, 0);
+  return diagonal === 0 ? off : B.add(off, B.where(B.eq(r, c), diagonal === 1 ? x : B.mul(x, diagonal), 0));
+}
+
+/**
+ * Murray (2016), for a Cholesky factor that reads only A's lower triangle: with Φ the lower triangle and
+ * half the diagonal, S = L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹ and Ā = Φ(S + Sᵀ) (the symmetric gradient folded onto the
+ * triangle that is read).
+ */
+function choleskyGrad(node: Node<'cholesky'>, g: Node): Node {
+  const l = node as Node;
+  const p = triangle(B.matmul(mT(l), g), true, 0.5);
+  const y = solveTriangular(l, p, { lower: true, transpose: true });
+  const s = mT(solveTriangular(l, mT(y), { lower: true, transpose: true }));
+  return triangle(B.add(s, mT(s)), true, 0.5);
+}
+
+/** Giles (2008): X = T⁻¹B gives B̄ = T⁻ᵀX̄ and T̄ = −B̄·Xᵀ on T's triangle (Tᵀ solves swap the roles). */
+function solveTriangularGrad(node: Node<'solveTriangular'>, g: Node): (Node | null)[] {
+  const [t, b] = node.inputs as [Node, Node];
+  const { lower, transpose, unitDiagonal } = node.args;
+  const gb = Node.make('solveTriangular', [t, g], { lower, transpose: !transpose, unitDiagonal });
+  const full = transpose ? B.neg(B.matmul(node, mT(gb))) : B.neg(B.matmul(gb, mT(node)));
+  return [unbroadcast(triangle(full, lower, unitDiagonal ? 0 : 1), t), unbroadcast(gb, b)];
+}
+
 function unsupported(op: string, why: string): never {
   throw new GradError(`${op}: ${why}`);
 }
@@ -201,6 +248,22 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
   },
   argmax: noGrad,
   argmin: noGrad,
+  cholesky: (node, g) => [choleskyGrad(node, g)],
+  solveTriangular: solveTriangularGrad,
+  // Giles (2008): X = A⁻¹B gives B̄ = A⁻ᵀX̄ and Ā = −B̄·Xᵀ.
+  solve: (node, g) => {
+    const [a, b] = node.inputs as [Node, Node];
+    const gb = Node.make('solve', [mT(a), g], {});
+    return [unbroadcast(B.neg(B.matmul(gb, mT(node))), a), unbroadcast(gb, b)];
+  },
+  // d log|det A| = tr(A⁻¹ dA): Ā = ḡ·A⁻ᵀ.
+  slogdet: (node, g) => {
+    const a = node.inputs[0]!;
+    if (node.args.part === 'sign') return [null];
+    const [r, c] = rowsCols(a);
+    const inverseT = Node.make('solve', [mT(a), B.cast(B.eq(r, c), a.dtype)], {});
+    return [B.mul(B.expandDims(B.expandDims(g, -1), -1), inverseT)];
+  },
   cumsum: (node, g) => [sumsToEnd(g, node.args.axis)],
   cumprod: (node, g) => [cumprodGrad(node, g)],
   argsort: noGrad,

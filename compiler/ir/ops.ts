@@ -130,6 +130,27 @@ function cumulative(): OpInfo<'cumsum' | 'cumprod'> {
   };
 }
 
+/** A batch of square float matrices ([..., n, n]). */
+function square(a: TensorType, op: string): TensorType {
+  if (a.shape.length < 2) throw new TypeRuleError(`${op} needs a matrix (rank ≥ 2), got rank ${a.shape.length}`);
+  const [r, c] = a.shape.slice(-2);
+  if (r !== null && c !== null && r !== c) throw new TypeRuleError(`${op} needs square matrices, got ${r}×${c}`);
+  return { dtype: floatOf(a.dtype), shape: a.shape };
+}
+/** A solve's result: [...broadcast batch, n, k] from a square [..., n, n] and a right-hand side [..., n, k]. */
+function solveType(a: TensorType, b: TensorType): TensorType {
+  square(a, 'solve');
+  if (b.shape.length < 2) throw new TypeRuleError(`the right-hand side needs rank ≥ 2, got rank ${b.shape.length}`);
+  const n = a.shape[a.shape.length - 1]!;
+  const rows = b.shape[b.shape.length - 2]!;
+  if (n !== null && rows !== null && n !== rows)
+    throw new TypeRuleError(`a ${n}×${n} matrix against a right-hand side of ${rows} rows`);
+  return {
+    dtype: floatOf(promote(a.dtype, b.dtype)),
+    shape: [...broadcastShapes([a.shape.slice(0, -2), b.shape.slice(0, -2)]), n ?? rows, b.shape[b.shape.length - 1]!],
+  };
+}
+
 const sameType = (t: TensorType): TensorType => t;
 function softmaxType(x: TensorType, axis: number): TensorType {
   normalizeAxes([axis], x.shape.length);
@@ -266,6 +287,21 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     format: (a) => `axis=${a.axis}`,
   },
 
+  cholesky: { kind: 'linalg', arity: 1, type: ([a]) => square(a!, 'cholesky') },
+  solveTriangular: {
+    kind: 'linalg',
+    arity: 2,
+    type: ([t, b]) => solveType(t!, b!),
+    format: (a) =>
+      `${a.lower ? 'lower' : 'upper'}${a.transpose ? ', transposed' : ''}${a.unitDiagonal ? ', unit diagonal' : ''}`,
+  },
+  solve: { kind: 'linalg', arity: 2, type: ([a, b]) => solveType(a!, b!) },
+  slogdet: {
+    kind: 'linalg',
+    arity: 1,
+    type: ([a]) => ({ ...square(a!, 'slogdet'), shape: a!.shape.slice(0, -2) }),
+    format: (a) => a.part,
+  },
   dot: {
     kind: 'linalg',
     arity: 2,

@@ -8,6 +8,7 @@ import { dot, matmul } from './linalg.js';
 import { conv2d, conv2dGradFilter, conv2dGradInput, pool2d, pool2dGrad, softmax } from './nn.js';
 import { REDUCERS, reduceWith } from './reduce.js';
 import { cumulative } from './cumulative.js';
+import * as decompositions from './decompositions.js';
 import { argsort, takeAlongAxis, takeAlongAxisGrad, topkIndices } from './sorting.js';
 import * as S from './scalar-math.js';
 import * as shape from './shape.js';
@@ -94,6 +95,10 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   takeAlongAxisGrad: ([g, idx, ref], a, ctx) => takeAlongAxisGrad(g!, idx!, ref!, a.axis, ctx.dtype),
 
   dot: ([a, b], _a, ctx) => dot(a!, b!, ctx.dtype),
+  cholesky: ([a], _a, ctx) => decompositions.cholesky(a!, ctx.dtype),
+  solveTriangular: ([t, b], a, ctx) => decompositions.solveTriangular(t!, b!, a, ctx.dtype),
+  solve: ([a, b], _a, ctx) => decompositions.solve(a!, b!, ctx.dtype),
+  slogdet: ([a], args, ctx) => decompositions.slogdet(a!, args.part, ctx.dtype),
   matmul: ([a, b], f, ctx) =>
     matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
 

@@ -1,152 +1,184 @@
 import fc from 'fast-check';
+import { CholeskyDecomposition, determinant, inverse, Matrix, solve as mlSolve } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import * as T from 'tsano';
-import { dataFor, inRange } from '../helpers/arbitraries.js';
-import { broadcastShape, closeTo, naiveElementwise, ravel, size, unravel, type Dense } from '../helpers/naive.js';
-import { evaluate } from '../helpers/run.js';
+import { checkGradient } from '../helpers/gradcheck.js';
 
-const at = (x: Dense, idx: number[]) => x.data[ravel(idx, x.shape)]!;
+/**
+ * T.linalg against ml-matrix (an independent float64 implementation): random well-conditioned matrices
+ * (a random M with n added to its diagonal; SPD ones as M·Mᵀ + n·I), batches with broadcasting,
+ * reconstruction identities, and gradients by finite differences.
+ */
 
-/** NumPy dot from its definition. */
-function naiveDot(a: Dense, b: Dense): Dense {
-  if (a.shape.length === 0 || b.shape.length === 0) return naiveElementwise([a, b], (x, y) => x! * y!);
-  const k = a.shape[a.shape.length - 1]!;
-  const aLead = a.shape.slice(0, -1);
-  const bLead = b.shape.length === 1 ? [] : b.shape.slice(0, -2);
-  const m = b.shape.length === 1 ? [] : [b.shape[b.shape.length - 1]!];
-  const shape = [...aLead, ...bLead, ...m];
-  const data = Array.from({ length: size(shape) }, (_, i) => {
-    const idx = unravel(i, shape);
-    const ai = idx.slice(0, aLead.length);
-    const bi = idx.slice(aLead.length, aLead.length + bLead.length);
-    const mi = idx.slice(aLead.length + bLead.length);
-    let s = 0;
-    for (let l = 0; l < k; l++) s += at(a, [...ai, l]) * at(b, b.shape.length === 1 ? [l] : [...bi, l, ...mi]);
-    return s;
+const L = T.linalg;
+const randomMatrix = (rows: number, cols: number) =>
+  fc
+    .array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: rows * cols, maxLength: rows * cols })
+    .map((d) => Array.from({ length: rows }, (_, i) => d.slice(i * cols, (i + 1) * cols)));
+const wellConditioned = (n: number) =>
+  randomMatrix(n, n).map((m) => m.map((row, i) => row.map((v, j) => v + (i === j ? n + 1 : 0))));
+const spd = (n: number) =>
+  randomMatrix(n, n).map((m) => {
+    const a = new Matrix(m);
+    return a.mmul(a.transpose()).add(Matrix.eye(n).mul(n)).to2DArray();
   });
-  return { shape, data };
-}
+const f64 = (rows: number[][]) => T.array(rows, { dtype: 'float64' });
+const rowsOf = (a: T.NDArray) => a.arraySync() as number[][];
 
-/** NumPy matmul from its definition: promote 1-D operands, broadcast batch axes, drop the promoted axes. */
-function naiveMatmul(a: Dense, b: Dense): Dense {
-  const as = a.shape.length === 1 ? [1, a.shape[0]!] : a.shape;
-  const bs = b.shape.length === 1 ? [b.shape[0]!, 1] : b.shape;
-  const batch = broadcastShape([as.slice(0, -2), bs.slice(0, -2)])!;
-  const [n, k] = as.slice(-2) as [number, number];
-  const mm = bs[bs.length - 1]!;
-  const full = [...batch, n, mm];
-  const pickBatch = (shape: number[], bIdx: number[]) => {
-    const lead = shape.slice(0, -2);
-    const off = bIdx.length - lead.length;
-    return lead.map((d, i) => (d === 1 ? 0 : bIdx[i + off]!));
-  };
-  const data = Array.from({ length: size(full) }, (_, i) => {
-    const idx = unravel(i, full);
-    const bIdx = idx.slice(0, batch.length);
-    const [r, c] = idx.slice(-2) as [number, number];
-    let s = 0;
-    for (let l = 0; l < k; l++) {
-      s += a.data[ravel([...pickBatch(as, bIdx), r, l], as)]! * b.data[ravel([...pickBatch(bs, bIdx), l, c], bs)]!;
-    }
-    return s;
-  });
-  const shape = [...batch, ...(a.shape.length > 1 ? [n] : []), ...(b.shape.length > 1 ? [mm] : [])];
-  return { shape, data };
-}
-
-const value = inRange(-5, 5);
-const dimArb = fc.integer({ min: 0, max: 4 });
-
-const dotShapes = fc
-  .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), dimArb)
-  .chain(([ra, rb, k]) =>
-    fc
-      .tuple(
-        fc.array(dimArb, { minLength: Math.max(ra - 1, 0), maxLength: Math.max(ra - 1, 0) }),
-        fc.array(dimArb, { minLength: Math.max(rb - 1, 0), maxLength: Math.max(rb - 1, 0) }),
-      )
-      .map(([aRest, bRest]) => {
-        const a = ra === 0 ? [] : [...aRest, k];
-        const b = rb === 0 ? [] : rb === 1 ? [k] : [...bRest.slice(0, -1), k, bRest[bRest.length - 1]!];
-        return [a, b] as const;
-      }),
-  );
-
-const matmulShapes = fc
-  .tuple(
-    fc.integer({ min: 1, max: 4 }),
-    fc.integer({ min: 1, max: 4 }),
-    dimArb,
-    dimArb,
-    dimArb,
-    fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
-  )
-  .chain(([ra, rb, n, k, m, batch]) =>
-    fc.tuple(fc.array(fc.boolean(), { minLength: 2, maxLength: 2 })).map(([[dropA, dropB]]) => {
-      const lead = (r: number, ones: boolean) =>
-        batch.slice(batch.length - Math.max(r - 2, 0)).map((d) => (ones ? 1 : d));
-      const a = ra === 1 ? [k] : [...lead(ra, !!dropA), n, k];
-      const b = rb === 1 ? [k] : [...lead(rb, !!dropB), k, m];
-      return [a, b] as const;
+function expectClose(got: number[][], want: number[][], tolerance = 1e-10): void {
+  expect(got.length).toBe(want.length);
+  got.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const w = want[i]![j]!;
+      if (!(Math.abs(v - w) <= tolerance * Math.max(1, Math.abs(w))))
+        throw new Error(`at ${i},${j}: got ${v}, want ${w}`);
     }),
   );
+}
 
-const operandPair = (shapes: fc.Arbitrary<readonly [number[], number[]]>) =>
-  shapes.chain(([a, b]) =>
-    fc.tuple(
-      fc.record({ shape: fc.constant(a), data: dataFor(a, value) }),
-      fc.record({ shape: fc.constant(b), data: dataFor(b, value) }),
-    ),
-  );
+const sizes = fc.integer({ min: 1, max: 6 });
 
-describe('linear algebra against plain loops', () => {
-  it('dot follows NumPy for every rank combination up to 3', async () => {
+describe('T.linalg against ml-matrix', () => {
+  it('cholesky: the factor of SPD matrices, L·Lᵀ = A; NaN for a matrix that is not positive definite', async () => {
+    const a = T.matrix('a', 'float64');
+    const f = await T.compile([a], L.cholesky(a));
     await fc.assert(
-      fc.asyncProperty(operandPair(dotShapes), async ([a, b]) => {
-        const { out, node } = await evaluate([a, b], ([x, y]) => T.dot(x!, y!));
-        const expected = naiveDot(a, b);
-        expect(out.shape).toEqual(expected.shape);
-        expect(node.shape).toEqual(expected.shape);
-        expect(closeTo(out.data, expected.data, 1e-12, 1e-12)).toBeUndefined();
+      fc.asyncProperty(sizes.chain(spd), async (m) => {
+        const got = rowsOf(f(f64(m)));
+        expectClose(got, new CholeskyDecomposition(new Matrix(m)).lowerTriangularMatrix.to2DArray());
+        expectClose(new Matrix(got).mmul(new Matrix(got).transpose()).to2DArray(), m);
       }),
-      { numRuns: 150 },
+      { numRuns: 30 },
     );
+    expect(
+      Number.isNaN(
+        rowsOf(
+          f(
+            f64([
+              [1, 2],
+              [2, 1],
+            ]),
+          ),
+        )[1]![1],
+      ),
+    ).toBe(true);
   });
 
-  it('matmul broadcasts batch axes and handles 1-D operands', async () => {
-    await fc.assert(
-      fc.asyncProperty(operandPair(matmulShapes), async ([a, b]) => {
-        const { out } = await evaluate([a, b], ([x, y]) => T.matmul(x!, y!));
-        const expected = naiveMatmul(a, b);
-        expect(out.shape).toEqual(expected.shape);
-        expect(closeTo(out.data, expected.data, 1e-12, 1e-12)).toBeUndefined();
-      }),
-      { numRuns: 150 },
-    );
+  it('solveTriangular: lower and upper, transposed, unit diagonal; T·X = B', async () => {
+    for (const lower of [true, false])
+      for (const transpose of [false, true])
+        for (const unitDiagonal of [false, true]) {
+          const [t, b] = [T.matrix('t', 'float64'), T.matrix('b', 'float64')];
+          const f = await T.compile([t, b], L.solveTriangular(t, b, { lower, transpose, unitDiagonal }));
+          await fc.assert(
+            fc.asyncProperty(
+              sizes.chain((n) => fc.tuple(wellConditioned(n), randomMatrix(n, 2))),
+              async ([m, rhs]) => {
+                const n = m.length;
+                const tri = m.map((row, i) =>
+                  row.map((v, j) => (i === j ? (unitDiagonal ? 1 : v) : (lower ? i > j : i < j) ? v : 0)),
+                );
+                const x = rowsOf(f(f64(m), f64(rhs)));
+                const used = new Matrix(tri);
+                const lhs = (transpose ? used.transpose() : used).mmul(new Matrix(x));
+                expectClose(lhs.to2DArray(), rhs);
+                expectClose(x, mlSolve(transpose ? used.transpose() : used, new Matrix(rhs)).to2DArray());
+                expect(x.length).toBe(n);
+              },
+            ),
+            { numRuns: 10 },
+          );
+        }
   });
 
-  it('outer flattens its operands', async () => {
+  it('solve, inv and slogdet / det agree with LU in ml-matrix', async () => {
+    const [a, b] = [T.matrix('a', 'float64'), T.matrix('b', 'float64')];
     await fc.assert(
       fc.asyncProperty(
-        operandPair(fc.tuple(fc.array(dimArb, { maxLength: 2 }), fc.array(dimArb, { maxLength: 2 }))),
-        async ([a, b]) => {
-          const { out } = await evaluate([a, b], ([x, y]) => T.outer(x!, y!));
-          expect(out.shape).toEqual([size(a.shape), size(b.shape)]);
-          const expected = a.data.flatMap((u) => b.data.map((v) => u * v));
-          expect(closeTo(out.data, expected)).toBeUndefined();
+        sizes.chain((n) => fc.tuple(wellConditioned(n), randomMatrix(n, 3))),
+        async ([m, rhs]) => {
+          const n = m.length;
+          const square = T.tensor('s', { shape: [n, n], dtype: 'float64' });
+          const f = await T.compile([a, b], L.solve(a, b));
+          const g = await T.compile(
+            [square],
+            [L.inv(square), L.det(square), L.slogdet(square).logAbsDet, L.slogdet(square).sign],
+          );
+          expectClose(rowsOf(f(f64(m), f64(rhs))), mlSolve(new Matrix(m), new Matrix(rhs)).to2DArray());
+          const [inverseOf, d, logAbs, sign] = g(f64(m));
+          expectClose(rowsOf(inverseOf!), inverse(new Matrix(m)).to2DArray());
+          const want = determinant(new Matrix(m));
+          expectClose([[d!.item()]], [[want]]);
+          expectClose([[logAbs!.item()]], [[Math.log(Math.abs(want))]]);
+          expect(sign!.item()).toBe(Math.sign(want));
         },
       ),
-      { numRuns: 50 },
+      { numRuns: 25 },
     );
   });
 
-  it('inner dimension mismatch is a build-time ShapeError naming both operands', () => {
-    const a = T.tensor('alpha', { shape: [2, 3] });
-    const b = T.tensor('beta', { shape: [4, 5] });
-    expect(() => T.dot(a, b)).toThrow(T.ShapeError);
-    expect(() => T.dot(a, b)).toThrow(
-      /dot\(alpha, beta\): inner dimensions differ.*alpha is float32 \[2, 3\], beta is float32 \[4, 5\]/s,
+  it('batches broadcast as NumPy: [2, 3, 3] against a [3, 2] right-hand side, a vector right-hand side gives a vector', async () => {
+    const mats = [
+      [
+        [4, 1, 0],
+        [1, 3, 1],
+        [0, 1, 2],
+      ],
+      [
+        [2, 0, 1],
+        [0, 5, 2],
+        [1, 2, 6],
+      ],
+    ];
+    const rhs = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ];
+    const [a, b, v] = [T.tensor3('a', 'float64'), T.matrix('b', 'float64'), T.vector('v', 'float64')];
+    const f = await T.compile([a, b, v], [L.solve(a, b), L.cholesky(a), L.solve(T.index(a, 0), v)]);
+    const [x, chol, col] = f(T.array(mats, { dtype: 'float64' }), f64(rhs), T.array([1, 2, 3], { dtype: 'float64' }));
+    mats.forEach((m, k) => {
+      expectClose((x!.arraySync() as number[][][])[k]!, mlSolve(new Matrix(m), new Matrix(rhs)).to2DArray());
+      expectClose(
+        (chol!.arraySync() as number[][][])[k]!,
+        new CholeskyDecomposition(new Matrix(m)).lowerTriangularMatrix.to2DArray(),
+      );
+    });
+    expect(col!.shape).toEqual([3]);
+    expectClose([Array.from(col!.data)], [mlSolve(new Matrix(mats[0]!), Matrix.columnVector([1, 2, 3])).to1DArray()]);
+  });
+
+  it('gradients by finite differences: cholesky, solveTriangular (every form), solve, inv, slogdet and det', async () => {
+    const m = [
+      [4, 1, 0.5],
+      [1, 3, 0.2],
+      [0.5, 0.2, 2],
+    ];
+    const rhs = [
+      [1, -2],
+      [0.5, 3],
+      [-1, 0.25],
+    ];
+    const flat = (rows: number[][]) => ({ shape: [rows.length, rows[0]!.length], data: rows.flat() });
+    await checkGradient([flat(m)], ([a]) => L.cholesky(a!));
+    for (const lower of [true, false])
+      for (const transpose of [false, true])
+        for (const unitDiagonal of [false, true])
+          await checkGradient([flat(m), flat(rhs)], ([t, b]) =>
+            L.solveTriangular(t!, b!, { lower, transpose, unitDiagonal }),
+          );
+    await checkGradient([flat(m), flat(rhs)], ([a, b]) => L.solve(a!, b!));
+    await checkGradient([flat(m)], ([a]) => L.slogdet(a!).logAbsDet);
+    await checkGradient([flat(m)], ([a]) => L.det(a!));
+    await checkGradient([flat(m)], ([a]) => L.inv(T.reshape(a!, [3, 3])));
+  });
+
+  it('names the op and the shapes when a matrix is not square or the right-hand side does not fit', () => {
+    expect(() => L.cholesky(T.tensor('a', { shape: [2, 3] }))).toThrow(/cholesky needs square matrices, got 2×3/);
+    expect(() => L.solve(T.tensor('a', { shape: [3, 3] }), T.tensor('b', { shape: [2, 1] }))).toThrow(
+      /a 3×3 matrix against a right-hand side of 2 rows/,
     );
-    expect(() => T.matmul(a, b)).toThrow(/matmul\(alpha, beta\)/);
+    expect(() => L.solveTriangular(T.matrix('a'), T.matrix('b'), { lowr: true } as never)).toThrow(/lowr/);
   });
 });

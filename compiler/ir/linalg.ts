@@ -1,0 +1,87 @@
+/**
+ * Dense linear algebra (Theano's nlinalg and slinalg, NumPy's and SciPy's linalg): the factorizations
+ * and solves are ops of their own, the rest is built from them. Matrices are the last two axes,
+ * batched over the others (NumPy's broadcasting); a vector right-hand side is a column.
+ */
+import * as B from './build.js';
+import { eye } from './array-ops.js';
+import { asNode, type TensorLike } from './convert.js';
+import { Node } from './node.js';
+import { captureOrigin } from './origin.js';
+import { ShapeError } from '../../runtime/errors.js';
+import { checkOptionNames } from '../../runtime/options.js';
+
+const describe = (x: Node) => `${x.name ?? 'a tensor'} [${x.shape.map((d) => d ?? '?').join(', ')}]`;
+const make = <K extends 'cholesky' | 'solveTriangular' | 'solve' | 'slogdet'>(
+  op: K,
+  inputs: Node[],
+  args: Node<K>['args'],
+) => Node.make(op, inputs, args, captureOrigin());
+
+/** b as a batch of columns: a vector becomes one column (taken away again by `restore`). */
+function columns(b: Node): { rhs: Node; restore: (x: Node) => Node } {
+  return b.ndim === 1 ? { rhs: B.expandDims(b, -1), restore: (x) => B.squeeze(x, -1) } : { rhs: b, restore: (x) => x };
+}
+
+/** The lower Cholesky factor L of symmetric positive-definite matrices (A = L·Lᵀ; only A's lower triangle is read); NaN where A is not positive definite. */
+export const cholesky = (a: TensorLike): Node => make('cholesky', [asNode(a)], {});
+
+export interface SolveTriangularOptions {
+  /** The matrix is lower triangular (default false: upper, as SciPy). */
+  readonly lower?: boolean;
+  /** Solve Aᵀ·x = b instead (SciPy's trans=1). */
+  readonly transpose?: boolean;
+  /** The diagonal is taken as ones and not read. */
+  readonly unitDiagonal?: boolean;
+}
+
+/** x with A·x = b for triangular A (SciPy's solve_triangular): b a vector or a batch of columns. */
+export function solveTriangular(a: TensorLike, b: TensorLike, options: SolveTriangularOptions = {}): Node {
+  checkOptionNames('solveTriangular', options, ['lower', 'transpose', 'unitDiagonal']);
+  const { rhs, restore } = columns(asNode(b));
+  return restore(
+    make('solveTriangular', [asNode(a), rhs], {
+      lower: !!options.lower,
+      transpose: !!options.transpose,
+      unitDiagonal: !!options.unitDiagonal,
+    }),
+  );
+}
+
+/** x with A·x = b for general square A (LU with partial pivoting): b a vector or a batch of columns. */
+export function solve(a: TensorLike, b: TensorLike): Node {
+  const { rhs, restore } = columns(asNode(b));
+  return restore(make('solve', [asNode(a), rhs], {}));
+}
+
+/** x with (L·Lᵀ)·x = b from the Cholesky factor L (SciPy's cho_solve). */
+export function choSolve(l: TensorLike, b: TensorLike): Node {
+  const factor = asNode(l);
+  return solveTriangular(factor, solveTriangular(factor, b, { lower: true }), { lower: true, transpose: true });
+}
+
+/** The inverse of each square matrix (NumPy's inv, Theano's matrix_inverse); ±Infinity or NaN for a singular one. */
+export function inv(a: TensorLike): Node {
+  const node = asNode(a);
+  const n = node.shape[node.ndim - 1];
+  if (node.ndim < 2 || n === null || n === undefined)
+    throw new ShapeError(`inv(${describe(node)}): needs square matrices whose size is known when the graph is built`);
+  return make('solve', [node, eye(n, n, 0, node.dtype === 'float64' ? 'float64' : undefined)], {});
+}
+
+/** The sign (−1, 0 or 1) and the log of the absolute value of each determinant (NumPy's slogdet), without overflow. */
+export function slogdet(a: TensorLike): { sign: Node; logAbsDet: Node } {
+  const node = asNode(a);
+  return { sign: make('slogdet', [node], { part: 'sign' }), logAbsDet: make('slogdet', [node], { part: 'logAbs' }) };
+}
+
+/** The determinant of each square matrix, as sign·exp(log|det|). */
+export function det(a: TensorLike): Node {
+  const { sign, logAbsDet } = slogdet(a);
+  return B.mul(sign, B.exp(logAbsDet));
+}
+
+/** Theano's, NumPy's and SciPy's functions under one name: `T.linalg.cholesky(a)`, … */
+export const linalg = { cholesky, solveTriangular, solve, choSolve, inv, slogdet, det, matrixInverse: inv } as const;
+/** Theano's spelling of inv. */
+export const matrixInverse = inv;
