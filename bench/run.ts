@@ -271,6 +271,9 @@ for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join(' |
 // Keras predict against the same model exported: what the library's call adds to the kernels (bench/own-export.ts).
 if (only === undefined || 'own export'.includes(only)) await (await import('./own-export.js')).ownExportBench();
 
+// Dense linear algebra against a pure-JavaScript library (bench/linalg.ts).
+if (only === undefined || 'linalg'.includes(only)) await (await import('./linalg.js')).linalgBench();
+
 // Loops of a length known only at call time: compile once, per step against TF.js (bench/loops.ts).
 if (only === undefined || 'loops'.includes(only)) await (await import('./loops.js')).loopsBench();
 
