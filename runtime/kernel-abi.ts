@@ -44,6 +44,8 @@ export type KernelSpec =
   | { readonly kind: 'reduce'; readonly op: ReduceOp; readonly map?: ElementwiseSpec; readonly dtype?: 'float64' }
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
   | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin'; readonly dtype?: 'float64' }
+  /** Dense factorizations and solves of one matrix per call, in float64 inside. */
+  | { readonly kind: 'cholesky' | 'luSolve' | 'triangularSolve'; readonly dtype?: 'float64' }
   /** The indices of the k largest elements of each row (NaN largest, ties by position), as int32. */
   | { readonly kind: 'topk'; readonly dtype?: 'float64' }
   /** Running sums or products along the middle axis of [outer, length, inner]. */
@@ -127,6 +129,12 @@ export const KERNEL_PARAMS = {
   reduce: ['outer', 'reduced', 'inner', 'x', 'out', 'scratch'],
   /** Rows of `reduced` elements. */
   softmax: ['outer', 'reduced', 'x', 'out'],
+  /** One n×n matrix's lower Cholesky factor, through a float64 scratch of n² elements. */
+  cholesky: ['n', 'a', 'out', 'scratch'],
+  /** One n×n system with k right-hand sides by LU with partial pivoting, through a float64 scratch of n² + n·k elements. */
+  luSolve: ['n', 'k', 'a', 'b', 'out', 'scratch'],
+  /** One triangular n×n system with k right-hand sides (flags 0 or 1), through a float64 scratch of n² + n·k elements. */
+  triangularSolve: ['n', 'k', 't', 'b', 'out', 'scratch', 'lower', 'transpose', 'unit'],
   /** Running totals along the middle axis of [outer, length, inner]. */
   cumulative: ['outer', 'length', 'inner', 'x', 'out'],
   /** `rows` rows of `n` elements: the k largest's indices into `out` (int32), `scratch` k values. */

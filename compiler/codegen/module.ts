@@ -12,6 +12,7 @@ import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 import { emitCumulative } from './cumulative.js';
 import { emitTopk } from './topk.js';
+import { emitCholesky, emitLuSolve, emitTriangularSolve } from './dense.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
@@ -144,6 +145,15 @@ export function buildModule(
           break;
         case 'randomUniform':
           emit('randomUniform', (e) => emitRandomUniform(e, name, spec.dtype === 'float64'));
+          break;
+        case 'cholesky':
+          emit('cholesky', (e) => emitCholesky(e, name, spec.dtype === 'float64'));
+          break;
+        case 'luSolve':
+          emit('luSolve', (e) => emitLuSolve(e, name, spec.dtype === 'float64'));
+          break;
+        case 'triangularSolve':
+          emit('triangularSolve', (e) => emitTriangularSolve(e, name, spec.dtype === 'float64'));
           break;
         case 'topk':
           emit('topk', (e) => emitTopk(e, name, spec.dtype === 'float64'));

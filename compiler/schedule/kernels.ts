@@ -112,6 +112,9 @@ const argReduction: Lowering<'argmax' | 'argmin'> = (node) => {
   const x = node.inputs[0]!;
   return x.dtype === 'float32' || x.dtype === 'float64' ? { kind: 'argReduce', op: node.op, ...width(x) } : undefined;
 };
+/** A solve whose operands and result share one float type. */
+const denseFloat = (n: Node) =>
+  (n.dtype === 'float32' || n.dtype === 'float64') && n.inputs.every((i) => i.dtype === n.dtype);
 const isFloatOf = (n: Node) => n.dtype === 'float32' || n.dtype === 'float64';
 const cumulative: Lowering<'cumsum' | 'cumprod'> = (node) =>
   sameFloat(node) ? { kind: 'cumulative', op: node.op === 'cumsum' ? 'sum' : 'prod', ...width(node) } : undefined;
@@ -255,9 +258,9 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   logSoftmax: softmax,
   cumsum: cumulative,
   cumprod: cumulative,
-  cholesky: { reference: 'dense factorization (no wasm kernel yet)' },
-  solveTriangular: { reference: 'dense factorization (no wasm kernel yet)' },
-  solve: { reference: 'dense factorization (no wasm kernel yet)' },
+  cholesky: (node) => (sameFloat(node) ? { kind: 'cholesky', ...width(node) } : undefined),
+  solveTriangular: (node) => (denseFloat(node) ? { kind: 'triangularSolve', ...width(node) } : undefined),
+  solve: (node) => (denseFloat(node) ? { kind: 'luSolve', ...width(node) } : undefined),
   slogdet: { reference: 'dense factorization (no wasm kernel yet)' },
   argsort: { reference: 'a comparison sort of each line (no wasm kernel yet)' },
   topkIndices: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'topk', ...width(node.inputs[0]!) } : undefined),

@@ -25,6 +25,7 @@ import {
 import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
 import { argReduce, cumulative, reduce, softmax, topk } from './drivers/reduce.js';
+import { dense } from './drivers/dense.js';
 import { shapeOp } from './drivers/shape.js';
 import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
 import { initialState, type DrawSource, type RandomStream } from '../random.js';
@@ -404,6 +405,10 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return cumulative(this, step, spec, operands[0]!);
       case 'topk':
         return topk(this, step, spec, operands[0]!);
+      case 'cholesky':
+      case 'luSolve':
+      case 'triangularSolve':
+        return dense(this, step, spec, operands);
       case 'stridedCopy':
         return shapeOp(this, step, operands);
       case 'gather':

@@ -182,3 +182,35 @@ describe('T.linalg against ml-matrix', () => {
     expect(() => L.solveTriangular(T.matrix('a'), T.matrix('b'), { lowr: true } as never)).toThrow(/lowr/);
   });
 });
+
+describe('T.linalg in wasm', () => {
+  it('cholesky, solve and solveTriangular run as wasm kernels (no reference step), batched, in both float types; the solves equal the reference to the bit', async () => {
+    for (const dtype of ['float64', 'float32'] as const) {
+      const a = T.tensor('a', { shape: [2, 5, 5], dtype });
+      const b = T.tensor('b', { shape: [5, 3], dtype });
+      const outs = [
+        L.cholesky(a),
+        L.solve(a, b),
+        L.solveTriangular(a, b, { lower: true }),
+        L.solveTriangular(a, b, { transpose: true, unitDiagonal: true }),
+      ];
+      const wasm = await T.compile([a, b], outs, { mode: 'wasm' });
+      const js = await T.compile([a, b], outs, { mode: 'js' });
+      expect(wasm.stats.referenceSteps).toBe(0);
+      await fc.assert(
+        fc.asyncProperty(fc.tuple(wellConditioned(5), spd(5), randomMatrix(5, 3)), async ([m1, m2, rhs]) => {
+          const inputs = [T.array([m2, m1], { dtype }), T.array(rhs, { dtype })] as const;
+          const [got, want] = [wasm(...inputs), js(...inputs)];
+          // The Cholesky factor's inner products sum in pairs: equal within rounding.
+          Array.from(got[0]!.data).forEach((v, i) =>
+            expect(Math.abs(v - want[0]!.data[i]!)).toBeLessThanOrEqual(
+              (dtype === 'float64' ? 1e-13 : 1e-6) * Math.max(1, Math.abs(want[0]!.data[i]!)),
+            ),
+          );
+          for (let o = 1; o < outs.length; o++) expect(Array.from(got[o]!.data)).toEqual(Array.from(want[o]!.data));
+        }),
+        { numRuns: 10 },
+      );
+    }
+  });
+});
