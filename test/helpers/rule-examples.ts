@@ -87,10 +87,37 @@ const log1mSigmoidGradient: GradientExample = { exact: pointwise((v) => -sigmoid
 const identityGradient = (domain: fc.Arbitrary<number>): GradientExample => ({ exact: pointwise(() => 1), domain });
 
 /** One example graph per rule: the test below checks that every rule has one. */
+/** 4 on the diagonal: a + it is diagonally dominant for entries of a in [-1, 1] (well conditioned, positive determinant). */
+const shiftBy4 = T.constant(
+  T.array(
+    [
+      [4, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+    ],
+    { dtype: 'float64' },
+  ),
+);
+
 export const EXAMPLES: Record<string, Example> = {
   constant_folding: {
     inputs: [v3],
     build: ([x]) => T.add(x!, T.mul(T.constant(2, 'float64'), T.constant(3, 'float64'))),
+  },
+  // A diagonally dominant 3×3 matrix (entries of a in [-1, 1] plus 4 on the diagonal): positive determinant, well conditioned.
+  log_det: {
+    inputs: [['a', [3, 3]]],
+    build: ([a]) => T.log(T.linalg.det(T.add(a!, shiftBy4))),
+    domain: inRange(-1, 1),
+  },
+  inv_matmul: {
+    inputs: [
+      ['a', [3, 3]],
+      ['b', [3, 2]],
+    ],
+    build: ([a, b]) => T.matmul(T.linalg.inv(T.add(a!, shiftBy4)), b!),
+    expected: ([a, b]) => T.linalg.solve(T.add(a!, shiftBy4), b!),
+    domain: inRange(-1, 1),
   },
   // A composite expanded into its declared form: sin over cos, not the cotangent's cos over sin.
   decompose_composites: {

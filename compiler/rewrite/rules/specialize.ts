@@ -1,6 +1,8 @@
 import * as B from '../../ir/build.js';
 import { Node } from '../../ir/node.js';
-import { anyConstant, cap, constantValue, op, rule, type Bindings, type Rule } from '../pattern.js';
+import { anyConstant, cap, constantValue, guarded, named, op, rule, type Bindings, type Rule } from '../pattern.js';
+import { solve } from '../../ir/linalg.js';
+import type { NDArray } from '../../../runtime/ndarray.js';
 import { cannotWiden, scalarConst, uniformValue } from './helpers.js';
 
 const x = cap('x');
@@ -39,7 +41,42 @@ const powerOfTwo = (c: number) =>
   c !== 0 && Number.isFinite(c) && Number.isInteger(Math.log2(Math.abs(c))) && Math.abs(Math.log2(Math.abs(c))) < 126;
 
 /** Cheaper forms once the math is settled. */
+const slogdetPart = (part: 'sign' | 'logAbs') => (n: Node) => (n as Node<'slogdet'>).args.part === part;
+/** An n×n identity matrix (the constant `inv` solves against). */
+function isIdentity(value: NDArray): boolean {
+  const n = value.shape[0] ?? 0;
+  if (value.ndim !== 2 || n !== value.shape[1]) return false;
+  for (let i = 0; i < value.size; i++) if (value.data[i] !== (i % (n + 1) === 0 ? 1 : 0)) return false;
+  return true;
+}
+
 export const specialize: readonly Rule[] = [
+  // log(sign · exp(log|det A|)) -> log|det A| where the sign is 1 (log(det(A)) without the determinant's overflow), -Inf at 0, NaN below
+  rule(
+    'log_det',
+    op(
+      'log',
+      op(
+        'mul',
+        guarded(named('sign', op('slogdet', cap('a'))), slogdetPart('sign')),
+        op('exp', guarded(named('logAbs', op('slogdet', cap('a'))), slogdetPart('logAbs'))),
+      ),
+    ),
+    (m, node) =>
+      B.where(
+        B.gt(m.sign!, 0),
+        m.logAbs!,
+        B.where(B.eq(m.sign!, 0), scalarConst(-Infinity, node.dtype), scalarConst(NaN, node.dtype)),
+      ),
+  ),
+  // matmul(inv(A), b) -> solve(A, b): one factorization and substitution instead of an inverse and a product (fewer flops, smaller error)
+  rule('inv_matmul', op('matmul', op('solve', cap('a'), anyConstant('eye')), cap('b')), (m, node) => {
+    const args = node.args as Node<'matmul'>['args'];
+    const eye = (m.eye as Node<'constant'>).args.value;
+    if (args.transposeA || args.transposeB || !isIdentity(eye) || m.b!.ndim < 2 || node.dtype !== m.a!.dtype)
+      return undefined;
+    return solve(m.a!, m.b!);
+  }),
   // pow(x, 2) -> square(x), pow(x, 0.5) -> sqrt(x) (x = -inf kept apart unless x cannot be -inf), pow(x, -1) -> reciprocal(x), pow(x, -0.5) -> rsqrt(x), pow(x, 1) -> x, pow(x, 3) -> x * square(x)
   rule('pow_specialize', op('pow', x, anyConstant('c')), (m, node) => {
     const e = exponent(m, node);
