@@ -135,6 +135,10 @@ export interface OpArgs extends DeclaredArgs {
   solveTriangular: { readonly lower: boolean; readonly transpose: boolean; readonly unitDiagonal: boolean };
   solve: None;
   slogdet: { readonly part: 'logAbs' | 'sign' };
+  // the factors of one decomposition are one op each, by `part` (computed once per part)
+  qr: { readonly complete: boolean; readonly part: 'q' | 'r' };
+  eigh: { readonly part: 'values' | 'vectors' };
+  svd: { readonly part: 'u' | 's' | 'vt' };
   // shape
   /** The value itself, as a node of its own: what a Keras layer that passes its input through returns (its label names the call). */
   identity: { readonly label: string };

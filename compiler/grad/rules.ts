@@ -152,6 +152,60 @@ function solveTriangularGrad(node: Node<'solveTriangular'>, g: Node): (Node | nu
   return [unbroadcast(triangle(full, lower, unitDiagonal ? 0 : 1), t), unbroadcast(gb, b)];
 }
 
+/** Y with Y·Rᵀ = X for upper triangular R: X·R⁻ᵀ. */
+const timesInverseTransposeOfUpper = (x: Node, r: Node): Node => mT(solveTriangular(r, mT(x), { lower: false }));
+
+/**
+ * QR (reduced, m ≥ n; Walter and Lehmann, as PyTorch): with M = R·R̄ᵀ − Q̄ᵀ·Q and copyltu(M) its lower
+ * triangle mirrored, Ā = (Q̄ + Q·copyltu(M))·R⁻ᵀ. Each factor is its own node: each brings its share.
+ */
+function qrGrad(node: Node<'qr'>, g: Node): Node {
+  const a = node.inputs[0]!;
+  const [m, n] = a.shape.slice(-2);
+  if (node.args.complete || m === null || n === null || m! < n!)
+    unsupported('qr', "the gradient needs mode 'reduced' and m ≥ n with sizes known when the graph is built");
+  const q = Node.make('qr', [a], { complete: false, part: 'q' });
+  const r = Node.make('qr', [a], { complete: false, part: 'r' });
+  const mOf = node.args.part === 'q' ? B.neg(B.matmul(mT(g), q)) : B.matmul(r, mT(g));
+  const copyltu = B.add(triangle(mOf, true, 1), mT(triangle(mOf, true, 0)));
+  const inner = node.args.part === 'q' ? B.add(g, B.matmul(q, copyltu)) : B.matmul(q, copyltu);
+  return timesInverseTransposeOfUpper(inner, r);
+}
+
+/**
+ * eigh of the lower triangle: with A = V·diag(w)·Vᵀ, values give G = V·diag(w̄)·Vᵀ and vectors give
+ * G = V·(F ∘ Vᵀ·V̄)·Vᵀ, F_ij = 1/(w_j − w_i) off the diagonal (infinite for repeated eigenvalues: the
+ * vectors' gradient is undefined there); folded onto the triangle that is read as for Cholesky.
+ */
+function eighGrad(node: Node<'eigh'>, g: Node): Node {
+  const a = node.inputs[0]!;
+  const w = Node.make('eigh', [a], { part: 'values' });
+  const v = Node.make('eigh', [a], { part: 'vectors' });
+  let inner: Node;
+  if (node.args.part === 'values') inner = B.mul(B.expandDims(g, -2), v);
+  else {
+    const [r, c] = rowsCols(v);
+    const gap = B.sub(B.expandDims(w, -2), B.expandDims(w, -1));
+    const f = B.where(B.eq(r, c), 0, B.div(1, gap));
+    inner = B.matmul(v, B.mul(f, B.matmul(mT(v), g)));
+  }
+  const full = node.args.part === 'values' ? B.matmul(inner, mT(v)) : B.matmul(inner, mT(v));
+  return triangle(B.add(full, mT(full)), true, 0.5);
+}
+
+/** The singular values' gradient: Ā = U·diag(s̄)·Vᵀ. */
+function svdGrad(node: Node<'svd'>, g: Node): Node {
+  const a = node.inputs[0]!;
+  if (node.args.part !== 's')
+    unsupported(
+      'svd',
+      'only the singular values differentiate (the gradients of U and V are undefined at repeated or zero singular values); use the values, or eigh',
+    );
+  const u = Node.make('svd', [a], { part: 'u' });
+  const vt = Node.make('svd', [a], { part: 'vt' });
+  return B.matmul(B.mul(u, B.expandDims(g, -2)), vt);
+}
+
 function unsupported(op: string, why: string): never {
   throw new GradError(`${op}: ${why}`);
 }
@@ -264,6 +318,9 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     const inverseT = Node.make('solve', [mT(a), B.cast(B.eq(r, c), a.dtype)], {});
     return [B.mul(B.expandDims(B.expandDims(g, -1), -1), inverseT)];
   },
+  qr: (node, g) => [qrGrad(node, g)],
+  eigh: (node, g) => [eighGrad(node, g)],
+  svd: (node, g) => [svdGrad(node, g)],
   cumsum: (node, g) => [sumsToEnd(g, node.args.axis)],
   cumprod: (node, g) => [cumprodGrad(node, g)],
   argsort: noGrad,

@@ -12,7 +12,7 @@ import { ShapeError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
 
 const describe = (x: Node) => `${x.name ?? 'a tensor'} [${x.shape.map((d) => d ?? '?').join(', ')}]`;
-const make = <K extends 'cholesky' | 'solveTriangular' | 'solve' | 'slogdet'>(
+const make = <K extends 'cholesky' | 'solveTriangular' | 'solve' | 'slogdet' | 'qr' | 'eigh' | 'svd'>(
   op: K,
   inputs: Node[],
   args: Node<K>['args'],
@@ -81,7 +81,92 @@ export function det(a: TensorLike): Node {
   return B.mul(sign, B.exp(logAbsDet));
 }
 
+/** Q·R = A with Q's columns orthonormal and R upper triangular with a non-negative diagonal ('reduced': k = min(m, n) columns of Q; 'complete': m). */
+export function qr(a: TensorLike, options: { mode?: 'reduced' | 'complete' } = {}): { q: Node; r: Node } {
+  checkOptionNames('qr', options, ['mode']);
+  const mode = options.mode ?? 'reduced';
+  if (mode !== 'reduced' && mode !== 'complete')
+    throw new ShapeError(`qr: mode must be 'reduced' or 'complete', got '${String(mode)}'`);
+  const node = asNode(a);
+  const complete = mode === 'complete';
+  return { q: make('qr', [node], { complete, part: 'q' }), r: make('qr', [node], { complete, part: 'r' }) };
+}
+
+/** The eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices, from their lower triangle (NumPy's eigh). */
+export function eigh(a: TensorLike): { values: Node; vectors: Node } {
+  const node = asNode(a);
+  return { values: make('eigh', [node], { part: 'values' }), vectors: make('eigh', [node], { part: 'vectors' }) };
+}
+
+/** The reduced singular value decomposition A = U·diag(s)·Vᵀ (NumPy's svd with full_matrices=False): s descending. */
+export function svd(a: TensorLike): { u: Node; s: Node; vt: Node } {
+  const node = asNode(a);
+  return {
+    u: make('svd', [node], { part: 'u' }),
+    s: make('svd', [node], { part: 's' }),
+    vt: make('svd', [node], { part: 'vt' }),
+  };
+}
+
+/** The Moore–Penrose pseudo-inverse by the SVD, singular values at or below rcond·max(s) taken as zero (NumPy's pinv). */
+export function pinv(a: TensorLike, rcond = 1e-15): Node {
+  const { u, s, vt } = svd(a);
+  const kept = B.gt(s, B.mul(B.max(s, -1, true), rcond));
+  const inverse = B.where(kept, B.div(1, B.where(kept, s, 1)), 0);
+  return B.matmul(B.mul(mT(vt), B.expandDims(inverse, -2)), mT(u));
+}
+
+/** The least-squares solution x minimizing ‖A·x − b‖ (the minimum-norm one when A is rank-deficient), by the pseudo-inverse. */
+export function lstsq(a: TensorLike, b: TensorLike): Node {
+  const { rhs, restore } = columns(asNode(b));
+  return restore(B.matmul(pinv(a), rhs));
+}
+
+/** A to the integer power k (NumPy's matrix_power): binary powering, through inv for k < 0, the identity for 0. */
+export function matrixPower(a: TensorLike, k: number): Node {
+  const node = asNode(a);
+  if (!Number.isInteger(k)) throw new ShapeError(`matrixPower: the power must be an integer, got ${k}`);
+  const [rows, n] = [node.shape[node.ndim - 2], node.shape[node.ndim - 1]];
+  if (node.ndim < 2 || (rows !== null && n !== null && rows !== n))
+    throw new ShapeError(`matrixPower(${describe(node)}): needs square matrices`);
+  if (k <= 0 && (n === null || n === undefined))
+    throw new ShapeError(
+      `matrixPower(${describe(node)}, ${k}): a power ≤ 0 needs the size known when the graph is built`,
+    );
+  if (k === 0)
+    return Node.make('broadcastLike', [eye(n!, n!, 0, node.dtype === 'float64' ? 'float64' : undefined), node], {});
+  let base = k < 0 ? inv(node) : node;
+  let result: Node | undefined;
+  for (let e = Math.abs(k); e > 0; e >>= 1) {
+    if (e & 1) result = result ? B.matmul(result, base) : base;
+    if (e > 1) base = B.matmul(base, base);
+  }
+  return result!;
+}
+
+/** The last two axes swapped. */
+const mT = (x: Node): Node =>
+  B.transpose(
+    x,
+    [...x.shape.keys()].map((a, _, all) => (a < all.length - 2 ? a : 2 * all.length - 3 - a)),
+  );
+
 /** Theano's, NumPy's and SciPy's functions under one name: `T.linalg.cholesky(a)`, … */
-export const linalg = { cholesky, solveTriangular, solve, choSolve, inv, slogdet, det, matrixInverse: inv } as const;
+export const linalg = {
+  cholesky,
+  solveTriangular,
+  solve,
+  choSolve,
+  inv,
+  slogdet,
+  det,
+  matrixInverse: inv,
+  qr,
+  eigh,
+  svd,
+  pinv,
+  lstsq,
+  matrixPower,
+} as const;
 /** Theano's spelling of inv. */
 export const matrixInverse = inv;

@@ -130,6 +130,11 @@ function cumulative(): OpInfo<'cumsum' | 'cumprod'> {
   };
 }
 
+/** The batch axes and the two matrix sizes of a [..., m, n] operand. */
+function matrixDims(a: TensorType, op: string): [Dim[], Dim, Dim] {
+  if (a.shape.length < 2) throw new TypeRuleError(`${op} needs a matrix (rank ≥ 2), got rank ${a.shape.length}`);
+  return [a.shape.slice(0, -2), a.shape[a.shape.length - 2]!, a.shape[a.shape.length - 1]!];
+}
 /** A batch of square float matrices ([..., n, n]). */
 function square(a: TensorType, op: string): TensorType {
   if (a.shape.length < 2) throw new TypeRuleError(`${op} needs a matrix (rank ≥ 2), got rank ${a.shape.length}`);
@@ -296,6 +301,37 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
       `${a.lower ? 'lower' : 'upper'}${a.transpose ? ', transposed' : ''}${a.unitDiagonal ? ', unit diagonal' : ''}`,
   },
   solve: { kind: 'linalg', arity: 2, type: ([a, b]) => solveType(a!, b!) },
+  qr: {
+    kind: 'linalg',
+    arity: 1,
+    type: ([a], args) => {
+      const [batch, m, n] = matrixDims(a!, 'qr');
+      const k = m === null || n === null ? null : Math.min(m, n);
+      const shape = args.part === 'q' ? [m, args.complete ? m : k] : [args.complete ? m : k, n];
+      return { dtype: floatOf(a!.dtype), shape: [...batch, ...shape] };
+    },
+    format: (a) => `${a.part}${a.complete ? ', complete' : ''}`,
+  },
+  eigh: {
+    kind: 'linalg',
+    arity: 1,
+    type: ([a], args) => {
+      const t = square(a!, 'eigh');
+      return args.part === 'values' ? { ...t, shape: t.shape.slice(0, -1) } : t;
+    },
+    format: (a) => a.part,
+  },
+  svd: {
+    kind: 'linalg',
+    arity: 1,
+    type: ([a], args) => {
+      const [batch, m, n] = matrixDims(a!, 'svd');
+      const k = m === null || n === null ? null : Math.min(m, n);
+      const shape = args.part === 's' ? [k] : args.part === 'u' ? [m, k] : [k, n];
+      return { dtype: floatOf(a!.dtype), shape: [...batch, ...shape] };
+    },
+    format: (a) => a.part,
+  },
   slogdet: {
     kind: 'linalg',
     arity: 1,

@@ -170,3 +170,215 @@ export function slogdet(a: NDArray, part: 'logAbs' | 'sign', dtype: DType): NDAr
   }
   return new NDArray(out, a.shape.slice(0, -2), dtype);
 }
+
+/** The largest |entry| of a matrix, or 1 where that is 0 or not finite (nothing to scale, or NaN to keep). */
+function largestMagnitude(m: Float64Array): number {
+  let largest = 0;
+  for (const v of m) largest = Math.max(largest, Math.abs(v));
+  return largest > 0 && Number.isFinite(largest) ? largest : 1;
+}
+
+/** Flips the sign of column j of each matrix in `pair` when `lead`'s column j has its largest-magnitude entry negative (a deterministic sign). */
+function normalizeColumns(lead: Float64Array, rows: number, cols: number, others: readonly [Float64Array, number][]): void {
+  for (let j = 0; j < cols; j++) {
+    let best = 0;
+    for (let i = 1; i < rows; i++) if (Math.abs(lead[i * cols + j]!) > Math.abs(lead[best * cols + j]!)) best = i;
+    if (lead[best * cols + j]! >= 0) continue;
+    for (let i = 0; i < rows; i++) lead[i * cols + j] = -lead[i * cols + j]!;
+    for (const [m, r] of others) for (let i = 0; i < r; i++) m[i * cols + j] = -m[i * cols + j]!;
+  }
+}
+
+/**
+ * Householder QR of each m×n matrix: `part` 'q' (m×k, or m×m `complete`) or 'r' (k×n, or m×n), k = min(m, n).
+ * R's diagonal is made non-negative (the factorization is then unique for a full-rank A).
+ */
+export function qr(a: NDArray, part: 'q' | 'r', complete: boolean, dtype: DType): NDArray {
+  const [m, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
+  const count = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+  const k = Math.min(m, n);
+  const qCols = complete ? m : k;
+  const rRows = complete ? m : k;
+  const out = allocate(dtype, count * (part === 'q' ? m * qCols : rRows * n));
+  for (let b = 0; b < count; b++) {
+    const r = matrixOf(a, b, m, n);
+    const q = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) q[i * m + i] = 1;
+    const v = new Float64Array(m);
+    for (let j = 0; j < k; j++) {
+      let norm = 0;
+      for (let i = j; i < m; i++) norm = Math.hypot(norm, r[i * n + j]!);
+      if (norm === 0) continue;
+      // v = (x − α·e₁)/‖x‖: divided by the column's norm, so that vᵀv neither under- nor overflows.
+      const alpha = r[j * n + j]! > 0 ? -1 : 1;
+      for (let i = j; i < m; i++) v[i] = r[i * n + j]! / norm;
+      v[j] = v[j]! - alpha;
+      let vv = 0;
+      for (let i = j; i < m; i++) vv += v[i]! * v[i]!;
+      if (vv === 0) continue;
+      // R ← (I − 2vvᵀ/vᵀv)·R, and Q ← Q·(I − 2vvᵀ/vᵀv).
+      for (let c = j; c < n; c++) {
+        let s = 0;
+        for (let i = j; i < m; i++) s += v[i]! * r[i * n + c]!;
+        const f = (2 * s) / vv;
+        for (let i = j; i < m; i++) r[i * n + c] = r[i * n + c]! - f * v[i]!;
+      }
+      for (let row = 0; row < m; row++) {
+        let s = 0;
+        for (let i = j; i < m; i++) s += q[row * m + i]! * v[i]!;
+        const f = (2 * s) / vv;
+        for (let i = j; i < m; i++) q[row * m + i] = q[row * m + i]! - f * v[i]!;
+      }
+    }
+    // A non-negative diagonal: row i of R and column i of Q change sign together.
+    for (let i = 0; i < k; i++) {
+      if (r[i * n + i]! >= 0) continue;
+      for (let c = 0; c < n; c++) r[i * n + c] = -r[i * n + c]!;
+      for (let row = 0; row < m; row++) q[row * m + i] = -q[row * m + i]!;
+    }
+    if (part === 'q') {
+      for (let i = 0; i < m; i++) for (let c = 0; c < qCols; c++) out[b * m * qCols + i * qCols + c] = q[i * m + c]!;
+    } else {
+      for (let i = 0; i < rRows; i++)
+        for (let c = 0; c < n; c++) out[b * rRows * n + i * n + c] = i > c ? 0 : r[i * n + c]!;
+    }
+  }
+  const batch = a.shape.slice(0, -2);
+  return new NDArray(out, part === 'q' ? [...batch, m, qCols] : [...batch, rRows, n], dtype);
+}
+
+/**
+ * Eigenvalues (ascending) or eigenvectors (columns, each with its largest-magnitude entry positive) of
+ * symmetric matrices, by cyclic Jacobi rotations on the lower triangle mirrored (NumPy's eigh, UPLO='L').
+ */
+export function eigh(a: NDArray, part: 'values' | 'vectors', dtype: DType): NDArray {
+  const n = a.shape[a.ndim - 1]!;
+  const count = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+  const out = allocate(dtype, count * (part === 'values' ? n : n * n));
+  for (let b = 0; b < count; b++) {
+    const s = matrixOf(a, b, n, n);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) s[i * n + j] = s[j * n + i]!;
+    // Scaled to a largest magnitude of 1 (eigenvalues scaled back), so that no sum of squares under- or overflows.
+    const scale = largestMagnitude(s);
+    for (let i = 0; i < s.length; i++) s[i] = s[i]! / scale;
+    const v = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) v[i * n + i] = 1;
+    for (let sweep = 0; sweep < 100; sweep++) {
+      let off = 0;
+      let scale = 0;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) (i === j ? (scale += s[i * n + j]! ** 2) : (off += s[i * n + j]! ** 2));
+      if (!(off > 1e-30 * (scale + off)) || !Number.isFinite(off)) break;
+      for (let p = 0; p < n - 1; p++)
+        for (let q = p + 1; q < n; q++) {
+          const apq = s[p * n + q]!;
+          if (apq === 0) continue;
+          const theta = (s[q * n + q]! - s[p * n + p]!) / (2 * apq);
+          const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+          const c = 1 / Math.sqrt(t * t + 1);
+          const sn = t * c;
+          for (let k = 0; k < n; k++) {
+            const [skp, skq] = [s[k * n + p]!, s[k * n + q]!];
+            s[k * n + p] = c * skp - sn * skq;
+            s[k * n + q] = sn * skp + c * skq;
+          }
+          for (let k = 0; k < n; k++) {
+            const [spk, sqk] = [s[p * n + k]!, s[q * n + k]!];
+            s[p * n + k] = c * spk - sn * sqk;
+            s[q * n + k] = sn * spk + c * sqk;
+          }
+          for (let k = 0; k < n; k++) {
+            const [vkp, vkq] = [v[k * n + p]!, v[k * n + q]!];
+            v[k * n + p] = c * vkp - sn * vkq;
+            v[k * n + q] = sn * vkp + c * vkq;
+          }
+        }
+    }
+    const order = Array.from({ length: n }, (_, i) => i).sort((p, q) => s[p * n + p]! - s[q * n + q]!);
+    if (part === 'values') order.forEach((i, r) => (out[b * n + r] = s[i * n + i]! * scale));
+    else {
+      const sorted = new Float64Array(n * n);
+      for (let row = 0; row < n; row++) order.forEach((i, c) => (sorted[row * n + c] = v[row * n + i]!));
+      normalizeColumns(sorted, n, n, []);
+      out.set(sorted, b * n * n);
+    }
+  }
+  const batch = a.shape.slice(0, -2);
+  return new NDArray(out, part === 'values' ? [...batch, n] : [...batch, n, n], dtype);
+}
+
+/**
+ * The reduced singular value decomposition A = U·diag(S)·Vᵀ of each m×n matrix by one-sided Jacobi
+ * (Hestenes: accurate for small singular values too): `part` 'u' (m×k), 's' (k, descending) or 'vt'
+ * (k×n), k = min(m, n); each column of U with its largest-magnitude entry positive, V's row alike.
+ */
+export function svd(a: NDArray, part: 'u' | 's' | 'vt', dtype: DType): NDArray {
+  const [m0, n0] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
+  const count = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+  const k = Math.min(m0, n0);
+  const size = part === 's' ? k : part === 'u' ? m0 * k : k * n0;
+  const out = allocate(dtype, count * size);
+  // Wide matrices are decomposed transposed: Aᵀ = V·S·Uᵀ.
+  const wide = n0 > m0;
+  const [m, n] = wide ? [n0, m0] : [m0, n0];
+  for (let b = 0; b < count; b++) {
+    const given = matrixOf(a, b, m0, n0);
+    const w = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[i * n + j] = wide ? given[j * n0 + i]! : given[i * n0 + j]!;
+    // Scaled to a largest magnitude of 1 (and back at the end), so that no sum of squares under- or overflows.
+    const scale = largestMagnitude(w);
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! / scale;
+    const v = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) v[i * n + i] = 1;
+    for (let sweep = 0; sweep < 100; sweep++) {
+      let rotated = false;
+      for (let p = 0; p < n - 1; p++)
+        for (let q = p + 1; q < n; q++) {
+          let [alpha, beta, gamma] = [0, 0, 0];
+          for (let i = 0; i < m; i++) {
+            alpha += w[i * n + p]! ** 2;
+            beta += w[i * n + q]! ** 2;
+            gamma += w[i * n + p]! * w[i * n + q]!;
+          }
+          if (!(Math.abs(gamma) > 1e-15 * Math.sqrt(alpha * beta))) continue;
+          rotated = true;
+          const zeta = (beta - alpha) / (2 * gamma);
+          const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+          const c = 1 / Math.sqrt(1 + t * t);
+          const s = c * t;
+          for (let i = 0; i < m; i++) {
+            const [x, y] = [w[i * n + p]!, w[i * n + q]!];
+            w[i * n + p] = c * x - s * y;
+            w[i * n + q] = s * x + c * y;
+          }
+          for (let i = 0; i < n; i++) {
+            const [x, y] = [v[i * n + p]!, v[i * n + q]!];
+            v[i * n + p] = c * x - s * y;
+            v[i * n + q] = s * x + c * y;
+          }
+        }
+      if (!rotated) break;
+    }
+    const norms = Array.from({ length: n }, (_, j) => {
+      let s = 0;
+      for (let i = 0; i < m; i++) s = Math.hypot(s, w[i * n + j]!);
+      return s;
+    });
+    const sigma = norms.map((s) => s * scale);
+    const order = sigma.map((_, j) => j).sort((p, q) => sigma[q]! - sigma[p]!).slice(0, k);
+    // U = W/σ column by column (m×k), V's columns in the same order (n×k).
+    const u = new Float64Array(m * k);
+    const vk = new Float64Array(n * k);
+    order.forEach((j, c) => {
+      for (let i = 0; i < m; i++) u[i * k + c] = norms[j]! > 0 ? w[i * n + j]! / norms[j]! : 0;
+      for (let i = 0; i < n; i++) vk[i * k + c] = v[i * n + j]!;
+    });
+    const [left, right, leftRows, rightRows] = wide ? [vk, u, n, m] : [u, vk, m, n];
+    normalizeColumns(left, leftRows, k, [[right, rightRows]]);
+    if (part === 's') order.forEach((j, c) => (out[b * k + c] = sigma[j]!));
+    else if (part === 'u') out.set(left, b * size);
+    else for (let c = 0; c < k; c++) for (let j = 0; j < rightRows; j++) out[b * size + c * rightRows + j] = right[j * k + c]!;
+  }
+  const batch = a.shape.slice(0, -2);
+  return new NDArray(out, part === 's' ? [...batch, k] : part === 'u' ? [...batch, m0, k] : [...batch, k, n0], dtype);
+}

@@ -99,6 +99,9 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   solveTriangular: ([t, b], a, ctx) => decompositions.solveTriangular(t!, b!, a, ctx.dtype),
   solve: ([a, b], _a, ctx) => decompositions.solve(a!, b!, ctx.dtype),
   slogdet: ([a], args, ctx) => decompositions.slogdet(a!, args.part, ctx.dtype),
+  qr: ([a], args, ctx) => decompositions.qr(a!, args.part, args.complete, ctx.dtype),
+  eigh: ([a], args, ctx) => decompositions.eigh(a!, args.part, ctx.dtype),
+  svd: ([a], args, ctx) => decompositions.svd(a!, args.part, ctx.dtype),
   matmul: ([a, b], f, ctx) =>
     matmul(f.transposeA ? swapLastAxes(a!) : a!, f.transposeB ? swapLastAxes(b!) : b!, ctx.dtype),
 
