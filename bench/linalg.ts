@@ -3,7 +3,9 @@
  * float64 and float32 against ml-matrix, a maintained pure-JavaScript library (float64 only), in the
  * same process; medians of 7 calls.
  */
-import { CholeskyDecomposition, Matrix, solve } from 'ml-matrix';
+import { CholeskyDecomposition, Matrix, QrDecomposition, SingularValueDecomposition, solve } from 'ml-matrix';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as T from '../src/index.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -36,7 +38,55 @@ export async function linalgBench(): Promise<void> {
       `solve 512, ${dtype} | ${ts.toFixed(1)} ms | ${ml.solve.toFixed(1)} ms | ${(ts / ml.solve).toFixed(2)} | ${(((2 * n ** 3) / 3 / ts) * 1e-6).toFixed(2)} GFLOPS`,
     );
   }
+  // QR of 512×256 (TF.js has tf.linalg.qr) and the SVD of 256×256, float64 against ml-matrix, float32 against TF.js.
+  const tall = Matrix.rand(512, 256, { random: mulberry(8) });
+  const square = Matrix.rand(256, 256, { random: mulberry(9) });
+  const x64 = T.tensor('x', { shape: [512, 256], dtype: 'float64' });
+  const qr64 = await T.compile([x64], T.linalg.qr(x64).r);
+  const s64 = T.tensor('s', { shape: [256, 256], dtype: 'float64' });
+  const svd64 = await T.compile([s64], T.linalg.svd(s64).s);
+  const [tq, mq] = [
+    time(() => qr64(T.array(tall.to2DArray(), { dtype: 'float64' }))),
+    time(() => new QrDecomposition(tall)),
+  ];
+  const [ts, ms] = [
+    time(() => svd64(T.array(square.to2DArray(), { dtype: 'float64' }))),
+    time(() => new SingularValueDecomposition(square)),
+  ];
+  rows.push(`qr 512×256, float64 | ${tq.toFixed(1)} ms | ${mq.toFixed(1)} ms | ${(tq / mq).toFixed(2)} |`);
+  rows.push(`svd 256×256, float64 | ${ts.toFixed(1)} ms | ${ms.toFixed(1)} ms | ${(ts / ms).toFixed(2)} |`);
+  const tfQr = await tfjsQr(tall);
+  if (tfQr !== undefined) {
+    const x32 = T.tensor('x', { shape: [512, 256] });
+    const qr32 = await T.compile([x32], [T.linalg.qr(x32).q, T.linalg.qr(x32).r]);
+    const t32 = time(() => qr32(T.array(tall.to2DArray())));
+    rows.push(
+      `qr 512×256, float32, against TF.js wasm's tf.linalg.qr | ${t32.toFixed(1)} ms | ${tfQr.toFixed(1)} ms (TF.js) | ${(t32 / tfQr).toFixed(2)} |`,
+    );
+  }
   console.log(['linear algebra | tsano | ml-matrix 6.15 (float64) | ratio | tsano', ...rows].join('\n'));
+}
+
+/** TF.js wasm's QR (Q and R read back) of the same matrix, or undefined where TF.js does not load. */
+async function tfjsQr(a: Matrix): Promise<number | undefined> {
+  try {
+    const tf = await import('@tensorflow/tfjs-core');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const require = createRequire(import.meta.url);
+    wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
+    await tf.setBackend('wasm');
+    await tf.ready();
+    const x = tf.tensor2d(a.to2DArray());
+    return time(() => {
+      const [q, r] = tf.linalg.qr(x);
+      q!.dataSync();
+      r!.dataSync();
+      q!.dispose();
+      r!.dispose();
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 /** A seeded generator, so every run factors the same matrix. */

@@ -179,7 +179,12 @@ function largestMagnitude(m: Float64Array): number {
 }
 
 /** Flips the sign of column j of each matrix in `pair` when `lead`'s column j has its largest-magnitude entry negative (a deterministic sign). */
-function normalizeColumns(lead: Float64Array, rows: number, cols: number, others: readonly [Float64Array, number][]): void {
+function normalizeColumns(
+  lead: Float64Array,
+  rows: number,
+  cols: number,
+  others: readonly [Float64Array, number][],
+): void {
   for (let j = 0; j < cols; j++) {
     let best = 0;
     for (let i = 1; i < rows; i++) if (Math.abs(lead[i * cols + j]!) > Math.abs(lead[best * cols + j]!)) best = i;
@@ -191,7 +196,9 @@ function normalizeColumns(lead: Float64Array, rows: number, cols: number, others
 
 /**
  * Householder QR of each m×n matrix: `part` 'q' (m×k, or m×m `complete`) or 'r' (k×n, or m×n), k = min(m, n).
- * R's diagonal is made non-negative (the factorization is then unique for a full-rank A).
+ * R's diagonal is made non-negative (the factorization is then unique for a full-rank A). Columns are
+ * kept contiguous; Q is formed only for the 'q' part, by applying the reflectors to the identity's
+ * first columns, last reflector first.
  */
 export function qr(a: NDArray, part: 'q' | 'r', complete: boolean, dtype: DType): NDArray {
   const [m, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
@@ -201,46 +208,55 @@ export function qr(a: NDArray, part: 'q' | 'r', complete: boolean, dtype: DType)
   const rRows = complete ? m : k;
   const out = allocate(dtype, count * (part === 'q' ? m * qCols : rRows * n));
   for (let b = 0; b < count; b++) {
-    const r = matrixOf(a, b, m, n);
-    const q = new Float64Array(m * m);
-    for (let i = 0; i < m; i++) q[i * m + i] = 1;
-    const v = new Float64Array(m);
+    const given = matrixOf(a, b, m, n);
+    const cols = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => given[i * n + j]!));
+    const reflectors: (Float64Array | undefined)[] = [];
     for (let j = 0; j < k; j++) {
+      const x = cols[j]!;
       let norm = 0;
-      for (let i = j; i < m; i++) norm = Math.hypot(norm, r[i * n + j]!);
-      if (norm === 0) continue;
+      for (let i = j; i < m; i++) norm = Math.hypot(norm, x[i]!);
+      if (norm === 0) {
+        reflectors.push(undefined);
+        continue;
+      }
       // v = (x − α·e₁)/‖x‖: divided by the column's norm, so that vᵀv neither under- nor overflows.
-      const alpha = r[j * n + j]! > 0 ? -1 : 1;
-      for (let i = j; i < m; i++) v[i] = r[i * n + j]! / norm;
-      v[j] = v[j]! - alpha;
+      const v = new Float64Array(m);
+      for (let i = j; i < m; i++) v[i] = x[i]! / norm;
+      v[j] = v[j]! - (x[j]! > 0 ? -1 : 1);
       let vv = 0;
       for (let i = j; i < m; i++) vv += v[i]! * v[i]!;
-      if (vv === 0) continue;
-      // R ← (I − 2vvᵀ/vᵀv)·R, and Q ← Q·(I − 2vvᵀ/vᵀv).
-      for (let c = j; c < n; c++) {
-        let s = 0;
-        for (let i = j; i < m; i++) s += v[i]! * r[i * n + c]!;
-        const f = (2 * s) / vv;
-        for (let i = j; i < m; i++) r[i * n + c] = r[i * n + c]! - f * v[i]!;
+      if (vv === 0) {
+        reflectors.push(undefined);
+        continue;
       }
-      for (let row = 0; row < m; row++) {
+      for (let i = j; i < m; i++) v[i] = (v[i]! * Math.SQRT2) / Math.sqrt(vv); // then H = I − v·vᵀ
+      reflectors.push(v);
+      for (let c = j; c < n; c++) {
+        const col = cols[c]!;
         let s = 0;
-        for (let i = j; i < m; i++) s += q[row * m + i]! * v[i]!;
-        const f = (2 * s) / vv;
-        for (let i = j; i < m; i++) q[row * m + i] = q[row * m + i]! - f * v[i]!;
+        for (let i = j; i < m; i++) s += v[i]! * col[i]!;
+        for (let i = j; i < m; i++) col[i] = col[i]! - s * v[i]!;
       }
     }
     // A non-negative diagonal: row i of R and column i of Q change sign together.
-    for (let i = 0; i < k; i++) {
-      if (r[i * n + i]! >= 0) continue;
-      for (let c = 0; c < n; c++) r[i * n + c] = -r[i * n + c]!;
-      for (let row = 0; row < m; row++) q[row * m + i] = -q[row * m + i]!;
-    }
-    if (part === 'q') {
-      for (let i = 0; i < m; i++) for (let c = 0; c < qCols; c++) out[b * m * qCols + i * qCols + c] = q[i * m + c]!;
-    } else {
+    const flip = Array.from({ length: k }, (_, i) => cols[i]![i]! < 0);
+    if (part === 'r') {
       for (let i = 0; i < rRows; i++)
-        for (let c = 0; c < n; c++) out[b * rRows * n + i * n + c] = i > c ? 0 : r[i * n + c]!;
+        for (let c = 0; c < n; c++) out[b * rRows * n + i * n + c] = i > c ? 0 : (flip[i] ? -1 : 1) * cols[c]![i]!;
+    } else {
+      for (let c = 0; c < qCols; c++) {
+        const e = new Float64Array(m);
+        e[c] = 1;
+        for (let j = k - 1; j >= 0; j--) {
+          const v = reflectors[j];
+          if (!v) continue;
+          let s = 0;
+          for (let i = j; i < m; i++) s += v[i]! * e[i]!;
+          for (let i = j; i < m; i++) e[i] = e[i]! - s * v[i]!;
+        }
+        const sign = c < k && flip[c] ? -1 : 1;
+        for (let i = 0; i < m; i++) out[b * m * qCols + i * qCols + c] = sign * e[i]!;
+      }
     }
   }
   const batch = a.shape.slice(0, -2);
@@ -267,7 +283,7 @@ export function eigh(a: NDArray, part: 'values' | 'vectors', dtype: DType): NDAr
       let off = 0;
       let scale = 0;
       for (let i = 0; i < n; i++)
-        for (let j = 0; j < n; j++) (i === j ? (scale += s[i * n + j]! ** 2) : (off += s[i * n + j]! ** 2));
+        for (let j = 0; j < n; j++) i === j ? (scale += s[i * n + j]! ** 2) : (off += s[i * n + j]! ** 2);
       if (!(off > 1e-30 * (scale + off)) || !Number.isFinite(off)) break;
       for (let p = 0; p < n - 1; p++)
         for (let q = p + 1; q < n; q++) {
@@ -323,22 +339,30 @@ export function svd(a: NDArray, part: 'u' | 's' | 'vt', dtype: DType): NDArray {
   const [m, n] = wide ? [n0, m0] : [m0, n0];
   for (let b = 0; b < count; b++) {
     const given = matrixOf(a, b, m0, n0);
-    const w = new Float64Array(m * n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w[i * n + j] = wide ? given[j * n0 + i]! : given[i * n0 + j]!;
+    // Columns of W (m rows) and of V (n rows), each contiguous: the rotations work on pairs of them.
+    const w = Array.from({ length: n }, (_, j) =>
+      Float64Array.from({ length: m }, (_, i) => (wide ? given[j * n0 + i]! : given[i * n0 + j]!)),
+    );
     // Scaled to a largest magnitude of 1 (and back at the end), so that no sum of squares under- or overflows.
-    const scale = largestMagnitude(w);
-    for (let i = 0; i < w.length; i++) w[i] = w[i]! / scale;
-    const v = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) v[i * n + i] = 1;
+    let largest = 0;
+    for (const col of w) for (const v of col) largest = Math.max(largest, Math.abs(v));
+    const scale = largest > 0 && Number.isFinite(largest) ? largest : 1;
+    for (const col of w) for (let i = 0; i < m; i++) col[i] = col[i]! / scale;
+    const v = Array.from({ length: n }, (_, j) => {
+      const col = new Float64Array(n);
+      col[j] = 1;
+      return col;
+    });
     for (let sweep = 0; sweep < 100; sweep++) {
       let rotated = false;
       for (let p = 0; p < n - 1; p++)
         for (let q = p + 1; q < n; q++) {
+          const [wp, wq] = [w[p]!, w[q]!];
           let [alpha, beta, gamma] = [0, 0, 0];
           for (let i = 0; i < m; i++) {
-            alpha += w[i * n + p]! ** 2;
-            beta += w[i * n + q]! ** 2;
-            gamma += w[i * n + p]! * w[i * n + q]!;
+            alpha += wp[i]! * wp[i]!;
+            beta += wq[i]! * wq[i]!;
+            gamma += wp[i]! * wq[i]!;
           }
           if (!(Math.abs(gamma) > 1e-15 * Math.sqrt(alpha * beta))) continue;
           rotated = true;
@@ -347,37 +371,43 @@ export function svd(a: NDArray, part: 'u' | 's' | 'vt', dtype: DType): NDArray {
           const c = 1 / Math.sqrt(1 + t * t);
           const s = c * t;
           for (let i = 0; i < m; i++) {
-            const [x, y] = [w[i * n + p]!, w[i * n + q]!];
-            w[i * n + p] = c * x - s * y;
-            w[i * n + q] = s * x + c * y;
+            const [x, y] = [wp[i]!, wq[i]!];
+            wp[i] = c * x - s * y;
+            wq[i] = s * x + c * y;
           }
+          const [vp, vq] = [v[p]!, v[q]!];
           for (let i = 0; i < n; i++) {
-            const [x, y] = [v[i * n + p]!, v[i * n + q]!];
-            v[i * n + p] = c * x - s * y;
-            v[i * n + q] = s * x + c * y;
+            const [x, y] = [vp[i]!, vq[i]!];
+            vp[i] = c * x - s * y;
+            vq[i] = s * x + c * y;
           }
         }
       if (!rotated) break;
     }
-    const norms = Array.from({ length: n }, (_, j) => {
+    const norms = w.map((col) => {
       let s = 0;
-      for (let i = 0; i < m; i++) s = Math.hypot(s, w[i * n + j]!);
+      for (const x of col) s = Math.hypot(s, x);
       return s;
     });
     const sigma = norms.map((s) => s * scale);
-    const order = sigma.map((_, j) => j).sort((p, q) => sigma[q]! - sigma[p]!).slice(0, k);
-    // U = W/σ column by column (m×k), V's columns in the same order (n×k).
+    const order = sigma
+      .map((_, j) => j)
+      .sort((p, q) => sigma[q]! - sigma[p]!)
+      .slice(0, k);
+    // U = W/σ column by column (m×k), V's columns in the same order (n×k), row-major.
     const u = new Float64Array(m * k);
     const vk = new Float64Array(n * k);
     order.forEach((j, c) => {
-      for (let i = 0; i < m; i++) u[i * k + c] = norms[j]! > 0 ? w[i * n + j]! / norms[j]! : 0;
-      for (let i = 0; i < n; i++) vk[i * k + c] = v[i * n + j]!;
+      for (let i = 0; i < m; i++) u[i * k + c] = norms[j]! > 0 ? w[j]![i]! / norms[j]! : 0;
+      for (let i = 0; i < n; i++) vk[i * k + c] = v[j]![i]!;
     });
     const [left, right, leftRows, rightRows] = wide ? [vk, u, n, m] : [u, vk, m, n];
     normalizeColumns(left, leftRows, k, [[right, rightRows]]);
     if (part === 's') order.forEach((j, c) => (out[b * k + c] = sigma[j]!));
     else if (part === 'u') out.set(left, b * size);
-    else for (let c = 0; c < k; c++) for (let j = 0; j < rightRows; j++) out[b * size + c * rightRows + j] = right[j * k + c]!;
+    else
+      for (let c = 0; c < k; c++)
+        for (let j = 0; j < rightRows; j++) out[b * size + c * rightRows + j] = right[j * k + c]!;
   }
   const batch = a.shape.slice(0, -2);
   return new NDArray(out, part === 's' ? [...batch, k] : part === 'u' ? [...batch, m0, k] : [...batch, k, n0], dtype);
