@@ -4,9 +4,8 @@
  * same process; medians of 7 calls.
  */
 import { CholeskyDecomposition, Matrix, QrDecomposition, SingularValueDecomposition, solve } from 'ml-matrix';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as T from '../src/index.js';
+import { tfjsWithWasm } from './peers.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 function time(run: () => unknown): number {
@@ -70,12 +69,7 @@ export async function linalgBench(): Promise<void> {
 /** TF.js wasm's QR (Q and R read back) of the same matrix, or undefined where TF.js does not load. */
 async function tfjsQr(a: Matrix): Promise<number | undefined> {
   try {
-    const tf = await import('@tensorflow/tfjs-core');
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const require = createRequire(import.meta.url);
-    wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
-    await tf.setBackend('wasm');
-    await tf.ready();
+    const tf = await tfjsWithWasm();
     const x = tf.tensor2d(a.to2DArray());
     return time(() => {
       const [q, r] = tf.linalg.qr(x);

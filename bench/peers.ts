@@ -57,13 +57,19 @@ const seeded = (n: number, seed: number) => {
 };
 export const data = { seeded };
 
-export async function tfjsWasm(): Promise<Workloads> {
+/** TF.js with its wasm backend set and ready. */
+export async function tfjsWithWasm(): Promise<typeof import('@tensorflow/tfjs-core')> {
   const tf = await import('@tensorflow/tfjs-core');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const require = createRequire(import.meta.url);
   wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist/');
   await tf.setBackend('wasm');
   await tf.ready();
+  return tf;
+}
+
+export async function tfjsWasm(): Promise<Workloads> {
+  const tf = await tfjsWithWasm();
   const run = (f: () => InstanceType<typeof tf.Tensor>) => () => {
     const out = f();
     out.dataSync();

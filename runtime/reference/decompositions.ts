@@ -6,32 +6,7 @@
  */
 import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
-import { broadcastConcrete } from './layout.js';
-
-/** The batch offsets (in matrices) of each operand for every batch index of the broadcast batch shape. */
-function batches(shapes: readonly (readonly number[])[]): { batch: number[]; offsets: number[][] } {
-  const batch = broadcastConcrete(shapes);
-  const count = batch.reduce((p, d) => p * d, 1);
-  const offsets = shapes.map((s) => {
-    const strides = new Array<number>(batch.length).fill(0);
-    let stride = 1;
-    for (let a = s.length - 1; a >= 0; a--) {
-      const axis = batch.length - s.length + a;
-      strides[axis] = s[a] === 1 && batch[axis] !== 1 ? 0 : stride;
-      stride *= s[a]!;
-    }
-    return Array.from({ length: count }, (_, flat) => {
-      let rest = flat;
-      let offset = 0;
-      for (let a = batch.length - 1; a >= 0; a--) {
-        offset += (rest % batch[a]!) * strides[a]!;
-        rest = Math.floor(rest / batch[a]!);
-      }
-      return offset;
-    });
-  });
-  return { batch, offsets };
-}
+import { batchIndices } from './layout.js';
 
 const matrixOf = (x: NDArray, index: number, rows: number, cols: number): Float64Array =>
   Float64Array.from(x.data.subarray(index * rows * cols, (index + 1) * rows * cols));
@@ -72,7 +47,7 @@ export interface TriangularOptions {
 export function solveTriangular(t: NDArray, rhs: NDArray, o: TriangularOptions, dtype: DType): NDArray {
   const n = t.shape[t.ndim - 1]!;
   const k = rhs.shape[rhs.ndim - 1]!;
-  const { batch, offsets } = batches([t.shape.slice(0, -2), rhs.shape.slice(0, -2)]);
+  const { batch, indices: offsets } = batchIndices([t.shape.slice(0, -2), rhs.shape.slice(0, -2)]);
   const count = offsets[0]!.length;
   const out = allocate(dtype, count * n * k);
   // Solving with Tᵀ: a lower T's transpose is upper, and the reverse.
@@ -123,7 +98,7 @@ function luInPlace(m: Float64Array, n: number, perm: Int32Array): number {
 export function solve(a: NDArray, rhs: NDArray, dtype: DType): NDArray {
   const n = a.shape[a.ndim - 1]!;
   const k = rhs.shape[rhs.ndim - 1]!;
-  const { batch, offsets } = batches([a.shape.slice(0, -2), rhs.shape.slice(0, -2)]);
+  const { batch, indices: offsets } = batchIndices([a.shape.slice(0, -2), rhs.shape.slice(0, -2)]);
   const count = offsets[0]!.length;
   const out = allocate(dtype, count * n * k);
   const perm = new Int32Array(n);

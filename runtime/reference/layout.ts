@@ -20,6 +20,27 @@ export function broadcastConcrete(shapes: readonly (readonly number[])[]): numbe
   return out;
 }
 
+/**
+ * For operands with batch shapes `shapes` (their matrix axes left out), the broadcast batch shape and,
+ * per operand, the index of its matrix for every flat index of that batch.
+ */
+export function batchIndices(shapes: readonly (readonly number[])[]): { batch: number[]; indices: number[][] } {
+  const batch = broadcastConcrete(shapes);
+  const count = batch.reduce((p, d) => p * d, 1);
+  const indices = shapes.map((s) => {
+    const strides = broadcastStrides(s, batch);
+    return Array.from({ length: count }, (_, flat) => {
+      let [rest, index] = [flat, 0];
+      for (let a = batch.length - 1; a >= 0; a--) {
+        index += (rest % batch[a]!) * strides[a]!;
+        rest = Math.floor(rest / batch[a]!);
+      }
+      return index;
+    });
+  });
+  return { batch, indices };
+}
+
 /** Strides of `shape` read as if broadcast to `target` (0 on broadcast axes). */
 export function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
   const own = stridesOf(shape);

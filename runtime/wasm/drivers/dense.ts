@@ -3,34 +3,10 @@ import type { Step } from '../../program.js';
 import { kernelArgs, type KernelSpec } from '../../kernel-abi.js';
 import { bytesPerElement } from '../../dtype.js';
 import { NDArray } from '../../ndarray.js';
-import { broadcastConcrete } from '../../reference/layout.js';
+import { batchIndices } from '../../reference/layout.js';
 import type { KernelCalls } from '../kernel-calls.js';
 
 type DenseSpec = Extract<KernelSpec, { kind: 'cholesky' | 'luSolve' | 'triangularSolve' }>;
-
-/** Each operand's matrix index for every matrix of the broadcast batch. */
-function batchIndices(shapes: readonly (readonly number[])[]): { batch: number[]; indices: number[][] } {
-  const batch = broadcastConcrete(shapes);
-  const count = batch.reduce((p, d) => p * d, 1);
-  const indices = shapes.map((s) => {
-    const strides = batch.map(() => 0);
-    let stride = 1;
-    for (let a = s.length - 1; a >= 0; a--) {
-      const axis = batch.length - s.length + a;
-      strides[axis] = s[a] === 1 && batch[axis] !== 1 ? 0 : stride;
-      stride *= s[a]!;
-    }
-    return Array.from({ length: count }, (_, flat) => {
-      let [rest, index] = [flat, 0];
-      for (let a = batch.length - 1; a >= 0; a--) {
-        index += (rest % batch[a]!) * strides[a]!;
-        rest = Math.floor(rest / batch[a]!);
-      }
-      return index;
-    });
-  });
-  return { batch, indices };
-}
 
 export function dense(
   ctx: KernelCalls,
