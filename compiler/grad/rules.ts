@@ -193,17 +193,36 @@ function eighGrad(node: Node<'eigh'>, g: Node): Node {
   return triangle(B.add(full, mT(full)), true, 0.5);
 }
 
-/** The singular values' gradient: Ā = U·diag(s̄)·Vᵀ. */
+/**
+ * The reduced SVD's gradient (Townsend 2016), each factor its own share: the values give U·diag(s̄)·Vᵀ;
+ * U gives U·(J·S)·Vᵀ + (I − U·Uᵀ)·Ū·S⁻¹·Vᵀ with J = F ∘ (Uᵀ·Ū − Ūᵀ·U); Vᵀ gives U·(S·K)·Vᵀ +
+ * U·S⁻¹·V̄ᵀ·(I − V·Vᵀ) with K = F ∘ (Vᵀ·V̄ − V̄ᵀ·V), where F_ij = 1/(s_j² − s_i²) off the diagonal:
+ * infinite for repeated singular values and S⁻¹ for zero ones, where U and V have no gradient.
+ */
 function svdGrad(node: Node<'svd'>, g: Node): Node {
   const a = node.inputs[0]!;
-  if (node.args.part !== 's')
-    unsupported(
-      'svd',
-      'only the singular values differentiate (the gradients of U and V are undefined at repeated or zero singular values); use the values, or eigh',
-    );
   const u = Node.make('svd', [a], { part: 'u' });
+  const s = Node.make('svd', [a], { part: 's' });
   const vt = Node.make('svd', [a], { part: 'vt' });
-  return B.matmul(B.mul(u, B.expandDims(g, -2)), vt);
+  const row = (v: Node) => B.expandDims(v, -2);
+  const column = (v: Node) => B.expandDims(v, -1);
+  if (node.args.part === 's') return B.matmul(B.mul(u, row(g)), vt);
+  const square = B.square(s);
+  const small = B.matmul(mT(u), u);
+  const [r, c] = rowsCols(small);
+  const f = B.where(B.eq(r, c), 0, B.div(1, B.sub(row(square), column(square))));
+  if (node.args.part === 'u') {
+    const utg = B.matmul(mT(u), g);
+    const j = B.mul(f, B.sub(utg, mT(utg)));
+    const inside = B.matmul(B.matmul(u, B.mul(j, row(s))), vt);
+    const outside = B.matmul(B.div(B.sub(g, B.matmul(u, utg)), row(s)), vt);
+    return B.add(inside, outside);
+  }
+  const vtv = B.matmul(vt, mT(g));
+  const k = B.mul(f, B.sub(vtv, mT(vtv)));
+  const inside = B.matmul(B.matmul(u, B.mul(column(s), k)), vt);
+  const outside = B.matmul(u, B.div(B.sub(g, B.matmul(B.matmul(g, mT(vt)), vt)), column(s)));
+  return B.add(inside, outside);
 }
 
 function unsupported(op: string, why: string): never {
