@@ -46,6 +46,9 @@ export class NanError extends TsanoError {
   override name = 'NanError';
 }
 /** A model or file that cannot be written (the path and the system's reason are in the message). */
+/** A factorization or solve that failed (`check: true`): not positive definite, or singular. */
+export class LinalgError extends TsanoError {}
+
 export class SaveError extends TsanoError {
   override name = 'SaveError';
 }

@@ -137,6 +137,8 @@ export interface OpArgs extends DeclaredArgs {
   slogdet: { readonly part: 'logAbs' | 'sign' };
   // the factors of one decomposition are one op each, by `part` (computed once per part)
   qr: { readonly complete: boolean; readonly part: 'q' | 'r' };
+  /** The value itself, or a LinalgError naming `what` and the first matrix (the last two axes) with a NaN or infinity. */
+  checkFinite: { readonly what: string };
   eigh: { readonly part: 'values' | 'vectors' };
   svd: { readonly part: 'u' | 's' | 'vt' };
   // shape

@@ -105,6 +105,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   solve: null,
   slogdet: null,
   qr: null,
+  checkFinite: null,
   eigh: null,
   svd: null,
   matmul: null,

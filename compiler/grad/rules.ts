@@ -338,6 +338,7 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     return [B.mul(B.expandDims(B.expandDims(g, -1), -1), inverseT)];
   },
   qr: (node, g) => [qrGrad(node, g)],
+  checkFinite: (_node, g) => [g],
   eigh: (node, g) => [eighGrad(node, g)],
   svd: (node, g) => [svdGrad(node, g)],
   cumsum: (node, g) => [sumsToEnd(g, node.args.axis)],

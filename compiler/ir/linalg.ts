@@ -23,10 +23,28 @@ function columns(b: Node): { rhs: Node; restore: (x: Node) => Node } {
   return b.ndim === 1 ? { rhs: B.expandDims(b, -1), restore: (x) => B.squeeze(x, -1) } : { rhs: b, restore: (x) => x };
 }
 
-/** The lower Cholesky factor L of symmetric positive-definite matrices (A = L·Lᵀ; only A's lower triangle is read); NaN where A is not positive definite. */
-export const cholesky = (a: TensorLike): Node => make('cholesky', [asNode(a)], {});
+/** `check: true` turns a failure (NaN or ±Infinity in the result) into a LinalgError naming the op and the batch index. */
+export interface CheckOption {
+  readonly check?: boolean;
+}
 
-export interface SolveTriangularOptions {
+/** x, checked at call time when asked: the first matrix with a NaN or an infinity is a LinalgError. */
+function checked(x: Node, what: string, check: boolean | undefined): Node {
+  if (!check) return x;
+  return Node.make('checkFinite', [x], { what }, captureOrigin());
+}
+
+/**
+ * The lower Cholesky factor L of symmetric positive-definite matrices (A = L·Lᵀ; only A's lower
+ * triangle is read); NaN where A is not positive definite (`check: true`: a LinalgError instead).
+ */
+export function cholesky(a: TensorLike, options: CheckOption = {}): Node {
+  checkOptionNames('cholesky', options, ['check']);
+  const node = asNode(a);
+  return checked(make('cholesky', [node], {}), `cholesky(${describe(node)}): not positive definite`, options.check);
+}
+
+export interface SolveTriangularOptions extends CheckOption {
   /** The matrix is lower triangular (default false: upper, as SciPy). */
   readonly lower?: boolean;
   /** Solve Aᵀ·x = b instead (SciPy's trans=1). */
@@ -37,21 +55,23 @@ export interface SolveTriangularOptions {
 
 /** x with A·x = b for triangular A (SciPy's solve_triangular): b a vector or a batch of columns. */
 export function solveTriangular(a: TensorLike, b: TensorLike, options: SolveTriangularOptions = {}): Node {
-  checkOptionNames('solveTriangular', options, ['lower', 'transpose', 'unitDiagonal']);
+  checkOptionNames('solveTriangular', options, ['lower', 'transpose', 'unitDiagonal', 'check']);
   const { rhs, restore } = columns(asNode(b));
-  return restore(
-    make('solveTriangular', [asNode(a), rhs], {
-      lower: !!options.lower,
-      transpose: !!options.transpose,
-      unitDiagonal: !!options.unitDiagonal,
-    }),
-  );
+  const matrix = asNode(a);
+  const x = make('solveTriangular', [matrix, rhs], {
+    lower: !!options.lower,
+    transpose: !!options.transpose,
+    unitDiagonal: !!options.unitDiagonal,
+  });
+  return restore(checked(x, `solveTriangular(${describe(matrix)}): singular (a zero on the diagonal)`, options.check));
 }
 
 /** x with A·x = b for general square A (LU with partial pivoting): b a vector or a batch of columns. */
-export function solve(a: TensorLike, b: TensorLike): Node {
+export function solve(a: TensorLike, b: TensorLike, options: CheckOption = {}): Node {
+  checkOptionNames('solve', options, ['check']);
   const { rhs, restore } = columns(asNode(b));
-  return restore(make('solve', [asNode(a), rhs], {}));
+  const matrix = asNode(a);
+  return restore(checked(make('solve', [matrix, rhs], {}), `solve(${describe(matrix)}): singular`, options.check));
 }
 
 /** x with (L·Lᵀ)·x = b from the Cholesky factor L (SciPy's cho_solve). */
@@ -61,12 +81,14 @@ export function choSolve(l: TensorLike, b: TensorLike): Node {
 }
 
 /** The inverse of each square matrix (NumPy's inv, Theano's matrix_inverse); ±Infinity or NaN for a singular one. */
-export function inv(a: TensorLike): Node {
+export function inv(a: TensorLike, options: CheckOption = {}): Node {
+  checkOptionNames('inv', options, ['check']);
   const node = asNode(a);
   const n = node.shape[node.ndim - 1];
   if (node.ndim < 2 || n === null || n === undefined)
     throw new ShapeError(`inv(${describe(node)}): needs square matrices whose size is known when the graph is built`);
-  return make('solve', [node, eye(n, n, 0, node.dtype === 'float64' ? 'float64' : undefined)], {});
+  const inverse = make('solve', [node, eye(n, n, 0, node.dtype === 'float64' ? 'float64' : undefined)], {});
+  return checked(inverse, `inv(${describe(node)}): singular`, options.check);
 }
 
 /** The sign (−1, 0 or 1) and the log of the absolute value of each determinant (NumPy's slogdet), without overflow. */

@@ -312,6 +312,7 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
     },
     format: (a) => `${a.part}${a.complete ? ', complete' : ''}`,
   },
+  checkFinite: { kind: 'linalg', arity: 1, type: ([x]) => sameType(x!), format: (a) => a.what },
   eigh: {
     kind: 'linalg',
     arity: 1,

@@ -263,6 +263,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   solve: (node) => (denseFloat(node) ? { kind: 'luSolve', ...width(node) } : undefined),
   slogdet: { reference: 'dense factorization (no wasm kernel yet)' },
   qr: { reference: 'Householder QR (no wasm kernel yet)' },
+  checkFinite: { reference: 'a scan that throws: an error is the point' },
   eigh: { reference: 'Jacobi eigenvalues (no wasm kernel yet)' },
   svd: { reference: 'one-sided Jacobi SVD (no wasm kernel yet)' },
   argsort: { reference: 'a comparison sort of each line (no wasm kernel yet)' },

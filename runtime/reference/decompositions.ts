@@ -7,6 +7,7 @@
 import { allocate, type DType } from '../dtype.js';
 import { NDArray } from '../ndarray.js';
 import { batchIndices } from './layout.js';
+import { LinalgError } from '../errors.js';
 
 const matrixOf = (x: NDArray, index: number, rows: number, cols: number): Float64Array =>
   Float64Array.from(x.data.subarray(index * rows * cols, (index + 1) * rows * cols));
@@ -386,4 +387,17 @@ export function svd(a: NDArray, part: 'u' | 's' | 'vt', dtype: DType): NDArray {
   }
   const batch = a.shape.slice(0, -2);
   return new NDArray(out, part === 's' ? [...batch, k] : part === 'u' ? [...batch, m0, k] : [...batch, k, n0], dtype);
+}
+
+/** x itself, or a LinalgError naming `what` and the first batch index whose matrix holds a NaN or an infinity. */
+export function checkFinite(x: NDArray, what: string): NDArray {
+  const matrixSize = x.shape.slice(-2).reduce((p, d) => p * d, 1);
+  for (let i = 0; i < x.size; i++) {
+    const v = x.data[i]!;
+    if (v - v !== 0) {
+      const batch = Math.floor(i / Math.max(1, matrixSize));
+      throw new LinalgError(`${what} for the matrix at batch index ${batch} (its result holds ${v})`);
+    }
+  }
+  return x;
 }

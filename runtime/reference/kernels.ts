@@ -100,6 +100,7 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   solve: ([a, b], _a, ctx) => decompositions.solve(a!, b!, ctx.dtype),
   slogdet: ([a], args, ctx) => decompositions.slogdet(a!, args.part, ctx.dtype),
   qr: ([a], args, ctx) => decompositions.qr(a!, args.part, args.complete, ctx.dtype),
+  checkFinite: ([x], args) => decompositions.checkFinite(x!, args.what),
   eigh: ([a], args, ctx) => decompositions.eigh(a!, args.part, ctx.dtype),
   svd: ([a], args, ctx) => decompositions.svd(a!, args.part, ctx.dtype),
   matmul: ([a, b], f, ctx) =>

@@ -353,3 +353,49 @@ describe('T.linalg: qr, eigh, svd, pinv, lstsq, matrixPower', () => {
     await checkGradient([sym], ([a]) => L.matrixPower(T.reshape(a!, [3, 3]), -2));
   });
 });
+
+describe('T.linalg failures', () => {
+  it('are values by default (NaN, ±Infinity, as NumPy and jax), and LinalgErrors naming the op and the batch index with check: true', async () => {
+    const a = T.tensor3('a', 'float64');
+    const matrices = T.array(
+      [
+        [
+          [4, 1],
+          [1, 3],
+        ],
+        [
+          [1, 2],
+          [2, 1],
+        ],
+      ],
+      { dtype: 'float64' },
+    );
+    for (const mode of ['js', 'wasm'] as const) {
+      const quiet = await T.compile([a], L.cholesky(a), { mode });
+      const values = Array.from(quiet(matrices).data);
+      expect(values.slice(0, 4).every(Number.isFinite)).toBe(true);
+      expect(values.slice(4).some(Number.isNaN)).toBe(true);
+      const loud = await T.compile([a], L.cholesky(a, { check: true }), { mode });
+      expect(() => loud(matrices)).toThrow(T.LinalgError);
+      expect(() => loud(matrices)).toThrow(
+        /cholesky\(a \[\?, \?, \?\]\): not positive definite for the matrix at batch index 1/,
+      );
+      const singular = T.array(
+        [
+          [1, 2],
+          [2, 4],
+        ],
+        { dtype: 'float64' },
+      );
+      const m = T.tensor('m', { shape: [2, 2], dtype: 'float64' });
+      const inverse = await T.compile([m], L.inv(m, { check: true }), { mode });
+      expect(() => inverse(singular)).toThrow(/inv\(m \[2, 2\]\): singular for the matrix at batch index 0/);
+      const solved = await T.compile(
+        [m],
+        L.solve(m, T.constant(T.array([1, 1], { dtype: 'float64' })), { check: true }),
+        { mode },
+      );
+      expect(() => solved(singular)).toThrow(T.LinalgError);
+    }
+  });
+});
