@@ -110,6 +110,15 @@ export const EXAMPLES: Record<string, Example> = {
     build: ([a]) => T.log(T.linalg.det(T.add(a!, shiftBy4))),
     domain: inRange(-1, 1),
   },
+  // log(det(L·Lᵀ)) for the Cholesky factor of a·aᵀ + 4·I (positive definite whatever a is).
+  logdet_cholesky_product: {
+    inputs: [['a', [3, 3]]],
+    build: ([a]) => {
+      const l = T.linalg.cholesky(T.add(T.matmul(a!, T.transpose(a!)), shiftBy4));
+      return T.log(T.linalg.det(T.matmul(l, T.transpose(l))));
+    },
+    domain: inRange(-1, 1),
+  },
   inv_matmul: {
     inputs: [
       ['a', [3, 3]],

@@ -2,6 +2,7 @@ import * as B from '../../ir/build.js';
 import { Node } from '../../ir/node.js';
 import { anyConstant, cap, constantValue, guarded, named, op, rule, type Bindings, type Rule } from '../pattern.js';
 import { solve } from '../../ir/linalg.js';
+import { diagonal } from '../../ir/array-ops.js';
 import type { NDArray } from '../../../runtime/ndarray.js';
 import { cannotWiden, scalarConst, uniformValue } from './helpers.js';
 
@@ -42,6 +43,9 @@ const powerOfTwo = (c: number) =>
 
 /** Cheaper forms once the math is settled. */
 const slogdetPart = (part: 'sign' | 'logAbs') => (n: Node) => (n as Node<'slogdet'>).args.part === part;
+/** A transpose that swaps the last two axes only. */
+const isLastTwoSwap = (t: Node<'transpose'>) =>
+  t.args.perm.every((p, i) => (i < t.args.perm.length - 2 ? p === i : p === 2 * t.args.perm.length - 3 - i));
 /** An n×n identity matrix (the constant `inv` solves against). */
 function isIdentity(value: NDArray): boolean {
   const n = value.shape[0] ?? 0;
@@ -77,6 +81,21 @@ export const specialize: readonly Rule[] = [
       return undefined;
     return solve(m.a!, m.b!);
   }),
+  // log|det(L·Lᵀ)| -> 2·Σ log diag(L) for a Cholesky factor L: its diagonal is the square roots of the pivots (no product formed, no LU)
+  rule(
+    'logdet_cholesky_product',
+    guarded(op('slogdet', named('product', op('matmul', cap('l'), cap('lt')))), slogdetPart('logAbs')),
+    (m) => {
+      const [l, lt] = [m.l!, m.lt!];
+      const args = (m.product as Node<'matmul'>).args;
+      const transposed = args.transposeB
+        ? lt === l
+        : lt.op === 'transpose' && lt.inputs[0] === l && isLastTwoSwap(lt as Node<'transpose'>);
+      const n = l.shape[l.ndim - 1];
+      if (l.op !== 'cholesky' || args.transposeA || !transposed || n === null || n === undefined) return undefined;
+      return B.mul(B.sum(B.log(diagonal(l, 0, -2, -1)), -1), 2);
+    },
+  ),
   // pow(x, 2) -> square(x), pow(x, 0.5) -> sqrt(x) (x = -inf kept apart unless x cannot be -inf), pow(x, -1) -> reciprocal(x), pow(x, -0.5) -> rsqrt(x), pow(x, 1) -> x, pow(x, 3) -> x * square(x)
   rule('pow_specialize', op('pow', x, anyConstant('c')), (m, node) => {
     const e = exponent(m, node);
