@@ -61,6 +61,8 @@ interface Declaration {
   readonly doc: string;
   /** Where the op is defined (the generated tests draw ordinary values from here; extremes anyway). */
   readonly domain?: readonly [number, number];
+  /** The SIMD lowering reads bool operands as comparison masks (the rest see them as 1/0). */
+  readonly masks?: true;
   /** a op b = b op a: patterns match both operand orders. */
   readonly commutative?: true;
   /** The float32 accuracy the wasm kernel keeps against the reference, in ulps (default 3; docs/accuracy.md). */
@@ -79,6 +81,91 @@ const SQRT_2_OVER_PI_HALF = 0.3989422804014327; // 1/sqrt(2 pi)
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 export const DECLARED_OPS = {
+  eq: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a === b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    commutative: true,
+    tf: 'equal',
+    doc: 'a == b (NaN equals nothing)',
+  },
+  ne: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a !== b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    commutative: true,
+    tf: 'notEqual',
+    doc: 'a ≠ b (true for NaN)',
+  },
+  lt: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a < b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    tf: 'less',
+    doc: 'a < b',
+  },
+  le: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a <= b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    tf: 'lessEqual',
+    doc: 'a ≤ b',
+  },
+  gt: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a > b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    tf: 'greater',
+    doc: 'a > b',
+  },
+  ge: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (a >= b ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    tf: 'greaterEqual',
+    doc: 'a ≥ b',
+  },
+  and: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (S.truthy(a) && S.truthy(b) ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    commutative: true,
+    tf: 'logicalAnd',
+    doc: 'both true (a number is true where it is not 0, NaN included, as NumPy)',
+  },
+  or: {
+    arity: 2,
+    dtype: 'bool',
+    reference: (a, b) => (S.truthy(a) || S.truthy(b) ? 1 : 0),
+    gradient: 'none',
+    masks: true,
+    commutative: true,
+    tf: 'logicalOr',
+    doc: 'either true',
+  },
+  not: {
+    arity: 1,
+    dtype: 'bool',
+    reference: (a) => (S.truthy(a) ? 0 : 1),
+    gradient: 'none',
+    masks: true,
+    tf: 'logicalNot',
+    doc: 'not true',
+  },
   add: {
     arity: 2,
     dtype: 'promote',

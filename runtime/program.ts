@@ -95,18 +95,9 @@ export interface OpArgs extends DeclaredArgs {
   randomUniformLike: DrawSource;
   // elementwise unary
   elu: { readonly alpha: number };
-  not: None;
   cast: { readonly dtype: DType };
   // elementwise binary
   pow: None;
-  eq: None;
-  ne: None;
-  lt: None;
-  le: None;
-  gt: None;
-  ge: None;
-  and: None;
-  or: None;
   // elementwise ternary
   where: None;
   clip: None;

@@ -6,7 +6,19 @@
 import type { PrimitiveOp } from '../../runtime/declared-ops.js';
 import type { Expr } from './binaryen.js';
 import type { Local } from './emitter.js';
-import { eluLike, float, laneMath, map1, map2, type FloatLanes, type Lowering, type Value } from './lowering.js';
+import {
+  asMask,
+  cmp,
+  eluLike,
+  float,
+  laneMath,
+  map1,
+  map2,
+  mask,
+  type FloatLanes,
+  type Lowering,
+  type Value,
+} from './lowering.js';
 import { SELU_ALPHA, SELU_SCALE } from '../../runtime/reference/scalar-math.js';
 import { chebyshevFit } from './fit.js';
 import type { Float64Routine, Stmts } from './lane-math.js';
@@ -311,6 +323,36 @@ const mod: Float64Routine = (d, out, [a, b]) => {
 
 /** The SIMD lowering of every declared primitive: a primitive missing here is a compile error. */
 export const DECLARED_LOWERINGS: { readonly [K in PrimitiveOp]: Lowering } = {
+  // false < true: a < b is !a & b, a > b is a & !b.
+  eq: cmp(
+    (fx, a, b) => fx.eq(a, b),
+    (m, a, b) => m.v128.not(m.v128.xor(a, b)),
+  ),
+  ne: cmp(
+    (fx, a, b) => fx.ne(a, b),
+    (m, a, b) => m.v128.xor(a, b),
+  ),
+  lt: cmp(
+    (fx, a, b) => fx.lt(a, b),
+    (m, _a, b, notA) => m.v128.and(notA(), b),
+  ),
+  le: cmp(
+    (fx, a, b) => fx.le(a, b),
+    (m, _a, b, notA) => m.v128.or(notA(), b),
+  ),
+  gt: cmp(
+    (fx, a, b) => fx.gt(a, b),
+    (m, a, _b, _notA, notB) => m.v128.and(a, notB()),
+  ),
+  ge: cmp(
+    (fx, a, b) => fx.ge(a, b),
+    (m, a, _b, _notA, notB) => m.v128.or(a, notB()),
+  ),
+  and: (s, out, [a, b], _x, m, fx) =>
+    mask(s.set(out, m.v128.and(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  or: (s, out, [a, b], _x, m, fx) =>
+    mask(s.set(out, m.v128.or(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
+  not: (s, out, [a], _x, m, fx) => mask(s.set(out, m.v128.not(asMask(s, out, a!, fx).v.get()))),
   add: map2((fx, a, b) => fx.add(a, b)),
   sub: map2((fx, a, b) => fx.sub(a, b)),
   mul: map2((fx, a, b) => fx.mul(a, b)),

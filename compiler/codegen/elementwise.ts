@@ -7,7 +7,7 @@ import { SimdMath, type Stmts } from './simd-math.js';
 import { SimdMathF64 } from './simd-math-f64.js';
 import { DECLARED_LOWERINGS } from './declared-math.js';
 import { evaluateInts, supportedInt } from './int-lanes.js';
-import { composites } from '../../runtime/declared-ops.js';
+import { composites, declaration, DECLARED_OP_NAMES } from '../../runtime/declared-ops.js';
 import {
   asFloat,
   asMask,
@@ -21,27 +21,6 @@ import {
   type Value,
 } from './lowering.js';
 
-/** Two bools compared as bits (a mask lane is all ones, a NaN as a float, so float comparison would lie). */
-type MaskCompare = (m: Module, a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
-const cmp =
-  (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering =>
-  (s, out, [a, b], _args, m, fx) => {
-    if (a!.kind === 'mask' && b!.kind === 'mask') {
-      return mask(
-        s.set(
-          out,
-          onMasks(
-            m,
-            a!.v.get(),
-            b!.v.get(),
-            () => m.v128.not(a!.v.get()),
-            () => m.v128.not(b!.v.get()),
-          ),
-        ),
-      );
-    }
-    return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
-  };
 /** The SIMD lowering of each op (either lane width); null for ops that are not elementwise. */
 export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   input: null,
@@ -49,41 +28,11 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
   shared: null,
   randomUniformLike: null,
   elu: eluLike((a: OpArgs['elu']) => a.alpha, 1),
-  not: (s, out, [a], _x, m, fx) => mask(s.set(out, m.v128.not(asMask(s, out, a!, fx).v.get()))),
   cast: (s, out, [a], args: OpArgs['cast'], _m, fx) => {
     if (args.dtype === 'bool') return a!.kind === 'mask' ? a! : mask(s.set(out, fx.ne(a!.v.get(), s.c(0))));
     return a!.kind === 'mask' ? float(s.select(out, s.c(1), s.c(0), a!.v.get())) : a!;
   },
   pow: (s, out, [a, b]) => float(s.pow(out, a!.v, b!.v)),
-  // false < true: a < b is !a & b, a > b is a & !b.
-  eq: cmp(
-    (fx, a, b) => fx.eq(a, b),
-    (m, a, b) => m.v128.not(m.v128.xor(a, b)),
-  ),
-  ne: cmp(
-    (fx, a, b) => fx.ne(a, b),
-    (m, a, b) => m.v128.xor(a, b),
-  ),
-  lt: cmp(
-    (fx, a, b) => fx.lt(a, b),
-    (m, _a, b, notA) => m.v128.and(notA(), b),
-  ),
-  le: cmp(
-    (fx, a, b) => fx.le(a, b),
-    (m, _a, b, notA) => m.v128.or(notA(), b),
-  ),
-  gt: cmp(
-    (fx, a, b) => fx.gt(a, b),
-    (m, a, _b, _notA, notB) => m.v128.and(a, notB()),
-  ),
-  ge: cmp(
-    (fx, a, b) => fx.ge(a, b),
-    (m, a, _b, _notA, notB) => m.v128.or(a, notB()),
-  ),
-  and: (s, out, [a, b], _x, m, fx) =>
-    mask(s.set(out, m.v128.and(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
-  or: (s, out, [a, b], _x, m, fx) =>
-    mask(s.set(out, m.v128.or(asMask(s, out, a!, fx).v.get(), asMask(s, out, b!, fx).v.get()))),
   where: (s, out, [c, a, b], _x, m, fx) => {
     const cond = asMask(s, out, c!, fx);
     if (a!.kind === 'mask' && b!.kind === 'mask')
@@ -154,7 +103,7 @@ export const LOWERING: { readonly [K in Op]: Lowering | null } = {
 };
 
 /** Ops whose lowering reads masks as masks (the rest see bools as 1/0 floats). */
-const MASK_AWARE = new Set<Op>(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'and', 'or', 'not', 'where', 'cast']);
+const MASK_AWARE = new Set<Op>([...DECLARED_OP_NAMES.filter((op) => declaration(op).masks), 'where', 'cast']);
 
 /** Whether an instruction can be lowered: float32, float64 or bool values and a lowering, or in int32 lanes an int lowering. */
 export const supportedLanes = (op: Op, dtype: DType, ints = false): boolean =>

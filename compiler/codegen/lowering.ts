@@ -51,3 +51,25 @@ export const laneMath =
   (f: (s: LaneMath, out: Stmts, x: Local) => Local): Lowering =>
   (s, out, [a]) =>
     float(f(s, out, a!.v));
+
+/** Two bools compared as bits (a mask lane is all ones, a NaN as a float, so float comparison would lie). */
+export type MaskCompare = (m: Module, a: Expr, b: Expr, notA: () => Expr, notB: () => Expr) => Expr;
+export const cmp =
+  (f: (fx: FloatLanes, a: Expr, b: Expr) => Expr, onMasks: MaskCompare): Lowering =>
+  (s, out, [a, b], _args, m, fx) => {
+    if (a!.kind === 'mask' && b!.kind === 'mask') {
+      return mask(
+        s.set(
+          out,
+          onMasks(
+            m,
+            a!.v.get(),
+            b!.v.get(),
+            () => m.v128.not(a!.v.get()),
+            () => m.v128.not(b!.v.get()),
+          ),
+        ),
+      );
+    }
+    return mask(s.set(out, f(fx, asFloat(s, out, a!).v.get(), asFloat(s, out, b!).v.get())));
+  };

@@ -251,7 +251,6 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
     const [x] = node.inputs;
     return [B.where(B.gt(x!, 0), g, B.mul(g, B.add(node, node.args.alpha)))];
   },
-  not: noGrad,
   ...forDeclared(declaredVJP),
   cast: (node, g) => [node.inputs[0]!.dtype.startsWith('float') ? B.cast(g, node.inputs[0]!.dtype) : null],
 
@@ -267,14 +266,6 @@ export const VJPS: { readonly [K in Op]: VJP<K> } = {
         : unbroadcast(B.where(B.and(B.eq(a, 0), B.ge(b, 0)), 0, B.mul(g, B.mul(node, B.log(a)))), b);
     return [unbroadcast(ga, a), gb];
   },
-  eq: noGrad,
-  ne: noGrad,
-  lt: noGrad,
-  le: noGrad,
-  gt: noGrad,
-  ge: noGrad,
-  and: noGrad,
-  or: noGrad,
   where: (node, g) => {
     const [c, a, b] = node.inputs as [Node, Node, Node];
     return [null, unbroadcast(B.where(c, g, 0), a), unbroadcast(B.where(c, 0, g), b)];

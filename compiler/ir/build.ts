@@ -59,18 +59,9 @@ const binary =
   (a: TensorLike, b: TensorLike): Node =>
     build(op, [a, b], none as never);
 
-export const not = unary('not');
 export const elu = (x: TensorLike, alpha = 1): Node => build('elu', [x], { alpha });
 
 export const pow = binary('pow');
-export const eq = binary('eq');
-export const ne = binary('ne');
-export const lt = binary('lt');
-export const le = binary('le');
-export const gt = binary('gt');
-export const ge = binary('ge');
-export const and = binary('and');
-export const or = binary('or');
 
 // ---- the ops of runtime/declared-ops.ts ----
 type DeclaredBuilder<K extends DeclaredOp> = (typeof DECLARED_OPS)[K]['arity'] extends 1
@@ -84,6 +75,15 @@ export const DECLARED_BUILDERS = forDeclared(
 ) as { readonly [K in DeclaredOp]: DeclaredBuilder<K> };
 // The public names; test/properties/declared-ops.test.ts checks that every declared op is here.
 export const {
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  and,
+  or,
+  not,
   add,
   sub,
   mul,

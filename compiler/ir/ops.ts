@@ -222,7 +222,6 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   },
 
   elu: { ...elementwise(1, 'float'), format: (a) => `alpha=${a.alpha}` },
-  not: elementwise(1, 'bool'),
   ...forDeclared((op) => elementwise(declaration(op).arity, declaration(op).dtype, declaration(op).commutative)),
   cast: {
     kind: 'elementwise',
@@ -232,14 +231,6 @@ export const OP_INFO: { readonly [K in Op]: OpInfo<K> } = {
   },
 
   pow: elementwise(2, 'float'),
-  eq: elementwise(2, 'bool', true),
-  ne: elementwise(2, 'bool', true),
-  lt: elementwise(2, 'bool'),
-  le: elementwise(2, 'bool'),
-  gt: elementwise(2, 'bool'),
-  ge: elementwise(2, 'bool'),
-  and: elementwise(2, 'bool', true),
-  or: elementwise(2, 'bool', true),
 
   where: {
     kind: 'elementwise',

@@ -191,7 +191,6 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   // Its type rule makes it float32 or float64 always.
   randomUniformLike: (node) => ({ kind: 'randomUniform', ...width(node) }),
   elu: elementwise,
-  not: elementwise,
   // Composites are expanded before scheduling, except over ints, which the reference kernels compute.
   ...forDeclared(() => elementwise),
   // To int32 (class labels, embedding ids): a conversion kernel, as JavaScript's ToInt32 does it.
@@ -202,14 +201,6 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
         ? { kind: 'toInt32', ...width(node.inputs[0]!) }
         : undefined,
   pow: elementwise,
-  eq: elementwise,
-  ne: elementwise,
-  lt: elementwise,
-  le: elementwise,
-  gt: elementwise,
-  ge: elementwise,
-  and: elementwise,
-  or: elementwise,
   where: elementwise,
   clip: elementwise,
   sum: reduction,

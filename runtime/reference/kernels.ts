@@ -59,18 +59,9 @@ export const REFERENCE_KERNELS: { readonly [K in Op]: Kernel<K> } = {
   },
 
   elu: (xs, a, ctx) => mapBroadcast(xs, ctx.dtype, (x) => S.elu(x, a.alpha)),
-  not: unary((a) => (S.truthy(a) ? 0 : 1)),
   cast: unary((a) => a),
 
   pow: binary(Math.pow),
-  eq: compare((a, b) => a === b),
-  ne: compare((a, b) => a !== b),
-  lt: compare((a, b) => a < b),
-  le: compare((a, b) => a <= b),
-  gt: compare((a, b) => a > b),
-  ge: compare((a, b) => a >= b),
-  and: compare((a, b) => S.truthy(a) && S.truthy(b)),
-  or: compare((a, b) => S.truthy(a) || S.truthy(b)),
   where: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (c, a, b) => (S.truthy(c) ? a : b)),
   clip: (xs, _a, ctx) => mapBroadcast(xs, ctx.dtype, (x, lo, hi) => Math.min(Math.max(x, lo), hi)),
   ...forDeclared((op) => {

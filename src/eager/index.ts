@@ -112,18 +112,9 @@ export const randomUniform = (shape: readonly number[], minval = 0, maxval = 1, 
 // ---- math ----
 export const pow = binary('pow', T.pow);
 export const squaredDifference = binary('squaredDifference', (a, b) => T.square(T.sub(a, b)));
-export const equal = binary('equal', T.eq);
-export const notEqual = binary('notEqual', T.ne);
-export const greater = binary('greater', T.gt);
-export const greaterEqual = binary('greaterEqual', T.ge);
-export const less = binary('less', T.lt);
-export const lessEqual = binary('lessEqual', T.le);
-export const logicalAnd = binary('logicalAnd', T.and);
-export const logicalOr = binary('logicalOr', T.or);
 export const matMul = (a: Operand, b: Operand, transposeA = false, transposeB = false) =>
   run('matMul', [transposeA, transposeB], [a, b], (x, y) => T.matmul(x, y, { transposeA, transposeB }));
 export const dot = binary('dot', T.dot);
-export const logicalNot = unary('logicalNot', T.not);
 export const softmax = (x: Operand, axis = -1) => run('softmax', axis, [x], (n) => T.softmax(n, axis));
 export const logSoftmax = (x: Operand, axis = -1) => run('logSoftmax', axis, [x], (n) => T.logSoftmax(n, axis));
 export const clipByValue = (x: Operand, lo: number, hi: number) => run('clip', [lo, hi], [x], (n) => T.clip(n, lo, hi));
@@ -226,6 +217,15 @@ const DECLARED = Object.fromEntries(
 ) as unknown as EagerDeclared;
 // The public names; test/eager.test.ts checks that every declared op is here.
 export const {
+  equal,
+  notEqual,
+  less,
+  lessEqual,
+  greater,
+  greaterEqual,
+  logicalAnd,
+  logicalOr,
+  logicalNot,
   add,
   sub,
   mul,
@@ -296,9 +296,6 @@ declare module '../../runtime/ndarray.js' {
     squeeze(axis?: number[]): NDArray;
     cast(dtype: T.DType): NDArray;
     toFloat(): NDArray;
-    equal(o: Operand): NDArray;
-    greater(o: Operand): NDArray;
-    less(o: Operand): NDArray;
   }
 }
 
@@ -316,9 +313,6 @@ const AS_METHODS = {
   expandDims,
   squeeze,
   cast,
-  equal,
-  greater,
-  less,
 } as const;
 const methods: Record<string, (this: T.NDArray, ...args: unknown[]) => unknown> = {
   print() {

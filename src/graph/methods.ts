@@ -21,15 +21,6 @@ type DeclaredMethods = {
 declare module '../../compiler/ir/node.js' {
   interface Node extends DeclaredMethods {
     pow(o: TensorLike): Node;
-    eq(o: TensorLike): Node;
-    ne(o: TensorLike): Node;
-    lt(o: TensorLike): Node;
-    le(o: TensorLike): Node;
-    gt(o: TensorLike): Node;
-    ge(o: TensorLike): Node;
-    and(o: TensorLike): Node;
-    or(o: TensorLike): Node;
-    not(): Node;
     clip(lo: TensorLike, hi: TensorLike): Node;
     cast(dtype: DType): Node;
     sum(axis?: Axis, keepdims?: boolean): Node;
@@ -84,15 +75,6 @@ const reduce = (f: (x: TensorLike, axis?: Axis, keepdims?: boolean) => Node) =>
 
 const methods: { [K in keyof Methods]: Methods[K] } & ThisType<Node> = {
   pow: binary(B.pow),
-  eq: binary(B.eq),
-  ne: binary(B.ne),
-  lt: binary(B.lt),
-  le: binary(B.le),
-  gt: binary(B.gt),
-  ge: binary(B.ge),
-  and: binary(B.and),
-  or: binary(B.or),
-  not: unary(B.not),
   clip(lo, hi) {
     return B.clip(this, lo, hi);
   },

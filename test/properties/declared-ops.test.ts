@@ -54,7 +54,19 @@ const apart = two(-5, 5).filter(([a, b]) => Math.abs(a! - b!) > 0.05);
 /** Integer pairs in ±1000: sums, differences, products and extremes are exact in float64 by any formula. */
 const integers = fc.tuple(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: -1000, max: 1000 }));
 
+/** Small integer pairs: ties, zeros and signs every way (comparisons and logic). */
+const smallPairs = fc.tuple(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -3, max: 3 }));
+
 export const ORACLES: { readonly [K in DeclaredOp]: Oracle } = {
+  eq: { value: (a, b) => +!(a! < b! || a! > b!), values: smallPairs, tolerance: 0 },
+  ne: { value: (a, b) => +(a! < b! || a! > b!), values: smallPairs, tolerance: 0 },
+  lt: { value: (a, b) => +(b! - a! > 0), values: smallPairs, tolerance: 0 },
+  le: { value: (a, b) => +!(a! - b! > 0), values: smallPairs, tolerance: 0 },
+  gt: { value: (a, b) => +(a! - b! > 0), values: smallPairs, tolerance: 0 },
+  ge: { value: (a, b) => +!(b! - a! > 0), values: smallPairs, tolerance: 0 },
+  and: { value: (a, b) => +(Boolean(a) && Boolean(b)), values: smallPairs, tolerance: 0 },
+  or: { value: (a, b) => +(Boolean(a) || Boolean(b)), values: smallPairs, tolerance: 0 },
+  not: { value: (a) => +!a, values: one(-2, 2).map(([v]) => [Math.round(v!)]), tolerance: 0 },
   add: { value: (a, b) => -(-a! - b!), values: integers, tolerance: 0 },
   sub: { value: (a, b) => a! + -b!, values: integers, tolerance: 0 },
   mul: { value: (a, b) => ((a! + b!) ** 2 - (a! - b!) ** 2) / 4, values: integers, tolerance: 0 },
