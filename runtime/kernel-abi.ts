@@ -45,7 +45,7 @@ export type KernelSpec =
   /** argmax / argmin over one run of neighbouring axes (int32 indices out). */
   | { readonly kind: 'argReduce'; readonly op: 'argmax' | 'argmin'; readonly dtype?: 'float64' }
   /** Dense factorizations and solves of one matrix per call, in float64 inside. */
-  | { readonly kind: 'cholesky' | 'luSolve' | 'triangularSolve'; readonly dtype?: 'float64' }
+  | { readonly kind: 'cholesky' | 'luSolve' | 'triangularSolve' | 'householderQr'; readonly dtype?: 'float64' }
   /** The indices of the k largest elements of each row (NaN largest, ties by position), as int32. */
   | { readonly kind: 'topk'; readonly dtype?: 'float64' }
   /** Running sums or products along the middle axis of [outer, length, inner]. */
@@ -133,6 +133,8 @@ export const KERNEL_PARAMS = {
   cholesky: ['n', 'a', 'out', 'scratch'],
   /** One n×n system with k right-hand sides by LU with partial pivoting, through a float64 scratch of n² + n·k elements. */
   luSolve: ['n', 'k', 'a', 'b', 'out', 'scratch'],
+  /** One m×n matrix's QR factor (`part` 0: R, 1: Q; `complete` 0 or 1), through a float64 scratch of m·n + min(m, n) + m elements. */
+  householderQr: ['m', 'n', 'a', 'out', 'scratch', 'part', 'complete'],
   /** One triangular n×n system with k right-hand sides (flags 0 or 1), through a float64 scratch of n² + n·k elements. */
   triangularSolve: ['n', 'k', 't', 'b', 'out', 'scratch', 'lower', 'transpose', 'unit'],
   /** Running totals along the middle axis of [outer, length, inner]. */

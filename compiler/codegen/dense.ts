@@ -351,3 +351,190 @@ export function emitTriangularSolve(e: FunctionEmitter, name: string, wide: bool
     d.demote(xs, out, count, i),
   ]);
 }
+
+/**
+ * Emits `householderQr(m, n, a, out, scratch, part, complete)` for one m×n matrix: the columns copied
+ * into the float64 scratch (each contiguous), one Householder reflector per column (the column's norm
+ * by a scaled sum of squares, so it neither under- nor overflows), each applied to the columns after
+ * it as an f64x2 dot product and update; the reflector kept below the diagonal (its first element
+ * apart). `part` 0 writes R (rows below the diagonal 0), 1 writes Q from the reflectors applied to the
+ * identity's columns, last first; R's diagonal is made non-negative, with Q's columns to match.
+ */
+export function emitHouseholderQr(e: FunctionEmitter, name: string, wide: boolean): void {
+  const d = new Dense(e, wide);
+  const { m: mod, b } = { m: e.m, b: e.b };
+  const { m, n, a, out, scratch, part, complete } = e.named('householderQr');
+  const { i, j, c, k, tops, work, qCols, rRows, col } = e.locals(
+    ['i', 'j', 'c', 'k', 'tops', 'work', 'qCols', 'rRows', 'col'],
+    b.i32,
+  );
+  const [scale, sum, norm, alpha, s, factor, t] = ['scale', 'sum', 'norm', 'alpha', 's', 'factor', 't'].map(() =>
+    e.local(b.f64),
+  ) as [Local, Local, Local, Local, Local, Local, Local];
+  const acc = e.local(b.v128);
+  const i32 = (v: number) => d.i32(v);
+  /** Address of element i of scratch column c (m elements each). */
+  const at = (cc: Expr, ii: Expr) => d.at(scratch.get(), mod.i32.add(mod.i32.mul(cc, m.get()), ii));
+  const top = (jj: Expr) => d.at(tops.get(), jj);
+  const lanes = (v: Local) => mod.f64.add(mod.f64x2.extract_lane(v.get(), 0), mod.f64x2.extract_lane(v.get(), 1));
+  /** sum = Σ_{i ≥ from} f(i) over a column range, two lanes at a time from an even offset, then one. */
+  const columnSum = (from: Expr, vec: (ii: Expr) => Expr, one: (ii: Expr) => Expr): Expr[] => [
+    mod.local.set(acc.index, e.f64x2Const(0).get()),
+    mod.local.set(i.index, from),
+    e.countedLoop(i, undefined, () => m.get(), 2, [mod.local.set(acc.index, mod.f64x2.add(acc.get(), vec(i.get())))]),
+    mod.local.set(sum.index, lanes(acc)),
+    e.countedLoop(i, undefined, () => m.get(), 1, [mod.local.set(sum.index, mod.f64.add(sum.get(), one(i.get())))]),
+  ];
+  const load2 = (addr: Expr) => mod.v128.load(0, 8, addr);
+  // v's elements: its first at tops[j], the rest below the diagonal of column j.
+  /** column cc −= s·v over rows j + 1 … m − 1 (and row j by the first element). */
+  const update = (cc: () => Expr): Expr[] => [
+    d.store(at(cc(), j.get()), mod.f64.sub(d.load(at(cc(), j.get())), mod.f64.mul(s.get(), d.load(top(j.get()))))),
+    mod.local.set(i.index, mod.i32.add(j.get(), i32(1))),
+    e.countedLoop(i, undefined, () => m.get(), 2, [
+      mod.v128.store(
+        0,
+        8,
+        at(cc(), i.get()),
+        mod.f64x2.sub(load2(at(cc(), i.get())), mod.f64x2.mul(mod.f64x2.splat(s.get()), load2(at(j.get(), i.get())))),
+      ),
+    ]),
+    e.countedLoop(i, undefined, () => m.get(), 1, [
+      d.store(
+        at(cc(), i.get()),
+        mod.f64.sub(d.load(at(cc(), i.get())), mod.f64.mul(s.get(), d.load(at(j.get(), i.get())))),
+      ),
+    ]),
+  ];
+  /** s = v·(column cc) over rows j … m − 1. */
+  const dotWithV = (cc: () => Expr): Expr[] => [
+    ...columnSum(
+      mod.i32.add(j.get(), i32(1)),
+      (ii) => mod.f64x2.mul(load2(at(cc(), ii)), load2(at(j.get(), ii))),
+      (ii) => mod.f64.mul(d.load(at(cc(), ii)), d.load(at(j.get(), ii))),
+    ),
+    mod.local.set(s.index, mod.f64.add(sum.get(), mod.f64.mul(d.load(top(j.get())), d.load(at(cc(), j.get()))))),
+  ];
+  const reflect = e.countedLoop(j, i32(0), () => k.get(), 1, [
+    // The column's largest magnitude, then its norm as scale·√Σ(x/scale)².
+    mod.local.set(scale.index, mod.f64.const(0)),
+    e.countedLoop(i, j.get(), () => m.get(), 1, [
+      mod.local.set(scale.index, mod.f64.max(scale.get(), mod.f64.abs(d.load(at(j.get(), i.get()))))),
+    ]),
+    mod.if(
+      mod.i32.or(mod.f64.eq(scale.get(), mod.f64.const(0)), mod.f64.ne(scale.get(), scale.get())),
+      d.store(top(j.get()), mod.f64.const(0)), // no reflector: the column is already zero (or NaN, which stays)
+      mod.block(null, [
+        mod.local.set(sum.index, mod.f64.const(0)),
+        e.countedLoop(i, j.get(), () => m.get(), 1, [
+          mod.local.set(t.index, mod.f64.div(d.load(at(j.get(), i.get())), scale.get())),
+          mod.local.set(sum.index, mod.f64.add(sum.get(), mod.f64.mul(t.get(), t.get()))),
+        ]),
+        mod.local.set(norm.index, mod.f64.mul(scale.get(), mod.f64.sqrt(sum.get()))),
+        mod.local.set(
+          alpha.index,
+          mod.select(mod.f64.gt(d.load(at(j.get(), j.get())), mod.f64.const(0)), mod.f64.const(-1), mod.f64.const(1)),
+        ),
+        // v = x/‖x‖ − α·e₁, then scaled so that vᵀv = 2 (H = I − v·vᵀ).
+        d.store(top(j.get()), mod.f64.sub(mod.f64.div(d.load(at(j.get(), j.get())), norm.get()), alpha.get())),
+        mod.local.set(sum.index, mod.f64.mul(d.load(top(j.get())), d.load(top(j.get())))),
+        e.countedLoop(i, mod.i32.add(j.get(), i32(1)), () => m.get(), 1, [
+          mod.local.set(t.index, mod.f64.div(d.load(at(j.get(), i.get())), norm.get())),
+          d.store(at(j.get(), i.get()), t.get()),
+          mod.local.set(sum.index, mod.f64.add(sum.get(), mod.f64.mul(t.get(), t.get()))),
+        ]),
+        mod.local.set(factor.index, mod.f64.sqrt(mod.f64.div(mod.f64.const(2), sum.get()))),
+        d.store(top(j.get()), mod.f64.mul(d.load(top(j.get())), factor.get())),
+        e.countedLoop(i, mod.i32.add(j.get(), i32(1)), () => m.get(), 1, [
+          d.store(at(j.get(), i.get()), mod.f64.mul(d.load(at(j.get(), i.get())), factor.get())),
+        ]),
+        e.countedLoop(c, mod.i32.add(j.get(), i32(1)), () => n.get(), 1, [
+          ...dotWithV(() => c.get()),
+          ...update(() => c.get()),
+        ]),
+        // H·x = α·‖x‖·e₁: the diagonal of R.
+        d.store(at(j.get(), j.get()), mod.f64.mul(alpha.get(), norm.get())),
+      ]),
+    ),
+  ]);
+  const negative = (ii: Expr) => mod.f64.lt(d.load(at(ii, ii)), mod.f64.const(0));
+  const store = (index: Expr, value: Expr) =>
+    wide
+      ? mod.f64.store(0, 8, d.at(out.get(), index), value)
+      : mod.f32.store(0, 4, mod.i32.add(out.get(), mod.i32.shl(index, i32(2))), mod.f32.demote(value));
+  // R: row r, column cc is column cc's element r at or above the diagonal (r < k), else 0; a row whose diagonal is negative flips.
+  const writeR = e.countedLoop(i, i32(0), () => rRows.get(), 1, [
+    e.countedLoop(c, i32(0), () => n.get(), 1, [
+      store(
+        mod.i32.add(mod.i32.mul(i.get(), n.get()), c.get()),
+        mod.select(
+          mod.i32.and(mod.i32.le_u(i.get(), c.get()), mod.i32.lt_u(i.get(), k.get())),
+          mod.select(negative(i.get()), mod.f64.neg(d.load(at(c.get(), i.get()))), d.load(at(c.get(), i.get()))),
+          mod.f64.const(0),
+        ),
+      ),
+    ]),
+  ]);
+  // Q: each column of the identity through H_k … H_1 applied last first (on the work vector), sign-matched to R.
+  const writeQ = e.countedLoop(col, i32(0), () => qCols.get(), 1, [
+    e.countedLoop(i, i32(0), () => m.get(), 1, [d.store(d.at(work.get(), i.get()), mod.f64.const(0))]),
+    d.store(d.at(work.get(), col.get()), mod.f64.const(1)),
+    d.downTo(j, mod.i32.sub(k.get(), i32(1)), [
+      mod.if(
+        mod.f64.ne(d.load(top(j.get())), mod.f64.const(0)),
+        mod.block(null, [
+          mod.local.set(s.index, mod.f64.mul(d.load(top(j.get())), d.load(d.at(work.get(), j.get())))),
+          e.countedLoop(i, mod.i32.add(j.get(), i32(1)), () => m.get(), 1, [
+            mod.local.set(
+              s.index,
+              mod.f64.add(s.get(), mod.f64.mul(d.load(at(j.get(), i.get())), d.load(d.at(work.get(), i.get())))),
+            ),
+          ]),
+          d.store(
+            d.at(work.get(), j.get()),
+            mod.f64.sub(d.load(d.at(work.get(), j.get())), mod.f64.mul(s.get(), d.load(top(j.get())))),
+          ),
+          e.countedLoop(i, mod.i32.add(j.get(), i32(1)), () => m.get(), 1, [
+            d.store(
+              d.at(work.get(), i.get()),
+              mod.f64.sub(d.load(d.at(work.get(), i.get())), mod.f64.mul(s.get(), d.load(at(j.get(), i.get())))),
+            ),
+          ]),
+        ]),
+      ),
+    ]),
+    mod.local.set(
+      t.index,
+      mod.select(
+        mod.i32.and(mod.i32.lt_u(col.get(), k.get()), negative(col.get())),
+        mod.f64.const(-1),
+        mod.f64.const(1),
+      ),
+    ),
+    e.countedLoop(i, i32(0), () => m.get(), 1, [
+      store(
+        mod.i32.add(mod.i32.mul(i.get(), qCols.get()), col.get()),
+        mod.f64.mul(t.get(), d.load(d.at(work.get(), i.get()))),
+      ),
+    ]),
+  ]);
+  const load = (index: Expr) =>
+    wide
+      ? mod.f64.load(0, 8, d.at(a.get(), index))
+      : mod.f64.promote(mod.f32.load(0, 4, mod.i32.add(a.get(), mod.i32.shl(index, i32(2)))));
+  e.finish(name, [
+    mod.local.set(k.index, mod.select(mod.i32.lt_u(m.get(), n.get()), m.get(), n.get())),
+    mod.local.set(qCols.index, mod.select(complete.get(), m.get(), k.get())),
+    mod.local.set(rRows.index, mod.select(complete.get(), m.get(), k.get())),
+    mod.local.set(tops.index, d.at(scratch.get(), mod.i32.mul(m.get(), n.get()))),
+    mod.local.set(work.index, d.at(tops.get(), k.get())),
+    // Column c of A into scratch column c.
+    e.countedLoop(c, i32(0), () => n.get(), 1, [
+      e.countedLoop(i, i32(0), () => m.get(), 1, [
+        d.store(at(c.get(), i.get()), load(mod.i32.add(mod.i32.mul(i.get(), n.get()), c.get()))),
+      ]),
+    ]),
+    reflect,
+    mod.if(mod.i32.eqz(part.get()), writeR, writeQ),
+  ]);
+}

@@ -12,7 +12,7 @@ import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 import { emitCumulative } from './cumulative.js';
 import { emitTopk } from './topk.js';
-import { emitCholesky, emitLuSolve, emitTriangularSolve } from './dense.js';
+import { emitCholesky, emitHouseholderQr, emitLuSolve, emitTriangularSolve } from './dense.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
 const POOLING = {
@@ -151,6 +151,9 @@ export function buildModule(
           break;
         case 'luSolve':
           emit('luSolve', (e) => emitLuSolve(e, name, spec.dtype === 'float64'));
+          break;
+        case 'householderQr':
+          emit('householderQr', (e) => emitHouseholderQr(e, name, spec.dtype === 'float64'));
           break;
         case 'triangularSolve':
           emit('triangularSolve', (e) => emitTriangularSolve(e, name, spec.dtype === 'float64'));

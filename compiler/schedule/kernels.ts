@@ -253,7 +253,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   solveTriangular: (node) => (denseFloat(node) ? { kind: 'triangularSolve', ...width(node) } : undefined),
   solve: (node) => (denseFloat(node) ? { kind: 'luSolve', ...width(node) } : undefined),
   slogdet: { reference: 'dense factorization (no wasm kernel yet)' },
-  qr: { reference: 'Householder QR (no wasm kernel yet)' },
+  qr: (node) => (sameFloat(node) ? { kind: 'householderQr', ...width(node) } : undefined),
   checkFinite: { reference: 'a scan that throws: an error is the point' },
   eigh: { reference: 'Jacobi eigenvalues (no wasm kernel yet)' },
   svd: { reference: 'one-sided Jacobi SVD (no wasm kernel yet)' },

@@ -408,6 +408,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
       case 'cholesky':
       case 'luSolve':
       case 'triangularSolve':
+      case 'householderQr':
         return dense(this, step, spec, operands);
       case 'stridedCopy':
         return shapeOp(this, step, operands);

@@ -6,7 +6,41 @@ import { NDArray } from '../../ndarray.js';
 import { batchIndices } from '../../reference/layout.js';
 import type { KernelCalls } from '../kernel-calls.js';
 
-type DenseSpec = Extract<KernelSpec, { kind: 'cholesky' | 'luSolve' | 'triangularSolve' }>;
+type DenseSpec = Extract<KernelSpec, { kind: 'cholesky' | 'luSolve' | 'triangularSolve' | 'householderQr' }>;
+
+/** One QR factor of each matrix of the batch (Q or R, reduced or complete), one call per matrix. */
+function householderQr(ctx: KernelCalls, step: Step, spec: DenseSpec, a: NDArray): NDArray | undefined {
+  const dtype = spec.dtype ?? 'float32';
+  const E = bytesPerElement(dtype);
+  const [m, n] = [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
+  const k = Math.min(m, n);
+  if (k === 0) return undefined;
+  const { part, complete } = step.args as { part: 'q' | 'r'; complete: boolean };
+  const [rows, cols] = part === 'q' ? [m, complete ? m : k] : [complete ? m : k, n];
+  const count = a.size / (m * n);
+  const input = ctx.place(a);
+  const out = ctx.arena.alloc(count * rows * cols * E);
+  const parts = ctx.parts(count, 1, m * n * k * count >= 1 << 21);
+  const scratch = parts.map(() => ctx.arena.alloc((m * n + k + m) * 8));
+  ctx.dispatch(
+    parts.flatMap(([m0, m1], p) =>
+      Array.from({ length: m1 - m0 }, (_, q): [number, number[]] => [
+        step.kernel!,
+        kernelArgs('householderQr', {
+          m,
+          n,
+          a: input + (m0 + q) * m * n * E,
+          out: out + (m0 + q) * rows * cols * E,
+          scratch: scratch[p]!,
+          part: part === 'r' ? 0 : 1,
+          complete: complete ? 1 : 0,
+        }),
+      ]),
+    ),
+  );
+  scratch.forEach((s) => ctx.arena.free(s));
+  return new NDArray(ctx.arena.view(dtype, out, count * rows * cols), [...a.shape.slice(0, -2), rows, cols], dtype);
+}
 
 export function dense(
   ctx: KernelCalls,
@@ -14,6 +48,7 @@ export function dense(
   spec: DenseSpec,
   operands: readonly NDArray[],
 ): NDArray | undefined {
+  if (spec.kind === 'householderQr') return householderQr(ctx, step, spec, operands[0]!);
   const dtype = spec.dtype ?? 'float32';
   const E = bytesPerElement(dtype);
   const a = operands[0]!;
@@ -57,6 +92,8 @@ export function dense(
               unit: args.unitDiagonal ? 1 : 0,
             }),
           ] as [number, number[]];
+        case 'householderQr':
+          throw new Error('internal: QR is laid out by householderQr');
         default:
           return kind satisfies never;
       }
