@@ -90,8 +90,16 @@ export class NDArray {
   }
 
   /** Same data viewed with another shape of the same size. */
+  /** The same elements in another shape; one -1 takes the size the others leave (NumPy, TF.js). */
   reshape(shape: readonly number[]): NDArray {
-    return new NDArray(this.data, shape, this.dtype);
+    const free = shape.filter((d) => d === -1).length;
+    const known = shape.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+    const resolved = free === 1 && known > 0 ? shape.map((d) => (d === -1 ? this.size / known : d)) : shape;
+    if (free > 1 || resolved.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(resolved) !== this.size)
+      throw new ShapeError(
+        `reshape: an array of ${this.size} elements [${this.shape.join(', ')}] cannot take the shape [${shape.join(', ')}]`,
+      );
+    return new NDArray(this.data, resolved, this.dtype);
   }
 
   clone(): NDArray {

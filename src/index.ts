@@ -40,7 +40,7 @@ export { setSubtensor, incSubtensor } from './graph/subtensor.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode, Tier } from './graph/function.js';
 export type { OptimizerLevel, PhaseReport } from '../compiler/rewrite/pipeline.js';
 export { RULE_NAMES } from '../compiler/rewrite/pipeline.js';
-export { debugprint, type DebugprintOptions } from './graph/debugprint.js';
+export { debugprint, pp, type DebugprintOptions } from './graph/debugprint.js';
 export { NDArray, full, randomNormal, randomUniform } from '../runtime/ndarray.js';
 import { toNDArray, type ArrayOptions, type ArrayValue as Values } from '../runtime/ndarray.js';
 import type { DType as ElementType } from '../runtime/dtype.js';

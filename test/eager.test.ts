@@ -66,3 +66,58 @@ describe("tsano/tf: TensorFlow.js's eager functions over NDArray", () => {
     expect(await v.array()).toEqual([1, 2, 3]);
   });
 });
+
+describe('more of TF.js, Keras and Theano as they are spelled', () => {
+  it('tf.where, unstack, split, moments, gather with plain indices; the methods slice, gather, asType, unstack, split, cumsum and reshape with -1', async () => {
+    const tf = await import('tsano/tf');
+    const x = tf.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    expect(Array.from(tf.where(tf.greater(x, 3), x, tf.neg(x)).data)).toEqual([-1, -2, -3, 4, 5, 6]);
+    expect(tf.unstack(x).map((t) => Array.from(t.data))).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(x.unstack(1).map((t) => Array.from(t.data))).toEqual([
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ]);
+    expect(tf.split(x, [1, -1], 1).map((t) => t.shape)).toEqual([
+      [2, 1],
+      [2, 2],
+    ]);
+    expect(x.split(3, 1).map((t) => Array.from(t.data))).toEqual([
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ]);
+    expect(() => tf.split(x, 2, 1)).toThrow(/2 equal parts do not divide an axis of 3/);
+    const { mean, variance } = tf.moments(x, 1);
+    expect(Array.from(mean.data)).toEqual([2, 5]);
+    expect(Array.from(variance.data).map((v) => +v.toFixed(6))).toEqual([0.666667, 0.666667]);
+    expect(Array.from(tf.gather(x, [2, 0], 1).data)).toEqual([3, 1, 6, 4]);
+    expect(Array.from(x.gather([1]).data)).toEqual([4, 5, 6]);
+    expect(Array.from(x.slice([0, 1], [2, 1]).data)).toEqual([2, 5]);
+    expect(x.asType('int32').dtype).toBe('int32');
+    expect(Array.from(x.cumsum(1).data)).toEqual([1, 3, 6, 4, 9, 15]);
+    expect(x.reshape([-1]).shape).toEqual([6]);
+    expect(x.reshape([3, -1]).shape).toEqual([3, 2]);
+    expect(() => x.reshape([4, -1])).toThrow(/an array of 6 elements \[2, 3\] cannot take the shape \[4, -1\]/);
+  });
+
+  it("Keras's own spellings of the backend's configuration, Theano's plural constructors and pp", async () => {
+    const keras = await import('tsano/keras');
+    const T = await import('tsano');
+    expect(keras.backend.image_data_format()).toBe(keras.backend.imageDataFormat());
+    expect(keras.backend.set_epsilon).toBe(keras.backend.setEpsilon);
+    expect(keras.backend.set_floatx).toBe(keras.backend.setFloatx);
+    const [x, y] = T.dscalars('x', 'y');
+    expect([x!.dtype, x!.name, y!.name]).toEqual(['float64', 'x', 'y']);
+    expect(T.fmatrices('a', 'b', 'c').map((m) => [m.dtype, m.ndim])).toEqual([
+      ['float32', 2],
+      ['float32', 2],
+      ['float32', 2],
+    ]);
+    expect(T.pp(T.add(T.mul(x!, y!), T.exp(x!)))).toBe('((x * y) + exp(x))');
+    expect(T.pp(T.neg(T.sub(x!, 2)))).toBe('-(x - 2)');
+  });
+});

@@ -140,7 +140,13 @@ export const stack = (xs: readonly Operand[], axis = 0) => run('stack', axis, xs
 export const slice = (x: Operand, begin: readonly number[], size?: readonly number[]) =>
   run('slice', [begin, size ?? null], [x], (n) => T.slice(n, begin, size));
 export const gather = (x: Operand, indices: Operand, axis = 0) =>
-  run('gather', axis, [x, indices], (n, i) => T.gather(n, i, axis));
+  // Plain numbers are indices (TF.js reads them as int32), not float data.
+  run(
+    'gather',
+    axis,
+    [x, indices instanceof T.NDArray ? indices : T.array(indices as T.ArrayValue, { dtype: 'int32' })],
+    (n, i) => T.gather(n, i, axis),
+  );
 export const tile = (x: Operand, reps: readonly number[]) => run('tile', reps, [x], (n) => T.tile(n, reps));
 /** tf.reverse: x reversed along `axis` (all axes when none). */
 export const reverse = (x: Operand, axis?: number | number[]) =>
@@ -155,6 +161,53 @@ export function eye(numRows: number, numColumns = numRows, batchShape?: readonly
         numColumns,
       ])
     : matrix;
+}
+/** tf.where(condition, a, b): a where the condition holds, else b (broadcast). */
+export const where = (condition: Operand, a: Operand, b: Operand) =>
+  run('where', null, [condition, a, b], (c, x, y) => T.where(c, x, y));
+/** tf.unstack(x, axis = 0): the slices along an axis, that axis removed. */
+export function unstack(x: Operand, axis = 0): T.NDArray[] {
+  const array = asArray(x);
+  const a = axis < 0 ? axis + array.ndim : axis;
+  return Array.from({ length: array.shape[a] ?? 0 }, (_, i) =>
+    run('unstack', [a, i], [array], (n) => T.index(n, ...array.shape.map((_, k) => (k === a ? i : ':')))),
+  );
+}
+/** tf.split(x, numOrSizeSplits, axis = 0): equal parts, or parts of the given sizes (one -1 takes the rest). */
+export function split(x: Operand, numOrSizeSplits: number | readonly number[], axis = 0): T.NDArray[] {
+  const array = asArray(x);
+  const a = axis < 0 ? axis + array.ndim : axis;
+  const length = array.shape[a]!;
+  let sizes: number[];
+  if (typeof numOrSizeSplits === 'number') {
+    if (!Number.isInteger(numOrSizeSplits) || numOrSizeSplits <= 0 || length % numOrSizeSplits !== 0)
+      throw new ConfigError(`split: ${numOrSizeSplits} equal parts do not divide an axis of ${length}`);
+    sizes = new Array<number>(numOrSizeSplits).fill(length / numOrSizeSplits);
+  } else {
+    const rest = length - numOrSizeSplits.filter((s) => s !== -1).reduce((p, s) => p + s, 0);
+    sizes = numOrSizeSplits.map((s) => (s === -1 ? rest : s));
+    if (sizes.reduce((p, s) => p + s, 0) !== length || sizes.some((s) => s < 0))
+      throw new ConfigError(`split: sizes [${numOrSizeSplits.join(', ')}] do not add up to the axis's ${length}`);
+  }
+  let start = 0;
+  return sizes.map((size) => {
+    const from = start;
+    start += size;
+    return run('split', [a, from, size], [array], (n) =>
+      T.index(n, ...array.shape.map((_, k) => (k === a ? `${from}:${from + size}` : ':'))),
+    );
+  });
+}
+/** tf.moments(x, axes?, keepDims = false): the mean and the (population) variance. */
+export function moments(
+  x: Operand,
+  axes?: number | number[],
+  keepDims = false,
+): { mean: T.NDArray; variance: T.NDArray } {
+  return {
+    mean: run('moments.mean', [axes ?? null, keepDims], [x], (n) => T.mean(n, axes, keepDims)),
+    variance: run('moments.variance', [axes ?? null, keepDims], [x], (n) => T.variance(n, axes, keepDims)),
+  };
 }
 /** tf.cumsum(x, axis = 0, exclusive = false, reverse = false); tf.cumprod likewise. */
 export const cumsum = (x: Operand, axis = 0, exclusive = false, reverse = false) =>
@@ -295,12 +348,24 @@ declare module '../../runtime/ndarray.js' {
     expandDims(axis?: number): NDArray;
     squeeze(axis?: number[]): NDArray;
     cast(dtype: T.DType): NDArray;
+    asType(dtype: T.DType): NDArray;
+    slice(begin: readonly number[], size?: readonly number[]): NDArray;
+    gather(indices: Operand, axis?: number): NDArray;
+    unstack(axis?: number): NDArray[];
+    split(numOrSizeSplits: number | readonly number[], axis?: number): NDArray[];
+    cumsum(axis?: number, exclusive?: boolean, reverse?: boolean): NDArray;
     toFloat(): NDArray;
   }
 }
 
 /** Each method is the function of the same name with the array as its first operand. */
 const AS_METHODS = {
+  asType: cast,
+  slice,
+  gather,
+  unstack,
+  split,
+  cumsum,
   pow,
   matMul,
   sum,

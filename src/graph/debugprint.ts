@@ -32,3 +32,38 @@ export function debugprint(
   if (options.file !== 'str') console.log(text);
   return text;
 }
+
+const INFIX: Partial<Record<string, string>> = {
+  add: '+',
+  sub: '-',
+  mul: '*',
+  div: '/',
+  pow: '**',
+  eq: '==',
+  ne: '!=',
+  lt: '<',
+  le: '<=',
+  gt: '>',
+  ge: '>=',
+  and: '&',
+  or: '|',
+};
+
+/**
+ * Theano's `pp`: an expression as one line of math, `((x * y) + exp(x))`: names for variables, values
+ * for scalar constants, infix for arithmetic and comparisons, calls for the rest.
+ */
+export function pp(node: Node): string {
+  const show = (n: Node): string => {
+    if (n.op === 'input' || n.op === 'shared') return n.name ?? n.op;
+    if (n.op === 'constant') {
+      const value = (n as Node<'constant'>).args.value;
+      return value.size === 1 ? String(value.data[0]) : `Constant[${value.shape.join(', ')}]`;
+    }
+    const infix = INFIX[n.op];
+    if (infix && n.inputs.length === 2) return `(${show(n.inputs[0]!)} ${infix} ${show(n.inputs[1]!)})`;
+    if (n.op === 'neg') return `-${show(n.inputs[0]!)}`;
+    return `${n.op}(${n.inputs.map(show).join(', ')})`;
+  };
+  return show(node);
+}

@@ -31,6 +31,24 @@ export const dtensor4 = typed(tensor4, 'float64');
 export const bvector = typed(vector, 'bool');
 export const bmatrix = typed(matrix, 'bool');
 
+/** Theano's plural constructors: `T.dscalars('x', 'y')` is `[T.dscalar('x'), T.dscalar('y')]`. */
+const plural =
+  <R>(one: (name?: string) => R) =>
+  (...names: string[]): R[] =>
+    names.map((n) => one(n));
+export const iscalars = plural(iscalar);
+export const ivectors = plural(ivector);
+export const imatrices = plural(imatrix);
+export const fscalars = plural(fscalar);
+export const fvectors = plural(fvector);
+export const fmatrices = plural(fmatrix);
+export const dscalars = plural(dscalar);
+export const dvectors = plural(dvector);
+export const dmatrices = plural(dmatrix);
+export const scalars = plural((name?: string) => scalar(name));
+export const vectors = plural((name?: string) => vector(name));
+export const matrices = plural((name?: string) => matrix(name));
+
 /** Theano's spelling of `ne`. */
 export const neq = B.ne;
 

@@ -115,6 +115,19 @@ export const backend = {
     setImageDataFormatValue(v === 'channels_last' ? 'channelsLast' : 'channelsFirst');
   },
   backend: () => defaultBackend(),
+  // Keras's own (Python) spellings, as its documentation writes them.
+  get set_floatx() {
+    return this.setFloatx;
+  },
+  get set_epsilon() {
+    return this.setEpsilon;
+  },
+  get image_data_format() {
+    return this.imageDataFormat;
+  },
+  get set_image_data_format() {
+    return this.setImageDataFormat;
+  },
   // classic backend functions, so Keras-1/2 backend code ports line by line
   placeholder: (args: { shape: readonly (number | null)[]; name?: string; dtype?: T.DType }) =>
     T.tensor(args.name ?? 'placeholder', { shape: args.shape, ...(args.dtype ? { dtype: args.dtype } : {}) }),
