@@ -6,6 +6,7 @@
  */
 import * as T from '../index.js';
 import { ConfigError } from '../../runtime/errors.js';
+import { concrete, symbolic, tracing, withMinimize } from './autodiff.js';
 import {
   declaration,
   DECLARED_OP_NAMES,
@@ -32,9 +33,14 @@ const asArray = (v: Operand): T.NDArray =>
       ? T.array([v as number]).reshape([])
       : T.array(v);
 
-/** Runs `build` on `operands` through a compiled function cached by signature. */
+/**
+ * Runs `build` on `operands` through a compiled function cached by signature; while tf.grad and its
+ * kin trace a function, builds the graph node instead (the tensors there are symbolic).
+ */
 function run(name: string, args: unknown, operands: readonly Operand[], build: Builder): T.NDArray {
-  const arrays = operands.map(asArray);
+  if (tracing() && operands.some((o) => o instanceof T.Node))
+    return build(...(operands.map(symbolic) as T.Node[])) as unknown as T.NDArray;
+  const arrays = operands.map((o) => asArray(concrete(o) as Operand));
   const key = `${name}:${JSON.stringify(args)}:${arrays.map((a) => `${a.dtype}[${a.shape.join(',')}]`).join(';')}`;
   let f = compiled.get(key);
   if (f) compiled.delete(key);
@@ -405,6 +411,8 @@ export { NDArray as Tensor } from '../../runtime/ndarray.js';
 export { input, layers, losses, regularizers, callbacks, Callback, Sequential, LayersModel } from '../keras/index.js';
 import * as keras from '../keras/index.js';
 import { optimizers } from '../keras/index.js';
+import type { Optimizer } from '../keras/optimizers.js';
+import type { TfjsOptimizer } from './autodiff.js';
 
 /** A model whose `evaluate` answers as TensorFlow.js's does: a scalar tensor, or one per loss and metric. */
 export type TfjsModel<M> = Omit<M, 'evaluate'> & {
@@ -424,6 +432,28 @@ export const model = (...args: Parameters<typeof keras.model>) => asTfjs(keras.m
 export const loadLayersModel = async (...args: Parameters<typeof keras.loadLayersModel>) =>
   asTfjs(await keras.loadLayersModel(...args));
 /** tf.train: optimizers with TensorFlow.js's positional form (`tf.train.adam(0.01)`). */
-export const train = optimizers;
+export const train = Object.fromEntries(
+  Object.entries(optimizers).map(([name, make]) => [
+    name,
+    typeof make === 'function'
+      ? (...args: never[]) => withMinimize((make as (...a: never[]) => Optimizer)(...args))
+      : make,
+  ]),
+) as {
+  [K in keyof typeof optimizers]: (typeof optimizers)[K] extends (...a: infer A) => Optimizer
+    ? (...a: A) => TfjsOptimizer
+    : (typeof optimizers)[K];
+};
+export {
+  variable,
+  grad,
+  grads,
+  valueAndGrad,
+  valueAndGrads,
+  variableGrads,
+  TracingError,
+  type Variable,
+  type TfjsOptimizer,
+} from './autodiff.js';
 /** What `layer.apply` returns on a symbolic input (TF.js's SymbolicTensor): a graph node. */
 export type { Node as SymbolicTensor } from '../../compiler/ir/node.js';

@@ -1,0 +1,87 @@
+import * as theirs from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+// TF.js registers its gradients in a module of their own (its union package imports it).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from 'tsano/tf';
+
+/**
+ * TF.js's define-by-run training under tsano/tf: the same programs run on TF.js (cpu backend) and on
+ * tsano/tf, compared value for value.
+ */
+beforeAll(async () => {
+  await theirs.setBackend('cpu');
+});
+
+/** TF.js's "fitting a curve" example: a·x² + b·x + c fitted by SGD's minimize, written once for either library. */
+function fitCurve(lib: typeof theirs | typeof tf, steps: number): { losses: number[]; coefficients: number[] } {
+  const t = lib as typeof theirs;
+  const xs = t.tensor1d(Array.from({ length: 20 }, (_, i) => i / 10 - 1));
+  const ys = t.tensor1d(Array.from({ length: 20 }, (_, i) => 0.5 * (i / 10 - 1) ** 2 - 0.3 * (i / 10 - 1) + 0.2));
+  const [a, b, c] = [0.1, -0.2, 0.3].map((v) => t.variable(t.scalar(v)));
+  const optimizer = t.train.sgd(0.3);
+  const predict = (x: theirs.Tensor) => t.add(t.add(t.mul(a!, t.square(x)), t.mul(b!, x)), c!);
+  const loss = () => t.mean(t.square(t.sub(predict(xs), ys))) as theirs.Scalar;
+  const losses = Array.from({ length: steps }, () => (optimizer.minimize(loss, true) as theirs.Scalar).dataSync()[0]!);
+  return { losses, coefficients: [a!, b!, c!].map((v) => v.dataSync()[0]!) };
+}
+
+describe('tf.grad, tf.valueAndGrads, tf.variableGrads and minimize, traced and compiled', () => {
+  it('the polynomial fit runs as TF.js runs it: the same losses and coefficients within 1e-5', () => {
+    const mine = fitCurve(tf, 60);
+    const reference = fitCurve(theirs, 60);
+    mine.losses.forEach((l, i) =>
+      expect(Math.abs(l - reference.losses[i]!)).toBeLessThan(1e-5 * Math.max(1, reference.losses[i]!)),
+    );
+    mine.coefficients.forEach((c, i) => expect(Math.abs(c - reference.coefficients[i]!)).toBeLessThan(1e-5));
+    expect(mine.losses[59]).toBeLessThan(mine.losses[0]! / 100);
+  });
+
+  it('tf.grad, tf.grads and valueAndGrads agree with TF.js, with and without dy', () => {
+    const f = (x: theirs.Tensor) => theirs.sum(theirs.mul(theirs.square(x), theirs.sin(x)));
+    const g = (x: tf.Tensor) => tf.sum(tf.mul(tf.square(x), tf.sin(x)));
+    const x = [0.5, -1.2, 2];
+    const want = Array.from(theirs.grad(f)(theirs.tensor1d(x)).dataSync());
+    Array.from(tf.grad(g)(tf.tensor(x)).data).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-6));
+    const h = (a: tf.Tensor, b: tf.Tensor) => tf.mul(a, tf.exp(b));
+    const { value, grads } = tf.valueAndGrads(h)([tf.tensor([1, 2]), tf.tensor([0, 1])], tf.tensor([1, -1]));
+    const theirsVG = theirs.valueAndGrads((a: theirs.Tensor, b: theirs.Tensor) => theirs.mul(a, theirs.exp(b)))(
+      [theirs.tensor1d([1, 2]), theirs.tensor1d([0, 1])],
+      theirs.tensor1d([1, -1]),
+    );
+    expect(Array.from(value.data)).toEqual(Array.from(theirsVG.value.dataSync()));
+    grads.forEach((gr, i) =>
+      Array.from(gr.data).forEach((v, k) => expect(Math.abs(v - theirsVG.grads[i]!.dataSync()[k]!)).toBeLessThan(1e-6)),
+    );
+    expect(
+      tf
+        .grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(a, b)))([tf.tensor([1, 2]), tf.tensor([3, 4])])
+        .map((t) => Array.from(t.data)),
+    ).toEqual([
+      [3, 4],
+      [1, 2],
+    ]);
+  });
+
+  it('variableGrads names each trainable variable the cost reads; a frozen one is left out; applyGradients steps', () => {
+    const w = tf.variable(tf.tensor([1, -2]), true, 'w');
+    const frozen = tf.variable(tf.tensor([3, 3]), false, 'frozen');
+    const cost = () => tf.sum(tf.mul(tf.square(w as unknown as tf.Tensor), frozen as unknown as tf.Tensor));
+    const { value, grads } = tf.variableGrads(cost);
+    expect(value.dataSync()[0]).toBe(15);
+    expect(Object.keys(grads)).toEqual(['w']);
+    expect(Array.from(grads['w']!.data)).toEqual([6, -12]);
+    const sgd = tf.train.sgd(0.1);
+    sgd.applyGradients(grads);
+    expect(Array.from(w.dataSync()).map((v) => +v.toFixed(5))).toEqual([0.4, -0.8]);
+  });
+
+  it('a traced function that reads values is a TracingError saying why', () => {
+    expect(() =>
+      tf.grad((x: tf.Tensor) => {
+        if (x.dataSync()[0]! > 0) return x;
+        return tf.neg(x);
+      })(tf.tensor([1])),
+    ).toThrow(/control flow cannot depend on tensor values/);
+  });
+});
