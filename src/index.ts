@@ -35,6 +35,7 @@ export {
 } from './graph/scan.js';
 export { fromFunction, FromFunctionError } from './graph/from-function.js';
 export { ifelse } from './graph/ifelse.js';
+export { jit, jitWith } from './graph/jit.js';
 export * from './graph/theano.js';
 export { setSubtensor, incSubtensor } from './graph/subtensor.js';
 export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mode, Tier } from './graph/function.js';

@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from 'tsano/tf';
+import * as T from 'tsano';
 
 /**
  * TF.js's define-by-run training under tsano/tf: the same programs run on TF.js (cpu backend) and on
@@ -83,5 +84,23 @@ describe('tf.grad, tf.valueAndGrads, tf.variableGrads and minimize, traced and c
         return tf.neg(x);
       })(tf.tensor([1])),
     ).toThrow(/control flow cannot depend on tensor values/);
+  });
+});
+
+describe('T.jit and tf.jit', () => {
+  it('compile a function of tensors once per input signature', async () => {
+    let traces = 0;
+    const f = T.jit((x: T.Node, y: T.Node) => {
+      traces++;
+      return [T.add(T.mul(x, y), 1), T.sum(x)] as const;
+    });
+    const [a, s] = f(T.array([1, 2]), T.array([3, 4]));
+    expect([Array.from(a!.data), s!.item()]).toEqual([[4, 9], 3]);
+    f(T.array([5, 6]), T.array([7, 8]));
+    expect(traces).toBe(1);
+    f(T.array([1, 2, 3]), T.array([1, 1, 1]));
+    expect(traces).toBe(2);
+    const g = tf.jit((x: tf.Tensor) => tf.mean(tf.square(x)));
+    expect((g(tf.tensor([1, 2, 3])) as tf.Tensor).dataSync()[0]).toBeCloseTo(14 / 3, 6);
   });
 });

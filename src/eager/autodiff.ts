@@ -253,3 +253,13 @@ export function withMinimize(optimizer: Optimizer): TfjsOptimizer {
     },
   }) as TfjsOptimizer;
 }
+
+/** tf.jit(fn): a function of tensors (tf's eager ops inside) traced and compiled once per input signature. */
+export const jit = <R extends Tensor | readonly Tensor[]>(fn: (...args: Tensor[]) => R) =>
+  T.jitWith(
+    (...nodes: T.Node[]) => {
+      const out = fn(...(nodes as unknown as Tensor[])) as unknown;
+      return (Array.isArray(out) ? out.map(asNode) : asNode(out)) as T.Node | T.Node[];
+    },
+    (build) => traced('tf.jit', build),
+  );

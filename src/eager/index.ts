@@ -451,6 +451,7 @@ export {
   valueAndGrad,
   valueAndGrads,
   variableGrads,
+  jit,
   TracingError,
   type Variable,
   type TfjsOptimizer,
