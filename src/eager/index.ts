@@ -408,7 +408,18 @@ Object.defineProperty(T.NDArray.prototype, 'rank', {
 export { NDArray as Tensor } from '../../runtime/ndarray.js';
 
 // ---- models, layers and training: tsano's Keras API under TensorFlow.js's names ----
-export { input, layers, losses, regularizers, callbacks, Callback, Sequential, LayersModel } from '../keras/index.js';
+export {
+  input,
+  layers,
+  losses,
+  regularizers,
+  callbacks,
+  Callback,
+  Sequential,
+  LayersModel,
+  data,
+  Dataset,
+} from '../keras/index.js';
 import * as keras from '../keras/index.js';
 import { optimizers } from '../keras/index.js';
 import type { Optimizer } from '../keras/optimizers.js';

@@ -40,7 +40,7 @@ import {
   SeparableConv2D,
 } from './layers/conv.js';
 import type { AnyLayer, Layer, LayerArgs, Regularizer } from './layers/layer.js';
-import { History, LayersModel } from './model.js';
+import { History, LayersModel, type AnyLayersModel } from './model.js';
 import { Sequential } from './sequential.js';
 import { Functional } from './functional.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
@@ -323,3 +323,27 @@ export { ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, CSVLogger };
 export { Sequential, Functional, LayersModel, History, EarlyStopping, TerminateOnNaN };
 export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate };
 export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };
+
+// TF.js's datasets, and the models' fitDataset / evaluateDataset over them.
+import * as datasets from './dataset.js';
+export const data = { array: datasets.array, generator: datasets.generator, csv: datasets.csv };
+export { Dataset, type CsvConfig, type FitDatasetArgs } from './dataset.js';
+declare module './model.js' {
+  interface LayersModel<Out> {
+    /** Trains on a dataset of `{ xs, ys }` batches (TF.js's fitDataset). */
+    fitDataset(
+      dataset: datasets.Dataset<{ xs: unknown; ys: unknown }>,
+      args?: datasets.FitDatasetArgs,
+    ): Promise<History>;
+    /** The loss (and metrics) over a dataset of `{ xs, ys }` batches. */
+    evaluateDataset(dataset: datasets.Dataset<{ xs: unknown; ys: unknown }>): Promise<number | number[]>;
+  }
+}
+Object.assign(LayersModel.prototype, {
+  fitDataset(this: AnyLayersModel, dataset: never, args?: datasets.FitDatasetArgs) {
+    return datasets.fitDataset(this, dataset, args);
+  },
+  evaluateDataset(this: AnyLayersModel, dataset: never) {
+    return datasets.evaluateDataset(this, dataset);
+  },
+});
