@@ -15,12 +15,16 @@ beforeAll(async () => {
 });
 
 /** TF.js's "fitting a curve" example: a·x² + b·x + c fitted by SGD's minimize, written once for either library. */
-function fitCurve(lib: typeof theirs | typeof tf, steps: number): { losses: number[]; coefficients: number[] } {
+function fitCurve(
+  lib: typeof theirs | typeof tf,
+  steps: number,
+  optimizerOf: (t: typeof theirs) => theirs.Optimizer = (t) => t.train.sgd(0.3),
+): { losses: number[]; coefficients: number[] } {
   const t = lib as typeof theirs;
   const xs = t.tensor1d(Array.from({ length: 20 }, (_, i) => i / 10 - 1));
   const ys = t.tensor1d(Array.from({ length: 20 }, (_, i) => 0.5 * (i / 10 - 1) ** 2 - 0.3 * (i / 10 - 1) + 0.2));
   const [a, b, c] = [0.1, -0.2, 0.3].map((v) => t.variable(t.scalar(v)));
-  const optimizer = t.train.sgd(0.3);
+  const optimizer = optimizerOf(t);
   const predict = (x: theirs.Tensor) => t.add(t.add(t.mul(a!, t.square(x)), t.mul(b!, x)), c!);
   const loss = () => t.mean(t.square(t.sub(predict(xs), ys))) as theirs.Scalar;
   const losses = Array.from({ length: steps }, () => (optimizer.minimize(loss, true) as theirs.Scalar).dataSync()[0]!);
@@ -36,6 +40,27 @@ describe('tf.grad, tf.valueAndGrads, tf.variableGrads and minimize, traced and c
     );
     mine.coefficients.forEach((c, i) => expect(Math.abs(c - reference.coefficients[i]!)).toBeLessThan(1e-5));
     expect(mine.losses[59]).toBeLessThan(mine.losses[0]! / 100);
+  });
+
+  it("tf.train.adam steps as TF.js's Adam does (ε after the bias correction): the same losses within 1e-5", () => {
+    // A large ε, so that where it is added shows in the losses.
+    const adam = (t: typeof theirs) => t.train.adam(0.05, 0.9, 0.999, 0.1);
+    const mine = fitCurve(tf, 40, adam);
+    const reference = fitCurve(theirs, 40, adam);
+    mine.losses.forEach((l, i) =>
+      expect(Math.abs(l - reference.losses[i]!)).toBeLessThan(1e-5 * Math.max(1, reference.losses[i]!)),
+    );
+  });
+
+  it("TF.js's defaults under tsano/tf: LSTM and GRU gate with hardSigmoid; leCunNormal is Keras's lecun_normal", () => {
+    const config = (layer: { getConfig(): Record<string, unknown> }) => layer.getConfig()['recurrent_activation'];
+    expect(config(tf.layers.lstm({ units: 2 }) as never)).toBe('hardSigmoid');
+    expect(config(tf.layers.gru({ units: 2 }) as never)).toBe('hardSigmoid');
+    expect(config(tf.layers.lstm({ units: 2, recurrentActivation: 'sigmoid' }) as never)).toBe('sigmoid');
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ units: 3, inputShape: [4], kernelInitializer: 'leCunNormal' })],
+    });
+    expect((model.predict(tf.ones([1, 4])) as tf.Tensor).shape).toEqual([1, 3]);
   });
 
   it('tf.grad, tf.grads and valueAndGrads agree with TF.js, with and without dy', () => {

@@ -410,7 +410,6 @@ export { NDArray as Tensor } from '../../runtime/ndarray.js';
 // ---- models, layers and training: tsano's Keras API under TensorFlow.js's names ----
 export {
   input,
-  layers,
   losses,
   regularizers,
   callbacks,
@@ -422,6 +421,29 @@ export {
 } from '../keras/index.js';
 import * as keras from '../keras/index.js';
 import { optimizers } from '../keras/index.js';
+
+/** tf.layers: Keras's layers under TF.js's defaults (its LSTM and GRU gate with hardSigmoid, Keras's with sigmoid). */
+export const layers = {
+  ...keras.layers,
+  lstm: (args: Parameters<typeof keras.layers.lstm>[0]) =>
+    keras.layers.lstm({ recurrentActivation: 'hardSigmoid', ...args }),
+  gru: (args: Parameters<typeof keras.layers.gru>[0]) =>
+    keras.layers.gru({ recurrentActivation: 'hardSigmoid', ...args }),
+};
+
+/** TF.js's Adam: ε added after the bias correction (tf.train.adam(learningRate, beta1, beta2, epsilon) or a config). */
+const tfjsAdam = (config?: Parameters<typeof optimizers.adam>[0], beta1?: number, beta2?: number, epsilon?: number) =>
+  optimizers.adam({
+    ...(typeof config === 'number'
+      ? {
+          learningRate: config,
+          ...(beta1 === undefined ? {} : { beta1 }),
+          ...(beta2 === undefined ? {} : { beta2 }),
+          ...(epsilon === undefined ? {} : { epsilon }),
+        }
+      : (config ?? {})),
+    epsilonAfterCorrection: true,
+  } as never);
 import type { Optimizer } from '../keras/optimizers.js';
 import type { TfjsOptimizer } from './autodiff.js';
 
@@ -444,7 +466,7 @@ export const loadLayersModel = async (...args: Parameters<typeof keras.loadLayer
   asTfjs(await keras.loadLayersModel(...args));
 /** tf.train: optimizers with TensorFlow.js's positional form (`tf.train.adam(0.01)`). */
 export const train = Object.fromEntries(
-  Object.entries(optimizers).map(([name, make]) => [
+  Object.entries({ ...optimizers, adam: tfjsAdam }).map(([name, make]) => [
     name,
     typeof make === 'function'
       ? (...args: never[]) => withMinimize((make as (...a: never[]) => Optimizer)(...args))

@@ -23,13 +23,14 @@ function fans(shape: readonly number[]): [number, number] {
   return [shape[shape.length - 2]! * receptive, shape[shape.length - 1]! * receptive];
 }
 
-const camel = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** Keras's snake_case name of an initializer TF.js spells in camelCase (its `leCunNormal` is Keras's `lecun_normal`). */
+const snakeCase = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/^le_cun_/, 'lecun_');
 
 /** A weight array for `name` (snake_case or camelCase), seeded for reproducible models. */
 export function initialize(name: string, shape: readonly number[], seed: number, where: string): T.NDArray {
   const [fanIn, fanOut] = fans(shape);
   const dtype = floatx();
-  switch (camel(name) as InitializerName) {
+  switch (snakeCase(name) as InitializerName) {
     case 'glorot_uniform': {
       const limit = Math.sqrt(6 / (fanIn + fanOut));
       return T.randomUniform(shape, { seed, minval: -limit, maxval: limit, dtype });

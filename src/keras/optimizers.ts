@@ -133,7 +133,13 @@ export function sgd(config: OptimizerConfig & { momentum?: number; nesterov?: bo
   );
 }
 
-type AdamConfig = OptimizerConfig & { beta1?: number; beta2?: number; epsilon?: number };
+type AdamConfig = OptimizerConfig & {
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** ε added to the bias-corrected √v̂, as TF.js places it (Keras adds it to √v before the correction). */
+  epsilonAfterCorrection?: boolean;
+};
 
 /** Adam's moments and step for one weight (Keras 3): alpha = lr·sqrt(1-β2^t)/(1-β1^t), w -= alpha·m/(sqrt(v)+ε). */
 function adamStep(p: SharedVariable, g: T.Node, from: T.Node, lr: T.Node, step: T.Node, config: AdamConfig) {
@@ -143,10 +149,17 @@ function adamStep(p: SharedVariable, g: T.Node, from: T.Node, lr: T.Node, step: 
   const v = zerosLike(p, `${p.name}/v`);
   const m1 = T.add(m, T.mul(T.sub(g, m), 1 - beta1));
   const v1 = T.add(v, T.mul(T.sub(T.square(g), v), 1 - beta2));
+  // TF.js: w -= lr·m̂/(√v̂ + ε) with m̂ = m/(1 − β1^t), v̂ = v/(1 − β2^t).
+  const stepOf = config.epsilonAfterCorrection
+    ? T.div(
+        T.mul(T.div(m1, T.sub(1, T.pow(beta1, step))), lr),
+        T.add(T.sqrt(T.div(v1, T.sub(1, T.pow(beta2, step)))), epsilon),
+      )
+    : T.div(T.mul(m1, alpha), T.add(T.sqrt(v1), epsilon));
   return [
     [m, m1],
     [v, v1],
-    [p, T.sub(from, T.div(T.mul(m1, alpha), T.add(T.sqrt(v1), epsilon)))],
+    [p, T.sub(from, stepOf)],
   ] as [T.Node, T.Node][];
 }
 
