@@ -86,9 +86,11 @@ describe('jacobian, hessian, Rop, Lop, stopGradient, considerConstant', () => {
     expect(forward(values).item()).toBe(14);
   });
 
-  it('a Jacobian needs a shape known when the graph is built', () => {
-    const open = T.tensor('open', { shape: [null], dtype: 'float64' });
-    expect(() => T.jacobian(T.exp(open), open)).toThrow(/jacobian: .* must have a known shape, got \[\?\]/);
+  it('a Jacobian of an array of more than one axis needs its shape known when the graph is built', () => {
+    const open = T.tensor('open', { shape: [null, 2], dtype: 'float64' });
+    expect(() => T.jacobian(T.exp(open), open)).toThrow(
+      /jacobian: .* \[\?, 2\] has sizes known only at call time; flatten it/,
+    );
   });
 });
 
@@ -136,5 +138,36 @@ describe('TensorFlow.js spellings', () => {
     expect(model.evaluate(x, y)[0]).toBeCloseTo(penalty, 3);
     expect(keras.regularizers.l2(0.1)).toEqual({ l2: 0.1 });
     expect(() => keras.regularizers.l1(-1)).toThrow(/expected a non-negative number/);
+  });
+});
+
+describe('jacobian and hessian of vectors whose length is known only at call time', () => {
+  it("Theano's own example (T.dvector): a loop over the elements, compiled once for every length; hessian too", async () => {
+    const x = T.dvector('x');
+    const jac = await T.compile([x], T.jacobian(build(x), x));
+    const hess = await T.compile([x], T.hessian(T.sum(T.mul(T.exp(x), T.square(x))), x));
+    const programs = jac.stats.programs;
+    for (const values of [
+      [0.3, -0.2, 0.5],
+      [1, 2],
+      [0.1, 0.2, 0.3, 0.4, 0.5],
+    ]) {
+      const got = jac(f64(values));
+      expect(got.shape).toEqual([values.length, values.length]);
+      const columns = await numericJacobian(values); // columns[j][i] = d y_i / d x_j
+      const n = values.length;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) close(got.data[i * n + j]!, columns[j]![i]!);
+      // d²/dx_i² of e^x·x² is e^x·(x² + 4x + 2), and the Hessian is diagonal.
+      const h = Array.from(hess(f64(values)).data);
+      values.forEach((v, i) =>
+        values.forEach((_, j) =>
+          expect(Math.abs(h[i * values.length + j]! - (i === j ? Math.exp(v) * (v * v + 4 * v + 2) : 0))).toBeLessThan(
+            1e-9,
+          ),
+        ),
+      );
+    }
+    expect(jac.stats.programs).toBe(programs);
+    expect(() => T.jacobian(T.matrix('m'), T.matrix('m'))).toThrow(/flatten it to a vector first/);
   });
 });

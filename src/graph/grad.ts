@@ -10,8 +10,7 @@ import { stabilizeForGradient } from '../../compiler/rewrite/pipeline.js';
 import { epsilon } from '../../runtime/config.js';
 import { GradError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
-import { index } from '../../compiler/ir/indexing.js';
-import { add, flatten, mul, reshape, stack, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
+import { add, mul, stopGradient, sum, zerosLike } from '../../compiler/ir/build.js';
 
 export interface GradOptions extends DifferentiateOptions {
   /**
@@ -63,53 +62,9 @@ function differentiateStable(cost: Node, targets: readonly Node[], options: Grad
   return differentiate(restored!, targets, { ...options, disconnected: 'zero' });
 }
 
-const list = (wrt: Node | readonly Node[]): Node[] => (Array.isArray(wrt) ? [...wrt] : [wrt as Node]);
-const structured = <R>(wrt: Node | readonly Node[], values: R[]): R | R[] => (Array.isArray(wrt) ? values : values[0]!);
-
-/** The number of elements of `y`, which must be known when the graph is built. */
-function knownElements(y: Node, what: string): number {
-  if (y.shape.some((d) => d === null))
-    throw new GradError(
-      `${what}: ${y.name ?? 'the expression'} must have a known shape, got [${y.shape.map((d) => d ?? '?').join(', ')}]`,
-    );
-  return y.shape.reduce<number>((p, d) => p * d!, 1);
-}
-
-/**
- * The Jacobian of `y` with respect to `wrt` (Theano's T.jacobian): for each, an array of shape
- * [...y.shape, ...wrt.shape] whose element [i..., j...] is d y[i...] / d wrt[j...]. One gradient per
- * element of y, so y's shape must be known when the graph is built.
- */
-export function jacobian(y: Node, wrt: Node, options?: GradOptions): Node;
-export function jacobian(y: Node, wrt: readonly Node[], options?: GradOptions): Node[];
-export function jacobian(y: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
-  const count = knownElements(y, 'jacobian');
-  const targets = list(wrt);
-  const flat = y.ndim === 1 ? y : flatten(y);
-  const rows = Array.from({ length: count }, (_, i) =>
-    grad(y.ndim === 0 ? y : index(flat, i), targets, { ...options, disconnected: 'zero' }),
-  );
-  return structured(
-    wrt,
-    targets.map((t, k) => {
-      const stacked = stack(
-        rows.map((r) => r[k]!),
-        0,
-      );
-      return y.ndim === 1 ? stacked : reshape(stacked, [...(y.shape as number[]), ...t.shape.map((d) => d ?? -1)]);
-    }),
-  );
-}
-
-/** The Hessian of a scalar `cost` with respect to `wrt` (Theano's T.hessian): the Jacobian of its gradient. */
-export function hessian(cost: Node, wrt: Node, options?: GradOptions): Node;
-export function hessian(cost: Node, wrt: readonly Node[], options?: GradOptions): Node[];
-export function hessian(cost: Node, wrt: Node | readonly Node[], options: GradOptions = {}): Node | Node[] {
-  return structured(
-    wrt,
-    list(wrt).map((t) => jacobian(grad(cost, t, options), t, options)),
-  );
-}
+export const list = (wrt: Node | readonly Node[]): Node[] => (Array.isArray(wrt) ? [...wrt] : [wrt as Node]);
+export const structured = <R>(wrt: Node | readonly Node[], values: R[]): R | R[] =>
+  Array.isArray(wrt) ? values : values[0]!;
 
 /**
  * The vector-Jacobian product (Theano's T.Lop): for each of `wrt`, the sum over f's elements of
