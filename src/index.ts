@@ -24,7 +24,14 @@ export { grad, Lop, Rop, type GradOptions } from './graph/grad.js';
 export { jacobian, hessian } from './graph/jacobian.js';
 export { tensor, scalar, vector, matrix, tensor3, tensor4, constant, shared } from './graph/variables.js';
 export type { SharedVariable, TensorOptions } from './graph/variables.js';
-export { compile, compileSync, ready, tierPolicy } from './graph/function.js';
+export { ready, tierPolicy } from './graph/function.js';
+export {
+  compile,
+  compileSync,
+  inputWithDefault as In,
+  type CopyOptions,
+  type TheanoFunction,
+} from './graph/theano-function.js';
 export {
   scan,
   until,

@@ -127,3 +127,30 @@ describe("Theano's names of the new ops", () => {
     for (const [theano, tsano] of pairs) expect(theano).toBe(tsano);
   });
 });
+
+describe("theano.function's extras", () => {
+  it('T.In gives an input a default value; f.copy swaps shared variables and can drop the updates', async () => {
+    const [x, y] = [T.dscalar('x'), T.dscalar('y')];
+    const f = await T.compile([x, T.In(y, { value: 10 })], T.add(x, y));
+    expect(f(1).item()).toBe(11);
+    expect(f(1, 2).item()).toBe(3);
+    expect(f.stats.kernels).toBeGreaterThan(0);
+    expect(() => T.compileSync([T.In(x, { value: 1 }), y], T.add(x, y))).toThrow(
+      /without a default value follows one with a default/,
+    );
+
+    const state = T.shared(T.array(0, { dtype: 'float64' }), 'state');
+    const other = T.shared(T.array(100, { dtype: 'float64' }), 'other');
+    const inc = await T.compile([x], state, { updates: [[state, T.add(state, x)]] });
+    inc(1);
+    inc(2);
+    expect(state.get().item()).toBe(3);
+    const onOther = inc.copy({ swap: [[state, other]] });
+    expect(onOther(5).item()).toBe(100);
+    expect(other.get().item()).toBe(105);
+    expect(state.get().item()).toBe(3);
+    const readOnly = inc.copy({ deleteUpdates: true });
+    readOnly(7);
+    expect(state.get().item()).toBe(3);
+  });
+});
