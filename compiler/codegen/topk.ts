@@ -98,3 +98,121 @@ export function emitTopk(e: FunctionEmitter, name: string, wide: boolean): void 
   ]);
   e.finish(name, [m.if(m.i32.gt_u(k.get(), i32(0)), body)]);
 }
+
+/**
+ * Emits `argsort(lines, n, inner, x, out, scratch, descending)`: for each line of n elements (stride
+ * `inner` elements, lines at (o·n)·inner + i), its values copied into the float64 scratch and its
+ * positions sorted by a bottom-up merge sort (stable: the left run wins ties), NaN after every number
+ * ascending and before it descending, as the reference's order; the positions written out as int32.
+ */
+export function emitArgsort(e: FunctionEmitter, name: string, wide: boolean): void {
+  const { m, b } = e;
+  const { lines, n, inner, x, out, scratch, descending } = e.named('argsort');
+  const { line, o, i, j, width, left, mid, right, p, q, k, src, dst, values, base } = e.locals(
+    ['line', 'o', 'i', 'j', 'width', 'left', 'mid', 'right', 'p', 'q', 'k', 'src', 'dst', 'values', 'base'],
+    b.i32,
+  );
+  const a = e.local(b.f64);
+  const c = e.local(b.f64);
+  const i32 = (v: number) => m.i32.const(v);
+  const at4 = (base_: Expr, index: Expr) => m.i32.add(base_, m.i32.shl(index, i32(2)));
+  const at8 = (base_: Expr, index: Expr) => m.i32.add(base_, m.i32.shl(index, i32(3)));
+  const value = (position: Expr) => m.f64.load(0, 8, at8(values.get(), position));
+  const min = (u: Expr, v: () => Expr) => m.select(m.i32.lt_u(u, v()), u, v());
+  /** c comes strictly before a (the right run's element before the left's). */
+  const rightFirst = () =>
+    m.select(
+      descending.get(),
+      m.i32.or(m.i32.and(m.f64.ne(c.get(), c.get()), m.f64.eq(a.get(), a.get())), m.f64.gt(c.get(), a.get())),
+      m.i32.or(m.i32.and(m.f64.ne(a.get(), a.get()), m.f64.eq(c.get(), c.get())), m.f64.lt(c.get(), a.get())),
+    );
+  const element = (index: Expr) =>
+    wide
+      ? m.f64.load(0, 8, m.i32.add(x.get(), m.i32.shl(index, i32(3))))
+      : m.f64.promote(m.f32.load(0, 4, m.i32.add(x.get(), m.i32.shl(index, i32(2)))));
+  // The line's k-th element is at base + k·inner.
+  const position = (kk: Expr) => m.i32.add(base.get(), m.i32.mul(kk, inner.get()));
+  const merge = e.countedLoop(left, i32(0), () => n.get(), 1, [
+    // Runs [left, mid) and [mid, right), merged from src into dst; `left` then jumps to right (the loop adds 1).
+    m.local.set(
+      mid.index,
+      min(m.i32.add(left.get(), width.get()), () => n.get()),
+    ),
+    m.local.set(
+      right.index,
+      min(m.i32.add(mid.get(), width.get()), () => n.get()),
+    ),
+    m.local.set(p.index, left.get()),
+    m.local.set(q.index, mid.get()),
+    e.countedLoop(k, left.get(), () => right.get(), 1, [
+      m.if(
+        // The right run's next element goes first when there is one and the left run is spent or it comes strictly before.
+        m.if(
+          m.i32.lt_u(q.get(), right.get()),
+          m.if(
+            m.i32.ge_u(p.get(), mid.get()),
+            i32(1),
+            m.block(
+              null,
+              [
+                m.local.set(a.index, value(m.i32.load(0, 4, at4(src.get(), p.get())))),
+                m.local.set(c.index, value(m.i32.load(0, 4, at4(src.get(), q.get())))),
+                rightFirst(),
+              ],
+              b.i32,
+            ),
+          ),
+          i32(0),
+        ),
+        m.block(null, [
+          m.i32.store(0, 4, at4(dst.get(), k.get()), m.i32.load(0, 4, at4(src.get(), q.get()))),
+          m.local.set(q.index, m.i32.add(q.get(), i32(1))),
+        ]),
+        m.block(null, [
+          m.i32.store(0, 4, at4(dst.get(), k.get()), m.i32.load(0, 4, at4(src.get(), p.get()))),
+          m.local.set(p.index, m.i32.add(p.get(), i32(1))),
+        ]),
+      ),
+    ]),
+    m.local.set(left.index, m.i32.sub(right.get(), i32(1))),
+  ]);
+  const perLine = [
+    m.local.set(o.index, m.i32.div_u(line.get(), inner.get())),
+    m.local.set(
+      base.index,
+      m.i32.add(m.i32.mul(m.i32.mul(o.get(), n.get()), inner.get()), m.i32.rem_u(line.get(), inner.get())),
+    ),
+    e.countedLoop(i, i32(0), () => n.get(), 1, [
+      m.f64.store(0, 8, at8(values.get(), i.get()), element(position(i.get()))),
+      m.i32.store(0, 4, at4(src.get(), i.get()), i.get()),
+    ]),
+    m.local.set(width.index, i32(1)),
+    m.block('sorted', [
+      m.loop(
+        'widths',
+        m.block(null, [
+          m.br('sorted', m.i32.ge_u(width.get(), n.get())),
+          merge,
+          // The merged runs are in dst: it becomes the next pass's source.
+          m.local.set(j.index, src.get()),
+          m.local.set(src.index, dst.get()),
+          m.local.set(dst.index, j.get()),
+          m.local.set(width.index, m.i32.shl(width.get(), i32(1))),
+          m.br('widths'),
+        ]),
+      ),
+    ]),
+    e.countedLoop(i, i32(0), () => n.get(), 1, [
+      m.i32.store(0, 4, at4(out.get(), position(i.get())), m.i32.load(0, 4, at4(src.get(), i.get()))),
+    ]),
+  ];
+  e.finish(name, [
+    m.local.set(values.index, scratch.get()),
+    e.countedLoop(line, i32(0), () => lines.get(), 1, [
+      // Two index buffers after the values: src and dst swap roles pass by pass.
+      m.local.set(src.index, m.i32.add(values.get(), m.i32.shl(n.get(), i32(3)))),
+      m.local.set(dst.index, m.i32.add(src.get(), m.i32.shl(n.get(), i32(2)))),
+      ...perLine,
+    ]),
+  ]);
+}

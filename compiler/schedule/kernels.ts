@@ -257,7 +257,7 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   checkFinite: { reference: 'a scan that throws: an error is the point' },
   eigh: { reference: 'Jacobi eigenvalues (no wasm kernel yet)' },
   svd: { reference: 'one-sided Jacobi SVD (no wasm kernel yet)' },
-  argsort: { reference: 'a comparison sort of each line (no wasm kernel yet)' },
+  argsort: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'argsort', ...width(node.inputs[0]!) } : undefined),
   topkIndices: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'topk', ...width(node.inputs[0]!) } : undefined),
   takeAlongAxis: { reference: 'a gather by per-line indices (no wasm kernel yet)' },
   takeAlongAxisGrad: { reference: 'a scatter-add by per-line indices (no wasm kernel yet)' },

@@ -24,7 +24,7 @@ import {
 } from './drivers/conv.js';
 import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
-import { argReduce, cumulative, reduce, softmax, topk } from './drivers/reduce.js';
+import { argReduce, argsort, cumulative, reduce, softmax, topk } from './drivers/reduce.js';
 import { dense } from './drivers/dense.js';
 import { shapeOp } from './drivers/shape.js';
 import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
@@ -405,6 +405,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return cumulative(this, step, spec, operands[0]!);
       case 'topk':
         return topk(this, step, spec, operands[0]!);
+      case 'argsort':
+        return argsort(this, step, spec, operands[0]!);
       case 'cholesky':
       case 'luSolve':
       case 'triangularSolve':

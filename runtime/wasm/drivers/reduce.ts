@@ -216,3 +216,36 @@ export function topk(
   ctx.arena.free(scratch);
   return new NDArray(ctx.arena.view('int32', out, rows * k), [...x.shape.slice(0, -1), k], 'int32');
 }
+
+/** The positions that sort each line along the step's axis (int32), split across threads by the axes before it. */
+export function argsort(
+  ctx: KernelCalls,
+  step: Step,
+  spec: Extract<KernelSpec, { kind: 'argsort' }>,
+  x: NDArray,
+): NDArray | undefined {
+  if (x.size === 0) return undefined;
+  const { axis, descending } = step.args as { axis: number; descending: boolean };
+  const E = bytesPerElement(spec.dtype ?? 'float32');
+  const [outer, n, inner] = [sizeOf(x.shape.slice(0, axis)), x.shape[axis]!, sizeOf(x.shape.slice(axis + 1))];
+  const input = ctx.place(x);
+  const out = ctx.arena.alloc(x.size * 4);
+  const parts = ctx.parts(outer, 1, x.size >= PARALLEL_ELEMENTS);
+  const scratch = parts.map(() => ctx.arena.alloc(n * 16));
+  ctx.dispatch(
+    parts.map(([o0, o1], p) => [
+      step.kernel!,
+      kernelArgs('argsort', {
+        lines: (o1 - o0) * inner,
+        n,
+        inner,
+        x: input + o0 * n * inner * E,
+        out: out + o0 * n * inner * 4,
+        scratch: scratch[p]!,
+        descending: descending ? 1 : 0,
+      }),
+    ]),
+  );
+  scratch.forEach((s) => ctx.arena.free(s));
+  return new NDArray(ctx.arena.view('int32', out, x.size), [...x.shape], 'int32');
+}
