@@ -48,6 +48,8 @@ export type KernelSpec =
   | { readonly kind: 'cholesky' | 'luSolve' | 'triangularSolve' | 'householderQr'; readonly dtype?: 'float64' }
   /** The indices of the k largest elements of each row (NaN largest, ties by position), as int32. */
   | { readonly kind: 'topk'; readonly dtype?: 'float64' }
+  /** Elements taken along an axis at indices the program's argsort or topk made. */
+  | { readonly kind: 'takeAlong' }
   /** The positions that sort each line, stably, as int32. */
   | { readonly kind: 'argsort'; readonly dtype?: 'float64' }
   /** Running sums or products along the middle axis of [outer, length, inner]. */
@@ -141,6 +143,8 @@ export const KERNEL_PARAMS = {
   triangularSolve: ['n', 'k', 't', 'b', 'out', 'scratch', 'lower', 'transpose', 'unit'],
   /** Running totals along the middle axis of [outer, length, inner]. */
   cumulative: ['outer', 'length', 'inner', 'x', 'out'],
+  /** out[o, j, i] = x[o, indices[o, j, i], i] over [lines / inner, m, inner], elements of 4 bytes or (`wide` 1) 8. */
+  takeAlong: ['lines', 'n', 'm', 'inner', 'x', 'indices', 'out', 'wide'],
   /** Each of `lines` lines of `n` elements (stride `inner`) sorted: its positions into `out` (int32), through a scratch of n float64 and 2n int32. */
   argsort: ['lines', 'n', 'inner', 'x', 'out', 'scratch', 'descending'],
   /** `rows` rows of `n` elements: the k largest's indices into `out` (int32), `scratch` k values. */

@@ -11,7 +11,7 @@ import { emitRun } from './run.js';
 import { emitGather, emitGatherGrad, emitOneHot, emitRandomUniform, emitToInt32 } from './indexing.js';
 import { emitArgReduce, emitReduce, emitSoftmax } from './reduce.js';
 import { emitCumulative } from './cumulative.js';
-import { emitArgsort, emitTopk } from './topk.js';
+import { emitArgsort, emitTakeAlong, emitTopk } from './topk.js';
 import { emitCholesky, emitHouseholderQr, emitLuSolve, emitTriangularSolve } from './dense.js';
 
 /** The pooling kernels: their kernel function (forward or gradient parameters) and emitter. */
@@ -157,6 +157,9 @@ export function buildModule(
           break;
         case 'triangularSolve':
           emit('triangularSolve', (e) => emitTriangularSolve(e, name, spec.dtype === 'float64'));
+          break;
+        case 'takeAlong':
+          emit('takeAlong', (e) => emitTakeAlong(e, name));
           break;
         case 'argsort':
           emit('argsort', (e) => emitArgsort(e, name, spec.dtype === 'float64'));

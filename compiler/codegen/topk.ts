@@ -216,3 +216,56 @@ export function emitArgsort(e: FunctionEmitter, name: string, wide: boolean): vo
     ]),
   ]);
 }
+
+/**
+ * Emits `takeAlong(lines, n, m, inner, x, indices, out, wide)`: out[o, j, i] = x[o, indices[o, j, i], i]
+ * over [lines / inner, m, inner] (x's axis has n elements), elements of 4 bytes or (wide) 8 copied as
+ * they are. Only indices the program's own argsort or topk made reach it: they are in range.
+ */
+export function emitTakeAlong(e: FunctionEmitter, name: string): void {
+  const { m, b } = e;
+  const { lines, n, m: count, inner, x, indices, out, wide } = e.named('takeAlong');
+  const { line, o, i, j, at, from } = e.locals(['line', 'o', 'i', 'j', 'at', 'from'], b.i32);
+  const i32 = (v: number) => m.i32.const(v);
+  const shift = () => m.select(wide.get(), i32(3), i32(2));
+  e.finish(name, [
+    e.countedLoop(line, i32(0), () => lines.get(), 1, [
+      m.local.set(o.index, m.i32.div_u(line.get(), inner.get())),
+      m.local.set(i.index, m.i32.rem_u(line.get(), inner.get())),
+      e.countedLoop(j, i32(0), () => count.get(), 1, [
+        m.local.set(
+          at.index,
+          m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(o.get(), count.get()), j.get()), inner.get()), i.get()),
+        ),
+        m.local.set(
+          from.index,
+          m.i32.add(
+            m.i32.mul(
+              m.i32.add(
+                m.i32.mul(o.get(), n.get()),
+                m.i32.load(0, 4, m.i32.add(indices.get(), m.i32.shl(at.get(), i32(2)))),
+              ),
+              inner.get(),
+            ),
+            i.get(),
+          ),
+        ),
+        m.if(
+          wide.get(),
+          m.i64.store(
+            0,
+            8,
+            m.i32.add(out.get(), m.i32.shl(at.get(), i32(3))),
+            m.i64.load(0, 8, m.i32.add(x.get(), m.i32.shl(from.get(), i32(3)))),
+          ),
+          m.i32.store(
+            0,
+            4,
+            m.i32.add(out.get(), m.i32.shl(at.get(), shift())),
+            m.i32.load(0, 4, m.i32.add(x.get(), m.i32.shl(from.get(), shift()))),
+          ),
+        ),
+      ]),
+    ]),
+  ]);
+}

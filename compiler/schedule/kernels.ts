@@ -259,7 +259,11 @@ export const LOWERINGS: { readonly [K in Op]: Lowering<K> | OnReference } = {
   svd: { reference: 'one-sided Jacobi SVD (no wasm kernel yet)' },
   argsort: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'argsort', ...width(node.inputs[0]!) } : undefined),
   topkIndices: (node) => (isFloatOf(node.inputs[0]!) ? { kind: 'topk', ...width(node.inputs[0]!) } : undefined),
-  takeAlongAxis: { reference: 'a gather by per-line indices (no wasm kernel yet)' },
+  // In wasm only for indices the program's own argsort or topk made (always in range): others are checked by the reference.
+  takeAlongAxis: (node) =>
+    (node.inputs[1]!.op === 'argsort' || node.inputs[1]!.op === 'topkIndices') && node.dtype !== 'bool'
+      ? { kind: 'takeAlong' }
+      : undefined,
   takeAlongAxisGrad: { reference: 'a scatter-add by per-line indices (no wasm kernel yet)' },
   conv2d: convolution,
   conv2dGradInput: convolution,

@@ -24,7 +24,7 @@ import {
 } from './drivers/conv.js';
 import { elementwise } from './drivers/elementwise.js';
 import { matmul } from './drivers/linalg.js';
-import { argReduce, argsort, cumulative, reduce, softmax, topk } from './drivers/reduce.js';
+import { argReduce, argsort, cumulative, reduce, softmax, takeAlong, topk } from './drivers/reduce.js';
 import { dense } from './drivers/dense.js';
 import { shapeOp } from './drivers/shape.js';
 import { gather, gatherGrad, oneHot, randomUniform, toInt32 } from './drivers/indexing.js';
@@ -361,7 +361,7 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     const float = this.floatType(step.kernel!);
     // Copies and index kernels take their operands' dtypes as the graph gives them.
     const expected =
-      spec.kind === 'stridedCopy' || spec.kind in BY_INDEX
+      spec.kind === 'stridedCopy' || spec.kind === 'takeAlong' || spec.kind in BY_INDEX
         ? typed.map((o) => o.dtype)
         : spec.kind === 'elementwise'
           ? spec.inputTypes
@@ -407,6 +407,8 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
         return topk(this, step, spec, operands[0]!);
       case 'argsort':
         return argsort(this, step, spec, operands[0]!);
+      case 'takeAlong':
+        return takeAlong(this, step, operands[0]!, operands[1]!);
       case 'cholesky':
       case 'luSolve':
       case 'triangularSolve':

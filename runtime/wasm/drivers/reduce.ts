@@ -249,3 +249,30 @@ export function argsort(
   scratch.forEach((s) => ctx.arena.free(s));
   return new NDArray(ctx.arena.view('int32', out, x.size), [...x.shape], 'int32');
 }
+
+/** Elements taken along the step's axis at int32 indices of the same rank (the program's own argsort or topk made them). */
+export function takeAlong(ctx: KernelCalls, step: Step, x: NDArray, indices: NDArray): NDArray | undefined {
+  const axis = (step.args as { axis: number }).axis;
+  if (indices.size === 0 || x.shape.some((d, a) => a !== axis && d !== indices.shape[a])) return undefined;
+  const E = bytesPerElement(x.dtype);
+  const [outer, n, inner] = [sizeOf(x.shape.slice(0, axis)), x.shape[axis]!, sizeOf(x.shape.slice(axis + 1))];
+  const count = indices.shape[axis]!;
+  const [input, at] = [ctx.place(x), ctx.place(indices)];
+  const out = ctx.arena.alloc(indices.size * E);
+  ctx.dispatch(
+    ctx.parts(outer, 1, indices.size >= PARALLEL_ELEMENTS).map(([o0, o1]) => [
+      step.kernel!,
+      kernelArgs('takeAlong', {
+        lines: (o1 - o0) * inner,
+        n,
+        m: count,
+        inner,
+        x: input + o0 * n * inner * E,
+        indices: at + o0 * count * inner * 4,
+        out: out + o0 * count * inner * E,
+        wide: E === 8 ? 1 : 0,
+      }),
+    ]),
+  );
+  return new NDArray(ctx.arena.view(x.dtype, out, indices.size), [...indices.shape], x.dtype);
+}
