@@ -121,3 +121,16 @@ describe('more of TF.js, Keras and Theano as they are spelled', () => {
     expect(T.pp(T.neg(T.sub(x!, 2)))).toBe('-(x - 2)');
   });
 });
+
+describe('TF.js ranked spellings and small ops', () => {
+  it('tensor5d and tensor6d, concat1d … concat4d, divNoNan (function and method) and prelu', async () => {
+    const tf = await import('tsano/tf');
+    expect(tf.tensor5d([1, 2], [1, 1, 1, 1, 2]).rank).toBe(5);
+    expect(tf.tensor6d([1, 2], [1, 1, 1, 1, 1, 2]).shape).toEqual([1, 1, 1, 1, 1, 2]);
+    expect(Array.from(tf.concat1d([tf.tensor([1]), tf.tensor([2, 3])]).data)).toEqual([1, 2, 3]);
+    expect(tf.concat2d([tf.tensor([[1]]), tf.tensor([[2]])], 1).shape).toEqual([1, 2]);
+    expect(Array.from(tf.divNoNan(tf.tensor([1, 2, 0]), tf.tensor([2, 0, 0])).data)).toEqual([0.5, 0, 0]);
+    expect(Array.from(tf.tensor([3, 4]).divNoNan(tf.tensor([0, 2])).data)).toEqual([0, 2]);
+    expect(Array.from(tf.prelu(tf.tensor([-2, 3]), tf.tensor(0.5)).data)).toEqual([-1, 3]);
+  });
+});

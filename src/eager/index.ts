@@ -87,6 +87,8 @@ export const tensor1d = (values: Values, dtype?: T.DType): T.NDArray => ranked(1
 export const tensor2d = ranked(2);
 export const tensor3d = ranked(3);
 export const tensor4d = ranked(4);
+export const tensor5d = ranked(5);
+export const tensor6d = ranked(6);
 export const zeros = (shape: readonly number[], dtype?: T.DType) => T.zeros(shape, dtype);
 export const ones = (shape: readonly number[], dtype?: T.DType) => T.ones(shape, dtype);
 export const fill = (shape: readonly number[], value: number, dtype?: T.DType) => T.full(shape, value, dtype);
@@ -142,6 +144,17 @@ export const transpose = (x: Operand, perm?: readonly number[]) =>
 export const expandDims = (x: Operand, axis = 0) => run('expandDims', axis, [x], (n) => T.expandDims(n, axis));
 export const squeeze = (x: Operand, axis?: number[]) => run('squeeze', axis ?? null, [x], (n) => T.squeeze(n, axis));
 export const concat = (xs: readonly Operand[], axis = 0) => run('concat', axis, xs, (...ns) => T.concat(ns, axis));
+/** TF.js's ranked spellings of concat (tf.concat1d(xs), tf.concat2d(xs, axis), …). */
+export const concat1d = (xs: readonly Operand[]) => concat(xs, 0);
+export const concat2d = (xs: readonly Operand[], axis = 0) => concat(xs, axis);
+export const concat3d = concat2d;
+export const concat4d = concat2d;
+/** tf.divNoNan(a, b): a / b, 0 where b is 0. */
+export const divNoNan = (a: Operand, b: Operand) =>
+  run('divNoNan', null, [a, b], (x, y) => T.where(T.eq(y, 0), T.zerosLike(T.div(x, y)), T.div(x, y)));
+/** tf.prelu(x, alpha): x where it is positive, alpha·x elsewhere. */
+export const prelu = (x: Operand, alpha: Operand) =>
+  run('prelu', null, [x, alpha], (v, a) => T.where(T.gt(v, 0), v, T.mul(a, v)));
 export const stack = (xs: readonly Operand[], axis = 0) => run('stack', axis, xs, (...ns) => T.stack(ns, axis));
 export const slice = (x: Operand, begin: readonly number[], size?: readonly number[]) =>
   run('slice', [begin, size ?? null], [x], (n) => T.slice(n, begin, size));
@@ -355,6 +368,7 @@ declare module '../../runtime/ndarray.js' {
     squeeze(axis?: number[]): NDArray;
     cast(dtype: T.DType): NDArray;
     asType(dtype: T.DType): NDArray;
+    divNoNan(o: Operand): NDArray;
     slice(begin: readonly number[], size?: readonly number[]): NDArray;
     gather(indices: Operand, axis?: number): NDArray;
     unstack(axis?: number): NDArray[];
@@ -367,6 +381,7 @@ declare module '../../runtime/ndarray.js' {
 /** Each method is the function of the same name with the array as its first operand. */
 const AS_METHODS = {
   asType: cast,
+  divNoNan,
   slice,
   gather,
   unstack,
