@@ -20,6 +20,13 @@ export const TAPE = {
   store: 5,
   /** [zero, dst, bytes]: memory.fill with zeros. */
   zero: 6,
+  /** [bump, count, ...count (address, delta) pairs]: the i32 at each address grows by its delta (a loop's strided tape words). */
+  bump: 7,
+  /**
+   * [repeat, remaining, back, stop]: the end of a loop's body. `remaining` drops by one, in place; while
+   * it is not zero and the byte at `stop` is (or `stop` is -1), the tape goes back `back` words.
+   */
+  repeat: 8,
   /** Opcodes from here on call kernel function (opcode − firstKernel). */
   firstKernel: 16,
 } as const;
@@ -58,6 +65,15 @@ export class TapeWriter {
 
   zero(dst: number, bytes: number): void {
     if (bytes > 0) this.words.push(TAPE.zero, dst, bytes);
+  }
+
+  bump(pairs: readonly (readonly [number, number])[]): void {
+    if (pairs.length) this.words.push(TAPE.bump, pairs.length, ...pairs.flat());
+  }
+
+  /** Closes a loop whose body starts at word `start`, run `count` times (stopping early when the byte at `stop` is set). */
+  repeat(start: number, count: number, stop = -1): void {
+    this.words.push(TAPE.repeat, count, this.words.length - start, stop);
   }
 
   end(): void {

@@ -57,6 +57,35 @@ export function emitRun(b: Binaryen, m: Module, functions: readonly string[]): v
       m.memory.copy(dst.get(), m.i32.add(p.get(), i32(12)), m.i32.shl(n.get(), i32(2))),
       advance(m.i32.add(n.get(), i32(3))),
     ],
+    [TAPE.bump]: [
+      m.local.set(n.index, word(1)),
+      m.local.set(i.index, m.i32.add(p.get(), i32(8))),
+      m.local.set(p.index, m.i32.add(i.get(), m.i32.shl(n.get(), i32(3)))),
+      m.block('bump_exit', [
+        m.loop(
+          'bump_loop',
+          m.block(null, [
+            m.br('bump_exit', m.i32.ge_u(i.get(), p.get())),
+            m.local.set(dst.index, m.i32.load(0, 4, i.get())),
+            m.i32.store(0, 4, dst.get(), m.i32.add(m.i32.load(0, 4, dst.get()), m.i32.load(4, 4, i.get()))),
+            m.local.set(i.index, m.i32.add(i.get(), i32(8))),
+            m.br('bump_loop'),
+          ]),
+        ),
+      ]),
+    ],
+    [TAPE.repeat]: [
+      m.local.set(n.index, m.i32.sub(word(1), i32(1))),
+      m.i32.store(4, 4, p.get(), n.get()),
+      m.local.set(src.index, word(3)),
+      // The stop byte is read only when there is one (-1 is no address).
+      m.local.set(dst.index, m.if(m.i32.eq(src.get(), i32(-1)), i32(0), m.i32.load8_u(0, 1, src.get()))),
+      m.if(
+        m.i32.and(m.i32.ne(n.get(), i32(0)), m.i32.eqz(dst.get())),
+        m.local.set(p.index, m.i32.sub(p.get(), m.i32.shl(word(2), i32(2)))),
+        advance(i32(4)),
+      ),
+    ],
     [TAPE.zero]: [
       m.local.set(dst.index, word(1)),
       m.local.set(n.index, word(2)),

@@ -255,6 +255,12 @@ export class WasmAccelerator implements Accelerator, Residence, KernelCalls {
     this.runTape(plan.tapePtr + 4 * at);
   }
 
+  /** Runs a tape written at `ptr` (a loop's, above an installed plan's memory): one call into the module. */
+  runTapeAt(ptr: number): void {
+    this.entries++;
+    this.runTape(ptr);
+  }
+
   /** A planned call's value in memory. */
   view(source: Extract<ValueSource, { kind: 'memory' }>): NDArray {
     return new NDArray(

@@ -29,6 +29,7 @@ import { epilogueSupport, runsOnReference } from '../../compiler/schedule/kernel
 import { full, NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray.js';
 import { coerceShared, sharedAsNow } from './variables.js';
 import { deferredLoopsOf, type Deferred, type LoopInstance } from './deferred-loop.js';
+import { loopTapesRun, type PlanLookup } from './wasm-loop.js';
 import {
   runLoop,
   runRecorded,
@@ -108,6 +109,11 @@ export interface CompileStats {
   readonly programs?: number;
   /** Bytes the last call's loop gradients kept of the steps for their way back (see scan's `checkpoint`). */
   readonly loopStoredBytes?: number;
+  /**
+   * Loops the last call ran inside wasm, each one call into its body's module (a gradient's reverse loop
+   * counts as one more); the others ran their body's compiled call step by step from JavaScript.
+   */
+  readonly loopsInWasm?: number;
   /** Whether every value is checked for NaN and infinity. */
   nanGuard: boolean;
   /** Where the wasm module came from: built now, or the in-memory or on-disk cache (undefined without kernels). */
@@ -559,6 +565,16 @@ export function compileSync<O extends Node | readonly Node[]>(
     defined('threads', () => accelerator?.threads);
     defined('relaxedSimd', () => accelerator?.relaxedSimd);
   }
+  plans.set(fn, (values) => {
+    // A body reading shared variables would need their homes refreshed; loops hold them as inputs.
+    if (!accelerator || tier !== 'fused' || executor.isDisposed || program.shared.length) return undefined;
+    let plan = executor.planFor(values);
+    if (plan === undefined) {
+      call(values);
+      plan = executor.planFor(values);
+    }
+    return plan ? { plan, accelerator } : undefined;
+  });
   return Object.assign(fn, {
     graph: { inputs, outputs: optimizedOutputs, updates: optimizedUpdates },
     graphBefore: { inputs, outputs: finalOutputs, updates: finalUpdates },
@@ -568,6 +584,10 @@ export function compileSync<O extends Node | readonly Node[]>(
     profile,
   }) as never;
 }
+
+const plans = new WeakMap<object, PlanLookup>();
+/** A compiled function's call plans, for loops that replay them in wasm (wasm-loop.ts). */
+export const planLookup = (fn: object): PlanLookup | undefined => plans.get(fn);
 
 /** How a compiled function's calls run: its own fused module, the reference kernels until that module is ready, or the reference interpreter (mode js). */
 export type Tier = 'fused' | 'generic' | 'reference';
@@ -747,15 +767,23 @@ function runLoops(
   // What the last call's gradients kept of the loops' steps for their way back.
   let storedBytes = 0;
   let lastStoredBytes = 0;
-  // A gradient reads the steps of the forward loop over the same operands, when that ran first in the call.
-  const runKey = (loop: Deferred, operands: readonly Node[]) => `${loop.id}:${operands.map((n) => n.id).join(',')}`;
+  // A gradient reads the steps of the forward loop over the same operands, when that ran first in the call
+  // (its number of steps may come from another node of the same value: the gradient's own graph).
+  const runKey = (loop: Deferred, operands: readonly Node[]) =>
+    `${loop.id}:${operands
+      .slice(1)
+      .map((n) => n.id)
+      .join(',')}`;
   const reversed = new Set(
     ordered.flatMap((p) => (p.instance.loop.reverse ? [runKey(p.forward, p.instance.operands.slice(0, -1))] : [])),
   );
+  let inWasm = 0;
   const loopValues = (args: readonly ArrayValue[]): NDArray[] => {
     storedBytes = 0;
+    const tapesBefore = loopTapesRun();
     const values = new Map<Node, NDArray>();
     const forwardRuns = new Map<string, ForwardRun>();
+    const ranForward = new Map<string, NDArray[]>();
     for (const stage of stages) {
       const own = stage.operands(...args.slice(0, inputs.length), ...stage.before.map((h) => values.get(h)!));
       const { forward, instance } = stage;
@@ -765,11 +793,15 @@ function runLoops(
       let results: NDArray[];
       if (!instance.loop.reverse) {
         const key = runKey(forward, instance.operands);
-        if (reversed.has(key) && !forward.step!.checkpoint) {
-          const run = runRecorded(forward.step!, steps, body, value, forward.types);
-          forwardRuns.set(key, run);
+        // The same loop over the same values (a gradient's graph may hold its own copy of the loop) runs once.
+        const ran = ranForward.get(`${key}:${steps}`);
+        if (ran) results = ran;
+        else if (reversed.has(key) && !forward.step!.checkpoint) {
+          const run = runRecorded(forward.step!, steps, body, value, forward.types, undefined, planLookup(stage.call));
+          forwardRuns.set(`${key}:${steps}`, run);
           results = [...run.outputs];
-        } else results = runLoop(forward.step!, steps, body, value, forward.types);
+        } else results = runLoop(forward.step!, steps, body, value, forward.types, {}, planLookup(stage.call));
+        ranForward.set(`${key}:${steps}`, results);
       } else {
         const cotangents = runReverse(
           forward.step!,
@@ -782,7 +814,8 @@ function runLoops(
           own[own.length - 1]!,
           forward.step!.checkpoint,
           (bytes) => (storedBytes += bytes),
-          forwardRuns.get(runKey(forward, instance.operands.slice(0, -1))),
+          forwardRuns.get(`${runKey(forward, instance.operands.slice(0, -1))}:${steps}`),
+          { body: planLookup(stage.call), vjp: stage.vjp && planLookup(stage.vjp) },
         );
         // The gradient's outputs follow its float operands, which stand where the loop's own operands do.
         results = forward.operands.flatMap((node, j) =>
@@ -792,11 +825,13 @@ function runLoops(
       for (const n of instance.nodes) values.set(held.get(n)!, results[n.args.output]!);
     }
     lastStoredBytes = storedBytes;
+    inWasm = loopTapesRun() - tapesBefore;
     return allHeld.map((h) => values.get(h)!);
   };
   return stagedFunction(inputs, rest, [...stages.map((s) => s.operands), ...compiled.values()], loopValues, () => ({
     loops: 'run',
     loopStoredBytes: lastStoredBytes,
+    loopsInWasm: inWasm,
   }));
 }
 

@@ -14,6 +14,13 @@ import { checkedSize } from '../../runtime/limits.js';
 import { NDArray } from '../../runtime/ndarray.js';
 import { grad } from './grad.js';
 import { tensor } from './variables.js';
+import {
+  runForwardInWasm,
+  runReverseInWasm,
+  type KeptSteps,
+  type LoopCotangents,
+  type PlanLookup,
+} from './wasm-loop.js';
 
 /** How one step of a loop reads and writes, as scan traced it on placeholders. */
 export interface LoopStep {
@@ -158,9 +165,10 @@ class LoopRun {
   }
 }
 
-/** Calls the body with `args`; one array passed twice (two states from the same zeros) would keep it from its call plan. */
-const callWith = (call: (...args: NDArray[]) => NDArray[], args: readonly NDArray[]) =>
-  call(...args.map((a, i) => (args.indexOf(a) < i ? a.clone() : a)));
+/** `args` with every array passed twice copied: one array as two inputs (two states from the same zeros) would keep a body from its call plan. */
+const distinct = (args: readonly NDArray[]) => args.map((a, i) => (args.indexOf(a) < i ? a.clone() : a));
+
+const callWith = (call: (...args: NDArray[]) => NDArray[], args: readonly NDArray[]) => call(...distinct(args));
 
 /**
  * Runs the loop for `steps` steps: `call` is the compiled step function, `value(node)` the value of an
@@ -175,8 +183,13 @@ export function runLoop(
   value: (node: Node) => NDArray,
   outputTypes: readonly { readonly dtype: DType }[],
   hooks: { before?: (t: number, run: LoopRun) => void; after?: (t: number, args: readonly NDArray[]) => void } = {},
+  lookup?: PlanLookup,
 ): NDArray[] {
   const run = new LoopRun(step, steps, value);
+  if (lookup && !hooks.before && !hooks.after) {
+    const inWasm = runForwardInWasm(step, steps, lookup, value, distinct(run.argsAt(0)), false);
+    if (inWasm) return inWasm.outputs;
+  }
   for (let t = 0; t < steps; t++) {
     hooks.before?.(t, run);
     const args = run.argsAt(t);
@@ -228,6 +241,36 @@ export interface ForwardRun {
   readonly outputs: readonly NDArray[];
   readonly recorded: Map<number, readonly NDArray[]>;
   readonly value: (node: Node) => NDArray;
+  /** What a forward loop run in wasm kept of every step (a reverse loop in wasm reads it whole). */
+  readonly kept?: KeptSteps;
+}
+
+/** Each step's inputs, as views of what a forward loop run in wasm kept. */
+function recordedFrom(
+  step: LoopStep,
+  kept: KeptSteps,
+  value: (node: Node) => NDArray,
+): Map<number, readonly NDArray[]> {
+  const sequences = step.sequences.map((s) => value(s.input));
+  const outer = step.outer.map((o) => value(o));
+  const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
+  const recorded = new Map<number, readonly NDArray[]>();
+  for (let t = 0; t < kept.ran; t++) {
+    const args: NDArray[] = [];
+    step.sequences.forEach((s, i) => {
+      for (const tap of s.taps) {
+        const offset = t + s.first + tap;
+        args.push(row(sequences[i]!, step.goBackwards ? -1 - offset : offset));
+      }
+    });
+    step.outputs.forEach((o, i) => {
+      for (const tap of o.taps) args.push(row(kept.histories[i]!, o.depth + t + tap));
+    });
+    const current = [...outer];
+    updatedAt.forEach((at, k) => (current[at] = row(kept.states[k]!, t)));
+    recorded.set(t, [...args, ...current]);
+  }
+  return recorded;
 }
 
 /**
@@ -241,7 +284,14 @@ export function runRecorded(
   value: (node: Node) => NDArray,
   outputTypes: readonly { readonly dtype: DType }[],
   snapshots?: Map<number, Snapshot>,
+  lookup?: PlanLookup,
 ): ForwardRun {
+  if (lookup && !snapshots) {
+    const first = new LoopRun(step, steps, value);
+    const inWasm = runForwardInWasm(step, steps, lookup, value, distinct(first.argsAt(0)), true);
+    if (inWasm)
+      return { outputs: inWasm.outputs, recorded: recordedFrom(step, inWasm.kept!, value), value, kept: inWasm.kept };
+  }
   const recorded = new Map<number, readonly NDArray[]>();
   const outputs = runLoop(step, steps, call, value, outputTypes, {
     before: (t, run) => {
@@ -273,7 +323,17 @@ export function runReverse(
   checkpoint: number | undefined,
   stored: (bytes: number) => void = () => {},
   ranBefore?: ForwardRun,
+  lookups: { readonly body?: PlanLookup; readonly vjp?: PlanLookup } = {},
 ): Map<Node, NDArray> {
+  if (!checkpoint && lookups.vjp) {
+    ranBefore ??= runRecorded(step, steps, call, value, outputTypes, undefined, lookups.body);
+    const kept = ranBefore.kept;
+    const inWasm = kept && runReverseInWasm(step, kept, lookups.vjp, value, ranBefore.outputs, output, cotangent);
+    if (inWasm) {
+      stored([...kept.histories, ...kept.states].reduce((n, x) => n + (x?.data.byteLength ?? 0), 0));
+      return cotangentsByNode(step, inWasm);
+    }
+  }
   // Each step's inputs are kept for its way back (taken from the forward loop when it ran in this call
   // already); with checkpoints only the loop's state every `checkpoint` steps is, and each segment runs
   // forward again from it just before it runs back.
@@ -314,8 +374,14 @@ export function runReverse(
   const outputs = step.outputs;
   const sequences = step.sequences.map((s) => value(s.input));
   const cotSequences = sequences.map(zerosLike);
-  // Cotangents of each fed-back output's history: its initial rows, then one value per step.
-  const cotHistories = outputs.map((o) => new Array<NDArray | undefined>(o.initial ? o.depth + ran : 0));
+  // Cotangents of each fed-back output's history: its initial rows, then one value per step. The
+  // differentiated output's rows start from its cotangent, and later steps add to them in turn (the
+  // order a reverse loop in wasm adds in, so both give the same bits).
+  const cotHistories = outputs.map((o, i) => {
+    const history = new Array<NDArray | undefined>(o.initial ? o.depth + ran : 0);
+    if (o.initial && output === i) for (let t = 0; t < ran; t++) history[o.depth + t] = row(cotangent, t).clone();
+    return history;
+  });
   const outer = step.outer.map((o) => value(o));
   const cotOuter = outer.map(zerosLike);
   const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
@@ -345,10 +411,9 @@ export function runReverse(
     }
     const cots = [
       ...outputs.map((o, i) => {
+        if (o.initial) return cotHistories[i]![o.depth + t] ?? zeros(i);
         const c = zeros(i);
         if (output === i) addInto(c, row(cotangent, t));
-        const later = o.initial ? cotHistories[i]![o.depth + t] : undefined;
-        if (later) addInto(c, later);
         return c;
       }),
       ...step.updated.map((_, k) => cotState[k] ?? zeros(outputs.length + k)),
@@ -378,30 +443,39 @@ export function runReverse(
       if (!updatedAt.includes(j)) addInto(cotOuter[j]!, c);
     });
   }
-  const result = new Map<Node, NDArray>();
-  const add = (node: Node, c: NDArray) => {
-    const known = result.get(node);
-    if (known) addInto(known, c);
-    else result.set(node, c);
-  };
-  step.sequences.forEach((s, i) => add(s.input, cotSequences[i]!));
-  outputs.forEach((o, i) => {
-    if (!o.initial) return;
-    const initial = value(o.initial);
-    const c = zerosLike(initial);
+  const initials = outputs.map((o, i) => {
+    if (!o.initial) return undefined;
+    const c = zerosLike(value(o.initial));
     const history = cotHistories[i]!;
     if (o.depth === 1) {
       if (history[0]) addInto(c, history[0]);
     } else for (let k = 0; k < o.depth; k++) if (history[k]) addInto(row(c, k - o.depth), history[k]!);
-    add(o.initial, c);
+    return c;
+  });
+  const result = cotangentsByNode(step, { sequences: cotSequences, initials, outer: cotOuter, state: cotState });
+  stored(keptBytes + segmentBytes);
+  return result;
+}
+
+/** The cotangent of every node the loop reads, summed where one node plays several parts. */
+function cotangentsByNode(step: LoopStep, c: LoopCotangents): Map<Node, NDArray> {
+  const result = new Map<Node, NDArray>();
+  const add = (node: Node, x: NDArray) => {
+    const known = result.get(node);
+    if (known) addInto(known, x);
+    else result.set(node, x);
+  };
+  const updatedAt = step.updated.map((v) => step.outer.indexOf(v));
+  step.sequences.forEach((s, i) => add(s.input, c.sequences[i]!));
+  step.outputs.forEach((o, i) => {
+    if (o.initial) add(o.initial, c.initials[i]!);
   });
   step.outer.forEach((o, j) => {
-    if (!updatedAt.includes(j)) add(o, cotOuter[j]!);
+    if (!updatedAt.includes(j)) add(o, c.outer[j]!);
   });
   step.updated.forEach((v, k) => {
-    const c = cotState[k];
-    if (c) add(v, c);
+    const x = c.state[k];
+    if (x) add(v, x);
   });
-  stored(keptBytes + segmentBytes);
   return result;
 }
