@@ -289,8 +289,19 @@ export function runRecorded(
   if (lookup && !snapshots) {
     const first = new LoopRun(step, steps, value);
     const inWasm = runForwardInWasm(step, steps, lookup, value, distinct(first.argsAt(0)), true);
-    if (inWasm)
-      return { outputs: inWasm.outputs, recorded: recordedFrom(step, inWasm.kept!, value), value, kept: inWasm.kept };
+    if (inWasm) {
+      const kept = inWasm.kept!;
+      let recorded: Map<number, readonly NDArray[]> | undefined;
+      // Each step's inputs as views, made only when a reverse loop runs from JavaScript.
+      return {
+        outputs: inWasm.outputs,
+        get recorded() {
+          return (recorded ??= recordedFrom(step, kept, value));
+        },
+        value,
+        kept,
+      };
+    }
   }
   const recorded = new Map<number, readonly NDArray[]>();
   const outputs = runLoop(step, steps, call, value, outputTypes, {
