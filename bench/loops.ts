@@ -117,24 +117,26 @@ export async function loopsBench(): Promise<void> {
   const both = recurrence(true);
   const train = await T.compile([both.xs], both.outputs);
   fwd(sequence(1000));
+  const sequence1001 = sequence(1001);
   const newLength = (() => {
     const t = performance.now();
-    fwd(sequence(1001));
+    fwd(sequence1001);
     return performance.now() - t;
   })();
-  const steadyForward = steady(() => fwd(sequence(1000)));
-  const steadyBoth = steady(() => train(sequence(1000)));
+  const sequence1000 = sequence(1000);
+  const steadyForward = steady(() => fwd(sequence1000));
+  const steadyBoth = steady(() => train(sequence1000));
   console.log(
     `first call at a new length (1,001 after 1,000): ${newLength.toFixed(1)} ms, ${(newLength / steadyForward).toFixed(2)}x a steady call; programs compiled: ${fwd.stats.programs}`,
   );
   console.log(
     `per step at 1,000 steps: forward ${((steadyForward * 1000) / 1000).toFixed(2)} µs, forward + gradient ${((steadyBoth * 1000) / 1000).toFixed(2)} µs (${(steadyBoth / steadyForward).toFixed(2)}x)`,
   );
-  const sequence1000 = T.array(data.seeded(1000 * 16 * 64, 62), { shape: [1000, 16, 64] });
+  const lstmSequence = T.array(data.seeded(1000 * 16 * 64, 62), { shape: [1000, 16, 64] });
   for (const checkpoint of [undefined, 32]) {
     const { xs: input, outputs: grads } = lstm(checkpoint);
     const step = await T.compile([input], grads);
-    const ms = steady(() => step(sequence1000), 3);
+    const ms = steady(() => step(lstmSequence), 3);
     console.log(
       `LSTM(128) gradient over 1,000 steps, batch 16${checkpoint ? `, checkpoint every ${checkpoint} steps` : ''}: ${ms.toFixed(0)} ms, steps kept ${(step.stats.loopStoredBytes! / 2 ** 20).toFixed(1)} MiB`,
     );

@@ -87,6 +87,8 @@ function tsanoWorkloads(): Workloads {
       const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
       const x = f32(data.seeded(batch * steps * features, 30), [batch, steps, features]);
       if (!train) {
+        // makePredictFunction compiles synchronously: with the code generator loaded, on the fused tier.
+        await T.ready();
         const predict = model.makePredictFunction();
         return () => void predict(x);
       }

@@ -126,6 +126,22 @@ describe('exported models and functions run without the library, bit for bit', (
     });
   }
 
+  it('a model whose loop runs as a loop in the library (40 known steps) exports built out, with the same values', async () => {
+    const model = keras.sequential({
+      layers: [keras.layers.lstm({ units: 5, inputShape: [40, 3] }), keras.layers.dense({ units: 2 })],
+    });
+    expect(model.makePredictFunction().stats.loops).toBe('run');
+    const x = T.randomNormal([3, 40, 3], { seed: 11 });
+    const expected = model.predict(x) as T.NDArray;
+    const dir = path.join(work, 'lstm-40-steps');
+    await exportModel(model, dir, { batchSize: 3 });
+    const [answer] = runExported(dir, [[x]], true).answers;
+    const [y] = answer as Wire[];
+    expect(y!.shape).toEqual([3, 2]);
+    const got = new Float32Array(Uint8Array.from(Buffer.from(y!.data, 'base64')).buffer);
+    Array.from(expected.data).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+  });
+
   it('a function with two inputs, two outputs and updates: outputs and state after each call as in the library', async () => {
     const w = T.shared(T.randomNormal([4, 3], { seed: 7 }), 'w');
     const steps = T.shared(T.array([0]), 'steps');

@@ -27,10 +27,24 @@ export function emitRun(b: Binaryen, m: Module, functions: readonly string[]): v
   ];
   const addLoop = (width: 4 | 8) => {
     const t = width === 4 ? m.f32 : m.f64;
+    const vector = width === 4 ? m.f32x4 : m.f64x2;
+    const lanes = 16 / width;
     const at = (base: { get(): Expr }) => m.i32.add(base.get(), m.i32.mul(i.get(), i32(width)));
     return [
       ...operands(),
       m.local.set(i.index, i32(0)),
+      // Whole vectors first (a loop's gradient adds a weight's cotangent every step), then the tail.
+      m.block(`vadd${width}_exit`, [
+        m.loop(
+          `vadd${width}_loop`,
+          m.block(null, [
+            m.br(`vadd${width}_exit`, m.i32.gt_u(m.i32.add(i.get(), i32(lanes)), n.get())),
+            m.v128.store(0, width, at(dst), vector.add(m.v128.load(0, width, at(dst)), m.v128.load(0, width, at(src)))),
+            m.local.set(i.index, m.i32.add(i.get(), i32(lanes))),
+            m.br(`vadd${width}_loop`),
+          ]),
+        ),
+      ]),
       m.block(`add${width}_exit`, [
         m.loop(
           `add${width}_loop`,

@@ -331,6 +331,9 @@ async function exportCompiled(
   options: ExportOptions,
   batchSize?: number,
 ): Promise<ExportSummary> {
+  // A loop of a number of steps known when the graph was built runs as a loop in the library; the
+  // export builds it out (one program).
+  fn = (fn as { builtOut?: () => CompiledFunction<unknown> }).builtOut?.() ?? fn;
   refuseDeferredLoops(fn);
   const program = fn.program;
   const { inputs, outputs } = fn.graph;

@@ -19,6 +19,7 @@ import {
 import { guardFinite } from '../../runtime/nan-guard.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { Executor } from '../../runtime/executor.js';
+import { callKey } from '../../runtime/call-plan.js';
 import { StepTimes, type Profile } from '../../runtime/profile.js';
 import { WasmAccelerator } from '../../runtime/wasm/accelerator.js';
 // Code generation, on the compiler's side: the runtime receives the module's bytes.
@@ -30,6 +31,7 @@ import { full, NDArray, toNDArray, type ArrayValue } from '../../runtime/ndarray
 import { coerceShared, sharedAsNow } from './variables.js';
 import { deferredLoopsOf, type Deferred, type LoopInstance } from './deferred-loop.js';
 import { loopTapesRun, type PlanLookup } from './wasm-loop.js';
+import { LoopBody } from './loop-body.js';
 import {
   runLoop,
   runRecorded,
@@ -37,6 +39,7 @@ import {
   stepFunction,
   vjpFunction,
   type CompiledStep,
+  type LoopStep,
   type ForwardRun,
 } from './loop-runner.js';
 import { tensor } from './variables.js';
@@ -635,8 +638,30 @@ function compileLoops(
   single: boolean,
   options: CompileOptions,
 ): CompiledFunction {
+  const graph = [...outputs, ...updates.map(([, e]) => e)];
+  /** The function with each loop built out for its number of steps (the same number at every call). */
+  const buildOut = (steps: readonly number[]) => {
+    // Each loop built out once (its outputs share one body: the same random draws, the same work),
+    // reading the operands its nodes read here (givens already applied to them).
+    const replacements = new Map<Node, Node>();
+    loops.forEach((instance, i) => {
+      const unrolled = instance.loop.unrollWith(instance.operands, steps[i]!);
+      for (const n of instance.nodes) replacements.set(n, unrolled[n.args.output]!);
+    });
+    const roots = substitute(graph, replacements);
+    return compileSync(inputs, single ? roots[0]! : roots.slice(0, outputs.length), {
+      ...options,
+      givens: [],
+      updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
+    }) as CompiledFunction;
+  };
+  // Loops of a number of steps known when the graph was built can be built out for an export (one program).
+  const knownSteps = loops.every((l) => l.length.op === 'constant')
+    ? loops.map((l) => (l.length as Node<'constant'>).args.value.item())
+    : undefined;
+  const builtOut = knownSteps && (() => buildOut(knownSteps));
   const running = runLoops(inputs, outputs, updates, loops, single, options);
-  if (running) return running;
+  if (running) return builtOut ? Object.assign(running, { builtOut }) : running;
   const lengths = compileSync(
     inputs,
     loops.map((l) => l.length),
@@ -656,20 +681,7 @@ function compileLoops(
         built.delete(oldest);
         if (f !== last) f.dispose();
       }
-      const graph = [...outputs, ...updates.map(([, e]) => e)];
-      // Each loop built out once (its outputs share one body: the same random draws, the same work),
-      // reading the operands its nodes read here (givens already applied to them).
-      const replacements = new Map<Node, Node>();
-      loops.forEach((instance, i) => {
-        const unrolled = instance.loop.unrollWith(instance.operands, steps[i]!);
-        for (const n of instance.nodes) replacements.set(n, unrolled[n.args.output]!);
-      });
-      const roots = substitute(graph, replacements);
-      fn = compileSync(inputs, single ? roots[0]! : roots.slice(0, outputs.length), {
-        ...options,
-        givens: [],
-        updates: updates.map(([v], k) => [v, roots[outputs.length + k]!] as const),
-      }) as CompiledFunction;
+      fn = buildOut(steps);
     }
     built.set(key, fn);
     return (last = fn);
@@ -747,9 +759,15 @@ function runLoops(
     if (next < 0) return undefined;
     ordered.push(...remaining.splice(next, 1));
   }
-  const compiled = new Map<CompiledStep, CompiledFunction<NDArray[]>>();
-  const compiledStep = (c: CompiledStep) => {
-    if (!compiled.has(c)) compiled.set(c, compileSync(c.inputs, [...c.outputs], inner) as CompiledFunction<NDArray[]>);
+  const compiled = new Map<CompiledStep, LoopBody>();
+  const compile = (inputs: readonly Node[], outputs: readonly Node[]) =>
+    compileSync(inputs, [...outputs], inner) as CompiledFunction<NDArray[]>;
+  const compiledStep = (c: CompiledStep, step: LoopStep) => {
+    // Every step reads the same outer values, except those of the variables it updates.
+    const placeholders = step.placeholders.length;
+    const varying = new Set(step.updated.map((v) => placeholders + step.outer.indexOf(v)));
+    const invariant = step.outer.map((_, j) => placeholders + j).filter((i) => !varying.has(i));
+    if (!compiled.has(c)) compiled.set(c, new LoopBody(c, invariant, compile, planLookup));
     return compiled.get(c)!;
   };
   const stages = ordered.map((p, k) => {
@@ -759,7 +777,9 @@ function runLoops(
       substitute(p.instance.operands, held),
       inner,
     ) as CompiledFunction<NDArray[]>;
-    return { ...p, operands, before, call: compiledStep(p.body.step), vjp: p.body.vjp && compiledStep(p.body.vjp) };
+    const step = p.forward.step!;
+    const [call, vjp] = [compiledStep(p.body.step, step), p.body.vjp && compiledStep(p.body.vjp, step)];
+    return { ...p, operands, before, call, vjp };
   });
   const allHeld = ordered.flatMap((p) => p.instance.nodes.map((n) => held.get(n)!));
   const rest = compileRest(inputs, outputs, updates, held, allHeld, single, options);
@@ -789,7 +809,7 @@ function runLoops(
       const { forward, instance } = stage;
       const value = (node: Node) => own[forward.operands.indexOf(node)]!;
       const steps = own[0]!.item();
-      const body = (...a: NDArray[]) => stage.call(...a);
+      const body = (...a: NDArray[]) => stage.call.call(a);
       let results: NDArray[];
       if (!instance.loop.reverse) {
         const key = runKey(forward, instance.operands);
@@ -797,17 +817,17 @@ function runLoops(
         const ran = ranForward.get(`${key}:${steps}`);
         if (ran) results = ran;
         else if (reversed.has(key) && !forward.step!.checkpoint) {
-          const run = runRecorded(forward.step!, steps, body, value, forward.types, undefined, planLookup(stage.call));
+          const run = runRecorded(forward.step!, steps, body, value, forward.types, undefined, stage.call.lookup);
           forwardRuns.set(`${key}:${steps}`, run);
           results = [...run.outputs];
-        } else results = runLoop(forward.step!, steps, body, value, forward.types, {}, planLookup(stage.call));
+        } else results = runLoop(forward.step!, steps, body, value, forward.types, {}, stage.call.lookup);
         ranForward.set(`${key}:${steps}`, results);
       } else {
         const cotangents = runReverse(
           forward.step!,
           steps,
           body,
-          (...a: NDArray[]) => stage.vjp!(...a),
+          (...a: NDArray[]) => stage.vjp!.call(a),
           value,
           forward.types,
           instance.loop.reverse.output,
@@ -815,7 +835,7 @@ function runLoops(
           forward.step!.checkpoint,
           (bytes) => (storedBytes += bytes),
           forwardRuns.get(`${runKey(forward, instance.operands.slice(0, -1))}:${steps}`),
-          { body: planLookup(stage.call), vjp: stage.vjp && planLookup(stage.vjp) },
+          { body: stage.call.lookup, vjp: stage.vjp?.lookup },
         );
         // The gradient's outputs follow its float operands, which stand where the loop's own operands do.
         results = forward.operands.flatMap((node, j) =>
@@ -828,7 +848,8 @@ function runLoops(
     inWasm = loopTapesRun() - tapesBefore;
     return allHeld.map((h) => values.get(h)!);
   };
-  return stagedFunction(inputs, rest, [...stages.map((s) => s.operands), ...compiled.values()], loopValues, () => ({
+  const programs = () => [...stages.map((s) => s.operands), ...[...compiled.values()].flatMap((c) => c.functions)];
+  return stagedFunction(inputs, rest, programs, loopValues, () => ({
     loops: 'run',
     loopStoredBytes: lastStoredBytes,
     loopsInWasm: inWasm,
@@ -861,11 +882,11 @@ function compileRest(
 function stagedFunction(
   inputs: readonly Node[],
   rest: CompiledFunction,
-  programs: readonly CompiledFunction<unknown>[],
+  programs: () => readonly CompiledFunction<unknown>[],
   staged: (args: readonly ArrayValue[]) => NDArray[],
   stats: () => object,
 ): CompiledFunction {
-  const all = [...programs, rest];
+  const all = () => [...programs(), rest];
   const fn = (...args: ArrayValue[]) => rest(...args, ...staged(args));
   const profile = (...args: unknown[]) => {
     const values = args.slice(0, inputs.length) as ArrayValue[];
@@ -876,12 +897,12 @@ function stagedFunction(
       graph: rest.graph,
       graphBefore: rest.graphBefore,
       program: rest.program,
-      dispose: () => all.forEach((f) => f.dispose()),
+      dispose: () => all().forEach((f) => f.dispose()),
       deferredLoops: true,
       profile,
     }),
     'stats',
-    { get: () => ({ ...rest.stats, programs: all.length, ...stats() }), enumerable: true },
+    { get: () => ({ ...rest.stats, programs: all().length, ...stats() }), enumerable: true },
   ) as unknown as CompiledFunction;
 }
 
@@ -941,7 +962,7 @@ function compileBranches(
   return stagedFunction(
     inputs,
     rest,
-    stages.flatMap((s) => [s.cond, ...s.branches]),
+    () => stages.flatMap((s) => [s.cond, ...s.branches]),
     chosen,
     () => ({}),
   );

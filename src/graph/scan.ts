@@ -15,7 +15,7 @@ import { Node } from '../../compiler/ir/node.js';
 import { asNode, type TensorLike } from '../../compiler/ir/convert.js';
 import { formatShape } from '../../compiler/ir/type.js';
 import type { OpArgs, TensorType } from '../../compiler/ir/ops.js';
-import { ShapeError, DTypeError, InputError } from '../../runtime/errors.js';
+import { ShapeError, DTypeError, InputError, ConfigError } from '../../runtime/errors.js';
 import { checkedSize } from '../../runtime/limits.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import type { SharedVariable } from './variables.js';
@@ -92,6 +92,23 @@ const sameShape = (a: readonly (number | null)[], b: readonly (number | null)[])
  * longer than this would exhaust memory or time while the graph is built; it is refused before.
  */
 export const MAX_BUILT_OUT_STEPS = 100_000;
+
+/**
+ * Loops of a number of steps known when the graph is built are built out up to this many steps (each
+ * step's work fused with its neighbours' and no step boundary to cross) and run as loops beyond it
+ * (compiled once, so compile time stays flat with the length). TSANO_BUILT_OUT_STEPS sets it.
+ */
+export function builtOutSteps(): number {
+  const v = process.env['TSANO_BUILT_OUT_STEPS'];
+  if (v === undefined || v === '') return DEFAULT_BUILT_OUT_STEPS;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ConfigError(`TSANO_BUILT_OUT_STEPS must be a non-negative integer, got '${v}'`);
+  return Math.min(n, MAX_BUILT_OUT_STEPS);
+}
+const DEFAULT_BUILT_OUT_STEPS = 32;
+/** Above zero while a loop that cannot run as a loop is built out (its body, nested loops included, is built out whole). */
+let buildingOut = 0;
 
 /** Refuses a number of steps the loop cannot be built out to, before any step is built. */
 function checkStepCount(steps: number, where: string): void {
@@ -239,10 +256,10 @@ export function scan(
     ];
     const result = fn(...args);
     const [returned, updates, stop] = splitResult(result, where);
-    // A loop that may stop early has a number of steps known only when it runs, and a checkpointed one
-    // keeps segments of steps for its gradient: they run as loops.
-    if (stop || options.checkpoint !== undefined)
-      return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences);
+    // A loop that may stop early has a number of steps known only when it runs, a checkpointed one
+    // keeps segments of steps for its gradient, and a long one runs faster as a loop: they run as loops.
+    if (stop || (buildingOut === 0 && (options.checkpoint !== undefined || steps > builtOutSteps())))
+      return deferredScan(fn, options, where, constant(steps, 'int32'), sequences, outputs, nonSequences, steps);
     // Built out from here: refused before a second step is built when there would be too many.
     if (t === 0) checkStepCount(steps, where);
     // Without outputsInfo, as in Theano, no output is fed back: the body says how many there are.
@@ -337,6 +354,7 @@ function deferredScan(
   sequences: readonly { input: Node; taps: number[]; first: number }[],
   outputs: readonly OutputInfo[],
   nonSequences: readonly Node[],
+  knownSteps?: number,
 ): [Node | Node[], Map<SharedVariable, Node>] {
   const placeholder = (name: string, type: TensorType) =>
     tensor(`${where} ${name}`, { dtype: type.dtype, shape: [...type.shape] });
@@ -354,6 +372,13 @@ function deferredScan(
     if (!(value instanceof Node)) throw new InputError(`${where}: output ${i} of the body is not a symbolic tensor`);
     const o = outputs[i];
     if (o?.initial) checkStepOutput(where, i, value, stepTypeOf(o), '', 'its initial value');
+    // A loop of a known number of steps whose stacked outputs could not be held is refused now, not when called.
+    if (knownSteps !== undefined && value.shape.every((d) => d !== null))
+      checkedSize(
+        [knownSteps, ...(value.shape as number[])],
+        value.dtype,
+        `${where}: output ${i} over ${knownSteps} steps`,
+      );
   });
   const updated = updates.map(([v]) => v);
   const own = new Set<Node>(placeholders);
@@ -385,7 +410,14 @@ function deferredScan(
         throw new InputError(
           `${where}: a loop with T.until runs as a loop, which this function cannot (its body draws random numbers, or a second derivative reaches it)`,
         );
-      const [built, finals] = scan(fn, { ...options, nSteps: steps });
+      buildingOut++;
+      let built: Node | Node[];
+      let finals: Map<SharedVariable, Node>;
+      try {
+        [built, finals] = scan(fn, { ...options, nSteps: steps });
+      } finally {
+        buildingOut--;
+      }
       const list = Array.isArray(built) ? built : [built as Node];
       return [...list, ...updated.map((v) => finals.get(v)!)];
     },

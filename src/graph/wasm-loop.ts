@@ -19,6 +19,8 @@ import type { LoopStep } from './loop-runner.js';
 export interface PlannedCall {
   readonly plan: CallPlan;
   readonly accelerator: WasmAccelerator;
+  /** Inputs after the ones asked for, the same at every step (a body's loop-invariant values). */
+  readonly extra?: readonly NDArray[];
 }
 
 /** The plan of a step function for these arguments (recorded by a call when there is none yet), if it has one. */
@@ -147,6 +149,13 @@ class PlannedBody {
     });
   }
 
+  /** Writes the extra inputs (after the first `from`) where the body reads them: once, before the loop. */
+  writeExtra(from: number): void {
+    (this.planned.extra ?? []).forEach((x, h) => {
+      for (const ptr of this.inputAt[from + h]!) write(this.accelerator, ptr, x);
+    });
+  }
+
   /** Writes the constants the body returns (memory is large enough by now). */
   writeConstants(): void {
     for (const [ptr, x] of this.constants) write(this.accelerator, ptr, x);
@@ -167,7 +176,9 @@ export const loopTapesRun = (): number => tapesRun;
 /** Runs a loop tape: memory sized, the tape written above the data, one call into the module. */
 function runTape(accelerator: WasmAccelerator, tape: Int32Array, ptr: number): void {
   accelerator.arena.write(ptr, tape);
+  const t0 = performance.now();
   accelerator.runTapeAt(ptr);
+  ((globalThis as any).tapeMs ??= []).push(performance.now() - t0);
   tapesRun++;
 }
 
@@ -238,10 +249,11 @@ export function runForwardInWasm(
 ): { outputs: NDArray[]; kept?: KeptSteps } | undefined {
   const planned = lookup(args0);
   if (!planned) return undefined;
-  const body = PlannedBody.of(planned, args0.length);
+  const all = [...args0, ...(planned.extra ?? [])];
+  const body = PlannedBody.of(planned, all.length);
   if (!body) return undefined;
   const { accelerator, plan } = planned;
-  const resultShapes = body.resultTypes(args0);
+  const resultShapes = body.resultTypes(all);
   const parts = partsOf(step, value, args0, resultShapes);
   const O = step.outputs.length;
   parts.outputs.forEach((o, i) =>
@@ -249,7 +261,7 @@ export function runForwardInWasm(
   );
   accelerator.install(plan);
   const region = new Region(align(plan.tapePtr + plan.tape.byteLength));
-  body.place(region, args0);
+  body.place(region, all);
   const sequenceAt = parts.sequences.map((s) => region.alloc(s.value.data.byteLength));
   const outputAt = parts.outputs.map((o) => region.alloc((o.depth + steps) * o.rowBytes));
   const stateBytes = step.updated.map((_, k) => parts.outer[parts.updatedAt[k]!]!.data.byteLength);
@@ -307,6 +319,7 @@ export function runForwardInWasm(
   parts.outer.forEach((x, j) => {
     for (const ptr of body.inputAt[parts.placeholders + j]!) write(accelerator, ptr, x);
   });
+  body.writeExtra(args0.length);
   stateAt.forEach((ptr, k) => write(accelerator, ptr, parts.outer[parts.updatedAt[k]!]!));
   runTape(accelerator, words, tapePtr);
   const ran = steps - accelerator.arena.view('int32', remainingAt, 1)[0]!;
@@ -406,12 +419,13 @@ export function runReverseInWasm(
   );
   const planned = lookup(args0);
   if (!planned) return undefined;
-  const body = PlannedBody.of(planned, args0.length);
+  const all = [...args0, ...(planned.extra ?? [])];
+  const body = PlannedBody.of(planned, all.length);
   if (!body) return undefined;
   const { accelerator, plan } = planned;
   accelerator.install(plan);
   const region = new Region(align(plan.tapePtr + plan.tape.byteLength));
-  body.place(region, args0);
+  body.place(region, all);
   const bytesOf = (x: { dtype: DType; shape: readonly number[] }) => sizeOf(x.shape) * bytesPerElement(x.dtype);
   const rowBytes = resultTypes.map(bytesOf);
   const sequenceAt = sequences.map((s) => region.alloc(s.data.byteLength));
@@ -516,6 +530,7 @@ export function runReverseInWasm(
   outer.forEach((x, j) => {
     if (!updatedAt.includes(j)) for (const ptr of body.inputAt[P + j]!) write(accelerator, ptr, x);
   });
+  body.writeExtra(args0.length);
   if (output < O) {
     const o = step.outputs[output]!;
     const at = o.initial ? cotHistoryAt[output]! + o.depth * rowBytes[output]! : cotOutputAt[output]!;

@@ -1,0 +1,15 @@
+import * as T from './src/index.js';
+import * as keras from './src/keras/index.js';
+await T.ready();
+const [batch, steps, features, units] = [16, 512, 64, 128];
+const model = keras.sequential({ layers: [keras.layers.lstm({ units, inputShape: [steps, features] })] });
+const x = T.randomNormal([batch, steps, features], { seed: 1 });
+model.compile({ optimizer: keras.optimizers.adam(0.001), loss: 'mse' });
+const y = T.zeros([batch, units]);
+await model.trainOnBatch(x, y);
+const step = model.trainFunction!;
+const weights = T.ones([batch]);
+step(x, y, weights);
+let t = performance.now(); for (let i = 0; i < 5; i++) step(x, y, weights); console.log('train ms', (performance.now() - t) / 5);
+const p = model.makePredictFunction(); p(x);
+t = performance.now(); for (let i = 0; i < 5; i++) p(x); console.log('predict ms', (performance.now() - t) / 5);
