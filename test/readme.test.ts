@@ -27,6 +27,7 @@ describe('README examples', () => {
         expect(lines[0]).toBe('2,4 0,0,1,1,2,2 7.416');
       } else if (code.includes('stats.loops')) {
         expect(lines[0]).toBe('run true');
+        expect(lines[1]).toBe('2');
       } else if (code.includes('T.grad') || code.includes('RandomStreams')) {
         const [before, , after] = lines[0]!.split(' ').map(Number);
         expect(after).toBeLessThan(before!);
