@@ -1,7 +1,7 @@
 /** Keras's functional model: a graph of layer calls from inputs to outputs. */
 import * as T from '../index.js';
 import { ConfigError } from '../../runtime/errors.js';
-import { CALLS, type AnyLayer, type Shape } from './layers/layer.js';
+import { CALLS, type AnyLayer, type LayerCall, type Shape } from './layers/layer.js';
 import { layerEntry, LayersModel } from './model.js';
 
 const listOf = (v: T.Node | readonly T.Node[]): T.Node[] => (Array.isArray(v) ? [...v] : [v as T.Node]);
@@ -42,6 +42,8 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
     const firstMet = new Map<AnyLayer, number>();
     const depth = new Map<AnyLayer, number>();
     const used = new Set<T.Node>();
+    // Each tensor is walked again only from deeper down (a shared layer's calls are walked each).
+    const reached = new Map<T.Node, number>();
     const visit = (n: T.Node, path: string, level: number) => {
       const call = CALLS.get(n);
       if (!call) {
@@ -53,9 +55,10 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
         return;
       }
       if (!firstMet.has(call.layer)) firstMet.set(call.layer, firstMet.size);
-      if ((depth.get(call.layer) ?? -1) >= level) return;
-      depth.set(call.layer, level);
-      this.shapes.set(call.layer, n.shape);
+      if ((reached.get(n) ?? -1) >= level) return;
+      reached.set(n, level);
+      if ((depth.get(call.layer) ?? -1) < level) depth.set(call.layer, level);
+      if (!this.shapes.has(call.layer)) this.shapes.set(call.layer, n.shape);
       call.inputs.forEach((i) => visit(i, path, level + 1));
     };
     this.outputList.forEach((o, i) => {
@@ -85,17 +88,18 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
   /** Replays the recorded layer calls, so training mode reaches dropout and batch normalization. */
   protected forward(training: boolean): { xs: T.Node[]; ys: T.Node[] } {
     const memo = new Map<T.Node, T.Node>(this.inputList.map((x) => [x, x]));
-    // One call per layer: a layer with several outputs (returnState) is applied once for all of them.
-    const applied = new Map<AnyLayer, T.Node | T.Node[]>();
+    // Each call once: a layer with several outputs (returnState) is applied once for all of them, and a
+    // layer called on several inputs (shared weights) once per call.
+    const applied = new Map<number, T.Node | T.Node[]>();
     const rebuild = (n: T.Node): T.Node => {
       const done = memo.get(n);
       if (done) return done;
       const call = CALLS.get(n)!;
-      let result = applied.get(call.layer);
+      let result = applied.get(call.call);
       if (!result) {
         const inputs = call.inputs.map(rebuild);
         result = call.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, training);
-        applied.set(call.layer, result);
+        applied.set(call.call, result);
       }
       const out = Array.isArray(result) ? result[call.index]! : result;
       memo.set(n, out);
@@ -108,15 +112,29 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
     return this.shapes.get(layer) ?? [];
   }
 
-  /** An InputLayer per input, then each layer with the names of the layers it reads. */
+  /** An InputLayer per input, then each layer with its calls (inbound nodes): the tensors each call reads. */
   topology(): Record<string, unknown> {
     const inputNames = this.inputNames;
+    // Each layer's calls in the order they were made: a call's place is its node index in Keras's files.
+    const callsOf = new Map<AnyLayer, Map<number, T.Node[]>>();
+    const collect = (n: T.Node) => {
+      const call = CALLS.get(n);
+      if (!call) return;
+      const known = callsOf.get(call.layer) ?? new Map<number, T.Node[]>();
+      callsOf.set(call.layer, known);
+      if (known.has(call.call)) return;
+      known.set(call.call, call.inputs);
+      call.inputs.forEach(collect);
+    };
+    this.outputList.forEach(collect);
+    const nodeIndex = (call: LayerCall) =>
+      [...callsOf.get(call.layer)!.keys()].sort((a, b) => a - b).indexOf(call.call);
     /** A tensor as Keras topologies name it: [layer, node, tensor index]. */
     const ref = (n: T.Node): [string, number, number] => {
       const input = this.inputList.indexOf(n);
       if (input >= 0) return [inputNames[input]!, 0, 0];
       const call = CALLS.get(n)!;
-      return [call.layer.name, 0, call.index];
+      return [call.layer.name, nodeIndex(call), call.index];
     };
     const layers: Record<string, unknown>[] = this.inputList.map((x, i) => ({
       class_name: 'InputLayer',
@@ -124,21 +142,13 @@ export class Functional<Out extends T.NDArray | T.NDArray[] = T.NDArray> extends
       config: { name: inputNames[i], batch_input_shape: x.shape, dtype: 'float32' },
       inbound_nodes: [],
     }));
-    const produced = new Map<AnyLayer, T.Node>();
-    const collect = (n: T.Node) => {
-      const call = CALLS.get(n);
-      if (!call || produced.has(call.layer)) return;
-      produced.set(call.layer, n);
-      call.inputs.forEach(collect);
-    };
-    this.outputList.forEach(collect);
     // In model.layers order, which Keras uses to name the weights of a .keras file.
     for (const layer of this.layers) {
-      const out = produced.get(layer)!;
+      const nodes = [...callsOf.get(layer)!].sort(([a], [b]) => a - b);
       layers.push({
         ...layerEntry(layer, false),
         name: layer.name,
-        inbound_nodes: [CALLS.get(out)!.inputs.map((i) => [...ref(i), {}])],
+        inbound_nodes: nodes.map(([, inputs]) => inputs.map((i) => [...ref(i), {}])),
       });
     }
     return {

@@ -17,9 +17,9 @@ function keras3Layer(entry: Config): Config {
 }
 
 /** Keras 3's reference to the output of layer `name`, as inbound nodes write it. */
-const kerasTensor = (name: string, index: number) => ({
+const kerasTensor = (name: string, node: number, index: number) => ({
   class_name: '__keras_tensor__',
-  config: { keras_history: [name, 0, index] },
+  config: { keras_history: [name, node, index] },
 });
 
 /** config.json of a `.keras` archive: the model serialized as Keras 3 does (module, class_name, config). */
@@ -62,14 +62,12 @@ function keras3Config(model: AnyLayersModel): Config {
         inbound_nodes: [],
       };
     }
-    const inbound = ((e['inbound_nodes'] as unknown[][][])[0] ?? []).map((t) =>
-      kerasTensor(String(t[0]), Number(t[2])),
-    );
-    return {
-      ...keras3Layer(e),
-      name: e['name'],
-      inbound_nodes: [{ args: inbound.length === 1 ? inbound : [inbound], kwargs: {} }],
-    };
+    // One node per call of the layer (a shared layer has several).
+    const nodes = (e['inbound_nodes'] as unknown[][][]).map((node) => {
+      const inbound = node.map((t) => kerasTensor(String(t[0]), Number(t[1]), Number(t[2])));
+      return { args: inbound.length === 1 ? inbound : [inbound], kwargs: {} };
+    });
+    return { ...keras3Layer(e), name: e['name'], inbound_nodes: nodes };
   });
   return {
     module: 'keras',

@@ -265,28 +265,29 @@ export function modelFromTopology(topology: Config, where: string): AnyLayersMod
   throw new LoadError(`${where}: model class '${String(className)}' is not supported (Sequential, Model, Functional)`);
 }
 
-/** A tensor as a topology names it: the layer that made it, and which of that layer's outputs it is. */
-type TensorRef = readonly [layer: string, index: number];
+/** A tensor as a topology names it: the layer that made it, in which of its calls (node), and which of that call's outputs. */
+type TensorRef = readonly [layer: string, node: number, index: number];
 
-/** Inbound tensors of a functional layer entry, in Keras 2 ([name, node, tensor]) or Keras 3 ({args}) form. */
-function inboundRefs(e: Config): TensorRef[] {
+/** The calls of a functional layer entry (a shared layer has several), each the tensors it reads, in Keras 2 ([name, node, tensor]) or Keras 3 ({args}) form. */
+function inboundNodes(e: Config): TensorRef[][] {
   const nodes = (e['inbound_nodes'] ?? []) as unknown[];
-  if (nodes.length === 0) return [];
-  const node = nodes[0];
-  if (Array.isArray(node)) return (node as unknown[][]).map((t) => [String(t[0]), Number(t[2] ?? 0)]);
-  const refs: TensorRef[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') {
-      const o = v as Config;
-      if (o['class_name'] === '__keras_tensor__') {
-        const history = (o['config'] as Config)['keras_history'] as unknown[];
-        refs.push([String(history[0]), Number(history[2] ?? 0)]);
-      } else Object.values(o).forEach(walk);
-    }
-  };
-  walk((node as Config)['args']);
-  return refs;
+  return nodes.map((node) => {
+    if (Array.isArray(node))
+      return (node as unknown[][]).map((t): TensorRef => [String(t[0]), Number(t[1] ?? 0), Number(t[2] ?? 0)]);
+    const refs: TensorRef[] = [];
+    const walk = (v: unknown) => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') {
+        const o = v as Config;
+        if (o['class_name'] === '__keras_tensor__') {
+          const history = (o['config'] as Config)['keras_history'] as unknown[];
+          refs.push([String(history[0]), Number(history[1] ?? 0), Number(history[2] ?? 0)]);
+        } else Object.values(o).forEach(walk);
+      }
+    };
+    walk((node as Config)['args']);
+    return refs;
+  });
 }
 
 /** The tensors in `input_layers` / `output_layers`: a list of [name, node, tensor], or Keras 3's single [name, 0, 0]. */
@@ -296,30 +297,47 @@ function endpointRefs(value: unknown, key: string, where: string): TensorRef[] {
   return entries.map((e, i) => {
     if (!Array.isArray(e) || typeof e[0] !== 'string')
       throw new LoadError(`${where}: config.${key}[${i}] must be [layer name, node, tensor], got ${JSON.stringify(e)}`);
-    return [e[0], Number(e[2] ?? 0)];
+    return [e[0], Number(e[1] ?? 0), Number(e[2] ?? 0)];
   });
 }
 
 function functionalFrom(config: Config, entries: Config[], where: string): AnyLayersModel {
+  // Each call's outputs, by layer name and node (call) index.
   const tensors = new Map<string, T.Node | T.Node[]>();
-  const tensor = ([name, index]: TensorRef, what: string) => {
-    const made = tensors.get(name);
+  const tensor = ([name, node, index]: TensorRef, what: string) => {
+    const made = tensors.get(`${name}:${node}`);
     const t = Array.isArray(made) ? made[index] : index === 0 ? made : undefined;
-    if (!t) throw new LoadError(`${where}: ${what} reads output ${index} of '${name}', which is not defined before it`);
+    if (!t)
+      throw new LoadError(
+        `${where}: ${what} reads output ${index} of '${name}'${node ? ` (its call ${node})` : ''}, which is not defined before it`,
+      );
     return t;
   };
+  const pending: {
+    readonly name: string;
+    readonly layer: AnyLayer;
+    readonly node: number;
+    readonly refs: TensorRef[];
+  }[] = [];
   for (const e of entries) {
     const conf = camelKeys((e['config'] ?? {}) as Config);
     const name = String(e['name'] ?? conf['name']);
     if (e['class_name'] === 'InputLayer') {
       const shape = batchShape(conf);
       if (!shape) throw new LoadError(`${where}: input layer '${name}' has no shape`);
-      tensors.set(name, T.tensor(name, { shape }));
+      tensors.set(`${name}:0`, T.tensor(name, { shape }));
       continue;
     }
     const layer = makeLayer(e, where);
-    const inbound = inboundRefs(e).map((r) => tensor(r, `layer '${name}'`));
-    tensors.set(name, layer.apply(inbound.length === 1 ? inbound[0]! : inbound));
+    inboundNodes(e).forEach((refs, node) => pending.push({ name, layer, node, refs }));
+  }
+  // Calls in the order listed, each once what it reads is there: a shared layer's later call may read a
+  // layer listed after it.
+  while (pending.length) {
+    const next = pending.findIndex((p) => p.refs.every(([n, node]) => tensors.has(`${n}:${node}`)));
+    const { name, layer, node, refs } = pending.splice(Math.max(next, 0), 1)[0]!;
+    const inbound = refs.map((r) => tensor(r, `layer '${name}'`));
+    tensors.set(`${name}:${node}`, layer.apply(inbound.length === 1 ? inbound[0]! : inbound));
   }
   const find = (key: string) => endpointRefs(config[key], key, where).map((r) => tensor(r, `config.${key}`));
   const inputs = find('input_layers');

@@ -107,12 +107,15 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
     }
     const result = this.forward(x, training);
     const inputs = Array.isArray(x) ? [...x] : [x];
+    const call = nextCall();
     const outputs = (Array.isArray(result) ? result : [result]).map((o, index) => {
       // Each call's outputs are tensors of their own (Keras's KerasTensor), also where the layer passes
       // its input through (Dropout in inference, a linear Activation) or two outputs hold one value.
       const taken = inputs.includes(o) || CALLS.has(o) || o.op === 'input';
-      const out = (taken ? T.Node.make('identity', [o], { label: `${this.name}:${nextCall()}` }) : o).named(this.name);
-      CALLS.set(out, { layer: this, inputs, index });
+      const out = (taken ? T.Node.make('identity', [o], { label: `${this.name}:${call}:${index}` }) : o).named(
+        this.name,
+      );
+      CALLS.set(out, { layer: this, inputs, index, call });
       return out;
     });
     const mask = this.computeMask(first, MASKS.get(first));
@@ -248,8 +251,18 @@ export function withWeightSource<R>(source: WeightSource, build: () => R): R {
 /** The mask ([batch, steps], 1 where a step counts) a symbolic tensor carries: from Embedding(maskZero) or Masking. */
 export const MASKS = new WeakMap<T.Node, T.Node>();
 
-/** Which layer produced a symbolic tensor from which inputs: the functional API replays these calls. */
-export const CALLS = new WeakMap<T.Node, { layer: AnyLayer; inputs: T.Node[]; index: number }>();
+/**
+ * Which layer produced a symbolic tensor from which inputs, as output `index` of which call (calls are
+ * numbered in the order they were made; one layer called twice shares its weights between the calls):
+ * the functional API replays these calls.
+ */
+export const CALLS = new WeakMap<T.Node, LayerCall>();
+export interface LayerCall {
+  readonly layer: AnyLayer;
+  readonly inputs: T.Node[];
+  readonly index: number;
+  readonly call: number;
+}
 
 /** A layer whatever it returns (what models hold). */
 export type AnyLayer = Layer<T.Node | T.Node[]>;
