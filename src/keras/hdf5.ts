@@ -114,6 +114,22 @@ export function kerasLayerGroups(classNames: readonly string[]): string[] {
   });
 }
 
+/** Layers a `.keras` file stores as sublayers, each with variables of its own, in the order of the layer's weights. */
+const KERAS_SUBLAYERS: Readonly<Record<string, readonly string[]>> = {
+  MultiHeadAttention: ['query_dense', 'key_dense', 'value_dense', 'output_dense'],
+};
+
+/** The groups of a `.keras` file holding the variables of a layer of `className` kept under `layers/<group>`, in weight order. */
+export const kerasVarGroups = (className: string, group: string): string[] =>
+  (KERAS_SUBLAYERS[className] ?? ['']).map((sub) => (sub ? `layers/${group}/${sub}/vars` : `layers/${group}/vars`));
+
+/** Where each of a layer's `count` weights is kept in a `.keras` file: its vars group and its name there. */
+export function kerasWeightSlots(className: string, group: string, count: number): (readonly [string, string])[] {
+  const groups = kerasVarGroups(className, group);
+  const per = Math.max(1, count / groups.length);
+  return Array.from({ length: count }, (_, i) => [groups[Math.floor(i / per)]!, String(i % per)] as const);
+}
+
 /**
  * An HDF5 file's bytes opened with h5wasm (through a temporary file, which its Node build reads),
  * fenced so that nothing but that file is opened and HDF5 prints nothing. Any failure inside is a

@@ -44,6 +44,7 @@ import { History, LayersModel, type AnyLayersModel } from './model.js';
 import { Sequential } from './sequential.js';
 import { Functional } from './functional.js';
 import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
+import { MultiHeadAttention, type MultiHeadAttentionArgs } from './layers/attention.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
 import { LOSS_NAMES, lossByName, type Loss } from './losses.js';
@@ -165,8 +166,8 @@ export const layers = {
     new GlobalAveragePooling2D(args),
   batchNormalization: (args: NormalizationArgs & { momentum?: number } = {}) => new BatchNormalization(args),
   layerNormalization: (args: NormalizationArgs = {}) => new LayerNormalization(args),
-  embedding: (args: LayerArgs & { inputDim: number; outputDim: number; embeddingsInitializer?: string }) =>
-    new Embedding(args),
+  multiHeadAttention: (args: MultiHeadAttentionArgs) => new MultiHeadAttention(args),
+  embedding: (args: ConstructorParameters<typeof Embedding>[0]) => new Embedding(args),
   add: (args: LayerArgs = {}) => new Add(args),
   multiply: (args: LayerArgs = {}) => new Multiply(args),
   concatenate: (args: LayerArgs & { axis?: number } = {}) => new Concatenate(args),
@@ -321,7 +322,7 @@ export const callbacks = {
 };
 export { ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, CSVLogger };
 export { Sequential, Functional, LayersModel, History, EarlyStopping, TerminateOnNaN };
-export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate };
+export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate, MultiHeadAttention };
 export { Dense, Activation, Dropout, Flatten, Reshape, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D };
 
 // TF.js's datasets, and the models' fitDataset / evaluateDataset over them.

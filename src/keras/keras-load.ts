@@ -12,6 +12,7 @@ import {
   storedWeight,
   HDF5_MAGIC,
   kerasLayerGroups,
+  kerasVarGroups,
   startsWith,
   textAttribute,
   withH5File,
@@ -26,8 +27,7 @@ import {
  */
 function assemble(topology: Config, weights: Map<string, StoredWeight[]>, where: string): AnyLayersModel {
   const taken = new Map<string, number>();
-  const source = (full: string, shape: readonly number[]) => {
-    const layer = full.slice(0, full.lastIndexOf('/'));
+  const source = (full: string, shape: readonly number[], layer: string) => {
     const list = weights.get(layer) ?? [];
     const index = taken.get(layer) ?? 0;
     const value = list[index];
@@ -129,13 +129,13 @@ async function readKerasArchive(bytes: Uint8Array, where: string): Promise<AnyLa
     const entries = layerEntries(config).filter((e) => e['class_name'] !== 'InputLayer');
     const groups = kerasLayerGroups(entries.map((e) => String(e['class_name'])));
     entries.forEach((entry, k) => {
-      const vars = f.get(`layers/${groups[k]}/vars`) as H5Group | null;
-      if (!vars) return;
-      const names = vars.keys().sort((a, b) => Number(a) - Number(b));
-      byLayer.set(
-        layerName(entry),
-        names.map((name) => storedWeight(vars, name, where)),
-      );
+      const stored = kerasVarGroups(String(entry['class_name']), groups[k]!).flatMap((path) => {
+        const vars = f.get(path) as H5Group | null;
+        if (!vars) return [];
+        const names = vars.keys().sort((a, b) => Number(a) - Number(b));
+        return names.map((name) => storedWeight(vars, name, where));
+      });
+      if (stored.length) byLayer.set(layerName(entry), stored);
     });
     return assemble(config, byLayer, where);
   });

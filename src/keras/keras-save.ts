@@ -6,7 +6,7 @@ import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { SaveError } from '../../runtime/errors.js';
 import type { AnyLayersModel } from './model.js';
 import { reason, writeBeside } from './save.js';
-import { kerasLayerGroups, storedWeight, withH5File, type H5Group } from './hdf5.js';
+import { kerasLayerGroups, kerasVarGroups, kerasWeightSlots, storedWeight, withH5File, type H5Group } from './hdf5.js';
 
 type Config = Record<string, unknown>;
 
@@ -100,16 +100,19 @@ async function checkReadBack(written: string, model: AnyLayersModel, config: str
   if (!weights) throw fail('without model.weights.h5');
   const groups = kerasLayerGroups(model.layers.map((l) => l.className));
   const { result: changed } = await withH5File(weights, 'r', file, (f) =>
-    model.layers.flatMap((layer, k) =>
-      layer.getWeights().flatMap((w, i) => {
-        const stored = storedWeight(f.get(`layers/${groups[k]}/vars`) as H5Group, String(i), file);
+    model.layers.flatMap((layer, k) => {
+      const values = layer.getWeights();
+      const slots = kerasWeightSlots(layer.className, groups[k]!, values.length);
+      return values.flatMap((w, i) => {
+        const [group, name] = slots[i]!;
+        const stored = storedWeight(f.get(group) as H5Group, name, file);
         const same =
           stored.shape.length === w.shape.length &&
           stored.shape.every((d, a) => d === w.shape[a]) &&
           stored.read().data.every((v, e) => Object.is(v, w.data[e]) || Object.is(v, Math.fround(w.data[e]!)));
-        return same ? [] : [`layers/${groups[k]}/vars/${i}`];
-      }),
-    ),
+        return same ? [] : [`${group}/${name}`];
+      });
+    }),
   );
   if (changed.length) throw fail(`with other values in ${changed.join(', ')}`);
 }
@@ -131,10 +134,24 @@ export async function saveKerasFile(model: AnyLayersModel, file: string): Promis
     const layersGroup = f.create_group('layers');
     const groups = kerasLayerGroups(model.layers.map((l) => l.className));
     model.layers.forEach((layer, k) => {
-      const vars = layersGroup.create_group(groups[k]!).create_group('vars');
-      layer.getWeights().forEach((w, i) => {
+      const layerGroup = layersGroup.create_group(groups[k]!);
+      // Each vars group (the layer's own, or one per sublayer), made when its first weight is written.
+      const made = new Map<string, ReturnType<typeof layerGroup.create_group>>();
+      const varsGroup = (path: string) => {
+        const known = made.get(path);
+        if (known) return known;
+        const sub = path.split('/').slice(2, -1);
+        const group = (sub.length ? layerGroup.create_group(sub[0]!) : layerGroup).create_group('vars');
+        made.set(path, group);
+        return group;
+      };
+      for (const path of kerasVarGroups(layer.className, groups[k]!)) varsGroup(path);
+      const weights = layer.getWeights();
+      const slots = kerasWeightSlots(layer.className, groups[k]!, weights.length);
+      weights.forEach((w, i) => {
         const values = w.dtype === 'float64' ? w.data : w.astype('float32').data;
-        vars.create_dataset({ name: String(i), data: values as Float32Array, shape: [...w.shape] });
+        const [path, name] = slots[i]!;
+        varsGroup(path).create_dataset({ name, data: values as Float32Array, shape: [...w.shape] });
       });
     });
   });

@@ -13,6 +13,7 @@ import {
 import type { AnyLayer } from './layers/layer.js';
 import { CUSTOM_LAYERS } from './layers/custom.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
+import { MultiHeadAttention } from './layers/attention.js';
 import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
   AveragePooling1D,
@@ -87,6 +88,26 @@ const LAYERS: Record<string, (c: Config, shape: Config) => AnyLayer> = {
       center: c['center'] as boolean,
       scale: c['scale'] as boolean,
     }),
+  MultiHeadAttention: (c, s) => {
+    const unsupported = (what: string) =>
+      new LoadError(`MultiHeadAttention '${String(s['name'])}': ${what} is not supported`);
+    const axes = c['attentionAxes'] as number[] | null | undefined;
+    if (axes && !(axes.length === 1 && (axes[0] === 1 || axes[0] === -2)))
+      throw unsupported(`attention_axes ${JSON.stringify(axes)} (attention over the steps axis, [1], is)`);
+    if (c['useGate']) throw unsupported('use_gate');
+    if (c['slidingWindow'] !== null && c['slidingWindow'] !== undefined) throw unsupported('sliding_window');
+    const output = c['outputShape'] as number | number[] | null | undefined;
+    if (Array.isArray(output) && output.length !== 1) throw unsupported(`output_shape ${JSON.stringify(output)}`);
+    return new MultiHeadAttention({
+      ...s,
+      numHeads: c['numHeads'] as number,
+      keyDim: c['keyDim'] as number,
+      ...(c['valueDim'] !== null && c['valueDim'] !== undefined ? { valueDim: c['valueDim'] as number } : {}),
+      dropout: (c['dropout'] as number | undefined) ?? 0,
+      useBias: (c['useBias'] as boolean | undefined) ?? true,
+      ...(output !== null && output !== undefined ? { outputShape: Array.isArray(output) ? output[0]! : output } : {}),
+    });
+  },
   Embedding: (c, s) =>
     new Embedding({
       ...s,

@@ -219,18 +219,25 @@ describe('damaged HDF5 is a LoadError naming the file', () => {
 
 describe('files written by Keras 3 predict what Keras predicted', () => {
   const cases: [string, string][] = [
-    ...['mlp', 'cnn', 'siamese'].flatMap((name) => ['model.keras', 'model.h5'].map((f): [string, string] => [name, f])),
+    ...['mlp', 'cnn', 'siamese', 'transformer'].flatMap((name) =>
+      ['model.keras', 'model.h5'].map((f): [string, string] => [name, f]),
+    ),
     ['functional', 'model.keras'],
   ];
   for (const [name, format] of cases)
     it(`${name}/${format}`, async () => {
       const dir = path.resolve('test/fixtures/keras3', name);
       const io = JSON.parse(readFileSync(path.join(dir, 'io.json'), 'utf8')) as {
-        inputs: { shape: number[]; values: number[] }[];
+        inputs: { shape: number[]; dtype?: string; values: number[] }[];
         outputs: { shape: number[]; values: number[] }[];
       };
       const model = await keras.models.loadModel(path.join(dir, format));
-      const xs = io.inputs.map((i) => T.array(i.values.flat(Infinity) as number[], { shape: i.shape }));
+      const xs = io.inputs.map((i) =>
+        T.array(i.values.flat(Infinity) as number[], {
+          shape: i.shape,
+          dtype: i.dtype === 'int32' ? 'int32' : 'float32',
+        }),
+      );
       const y = model.predict(xs.length === 1 ? xs[0]! : xs) as T.NDArray;
       expect(y.shape).toEqual(io.outputs[0]!.shape);
       const expected = io.outputs[0]!.values.flat(Infinity) as number[];

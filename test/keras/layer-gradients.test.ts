@@ -108,6 +108,18 @@ describe('layer gradients match finite differences (float64)', () => {
       await checkGradient([data(shape, shape.length * 7 + name.length)], through(make()));
     });
 
+  it('MultiHeadAttention: self attention, causal, and cross attention (query and value)', async () => {
+    await checkGradient([data([2, 3, 4], 18)], ([x]) =>
+      keras.layers.multiHeadAttention({ numHeads: 2, keyDim: 3 }).apply([x!, x!]),
+    );
+    await checkGradient([data([1, 4, 2], 19)], ([x]) =>
+      keras.layers.multiHeadAttention({ numHeads: 1, keyDim: 2, useCausalMask: true }).apply([x!, x!]),
+    );
+    await checkGradient([data([2, 2, 3], 20), data([2, 4, 2], 21)], ([q, v]) =>
+      keras.layers.multiHeadAttention({ numHeads: 2, keyDim: 2, valueDim: 3, outputShape: 2 }).apply([q!, v!]),
+    );
+  });
+
   it('merge layers', async () => {
     for (const merge of [
       keras.layers.subtract(),

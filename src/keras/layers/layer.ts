@@ -157,10 +157,11 @@ export abstract class Layer<Out extends T.Node | T.Node[] = T.Node> {
     regularizer?: Regularizer,
     trainable = true,
   ): SharedVariable {
-    const full = `${this.weightScope ?? this.name}/${name}`;
+    const scope = this.weightScope ?? this.name;
+    const full = `${scope}/${name}`;
     const seed = nextWeightSeed();
     const w = T.shared(
-      weightSource?.(full, shape) ??
+      weightSource?.(full, shape, scope) ??
         (typeof initializer === 'function'
           ? initializer(shape)
           : initialize(initializer, shape, seed, `${this.name}.${name}`)),
@@ -231,7 +232,8 @@ function penalty(w: T.Node, r: Regularizer): T.Node | undefined {
   return terms.length ? terms.reduce((a, b) => T.add(a, b)) : undefined;
 }
 
-type WeightSource = (name: string, shape: readonly number[]) => T.NDArray;
+/** A weight's value by its full name, its shape, and the name of the layer (or wrapper) that holds it. */
+type WeightSource = (name: string, shape: readonly number[], layer: string) => T.NDArray;
 let weightSource: WeightSource | undefined;
 
 /**
