@@ -1,11 +1,13 @@
 /**
  * What reading and writing Python Keras's own files share: HDF5 through h5wasm (a maintained build of
- * the HDF5 library), file signatures, and Keras's snake_case naming of layers in `.keras` weights.
+ * the HDF5 library), zip entries inflated within caps, file signatures, and Keras's naming and layout
+ * of layers' weights in `.keras` files.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { unzipSync } from 'fflate';
 import * as T from '../index.js';
 import { LoadError, TsanoError } from '../../runtime/errors.js';
 import { checkedSize } from '../../runtime/limits.js';
@@ -224,4 +226,33 @@ export function storedWeight(group: H5Group, name: string, where: string): Store
       return T.array(data, { shape }).astype(T.floatx());
     },
   };
+}
+
+/** config.json and metadata.json are descriptions: anything near this size is not one. */
+export const MAX_DESCRIPTION_BYTES = 64 * 2 ** 20;
+/** Room for HDF5's own structures beside the weights' values: per dataset, and for the file. */
+export const HDF5_BYTES_PER_DATASET = 64 * 1024;
+export const HDF5_BYTES_PER_FILE = 1024 * 1024;
+
+/**
+ * Inflates only the archive entries `caps` names, each refused before inflating when the archive
+ * declares it larger than its cap (the inflated output is bounded by the declared size).
+ */
+export function unzipEntries(bytes: Uint8Array, caps: Readonly<Record<string, number>>, where: string) {
+  try {
+    return unzipSync(bytes, {
+      filter: (entry) => {
+        const cap = Object.hasOwn(caps, entry.name) ? caps[entry.name]! : undefined;
+        if (cap === undefined) return false;
+        if (entry.originalSize > cap)
+          throw new LoadError(
+            `${where}: ${entry.name} declares ${entry.originalSize} bytes inflated, more than this model can need (${cap})`,
+          );
+        return true;
+      },
+    });
+  } catch (e) {
+    if (e instanceof LoadError) throw e;
+    throw new LoadError(`${where}: not a readable zip archive (${(e as Error).message})`);
+  }
 }

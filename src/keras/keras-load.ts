@@ -1,6 +1,6 @@
 /** Reading models Python Keras saved: `.keras` (Keras 3 archive) and `.h5` (Keras 2 HDF5). */
 import { readFile } from 'node:fs/promises';
-import { strFromU8, unzipSync } from 'fflate';
+import { strFromU8 } from 'fflate';
 import * as T from '../index.js';
 import { asLoadError, LoadError } from '../../runtime/errors.js';
 import { withWeightSource } from './layers/layer.js';
@@ -10,7 +10,11 @@ import { reason } from './save.js';
 import {
   asList,
   storedWeight,
+  HDF5_BYTES_PER_DATASET,
+  HDF5_BYTES_PER_FILE,
   HDF5_MAGIC,
+  MAX_DESCRIPTION_BYTES,
+  unzipEntries,
   kerasLayerGroups,
   kerasVarGroups,
   startsWith,
@@ -65,35 +69,6 @@ function layerEntries(topology: Config): Config[] {
 }
 
 const layerName = (e: Config) => String(e['name'] ?? (isObject(e['config']) ? e['config']['name'] : ''));
-
-/** config.json and metadata.json are descriptions: anything near this size is not one. */
-const MAX_DESCRIPTION_BYTES = 64 * 2 ** 20;
-/** Room for HDF5's own structures beside the weights' values: per dataset, and for the file. */
-const HDF5_BYTES_PER_DATASET = 64 * 1024;
-const HDF5_BYTES_PER_FILE = 1024 * 1024;
-
-/**
- * Inflates only the archive entries `caps` names, each refused before inflating when the archive
- * declares it larger than its cap (the inflated output is bounded by the declared size).
- */
-function unzipEntries(bytes: Uint8Array, caps: Readonly<Record<string, number>>, where: string) {
-  try {
-    return unzipSync(bytes, {
-      filter: (entry) => {
-        const cap = Object.hasOwn(caps, entry.name) ? caps[entry.name]! : undefined;
-        if (cap === undefined) return false;
-        if (entry.originalSize > cap)
-          throw new LoadError(
-            `${where}: ${entry.name} declares ${entry.originalSize} bytes inflated, more than this model can need (${cap})`,
-          );
-        return true;
-      },
-    });
-  } catch (e) {
-    if (e instanceof LoadError) throw e;
-    throw new LoadError(`${where}: not a readable zip archive (${(e as Error).message})`);
-  }
-}
 
 /** The bytes a weights file of `topology`'s model can need: its weights in float64, and HDF5's structures. */
 function weightsFileCap(topology: Config, where: string): number {

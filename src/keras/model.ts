@@ -1,6 +1,6 @@
 import * as T from '../index.js';
 import type { SharedVariable } from '../graph/variables.js';
-import { ConfigError, DisposedError, ShapeError } from '../../runtime/errors.js';
+import { ConfigError, DisposedError, SaveError, ShapeError } from '../../runtime/errors.js';
 import { Random } from '../../runtime/random.js';
 import {
   checkFinite,
@@ -19,7 +19,8 @@ import { asSamples, range, samplesByName, takeRows, type ModelData } from './mod
 import { concat } from '../../runtime/reference/shape.js';
 import { ProgressBar } from './progress.js';
 import { localPath, saveModel } from './save.js';
-import { saveKerasFile } from './keras-save.js';
+import { saveKerasFile, saveKerasH5, saveKerasWeights } from './keras-save.js';
+import { loadKerasWeights } from './keras-weights.js';
 
 /**
  * What fit calls back: any object with some of these hooks, or a subclass of this class
@@ -545,12 +546,29 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   /**
    * Writes the model: to a path ending in `.keras`, as Python Keras 3 saves it (an archive
-   * `keras.saving.load_model` opens); otherwise as a TensorFlow.js layers model, `dir/model.json` and
-   * `dir/weights.bin` ('file://dir' also works).
+   * `keras.saving.load_model` opens); to one ending in `.h5` or `.hdf5`, as Keras's legacy HDF5;
+   * otherwise as a TensorFlow.js layers model, `dir/model.json` and `dir/weights.bin` ('file://dir'
+   * also works).
    */
   async save(target: string): Promise<void> {
     if (/\.keras$/i.test(target)) await saveKerasFile(this, localPath(target));
+    else if (/\.(h5|hdf5)$/i.test(target)) await saveKerasH5(this, localPath(target));
     else await saveModel(this, target);
+  }
+
+  /** Writes the weights as Keras 3's `save_weights` does: to a path ending in `.weights.h5`. */
+  async saveWeights(file: string): Promise<void> {
+    if (!/\.weights\.h5$/i.test(file))
+      throw new SaveError(`saveWeights: the file name must end in .weights.h5 (as Keras 3 requires), got ${file}`);
+    await saveKerasWeights(this, localPath(file));
+  }
+
+  /**
+   * Sets the weights from a file Keras writes: `.weights.h5` (`save_weights`), a `.keras` archive, or a
+   * legacy `.h5`. The file's weights must fit the model's, layer by layer; otherwise nothing changes.
+   */
+  async loadWeights(file: string): Promise<void> {
+    await loadKerasWeights(this, localPath(file));
   }
 
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
