@@ -217,7 +217,10 @@ export function storedWeight(group: H5Group, name: string, where: string): Store
   return {
     shape,
     read: () => {
-      const data = dataset.value;
+      const stored = dataset.value as unknown;
+      // A scalar dataset (a layer's single learned scale) reads as a number.
+      const data =
+        typeof stored === 'number' ? (meta.size === 8 ? Float64Array.of(stored) : Float32Array.of(stored)) : stored;
       if (!(data instanceof Float32Array || data instanceof Float64Array))
         throw new LoadError(`${where}: dataset '${at}' is not floating point`);
       let bad = 0;

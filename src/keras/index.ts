@@ -27,7 +27,17 @@ import {
 } from './layers/recurrent.js';
 import * as T from '../index.js';
 import { configInForce } from './config.js';
-import { Activation, Dense, Dropout, Flatten, Reshape, type DenseArgs } from './layers/core.js';
+import {
+  Activation,
+  Dense,
+  Dropout,
+  Flatten,
+  Identity,
+  Lambda,
+  Rescaling,
+  Reshape,
+  type DenseArgs,
+} from './layers/core.js';
 import {
   AveragePooling2D,
   Conv2D,
@@ -43,16 +53,31 @@ import type { AnyLayer, Layer, LayerArgs, Regularizer } from './layers/layer.js'
 import { History, LayersModel, type AnyLayersModel } from './model.js';
 import { Sequential } from './sequential.js';
 import { Functional } from './functional.js';
-import { BatchNormalization, Embedding, LayerNormalization, type NormalizationArgs } from './layers/normalization.js';
-import { MultiHeadAttention, type MultiHeadAttentionArgs } from './layers/attention.js';
+import {
+  BatchNormalization,
+  Embedding,
+  GroupNormalization,
+  LayerNormalization,
+  UnitNormalization,
+  type NormalizationArgs,
+} from './layers/normalization.js';
+import {
+  AdditiveAttention,
+  Attention,
+  MultiHeadAttention,
+  type AttentionArgs,
+  type MultiHeadAttentionArgs,
+} from './layers/attention.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
 import * as optimizerFns from './optimizers.js';
 import { LOSS_NAMES, lossByName, type Loss } from './losses.js';
 import type { Optimizer } from './optimizers.js';
-import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
+import { ELU, LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
+  AlphaDropout,
   AveragePooling1D,
   Conv1D,
+  GaussianDropout,
   GaussianNoise,
   Masking,
   MaxPooling1D,
@@ -62,6 +87,7 @@ import {
   type Pool1DArgs,
 } from './layers/sequence.js';
 import {
+  CenterCrop,
   Cropping2D,
   GlobalAveragePooling1D,
   GlobalMaxPooling1D,
@@ -192,6 +218,17 @@ export const layers = {
   maxPooling1d: (args?: Pool1DArgs) => new MaxPooling1D(args),
   averagePooling1d: (args?: Pool1DArgs) => new AveragePooling1D(args),
   gaussianNoise: (args: ConstructorParameters<typeof GaussianNoise>[0]) => new GaussianNoise(args),
+  gaussianDropout: (args: ConstructorParameters<typeof GaussianDropout>[0]) => new GaussianDropout(args),
+  alphaDropout: (args: ConstructorParameters<typeof AlphaDropout>[0]) => new AlphaDropout(args),
+  identity: (args: LayerArgs = {}) => new Identity(args),
+  elu: (args?: ConstructorParameters<typeof ELU>[0]) => new ELU(args),
+  rescaling: (args: ConstructorParameters<typeof Rescaling>[0]) => new Rescaling(args),
+  lambda: (args: ConstructorParameters<typeof Lambda>[0]) => new Lambda(args),
+  centerCrop: (args: ConstructorParameters<typeof CenterCrop>[0]) => new CenterCrop(args),
+  unitNormalization: (args: LayerArgs = {}) => new UnitNormalization(args),
+  groupNormalization: (args?: ConstructorParameters<typeof GroupNormalization>[0]) => new GroupNormalization(args),
+  attention: (args?: AttentionArgs) => new Attention(args),
+  additiveAttention: (args?: ConstructorParameters<typeof AdditiveAttention>[0]) => new AdditiveAttention(args),
   spatialDropout1d: (args: ConstructorParameters<typeof SpatialDropout1D>[0]) => new SpatialDropout1D(args),
   spatialDropout2d: (args: ConstructorParameters<typeof SpatialDropout2D>[0]) => new SpatialDropout2D(args),
   depthwiseConv2d: (args: ConstructorParameters<typeof DepthwiseConv2D>[0]) => new DepthwiseConv2D(args),
@@ -233,7 +270,9 @@ export { Masking };
 export { DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Dot };
 export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D, SpatialDropout2D };
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
-export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D };
+export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, CenterCrop };
+export { GaussianDropout, AlphaDropout, Identity, ELU, Rescaling, Lambda, UnitNormalization, GroupNormalization };
+export { Attention, AdditiveAttention };
 export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };
 
 /** A symbolic input for the functional API: `keras.input({ shape: [784] })` (batch axis added). */

@@ -1,6 +1,6 @@
 import * as T from '../index.js';
 import { LoadError } from '../../runtime/errors.js';
-import { Activation, Dense, Dropout, Flatten, Reshape } from './layers/core.js';
+import { Activation, Dense, Dropout, Flatten, Identity, Rescaling, Reshape } from './layers/core.js';
 import {
   AveragePooling2D,
   Conv2D,
@@ -13,11 +13,13 @@ import {
 import type { AnyLayer } from './layers/layer.js';
 import { CUSTOM_LAYERS } from './layers/custom.js';
 import { Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract } from './layers/merge.js';
-import { MultiHeadAttention } from './layers/attention.js';
-import { LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
+import { AdditiveAttention, Attention, MultiHeadAttention } from './layers/attention.js';
+import { ELU, LeakyReLU, PReLU, ReLU, Softmax } from './layers/activations.js';
 import {
+  AlphaDropout,
   AveragePooling1D,
   Conv1D,
+  GaussianDropout,
   GaussianNoise,
   Masking,
   MaxPooling1D,
@@ -25,6 +27,7 @@ import {
   SpatialDropout2D,
 } from './layers/sequence.js';
 import {
+  CenterCrop,
   Cropping2D,
   GlobalAveragePooling1D,
   GlobalMaxPooling1D,
@@ -34,7 +37,13 @@ import {
   UpSampling2D,
   ZeroPadding2D,
 } from './layers/reshaping.js';
-import { BatchNormalization, Embedding, LayerNormalization } from './layers/normalization.js';
+import {
+  BatchNormalization,
+  Embedding,
+  GroupNormalization,
+  LayerNormalization,
+  UnitNormalization,
+} from './layers/normalization.js';
 import type { AnyLayersModel } from './model.js';
 import { Sequential } from './sequential.js';
 import { Functional } from './functional.js';
@@ -144,6 +153,48 @@ const LAYERS: Record<string, (c: Config, shape: Config) => AnyLayer> = {
   MaxPooling1D: (c, s) => new MaxPooling1D({ ...s, ...pool<number>(c) }),
   AveragePooling1D: (c, s) => new AveragePooling1D({ ...s, ...pool<number>(c) }),
   GaussianNoise: (c, s) => new GaussianNoise({ ...s, stddev: c['stddev'] as number }),
+  GaussianDropout: (c, s) => new GaussianDropout({ ...s, rate: c['rate'] as number }),
+  AlphaDropout: (c, s) => new AlphaDropout({ ...s, rate: c['rate'] as number }),
+  Identity: (_c, s) => new Identity(s),
+  ELU: (c, s) => new ELU({ ...s, alpha: (c['alpha'] as number | undefined) ?? 1 }),
+  Rescaling: (c, s) =>
+    new Rescaling({ ...s, scale: c['scale'] as number, offset: (c['offset'] as number | undefined) ?? 0 }),
+  CenterCrop: (c, s) =>
+    new CenterCrop({ ...s, height: c['height'] as number, width: c['width'] as number, ...format(c) }),
+  UnitNormalization: (c, s) => {
+    const axis = c['axis'] as number | number[] | undefined;
+    if (axis !== undefined && [axis].flat().some((a) => a !== -1))
+      throw new LoadError(
+        `UnitNormalization '${String(s['name'])}': axis ${JSON.stringify(axis)} is not supported (the last axis is)`,
+      );
+    return new UnitNormalization(s);
+  },
+  GroupNormalization: (c, s) => {
+    if (c['axis'] !== undefined && c['axis'] !== -1)
+      throw new LoadError(
+        `GroupNormalization '${String(s['name'])}': axis ${JSON.stringify(c['axis'])} is not supported (the last axis is)`,
+      );
+    return new GroupNormalization({
+      ...s,
+      groups: (c['groups'] as number | undefined) ?? 32,
+      epsilon: c['epsilon'] as number,
+      center: c['center'] as boolean,
+      scale: c['scale'] as boolean,
+    });
+  },
+  Attention: (c, s) =>
+    new Attention({
+      ...s,
+      useScale: (c['useScale'] as boolean | undefined) ?? false,
+      scoreMode: (c['scoreMode'] as 'dot' | 'concat' | undefined) ?? 'dot',
+      dropout: (c['dropout'] as number | undefined) ?? 0,
+    }),
+  AdditiveAttention: (c, s) =>
+    new AdditiveAttention({
+      ...s,
+      useScale: (c['useScale'] as boolean | undefined) ?? true,
+      dropout: (c['dropout'] as number | undefined) ?? 0,
+    }),
   SpatialDropout1D: (c, s) => new SpatialDropout1D({ ...s, rate: c['rate'] as number }),
   SpatialDropout2D: (c, s) => new SpatialDropout2D({ ...s, rate: c['rate'] as number, ...format(c) }),
   DepthwiseConv2D: (c, s) =>

@@ -102,6 +102,11 @@ describe('layer gradients match finite differences (float64)', () => {
     ['Masking', [2, 3, 4], () => keras.layers.masking({ maskValue: 0 })],
     ['SpatialDropout1D in inference', [2, 3, 4], () => keras.layers.spatialDropout1d({ rate: 0.5 })],
     ['GaussianNoise in inference', [2, 3, 4], () => keras.layers.gaussianNoise({ stddev: 0.3 })],
+    ['ELU', [3, 4], () => keras.layers.elu({ alpha: 0.6 })],
+    ['Rescaling', [3, 4], () => keras.layers.rescaling({ scale: 0.25, offset: 1 })],
+    ['UnitNormalization', [3, 4], () => keras.layers.unitNormalization()],
+    ['GroupNormalization', [2, 3, 4], () => keras.layers.groupNormalization({ groups: 2 })],
+    ['CenterCrop', [1, 4, 5, 2], () => keras.layers.centerCrop({ height: 2, width: 3, dataFormat: 'channelsLast' })],
   ];
   for (const [name, shape, make] of unary)
     it(name, async () => {
@@ -118,6 +123,15 @@ describe('layer gradients match finite differences (float64)', () => {
     await checkGradient([data([2, 2, 3], 20), data([2, 4, 2], 21)], ([q, v]) =>
       keras.layers.multiHeadAttention({ numHeads: 2, keyDim: 2, valueDim: 3, outputShape: 2 }).apply([q!, v!]),
     );
+  });
+
+  it('Attention (dot and concat) and AdditiveAttention, query and value', async () => {
+    for (const make of [
+      () => keras.layers.attention({ useScale: true }),
+      () => keras.layers.attention({ scoreMode: 'concat', useScale: true }),
+      () => keras.layers.additiveAttention(),
+    ])
+      await checkGradient([data([2, 3, 4], 22), data([2, 2, 4], 23)], ([q, v]) => make().apply([q!, v!]));
   });
 
   it('merge layers', async () => {

@@ -1,4 +1,4 @@
-/** Activation layers with parameters: LeakyReLU, ReLU, Softmax and PReLU (a learned slope). */
+/** Activation layers with parameters: LeakyReLU, ELU, ReLU, Softmax and PReLU (a learned slope). */
 import * as T from '../../index.js';
 import type { SharedVariable } from '../../graph/variables.js';
 import { ConfigError } from '../../../runtime/errors.js';
@@ -25,6 +25,21 @@ export class LeakyReLU extends Elementwise {
   }
   protected forward(x: T.Node): T.Node {
     return T.where(T.gt(x, 0), x, T.mul(x, this.alpha));
+  }
+  getConfig() {
+    return { name: this.name, alpha: this.alpha };
+  }
+}
+
+/** Keras's ELU layer: x where x > 0, alpha·(eˣ − 1) elsewhere (alpha 1 by default). */
+export class ELU extends Elementwise {
+  private readonly alpha: number;
+  constructor(args: LayerArgs & { alpha?: number } = {}) {
+    super('ELU', args);
+    this.alpha = finite(args.alpha, 'elu: alpha', 1);
+  }
+  protected forward(x: T.Node): T.Node {
+    return T.elu(x, this.alpha);
   }
   getConfig() {
     return { name: this.name, alpha: this.alpha };

@@ -149,3 +149,126 @@ export class MultiHeadAttention extends Layer {
     };
   }
 }
+
+export interface AttentionArgs extends LayerArgs {
+  /** Multiply the scores by a learned scalar (Attention) or scale each feature (AdditiveAttention). */
+  useScale?: boolean;
+  /** 'dot' (Luong): q·k; 'concat' (Bahdanau): Σ tanh(q + k). */
+  scoreMode?: 'dot' | 'concat';
+  /** Dropout on the attention weights while training. */
+  dropout?: number;
+  /** Each query step attends only to itself and the steps before it (Keras's call argument use_causal_mask). */
+  useCausalMask?: boolean;
+}
+
+/**
+ * Keras's Attention (Luong's dot-product attention): `apply([query, value])` or `[query, value, key]`,
+ * [batch, steps, features] each; scores of every query step against every key step, softmax over the
+ * key steps (masked steps and, with useCausalMask, later steps left out), the values weighted by them.
+ */
+export class Attention extends Layer {
+  private scale?: SharedVariable;
+  private concatScale?: SharedVariable;
+  constructor(
+    protected readonly args: AttentionArgs = {},
+    className = 'Attention',
+  ) {
+    super(className, args);
+    const mode = args.scoreMode ?? 'dot';
+    if (mode !== 'dot' && mode !== 'concat')
+      throw new ConfigError(`${className} ${this.name}: scoreMode must be 'dot' or 'concat', got '${String(mode)}'`);
+    const rate = args.dropout ?? 0;
+    if (!(rate >= 0 && rate < 1))
+      throw new ConfigError(`${className} ${this.name}: dropout must be in [0, 1), got ${rate}`);
+  }
+
+  protected useScaleByDefault(): boolean {
+    return false;
+  }
+
+  protected override build(s: Shape): void {
+    const features = knownSize(s[s.length - 1], `${this.className} ${this.name}: the query's last axis`);
+    if (this.args.useScale ?? this.useScaleByDefault()) this.scale = this.scaleWeight(features);
+    if ((this.args.scoreMode ?? 'dot') === 'concat' && this.className === 'Attention')
+      this.concatScale = this.createWeight('concat_score_weight', [], 'ones');
+  }
+
+  /** Attention's scale is one scalar. */
+  protected scaleWeight(_features: number): SharedVariable {
+    return this.createWeight('scale', [], 'ones');
+  }
+
+  /** [batch, query steps, key steps] */
+  protected scores(q: T.Node, k: T.Node): T.Node {
+    if ((this.args.scoreMode ?? 'dot') === 'dot') {
+      const s = T.einsum('btd,bsd->bts', q, k);
+      return this.scale ? T.mul(s, this.scale) : s;
+    }
+    // Attention scales inside the tanh and weighs the sum; AdditiveAttention scales each feature outside.
+    const sum = T.add(T.expandDims(q, 2), T.expandDims(k, 1));
+    if (this.concatScale) return T.mul(T.sum(T.tanh(this.scale ? T.mul(sum, this.scale) : sum), -1), this.concatScale);
+    return T.sum(this.scale ? T.mul(T.tanh(sum), this.scale) : T.tanh(sum), -1);
+  }
+
+  protected forward(x: T.Node | T.Node[], training: boolean): T.Node {
+    const list = Array.isArray(x) ? x : [x];
+    if (list.length < 2 || list.length > 3)
+      throw new ConfigError(
+        `${this.className} ${this.name}: apply takes [query, value] or [query, value, key], got ${list.length} tensor${list.length === 1 ? '' : 's'}`,
+      );
+    const [query, value, key = value] = list as [T.Node, T.Node, T.Node?];
+    let scores = this.scores(query, key);
+    const allowed: T.Node[] = [];
+    const valueMask = MASKS.get(value);
+    if (valueMask) allowed.push(T.expandDims(T.cast(valueMask, scores.dtype), 1));
+    if (this.args.useCausalMask) {
+      const steps = (n: number | null | undefined, what: string) =>
+        knownSize(n, `${this.className} ${this.name}: a causal mask needs the ${what} steps known`);
+      allowed.push(T.tril(T.ones([steps(query.shape[1], 'query'), steps(value.shape[1], 'value')])));
+    }
+    if (allowed.length)
+      scores = T.add(
+        scores,
+        T.mul(
+          T.sub(
+            1,
+            allowed.reduce((a, b) => T.mul(a, b)),
+          ),
+          MASKED,
+        ),
+      );
+    let weights = T.softmax(scores, -1);
+    const rate = this.args.dropout ?? 0;
+    if (training && rate > 0) weights = T.dropout(weights, rate);
+    const out = T.einsum('bts,bsd->btd', weights, value);
+    // A query step that is padding gives zeros (Keras multiplies by the query mask).
+    const queryMask = MASKS.get(query);
+    return queryMask ? T.mul(out, T.expandDims(T.cast(queryMask, out.dtype), -1)) : out;
+  }
+
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+
+  getConfig(): Record<string, unknown> {
+    return {
+      name: this.name,
+      use_scale: this.args.useScale ?? this.useScaleByDefault(),
+      ...(this.className === 'Attention' ? { score_mode: this.args.scoreMode ?? 'dot' } : {}),
+      dropout: this.args.dropout ?? 0,
+    };
+  }
+}
+
+/** Keras's AdditiveAttention (Bahdanau): scores Σ scale·tanh(q + k), with a learned scale per feature by default. */
+export class AdditiveAttention extends Attention {
+  constructor(args: Omit<AttentionArgs, 'scoreMode'> = {}) {
+    super({ ...args, scoreMode: 'concat' }, 'AdditiveAttention');
+  }
+  protected override useScaleByDefault(): boolean {
+    return true;
+  }
+  protected override scaleWeight(features: number): SharedVariable {
+    return this.createWeight('scale', [features], 'glorot_uniform');
+  }
+}

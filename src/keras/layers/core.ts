@@ -128,3 +128,71 @@ export class Reshape extends Layer {
     return { name: this.name, target_shape: this.args.targetShape };
   }
 }
+
+/** Keras's Identity: its input, unchanged (a placeholder in a model's structure). */
+export class Identity extends Layer {
+  constructor(args: LayerArgs = {}) {
+    super('Identity', args);
+  }
+  protected forward(x: T.Node): T.Node {
+    return x;
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name };
+  }
+}
+
+/** Keras's Rescaling: x·scale + offset (pixels from [0, 255] to [0, 1] with scale 1/255). */
+export class Rescaling extends Layer {
+  readonly scale: number;
+  readonly offset: number;
+  constructor(args: LayerArgs & { scale: number; offset?: number }) {
+    super('Rescaling', args);
+    const finite = (v: number, what: string) => {
+      if (!Number.isFinite(v))
+        throw new ConfigError(`rescaling ${this.name}: ${what} must be a finite number, got ${String(v)}`);
+      return v;
+    };
+    this.scale = finite(args.scale, 'scale');
+    this.offset = finite(args.offset ?? 0, 'offset');
+  }
+  protected forward(x: T.Node): T.Node {
+    const scaled = T.mul(T.cast(x, T.floatx()), this.scale);
+    return this.offset ? T.add(scaled, this.offset) : scaled;
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, scale: this.scale, offset: this.offset };
+  }
+}
+
+/**
+ * Keras's Lambda: a function of the input (or of a list of inputs) as a layer. Written in JavaScript,
+ * it cannot be saved in a file another program could load: saving a model with one is an error.
+ */
+export class Lambda extends Layer<T.Node> {
+  constructor(private readonly args: LayerArgs & { fn: (x: T.Node | T.Node[]) => T.Node }) {
+    super('Lambda', args);
+    if (typeof args.fn !== 'function')
+      throw new ConfigError(`lambda ${this.name}: fn must be a function of the layer's input, got ${typeof args.fn}`);
+  }
+  protected forward(x: T.Node | T.Node[]): T.Node {
+    const y = this.args.fn(x);
+    if (!(y instanceof T.Node))
+      throw new ConfigError(`lambda ${this.name}: fn must return a symbolic tensor, got ${typeof y}`);
+    return y;
+  }
+  computeOutputShape(s: Shape): Shape {
+    return this.args.fn(T.tensor(`${this.name} input`, { shape: s })).shape;
+  }
+  getConfig(): Record<string, unknown> {
+    throw new ConfigError(
+      `lambda ${this.name}: a Lambda layer holds a JavaScript function, which no saved model can hold; write it as a custom layer, or save the weights (saveWeights)`,
+    );
+  }
+}

@@ -3,7 +3,7 @@ import type { SharedVariable } from '../../graph/variables.js';
 import { ConfigError, ShapeError } from '../../../runtime/errors.js';
 import { floatx } from '../../../runtime/config.js';
 import { checkOptions } from '../arguments.js';
-import { knownSize, Layer, type LayerArgs, type Shape } from './layer.js';
+import { knownSize, Layer, positiveInt, type LayerArgs, type Shape } from './layer.js';
 
 export interface NormalizationArgs extends LayerArgs {
   axis?: number;
@@ -180,6 +180,85 @@ export class Embedding extends Layer {
       output_dim: this.args.outputDim,
       mask_zero: this.args.maskZero ?? false,
       ...(this.args.inputLength ? { input_length: this.args.inputLength } : {}),
+    };
+  }
+}
+
+/** Keras's UnitNormalization: x scaled to unit L2 norm along the last axis (x / √max(Σx², 1e-12)). */
+export class UnitNormalization extends Layer {
+  constructor(args: LayerArgs = {}) {
+    super('UnitNormalization', args);
+  }
+  protected forward(input: T.Node | T.Node[]): T.Node {
+    const x = input as T.Node;
+    return T.mul(x, T.rsqrt(T.maximum(T.sum(T.square(x), -1, true), 1e-12)));
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, axis: -1 };
+  }
+}
+
+/**
+ * Keras's GroupNormalization: the channels (last axis) split into `groups`; each sample's values in a
+ * group (over every other axis but the batch) normalized to mean 0 and variance 1, then scaled and
+ * shifted per channel.
+ */
+export class GroupNormalization extends Layer {
+  private gamma?: SharedVariable;
+  private beta?: SharedVariable;
+  readonly groups: number;
+  constructor(private readonly args: NormalizationArgs & { groups?: number } = {}) {
+    super('GroupNormalization', args);
+    checkNormalization(args, 'groupNormalization');
+    this.groups = positiveInt(args.groups ?? 32, `groupNormalization ${this.name}: groups`);
+  }
+  protected override build(s: Shape): void {
+    const channels = knownSize(s[s.length - 1], `group_normalization ${this.name}: the last axis`);
+    if (channels % this.groups !== 0)
+      throw new ConfigError(
+        `group_normalization ${this.name}: ${channels} channels cannot be split into ${this.groups} groups of the same size`,
+      );
+    if (this.args.scale ?? true) this.gamma = this.createWeight('gamma', [channels], 'ones');
+    if (this.args.center ?? true) this.beta = this.createWeight('beta', [channels], 'zeros');
+  }
+  protected forward(input: T.Node | T.Node[]): T.Node {
+    const x = input as T.Node;
+    const channels = x.shape[x.ndim - 1] as number;
+    const size = channels / this.groups;
+    // Channel c belongs to group ⌊c / size⌋: averages over a group's channels are products with this
+    // [channels, groups] matrix (over any axes, known or not), and its transpose spreads them back.
+    const member = T.constant(
+      T.array(
+        Array.from({ length: channels * this.groups }, (_, k) =>
+          Math.floor(k / this.groups / size) === k % this.groups ? 1 / size : 0,
+        ),
+        { shape: [channels, this.groups], dtype: x.dtype },
+      ),
+    );
+    const spread = T.mul(T.transpose(member), size);
+    const spatial = Array.from({ length: x.ndim - 2 }, (_, a) => a + 1);
+    const overSample = (v: T.Node) => (spatial.length ? T.mean(v, spatial, true) : v);
+    const groupMean = (v: T.Node) => T.dot(T.dot(overSample(v), member), spread);
+    const mean = groupMean(x);
+    const centered = T.sub(x, mean);
+    const variance = groupMean(T.square(centered));
+    const y = T.mul(centered, T.rsqrt(T.add(variance, this.args.epsilon ?? 1e-3)));
+    return T.add(T.mul(y, this.gamma ?? 1), this.beta ?? 0);
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return {
+      name: this.name,
+      groups: this.groups,
+      axis: -1,
+      epsilon: this.args.epsilon ?? 1e-3,
+      center: this.args.center ?? true,
+      scale: this.args.scale ?? true,
     };
   }
 }

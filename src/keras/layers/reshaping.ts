@@ -1,7 +1,7 @@
 /** Layers that move data without weights: repeat, permute, pad, crop, upsample, and global max/average pooling. */
 import * as T from '../../index.js';
 import { imageDataFormat, type DataFormat } from '../../../runtime/config.js';
-import { ConfigError } from '../../../runtime/errors.js';
+import { ConfigError, ShapeError } from '../../../runtime/errors.js';
 import { axes, snakeFormat } from './conv.js';
 import { knownSize, Layer, positiveInt, type LayerArgs, type Shape } from './layer.js';
 
@@ -128,6 +128,36 @@ export class Cropping2D extends Spatial2D {
   }
   getConfig() {
     return { name: this.name, cropping: this.cropping, data_format: snakeFormat(this.format) };
+  }
+}
+
+/** Keras's CenterCrop: the central height × width of each image (images at least that large). */
+export class CenterCrop extends Spatial2D {
+  readonly height: number;
+  readonly width: number;
+  constructor(args: LayerArgs & { height: number; width: number; dataFormat?: DataFormat }) {
+    super('CenterCrop', args);
+    this.height = positiveInt(args.height, 'centerCrop: height');
+    this.width = positiveInt(args.width, 'centerCrop: width');
+  }
+  protected forward(x: T.Node): T.Node {
+    const a = axes(this.format);
+    const cut = (axis: number, size: number, what: string) => {
+      const d = knownSize(x.shape[axis], `centerCrop ${this.name}: the images' ${what}`);
+      if (d < size)
+        throw new ShapeError(
+          `centerCrop ${this.name}: images of ${what} ${d} are smaller than the crop's ${size} (Keras would resize them; resize first)`,
+        );
+      const start = Math.floor((d - size) / 2);
+      return `${start}:${start + size}`;
+    };
+    return T.index(x, ...this.perAxis(cut(a.h, this.height, 'height'), cut(a.w, this.width, 'width'), ':'));
+  }
+  computeOutputShape(s: Shape): Shape {
+    return this.mapped(s, (_d, k) => (k === 0 ? this.height : this.width));
+  }
+  getConfig() {
+    return { name: this.name, height: this.height, width: this.width, data_format: snakeFormat(this.format) };
   }
 }
 

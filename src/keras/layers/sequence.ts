@@ -156,6 +156,61 @@ export class AveragePooling1D extends Pooling1D {
 }
 
 /** Adds zero-mean normal noise of `stddev` while training (a regularizer); the identity at inference. */
+/** Draws of N(0, 1) shaped like `x`: Box–Muller from two uniform streams (1 − u is in (0, 1], so its log is finite). */
+function standardNormalLike(x: T.Node, seed: number): T.Node {
+  const radius = T.sqrt(T.mul(T.log(T.sub(1, T.randomUniformLike(x, seed))), -2));
+  return T.mul(radius, T.cos(T.mul(T.randomUniformLike(x, seed + 1), 2 * Math.PI)));
+}
+
+const checkRate = (rate: number, what: string) => {
+  if (!(rate >= 0 && rate < 1)) throw new ConfigError(`${what}: rate must be in [0, 1), got ${String(rate)}`);
+};
+
+/** Keras's GaussianDropout: while training, x times noise of mean 1 and standard deviation √(rate / (1 − rate)). */
+export class GaussianDropout extends Layer {
+  constructor(private readonly args: LayerArgs & { rate: number; seed?: number }) {
+    super('GaussianDropout', args);
+    checkRate(args.rate, `gaussianDropout ${this.name}`);
+  }
+  protected forward(x: T.Node, training: boolean): T.Node {
+    if (!training || this.args.rate === 0) return x;
+    const stddev = Math.sqrt(this.args.rate / (1 - this.args.rate));
+    return T.mul(x, T.add(1, T.mul(standardNormalLike(x, this.args.seed ?? nextSeed()), stddev)));
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, rate: this.args.rate };
+  }
+}
+
+/**
+ * Keras's AlphaDropout: while training, dropped values set to SELU's negative saturation and the result
+ * scaled and shifted so a SELU network keeps its mean and variance.
+ */
+export class AlphaDropout extends Layer {
+  constructor(private readonly args: LayerArgs & { rate: number; seed?: number }) {
+    super('AlphaDropout', args);
+    checkRate(args.rate, `alphaDropout ${this.name}`);
+  }
+  protected forward(x: T.Node, training: boolean): T.Node {
+    const rate = this.args.rate;
+    if (!training || rate === 0) return x;
+    const saturation = -1.6732632423543772 * 1.0507009873554805;
+    const a = ((1 - rate) * (1 + rate * saturation ** 2)) ** -0.5;
+    const b = -a * saturation * rate;
+    const kept = T.ge(T.randomUniformLike(x, this.args.seed ?? nextSeed()), rate);
+    return T.add(T.mul(T.where(kept, x, saturation), a), b);
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return { name: this.name, rate: this.args.rate };
+  }
+}
+
 export class GaussianNoise extends Layer {
   constructor(private readonly args: LayerArgs & { stddev: number; seed?: number }) {
     super('GaussianNoise', args);
@@ -164,11 +219,7 @@ export class GaussianNoise extends Layer {
   }
   protected forward(x: T.Node, training: boolean): T.Node {
     if (!training) return x;
-    const seed = this.args.seed ?? nextSeed();
-    // Box–Muller from two uniform streams; 1 − u is in (0, 1], so its log is finite.
-    const radius = T.sqrt(T.mul(T.log(T.sub(1, T.randomUniformLike(x, seed))), -2));
-    const angle = T.mul(T.randomUniformLike(x, seed + 1), 2 * Math.PI);
-    return T.add(x, T.mul(T.mul(radius, T.cos(angle)), this.args.stddev));
+    return T.add(x, T.mul(standardNormalLike(x, this.args.seed ?? nextSeed()), this.args.stddev));
   }
   computeOutputShape(s: Shape): Shape {
     return s;
