@@ -204,13 +204,15 @@ export function storedWeight(group: H5Group, name: string, where: string): Store
     throw new LoadError(
       `${where}: dataset '${at}' is virtual (it maps other files); weights must be stored in the file`,
     );
-  if (meta.type !== 1 || (meta.size !== 4 && meta.size !== 8))
+  // Floats, and integers (Keras keeps a Normalization's sample count as an int64).
+  const integer = meta.type === 0 && [1, 2, 4, 8].includes(meta.size);
+  if (!integer && (meta.type !== 1 || (meta.size !== 4 && meta.size !== 8)))
     throw new LoadError(
       `${where}: dataset '${at}' is not floating point (HDF5 type class ${meta.type}, ${meta.size} bytes)`,
     );
   const shape = meta.shape ?? [];
   try {
-    checkedSize(shape, meta.size === 8 ? 'float64' : 'float32', `dataset '${at}'`);
+    checkedSize(shape, meta.size === 8 || integer ? 'float64' : 'float32', `dataset '${at}'`);
   } catch (e) {
     throw new LoadError(`${where}: ${(e as Error).message}`);
   }
@@ -218,9 +220,13 @@ export function storedWeight(group: H5Group, name: string, where: string): Store
     shape,
     read: () => {
       const stored = dataset.value as unknown;
-      // A scalar dataset (a layer's single learned scale) reads as a number.
+      // A scalar dataset (a layer's single learned scale) reads as a number; integers become floats.
       const data =
-        typeof stored === 'number' ? (meta.size === 8 ? Float64Array.of(stored) : Float32Array.of(stored)) : stored;
+        typeof stored === 'number' || typeof stored === 'bigint'
+          ? Float64Array.of(Number(stored))
+          : integer && ArrayBuffer.isView(stored)
+            ? Float64Array.from(stored as unknown as ArrayLike<number | bigint>, Number)
+            : stored;
       if (!(data instanceof Float32Array || data instanceof Float64Array))
         throw new LoadError(`${where}: dataset '${at}' is not floating point`);
       let bad = 0;

@@ -58,6 +58,7 @@ import {
   Embedding,
   GroupNormalization,
   LayerNormalization,
+  Normalization,
   UnitNormalization,
   type NormalizationArgs,
 } from './layers/normalization.js';
@@ -226,6 +227,7 @@ export const layers = {
   lambda: (args: ConstructorParameters<typeof Lambda>[0]) => new Lambda(args),
   centerCrop: (args: ConstructorParameters<typeof CenterCrop>[0]) => new CenterCrop(args),
   unitNormalization: (args: LayerArgs = {}) => new UnitNormalization(args),
+  normalization: (args?: ConstructorParameters<typeof Normalization>[0]) => new Normalization(args),
   groupNormalization: (args?: ConstructorParameters<typeof GroupNormalization>[0]) => new GroupNormalization(args),
   attention: (args?: AttentionArgs) => new Attention(args),
   additiveAttention: (args?: ConstructorParameters<typeof AdditiveAttention>[0]) => new AdditiveAttention(args),
@@ -272,6 +274,7 @@ export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
 export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, CenterCrop };
 export { GaussianDropout, AlphaDropout, Identity, ELU, Rescaling, Lambda, UnitNormalization, GroupNormalization };
+export { Normalization };
 export { Attention, AdditiveAttention };
 export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };
 

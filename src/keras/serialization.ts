@@ -42,6 +42,7 @@ import {
   Embedding,
   GroupNormalization,
   LayerNormalization,
+  Normalization,
   UnitNormalization,
 } from './layers/normalization.js';
 import type { AnyLayersModel } from './model.js';
@@ -180,6 +181,22 @@ const LAYERS: Record<string, (c: Config, shape: Config) => AnyLayer> = {
       epsilon: c['epsilon'] as number,
       center: c['center'] as boolean,
       scale: c['scale'] as boolean,
+    });
+  },
+  Normalization: (c, s) => {
+    const axis = c['axis'];
+    if (axis !== undefined && axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1))
+      throw new LoadError(
+        `Normalization '${String(s['name'])}': axis ${JSON.stringify(axis)} is not supported (the last axis is)`,
+      );
+    const stat = (v: unknown) => (v === null || v === undefined ? undefined : ([v].flat(Infinity) as number[]));
+    const [mean, variance] = [stat(c['mean']), stat(c['variance'])];
+    return new Normalization({
+      ...s,
+      ...(mean && variance
+        ? { mean: mean.length === 1 ? mean[0]! : mean, variance: variance.length === 1 ? variance[0]! : variance }
+        : {}),
+      invert: (c['invert'] as boolean | undefined) ?? false,
     });
   },
   Attention: (c, s) =>

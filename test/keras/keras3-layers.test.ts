@@ -215,3 +215,53 @@ describe('Keras 3 layers against their formulas', () => {
     );
   });
 });
+
+describe('Normalization (preprocessing)', () => {
+  it('adapts to data as Keras does, normalizes with max(√variance, epsilon), inverts, saves its statistics', async () => {
+    const data = T.array([0, 7, 4, 2, 9, 6, 0, 7, 4, 2, 9, 6], { shape: [4, 3], dtype: 'float64' });
+    const layer = keras.layers.normalization();
+    layer.adapt(data);
+    // Keras's own documented example: each feature's mean and variance, [[0, 7, 4]] gives [-1, -1, -1].
+    close((await run(layer, [T.array([0, 7, 4], { shape: [1, 3], dtype: 'float64' })])).data, [-1, -1, -1]);
+    const [mean, variance, count] = layer.getWeights().map((w) => Array.from(w.data));
+    expect(mean).toEqual([1, 8, 5]);
+    expect(variance).toEqual([1, 1, 1]);
+    expect(count).toEqual([4]);
+    // A feature that never varies divides by epsilon, not by 0.
+    const constant = keras.layers.normalization();
+    constant.adapt(T.array([3, 1, 3, 2], { shape: [2, 2], dtype: 'float64' }));
+    const out = (await run(constant, [T.array([3, 2], { shape: [1, 2], dtype: 'float64' })])).data;
+    expect(out[0]).toBe(0);
+    expect(Number.isFinite(out[1]!)).toBe(true);
+    const back = keras.layers.normalization({ mean: [1, 8, 5], variance: [4, 1, 9], invert: true });
+    close((await run(back, [T.array([1, -1, 2], { shape: [1, 3], dtype: 'float64' })])).data, [3, 7, 11]);
+    // Saved and loaded: the adapted statistics travel with the model.
+    const x = keras.input({ shape: [3], name: 'x' });
+    const model = keras.model({ inputs: x, outputs: layer.apply(x) });
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tsano-norm-')), 'm.keras');
+    await model.save(file);
+    const loaded = await keras.loadModel(file);
+    close((loaded.predict(data) as T.NDArray).data, (model.predict(data) as T.NDArray).data);
+    expect(() => keras.layers.normalization({ mean: 1 } as never)).toThrow(/give both mean and variance/);
+  });
+});
+
+describe("a Normalization's statistics from Keras's own layout", () => {
+  it('loads a weights file whose count is an int64 scalar, as Keras writes it', async () => {
+    const h5wasm = (await import('h5wasm/node')).default;
+    await h5wasm.ready;
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tsano-norm-h5-')), 'm.weights.h5');
+    const f = new h5wasm.File(file, 'w');
+    f.create_group('vars');
+    const vars = f.create_group('layers').create_group('normalization').create_group('vars');
+    vars.create_dataset({ name: '0', data: Float32Array.from([1, 8, 5]), shape: [3] });
+    vars.create_dataset({ name: '1', data: Float32Array.from([4, 1, 9]), shape: [3] });
+    vars.create_dataset({ name: '2', data: BigInt64Array.from([12n]), shape: [] });
+    f.close();
+    const x = keras.input({ shape: [3], name: 'x' });
+    const model = keras.model({ inputs: x, outputs: keras.layers.normalization().apply(x) });
+    await model.loadWeights(file);
+    expect(model.getWeights().map((w) => Array.from(w.data))).toEqual([[1, 8, 5], [4, 1, 9], [12]]);
+    close((model.predict(T.array([3, 7, 11], { shape: [1, 3], dtype: 'float64' })) as T.NDArray).data, [1, -1, 2]);
+  });
+});

@@ -262,3 +262,100 @@ export class GroupNormalization extends Layer {
     };
   }
 }
+
+/**
+ * Keras's Normalization (a preprocessing layer): (x − mean) / max(√variance, epsilon) per feature of
+ * the last axis, with the mean and variance given (constants), or learned from data by `adapt` (kept,
+ * as Keras keeps them, in non-trainable weights `mean`, `variance` and `count`, saved with the
+ * model); `invert` maps normalized values back.
+ */
+export class Normalization extends Layer {
+  private mean?: T.Node;
+  private variance?: T.Node;
+  private adapted?: { mean: SharedVariable; variance: SharedVariable; count: SharedVariable };
+  /** Statistics adapted before the weights exist. */
+  private statistics?: { mean: number[]; variance: number[]; count: number };
+
+  constructor(
+    private readonly args: LayerArgs & {
+      mean?: number | number[];
+      variance?: number | number[];
+      invert?: boolean;
+    } = {},
+  ) {
+    super('Normalization', args);
+    if ((args.mean === undefined) !== (args.variance === undefined))
+      throw new ConfigError(`normalization ${this.name}: give both mean and variance, or neither (and call adapt)`);
+  }
+
+  protected override build(s: Shape): void {
+    const n = knownSize(s[s.length - 1], `normalization ${this.name}: the last axis`);
+    const perFeature = (v: number | readonly number[], what: string) => {
+      const list = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+      if (list.length !== n)
+        throw new ShapeError(`normalization ${this.name}: ${list.length} ${what} values for ${n} features`);
+      return T.array(list, { shape: [n], dtype: T.floatx() });
+    };
+    if (this.args.mean !== undefined && this.args.variance !== undefined) {
+      this.mean = T.constant(perFeature(this.args.mean, 'mean'));
+      this.variance = T.constant(perFeature(this.args.variance, 'variance'));
+      return;
+    }
+    const known = this.statistics;
+    const weight = (name: string, values: T.NDArray) =>
+      this.createWeight(name, [...values.shape], () => values, undefined, false);
+    this.adapted = {
+      mean: weight('mean', perFeature(known?.mean ?? 0, 'mean')),
+      variance: weight('variance', perFeature(known?.variance ?? 1, 'variance')),
+      count: weight('count', T.array([known?.count ?? 0], { shape: [], dtype: T.floatx() })),
+    };
+    this.mean = this.adapted.mean;
+    this.variance = this.adapted.variance;
+  }
+
+  /**
+   * Learns each feature's mean and variance (over every axis but the last) from `data`, a sample of
+   * the inputs the layer will see (Keras's adapt).
+   */
+  adapt(data: T.NDArray): void {
+    if (!(data instanceof T.NDArray) || data.ndim < 1)
+      throw new ConfigError(`normalization ${this.name}: adapt takes an array of inputs, [samples, ..., features]`);
+    if (this.args.mean !== undefined)
+      throw new ConfigError(`normalization ${this.name}: the mean and variance were given; there is nothing to adapt`);
+    const n = data.shape[data.ndim - 1]!;
+    const rows = data.size / n;
+    if (rows === 0) throw new ShapeError(`normalization ${this.name}: adapt needs at least one sample`);
+    const mean = new Array<number>(n).fill(0);
+    const variance = new Array<number>(n).fill(0);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < n; k++) mean[k]! += data.data[r * n + k]! / rows;
+    for (let r = 0; r < rows; r++)
+      for (let k = 0; k < n; k++) variance[k]! += (data.data[r * n + k]! - mean[k]!) ** 2 / rows;
+    this.statistics = { mean, variance, count: rows };
+    if (!this.adapted) return;
+    if (this.adapted.mean.get().size !== n)
+      throw new ShapeError(
+        `normalization ${this.name}: adapt data has ${n} features, the layer ${this.adapted.mean.get().size}`,
+      );
+    this.adapted.mean.set(T.array(mean, { shape: [n], dtype: T.floatx() }));
+    this.adapted.variance.set(T.array(variance, { shape: [n], dtype: T.floatx() }));
+    this.adapted.count.set(T.array([rows], { shape: [], dtype: T.floatx() }));
+  }
+
+  protected forward(input: T.Node | T.Node[]): T.Node {
+    const x = T.cast(input as T.Node, T.floatx());
+    const spread = T.maximum(T.sqrt(this.variance!), T.epsilon());
+    return this.args.invert ? T.add(this.mean!, T.mul(x, spread)) : T.div(T.sub(x, this.mean!), spread);
+  }
+  computeOutputShape(s: Shape): Shape {
+    return s;
+  }
+  getConfig() {
+    return {
+      name: this.name,
+      axis: -1,
+      invert: this.args.invert ?? false,
+      mean: this.args.mean ?? null,
+      variance: this.args.variance ?? null,
+    };
+  }
+}
