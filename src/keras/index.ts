@@ -313,6 +313,7 @@ export const sequential = (args: { layers?: readonly AnyLayer[] } = {}) => new S
 /** Loading saved models: TensorFlow.js layers models (tsano's own saves included) and Keras JSON topologies. */
 export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };
+export { ops, opByKerasName } from './ops.js';
 
 /**
  * An optimizer factory that also takes TensorFlow.js's positional form: `adam(0.01)` or
