@@ -2,12 +2,17 @@
 import { ConfigError } from '../../runtime/errors.js';
 import { lossByName, metricByName, type Loss } from './losses.js';
 import { optimizerByName, type Optimizer } from './optimizers.js';
+import { StatefulMetric, statefulMetricByName } from './metrics.js';
 
 /** A loss as compile takes it: a Keras name, a name with options, or a function of (targets, predictions). */
 export type LossSpec = string | { name: string; fromLogits?: boolean } | Loss;
-/** Metric names: for every output, one list per output, or lists by output name. */
+/** A metric: a Keras name, a metric object (keras.metrics.precision(), ...), or a mean metric function. */
+export type MetricSpec = string | StatefulMetric | (Loss & { metricName: string });
+/** Metrics: for every output, one list per output, or lists by output name. */
 export type MetricsSpec =
-  readonly string[] | readonly (readonly string[])[] | Readonly<Record<string, string | readonly string[]>>;
+  | readonly MetricSpec[]
+  | readonly (readonly MetricSpec[])[]
+  | Readonly<Record<string, MetricSpec | readonly MetricSpec[]>>;
 
 export interface CompileArgs {
   optimizer: string | Optimizer;
@@ -27,7 +32,10 @@ export interface OutputObjective {
   /** Targets are class indices (sparse categorical crossentropy): one per sample. */
   readonly sparse: boolean;
   readonly weight: number;
-  readonly metrics: readonly { readonly name: string; readonly fn: Loss }[];
+  /** A mean of per-sample values (`fn`), or statistics summed over batches (`stateful`). */
+  readonly metrics: readonly (
+    { readonly name: string; readonly fn: Loss } | { readonly name: string; readonly stateful: StatefulMetric }
+  )[];
 }
 
 const isRecordOf = (v: unknown, names: readonly string[]): v is Readonly<Record<string, unknown>> =>
@@ -64,16 +72,24 @@ function perOutput<V>(
   return names.map(() => value as V);
 }
 
-/** Metric names for each output: a flat list applies to every output, as in Keras. */
-function metricsPerOutput(metrics: MetricsSpec | undefined, names: readonly string[]): (readonly string[])[] {
+/** Metrics for each output: a flat list applies to every output, as in Keras. */
+function metricsPerOutput(metrics: MetricsSpec | undefined, names: readonly string[]): (readonly MetricSpec[])[] {
   if (metrics === undefined) return names.map(() => []);
   if (Array.isArray(metrics)) {
-    if (metrics.every((m) => typeof m === 'string')) return names.map(() => metrics as readonly string[]);
-    return perOutput(metrics as readonly (readonly string[])[], names, 'metrics');
+    if (metrics.every((m) => !Array.isArray(m))) return names.map(() => metrics as readonly MetricSpec[]);
+    return perOutput(metrics as readonly (readonly MetricSpec[])[], names, 'metrics');
   }
-  return perOutput(metrics as Readonly<Record<string, string | readonly string[]>>, names, 'metrics').map((m) =>
-    typeof m === 'string' ? [m] : m,
+  return perOutput(metrics as Readonly<Record<string, MetricSpec | readonly MetricSpec[]>>, names, 'metrics').map(
+    (m) => (Array.isArray(m) ? (m as readonly MetricSpec[]) : [m as MetricSpec]),
   );
+}
+
+/** One metric of one output, resolved: a stateful metric, or a mean of a per-sample function. */
+function resolveMetric(m: MetricSpec, lossName: string): OutputObjective['metrics'][number] {
+  if (m instanceof StatefulMetric) return { name: m.name, stateful: m };
+  if (typeof m === 'function') return { name: m.metricName, fn: m };
+  const stateful = statefulMetricByName(m);
+  return stateful ? { name: m, stateful } : { name: m, fn: metricByName(m, lossName) };
 }
 
 /** The optimizer and each output's objective from compile's arguments, for outputs `names`. */
@@ -99,7 +115,7 @@ export function compiledObjectives(
       loss,
       sparse: snakeCase(lossName) === 'sparse_categorical_crossentropy',
       weight: weights[i]!,
-      metrics: metrics[i]!.map((m) => ({ name: m, fn: metricByName(m, lossName) })),
+      metrics: metrics[i]!.map((m) => resolveMetric(m, lossName)),
     };
   });
   return { optimizer, outputs };

@@ -314,6 +314,15 @@ export const sequential = (args: { layers?: readonly AnyLayer[] } = {}) => new S
 export const models = { loadModel, loadLayersModel: loadModel, modelFromJSON };
 export { loadModel, loadModel as loadLayersModel, modelFromJSON };
 export { ops, opByKerasName } from './ops.js';
+import {
+  AUC,
+  MeanIoU,
+  Precision,
+  Recall,
+  sparseTopKCategoricalAccuracy,
+  StatefulMetric,
+  topKCategoricalAccuracy,
+} from './metrics.js';
 
 /**
  * An optimizer factory that also takes TensorFlow.js's positional form: `adam(0.01)` or
@@ -345,6 +354,25 @@ export const optimizers = {
   ftrl: positionalRate(optimizerFns.ftrl),
   schedules: optimizerFns.schedules,
 };
+
+/**
+ * Keras's metric objects: stateful ones (precision, recall, AUC, mean IoU; summed over an epoch's
+ * batches, with updateState, result and resetState of their own) and mean ones (top-k accuracy), for
+ * compile's `metrics` beside the names.
+ */
+export const metrics = {
+  precision: (args?: ConstructorParameters<typeof Precision>[0]) => new Precision(args),
+  recall: (args?: ConstructorParameters<typeof Recall>[0]) => new Recall(args),
+  auc: (args?: ConstructorParameters<typeof AUC>[0]) => new AUC(args),
+  meanIoU: (args: ConstructorParameters<typeof MeanIoU>[0]) => new MeanIoU(args),
+  topKCategoricalAccuracy,
+  sparseTopKCategoricalAccuracy,
+  Precision,
+  Recall,
+  AUC,
+  MeanIoU,
+};
+export { StatefulMetric };
 
 /**
  * Keras's loss functions by camelCase name (keras.losses.meanSquaredError(yTrue, yPred)): per-sample

@@ -256,8 +256,39 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     const weighted = losses.map((l, i) => (outputs[i]!.weight === 1 ? l : T.mul(l, outputs[i]!.weight)));
     const reg = this.layers.map((l) => l.regularization()).filter((r): r is T.Node => r !== undefined);
     const total = [...weighted, ...reg].reduce((a, b) => T.add(a, b));
-    const metrics = outputs.flatMap((o, i) => o.metrics.map((m) => T.mean(m.fn(targets[i]!, ys[i]!))));
+    const metrics = outputs.flatMap((o, i) =>
+      o.metrics.map((m) =>
+        'stateful' in m ? m.stateful.statistics(targets[i]!, ys[i]!) : T.mean(m.fn(targets[i]!, ys[i]!)),
+      ),
+    );
     return [total, ...(outputs.length > 1 ? losses : []), ...metrics];
+  }
+
+  /**
+   * Adds up a run of batches' results (in metricsNames order) as Keras's metrics do: means weighted by
+   * batch size, and each stateful metric from its statistics summed over the batches.
+   */
+  private accumulator(): { add(results: readonly T.NDArray[], rows: number): void; values(): number[] } {
+    const { outputs } = this.requireCompiled();
+    const stateful = [
+      undefined,
+      ...(outputs.length > 1 ? outputs.map(() => undefined) : []),
+      ...outputs.flatMap((o) => o.metrics.map((m) => ('stateful' in m ? m.stateful : undefined))),
+    ];
+    const sums: (number | Float64Array)[] = stateful.map(() => 0);
+    let seen = 0;
+    return {
+      add(results, rows) {
+        results.forEach((r, k) => {
+          const total = sums[k]!;
+          if (typeof total === 'number')
+            sums[k] = stateful[k] ? Float64Array.from(r.data as ArrayLike<number>) : total + r.item() * rows;
+          else r.data.forEach((v, i) => (total[i]! += v as number));
+        });
+        seen += rows;
+      },
+      values: () => sums.map((s, k) => (typeof s === 'number' ? s / Math.max(seen, 1) : stateful[k]!.resultOf(s))),
+    };
   }
 
   /** The weights the training step was built for: a layer frozen or unfrozen since means building it again. */
@@ -340,7 +371,9 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     this.checkNotDisposed('trainOnBatch');
     const data = this.trainingData(x, y, 'trainOnBatch');
     const train = await this.trainStep();
-    const values = this.update(train, { ...data, weights: this.sampleWeights(data.ys, {}) }).map((r) => r.item());
+    const totals = this.accumulator();
+    totals.add(this.update(train, { ...data, weights: this.sampleWeights(data.ys, {}) }), data.xs[0]!.shape[0]!);
+    const values = totals.values();
     return values.length === 1 ? values[0]! : values;
   }
 
@@ -400,20 +433,18 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
         }
       }
       const bar = verbose ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
-      const sums = names.map(() => 0);
-      let seen = 0;
+      const epochTotals = this.accumulator();
+      const current = () => Object.fromEntries(epochTotals.values().map((v, k) => [names[k]!, v]));
       for (let s = 0; s < steps; s++) {
         const idx = order.slice(s * batchSize, (s + 1) * batchSize);
         for (const cb of callbacks) await cb.onBatchBegin?.(s, { batch: s, size: idx.length });
-        const results = this.update(train, batchOf(data, idx));
-        results.forEach((r, k) => (sums[k]! += r.item() * idx.length));
-        seen += idx.length;
-        const logs = withAccAliases(Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen])));
+        epochTotals.add(this.update(train, batchOf(data, idx)), idx.length);
+        const logs = withAccAliases(current());
         bar?.update(s + 1, logs);
         for (const cb of callbacks) await cb.onBatchEnd?.(s, logs);
         if (stopping()) break;
       }
-      const logs: Record<string, number> = Object.fromEntries(names.map((name, k) => [name, sums[k]! / seen]));
+      const logs: Record<string, number> = current();
       if (validation) {
         const v = this.evaluateArrays(validation, batchSize);
         names.forEach((name, k) => (logs[`val_${name}`] = v[k]!));
@@ -438,13 +469,12 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
       });
     }
     const n = data.xs[0]!.shape[0]!;
-    const sums: number[] = [];
+    const totals = this.accumulator();
     for (let s = 0; s < n; s += batchSize) {
       const batch = batchOf(data, range(s, Math.min(n, s + batchSize)));
-      const rows = batch.xs[0]!.shape[0]!;
-      this.evalFn(...batch.xs, ...batch.ys).forEach((r, k) => (sums[k] = (sums[k] ?? 0) + r.item() * rows));
+      totals.add(this.evalFn(...batch.xs, ...batch.ys), batch.xs[0]!.shape[0]!);
     }
-    return sums.map((v) => v / n);
+    return totals.values();
   }
 
   /** Loss and metrics (in metricsNames order) on the given data, in inference mode (dropout off). */
