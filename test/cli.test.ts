@@ -54,6 +54,18 @@ describe('tsano command line', () => {
     expect(accuracy).toBeGreaterThan(70);
   }, 120_000);
 
+  it('demo --transformer trains a character-level transformer on the docs and writes a sample', async () => {
+    const { code, out } = await run('demo', '--transformer', '--steps', '40');
+    expect(code).toBe(0);
+    const losses = [...out.matchAll(/loss ([\d.]+)/g)].map((m) => Number(m[1]));
+    expect(losses.length).toBeGreaterThan(3);
+    // From about ln(number of characters) down: the model learns the characters' frequencies at least.
+    expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! - 0.3);
+    const sample = JSON.parse(/sample: (".*")/.exec(out)![1]!) as string;
+    expect(sample.startsWith('The loop ')).toBe(true);
+    expect(sample.length).toBe('The loop '.length + 200);
+  }, 120_000);
+
   it('info prints the configuration in force as JSON', async () => {
     const { code, out } = await run('info');
     expect(code).toBe(0);

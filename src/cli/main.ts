@@ -122,7 +122,17 @@ export function cli(): Command {
     .description('train a small convnet on the bundled MNIST digits with the Keras API, export it and run the export')
     .option('--epochs <n>', 'epochs to train (default 10, or 3 with --rnn)', positiveInteger)
     .option('--rnn', 'instead, an LSTM reading each digit row by row (28 steps of 28 pixels)')
-    .action(async (options: { epochs?: number; rnn?: boolean }) => {
+    .option(
+      '--transformer',
+      "instead, a character-level transformer trained on the repository's docs, then a generated sample",
+    )
+    .option('--steps <n>', 'training steps of the transformer (default 300)', positiveInteger)
+    .action(async (options: { epochs?: number; rnn?: boolean; transformer?: boolean; steps?: number }) => {
+      if (options.transformer) {
+        const { runTransformerDemo } = await import('../demo/transformer.js');
+        await runTransformerDemo({ steps: options.steps ?? 300 });
+        return;
+      }
       if (options.rnn) {
         const { runRnnDemo } = await import('../demo/rnn.js');
         await runRnnDemo({ epochs: options.epochs ?? 3 });

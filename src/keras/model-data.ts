@@ -9,11 +9,11 @@ import { InputError, ShapeError } from '../../runtime/errors.js';
  */
 export type ModelData = T.ArrayValue | readonly T.ArrayValue[] | Readonly<Record<string, T.ArrayValue>>;
 
-/** An array of samples in floatx. */
-export function asSamples(v: T.ArrayValue, what: string): T.NDArray {
+/** An array of samples in `dtype` (floatx unless an input says otherwise, as token ids do). */
+export function asSamples(v: T.ArrayValue, what: string, dtype: T.DType = floatx()): T.NDArray {
   const a = v instanceof T.NDArray ? v : T.array(v);
   if (a.ndim === 0) throw new ShapeError(`${what}: expected a batch of samples, got a scalar`);
-  return a.dtype === floatx() ? a : a.astype(floatx());
+  return a.dtype === dtype ? a : a.astype(dtype);
 }
 
 const isByName = (v: ModelData): v is Readonly<Record<string, T.ArrayValue>> =>
@@ -29,6 +29,7 @@ export function samplesByName(
   names: readonly string[],
   kind: 'input' | 'output',
   what: string,
+  dtypes: readonly T.DType[] = [],
 ): T.NDArray[] {
   if (isByName(data)) {
     const unknown = Object.keys(data).filter((k) => !names.includes(k));
@@ -39,7 +40,7 @@ export function samplesByName(
     return names.map((name) => {
       const value = data[name];
       if (value === undefined) throw new InputError(`${what}: no data for the ${kind} '${name}'`);
-      return asSamples(value, `${what}['${name}']`);
+      return asSamples(value, `${what}['${name}']`, dtypes[names.indexOf(name)]);
     });
   }
   const list = Array.isArray(data) && (names.length > 1 || (data.length === 1 && data[0] instanceof T.NDArray));
@@ -48,14 +49,14 @@ export function samplesByName(
       throw new InputError(
         `${what}: the model has ${names.length} ${kind}s (${names.join(', ')}); give an array of ${names.length} arrays, or arrays by name`,
       );
-    return [asSamples(data as T.ArrayValue, what)];
+    return [asSamples(data as T.ArrayValue, what, dtypes[0])];
   }
   const entries = data as readonly T.ArrayValue[];
   if (entries.length !== names.length)
     throw new InputError(
       `${what}: the model has ${names.length} ${kind}s (${names.join(', ')}), got ${entries.length} arrays`,
     );
-  return entries.map((v, i) => asSamples(v, `${what}[${i}] (${names[i]})`));
+  return entries.map((v, i) => asSamples(v, `${what}[${i}] (${names[i]})`, dtypes[i]));
 }
 
 /** Rows `indices` of a [samples, ...] array, as a new contiguous array. */

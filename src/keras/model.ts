@@ -239,7 +239,9 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   private targetInputs(ys: readonly T.Node[]): T.Node[] {
     return this.requireCompiled().outputs.map((o, i) =>
-      T.tensor(ys.length === 1 ? 'target' : `${o.name}_target`, { shape: o.sparse ? [null] : ys[i]!.shape }),
+      T.tensor(ys.length === 1 ? 'target' : `${o.name}_target`, {
+        shape: o.sparse ? ys[i]!.shape.slice(0, -1) : ys[i]!.shape,
+      }),
     );
   }
 
@@ -514,7 +516,9 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
 
   /** The model's inputs from `x`, each with as many samples. */
   private inputData(x: ModelData, what: string): T.NDArray[] {
-    const xs = samplesByName(x, this.inputNames, 'input', what);
+    // Each input's data in the input's dtype: floats, or integer ids for an embedding.
+    const dtypes = this.inferenceGraph().xs.map((n) => (n.dtype === 'int32' ? 'int32' : T.floatx()));
+    const xs = samplesByName(x, this.inputNames, 'input', what, dtypes);
     const n = xs[0]!.shape[0];
     xs.forEach((a, i) => {
       if (a.shape[0] !== n)
