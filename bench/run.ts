@@ -274,6 +274,9 @@ if (only === undefined || 'own export'.includes(only)) await (await import('./ow
 // Dense linear algebra against a pure-JavaScript library (bench/linalg.ts).
 if (only === undefined || 'linalg'.includes(only)) await (await import('./linalg.js')).linalgBench();
 
+// A small GPT-style transformer: tsano's Keras layers against the same model in TF.js's ops (bench/transformer.ts).
+if (only === undefined || 'transformer'.includes(only)) await (await import('./transformer.js')).transformerBench();
+
 // Loops of a length known only at call time: compile once, per step against TF.js (bench/loops.ts).
 if (only === undefined || 'loops'.includes(only)) await (await import('./loops.js')).loopsBench();
 

@@ -27,6 +27,15 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
 /** What Keras's masked softmax adds where a step is masked out (float32). */
 const MASKED = -1e9;
 
+/** 1 where query step t may see key step s (s ≤ t), a constant: the scores' add then needs no index arithmetic. */
+const causalMask = (rows: number, cols: number) =>
+  T.constant(
+    T.array(
+      Array.from({ length: rows * cols }, (_, k) => (k % cols <= Math.floor(k / cols) ? 1 : 0)),
+      { shape: [rows, cols], dtype: T.floatx() },
+    ),
+  );
+
 interface Projection {
   readonly kernel: SharedVariable;
   readonly bias?: SharedVariable;
@@ -104,7 +113,8 @@ export class MultiHeadAttention extends Layer {
     const k = project(key, p.key);
     const v = project(value, p.value);
     // [batch, heads, query steps, key steps]
-    let scores = T.einsum('bshk,bthk->bhts', k, q);
+    // The query first: the product comes out in the scores' layout, with no transpose to fuse.
+    let scores = T.einsum('bthk,bshk->bhts', q, k);
     const mask = this.attentionMask(query, value);
     if (mask) scores = T.add(scores, T.mul(T.sub(1, mask), MASKED));
     let weights = T.softmax(scores, -1);
@@ -127,7 +137,7 @@ export class MultiHeadAttention extends Layer {
       const steps = (n: number | null | undefined, what: string) =>
         knownSize(n, `multiHeadAttention ${this.name}: a causal mask needs the ${what} steps known`);
       const [rows, cols] = [steps(tq, 'query'), steps(tv, 'value')];
-      parts.push(T.tril(T.ones([rows, cols])));
+      parts.push(causalMask(rows, cols));
     }
     return parts.length ? parts.reduce((a, b) => T.mul(a, b)) : undefined;
   }
@@ -224,7 +234,7 @@ export class Attention extends Layer {
     if (this.args.useCausalMask) {
       const steps = (n: number | null | undefined, what: string) =>
         knownSize(n, `${this.className} ${this.name}: a causal mask needs the ${what} steps known`);
-      allowed.push(T.tril(T.ones([steps(query.shape[1], 'query'), steps(value.shape[1], 'value')])));
+      allowed.push(causalMask(steps(query.shape[1], 'query'), steps(value.shape[1], 'value')));
     }
     if (allowed.length)
       scores = T.add(
