@@ -115,6 +115,24 @@ describe('elementwise fusion', () => {
     );
   });
 
+  it('index arithmetic (tril, triu, eye) and the float work that reads it fuse apart, both in wasm', async () => {
+    await T.ready();
+    for (const make of [
+      (x: T.Node) => T.add(T.tril(x), 1),
+      (x: T.Node) => T.mul(T.triu(x, 1), 2),
+      // Too big to fold when the graph is built: the mask is computed at call time.
+      (x: T.Node) => T.add(x, T.tril(T.ones([128, 128]))),
+    ]) {
+      const x = T.tensor('x', { shape: [3, 128, 128] });
+      const value = T.randomNormal([3, 128, 128], { seed: 9 });
+      const fused = await T.compile([x], make(x));
+      const reference = await T.compile([x], make(x), { mode: 'js' });
+      // Before, one region mixed int32 index work with float work and no wasm kernel took it.
+      expect(fused.stats.referenceSteps).toBe(0);
+      expect(Array.from(fused(value).data)).toEqual(Array.from(reference(value).data));
+    }
+  });
+
   it('an MLP training step: fewer nodes and kernels, same results', async () => {
     const mlp = mlpTraining();
     const fast = await T.compile([mlp.x, mlp.y], mlp.loss, { updates: mlp.updates });

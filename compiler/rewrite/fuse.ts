@@ -29,6 +29,13 @@ interface Region {
   reduce?: Node;
 }
 
+/**
+ * The lanes an op's work runs in: int32 lanes when it reads and makes only int32 and bool values
+ * (index arithmetic, as tril's), else float lanes. A region keeps to one kind, so a backend lowers it
+ * whole; the other kind's results reach it as inputs (a bool mask, an index).
+ */
+const lanes = (n: Node) => ([n, ...n.inputs].every((v) => v.dtype === 'int32' || v.dtype === 'bool') ? 'int' : 'float');
+
 const sameSpelling = (a: TensorType, b: TensorType) =>
   a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
@@ -77,7 +84,7 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     const frontier = [...sink.inputs];
     while (frontier.length && members.size < MAX_FUSED_OPS) {
       const p = frontier.pop()!;
-      if (members.has(p) || !fusable(p)) continue;
+      if (members.has(p) || !fusable(p) || lanes(p) !== lanes(sink)) continue;
       const outside = consumers.get(p)!.filter((c) => !members.has(c) && c !== reduce);
       // A value that leaves the region is an extra output: it must span the region's whole loop domain.
       if ((outside.length > 0 || isRoot.has(p)) && (reduce !== undefined || !sameSpelling(p.type, sinkType))) continue;
