@@ -260,7 +260,8 @@ export class Recurrent<Out extends T.Node | T.Node[] = T.Node | T.Node[]> extend
       return_state: this.args.returnState ?? false,
       go_backwards: this.args.goBackwards ?? false,
       stateful: this.args.stateful ?? false,
-      unroll: true,
+      // Keras's default: its unrolling needs a known number of steps, and a loop computes the same.
+      unroll: false,
       dropout: this.args.dropout ?? 0,
       recurrent_dropout: this.args.recurrentDropout ?? 0,
       ...(this.className === 'LSTM' ? { unit_forget_bias: this.args.unitForgetBias ?? true } : {}),
