@@ -1,0 +1,678 @@
+/**
+ * ONNX operators as tsano graph builders, one entry per op type. An entry reads its attributes and
+ * operands through an `ImportContext` and returns the node's outputs. Operands a tsano op needs as
+ * numbers (shapes, axes, slice bounds, pads) must be constants or shape arithmetic that folds at
+ * import time (`Shape → Gather → Concat` chains, with unknown sizes carried as -1).
+ */
+import * as T from '../index.js';
+import type { Node } from '../../compiler/ir/node.js';
+import { isFloat, type DType } from '../../runtime/dtype.js';
+import { NDArray } from '../../runtime/ndarray.js';
+import { dtypeOfOnnx, onnxTypeName } from './tensors.js';
+import { OnnxError } from './schema.js';
+
+/**
+ * An imported value: its node, and when the value is known at import time, the value itself (for
+ * operands that must be numbers). `dims` is a 1-D int vector known but for some entries (null):
+ * a shape read from an input whose batch size is symbolic.
+ */
+export interface Value {
+  readonly node: Node;
+  readonly known?: NDArray;
+  readonly dims?: readonly (number | null)[];
+}
+
+/** What an importer sees of one ONNX node. */
+export interface ImportContext {
+  readonly opset: number;
+  /** "node 'fc1' (Gemm, opset 17)": the start of every message about the node. */
+  readonly where: string;
+  readonly outputCount: number;
+  /** Operand i; undefined where it is absent or named ''. */
+  input(i: number): Value | undefined;
+  /** Operand i, which must be present. */
+  required(i: number): Value;
+  /** Operand i's value, which must be known at import time. */
+  constant(i: number): NDArray;
+  /** Operand i as integers known at import time (unknown sizes as null), or undefined when absent. */
+  ints(i: number): (number | null)[] | undefined;
+  int(name: string, fallback?: number): number;
+  intList(name: string, fallback?: readonly number[]): number[];
+  float(name: string, fallback?: number): number;
+  string(name: string, fallback?: string): string;
+  tensor(name: string): NDArray | undefined;
+  has(name: string): boolean;
+  /** A subgraph attribute's outputs, imported in the enclosing graph's scope. */
+  graph(name: string): Value[];
+  fail(why: string): never;
+}
+
+type Importer = (c: ImportContext) => Value | Node | readonly (Value | Node)[];
+
+const node = (v: Value | Node): Node => ('node' in v && !(v instanceof T.Node) ? v.node : (v as Node));
+const known = (x: NDArray): Value => ({ node: T.constant(x), known: x });
+const intVector = (values: readonly number[]): NDArray =>
+  new NDArray(Int32Array.from(values), [values.length], 'int32');
+
+/** Axis `a` of a rank-`rank` value, negative counting from the end, or the node's error. */
+function axis(c: ImportContext, a: number, rank: number): number {
+  const k = a < 0 ? a + rank : a;
+  if (!Number.isInteger(k) || k < 0 || k >= rank) c.fail(`axis ${a} is out of range for rank ${rank}`);
+  return k;
+}
+
+/** A unary op: its node from the operand's. */
+const unary =
+  (f: (x: Node) => Node): Importer =>
+  (c) =>
+    f(c.required(0).node);
+
+/** ONNX broadcasts binary operands as NumPy does; tsano's ops too. */
+const binary =
+  (f: (a: Node, b: Node) => Node): Importer =>
+  (c) =>
+    f(c.required(0).node, c.required(1).node);
+
+/** Max, Min, Sum, Mean: any number of operands. */
+const variadic =
+  (f: (a: Node, b: Node) => Node, finish: (x: Node, n: number) => Node = (x) => x): Importer =>
+  (c) => {
+    const xs: Node[] = [];
+    for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
+    if (xs.length === 0) c.fail('needs at least one operand');
+    return finish(xs.reduce(f), xs.length);
+  };
+
+/** Reduce*: axes from the attribute (before opset 18, and ReduceSum before 13) or the second operand. */
+const reduce =
+  (f: (x: Node, axes: number[], keepdims: boolean) => Node, axesAsInputFrom = 18): Importer =>
+  (c) => {
+    const x = c.required(0).node;
+    const keepdims = c.int('keepdims', 1) === 1;
+    const given = c.opset >= axesAsInputFrom ? c.ints(1) : c.has('axes') ? c.intList('axes') : undefined;
+    if (given?.some((a) => a === null)) c.fail('axes must be known at import time');
+    if (!given || given.length === 0) {
+      if (c.int('noop_with_empty_axes', 0) === 1) return x;
+      return f(
+        x,
+        x.shape.map((_, i) => i),
+        keepdims,
+      );
+    }
+    return f(
+      x,
+      (given as number[]).map((a) => axis(c, a, x.ndim)),
+      keepdims,
+    );
+  };
+
+/** A [1, C, 1, ...] view of a per-channel vector, to broadcast over an NCHW value. */
+const perChannel = (v: Node, rank: number): Node => T.reshape(v, [1, -1, ...Array<number>(rank - 2).fill(1)]);
+
+/** Explicit pads [top, left, bottom, right] as tsano's 'same' when they are what 'same' pads, else undefined. */
+function asSame(
+  pads: readonly number[],
+  x: Node,
+  kernel: readonly number[],
+  strides: readonly number[],
+  dil: readonly number[],
+) {
+  const sizes = x.shape.slice(2);
+  if (pads.every((p) => p === 0)) return 'valid';
+  if (sizes.some((d) => d === null)) return undefined;
+  for (let i = 0; i < 2; i++) {
+    const n = sizes[i]!;
+    const span = (kernel[i]! - 1) * dil[i]! + 1;
+    const total = Math.max((Math.ceil(n / strides[i]!) - 1) * strides[i]! + span - n, 0);
+    if (pads[i] !== Math.floor(total / 2) || pads[i + 2] !== total - Math.floor(total / 2)) return undefined;
+  }
+  return 'same';
+}
+
+interface Window {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  padding: 'valid' | 'same' | 'explicit';
+}
+
+/** The window attributes of Conv, MaxPool and AveragePool, 2-D only. */
+function windowOf(c: ImportContext, x: Node, kernelShape: readonly number[]): Window {
+  if (x.ndim !== 4) c.fail(`only 2-D windows (rank-4 NCHW operands) are supported, got rank ${x.ndim}`);
+  const kernel = c.intList('kernel_shape', kernelShape);
+  const strides = c.intList('strides', [1, 1]);
+  const dilations = c.intList('dilations', [1, 1]);
+  const autoPad = c.string('auto_pad', 'NOTSET');
+  let pads = c.intList('pads', [0, 0, 0, 0]);
+  if (autoPad === 'SAME_UPPER') return { kernel, strides, dilations, pads, padding: 'same' };
+  if (autoPad === 'VALID') pads = [0, 0, 0, 0];
+  else if (autoPad !== 'NOTSET') c.fail(`auto_pad '${autoPad}' is not supported`);
+  const same = asSame(pads, x, kernel, strides, dilations);
+  return { kernel, strides, dilations, pads, padding: same ?? 'explicit' };
+}
+
+/** x padded on its two image axes by ONNX's [top, left, bottom, right] pads. */
+const padImage = (x: Node, pads: readonly number[], value: number): Node =>
+  T.pad(
+    x,
+    [
+      [0, 0],
+      [0, 0],
+      [pads[0]!, pads[2]!],
+      [pads[1]!, pads[3]!],
+    ],
+    value,
+  );
+
+function conv(c: ImportContext): Node {
+  const x = c.required(0).node;
+  const w = c.required(1).node;
+  if (w.ndim !== 4) c.fail(`only 2-D convolutions are supported (weight of rank ${w.ndim})`);
+  const win = windowOf(c, x, [w.shape[2]!, w.shape[3]!]);
+  const group = c.int('group', 1);
+  const input = win.padding === 'explicit' ? padImage(x, win.pads, 0) : x;
+  const options = {
+    strides: win.strides as [number, number],
+    dilation: win.dilations as [number, number],
+    padding: win.padding === 'same' ? ('same' as const) : ('valid' as const),
+    dataFormat: 'channelsFirst' as const,
+  };
+  // ONNX's weight is [out, in / group, kh, kw]; tsano's kernel [kh, kw, in, out].
+  const kernelOf = (wg: Node) => T.transpose(wg, [2, 3, 1, 0]);
+  let y: Node;
+  if (group === 1) y = T.conv2d(input, kernelOf(w), options);
+  else {
+    const [out, inPer] = [w.shape[0], w.shape[1]];
+    if (out === null || inPer === null || out! % group !== 0)
+      c.fail(`group ${group} does not divide the weight's shape`);
+    const outPer = out! / group;
+    const parts: Node[] = [];
+    for (let g = 0; g < group; g++) {
+      const xg = T.index(input, null, [g * inPer!, (g + 1) * inPer!]);
+      const wg = T.index(w, [g * outPer, (g + 1) * outPer]);
+      parts.push(T.conv2d(xg, kernelOf(wg), options));
+    }
+    y = T.concat(parts, 1);
+  }
+  const b = c.input(2);
+  return b ? T.add(y, perChannel(b.node, 4)) : y;
+}
+
+function convTranspose(c: ImportContext): Node {
+  const x = c.required(0).node;
+  const w = c.required(1).node;
+  if (w.ndim !== 4 || x.ndim !== 4) c.fail('only 2-D transposed convolutions are supported');
+  if (c.int('group', 1) !== 1) c.fail('group > 1 is not supported');
+  if (c.intList('dilations', [1, 1]).some((d) => d !== 1)) c.fail('dilations other than 1 are not supported');
+  if (c.has('output_shape')) c.fail("'output_shape' is not supported; give pads instead");
+  if (c.string('auto_pad', 'NOTSET') !== 'NOTSET') c.fail('auto_pad is not supported; give pads instead');
+  const strides = c.intList('strides', [1, 1]);
+  const pads = c.intList('pads', [0, 0, 0, 0]);
+  const extra = c.intList('output_padding', [0, 0]);
+  // ONNX's weight is [in, out, kh, kw]; tsano's transposed kernel [kh, kw, out, in].
+  let y = T.conv2dTranspose(x, T.transpose(w, [2, 3, 1, 0]), {
+    strides: strides as [number, number],
+    padding: 'valid',
+    dataFormat: 'channelsFirst',
+  });
+  if (extra.some((e) => e !== 0)) y = padImage(y, [0, 0, extra[0]!, extra[1]!], 0);
+  if (pads.some((p) => p !== 0)) {
+    const [h, wd] = [y.shape[2]!, y.shape[3]!];
+    y = T.index(y, null, null, [pads[0]!, h - pads[2]!], [pads[1]!, wd - pads[3]!]);
+  }
+  const b = c.input(2);
+  return b ? T.add(y, perChannel(b.node, 4)) : y;
+}
+
+function pool(kind: 'max' | 'avg'): Importer {
+  return (c) => {
+    const x = c.required(0).node;
+    if (c.outputCount > 1) c.fail("the 'Indices' output is not supported");
+    if (c.int('ceil_mode', 0) !== 0) c.fail('ceil_mode 1 is not supported');
+    if (!c.has('kernel_shape')) c.fail("needs 'kernel_shape'");
+    const win = windowOf(c, x, c.intList('kernel_shape'));
+    if (win.dilations.some((d) => d !== 1)) c.fail('dilations other than 1 are not supported');
+    const includePad = kind === 'avg' && c.int('count_include_pad', 0) === 1;
+    let input = x;
+    let padding: 'valid' | 'same' = win.padding === 'same' ? 'same' : 'valid';
+    if (win.padding === 'explicit' || (includePad && padding === 'same')) {
+      if (kind === 'avg' && !includePad)
+        c.fail('explicit pads that differ from SAME_UPPER with count_include_pad 0 are not supported');
+      input = padImage(x, win.pads, kind === 'max' ? -Infinity : 0);
+      padding = 'valid';
+    }
+    const options = {
+      poolSize: win.kernel as [number, number],
+      strides: win.strides as [number, number],
+      padding,
+      dataFormat: 'channelsFirst' as const,
+    };
+    return kind === 'max' ? T.maxPool2d(input, options) : T.avgPool2d(input, options);
+  };
+}
+
+function gemm(c: ImportContext): Node {
+  let a = c.required(0).node;
+  let b = c.required(1).node;
+  if (c.int('transA', 0)) a = T.transpose(a);
+  if (c.int('transB', 0)) b = T.transpose(b);
+  const alpha = c.float('alpha', 1);
+  const beta = c.float('beta', 1);
+  let y = T.matmul(a, b);
+  if (alpha !== 1) y = T.mul(y, alpha);
+  const bias = c.input(2);
+  if (bias) y = T.add(y, beta === 1 ? bias.node : T.mul(bias.node, beta));
+  return y;
+}
+
+/** A size list with unknown entries as -1 (one at most) for tsano's reshape; ONNX's 0 copies the operand's size. */
+function reshapeTarget(c: ImportContext, x: Node, dims: readonly (number | null)[], allowZero: boolean): number[] {
+  const target = dims.map((d, i) => {
+    if (d === 0 && !allowZero) return x.shape[i] ?? null;
+    return d;
+  });
+  const unknown = target.filter((d) => d === null || d === -1).length;
+  if (unknown > 1) c.fail(`the target shape [${dims.map((d) => d ?? '?').join(', ')}] has ${unknown} unknown sizes`);
+  return target.map((d) => d ?? -1);
+}
+
+function shapeOp(c: ImportContext): Value {
+  const x = c.required(0).node;
+  const rank = x.ndim;
+  const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + rank : a, 0), rank);
+  const start = clampAxis(c.int('start', 0));
+  const end = clampAxis(c.int('end', rank));
+  const dims = x.shape.slice(start, Math.max(start, end));
+  if (dims.every((d) => d !== null)) return known(intVector(dims as number[]));
+  const parts = dims.map((d, i) => (d === null ? T.dimOf(x, start + i) : T.constant(d, 'int32')));
+  return { node: parts.length ? T.stack(parts) : T.constant(intVector([])), dims };
+}
+
+/** Gather on a shape vector known but for some sizes keeps it foldable. */
+function gatherOp(c: ImportContext): Value | Node {
+  const data = c.required(0);
+  const indices = c.required(1);
+  const ax = axis(c, c.int('axis', 0), data.node.ndim);
+  const size = data.node.shape[ax];
+  const wrap = (i: number) => (i < 0 && size !== null ? i + size! : i);
+  if (data.dims && indices.known && ax === 0) {
+    const picked = Array.from(indices.known.data, (i) => data.dims![wrap(i)]);
+    if (picked.some((d) => d === undefined)) c.fail('index out of range');
+    const out = picked as (number | null)[];
+    if (out.every((d) => d !== null))
+      return known(new NDArray(Int32Array.from(out as number[]), indices.known.shape, 'int32'));
+    if (indices.known.ndim === 0) return { node: T.gather(data.node, indices.node, 0), dims: out };
+    return { node: T.gather(data.node, indices.node, 0), dims: out };
+  }
+  if (indices.known) {
+    const fixed = new NDArray(Int32Array.from(indices.known.data, wrap), indices.known.shape, 'int32');
+    return T.gather(data.node, T.constant(fixed), ax);
+  }
+  return T.gather(data.node, T.cast(indices.node, 'int32'), ax);
+}
+
+function sliceOp(c: ImportContext): Node {
+  const x = c.required(0).node;
+  const starts = c.ints(1);
+  const ends = c.ints(2);
+  if (!starts || !ends || starts.some((s) => s === null) || ends.some((e) => e === null))
+    c.fail('starts and ends must be known at import time');
+  const axes = c.ints(3) ?? starts.map((_, i) => i);
+  const steps = c.ints(4) ?? starts.map(() => 1);
+  const specs: [number | null, number | null, number][] = x.shape.map(() => [null, null, 1]);
+  const INT_BIG = 2 ** 31 - 1;
+  axes.forEach((a, i) => {
+    if (a === null) c.fail('axes must be known at import time');
+    const k = axis(c, a, x.ndim);
+    const step = steps[i];
+    if (step === null || step === undefined || step === 0) c.fail('steps must be known, non-zero integers');
+    const bound = (v: number) => (v >= INT_BIG ? null : v <= -INT_BIG ? null : v);
+    specs[k] = [bound(starts[i]!), bound(ends[i]!), step];
+  });
+  return T.index(x, ...specs);
+}
+
+function splitOp(c: ImportContext): Node[] {
+  const x = c.required(0).node;
+  const ax = axis(c, c.int('axis', 0), x.ndim);
+  const size = x.shape[ax];
+  let sizes = c.opset >= 13 ? c.ints(1) : c.has('split') ? c.intList('split') : undefined;
+  if (!sizes) {
+    if (size === null) c.fail('splitting an axis of unknown size needs explicit sizes');
+    const n = c.has('num_outputs') ? c.int('num_outputs') : c.outputCount;
+    const each = Math.ceil(size! / n);
+    sizes = Array.from({ length: n }, (_, i) => Math.max(Math.min(each, size! - i * each), 0));
+  }
+  if (sizes.some((s) => s === null)) c.fail('split sizes must be known at import time');
+  let at = 0;
+  return (sizes as number[]).map((s) => {
+    const spec: ([number, number] | null)[] = x.shape.map(() => null);
+    spec[ax] = [at, at + s];
+    at += s;
+    return T.index(x, ...spec);
+  });
+}
+
+function expandOp(c: ImportContext): Node {
+  const x = c.required(0).node;
+  const dims = c.ints(1);
+  if (!dims) c.fail('needs a shape');
+  const rank = Math.max(dims.length, x.ndim);
+  const own = [...Array<number | null>(rank - x.ndim).fill(1), ...x.shape];
+  const target = dims.length < rank ? [...Array<number | null>(rank - dims.length).fill(1), ...dims] : dims;
+  const shape = target.map((d, i) => {
+    if (d === null) {
+      if (own[i] === 1) c.fail('cannot expand a size-1 axis to a size known only at call time');
+      return 1;
+    }
+    return d;
+  });
+  const ones = T.constant(new NDArray(new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape, 'bool'));
+  return T.where(ones, x, x);
+}
+
+function castTo(c: ImportContext, x: Node, code: number): Node {
+  const dtype = dtypeOfOnnx(code);
+  if (!dtype) c.fail(`element type ${onnxTypeName(code)} is not supported`);
+  return x.dtype === dtype ? x : T.cast(x, dtype);
+}
+
+function constantOp(c: ImportContext): Value {
+  const t = c.tensor('value');
+  if (t) return known(t);
+  if (c.has('value_float')) return known(new NDArray(Float32Array.of(c.float('value_float')), [], 'float32'));
+  if (c.has('value_int')) return known(new NDArray(Int32Array.of(c.int('value_int')), [], 'int32'));
+  if (c.has('value_floats')) {
+    const v = c.intList('value_floats');
+    return known(new NDArray(Float32Array.from(v), [v.length], 'float32'));
+  }
+  if (c.has('value_ints')) return known(intVector(c.intList('value_ints')));
+  return c.fail('only tensor, float and int constants are supported');
+}
+
+/** Integer division truncates in ONNX; tsano's div is true division. */
+function divide(a: Node, b: Node): Node {
+  if (!isFloat(a.dtype) && !isFloat(b.dtype) && a.dtype !== 'bool') return T.cast(T.trunc(T.div(a, b)), a.dtype);
+  return T.div(a, b);
+}
+
+function normalize(c: ImportContext): Node {
+  const x = c.required(0).node;
+  if (c.outputCount > 1) c.fail("the 'Mean' and 'InvStdDev' outputs are not supported");
+  const first = axis(c, c.int('axis', -1), x.ndim);
+  const axes = x.shape.map((_, i) => i).filter((i) => i >= first);
+  const eps = c.float('epsilon', 1e-5);
+  const mean = T.mean(x, axes, true);
+  const centered = T.sub(x, mean);
+  const variance = T.mean(T.square(centered), axes, true);
+  let y = T.mul(centered, T.rsqrt(T.add(variance, eps)));
+  y = T.mul(y, c.required(1).node);
+  const b = c.input(2);
+  return b ? T.add(y, b.node) : y;
+}
+
+function batchNorm(c: ImportContext): Node {
+  if (c.int('training_mode', 0) !== 0 || c.outputCount > 1)
+    c.fail('only inference (training_mode 0, one output) is supported');
+  const x = c.required(0).node;
+  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => perChannel(c.required(i).node, x.ndim));
+  const eps = c.float('epsilon', 1e-5);
+  return T.add(T.mul(T.mul(T.sub(x, mean!), T.rsqrt(T.add(variance!, eps))), scale!), bias!);
+}
+
+function ifOp(c: ImportContext): Value[] {
+  const cond = c.required(0);
+  if (!cond.known) c.fail('only an If whose condition is known at import time is supported');
+  return c.graph(cond.known.data[0] ? 'then_branch' : 'else_branch');
+}
+
+function clipOp(c: ImportContext): Node {
+  let x = c.required(0).node;
+  const lo = c.opset >= 11 ? c.input(1)?.node : c.has('min') ? T.constant(c.float('min'), x.dtype) : undefined;
+  const hi = c.opset >= 11 ? c.input(2)?.node : c.has('max') ? T.constant(c.float('max'), x.dtype) : undefined;
+  if (lo) x = T.maximum(x, lo);
+  if (hi) x = T.minimum(x, hi);
+  return x;
+}
+
+const leakyRelu: Importer = (c) => {
+  const x = c.required(0).node;
+  return T.where(T.gt(x, 0), x, T.mul(x, c.float('alpha', 0.01)));
+};
+
+function flattenOp(c: ImportContext): Node {
+  const x = c.required(0).node;
+  const k = c.int('axis', 1);
+  const at = k < 0 ? k + x.ndim : k;
+  if (at < 0 || at > x.ndim) c.fail(`axis ${k} is out of range for rank ${x.ndim}`);
+  const size = (ds: readonly (number | null)[]) =>
+    ds.some((d) => d === null) ? null : ds.reduce<number>((a, b) => a * b!, 1);
+  return T.reshape(x, reshapeTarget(c, x, [size(x.shape.slice(0, at)), size(x.shape.slice(at))], true));
+}
+
+/** Ops whose semantics and name are tsano's elementwise ones. */
+const ELEMENTWISE: Readonly<Record<string, Importer>> = {
+  Abs: unary(T.abs),
+  Neg: unary(T.neg),
+  Exp: unary(T.exp),
+  Log: unary(T.log),
+  Sqrt: unary(T.sqrt),
+  Reciprocal: unary(T.reciprocal),
+  Tanh: unary(T.tanh),
+  Sigmoid: unary(T.sigmoid),
+  Relu: unary(T.relu),
+  Softplus: unary(T.softplus),
+  Erf: unary(T.erf),
+  Sign: unary(T.sign),
+  Floor: unary(T.floor),
+  Ceil: unary(T.ceil),
+  Round: unary(T.round),
+  Sin: unary(T.sin),
+  Cos: unary(T.cos),
+  Tan: unary(T.tan),
+  Asin: unary(T.asin),
+  Acos: unary(T.acos),
+  Atan: unary(T.atan),
+  Sinh: unary(T.sinh),
+  Cosh: unary(T.cosh),
+  Asinh: unary(T.asinh),
+  Acosh: unary(T.acosh),
+  Atanh: unary(T.atanh),
+  IsNaN: unary(T.isnan),
+  Not: unary(T.not),
+  Add: binary(T.add),
+  Sub: binary(T.sub),
+  Mul: binary(T.mul),
+  Div: binary(divide),
+  Pow: binary(T.pow),
+  Equal: binary(T.eq),
+  Less: binary(T.lt),
+  LessOrEqual: binary(T.le),
+  Greater: binary(T.gt),
+  GreaterOrEqual: binary(T.ge),
+  And: binary(T.and),
+  Or: binary(T.or),
+  Xor: binary(T.ne),
+  Max: variadic(T.maximum),
+  Min: variadic(T.minimum),
+  Sum: variadic(T.add),
+  Mean: variadic(T.add, (x, n) => T.div(x, n)),
+};
+
+/** Every ONNX op type tsano imports (default domain), by name. */
+export const IMPORTERS: Readonly<Record<string, Importer>> = {
+  ...ELEMENTWISE,
+  Identity: (c) => c.required(0),
+  Dropout: (c) => {
+    if (c.outputCount > 1) c.fail("the 'mask' output is not supported");
+    return c.required(0);
+  },
+  Constant: constantOp,
+  Cast: (c) => castTo(c, c.required(0).node, c.int('to')),
+  CastLike: (c) => T.cast(c.required(0).node, c.required(1).node.dtype),
+  Mod: (c) =>
+    c.int('fmod', 0) ? T.fmod(c.required(0).node, c.required(1).node) : T.mod(c.required(0).node, c.required(1).node),
+  IsInf: (c) => {
+    const x = c.required(0).node;
+    const [pos, neg] = [c.int('detect_positive', 1), c.int('detect_negative', 1)];
+    if (pos && neg) return T.isinf(x);
+    if (pos) return T.eq(x, Infinity);
+    if (neg) return T.eq(x, -Infinity);
+    return T.ne(x, x);
+  },
+  Where: (c) => T.where(c.required(0).node, c.required(1).node, c.required(2).node),
+  Clip: clipOp,
+  LeakyRelu: leakyRelu,
+  Elu: (c) => T.elu(c.required(0).node, c.float('alpha', 1)),
+  Selu: (c) => {
+    const x = c.required(0).node;
+    const [alpha, gamma] = [c.float('alpha', 1.67326319217681884765625), c.float('gamma', 1.05070102214813232421875)];
+    return T.mul(T.where(T.gt(x, 0), x, T.mul(T.expm1(x), alpha)), gamma);
+  },
+  HardSigmoid: (c) => {
+    const x = c.required(0).node;
+    return T.clip(T.add(T.mul(x, c.float('alpha', 0.2)), c.float('beta', 0.5)), 0, 1);
+  },
+  Gelu: (c) => {
+    const x = c.required(0).node;
+    if (c.string('approximate', 'none') === 'none') return T.gelu(x);
+    const inner = T.mul(T.add(x, T.mul(T.mul(T.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return T.mul(T.mul(x, 0.5), T.add(T.tanh(inner), 1));
+  },
+  Softmax: (c) => T.softmax(c.required(0).node, c.int('axis', -1)),
+  LogSoftmax: (c) => T.logSoftmax(c.required(0).node, c.int('axis', -1)),
+  Gemm: gemm,
+  MatMul: binary(T.matmul),
+  Einsum: (c) => {
+    const xs: Node[] = [];
+    for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
+    return T.einsum(c.string('equation'), ...xs);
+  },
+  Conv: conv,
+  ConvTranspose: convTranspose,
+  MaxPool: pool('max'),
+  AveragePool: pool('avg'),
+  GlobalAveragePool: (c) => {
+    const x = c.required(0).node;
+    return T.mean(x, x.shape.map((_, i) => i).slice(2), true);
+  },
+  GlobalMaxPool: (c) => {
+    const x = c.required(0).node;
+    return T.max(x, x.shape.map((_, i) => i).slice(2), true);
+  },
+  BatchNormalization: batchNorm,
+  LayerNormalization: normalize,
+  Flatten: flattenOp,
+  Reshape: (c) => {
+    const x = c.required(0).node;
+    const dims = c.ints(1) ?? c.fail('needs a shape');
+    return T.reshape(x, reshapeTarget(c, x, dims, c.int('allowzero', 0) === 1));
+  },
+  Transpose: (c) => {
+    const x = c.required(0).node;
+    return T.transpose(x, c.has('perm') ? c.intList('perm').map((a) => axis(c, a, x.ndim)) : undefined);
+  },
+  Squeeze: (c) => {
+    const x = c.required(0).node;
+    const axes = c.opset >= 13 ? c.ints(1) : c.has('axes') ? c.intList('axes') : undefined;
+    if (axes?.some((a) => a === null)) c.fail('axes must be known at import time');
+    return T.squeeze(x, axes ? (axes as number[]).map((a) => axis(c, a, x.ndim)) : undefined);
+  },
+  Unsqueeze: (c) => {
+    const v = c.required(0);
+    const axes = (c.opset >= 13 ? c.ints(1) : c.intList('axes')) ?? c.fail('needs axes');
+    if (axes.some((a) => a === null)) c.fail('axes must be known at import time');
+    const rank = v.node.ndim + axes.length;
+    const sorted = (axes as number[]).map((a) => axis(c, a, rank)).sort((a, b) => a - b);
+    const out = sorted.reduce((x, a) => T.expandDims(x, a), v.node);
+    if (v.dims && v.node.ndim === 0) return { node: out, dims: v.dims };
+    return out;
+  },
+  Concat: (c) => {
+    const vs: Value[] = [];
+    for (let i = 0; c.input(i); i++) vs.push(c.input(i)!);
+    if (vs.length === 0) c.fail('needs at least one operand');
+    const ax = axis(c, c.int('axis'), vs[0]!.node.ndim);
+    const node = T.concat(
+      vs.map((v) => v.node),
+      ax,
+    );
+    // A shape assembled from pieces stays foldable.
+    if (vs.every((v) => v.node.ndim === 1 && (v.known || v.dims))) {
+      const dims = vs.flatMap((v) => (v.known ? Array.from(v.known.data) : [...v.dims!]));
+      if (dims.every((d) => d !== null)) return known(intVector(dims as number[]));
+      return { node, dims };
+    }
+    return node;
+  },
+  Split: splitOp,
+  Slice: sliceOp,
+  Gather: gatherOp,
+  Shape: shapeOp,
+  Size: (c) => {
+    const x = c.required(0).node;
+    if (x.shape.some((d) => d === null)) return T.prod(T.stack(x.shape.map((_, i) => T.dimOf(x, i))));
+    return known(new NDArray(Int32Array.of(x.shape.reduce<number>((a, b) => a * b!, 1)), [], 'int32'));
+  },
+  Expand: expandOp,
+  ConstantOfShape: (c) => {
+    const dims = c.ints(0);
+    if (!dims || dims.some((d) => d === null)) c.fail('the shape must be known at import time');
+    const value = c.tensor('value') ?? new NDArray(Float32Array.of(0), [1], 'float32');
+    return known(T.full(dims as number[], value.data[0]!, value.dtype));
+  },
+  Range: (c) => {
+    const [start, limit, delta] = [0, 1, 2].map((i) => c.required(i));
+    const dtype: DType = start!.node.dtype;
+    if (start!.known && limit!.known && delta!.known)
+      return T.arange(start!.known.data[0]!, limit!.known.data[0]!, delta!.known.data[0]!, dtype);
+    return T.arange(start!.node, limit!.node, delta!.node, dtype);
+  },
+  Pad: (c) => {
+    const x = c.required(0).node;
+    if (c.string('mode', 'constant') !== 'constant') c.fail(`mode '${c.string('mode')}' is not supported`);
+    const pads = (c.opset >= 11 ? c.ints(1) : c.intList('pads')) ?? c.fail('needs pads');
+    if (pads.some((p) => p === null)) c.fail('pads must be known at import time');
+    const axes = (c.ints(3) ?? x.shape.map((_, i) => i)).map((a) => axis(c, a!, x.ndim));
+    const value = c.input(2)?.known?.data[0] ?? 0;
+    const paddings: [number, number][] = x.shape.map(() => [0, 0]);
+    axes.forEach((a, i) => (paddings[a] = [pads[i]!, pads[i + axes.length]!]));
+    if (paddings.some(([b, e]) => b < 0 || e < 0)) c.fail('negative pads are not supported');
+    return T.pad(x, paddings, value);
+  },
+  Tile: (c) => {
+    const reps = c.ints(1);
+    if (!reps || reps.some((r) => r === null)) c.fail('repeats must be known at import time');
+    return T.tile(c.required(0).node, reps as number[]);
+  },
+  CumSum: (c) => {
+    const x = c.required(0).node;
+    const ax = c.ints(1) ?? c.fail('needs an axis');
+    if (ax[0] === null || ax[0] === undefined) c.fail('the axis must be known at import time');
+    return T.cumsum(x, axis(c, ax[0]!, x.ndim), {
+      exclusive: c.int('exclusive', 0) === 1,
+      reverse: c.int('reverse', 0) === 1,
+    });
+  },
+  ArgMax: (c) => argReduce(c, T.argmax),
+  ArgMin: (c) => argReduce(c, T.argmin),
+  ReduceSum: reduce((x, a, k) => T.sum(x, a, k), 13),
+  ReduceMean: reduce((x, a, k) => T.mean(x, a, k)),
+  ReduceMax: reduce((x, a, k) => T.max(x, a, k)),
+  ReduceMin: reduce((x, a, k) => T.min(x, a, k)),
+  ReduceProd: reduce((x, a, k) => T.prod(x, a, k)),
+  ReduceLogSumExp: reduce((x, a, k) => T.logsumexp(x, a, k)),
+  ReduceSumSquare: reduce((x, a, k) => T.sum(T.square(x), a, k)),
+  ReduceL2: reduce((x, a, k) => T.sqrt(T.sum(T.square(x), a, k))),
+  ReduceL1: reduce((x, a, k) => T.sum(T.abs(x), a, k)),
+  If: ifOp,
+};
+
+function argReduce(c: ImportContext, f: (x: Node, axis: number, keepdims: boolean) => Node): Node {
+  const x = c.required(0).node;
+  if (c.int('select_last_index', 0) !== 0) c.fail('select_last_index 1 is not supported');
+  return f(x, axis(c, c.int('axis', 0), x.ndim), c.int('keepdims', 1) === 1);
+}
+
+export { node as nodeOf, known as knownValue };
