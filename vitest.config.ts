@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^tsano\/keras$/, replacement: here('./src/keras/index.ts') },
       { find: /^tsano\/export$/, replacement: here('./src/export/index.ts') },
       { find: /^tsano\/tf$/, replacement: here('./src/eager/index.ts') },
+      { find: /^tsano\/onnx$/, replacement: here('./src/onnx/index.ts') },
     ],
   },
   test: {

@@ -5,3 +5,4 @@
  */
 export { importOnnx, OnnxModel, IMPORT_OPSETS, type ImportOptions, type OnnxTensorInfo } from './import.js';
 export { OnnxError } from './schema.js';
+export { exportOnnx, EXPORT_OPSETS, type ExportOnnxOptions, type OnnxExportSummary } from './export.js';
