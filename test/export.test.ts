@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import * as keras from 'tsano/keras';
 import { exportFunction, exportModel } from '../src/export/index.js';
 import { checkGeneratedModule } from '../src/export/check.js';
 import { LOADER_SOURCE } from '../src/export/loader.js';
+import { bitsOf, runExported, toWire, type Wire } from './helpers/exported.js';
 
 /**
  * Exported functions and models run in a plain `node` process, from a folder holding nothing but the
@@ -16,49 +16,6 @@ import { LOADER_SOURCE } from '../src/export/loader.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-export-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-interface Wire {
-  dtype: T.DType;
-  shape: number[];
-  data: string;
-}
-const toWire = (a: T.NDArray): Wire => ({
-  dtype: a.dtype,
-  shape: [...a.shape],
-  data: Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).toString('base64'),
-});
-const bitsOf = (w: { data: string }) => w.data;
-
-/** The child's program: loads ./export/model.mjs and runs the requested calls, answering in the same wire format. */
-const RUNNER = `
-import { load } from './export/model.mjs';
-import { readFileSync } from 'node:fs';
-const TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array, bool: Uint8Array };
-const request = JSON.parse(readFileSync(new URL('./request.json', import.meta.url), 'utf8'));
-const fromWire = (w) => { const b = Buffer.from(w.data, 'base64'); const copy = new Uint8Array(b.length); copy.set(b); return { data: new TYPES[w.dtype](copy.buffer), shape: w.shape }; };
-const toWire = (t) => ({ dtype: t.dtype, shape: t.shape, data: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64') });
-const m = await load();
-const answers = [];
-for (const call of request.calls) {
-  try {
-    if (request.predict) { const [x] = call.map(fromWire); answers.push([toWire(m.predict(x.data, x.shape))]); }
-    else { const out = m.call(...call.map(fromWire)); answers.push((Array.isArray(out) ? out : [out]).map(toWire)); }
-  } catch (e) { answers.push({ error: String(e.message) }); }
-}
-const state = Object.fromEntries(Object.entries(m.getState()).map(([k, v]) => [k, toWire({ ...v, dtype: v.dtype })]));
-process.stdout.write(JSON.stringify({ answers, state }));
-`;
-
-let runs = 0;
-/** Copies the export to an empty folder and runs `calls` there in a child node process. */
-function runExported(dir: string, calls: T.NDArray[][], predict = false) {
-  const folder = path.join(work, `run-${runs++}`);
-  cpSync(dir, path.join(folder, 'export'), { recursive: true });
-  writeFileSync(path.join(folder, 'runner.mjs'), RUNNER);
-  writeFileSync(path.join(folder, 'request.json'), JSON.stringify({ predict, calls: calls.map((c) => c.map(toWire)) }));
-  const out = execFileSync(process.execPath, ['runner.mjs'], { cwd: folder, encoding: 'utf8', env: {} });
-  return JSON.parse(out) as { answers: (Wire[] | { error: string })[]; state: Record<string, Wire> };
-}
 
 const cnn = (dataFormat: 'channelsLast' | 'channelsFirst', inputShape: number[]) =>
   keras.sequential({

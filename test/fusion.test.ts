@@ -133,6 +133,25 @@ describe('elementwise fusion', () => {
     }
   });
 
+  it('a reduction over a per-channel broadcast (NCHW bias, then the spatial mean) runs in wasm kernels', async () => {
+    await T.ready();
+    const bias = T.constant(T.randomNormal([1, 6, 1, 1], { seed: 2 }));
+    for (const make of [
+      (x: T.Node) => T.mean(T.add(x, bias), [2, 3], true),
+      (x: T.Node) => T.sum(T.mul(T.relu(x), bias), [1, 2, 3]),
+      (x: T.Node) => T.max(T.add(T.exp(x), bias), [2, 3]),
+    ]) {
+      const x = T.tensor('x', { shape: [null, 6, 5, 5] });
+      const value = T.randomNormal([4, 6, 5, 5], { seed: 3 });
+      const fused = await T.compile([x], make(x));
+      const reference = await T.compile([x], make(x), { mode: 'js' });
+      // Before, the bias fused into the reduction, whose kernel reads operands along the last axis only.
+      expect(fused.stats.referenceSteps).toBe(0);
+      const [got, want] = [fused(value).data, reference(value).data];
+      got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[i]!))));
+    }
+  });
+
   it('an MLP training step: fewer nodes and kernels, same results', async () => {
     const mlp = mlpTraining();
     const fast = await T.compile([mlp.x, mlp.y], mlp.loss, { updates: mlp.updates });

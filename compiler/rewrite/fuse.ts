@@ -10,6 +10,7 @@ import {
   type OpArgs,
 } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
+import { predictLayout } from '../schedule/kernels.js';
 import type { TensorType } from '../ir/type.js';
 import type { RuleCounts } from './engine.js';
 
@@ -35,6 +36,14 @@ interface Region {
  * whole; the other kind's results reach it as inputs (a bool mask, an index).
  */
 const lanes = (n: Node) => ([n, ...n.inputs].every((v) => v.dtype === 'int32' || v.dtype === 'bool') ? 'int' : 'float');
+
+/**
+ * A fused reduction reads its region's operands along the last axis only (whole, a row, a column or a
+ * scalar); an operand broadcast another way (a per-channel bias against NCHW) keeps its op out of the
+ * region, so it runs in an elementwise kernel that walks any broadcast.
+ */
+const readableByReduction = (n: Node, members: ReadonlySet<Node>, domain: TensorType['shape']) =>
+  n.inputs.every((i) => members.has(i) || predictLayout(i.shape, domain) !== undefined);
 
 const sameSpelling = (a: TensorType, b: TensorType) =>
   a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
@@ -85,6 +94,7 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     while (frontier.length && members.size < MAX_FUSED_OPS) {
       const p = frontier.pop()!;
       if (members.has(p) || !fusable(p) || lanes(p) !== lanes(sink)) continue;
+      if (reduce && !readableByReduction(p, members, sinkType.shape)) continue;
       const outside = consumers.get(p)!.filter((c) => !members.has(c) && c !== reduce);
       // A value that leaves the region is an extra output: it must span the region's whole loop domain.
       if ((outside.length > 0 || isRoot.has(p)) && (reduce !== undefined || !sameSpelling(p.type, sinkType))) continue;
@@ -108,7 +118,8 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     if (regionOf.has(n)) continue;
     if (FUSABLE_REDUCE.has(n.op)) {
       const producer = n.inputs[0]!;
-      if (fusable(producer) && consumers.get(producer)!.length === 1 && !isRoot.has(producer)) grow(producer, n);
+      const alone = consumers.get(producer)!.length === 1 && !isRoot.has(producer);
+      if (fusable(producer) && alone && readableByReduction(producer, new Set(), producer.shape)) grow(producer, n);
     } else if (fusable(n)) {
       grow(n, undefined);
     }
