@@ -213,12 +213,21 @@ const ELEMENTWISE: { readonly [K in DeclaredOp]: ElementwiseForm } = {
   floorDiv: viaDecomposition,
 };
 
+const LOGIC: ReadonlySet<DeclaredOp> = new Set(['and', 'or', 'not']);
+
 /** The ONNX nodes of a declared op on operands `xs`, its value of dtype `dtype`. */
 export function elementwise(w: OnnxWriter, op: DeclaredOp, xs: readonly string[], dtype: DType): string {
   const decl = declaration(op);
   const form = ELEMENTWISE[op];
-  // Comparisons take operands of one promoted type; logic takes bools; arithmetic its result's type.
-  const operandType = decl.dtype === 'bool' ? (decl.masks ? 'bool' : promoted(w, xs)) : dtype;
+  // Logic takes bools; comparisons operands of one promoted type (ONNX orders no bools); arithmetic its result's type.
+  const compared = promoted(w, xs);
+  const operandType = LOGIC.has(op)
+    ? 'bool'
+    : decl.dtype === 'bool'
+      ? compared === 'bool'
+        ? 'int32'
+        : compared
+      : dtype;
   const operands = castAll(w, xs, operandType);
   if (typeof form === 'string') return w.emit(form, operands, dtype);
   if (typeof form === 'function') return form(w, operands, dtype);

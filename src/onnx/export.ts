@@ -7,6 +7,8 @@
 import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { toposort } from '../../compiler/ir/graph.js';
+import { optimize } from '../../compiler/rewrite/pipeline.js';
+import { epsilon } from '../../runtime/config.js';
 import type { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
 import { TsanoError } from '../../runtime/errors.js';
@@ -229,7 +231,14 @@ function checkOptions(options: ExportOnnxOptions): number {
 /** The ONNX model of `target` (a plain object in ModelProto's field names) and its graph's names. */
 export function onnxModelOf(target: AnyLayersModel | CompiledFunction, options: ExportOnnxOptions = {}) {
   const opset = checkOptions(options);
-  const g = exportableOf(target);
+  const built = exportableOf(target);
+  // The stable forms travel with the model (softmax for exp(x) / Σ exp(x), log1p for log(1 + x), ...):
+  // the graph is canonicalized and stabilized, and composites lowered, but not specialized or fused.
+  const g = {
+    ...built,
+    outputs: optimize(built.outputs, { level: 'fast_run', exclude: ['specialize', 'fusion'], epsilon: epsilon() })
+      .roots,
+  };
   const order = toposort(g.outputs);
   const leaves = new Map<Node, NDArray>();
   for (const n of order) {

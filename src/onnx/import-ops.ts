@@ -80,7 +80,10 @@ const variadic =
     const xs: Node[] = [];
     for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
     if (xs.length === 0) c.fail('needs at least one operand');
-    return finish(xs.reduce(f), xs.length);
+    return finish(
+      xs.reduce((a, b) => f(a, b)),
+      xs.length,
+    );
   };
 
 /** Reduce*: axes from the attribute (before opset 18, and ReduceSum before 13) or the second operand. */
@@ -206,10 +209,21 @@ function convTranspose(c: ImportContext): Node {
   if (c.int('group', 1) !== 1) c.fail('group > 1 is not supported');
   if (c.intList('dilations', [1, 1]).some((d) => d !== 1)) c.fail('dilations other than 1 are not supported');
   if (c.has('output_shape')) c.fail("'output_shape' is not supported; give pads instead");
-  if (c.string('auto_pad', 'NOTSET') !== 'NOTSET') c.fail('auto_pad is not supported; give pads instead');
+  const autoPad = c.string('auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET' && autoPad !== 'SAME_UPPER' && autoPad !== 'VALID')
+    c.fail(`auto_pad '${autoPad}' is not supported`);
   const strides = c.intList('strides', [1, 1]);
-  const pads = c.intList('pads', [0, 0, 0, 0]);
-  const extra = c.intList('output_padding', [0, 0]);
+  let pads = autoPad === 'NOTSET' ? c.intList('pads', [0, 0, 0, 0]) : [0, 0, 0, 0];
+  let extra = c.intList('output_padding', [0, 0]);
+  if (autoPad === 'SAME_UPPER') {
+    // The output is the input times the stride; the surplus of the full output is cropped, more at the end.
+    const total = [0, 1].map((i) => w.shape[2 + i]! - strides[i]!);
+    pads = [
+      ...total.map((t) => Math.max(Math.floor(t / 2), 0)),
+      ...total.map((t) => Math.max(t - Math.floor(t / 2), 0)),
+    ];
+    extra = total.map((t) => Math.max(-t, 0));
+  }
   // ONNX's weight is [in, out, kh, kw]; tsano's transposed kernel [kh, kw, out, in].
   let y = T.conv2dTranspose(x, T.transpose(w, [2, 3, 1, 0]), {
     strides: strides as [number, number],

@@ -1,0 +1,269 @@
+/**
+ * exportOnnx: Keras models and compiled functions run in ONNX Runtime (the oracle) and give what
+ * tsano's predict gives; the export reads back through importOnnx; random graphs agree (property).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as T from 'tsano';
+import * as keras from 'tsano/keras';
+import { exportOnnx, importOnnx, OnnxError } from 'tsano/onnx';
+import { anyValue, dataFor } from '../helpers/arbitraries.js';
+import { closestComparison, randomGraph } from '../helpers/random-graph.js';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-onnx-export-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+beforeAll(() => T.ready());
+let files = 0;
+const fresh = (name: string) => path.join(work, `${files++}-${name}.onnx`);
+
+/**
+ * Any float32 value but ±Infinity: ONNX Runtime's Softmax of an infinite logit is not NaN (it returns
+ * −Infinity beside it), a difference docs/onnx.md lists; huge, tiny and NaN inputs stay in.
+ */
+const finiteOrNaN = anyValue.filter((v) => Number.isFinite(v) || Number.isNaN(v));
+
+const ORT_TYPES = { float32: 'float32', float64: 'float64', int32: 'int32', bool: 'bool' } as const;
+
+/** The outputs ONNX Runtime computes for `inputs`, by the exported names. */
+async function runtime(file: string, names: readonly string[], inputs: readonly T.NDArray[]): Promise<T.NDArray[]> {
+  const session = await ort.InferenceSession.create(file);
+  const feeds = Object.fromEntries(
+    inputs.map((x, k) => [
+      names[k]!,
+      new ort.Tensor(ORT_TYPES[x.dtype], x.dtype === 'bool' ? Array.from(x.data, Boolean) : x.data, [...x.shape]),
+    ]),
+  );
+  const out = await session.run(feeds);
+  return session.outputNames.map((n) => {
+    const t = out[n]!;
+    const data = t.data as Float32Array | Float64Array | Int32Array | Uint8Array;
+    return new T.NDArray(t.type === 'bool' ? Uint8Array.from(data) : data, t.dims as number[]);
+  });
+}
+
+/** |a − b| ≤ atol + rtol·|b| everywhere; NaN matches NaN. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-4, atol = 1e-5) {
+  expect(actual.length).toBe(expected.length);
+  const bad: string[] = [];
+  for (let i = 0; i < expected.length; i++) {
+    const [a, b] = [actual[i]!, expected[i]!];
+    if (Number.isNaN(a) && Number.isNaN(b)) continue;
+    if (a === b) continue;
+    if (!(Math.abs(a - b) <= atol + rtol * Math.abs(b))) bad.push(`[${i}] ${a} vs ${b}`);
+  }
+  expect(bad.slice(0, 5)).toEqual([]);
+}
+
+const argmaxRows = (a: T.NDArray) => {
+  const cols = a.shape[a.shape.length - 1]!;
+  return Array.from({ length: a.size / cols }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (a.data[r * cols + c]! > a.data[r * cols + best]!) best = c;
+    return best;
+  });
+};
+
+/** Exports `model`, runs it in ONNX Runtime on `inputs`, and compares with tsano's predict. */
+async function expectModelAgrees(model: keras.LayersModel<T.NDArray>, inputs: T.NDArray[], opset?: number) {
+  const file = fresh('model');
+  const summary = await exportOnnx(model, file, opset ? { opset } : {});
+  const [theirs] = await runtime(file, summary.inputs, inputs);
+  const mine = model.predict(inputs.length === 1 ? inputs[0]! : inputs) as T.NDArray;
+  expect([...theirs!.shape]).toEqual([...mine.shape]);
+  expectClose(theirs!.data, mine.data);
+  if (mine.shape[mine.shape.length - 1]! > 1) expect(argmaxRows(theirs!)).toEqual(argmaxRows(mine));
+  return { file, summary };
+}
+
+const seeded = (shape: number[], seed: number) => T.randomNormal(shape, { seed, dtype: 'float32' });
+
+describe('exportOnnx: Keras models in ONNX Runtime', () => {
+  for (const name of ['mlp', 'cnn', 'functional', 'siamese', 'transformer']) {
+    it(`Keras 3's ${name} fixture gives Keras's outputs in ONNX Runtime`, async () => {
+      const model = (await keras.loadModel(
+        path.resolve('test/fixtures/keras3', name, 'model.keras'),
+      )) as keras.LayersModel<T.NDArray>;
+      const io = JSON.parse(readFileSync(path.resolve('test/fixtures/keras3', name, 'io.json'), 'utf8')) as {
+        inputs: { shape: number[]; values: number[] }[];
+        outputs: { shape: number[]; values: number[] }[];
+      };
+      const inputs = io.inputs.map((x, k) =>
+        T.array(x.values, x.shape, model.inputs[k]!.dtype === 'int32' ? 'int32' : 'float32'),
+      );
+      const { file } = await expectModelAgrees(model, inputs);
+      const [theirs] = await runtime(
+        file,
+        (await importOnnx(file)).inputs.map((i) => i.name),
+        inputs,
+      );
+      expectClose(theirs!.data, io.outputs[0]!.values);
+    });
+  }
+
+  const built: Record<string, () => { model: keras.LayersModel<T.NDArray>; inputs: T.NDArray[] }> = {
+    'an MLP (dropout, softmax)': () => ({
+      model: keras.sequential({
+        layers: [
+          keras.layers.dense({ units: 16, activation: 'relu', inputShape: [10] }),
+          keras.layers.dropout({ rate: 0.5 }),
+          keras.layers.dense({ units: 4, activation: 'softmax' }),
+        ],
+      }),
+      inputs: [seeded([7, 10], 1)],
+    }),
+    'a CNN (same padding, strides, average pooling, batch normalization, depthwise and transposed convolutions)':
+      () => ({
+        model: keras.sequential({
+          layers: [
+            keras.layers.conv2d({
+              filters: 4,
+              kernelSize: 3,
+              padding: 'same',
+              inputShape: [9, 9, 3],
+              activation: 'elu',
+            }),
+            keras.layers.batchNormalization(),
+            keras.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2 }),
+            keras.layers.conv2dTranspose({ filters: 3, kernelSize: 3, strides: 2, padding: 'same' }),
+            keras.layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
+            keras.layers.conv2d({ filters: 5, kernelSize: 2, strides: 2 }),
+            keras.layers.globalMaxPooling2d(),
+            keras.layers.dense({ units: 3, activation: 'softmax' }),
+          ],
+        }),
+        inputs: [seeded([2, 9, 9, 3], 2)],
+      }),
+    'a functional model with branches (concatenate, add, layer normalization)': () => {
+      const input = keras.input({ shape: [6] });
+      const a = keras.layers.dense({ units: 5, activation: 'tanh' }).apply(input) as T.Node;
+      const b = keras.layers.dense({ units: 5, activation: 'gelu' }).apply(input) as T.Node;
+      const joined = keras.layers.concatenate().apply([a, b]) as T.Node;
+      const normed = keras.layers.layerNormalization().apply(joined) as T.Node;
+      const skip = keras.layers.dense({ units: 10, activation: 'softplus' }).apply(input) as T.Node;
+      const sum = keras.layers.add().apply([normed, skip]) as T.Node;
+      const out = keras.layers.dense({ units: 2 }).apply(sum) as T.Node;
+      return { model: keras.model({ inputs: input, outputs: out }), inputs: [seeded([5, 6], 3)] };
+    },
+    'an LSTM and a GRU over 12 steps': () => ({
+      model: keras.sequential({
+        layers: [
+          keras.layers.lstm({ units: 8, returnSequences: true, inputShape: [12, 4] }),
+          keras.layers.gru({ units: 6 }),
+          keras.layers.dense({ units: 3 }),
+        ],
+      }),
+      inputs: [seeded([3, 12, 4], 4)],
+    }),
+  };
+  for (const [name, make] of Object.entries(built)) {
+    it(`${name} gives tsano's predictions`, async () => {
+      const { model, inputs } = make();
+      await expectModelAgrees(model, inputs);
+    });
+  }
+
+  it('opsets 18 to 21 (reductions take their axes as operands, Gelu is an op from 20)', async () => {
+    const { model, inputs } = built['a functional model with branches (concatenate, add, layer normalization)']!();
+    for (const opset of [18, 19, 20, 21]) {
+      const { summary } = await expectModelAgrees(model, inputs, opset);
+      expect(summary.opset).toBe(opset);
+      expect('Gelu' in summary.ops).toBe(opset >= 20);
+    }
+  });
+
+  it('round trip: tsano → ONNX → tsano predicts the same; weights in an external data file on request', async () => {
+    const { model, inputs } =
+      built[
+        'a CNN (same padding, strides, average pooling, batch normalization, depthwise and transposed convolutions)'
+      ]!();
+    const file = fresh('external');
+    const summary = await exportOnnx(model, file, { externalData: true });
+    expect(summary.externalData?.file).toBe(`${file}.data`);
+    expect(existsSync(`${file}.data`)).toBe(true);
+    const back = await importOnnx(file);
+    expect(back.inputs[0]!.params[0]).toBe('batch');
+    const mine = model.predict(inputs[0]!) as T.NDArray;
+    const again = (await back.predict(inputs[0]!)) as T.NDArray;
+    expectClose(again.data, mine.data, 1e-5, 1e-6);
+    const [theirs] = await runtime(file, summary.inputs, inputs);
+    expectClose(theirs!.data, mine.data);
+  });
+});
+
+describe('exportOnnx: compiled functions', () => {
+  it('random graphs of the exportable ops agree with tsano in ONNX Runtime (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        randomGraph('float32').chain((g) =>
+          fc.tuple(fc.constant(g), fc.tuple(...g.shapes.map((s) => dataFor(s, finiteOrNaN)))),
+        ),
+        async ([g, data]) => {
+          const values = data.map((d, k) => T.array(d, g.shapes[k]!, 'float32'));
+          const f = await T.compile(g.inputs, g.output);
+          const file = fresh('random');
+          const summary = await exportOnnx(f, file);
+          const [theirs] = await runtime(file, summary.inputs, values);
+          const mine = f(...values);
+          expect([...theirs!.shape]).toEqual([...mine.shape]);
+          // Near a comparison's tie the two may branch differently, both correctly.
+          if ((await closestComparison(g, values)) < 1e-4) return;
+          expectClose(theirs!.data, mine.data, 2e-3, 1e-4);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('elementwise ops with no ONNX operator keep their accuracy through their decompositions', async () => {
+    const x = T.tensor('x', { shape: [null], dtype: 'float64' });
+    const ops = {
+      log1p: T.log1p,
+      expm1: T.expm1,
+      softplus: T.softplus,
+      log1mexp: (v: T.Node) => T.log1mexp(T.neg(T.abs(v))),
+    };
+    const values = T.array(
+      [-1e-300, -1e-20, -1e-8, -0.3, -1e-3, 0, 1e-20, 1e-10, 1e-5, 0.5, 3, 30, 700, 1e300, -50, -700, -1e300],
+      [17],
+      'float64',
+    );
+    for (const [name, op] of Object.entries(ops)) {
+      const f = await T.compile([x], op(x), { mode: 'js' });
+      const file = fresh(name);
+      const summary = await exportOnnx(f, file);
+      const [theirs] = await runtime(file, summary.inputs, [values]);
+      const mine = f(values);
+      // Within 4 ulps of float64 (docs/onnx.md): where log(1 + x) written plainly loses every digit.
+      for (let i = 0; i < values.size; i++) {
+        const [a, b] = [theirs!.data[i]!, mine.data[i]!];
+        if (Number.isNaN(b) || !Number.isFinite(b)) expect(a, `${name}(${values.data[i]})`).toBe(b);
+        else expect(Math.abs(a - b), `${name}(${values.data[i]})`).toBeLessThanOrEqual(4 * 2 ** -52 * Math.abs(b));
+      }
+    }
+  });
+
+  it('refuses what ONNX cannot carry, naming the op: random draws, state updates, linear algebra', async () => {
+    const x = T.matrix('x');
+    const dropped = await T.compile([x], T.dropout(x, 0.5));
+    await expect(exportOnnx(dropped, fresh('dropout'))).rejects.toThrow(
+      /'randomUniformLike' cannot be exported: .*training-only/,
+    );
+    const w = T.shared(T.zeros([2, 2]), 'w');
+    const stateful = await T.compile([x], T.sum(x), { updates: [[w, T.add(w, 1)]] });
+    await expect(exportOnnx(stateful, fresh('state'))).rejects.toThrow(/updates 1 shared variable/);
+    const factor = await T.compile([x], T.linalg.cholesky(x));
+    await expect(exportOnnx(factor, fresh('cholesky'))).rejects.toThrow(OnnxError);
+    await expect(exportOnnx(factor, fresh('cholesky'))).rejects.toThrow(
+      /'cholesky' cannot be exported: ONNX has no Cholesky/,
+    );
+    const f = await T.compile([x], T.exp(x));
+    await expect(exportOnnx(f, fresh('opset'), { opset: 12 })).rejects.toThrow(
+      /opset must be an integer from 17 to 21/,
+    );
+    await expect(exportOnnx(f, work)).rejects.toThrow(/is a folder/);
+  });
+});
