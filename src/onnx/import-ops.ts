@@ -11,15 +11,23 @@ import { NDArray } from '../../runtime/ndarray.js';
 import { dtypeOfOnnx, onnxTypeName } from './tensors.js';
 import { OnnxError } from './schema.js';
 
+/** A size known only at call time: axis `axis` of the value `of` (what Shape read). */
+export interface SymbolicDim {
+  readonly of: Node;
+  readonly axis: number;
+}
+export type DimValue = number | SymbolicDim;
+const isKnown = (d: DimValue): d is number => typeof d === 'number';
+
 /**
  * An imported value: its node, and when the value is known at import time, the value itself (for
- * operands that must be numbers). `dims` is a 1-D int vector known but for some entries (null):
- * a shape read from an input whose batch size is symbolic.
+ * operands that must be numbers). `dims` is a 1-D int vector known but for some entries: a shape
+ * read from an input whose batch size is symbolic.
  */
 export interface Value {
   readonly node: Node;
   readonly known?: NDArray;
-  readonly dims?: readonly (number | null)[];
+  readonly dims?: readonly DimValue[];
 }
 
 /** What an importer sees of one ONNX node. */
@@ -36,6 +44,8 @@ export interface ImportContext {
   constant(i: number): NDArray;
   /** Operand i as integers known at import time (unknown sizes as null), or undefined when absent. */
   ints(i: number): (number | null)[] | undefined;
+  /** Operand i as a shape: integers, and sizes known only at call time by where they come from. */
+  shape(i: number): DimValue[] | undefined;
   int(name: string, fallback?: number): number;
   intList(name: string, fallback?: readonly number[]): number[];
   float(name: string, fallback?: number): number;
@@ -280,15 +290,28 @@ function gemm(c: ImportContext): Node {
   return y;
 }
 
-/** A size list with unknown entries as -1 (one at most) for tsano's reshape; ONNX's 0 copies the operand's size. */
-function reshapeTarget(c: ImportContext, x: Node, dims: readonly (number | null)[], allowZero: boolean): number[] {
-  const target = dims.map((d, i) => {
-    if (d === 0 && !allowZero) return x.shape[i] ?? null;
-    return d;
-  });
-  const unknown = target.filter((d) => d === null || d === -1).length;
-  if (unknown > 1) c.fail(`the target shape [${dims.map((d) => d ?? '?').join(', ')}] has ${unknown} unknown sizes`);
-  return target.map((d) => d ?? -1);
+/**
+ * A size list for tsano's reshape (one -1 at most). ONNX's 0 copies the operand's size; a size read
+ * from the operand's own unknown axis (TorchScript's flatten: `Reshape(x, [Shape(x)[0], -1])`) lets
+ * the -1 be worked out from the operand's known sizes.
+ */
+function reshapeTarget(c: ImportContext, x: Node, dims: readonly DimValue[], allowZero: boolean): number[] {
+  const target: DimValue[] = dims.map((d, i) => (d === 0 && !allowZero ? (x.shape[i] ?? { of: x, axis: i }) : d));
+  const copied = target.filter((d): d is SymbolicDim => !isKnown(d) && d.of === x).map((d) => d.axis);
+  const unknownOwn = x.shape.flatMap((d, i) => (d === null ? [i] : []));
+  const inferred = target.indexOf(-1);
+  const sameUnknowns = copied.length === unknownOwn.length && unknownOwn.every((a) => copied.includes(a));
+  if (inferred >= 0 && copied.length > 0 && sameUnknowns && target.every((d) => isKnown(d) || d.of === x)) {
+    const knownOwn = x.shape.reduce<number>((p, d) => p * (d ?? 1), 1);
+    const knownTarget = target.reduce<number>((p, d, i) => (i === inferred || !isKnown(d) ? p : p * d), 1);
+    if (knownOwn % knownTarget !== 0)
+      c.fail(`cannot reshape [${x.shape.map((d) => d ?? '?').join(', ')}] to the target shape`);
+    target[inferred] = knownOwn / knownTarget;
+  }
+  const unknown = target.filter((d) => !isKnown(d) || d === -1).length;
+  const show = dims.map((d) => (isKnown(d) ? d : '?')).join(', ');
+  if (unknown > 1) c.fail(`the target shape [${show}] has ${unknown} sizes known only at call time`);
+  return target.map((d) => (isKnown(d) ? d : -1));
 }
 
 function shapeOp(c: ImportContext): Value {
@@ -297,10 +320,10 @@ function shapeOp(c: ImportContext): Value {
   const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + rank : a, 0), rank);
   const start = clampAxis(c.int('start', 0));
   const end = clampAxis(c.int('end', rank));
-  const dims = x.shape.slice(start, Math.max(start, end));
-  if (dims.every((d) => d !== null)) return known(intVector(dims as number[]));
-  const parts = dims.map((d, i) => (d === null ? T.dimOf(x, start + i) : T.constant(d, 'int32')));
-  return { node: parts.length ? T.stack(parts) : T.constant(intVector([])), dims };
+  const dims: DimValue[] = x.shape.slice(start, Math.max(start, end)).map((d, i) => d ?? { of: x, axis: start + i });
+  if (dims.every(isKnown)) return known(intVector(dims));
+  const parts = dims.map((d, i) => (isKnown(d) ? T.constant(d, 'int32') : T.dimOf(x, start + i)));
+  return { node: T.stack(parts), dims };
 }
 
 /** Gather on a shape vector known but for some sizes keeps it foldable. */
@@ -313,11 +336,9 @@ function gatherOp(c: ImportContext): Value | Node {
   if (data.dims && indices.known && ax === 0) {
     const picked = Array.from(indices.known.data, (i) => data.dims![wrap(i)]);
     if (picked.some((d) => d === undefined)) c.fail('index out of range');
-    const out = picked as (number | null)[];
-    if (out.every((d) => d !== null))
-      return known(new NDArray(Int32Array.from(out as number[]), indices.known.shape, 'int32'));
-    if (indices.known.ndim === 0) return { node: T.gather(data.node, indices.node, 0), dims: out };
-    return { node: T.gather(data.node, indices.node, 0), dims: out };
+    const out = picked as DimValue[];
+    if (out.every(isKnown)) return known(new NDArray(Int32Array.from(out), indices.known.shape, 'int32'));
+    return { node: T.gather(data.node, T.constant(indices.known), 0), dims: out };
   }
   if (indices.known) {
     const fixed = new NDArray(Int32Array.from(indices.known.data, wrap), indices.known.shape, 'int32');
@@ -461,8 +482,10 @@ function flattenOp(c: ImportContext): Node {
   const at = k < 0 ? k + x.ndim : k;
   if (at < 0 || at > x.ndim) c.fail(`axis ${k} is out of range for rank ${x.ndim}`);
   const size = (ds: readonly (number | null)[]) =>
-    ds.some((d) => d === null) ? null : ds.reduce<number>((a, b) => a * b!, 1);
-  return T.reshape(x, reshapeTarget(c, x, [size(x.shape.slice(0, at)), size(x.shape.slice(at))], true));
+    ds.some((d) => d === null) ? -1 : ds.reduce<number>((a, b) => a * b!, 1);
+  const target = [size(x.shape.slice(0, at)), size(x.shape.slice(at))];
+  if (target[0] === -1 && target[1] === -1) c.fail('both sides of the axis have sizes known only at call time');
+  return T.reshape(x, target);
 }
 
 /** Ops whose semantics and name are tsano's elementwise ones. */
@@ -580,7 +603,7 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
   Flatten: flattenOp,
   Reshape: (c) => {
     const x = c.required(0).node;
-    const dims = c.ints(1) ?? c.fail('needs a shape');
+    const dims = c.shape(1) ?? c.fail('needs a shape');
     return T.reshape(x, reshapeTarget(c, x, dims, c.int('allowzero', 0) === 1));
   },
   Transpose: (c) => {
@@ -615,7 +638,7 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
     // A shape assembled from pieces stays foldable.
     if (vs.every((v) => v.node.ndim === 1 && (v.known || v.dims))) {
       const dims = vs.flatMap((v) => (v.known ? Array.from(v.known.data) : [...v.dims!]));
-      if (dims.every((d) => d !== null)) return known(intVector(dims as number[]));
+      if (dims.every(isKnown)) return known(intVector(dims));
       return { node, dims };
     }
     return node;

@@ -212,13 +212,14 @@ function importNodes(graph: GraphProto, scope: Scope, opset: number, source: Ext
         if (!v.known) context.fail(`operand ${i} ('${n.input[i]}') must be known at import time`);
         return v.known;
       },
-      ints: (i) => {
+      shape: (i) => {
         const v = operand(i);
         if (!v) return undefined;
         if (v.known) return Array.from(v.known.data);
         if (v.dims) return [...v.dims];
         return context.fail(`operand ${i} ('${n.input[i]}') must be known at import time`);
       },
+      ints: (i) => context.shape(i)?.map((d) => (typeof d === 'number' ? d : null)),
       ...attrs,
       graph: (name) => {
         const sub = attrs.graph(name);
