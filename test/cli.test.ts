@@ -33,7 +33,7 @@ describe('tsano command line', () => {
   it('help lists every command; each command has its own help', async () => {
     const { code, out } = await run('--help');
     expect(code).toBe(0);
-    for (const c of ['demo', 'graph-demo', 'info', 'export', 'bench']) expect(out).toContain(c);
+    for (const c of ['demo', 'graph-demo', 'info', 'export', 'import-onnx', 'bench']) expect(out).toContain(c);
     const exportHelp = await run('export', '--help');
     expect(exportHelp.code).toBe(0);
     expect(exportHelp.out).toMatch(/Usage: tsano export \[options\] <model> <outdir>/);
@@ -104,5 +104,43 @@ describe('tsano command line', () => {
     const missing = await run('export', path.join(work, 'nothing-here'), out);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('nothing-here');
+  });
+
+  it('export --format onnx writes an ONNX file; import-onnx exports an ONNX model standalone; info describes one', async () => {
+    const model = keras.sequential({
+      layers: [keras.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })],
+    });
+    const saved = path.join(work, 'saved.keras');
+    await model.save(saved);
+    const onnxFile = path.join(work, 'model.onnx');
+    const exported = await run('export', saved, onnxFile, '--format', 'onnx', '--opset', '18');
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.out).toMatch(/opset 18\): .*MatMul 1.*Softmax 1/);
+    const { importOnnx } = await import('tsano/onnx');
+    const back = await importOnnx(onnxFile);
+    const x = T.randomNormal([2, 4], { seed: 1 });
+    expect(Array.from(((await back.predict(x)) as T.NDArray).data)).toEqual(
+      Array.from((model.predict(x) as T.NDArray).data),
+    );
+    const described = await run('info', path.resolve('test/fixtures/onnx/cnn/model.onnx'));
+    expect(described.code).toBe(0);
+    expect(described.out).toMatch(/opset ai\.onnx 17, made by pytorch/);
+    expect(described.out).toMatch(/ops: Conv 2, Relu 1, MaxPool 1, GlobalAveragePool 1, Flatten 1, Gemm 1/);
+    expect(described.out).toContain('inputs: x: float32 [batch, 3, 12, 12]');
+    const out = path.join(work, 'from-onnx');
+    const imported = await run(
+      'import-onnx',
+      path.resolve('test/fixtures/onnx/cnn/model.onnx'),
+      out,
+      '--batch-size',
+      '4',
+    );
+    expect(imported.code, imported.err).toBe(0);
+    expect(imported.out).toContain('[4, 3, 12, 12]');
+    for (const f of ['model.wasm', 'weights.bin', 'model.mjs', 'manifest.json'])
+      expect(existsSync(path.join(out, f)), f).toBe(true);
+    const wrong = await run('export', saved, onnxFile, '--format', 'tflite');
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/Allowed choices are wasm, onnx/);
   });
 });

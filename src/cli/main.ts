@@ -2,7 +2,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runLogisticDemo } from '../demo/logistic.js';
 
 /** A positive integer option (commander hands options over as strings). */
@@ -83,24 +83,94 @@ async function info(): Promise<void> {
   for (const w of config.warnings) console.error(w);
 }
 
-/** `tsano export`: a saved model (its folder, or its model.json) as a standalone export. */
+const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+
+/** `tsano export`: a saved model (its folder, model.json, .keras or .h5) as a standalone export or an ONNX file. */
 async function exportSaved(
   model: string,
   out: string,
-  options: { batchSize: number; overwrite?: boolean },
+  options: { batchSize: number; overwrite?: boolean; format: string; opset?: number },
 ): Promise<void> {
   const file = existsSync(model) && statSync(model).isDirectory() ? path.join(model, 'model.json') : model;
   const { loadModel } = await import('../keras/files.js');
-  const { exportModel } = await import('../export/index.js');
   const loaded = await loadModel(file);
+  if (options.format === 'onnx') {
+    const { exportOnnx } = await import('../onnx/export.js');
+    const target = existsSync(out) && statSync(out).isDirectory() ? path.join(out, 'model.onnx') : out;
+    const summary = await exportOnnx(loaded, target, options.opset ? { opset: options.opset } : {});
+    const ops = Object.entries(summary.ops)
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ');
+    console.log(`exported ${file} to ${target} (${kb(summary.bytes)}, opset ${summary.opset}): ${ops}`);
+    return;
+  }
+  const { exportModel } = await import('../export/index.js');
   const { bytes } = await exportModel(loaded, out, {
     batchSize: options.batchSize,
     overwrite: options.overwrite ?? false,
   });
-  const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
   console.log(
     `exported ${file} to ${out}/: model.wasm ${kb(bytes.wasm)}, weights.bin ${kb(bytes.weights)}, model.mjs ${kb(bytes.loader)}, model.d.ts, manifest.json`,
   );
+}
+
+/** `tsano import-onnx`: an ONNX model as a standalone wasm export (the batch axis fixed to `batchSize`). */
+async function importOnnxModel(file: string, out: string, options: { batchSize: number; overwrite?: boolean }) {
+  const { importOnnx } = await import('../onnx/import.js');
+  const { exportFunction } = await import('../export/index.js');
+  const model = await importOnnx(file);
+  const shapes = model.inputs.map((input) =>
+    input.shape.map((d, axis) => {
+      if (d !== null) return d;
+      if (axis === 0) return options.batchSize;
+      throw new Error(
+        `input '${input.name}' has a size known only at call time on axis ${axis} (${input.params[axis] ?? 'unnamed'}); only the batch axis can be fixed here`,
+      );
+    }),
+  );
+  const f = await model.toFunction();
+  const { bytes } = await exportFunction(f, out, {
+    shapes: [shapes],
+    inputNames: model.inputs.map((i) => i.name),
+    outputNames: model.outputs.map((o) => o.name),
+    overwrite: options.overwrite ?? false,
+  });
+  console.log(
+    `imported ${file} (opset ${model.opset}) and exported it to ${out}/ for inputs ${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}: model.wasm ${kb(bytes.wasm)}, weights.bin ${kb(bytes.weights)}, model.mjs ${kb(bytes.loader)}`,
+  );
+}
+
+/** `tsano info <file.onnx>`: an ONNX model's inputs, outputs, opset and op types. */
+async function onnxInfo(file: string): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const { decodeModel } = await import('../onnx/schema.js');
+  const { importOnnx } = await import('../onnx/import.js');
+  const proto = decodeModel(readFileSync(file), file);
+  const ops: Record<string, number> = {};
+  for (const n of proto.graph!.node) ops[n.op_type] = (ops[n.op_type] ?? 0) + 1;
+  const tensor = (t: {
+    name: string;
+    dtype: string;
+    shape: readonly (number | null)[];
+    params: readonly (string | null)[];
+  }) => `${t.name}: ${t.dtype} [${t.shape.map((d, i) => d ?? t.params[i] ?? '?').join(', ')}]`;
+  const opsets = proto.opset_import.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+  console.log(
+    `${file}: ONNX IR ${proto.ir_version}, opset ${opsets}, made by ${proto.producer_name || 'unknown'} ${proto.producer_version}`,
+  );
+  console.log(
+    `ops: ${Object.entries(ops)
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ')}`,
+  );
+  try {
+    const model = await importOnnx(file);
+    console.log(`inputs: ${model.inputs.map(tensor).join('; ')}`);
+    console.log(`outputs: ${model.outputs.map(tensor).join('; ')}`);
+    console.log('tsano reads every op of it');
+  } catch (e) {
+    console.log(`tsano cannot read it yet: ${(e as Error).message}`);
+  }
 }
 
 /** `tsano bench`: the benchmark script of a source checkout (it compares against peers installed as devDependencies). */
@@ -149,13 +219,19 @@ export function cli(): Command {
     });
   program
     .command('info')
-    .description('print the keras.json in force, the backend, SIMD, relaxed SIMD and thread support, the cache folder')
-    .action(info);
+    .description(
+      'print the keras.json in force, the backend, SIMD, relaxed SIMD and thread support, the cache folder; or, given an .onnx file, its inputs, outputs, opset and ops',
+    )
+    .argument('[file]', 'an ONNX model to describe')
+    .action((file?: string) => (file ? onnxInfo(file) : info()));
   program
     .command('export')
-    .description('export a saved model (TensorFlow.js layers format) as a standalone wasm module and loader')
-    .argument('<model>', 'the saved model: its folder or its model.json')
-    .argument('<outdir>', 'the folder to write: new, empty, or a previous export (whose files are replaced)')
+    .description('export a saved model as a standalone wasm module and loader, or as an ONNX model')
+    .argument('<model>', 'the saved model: its folder, its model.json, a .keras or an .h5 file')
+    .argument(
+      '<outdir>',
+      'the folder to write (new, empty, or a previous export); with --format onnx, the .onnx file or its folder',
+    )
     .option(
       '--overwrite',
       "write the export's five files into a folder that holds other files (they are left as they are)",
@@ -166,7 +242,21 @@ export function cli(): Command {
       positiveInteger,
       32,
     )
+    .addOption(
+      new Option('--format <format>', 'wasm (a standalone module and loader) or onnx (an ONNX model file)')
+        .choices(['wasm', 'onnx'])
+        .default('wasm'),
+    )
+    .option('--opset <n>', 'the ONNX opset, 17 to 21 (with --format onnx)', positiveInteger)
     .action(exportSaved);
+  program
+    .command('import-onnx')
+    .description('read an ONNX model and export it as a standalone wasm module and loader')
+    .argument('<file>', 'the .onnx file (external data beside it)')
+    .argument('<outdir>', 'the folder to write: new, empty, or a previous export')
+    .option('--batch-size <n>', 'the size the export fixes for a symbolic batch axis', positiveInteger, 1)
+    .option('--overwrite', "write the export's files into a folder that holds other files")
+    .action(importOnnxModel);
   program
     .command('bench')
     .description('run the benchmarks against TensorFlow.js and jax-js (source checkout)')
