@@ -4,10 +4,10 @@
  * against TF.js's eager loop on its wasm backend (the same recurrence, one op at a time).
  */
 import * as T from '../src/index.js';
+import { steady } from './timing.js';
 import { data } from './peers.js';
 
 const WIDTH = 16;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function recurrence(withGradient: boolean) {
   const xs = T.tensor('xs', { shape: [null, WIDTH] });
@@ -27,18 +27,6 @@ function recurrence(withGradient: boolean) {
 }
 
 const sequence = (steps: number) => T.array(data.seeded(steps * WIDTH, steps), { shape: [steps, WIDTH] });
-
-/** ms of `f` per call: the median of `repeats` calls after one. */
-function steady(f: () => unknown, repeats = 5): number {
-  f();
-  const times: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t = performance.now();
-    f();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
 
 /** An LSTM(128) cell over a sequence of unknown length (64 features, batch 16) and its weights' gradient. */
 function lstm(checkpoint?: number) {

@@ -277,6 +277,9 @@ if (only === undefined || 'linalg'.includes(only)) await (await import('./linalg
 // A small GPT-style transformer: tsano's Keras layers against the same model in TF.js's ops (bench/transformer.ts).
 if (only === undefined || 'transformer'.includes(only)) await (await import('./transformer.js')).transformerBench();
 
+// ONNX models imported, against ONNX Runtime Web (bench/onnx.ts).
+if (only === undefined || 'onnx'.includes(only)) await (await import('./onnx.js')).onnxBench();
+
 // Loops of a length known only at call time: compile once, per step against TF.js (bench/loops.ts).
 if (only === undefined || 'loops'.includes(only)) await (await import('./loops.js')).loopsBench();
 

@@ -6,22 +6,11 @@
  */
 import * as T from '../src/index.js';
 import * as keras from '../src/keras/index.js';
+import { steady } from './timing.js';
 import { data, tfjsWithWasm } from './peers.js';
 
 const SIZES = { batch: 16, tokens: 128, width: 128, heads: 4, blocks: 2, vocab: 64 } as const;
 const { batch, tokens, width, heads, blocks, vocab } = SIZES;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-function steady(f: () => unknown, repeats = 5): number {
-  f();
-  const times: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t = performance.now();
-    f();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
 
 const ids = Int32Array.from(data.seeded(batch * tokens, 70), (v) => Math.floor((v + 1) * 0.5 * vocab) % vocab);
 const next = Float32Array.from(data.seeded(batch * tokens, 71), (v) => Math.floor((v + 1) * 0.5 * vocab) % vocab);

@@ -1,0 +1,20 @@
+import * as T from './src/index.ts';
+await T.ready();
+const x = T.tensor('x', { shape: [null, 12, 12, 3], dtype: 'float32' });
+const k1 = T.constant(T.randomNormal([3, 3, 3, 4], { seed: 1, dtype: 'float32' }));
+const k2 = T.constant(T.randomNormal([3, 3, 4, 6], { seed: 2, dtype: 'float32' }));
+const b1 = T.constant(T.randomNormal([4], { seed: 3, dtype: 'float32' }));
+const b2 = T.constant(T.randomNormal([6], { seed: 4, dtype: 'float32' }));
+const w = T.constant(T.randomNormal([6, 3], { seed: 5, dtype: 'float32' }));
+let h = T.relu(T.add(T.conv2d(x, k1, { padding: 'same', dataFormat: 'channelsLast' }), b1));
+h = T.maxPool2d(h, { poolSize: 2, dataFormat: 'channelsLast' });
+h = T.add(T.conv2d(h, k2, { dataFormat: 'channelsLast' }), b2);
+const y = T.matmul(T.reshape(T.mean(h, [1, 2], true), [-1, 6]), w);
+const f = await T.compile([x], y);
+const xv = T.randomNormal([64, 12, 12, 3], { seed: 1, dtype: 'float32' });
+f(xv);
+const times: number[] = [];
+for (let r = 0; r < 50; r++) { const t = performance.now(); f(xv); times.push(performance.now() - t); }
+times.sort((a, b) => a - b);
+console.log('nhwc', times[25]!.toFixed(3));
+T.printProfile(f.profile(xv, { repeats: 200 }));
