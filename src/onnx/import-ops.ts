@@ -28,6 +28,45 @@ export interface Value {
   readonly node: Node;
   readonly known?: NDArray;
   readonly dims?: readonly DimValue[];
+  /**
+   * The same rank-4 value held channels-last (NHWC): ONNX's images are NCHW, tsano's image kernels
+   * channels-last, so a run of convolutions, pools and elementwise ops stays NHWC and `node` (NCHW)
+   * is made only if another op reads it.
+   */
+  readonly channelsLast?: Node;
+}
+
+/** A value computed channels-last; its NCHW node is a transpose made on first use. */
+export function channelsLastValue(nhwc: Node): Value {
+  let nchw: Node | undefined;
+  return {
+    channelsLast: nhwc,
+    get node() {
+      return (nchw ??= T.transpose(nhwc, [0, 3, 1, 2]));
+    },
+  };
+}
+
+/** A rank-4 NCHW value as NHWC (its own, or a transpose). */
+const asChannelsLast = (v: Value): Node => v.channelsLast ?? T.transpose(v.node, [0, 2, 3, 1]);
+
+/**
+ * An operand of an elementwise op whose other operand is channels-last: broadcast against NCHW, it is
+ * padded to rank 4 and its axes moved as the image's were (a per-channel [C, 1, 1] becomes [1, 1, 1, C]).
+ */
+function broadcastChannelsLast(v: Value): Node {
+  if (v.channelsLast) return v.channelsLast;
+  let x = v.node;
+  if (x.ndim === 0) return x;
+  while (x.ndim < 4) x = T.expandDims(x, 0);
+  return T.transpose(x, [0, 2, 3, 1]);
+}
+
+/** Elementwise `f` over operands, channels-last when one of them is and all are of rank ≤ 4. */
+function elementwiseOver(vs: readonly Value[], f: (...xs: Node[]) => Node): Value | Node {
+  if (vs.some((v) => v.channelsLast) && vs.every((v) => v.channelsLast || v.node.ndim <= 4))
+    return channelsLastValue(f(...vs.map(broadcastChannelsLast)));
+  return f(...vs.map((v) => v.node));
 }
 
 /** What an importer sees of one ONNX node. */
@@ -71,28 +110,30 @@ function axis(c: ImportContext, a: number, rank: number): number {
   return k;
 }
 
-/** A unary op: its node from the operand's. */
+/** A unary op: its node from the operand's (channels-last in, channels-last out). */
 const unary =
   (f: (x: Node) => Node): Importer =>
   (c) =>
-    f(c.required(0).node);
+    elementwiseOver([c.required(0)], f);
 
 /** ONNX broadcasts binary operands as NumPy does; tsano's ops too. */
 const binary =
   (f: (a: Node, b: Node) => Node): Importer =>
   (c) =>
-    f(c.required(0).node, c.required(1).node);
+    elementwiseOver([c.required(0), c.required(1)], f);
 
 /** Max, Min, Sum, Mean: any number of operands. */
 const variadic =
   (f: (a: Node, b: Node) => Node, finish: (x: Node, n: number) => Node = (x) => x): Importer =>
   (c) => {
-    const xs: Node[] = [];
-    for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
-    if (xs.length === 0) c.fail('needs at least one operand');
-    return finish(
-      xs.reduce((a, b) => f(a, b)),
-      xs.length,
+    const vs: Value[] = [];
+    for (let i = 0; c.input(i); i++) vs.push(c.input(i)!);
+    if (vs.length === 0) c.fail('needs at least one operand');
+    return elementwiseOver(vs, (...xs) =>
+      finish(
+        xs.reduce((a, b) => f(a, b)),
+        xs.length,
+      ),
     );
   };
 
@@ -122,15 +163,23 @@ const reduce =
 /** A [1, C, 1, ...] view of a per-channel vector, to broadcast over an NCHW value. */
 const perChannel = (v: Node, rank: number): Node => T.reshape(v, [1, -1, ...Array<number>(rank - 2).fill(1)]);
 
+/** The rank-4 image operand of Conv and the pools, channels-last, with its NCHW sizes. */
+function imageOperand(c: ImportContext): { x: Node; sizes: readonly (number | null)[] } {
+  const v = c.required(0);
+  const rank = v.channelsLast ? 4 : v.node.ndim;
+  if (rank !== 4) c.fail(`only 2-D windows (rank-4 NCHW operands) are supported, got rank ${rank}`);
+  const x = asChannelsLast(v);
+  return { x, sizes: [x.shape[1]!, x.shape[2]!] };
+}
+
 /** Explicit pads [top, left, bottom, right] as tsano's 'same' when they are what 'same' pads, else undefined. */
 function asSame(
   pads: readonly number[],
-  x: Node,
+  sizes: readonly (number | null)[],
   kernel: readonly number[],
   strides: readonly number[],
   dil: readonly number[],
 ) {
-  const sizes = x.shape.slice(2);
   if (pads.every((p) => p === 0)) return 'valid';
   if (sizes.some((d) => d === null)) return undefined;
   for (let i = 0; i < 2; i++) {
@@ -150,9 +199,8 @@ interface Window {
   padding: 'valid' | 'same' | 'explicit';
 }
 
-/** The window attributes of Conv, MaxPool and AveragePool, 2-D only. */
-function windowOf(c: ImportContext, x: Node, kernelShape: readonly number[]): Window {
-  if (x.ndim !== 4) c.fail(`only 2-D windows (rank-4 NCHW operands) are supported, got rank ${x.ndim}`);
+/** The window attributes of Conv, MaxPool and AveragePool, 2-D only, for an image of `sizes` (H, W). */
+function windowOf(c: ImportContext, sizes: readonly (number | null)[], kernelShape: readonly number[]): Window {
   const kernel = c.intList('kernel_shape', kernelShape);
   const strides = c.intList('strides', [1, 1]);
   const dilations = c.intList('dilations', [1, 1]);
@@ -161,11 +209,11 @@ function windowOf(c: ImportContext, x: Node, kernelShape: readonly number[]): Wi
   if (autoPad === 'SAME_UPPER') return { kernel, strides, dilations, pads, padding: 'same' };
   if (autoPad === 'VALID') pads = [0, 0, 0, 0];
   else if (autoPad !== 'NOTSET') c.fail(`auto_pad '${autoPad}' is not supported`);
-  const same = asSame(pads, x, kernel, strides, dilations);
+  const same = asSame(pads, sizes, kernel, strides, dilations);
   return { kernel, strides, dilations, pads, padding: same ?? 'explicit' };
 }
 
-/** x padded on its two image axes by ONNX's [top, left, bottom, right] pads. */
+/** x (NCHW) padded on its two image axes by ONNX's [top, left, bottom, right] pads. */
 const padImage = (x: Node, pads: readonly number[], value: number): Node =>
   T.pad(
     x,
@@ -177,19 +225,31 @@ const padImage = (x: Node, pads: readonly number[], value: number): Node =>
     ],
     value,
   );
+/** x (NHWC) padded likewise. */
+const padChannelsLast = (x: Node, pads: readonly number[], value: number): Node =>
+  T.pad(
+    x,
+    [
+      [0, 0],
+      [pads[0]!, pads[2]!],
+      [pads[1]!, pads[3]!],
+      [0, 0],
+    ],
+    value,
+  );
 
-function conv(c: ImportContext): Node {
-  const x = c.required(0).node;
+function conv(c: ImportContext): Value {
+  const { x, sizes } = imageOperand(c);
   const w = c.required(1).node;
   if (w.ndim !== 4) c.fail(`only 2-D convolutions are supported (weight of rank ${w.ndim})`);
-  const win = windowOf(c, x, [w.shape[2]!, w.shape[3]!]);
+  const win = windowOf(c, sizes, [w.shape[2]!, w.shape[3]!]);
   const group = c.int('group', 1);
-  const input = win.padding === 'explicit' ? padImage(x, win.pads, 0) : x;
+  const input = win.padding === 'explicit' ? padChannelsLast(x, win.pads, 0) : x;
   const options = {
     strides: win.strides as [number, number],
     dilation: win.dilations as [number, number],
     padding: win.padding === 'same' ? ('same' as const) : ('valid' as const),
-    dataFormat: 'channelsFirst' as const,
+    dataFormat: 'channelsLast' as const,
   };
   // ONNX's weight is [out, in / group, kh, kw]; tsano's kernel [kh, kw, in, out].
   const kernelOf = (wg: Node) => T.transpose(wg, [2, 3, 1, 0]);
@@ -202,14 +262,14 @@ function conv(c: ImportContext): Node {
     const outPer = out! / group;
     const parts: Node[] = [];
     for (let g = 0; g < group; g++) {
-      const xg = T.index(input, null, [g * inPer!, (g + 1) * inPer!]);
+      const xg = T.index(input, null, null, null, [g * inPer!, (g + 1) * inPer!]);
       const wg = T.index(w, [g * outPer, (g + 1) * outPer]);
       parts.push(T.conv2d(xg, kernelOf(wg), options));
     }
-    y = T.concat(parts, 1);
+    y = T.concat(parts, 3);
   }
   const b = c.input(2);
-  return b ? T.add(y, perChannel(b.node, 4)) : y;
+  return channelsLastValue(b ? T.add(y, b.node) : y);
 }
 
 function convTranspose(c: ImportContext): Node {
@@ -251,11 +311,11 @@ function convTranspose(c: ImportContext): Node {
 
 function pool(kind: 'max' | 'avg'): Importer {
   return (c) => {
-    const x = c.required(0).node;
+    const { x, sizes } = imageOperand(c);
     if (c.outputCount > 1) c.fail("the 'Indices' output is not supported");
     if (c.int('ceil_mode', 0) !== 0) c.fail('ceil_mode 1 is not supported');
     if (!c.has('kernel_shape')) c.fail("needs 'kernel_shape'");
-    const win = windowOf(c, x, c.intList('kernel_shape'));
+    const win = windowOf(c, sizes, c.intList('kernel_shape'));
     if (win.dilations.some((d) => d !== 1)) c.fail('dilations other than 1 are not supported');
     const includePad = kind === 'avg' && c.int('count_include_pad', 0) === 1;
     let input = x;
@@ -263,16 +323,16 @@ function pool(kind: 'max' | 'avg'): Importer {
     if (win.padding === 'explicit' || (includePad && padding === 'same')) {
       if (kind === 'avg' && !includePad)
         c.fail('explicit pads that differ from SAME_UPPER with count_include_pad 0 are not supported');
-      input = padImage(x, win.pads, kind === 'max' ? -Infinity : 0);
+      input = padChannelsLast(x, win.pads, kind === 'max' ? -Infinity : 0);
       padding = 'valid';
     }
     const options = {
       poolSize: win.kernel as [number, number],
       strides: win.strides as [number, number],
       padding,
-      dataFormat: 'channelsFirst' as const,
+      dataFormat: 'channelsLast' as const,
     };
-    return kind === 'max' ? T.maxPool2d(input, options) : T.avgPool2d(input, options);
+    return channelsLastValue(kind === 'max' ? T.maxPool2d(input, options) : T.avgPool2d(input, options));
   };
 }
 
@@ -447,13 +507,28 @@ function normalize(c: ImportContext): Node {
   return b ? T.add(y, b.node) : y;
 }
 
-function batchNorm(c: ImportContext): Node {
+function batchNorm(c: ImportContext): Value | Node {
   if (c.int('training_mode', 0) !== 0 || c.outputCount > 1)
     c.fail('only inference (training_mode 0, one output) is supported');
-  const x = c.required(0).node;
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => perChannel(c.required(i).node, x.ndim));
+  const v = c.required(0);
   const eps = c.float('epsilon', 1e-5);
-  return T.add(T.mul(T.mul(T.sub(x, mean!), T.rsqrt(T.add(variance!, eps))), scale!), bias!);
+  const norm = (x: Node, [scale, bias, mean, variance]: Node[]) =>
+    T.add(T.mul(T.mul(T.sub(x, mean!), T.rsqrt(T.add(variance!, eps))), scale!), bias!);
+  const stats = [1, 2, 3, 4].map((i) => c.required(i).node);
+  // Channels-last, the per-channel vectors broadcast along the last axis as they are.
+  if (v.channelsLast) return channelsLastValue(norm(v.channelsLast, stats));
+  return norm(
+    v.node,
+    stats.map((s) => perChannel(s, v.node.ndim)),
+  );
+}
+
+/** GlobalAveragePool and GlobalMaxPool: over every axis past the channels. */
+function globalPool(c: ImportContext, f: (x: Node, axes: number[], keepdims: boolean) => Node): Value | Node {
+  const v = c.required(0);
+  if (v.channelsLast) return channelsLastValue(f(v.channelsLast, [1, 2], true));
+  const x = v.node;
+  return f(x, x.shape.map((_, i) => i).slice(2), true);
 }
 
 function ifOp(c: ImportContext): Value[] {
@@ -462,19 +537,27 @@ function ifOp(c: ImportContext): Value[] {
   return c.graph(cond.known.data[0] ? 'then_branch' : 'else_branch');
 }
 
-function clipOp(c: ImportContext): Node {
-  let x = c.required(0).node;
-  const lo = c.opset >= 11 ? c.input(1)?.node : c.has('min') ? T.constant(c.float('min'), x.dtype) : undefined;
-  const hi = c.opset >= 11 ? c.input(2)?.node : c.has('max') ? T.constant(c.float('max'), x.dtype) : undefined;
-  if (lo) x = T.maximum(x, lo);
-  if (hi) x = T.minimum(x, hi);
-  return x;
+function clipOp(c: ImportContext): Value | Node {
+  const v = c.required(0);
+  const dtype = v.channelsLast?.dtype ?? v.node.dtype;
+  const bound = (i: number, name: string) =>
+    c.opset >= 11 ? c.input(i) : c.has(name) ? { node: T.constant(c.float(name), dtype) } : undefined;
+  const [lo, hi] = [bound(1, 'min'), bound(2, 'max')];
+  // The bounds are scalars (ONNX's rule), so the image's layout does not matter to them.
+  return pointwise(c, (x) => {
+    let y = x;
+    if (lo) y = T.maximum(y, lo.node);
+    if (hi) y = T.minimum(y, hi.node);
+    return y;
+  });
 }
 
-const leakyRelu: Importer = (c) => {
-  const x = c.required(0).node;
-  return T.where(T.gt(x, 0), x, T.mul(x, c.float('alpha', 0.01)));
-};
+const leakyRelu: Importer = (c) => pointwise(c, (x) => T.where(T.gt(x, 0), x, T.mul(x, c.float('alpha', 0.01))));
+
+/** An op of one operand applied where it is (channels-last stays channels-last). */
+function pointwise(c: ImportContext, f: (x: Node) => Node): Value | Node {
+  return elementwiseOver([c.required(0)], f);
+}
 
 function flattenOp(c: ImportContext): Node {
   const x = c.required(0).node;
@@ -558,29 +641,26 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
     if (neg) return T.eq(x, -Infinity);
     return T.ne(x, x);
   },
-  Where: (c) => T.where(c.required(0).node, c.required(1).node, c.required(2).node),
+  Where: (c) => elementwiseOver([c.required(0), c.required(1), c.required(2)], T.where),
   Clip: clipOp,
   LeakyRelu: leakyRelu,
-  Elu: (c) => T.elu(c.required(0).node, c.float('alpha', 1)),
+  Elu: (c) => pointwise(c, (x) => T.elu(x, c.float('alpha', 1))),
   Selu: (c) => {
-    const x = c.required(0).node;
     const [alpha, gamma] = [c.float('alpha', 1.67326319217681884765625), c.float('gamma', 1.05070102214813232421875)];
-    return T.mul(T.where(T.gt(x, 0), x, T.mul(T.expm1(x), alpha)), gamma);
+    return pointwise(c, (x) => T.mul(T.where(T.gt(x, 0), x, T.mul(T.expm1(x), alpha)), gamma));
   },
-  HardSigmoid: (c) => {
-    const x = c.required(0).node;
-    return T.clip(T.add(T.mul(x, c.float('alpha', 0.2)), c.float('beta', 0.5)), 0, 1);
-  },
+  HardSigmoid: (c) => pointwise(c, (x) => T.clip(T.add(T.mul(x, c.float('alpha', 0.2)), c.float('beta', 0.5)), 0, 1)),
   Gelu: (c) => {
-    const x = c.required(0).node;
-    if (c.string('approximate', 'none') === 'none') return T.gelu(x);
-    const inner = T.mul(T.add(x, T.mul(T.mul(T.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-    return T.mul(T.mul(x, 0.5), T.add(T.tanh(inner), 1));
+    if (c.string('approximate', 'none') === 'none') return pointwise(c, T.gelu);
+    return pointwise(c, (x) => {
+      const inner = T.mul(T.add(x, T.mul(T.mul(T.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+      return T.mul(T.mul(x, 0.5), T.add(T.tanh(inner), 1));
+    });
   },
   Softmax: (c) => T.softmax(c.required(0).node, c.int('axis', -1)),
   LogSoftmax: (c) => T.logSoftmax(c.required(0).node, c.int('axis', -1)),
   Gemm: gemm,
-  MatMul: binary(T.matmul),
+  MatMul: (c) => T.matmul(c.required(0).node, c.required(1).node),
   Einsum: (c) => {
     const xs: Node[] = [];
     for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
@@ -590,14 +670,8 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
   ConvTranspose: convTranspose,
   MaxPool: pool('max'),
   AveragePool: pool('avg'),
-  GlobalAveragePool: (c) => {
-    const x = c.required(0).node;
-    return T.mean(x, x.shape.map((_, i) => i).slice(2), true);
-  },
-  GlobalMaxPool: (c) => {
-    const x = c.required(0).node;
-    return T.max(x, x.shape.map((_, i) => i).slice(2), true);
-  },
+  GlobalAveragePool: (c) => globalPool(c, T.mean),
+  GlobalMaxPool: (c) => globalPool(c, T.max),
   BatchNormalization: batchNorm,
   LayerNormalization: normalize,
   Flatten: flattenOp,
@@ -607,8 +681,13 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
     return T.reshape(x, reshapeTarget(c, x, dims, c.int('allowzero', 0) === 1));
   },
   Transpose: (c) => {
-    const x = c.required(0).node;
-    return T.transpose(x, c.has('perm') ? c.intList('perm').map((a) => axis(c, a, x.ndim)) : undefined);
+    const v = c.required(0);
+    const rank = v.channelsLast ? 4 : v.node.ndim;
+    const perm = c.has('perm') ? c.intList('perm').map((a) => axis(c, a, rank)) : undefined;
+    // NCHW to NHWC and back, as tf2onnx wraps every convolution: the layout tsano keeps anyway.
+    if (v.channelsLast && perm?.join() === '0,2,3,1') return v.channelsLast;
+    if (rank === 4 && perm?.join() === '0,3,1,2') return channelsLastValue(v.node);
+    return T.transpose(v.node, perm);
   },
   Squeeze: (c) => {
     const x = c.required(0).node;
