@@ -350,7 +350,15 @@ const STRUCTURAL: {
   argmin: argReduce('ArgMin'),
   cumsum: (w, n, [x]) => w.emit('CumSum', [w.cast(x!, n.dtype), w.int64s([n.args.axis], true)], n.dtype),
   cumprod: NO_ONNX('running product'),
-  argsort: NO_ONNX('stable sort (TopK does not keep the order of ties)'),
+  // TopK over the whole axis: ONNX specifies ties by the lower index first, which is a stable order.
+  argsort: (w, n, [x]) => {
+    const rank = n.inputs[0]!.ndim;
+    const axis = n.args.axis < 0 ? n.args.axis + rank : n.args.axis;
+    const size = w.emit('Shape', [x!], 'int64', { start: int(axis), end: int(axis + 1) });
+    const attrs = { axis: int(axis), largest: int(n.args.descending ? 1 : 0), sorted: int(1) };
+    const [, indices] = w.emitOutputs('TopK', [x!, size], [w.dtypeOf(x!), 'int64'], attrs);
+    return w.cast(indices!, 'int32');
+  },
   topkIndices: (w, n, [x]) => {
     const k = w.int64s([n.args.k]);
     const attrs = { axis: int(-1), largest: int(1), sorted: int(1) };
@@ -392,7 +400,8 @@ const STRUCTURAL: {
   gather: (w, n, [x, i]) => w.emit('Gather', [x!, i!], n.dtype, { axis: int(n.args.axis) }),
   oneHot: (w, n, [i]) => {
     const values = w.constant(new NDArray(Float32Array.of(0, 1), [2], 'float32'));
-    const hot = w.emit('OneHot', [i!, w.int64s([n.args.depth], true), values], 'float32', { axis: int(-1) });
+    // int32 indices take an int32 depth in ONNX Runtime's OneHot kernels.
+    const hot = w.emit('OneHot', [i!, w.scalar(n.args.depth, 'int32'), values], 'float32', { axis: int(-1) });
     return w.cast(hot, n.args.dtype);
   },
   pad: (w, n, [x]) => {
@@ -463,6 +472,14 @@ const STRUCTURAL: {
   fused: refuse('fused regions exist only after optimization; tsano exports the graph as built'),
   fusedOutput: refuse('fused regions exist only after optimization; tsano exports the graph as built'),
 };
+
+/** Every tsano op with how it exports: written (an ONNX form) or refused (and why), for docs and tests. */
+export function exportStatus(): Readonly<Record<string, 'written' | string>> {
+  const structural = Object.entries(STRUCTURAL as Record<string, Exporter<Op> | Refusal>).map(
+    ([op, e]) => [op, 'refuse' in e ? e.refuse : 'written'] as const,
+  );
+  return Object.fromEntries([...Object.keys(ELEMENTWISE).map((op) => [op, 'written'] as const), ...structural]);
+}
 
 /** The ONNX nodes of one tsano node, its operands already written under the names `ins`. */
 export function exportNode(w: OnnxWriter, n: Node, ins: readonly string[]): string {

@@ -13,6 +13,8 @@ import * as keras from 'tsano/keras';
 import { exportOnnx, importOnnx, OnnxError } from 'tsano/onnx';
 import { anyValue, dataFor } from '../helpers/arbitraries.js';
 import { closestComparison, randomGraph } from '../helpers/random-graph.js';
+import { exportStatus } from '../../src/onnx/export-ops.js';
+import { IMPORTERS } from '../../src/onnx/import-ops.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-onnx-export-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -244,6 +246,55 @@ describe('exportOnnx: compiled functions', () => {
         else expect(Math.abs(a - b), `${name}(${values.data[i]})`).toBeLessThanOrEqual(4 * 2 ** -52 * Math.abs(b));
       }
     }
+  });
+
+  it('shape, index and sorting ops: topk, takeAlongAxis, oneHot, pad, cumsum, argmax, gather, slices, sizes known at call time', async () => {
+    const x = T.tensor('x', { shape: [null, 6] });
+    const labels = T.tensor('labels', { shape: [null], dtype: 'int32' });
+    const top = T.topk(x, 3);
+    const outputs = [
+      T.cast(top.indices, 'float32'),
+      top.values,
+      T.takeAlongAxis(x, T.argsort(x, -1).index(null, '0:2'), -1),
+      T.oneHot(labels, 4),
+      T.pad(
+        x,
+        [
+          [1, 0],
+          [0, 2],
+        ],
+        -1,
+      ),
+      T.cumsum(x, 1),
+      T.cast(T.argmax(x, 1), 'float32'),
+      T.gather(x, T.array([4, 0, 5], [3], 'int32'), 1),
+      T.index(x, '::-1', '1:5:2'),
+      T.mul(T.sum(x), T.cast(T.dimOf(x, 0), 'float32')),
+      T.concat([x, T.square(x)], 1),
+    ];
+    const f = await T.compile([x, labels], outputs);
+    const values = [T.randomNormal([5, 6], { seed: 12, dtype: 'float32' }), T.array([0, 3, 1, 2, 3], [5], 'int32')];
+    const file = fresh('structural');
+    const summary = await exportOnnx(f, file);
+    const theirs = await runtime(file, summary.inputs, values);
+    const mine = f(...values);
+    mine.forEach((m, k) => {
+      expect([...theirs[k]!.shape], `output ${k}`).toEqual([...m.shape]);
+      expectClose(theirs[k]!.data, m.data);
+    });
+  });
+
+  it('docs/onnx.md names every op type importOnnx reads and every tsano op exportOnnx writes or refuses', () => {
+    const doc = readFileSync('docs/onnx.md', 'utf8');
+    const words = new Set(doc.split(/[^A-Za-z0-9]+/));
+    const internal = new Set(['input', 'constant', 'shared', 'fused', 'fusedOutput']);
+    const missing = [
+      ...Object.keys(IMPORTERS).filter((op) => !words.has(op)),
+      ...Object.entries(exportStatus())
+        .filter(([op, status]) => !internal.has(op) && !status.startsWith('it is a gradient helper') && !words.has(op))
+        .map(([op]) => op),
+    ];
+    expect(missing).toEqual([]);
   });
 
   it('refuses what ONNX cannot carry, naming the op: random draws, state updates, linear algebra', async () => {
