@@ -309,7 +309,7 @@ function convTranspose(c: ImportContext): Node {
   return b ? T.add(y, perChannel(b.node, 4)) : y;
 }
 
-function pool(kind: 'max' | 'avg'): Importer {
+function pool(kind: 'max' | 'avg'): (c: ImportContext) => Value {
   return (c) => {
     const { x, sizes } = imageOperand(c);
     if (c.outputCount > 1) c.fail("the 'Indices' output is not supported");
@@ -333,6 +333,41 @@ function pool(kind: 'max' | 'avg'): Importer {
       dataFormat: 'channelsLast' as const,
     };
     return channelsLastValue(kind === 'max' ? T.maxPool2d(input, options) : T.avgPool2d(input, options));
+  };
+}
+
+const WINDOW_ATTRIBUTES = ['kernel_shape', 'strides', 'dilations'];
+
+/**
+ * A 1-D Conv or pool (operands [N, C, L], weights [M, C, k]) as the 2-D one over [N, C, 1, L]: its
+ * window attributes gain a leading 1 (pads a leading 0), and the result drops the added axis.
+ */
+function lifted1d(inner: (c: ImportContext) => Value | Node): Importer {
+  return (c) => {
+    const x = c.required(0);
+    if ((x.channelsLast ? 4 : x.node.ndim) !== 3) return inner(c);
+    const widen = (i: number): Value | undefined => {
+      const v = c.input(i);
+      if (!v || (i > 1 && v.node.ndim !== 3)) return v;
+      return v.node.ndim === 3 ? { node: T.expandDims(v.node, 2) } : v;
+    };
+    const lifted: ImportContext = {
+      ...c,
+      input: (i) => (i <= 1 ? widen(i) : c.input(i)),
+      required: (i) => (i <= 1 ? (widen(i) ?? c.required(i)) : c.required(i)),
+      intList: (name, fallback) => {
+        if (!c.has(name)) return [...(fallback ?? c.intList(name))];
+        const v = c.intList(name);
+        if (name === 'pads') return [0, v[0]!, 0, v[1]!];
+        return WINDOW_ATTRIBUTES.includes(name) ? [1, ...v] : v;
+      },
+    };
+    const out = inner(lifted);
+    const nhwc =
+      'node' in out && !(out instanceof T.Node)
+        ? (out.channelsLast ?? T.transpose(out.node, [0, 2, 3, 1]))
+        : (out as Node);
+    return T.transpose(T.squeeze(nhwc, 1), [0, 2, 1]);
   };
 }
 
@@ -531,10 +566,18 @@ function globalPool(c: ImportContext, f: (x: Node, axes: number[], keepdims: boo
   return f(x, x.shape.map((_, i) => i).slice(2), true);
 }
 
-function ifOp(c: ImportContext): Value[] {
+/** If: the known branch when the condition is known at import time, else Theano's lazy ifelse (only the chosen branch runs). */
+function ifOp(c: ImportContext): Value[] | Node[] {
   const cond = c.required(0);
-  if (!cond.known) c.fail('only an If whose condition is known at import time is supported');
-  return c.graph(cond.known.data[0] ? 'then_branch' : 'else_branch');
+  if (cond.known) return c.graph(cond.known.data[0] ? 'then_branch' : 'else_branch');
+  const [thens, elses] = [c.graph('then_branch'), c.graph('else_branch')];
+  if (thens.length !== elses.length)
+    c.fail(`its branches give ${thens.length} and ${elses.length} outputs; ifelse needs as many`);
+  return T.ifelse(
+    T.reshape(cond.node, []),
+    thens.map((v) => v.node),
+    elses.map((v) => v.node),
+  );
 }
 
 function clipOp(c: ImportContext): Value | Node {
@@ -666,10 +709,10 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
     for (let i = 0; c.input(i); i++) xs.push(c.input(i)!.node);
     return T.einsum(c.string('equation'), ...xs);
   },
-  Conv: conv,
+  Conv: lifted1d(conv),
   ConvTranspose: convTranspose,
-  MaxPool: pool('max'),
-  AveragePool: pool('avg'),
+  MaxPool: lifted1d(pool('max')),
+  AveragePool: lifted1d(pool('avg')),
   GlobalAveragePool: (c) => globalPool(c, T.mean),
   GlobalMaxPool: (c) => globalPool(c, T.max),
   BatchNormalization: batchNorm,

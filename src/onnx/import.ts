@@ -243,13 +243,37 @@ function importNodes(graph: GraphProto, scope: Scope, opset: number, source: Ext
       throw new OnnxError(`${where}: could not be imported (${(e as Error).message})`);
     }
     const values = (Array.isArray(result) ? result : [result]) as (Value | Node)[];
+    const operands = n.input.filter((name) => name !== '').map((name) => scope.get(name));
+    // Subgraphs (If's branches) read the enclosing scope: their values are not the operands'.
+    const foldable =
+      operands.length > 0 && operands.every((v) => v?.known !== undefined) && !n.attribute.some((a) => a.g);
     n.output.forEach((name, k) => {
       if (name === '') return;
       const v = values[k];
       if (!v) throw new OnnxError(`${where}: output ${k} ('${name}') is not supported`);
-      scope.set(name, v instanceof T.Node ? { node: v } : v);
+      const value = v instanceof T.Node ? { node: v } : v;
+      scope.set(name, foldable && !value.known ? folded(value.node, where) : value);
     });
   });
+}
+
+/** Values past this many elements stay nodes for the optimizer to fold (import-time folding is for shape arithmetic). */
+const FOLD_LIMIT = 1 << 16;
+
+/**
+ * A node computed from values known at import time, evaluated now by the reference interpreter: so
+ * shape arithmetic and the conditions of `If` are numbers for the ops that need them.
+ */
+function folded(node: Node, where: string): Value {
+  const size = node.shape.every((d) => d !== null) ? node.shape.reduce<number>((a, d) => a * d!, 1) : Infinity;
+  if (size > FOLD_LIMIT) return { node };
+  try {
+    const value = T.compileSync([], node, { mode: 'js' })() as NDArray;
+    return knownValue(value);
+  } catch (e) {
+    if (e instanceof TsanoError) throw new OnnxError(`${where}: ${e.message}`);
+    throw e;
+  }
 }
 
 class Scope {

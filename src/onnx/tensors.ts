@@ -177,6 +177,9 @@ function valuesOf(t: TensorProto, size: number, source: ExternalDataSource, what
   return field;
 }
 
+/** int64's largest magnitudes as doubles (2^63 − 1 and −2^63 both round to ±2^63). */
+const INT64_EXTREME = 2 ** 63;
+
 /** A TensorProto as an NDArray (int64 values outside int32's range are an OnnxError naming the tensor). */
 export function tensorFromProto(t: TensorProto, source: ExternalDataSource, what = `tensor '${t.name}'`): NDArray {
   if (t.segment) throw new OnnxError(`${what}: segmented tensors are not supported`);
@@ -197,9 +200,12 @@ export function tensorFromProto(t: TensorProto, source: ExternalDataSource, what
     dtype,
   );
   for (let i = 0; i < size; i++) {
-    const v = values[i]!;
-    if (dtype === 'int32' && !(v >= -(2 ** 31) && v < 2 ** 31))
-      throw new OnnxError(`${what}: value ${v} at ${i} is outside int32's range (tsano reads int64 as int32)`);
+    let v = values[i]!;
+    if (dtype === 'int32' && !(v >= -(2 ** 31) && v < 2 ** 31)) {
+      // int64's extremes are how exporters spell "to the end" (Slice bounds): int32's extremes say the same.
+      if (Math.abs(v) >= INT64_EXTREME) v = v > 0 ? 2 ** 31 - 1 : -(2 ** 31);
+      else throw new OnnxError(`${what}: value ${v} at ${i} is outside int32's range (tsano reads int64 as int32)`);
+    }
     out.data[i] = v;
   }
   return out;

@@ -125,6 +125,17 @@ const CASES: Record<string, Case> = {
     attrs: { strides: [2, 2], pads: [1, 1, 0, 1] },
     inputs: [[1, 3, 4, 5], floats([3, 2, 3, 3], 5), floats([2], 6)],
   },
+  'Conv (1-D)': {
+    op: 'Conv',
+    attrs: { pads: [1, 2], strides: [2] },
+    inputs: [[2, 3, 9], floats([4, 3, 3], 20), floats([4], 21)],
+  },
+  'MaxPool (1-D)': { op: 'MaxPool', attrs: { kernel_shape: [3], strides: [2] }, inputs: [[2, 3, 9]] },
+  'AveragePool (1-D)': {
+    op: 'AveragePool',
+    attrs: { kernel_shape: [2], pads: [1, 1], count_include_pad: 1 },
+    inputs: [[2, 3, 8]],
+  },
   'MaxPool (pads)': {
     op: 'MaxPool',
     attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
@@ -304,5 +315,94 @@ describe('importOnnx: each op against ONNX Runtime', () => {
       expect([...mine.shape]).toEqual(theirs.dims);
       expect(Array.from(mine.data)).toEqual(Array.from(theirs.data as Float32Array));
     }
+  });
+
+  it('an If with a condition known only at run time is a lazy ifelse: each call runs its branch', async () => {
+    const branch = (name: string, op: string) => ({
+      name,
+      node: [{ op_type: op, input: ['x'], output: [`${name}_y`] }],
+      output: [{ name: `${name}_y`, type: { tensor_type: { elem_type: 1 } } }],
+    });
+    const model = {
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'if',
+        node: [
+          { op_type: 'ReduceSum', input: ['x'], output: ['total'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+          { op_type: 'Greater', input: ['total', 'zero'], output: ['positive'] },
+          {
+            op_type: 'If',
+            input: ['positive'],
+            output: ['y'],
+            attribute: [
+              { name: 'then_branch', type: 5, g: branch('then', 'Exp') },
+              { name: 'else_branch', type: 5, g: branch('else', 'Neg') },
+            ],
+          },
+        ],
+        initializer: [tensorToProto('zero', T.array(0, [], 'float32'))],
+        input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_param: 'n' }] } } } }],
+        output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
+      },
+    };
+    const bytes = encodeModel(model);
+    const imported = await importOnnx(bytes);
+    const session = await ort.InferenceSession.create(bytes);
+    for (const values of [
+      [1, 2, -0.5],
+      [-1, -2, 0.5, 0.25],
+    ]) {
+      const x = T.array(values, [values.length], 'float32');
+      const theirs = (await session.run({ x: new ort.Tensor('float32', x.data, [values.length]) }))['y']!;
+      const mine = (await imported.predict(x)) as T.NDArray;
+      mine.data.forEach((v, i) =>
+        expect(Math.abs(v - (theirs.data as Float32Array)[i]!)).toBeLessThan(1e-6 * (1 + Math.abs(v))),
+      );
+    }
+  });
+
+  it('an If whose condition is computed from sizes known at import time is its branch', async () => {
+    const branch = (name: string, op: string) => ({
+      name,
+      node: [{ op_type: op, input: ['x'], output: [`${name}_y`] }],
+      output: [{ name: `${name}_y`, type: { tensor_type: { elem_type: 1 } } }],
+    });
+    const model = {
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'if',
+        node: [
+          { op_type: 'Shape', input: ['x'], output: ['s'] },
+          { op_type: 'ReduceProd', input: ['s'], output: ['size'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+          { op_type: 'Greater', input: ['size', 'ten'], output: ['big'] },
+          {
+            op_type: 'If',
+            input: ['big'],
+            output: ['y'],
+            attribute: [
+              { name: 'then_branch', type: 5, g: branch('then', 'Exp') },
+              { name: 'else_branch', type: 5, g: branch('else', 'Neg') },
+            ],
+          },
+        ],
+        initializer: [int64Tensor('ten', [10], true)],
+        input: [
+          { name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 3 }, { dim_value: 4 }] } } } },
+        ],
+        output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
+      },
+    };
+    const bytes = encodeModel(model);
+    const imported = await importOnnx(bytes);
+    const x = T.randomNormal([3, 4], { seed: 4, dtype: 'float32' });
+    const session = await ort.InferenceSession.create(bytes);
+    const theirs = (await session.run({ x: new ort.Tensor('float32', x.data, [3, 4]) }))['y']!;
+    const mine = (await imported.predict(x)) as T.NDArray;
+    mine.data.forEach((v, i) =>
+      expect(Math.abs(v - (theirs.data as Float32Array)[i]!)).toBeLessThan(1e-6 * (1 + Math.abs(v))),
+    );
+    expect(mine.data[0]).toBeCloseTo(Math.exp(x.data[0]!), 5);
   });
 });
