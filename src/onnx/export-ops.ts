@@ -300,6 +300,31 @@ function oihw(w: OnnxWriter, kernel: Node, name: string, perm: readonly number[]
   return w.constant(out);
 }
 
+/**
+ * A depthwise kernel (Keras's DepthwiseConv2D: [kh, kw, C, C·m], zero but for output channels
+ * c·m … c·m + m − 1 of input channel c) as a grouped Conv's weight [C·m, 1, kh, kw], or undefined.
+ * Read from the values, so any kernel of that form (built by any layer) goes as a grouped Conv.
+ */
+function depthwise(kernel: NDArray): NDArray | undefined {
+  const [kh, kw, c, out] = kernel.shape as [number, number, number, number];
+  if (kernel.ndim !== 4 || c < 2 || out % c !== 0) return undefined;
+  const m = out / c;
+  const at = (y: number, x: number, i: number, o: number) => kernel.data[((y * kw + x) * c + i) * out + o]!;
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < c; i++)
+        for (let o = 0; o < out; o++) if (Math.floor(o / m) !== i && at(y, x, i, o) !== 0) return undefined;
+  const weight = new NDArray(
+    new (kernel.data.constructor as Float32ArrayConstructor)(out * kh * kw),
+    [out, 1, kh, kw],
+    kernel.dtype,
+  );
+  for (let o = 0; o < out; o++)
+    for (let y = 0; y < kh; y++)
+      for (let x = 0; x < kw; x++) weight.data[(o * kh + y) * kw + x] = at(y, x, Math.floor(o / m), o);
+  return weight;
+}
+
 /** Conv and the pools take NCHW: a channels-last operand is transposed around them. */
 function channelsFirst(w: OnnxWriter, last: boolean, x: string, body: (x: string) => string): string {
   return last ? toChannelsLast(w, body(toChannelsFirst(w, x))) : body(x);
@@ -424,9 +449,12 @@ const STRUCTURAL: {
   logSoftmax: (w, n, [x]) => w.emit('LogSoftmax', [w.cast(x!, n.dtype)], n.dtype, { axis: int(n.args.axis) }),
   conv2d: (w, n, [x, k]) => {
     const last = n.args.dataFormat === 'channelsLast';
-    const weight = oihw(w, n.inputs[1]!, k!, [3, 2, 0, 1]);
+    const kernel = w.valueOf(n.inputs[1]!);
+    const grouped = kernel && depthwise(kernel);
+    const weight = grouped ? w.constant(grouped) : oihw(w, n.inputs[1]!, k!, [3, 2, 0, 1]);
+    const group: Record<string, Attribute> = grouped ? { group: int(kernel.shape[2]!) } : {};
     return channelsFirst(w, last, x!, (xc) =>
-      w.emit('Conv', [xc, weight], n.dtype, { ...windowAttrs(n.args), dilations: ints(n.args.dilation) }),
+      w.emit('Conv', [xc, weight], n.dtype, { ...windowAttrs(n.args), dilations: ints(n.args.dilation), ...group }),
     );
   },
   maxPool2d: (w, n, [x]) =>

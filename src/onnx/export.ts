@@ -13,7 +13,7 @@ import type { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
 import { TsanoError } from '../../runtime/errors.js';
 import { NDArray } from '../../runtime/ndarray.js';
-import type { CompiledFunction } from '../graph/function.js';
+import { compileSync, type CompiledFunction } from '../graph/function.js';
 import type { AnyLayersModel } from '../keras/model.js';
 import { exportNode, type Attribute, type OnnxValueType, type OnnxWriter } from './export-ops.js';
 import { ATTRIBUTE_TYPE, ONNX_DTYPE, OnnxError, encodeModel } from './schema.js';
@@ -165,10 +165,23 @@ class GraphWriter implements OnnxWriter {
     return t;
   }
 
+  /** A leaf's value, or a value computed from leaves only (a depthwise kernel built from its weights), evaluated now. */
   valueOf(node: Node): NDArray | undefined {
-    return this.leaves.get(node);
+    const leaf = this.leaves.get(node);
+    if (leaf) return leaf;
+    if (this.computed.has(node)) return this.computed.get(node);
+    const size = node.shape.every((d) => d !== null) ? node.shape.reduce<number>((a, d) => a * d!, 1) : Infinity;
+    const fromLeaves =
+      size <= COMPUTED_LIMIT && toposort([node]).every((n) => n.op !== 'input' && n.op !== 'randomUniformLike');
+    const value = fromLeaves ? (compileSync([], node, { mode: 'js' }) as () => NDArray)() : undefined;
+    this.computed.set(node, value);
+    return value;
   }
+  private readonly computed = new Map<Node, NDArray | undefined>();
 }
+
+/** Kernels computed from weights are evaluated at export up to this many elements (else written as ops). */
+const COMPUTED_LIMIT = 1 << 24;
 
 /** A graph to export: inputs, outputs, and how unknown input sizes are named. */
 interface Exportable {
@@ -293,12 +306,17 @@ export function onnxModelOf(target: AnyLayersModel | CompiledFunction, options: 
     producer_version: '0.1.0',
     graph,
   };
-  // Weights folded into another layout (convolution kernels) leave their own initializer unread.
-  const read = new Set(w.nodes.flatMap((n) => n.input));
-  const initializers = w.initializers.filter((t) => read.has(t.name));
+  // Kernels folded into ONNX's layout leave the ops and initializers that computed them unread.
+  const live = new Set<string>(outputNames);
+  const nodes = [...w.nodes]
+    .reverse()
+    .filter((n) => n.output.some((o) => live.has(o)) && (n.input.forEach((i) => live.add(i)), true))
+    .reverse();
+  graph.node = nodes;
+  const initializers = w.initializers.filter((t) => live.has(t.name));
   graph.initializer = initializers;
   const ops: Record<string, number> = {};
-  for (const n of w.nodes) ops[n.op_type] = (ops[n.op_type] ?? 0) + 1;
+  for (const n of nodes) ops[n.op_type] = (ops[n.op_type] ?? 0) + 1;
   return { model, inputNames, outputNames, ops, opset, initializers };
 }
 

@@ -15,6 +15,7 @@ import { anyValue, dataFor } from '../helpers/arbitraries.js';
 import { closestComparison, randomGraph } from '../helpers/random-graph.js';
 import { exportStatus } from '../../src/onnx/export-ops.js';
 import { IMPORTERS } from '../../src/onnx/import-ops.js';
+import { decodeModel } from '../../src/onnx/schema.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-onnx-export-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -188,6 +189,10 @@ describe('exportOnnx: Keras models in ONNX Runtime', () => {
     expect(existsSync(`${file}.data`)).toBe(true);
     const back = await importOnnx(file);
     expect(back.inputs[0]!.params[0]).toBe('batch');
+    // The depthwise convolution goes as a grouped Conv (4 groups), its kernel [8, 1, 3, 3].
+    const written = decodeModel(readFileSync(file), file);
+    const groups = written.graph!.node.flatMap((n) => n.attribute.filter((a) => a.name === 'group').map((a) => a.i));
+    expect(groups).toEqual([4]);
     const mine = model.predict(inputs[0]!) as T.NDArray;
     const again = (await back.predict(inputs[0]!)) as T.NDArray;
     expectClose(again.data, mine.data, 1e-5, 1e-6);
