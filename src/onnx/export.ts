@@ -190,9 +190,13 @@ interface Exportable {
   readonly batchNamed: boolean;
 }
 
+/** A loop of a number of steps known when the graph was built runs as a loop in the library; ONNX gets it built out. */
+const builtOut = (fn: CompiledFunction<unknown>): CompiledFunction<unknown> =>
+  (fn as { builtOut?: () => CompiledFunction<unknown> }).builtOut?.() ?? fn;
+
 function exportableOf(target: AnyLayersModel | CompiledFunction): Exportable {
   if (typeof target === 'function' && 'graphBefore' in target) {
-    const g = target.graphBefore;
+    const g = builtOut(target).graphBefore;
     if (g.updates.length)
       throw new OnnxError(
         `exportOnnx: the function updates ${g.updates.length} shared variable(s); an ONNX model keeps no state between runs (export a function without updates)`,
@@ -200,7 +204,7 @@ function exportableOf(target: AnyLayersModel | CompiledFunction): Exportable {
     return { inputs: g.inputs, outputs: g.outputs, batchNamed: false };
   }
   if (target && typeof (target as AnyLayersModel).makePredictFunction === 'function') {
-    const g = (target as AnyLayersModel).makePredictFunction().graphBefore;
+    const g = builtOut((target as AnyLayersModel).makePredictFunction()).graphBefore;
     if (g.updates.length)
       throw new OnnxError(
         'exportOnnx: the model updates state when it predicts (a stateful layer); ONNX models keep none',

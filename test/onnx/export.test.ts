@@ -151,6 +151,12 @@ describe('exportOnnx: Keras models in ONNX Runtime', () => {
       const out = keras.layers.dense({ units: 2 }).apply(sum) as T.Node;
       return { model: keras.model({ inputs: input, outputs: out }), inputs: [seeded([5, 6], 3)] };
     },
+    'an LSTM over 40 steps (a loop in the library, written out for ONNX)': () => ({
+      model: keras.sequential({
+        layers: [keras.layers.lstm({ units: 5, inputShape: [40, 3] }), keras.layers.dense({ units: 2 })],
+      }),
+      inputs: [seeded([2, 40, 3], 5)],
+    }),
     'an LSTM and a GRU over 12 steps': () => ({
       model: keras.sequential({
         layers: [
