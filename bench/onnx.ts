@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as T from '../src/index.js';
 import { exportFunction } from '../src/export/index.js';
 import { importOnnx } from '../src/onnx/index.js';
@@ -38,9 +39,10 @@ const input = (shape: readonly number[]) =>
 
 /** The child's program: one ONNX Runtime Web session per model, its median run time after a warm-up. */
 const RUNNER = `
-import * as ort from 'onnxruntime-web';
 import { readFileSync } from 'node:fs';
-const [threads, request] = [Number(process.argv[2]), JSON.parse(process.argv[3])];
+const [threads, request, runtime] = [Number(process.argv[2]), JSON.parse(process.argv[3]), process.argv[4]];
+const loaded = await import(runtime);
+const ort = loaded.default ?? loaded;
 ort.env.wasm.numThreads = threads;
 const out = [];
 for (const { file, shape } of request) {
@@ -61,10 +63,9 @@ function onnxRuntimeWeb(threads: number, work: string): number[] {
   const script = path.join(work, 'ort-web-runner.mjs');
   writeFileSync(script, RUNNER);
   const request = MODELS.map((m) => ({ file: path.resolve(m.file), shape: m.shape }));
-  const out = execFileSync(process.execPath, [script, String(threads), JSON.stringify(request)], {
-    cwd: process.cwd(),
+  const runtime = pathToFileURL(require.resolve('onnxruntime-web')).href;
+  const out = execFileSync(process.execPath, [script, String(threads), JSON.stringify(request), runtime], {
     encoding: 'utf8',
-    env: { ...process.env, NODE_PATH: path.resolve('node_modules') },
   });
   return JSON.parse(out) as number[];
 }
@@ -83,11 +84,9 @@ export async function onnxBench(): Promise<void> {
   await T.ready();
   const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-onnx-bench-'));
   try {
-    // The project's own onnxruntime-web, found from the child's folder through the bench's cwd.
-    writeFileSync(path.join(work, 'package.json'), '{"type":"module"}');
     const [one, two] = [1, 2].map((threads) => {
       try {
-        return onnxRuntimeWeb(threads, process.cwd());
+        return onnxRuntimeWeb(threads, work);
       } catch (e) {
         console.error(`ONNX Runtime Web (${threads} threads): ${(e as Error).message.split('\n')[0]}`);
         return undefined;

@@ -317,92 +317,75 @@ describe('importOnnx: each op against ONNX Runtime', () => {
     }
   });
 
-  it('an If with a condition known only at run time is a lazy ifelse: each call runs its branch', async () => {
+  /** A model computing a condition by `nodes` from x, then If(cond) { Exp(x) } else { Neg(x) }. */
+  function ifModel(nodes: object[], initializer: object[], dims: object[]): Uint8Array {
     const branch = (name: string, op: string) => ({
       name,
       node: [{ op_type: op, input: ['x'], output: [`${name}_y`] }],
       output: [{ name: `${name}_y`, type: { tensor_type: { elem_type: 1 } } }],
     });
-    const model = {
+    const choose = {
+      op_type: 'If',
+      input: ['cond'],
+      output: ['y'],
+      attribute: [
+        { name: 'then_branch', type: 5, g: branch('then', 'Exp') },
+        { name: 'else_branch', type: 5, g: branch('else', 'Neg') },
+      ],
+    };
+    return encodeModel({
       ir_version: 8,
       opset_import: [{ domain: '', version: 17 }],
       graph: {
         name: 'if',
-        node: [
-          { op_type: 'ReduceSum', input: ['x'], output: ['total'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
-          { op_type: 'Greater', input: ['total', 'zero'], output: ['positive'] },
-          {
-            op_type: 'If',
-            input: ['positive'],
-            output: ['y'],
-            attribute: [
-              { name: 'then_branch', type: 5, g: branch('then', 'Exp') },
-              { name: 'else_branch', type: 5, g: branch('else', 'Neg') },
-            ],
-          },
-        ],
-        initializer: [tensorToProto('zero', T.array(0, [], 'float32'))],
-        input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_param: 'n' }] } } } }],
+        node: [...nodes, choose],
+        initializer,
+        input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: dims } } } }],
         output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
       },
-    };
-    const bytes = encodeModel(model);
-    const imported = await importOnnx(bytes);
-    const session = await ort.InferenceSession.create(bytes);
-    for (const values of [
-      [1, 2, -0.5],
-      [-1, -2, 0.5, 0.25],
-    ]) {
-      const x = T.array(values, [values.length], 'float32');
-      const theirs = (await session.run({ x: new ort.Tensor('float32', x.data, [values.length]) }))['y']!;
-      const mine = (await imported.predict(x)) as T.NDArray;
-      mine.data.forEach((v, i) =>
-        expect(Math.abs(v - (theirs.data as Float32Array)[i]!)).toBeLessThan(1e-6 * (1 + Math.abs(v))),
-      );
-    }
-  });
+    });
+  }
 
-  it('an If whose condition is computed from sizes known at import time is its branch', async () => {
-    const branch = (name: string, op: string) => ({
-      name,
-      node: [{ op_type: op, input: ['x'], output: [`${name}_y`] }],
-      output: [{ name: `${name}_y`, type: { tensor_type: { elem_type: 1 } } }],
-    });
-    const model = {
-      ir_version: 8,
-      opset_import: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'if',
-        node: [
-          { op_type: 'Shape', input: ['x'], output: ['s'] },
-          { op_type: 'ReduceProd', input: ['s'], output: ['size'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
-          { op_type: 'Greater', input: ['size', 'ten'], output: ['big'] },
-          {
-            op_type: 'If',
-            input: ['big'],
-            output: ['y'],
-            attribute: [
-              { name: 'then_branch', type: 5, g: branch('then', 'Exp') },
-              { name: 'else_branch', type: 5, g: branch('else', 'Neg') },
-            ],
-          },
-        ],
-        initializer: [int64Tensor('ten', [10], true)],
-        input: [
-          { name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 3 }, { dim_value: 4 }] } } } },
-        ],
-        output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
-      },
-    };
-    const bytes = encodeModel(model);
+  /** importOnnx and ONNX Runtime agree on `bytes` for input `x`. */
+  async function expectIfAgrees(bytes: Uint8Array, x: T.NDArray) {
     const imported = await importOnnx(bytes);
-    const x = T.randomNormal([3, 4], { seed: 4, dtype: 'float32' });
     const session = await ort.InferenceSession.create(bytes);
-    const theirs = (await session.run({ x: new ort.Tensor('float32', x.data, [3, 4]) }))['y']!;
+    const theirs = (await session.run({ x: new ort.Tensor('float32', x.data, [...x.shape]) }))['y']!;
     const mine = (await imported.predict(x)) as T.NDArray;
     mine.data.forEach((v, i) =>
       expect(Math.abs(v - (theirs.data as Float32Array)[i]!)).toBeLessThan(1e-6 * (1 + Math.abs(v))),
     );
+    return mine;
+  }
+
+  it('an If with a condition known only at run time is a lazy ifelse: each call runs its branch', async () => {
+    const bytes = ifModel(
+      [
+        { op_type: 'ReduceSum', input: ['x'], output: ['total'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+        { op_type: 'Greater', input: ['total', 'zero'], output: ['cond'] },
+      ],
+      [tensorToProto('zero', T.array(0, [], 'float32'))],
+      [{ dim_param: 'n' }],
+    );
+    for (const values of [
+      [1, 2, -0.5],
+      [-1, -2, 0.5, 0.25],
+    ])
+      await expectIfAgrees(bytes, T.array(values, [values.length], 'float32'));
+  });
+
+  it('an If whose condition is computed from sizes known at import time is its branch', async () => {
+    const bytes = ifModel(
+      [
+        { op_type: 'Shape', input: ['x'], output: ['s'] },
+        { op_type: 'ReduceProd', input: ['s'], output: ['size'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] },
+        { op_type: 'Greater', input: ['size', 'ten'], output: ['cond'] },
+      ],
+      [int64Tensor('ten', [10], true)],
+      [{ dim_value: 3 }, { dim_value: 4 }],
+    );
+    const x = T.randomNormal([3, 4], { seed: 4, dtype: 'float32' });
+    const mine = await expectIfAgrees(bytes, x);
     expect(mine.data[0]).toBeCloseTo(Math.exp(x.data[0]!), 5);
   });
 });
