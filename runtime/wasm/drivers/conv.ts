@@ -206,7 +206,9 @@ function convDirect(
   const stored = pooled ? rows / 4 : rows;
   const shape = pooled ? [g.n, ph, pw, g.cout] : [g.n, g.gh.out, g.gw.out, g.cout];
   const cPtr = ctx.arena.alloc(roundUp(stored, TILE_ROWS) * cols * E);
-  const bands = ctx.parts(rows, TILE_ROWS, 2 * rows * g.depth * g.cout >= PARALLEL_FLOPS && rows >= 2 * TILE_ROWS);
+  // Few channels make a pixel's gather, not its products, the work: count it too when deciding on threads.
+  const work = 2 * rows * g.depth * g.cout >= PARALLEL_FLOPS || rows * g.depth >= PARALLEL_ELEMENTS;
+  const bands = ctx.parts(rows, TILE_ROWS, work && rows >= 2 * TILE_ROWS);
   const scratch = bands.map(() => ctx.arena.alloc(convDirectScratchBytes(g.depth, g.cout, g.c, g.kh * g.kw, dtype)));
   ctx.dispatch(
     bands.map(([r0, r1], t) => [
