@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,6 +186,63 @@ describe('exported models and functions run without the library, bit for bit', (
     await expect(exportFunction(f, path.join(work, 'refused'), { shapes: [[[2, 2]]] })).rejects.toThrow(
       /pad\(x.*runs on the reference kernels/,
     );
+  });
+});
+
+describe('the exported loader on Node 20: by URL, from bytes, with and without relaxed SIMD', () => {
+  /** Runs `body` (an ES module's code, with `load` imported from the export and `fs` at hand) in a fresh node process. */
+  function inChild(dir: string, body: string): unknown {
+    const script = path.join(work, `child-${Math.random().toString(36).slice(2)}.mjs`);
+    writeFileSync(
+      script,
+      `import { readFileSync } from 'node:fs';\nimport { load } from ${JSON.stringify(pathToFileURL(path.join(dir, 'model.mjs')).href)};\n` +
+        `const dir = ${JSON.stringify(dir)};\nconst x = new Float32Array(Array.from({ length: 20 }, (_, i) => Math.sin(i)));\n` +
+        `const bits = (y) => Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength).toString('base64');\n${body}`,
+    );
+    return JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8', env: {} })) as unknown;
+  }
+
+  it('loads by URL and from bytes in a fresh Node process, giving the library’s bits; the plain module where asked', async () => {
+    const model = keras.sequential({
+      layers: [
+        keras.layers.dense({ units: 16, activation: 'tanh', inputShape: [4] }),
+        keras.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    const dir = path.join(work, 'by-url');
+    await exportModel(model, dir, { batchSize: 5 });
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { relaxedSimd: boolean };
+    const x = T.array(
+      Float32Array.from({ length: 20 }, (_, i) => Math.sin(i)),
+      [5, 4],
+    );
+    const library = toWire(model.predict(x) as T.NDArray).data;
+    const answers = inChild(
+      dir,
+      `const url = new URL('model.mjs', 'file://' + dir + '/');
+const byUrl = await load({ url: url.href });
+const files = { wasm: readFileSync(dir + '/model.wasm'), weights: readFileSync(dir + '/weights.bin'), manifest: readFileSync(dir + '/manifest.json') };
+const fromBytes = await load(files);
+const plain = await load(undefined, { simd: 'plain' });
+let refused = '';
+try { await load(files, { simd: 'plain' }); } catch (e) { refused = e.message; }
+process.stdout.write(JSON.stringify({
+  url: [byUrl.simd, bits(byUrl.predict(x, [5, 4]))],
+  bytes: [fromBytes.simd, bits(fromBytes.predict(x, [5, 4]))],
+  plain: [plain.simd, Array.from(plain.predict(x, [5, 4]).data)],
+  refused,
+}));`,
+    ) as Record<string, [string, string | number[]]> & { refused: string };
+    const mode = manifest.relaxedSimd ? 'relaxed' : 'plain';
+    expect(answers.url).toEqual([mode, library]);
+    expect(answers.bytes).toEqual([mode, library]);
+    expect(answers.plain![0]).toBe('plain');
+    const want = (model.predict(x) as T.NDArray).data;
+    (answers.plain![1] as number[]).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-6));
+    if (manifest.relaxedSimd) {
+      expect(existsSync(path.join(dir, 'model.plain.wasm'))).toBe(true);
+      expect(answers.refused).toMatch(/no relaxed SIMD: pass model\.plain\.wasm as plainWasm/);
+    }
   });
 });
 

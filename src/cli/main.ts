@@ -232,10 +232,7 @@ export function cli(): Command {
       '<outdir>',
       'the folder to write (new, empty, or a previous export); with --format onnx, the .onnx file or its folder',
     )
-    .option(
-      '--overwrite',
-      "write the export's five files into a folder that holds other files (they are left as they are)",
-    )
+    .option('--overwrite', "write the export's files into a folder that holds other files (they are left as they are)")
     .option(
       '--batch-size <n>',
       'the batch the exported plan runs (predict takes any number of rows)',

@@ -2,7 +2,8 @@ import { parse, type Node as AcornNode } from 'acorn';
 import { TsanoError } from '../../runtime/errors.js';
 
 /**
- * What generated JavaScript may refer to without declaring it: the language's own objects, wasm,
+ * What generated JavaScript may refer to without declaring it: the language's own objects (globalThis
+ * too, where a loader asks whether it runs in Node), wasm,
  * typed arrays, fetch, URL and TextDecoder. Node's modules only through `import()` of the listed
  * specifiers (the Node path of a loader), so the same file runs in a browser.
  */
@@ -30,6 +31,7 @@ const GLOBALS = new Set([
   'fetch',
   'URL',
   'TextDecoder',
+  'globalThis',
 ]);
 const DYNAMIC_IMPORTS = new Set(['node:fs/promises', 'node:v8']);
 

@@ -53,7 +53,7 @@ export interface ExportOptions {
    */
   readonly relaxedSimd?: boolean;
   /**
-   * Write into a folder that holds other files (only the export's five files are written; nothing
+   * Write into a folder that holds other files (only the export's own files are written; nothing
    * else is touched). Without it such a folder is refused; a new, empty or previous export's folder
    * needs no flag. A folder holding a saved model is refused either way.
    */
@@ -227,6 +227,8 @@ interface Manifest {
   epsilon: number;
   imageDataFormat: string;
   relaxedSimd: boolean;
+  /** The module without relaxed SIMD, for engines that lack it (exports built with relaxed SIMD). */
+  plainModule?: string;
   memoryBytes: number;
   /** weights.bin's exact length, which the loader checks before using it. */
   weightsBytes: number;
@@ -248,8 +250,18 @@ function graphHash(program: Program): string {
 }
 
 /** The files an export writes, and nothing else: the only names it ever replaces in a folder. */
-const EXPORT_FILES = ['model.wasm', 'weights.bin', 'model.mjs', 'model.d.ts', 'manifest.json'] as const;
-type ExportFiles = Record<(typeof EXPORT_FILES)[number], string | Uint8Array>;
+const EXPORT_FILES = [
+  'model.wasm',
+  'model.plain.wasm',
+  'weights.bin',
+  'model.mjs',
+  'model.d.ts',
+  'manifest.json',
+] as const;
+/** Every file but the module without relaxed SIMD, which an export built without relaxed SIMD does not need. */
+type ExportFiles = Record<Exclude<(typeof EXPORT_FILES)[number], 'model.plain.wasm'>, string | Uint8Array> & {
+  'model.plain.wasm'?: Uint8Array;
+};
 /** Files that mark a folder as holding a saved model (TF.js layers format, Keras's files, TF's SavedModel). */
 const SAVED_MODEL = /^(model\.json|saved_model\.pbt?|keras_metadata\.pb)$|\.(keras|h5|hdf5)$/i;
 
@@ -269,20 +281,27 @@ function isPreviousExport(dir: string, entries: readonly string[]): boolean {
 /**
  * Writes the export's files into `dir` without ever deleting what it did not write: the files go to a
  * new folder beside `dir` first, then become `dir` (when it is new or empty) or replace, one rename
- * each, the same five files of a previous export. A folder holding anything else is refused unless
- * `overwrite` (then only the five names are written, the rest left as it is); a folder holding a
+ * each, the same files of a previous export. A folder holding anything else is refused unless
+ * `overwrite` (then only the export's names are written, the rest left as it is); a folder holding a
  * saved model is always refused.
  */
 function writeExport(dir: string, overwrite: boolean, files: ExportFiles): void {
   const target = path.resolve(dir);
   const entries = checkTarget(dir, overwrite);
+  const previous = entries !== undefined && isPreviousExport(target, entries);
   const parent = path.dirname(target);
   mkdirSync(parent, { recursive: true });
   const staging = mkdtempSync(path.join(parent, `.${path.basename(target)}.tsano-export-`));
   try {
-    for (const name of EXPORT_FILES) writeFileSync(path.join(staging, name), files[name]);
+    const names = EXPORT_FILES.filter((name) => files[name] !== undefined);
+    for (const name of names) writeFileSync(path.join(staging, name), files[name]!);
     if (entries === undefined) renameSync(staging, target);
-    else for (const name of EXPORT_FILES) renameSync(path.join(staging, name), path.join(target, name));
+    else {
+      for (const name of names) renameSync(path.join(staging, name), path.join(target, name));
+      // A previous export's module without relaxed SIMD would not match the new one.
+      if (previous && !names.includes('model.plain.wasm'))
+        rmSync(path.join(target, 'model.plain.wasm'), { force: true });
+    }
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -375,6 +394,10 @@ async function exportCompiled(
     // The tape does not depend on the choice: the same functions, in the same order, with the same arguments.
     const relaxedSimd = options.relaxedSimd ?? recorder.relaxedSimd;
     const wasm = buildModule(program.kernels, { relaxedSimd, sharedMemory: false }).bytes;
+    // For engines without relaxed SIMD (Safari, Bun, Node 20 where flags cannot be set): the same kernels in plain SIMD128.
+    const plainWasm = relaxedSimd
+      ? buildModule(program.kernels, { relaxedSimd: false, sharedMemory: false }).bytes
+      : undefined;
     const outputShape = (k: number) =>
       plans[0]!.outputs[k]!.shape.map((d, a) => (outputs[k]!.shape[a] === null ? null : d));
     const weights = store.bytes();
@@ -387,6 +410,7 @@ async function exportCompiled(
       epsilon: epsilon(),
       imageDataFormat: imageDataFormat(),
       relaxedSimd,
+      ...(plainWasm ? { plainModule: 'model.plain.wasm' } : {}),
       memoryBytes: Math.max(layout.bytes, ...plans.map((p) => p.tape.ptr + p.tape.bytes)) + 65536,
       weightsBytes: weights.length,
       ...(batchSize !== undefined ? { batchSize } : {}),
@@ -406,6 +430,7 @@ async function exportCompiled(
     const manifestText = JSON.stringify(manifest);
     writeExport(dir, options.overwrite ?? false, {
       'model.wasm': wasm,
+      ...(plainWasm ? { 'model.plain.wasm': plainWasm } : {}),
       'weights.bin': weights,
       'model.mjs': loader,
       'model.d.ts': declarations(manifest),

@@ -7,6 +7,12 @@
  */
 export const LOADER_SOURCE = `const TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array, bool: Uint8Array };
 const NAMES = ['model.wasm', 'weights.bin', 'manifest.json'];
+// One function using f32x4.relaxed_madd: valid only where the engine has relaxed SIMD.
+const Z = [253, 12].concat(new Array(16).fill(0));
+const BODY = [0].concat(Z, Z, Z, [253, 133, 2, 11]);
+const PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, BODY.length + 2, 1, BODY.length].concat(BODY));
+const host = globalThis.process;
+const inNode = !!(host && host.versions && host.versions.node);
 
 function fail(message) {
   throw new Error('tsano export: ' + message);
@@ -27,7 +33,7 @@ function manifestOf(bytes) {
   }
 }
 
-/** Each file checked for what it must be before it is used: a damaged or wrong file is named, never run. */
+// A damaged or wrong file is named, never run.
 function checkFiles(files) {
   const m = files.manifest;
   if (!m || typeof m !== 'object' || m.format !== 'tsano-export-1')
@@ -41,10 +47,14 @@ function checkFiles(files) {
   return { wasm, weights, manifest: m };
 }
 
-async function readFiles(source) {
+async function readFiles(source, relaxed) {
   if (source && source.wasm && source.weights && source.manifest) {
     const m = source.manifest;
-    return checkFiles({ wasm: source.wasm, weights: source.weights, manifest: m instanceof Object && !ArrayBuffer.isView(m) && !(m instanceof ArrayBuffer) ? m : manifestOf(m) });
+    const manifest = m instanceof Object && !ArrayBuffer.isView(m) && !(m instanceof ArrayBuffer) ? m : manifestOf(m);
+    const plain = manifest.relaxedSimd && !relaxed;
+    if (plain && !source.plainWasm)
+      fail('this engine has no relaxed SIMD: pass model.plain.wasm as plainWasm beside wasm');
+    return checkFiles({ wasm: plain ? source.plainWasm : source.wasm, weights: source.weights, manifest });
   }
   const base = source && source.url ? new URL('./', source.url) : new URL('./', import.meta.url);
   let read;
@@ -58,24 +68,30 @@ async function readFiles(source) {
       return response.arrayBuffer();
     };
   }
-  const [wasm, weights, manifest] = await Promise.all(NAMES.map(read));
-  return checkFiles({ wasm, weights, manifest: manifestOf(manifest) });
+  const manifest = manifestOf(await read('manifest.json'));
+  const plain = manifest.relaxedSimd && !relaxed;
+  if (plain && !manifest.plainModule) fail('this engine has no relaxed SIMD and the export has no module without it');
+  const [wasm, weights] = await Promise.all([read(plain ? manifest.plainModule : 'model.wasm'), read('weights.bin')]);
+  return checkFiles({ wasm, weights, manifest });
+}
+
+// Node: no Liftoff, relaxed SIMD (behind Node 20's flag), before anything compiles.
+async function engineHasRelaxedSimd(options) {
+  if (inNode) {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString('--no-liftoff');
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  }
+  return options.simd !== 'plain' && WebAssembly.validate(PROBE);
 }
 
 const fmt = (shape) => '[' + shape.map((d) => (d === null ? '?' : d)).join(', ') + ']';
 const sizeOf = (shape) => shape.reduce((a, b) => a * b, 1);
 
-export async function load(source) {
-  const { wasm, weights, manifest: m } = await readFiles(source);
-  if (!(source && source.wasm)) {
-    // In Node: the settings the library runs with (no Liftoff tier, relaxed SIMD), before compiling.
-    const base = source && source.url ? new URL('./', source.url) : new URL('./', import.meta.url);
-    if (base.protocol === 'file:') {
-      const v8 = await import('node:v8');
-      v8.setFlagsFromString('--no-liftoff');
-      if (m.relaxedSimd) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    }
-  }
+export async function load(source, options = {}) {
+  const relaxed = await engineHasRelaxedSimd(options);
+  const { wasm, weights, manifest: m } = await readFiles(source, relaxed);
+  const simd = m.relaxedSimd && relaxed ? 'relaxed' : 'plain';
   const store = weights;
   const memory = new WebAssembly.Memory({ initial: Math.ceil(m.memoryBytes / 65536), maximum: 65536 });
   const parallel = () => fail('a tape split across threads');
@@ -144,6 +160,7 @@ export async function load(source) {
 
   const exported = {
     manifest: m,
+    simd,
     call(...inputs) {
       const values = check(inputs);
       const outputs = runPlan(planFor(values), values);
@@ -166,7 +183,7 @@ export async function load(source) {
     },
   };
   if (m.kind === 'model') {
-    // Rows are independent in a model's forward pass: any batch runs as chunks of the exported one.
+    // Rows are independent: any batch runs as chunks of the exported one.
     exported.predict = (data, shape) => {
       const spec = m.inputs[0];
       const [value] = check([{ data, shape }]);
