@@ -50,6 +50,7 @@ export type { CompileOptions, CompiledFunction, CompiledGraph, CompileStats, Mod
 export type { OptimizerLevel, PhaseReport } from '../compiler/rewrite/pipeline.js';
 export { RULE_NAMES } from '../compiler/rewrite/pipeline.js';
 export { debugprint, pp, type DebugprintOptions } from './graph/debugprint.js';
+export { printGraph, type PrintGraphOptions } from './graph/print-graph.js';
 export { NDArray, full, randomNormal, randomUniform } from '../runtime/ndarray.js';
 import { toNDArray, type ArrayOptions, type ArrayValue as Values } from '../runtime/ndarray.js';
 import type { DType as ElementType } from '../runtime/dtype.js';

@@ -9,7 +9,7 @@ function idName(n: number): string {
   return s;
 }
 
-function label(node: Node): string {
+export function nodeLabel(node: Node): string {
   switch (node.op) {
     case 'input':
       return (node.args as OpArgs['input']).name || '<input>';
@@ -41,7 +41,7 @@ export function formatTree(roots: readonly Node[], headings: readonly string[] =
     if (!seen) ids.set(node, idName(ids.size));
     const name = node.name && node.op !== 'input' && node.op !== 'shared' ? ` '${node.name}'` : '';
     const type = `${node.dtype} ${formatShape(node.shape)}`;
-    lines.push(`${first}${label(node)} [id ${ids.get(node)}]${name}${seen ? '' : ' ' + type}`);
+    lines.push(`${first}${nodeLabel(node)} [id ${ids.get(node)}]${name}${seen ? '' : ' ' + type}`);
     if (seen) return;
     for (const input of node.inputs) visit(input, prefix + ' |', prefix + ' |');
   };

@@ -16,6 +16,8 @@ import {
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { CustomLayer, registerClass, type CallKwargs, type CustomLayerClass } from './layers/custom.js';
+import { plotModel, type PlotModelOptions } from './plot-model.js';
+import { TrainingCurves, type TrainingCurvesArgs } from './training-curves.js';
 import {
   Bidirectional,
   GRU,
@@ -390,7 +392,13 @@ export const callbacks = {
     new LearningRateScheduler(...args),
   modelCheckpoint: (args: ConstructorParameters<typeof ModelCheckpoint>[0]) => new ModelCheckpoint(args),
   csvLogger: (...args: ConstructorParameters<typeof CSVLogger>) => new CSVLogger(...args),
+  /** Loss and metrics drawn per batch and epoch into an HTML page that reloads while fit runs, or an SVG. */
+  trainingCurves: (args: TrainingCurvesArgs) => new TrainingCurves(args),
 };
+
+/** Keras's keras.utils: plotModel draws a model's layers (plot_model). */
+export const utils = { plotModel };
+export type { PlotModelOptions, TrainingCurvesArgs };
 export { ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, CSVLogger };
 export { Sequential, Functional, LayersModel, History, EarlyStopping, TerminateOnNaN };
 export { BatchNormalization, LayerNormalization, Embedding, Add, Multiply, Concatenate, MultiHeadAttention };

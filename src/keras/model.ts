@@ -605,6 +605,17 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
     await loadKerasWeights(this, localPath(file));
   }
 
+  /** Each layer's name, class, output shape and parameter count (the summary's rows, plotModel's boxes). */
+  layerSummary(): { name: string; className: string; outputShape: Shape; params: number }[] {
+    this.inferenceGraph();
+    return this.layers.map((l) => ({
+      name: l.name,
+      className: l.className,
+      outputShape: this.layerOutputShape(l),
+      params: l.countParams(),
+    }));
+  }
+
   /** Keras-style table of layers, output shapes and parameter counts; returned and printed. */
   /** Prints the layer table line by line with `print`; TF.js's form `summary(lineLength, positions, printFn)` works too. */
   summary(
@@ -614,15 +625,11 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
   ): string;
   summary(...args: unknown[]): string {
     const print = (typeof args[0] === 'function' ? args[0] : (args[2] ?? console.log)) as (line: string) => void;
-    this.inferenceGraph();
-    const rows = this.layers.map((l): [string, string, string] => {
-      const shape = this.layerOutputShape(l);
-      return [
-        `${l.name} (${l.className})`,
-        `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`,
-        String(l.countParams()),
-      ];
-    });
+    const rows = this.layerSummary().map((l): [string, string, string] => [
+      `${l.name} (${l.className})`,
+      `(${l.outputShape.map((d) => (d === null ? 'None' : d)).join(', ')})`,
+      String(l.params),
+    ]);
     const total = this.layers.reduce((s, l) => s + l.countParams(), 0);
     const trainable = this.trainableWeights.reduce((s, w) => s + w.get().size, 0);
     const text = layerTable(this.modelName, rows, total, trainable);
