@@ -87,3 +87,60 @@ describe('an exported model in a real browser', () => {
     120_000,
   );
 });
+
+describe('pictures in a real browser', () => {
+  it.skipIf(!CHROMIUM && !required)(
+    "printGraph's page: fused boxes closed, opened by a click, search marks nodes; the curves page draws its series",
+    async () => {
+      expect(CHROMIUM, 'Chromium is not installed (apt-get install -y chromium)').toBeDefined();
+      await T.ready();
+      const x = T.matrix('x');
+      const w = T.shared(T.randomNormal([4, 3], { seed: 1 }), 'W');
+      const f = await T.compile([x], T.sum(T.tanh(T.mul(T.add(T.dot(x, w), 1), 2))));
+      const dir = path.join(work, 'pictures');
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir, { recursive: true });
+      await T.printGraph(f, { format: 'html', file: path.join(dir, 'index.html'), title: 'graph' });
+      const model = keras.sequential({ layers: [keras.layers.dense({ units: 1, inputShape: [2] })] });
+      model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+      await model.fit(T.randomNormal([16, 2], { seed: 1 }), T.randomNormal([16, 1], { seed: 2 }), {
+        epochs: 2,
+        batchSize: 4,
+        verbose: 0,
+        callbacks: [keras.callbacks.trainingCurves({ file: path.join(dir, 'curves.html') })],
+      });
+      const { server, url } = await serve(dir);
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox'] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(url);
+        const hidden = () =>
+          page.evaluate(
+            `[...document.querySelectorAll('g.node')].filter((g) => getComputedStyle(g).display === 'none').length`,
+          ) as Promise<number>;
+        const closed = await hidden();
+        expect(closed).toBeGreaterThan(0);
+        await page.click('g.cluster');
+        expect(await hidden()).toBe(0);
+        await page.fill('#search', 'tanh');
+        expect(await page.textContent('#count')).toMatch(/^[1-9]\d* found$/);
+        // For a person to look at: test/.generated/ (not in the repository).
+        const shots = path.resolve('test/.generated');
+        mkdirSync(shots, { recursive: true });
+        await page.screenshot({ path: path.join(shots, 'printGraph.png') });
+        await page.goto(`${url}curves.html`);
+        const points = (await page.evaluate(
+          `[...document.querySelectorAll('polyline.series')].map((p) => p.points.numberOfItems)`,
+        )) as number[];
+        // 16 rows in batches of 4 for 2 epochs: 8 batch points and 2 epoch points.
+        expect(points).toEqual([8, 2]);
+        await page.screenshot({ path: path.join(shots, 'trainingCurves.png') });
+      } finally {
+        await browser.close();
+        server.close();
+      }
+    },
+    60_000,
+  );
+});
