@@ -62,6 +62,23 @@ describe('T.printGraph', () => {
     expect(count(optimized, /class="node/g)).toBeLessThan(count(built, /class="node/g));
   });
 
+  it("the optimizer's story: each node a rewrite made names it; a profile colours each step's node by its time", async () => {
+    const x = T.matrix('x');
+    const w = T.shared(T.randomNormal([4, 3], { seed: 1 }), 'W');
+    const f = await T.compile([x], T.sum(T.log(T.add(1, T.exp(T.dot(x, w))))));
+    const dot = await T.printGraph(f);
+    const made = [...dot.matchAll(/⟵ (\w+)/g)].map((m) => m[1]!);
+    expect(made.length).toBeGreaterThan(0);
+    for (const rule of made) expect([...T.RULE_NAMES, 'elementwise_fusion']).toContain(rule);
+    expect(dot).toMatch(/softplus/);
+    const value = T.randomNormal([8, 4], { seed: 2 });
+    const profile = f.profile(value, { repeats: 3 });
+    const timed = await T.printGraph(f, { profile });
+    // Every step of the program shows its time on its node or box.
+    expect((timed.match(/\d+\.\d{3} ms \(\d+\.\d%\)/g) ?? []).length).toBe(profile.steps.length);
+    await expect(T.printGraph(f, { profile, stage: 'built' })).rejects.toThrow(/drawn on the optimized graph/);
+  });
+
   it('the HTML page holds the drawing, a search box, and fused boxes that open on a click', async () => {
     const f = await logistic();
     const file = path.join(work, 'graph.html');

@@ -4,6 +4,7 @@ import type { Op, OpArgs } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import { formatShape } from '../ir/type.js';
 import { match, rootOp, type RewriteContext, type Rule } from './pattern.js';
+import { recordRewrite } from './provenance.js';
 
 /** How often each rule fired, by name. */
 export type RuleCounts = Record<string, number>;
@@ -44,7 +45,7 @@ function applyOnce(node: Node, index: RuleIndex, ctx: RewriteContext): { rule: R
     const replacement = withOrigin(node.origin, () => r.build(bindings, node, ctx));
     if (replacement && replacement !== node) {
       checkReplacement(node, replacement, r);
-      return { rule: r, replacement };
+      return { rule: r, replacement: recordRewrite(replacement, r.name) };
     }
   }
   return undefined;

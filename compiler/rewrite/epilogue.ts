@@ -3,6 +3,7 @@ import { Node } from '../ir/node.js';
 import { isElementwise, type FusedArgs, type FusedInstr, type FusedProduct, type FusedRef } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import type { RuleCounts } from './engine.js';
+import { recordRewrite } from './provenance.js';
 
 export const EPILOGUE_RULE = 'matmul_epilogue_fusion';
 export const POOL_RULE = 'conv_pool_fusion';
@@ -77,18 +78,24 @@ export function fuseMatmulEpilogues(roots: readonly Node[], counts: RuleCounts, 
     });
     counts[EPILOGUE_RULE] = (counts[EPILOGUE_RULE] ?? 0) + 1;
   }
-  return rebuildFused(roots, plans);
+  return rebuildFused(roots, plans, EPILOGUE_RULE);
 }
 
 /** Where a fusion puts fused nodes: the node each replaces, with the new node's inputs and arguments. */
 type FusedPlans = Map<Node, { inputs: readonly Node[]; args: FusedArgs }>;
 
 /** The graph with each planned node replaced by its fused node, built bottom-up so its inputs are the rebuilt ones. */
-function rebuildFused(roots: readonly Node[], plans: FusedPlans): Node[] {
+function rebuildFused(roots: readonly Node[], plans: FusedPlans, rule: string): Node[] {
   if (plans.size === 0) return [...roots];
   return rebuild(roots, (node, rebuilt) => {
     const plan = plans.get(node);
-    return plan && withOrigin(node.origin, () => Node.make('fused', plan.inputs.map(rebuilt), plan.args));
+    return (
+      plan &&
+      recordRewrite(
+        withOrigin(node.origin, () => Node.make('fused', plan.inputs.map(rebuilt), plan.args)),
+        rule,
+      )
+    );
   });
 }
 
@@ -140,5 +147,5 @@ export function fuseConvPooling(roots: readonly Node[], counts: RuleCounts): Nod
     });
     counts[POOL_RULE] = (counts[POOL_RULE] ?? 0) + 1;
   }
-  return rebuildFused(roots, plans);
+  return rebuildFused(roots, plans, POOL_RULE);
 }

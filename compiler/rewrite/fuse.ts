@@ -11,6 +11,7 @@ import {
 } from '../ir/ops.js';
 import { withOrigin } from '../ir/origin.js';
 import { predictLayout } from '../schedule/kernels.js';
+import { recordRewrite, rewriteOf } from './provenance.js';
 import type { TensorType } from '../ir/type.js';
 import type { RuleCounts } from './engine.js';
 
@@ -150,7 +151,9 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
     };
     const instrs: FusedInstr[] = region.members.map((m, i) => {
       instrIndex.set(m, i);
-      return { op: m.op, args: m.args, inputs: m.inputs.map(ref), dtype: m.dtype };
+      const instr = { op: m.op, args: m.args, inputs: m.inputs.map(ref), dtype: m.dtype };
+      const rule = rewriteOf(m);
+      return rule ? recordRewrite(instr, rule) : instr;
     });
     const sink = region.members[region.members.length - 1]!;
     const escaping = region.members.filter(
@@ -166,7 +169,10 @@ export function fuseElementwise(roots: readonly Node[], counts: RuleCounts): Nod
         ? { reduce: { op: region.reduce.op as FusableReduce, axes: reduceArgs!.axes, keepdims: reduceArgs!.keepdims } }
         : {}),
     };
-    const fused = withOrigin(sink.origin, () => Node.make('fused', inputs.map(resolve), args));
+    const fused = recordRewrite(
+      withOrigin(sink.origin, () => Node.make('fused', inputs.map(resolve), args)),
+      'elementwise_fusion',
+    );
     counts['elementwise_fusion'] = (counts['elementwise_fusion'] ?? 0) + 1;
     const outputIndex = new Map(outputs.map((o, i) => [o, i]));
     const result = { fused, outputIndex };

@@ -142,7 +142,12 @@ export function printProgram(p: Program): string {
  * worked out when first read: most steps never fail or get profiled, and describing every step of a
  * large program took longer than scheduling it.
  */
+const STEP_NODES = new WeakMap<Step, Node>();
+/** The graph node a step computes (for pictures of a profile on the graph). */
+export const nodeOfStep = (step: Step): Node | undefined => STEP_NODES.get(step);
+
 function withMessageText(node: Node, step: Omit<Step, 'label' | 'operandLabels' | 'where'>): Step {
+  STEP_NODES.set(step as Step, node);
   let label: string | undefined;
   let operandLabels: readonly string[] | undefined;
   let where: string | undefined;

@@ -13,6 +13,9 @@ import type { FusedArgs, FusedInstr } from '../../compiler/ir/ops.js';
 import { formatOrigin } from '../../compiler/ir/origin.js';
 import { nodeLabel } from '../../compiler/ir/print.js';
 import { formatShape } from '../../compiler/ir/type.js';
+import { rewriteOf } from '../../compiler/rewrite/provenance.js';
+import { nodeOfStep } from '../../compiler/schedule/program.js';
+import type { Profile } from '../../runtime/profile.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import type { CompiledFunction } from './function.js';
@@ -26,13 +29,28 @@ export interface PrintGraphOptions {
   readonly file?: string;
   /** The page's and the drawing's title. */
   readonly title?: string;
+  /** `f.profile(...)`'s result: each step's time on its node, the slowest reddest (optimized stage). */
+  readonly profile?: Profile;
 }
 
-/** What the graph drawing is made of: roots with headings (outputs, updates of shared variables). */
+/** What the graph drawing is made of: roots with headings (outputs, updates of shared variables), and each node's time. */
 interface Drawing {
   readonly outputs: readonly Node[];
   readonly updates: readonly (readonly [Node, Node])[];
+  readonly times?: ReadonlyMap<Node, { readonly ms: number; readonly share: number }>;
 }
+
+/** A share of the time as a colour from white (none) to red (all of it). */
+const heat = (share: number) => {
+  const g = Math.round(255 - 200 * Math.min(1, Math.max(0, share * 2)));
+  return `#ff${g.toString(16).padStart(2, '0')}${g.toString(16).padStart(2, '0')}`;
+};
+const timeText = (t: { ms: number; share: number }) => `${t.ms.toFixed(3)} ms (${(t.share * 100).toFixed(1)}%)`;
+/** What the optimizer did to a node, as a line of its label. */
+const story = (n: Node) => {
+  const rule = rewriteOf(n);
+  return rule ? `\n⟵ ${rule}` : '';
+};
 
 const COLORS = {
   input: '#c8e6c9',
@@ -41,6 +59,7 @@ const COLORS = {
   op: '#ffffff',
   fused: '#fff3e0',
   output: '#ffe0b2',
+  rewritten: '#6a1b9a',
 } as const;
 
 /** A dot string literal. */
@@ -80,6 +99,7 @@ function fusedCluster(
   region: number,
   operand: (k: number) => string,
   lines: string[],
+  time: { ms: number; share: number } | undefined,
 ): string {
   const a = n.args as FusedArgs;
   const inner = (k: number) => `${id}_i${k}`;
@@ -96,7 +116,10 @@ function fusedCluster(
     regionInput = (k) => (k === 0 ? product : operand(k + 1));
   }
   a.instrs.forEach((instr: FusedInstr, k) => {
-    body.push(`${inner(k)} ${attrs({ label: `${instr.op}\n${instr.dtype}`, shape: 'box', class: cls })};`);
+    const rule = rewriteOf(instr);
+    body.push(
+      `${inner(k)} ${attrs({ label: `${instr.op}\n${instr.dtype}${rule ? `\n⟵ ${rule}` : ''}`, shape: 'box', class: cls, ...(rule ? { color: COLORS.rewritten, penwidth: '2' } : {}) })};`,
+    );
     for (const ref of instr.inputs)
       lines.push(`${ref.from === 'instr' ? inner(ref.index) : regionInput(ref.index)} -> ${inner(k)};`);
   });
@@ -112,9 +135,13 @@ function fusedCluster(
     result = next;
   }
   const count = a.instrs.length + (a.product ? 1 : 0) + (a.reduce ? 1 : 0) + (a.pool ? 1 : 0);
+  const rule = rewriteOf(n);
+  const label = [`fused: ${count} ops → ${typeOf(n)}`, rule && `(${rule})`, time && timeText(time)]
+    .filter(Boolean)
+    .join('\n');
   lines.push(
     `subgraph cluster_${id} {`,
-    `label=${quote(`fused: ${count} ops → ${typeOf(n)}`)}; style="filled,rounded"; fillcolor=${quote(COLORS.fused)}; class=${quote(`fused region-${region}`)}; tooltip=${quote(where(n))};`,
+    `label=${quote(label)}; style="filled,rounded"; fillcolor=${quote(time ? heat(time.share) : COLORS.fused)}; class=${quote(`fused region-${region}`)}; tooltip=${quote(where(n))};`,
     ...body,
     '}',
   );
@@ -139,17 +166,28 @@ function toDot(d: Drawing, title: string): string {
       continue;
     }
     if (n.op === 'fused') {
-      const result = fusedCluster(n as Node<'fused'>, id, regions++, (k) => ids.get(n.inputs[k]!)!, lines);
+      const result = fusedCluster(
+        n as Node<'fused'>,
+        id,
+        regions++,
+        (k) => ids.get(n.inputs[k]!)!,
+        lines,
+        d.times?.get(n),
+      );
       ids.set(n, result);
       continue;
     }
     ids.set(n, id);
     const name = n.name && n.op !== 'input' && n.op !== 'shared' ? `'${n.name}'\n` : '';
+    const time = d.times?.get(n);
+    const rewritten = rewriteOf(n) !== undefined;
     lines.push(
       `${id} ${attrs({
-        label: `${name}${nodeLabel(n)}\n${typeOf(n)}`,
+        label: `${name}${nodeLabel(n)}\n${typeOf(n)}${story(n)}${time ? `\n${timeText(time)}` : ''}`,
         style: 'filled',
         ...leafStyle(n),
+        ...(time ? { fillcolor: heat(time.share) } : {}),
+        ...(rewritten ? { color: COLORS.rewritten, penwidth: '2' } : {}),
         tooltip: `${nodeLabel(n)}: ${typeOf(n)}; ${where(n)}`,
       })};`,
     );
@@ -229,12 +267,26 @@ for (const cluster of svg.querySelectorAll('g.cluster')) {
 `;
 }
 
-function drawingOf(target: Node | readonly Node[] | CompiledFunction<unknown>, stage: 'optimized' | 'built'): Drawing {
+function drawingOf(
+  target: Node | readonly Node[] | CompiledFunction<unknown>,
+  stage: 'optimized' | 'built',
+  profile: Profile | undefined,
+): Drawing {
   if (target instanceof Node) return { outputs: [target], updates: [] };
   if (Array.isArray(target)) return { outputs: target as readonly Node[], updates: [] };
   if (typeof target === 'function' && 'graph' in target) {
     const g = stage === 'built' ? target.graphBefore : target.graph;
-    return { outputs: g.outputs, updates: g.updates };
+    if (!profile) return { outputs: g.outputs, updates: g.updates };
+    if (stage === 'built')
+      throw new ConfigError("printGraph: a profile is drawn on the optimized graph (stage 'optimized')");
+    // Each step's time on the node it computes.
+    const times = new Map<Node, { ms: number; share: number }>();
+    for (const s of profile.steps) {
+      const step = target.program.steps[s.index];
+      const node = step && nodeOfStep(step);
+      if (node) times.set(node, { ms: s.meanMs, share: s.share });
+    }
+    return { outputs: g.outputs, updates: g.updates, times };
   }
   throw new ConfigError('printGraph: expected an expression, an array of expressions or a compiled function');
 }
@@ -247,14 +299,14 @@ export async function printGraph(
   target: Node | readonly Node[] | CompiledFunction<unknown>,
   options: PrintGraphOptions = {},
 ): Promise<string> {
-  checkOptionNames('printGraph', options, ['format', 'stage', 'file', 'title']);
+  checkOptionNames('printGraph', options, ['format', 'stage', 'file', 'title', 'profile']);
   const format = options.format ?? 'dot';
   const stage = options.stage ?? 'optimized';
   if (!['dot', 'svg', 'html'].includes(format))
     throw new ConfigError(`printGraph: format must be 'dot', 'svg' or 'html', got ${JSON.stringify(format)}`);
   if (stage !== 'optimized' && stage !== 'built')
     throw new ConfigError(`printGraph: stage must be 'optimized' or 'built', got ${JSON.stringify(stage)}`);
-  const drawing = drawingOf(target, stage);
+  const drawing = drawingOf(target, stage, options.profile);
   const title = options.title ?? (typeof target === 'function' ? `compiled function (${stage})` : 'expression');
   return renderDot(toDot(drawing, title), format, title, options.file);
 }
