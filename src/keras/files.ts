@@ -13,7 +13,8 @@ import { isKerasFile } from './hdf5.js';
  * The file decides, so the caller says which it expects (TensorFlow.js types it `Tensor | Tensor[]`).
  */
 type Outputs = T.NDArray | T.NDArray[];
-import { localPath, reason } from './save.js';
+import { fetchBytes, locate } from './model-urls.js';
+import { reason } from './save.js';
 import { isObject, modelFromTopology, type Config } from './serialization.js';
 
 /** A model.json is a topology and a manifest; anything near this size is not one. */
@@ -204,7 +205,9 @@ function decodeWeights(
  * the field, and nothing outside the model's folder is read.
  */
 export async function loadModel<Out extends Outputs = T.NDArray>(target: string): Promise<LayersModel<Out>> {
-  const file = localPath(target);
+  const where = locate(target, 'load');
+  if (where.kind === 'http') return loadModelByUrl<Out>(where.url);
+  const file = where.path;
   if (isKerasFile(file)) return (await loadKerasFile(file)) as LayersModel<Out>;
   let bytes: Buffer;
   try {
@@ -218,6 +221,43 @@ export async function loadModel<Out extends Outputs = T.NDArray>(target: string)
   const groups = readManifest(json['weightsManifest'], path.dirname(path.resolve(file)), file);
   const provided = new Map<string, { spec: WeightSpec; value: T.NDArray }>();
   for (const group of groups) decodeWeights(group, await readWeightFiles(group, file), file, provided);
+  return modelFromArtifacts<Out>(json, provided, file);
+}
+
+/** The folder weights paths are checked against when a model comes by URL: they must name files beside model.json. */
+const URL_FOLDER = '/model';
+
+/** A TensorFlow.js layers model served over http(s): model.json, then its weights files beside it, as TF.js loads it. */
+async function loadModelByUrl<Out extends Outputs>(url: URL): Promise<LayersModel<Out>> {
+  const bytes = await fetchBytes(url, 'model.json');
+  if (bytes.length > MAX_MODEL_JSON_BYTES)
+    throw new LoadError(`${url.href}: ${bytes.length} bytes is too large for a model.json`);
+  const json = parseJsonFile(Buffer.from(bytes), url.href);
+  if (!isObject(json) || !isObject(json['modelTopology']))
+    throw new LoadError(`${url.href}: no modelTopology (is this a TensorFlow.js layers model?)`);
+  const groups = readManifest(json['weightsManifest'], URL_FOLDER, url.href);
+  const provided = new Map<string, { spec: WeightSpec; value: T.NDArray }>();
+  for (const group of groups) {
+    const parts = await Promise.all(
+      group.files.map((f) => fetchBytes(new URL(path.posix.relative(URL_FOLDER, f), url), 'a weights file')),
+    );
+    const data = Buffer.concat(parts);
+    const declared = group.weights.reduce((sum, w) => sum + w.bytes, 0);
+    if (data.length !== declared)
+      throw new LoadError(
+        `${url.href}: the weights files hold ${data.length} bytes, the manifest declares ${declared}`,
+      );
+    decodeWeights(group, data, url.href, provided);
+  }
+  return modelFromArtifacts<Out>(json, provided, url.href);
+}
+
+/** The model of a topology, its weights taken by name from `provided` (each checked against the shape the topology makes). */
+function modelFromArtifacts<Out extends Outputs>(
+  json: Record<string, unknown>,
+  provided: ReadonlyMap<string, { spec: WeightSpec; value: T.NDArray }>,
+  file: string,
+): LayersModel<Out> {
   const used = new Set<string>();
   const source = (name: string, shape: readonly number[]) => {
     const found = provided.get(name);

@@ -18,7 +18,8 @@ import { storeRounded } from '../graph/variables.js';
 import { asSamples, range, samplesByName, takeRows, type ModelData } from './model-data.js';
 import { concat } from '../../runtime/reference/shape.js';
 import { ProgressBar } from './progress.js';
-import { localPath, saveModel } from './save.js';
+import { layersArtifacts, localPath, saveModel } from './save.js';
+import { locate, postModel } from './model-urls.js';
 import { saveKerasFile, saveKerasH5, saveKerasWeights } from './keras-save.js';
 import { loadKerasWeights } from './keras-weights.js';
 
@@ -582,12 +583,18 @@ export abstract class LayersModel<Out extends T.NDArray | T.NDArray[] = T.NDArra
    * Writes the model: to a path ending in `.keras`, as Python Keras 3 saves it (an archive
    * `keras.saving.load_model` opens); to one ending in `.h5` or `.hdf5`, as Keras's legacy HDF5;
    * otherwise as a TensorFlow.js layers model, `dir/model.json` and `dir/weights.bin` ('file://dir'
-   * also works).
+   * also works); to an http(s):// URL as TensorFlow.js's http handler sends it (a multipart POST of
+   * model.json and model.weights.bin). TF.js's browser storages (indexeddb://, localstorage://,
+   * downloads://) are a SaveError naming the scheme.
    */
   async save(target: string): Promise<void> {
-    if (/\.keras$/i.test(target)) await saveKerasFile(this, localPath(target));
-    else if (/\.(h5|hdf5)$/i.test(target)) await saveKerasH5(this, localPath(target));
-    else await saveModel(this, target);
+    const where = locate(target, 'save');
+    if (where.kind === 'http') {
+      const { json, bytes } = layersArtifacts(this, './model.weights.bin');
+      await postModel(where.url, json, bytes);
+    } else if (/\.keras$/i.test(where.path)) await saveKerasFile(this, where.path);
+    else if (/\.(h5|hdf5)$/i.test(where.path)) await saveKerasH5(this, where.path);
+    else await saveModel(this, where.path);
   }
 
   /** Writes the weights as Keras 3's `save_weights` does: to a path ending in `.weights.h5`. */

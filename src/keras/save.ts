@@ -40,6 +40,28 @@ async function currentWeightFiles(dir: string): Promise<string[]> {
   }
 }
 
+/** The model in TensorFlow.js's layers format: model.json's content (its weights in `weightsName`) and the weights' bytes. */
+export function layersArtifacts(model: AnyLayersModel, weightsName: string): { json: object; bytes: Uint8Array } {
+  const weights = model.weights;
+  const bytes = new Uint8Array(weights.reduce((s, w) => s + w.get().size * 4, 0));
+  let offset = 0;
+  for (const w of weights) {
+    const v = w.get().dtype === 'float32' ? w.get() : w.get().astype('float32');
+    bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), offset);
+    offset += v.data.byteLength;
+  }
+  const json = {
+    format: 'layers-model',
+    generatedBy: 'tsano',
+    convertedBy: null,
+    modelTopology: model.topology(),
+    weightsManifest: [
+      { paths: [weightsName], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) },
+    ],
+  };
+  return { json, bytes };
+}
+
 /**
  * Writes `dir/model.json` (TensorFlow.js layers-model format) and its weights file. Replacing a model is
  * atomic: the new weights go to a file the old model.json does not list (weights.bin, or weights-2.bin when
@@ -55,23 +77,9 @@ export async function saveModel(model: AnyLayersModel, target: string): Promise<
   }
   const previous = await currentWeightFiles(dir);
   const weightsName = previous.includes('weights.bin') ? 'weights-2.bin' : 'weights.bin';
-  const weights = model.weights;
-  const bytes = new Uint8Array(weights.reduce((s, w) => s + w.get().size * 4, 0));
-  let offset = 0;
-  for (const w of weights) {
-    const v = w.get().dtype === 'float32' ? w.get() : w.get().astype('float32');
-    bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), offset);
-    offset += v.data.byteLength;
-  }
-  const json = JSON.stringify({
-    format: 'layers-model',
-    generatedBy: 'tsano',
-    convertedBy: null,
-    modelTopology: model.topology(),
-    weightsManifest: [
-      { paths: [weightsName], weights: weights.map((w) => ({ name: w.name, shape: w.get().shape, dtype: 'float32' })) },
-    ],
-  });
+  const artifacts = layersArtifacts(model, weightsName);
+  const { bytes } = artifacts;
+  const json = JSON.stringify(artifacts.json);
   const files = [path.join(dir, weightsName), path.join(dir, 'model.json')];
   const written: string[] = [];
   let renamed = 0;
