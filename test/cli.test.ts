@@ -33,7 +33,8 @@ describe('tsano command line', () => {
   it('help lists every command; each command has its own help', async () => {
     const { code, out } = await run('--help');
     expect(code).toBe(0);
-    for (const c of ['demo', 'graph-demo', 'info', 'export', 'import-onnx', 'bench']) expect(out).toContain(c);
+    for (const c of ['demo', 'graph-demo', 'info', 'export', 'import-onnx', 'studio', 'bench'])
+      expect(out).toContain(c);
     const exportHelp = await run('export', '--help');
     expect(exportHelp.code).toBe(0);
     expect(exportHelp.out).toMatch(/Usage: tsano export \[options\] <model> <outdir>/);
@@ -142,5 +143,39 @@ describe('tsano command line', () => {
     const wrong = await run('export', saved, onnxFile, '--format', 'tflite');
     expect(wrong.code).toBe(2);
     expect(wrong.err).toMatch(/Allowed choices are wasm, onnx/);
+  });
+
+  it("studio serves a model's pages on 127.0.0.1: layers, the graph as built and optimized, the profile", async () => {
+    const { studio } = await import('../src/cli/studio.js');
+    const model = keras.sequential({
+      layers: [
+        keras.layers.dense({ units: 8, activation: 'relu', inputShape: [4] }),
+        keras.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    const saved = path.join(work, 'studio.keras');
+    await model.save(saved);
+    for (const target of [saved, path.resolve('test/fixtures/onnx/cnn/model.onnx')]) {
+      const served = await studio(target);
+      try {
+        expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+        const index = await (await fetch(served.url)).text();
+        for (const page of served.pages) {
+          expect(index).toContain(`href="${page}"`);
+          const html = await (await fetch(served.url + page)).text();
+          expect(html, page).toMatch(/<svg[\s\S]*<\/svg>/);
+        }
+        expect(served.pages).toEqual([
+          ...(target.endsWith('.keras') ? ['layers.html'] : []),
+          'built.html',
+          'optimized.html',
+          'profile.html',
+        ]);
+        expect(await (await fetch(served.url + 'profile.html')).text()).toMatch(/\d+\.\d{3} ms \(\d+\.\d%\)/);
+        expect((await fetch(served.url + 'secret.txt')).status).toBe(404);
+      } finally {
+        await served.close();
+      }
+    }
   });
 });

@@ -255,6 +255,19 @@ export function cli(): Command {
     .option('--overwrite', "write the export's files into a folder that holds other files")
     .action(importOnnxModel);
   program
+    .command('studio')
+    .description(
+      "serve a model's pictures on 127.0.0.1: its layers, its graph as built and optimized, and a profile on the graph",
+    )
+    .argument('<model>', 'a saved model (its folder, model.json, a .keras or .h5 file) or an .onnx file')
+    .option('--port <n>', 'the port (default: any free one)', positiveInteger)
+    .action(async (model: string, options: { port?: number }) => {
+      const { studio } = await import('./studio.js');
+      const served = await studio(model, options.port ?? 0);
+      console.log(`tsano studio: ${served.url} (${served.pages.join(', ')}); Ctrl-C stops it`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => void served.close().then(resolve)));
+    });
+  program
     .command('bench')
     .description('run the benchmarks against TensorFlow.js and jax-js (source checkout)')
     .option('--quick', 'three runs instead of eleven')
