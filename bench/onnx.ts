@@ -1,12 +1,13 @@
 /**
- * ONNX models imported by tsano against ONNX Runtime Web (its wasm backend, one thread and two) on the
+ * ONNX models imported by tsano against ONNX Runtime Web (its wasm backend, one thread and two) and
+ * @jax-js/onnx (jit on jax-js's wasm backend, in this process) on the
  * same inputs: PyTorch's small CNN (the fixture) and openWakeWord's speech embedding model (a 1.3 MB
  * convolutional network converted by tf2onnx, shipped in an npm package). ONNX Runtime Web fixes its
  * thread count when it first loads, so each thread count runs in a child process of its own; tsano
  * runs here. Sizes: tsano's standalone export of the model against ONNX Runtime Web's runtime files.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +81,34 @@ function onnxRuntimeWebSize(): number {
   return files.filter((f) => present.includes(f)).reduce((a, f) => a + statSync(path.join(dist, f)).size, 0);
 }
 
+/** @jax-js/onnx's run of each model (jit, its wasm backend), in this process: ms per run, or why it cannot. */
+async function jaxJsOnnx(): Promise<(number | string)[]> {
+  (globalThis as { navigator?: unknown }).navigator ??= { hardwareConcurrency: 1, userAgent: 'node' };
+  type JaxArray = { ref: JaxArray; reshape(s: number[]): JaxArray; dataSync(): unknown };
+  const jax = (await import('@jax-js/jax')) as unknown as {
+    init(): Promise<void>;
+    jit<F>(f: F): F;
+    numpy: { array(d: Float32Array): JaxArray };
+  };
+  await jax.init();
+  const { ONNXModel } = (await import('@jax-js/onnx')) as unknown as {
+    ONNXModel: new (bytes: Uint8Array) => { run(inputs: Record<string, JaxArray>): Record<string, JaxArray> };
+  };
+  const out: (number | string)[] = [];
+  for (const m of MODELS) {
+    try {
+      const model = new ONNXModel(new Uint8Array(readFileSync(m.file)));
+      const x = jax.numpy.array(input(m.shape)).reshape(m.shape);
+      const run = jax.jit(model.run.bind(model));
+      const name = (await importOnnx(m.file)).inputs[0]!.name;
+      out.push(steady(() => Object.values(run({ [name]: x.ref }))[0]!.dataSync(), 5));
+    } catch (e) {
+      out.push((e as Error).message.split('\n')[0]!.slice(0, 80));
+    }
+  }
+  return out;
+}
+
 export async function onnxBench(): Promise<void> {
   await T.ready();
   const work = mkdtempSync(path.join(os.tmpdir(), 'tsano-onnx-bench-'));
@@ -92,15 +121,20 @@ export async function onnxBench(): Promise<void> {
         return undefined;
       }
     });
-    console.log('\nONNX models imported: tsano (all threads) against ONNX Runtime Web 1.30 (wasm), ms per run');
+    const jaxJs = await jaxJsOnnx().catch((e: Error) => MODELS.map(() => e.message));
+    console.log(
+      '\nONNX models imported: tsano (all threads) against ONNX Runtime Web 1.30 (wasm) and @jax-js/onnx, ms per run',
+    );
     for (const [k, m] of MODELS.entries()) {
       const model = await importOnnx(m.file);
       const f = await model.toFunction();
       const x = T.array(input(m.shape), m.shape, 'float32');
       const ours = steady(() => f(x), 15);
       const ratio = (theirs?: number) => (theirs === undefined ? 'n/a' : `${(ours / theirs).toFixed(2)}x`);
+      const jax = jaxJs[k];
+      const jaxText = typeof jax === 'number' ? `${jax.toFixed(3)} ms (${ratio(jax)})` : `cannot run it (${jax})`;
       console.log(
-        `${m.name}: tsano ${ours.toFixed(3)} ms (reference steps ${f.stats.referenceSteps}); ORT Web 1 thread ${one?.[k]?.toFixed(3) ?? 'n/a'} ms (${ratio(one?.[k])}), 2 threads ${two?.[k]?.toFixed(3) ?? 'n/a'} ms (${ratio(two?.[k])}); target ≤ 0.7x`,
+        `${m.name}: tsano ${ours.toFixed(3)} ms (reference steps ${f.stats.referenceSteps}); ORT Web 1 thread ${one?.[k]?.toFixed(3) ?? 'n/a'} ms (${ratio(one?.[k])}), 2 threads ${two?.[k]?.toFixed(3) ?? 'n/a'} ms (${ratio(two?.[k])}); @jax-js/onnx ${jaxText}; target ≤ 0.7x`,
       );
       if (k === 2) {
         const dir = path.join(work, 'export');
