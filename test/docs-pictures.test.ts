@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as T from 'tsano';
+import { logisticStep } from './helpers/logistic.js';
 import * as keras from 'tsano/keras';
 
 const GRAPH = fileURLToPath(new URL('../docs/pictures/logistic-regression.svg', import.meta.url));
@@ -13,28 +14,11 @@ const CURVES = fileURLToPath(new URL('../docs/pictures/training-curves.svg', imp
 const write = process.env['TSANO_WRITE_DOCS'] === '1';
 beforeAll(() => T.ready());
 
-/** Theano's logistic regression step: softmax, its negative log-likelihood, and SGD updates. */
-async function logistic() {
-  const x = T.matrix('x');
-  const y = T.ivector('y');
-  const w = T.shared(T.zeros([4, 3]), 'W');
-  const b = T.shared(T.zeros([3]), 'b');
-  const p = T.softmax(T.add(T.dot(x, w), b));
-  const cost = T.neg(T.mean(T.log(T.index(p, T.arange(T.shape(p, 0)), y))));
-  const [gw, gb] = T.grad(cost, [w, b]);
-  return T.compile([x, y], cost, {
-    updates: [
-      [w, T.sub(w, T.mul(gw!, 0.1))],
-      [b, T.sub(b, T.mul(gb!, 0.1))],
-    ],
-  });
-}
-
 const nodes = (svg: string) => (svg.match(/class="node/g) ?? []).length;
 
 describe('docs/pictures', () => {
   it('the logistic regression step as printGraph draws it (optimized)', async () => {
-    const f = await logistic();
+    const f = await logisticStep();
     const title = 'logistic regression, one SGD step (optimized)';
     const svg = await T.printGraph(f, { format: 'svg', title, ...(write ? { file: GRAPH } : {}) });
     expect(existsSync(GRAPH)).toBe(true);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as T from 'tsano';
+import { logisticStep } from './helpers/logistic.js';
 import * as keras from 'tsano/keras';
 import { toposort } from '../compiler/ir/graph.js';
 
@@ -16,26 +17,9 @@ beforeAll(() => T.ready());
 
 const count = (text: string, pattern: RegExp) => (text.match(pattern) ?? []).length;
 
-/** A logistic regression step, as Theano's tutorial writes it: its graph has shared variables and updates. */
-async function logistic() {
-  const x = T.matrix('x');
-  const y = T.ivector('y');
-  const w = T.shared(T.randomNormal([3, 2], { seed: 1 }), 'W');
-  const b = T.shared(T.zeros([2]), 'b');
-  const p = T.softmax(T.add(T.dot(x, w), b));
-  const loss = T.neg(T.mean(T.log(T.index(p, T.arange(T.shape(p, 0)), y))));
-  const [gw, gb] = T.grad(loss, [w, b]);
-  return T.compile([x, y], loss, {
-    updates: [
-      [w, T.sub(w, T.mul(gw!, 0.1))],
-      [b, T.sub(b, T.mul(gb!, 0.1))],
-    ],
-  });
-}
-
 describe('T.printGraph', () => {
   it('draws every node of the graph as built once, its outputs, and each update as a dashed edge', async () => {
-    const f = await logistic();
+    const f = await logisticStep(3, 2);
     const { outputs, updates } = f.graphBefore;
     const nodes = toposort([...outputs, ...updates.map(([, e]) => e)]).length;
     const dot = await T.printGraph(f, { stage: 'built' });
@@ -44,12 +28,12 @@ describe('T.printGraph', () => {
     const svg = await T.printGraph(f, { stage: 'built', format: 'svg' });
     expect(svg).toMatch(/^<\?xml[\s\S]*<svg/);
     expect(count(svg, /<g id="node\d+" class="node/g)).toBe(nodes + outputs.length);
-    // A node the user built says where: this file.
-    expect(svg).toContain('pictures.test.ts:');
+    // A node the user built says where: the helper that builds the step.
+    expect(svg).toContain('helpers/logistic.ts:');
   });
 
   it('the optimized graph has fewer nodes, and each fused region is a box holding its ops', async () => {
-    const f = await logistic();
+    const f = await logisticStep(3, 2);
     const roots = [...f.graph.outputs, ...f.graph.updates.map(([, e]) => e)];
     const fused = toposort(roots).filter((n) => n.op === 'fused');
     expect(fused.length).toBeGreaterThan(0);
@@ -80,7 +64,7 @@ describe('T.printGraph', () => {
   });
 
   it('the HTML page holds the drawing, a search box, and fused boxes that open on a click', async () => {
-    const f = await logistic();
+    const f = await logisticStep(3, 2);
     const file = path.join(work, 'graph.html');
     const html = await T.printGraph(f, { format: 'html', file, title: 'logistic regression' });
     expect(readFileSync(file, 'utf8')).toBe(html);
