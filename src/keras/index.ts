@@ -16,6 +16,12 @@ import {
 import { ConfigError } from '../../runtime/errors.js';
 import { checkOptionNames } from '../../runtime/options.js';
 import { CustomLayer, registerClass, type CallKwargs, type CustomLayerClass } from './layers/custom.js';
+import {
+  CategoryEncoding,
+  Discretization,
+  type CategoryEncodingArgs,
+  type DiscretizationArgs,
+} from './layers/preprocessing.js';
 import { plotModel, type PlotModelOptions } from './plot-model.js';
 import { TrainingCurves, type TrainingCurvesArgs } from './training-curves.js';
 import {
@@ -226,6 +232,8 @@ export const layers = {
   identity: (args: LayerArgs = {}) => new Identity(args),
   elu: (args?: ConstructorParameters<typeof ELU>[0]) => new ELU(args),
   rescaling: (args: ConstructorParameters<typeof Rescaling>[0]) => new Rescaling(args),
+  categoryEncoding: (args: CategoryEncodingArgs) => new CategoryEncoding(args),
+  discretization: (args: DiscretizationArgs) => new Discretization(args),
   lambda: (args: ConstructorParameters<typeof Lambda>[0]) => new Lambda(args),
   centerCrop: (args: ConstructorParameters<typeof CenterCrop>[0]) => new CenterCrop(args),
   unitNormalization: (args: LayerArgs = {}) => new UnitNormalization(args),
@@ -276,6 +284,7 @@ export { Conv1D, MaxPooling1D, AveragePooling1D, GaussianNoise, SpatialDropout1D
 export { Subtract, Average, Maximum, Minimum, LeakyReLU, ReLU, Softmax, PReLU };
 export { RepeatVector, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, CenterCrop };
 export { GaussianDropout, AlphaDropout, Identity, ELU, Rescaling, Lambda, UnitNormalization, GroupNormalization };
+export { CategoryEncoding, Discretization, type CategoryEncodingArgs, type DiscretizationArgs };
 export { Normalization };
 export { Attention, AdditiveAttention };
 export { GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D };

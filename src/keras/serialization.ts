@@ -1,6 +1,7 @@
 import * as T from '../index.js';
 import { LoadError } from '../../runtime/errors.js';
 import { Activation, Dense, Dropout, Flatten, Identity, Rescaling, Reshape } from './layers/core.js';
+import { CategoryEncoding, Discretization, type EncodingMode } from './layers/preprocessing.js';
 import {
   AveragePooling2D,
   Conv2D,
@@ -160,6 +161,19 @@ const LAYERS: Record<string, (c: Config, shape: Config) => AnyLayer> = {
   ELU: (c, s) => new ELU({ ...s, alpha: (c['alpha'] as number | undefined) ?? 1 }),
   Rescaling: (c, s) =>
     new Rescaling({ ...s, scale: c['scale'] as number, offset: (c['offset'] as number | undefined) ?? 0 }),
+  CategoryEncoding: (c, s) =>
+    new CategoryEncoding({
+      ...s,
+      numTokens: c['numTokens'] as number,
+      outputMode: (c['outputMode'] as EncodingMode | undefined) ?? 'multi_hot',
+    }),
+  Discretization: (c, s) =>
+    new Discretization({
+      ...s,
+      ...(c['binBoundaries'] ? { binBoundaries: c['binBoundaries'] as number[] } : { numBins: c['numBins'] as number }),
+      epsilon: (c['epsilon'] as number | undefined) ?? 0.01,
+      outputMode: (c['outputMode'] as 'int' | EncodingMode | undefined) ?? 'int',
+    }),
   CenterCrop: (c, s) =>
     new CenterCrop({ ...s, height: c['height'] as number, width: c['width'] as number, ...format(c) }),
   UnitNormalization: (c, s) => {
