@@ -371,6 +371,38 @@ function lifted1d(inner: (c: ImportContext) => Value | Node): Importer {
   };
 }
 
+/**
+ * Resize by whole factors with mode 'nearest' (an upsampling, as U-Nets and detectors use it): each
+ * pixel repeated along the image axes, which is what ONNX's nearest modes pick for integer scales
+ * under half_pixel, pytorch_half_pixel and asymmetric coordinates.
+ */
+function resize(c: ImportContext): Value | Node {
+  const v = c.required(0);
+  const rank = v.channelsLast ? 4 : v.node.ndim;
+  if (c.string('mode', 'nearest') !== 'nearest') c.fail(`mode '${c.string('mode')}' is not supported (only nearest)`);
+  const coordinates = c.string('coordinate_transformation_mode', 'half_pixel');
+  if (!['half_pixel', 'pytorch_half_pixel', 'asymmetric'].includes(coordinates))
+    c.fail(`coordinate_transformation_mode '${coordinates}' is not supported with whole scales`);
+  const nearest = c.string('nearest_mode', 'round_prefer_floor');
+  if (nearest !== 'round_prefer_floor' && nearest !== 'floor') c.fail(`nearest_mode '${nearest}' is not supported`);
+  const nchw = v.channelsLast
+    ? [null, v.channelsLast.shape[3]!, v.channelsLast.shape[1]!, v.channelsLast.shape[2]!]
+    : v.node.shape;
+  const scales = c.input(2)?.known ? Array.from(c.input(2)!.known!.data) : undefined;
+  const sizes = c.ints(3);
+  const factors = scales?.length
+    ? scales
+    : (sizes?.map((s, i) => (s === null || nchw[i] === null ? NaN : s / nchw[i]!)) ??
+      c.fail('needs scales or sizes known at import time'));
+  if (factors.length !== rank || factors.some((f) => !Number.isInteger(f) || f < 1))
+    c.fail(`only whole scale factors ≥ 1 are supported, got [${factors.join(', ')}]`);
+  if (factors[0] !== 1 || factors[1] !== 1 || rank !== 4)
+    c.fail('only the two image axes of an NCHW value can be scaled');
+  const x = asChannelsLast(v);
+  const along = (y: Node, axis: number, f: number) => (f === 1 ? y : T.repeat(y, f, axis));
+  return channelsLastValue(along(along(x, 1, factors[2]!), 2, factors[3]!));
+}
+
 function gemm(c: ImportContext): Node {
   let a = c.required(0).node;
   let b = c.required(1).node;
@@ -711,6 +743,7 @@ export const IMPORTERS: Readonly<Record<string, Importer>> = {
   },
   Conv: lifted1d(conv),
   ConvTranspose: convTranspose,
+  Resize: resize,
   MaxPool: lifted1d(pool('max')),
   AveragePool: lifted1d(pool('avg')),
   GlobalAveragePool: (c) => globalPool(c, T.mean),

@@ -136,6 +136,15 @@ const CASES: Record<string, Case> = {
     attrs: { kernel_shape: [2], pads: [1, 1], count_include_pad: 1 },
     inputs: [[2, 3, 8]],
   },
+  'Resize (nearest, scales)': {
+    op: 'Resize',
+    inputs: [[1, 2, 3, 4], '', { floats: T.array([1, 1, 2, 3], [4], 'float32') }],
+  },
+  'Resize (nearest, asymmetric, sizes)': {
+    op: 'Resize',
+    attrs: { coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
+    inputs: [[2, 3, 2, 2], '', '', { int64: [2, 3, 4, 6] }],
+  },
   'MaxPool (pads)': {
     op: 'MaxPool',
     attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
