@@ -107,7 +107,16 @@ class PlannedBody {
     this.records = planned.plan.tape.subarray(0, planned.plan.tape.length - 1);
   }
 
-  static of(planned: PlannedCall, inputs: number): PlannedBody | undefined {
+  /** The body as planned for a first step's arguments (the plan's extra inputs after them), or undefined. */
+  static lookup(lookup: PlanLookup, args0: readonly NDArray[]): { body: PlannedBody; all: NDArray[] } | undefined {
+    const planned = lookup(args0);
+    if (!planned) return undefined;
+    const all = [...args0, ...(planned.extra ?? [])];
+    const body = PlannedBody.of(planned, all.length);
+    return body && { body, all };
+  }
+
+  private static of(planned: PlannedCall, inputs: number): PlannedBody | undefined {
     const { plan } = planned;
     const [item, ...more] = plan.items;
     if (!item || more.length || item.kind !== 'wasm' || item.checks.length) return undefined;
@@ -247,12 +256,10 @@ export function runForwardInWasm(
   args0: readonly NDArray[],
   keep: boolean,
 ): { outputs: NDArray[]; kept?: KeptSteps } | undefined {
-  const planned = lookup(args0);
-  if (!planned) return undefined;
-  const all = [...args0, ...(planned.extra ?? [])];
-  const body = PlannedBody.of(planned, all.length);
-  if (!body) return undefined;
-  const { accelerator, plan } = planned;
+  const found = PlannedBody.lookup(lookup, args0);
+  if (!found) return undefined;
+  const { body, all } = found;
+  const { accelerator, plan } = body.planned;
   const resultShapes = body.resultTypes(all);
   const parts = partsOf(step, value, args0, resultShapes);
   const O = step.outputs.length;
@@ -417,12 +424,10 @@ export function runReverseInWasm(
   const args0 = [...lastInputs, ...current, ...resultTypes.map((r) => zerosOf(r.dtype, r.shape))].map((a, i, all) =>
     all.indexOf(a) < i ? a.clone() : a,
   );
-  const planned = lookup(args0);
-  if (!planned) return undefined;
-  const all = [...args0, ...(planned.extra ?? [])];
-  const body = PlannedBody.of(planned, all.length);
-  if (!body) return undefined;
-  const { accelerator, plan } = planned;
+  const found = PlannedBody.lookup(lookup, args0);
+  if (!found) return undefined;
+  const { body, all } = found;
+  const { accelerator, plan } = body.planned;
   accelerator.install(plan);
   const region = new Region(align(plan.tapePtr + plan.tape.byteLength));
   body.place(region, all);
