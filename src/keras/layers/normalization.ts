@@ -25,6 +25,19 @@ function checkNormalization(args: NormalizationArgs & { momentum?: number }, lay
   );
 }
 
+/** (x − mean)/√(variance + epsilon), the mean and variance taken by `meanOf` over the axes a layer normalizes. */
+function standardize(x: T.Node, meanOf: (v: T.Node) => T.Node, epsilon: number): T.Node {
+  const centered = T.sub(x, meanOf(x));
+  return T.mul(centered, T.rsqrt(T.add(meanOf(T.square(centered)), epsilon)));
+}
+
+/** The Keras config entries every normalization layer writes, with Keras's defaults. */
+const normalizationConfig = (args: NormalizationArgs) => ({
+  epsilon: args.epsilon ?? 1e-3,
+  center: args.center ?? true,
+  scale: args.scale ?? true,
+});
+
 /** The feature axis as a non-negative index, and the parameter shape that broadcasts along it. */
 function featureAxis(shape: Shape, axis: number, name: string): { axis: number; size: number; broadcast: number[] } {
   const a = axis < 0 ? axis + shape.length : axis;
@@ -97,9 +110,7 @@ export class BatchNormalization extends Layer {
       name: this.name,
       axis: this.args.axis ?? -1,
       momentum: this.args.momentum ?? 0.99,
-      epsilon: this.args.epsilon ?? 1e-3,
-      center: this.args.center ?? true,
-      scale: this.args.scale ?? true,
+      ...normalizationConfig(this.args),
     };
   }
 }
@@ -118,10 +129,7 @@ export class LayerNormalization extends Layer {
     if (this.args.center ?? true) this.beta = this.createWeight('beta', [n], 'zeros');
   }
   protected forward(input: T.Node | T.Node[]): T.Node {
-    const x = input as T.Node;
-    const mean = T.mean(x, -1, true);
-    const variance = T.mean(T.square(T.sub(x, mean)), -1, true);
-    const y = T.mul(T.sub(x, mean), T.rsqrt(T.add(variance, this.args.epsilon ?? 1e-3)));
+    const y = standardize(input as T.Node, (v) => T.mean(v, -1, true), this.args.epsilon ?? 1e-3);
     return T.add(T.mul(y, this.gamma ?? 1), this.beta ?? 0);
   }
   computeOutputShape(s: Shape): Shape {
@@ -131,9 +139,7 @@ export class LayerNormalization extends Layer {
     return {
       name: this.name,
       axis: -1,
-      epsilon: this.args.epsilon ?? 1e-3,
-      center: this.args.center ?? true,
-      scale: this.args.scale ?? true,
+      ...normalizationConfig(this.args),
     };
   }
 }
@@ -242,10 +248,7 @@ export class GroupNormalization extends Layer {
     const spatial = Array.from({ length: x.ndim - 2 }, (_, a) => a + 1);
     const overSample = (v: T.Node) => (spatial.length ? T.mean(v, spatial, true) : v);
     const groupMean = (v: T.Node) => T.dot(T.dot(overSample(v), member), spread);
-    const mean = groupMean(x);
-    const centered = T.sub(x, mean);
-    const variance = groupMean(T.square(centered));
-    const y = T.mul(centered, T.rsqrt(T.add(variance, this.args.epsilon ?? 1e-3)));
+    const y = standardize(x, groupMean, this.args.epsilon ?? 1e-3);
     return T.add(T.mul(y, this.gamma ?? 1), this.beta ?? 0);
   }
   computeOutputShape(s: Shape): Shape {
@@ -256,9 +259,7 @@ export class GroupNormalization extends Layer {
       name: this.name,
       groups: this.groups,
       axis: -1,
-      epsilon: this.args.epsilon ?? 1e-3,
-      center: this.args.center ?? true,
-      scale: this.args.scale ?? true,
+      ...normalizationConfig(this.args),
     };
   }
 }
