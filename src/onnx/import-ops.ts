@@ -87,6 +87,7 @@ export interface ImportContext {
   shape(i: number): DimValue[] | undefined;
   int(name: string, fallback?: number): number;
   intList(name: string, fallback?: readonly number[]): number[];
+  floatList(name: string): number[];
   float(name: string, fallback?: number): number;
   string(name: string, fallback?: string): string;
   tensor(name: string): NDArray | undefined;
@@ -546,7 +547,7 @@ function constantOp(c: ImportContext): Value {
   if (c.has('value_float')) return known(new NDArray(Float32Array.of(c.float('value_float')), [], 'float32'));
   if (c.has('value_int')) return known(new NDArray(Int32Array.of(c.int('value_int')), [], 'int32'));
   if (c.has('value_floats')) {
-    const v = c.intList('value_floats');
+    const v = c.floatList('value_floats');
     return known(new NDArray(Float32Array.from(v), [v.length], 'float32'));
   }
   if (c.has('value_ints')) return known(intVector(c.intList('value_ints')));

@@ -154,11 +154,10 @@ function attributes(n: NodeProto, where: string, source: ExternalDataSource) {
       return a ? checkInt(a.i, name) : fallback!;
     },
     intList: (name: string, fallback?: readonly number[]) => {
-      const a = byName.get(name);
-      if (a && a.type === ATTRIBUTE_TYPE.FLOATS) return [...a.floats];
-      const b = get(name, ATTRIBUTE_TYPE.INTS, fallback);
-      return b ? b.ints.map((v) => checkInt(v, name)) : [...fallback!];
+      const a = get(name, ATTRIBUTE_TYPE.INTS, fallback);
+      return a ? a.ints.map((v) => checkInt(v, name)) : [...fallback!];
     },
+    floatList: (name: string) => [...get(name, ATTRIBUTE_TYPE.FLOATS, undefined)!.floats],
     float: (name: string, fallback?: number) => {
       const a = get(name, ATTRIBUTE_TYPE.FLOAT, fallback);
       return a ? a.f : fallback!;

@@ -145,6 +145,7 @@ const CASES: Record<string, Case> = {
     attrs: { coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
     inputs: [[2, 3, 2, 2], '', '', { int64: [2, 3, 4, 6] }],
   },
+  'Constant (value_floats)': { op: 'Constant', attrs: { value_floats: { floats: [1.5, -2, 0.25] } }, inputs: [] },
   'MaxPool (pads)': {
     op: 'MaxPool',
     attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
