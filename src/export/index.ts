@@ -287,8 +287,7 @@ function isPreviousExport(dir: string, entries: readonly string[]): boolean {
  */
 function writeExport(dir: string, overwrite: boolean, files: ExportFiles): void {
   const target = path.resolve(dir);
-  const entries = checkTarget(dir, overwrite);
-  const previous = entries !== undefined && isPreviousExport(target, entries);
+  const { entries, previous } = checkTarget(dir, overwrite);
   const parent = path.dirname(target);
   mkdirSync(parent, { recursive: true });
   const staging = mkdtempSync(path.join(parent, `.${path.basename(target)}.tsano-export-`));
@@ -307,8 +306,11 @@ function writeExport(dir: string, overwrite: boolean, files: ExportFiles): void 
   }
 }
 
-/** What `dir` holds (undefined when it does not exist), after checking an export may write there. */
-function checkTarget(dir: string, overwrite: boolean): string[] | undefined {
+/**
+ * What `dir` holds (undefined when it does not exist) and whether it is a previous export, after
+ * checking an export may write there.
+ */
+function checkTarget(dir: string, overwrite: boolean): { entries: string[] | undefined; previous: boolean } {
   const target = path.resolve(dir);
   let entries: string[] | undefined;
   try {
@@ -317,20 +319,21 @@ function checkTarget(dir: string, overwrite: boolean): string[] | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  const previous = entries !== undefined && isPreviousExport(target, entries);
   if (entries?.length) {
     const model = entries.find((e) => SAVED_MODEL.test(e));
     if (model)
       throw new ExportError(
         `export: ${dir} holds a saved model (${model}); an export never writes into a model's folder: choose another folder`,
       );
-    if (!overwrite && !isPreviousExport(target, entries)) {
+    if (!overwrite && !previous) {
       const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, and ${entries.length - 5} more` : '');
       throw new ExportError(
         `export: ${dir} is not empty and is not a previous export (it holds ${shown}); choose a new folder, or pass { overwrite: true } (--overwrite) to write the export's files (${EXPORT_FILES.join(', ')}) into it, leaving everything else as it is`,
       );
     }
   }
-  return entries;
+  return { entries, previous };
 }
 
 /** An export runs one program: a function whose loops take their number of steps at call time has several. */
