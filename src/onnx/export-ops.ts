@@ -242,12 +242,12 @@ const GRADIENT = refuse(
 const NO_ONNX = (what: string) => refuse(`ONNX has no ${what}`);
 
 /** Reduce*'s axes: an operand from opset 18 (ReduceSum from 13), an attribute before. */
-function reduce(opType: string, axesAsInputFrom = 18): Exporter<'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp'> {
+function reduce(opType: string): Exporter<'sum' | 'mean' | 'max' | 'min' | 'prod' | 'logsumexp'> {
   return (w, n, [x]) => {
     if (n.args.axes.length === 0) return w.emit('Identity', [x!], n.dtype);
     const keepdims = int(n.args.keepdims ? 1 : 0);
     const over = (input: string, type: OnnxValueType, op = opType) =>
-      w.opset >= axesAsInputFrom || op === 'ReduceSum'
+      w.opset >= (op === 'ReduceSum' ? 13 : 18)
         ? w.emit(op, [input, w.int64s(n.args.axes)], type, { keepdims })
         : w.emit(op, [input], type, { axes: ints(n.args.axes), keepdims });
     const input = w.cast(x!, n.dtype);
@@ -372,10 +372,10 @@ const STRUCTURAL: {
     const [x, lo, hi] = castAll(w, ins, n.dtype);
     return w.emit('Min', [w.emit('Max', [x!, lo!], n.dtype), hi!], n.dtype);
   },
-  sum: reduce('ReduceSum', 13),
+  sum: reduce('ReduceSum'),
   // The sum over the count, as tsano computes it: the mean of nothing is 0 / 0 = NaN (NumPy's), where ReduceMean gives 0.
   mean: (w, n, ins) => {
-    const total = reduce('ReduceSum', 13)(w, n as unknown as Node<'sum'>, ins);
+    const total = reduce('ReduceSum')(w, n, ins);
     if (n.args.axes.length === 0) return total;
     const x = n.inputs[0]!;
     const sizes = n.args.axes.map((a) => x.shape[a]);
